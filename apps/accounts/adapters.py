@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django.http import HttpRequest
+
+from apps.accounts.models import User
+from apps.tenants.services import tenant_create
+
+PENDING_INVITATION_SESSION_KEY = "pending_invitation"
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> User:
+        """Create the user and, unless they are signing up to accept an invitation,
+        their first organisation, with them as its owner."""
+        user = super().save_user(request, user, form, commit=commit)
+        if commit and not request.session.get(PENDING_INVITATION_SESSION_KEY):
+            name = (form.cleaned_data.get("organisation") or "").strip()
+            tenant_create(owner=user, name=name or f"{user.email.split('@')[0]}'s organisation")
+        return user

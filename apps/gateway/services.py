@@ -1,0 +1,28 @@
+"""Writes for the tenant's AI configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.core.errors import NotAllowed
+from apps.gateway.models import AISettings
+from apps.tenants.models import AuditAction, Membership
+from apps.tenants.services import audit_record
+
+
+def ai_settings_update(*, actor: Membership, settings: AISettings, changes: dict[str, Any]) -> AISettings:
+    """Apply validated changes (call inside tenant_context). Audits the changed fields."""
+    if not actor.can_manage:
+        raise NotAllowed("Only owners and admins can change the AI settings.")
+    changed = {
+        name: str(value) for name, value in changes.items() if getattr(settings, name) != value
+    }
+    if changed:
+        for name, value in changes.items():
+            setattr(settings, name, value)
+        settings.save()
+        audit_record(
+            tenant=actor.tenant, actor=actor.user, action=AuditAction.AI_SETTINGS_UPDATED,
+            target=", ".join(sorted(changed)), fields=sorted(changed),
+        )
+    return settings

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from apps.gateway import views
+
+app_name = "gateway"
+
+urlpatterns = [
+    path("t/<slug:slug>/settings/ai/", views.ai_settings, name="ai_settings"),
+]

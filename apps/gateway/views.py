@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from apps.gateway.forms import AISettingsForm
+from apps.gateway.selectors import ai_settings_for
+from apps.gateway.services import ai_settings_update
+from apps.tenants.access import current_membership, current_tenant, manager_required
+
+
+@manager_required
+def ai_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    tenant = current_tenant(request)
+    form = AISettingsForm(
+        request.POST or None,
+        instance=ai_settings_for(tenant),
+        allowed_aliases=tenant.limits.model_aliases,
+    )
+    if request.method == "POST" and form.is_valid():
+        # The form validated its own copy; the service compares against the stored row.
+        ai_settings_update(
+            actor=current_membership(request),
+            settings=ai_settings_for(tenant),
+            changes={name: form.cleaned_data[name] for name in form.Meta.fields},
+        )
+        messages.success(request, "AI settings saved.")
+        return redirect("gateway:ai_settings", tenant.slug)
+    return render(
+        request, "gateway/ai_settings.html", {"form": form}, status=400 if form.errors else 200
+    )

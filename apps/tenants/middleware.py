@@ -1,0 +1,48 @@
+"""Enter the database context for each authenticated request.
+
+For ``/t/<slug>/...`` the tenant is resolved from the slug *through RLS* (only
+members can see a tenant), so a tenant you are not in is a 404 that reveals nothing.
+The view then runs inside ``tenant_context``. Other authenticated requests run inside
+``user_context`` so the tenant switcher can list the user's organisations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse
+
+from apps.core.db import tenant_context, user_context
+from apps.tenants import selectors
+
+TENANT_PATH = re.compile(r"^/t/(?P<slug>[-a-zA-Z0-9_]+)/")
+LAST_TENANT_SESSION_KEY = "last_tenant_slug"
+
+
+class TenantMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.tenant = None  # type: ignore[attr-defined]
+        request.membership = None  # type: ignore[attr-defined]
+        match = TENANT_PATH.match(request.path_info)
+        user = request.user
+        if not user.is_authenticated:
+            if match:
+                return redirect_to_login(request.get_full_path())
+            return self.get_response(request)
+        if match is None:
+            with user_context(user.pk):
+                return self.get_response(request)
+        with user_context(user.pk):
+            membership = selectors.membership_for_slug(user_id=user.pk, slug=match["slug"])
+        if membership is None:
+            raise Http404("No such organisation.")
+        request.tenant = membership.tenant  # type: ignore[attr-defined]
+        request.membership = membership  # type: ignore[attr-defined]
+        request.session[LAST_TENANT_SESSION_KEY] = membership.tenant.slug
+        with tenant_context(membership.tenant_id, user_id=user.pk):
+            return self.get_response(request)

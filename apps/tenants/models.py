@@ -1,0 +1,144 @@
+"""Tenants (organisations), their members, invitations and audit trail.
+
+Every table here is under row-level security (see the migrations): a tenant's rows
+are visible only inside ``tenant_context`` for that tenant. Two read-only exceptions,
+each narrow: a user sees their *own* memberships (and so the names of their own
+tenants) inside ``user_context``, and an invitation can be read by its token hash.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from apps.core.models import TenantScopedModel, TimeStampedModel
+from apps.tenants.plans import PlanLimits, PlanTier, limits_for
+
+
+class Tenant(TimeStampedModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=80)
+    slug = models.SlugField(max_length=60, unique=True)
+    plan = models.CharField(max_length=20, choices=PlanTier.choices, default=PlanTier.FREE)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def limits(self) -> PlanLimits:
+        return limits_for(self.plan)
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    MEMBER = "member", "Member"
+
+
+MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
+class Membership(TenantScopedModel):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("tenant", "user"), name="membership_unique_user")
+        ]
+        indexes = [models.Index(fields=("user",), name="membership_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.tenant_id} as {self.role}"
+
+    @property
+    def can_manage(self) -> bool:
+        return self.role in MANAGER_ROLES
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == Role.OWNER
+
+
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    REVOKED = "revoked", "Revoked"
+
+
+class Invitation(TenantScopedModel):
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    # Only a SHA-256 of the emailed token is stored: a database leak gives no usable link.
+    token_hash = models.CharField(max_length=64, unique=True)
+    status = models.CharField(
+        max_length=10, choices=InvitationStatus.choices, default=InvitationStatus.PENDING
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("tenant", "email"),
+                condition=models.Q(status="pending"),
+                name="invitation_one_pending_per_email",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.status})"
+
+
+class AuditAction(models.TextChoices):
+    TENANT_CREATED = "tenant.created", "Organisation created"
+    TENANT_UPDATED = "tenant.updated", "Organisation updated"
+    MEMBER_INVITED = "member.invited", "Member invited"
+    INVITATION_REVOKED = "invitation.revoked", "Invitation revoked"
+    INVITATION_ACCEPTED = "invitation.accepted", "Invitation accepted"
+    INVITATION_DECLINED = "invitation.declined", "Invitation declined"
+    MEMBER_ROLE_CHANGED = "member.role_changed", "Role changed"
+    MEMBER_REMOVED = "member.removed", "Member removed"
+    MEMBER_LEFT = "member.left", "Member left"
+    AI_SETTINGS_UPDATED = "ai_settings.updated", "AI settings updated"
+
+
+class AuditEvent(TenantScopedModel):
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=40, choices=AuditAction.choices)
+    target = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = [models.Index(fields=("tenant", "-created_at"), name="audit_tenant_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target}"
+
+
+def can_change_role(actor: Membership, target: Membership) -> bool:
+    """Owners change anyone's role; admins change admins' and members'; nobody their own."""
+    if actor.pk == target.pk or not actor.can_manage:
+        return False
+    return actor.is_owner or not target.is_owner
+
+
+def can_remove(actor: Membership, target: Membership) -> bool:
+    """Anyone may leave; owners remove anyone; admins remove admins and members."""
+    if actor.pk == target.pk:
+        return True
+    return can_change_role(actor, target)

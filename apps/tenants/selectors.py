@@ -1,0 +1,75 @@
+"""Reads for tenants and memberships. Call inside the context each docstring names."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.db.models import QuerySet
+
+from apps.core.db import setting_context
+from apps.tenants.models import AuditEvent, Invitation, InvitationStatus, Membership, Tenant
+
+INVITATION_SETTING = "app.invitation_token"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def membership_for_slug(*, user_id: int, slug: str) -> Membership | None:
+    """The user's membership in the tenant with this slug. Call inside user_context.
+
+    RLS shows a tenant only to its members, so a slug of a tenant the user is not in
+    looks exactly like a slug that does not exist.
+    """
+    return (
+        Membership.objects.select_related("tenant")
+        .filter(user_id=user_id, tenant__slug=slug)
+        .first()
+    )
+
+
+def tenants_for_user(*, user_id: int) -> list[Tenant]:
+    """The tenants the user belongs to. Call inside user_context or tenant_context(user_id=)."""
+    return list(
+        Tenant.objects.filter(
+            id__in=Membership.objects.filter(user_id=user_id).values("tenant_id")
+        ).order_by("name")
+    )
+
+
+def members_of(tenant: Tenant) -> QuerySet[Membership]:
+    """Call inside tenant_context(tenant)."""
+    return (
+        Membership.objects.filter(tenant=tenant)
+        .select_related("user")
+        .order_by("user__email")
+    )
+
+
+def pending_invitations(tenant: Tenant) -> QuerySet[Invitation]:
+    """Call inside tenant_context(tenant)."""
+    return Invitation.objects.filter(tenant=tenant, status=InvitationStatus.PENDING).select_related(
+        "invited_by"
+    ).order_by("-created_at")
+
+
+def owner_count(tenant: Tenant) -> int:
+    return Membership.objects.filter(tenant=tenant, role="owner").count()
+
+
+def audit_events(tenant: Tenant) -> QuerySet[AuditEvent]:
+    """Call inside tenant_context(tenant)."""
+    return AuditEvent.objects.filter(tenant=tenant).select_related("actor")
+
+
+def invitation_by_token(token: str) -> Invitation | None:
+    """Find an invitation from the emailed token, whatever tenant (if any) is current.
+
+    The invitation table's RLS lets a row be read when the transaction carries the
+    hash of its token: the token itself is the capability.
+    """
+    with setting_context({INVITATION_SETTING: token_hash(token)}):
+        return Invitation.objects.select_related("tenant", "invited_by").filter(
+            token_hash=token_hash(token)
+        ).first()

@@ -1,0 +1,254 @@
+"""Writes for tenants, members and invitations.
+
+Each function is keyword-only and atomic, checks the actor's role, records an audit
+event, and raises ``ServiceError`` (changing nothing) when the request cannot be met.
+Functions that take a ``tenant`` must run inside ``tenant_context`` for it; the ones
+that create a tenant or accept an invitation enter the context themselves.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.accounts.models import User
+from apps.core.db import tenant_context
+from apps.core.errors import NotAllowed, ServiceError
+from apps.gateway.models import AISettings
+from apps.tenants import selectors
+from apps.tenants.models import (
+    AuditAction,
+    AuditEvent,
+    Invitation,
+    InvitationStatus,
+    Membership,
+    Role,
+    Tenant,
+    can_change_role,
+    can_remove,
+)
+from apps.tenants.tasks import send_invitation_email
+
+RESERVED_SLUGS = frozenset({"new", "admin", "api", "static", "settings", "t"})
+
+
+def audit_record(
+    *, tenant: Tenant, actor: User | None, action: str, target: str = "", **details: Any
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        tenant=tenant, actor=actor, action=action, target=target, details=details
+    )
+
+
+def _unique_slug_candidates(name: str) -> list[str]:
+    base = slugify(name)[:40].strip("-") or "org"
+    if base in RESERVED_SLUGS:
+        base = f"{base}-org"
+    return [base] + [f"{base}-{secrets.token_hex(3)}" for _ in range(5)]
+
+
+def tenant_create(*, owner: User, name: str, plan: str = "free", slug: str | None = None) -> Tenant:
+    """Create a tenant with ``owner`` as its first owner, default AI settings, an audit row."""
+    name = name.strip()
+    if not name:
+        raise ServiceError("Give the organisation a name.")
+    tenant_id = uuid.uuid4()
+    with tenant_context(tenant_id, user_id=owner.pk):
+        # Slugs are unique across all tenants, which RLS hides: try, and on a clash
+        # try again with a random suffix.
+        for candidate in [slug] if slug else _unique_slug_candidates(name):
+            try:
+                with transaction.atomic():
+                    tenant = Tenant.objects.create(id=tenant_id, name=name, slug=candidate, plan=plan)
+                break
+            except IntegrityError:
+                continue
+        else:
+            raise ServiceError(f"The address {slug or name!r} is taken; choose another name.")
+        Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
+        AISettings.objects.create(tenant=tenant)
+        audit_record(tenant=tenant, actor=owner, action=AuditAction.TENANT_CREATED, target=name)
+    return tenant
+
+
+def tenant_update(*, tenant: Tenant, actor: Membership, name: str) -> Tenant:
+    _require_manager(actor)
+    name = name.strip()
+    if not name:
+        raise ServiceError("Give the organisation a name.")
+    if name != tenant.name:
+        old = tenant.name
+        tenant.name = name
+        tenant.save(update_fields=["name", "updated_at"])
+        audit_record(
+            tenant=tenant, actor=actor.user, action=AuditAction.TENANT_UPDATED,
+            target=name, previous_name=old,
+        )
+    return tenant
+
+
+def _require_manager(actor: Membership) -> None:
+    if not actor.can_manage:
+        raise NotAllowed("Only owners and admins can manage this organisation.")
+
+
+def _guard_last_owner(membership: Membership) -> None:
+    if membership.is_owner and selectors.owner_count(membership.tenant) <= 1:
+        raise ServiceError(
+            "An organisation needs at least one owner. Make someone else an owner first."
+        )
+
+
+def invitation_create(
+    *, tenant: Tenant, actor: Membership, email: str, role: str = Role.MEMBER
+) -> tuple[Invitation, str]:
+    """Invite ``email``; returns the invitation and the raw token (only ever emailed)."""
+    _require_manager(actor)
+    email = User.objects.normalize_email(email).strip().lower()
+    if role not in Role.values:
+        raise ServiceError(f"Unknown role {role!r}.")
+    if role == Role.OWNER and not actor.is_owner:
+        raise NotAllowed("Only owners can invite owners.")
+    if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
+        raise ServiceError(f"{email} is already a member.")
+    if selectors.pending_invitations(tenant).filter(email=email).exists():
+        raise ServiceError(f"{email} already has a pending invitation. Revoke it to send a new one.")
+    seats = tenant.limits.seats
+    used = selectors.members_of(tenant).count() + selectors.pending_invitations(tenant).count()
+    if seats is not None and used >= seats:
+        raise ServiceError(
+            f"The {tenant.get_plan_display()} plan includes {seats} seats and all are taken "
+            "or invited. Upgrade the plan or remove a member first."
+        )
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        tenant=tenant,
+        email=email,
+        role=role,
+        token_hash=selectors.token_hash(token),
+        invited_by=actor.user,
+        expires_at=timezone.now() + timedelta(days=settings.INVITATION_TTL_DAYS),
+    )
+    audit_record(
+        tenant=tenant, actor=actor.user, action=AuditAction.MEMBER_INVITED, target=email, role=role
+    )
+    transaction.on_commit(
+        lambda: send_invitation_email.delay(
+            tenant_id=str(tenant.id), invitation_id=str(invitation.id), token=token
+        )
+    )
+    return invitation, token
+
+
+def invitation_revoke(*, tenant: Tenant, actor: Membership, invitation: Invitation) -> None:
+    _require_manager(actor)
+    if invitation.status != InvitationStatus.PENDING:
+        raise ServiceError("Only pending invitations can be revoked.")
+    invitation.status = InvitationStatus.REVOKED
+    invitation.responded_at = timezone.now()
+    invitation.save(update_fields=["status", "responded_at", "updated_at"])
+    audit_record(
+        tenant=tenant, actor=actor.user, action=AuditAction.INVITATION_REVOKED,
+        target=invitation.email,
+    )
+
+
+def _usable_invitation(token: str, user: User) -> Invitation:
+    invitation = selectors.invitation_by_token(token)
+    if invitation is None:
+        raise ServiceError("This invitation link is not valid. Ask for a new invitation.")
+    if invitation.status != InvitationStatus.PENDING:
+        raise ServiceError(
+            f"This invitation was already {invitation.get_status_display().lower()}. "
+            "Ask an admin of the organisation for a new one."
+        )
+    if invitation.expires_at <= timezone.now():
+        raise ServiceError("This invitation has expired. Ask an admin for a new one.")
+    if invitation.email.lower() != user.email.lower():
+        raise NotAllowed(
+            f"This invitation was sent to {invitation.email}. "
+            f"You are signed in as {user.email}: sign in with the invited address."
+        )
+    return invitation
+
+
+def invitation_accept(*, token: str, user: User) -> Membership:
+    with transaction.atomic():
+        invitation = _usable_invitation(token, user)
+        tenant = invitation.tenant
+        with tenant_context(tenant.id, user_id=user.pk):
+            invitation = Invitation.objects.select_for_update().get(id=invitation.id, tenant=tenant)
+            if invitation.status != InvitationStatus.PENDING:
+                raise ServiceError("This invitation was already used.")
+            membership, created = Membership.objects.get_or_create(
+                tenant=tenant, user=user, defaults={"role": invitation.role}
+            )
+            invitation.status = InvitationStatus.ACCEPTED
+            invitation.responded_at = timezone.now()
+            invitation.save(update_fields=["status", "responded_at", "updated_at"])
+            audit_record(
+                tenant=tenant, actor=user, action=AuditAction.INVITATION_ACCEPTED,
+                target=user.email, role=membership.role,
+            )
+    return membership
+
+
+def invitation_decline(*, token: str, user: User) -> Invitation:
+    with transaction.atomic():
+        invitation = _usable_invitation(token, user)
+        with tenant_context(invitation.tenant_id, user_id=user.pk):
+            invitation.status = InvitationStatus.DECLINED
+            invitation.responded_at = timezone.now()
+            invitation.save(update_fields=["status", "responded_at", "updated_at"])
+            audit_record(
+                tenant=invitation.tenant, actor=user, action=AuditAction.INVITATION_DECLINED,
+                target=user.email,
+            )
+    return invitation
+
+
+def member_change_role(*, actor: Membership, membership: Membership, role: str) -> Membership:
+    _require_manager(actor)
+    if role not in Role.values:
+        raise ServiceError(f"Unknown role {role!r}.")
+    if actor.pk == membership.pk:
+        raise NotAllowed("You cannot change your own role; ask another owner.")
+    if not can_change_role(actor, membership) or (role == Role.OWNER and not actor.is_owner):
+        raise NotAllowed("Only owners can change an owner's role or make someone an owner.")
+    if role == membership.role:
+        return membership
+    if role != Role.OWNER:
+        _guard_last_owner(membership)
+    previous = membership.role
+    membership.role = role
+    membership.save(update_fields=["role", "updated_at"])
+    audit_record(
+        tenant=membership.tenant, actor=actor.user, action=AuditAction.MEMBER_ROLE_CHANGED,
+        target=membership.user.email, previous=previous, role=role,
+    )
+    return membership
+
+
+def member_remove(*, actor: Membership, membership: Membership) -> None:
+    """Remove a member; a member may also remove themselves (leave)."""
+    leaving = actor.pk == membership.pk
+    if not leaving:
+        _require_manager(actor)
+    if not can_remove(actor, membership):
+        raise NotAllowed("Only owners can remove an owner.")
+    _guard_last_owner(membership)
+    email = membership.user.email
+    membership.delete()
+    audit_record(
+        tenant=membership.tenant,
+        actor=actor.user,
+        action=AuditAction.MEMBER_LEFT if leaving else AuditAction.MEMBER_REMOVED,
+        target=email,
+    )

@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from apps.accounts.adapters import PENDING_INVITATION_SESSION_KEY
+from apps.core.errors import ServiceError
+from apps.tenants import selectors, services
+from apps.tenants.access import (
+    current_membership,
+    current_tenant,
+    get_invitation,
+    get_membership,
+    manager_required,
+)
+from apps.tenants.forms import InviteForm, RoleForm, TenantForm
+from apps.tenants.middleware import LAST_TENANT_SESSION_KEY
+from apps.tenants.models import InvitationStatus, Role, can_change_role, can_remove
+
+
+def redirect_to_default_tenant(request: HttpRequest) -> HttpResponse:
+    """The last organisation the user opened, else their first, else the create page."""
+    tenants = selectors.tenants_for_user(user_id=request.user.pk)
+    last = request.session.get(LAST_TENANT_SESSION_KEY)
+    for tenant in tenants:
+        if tenant.slug == last:
+            return redirect("tenants:dashboard", tenant.slug)
+    if tenants:
+        return redirect("tenants:dashboard", tenants[0].slug)
+    return redirect("tenants:create")
+
+
+@login_required
+def tenant_create_view(request: HttpRequest) -> HttpResponse:
+    form = TenantForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            tenant = services.tenant_create(owner=request.user, name=form.cleaned_data["name"])  # type: ignore[arg-type]
+        except ServiceError as exc:
+            form.add_error("name", exc.message)
+        else:
+            messages.success(request, f"{tenant.name} is ready. Invite your team from Members.")
+            return redirect("tenants:dashboard", tenant.slug)
+    return render(request, "tenants/create.html", {"form": form})
+
+
+def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    tenant = current_tenant(request)
+    members = selectors.members_of(tenant)
+    context = {
+        "member_count": members.count(),
+        "pending_count": selectors.pending_invitations(tenant).count(),
+        "limits": tenant.limits,
+        "recent_events": list(selectors.audit_events(tenant)[:5])
+        if current_membership(request).can_manage
+        else [],
+    }
+    return render(request, "tenants/dashboard.html", context)
+
+
+def members(request: HttpRequest, slug: str) -> HttpResponse:
+    tenant = current_tenant(request)
+    membership = current_membership(request)
+    form = InviteForm(request.POST or None, can_invite_owner=membership.is_owner)
+    if request.method == "POST":
+        if not membership.can_manage:
+            messages.error(request, "Only owners and admins can invite members.")
+            return redirect("tenants:members", tenant.slug)
+        if form.is_valid():
+            try:
+                invitation, _token = services.invitation_create(
+                    tenant=tenant, actor=membership,
+                    email=form.cleaned_data["email"], role=form.cleaned_data["role"],
+                )
+            except ServiceError as exc:
+                form.add_error("email", exc.message)
+            else:
+                messages.success(request, f"Invitation sent to {invitation.email}.")
+                return redirect("tenants:members", tenant.slug)
+    people = list(selectors.members_of(tenant))
+    for person in people:
+        person.editable = can_change_role(membership, person)  # type: ignore[attr-defined]
+        person.removable = can_remove(membership, person)  # type: ignore[attr-defined]
+    context = {
+        "members": people,
+        "invitations": list(selectors.pending_invitations(tenant)),
+        "form": form,
+        "roles": Role.choices,
+        "seats": tenant.limits.seats,
+        "now": timezone.now(),
+    }
+    return render(request, "tenants/members.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+def member_role(request: HttpRequest, slug: str, membership_id: UUID) -> HttpResponse:
+    target = get_membership(request, membership_id)
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a role: owner, admin or member.")
+    else:
+        try:
+            services.member_change_role(
+                actor=current_membership(request), membership=target, role=form.cleaned_data["role"]
+            )
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{target.user.email} is now {target.get_role_display().lower()}.")
+    return redirect("tenants:members", slug)
+
+
+@require_POST
+def member_remove(request: HttpRequest, slug: str, membership_id: UUID) -> HttpResponse:
+    target = get_membership(request, membership_id)
+    actor = current_membership(request)
+    try:
+        services.member_remove(actor=actor, membership=target)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("tenants:members", slug)
+    if target.pk == actor.pk:
+        messages.success(request, f"You left {target.tenant.name}.")
+        request.session.pop(LAST_TENANT_SESSION_KEY, None)
+        return redirect("home")
+    messages.success(request, f"{target.user.email} was removed.")
+    return redirect("tenants:members", slug)
+
+
+@require_POST
+@manager_required
+def invitation_revoke(request: HttpRequest, slug: str, invitation_id: UUID) -> HttpResponse:
+    invitation = get_invitation(request, invitation_id)
+    try:
+        services.invitation_revoke(
+            tenant=current_tenant(request), actor=current_membership(request), invitation=invitation
+        )
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Invitation for {invitation.email} revoked.")
+    return redirect("tenants:members", slug)
+
+
+@manager_required
+def tenant_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    tenant = current_tenant(request)
+    form = TenantForm(request.POST or None, initial={"name": tenant.name})
+    if request.method == "POST" and form.is_valid():
+        services.tenant_update(
+            tenant=tenant, actor=current_membership(request), name=form.cleaned_data["name"]
+        )
+        messages.success(request, "Organisation updated.")
+        return redirect("tenants:settings", tenant.slug)
+    return render(request, "tenants/settings.html", {"form": form, "limits": tenant.limits})
+
+
+@manager_required
+def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
+    tenant = current_tenant(request)
+    page = Paginator(selectors.audit_events(tenant), 50).get_page(request.GET.get("page"))
+    return render(request, "tenants/audit.html", {"page": page})
+
+
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed link. Anyone holding it sees who invited them; accepting needs a login."""
+    invitation = selectors.invitation_by_token(token)
+    error = None
+    if invitation is None:
+        error = "This invitation link is not valid. Ask for a new invitation."
+    elif invitation.status != InvitationStatus.PENDING:
+        error = f"This invitation was already {invitation.get_status_display().lower()}."
+    elif invitation.expires_at <= timezone.now():
+        error = "This invitation has expired. Ask an admin of the organisation for a new one."
+    if error:
+        return render(request, "tenants/invitation.html", {"error": error}, status=404 if invitation is None else 410)
+    assert invitation is not None
+    if not request.user.is_authenticated:
+        # Signing up from here joins this organisation instead of creating a new one.
+        request.session[PENDING_INVITATION_SESSION_KEY] = token
+        next_url = reverse("invitation_accept", args=[token])
+        return render(request, "tenants/invitation.html", {"invitation": invitation, "next": next_url})
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "accept":
+                membership = services.invitation_accept(token=token, user=request.user)  # type: ignore[arg-type]
+                request.session.pop(PENDING_INVITATION_SESSION_KEY, None)
+                messages.success(request, f"Welcome to {membership.tenant.name}.")
+                return redirect("tenants:dashboard", membership.tenant.slug)
+            if action == "decline":
+                services.invitation_decline(token=token, user=request.user)  # type: ignore[arg-type]
+                request.session.pop(PENDING_INVITATION_SESSION_KEY, None)
+                messages.info(request, "Invitation declined.")
+                return redirect("home")
+            error = "Choose accept or decline."
+        except ServiceError as exc:
+            error = exc.message
+        return render(request, "tenants/invitation.html", {"invitation": invitation, "error": error}, status=400)
+    return render(request, "tenants/invitation.html", {"invitation": invitation})

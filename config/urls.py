@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from apps.core import views as core_views
+from apps.tenants import views as tenant_views
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
+    path("accounts/", include("allauth.urls")),
+    path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation_accept"),
+    path("", include("apps.tenants.urls")),
+    path("", include("apps.gateway.urls")),
+    path("admin/", admin.site.urls),
+]

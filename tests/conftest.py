@@ -1,0 +1,91 @@
+"""Test set-up: a real PostgreSQL test database created and migrated by the owner role,
+tests connected as the runtime role (so RLS applies to them as to production)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connections
+
+from apps.accounts.models import User
+from apps.core.db import tenant_context
+from apps.tenants.models import Membership, Role, Tenant
+from apps.tenants.services import tenant_create
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def _owner_connect(dbname: str) -> psycopg.Connection[Any]:
+    owner = settings.DATABASE_OWNER
+    return psycopg.connect(
+        host=owner["HOST"], port=owner["PORT"] or None, user=owner["USER"],
+        password=owner["PASSWORD"], dbname=dbname, autocommit=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_blocker: Any) -> Iterator[None]:
+    default = settings.DATABASES["default"]
+    test_name = f"test_{default['NAME']}"
+    with django_db_blocker.unblock():
+        connections.close_all()
+        with _owner_connect("postgres") as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{test_name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{test_name}"')
+        default["NAME"] = test_name
+        call_command("migrate", verbosity=0, interactive=False)
+    yield
+    with django_db_blocker.unblock():
+        connections.close_all()
+        with _owner_connect("postgres") as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{test_name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(settings: Any) -> None:
+    # Unit tests run tasks in-process; tests/core/test_celery_worker.py uses a real worker.
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+
+
+def make_user(email: str) -> User:
+    return User.objects.create_user(email, PASSWORD)
+
+
+def add_member(tenant: Tenant, user: User, role: str = Role.MEMBER) -> Membership:
+    with tenant_context(tenant.id):
+        return Membership.objects.create(tenant=tenant, user=user, role=role)
+
+
+@pytest.fixture
+def owner(db: None) -> User:
+    return make_user("alice@example.com")
+
+
+@pytest.fixture
+def tenant(owner: User) -> Tenant:
+    return tenant_create(owner=owner, name="Alpha Labs")
+
+
+@pytest.fixture
+def member(tenant: Tenant) -> User:
+    user = make_user("bob@example.com")
+    add_member(tenant, user, Role.MEMBER)
+    return user
+
+
+@pytest.fixture
+def outsider(db: None) -> User:
+    return make_user("charlie@example.com")
+
+
+@pytest.fixture
+def other_tenant(outsider: User) -> Tenant:
+    return tenant_create(owner=outsider, name="Beta Corp")

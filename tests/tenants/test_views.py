@@ -1,0 +1,213 @@
+"""Owner, member and outsider through the views."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+
+from apps.core.db import tenant_context
+from apps.gateway.models import AISettings
+from apps.tenants.models import AuditEvent, Invitation, Membership, Role
+from tests.conftest import add_member, make_user
+
+
+def login(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def tenant_urls(tenant, membership_id, invitation_id):
+    slug = tenant.slug
+    return [
+        ("get", reverse("tenants:dashboard", args=[slug])),
+        ("get", reverse("tenants:members", args=[slug])),
+        ("get", reverse("tenants:settings", args=[slug])),
+        ("get", reverse("tenants:audit", args=[slug])),
+        ("get", reverse("gateway:ai_settings", args=[slug])),
+        ("post", reverse("tenants:members", args=[slug])),
+        ("post", reverse("tenants:member_role", args=[slug, membership_id])),
+        ("post", reverse("tenants:member_remove", args=[slug, membership_id])),
+        ("post", reverse("tenants:invitation_revoke", args=[slug, invitation_id])),
+        ("post", reverse("tenants:settings", args=[slug])),
+        ("post", reverse("gateway:ai_settings", args=[slug])),
+    ]
+
+
+def test_owner_sees_dashboard_and_admin_pages(owner, tenant):
+    client = login(owner)
+    response = client.get(reverse("tenants:dashboard", args=[tenant.slug]))
+    assert response.status_code == 200
+    assert b"Alpha Labs" in response.content
+    for name in ("tenants:members", "tenants:settings", "tenants:audit", "gateway:ai_settings"):
+        assert client.get(reverse(name, args=[tenant.slug])).status_code == 200
+
+
+def test_member_cannot_open_admin_pages(member, tenant):
+    client = login(member)
+    assert client.get(reverse("tenants:dashboard", args=[tenant.slug])).status_code == 200
+    assert client.get(reverse("tenants:members", args=[tenant.slug])).status_code == 200
+    for name in ("tenants:settings", "tenants:audit", "gateway:ai_settings"):
+        assert client.get(reverse(name, args=[tenant.slug])).status_code == 403
+    response = client.post(reverse("tenants:members", args=[tenant.slug]), {"email": "z@example.com", "role": "member"})
+    assert response.status_code == 302
+    with tenant_context(tenant.id):
+        assert Invitation.objects.count() == 0
+
+
+def test_outsider_gets_404_everywhere_and_changes_nothing(owner, tenant, outsider, other_tenant):
+    with tenant_context(tenant.id):
+        owner_membership = Membership.objects.get(user=owner)
+        invitation = Invitation.objects.create(
+            tenant=tenant, email="p@example.com", token_hash="h" * 64, expires_at="2999-01-01T00:00:00Z"
+        )
+        events_before = AuditEvent.objects.count()
+    client = login(outsider)
+    for method, url in tenant_urls(tenant, owner_membership.id, invitation.id):
+        response = getattr(client, method)(url, {"role": "member", "name": "pwned", "email": "e@example.com"})
+        assert response.status_code == 404, url
+        assert b"Alpha" not in response.content
+    # The same 404 as for a slug that does not exist: nothing tells the tenant exists.
+    missing = client.get("/t/no-such-org/")
+    assert missing.status_code == 404
+    with tenant_context(tenant.id):
+        assert Membership.objects.count() == 1
+        assert Invitation.objects.get().status == "pending"
+        assert AuditEvent.objects.count() == events_before
+        assert AISettings.objects.get().system_prompt != "pwned"
+
+
+def test_other_tenants_member_id_is_404_even_with_own_slug(owner, tenant, outsider, other_tenant):
+    with tenant_context(other_tenant.id):
+        foreign = Membership.objects.get(user=outsider)
+    client = login(owner)
+    url = reverse("tenants:member_remove", args=[tenant.slug, foreign.id])
+    assert client.post(url).status_code == 404
+    with tenant_context(other_tenant.id):
+        assert Membership.objects.filter(id=foreign.id).exists()
+
+
+def test_anonymous_is_sent_to_login(tenant):
+    response = Client().get(reverse("tenants:dashboard", args=[tenant.slug]))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("account_login"))
+
+
+def test_invite_sends_email_and_is_audited(owner, tenant, django_capture_on_commit_callbacks):
+    client = login(owner)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("tenants:members", args=[tenant.slug]), {"email": "New@Example.com", "role": "admin"}
+        )
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["new@example.com"]
+    assert "/invitations/" in mail.outbox[0].body
+    with tenant_context(tenant.id):
+        invitation = Invitation.objects.get()
+        assert (invitation.email, invitation.role, invitation.status) == ("new@example.com", "admin", "pending")
+        assert AuditEvent.objects.filter(action="member.invited", target="new@example.com").count() == 1
+
+
+def test_invalid_invite_shows_error_and_changes_nothing(owner, member, tenant):
+    client = login(owner)
+    url = reverse("tenants:members", args=[tenant.slug])
+    response = client.post(url, {"email": "not-an-email", "role": "member"})
+    assert response.status_code == 400
+    response = client.post(url, {"email": "bob@example.com", "role": "member"})
+    assert response.status_code == 400
+    assert b"already a member" in response.content
+    with tenant_context(tenant.id):
+        assert Invitation.objects.count() == 0
+
+
+def test_removing_the_last_owner_is_refused(owner, tenant):
+    client = login(owner)
+    with tenant_context(tenant.id):
+        me = Membership.objects.get(user=owner)
+    response = client.post(reverse("tenants:member_remove", args=[tenant.slug, me.id]), follow=True)
+    assert b"at least one owner" in response.content
+    response = client.post(reverse("tenants:member_role", args=[tenant.slug, me.id]), {"role": "member"}, follow=True)
+    with tenant_context(tenant.id):
+        me.refresh_from_db()
+        assert me.role == Role.OWNER
+        assert Membership.objects.count() == 1
+
+
+def test_owner_changes_role_and_removes_member(owner, member, tenant):
+    client = login(owner)
+    with tenant_context(tenant.id):
+        bob = Membership.objects.get(user=member)
+    client.post(reverse("tenants:member_role", args=[tenant.slug, bob.id]), {"role": "admin"})
+    with tenant_context(tenant.id):
+        bob.refresh_from_db()
+        assert bob.role == "admin"
+    client.post(reverse("tenants:member_remove", args=[tenant.slug, bob.id]))
+    with tenant_context(tenant.id):
+        assert not Membership.objects.filter(id=bob.id).exists()
+        assert list(AuditEvent.objects.filter(action__startswith="member.").values_list("action", flat=True)) == [
+            "member.removed", "member.role_changed"
+        ]
+
+
+def test_admin_cannot_touch_owner_or_promote_to_owner(owner, tenant):
+    admin = make_user("dana@example.com")
+    admin_m = add_member(tenant, admin, Role.ADMIN)
+    plain = add_member(tenant, make_user("erin@example.com"), Role.MEMBER)
+    with tenant_context(tenant.id):
+        owner_m = Membership.objects.get(user=owner)
+    client = login(admin)
+    client.post(reverse("tenants:member_role", args=[tenant.slug, owner_m.id]), {"role": "member"})
+    client.post(reverse("tenants:member_remove", args=[tenant.slug, owner_m.id]))
+    client.post(reverse("tenants:member_role", args=[tenant.slug, plain.id]), {"role": "owner"})
+    with tenant_context(tenant.id):
+        assert Membership.objects.get(id=owner_m.id).role == "owner"
+        assert Membership.objects.get(id=plain.id).role == "member"
+        assert Membership.objects.get(id=admin_m.id).role == "admin"
+
+
+def test_member_can_leave(member, tenant):
+    client = login(member)
+    with tenant_context(tenant.id):
+        me = Membership.objects.get(user=member)
+    response = client.post(reverse("tenants:member_remove", args=[tenant.slug, me.id]))
+    assert response.status_code == 302
+    assert client.get(reverse("tenants:dashboard", args=[tenant.slug])).status_code == 404
+
+
+def test_ai_settings_saved_and_validated(owner, tenant):
+    client = login(owner)
+    url = reverse("gateway:ai_settings", args=[tenant.slug])
+    bad = client.post(url, {"model_alias": "fast", "system_prompt": "x", "temperature": "7", "max_tokens": "5"})
+    assert bad.status_code == 400
+    with tenant_context(tenant.id):
+        assert AISettings.objects.get().temperature != 7
+    # Free plan: the "smart" alias is not offered.
+    bad_alias = client.post(url, {"model_alias": "smart", "system_prompt": "x", "temperature": "0.2", "max_tokens": "500"})
+    assert bad_alias.status_code == 400
+    ok = client.post(url, {"model_alias": "fast", "system_prompt": "Be brief.", "temperature": "0.20", "max_tokens": "500"})
+    assert ok.status_code == 302
+    with tenant_context(tenant.id):
+        row = AISettings.objects.get()
+        assert (row.system_prompt, str(row.temperature), row.max_tokens) == ("Be brief.", "0.20", 500)
+        event = AuditEvent.objects.get(action="ai_settings.updated")
+        assert event.details["fields"] == ["max_tokens", "system_prompt", "temperature"]
+
+
+def test_tenant_switcher_lists_only_own_tenants(owner, tenant, outsider, other_tenant):
+    second = pytest.importorskip("apps.tenants.services").tenant_create(owner=owner, name="Gamma Works")
+    client = login(owner)
+    page = client.get(reverse("tenants:dashboard", args=[tenant.slug])).content.decode()
+    assert reverse("tenants:dashboard", args=[second.slug]) in page
+    assert "Beta Corp" not in page
+
+
+def test_home_redirects_to_last_tenant(owner, tenant):
+    from apps.tenants.services import tenant_create
+
+    second = tenant_create(owner=owner, name="Gamma Works")
+    client = login(owner)
+    client.get(reverse("tenants:dashboard", args=[second.slug]))
+    assert client.get("/")["Location"] == reverse("tenants:dashboard", args=[second.slug])
