@@ -89,3 +89,22 @@ def outsider(db: None) -> User:
 @pytest.fixture
 def other_tenant(outsider: User) -> Tenant:
     return tenant_create(owner=outsider, name="Beta Corp")
+
+
+@pytest.fixture
+def live_db(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Database access WITHOUT a wrapping test transaction: writes are committed, so
+    other processes (the ASGI server, a Celery worker) see them. Use unique emails:
+    these rows stay until the test database is dropped at the end of the session."""
+    with django_db_blocker.unblock():
+        yield
+        connections.close_all()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Any:
+    from pathlib import Path
+
+    path = Path(settings.BASE_DIR) / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path

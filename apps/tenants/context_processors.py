@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.http import HttpRequest
@@ -16,5 +17,5 @@ def tenancy(request: HttpRequest) -> dict[str, Any]:
         "current_membership": getattr(request, "membership", None),
         # Lazy: evaluated only by templates that show the switcher, inside the request's
         # database context (outside it, RLS returns no tenants).
-        "user_tenants": lambda: selectors.tenants_for_user(user_id=user.pk),
+        "user_tenants": functools.cache(lambda: selectors.tenants_for_user(user_id=user.pk)),
     }

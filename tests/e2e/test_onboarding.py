@@ -1,0 +1,87 @@
+"""A person signs up, lands on their dashboard, invites a teammate and switches
+organisation, in Chromium against the real ASGI server. Screenshots at desktop and
+mobile widths are saved to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+DESKTOP = {"width": 1280, "height": 800}
+MOBILE = {"width": 390, "height": 844}
+
+
+def test_signup_invite_and_switch_tenant(browser, server, screenshots):
+    suffix = uuid.uuid4().hex[:6]
+    email = f"founder-{suffix}@example.com"
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+
+    page.goto(f"{server}/accounts/login/")
+    page.screenshot(path=screenshots / "login-desktop.png", full_page=True)
+
+    page.goto(f"{server}/accounts/signup/")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password1]", "a-long-unusual-passphrase")
+    page.fill("input[name=organisation]", f"Nimbus {suffix}")
+    page.screenshot(path=screenshots / "signup-desktop.png", full_page=True)
+    page.get_by_role("button", name=re.compile("sign up", re.I)).click()
+
+    page.wait_for_url(re.compile(rf"/t/nimbus-{suffix}/$"))
+    assert page.locator("h1").first.inner_text() == f"Nimbus {suffix}"
+    page.screenshot(path=screenshots / "dashboard-desktop.png", full_page=True)
+
+    # Invite a member.
+    page.get_by_role("link", name="Members").first.click()
+    page.wait_for_url(re.compile(r"/members/$"))
+    page.fill("input[name=email]", f"teammate-{suffix}@example.com")
+    page.get_by_role("button", name="Send invitation").click()
+    page.wait_for_url(re.compile(r"/members/$"))
+    assert page.locator(".alert-success").inner_text().strip() == (
+        f"Invitation sent to teammate-{suffix}@example.com."
+    )
+    assert page.locator(f'tr[data-invitation="teammate-{suffix}@example.com"]').count() == 1
+    page.screenshot(path=screenshots / "members-desktop.png", full_page=True)
+
+    # A second organisation, then switch back through the switcher.
+    page.goto(f"{server}/organisations/new/")
+    page.fill("input[name=name]", f"Second {suffix}")
+    page.get_by_role("button", name="Create organisation").click()
+    page.wait_for_url(re.compile(rf"/t/second-{suffix}/$"))
+    page.locator(".tenant-switcher summary").click()
+    page.screenshot(path=screenshots / "switcher-desktop.png")
+    page.locator(".tenant-menu").get_by_role("link", name=f"Nimbus {suffix}").click()
+    page.wait_for_url(re.compile(rf"/t/nimbus-{suffix}/$"))
+    assert page.locator("h1").first.inner_text() == f"Nimbus {suffix}"
+
+    # The same session on a phone.
+    mobile = browser.new_context(viewport=MOBILE, storage_state=context.storage_state())
+    phone = mobile.new_page()
+    phone.goto(f"{server}/t/nimbus-{suffix}/")
+    phone.screenshot(path=screenshots / "dashboard-mobile.png", full_page=True)
+    phone.goto(f"{server}/t/nimbus-{suffix}/members/")
+    phone.screenshot(path=screenshots / "members-mobile.png", full_page=True)
+    # No horizontal scrolling on a phone.
+    assert phone.evaluate("document.documentElement.scrollWidth") <= MOBILE["width"]
+    anonymous = browser.new_context(viewport=MOBILE).new_page()
+    anonymous.goto(f"{server}/accounts/login/")
+    anonymous.screenshot(path=screenshots / "login-mobile.png", full_page=True)
+    mobile.close()
+    context.close()
+
+
+def test_outsider_gets_plain_404(browser, server):
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(f"{server}/accounts/signup/")
+    page.fill("input[name=email]", f"stranger-{uuid.uuid4().hex[:6]}@example.com")
+    page.fill("input[name=password1]", "a-long-unusual-passphrase")
+    page.get_by_role("button", name=re.compile("sign up", re.I)).click()
+    page.wait_for_url(re.compile(r"/t/[-a-z0-9]+/$"))
+    response = page.goto(f"{server}/t/acme-does-not-exist/")
+    assert response is not None and response.status == 404
+    context.close()

@@ -1,0 +1,72 @@
+"""Real processes the integration tests start: the ASGI server and a Celery worker,
+both pointed at the test database and the embedded Valkey."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from django.conf import settings
+
+
+def runtime_database_url() -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def process_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": runtime_database_url(), **extra}
+
+
+@contextmanager
+def running(command: list[str], *, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603 - our own fixed command lines
+            command, env=env, cwd=settings.BASE_DIR, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def asgi_server(log_dir: Path, **extra_env: str) -> Iterator[str]:
+    """uvicorn serving config.asgi on a free port; yields its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "uvicorn", "config.asgi:application",
+               "--host", "127.0.0.1", "--port", str(port)]
+    env = process_env(SITE_URL=base, **extra_env)
+    with running(command, env=env, log=log_dir / "uvicorn.log") as proc:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"uvicorn exited; see {log_dir / 'uvicorn.log'}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("uvicorn did not answer /healthz within 60s")
+        yield base
