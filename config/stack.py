@@ -18,11 +18,11 @@ PG_PORT = int(os.environ.get("DEV_PG_PORT", "54329"))
 PG_DATABASE = "app"
 PG_SUPERUSER = "postgres"
 # Development-only credentials for a server that listens on loopback only.
-PG_SUPERUSER_PASSWORD = "dev-superuser"
+PG_SUPERUSER_PASSWORD = "dev-superuser"  # noqa: S105 - loopback-only dev server
 OWNER_ROLE = "app_owner"
-OWNER_PASSWORD = "dev-owner"
+OWNER_PASSWORD = "dev-owner"  # noqa: S105
 RUNTIME_ROLE = "app_runtime"
-RUNTIME_PASSWORD = "dev-runtime"
+RUNTIME_PASSWORD = "dev-runtime"  # noqa: S105
 
 VALKEY_HOST = "127.0.0.1"
 VALKEY_PORT = int(os.environ.get("DEV_VALKEY_PORT", "63799"))

@@ -23,8 +23,12 @@ PASSWORD = "correct-horse-battery-staple"
 def _owner_connect(dbname: str) -> psycopg.Connection[Any]:
     owner = settings.DATABASE_OWNER
     return psycopg.connect(
-        host=owner["HOST"], port=owner["PORT"] or None, user=owner["USER"],
-        password=owner["PASSWORD"], dbname=dbname, autocommit=True,
+        host=owner["HOST"],
+        port=owner["PORT"] or None,
+        user=owner["USER"],
+        password=owner["PASSWORD"],
+        dbname=dbname,
+        autocommit=True,
     )
 
 

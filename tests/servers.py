@@ -32,10 +32,12 @@ def process_env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def running(command: list[str], *, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    command: list[str], *, env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 - our own fixed command lines
+        proc = subprocess.Popen(
             command, env=env, cwd=settings.BASE_DIR, stdout=out, stderr=subprocess.STDOUT
         )
         try:
@@ -54,8 +56,16 @@ def asgi_server(log_dir: Path, **extra_env: str) -> Iterator[str]:
     """uvicorn serving config.asgi on a free port; yields its base URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "uvicorn", "config.asgi:application",
-               "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "config.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     env = process_env(SITE_URL=base, **extra_env)
     with running(command, env=env, log=log_dir / "uvicorn.log") as proc:
         deadline = time.monotonic() + 60

@@ -29,7 +29,8 @@ def test_every_make_command_in_the_readme_exists():
 
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "make test" in ci and "make lint" in ci
+    assert "make test" in ci
+    assert "make lint" in ci
 
 
 def test_every_environment_variable_is_documented():

@@ -33,9 +33,7 @@ def _swap_settings(using: str, values: dict[str, str]) -> dict[str, str]:
     """Set each GUC for the current transaction and return the previous values."""
     names = list(values)
     with connections[using].cursor() as cursor:
-        cursor.execute(
-            "SELECT " + ", ".join(["current_setting(%s, true)"] * len(names)), names
-        )
+        cursor.execute("SELECT " + ", ".join(["current_setting(%s, true)"] * len(names)), names)
         previous = dict(zip(names, (v or "" for v in cursor.fetchone()), strict=True))
         cursor.execute(
             "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names)),

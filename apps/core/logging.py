@@ -9,7 +9,8 @@ from contextlib import contextmanager
 
 _FIELDS = ("request_id", "user_id", "tenant_id")
 _context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
-    "log_context", default={}  # noqa: B039 - never mutated; replaced on bind
+    "log_context",
+    default={},  # noqa: B039 - never mutated; replaced on bind
 )
 
 

@@ -9,7 +9,7 @@ from celery import Task
 from apps.core.db import tenant_context
 
 
-class TenantTask(Task):  # type: ignore[misc]
+class TenantTask(Task):
     """A task that works on one tenant's data.
 
     It must be called with a ``tenant_id`` keyword argument; the body runs inside

@@ -9,6 +9,8 @@ from django.shortcuts import redirect
 from redis import Redis
 from redis.exceptions import RedisError
 
+from apps.accounts.models import User
+
 logger = logging.getLogger(__name__)
 
 
@@ -24,7 +26,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+    except Exception as exc:
         logger.warning("readiness: database unreachable", extra={"error": str(exc)})
         checks["database"] = "unreachable"
     try:
@@ -34,14 +36,16 @@ def readyz(request: HttpRequest) -> JsonResponse:
         logger.warning("readiness: redis unreachable", extra={"error": str(exc)})
         checks["redis"] = "unreachable"
     ready = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks},
-                        status=200 if ready else 503)
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )
 
 
 def home(request: HttpRequest) -> HttpResponse:
     """Send people where they belong: their last organisation, or the login page."""
-    if not request.user.is_authenticated:
+    user = request.user
+    if not isinstance(user, User) or not user.is_authenticated:
         return redirect("account_login")
     from apps.tenants.views import redirect_to_default_tenant
 
-    return redirect_to_default_tenant(request)
+    return redirect_to_default_tenant(request, user)

@@ -16,7 +16,9 @@ class AISettingsForm(forms.ModelForm):
         }
         widgets = {"system_prompt": forms.Textarea(attrs={"rows": 6})}
 
-    def __init__(self, *args: object, allowed_aliases: tuple[str, ...] = (), **kwargs: object) -> None:
+    def __init__(
+        self, *args: object, allowed_aliases: tuple[str, ...] = (), **kwargs: object
+    ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         if allowed_aliases:
             field = self.fields["model_alias"]

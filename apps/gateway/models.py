@@ -16,7 +16,9 @@ class ModelAlias(models.TextChoices):
 
 
 class AISettings(TenantScopedModel):
-    model_alias = models.CharField(max_length=20, choices=ModelAlias.choices, default=ModelAlias.FAST)
+    model_alias = models.CharField(
+        max_length=20, choices=ModelAlias.choices, default=ModelAlias.FAST
+    )
     system_prompt = models.TextField(
         max_length=8000,
         blank=True,
@@ -33,7 +35,9 @@ class AISettings(TenantScopedModel):
     )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=("tenant",), name="ai_settings_one_per_tenant")]
+        constraints = [
+            models.UniqueConstraint(fields=("tenant",), name="ai_settings_one_per_tenant")
+        ]
 
     def __str__(self) -> str:
         return f"AI settings for {self.tenant_id}"

@@ -10,7 +10,9 @@ from apps.tenants.models import AuditAction, Membership
 from apps.tenants.services import audit_record
 
 
-def ai_settings_update(*, actor: Membership, settings: AISettings, changes: dict[str, Any]) -> AISettings:
+def ai_settings_update(
+    *, actor: Membership, settings: AISettings, changes: dict[str, Any]
+) -> AISettings:
     """Apply validated changes (call inside tenant_context). Audits the changed fields."""
     if not actor.can_manage:
         raise NotAllowed("Only owners and admins can change the AI settings.")
@@ -22,7 +24,10 @@ def ai_settings_update(*, actor: Membership, settings: AISettings, changes: dict
             setattr(settings, name, value)
         settings.save()
         audit_record(
-            tenant=actor.tenant, actor=actor.user, action=AuditAction.AI_SETTINGS_UPDATED,
-            target=", ".join(sorted(changed)), fields=sorted(changed),
+            tenant=actor.tenant,
+            actor=actor.user,
+            action=AuditAction.AI_SETTINGS_UPDATED,
+            target=", ".join(sorted(changed)),
+            fields=sorted(changed),
         )
     return settings

@@ -22,14 +22,14 @@ def current_tenant(request: HttpRequest) -> Tenant:
     tenant = getattr(request, "tenant", None)
     if tenant is None:
         raise Http404("No organisation in this URL.")
-    return tenant  # type: ignore[no-any-return]
+    return tenant
 
 
 def current_membership(request: HttpRequest) -> Membership:
     membership = getattr(request, "membership", None)
     if membership is None:
         raise Http404("No organisation in this URL.")
-    return membership  # type: ignore[no-any-return]
+    return membership
 
 
 def get_membership(request: HttpRequest, membership_id: Any) -> Membership:

@@ -19,7 +19,9 @@ class InviteForm(forms.Form):
     def __init__(self, *args: object, can_invite_owner: bool = False, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         if not can_invite_owner:
-            self.fields["role"].choices = [c for c in Role.choices if c[0] != Role.OWNER]
+            role = self.fields["role"]
+            assert isinstance(role, forms.ChoiceField)  # noqa: S101 - narrows the type
+            role.choices = [c for c in Role.choices if c[0] != Role.OWNER]
 
 
 class RoleForm(forms.Form):

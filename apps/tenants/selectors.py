@@ -40,18 +40,16 @@ def tenants_for_user(*, user_id: int) -> list[Tenant]:
 
 def members_of(tenant: Tenant) -> QuerySet[Membership]:
     """Call inside tenant_context(tenant)."""
-    return (
-        Membership.objects.filter(tenant=tenant)
-        .select_related("user")
-        .order_by("user__email")
-    )
+    return Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__email")
 
 
 def pending_invitations(tenant: Tenant) -> QuerySet[Invitation]:
     """Call inside tenant_context(tenant)."""
-    return Invitation.objects.filter(tenant=tenant, status=InvitationStatus.PENDING).select_related(
-        "invited_by"
-    ).order_by("-created_at")
+    return (
+        Invitation.objects.filter(tenant=tenant, status=InvitationStatus.PENDING)
+        .select_related("invited_by")
+        .order_by("-created_at")
+    )
 
 
 def owner_count(tenant: Tenant) -> int:
@@ -70,6 +68,8 @@ def invitation_by_token(token: str) -> Invitation | None:
     hash of its token: the token itself is the capability.
     """
     with setting_context({INVITATION_SETTING: token_hash(token)}):
-        return Invitation.objects.select_related("tenant", "invited_by").filter(
-            token_hash=token_hash(token)
-        ).first()
+        return (
+            Invitation.objects.select_related("tenant", "invited_by")
+            .filter(token_hash=token_hash(token))
+            .first()
+        )

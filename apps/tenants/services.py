@@ -66,7 +66,9 @@ def tenant_create(*, owner: User, name: str, plan: str = "free", slug: str | Non
         for candidate in [slug] if slug else _unique_slug_candidates(name):
             try:
                 with transaction.atomic():
-                    tenant = Tenant.objects.create(id=tenant_id, name=name, slug=candidate, plan=plan)
+                    tenant = Tenant.objects.create(
+                        id=tenant_id, name=name, slug=candidate, plan=plan
+                    )
                 break
             except IntegrityError:
                 continue
@@ -88,8 +90,11 @@ def tenant_update(*, tenant: Tenant, actor: Membership, name: str) -> Tenant:
         tenant.name = name
         tenant.save(update_fields=["name", "updated_at"])
         audit_record(
-            tenant=tenant, actor=actor.user, action=AuditAction.TENANT_UPDATED,
-            target=name, previous_name=old,
+            tenant=tenant,
+            actor=actor.user,
+            action=AuditAction.TENANT_UPDATED,
+            target=name,
+            previous_name=old,
         )
     return tenant
 
@@ -119,7 +124,9 @@ def invitation_create(
     if Membership.objects.filter(tenant=tenant, user__email__iexact=email).exists():
         raise ServiceError(f"{email} is already a member.")
     if selectors.pending_invitations(tenant).filter(email=email).exists():
-        raise ServiceError(f"{email} already has a pending invitation. Revoke it to send a new one.")
+        raise ServiceError(
+            f"{email} already has a pending invitation. Revoke it to send a new one."
+        )
     seats = tenant.limits.seats
     used = selectors.members_of(tenant).count() + selectors.pending_invitations(tenant).count()
     if seats is not None and used >= seats:
@@ -155,22 +162,35 @@ def invitation_revoke(*, tenant: Tenant, actor: Membership, invitation: Invitati
     invitation.responded_at = timezone.now()
     invitation.save(update_fields=["status", "responded_at", "updated_at"])
     audit_record(
-        tenant=tenant, actor=actor.user, action=AuditAction.INVITATION_REVOKED,
+        tenant=tenant,
+        actor=actor.user,
+        action=AuditAction.INVITATION_REVOKED,
         target=invitation.email,
     )
+
+
+INVALID_INVITATION = "This invitation link is not valid. Ask for a new invitation."
+
+
+def invitation_problem(invitation: Invitation) -> str | None:
+    """Why this invitation can no longer be used, or None while it can."""
+    if invitation.status != InvitationStatus.PENDING:
+        return (
+            f"This invitation was already {invitation.get_status_display().lower()}. "
+            "Ask an admin of the organisation for a new one."
+        )
+    if invitation.expires_at <= timezone.now():
+        return "This invitation has expired. Ask an admin of the organisation for a new one."
+    return None
 
 
 def _usable_invitation(token: str, user: User) -> Invitation:
     invitation = selectors.invitation_by_token(token)
     if invitation is None:
-        raise ServiceError("This invitation link is not valid. Ask for a new invitation.")
-    if invitation.status != InvitationStatus.PENDING:
-        raise ServiceError(
-            f"This invitation was already {invitation.get_status_display().lower()}. "
-            "Ask an admin of the organisation for a new one."
-        )
-    if invitation.expires_at <= timezone.now():
-        raise ServiceError("This invitation has expired. Ask an admin for a new one.")
+        raise ServiceError(INVALID_INVITATION)
+    problem = invitation_problem(invitation)
+    if problem:
+        raise ServiceError(problem)
     if invitation.email.lower() != user.email.lower():
         raise NotAllowed(
             f"This invitation was sent to {invitation.email}. "
@@ -187,15 +207,18 @@ def invitation_accept(*, token: str, user: User) -> Membership:
             invitation = Invitation.objects.select_for_update().get(id=invitation.id, tenant=tenant)
             if invitation.status != InvitationStatus.PENDING:
                 raise ServiceError("This invitation was already used.")
-            membership, created = Membership.objects.get_or_create(
+            membership, _ = Membership.objects.get_or_create(
                 tenant=tenant, user=user, defaults={"role": invitation.role}
             )
             invitation.status = InvitationStatus.ACCEPTED
             invitation.responded_at = timezone.now()
             invitation.save(update_fields=["status", "responded_at", "updated_at"])
             audit_record(
-                tenant=tenant, actor=user, action=AuditAction.INVITATION_ACCEPTED,
-                target=user.email, role=membership.role,
+                tenant=tenant,
+                actor=user,
+                action=AuditAction.INVITATION_ACCEPTED,
+                target=user.email,
+                role=membership.role,
             )
     return membership
 
@@ -208,7 +231,9 @@ def invitation_decline(*, token: str, user: User) -> Invitation:
             invitation.responded_at = timezone.now()
             invitation.save(update_fields=["status", "responded_at", "updated_at"])
             audit_record(
-                tenant=invitation.tenant, actor=user, action=AuditAction.INVITATION_DECLINED,
+                tenant=invitation.tenant,
+                actor=user,
+                action=AuditAction.INVITATION_DECLINED,
                 target=user.email,
             )
     return invitation
@@ -230,8 +255,12 @@ def member_change_role(*, actor: Membership, membership: Membership, role: str) 
     membership.role = role
     membership.save(update_fields=["role", "updated_at"])
     audit_record(
-        tenant=membership.tenant, actor=actor.user, action=AuditAction.MEMBER_ROLE_CHANGED,
-        target=membership.user.email, previous=previous, role=role,
+        tenant=membership.tenant,
+        actor=actor.user,
+        action=AuditAction.MEMBER_ROLE_CHANGED,
+        target=membership.user.email,
+        previous=previous,
+        role=role,
     )
     return membership
 

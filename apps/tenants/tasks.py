@@ -24,7 +24,9 @@ def send_invitation_email(*, tenant_id: str, invitation_id: str, token: str) -> 
         .first()
     )
     if invitation is None:
-        logger.info("invitation no longer pending; not emailed", extra={"invitation_id": invitation_id})
+        logger.info(
+            "invitation no longer pending; not emailed", extra={"invitation_id": invitation_id}
+        )
         return False
     link = settings.SITE_URL + reverse("invitation_accept", args=[token])
     context = {"invitation": invitation, "link": link, "tenant_name": invitation.tenant.name}

@@ -9,7 +9,11 @@ urlpatterns = [
     path("t/<slug:slug>/", views.dashboard, name="dashboard"),
     path("t/<slug:slug>/members/", views.members, name="members"),
     path("t/<slug:slug>/members/<uuid:membership_id>/role/", views.member_role, name="member_role"),
-    path("t/<slug:slug>/members/<uuid:membership_id>/remove/", views.member_remove, name="member_remove"),
+    path(
+        "t/<slug:slug>/members/<uuid:membership_id>/remove/",
+        views.member_remove,
+        name="member_remove",
+    ),
     path(
         "t/<slug:slug>/invitations/<uuid:invitation_id>/revoke/",
         views.invitation_revoke,

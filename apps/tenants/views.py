@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from apps.accounts.adapters import PENDING_INVITATION_SESSION_KEY
+from apps.accounts.models import User
 from apps.core.errors import ServiceError
 from apps.tenants import selectors, services
 from apps.tenants.access import (
@@ -23,12 +24,12 @@ from apps.tenants.access import (
 )
 from apps.tenants.forms import InviteForm, RoleForm, TenantForm
 from apps.tenants.middleware import LAST_TENANT_SESSION_KEY
-from apps.tenants.models import InvitationStatus, Role, can_change_role, can_remove
+from apps.tenants.models import Role, can_change_role, can_remove
 
 
-def redirect_to_default_tenant(request: HttpRequest) -> HttpResponse:
+def redirect_to_default_tenant(request: HttpRequest, user: User) -> HttpResponse:
     """The last organisation the user opened, else their first, else the create page."""
-    tenants = selectors.tenants_for_user(user_id=request.user.pk)
+    tenants = selectors.tenants_for_user(user_id=user.pk)
     last = request.session.get(LAST_TENANT_SESSION_KEY)
     for tenant in tenants:
         if tenant.slug == last:
@@ -77,8 +78,10 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
         if form.is_valid():
             try:
                 invitation, _token = services.invitation_create(
-                    tenant=tenant, actor=membership,
-                    email=form.cleaned_data["email"], role=form.cleaned_data["role"],
+                    tenant=tenant,
+                    actor=membership,
+                    email=form.cleaned_data["email"],
+                    role=form.cleaned_data["role"],
                 )
             except ServiceError as exc:
                 form.add_error("email", exc.message)
@@ -114,7 +117,9 @@ def member_role(request: HttpRequest, slug: str, membership_id: UUID) -> HttpRes
         except ServiceError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"{target.user.email} is now {target.get_role_display().lower()}.")
+            messages.success(
+                request, f"{target.user.email} is now {target.get_role_display().lower()}."
+            )
     return redirect("tenants:members", slug)
 
 
@@ -173,36 +178,39 @@ def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     """The emailed link. Anyone holding it sees who invited them; accepting needs a login."""
     invitation = selectors.invitation_by_token(token)
-    error = None
     if invitation is None:
-        error = "This invitation link is not valid. Ask for a new invitation."
-    elif invitation.status != InvitationStatus.PENDING:
-        error = f"This invitation was already {invitation.get_status_display().lower()}."
-    elif invitation.expires_at <= timezone.now():
-        error = "This invitation has expired. Ask an admin of the organisation for a new one."
-    if error:
-        return render(request, "tenants/invitation.html", {"error": error}, status=404 if invitation is None else 410)
-    assert invitation is not None
+        context = {"error": services.INVALID_INVITATION}
+        return render(request, "tenants/invitation.html", context, status=404)
+    problem = services.invitation_problem(invitation)
+    if problem:
+        return render(request, "tenants/invitation.html", {"error": problem}, status=410)
     if not request.user.is_authenticated:
         # Signing up from here joins this organisation instead of creating a new one.
         request.session[PENDING_INVITATION_SESSION_KEY] = token
         next_url = reverse("invitation_accept", args=[token])
-        return render(request, "tenants/invitation.html", {"invitation": invitation, "next": next_url})
+        return render(
+            request, "tenants/invitation.html", {"invitation": invitation, "next": next_url}
+        )
     if request.method == "POST":
         action = request.POST.get("action")
         try:
             if action == "accept":
-                membership = services.invitation_accept(token=token, user=request.user)  # type: ignore[arg-type]
+                membership = services.invitation_accept(token=token, user=request.user)
                 request.session.pop(PENDING_INVITATION_SESSION_KEY, None)
                 messages.success(request, f"Welcome to {membership.tenant.name}.")
                 return redirect("tenants:dashboard", membership.tenant.slug)
             if action == "decline":
-                services.invitation_decline(token=token, user=request.user)  # type: ignore[arg-type]
+                services.invitation_decline(token=token, user=request.user)
                 request.session.pop(PENDING_INVITATION_SESSION_KEY, None)
                 messages.info(request, "Invitation declined.")
                 return redirect("home")
             error = "Choose accept or decline."
         except ServiceError as exc:
             error = exc.message
-        return render(request, "tenants/invitation.html", {"invitation": invitation, "error": error}, status=400)
+        return render(
+            request,
+            "tenants/invitation.html",
+            {"invitation": invitation, "error": error},
+            status=400,
+        )
     return render(request, "tenants/invitation.html", {"invitation": invitation})

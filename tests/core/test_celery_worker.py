@@ -26,12 +26,24 @@ def test_worker_sends_invitation_email_in_tenant_context(live_db, artifacts_dir,
         EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
     )
     env["EMAIL_FILE_PATH"] = str(mail_dir)
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
-               "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--pool",
+        "solo",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel",
+        "INFO",
+    ]
     with running(command, env=env, log=artifacts_dir / "celery-worker.log"):
         with tenant_context(tenant.id):
             actor = Membership.objects.get(user=owner)
-            invitation, token = services.invitation_create(
+            _, token = services.invitation_create(
                 tenant=tenant, actor=actor, email=f"invitee-{suffix}@example.com"
             )
         # The task was enqueued by transaction.on_commit when the block above committed.

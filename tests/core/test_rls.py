@@ -31,8 +31,14 @@ def test_context_shows_only_its_own_tenant(tenant, other_tenant):
         assert {e.tenant_id for e in AuditEvent.objects.all()} == {tenant.id}
         assert AISettings.objects.get().tenant_id == tenant.id
         # Raw SQL asking explicitly for the other tenant still sees nothing.
-        assert count("SELECT count(*) FROM tenants_auditevent WHERE tenant_id = %s", [other_tenant.id]) == 0
-        assert count("SELECT count(*) FROM gateway_aisettings WHERE tenant_id = %s", [other_tenant.id]) == 0
+        assert (
+            count("SELECT count(*) FROM tenants_auditevent WHERE tenant_id = %s", [other_tenant.id])
+            == 0
+        )
+        assert (
+            count("SELECT count(*) FROM gateway_aisettings WHERE tenant_id = %s", [other_tenant.id])
+            == 0
+        )
         assert count("SELECT count(*) FROM tenants_tenant WHERE id = %s", [other_tenant.id]) == 0
 
 
@@ -91,13 +97,16 @@ def test_invitation_readable_only_with_its_token_hash(tenant, other_tenant):
 
     with tenant_context(tenant.id):
         Invitation.objects.create(
-            tenant=tenant, email="x@example.com", token_hash=selectors.token_hash("secret-token"),
+            tenant=tenant,
+            email="x@example.com",
+            token_hash=selectors.token_hash("secret-token"),
             expires_at="2999-01-01T00:00:00Z",
         )
     assert Invitation.objects.count() == 0
     assert selectors.invitation_by_token("wrong-token") is None
     found = selectors.invitation_by_token("secret-token")
-    assert found is not None and found.tenant.name == "Alpha Labs"
+    assert found is not None
+    assert found.tenant.name == "Alpha Labs"
     # The token context shows that one invitation and its tenant's name, nothing else.
     with tenant_context(other_tenant.id):
         assert Invitation.objects.count() == 0

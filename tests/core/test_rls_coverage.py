@@ -24,8 +24,16 @@ def test_every_tenant_table_has_rls_enabled_and_forced(db):
         )
         rows = cursor.fetchall()
     tables = {name for name, *_ in rows}
-    assert {"tenants_tenant", "tenants_membership", "tenants_invitation",
-            "tenants_auditevent", "gateway_aisettings"} <= tables
-    unprotected = [name for name, enabled, forced, policies in rows
-                   if not (enabled and forced and policies >= 1)]
+    assert {
+        "tenants_tenant",
+        "tenants_membership",
+        "tenants_invitation",
+        "tenants_auditevent",
+        "gateway_aisettings",
+    } <= tables
+    unprotected = [
+        name
+        for name, enabled, forced, policies in rows
+        if not (enabled and forced and policies >= 1)
+    ]
     assert unprotected == []

@@ -83,5 +83,6 @@ def test_outsider_gets_plain_404(browser, server):
     page.get_by_role("button", name=re.compile("sign up", re.I)).click()
     page.wait_for_url(re.compile(r"/t/[-a-z0-9]+/$"))
     response = page.goto(f"{server}/t/acme-does-not-exist/")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     context.close()

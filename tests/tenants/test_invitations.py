@@ -18,7 +18,9 @@ from tests.conftest import PASSWORD, make_user
 def invite(owner, tenant):
     with tenant_context(tenant.id):
         actor = Membership.objects.get(user=owner)
-        invitation, token = services.invitation_create(tenant=tenant, actor=actor, email="new@example.com", role="admin")
+        invitation, token = services.invitation_create(
+            tenant=tenant, actor=actor, email="new@example.com", role="admin"
+        )
     return invitation, token
 
 
@@ -32,8 +34,10 @@ def test_anonymous_sees_invitation_and_signup_joins_instead_of_creating(tenant, 
     page = client.get(url(token))
     assert page.status_code == 200
     assert b"Join Alpha Labs" in page.content
-    client.post(reverse("account_signup") + f"?next={url(token)}",
-                {"email": "new@example.com", "password1": "a-long-unusual-passphrase", "organisation": ""})
+    client.post(
+        reverse("account_signup") + f"?next={url(token)}",
+        {"email": "new@example.com", "password1": "a-long-unusual-passphrase", "organisation": ""},
+    )
     accepted = client.post(url(token), {"action": "accept"})
     assert accepted["Location"] == reverse("tenants:dashboard", args=[tenant.slug])
     with tenant_context(tenant.id):
@@ -71,7 +75,9 @@ def test_invalid_token_is_404_and_says_so(db):
 def test_expired_token_is_refused(tenant, invite):
     invitation, token = invite
     with tenant_context(tenant.id):
-        Invitation.objects.filter(id=invitation.id).update(expires_at=timezone.now() - timedelta(minutes=1))
+        Invitation.objects.filter(id=invitation.id).update(
+            expires_at=timezone.now() - timedelta(minutes=1)
+        )
     invitee = make_user("new@example.com")
     with pytest.raises(ServiceError, match="expired"):
         services.invitation_accept(token=token, user=invitee)
@@ -132,10 +138,14 @@ def test_only_owners_invite_owners(tenant):
 
     admin_m = add_member(tenant, admin, "admin")
     with tenant_context(tenant.id), pytest.raises(ServiceError, match="Only owners"):
-        services.invitation_create(tenant=tenant, actor=admin_m, email="x@example.com", role="owner")
+        services.invitation_create(
+            tenant=tenant, actor=admin_m, email="x@example.com", role="owner"
+        )
 
 
 def test_invitee_can_log_in_with_password(tenant, invite):
     make_user("new@example.com")
-    response = Client().post(reverse("account_login"), {"login": "new@example.com", "password": PASSWORD})
+    response = Client().post(
+        reverse("account_login"), {"login": "new@example.com", "password": PASSWORD}
+    )
     assert response.status_code == 302

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -10,6 +9,7 @@ from django.urls import reverse
 from apps.core.db import tenant_context
 from apps.gateway.models import AISettings
 from apps.tenants.models import AuditEvent, Invitation, Membership, Role
+from apps.tenants.services import tenant_create
 from tests.conftest import add_member, make_user
 
 
@@ -51,7 +51,9 @@ def test_member_cannot_open_admin_pages(member, tenant):
     assert client.get(reverse("tenants:members", args=[tenant.slug])).status_code == 200
     for name in ("tenants:settings", "tenants:audit", "gateway:ai_settings"):
         assert client.get(reverse(name, args=[tenant.slug])).status_code == 403
-    response = client.post(reverse("tenants:members", args=[tenant.slug]), {"email": "z@example.com", "role": "member"})
+    response = client.post(
+        reverse("tenants:members", args=[tenant.slug]), {"email": "z@example.com", "role": "member"}
+    )
     assert response.status_code == 302
     with tenant_context(tenant.id):
         assert Invitation.objects.count() == 0
@@ -61,12 +63,17 @@ def test_outsider_gets_404_everywhere_and_changes_nothing(owner, tenant, outside
     with tenant_context(tenant.id):
         owner_membership = Membership.objects.get(user=owner)
         invitation = Invitation.objects.create(
-            tenant=tenant, email="p@example.com", token_hash="h" * 64, expires_at="2999-01-01T00:00:00Z"
+            tenant=tenant,
+            email="p@example.com",
+            token_hash="h" * 64,
+            expires_at="2999-01-01T00:00:00Z",
         )
         events_before = AuditEvent.objects.count()
     client = login(outsider)
     for method, url in tenant_urls(tenant, owner_membership.id, invitation.id):
-        response = getattr(client, method)(url, {"role": "member", "name": "pwned", "email": "e@example.com"})
+        response = getattr(client, method)(
+            url, {"role": "member", "name": "pwned", "email": "e@example.com"}
+        )
         assert response.status_code == 404, url
         assert b"Alpha" not in response.content
     # The same 404 as for a slug that does not exist: nothing tells the tenant exists.
@@ -99,7 +106,8 @@ def test_invite_sends_email_and_is_audited(owner, tenant, django_capture_on_comm
     client = login(owner)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            reverse("tenants:members", args=[tenant.slug]), {"email": "New@Example.com", "role": "admin"}
+            reverse("tenants:members", args=[tenant.slug]),
+            {"email": "New@Example.com", "role": "admin"},
         )
     assert response.status_code == 302
     assert len(mail.outbox) == 1
@@ -107,8 +115,15 @@ def test_invite_sends_email_and_is_audited(owner, tenant, django_capture_on_comm
     assert "/invitations/" in mail.outbox[0].body
     with tenant_context(tenant.id):
         invitation = Invitation.objects.get()
-        assert (invitation.email, invitation.role, invitation.status) == ("new@example.com", "admin", "pending")
-        assert AuditEvent.objects.filter(action="member.invited", target="new@example.com").count() == 1
+        assert (invitation.email, invitation.role, invitation.status) == (
+            "new@example.com",
+            "admin",
+            "pending",
+        )
+        assert (
+            AuditEvent.objects.filter(action="member.invited", target="new@example.com").count()
+            == 1
+        )
 
 
 def test_invalid_invite_shows_error_and_changes_nothing(owner, member, tenant):
@@ -129,7 +144,9 @@ def test_removing_the_last_owner_is_refused(owner, tenant):
         me = Membership.objects.get(user=owner)
     response = client.post(reverse("tenants:member_remove", args=[tenant.slug, me.id]), follow=True)
     assert b"at least one owner" in response.content
-    response = client.post(reverse("tenants:member_role", args=[tenant.slug, me.id]), {"role": "member"}, follow=True)
+    response = client.post(
+        reverse("tenants:member_role", args=[tenant.slug, me.id]), {"role": "member"}, follow=True
+    )
     with tenant_context(tenant.id):
         me.refresh_from_db()
         assert me.role == Role.OWNER
@@ -147,9 +164,9 @@ def test_owner_changes_role_and_removes_member(owner, member, tenant):
     client.post(reverse("tenants:member_remove", args=[tenant.slug, bob.id]))
     with tenant_context(tenant.id):
         assert not Membership.objects.filter(id=bob.id).exists()
-        assert list(AuditEvent.objects.filter(action__startswith="member.").values_list("action", flat=True)) == [
-            "member.removed", "member.role_changed"
-        ]
+        assert list(
+            AuditEvent.objects.filter(action__startswith="member.").values_list("action", flat=True)
+        ) == ["member.removed", "member.role_changed"]
 
 
 def test_admin_cannot_touch_owner_or_promote_to_owner(owner, tenant):
@@ -180,24 +197,41 @@ def test_member_can_leave(member, tenant):
 def test_ai_settings_saved_and_validated(owner, tenant):
     client = login(owner)
     url = reverse("gateway:ai_settings", args=[tenant.slug])
-    bad = client.post(url, {"model_alias": "fast", "system_prompt": "x", "temperature": "7", "max_tokens": "5"})
+    bad = client.post(
+        url, {"model_alias": "fast", "system_prompt": "x", "temperature": "7", "max_tokens": "5"}
+    )
     assert bad.status_code == 400
     with tenant_context(tenant.id):
         assert AISettings.objects.get().temperature != 7
     # Free plan: the "smart" alias is not offered.
-    bad_alias = client.post(url, {"model_alias": "smart", "system_prompt": "x", "temperature": "0.2", "max_tokens": "500"})
+    bad_alias = client.post(
+        url,
+        {"model_alias": "smart", "system_prompt": "x", "temperature": "0.2", "max_tokens": "500"},
+    )
     assert bad_alias.status_code == 400
-    ok = client.post(url, {"model_alias": "fast", "system_prompt": "Be brief.", "temperature": "0.20", "max_tokens": "500"})
+    ok = client.post(
+        url,
+        {
+            "model_alias": "fast",
+            "system_prompt": "Be brief.",
+            "temperature": "0.20",
+            "max_tokens": "500",
+        },
+    )
     assert ok.status_code == 302
     with tenant_context(tenant.id):
         row = AISettings.objects.get()
-        assert (row.system_prompt, str(row.temperature), row.max_tokens) == ("Be brief.", "0.20", 500)
+        assert (row.system_prompt, str(row.temperature), row.max_tokens) == (
+            "Be brief.",
+            "0.20",
+            500,
+        )
         event = AuditEvent.objects.get(action="ai_settings.updated")
         assert event.details["fields"] == ["max_tokens", "system_prompt", "temperature"]
 
 
 def test_tenant_switcher_lists_only_own_tenants(owner, tenant, outsider, other_tenant):
-    second = pytest.importorskip("apps.tenants.services").tenant_create(owner=owner, name="Gamma Works")
+    second = tenant_create(owner=owner, name="Gamma Works")
     client = login(owner)
     page = client.get(reverse("tenants:dashboard", args=[tenant.slug])).content.decode()
     assert reverse("tenants:dashboard", args=[second.slug]) in page

@@ -19,7 +19,9 @@ def grant_runtime_role(apps, schema_editor):
             "Migrations must run as the owner role (DATABASE_OWNER_URL), not the runtime role."
         )
     with conn.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [settings.DATABASE_RUNTIME_ROLE])
+        cursor.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", [settings.DATABASE_RUNTIME_ROLE]
+        )
         if cursor.fetchone() is None:
             raise RuntimeError(
                 f"The runtime role {settings.DATABASE_RUNTIME_ROLE!r} does not exist; "

@@ -1,0 +1,78 @@
+/* Starter — tiny progressive enhancements. Everything works without this file
+   except the mobile menu toggle and the confirm() prompts. */
+(function () {
+  "use strict";
+
+  function closeNav(shell) {
+    shell.classList.remove("nav-open");
+    var toggle = shell.querySelector(".menu-toggle");
+    if (toggle) toggle.setAttribute("aria-expanded", "false");
+  }
+
+  // Mobile sidebar: .menu-toggle toggles .nav-open on the closest .app-shell.
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest(".menu-toggle");
+    if (toggle) {
+      var shell = toggle.closest(".app-shell") || document.querySelector(".app-shell");
+      if (!shell) return;
+      var open = shell.classList.toggle("nav-open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      return;
+    }
+
+    // Click on the backdrop (outside the sidebar) closes the mobile menu.
+    var openShell = document.querySelector(".app-shell.nav-open");
+    if (openShell && !event.target.closest(".sidebar")) closeNav(openShell);
+
+    // Click outside an open <details data-dropdown> / .tenant-switcher closes it.
+    document.querySelectorAll("details.tenant-switcher[open], details[data-dropdown][open]")
+      .forEach(function (d) {
+        if (!d.contains(event.target)) d.removeAttribute("open");
+      });
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var shell = document.querySelector(".app-shell.nav-open");
+    if (shell) {
+      closeNav(shell);
+      var toggle = shell.querySelector(".menu-toggle");
+      if (toggle) toggle.focus();
+    }
+    document.querySelectorAll("details.tenant-switcher[open], details[data-dropdown][open]")
+      .forEach(function (d) {
+        d.removeAttribute("open");
+        var summary = d.querySelector("summary");
+        if (summary) summary.focus();
+      });
+  });
+
+  // Confirm dialogs: <form data-confirm="Really?"> or <button data-confirm="..."> submitters.
+  document.addEventListener(
+    "submit",
+    function (event) {
+      var form = event.target;
+      var submitter = event.submitter;
+      var message =
+        (submitter && submitter.getAttribute("data-confirm")) ||
+        form.getAttribute("data-confirm");
+      if (message && !window.confirm(message)) {
+        event.preventDefault();
+        event.stopImmediatePropagation();
+      }
+    },
+    true
+  );
+
+  // Links with data-confirm (rare, but cheap to support).
+  document.addEventListener(
+    "click",
+    function (event) {
+      var link = event.target.closest("a[data-confirm]");
+      if (link && !window.confirm(link.getAttribute("data-confirm"))) {
+        event.preventDefault();
+      }
+    },
+    true
+  );
+})();
