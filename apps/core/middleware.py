@@ -6,9 +6,12 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject, empty
 
 from apps.core.logging import bind_log_context
 
@@ -18,30 +21,62 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 class RequestContextMiddleware:
     """Gives each request an id (kept from X-Request-ID when well-formed), binds it to
-    every log line, echoes it in the response and logs one line per request."""
+    every log line, echoes it in the response and logs one line per request.
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    Async-capable so that under ASGI the id is bound in the event loop, before Django
+    hops to worker threads: log lines written anywhere in the request (including the
+    handler's own error logging) carry it.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        request_id, started = self._begin(request)
+        with bind_log_context(request_id=request_id):
+            response: HttpResponse = self.get_response(request)
+            return self._finish(request, response, request_id, started)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        request_id, started = self._begin(request)
+        with bind_log_context(request_id=request_id):
+            get_response: Callable[[HttpRequest], Awaitable[HttpResponse]] = self.get_response
+            response = await get_response(request)
+            return self._finish(request, response, request_id, started)
+
+    @staticmethod
+    def _begin(request: HttpRequest) -> tuple[str, float]:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id  # type: ignore[attr-defined]
-        started = time.perf_counter()
-        with bind_log_context(request_id=request_id):
-            response = self.get_response(request)
-            user = getattr(request, "user", None)
-            tenant = getattr(request, "tenant", None)
-            logger.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "user_id": str(user.pk) if user is not None and user.is_authenticated else None,
-                    "tenant_id": str(tenant.id) if tenant is not None else None,
-                },
-            )
+        return request_id, time.perf_counter()
+
+    @staticmethod
+    def _finish(
+        request: HttpRequest, response: HttpResponse, request_id: str, started: float
+    ) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
+            user = None  # Never loaded by the request: do not query for it here.
+        tenant = getattr(request, "tenant", None)
+        logger.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "user_id": str(user.pk) if user is not None and user.is_authenticated else None,
+                "tenant_id": str(tenant.id) if tenant is not None else None,
+            },
+        )
         response["X-Request-ID"] = request_id
         return response

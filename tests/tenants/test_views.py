@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core import mail
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
 from apps.core.db import tenant_context
@@ -245,3 +245,26 @@ def test_home_redirects_to_last_tenant(owner, tenant):
     client = login(owner)
     client.get(reverse("tenants:dashboard", args=[second.slug]))
     assert client.get("/")["Location"] == reverse("tenants:dashboard", args=[second.slug])
+
+
+@override_settings(DEBUG=False)
+def test_unknown_and_foreign_tenants_get_the_same_friendly_404(
+    owner, tenant, outsider, other_tenant
+):
+    client = login(outsider)
+    foreign = client.get(reverse("tenants:dashboard", args=[tenant.slug]))
+    missing = client.get("/t/does-not-exist/")
+    assert foreign.status_code == missing.status_code == 404
+    assert b"Page not found" in foreign.content
+    assert foreign.content.replace(tenant.slug.encode(), b"") == missing.content.replace(
+        b"does-not-exist", b""
+    )
+
+
+def test_user_without_tenant_is_sent_to_create_one(db):
+    lonely = make_user("lonely@example.com")
+    client = login(lonely)
+    assert client.get("/")["Location"] == reverse("tenants:create")
+    response = client.post(reverse("tenants:create"), {"name": "  "})
+    assert response.status_code == 200
+    assert b"This field is required" in response.content
