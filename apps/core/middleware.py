@@ -64,7 +64,7 @@ class RequestContextMiddleware:
         request: HttpRequest, response: HttpResponse, request_id: str, started: float
     ) -> HttpResponse:
         user = getattr(request, "user", None)
-        if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
+        if isinstance(user, SimpleLazyObject) and getattr(user, "_wrapped", empty) is empty:
             user = None  # Never loaded by the request: do not query for it here.
         tenant = getattr(request, "tenant", None)
         logger.info(
