@@ -15,14 +15,15 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
-	$(BIN)/python -m pip install --quiet -e '.[dev,test,lint]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,provider,test,lint]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 run: install
 	$(BIN)/python -m apps.core.devstack run
 
 test: install
-	$(BIN)/python -m apps.core.devstack exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+	LOCAL_PROVIDER_TTFT_MS=0 LOCAL_PROVIDER_TOKENS_PER_S=0 \
+		$(BIN)/python -m apps.core.devstack exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

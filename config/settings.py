@@ -13,7 +13,7 @@ import warnings
 from django.core.exceptions import ImproperlyConfigured
 
 from config import stack
-from config.env import database_from_url, env_bool, env_int, env_list, env_str
+from config.env import database_from_url, env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = stack.BASE_DIR
 
@@ -152,6 +152,32 @@ ACCOUNT_FORMS = {"signup": "apps.accounts.forms.SignupForm"}
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7, minimum=1)
+
+# --- LLM gateway (docs/gateway.md) -------------------------------------------------------
+# With no provider key set, the local provider (apps/gateway/local_provider) serves.
+LOCAL_PROVIDER_URL = env_str("LOCAL_PROVIDER_URL", f"http://127.0.0.1:{stack.LOCAL_PROVIDER_PORT}")
+OPENAI_API_KEY = env_str("OPENAI_API_KEY", "")
+ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY", "")
+GEMINI_API_KEY = env_str("GEMINI_API_KEY", "")
+MISTRAL_API_KEY = env_str("MISTRAL_API_KEY", "")
+OPENAI_COMPATIBLE_BASE_URL = env_str("OPENAI_COMPATIBLE_BASE_URL", "")
+OPENAI_COMPATIBLE_API_KEY = env_str("OPENAI_COMPATIBLE_API_KEY", "")
+OPENAI_COMPATIBLE_MODELS = env_list("OPENAI_COMPATIBLE_MODELS", [])
+EMBEDDING_DIM = env_int("EMBEDDING_DIM", 384, minimum=1)
+GATEWAY_TIMEOUT_S = env_int("GATEWAY_TIMEOUT_S", 60, minimum=1)
+GATEWAY_NUM_RETRIES = env_int("GATEWAY_NUM_RETRIES", 1, minimum=0)
+GATEWAY_COOLDOWN_S = env_int("GATEWAY_COOLDOWN_S", 30, minimum=0)
+GATEWAY_EXACT_CACHE_TTL_S = env_int("GATEWAY_EXACT_CACHE_TTL_S", 24 * 3600, minimum=1)
+GATEWAY_CASCADE_MIN_LOGPROB = env_float("GATEWAY_CASCADE_MIN_LOGPROB", -1.0)
+GATEWAY_THROTTLE_RPM = env_int("GATEWAY_THROTTLE_RPM", 2, minimum=1)
+# Override a plan's limits: e.g. GATEWAY_TOKENS_PER_DAY_FREE=200000.
+GATEWAY_PLAN_OVERRIDES = {
+    plan: {
+        "tokens_per_day": env_int(f"GATEWAY_TOKENS_PER_DAY_{plan.upper()}", -1),
+        "requests_per_minute": env_int(f"GATEWAY_RPM_{plan.upper()}", -1),
+    }
+    for plan in ("free", "pro", "enterprise")
+}
 
 # --- Email ------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -26,6 +26,7 @@ RUNTIME_PASSWORD = "dev-runtime"  # noqa: S105
 
 VALKEY_HOST = "127.0.0.1"
 VALKEY_PORT = int(os.environ.get("DEV_VALKEY_PORT", "63799"))
+LOCAL_PROVIDER_PORT = int(os.environ.get("LOCAL_PROVIDER_PORT", "18080"))
 
 
 def pg_url(user: str, password: str, database: str = PG_DATABASE) -> str:

@@ -36,7 +36,7 @@ def test_ci_runs_the_readme_test_command():
 def test_every_environment_variable_is_documented():
     sources = [*(ROOT / "config").glob("*.py"), ROOT / "apps" / "core" / "devstack.py"]
     code = "\n".join(p.read_text() for p in sources)
-    names = set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z_]+)"', code))
+    names = set(re.findall(r'env_(?:str|bool|int|float|list)\(\s*"([A-Z_]+)"', code))
     names |= set(re.findall(r'environ(?:\.get\(|\[)\s*"([A-Z_]+)"', code))
     names -= {"DJANGO_SETTINGS_MODULE"}
     assert len(names) > 20

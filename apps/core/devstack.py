@@ -54,7 +54,7 @@ def _listener_of(port: int) -> str:
     return "another process"
 
 
-def _pid_from_file(path: Path, expected_name: str) -> int | None:
+def _pid_from_file(path: Path, expected_name: str, cmdline_part: str = "") -> int | None:
     """The pid in a pidfile when that process is alive and is what we expect, else None."""
     try:
         pid = int(path.read_text().split()[0])
@@ -62,7 +62,11 @@ def _pid_from_file(path: Path, expected_name: str) -> int | None:
         return None
     try:
         proc = psutil.Process(pid)
-        if expected_name in proc.name() and proc.status() != psutil.STATUS_ZOMBIE:
+        if (
+            expected_name in proc.name()
+            and cmdline_part in " ".join(proc.cmdline())
+            and proc.status() != psutil.STATUS_ZOMBIE
+        ):
             return pid
     except psutil.NoSuchProcess:
         pass
@@ -329,11 +333,83 @@ class Valkey:
         return f"stopped  data {self.data}"
 
 
+@dataclass
+class LocalProvider:
+    """The OpenAI-compatible local provider (apps/gateway/local_provider): real
+    embeddings and the deterministic dev chat model. Its own process: it imports torch."""
+
+    data: Path = stack.DEVDATA / "local-provider"
+    port: int = stack.LOCAL_PROVIDER_PORT
+    name: str = "provider"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.data / "provider.pid"
+
+    def pid(self) -> int | None:
+        return _pid_from_file(self.pidfile, "python", "apps.gateway.local_provider")
+
+    def _healthy(self) -> bool:
+        import httpx
+
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start(self) -> bool:
+        if self.pid():
+            return False
+        if _port_in_use("127.0.0.1", self.port):
+            raise StackError(
+                f"Port {self.port} is taken by {_listener_of(self.port)}, so the local provider "
+                f"cannot start. Stop that process or set LOCAL_PROVIDER_PORT to a free port."
+            )
+        self.data.mkdir(parents=True, exist_ok=True)
+        log = (self.data / "provider.log").open("ab")
+        proc = subprocess.Popen(  # noqa: S603 - our own module
+            [sys.executable, "-m", "apps.gateway.local_provider", "--port", str(self.port)],
+            cwd=stack.BASE_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.pidfile.write_text(f"{proc.pid}\n")
+        try:
+            _wait_for(lambda: self._healthy() or proc.poll() is not None, "The local provider", 180)
+        except StackError:
+            proc.kill()
+            raise
+        if proc.poll() is not None:
+            raise StackError(f"The local provider exited; see {self.data / 'provider.log'}.")
+        return True
+
+    def stop(self) -> bool:
+        pid = self.pid()
+        if not pid:
+            return False
+        proc = psutil.Process(pid)
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except psutil.TimeoutExpired:
+            proc.kill()
+        self.pidfile.unlink(missing_ok=True)
+        return True
+
+    def describe(self) -> str:
+        pid = self.pid()
+        if pid:
+            return f"running  pid {pid}  127.0.0.1:{self.port}  log {self.data / 'provider.log'}"
+        return "stopped"
+
+
 POSTGRES = Postgres()
-SERVICES = (POSTGRES, Valkey())
+Service = Postgres | Valkey | LocalProvider
+SERVICES: tuple[Service, ...] = (POSTGRES, Valkey(), LocalProvider())
 
 
-def up() -> list[Postgres | Valkey]:
+def up() -> list[Service]:
     """Start what is not running; return the services this call started."""
     started = []
     try:
@@ -347,7 +423,7 @@ def up() -> list[Postgres | Valkey]:
     return started
 
 
-def down(services: list[Postgres | Valkey] | tuple[Postgres | Valkey, ...] = SERVICES) -> None:
+def down(services: list[Service] | tuple[Service, ...] = SERVICES) -> None:
     for service in reversed(list(services)):
         if service.stop():
             print(f"stopped {service.name}")

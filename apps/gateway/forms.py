@@ -8,13 +8,38 @@ from apps.gateway.models import AISettings
 class AISettingsForm(forms.ModelForm):
     class Meta:
         model = AISettings
-        fields = ("model_alias", "system_prompt", "temperature", "max_tokens")
+        fields = (
+            "model_alias",
+            "system_prompt",
+            "temperature",
+            "max_tokens",
+            "cascade_enabled",
+            "cache_enabled",
+            "semantic_threshold",
+            "monthly_budget_usd",
+            "budget_action",
+        )
         labels = {"model_alias": "Model", "max_tokens": "Maximum answer length (tokens)"}
         help_texts = {
             "system_prompt": "Sent before every conversation. Keep it short and specific.",
             "temperature": "0 is focused and repeatable, 2 is most varied.",
         }
-        widgets = {"system_prompt": forms.Textarea(attrs={"rows": 6})}
+        widgets = {
+            "system_prompt": forms.Textarea(attrs={"rows": 6}),
+            "semantic_threshold": forms.NumberInput(
+                attrs={"step": "0.01", "min": "0.5", "max": "1"}
+            ),
+            "temperature": forms.NumberInput(attrs={"step": "0.05", "min": "0", "max": "2"}),
+        }
+
+    SECTIONS = (
+        ("Model", ("model_alias", "system_prompt", "temperature", "max_tokens", "cascade_enabled")),
+        ("Caching", ("cache_enabled", "semantic_threshold")),
+        ("Budget", ("monthly_budget_usd", "budget_action")),
+    )
+
+    def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
+        return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
 
     def __init__(
         self, *args: object, allowed_aliases: tuple[str, ...] = (), **kwargs: object

@@ -1,11 +1,15 @@
-"""Per-tenant AI configuration, read by the gateway at every call."""
+"""The gateway's tables: per-tenant AI settings, the usage ledger, the semantic cache.
+
+All three are tenant data under row-level security (see the migrations)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from pgvector.django import HnswIndex, VectorField
 
 from apps.core.models import TenantScopedModel
 
@@ -13,6 +17,13 @@ from apps.core.models import TenantScopedModel
 class ModelAlias(models.TextChoices):
     FAST = "fast", "Fast (cheaper, quicker)"
     SMART = "smart", "Smart (stronger reasoning)"
+
+
+class BudgetAction(models.TextChoices):
+    DOWNGRADE = "downgrade", "Switch to the cheaper model"
+    THROTTLE = "throttle", "Slow down to a few requests a minute"
+    NOTIFY = "notify", "Only notify admins"
+    BLOCK = "block", "Block AI calls until next month"
 
 
 class AISettings(TenantScopedModel):
@@ -34,6 +45,38 @@ class AISettings(TenantScopedModel):
         default=1024, validators=[MinValueValidator(16), MaxValueValidator(32_000)]
     )
 
+    cascade_enabled = models.BooleanField(
+        "Try the cheaper model first",
+        default=False,
+        help_text="For background features: escalate to the stronger model when the cheaper "
+        "one fails or is unsure.",
+    )
+    cache_enabled = models.BooleanField("Reuse answers to repeated questions", default=True)
+    semantic_threshold = models.DecimalField(
+        "Similarity needed to reuse an answer",
+        max_digits=3,
+        decimal_places=2,
+        default=Decimal("0.95"),
+        validators=[MinValueValidator(Decimal("0.50")), MaxValueValidator(Decimal("1.00"))],
+        help_text="1.00 reuses only identical questions. Lower values reuse more answers; every "
+        "reuse is also checked for differing numbers, names, negations and languages.",
+    )
+    monthly_budget_usd = models.DecimalField(
+        "Monthly AI budget (USD)",
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Leave empty to use the plan's budget.",
+    )
+    budget_action = models.CharField(
+        "At 100% of the budget",
+        max_length=10,
+        choices=BudgetAction.choices,
+        default=BudgetAction.DOWNGRADE,
+    )
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=("tenant",), name="ai_settings_one_per_tenant")
@@ -41,3 +84,76 @@ class AISettings(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"AI settings for {self.tenant_id}"
+
+
+class CacheKind(models.TextChoices):
+    NONE = "", "None"
+    EXACT = "exact", "Exact"
+    SEMANTIC = "semantic", "Semantic"
+
+
+class CallStatus(models.TextChoices):
+    OK = "ok", "OK"
+    ERROR = "error", "Error"
+    ABORTED = "aborted", "Aborted by the client"
+    CUT = "cut", "Cut by the provider"
+
+
+class UsageRecord(TenantScopedModel):
+    """One row per provider call or cache hit: the per-tenant cost ledger."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_key_id = models.UUIDField(null=True, blank=True)
+    feature = models.CharField(max_length=40)
+    request_id = models.CharField(max_length=64, blank=True)
+    requested_model = models.CharField(max_length=100)
+    served_model = models.CharField(max_length=200, blank=True)
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
+    cache = models.CharField(max_length=10, choices=CacheKind.choices, blank=True, default="")
+    saved_cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=Decimal("0"))
+    status = models.CharField(max_length=10, choices=CallStatus.choices, default=CallStatus.OK)
+    error_code = models.CharField(max_length=40, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=("tenant", "created_at"), name="usage_tenant_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.feature} {self.served_model or self.requested_model} {self.status}"
+
+
+class SemanticCacheEntry(TenantScopedModel):
+    """A question and its answer, found again by meaning (cosine on the embedding)."""
+
+    model_alias = models.CharField(max_length=40)
+    system_prompt_hash = models.CharField(max_length=64)
+    query = models.TextField()
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIM)
+    response = models.TextField()
+    served_model = models.CharField(max_length=200)
+    tokens_in = models.PositiveIntegerField()
+    tokens_out = models.PositiveIntegerField()
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=8)
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            HnswIndex(
+                name="semcache_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            models.Index(
+                fields=("tenant", "model_alias", "system_prompt_hash"), name="semcache_key_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.query[:60]

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from apps.gateway.forms import AISettingsForm
-from apps.gateway.selectors import ai_settings_for
+from apps.gateway.selectors import ai_settings_for, usage_records, usage_summary
 from apps.gateway.services import ai_settings_update
 from apps.tenants.access import current_membership, current_tenant, manager_required
 
@@ -27,6 +28,13 @@ def ai_settings(request: HttpRequest, slug: str) -> HttpResponse:
         )
         messages.success(request, "AI settings saved.")
         return redirect("gateway:ai_settings", tenant.slug)
-    return render(
-        request, "gateway/ai_settings.html", {"form": form}, status=400 if form.errors else 200
-    )
+    context = {"form": form, "plan_budget": tenant.limits.monthly_budget_usd}
+    return render(request, "gateway/ai_settings.html", context, status=400 if form.errors else 200)
+
+
+@manager_required
+def usage(request: HttpRequest, slug: str) -> HttpResponse:
+    tenant = current_tenant(request)
+    summary = usage_summary(tenant)
+    page = Paginator(usage_records(tenant), 50).get_page(request.GET.get("page"))
+    return render(request, "gateway/usage.html", {"summary": summary, "page": page})

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
-from apps.tenants.models import Invitation, Membership, Tenant
+from apps.tenants.models import Invitation, Membership, Notification, Tenant
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponse])
 
@@ -50,6 +50,14 @@ def get_invitation(request: HttpRequest, invitation_id: Any) -> Invitation:
     if invitation is None:
         raise Http404("No such invitation.")
     return invitation
+
+
+def get_notification(request: HttpRequest, notification_id: Any) -> Notification:
+    tenant = current_tenant(request)
+    note = Notification.objects.filter(id=notification_id, tenant=tenant).first()
+    if note is None:
+        raise Http404("No such notification.")
+    return note
 
 
 def manager_required(view: _View) -> _View:

@@ -112,6 +112,7 @@ class AuditAction(models.TextChoices):
     MEMBER_REMOVED = "member.removed", "Member removed"
     MEMBER_LEFT = "member.left", "Member left"
     AI_SETTINGS_UPDATED = "ai_settings.updated", "AI settings updated"
+    BUDGET_ALERT = "budget.alert", "Budget alert"
 
 
 class AuditEvent(TenantScopedModel):
@@ -128,6 +129,22 @@ class AuditEvent(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target}"
+
+
+class Notification(TenantScopedModel):
+    """An in-app message to a tenant's admins (budget alerts and the like)."""
+
+    kind = models.CharField(max_length=40)
+    level = models.CharField(max_length=10, default="info")  # info, warning, error
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return self.title
 
 
 def can_change_role(actor: Membership, target: Membership) -> bool:

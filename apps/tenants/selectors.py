@@ -7,7 +7,14 @@ import hashlib
 from django.db.models import QuerySet
 
 from apps.core.db import setting_context
-from apps.tenants.models import AuditEvent, Invitation, InvitationStatus, Membership, Tenant
+from apps.tenants.models import (
+    AuditEvent,
+    Invitation,
+    InvitationStatus,
+    Membership,
+    Notification,
+    Tenant,
+)
 
 INVITATION_SETTING = "app.invitation_token"
 
@@ -50,6 +57,11 @@ def pending_invitations(tenant: Tenant) -> QuerySet[Invitation]:
         .select_related("invited_by")
         .order_by("-created_at")
     )
+
+
+def unread_notifications(tenant: Tenant) -> QuerySet[Notification]:
+    """Call inside tenant_context(tenant)."""
+    return Notification.objects.filter(tenant=tenant, read_at__isnull=True).order_by("-created_at")
 
 
 def owner_count(tenant: Tenant) -> int:

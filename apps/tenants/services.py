@@ -29,6 +29,7 @@ from apps.tenants.models import (
     Invitation,
     InvitationStatus,
     Membership,
+    Notification,
     Role,
     Tenant,
     can_change_role,
@@ -152,6 +153,12 @@ def invitation_create(
         )
     )
     return invitation, token
+
+
+def notification_dismiss(*, notification: Notification) -> None:
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at", "updated_at"])
 
 
 def invitation_revoke(*, tenant: Tenant, actor: Membership, invitation: Invitation) -> None:

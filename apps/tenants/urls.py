@@ -19,6 +19,11 @@ urlpatterns = [
         views.invitation_revoke,
         name="invitation_revoke",
     ),
+    path(
+        "t/<slug:slug>/notifications/<uuid:notification_id>/dismiss/",
+        views.notification_dismiss,
+        name="notification_dismiss",
+    ),
     path("t/<slug:slug>/settings/", views.tenant_settings, name="settings"),
     path("t/<slug:slug>/audit/", views.audit_log, name="audit"),
 ]

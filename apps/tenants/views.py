@@ -19,6 +19,7 @@ from apps.tenants.access import (
     current_membership,
     current_tenant,
     get_invitation,
+    get_notification,
     get_membership,
     manager_required,
 )
@@ -56,7 +57,9 @@ def tenant_create_view(request: HttpRequest) -> HttpResponse:
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     tenant = current_tenant(request)
     members = selectors.members_of(tenant)
+    manager = current_membership(request).can_manage
     context = {
+        "notifications": list(selectors.unread_notifications(tenant)[:5]) if manager else [],
         "member_count": members.count(),
         "pending_count": selectors.pending_invitations(tenant).count(),
         "limits": tenant.limits,
@@ -138,6 +141,14 @@ def member_remove(request: HttpRequest, slug: str, membership_id: UUID) -> HttpR
         return redirect("home")
     messages.success(request, f"{target.user.email} was removed.")
     return redirect("tenants:members", slug)
+
+
+@require_POST
+@manager_required
+def notification_dismiss(request: HttpRequest, slug: str, notification_id: UUID) -> HttpResponse:
+    note = get_notification(request, notification_id)
+    services.notification_dismiss(notification=note)
+    return redirect("tenants:dashboard", slug)
 
 
 @require_POST

@@ -56,3 +56,4 @@ def test_status_reports_the_running_stack():
     lines = result.stdout.splitlines()
     assert lines[0].startswith("postgres  running  pid ")
     assert lines[1].startswith("valkey    running  pid ")
+    assert lines[2].startswith("provider  running  pid ")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from django.core import mail
 from django.test import Client, override_settings
 from django.urls import reverse
 
 from apps.core.db import tenant_context
 from apps.gateway.models import AISettings
-from apps.tenants.models import AuditEvent, Invitation, Membership, Role
+from apps.tenants.models import AuditEvent, Invitation, Membership, Notification, Role
 from apps.tenants.services import tenant_create
 from tests.conftest import add_member, make_user
 
@@ -19,9 +20,11 @@ def login(user) -> Client:
     return client
 
 
-def tenant_urls(tenant, membership_id, invitation_id):
+def tenant_urls(tenant, membership_id, invitation_id, notification_id):
     slug = tenant.slug
     return [
+        ("get", reverse("gateway:usage", args=[slug])),
+        ("post", reverse("tenants:notification_dismiss", args=[slug, notification_id])),
         ("get", reverse("tenants:dashboard", args=[slug])),
         ("get", reverse("tenants:members", args=[slug])),
         ("get", reverse("tenants:settings", args=[slug])),
@@ -68,9 +71,10 @@ def test_outsider_gets_404_everywhere_and_changes_nothing(owner, tenant, outside
             token_hash="h" * 64,
             expires_at="2999-01-01T00:00:00Z",
         )
+        note = Notification.objects.create(tenant=tenant, kind="budget.50", title="Half the budget")
         events_before = AuditEvent.objects.count()
     client = login(outsider)
-    for method, url in tenant_urls(tenant, owner_membership.id, invitation.id):
+    for method, url in tenant_urls(tenant, owner_membership.id, invitation.id, note.id):
         response = getattr(client, method)(
             url, {"role": "member", "name": "pwned", "email": "e@example.com"}
         )
@@ -84,6 +88,7 @@ def test_outsider_gets_404_everywhere_and_changes_nothing(owner, tenant, outside
         assert Invitation.objects.get().status == "pending"
         assert AuditEvent.objects.count() == events_before
         assert AISettings.objects.get().system_prompt != "pwned"
+        assert Notification.objects.get().read_at is None
 
 
 def test_other_tenants_member_id_is_404_even_with_own_slug(owner, tenant, outsider, other_tenant):
@@ -194,40 +199,64 @@ def test_member_can_leave(member, tenant):
     assert client.get(reverse("tenants:dashboard", args=[tenant.slug])).status_code == 404
 
 
-def test_ai_settings_saved_and_validated(owner, tenant):
+AI_FORM = {
+    "model_alias": "fast",
+    "system_prompt": "Be brief.",
+    "temperature": "0.20",
+    "max_tokens": "500",
+    "cache_enabled": "on",
+    "semantic_threshold": "0.90",
+    "monthly_budget_usd": "25.00",
+    "budget_action": "block",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("temperature", "7", b"less than or equal to 2"),
+        ("max_tokens", "5", b"greater than or equal to 16"),
+        ("semantic_threshold", "0.2", b"greater than or equal to 0.50"),
+        ("monthly_budget_usd", "-1", b"greater than or equal to 0"),
+        ("budget_action", "explode", b"Select a valid choice"),
+        ("model_alias", "smart", b"Select a valid choice"),  # not on the free plan
+    ],
+)
+def test_invalid_ai_settings_are_refused_and_change_nothing(owner, tenant, field, value, message):
     client = login(owner)
     url = reverse("gateway:ai_settings", args=[tenant.slug])
-    bad = client.post(
-        url, {"model_alias": "fast", "system_prompt": "x", "temperature": "7", "max_tokens": "5"}
-    )
-    assert bad.status_code == 400
+    response = client.post(url, {**AI_FORM, field: value})
+    assert response.status_code == 400
+    assert message in response.content
     with tenant_context(tenant.id):
-        assert AISettings.objects.get().temperature != 7
-    # Free plan: the "smart" alias is not offered.
-    bad_alias = client.post(
-        url,
-        {"model_alias": "smart", "system_prompt": "x", "temperature": "0.2", "max_tokens": "500"},
-    )
-    assert bad_alias.status_code == 400
-    ok = client.post(
-        url,
-        {
-            "model_alias": "fast",
-            "system_prompt": "Be brief.",
-            "temperature": "0.20",
-            "max_tokens": "500",
-        },
-    )
+        row = AISettings.objects.get()
+        assert row.system_prompt != "Be brief."
+        assert AuditEvent.objects.filter(action="ai_settings.updated").count() == 0
+
+
+def test_ai_settings_saved_and_audited(owner, tenant):
+    client = login(owner)
+    ok = client.post(reverse("gateway:ai_settings", args=[tenant.slug]), AI_FORM)
     assert ok.status_code == 302
     with tenant_context(tenant.id):
         row = AISettings.objects.get()
-        assert (row.system_prompt, str(row.temperature), row.max_tokens) == (
-            "Be brief.",
-            "0.20",
-            500,
+        assert (row.system_prompt, str(row.temperature)) == ("Be brief.", "0.20")
+        assert row.max_tokens == 500
+        assert (row.cache_enabled, row.cascade_enabled) == (True, False)
+        assert (str(row.semantic_threshold), str(row.monthly_budget_usd), row.budget_action) == (
+            "0.90",
+            "25.00",
+            "block",
         )
         event = AuditEvent.objects.get(action="ai_settings.updated")
-        assert event.details["fields"] == ["max_tokens", "system_prompt", "temperature"]
+        assert event.details["fields"] == [
+            "budget_action",
+            "max_tokens",
+            "monthly_budget_usd",
+            "semantic_threshold",
+            "system_prompt",
+            "temperature",
+        ]
 
 
 def test_tenant_switcher_lists_only_own_tenants(owner, tenant, outsider, other_tenant):
@@ -268,3 +297,23 @@ def test_user_without_tenant_is_sent_to_create_one(db):
     response = client.post(reverse("tenants:create"), {"name": "  "})
     assert response.status_code == 200
     assert b"This field is required" in response.content
+
+
+def test_member_cannot_see_usage_and_admin_sees_notifications(owner, member, tenant):
+    with tenant_context(tenant.id):
+        note = Notification.objects.create(
+            tenant=tenant,
+            kind="budget.80",
+            level="warning",
+            title="80% of the monthly AI budget used",
+        )
+    assert login(member).get(reverse("gateway:usage", args=[tenant.slug])).status_code == 403
+    member_dash = login(member).get(reverse("tenants:dashboard", args=[tenant.slug]))
+    assert b"80% of the monthly AI budget used" not in member_dash.content
+    client = login(owner)
+    assert client.get(reverse("gateway:usage", args=[tenant.slug])).status_code == 200
+    dash = client.get(reverse("tenants:dashboard", args=[tenant.slug]))
+    assert b"80% of the monthly AI budget used" in dash.content
+    client.post(reverse("tenants:notification_dismiss", args=[tenant.slug, note.id]))
+    dash = client.get(reverse("tenants:dashboard", args=[tenant.slug]))
+    assert b"80% of the monthly AI budget used" not in dash.content

@@ -1,0 +1,75 @@
+"""Step 1: resolve the tenant's AI configuration at call time."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from decimal import Decimal
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from apps.core.db import tenant_context
+from apps.gateway.models import AISettings
+from apps.gateway.types import CallContext, GatewayError
+from apps.tenants.models import Tenant
+from apps.tenants.plans import limits_for
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    tenant_id: str
+    plan: str
+    model_alias: str
+    system_prompt: str
+    system_prompt_hash: str
+    temperature: float
+    max_tokens: int
+    cascade_enabled: bool
+    cache_enabled: bool
+    semantic_threshold: float
+    monthly_budget_usd: Decimal | None
+    budget_action: str
+    tokens_per_day: int | None
+    requests_per_minute: int | None
+
+
+def _plan_limit(plan: str, name: str, default: int | None) -> int | None:
+    override = settings.GATEWAY_PLAN_OVERRIDES.get(plan, {}).get(name, -1)
+    if override is None or override < 0:
+        return default
+    return override or None  # 0 means unlimited
+
+
+def resolve_sync(ctx: CallContext) -> ResolvedConfig:
+    with tenant_context(ctx.tenant_id):
+        tenant = Tenant.objects.filter(id=ctx.tenant_id).first()
+        if tenant is None:
+            raise GatewayError("invalid_request", "Unknown organisation.")
+        row, _ = AISettings.objects.get_or_create(tenant=tenant)
+    limits = limits_for(tenant.plan)
+    budget = row.monthly_budget_usd
+    if budget is None:
+        budget = limits.monthly_budget_usd
+    return ResolvedConfig(
+        tenant_id=str(tenant.id),
+        plan=tenant.plan,
+        model_alias=row.model_alias,
+        system_prompt=row.system_prompt,
+        system_prompt_hash=hashlib.sha256(row.system_prompt.encode()).hexdigest(),
+        temperature=float(row.temperature),
+        max_tokens=row.max_tokens,
+        cascade_enabled=row.cascade_enabled,
+        cache_enabled=row.cache_enabled,
+        semantic_threshold=float(row.semantic_threshold),
+        monthly_budget_usd=budget,
+        budget_action=row.budget_action,
+        tokens_per_day=_plan_limit(tenant.plan, "tokens_per_day", limits.tokens_per_day),
+        requests_per_minute=_plan_limit(
+            tenant.plan, "requests_per_minute", limits.requests_per_minute
+        ),
+    )
+
+
+async def resolve(ctx: CallContext) -> ResolvedConfig:
+    return await sync_to_async(resolve_sync)(ctx)

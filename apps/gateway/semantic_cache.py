@@ -1,0 +1,114 @@
+"""Step 5b: the semantic cache: a question answered before, found again by meaning.
+
+Entries live in PostgreSQL (pgvector, HNSW cosine index) under row-level security and
+are keyed by tenant + model alias + system-prompt hash; queries also carry an explicit
+tenant predicate. It is used only for a single question with no history (history can
+change the answer). A candidate must reach the tenant's cosine threshold AND pass the
+verifier (numbers, names, negations, plans, languages agree): a threshold alone gives
+wrong answers (docs/gateway.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import connection
+from django.db.models import F
+
+from apps.core.db import tenant_context
+from apps.gateway.cache_verifier import verify
+from apps.gateway.models import SemanticCacheEntry
+
+CANDIDATES = 5
+
+
+@dataclass(frozen=True)
+class SemanticHit:
+    query: str
+    response: str
+    served_model: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: Decimal
+    similarity: float
+
+
+def cacheable_question(messages: list[dict[str, Any]]) -> str | None:
+    """The question when the conversation is one user message (system prompts aside)."""
+    turns = [m for m in messages if m.get("role") != "system"]
+    if len(turns) == 1 and turns[0].get("role") == "user":
+        text = str(turns[0].get("content") or "").strip()
+        return text or None
+    return None
+
+
+def _vector_literal(embedding: list[float]) -> str:
+    return "[" + ",".join(f"{x:.7f}" for x in embedding) + "]"
+
+
+def lookup_sync(
+    *,
+    tenant_id: str,
+    alias: str,
+    system_prompt_hash: str,
+    query: str,
+    embedding: list[float],
+    threshold: float,
+) -> SemanticHit | None:
+    vector = _vector_literal(embedding)
+    with tenant_context(tenant_id), connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT id, query, response, served_model, tokens_in, tokens_out, cost_usd,
+                   1 - (embedding <=> %s::vector) AS similarity
+            FROM gateway_semanticcacheentry
+            WHERE tenant_id = %s AND model_alias = %s AND system_prompt_hash = %s
+            ORDER BY embedding <=> %s::vector
+            LIMIT %s
+            """,
+            [vector, tenant_id, alias, system_prompt_hash, vector, CANDIDATES],
+        )
+        rows = cursor.fetchall()
+        for entry_id, cached_query, response, served, t_in, t_out, cost, similarity in rows:
+            if similarity < threshold:
+                break
+            if not verify(query, cached_query).ok:
+                continue
+            SemanticCacheEntry.objects.filter(id=entry_id).update(hits=F("hits") + 1)
+            return SemanticHit(cached_query, response, served, t_in, t_out, cost, similarity)
+    return None
+
+
+def store_sync(
+    *,
+    tenant_id: str,
+    alias: str,
+    system_prompt_hash: str,
+    query: str,
+    embedding: list[float],
+    response: str,
+    served_model: str,
+    tokens_in: int,
+    tokens_out: int,
+    cost_usd: Decimal,
+) -> None:
+    with tenant_context(tenant_id):
+        SemanticCacheEntry.objects.create(
+            tenant_id=tenant_id,
+            model_alias=alias,
+            system_prompt_hash=system_prompt_hash,
+            query=query,
+            embedding=embedding,
+            response=response,
+            served_model=served_model,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost_usd=cost_usd,
+        )
+
+
+lookup = sync_to_async(lookup_sync)
+store = sync_to_async(store_sync)

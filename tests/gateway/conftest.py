@@ -1,0 +1,86 @@
+"""Gateway tests run the real pipeline: LiteLLM's Router over real HTTP to the local
+provider that `make test` starts, real Valkey for limits and caches, real PostgreSQL
+for the ledger and the semantic cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from asgiref.sync import async_to_sync
+from django.conf import settings
+
+from apps.core.db import tenant_context
+from apps.gateway.models import AISettings, UsageRecord
+from apps.gateway.router import Deployment, local_deployment
+from apps.gateway.types import CallContext, StreamEvent
+from apps.tenants.services import tenant_create
+
+FAST = {"X-Dev-TTFT-Ms": "0", "X-Dev-Tokens-Per-S": "0"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _local_provider() -> None:
+    try:
+        httpx.get(f"{settings.LOCAL_PROVIDER_URL}/health", timeout=2).raise_for_status()
+    except httpx.HTTPError:
+        pytest.fail(
+            f"The local provider is not answering at {settings.LOCAL_PROVIDER_URL}: "
+            "run the tests with `make test` (it starts the stack)."
+        )
+
+
+@pytest.fixture
+def make_tenant(owner: Any) -> Callable[..., Any]:
+    counter = iter(range(1000))
+
+    def make(plan: str = "pro", **ai_settings: Any) -> Any:
+        tenant = tenant_create(owner=owner, name=f"Gateway {next(counter)}", plan=plan)
+        if ai_settings:
+            with tenant_context(tenant.id):
+                AISettings.objects.filter(tenant=tenant).update(**ai_settings)
+        return tenant
+
+    return make
+
+
+def ctx_for(tenant: Any, feature: str = "chat") -> CallContext:
+    return CallContext(tenant_id=tenant.id, feature=feature, request_id="test")
+
+
+async def collect(
+    ctx: CallContext, messages: list[dict[str, str]], **kwargs: Any
+) -> list[StreamEvent]:
+    from apps.gateway import api
+
+    kwargs.setdefault("extra_headers", FAST)
+    return [event async for event in api.stream_chat(ctx, messages, **kwargs)]
+
+
+def stream(ctx: CallContext, text: str, **kwargs: Any) -> list[StreamEvent]:
+    return async_to_sync(collect)(ctx, [{"role": "user", "content": text}], **kwargs)
+
+
+def tokens(events: list[StreamEvent]) -> str:
+    return "".join(e.text for e in events if e.type == "token")  # type: ignore[union-attr]
+
+
+def rows(tenant: Any, **filters: Any) -> list[UsageRecord]:
+    with tenant_context(tenant.id):
+        return list(UsageRecord.objects.filter(**filters).order_by("created_at"))
+
+
+def deployments(**by_alias: str) -> list[Deployment]:
+    """Local deployments by model name, e.g. deployments(fast="local-fault-500")."""
+    chosen = {"fast": "local-fast", "smart": "local-smart", "embed": "local-embed", **by_alias}
+    return [local_deployment(alias, name) for alias, name in chosen.items()]
+
+
+def price(model: str) -> tuple[Decimal, Decimal]:
+    from apps.gateway.router import LOCAL_PRICES
+
+    p = LOCAL_PRICES[model.removeprefix("openai/")]
+    return p[0], p[1]
