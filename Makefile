@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format stack-up stack-down stack-status clean
+.PHONY: install run test lint format bench stack-up stack-down stack-status clean
 
 install: $(STAMP)
 
@@ -24,6 +24,11 @@ run: install
 test: install
 	LOCAL_PROVIDER_TTFT_MS=0 LOCAL_PROVIDER_TOKENS_PER_S=0 \
 		$(BIN)/python -m apps.core.devstack exec -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Benchmarks (not tests): each prints a table and writes JSON under bench/results/.
+bench: install
+	$(BIN)/python bench/gateway.py $(BENCH_ARGS)
+	$(BIN)/python bench/semantic_cache_quality.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

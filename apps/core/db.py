@@ -29,27 +29,35 @@ def _as_text(value: _Id | None) -> str:
     return "" if value is None else str(value)
 
 
-def _swap_settings(using: str, values: dict[str, str]) -> dict[str, str]:
-    """Set each GUC for the current transaction and return the previous values."""
-    names = list(values)
+def _set_settings(using: str, values: dict[str, str]) -> None:
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(values)),
+            [item for name, value in values.items() for item in (name, value)],
+        )
+
+
+def _current_settings(using: str, names: list[str]) -> dict[str, str]:
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT " + ", ".join(["current_setting(%s, true)"] * len(names)), names)
-        previous = dict(zip(names, (v or "" for v in cursor.fetchone()), strict=True))
-        cursor.execute(
-            "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names)),
-            [item for name in names for item in (name, values[name])],
-        )
-    return previous
+        return dict(zip(names, (v or "" for v in cursor.fetchone()), strict=True))
 
 
 @contextmanager
 def _rls_context(values: dict[str, str], using: str) -> Iterator[None]:
+    outermost = not connections[using].in_atomic_block
     with transaction.atomic(using=using):
-        previous = _swap_settings(using, values)
+        if outermost:
+            # The transaction's end clears transaction-local settings: one round trip.
+            _set_settings(using, values)
+            yield
+            return
+        previous = _current_settings(using, list(values))
+        _set_settings(using, values)
         yield
         # Reached only when the block succeeded; on an exception the savepoint
         # rollback already restores the previous values.
-        _swap_settings(using, previous)
+        _set_settings(using, previous)
 
 
 def _tenant_values(tenant_id: _Id, user_id: _Id | None) -> dict[str, str]:

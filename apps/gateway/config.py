@@ -1,8 +1,16 @@
-"""Step 1: resolve the tenant's AI configuration at call time."""
+"""Step 1: resolve the tenant's AI configuration at call time.
+
+The database is the truth; a copy sits in Redis for up to CONFIG_TTL_S seconds so a call
+does not pay a database transaction for it. Every write that changes what this returns
+(AI settings, the tenant's plan) calls ``invalidate`` in the same request, so the next
+call reads the new values; the TTL only bounds writes made behind the services' back.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -11,6 +19,7 @@ from django.conf import settings
 
 from apps.core.db import tenant_context
 from apps.gateway.models import AISettings
+from apps.gateway.redis_client import get_redis
 from apps.gateway.types import CallContext, GatewayError
 from apps.tenants.models import Tenant
 from apps.tenants.plans import limits_for
@@ -71,5 +80,32 @@ def resolve_sync(ctx: CallContext) -> ResolvedConfig:
     )
 
 
+CONFIG_TTL_S = 60
+
+
+def _key(tenant_id: object) -> str:
+    return f"gw:{{{tenant_id}}}:config"
+
+
 async def resolve(ctx: CallContext) -> ResolvedConfig:
-    return await sync_to_async(resolve_sync)(ctx)
+    redis = get_redis()
+    cached = await redis.get(_key(ctx.tenant_id))
+    if cached is not None:
+        data = json.loads(cached)
+        budget = data["monthly_budget_usd"]
+        data["monthly_budget_usd"] = None if budget is None else Decimal(budget)
+        return ResolvedConfig(**data)
+    cfg = await sync_to_async(resolve_sync)(ctx)
+    data = dataclasses.asdict(cfg)
+    data["monthly_budget_usd"] = (
+        None if cfg.monthly_budget_usd is None else str(cfg.monthly_budget_usd)
+    )
+    await redis.set(_key(ctx.tenant_id), json.dumps(data), ex=CONFIG_TTL_S)
+    return cfg
+
+
+def invalidate(tenant_id: object) -> None:
+    """Forget the cached configuration (call after changing AI settings or the plan)."""
+    from redis import Redis
+
+    Redis.from_url(settings.REDIS_URL, socket_timeout=2).delete(_key(tenant_id))

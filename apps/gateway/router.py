@@ -62,7 +62,42 @@ def local_deployment(alias: str, name: str) -> Deployment:
     )
 
 
+_SETTING_NAMES = (
+    "GATEWAY_DEPLOYMENTS",
+    "LOCAL_PROVIDER_URL",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "MISTRAL_API_KEY",
+    "OPENAI_COMPATIBLE_BASE_URL",
+    "OPENAI_COMPATIBLE_API_KEY",
+    "OPENAI_COMPATIBLE_MODELS",
+    "EMBEDDING_DIM",
+    "GATEWAY_NUM_RETRIES",
+    "GATEWAY_TIMEOUT_S",
+    "GATEWAY_COOLDOWN_S",
+)
+_deployment_cache: dict[tuple[Any, ...], tuple[list[Deployment], str]] = {}
+
+
+def _current() -> tuple[list[Deployment], str]:
+    """The deployments and their fingerprint, rebuilt only when a setting changes
+    (read on every call, so it must cost next to nothing)."""
+    key = tuple(id(getattr(settings, name, None)) for name in _SETTING_NAMES)
+    found = _deployment_cache.get(key)
+    if found is None:
+        deployments = _build_deployments()
+        found = (deployments, _fingerprint(deployments))
+        _deployment_cache.clear()
+        _deployment_cache[key] = found
+    return found
+
+
 def configured_deployments() -> list[Deployment]:
+    return _current()[0]
+
+
+def _build_deployments() -> list[Deployment]:
     """Deployments from settings: GATEWAY_DEPLOYMENTS if set (tests, custom set-ups),
     else one per provider whose key is set, else the local provider."""
     custom = getattr(settings, "GATEWAY_DEPLOYMENTS", None)
@@ -170,8 +205,7 @@ _routers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] =
 
 
 def get_router() -> Any:
-    deployments = configured_deployments()
-    fingerprint = _fingerprint(deployments)
+    deployments, fingerprint = _current()
     per_loop = _routers.setdefault(asyncio.get_running_loop(), {})
     router = per_loop.get(fingerprint)
     if router is None:

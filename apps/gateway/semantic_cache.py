@@ -23,6 +23,10 @@ from apps.gateway.cache_verifier import verify
 from apps.gateway.models import SemanticCacheEntry
 
 CANDIDATES = 5
+# Up to this many entries under one key, an exact scan (btree on the key, then sort by
+# distance) is faster than HNSW, whose filter-after-scan must walk far past other
+# tenants' rows to find a small tenant's (measured in bench/gateway.py). It is exact too.
+EXACT_SCAN_MAX = 5_000
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,19 @@ def lookup_sync(
     with tenant_context(tenant_id), connection.cursor() as cursor:
         cursor.execute(
             """
+            SELECT count(*) FROM (
+                SELECT 1 FROM gateway_semanticcacheentry
+                WHERE tenant_id = %s AND model_alias = %s AND system_prompt_hash = %s
+                LIMIT %s
+            ) AS capped
+            """,
+            [tenant_id, alias, system_prompt_hash, EXACT_SCAN_MAX + 1],
+        )
+        exact = cursor.fetchone()[0] <= EXACT_SCAN_MAX
+        if exact:  # no index scan: the planner takes the key's btree bitmap, then sorts
+            cursor.execute("SELECT set_config('enable_indexscan', 'off', true)")
+        cursor.execute(
+            """
             SELECT id, query, response, served_model, tokens_in, tokens_out, cost_usd,
                    1 - (embedding <=> %s::vector) AS similarity
             FROM gateway_semanticcacheentry
@@ -72,6 +89,8 @@ def lookup_sync(
             [vector, tenant_id, alias, system_prompt_hash, vector, CANDIDATES],
         )
         rows = cursor.fetchall()
+        if exact:
+            cursor.execute("SELECT set_config('enable_indexscan', 'on', true)")
         for entry_id, cached_query, response, served, t_in, t_out, cost, similarity in rows:
             if similarity < threshold:
                 break

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
+
 from apps.core.errors import NotAllowed
+from apps.gateway import config
 from apps.gateway.models import AISettings
 from apps.tenants.models import AuditAction, Membership
 from apps.tenants.services import audit_record
@@ -23,6 +26,9 @@ def ai_settings_update(
         for name, value in changes.items():
             setattr(settings, name, value)
         settings.save()
+        tenant_id = settings.tenant_id
+        # After commit: a call racing the save must not re-cache the old values.
+        transaction.on_commit(lambda: config.invalidate(tenant_id))
         audit_record(
             tenant=actor.tenant,
             actor=actor.user,

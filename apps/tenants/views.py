@@ -19,8 +19,8 @@ from apps.tenants.access import (
     current_membership,
     current_tenant,
     get_invitation,
-    get_notification,
     get_membership,
+    get_notification,
     manager_required,
 )
 from apps.tenants.forms import InviteForm, RoleForm, TenantForm

@@ -128,3 +128,21 @@ def test_atenant_context_sets_and_restores(tenant, other_tenant):
     names, after = async_to_sync(run)()
     assert names == ["Alpha Labs"]
     assert after is None
+
+
+def test_outermost_context_commits_and_leaves_no_setting_behind(live_db):
+    """Without an enclosing transaction (as in a request or a task) the context is one
+    transaction: its writes commit and the next transaction starts with no tenant."""
+    import uuid
+
+    from apps.accounts.models import User
+    from apps.tenants.services import tenant_create
+
+    user = User.objects.create_user(f"outer-{uuid.uuid4().hex[:8]}@example.com", "x" * 16)
+    created = tenant_create(owner=user, name="Outermost")
+    with tenant_context(created.id):
+        AuditEvent.objects.create(tenant=created, action="tenant.updated", target="outer")
+    assert current_tenant_id() is None
+    assert AuditEvent.objects.count() == 0
+    with tenant_context(created.id):
+        assert AuditEvent.objects.filter(target="outer").count() == 1

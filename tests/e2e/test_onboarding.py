@@ -86,3 +86,40 @@ def test_outsider_gets_plain_404(browser, server):
     assert response is not None
     assert response.status == 404
     context.close()
+
+
+def test_admin_tunes_ai_settings_and_sees_usage(browser, server, screenshots):
+    """An owner opens AI settings, sees a validation error, saves, and finds the usage page."""
+    suffix = uuid.uuid4().hex[:6]
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(f"{server}/accounts/signup/")
+    page.fill("input[name=email]", f"admin-{suffix}@example.com")
+    page.fill("input[name=password1]", "a-long-unusual-passphrase")
+    page.fill("input[name=organisation]", f"Tuning {suffix}")
+    page.get_by_role("button", name=re.compile("sign up", re.I)).click()
+    page.wait_for_url(re.compile(rf"/t/tuning-{suffix}/$"))
+
+    page.get_by_role("link", name="AI settings").click()
+    page.fill("input[name=semantic_threshold]", "0.2")
+    page.get_by_role("button", name="Save settings").click()
+    assert "greater than or equal to 0.50" in page.locator(".errorlist").first.inner_text()
+    page.fill("input[name=semantic_threshold]", "0.80")
+    page.fill("input[name=monthly_budget_usd]", "12.50")
+    page.select_option("select[name=budget_action]", "block")
+    page.get_by_role("button", name="Save settings").click()
+    assert page.locator(".alert-success").inner_text().strip() == "AI settings saved."
+    assert page.input_value("input[name=monthly_budget_usd]") == "12.50"
+    page.screenshot(path=screenshots / "ai-settings-desktop.png", full_page=True)
+
+    page.get_by_role("link", name="Usage", exact=True).click()
+    page.wait_for_url(re.compile(r"/usage/$"))
+    assert "No AI calls yet" in page.content()
+    assert "0% of $12.50" in page.locator(".stat").first.inner_text()
+    page.screenshot(path=screenshots / "usage-desktop.png", full_page=True)
+
+    phone = browser.new_context(viewport=MOBILE, storage_state=context.storage_state()).new_page()
+    phone.goto(page.url.replace("/usage/", "/settings/ai/"))
+    phone.screenshot(path=screenshots / "ai-settings-mobile.png", full_page=True)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= MOBILE["width"]
+    context.close()

@@ -1,0 +1,344 @@
+"""Gateway benchmark: what the pipeline costs on top of LiteLLM, and LiteLLM on top of HTTP.
+
+    .venv/bin/python bench/gateway.py [--quick] [--json FILE]
+
+Starts the embedded stack if it is not running (and stops what it started), migrates a
+throw-away database `bench_app`, and measures against the local provider (unpaced):
+  1. per-call latency of raw httpx, bare litellm.acompletion, and the gateway's
+     complete() with caches off (the pipeline: config, validation, Redis limit and
+     budget reservations, ledger row) and with caches on (a miss: exact lookup, an
+     embedding call, a pgvector search);
+  2. streaming chunks per CPU-second in this process, gateway vs bare litellm;
+  3. semantic cache lookup latency with 100k entries (10k with --quick).
+Prints a table and writes JSON (default bench/results/gateway.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from config import stack  # noqa: E402
+
+BENCH_DB = "bench_app"
+FAST = {"X-Dev-TTFT-Ms": "0", "X-Dev-Tokens-Per-S": "0"}
+MESSAGES = [{"role": "user", "content": "Summarise the benefits of row-level security."}]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def setup_database() -> None:
+    import psycopg
+
+    url = stack.pg_url(stack.OWNER_ROLE, stack.OWNER_PASSWORD, "postgres")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    os.environ["DATABASE_URL"] = stack.pg_url(stack.RUNTIME_ROLE, stack.RUNTIME_PASSWORD, BENCH_DB)
+    os.environ["DATABASE_OWNER_URL"] = stack.pg_url(
+        stack.OWNER_ROLE, stack.OWNER_PASSWORD, BENCH_DB
+    )
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ["REDIS_URL"] = stack.DEFAULT_REDIS_URL.rsplit("/", 1)[0] + "/2"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def drop_database() -> None:
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    url = stack.pg_url(stack.OWNER_ROLE, stack.OWNER_PASSWORD, "postgres")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+
+
+def make_tenant(name: str, **ai: Any) -> Any:
+    from apps.accounts.models import User
+    from apps.core.db import tenant_context
+    from apps.gateway.models import AISettings
+    from apps.tenants.services import tenant_create
+
+    user = User.objects.create_user(f"{name.lower().replace(' ', '-')}@bench.example", "x" * 16)
+    tenant = tenant_create(owner=user, name=name, plan="enterprise")
+    with tenant_context(tenant.id):
+        AISettings.objects.filter(tenant=tenant).update(**ai)
+    return tenant
+
+
+async def time_calls(fn: Any, n: int) -> list[float]:
+    for _ in range(max(3, n // 10)):  # warm-up: connections, imports, caches
+        await fn()
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        await fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+async def latency(n: int, tenants: dict[str, Any]) -> dict[str, list[float]]:
+    import httpx
+    from django.conf import settings
+
+    from apps.gateway import api
+    from apps.gateway.router import litellm_module
+    from apps.gateway.types import CallContext
+
+    litellm = litellm_module()
+    base = settings.LOCAL_PROVIDER_URL
+    client = httpx.AsyncClient(timeout=30)
+    body = {"model": "local-fast", "messages": MESSAGES, "max_tokens": 64}
+
+    async def raw() -> None:
+        r = await client.post(f"{base}/v1/chat/completions", json=body, headers=FAST)
+        r.raise_for_status()
+
+    async def bare() -> None:
+        await litellm.acompletion(
+            model="openai/local-fast",
+            api_base=f"{base}/v1",
+            api_key="local",
+            messages=MESSAGES,
+            max_tokens=64,
+            extra_headers=FAST,
+        )
+
+    counter = iter(range(10**9))
+
+    def gateway_call(tenant: Any) -> Any:
+        async def call() -> None:
+            # A new question each time: always a cache miss.
+            messages = [{"role": "user", "content": f"{MESSAGES[0]['content']} #{next(counter)}"}]
+            ctx = CallContext(tenant_id=tenant.id, feature="bench")
+            await api.complete(ctx, messages, max_tokens=64, extra_headers=FAST)
+
+        return call
+
+    results = {
+        "httpx": await time_calls(raw, n),
+        "litellm": await time_calls(bare, n),
+        "gateway_no_cache": await time_calls(gateway_call(tenants["plain"]), n),
+        "gateway_cache_miss": await time_calls(gateway_call(tenants["cached"]), n),
+    }
+    await client.aclose()
+    return results
+
+
+async def stream_throughput(streams: int, tokens: int, tenant: Any) -> dict[str, float]:
+    from django.conf import settings
+
+    from apps.gateway import api
+    from apps.gateway.router import litellm_module
+    from apps.gateway.types import CallContext
+
+    litellm = litellm_module()
+    headers = {**FAST, "X-Dev-Answer-Tokens": str(tokens)}
+
+    async def bare_stream() -> int:
+        response = await litellm.acompletion(
+            model="openai/local-fast",
+            api_base=f"{settings.LOCAL_PROVIDER_URL}/v1",
+            api_key="local",
+            messages=MESSAGES,
+            stream=True,
+            max_tokens=tokens + 10,
+            extra_headers=headers,
+        )
+        count = 0
+        async for chunk in response:
+            if chunk.choices and chunk.choices[0].delta.content:
+                count += 1
+        return count
+
+    async def gateway_stream() -> int:
+        ctx = CallContext(tenant_id=tenant.id, feature="bench")
+        count = 0
+        async for event in api.stream_chat(
+            ctx, MESSAGES, max_tokens=tokens + 10, extra_headers=headers
+        ):
+            if event.type == "token":
+                count += 1
+        return count
+
+    out = {}
+    for name, fn in (("litellm", bare_stream), ("gateway", gateway_stream)):
+        await asyncio.gather(*(fn() for _ in range(2)))  # warm-up
+        cpu, wall = time.process_time(), time.perf_counter()
+        counts = await asyncio.gather(*(fn() for _ in range(streams)))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        out[name] = sum(counts) / cpu
+        out[f"{name}_wall_s"] = wall
+        out[f"{name}_chunks"] = sum(counts)
+    return out
+
+
+def semantic_lookup(entries: int, queries: int) -> dict[str, float]:
+    """Fill the cache with `entries` rows over 20 tenants (one holding half), then time
+    lookups for the big tenant and for a small one."""
+    import numpy as np
+    import psycopg
+    from django.conf import settings
+
+    from apps.gateway import semantic_cache
+
+    tenants = [make_tenant(f"Semantic {i}") for i in range(20)]
+    sizes = [entries // 2] + [entries // 2 // 19] * 19
+    rng = np.random.default_rng(7)
+    dim = settings.EMBEDDING_DIM
+    url = stack.pg_url(stack.OWNER_ROLE, stack.OWNER_PASSWORD, BENCH_DB)
+    # COPY is refused under RLS; random vectors made in SQL keep the load quick.
+    fill = """
+        INSERT INTO gateway_semanticcacheentry (id, tenant_id, model_alias, system_prompt_hash,
+            query, embedding, response, served_model, tokens_in, tokens_out, cost_usd, hits,
+            created_at, updated_at)
+        SELECT gen_random_uuid(), %s, 'fast', repeat('h', 64), 'question ' || i,
+            (SELECT array_agg(random() - 0.5) FROM generate_series(1, %s) WHERE i > 0)::vector,
+            'answer', 'openai/local-fast', 10, 20, 0.0001, 0, now(), now()
+        FROM generate_series(1, %s) AS i
+    """
+    with psycopg.connect(url) as conn:
+        for tenant, size in zip(tenants, sizes, strict=True):
+            conn.execute("SELECT set_config('app.tenant_id', %s, true)", [str(tenant.id)])
+            conn.execute(fill, [tenant.id, dim, size])
+            conn.commit()
+        conn.execute("ANALYZE gateway_semanticcacheentry")
+        conn.commit()
+
+    results = {}
+    for label, tenant in (("large", tenants[0]), ("small", tenants[1])):
+        timings = []
+        for q in range(queries):
+            vec = rng.standard_normal(dim)
+            vec /= np.linalg.norm(vec)
+            start = time.perf_counter()
+            semantic_cache.lookup_sync(
+                tenant_id=str(tenant.id),
+                alias="fast",
+                system_prompt_hash="h" * 64,
+                query=f"probe {q}",
+                embedding=vec.tolist(),
+                threshold=0.95,
+            )
+            timings.append((time.perf_counter() - start) * 1000)
+        results[f"{label}_p50"] = statistics.median(timings)
+        results[f"{label}_p95"] = pct(timings, 0.95)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer calls, 10k cache entries")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "gateway.json"))
+    args = parser.parse_args()
+    calls = 60 if args.quick else 300
+    entries = 10_000 if args.quick else 100_000
+
+    from apps.core import devstack
+
+    started = devstack.up()
+    try:
+        setup_database()
+        from asgiref.sync import async_to_sync
+
+        tenants = {
+            "plain": make_tenant("Plain", cache_enabled=False),
+            "cached": make_tenant("Cached", cache_enabled=True),
+            "stream": make_tenant("Stream", cache_enabled=False),
+        }
+        lat = async_to_sync(latency)(calls, tenants)
+        streams = async_to_sync(stream_throughput)(20 if args.quick else 50, 200, tenants["stream"])
+        sem = semantic_lookup(entries, 50 if args.quick else 200)
+    finally:
+        try:
+            drop_database()
+        finally:
+            devstack.down(started)
+
+    p50 = {k: statistics.median(v) for k, v in lat.items()}
+    p95 = {k: pct(v, 0.95) for k, v in lat.items()}
+    result = {
+        "quick": args.quick,
+        "calls": calls,
+        "httpx_p50_ms": p50["httpx"],
+        "litellm_p50_ms": p50["litellm"],
+        "gateway_p50_ms": p50["gateway_no_cache"],
+        "gateway_cache_miss_p50_ms": p50["gateway_cache_miss"],
+        "litellm_overhead_p50_ms": p50["litellm"] - p50["httpx"],
+        "pipeline_overhead_p50_ms": p50["gateway_no_cache"] - p50["litellm"],
+        "pipeline_overhead_p95_ms": p95["gateway_no_cache"] - p95["litellm"],
+        "pipeline_cache_miss_overhead_p50_ms": p50["gateway_cache_miss"] - p50["litellm"],
+        "pipeline_cache_miss_overhead_p95_ms": p95["gateway_cache_miss"] - p95["litellm"],
+        "stream_chunks_per_core_s_gateway": streams["gateway"],
+        "stream_chunks_per_core_s_litellm": streams["litellm"],
+        "semantic_entries": entries,
+        "semantic_lookup_p50_ms": sem["large_p50"],
+        "semantic_lookup_p95_ms": max(sem["large_p95"], sem["small_p95"]),
+        "semantic_lookup_small_tenant_p95_ms": sem["small_p95"],
+        "semantic_lookup_large_tenant_p95_ms": sem["large_p95"],
+    }
+    rows = [
+        ("raw httpx call", f"{p50['httpx']:.2f}", f"{p95['httpx']:.2f}"),
+        ("bare litellm.acompletion", f"{p50['litellm']:.2f}", f"{p95['litellm']:.2f}"),
+        (
+            "gateway complete(), caches off",
+            f"{p50['gateway_no_cache']:.2f}",
+            f"{p95['gateway_no_cache']:.2f}",
+        ),
+        (
+            "gateway complete(), cache miss",
+            f"{p50['gateway_cache_miss']:.2f}",
+            f"{p95['gateway_cache_miss']:.2f}",
+        ),
+        ("= litellm over httpx", f"{result['litellm_overhead_p50_ms']:.2f}", ""),
+        (
+            "= pipeline over litellm",
+            f"{result['pipeline_overhead_p50_ms']:.2f}",
+            f"{result['pipeline_overhead_p95_ms']:.2f}",
+        ),
+        (
+            "= pipeline (cache miss) over litellm",
+            f"{result['pipeline_cache_miss_overhead_p50_ms']:.2f}",
+            f"{result['pipeline_cache_miss_overhead_p95_ms']:.2f}",
+        ),
+        (
+            f"semantic lookup, {entries:,} entries, large tenant",
+            f"{sem['large_p50']:.2f}",
+            f"{sem['large_p95']:.2f}",
+        ),
+        ("semantic lookup, small tenant", f"{sem['small_p50']:.2f}", f"{sem['small_p95']:.2f}"),
+    ]
+    print(f"\n{'measure':<48} {'p50 ms':>9} {'p95 ms':>9}")
+    for name, a, b in rows:
+        print(f"{name:<48} {a:>9} {b:>9}")
+    print(
+        f"\nstreaming chunks per CPU-second in this process: gateway {streams['gateway']:,.0f}, "
+        f"bare litellm {streams['litellm']:,.0f}"
+    )
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
