@@ -123,6 +123,13 @@ async def latency(n: int, tenants: dict[str, Any]) -> dict[str, list[float]]:
             extra_headers=FAST,
         )
 
+    from apps.gateway.router import get_router
+
+    async def routed() -> None:
+        await get_router().acompletion(
+            model="fast", messages=MESSAGES, max_tokens=64, extra_headers=FAST
+        )
+
     counter = iter(range(10**9))
 
     def gateway_call(tenant: Any) -> Any:
@@ -137,6 +144,7 @@ async def latency(n: int, tenants: dict[str, Any]) -> dict[str, list[float]]:
     results = {
         "httpx": await time_calls(raw, n),
         "litellm": await time_calls(bare, n),
+        "router": await time_calls(routed, n),
         "gateway_no_cache": await time_calls(gateway_call(tenants["plain"]), n),
         "gateway_cache_miss": await time_calls(gateway_call(tenants["cached"]), n),
     }
@@ -286,6 +294,10 @@ def main() -> int:
         "litellm_overhead_p50_ms": p50["litellm"] - p50["httpx"],
         "pipeline_overhead_p50_ms": p50["gateway_no_cache"] - p50["litellm"],
         "pipeline_overhead_p95_ms": p95["gateway_no_cache"] - p95["litellm"],
+        "router_p50_ms": p50["router"],
+        "router_overhead_p50_ms": p50["router"] - p50["litellm"],
+        "pipeline_over_router_p50_ms": p50["gateway_no_cache"] - p50["router"],
+        "pipeline_over_router_p95_ms": p95["gateway_no_cache"] - p95["router"],
         "pipeline_cache_miss_overhead_p50_ms": p50["gateway_cache_miss"] - p50["litellm"],
         "pipeline_cache_miss_overhead_p95_ms": p95["gateway_cache_miss"] - p95["litellm"],
         "stream_chunks_per_core_s_gateway": streams["gateway"],
@@ -299,6 +311,7 @@ def main() -> int:
     rows = [
         ("raw httpx call", f"{p50['httpx']:.2f}", f"{p95['httpx']:.2f}"),
         ("bare litellm.acompletion", f"{p50['litellm']:.2f}", f"{p95['litellm']:.2f}"),
+        ("litellm.Router.acompletion", f"{p50['router']:.2f}", f"{p95['router']:.2f}"),
         (
             "gateway complete(), caches off",
             f"{p50['gateway_no_cache']:.2f}",
@@ -310,6 +323,12 @@ def main() -> int:
             f"{p95['gateway_cache_miss']:.2f}",
         ),
         ("= litellm over httpx", f"{result['litellm_overhead_p50_ms']:.2f}", ""),
+        ("= Router over bare litellm", f"{result['router_overhead_p50_ms']:.2f}", ""),
+        (
+            "= our pipeline over the Router",
+            f"{result['pipeline_over_router_p50_ms']:.2f}",
+            f"{result['pipeline_over_router_p95_ms']:.2f}",
+        ),
         (
             "= pipeline over litellm",
             f"{result['pipeline_overhead_p50_ms']:.2f}",

@@ -51,6 +51,23 @@ def running(
                 proc.wait()
 
 
+def wait_until_healthy(
+    proc: subprocess.Popen[bytes], url: str, log: Path, timeout: float = 60
+) -> None:
+    """Poll ``url`` until it answers 200; fail with the process log if it dies or hangs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass  # not listening yet
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s:\n{log.read_text()[-3000:]}")
+
+
 @contextmanager
 def asgi_server(log_dir: Path, **extra_env: str) -> Iterator[str]:
     """uvicorn serving config.asgi on a free port; yields its base URL."""
@@ -67,16 +84,7 @@ def asgi_server(log_dir: Path, **extra_env: str) -> Iterator[str]:
         str(port),
     ]
     env = process_env(SITE_URL=base, **extra_env)
-    with running(command, env=env, log=log_dir / "uvicorn.log") as proc:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"uvicorn exited; see {log_dir / 'uvicorn.log'}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("uvicorn did not answer /healthz within 60s")
+    log = log_dir / "uvicorn.log"
+    with running(command, env=env, log=log) as proc:
+        wait_until_healthy(proc, f"{base}/healthz", log)
         yield base

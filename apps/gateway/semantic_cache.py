@@ -26,7 +26,7 @@ CANDIDATES = 5
 # Up to this many entries under one key, an exact scan (btree on the key, then sort by
 # distance) is faster than HNSW, whose filter-after-scan must walk far past other
 # tenants' rows to find a small tenant's (measured in bench/gateway.py). It is exact too.
-EXACT_SCAN_MAX = 5_000
+EXACT_SCAN_MAX = 3_000
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import base64
 import json
 import math
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
 from apps.gateway.local_provider import devmodel
+from tests.servers import free_port, running, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAT = "/v1/chat/completions"
@@ -44,17 +44,10 @@ CONTEXT = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A local provider process on a free port; yields its base URL once /health is 200."""
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{free_port()}"
     log = tmp_path_factory.mktemp("local_provider") / "server.log"
     env = {
         **os.environ,
@@ -62,30 +55,11 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "LOCAL_PROVIDER_TOKENS_PER_S": "0",
         "LOCAL_PROVIDER_TIMEOUT_S": "2",
     }
-    command = [sys.executable, "-m", "apps.gateway.local_provider", "--port", str(port)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"local provider exited:\n{log.read_text()}")
-                if time.monotonic() > deadline:
-                    pytest.fail(f"local provider not healthy after 90 s:\n{log.read_text()}")
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    port = url.rsplit(":", 1)[1]
+    command = [sys.executable, "-m", "apps.gateway.local_provider", "--port", port]
+    with running(command, env=env, log=log) as proc:
+        wait_until_healthy(proc, f"{url}/health", log, timeout=90)
+        yield url
 
 
 def chat(base: str, headers: dict[str, str] | None = None, **body: Any) -> httpx.Response:
