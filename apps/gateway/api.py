@@ -13,7 +13,9 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
-from apps.gateway.pipeline import complete, embed, stream_chat
+from apps.gateway.completion import complete
+from apps.gateway.embeddings import embed
+from apps.gateway.streaming import stream_chat
 from apps.gateway.types import CallContext, Completion
 
 __all__ = ["complete", "complete_sync", "embed", "embed_sync", "stream_chat"]

@@ -293,3 +293,12 @@ def deployment_for_model_id(model_id: str | None) -> Deployment | None:
         if f"{d.alias}:{d.model}" == model_id:
             return d
     return None
+
+
+def served_model(response: Any) -> str:
+    """The LiteLLM model string of the deployment that answered."""
+    hidden = getattr(response, "_hidden_params", None) or {}
+    deployment = deployment_for_model_id(hidden.get("model_id"))
+    if deployment is not None:
+        return deployment.model
+    return str(getattr(response, "model", "") or "")

@@ -51,6 +51,15 @@ class GatewayError(ServiceError):
         self.permanent = permanent
 
 
+PROVIDER_DOWN = (
+    "The AI provider is not answering right now. Try again in a minute; nothing was charged."
+)
+
+
+def provider_unavailable() -> GatewayError:
+    return GatewayError("provider_unavailable", PROVIDER_DOWN, retry_after=30, permanent=False)
+
+
 @dataclass(frozen=True)
 class TokenEvent:
     text: str

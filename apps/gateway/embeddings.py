@@ -1,0 +1,87 @@
+"""Embeddings through the gateway: with limits and budget for tenant content (``embed``),
+and without them for the gateway's own use (``embed_raw``, the semantic cache)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from apps.gateway import budget, ratelimit, router
+from apps.gateway.config import resolve
+from apps.gateway.ledger import LedgerEntry, record
+from apps.gateway.models import CallStatus
+from apps.gateway.types import CallContext, GatewayError, provider_unavailable
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: list[list[float]]
+    tokens: int
+    cost_usd: Decimal
+
+
+async def embed_raw(ctx: CallContext, texts: list[str]) -> Embeddings:
+    """Embeddings with a ledger row, without limits: for the gateway's own use."""
+    started = time.perf_counter()
+    try:
+        response = await router.get_router().aembedding(model="embed", input=texts)
+    except Exception as exc:
+        logger.warning("embedding call failed", extra={"error": repr(exc)[:300]})
+        await record(
+            LedgerEntry(
+                ctx=ctx,
+                requested_model="embed",
+                status=CallStatus.ERROR,
+                error_code="provider_unavailable",
+                latency_ms=int((time.perf_counter() - started) * 1000),
+            )
+        )
+        raise provider_unavailable() from exc
+    served = router.served_model(response)
+    tokens = int(getattr(response.usage, "prompt_tokens", 0) or 0)
+    cost = router.cost_usd(served, tokens, 0)
+    await record(
+        LedgerEntry(
+            ctx=ctx,
+            requested_model="embed",
+            served_model=served,
+            tokens_in=tokens,
+            cost_usd=cost,
+            latency_ms=int((time.perf_counter() - started) * 1000),
+        )
+    )
+    return Embeddings([item["embedding"] for item in response.data], tokens, cost)
+
+
+async def embed(ctx: CallContext, texts: list[str]) -> list[list[float]]:
+    """Embeddings for tenant content (RAG), under the tenant's rate limit and budget."""
+    if not texts or not all(isinstance(t, str) for t in texts):
+        raise GatewayError("invalid_request", "Send a non-empty list of texts to embed.")
+    cfg = await resolve(ctx)
+    # About three characters a token, rounded up: an over-estimate is released after.
+    estimate = sum(math.ceil(len(t) / 3) + 1 for t in texts)
+    reservation = await ratelimit.reserve(
+        tenant_id=cfg.tenant_id,
+        estimate=estimate,
+        tokens_per_day=cfg.tokens_per_day,
+        requests_per_minute=None,
+    )
+    try:
+        decision = await budget.reserve(cfg, alias="embed", prompt_tokens=estimate, max_tokens=0)
+    except GatewayError:
+        await ratelimit.reconcile(reservation, 0)
+        raise
+    try:
+        result = await embed_raw(ctx, texts)
+    except GatewayError:
+        await ratelimit.reconcile(reservation, 0)
+        await budget.settle(cfg, decision, Decimal(0))
+        raise
+    await ratelimit.reconcile(reservation, result.tokens)
+    await budget.settle(cfg, decision, result.cost_usd)
+    return result.vectors
