@@ -21,9 +21,14 @@ _TTL_S = 40 * 24 * 3600
 
 async def fire_budget_alert_once(cfg: ResolvedConfig, *, percent: int, month: str) -> bool:
     key = f"gw:{{{cfg.tenant_id}}}:budget_alert:{month}:{percent}"
-    if not await get_redis().set(key, 1, nx=True, ex=_TTL_S):
+    redis = get_redis()
+    if not await redis.set(key, 1, nx=True, ex=_TTL_S):
         return False
-    await sync_to_async(create_budget_notification)(cfg.tenant_id, percent, cfg)
+    try:
+        await sync_to_async(create_budget_notification)(cfg.tenant_id, percent, cfg)
+    except BaseException:
+        await redis.delete(key)  # not sent: let the next call try again
+        raise
     return True
 
 
