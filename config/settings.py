@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.tenants",
     "apps.gateway",
+    "apps.api",
 ]
 
 MIDDLEWARE = [

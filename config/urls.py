@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.api.api import api as api_v1
 from apps.core import views as core_views
 from apps.tenants import views as tenant_views
 
@@ -12,5 +13,7 @@ urlpatterns = [
     path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation_accept"),
     path("", include("apps.tenants.urls")),
     path("", include("apps.gateway.urls")),
+    path("", include("apps.api.urls")),
+    path("api/v1/", api_v1.urls),
     path("admin/", admin.site.urls),
 ]

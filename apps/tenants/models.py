@@ -113,6 +113,8 @@ class AuditAction(models.TextChoices):
     MEMBER_LEFT = "member.left", "Member left"
     AI_SETTINGS_UPDATED = "ai_settings.updated", "AI settings updated"
     BUDGET_ALERT = "budget.alert", "Budget alert"
+    API_KEY_CREATED = "api_key.created", "API key created"
+    API_KEY_REVOKED = "api_key.revoked", "API key revoked"
 
 
 class AuditEvent(TenantScopedModel):

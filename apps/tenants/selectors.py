@@ -17,6 +17,7 @@ from apps.tenants.models import (
 )
 
 INVITATION_SETTING = "app.invitation_token"
+OPERATOR_SLUG_SETTING = "app.operator_tenant_slug"
 
 
 def token_hash(token: str) -> str:
@@ -85,3 +86,18 @@ def invitation_by_token(token: str) -> Invitation | None:
             .filter(token_hash=token_hash(token))
             .first()
         )
+
+
+def tenant_by_slug_for_operator(slug: str) -> Tenant | None:
+    """The tenant with this slug, for trusted operator code only (management commands).
+
+    Never call it with a slug from a request: web code finds tenants through
+    membership (``membership_for_slug``). Commands run as the runtime role under RLS,
+    which hides every tenant row until a tenant id is set, and the owner role does not
+    help (RLS is FORCEd, so the owner is filtered too). The least privilege that works
+    is the SELECT-only policy ``operator_slug`` (tenants migration 0004): with
+    ``app.operator_tenant_slug`` set, this one tenant row becomes readable and nothing
+    else. To work with the tenant's data, enter ``tenant_context(tenant.id)`` next.
+    """
+    with setting_context({OPERATOR_SLUG_SETTING: slug}):
+        return Tenant.objects.filter(slug=slug).first()

@@ -76,3 +76,28 @@
     true
   );
 })();
+
+// Copy buttons: <button data-copy="#input-id"> copies that input's value (the one-time API key).
+(function () {
+  "use strict";
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-copy]");
+    if (!button) return;
+    var input = document.querySelector(button.getAttribute("data-copy"));
+    if (!input) return;
+    var label = button.textContent;
+    function done(text) {
+      button.textContent = text;
+      setTimeout(function () { button.textContent = label; }, 2000);
+    }
+    input.select();
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(input.value).then(
+        function () { done("Copied"); },
+        function () { done("Press Ctrl+C"); }
+      );
+    } else {
+      done(document.execCommand && document.execCommand("copy") ? "Copied" : "Press Ctrl+C");
+    }
+  });
+})();
