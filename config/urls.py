@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.api import openai_compat
 from apps.api.api import api as api_v1
 from apps.core import views as core_views
 from apps.tenants import views as tenant_views
@@ -14,6 +15,8 @@ urlpatterns = [
     path("", include("apps.tenants.urls")),
     path("", include("apps.gateway.urls")),
     path("", include("apps.api.urls")),
+    # Before the ninja API: OpenAI-compatible streaming needs a plain async view.
+    path("api/v1/chat/completions", openai_compat.chat_completions, name="api_chat_completions"),
     path("api/v1/", api_v1.urls),
     path("admin/", admin.site.urls),
 ]

@@ -83,7 +83,8 @@ def asgi_server(log_dir: Path, **extra_env: str) -> Iterator[str]:
         "--port",
         str(port),
     ]
-    env = process_env(SITE_URL=base, **extra_env)
+    # Tasks run inline: a server under test must not leave messages in the shared queue.
+    env = process_env(SITE_URL=base, **{"CELERY_TASK_ALWAYS_EAGER": "true", **extra_env})
     log = log_dir / "uvicorn.log"
     with running(command, env=env, log=log) as proc:
         wait_until_healthy(proc, f"{base}/healthz", log)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from decimal import Decimal
 from typing import Any
 
@@ -35,7 +35,7 @@ async def stream_chat(
     max_tokens: int | None = None,
     temperature: float | None = None,
     extra_headers: dict[str, str] | None = None,
-) -> AsyncIterator[StreamEvent]:
+) -> AsyncGenerator[StreamEvent, None]:
     """Yield TokenEvents as the answer arrives, then a UsageEvent and a DoneEvent; or an
     ErrorEvent (refusal, provider down, stream cut) that says what to do. Closing the
     iterator early stops the provider call and bills the tokens streamed so far."""

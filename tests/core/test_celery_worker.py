@@ -48,9 +48,14 @@ def test_worker_sends_invitation_email_in_tenant_context(live_db, artifacts_dir,
             )
         # The task was enqueued by transaction.on_commit when the block above committed.
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (mail_dir.exists() and any(mail_dir.iterdir())):
+        while time.monotonic() < deadline and not (
+            mail_dir.exists()
+            and any(f"invitee-{suffix}" in p.read_text() for p in mail_dir.iterdir())
+        ):
             time.sleep(0.2)
-    messages = [p.read_text() for p in mail_dir.iterdir()] if mail_dir.exists() else []
+    sent = [p.read_text() for p in mail_dir.iterdir()] if mail_dir.exists() else []
+    # Only this test's email: the queue may hold other tests' tasks, which run too.
+    messages = [m for m in sent if f"invitee-{suffix}@example.com" in m]
     assert len(messages) == 1, (artifacts_dir / "celery-worker.log").read_text()[-3000:]
     assert f"invitee-{suffix}@example.com" in messages[0]
     assert f"/invitations/{token}/" in messages[0]

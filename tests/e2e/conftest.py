@@ -41,7 +41,7 @@ def browser(django_db_setup: None) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def server(django_db_setup: None, artifacts_dir: Path) -> Iterator[str]:
     """The real ASGI server (uvicorn) on the test database; tasks run inline."""
-    with asgi_server(artifacts_dir / "e2e", CELERY_TASK_ALWAYS_EAGER="true") as base:
+    with asgi_server(artifacts_dir / "e2e") as base:
         yield base
 
 
