@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "apps.tenants",
     "apps.gateway",
     "apps.api",
+    "apps.chat",
 ]
 
 MIDDLEWARE = [
@@ -153,6 +154,13 @@ ACCOUNT_FORMS = {"signup": "apps.accounts.forms.SignupForm"}
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7, minimum=1)
+
+# --- Chat (docs/chat.md) -------------------------------------------------------------
+CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 16_000, minimum=1)
+# A generation nobody reads for this long is stopped (and billed for what it streamed).
+CHAT_NO_READER_TIMEOUT_S = env_int("CHAT_NO_READER_TIMEOUT_S", 30, minimum=1)
+# How long a message's event stream stays in Redis for readers to resume.
+CHAT_STREAM_TTL_S = env_int("CHAT_STREAM_TTL_S", 3600, minimum=60)
 
 # --- LLM gateway (docs/gateway.md) -------------------------------------------------------
 # With no provider key set, the local provider (apps/gateway/local_provider) serves.

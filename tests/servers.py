@@ -89,3 +89,22 @@ def asgi_server(log_dir: Path, **extra_env: str) -> Iterator[str]:
     with running(command, env=env, log=log) as proc:
         wait_until_healthy(proc, f"{base}/healthz", log)
         yield base
+
+
+@contextmanager
+def paced_stack(log_dir: Path, *, tokens_per_s: int = 12, **extra_env: str) -> Iterator[str]:
+    """uvicorn backed by its own local provider that streams at ``tokens_per_s``, so an
+    answer takes seconds and can be stopped, resumed or abandoned mid-way."""
+    port = free_port()
+    provider = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "LOCAL_PROVIDER_TTFT_MS": "0",
+        "LOCAL_PROVIDER_TOKENS_PER_S": str(tokens_per_s),
+    }
+    log = log_dir / "provider.log"
+    command = [sys.executable, "-m", "apps.gateway.local_provider", "--port", str(port)]
+    with running(command, env=env, log=log) as proc:
+        wait_until_healthy(proc, f"{provider}/health", log, timeout=90)
+        with asgi_server(log_dir, LOCAL_PROVIDER_URL=provider, **extra_env) as base:
+            yield base

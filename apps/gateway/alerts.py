@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 
 from apps.core.db import tenant_context
-from apps.gateway.redis_client import get_redis
+from apps.core.redis_client import get_redis
 from apps.tenants.models import AuditAction, Notification, Tenant
 from apps.tenants.services import audit_record
 

@@ -23,10 +23,10 @@ from django.conf import settings
 from django.db.models import Sum
 
 from apps.core.db import tenant_context
+from apps.core.redis_client import get_redis
 from apps.gateway import alerts, router
 from apps.gateway.config import ResolvedConfig
 from apps.gateway.models import BudgetAction, UsageRecord
-from apps.gateway.redis_client import get_redis
 from apps.gateway.types import GatewayError
 
 NANO = Decimal(10**9)

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.gateway.redis_client import get_redis
+from apps.core.redis_client import get_redis
 
 
 @dataclass(frozen=True)

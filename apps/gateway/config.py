@@ -18,8 +18,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from apps.core.db import tenant_context
+from apps.core.redis_client import get_redis
 from apps.gateway.models import AISettings
-from apps.gateway.redis_client import get_redis
 from apps.gateway.types import CallContext, GatewayError
 from apps.tenants.models import Tenant
 from apps.tenants.plans import limits_for

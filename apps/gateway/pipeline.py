@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from apps.gateway import budget, cache, ratelimit, semantic_cache, validation
+from apps.gateway import budget, cache, ratelimit, router, semantic_cache, validation
 from apps.gateway.config import ResolvedConfig, resolve
 from apps.gateway.embeddings import embed_raw
 from apps.gateway.ledger import LedgerEntry, record
@@ -92,6 +92,9 @@ async def begin(
     max_tokens: int | None,
     temperature: float | None,
 ) -> Call:
+    if router.litellm_module.cache_info().currsize == 0:
+        # The first import takes seconds: do it off the event loop, which must keep serving.
+        await asyncio.to_thread(router.litellm_module)
     started = time.perf_counter()
     cfg = await resolve(ctx)
     alias = alias or cfg.model_alias

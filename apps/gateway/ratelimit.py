@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from apps.gateway.redis_client import get_redis
+from apps.core.redis_client import get_redis
 from apps.gateway.types import GatewayError
 
 # KEYS: 1 tokens-per-day counter, 2 GCRA theoretical arrival time

@@ -1,4 +1,4 @@
-"""The gateway's async Redis client: one per event loop (a client's connections belong
+"""The async Redis client: one per event loop (a client's connections belong
 to the loop that opened them)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def get_redis() -> aioredis.Redis:
     client = _clients.get(loop)
     if client is None:
         client = aioredis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2
+            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5
         )
         _clients[loop] = client
     return client

@@ -1,0 +1,73 @@
+"""Writes for conversations and messages. Call inside tenant_context for the tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.chat.models import Conversation, Message, MessageRole, MessageStatus
+from apps.core.errors import ServiceError
+from apps.tenants.models import Tenant
+
+TITLE_CHARS = 60
+
+
+def conversation_create(*, tenant: Tenant, user: User) -> Conversation:
+    return Conversation.objects.create(tenant=tenant, user=user)
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    title = title.strip()
+    if not title:
+        raise ServiceError("Give the conversation a title.")
+    conversation.title = title[:200]
+    conversation.save(update_fields=["title", "updated_at"])
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    conversation.delete()
+
+
+@transaction.atomic
+def message_post(*, conversation: Conversation, content: str) -> tuple[Message, Message]:
+    """Store the user's message and an empty assistant message to stream into."""
+    content = content.strip()
+    if not content:
+        raise ServiceError("The message is empty. Type a question first.")
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(content) > limit:
+        raise ServiceError(
+            f"The message is {len(content):,} characters long; the limit is {limit:,}. "
+            "Shorten it or split it in parts."
+        )
+    if conversation.messages.filter(status=MessageStatus.STREAMING).exists():
+        raise ServiceError("Wait for the current answer to finish, or stop it, before sending.")
+    user_message = Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        role=MessageRole.USER,
+        content=content,
+    )
+    answer = Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        role=MessageRole.ASSISTANT,
+        status=MessageStatus.STREAMING,
+    )
+    if not conversation.messages.exclude(id__in=[user_message.id, answer.id]).exists():
+        conversation.title = content[:TITLE_CHARS] + ("…" if len(content) > TITLE_CHARS else "")
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["title", "updated_at"])
+    return user_message, answer
+
+
+def message_finish(*, message_id: Any, tenant_id: Any, **fields: Any) -> None:
+    """Save a generation's outcome (content, status, model, usage record, error)."""
+    Message.objects.filter(id=message_id, tenant_id=tenant_id).update(
+        updated_at=timezone.now(), **fields
+    )

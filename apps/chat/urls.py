@@ -1,0 +1,30 @@
+from django.urls import path
+
+from apps.chat import views
+
+app_name = "chat"
+
+urlpatterns = [
+    path("t/<slug:slug>/chat/", views.index, name="index"),
+    path("t/<slug:slug>/chat/new/", views.conversation_new, name="new"),
+    path("t/<slug:slug>/chat/<uuid:conversation_id>/", views.conversation, name="conversation"),
+    path(
+        "t/<slug:slug>/chat/<uuid:conversation_id>/rename/",
+        views.conversation_rename,
+        name="rename",
+    ),
+    path(
+        "t/<slug:slug>/chat/<uuid:conversation_id>/delete/",
+        views.conversation_delete,
+        name="delete",
+    ),
+    path(
+        "t/<slug:slug>/chat/<uuid:conversation_id>/messages/",
+        views.message_send,
+        name="send",
+    ),
+    path(
+        "t/<slug:slug>/chat/messages/<uuid:message_id>/events/", views.message_events, name="events"
+    ),
+    path("t/<slug:slug>/chat/messages/<uuid:message_id>/stop/", views.message_stop, name="stop"),
+]

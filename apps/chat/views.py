@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages as flash
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.chat import selectors, services, streams
+from apps.chat.models import Conversation, Message
+from apps.core.errors import ServiceError
+from apps.tenants.access import current_tenant
+
+
+def get_conversation(request: HttpRequest, conversation_id: Any) -> Conversation:
+    """The user's own conversation in the URL's tenant, else 404."""
+    found = (
+        selectors.conversations_for(tenant_id=current_tenant(request).id, user_id=request.user.pk)
+        .filter(id=conversation_id)
+        .first()
+    )
+    if found is None:
+        raise Http404("No such conversation.")
+    return found
+
+
+def get_message(request: HttpRequest, message_id: Any) -> Message:
+    found = (
+        Message.objects.select_related("conversation")
+        .filter(
+            id=message_id,
+            tenant_id=current_tenant(request).id,
+            conversation__user_id=request.user.pk or 0,
+        )
+        .first()
+    )
+    if found is None:
+        raise Http404("No such message.")
+    return found
+
+
+def index(request: HttpRequest, slug: str) -> HttpResponse:
+    conversations = selectors.conversations_for(
+        tenant_id=current_tenant(request).id, user_id=request.user.pk
+    )
+    query = request.GET.get("q", "").strip()
+    if query:
+        conversations = conversations.filter(title__icontains=query)
+    return render(request, "chat/index.html", {"conversations": conversations[:100], "q": query})
+
+
+@require_POST
+def conversation_new(request: HttpRequest, slug: str) -> HttpResponse:
+    conversation = services.conversation_create(
+        tenant=current_tenant(request),
+        user=request.user,  # type: ignore[arg-type]
+    )
+    return redirect("chat:conversation", slug, conversation.id)
+
+
+def conversation(request: HttpRequest, slug: str, conversation_id: UUID) -> HttpResponse:
+    found = get_conversation(request, conversation_id)
+    history = list(found.messages.all())
+    return render(request, "chat/conversation.html", {"conversation": found, "history": history})
+
+
+@require_POST
+def conversation_rename(request: HttpRequest, slug: str, conversation_id: UUID) -> HttpResponse:
+    found = get_conversation(request, conversation_id)
+    try:
+        services.conversation_rename(conversation=found, title=request.POST.get("title", ""))
+    except ServiceError as exc:
+        flash.error(request, exc.message)
+    return redirect("chat:conversation", slug, found.id)
+
+
+@require_POST
+def conversation_delete(request: HttpRequest, slug: str, conversation_id: UUID) -> HttpResponse:
+    services.conversation_delete(conversation=get_conversation(request, conversation_id))
+    flash.success(request, "Conversation deleted.")
+    return redirect("chat:index", slug)
+
+
+def _stream_urls(slug: str, message: Message) -> dict[str, str]:
+    return {
+        "events_url": reverse("chat:events", args=[slug, message.id]),
+        "stop_url": reverse("chat:stop", args=[slug, message.id]),
+    }
+
+
+@require_POST
+def message_send(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonResponse:
+    found = get_conversation(request, conversation_id)
+    try:
+        user_message, answer = services.message_post(
+            conversation=found, content=request.POST.get("content", "")
+        )
+    except ServiceError as exc:
+        return JsonResponse({"error": {"message": exc.message, "code": exc.code}}, status=400)
+    return JsonResponse(
+        {
+            "user_message_id": str(user_message.id),
+            "message_id": str(answer.id),
+            **_stream_urls(slug, answer),
+        },
+        status=201,
+    )
+
+
+@require_POST
+async def message_stop(request: HttpRequest, slug: str, message_id: UUID) -> JsonResponse:
+    message = await sync_to_async(get_message)(request, message_id)
+    await streams.request_stop(tenant_id=message.tenant_id, message_id=message.id)
+    return JsonResponse({"status": "stopping"}, status=202)
+
+
+def _sse(event_id: str, kind: str, data: str) -> bytes:
+    if kind == "ping":
+        return b": ping\n\n"
+    lines = "".join(f"data: {line}\n" for line in (data.split("\n") if data else [""]))
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {kind}\n{lines}\n".encode()
+
+
+async def _event_stream(events: AsyncIterator[tuple[str, str, str]]) -> AsyncIterator[bytes]:
+    async for event_id, kind, data in events:
+        yield _sse(event_id, kind, json.dumps(data) if kind == "token" else data)
+
+
+@require_GET
+async def message_events(request: HttpRequest, slug: str, message_id: UUID) -> HttpResponseBase:
+    """Server-sent events of one answer; honours Last-Event-ID to resume."""
+    message = await sync_to_async(get_message)(request, message_id)
+    if message.status == "streaming":
+        await streams.ensure_generation(
+            tenant_id=message.tenant_id, user_id=request.user.pk, message_id=message.id
+        )
+    last_id = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0-0"
+    events = streams.read_events(
+        tenant_id=message.tenant_id, message_id=message.id, last_id=last_id
+    )
+    response = StreamingHttpResponse(_event_stream(events), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response

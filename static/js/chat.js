@@ -1,0 +1,112 @@
+// Chat page: optimistic send, token streaming over SSE (resumable), stop.
+// Text is inserted with textContent only, so a model cannot inject markup.
+(function () {
+  "use strict";
+  const root = document.getElementById("chat");
+  if (!root) return;
+  const log = document.getElementById("chat-log");
+  const form = document.getElementById("composer");
+  const input = document.getElementById("composer-input");
+  const send = document.getElementById("send-button");
+  const stop = document.getElementById("stop-button");
+  const errorBox = document.getElementById("composer-error");
+  const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  let stopUrl = null;
+
+  function bubble(role, text) {
+    const empty = document.getElementById("chat-empty");
+    if (empty) empty.remove();
+    const el = document.createElement("div");
+    el.className = "bubble bubble-" + role;
+    const body = document.createElement("div");
+    body.className = "bubble-text";
+    body.textContent = text;
+    el.appendChild(body);
+    log.appendChild(el);
+    el.scrollIntoView({ block: "end" });
+    return el;
+  }
+
+  function busy(on) {
+    send.hidden = on;
+    stop.hidden = !on;
+    input.disabled = on;
+  }
+
+  function showError(message) {
+    errorBox.textContent = message;
+    errorBox.hidden = !message;
+  }
+
+  function follow(el, eventsUrl, url) {
+    stopUrl = url;
+    busy(true);
+    el.classList.add("streaming");
+    const text = el.querySelector(".bubble-text");
+    const source = new EventSource(eventsUrl);  // reconnects with Last-Event-ID by itself
+    source.addEventListener("token", (e) => {
+      text.textContent += JSON.parse(e.data);
+      el.scrollIntoView({ block: "end" });
+    });
+    source.addEventListener("done", (e) => {
+      source.close();
+      el.classList.remove("streaming");
+      const final = JSON.parse(e.data);
+      el.dataset.status = final.status;
+      if (final.status === "error" || final.status === "stopped") {
+        const note = document.createElement("div");
+        note.className = "bubble-note" + (final.status === "error" ? " error" : "");
+        note.textContent = final.status === "stopped" ? "Stopped." : (final.error_message || "The answer failed.");
+        el.appendChild(note);
+      }
+      busy(false);
+      input.focus();
+    });
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const content = input.value.trim();
+    if (!content) { showError("Type a message first."); return; }
+    showError("");
+    const mine = bubble("user", content);
+    const answer = bubble("assistant", "");
+    answer.classList.add("streaming");
+    input.value = "";
+    busy(true);
+    const response = await fetch(root.dataset.sendUrl, {
+      method: "POST",
+      headers: { "X-CSRFToken": csrf },
+      body: new URLSearchParams({ content }),
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      mine.remove();
+      answer.remove();
+      input.value = content;
+      busy(false);
+      showError((data.error && data.error.message) || "Sending failed. Try again.");
+      return;
+    }
+    answer.dataset.message = data.message_id;
+    follow(answer, data.events_url, data.stop_url);
+  });
+
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  stop.addEventListener("click", () => {
+    if (stopUrl) fetch(stopUrl, { method: "POST", headers: { "X-CSRFToken": csrf } });
+  });
+
+  // A refresh while an answer streams: resume it.
+  const pending = log.querySelector(".bubble[data-status=streaming]");
+  if (pending) {
+    pending.querySelector(".bubble-text").textContent = "";
+    follow(pending, pending.dataset.eventsUrl, pending.dataset.stopUrl);
+  }
+})();

@@ -1,0 +1,193 @@
+"""Chat over SSE against the real stack: uvicorn, the gateway, a paced local provider
+(12 tokens/s, so answers take a few seconds), Redis streams and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from apps.chat.models import Message
+from apps.core.db import tenant_context
+from apps.gateway.models import UsageRecord
+from apps.tenants.services import tenant_create
+from tests.conftest import add_member, make_user
+from tests.servers import paced_stack
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup: None, artifacts_dir: Any) -> Iterator[str]:
+    with paced_stack(artifacts_dir / "chat", CHAT_NO_READER_TIMEOUT_S="1") as base:
+        yield base
+
+
+def browser_session(server: str, user: Any) -> httpx.Client:
+    """An HTTP client logged in as ``user`` (session cookie) with a CSRF token."""
+    django_client = Client()
+    django_client.force_login(user)
+    session = django_client.cookies[settings.SESSION_COOKIE_NAME].value
+    csrf = uuid.uuid4().hex  # a CSRF secret of Django's length, sent as cookie and header
+    cookies = {settings.SESSION_COOKIE_NAME: session, settings.CSRF_COOKIE_NAME: csrf}
+    return httpx.Client(base_url=server, cookies=cookies, headers={"X-CSRFToken": csrf}, timeout=30)
+
+
+@pytest.fixture
+def setup(live_db: None, server: str) -> dict[str, Any]:
+    suffix = uuid.uuid4().hex[:8]
+    owner = make_user(f"chat-{suffix}@example.com")
+    tenant = tenant_create(owner=owner, name=f"Chat {suffix}")
+    http = browser_session(server, owner)
+    page = http.post(f"/t/{tenant.slug}/chat/new/", follow_redirects=False)
+    assert page.status_code == 302
+    return {
+        "tenant": tenant,
+        "owner": owner,
+        "http": http,
+        "conversation_url": page.headers["location"],
+    }
+
+
+def send(http: httpx.Client, conversation_url: str, text: str) -> httpx.Response:
+    return http.post(f"{conversation_url}messages/", data={"content": text})
+
+
+def events(
+    http: httpx.Client,
+    url: str,
+    *,
+    last_id: str | None = None,
+    stop_after_tokens: int | None = None,
+    on_token: Any = None,
+) -> list[tuple[str, str, str]]:
+    headers = {"Last-Event-ID": last_id} if last_id else {}
+    out: list[tuple[str, str, str]] = []
+    with http.stream("GET", url, headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        event_id, kind, data = "", "", []
+        for line in response.iter_lines():
+            if line.startswith("id: "):
+                event_id = line[4:]
+            elif line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line == "" and kind:
+                out.append((event_id, kind, "\n".join(data)))
+                if kind == "token" and on_token:
+                    on_token(len([e for e in out if e[1] == "token"]))
+                if kind == "done":
+                    break
+                if (
+                    stop_after_tokens
+                    and len([e for e in out if e[1] == "token"]) >= stop_after_tokens
+                ):
+                    break
+                event_id, kind, data = "", "", []
+    return out
+
+
+def text_of(stream: list[tuple[str, str, str]]) -> str:
+    return "".join(json.loads(d) for _, k, d in stream if k == "token")
+
+
+def saved(tenant: Any, message_id: str) -> Message:
+    with tenant_context(tenant.id):
+        return Message.objects.get(id=message_id)
+
+
+def test_answer_streams_and_is_saved_and_billed(setup):
+    sent = send(setup["http"], setup["conversation_url"], "How do invoices work?")
+    assert sent.status_code == 201
+    body = sent.json()
+    stream = events(setup["http"], body["events_url"])
+    assert stream[-1][1] == "done"
+    assert json.loads(stream[-1][2])["status"] == "complete"
+    message = saved(setup["tenant"], body["message_id"])
+    assert message.status == "complete"
+    assert message.content == text_of(stream)
+    assert message.content.startswith("[dev model] You asked:")
+    with tenant_context(setup["tenant"].id):
+        row = UsageRecord.objects.get(request_id=body["message_id"], feature="chat")
+    assert (row.feature, row.status) == ("chat", "ok")
+    assert str(message.usage_record_id) == str(row.id)
+
+
+def test_resume_with_last_event_id_loses_and_repeats_nothing(setup):
+    body = send(setup["http"], setup["conversation_url"], "Explain refunds").json()
+    first = events(setup["http"], body["events_url"], stop_after_tokens=5)
+    rest = events(setup["http"], body["events_url"], last_id=first[-1][0])
+    ids = [i for i, _, _ in first + rest if i]
+    assert len(ids) == len(set(ids))
+    assert rest[-1][1] == "done"
+    assert text_of(first) + text_of(rest) == saved(setup["tenant"], body["message_id"]).content
+
+
+def test_stop_saves_and_bills_the_partial_answer(setup):
+    http = setup["http"]
+    body = send(http, setup["conversation_url"], "Tell me a long story").json()
+
+    def stop_at(count: int) -> None:
+        if count == 3:
+            assert http.post(body["stop_url"]).status_code == 202
+
+    stream = events(http, body["events_url"], on_token=stop_at)
+    assert json.loads(stream[-1][2])["status"] == "stopped"
+    message = saved(setup["tenant"], body["message_id"])
+    assert message.status == "stopped"
+    assert message.content == text_of(stream)
+    assert 3 <= len(message.content.split()) < 30
+    with tenant_context(setup["tenant"].id):
+        row = UsageRecord.objects.get(request_id=body["message_id"], feature="chat")
+    assert row.status == "aborted"
+    assert row.tokens_out > 0
+    assert row.cost_usd > 0
+
+
+def test_a_generation_nobody_reads_is_stopped(setup):
+    body = send(setup["http"], setup["conversation_url"], "Anyone there?").json()
+    events(setup["http"], body["events_url"], stop_after_tokens=1)
+    # No reader for longer than CHAT_NO_READER_TIMEOUT_S (1 s): the generation gives up.
+    import time
+
+    deadline = time.monotonic() + 15
+    while saved(setup["tenant"], body["message_id"]).status == "streaming":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    message = saved(setup["tenant"], body["message_id"])
+    assert (message.status, message.error_code) == ("stopped", "no_reader")
+
+
+def test_bad_messages_are_refused_and_store_nothing(setup):
+    http = setup["http"]
+    empty = send(http, setup["conversation_url"], "   ")
+    long = send(http, setup["conversation_url"], "x" * 16_001)
+    assert (empty.status_code, long.status_code) == (400, 400)
+    assert "empty" in empty.json()["error"]["message"]
+    assert "16,000" in long.json()["error"]["message"]
+    with tenant_context(setup["tenant"].id):
+        assert Message.objects.count() == 0
+
+
+def test_other_users_and_tenants_reach_nothing(setup, server):
+    body = send(setup["http"], setup["conversation_url"], "Private question").json()
+    events(setup["http"], body["events_url"])
+    colleague = make_user(f"colleague-{uuid.uuid4().hex[:6]}@example.com")
+    add_member(setup["tenant"], colleague)
+    stranger = make_user(f"stranger-{uuid.uuid4().hex[:6]}@example.com")
+    tenant_create(owner=stranger, name="Elsewhere")
+    for user in (colleague, stranger):
+        http = browser_session(server, user)
+        assert http.get(body["events_url"]).status_code == 404
+        assert http.post(body["stop_url"]).status_code == 404
+        assert (
+            http.post(f"{setup['conversation_url']}messages/", data={"content": "hi"}).status_code
+            == 404
+        )
+        assert http.get(setup["conversation_url"]).status_code == 404

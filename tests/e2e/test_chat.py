@@ -1,0 +1,66 @@
+"""A person chats in the browser: the message shows at once, tokens arrive, Stop ends
+the answer, and a refresh shows the saved partial answer. Screenshots at both widths."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.servers import paced_stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def chat_server(django_db_setup: None, artifacts_dir: Any) -> Iterator[str]:
+    with paced_stack(artifacts_dir / "e2e-chat", tokens_per_s=8) as base:
+        yield base
+
+
+def test_chat_stream_stop_and_refresh(browser, chat_server, screenshots):
+    server = chat_server
+    suffix = uuid.uuid4().hex[:6]
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto(f"{server}/accounts/signup/")
+    page.fill("input[name=email]", f"chatter-{suffix}@example.com")
+    page.fill("input[name=password1]", "a-long-unusual-passphrase")
+    page.fill("input[name=organisation]", f"Talk {suffix}")
+    page.get_by_role("button", name=re.compile("sign up", re.I)).click()
+    page.wait_for_url(re.compile(rf"/t/talk-{suffix}/$"))
+
+    page.get_by_role("link", name="Chat").first.click()
+    page.get_by_role("button", name="New conversation").click()
+    page.wait_for_url(re.compile(r"/chat/[0-9a-f-]{36}/$"))
+    page.fill("#composer-input", "Please explain <b>invoices</b> in detail")
+    page.keyboard.press("Enter")
+    user_bubble = page.locator(".bubble-user .bubble-text").last
+    assert user_bubble.inner_text() == "Please explain <b>invoices</b> in detail"  # inert text
+    answer = page.locator(".bubble-assistant .bubble-text").last
+    page.wait_for_function(
+        "el => el.textContent.split(' ').length >= 4", arg=answer.element_handle()
+    )
+    page.screenshot(path=screenshots / "chat-streaming-desktop.png")
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_selector(".bubble-assistant[data-status=stopped]")
+    partial = answer.inner_text()
+    assert partial.startswith("[dev model]")
+    assert page.locator(".bubble-assistant b").count() == 0
+
+    page.reload()
+    saved = page.locator(".bubble-assistant .bubble-text").last.inner_text()
+    assert saved == partial
+    assert page.locator(".bubble-note").last.inner_text() == "Stopped."
+    page.screenshot(path=screenshots / "chat-desktop.png", full_page=True)
+
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, storage_state=context.storage_state()
+    ).new_page()
+    phone.goto(page.url)
+    phone.screenshot(path=screenshots / "chat-mobile.png", full_page=True)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    context.close()
