@@ -16,6 +16,7 @@ Errors use OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``.
 from __future__ import annotations
 
 import inspect
+import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from functools import wraps
@@ -236,6 +237,78 @@ def me(request: HttpRequest) -> dict[str, Any]:
             "plan": tenant.plan,
         },
         "key": {"id": str(key.id), "name": key.name, "prefix": key.prefix, "scopes": key.scopes},
+    }
+
+
+class MessageOut(Schema):
+    id: str
+    role: str
+    content: str
+    status: str
+    created_at: str
+
+
+class ConversationOut(Schema):
+    id: str
+    title: str
+    created_at: str
+    updated_at: str
+
+
+class ConversationDetailOut(ConversationOut):
+    messages: list[MessageOut]
+
+
+def _conversation_dict(conversation: Any) -> dict[str, Any]:
+    return {
+        "id": str(conversation.id),
+        "title": conversation.title,
+        "created_at": conversation.created_at.isoformat(),
+        "updated_at": conversation.updated_at.isoformat(),
+    }
+
+
+@api.get(
+    "/conversations",
+    response=list[ConversationOut],
+    summary="Conversations of the key's creator in this organisation, newest first",
+)
+def conversations(request: HttpRequest, limit: int = 50) -> list[dict[str, Any]]:
+    key = require_scope(request, Scope.READ)
+    from apps.chat.selectors import conversations_for
+
+    found = conversations_for(tenant_id=key.tenant_id, user_id=key.created_by_id or 0)
+    return [_conversation_dict(c) for c in found[: max(1, min(limit, 200))]]
+
+
+@api.get(
+    "/conversations/{conversation_id}",
+    response=ConversationDetailOut,
+    summary="One conversation with its messages",
+)
+def conversation(request: HttpRequest, conversation_id: uuid.UUID) -> dict[str, Any]:
+    key = require_scope(request, Scope.READ)
+    from apps.chat.selectors import conversations_for
+
+    found = (
+        conversations_for(tenant_id=key.tenant_id, user_id=key.created_by_id or 0)
+        .filter(id=conversation_id)
+        .first()
+    )
+    if found is None:
+        raise Http404("No such conversation.")
+    return {
+        **_conversation_dict(found),
+        "messages": [
+            {
+                "id": str(m.id),
+                "role": m.role,
+                "content": m.content,
+                "status": m.status,
+                "created_at": m.created_at.isoformat(),
+            }
+            for m in found.messages.all()
+        ],
     }
 
 

@@ -96,7 +96,7 @@ async def _generate(tenant_id: Any, user_id: Any, message_id: Any) -> None:
         ctx = CallContext(
             tenant_id=tenant_id, feature="chat", user_id=user_id, request_id=str(message_id)
         )
-        events = gateway.stream_chat(ctx, history)
+        events = gateway.stream_chat(ctx, history, trim_history=True)
         try:
             async for event in events:
                 if event.type == "token":

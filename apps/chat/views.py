@@ -16,7 +16,8 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.chat import selectors, services, streams
 from apps.chat.models import Conversation, Message
 from apps.core.errors import ServiceError
-from apps.tenants.access import current_tenant
+from apps.gateway.selectors import usage_by_request
+from apps.tenants.access import current_membership, current_tenant
 
 
 def get_conversation(request: HttpRequest, conversation_id: Any) -> Conversation:
@@ -68,6 +69,13 @@ def conversation_new(request: HttpRequest, slug: str) -> HttpResponse:
 def conversation(request: HttpRequest, slug: str, conversation_id: UUID) -> HttpResponse:
     found = get_conversation(request, conversation_id)
     history = list(found.messages.all())
+    if current_membership(request).can_manage:
+        # Admins see what each answer cost, from the ledger (request id = message id).
+        usage = usage_by_request(
+            current_tenant(request), [str(m.id) for m in history], feature="chat"
+        )
+        for message in history:
+            message.usage = usage.get(str(message.id))  # type: ignore[attr-defined]
     return render(request, "chat/conversation.html", {"conversation": found, "history": history})
 
 

@@ -91,6 +91,7 @@ async def begin(
     alias: str | None,
     max_tokens: int | None,
     temperature: float | None,
+    trim_history: bool = False,
 ) -> Call:
     if router.litellm_module.cache_info().currsize == 0:
         # The first import takes seconds: do it off the event loop, which must keep serving.
@@ -100,6 +101,8 @@ async def begin(
     alias = alias or cfg.model_alias
     max_tokens = max_tokens or cfg.max_tokens
     full = with_system_prompt(cfg, messages)
+    if trim_history:
+        full = validation.trim_to_window(full, alias, max_tokens)
     prompt_tokens = validation.validate_chat(full, alias, max_tokens)
     reservation = await ratelimit.reserve(
         tenant_id=cfg.tenant_id,

@@ -23,6 +23,14 @@ def usage_records(tenant: Tenant) -> QuerySet[UsageRecord]:
     return UsageRecord.objects.filter(tenant=tenant).select_related("user").order_by("-created_at")
 
 
+def usage_by_request(
+    tenant: Tenant, request_ids: list[str], feature: str
+) -> dict[str, UsageRecord]:
+    """The ledger row of each request id (e.g. chat message ids). Call inside tenant_context."""
+    rows = UsageRecord.objects.filter(tenant=tenant, feature=feature, request_id__in=request_ids)
+    return {row.request_id: row for row in rows}
+
+
 @dataclass(frozen=True)
 class UsageSummary:
     month_cost: Decimal

@@ -35,13 +35,20 @@ async def stream_chat(
     max_tokens: int | None = None,
     temperature: float | None = None,
     extra_headers: dict[str, str] | None = None,
+    trim_history: bool = False,
 ) -> AsyncGenerator[StreamEvent, None]:
     """Yield TokenEvents as the answer arrives, then a UsageEvent and a DoneEvent; or an
     ErrorEvent (refusal, provider down, stream cut) that says what to do. Closing the
-    iterator early stops the provider call and bills the tokens streamed so far."""
+    iterator early stops the provider call and bills the tokens streamed so far. With
+    ``trim_history`` the oldest turns are dropped to fit the model's context window."""
     try:
         call = await begin(
-            ctx, messages, alias=alias, max_tokens=max_tokens, temperature=temperature
+            ctx,
+            messages,
+            alias=alias,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            trim_history=trim_history,
         )
     except GatewayError as exc:
         record_id = await record_refusal(ctx, alias, exc)

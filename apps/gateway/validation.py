@@ -20,6 +20,20 @@ def count_text_tokens(text: str) -> int:
     return int(router.litellm_module().token_counter(text=text)) if text else 0
 
 
+def trim_to_window(
+    messages: list[dict[str, Any]], alias: str, max_tokens: int
+) -> list[dict[str, Any]]:
+    """Drop the oldest turns (system prompts kept) until the prompt leaves ``max_tokens``
+    of the model's window for the answer. The newest message always stays: if it alone is
+    too long, validation refuses it with a message saying so."""
+    budget = router.context_window(alias) - max_tokens
+    system = [m for m in messages if m.get("role") == "system"]
+    turns = [m for m in messages if m.get("role") != "system"]
+    while len(turns) > 1 and count_tokens(system + turns) > budget:
+        turns.pop(0)
+    return system + turns
+
+
 def validate_chat(messages: list[dict[str, Any]], alias: str, max_tokens: int) -> int:
     """Return the prompt's token count, or raise GatewayError saying what to fix."""
     if alias not in CHAT_ALIASES:

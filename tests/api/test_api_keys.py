@@ -421,3 +421,30 @@ def test_service_errors_become_400_or_403_in_openai_shape():
     assert error["message"] == "Give it a name."
     response = api_module._on_service_error(request, NotAllowed("Owners only."))
     assert_error(response, 403, "forbidden", "permission_error")
+
+
+def test_conversations_api_lists_and_reads_only_the_key_creators(
+    owner, tenant, outsider, other_tenant
+):
+    from apps.api import services as key_services
+    from apps.chat import services as chat_services
+    from apps.chat.models import Conversation
+
+    with tenant_context(tenant.id):
+        mine = chat_services.conversation_create(tenant=tenant, user=owner)
+        chat_services.message_post(conversation=mine, content="First question")
+        actor = Membership.objects.get(user=owner)
+        _, raw = key_services.api_key_create(
+            tenant=tenant, actor=actor, name="Reader", scopes=["read"]
+        )
+    with tenant_context(other_tenant.id):
+        theirs = Conversation.objects.create(tenant=other_tenant, user=outsider, title="Secret")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    listed = client.get("/api/v1/conversations").json()
+    assert [c["id"] for c in listed] == [str(mine.id)]
+    detail = client.get(f"/api/v1/conversations/{mine.id}").json()
+    assert [m["role"] for m in detail["messages"]] == ["user", "assistant"]
+    assert detail["messages"][0]["content"] == "First question"
+    foreign = client.get(f"/api/v1/conversations/{theirs.id}")
+    assert foreign.status_code == 404
+    assert foreign.json()["error"]["code"] == "not_found"

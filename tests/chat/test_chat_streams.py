@@ -191,3 +191,20 @@ def test_other_users_and_tenants_reach_nothing(setup, server):
             == 404
         )
         assert http.get(setup["conversation_url"]).status_code == 404
+
+
+def test_admins_see_tokens_and_cost_per_answer_members_do_not(setup, server):
+    body = send(setup["http"], setup["conversation_url"], "What does it cost?").json()
+    events(setup["http"], body["events_url"])
+    page = setup["http"].get(setup["conversation_url"]).text
+    with tenant_context(setup["tenant"].id):
+        row = UsageRecord.objects.get(request_id=body["message_id"], feature="chat")
+    assert f"{row.tokens_in} in · {row.tokens_out} out" in page
+    member = make_user(f"member-{uuid.uuid4().hex[:6]}@example.com")
+    add_member(setup["tenant"], member)
+    http = browser_session(server, member)
+    own = http.post(f"/t/{setup['tenant'].slug}/chat/new/", follow_redirects=False)
+    conversation_url = own.headers["location"]
+    sent = send(http, conversation_url, "Me too?").json()
+    events(http, sent["events_url"])
+    assert "data-usage" not in http.get(conversation_url).text

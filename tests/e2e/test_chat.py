@@ -54,7 +54,10 @@ def test_chat_stream_stop_and_refresh(browser, chat_server, screenshots):
     page.reload()
     saved = page.locator(".bubble-assistant .bubble-text").last.inner_text()
     assert saved == partial
-    assert page.locator(".bubble-note").last.inner_text() == "Stopped."
+    last = page.locator(".bubble-assistant").last
+    assert last.locator(".bubble-note").first.inner_text() == "Stopped."
+    # The owner also sees what the partial answer cost.
+    assert " out · $" in last.locator("[data-usage]").inner_text()
     page.screenshot(path=screenshots / "chat-desktop.png", full_page=True)
 
     phone = browser.new_context(

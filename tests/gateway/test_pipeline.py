@@ -213,3 +213,21 @@ def test_bad_requests_are_refused_before_any_provider_call(make_tenant):
     assert "Use one of: fast, smart" in unknown[0].message
     assert "reads at most 16,384" in huge[0].message
     assert rows(tenant) == []
+
+
+def test_long_history_is_trimmed_to_the_window_newest_kept(make_tenant):
+    tenant = make_tenant(cache_enabled=False, max_tokens=500)
+    old_turns = []
+    for i in range(6):  # about 18k tokens of history: more than the 16,384-token window
+        old_turns += [
+            {"role": "user", "content": f"old question {i} " + "lorem " * 3000},
+            {"role": "assistant", "content": "noted"},
+        ]
+    history = [*old_turns, {"role": "user", "content": "And the newest question?"}]
+    refused = async_to_sync(collect)(ctx_for(tenant), history)
+    assert refused[-1].code == "context_too_long"
+    events = async_to_sync(collect)(ctx_for(tenant), history, trim_history=True)
+    assert events[-1].type == "done"
+    assert "And the newest question?" in tokens(events)
+    [row] = rows(tenant, feature="chat")
+    assert row.tokens_in < 16_384
