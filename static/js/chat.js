@@ -27,6 +27,17 @@
     return el;
   }
 
+  // Answers keep their raw text; the rendered Markdown is redrawn at most once a frame.
+  function setAnswer(el, raw) {
+    el.dataset.raw = raw;
+    if (el.dataset.pending) return;
+    el.dataset.pending = "1";
+    requestAnimationFrame(() => {
+      delete el.dataset.pending;
+      window.renderMarkdown(el.querySelector(".bubble-text"), el.dataset.raw);
+    });
+  }
+
   function busy(on) {
     send.hidden = on;
     stop.hidden = !on;
@@ -42,10 +53,11 @@
     stopUrl = url;
     busy(true);
     el.classList.add("streaming");
-    const text = el.querySelector(".bubble-text");
+    let raw = "";
     const source = new EventSource(eventsUrl);  // reconnects with Last-Event-ID by itself
     source.addEventListener("token", (e) => {
-      text.textContent += JSON.parse(e.data);
+      raw += JSON.parse(e.data);
+      setAnswer(el, raw);
       el.scrollIntoView({ block: "end" });
     });
     source.addEventListener("done", (e) => {
@@ -103,7 +115,12 @@
     if (stopUrl) fetch(stopUrl, { method: "POST", headers: { "X-CSRFToken": csrf } });
   });
 
-  // A refresh while an answer streams: resume it.
+  // Saved answers arrive as plain text in the page: render them.
+  log.querySelectorAll(".bubble-assistant:not([data-status=streaming]) .bubble-text").forEach((text) => {
+    window.renderMarkdown(text, text.textContent);
+  });
+
+  // A refresh while an answer streams: resume it (from the start of its stream).
   const pending = log.querySelector(".bubble[data-status=streaming]");
   if (pending) {
     pending.querySelector(".bubble-text").textContent = "";

@@ -36,10 +36,30 @@ def test_chat_stream_stop_and_refresh(browser, chat_server, screenshots):
     page.get_by_role("link", name="Chat").first.click()
     page.get_by_role("button", name="New conversation").click()
     page.wait_for_url(re.compile(r"/chat/[0-9a-f-]{36}/$"))
-    page.fill("#composer-input", "Please explain <b>invoices</b> in detail")
+    # A whole answer: the dev model echoes the question, so its Markdown comes back.
+    page.fill("#composer-input", "Explain **invoices** and `refunds` <img src=x onerror=alert(1)>")
     page.keyboard.press("Enter")
     user_bubble = page.locator(".bubble-user .bubble-text").last
-    assert user_bubble.inner_text() == "Please explain <b>invoices</b> in detail"  # inert text
+    assert user_bubble.inner_text().endswith("<img src=x onerror=alert(1)>")  # shown as text
+    page.wait_for_selector(".bubble-assistant[data-status=complete]", timeout=30_000)
+    rendered = page.locator(".bubble-assistant .bubble-text").last
+    assert rendered.locator("strong").inner_text() == "invoices"
+    assert rendered.locator("code").inner_text() == "refunds"
+    assert page.locator(".bubble img").count() == 0
+
+    # The renderer on its own: unclosed fences, unsafe links, raw HTML.
+    checks = page.evaluate("""() => {
+        const box = document.createElement("div");
+        renderMarkdown(box, "Intro\\n```js\\nlet a = 1");
+        const fence = box.querySelector("pre code")?.textContent;
+        renderMarkdown(box, "[click](javascript:alert(1)) <script>x</script>");
+        return [fence, box.querySelectorAll("a, script").length];
+    }""")
+    assert checks == ["let a = 1", 0]
+
+    # A second answer, stopped half-way.
+    page.fill("#composer-input", "Please explain invoices in detail")
+    page.keyboard.press("Enter")
     answer = page.locator(".bubble-assistant .bubble-text").last
     page.wait_for_function(
         "el => el.textContent.split(' ').length >= 4", arg=answer.element_handle()
@@ -49,7 +69,6 @@ def test_chat_stream_stop_and_refresh(browser, chat_server, screenshots):
     page.wait_for_selector(".bubble-assistant[data-status=stopped]")
     partial = answer.inner_text()
     assert partial.startswith("[dev model]")
-    assert page.locator(".bubble-assistant b").count() == 0
 
     page.reload()
     saved = page.locator(".bubble-assistant .bubble-text").last.inner_text()

@@ -1,0 +1,115 @@
+// A small, incremental Markdown renderer for chat answers.
+// It builds DOM nodes with createElement/textContent only and never parses HTML, so a
+// model's output cannot inject markup or script. It tolerates incomplete input while an
+// answer streams: an unclosed code fence renders as code, an unclosed ** as text.
+// Supports paragraphs, headings, fenced code, lists, block quotes, inline code, bold,
+// italic and http(s)/mailto links.
+(function (global) {
+  "use strict";
+
+  const SAFE_URL = /^(https?:|mailto:)/i;
+  const INLINE = /(`[^`\n]+`)|(\*\*[^*\n]+\*\*)|(\*[^*\n]+\*|_[^_\n]+_)|(\[[^\]\n]+\]\([^)\s]+\))/g;
+
+  function inline(parent, text) {
+    let last = 0;
+    for (const match of text.matchAll(INLINE)) {
+      if (match.index > last) parent.appendChild(document.createTextNode(text.slice(last, match.index)));
+      const token = match[0];
+      let node;
+      if (match[1]) {
+        node = document.createElement("code");
+        node.textContent = token.slice(1, -1);
+      } else if (match[2]) {
+        node = document.createElement("strong");
+        inline(node, token.slice(2, -2));
+      } else if (match[3]) {
+        node = document.createElement("em");
+        inline(node, token.slice(1, -1));
+      } else {
+        const label = token.slice(1, token.indexOf("]"));
+        const href = token.slice(token.indexOf("](") + 2, -1);
+        if (SAFE_URL.test(href)) {
+          node = document.createElement("a");
+          node.href = href;
+          node.rel = "noopener noreferrer nofollow";
+          node.target = "_blank";
+          node.textContent = label;
+        } else {
+          node = document.createTextNode(token);
+        }
+      }
+      parent.appendChild(node);
+      last = match.index + token.length;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function render(container, source) {
+    const out = document.createDocumentFragment();
+    const lines = source.split("\n");
+    let paragraph = [];
+    let list = null;
+
+    function flush() {
+      if (paragraph.length) {
+        const p = document.createElement("p");
+        inline(p, paragraph.join("\n"));
+        out.appendChild(p);
+        paragraph = [];
+      }
+      list = null;
+    }
+
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i];
+      const fence = line.match(/^\s*```\s*([\w+-]*)\s*$/);
+      if (fence) {
+        flush();
+        const pre = document.createElement("pre");
+        const code = document.createElement("code");
+        if (fence[1]) code.dataset.language = fence[1];
+        const body = [];
+        i++;
+        while (i < lines.length && !/^\s*```\s*$/.test(lines[i])) body.push(lines[i++]);
+        code.textContent = body.join("\n");  // an unclosed fence runs to the end: still code
+        pre.appendChild(code);
+        out.appendChild(pre);
+        continue;
+      }
+      const heading = line.match(/^(#{1,6})\s+(.*)$/);
+      const bullet = line.match(/^\s*[-*+]\s+(.*)$/);
+      const numbered = line.match(/^\s*\d+[.)]\s+(.*)$/);
+      const quote = line.match(/^>\s?(.*)$/);
+      if (heading) {
+        flush();
+        const h = document.createElement("h" + Math.min(heading[1].length + 2, 6));
+        inline(h, heading[2]);
+        out.appendChild(h);
+      } else if (bullet || numbered) {
+        if (paragraph.length) flush();
+        const tag = bullet ? "ul" : "ol";
+        if (!list || list.tagName.toLowerCase() !== tag) {
+          list = document.createElement(tag);
+          out.appendChild(list);
+        }
+        const li = document.createElement("li");
+        inline(li, (bullet || numbered)[1]);
+        list.appendChild(li);
+      } else if (quote) {
+        flush();
+        const q = document.createElement("blockquote");
+        inline(q, quote[1]);
+        out.appendChild(q);
+      } else if (!line.trim()) {
+        flush();
+      } else {
+        list = null;
+        paragraph.push(line);
+      }
+    }
+    flush();
+    container.replaceChildren(out);
+  }
+
+  global.renderMarkdown = render;
+})(window);
