@@ -33,9 +33,7 @@ def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
 
 
-@transaction.atomic
-def message_post(*, conversation: Conversation, content: str) -> tuple[Message, Message]:
-    """Store the user's message and an empty assistant message to stream into."""
+def _clean(content: str) -> str:
     content = content.strip()
     if not content:
         raise ServiceError("The message is empty. Type a question first.")
@@ -45,8 +43,55 @@ def message_post(*, conversation: Conversation, content: str) -> tuple[Message, 
             f"The message is {len(content):,} characters long; the limit is {limit:,}. "
             "Shorten it or split it in parts."
         )
+    return content
+
+
+def _require_idle(conversation: Conversation) -> None:
     if conversation.messages.filter(status=MessageStatus.STREAMING).exists():
         raise ServiceError("Wait for the current answer to finish, or stop it, before sending.")
+
+
+def _new_answer(conversation: Conversation) -> Message:
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["updated_at"])
+    return Message.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        role=MessageRole.ASSISTANT,
+        status=MessageStatus.STREAMING,
+    )
+
+
+@transaction.atomic
+def message_regenerate(*, conversation: Conversation) -> Message:
+    """Replace the last answer with a new one to stream."""
+    _require_idle(conversation)
+    last = conversation.messages.order_by("-created_at").first()
+    if last is None or last.role != MessageRole.ASSISTANT:
+        raise ServiceError("There is no answer to regenerate yet.")
+    last.delete()
+    return _new_answer(conversation)
+
+
+@transaction.atomic
+def message_edit_last(*, conversation: Conversation, content: str) -> tuple[Message, Message]:
+    """Change the last question and answer it again (its old answer goes)."""
+    content = _clean(content)
+    _require_idle(conversation)
+    question = conversation.messages.filter(role=MessageRole.USER).order_by("-created_at").first()
+    if question is None:
+        raise ServiceError("There is no question to edit yet.")
+    conversation.messages.filter(created_at__gt=question.created_at).delete()
+    question.content = content
+    question.save(update_fields=["content", "updated_at"])
+    return question, _new_answer(conversation)
+
+
+@transaction.atomic
+def message_post(*, conversation: Conversation, content: str) -> tuple[Message, Message]:
+    """Store the user's message and an empty assistant message to stream into."""
+    content = _clean(content)
+    _require_idle(conversation)
     user_message = Message.objects.create(
         tenant_id=conversation.tenant_id,
         conversation=conversation,

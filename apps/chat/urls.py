@@ -24,6 +24,12 @@ urlpatterns = [
         name="send",
     ),
     path(
+        "t/<slug:slug>/chat/<uuid:conversation_id>/regenerate/",
+        views.message_regenerate,
+        name="regenerate",
+    ),
+    path("t/<slug:slug>/chat/<uuid:conversation_id>/edit/", views.message_edit, name="edit"),
+    path(
         "t/<slug:slug>/chat/messages/<uuid:message_id>/events/", views.message_events, name="events"
     ),
     path("t/<slug:slug>/chat/messages/<uuid:message_id>/stop/", views.message_stop, name="stop"),

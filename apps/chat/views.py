@@ -123,6 +123,35 @@ def message_send(request: HttpRequest, slug: str, conversation_id: UUID) -> Json
 
 
 @require_POST
+def message_regenerate(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonResponse:
+    found = get_conversation(request, conversation_id)
+    try:
+        answer = services.message_regenerate(conversation=found)
+    except ServiceError as exc:
+        return JsonResponse({"error": {"message": exc.message, "code": exc.code}}, status=400)
+    return JsonResponse({"message_id": str(answer.id), **_stream_urls(slug, answer)}, status=201)
+
+
+@require_POST
+def message_edit(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonResponse:
+    found = get_conversation(request, conversation_id)
+    try:
+        question, answer = services.message_edit_last(
+            conversation=found, content=request.POST.get("content", "")
+        )
+    except ServiceError as exc:
+        return JsonResponse({"error": {"message": exc.message, "code": exc.code}}, status=400)
+    return JsonResponse(
+        {
+            "user_message_id": str(question.id),
+            "message_id": str(answer.id),
+            **_stream_urls(slug, answer),
+        },
+        status=201,
+    )
+
+
+@require_POST
 async def message_stop(request: HttpRequest, slug: str, message_id: UUID) -> JsonResponse:
     message = await sync_to_async(get_message)(request, message_id)
     await streams.request_stop(tenant_id=message.tenant_id, message_id=message.id)

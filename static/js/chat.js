@@ -38,11 +38,48 @@
     });
   }
 
+  const tools = document.getElementById("chat-tools");
+  let editing = false;
+
   function busy(on) {
     send.hidden = on;
     stop.hidden = !on;
     input.disabled = on;
+    tools.hidden = on || !log.querySelector(".bubble-assistant");
   }
+
+  async function post(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "X-CSRFToken": csrf },
+      body: new URLSearchParams(body || {}),
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error((data.error && data.error.message) || "That failed. Try again.");
+    return data;
+  }
+
+  document.getElementById("regenerate-button").addEventListener("click", async () => {
+    const last = log.querySelector(".bubble:last-child");
+    busy(true);
+    try {
+      const data = await post(root.dataset.regenerateUrl);
+      if (last && last.classList.contains("bubble-assistant")) last.remove();
+      follow(bubble("assistant", ""), data.events_url, data.stop_url);
+    } catch (error) {
+      busy(false);
+      showError(error.message);
+    }
+  });
+
+  document.getElementById("edit-button").addEventListener("click", () => {
+    const questions = log.querySelectorAll(".bubble-user");
+    if (!questions.length) return;
+    input.value = questions[questions.length - 1].querySelector(".bubble-text").textContent;
+    editing = true;
+    send.textContent = "Save and ask again";
+    input.focus();
+  });
 
   function showError(message) {
     errorBox.textContent = message;
@@ -81,27 +118,40 @@
     const content = input.value.trim();
     if (!content) { showError("Type a message first."); return; }
     showError("");
+    if (editing) {
+      editing = false;
+      send.textContent = "Send";
+      busy(true);
+      try {
+        const data = await post(root.dataset.editUrl, { content });
+        const questions = log.querySelectorAll(".bubble-user");
+        const question = questions[questions.length - 1];
+        question.querySelector(".bubble-text").textContent = content;
+        while (question.nextElementSibling) question.nextElementSibling.remove();
+        input.value = "";
+        follow(bubble("assistant", ""), data.events_url, data.stop_url);
+      } catch (error) {
+        busy(false);
+        showError(error.message);
+      }
+      return;
+    }
     const mine = bubble("user", content);
     const answer = bubble("assistant", "");
     answer.classList.add("streaming");
     input.value = "";
     busy(true);
-    const response = await fetch(root.dataset.sendUrl, {
-      method: "POST",
-      headers: { "X-CSRFToken": csrf },
-      body: new URLSearchParams({ content }),
-    });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) {
+    try {
+      const data = await post(root.dataset.sendUrl, { content });
+      answer.dataset.message = data.message_id;
+      follow(answer, data.events_url, data.stop_url);
+    } catch (error) {
       mine.remove();
       answer.remove();
       input.value = content;
       busy(false);
-      showError((data.error && data.error.message) || "Sending failed. Try again.");
-      return;
+      showError(error.message);
     }
-    answer.dataset.message = data.message_id;
-    follow(answer, data.events_url, data.stop_url);
   });
 
   input.addEventListener("keydown", (event) => {

@@ -208,3 +208,27 @@ def test_admins_see_tokens_and_cost_per_answer_members_do_not(setup, server):
     sent = send(http, conversation_url, "Me too?").json()
     events(http, sent["events_url"])
     assert "data-usage" not in http.get(conversation_url).text
+
+
+def test_regenerate_and_edit_the_last_question(setup):
+    http, url = setup["http"], setup["conversation_url"]
+    first = send(http, url, "Original question").json()
+    events(http, first["events_url"])
+    again = http.post(f"{url}regenerate/")
+    assert again.status_code == 201
+    regenerated = again.json()
+    events(http, regenerated["events_url"])
+    with tenant_context(setup["tenant"].id):
+        contents = list(Message.objects.order_by("created_at").values_list("role", "status"))
+        assert contents == [("user", "complete"), ("assistant", "complete")]
+        assert not Message.objects.filter(id=first["message_id"]).exists()
+    edited = http.post(f"{url}edit/", data={"content": "Edited question"})
+    assert edited.status_code == 201
+    stream = events(http, edited.json()["events_url"])
+    assert 'You asked: "Edited question"' in text_of(stream)
+    with tenant_context(setup["tenant"].id):
+        rows = list(Message.objects.order_by("created_at").values_list("role", "content"))
+    assert rows[0] == ("user", "Edited question")
+    assert len(rows) == 2
+    # Nothing to regenerate while an answer streams; an empty edit is refused.
+    assert http.post(f"{url}edit/", data={"content": " "}).status_code == 400

@@ -77,6 +77,12 @@ def test_chat_stream_stop_and_refresh(browser, chat_server, screenshots):
     assert last.locator(".bubble-note").first.inner_text() == "Stopped."
     # The owner also sees what the partial answer cost.
     assert " out · $" in last.locator("[data-usage]").inner_text()
+    # Regenerate the stopped answer: a whole new one replaces it.
+    page.get_by_role("button", name="Regenerate").click()
+    page.wait_for_selector(".bubble-assistant[data-status=complete] >> nth=1", timeout=30_000)
+    assert page.locator(".bubble-assistant").count() == 2
+    assert page.locator(".bubble-assistant[data-status=stopped]").count() == 0
+    page.reload()
     page.screenshot(path=screenshots / "chat-desktop.png", full_page=True)
 
     phone = browser.new_context(
