@@ -1,0 +1,245 @@
+"""Concurrent chat streams through the whole stack on ONE ASGI worker.
+
+    .venv/bin/python bench/chat_streams.py [--streams N] [--seconds S] [--quick] [--json FILE]
+
+Starts what it needs (the embedded stack, a local provider paced like a real model at
+30 tokens/s with 150 ms to first token, and uvicorn with one worker on a throw-away
+database), then keeps N browser-like sessions busy for S seconds: each posts a message,
+reads the answer over SSE, and posts the next. Measures, per token, how late it arrives
+against the provider's own pace, the time to first token added by the stack, errors, and
+the server's CPU and memory. Prints a table and writes JSON (bench/results/chat_streams.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import gateway as gateway_bench  # noqa: E402  (bench/gateway.py: database set-up helpers)
+
+PROVIDER_TTFT_MS = 150
+TOKENS_PER_S = 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not become healthy")
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(  # noqa: S603 - our own commands
+        command, env=env, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
+
+
+def sessions(count: int) -> tuple[str, list[str], str]:
+    """A tenant, one user and ``count`` conversations; returns (session cookie, urls, slug)."""
+    from django.conf import settings
+    from django.test import Client
+
+    from apps.chat.services import conversation_create
+    from apps.core.db import tenant_context
+
+    tenant = gateway_bench.make_tenant("Chat Bench", cache_enabled=False, max_tokens=200)
+    from apps.accounts.models import User
+
+    user = User.objects.get(email="chat-bench@bench.example")
+    urls = []
+    with tenant_context(tenant.id):
+        for _ in range(count):
+            conversation = conversation_create(tenant=tenant, user=user)
+            urls.append(f"/t/{tenant.slug}/chat/{conversation.id}/messages/")
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value, urls, tenant.slug
+
+
+async def one_session(
+    http: httpx.AsyncClient, send_url: str, until: float, stats: dict[str, list[float]]
+) -> None:
+    n = 0
+    while time.monotonic() < until:
+        n += 1
+        started = time.monotonic()
+        try:
+            sent = await http.post(send_url, data={"content": f"Question {n} about invoices"})
+            if sent.status_code != 201:
+                stats["errors"].append(1)
+                await asyncio.sleep(0.5)
+                continue
+            first: float | None = None
+            index = 0
+            async with http.stream("GET", sent.json()["events_url"]) as response:
+                kind = ""
+                async for line in response.aiter_lines():
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("data: ") and kind == "token":
+                        now = time.monotonic()
+                        if first is None:
+                            first = now
+                            stats["ttft_ms"].append((now - started) * 1000)
+                        else:
+                            expected = first + index / TOKENS_PER_S
+                            stats["lag_ms"].append(max(0.0, (now - expected) * 1000))
+                        index += 1
+                        stats["tokens"].append(1)
+                    elif line.startswith("data: ") and kind == "done":
+                        if json.loads(line[6:]).get("status") != "complete":
+                            stats["errors"].append(1)
+                        break
+        except httpx.HTTPError:
+            stats["errors"].append(1)
+
+
+async def drive(base: str, cookie: str, urls: list[str], seconds: float) -> dict[str, list[float]]:
+    stats: dict[str, list[float]] = {"ttft_ms": [], "lag_ms": [], "tokens": [], "errors": []}
+    csrf = "a" * 32
+    limits = httpx.Limits(max_connections=len(urls) * 2 + 10)
+    async with httpx.AsyncClient(
+        base_url=base,
+        cookies={"sessionid": cookie, "csrftoken": csrf},
+        headers={"X-CSRFToken": csrf},
+        timeout=60,
+        limits=limits,
+    ) as http:
+        until = time.monotonic() + seconds
+        await asyncio.gather(*(one_session(http, url, until, stats) for url in urls))
+    return stats
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--quick", action="store_true", help="20 streams for 8 seconds")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "chat_streams.json"))
+    args = parser.parse_args()
+    streams, seconds = (20, 8.0) if args.quick else (args.streams, args.seconds)
+    logs = ROOT / "bench" / "results" / "logs"
+
+    from apps.core import devstack
+
+    started = devstack.up()
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        gateway_bench.setup_database()
+        cookie, urls, _ = sessions(streams)
+        from django.conf import settings as django_settings
+
+        provider_port, web_port = free_port(), free_port()
+        provider = start(
+            [sys.executable, "-m", "apps.gateway.local_provider", "--port", str(provider_port)],
+            {
+                **os.environ,
+                "LOCAL_PROVIDER_TTFT_MS": str(PROVIDER_TTFT_MS),
+                "LOCAL_PROVIDER_TOKENS_PER_S": str(TOKENS_PER_S),
+            },
+            logs / "chat-provider.log",
+        )
+        procs.append(provider)
+        wait_healthy(f"http://127.0.0.1:{provider_port}/health", provider)
+        web_env = {
+            **os.environ,
+            "DJANGO_DEBUG": "false",
+            # The same key as this process, which signed the session cookie.
+            "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_SECURE_COOKIES": "false",
+            "LOCAL_PROVIDER_URL": f"http://127.0.0.1:{provider_port}",
+            "LOG_LEVEL": "WARNING",
+        }
+        web = start(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--port",
+                str(web_port),
+                "--workers",
+                "1",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            web_env,
+            logs / "chat-uvicorn.log",
+        )
+        procs.append(web)
+        base = f"http://127.0.0.1:{web_port}"
+        wait_healthy(f"{base}/healthz", web)
+        # Warm-up: one answer per session (imports, connections), not measured.
+        asyncio.run(drive(base, cookie, urls, 0.1))
+        server = psutil.Process(web.pid)
+        cpu_before = sum(server.cpu_times()[:2])
+        wall = time.monotonic()
+        stats = asyncio.run(drive(base, cookie, urls, seconds))
+        wall = time.monotonic() - wall
+        cpu = sum(server.cpu_times()[:2]) - cpu_before
+        rss_mb = server.memory_info().rss / 2**20
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(15)
+        try:
+            gateway_bench.drop_database()
+        finally:
+            devstack.down(started)
+
+    lag = stats["lag_ms"] or [0.0]
+    ttft = stats["ttft_ms"] or [0.0]
+    result = {
+        "streams": streams,
+        "seconds": round(wall, 1),
+        "tokens": len(stats["tokens"]),
+        "errors": len(stats["errors"]),
+        "ttft_added_p50_ms": statistics.median(ttft) - PROVIDER_TTFT_MS,
+        "token_lag_p95_ms": gateway_bench.pct(lag, 0.95),
+        "token_lag_p50_ms": statistics.median(lag),
+        "cpu_ms_per_stream_s": cpu * 1000 / (streams * wall),
+        "server_cpu_share": cpu / wall,
+        "rss_mb": rss_mb,
+    }
+    print(f"\n{'measure':<34} {'value':>12}")
+    for key, value in result.items():
+        print(f"{key:<34} {value:>12.1f}" if isinstance(value, float) else f"{key:<34} {value:>12}")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
