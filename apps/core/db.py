@@ -101,13 +101,6 @@ def user_context(user_id: _Id, *, using: str = "default") -> Iterator[None]:
         yield
 
 
-@contextmanager
-def no_tenant_context(*, using: str = "default") -> Iterator[None]:
-    """Clear any tenant inside the block: tenant tables show no rows."""
-    with _rls_context({TENANT_SETTING: "", USER_SETTING: ""}, using):
-        yield
-
-
 @asynccontextmanager
 async def atenant_context(
     tenant_id: _Id, *, user_id: _Id | None = None, using: str = "default"

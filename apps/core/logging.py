@@ -25,10 +25,6 @@ def bind_log_context(**fields: str | None) -> Iterator[None]:
         _context.reset(token)
 
 
-def get_log_context() -> dict[str, str]:
-    return dict(_context.get())
-
-
 class RequestContextFilter(logging.Filter):
     """Copies the bound fields onto each record so the JSON formatter emits them."""
 

@@ -112,9 +112,3 @@ async def reconcile(reservation: Reservation, actual_tokens: int) -> None:
     delta = actual_tokens - reservation.tokens
     if delta:
         await get_redis().incrby(_keys(reservation.tenant_id, reservation.day)[0], delta)
-
-
-async def tokens_used_today(tenant_id: str) -> int:
-    day = datetime.now(UTC).strftime("%Y%m%d")
-    value = await get_redis().get(_keys(tenant_id, day)[0])
-    return int(value or 0)
