@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import socket
 import statistics
@@ -139,14 +140,49 @@ async def drive(base: str, cookie: str, urls: list[str], seconds: float) -> dict
     return stats
 
 
+def profile(pid: int, output: str, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy samples the worker from outside (no code changes, little overhead)."""
+    command = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--duration", str(int(seconds))]
+    command += ["--rate", "250", "--format", "raw", "--output", output, "--nonblocking"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
+
+
+def summarise_profile(path: Path, top: int = 25) -> str:
+    """Where the samples were: own time per function, and time inside each of ours."""
+    own: dict[str, int] = {}
+    inside: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        samples = int(count)
+        total += samples
+        own[frames[-1]] = own.get(frames[-1], 0) + samples
+        for frame in set(frames):
+            inside[frame] = inside.get(frame, 0) + samples
+    lines = [f"{'own %':>6}  function (of {total} samples)"]
+    for frame, samples in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"{samples * 100 / total:6.1f}  {frame}")
+    lines.append(f"\n{'in %':>6}  function")
+    for frame, samples in sorted(inside.items(), key=lambda kv: -kv[1])[: top * 2]:
+        lines.append(f"{samples * 100 / total:6.1f}  {frame}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--quick", action="store_true", help="20 streams for 8 seconds")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "chat_streams.json"))
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="sample the web worker with py-spy during the run; write collapsed stacks to FILE",
+    )
     args = parser.parse_args()
     streams, seconds = (20, 8.0) if args.quick else (args.streams, args.seconds)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     logs = ROOT / "bench" / "results" / "logs"
 
     from apps.core import devstack
@@ -203,12 +239,16 @@ def main() -> int:
         # Warm-up: one answer per session (imports, connections), not measured.
         asyncio.run(drive(base, cookie, urls, 0.1))
         server = psutil.Process(web.pid)
+        profiler = profile(web.pid, args.profile, seconds) if args.profile else None
         cpu_before = sum(server.cpu_times()[:2])
         wall = time.monotonic()
         stats = asyncio.run(drive(base, cookie, urls, seconds))
         wall = time.monotonic() - wall
         cpu = sum(server.cpu_times()[:2]) - cpu_before
         rss_mb = server.memory_info().rss / 2**20
+        if profiler is not None:
+            profiler.wait(30)
+            print(summarise_profile(Path(args.profile)))
     finally:
         for proc in procs:
             proc.terminate()

@@ -67,6 +67,8 @@ def drop_database() -> None:
     from django.db import connections
 
     connections.close_all()
+    for connection in connections.all():
+        connection.close_pool()  # the owner may not terminate the runtime's sessions
     url = stack.pg_url(stack.OWNER_ROLE, stack.OWNER_PASSWORD, "postgres")
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')

@@ -88,11 +88,23 @@ DATABASES = {
         **database_from_url(
             env_str("DATABASE_URL", stack.DEFAULT_DATABASE_URL), name="DATABASE_URL"
         ),
-        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {"connect_timeout": 5},
     }
 }
+# A psycopg connection pool per process. Under ASGI every request runs its sync code on
+# a fresh thread, so per-thread persistent connections (CONN_MAX_AGE) would reconnect
+# on nearly every request; the pool hands a warm connection to whichever thread asks.
+# Tenant settings are transaction-local (apps/core/db.py), so nothing leaks between
+# the requests that share a pooled connection.
+if env_bool("DATABASE_POOL", True):
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
+        "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1),
+        "timeout": env_float("DATABASE_POOL_TIMEOUT_S", 10.0),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 DATABASE_OWNER = database_from_url(
     env_str("DATABASE_OWNER_URL", stack.DEFAULT_DATABASE_OWNER_URL), name="DATABASE_OWNER_URL"
 )
@@ -202,6 +214,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Starter <no-reply@example.co
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
+# Sessions read from Redis, written through to the database: no query per request.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -46,6 +46,8 @@ def django_db_setup(django_db_blocker: Any) -> Iterator[None]:
     yield
     with django_db_blocker.unblock():
         connections.close_all()
+        for connection in connections.all():
+            connection.close_pool()  # the owner may not terminate the runtime's sessions
         with _owner_connect("postgres") as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{test_name}" WITH (FORCE)')
 

@@ -22,7 +22,10 @@ from django.db import connections
 def owner_connection(alias: str = "default") -> Iterator[None]:
     connection = connections[alias]
     saved = dict(connection.settings_dict)
+    # A pool holds connections made with the old credentials: close it on both sides
+    # of the swap, or the runtime role would later be handed an owner connection.
     connection.close()
+    connection.close_pool()
     connection.settings_dict.update(
         {key: settings.DATABASE_OWNER[key] for key in ("USER", "PASSWORD", "HOST", "PORT")}
     )
@@ -30,6 +33,7 @@ def owner_connection(alias: str = "default") -> Iterator[None]:
         yield
     finally:
         connection.close()
+        connection.close_pool()
         connection.settings_dict.clear()
         connection.settings_dict.update(saved)
 
