@@ -35,6 +35,7 @@ import gateway as gateway_bench  # noqa: E402  (bench/gateway.py: database set-u
 
 PROVIDER_TTFT_MS = 150
 TOKENS_PER_S = 30
+ANSWER_TOKENS = 300  # a typical chat answer: 10 s at 30 tokens/s
 
 
 def free_port() -> int:
@@ -72,7 +73,7 @@ def sessions(count: int) -> tuple[str, list[str], str]:
     from apps.chat.services import conversation_create
     from apps.core.db import tenant_context
 
-    tenant = gateway_bench.make_tenant("Chat Bench", cache_enabled=False, max_tokens=200)
+    tenant = gateway_bench.make_tenant("Chat Bench", cache_enabled=False, max_tokens=1000)
     from apps.accounts.models import User
 
     user = User.objects.get(email="chat-bench@bench.example")
@@ -141,9 +142,10 @@ async def drive(base: str, cookie: str, urls: list[str], seconds: float) -> dict
 
 
 def profile(pid: int, output: str, seconds: float) -> subprocess.Popen[bytes]:
-    """py-spy samples the worker from outside (no code changes, little overhead)."""
+    """py-spy samples the worker from outside (no code changes, little overhead); only
+    threads holding the GIL, so time spent waiting is not counted."""
     command = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--duration", str(int(seconds))]
-    command += ["--rate", "250", "--format", "raw", "--output", output, "--nonblocking"]
+    command += ["--rate", "250", "--format", "raw", "--output", output, "--nonblocking", "--gil"]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
 
 
@@ -172,8 +174,9 @@ def summarise_profile(path: Path, top: int = 25) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=300)
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--quick", action="store_true", help="20 streams for 8 seconds")
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--quick", action="store_true", help="20 streams for 12 seconds")
+    parser.add_argument("--answer-tokens", type=int, default=ANSWER_TOKENS)
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "chat_streams.json"))
     parser.add_argument(
         "--profile",
@@ -181,7 +184,7 @@ def main() -> int:
         help="sample the web worker with py-spy during the run; write collapsed stacks to FILE",
     )
     args = parser.parse_args()
-    streams, seconds = (20, 8.0) if args.quick else (args.streams, args.seconds)
+    streams, seconds = (20, 12.0) if args.quick else (args.streams, args.seconds)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logs = ROOT / "bench" / "results" / "logs"
 
@@ -201,6 +204,7 @@ def main() -> int:
                 **os.environ,
                 "LOCAL_PROVIDER_TTFT_MS": str(PROVIDER_TTFT_MS),
                 "LOCAL_PROVIDER_TOKENS_PER_S": str(TOKENS_PER_S),
+                "LOCAL_PROVIDER_ANSWER_TOKENS": str(args.answer_tokens),
             },
             logs / "chat-provider.log",
         )

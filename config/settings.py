@@ -9,6 +9,7 @@ DATABASE_OWNER_URL, REDIS_URL and DJANGO_ALLOWED_HOSTS.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "apps.core.middleware.RequestContextMiddleware",
+    "apps.core.middleware.StreamingConnectionMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -83,28 +85,29 @@ TEMPLATES = [
 # The web and worker processes connect as the runtime role: not superuser, no
 # BYPASSRLS, owns no table, so row-level security always applies. Migrations run as
 # the owner role (apps/core/management/commands/migrate.py switches to it).
-DATABASES = {
-    "default": {
-        **database_from_url(
-            env_str("DATABASE_URL", stack.DEFAULT_DATABASE_URL), name="DATABASE_URL"
-        ),
-        "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": {"connect_timeout": 5},
-    }
-}
 # A psycopg connection pool per process. Under ASGI every request runs its sync code on
 # a fresh thread, so per-thread persistent connections (CONN_MAX_AGE) would reconnect
 # on nearly every request; the pool hands a warm connection to whichever thread asks.
 # Tenant settings are transaction-local (apps/core/db.py), so nothing leaks between
 # the requests that share a pooled connection.
-if env_bool("DATABASE_POOL", True):
-    DATABASES["default"]["OPTIONS"]["pool"] = {
+DATABASE_POOL = env_bool("DATABASE_POOL", True)
+_database_options: dict[str, Any] = {"connect_timeout": 5}
+if DATABASE_POOL:
+    _database_options["pool"] = {
         "min_size": env_int("DATABASE_POOL_MIN_SIZE", 2, minimum=0),
         "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1),
         "timeout": env_float("DATABASE_POOL_TIMEOUT_S", 10.0),
     }
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+DATABASES = {
+    "default": {
+        **database_from_url(
+            env_str("DATABASE_URL", stack.DEFAULT_DATABASE_URL), name="DATABASE_URL"
+        ),
+        "CONN_MAX_AGE": 0 if DATABASE_POOL else env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": _database_options,
+    }
+}
 DATABASE_OWNER = database_from_url(
     env_str("DATABASE_OWNER_URL", stack.DEFAULT_DATABASE_OWNER_URL), name="DATABASE_OWNER_URL"
 )
@@ -119,7 +122,11 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "cache",
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        "OPTIONS": {
+            "socket_connect_timeout": 2,
+            "socket_timeout": 2,
+            "pool_class": "apps.core.redis_client.SharedConnectionPool",
+        },
     }
 }
 
@@ -173,6 +180,14 @@ CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 16_000, minimum=1)
 CHAT_NO_READER_TIMEOUT_S = env_int("CHAT_NO_READER_TIMEOUT_S", 30, minimum=1)
 # How long a message's event stream stays in Redis for readers to resume.
 CHAT_STREAM_TTL_S = env_int("CHAT_STREAM_TTL_S", 3600, minimum=60)
+# How often a web process writes its answers' new tokens to Redis (one pipelined round
+# trip for all of them). Readers in the same process get every token at once; readers
+# on other instances lag by up to this much.
+CHAT_FLUSH_INTERVAL_MS = env_int("CHAT_FLUSH_INTERVAL_MS", 100, minimum=10)
+# How often readers in the process are sent the tokens that arrived since the last
+# send (the first token goes at once): fewer, larger writes; adds at most this to a
+# token's delay.
+CHAT_SEND_INTERVAL_MS = env_int("CHAT_SEND_INTERVAL_MS", 50, minimum=1)
 
 # --- LLM gateway (docs/gateway.md) -------------------------------------------------------
 # With no provider key set, the local provider (apps/gateway/local_provider) serves.

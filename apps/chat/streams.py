@@ -1,29 +1,44 @@
-"""Resumable generation: the answer is written to a Redis stream per message, readers
-tail it over SSE (docs/chat.md).
+"""Resumable generation (docs/chat.md, "Streams").
 
-- ``ensure_generation`` starts the generation once (a Redis SET NX claims it), as a task
-  on this process's event loop, so it outlives the request that started it.
-- The generation appends ``token`` events, then one ``done`` event carrying the final
-  status, and saves the message. Every few tokens it checks two keys: a stop signal (set
-  by ``request_stop`` on any web instance) and the readers' heartbeat; with neither a
-  stop nor a reader for CHAT_NO_READER_TIMEOUT_S it stops too. Stopping closes the
-  gateway stream, which bills the tokens streamed so far.
-- ``read_events`` yields the stream from any event id (SSE ``Last-Event-ID``), so a
-  refresh or a second tab resumes with nothing lost or repeated; after the stream has
-  expired, a finished message is replayed from the database.
+An answer is generated once, by a task on the event loop of the web process whose SSE
+request claimed it (a Redis SET NX), and outlives that request. Its tokens go two ways:
+
+- **in process**: appended to a ``_Live`` record that readers in this process wait on
+  (an ``asyncio.Event``), so the common case (the browser that asked reads the answer)
+  costs no Redis round trip per token. Readers are woken for the first token at once,
+  then every CHAT_SEND_INTERVAL_MS with all tokens since: one write per tick, not one
+  per token;
+- **to Redis**: a per-process flusher writes every live answer's new tokens in one
+  pipelined round trip every CHAT_FLUSH_INTERVAL_MS, as one stream entry per batch. A
+  reader on another instance, a second tab there, or a refresh after this process
+  forgot the answer tails that stream.
+
+Event ids are token sequence numbers (the n-th token has id n; stream entry ids are
+``0-<last token in the batch>``), so ``Last-Event-ID`` resumes at the same token from
+memory or Redis: nothing lost, nothing repeated. After the stream expires, a finished
+answer is replayed from the database.
+
+The flusher also checks, for all live answers in the same round trip, the stop key (set
+by ``request_stop`` on any instance) and the heartbeat of remote readers; an answer with
+neither local nor remote readers for CHAT_NO_READER_TIMEOUT_S is stopped. The generation
+sees a stop at its next token and closes the provider stream, which bills the tokens
+streamed so far.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
+import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connection
 
 from apps.chat import selectors, services
 from apps.chat.models import Message, MessageStatus
@@ -33,35 +48,97 @@ from apps.gateway import api as gateway
 from apps.gateway.types import CallContext
 
 logger = logging.getLogger(__name__)
-CHECK_EVERY = 8  # tokens between stop / reader checks
 TERMINAL = "done"
+CHECK_EVERY = 3  # Redis flushes between stop / reader checks
+PING_EVERY_S = 15.0  # a comment line keeps proxies from closing an idle stream
+LINGER_S = 30.0  # a finished answer stays readable from memory this long
 
-# Tasks run detached from any request; asyncio keeps only weak references to tasks.
-_generations: set[asyncio.Task[None]] = set()
+Event = tuple[str, str, str]  # (event id, event type, data)
+T = TypeVar("T")
 
 
 def _key(kind: str, tenant_id: Any, message_id: Any) -> str:
     return f"chat:{{{tenant_id}}}:{kind}:{message_id}"
 
 
+@dataclass(eq=False)
+class _Live:
+    """An answer being generated in this process."""
+
+    tenant_id: Any
+    message_id: Any
+    tokens: list[str] = field(default_factory=list)
+    flushed: int = 0  # tokens written to Redis
+    announced: int = 0  # tokens readers were woken for
+    terminal: str | None = None  # the done event's data, once finished
+    stop_reason: str | None = None
+    readers: int = 0
+    last_read: float = field(default_factory=time.monotonic)
+    task: asyncio.Task[None] | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake(self) -> None:
+        changed, self.changed = self.changed, asyncio.Event()
+        changed.set()
+
+    def announce(self) -> None:
+        """Wake the readers if there are tokens they have not been woken for."""
+        if len(self.tokens) > self.announced:
+            self.announced = len(self.tokens)
+            self.wake()
+
+    def stop(self, reason: str) -> None:
+        """Seen by the generation at its next token, which then closes the stream."""
+        if self.stop_reason is None and self.terminal is None:
+            self.stop_reason = reason
+
+
+# message id -> answer generated here. Tasks run detached from any request, and asyncio
+# keeps only weak references to tasks: this registry holds them.
+_live: dict[str, _Live] = {}
+_flusher: asyncio.Task[None] | None = None
+
+
 async def ensure_generation(*, tenant_id: Any, user_id: Any, message_id: Any) -> None:
+    """Start generating the answer unless some process already does (or did)."""
+    if str(message_id) in _live:
+        return
     redis = get_redis()
     await redis.set(_key("reader", tenant_id, message_id), 1, ex=settings.CHAT_NO_READER_TIMEOUT_S)
     claimed = await redis.set(
         _key("generation", tenant_id, message_id), 1, nx=True, ex=settings.CHAT_STREAM_TTL_S
     )
-    if claimed:
-        # A fresh context: the task outlives this request, whose context (asgiref's
-        # per-request thread executor among it) is gone when the request ends.
-        task = asyncio.create_task(
-            _generate(tenant_id, user_id, message_id), context=contextvars.Context()
-        )
-        _generations.add(task)
-        task.add_done_callback(_generations.discard)
+    if not claimed or str(message_id) in _live:
+        return
+    live = _Live(tenant_id, message_id)
+    _live[str(message_id)] = live
+    # A fresh context: the task outlives this request, whose context (asgiref's
+    # per-request thread executor among it) is gone when the request ends.
+    live.task = asyncio.create_task(_generate(live, user_id), context=contextvars.Context())
+    _start_flusher()
 
 
 async def request_stop(*, tenant_id: Any, message_id: Any) -> None:
+    live = _live.get(str(message_id))
+    if live is not None:
+        live.stop("stopped")
     await get_redis().set(_key("stop", tenant_id, message_id), 1, ex=settings.CHAT_STREAM_TTL_S)
+
+
+# -- generation ----------------------------------------------------------------------------
+
+
+def _own_connection(function: Callable[..., T]) -> Callable[..., Any]:
+    """Run ``function`` on a worker thread (not the one thread that serves every detached
+    task's thread-sensitive calls) and hand its connection back to the pool after."""
+
+    def run(*args: Any) -> T:
+        try:
+            return function(*args)
+        finally:
+            connection.close()
+
+    return sync_to_async(run, thread_sensitive=False)
 
 
 def _history(tenant_id: Any, message_id: Any) -> list[dict[str, str]]:
@@ -75,50 +152,15 @@ def _finish(tenant_id: Any, message_id: Any, fields: dict[str, Any]) -> None:
         services.message_finish(message_id=message_id, tenant_id=tenant_id, **fields)
 
 
-async def _should_stop(tenant_id: Any, message_id: Any) -> str | None:
-    stop, reader = await get_redis().mget(
-        _key("stop", tenant_id, message_id), _key("reader", tenant_id, message_id)
-    )
-    if stop:
-        return "stopped"
-    if not reader:
-        return "no_reader"
-    return None
-
-
-async def _generate(tenant_id: Any, user_id: Any, message_id: Any) -> None:
-    redis = get_redis()
-    stream = _key("events", tenant_id, message_id)
-    parts: list[str] = []
+async def _generate(live: _Live, user_id: Any) -> None:
+    tenant_id, message_id = live.tenant_id, live.message_id
     fields: dict[str, Any] = {"status": MessageStatus.COMPLETE}
     try:
-        history = await sync_to_async(_history)(tenant_id, message_id)
+        history = await _own_connection(_history)(tenant_id, message_id)
         ctx = CallContext(
             tenant_id=tenant_id, feature="chat", user_id=user_id, request_id=str(message_id)
         )
-        events = gateway.stream_chat(ctx, history, trim_history=True)
-        try:
-            async for event in events:
-                if event.type == "token":
-                    parts.append(event.text)
-                    await redis.xadd(stream, {"e": "token", "d": event.text})
-                    if len(parts) % CHECK_EVERY == 0:
-                        reason = await _should_stop(tenant_id, message_id)
-                        if reason:
-                            fields.update(status=MessageStatus.STOPPED, error_code=reason)
-                            break
-                elif event.type == "done":
-                    fields.update(
-                        served_model=event.served_model, usage_record_id=event.usage_record_id
-                    )
-                elif event.type == "error":
-                    fields.update(
-                        status=MessageStatus.ERROR,
-                        error_code=event.code,
-                        error_message=event.message,
-                    )
-        finally:
-            await events.aclose()  # a stop bills the streamed tokens as "aborted"
+        await _stream_answer(live, ctx, history, fields)
     except Exception:
         logger.exception("chat generation failed", extra={"message_id": str(message_id)})
         fields.update(
@@ -126,11 +168,137 @@ async def _generate(tenant_id: Any, user_id: Any, message_id: Any) -> None:
             error_code="internal_error",
             error_message="Something went wrong on our side. Regenerate to try again.",
         )
-    fields["content"] = "".join(parts)
-    await sync_to_async(_finish)(tenant_id, message_id, fields)
-    final = {k: str(v) if v is not None else None for k, v in fields.items() if k != "content"}
-    await redis.xadd(stream, {"e": TERMINAL, "d": json.dumps(final)})
-    await redis.expire(stream, settings.CHAT_STREAM_TTL_S)
+    if live.stop_reason:
+        fields.update(status=MessageStatus.STOPPED, error_code=live.stop_reason)
+    fields["content"] = "".join(live.tokens)
+    try:
+        await _own_connection(_finish)(tenant_id, message_id, fields)
+    finally:
+        final = {k: str(v) if v is not None else None for k, v in fields.items() if k != "content"}
+        await _close(live, orjson.dumps(final).decode())
+
+
+async def _stream_answer(
+    live: _Live, ctx: CallContext, history: list[dict[str, str]], fields: dict[str, Any]
+) -> None:
+    events = gateway.stream_chat(ctx, history, trim_history=True)
+    try:
+        async for event in events:
+            if event.type == "token":
+                live.tokens.append(event.text)
+                if len(live.tokens) == 1:
+                    live.announce()  # the first token at once; the rest on the next tick
+                if live.stop_reason:
+                    break
+            elif event.type == "done":
+                fields.update(
+                    served_model=event.served_model, usage_record_id=event.usage_record_id
+                )
+            elif event.type == "error":
+                fields.update(
+                    status=MessageStatus.ERROR, error_code=event.code, error_message=event.message
+                )
+    finally:
+        await events.aclose()  # a stop bills the streamed tokens as "aborted"
+
+
+async def _close(live: _Live, final: str) -> None:
+    """Write what Redis has not seen and the terminal event, then let readers finish."""
+    stream = _key("events", live.tenant_id, live.message_id)
+    pipe = get_redis().pipeline(transaction=False)
+    _queue_batch(pipe, live)
+    pipe.xadd(stream, {"e": TERMINAL, "d": final}, id=f"0-{len(live.tokens) + 1}")
+    pipe.expire(stream, settings.CHAT_STREAM_TTL_S)
+    try:
+        await pipe.execute()
+    finally:
+        live.terminal = final
+        live.wake()
+        asyncio.get_running_loop().call_later(LINGER_S, _live.pop, str(live.message_id), None)
+
+
+# -- the flusher ---------------------------------------------------------------------------
+
+
+def _start_flusher() -> None:
+    global _flusher
+    loop = asyncio.get_running_loop()
+    if _flusher is None or _flusher.done() or _flusher.get_loop() is not loop:
+        _flusher = asyncio.create_task(_flush_forever(), context=contextvars.Context())
+
+
+def _mine(live: _Live, loop: asyncio.AbstractEventLoop) -> bool:
+    # One loop per process in a server; tests run several, one after another.
+    return live.terminal is None and live.task is not None and live.task.get_loop() is loop
+
+
+def _queue_batch(pipe: Any, live: _Live) -> None:
+    end = len(live.tokens)
+    if end > live.flushed:
+        stream = _key("events", live.tenant_id, live.message_id)
+        batch = orjson.dumps(live.tokens[live.flushed : end])
+        pipe.xadd(stream, {"s": live.flushed + 1, "d": batch}, id=f"0-{end}")
+        if live.flushed == 0:
+            pipe.expire(stream, settings.CHAT_STREAM_TTL_S)
+        live.flushed = end
+
+
+async def _flush_forever() -> None:
+    """The process's ticker for every answer generated here: each CHAT_SEND_INTERVAL_MS
+    it wakes readers that have new tokens (one write per reader carries every token of
+    the tick), each CHAT_FLUSH_INTERVAL_MS it writes new tokens to Redis and checks stop
+    keys and remote readers, all in one pipelined round trip."""
+    tick = settings.CHAT_SEND_INTERVAL_MS / 1000
+    flush_every = max(1, round(settings.CHAT_FLUSH_INTERVAL_MS / settings.CHAT_SEND_INTERVAL_MS))
+    loop = asyncio.get_running_loop()
+    ticks = 0
+    last_ping = time.monotonic()
+    while True:
+        await asyncio.sleep(tick)
+        active = [live for live in _live.values() if _mine(live, loop)]
+        if not active:
+            if not _live:
+                return
+            continue
+        for live in active:
+            live.announce()
+        ticks += 1
+        if ticks % flush_every == 0:
+            try:
+                await _flush(active, check=ticks % (flush_every * CHECK_EVERY) == 0)
+            except Exception:
+                logger.warning("flushing chat streams to Redis failed", exc_info=True)
+        now = time.monotonic()
+        if now - last_ping >= PING_EVERY_S:
+            last_ping = now
+            for live in active:
+                live.wake()  # readers with nothing new send a keep-alive comment
+
+
+async def _flush(active: list[_Live], *, check: bool) -> None:
+    pipe = get_redis().pipeline(transaction=False)
+    for live in active:
+        _queue_batch(pipe, live)
+    checked = active if check else []
+    for live in checked:
+        pipe.mget(
+            _key("stop", live.tenant_id, live.message_id),
+            _key("reader", live.tenant_id, live.message_id),
+        )
+    results = await pipe.execute()
+    now = time.monotonic()
+    for live, (stop, remote_reader) in zip(
+        checked, results[len(results) - len(checked) :], strict=True
+    ):
+        if live.readers or remote_reader:
+            live.last_read = now
+        if stop:
+            live.stop("stopped")
+        elif now - live.last_read > settings.CHAT_NO_READER_TIMEOUT_S:
+            live.stop("no_reader")
+
+
+# -- reading -------------------------------------------------------------------------------
 
 
 def _snapshot(tenant_id: Any, message_id: Any) -> Message | None:
@@ -138,31 +306,69 @@ def _snapshot(tenant_id: Any, message_id: Any) -> Message | None:
         return Message.objects.filter(id=message_id, tenant_id=tenant_id).first()
 
 
-async def read_events(
-    *, tenant_id: Any, message_id: Any, last_id: str = "0-0"
-) -> AsyncIterator[tuple[str, str, str]]:
-    """Yield (event id, event type, data) from after ``last_id`` until the terminal event.
-    Keeps the readers' heartbeat alive while it reads."""
+def _seq(last_event_id: str) -> int:
+    """A token sequence number from Last-Event-ID; anything else means from the start."""
+    return int(last_event_id) if last_event_id.isascii() and last_event_id.isdigit() else 0
+
+
+def _token_events(tokens: list[str], first: int) -> list[Event]:
+    return [(str(first + i), "token", text) for i, text in enumerate(tokens)]
+
+
+def read_events(
+    *, tenant_id: Any, message_id: Any, last_id: str = "0"
+) -> AsyncIterator[list[Event]]:
+    """Yield batches of events from after ``last_id`` until the terminal event: from
+    memory when the answer is generated in this process, from Redis otherwise."""
+    live = _live.get(str(message_id))
+    if live is not None:
+        return _read_live(live, _seq(last_id))
+    return _read_redis(tenant_id, message_id, _seq(last_id))
+
+
+async def _read_live(live: _Live, seen: int) -> AsyncIterator[list[Event]]:
+    live.readers += 1
+    try:
+        while True:
+            changed = live.changed
+            end = len(live.tokens)
+            batch = _token_events(live.tokens[seen:end], seen + 1)
+            seen = end
+            if live.terminal is not None:
+                yield [*batch, (str(end + 1), TERMINAL, live.terminal)]
+                return
+            yield batch or [("", "ping", "")]
+            await changed.wait()
+    finally:
+        live.readers -= 1
+        live.last_read = time.monotonic()
+
+
+async def _read_redis(tenant_id: Any, message_id: Any, seen: int) -> AsyncIterator[list[Event]]:
     redis = get_redis()
     stream = _key("events", tenant_id, message_id)
     heartbeat = _key("reader", tenant_id, message_id)
     while True:
         await redis.set(heartbeat, 1, ex=settings.CHAT_NO_READER_TIMEOUT_S)
-        # Block less than the client's socket timeout (2 s); the loop refreshes the heartbeat.
-        batch = await redis.xread({stream: last_id}, block=1000, count=200)
-        if not batch:
+        # Block less than the heartbeat's lifetime; the loop refreshes it.
+        found = await redis.xread({stream: f"0-{seen}"}, block=1000, count=100)
+        if not found:
             if not await redis.exists(stream):
                 message = await sync_to_async(_snapshot)(tenant_id, message_id)
                 if message is not None and message.status != MessageStatus.STREAMING:
                     # The stream expired: replay the saved answer in one piece.
-                    yield "snapshot", "token", message.content
-                    yield "snapshot-done", TERMINAL, json.dumps({"status": message.status})
+                    done = orjson.dumps({"status": message.status}).decode()
+                    yield [("snapshot", "token", message.content), ("", TERMINAL, done)]
                     return
-            yield "", "ping", ""
+            yield [("", "ping", "")]
             continue
-        for entry_id, data in batch[0][1]:
-            last_id = entry_id.decode()
-            kind, payload = data[b"e"].decode(), data[b"d"].decode()
-            yield last_id, kind, payload
-            if kind == TERMINAL:
+        batch: list[Event] = []
+        for entry_id, data in found[0][1]:
+            if data.get(b"e") == TERMINAL.encode():
+                yield [*batch, (entry_id.decode().split("-")[1], TERMINAL, data[b"d"].decode())]
                 return
+            first = int(data[b"s"])
+            tokens = orjson.loads(data[b"d"])
+            batch += _token_events(tokens[max(0, seen + 1 - first) :], max(first, seen + 1))
+            seen = first + len(tokens) - 1
+        yield batch

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
+import orjson
 from asgiref.sync import sync_to_async
 from django.contrib import messages as flash
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -158,17 +158,24 @@ async def message_stop(request: HttpRequest, slug: str, message_id: UUID) -> Jso
     return JsonResponse({"status": "stopping"}, status=202)
 
 
-def _sse(event_id: str, kind: str, data: str) -> bytes:
-    if kind == "ping":
-        return b": ping\n\n"
-    lines = "".join(f"data: {line}\n" for line in (data.split("\n") if data else [""]))
-    head = f"id: {event_id}\n" if event_id else ""
-    return f"{head}event: {kind}\n{lines}\n".encode()
+def _sse(events: list[streams.Event]) -> bytes:
+    """Server-sent events, several per write when several are ready."""
+    out = []
+    for event_id, kind, data in events:
+        if kind == "ping":
+            out.append(": ping\n\n")
+            continue
+        if kind == "token":
+            data = orjson.dumps(data).decode()
+        lines = "".join(f"data: {line}\n" for line in (data.split("\n") if data else [""]))
+        head = f"id: {event_id}\n" if event_id else ""
+        out.append(f"{head}event: {kind}\n{lines}\n")
+    return "".join(out).encode()
 
 
-async def _event_stream(events: AsyncIterator[tuple[str, str, str]]) -> AsyncIterator[bytes]:
-    async for event_id, kind, data in events:
-        yield _sse(event_id, kind, json.dumps(data) if kind == "token" else data)
+async def _event_stream(batches: AsyncIterator[list[streams.Event]]) -> AsyncIterator[bytes]:
+    async for batch in batches:
+        yield _sse(batch)
 
 
 @require_GET
@@ -179,7 +186,7 @@ async def message_events(request: HttpRequest, slug: str, message_id: UUID) -> H
         await streams.ensure_generation(
             tenant_id=message.tenant_id, user_id=request.user.pk, message_id=message.id
         )
-    last_id = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0-0"
+    last_id = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
     events = streams.read_events(
         tenant_id=message.tenant_id, message_id=message.id, last_id=last_id
     )

@@ -123,6 +123,19 @@ async def atenant_context(
         await sync_to_async(manager.__exit__)(None, None, None)
 
 
+async def release_connection(using: str = "default") -> None:
+    """Give this request's database connection back to the pool.
+
+    Django returns it when the response is closed, which for a stream (SSE, a streamed
+    completion) is minutes later: call this once the stream no longer needs the
+    database, or a few hundred open streams hold every pooled connection."""
+    await sync_to_async(_close_connection)(using)
+
+
+def _close_connection(using: str) -> None:
+    connections[using].close()  # looked up here: connections are per thread
+
+
 def current_tenant_id(using: str = "default") -> str | None:
     """The tenant id set on this connection's transaction, or None."""
     with connections[using].cursor() as cursor:

@@ -1,4 +1,4 @@
-"""Request id and log context for every request."""
+"""Request id and log context for every request; pooled connections for streams."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
+from apps.core.db import release_connection
 from apps.core.logging import bind_log_context
 
 logger = logging.getLogger("apps.request")
@@ -79,4 +81,38 @@ class RequestContextMiddleware:
             },
         )
         response["X-Request-ID"] = request_id
+        return response
+
+
+class StreamingConnectionMiddleware:
+    """Gives the database connection back to the pool when a view returns a stream.
+
+    Django returns a request's connection when the response is closed, which for a
+    server-sent event stream is minutes later: a few hundred open chats would hold every
+    pooled connection. This runs after every inner middleware has finished with the
+    response (the session middleware may write), so the stream itself holds none.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        response = self.get_response(request)
+        if response.streaming:
+            connection.close()
+        return response
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        get_response: Callable[[HttpRequest], Awaitable[HttpResponse]] = self.get_response
+        response = await get_response(request)
+        if response.streaming:
+            await release_connection()
         return response

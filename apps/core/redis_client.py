@@ -1,11 +1,19 @@
-"""The async Redis client: one per event loop (a client's connections belong
-to the loop that opened them)."""
+"""Redis clients.
+
+- ``get_redis``: the async client, one per event loop (a client's connections belong
+  to the loop that opened them).
+- ``SharedConnectionPool``: the sync connection pool of Django's cache, shared by every
+  thread of the process.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import weakref
+from typing import Any
 
+import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
@@ -23,3 +31,23 @@ def get_redis() -> aioredis.Redis:
         )
         _clients[loop] = client
     return client
+
+
+class SharedConnectionPool(redis.ConnectionPool):
+    """Django's Redis cache makes a connection pool per cache object, and under ASGI
+    every request gets its own cache object on its own thread: each request would open
+    a fresh TCP connection. As the cache's ``pool_class``, this hands out one pool per
+    URL and options for the whole process (redis-py pools are thread-safe and reset
+    themselves after a fork)."""
+
+    _pools: dict[str, redis.ConnectionPool] = {}
+    _lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> redis.ConnectionPool:  # type: ignore[override]
+        key = f"{url}|{sorted(kwargs.items(), key=lambda item: item[0])!r}"
+        with cls._lock:
+            pool = cls._pools.get(key)
+            if pool is None:
+                pool = cls._pools[key] = redis.ConnectionPool.from_url(url, **kwargs)
+            return pool

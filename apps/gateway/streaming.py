@@ -1,16 +1,18 @@
 """Streaming chat through the pipeline: token events as they arrive, then usage and done
-(or an error event). LiteLLM falls back only before the first token."""
+(or an error event). Deployments that speak OpenAI's protocol stream through the lean
+relay (apps/gateway/relay.py); the rest, and every retry and fallback, through LiteLLM's
+Router, which falls back only before the first token."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from apps.gateway import router, validation
+from apps.gateway import relay, router, validation
 from apps.gateway.models import CallStatus
 from apps.gateway.pipeline import Call, begin, cache_lookup, cache_store, record_refusal, words
 from apps.gateway.types import (
@@ -73,46 +75,33 @@ async def stream_chat(
         return
 
     parts: list[str] = []
-    served = ""
+    source: _Source | None = None
     ttft: float | None = None
-    usage: Any = None
+    usage: relay.Chunk | None = None
     finish = "stop"
-    response: Any = None
     status = CallStatus.OK
     try:
-        response = await router.get_router().acompletion(
-            model=call.alias,
-            messages=call.messages,
-            stream=True,
-            stream_options={"include_usage": True},
-            max_tokens=call.max_tokens,
-            temperature=call.temperature,
-            extra_headers=extra_headers,
-        )
-        served = router.served_model(response)
-        async for chunk in response:
-            if chunk.choices:
-                choice = chunk.choices[0]
-                text = choice.delta.content if choice.delta else None
-                if text:
-                    if ttft is None:
-                        ttft = time.perf_counter()
-                    parts.append(text)
-                    yield TokenEvent(text)
-                if choice.finish_reason:
-                    finish = choice.finish_reason
-            if getattr(chunk, "usage", None):
-                usage = chunk.usage
+        source = await _open(call, extra_headers)
+        async for chunk in source.chunks():
+            if chunk.text:
+                if ttft is None:
+                    ttft = time.perf_counter()
+                parts.append(chunk.text)
+                yield TokenEvent(chunk.text)
+            if chunk.finish_reason:
+                finish = chunk.finish_reason
+            if chunk.prompt_tokens is not None or chunk.completion_tokens is not None:
+                usage = chunk
     except (GeneratorExit, asyncio.CancelledError):
         # The reader went away: stop the provider call, bill what was streamed.
-        await _close_quietly(response)
-        await _settle_partial(call, CallStatus.ABORTED, served, parts, ttft)
+        await _close_quietly(source)
+        await _settle_partial(call, CallStatus.ABORTED, _served(source), parts, ttft)
         raise
     except Exception as exc:
         status = CallStatus.CUT if parts else CallStatus.ERROR
         logger.warning("provider call failed", extra={"error": repr(exc)[:300], "status": status})
-        await _close_quietly(response)
-        record_id = await _settle_partial(call, status, served, parts, ttft)
+        await _close_quietly(source)
+        record_id = await _settle_partial(call, status, _served(source), parts, ttft)
         message = (
             "The answer was cut off by the AI provider. Regenerate to try again; only the "
             "part you received was charged."
@@ -122,11 +111,10 @@ async def stream_chat(
         yield ErrorEvent("provider_unavailable", message, 30, record_id)
         return
 
+    served = source.served_model
     content = "".join(parts)
-    tokens_in = int(getattr(usage, "prompt_tokens", 0) or call.prompt_tokens)
-    tokens_out = int(
-        getattr(usage, "completion_tokens", 0) or validation.count_text_tokens(content)
-    )
+    tokens_in = (usage and usage.prompt_tokens) or call.prompt_tokens
+    tokens_out = (usage and usage.completion_tokens) or validation.count_text_tokens(content)
     cost = router.cost_usd(served, tokens_in, tokens_out)
     record_id = await call.settle(
         status=status,
@@ -142,12 +130,75 @@ async def stream_chat(
     yield DoneEvent(finish, served, record_id)
 
 
-async def _close_quietly(response: Any) -> None:
-    close = getattr(response, "aclose", None)
-    if close is None:
+class _Source(Protocol):
+    served_model: str
+
+    def chunks(self) -> AsyncIterator[relay.Chunk]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _LiteLLMSource:
+    """LiteLLM's stream (any provider, with the Router's retries and fallbacks), read as
+    relay Chunks."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self.served_model = router.served_model(response)
+
+    async def chunks(self) -> AsyncIterator[relay.Chunk]:
+        async for chunk in self._response:
+            usage = getattr(chunk, "usage", None)
+            choice = chunk.choices[0] if chunk.choices else None
+            yield relay.Chunk(
+                text=(choice.delta.content if choice and choice.delta else None) or "",
+                finish_reason=choice.finish_reason if choice else None,
+                prompt_tokens=getattr(usage, "prompt_tokens", None) if usage else None,
+                completion_tokens=getattr(usage, "completion_tokens", None) if usage else None,
+            )
+
+    async def aclose(self) -> None:
+        close = getattr(self._response, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _open(call: Call, extra_headers: dict[str, str] | None) -> _Source:
+    """The relay when a deployment speaks OpenAI's protocol and answers; LiteLLM's
+    Router otherwise (and for the retries and fallbacks after a relay failure)."""
+    deployment = relay.relayable(call.alias)
+    if deployment is not None:
+        try:
+            return await relay.open_stream(
+                deployment,
+                messages=call.messages,
+                max_tokens=call.max_tokens,
+                temperature=call.temperature,
+                extra_headers=extra_headers,
+            )
+        except relay.RelayUnavailable as exc:
+            logger.info("relay unavailable, using the router", extra={"error": str(exc)[:300]})
+    response = await router.get_router().acompletion(
+        model=call.alias,
+        messages=call.messages,
+        stream=True,
+        stream_options={"include_usage": True},
+        max_tokens=call.max_tokens,
+        temperature=call.temperature,
+        extra_headers=extra_headers,
+    )
+    return _LiteLLMSource(response)
+
+
+def _served(source: _Source | None) -> str:
+    return source.served_model if source is not None else ""
+
+
+async def _close_quietly(source: _Source | None) -> None:
+    if source is None:
         return
     try:
-        await close()
+        await source.aclose()
     except Exception:
         logger.debug("closing the provider stream failed", exc_info=True)
 

@@ -43,6 +43,7 @@ class TenantMiddleware:
             raise Http404("No such organisation.")
         request.tenant = membership.tenant  # type: ignore[attr-defined]
         request.membership = membership  # type: ignore[attr-defined]
-        request.session[LAST_TENANT_SESSION_KEY] = membership.tenant.slug
+        if request.session.get(LAST_TENANT_SESSION_KEY) != membership.tenant.slug:
+            request.session[LAST_TENANT_SESSION_KEY] = membership.tenant.slug  # a write
         with tenant_context(membership.tenant_id, user_id=user.pk):
             return self.get_response(request)

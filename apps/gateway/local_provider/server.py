@@ -75,6 +75,7 @@ class Settings:
 
     timing: Timing
     timeout_s: float
+    answer_tokens: int | None = None  # every answer exactly this long (load tests)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -93,6 +94,7 @@ class Settings:
                 tokens_per_s=number("LOCAL_PROVIDER_TOKENS_PER_S", DEFAULT_TOKENS_PER_S),
             ),
             timeout_s=number("LOCAL_PROVIDER_TIMEOUT_S", DEFAULT_TIMEOUT_S),
+            answer_tokens=_length(env.get("LOCAL_PROVIDER_ANSWER_TOKENS", ""), default=None),
         )
 
 
@@ -122,15 +124,20 @@ def _request_timing(request: Request, default: Timing) -> Timing:
     return Timing(ttft_s, rate)
 
 
-def _answer_length(request: Request) -> int | None:
+def _answer_length(request: Request, default: int | None) -> int | None:
     """``X-Dev-Answer-Tokens: N``: make the answer exactly N tokens (load tests)."""
     raw = request.headers.get("x-dev-answer-tokens")
-    if raw is None:
-        return None
+    return default if raw is None else _length(raw, default=None)
+
+
+def _length(raw: str, *, default: int | None) -> int | None:
     raw = raw.strip()
+    if not raw:
+        return default
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= devmodel.MAX_ANSWER_TOKENS:
         raise RequestError(
-            400, f"X-Dev-Answer-Tokens must be an integer from 1 to {devmodel.MAX_ANSWER_TOKENS}."
+            400,
+            f"The answer length must be an integer from 1 to {devmodel.MAX_ANSWER_TOKENS}.",
         )
     return int(raw)
 
@@ -278,7 +285,7 @@ async def chat_completions(request: Request) -> Response:
         chat = devmodel.parse_chat_request(await _json_body(request))
         fault = _header_fault(request) or chat.model_fault
         timing = _request_timing(request, settings.timing)
-        length = _answer_length(request)
+        length = _answer_length(request, settings.answer_tokens)
     except RequestError as exc:
         return _error(exc)
 

@@ -18,6 +18,12 @@ from django.core.management.commands.migrate import Command as DjangoMigrateComm
 from django.db import connections
 
 
+def _close_pool(connection: Any) -> None:
+    close_pool = getattr(connection, "close_pool", None)  # PostgreSQL with DATABASE_POOL
+    if close_pool is not None:
+        close_pool()
+
+
 @contextmanager
 def owner_connection(alias: str = "default") -> Iterator[None]:
     connection = connections[alias]
@@ -25,7 +31,7 @@ def owner_connection(alias: str = "default") -> Iterator[None]:
     # A pool holds connections made with the old credentials: close it on both sides
     # of the swap, or the runtime role would later be handed an owner connection.
     connection.close()
-    connection.close_pool()
+    _close_pool(connection)
     connection.settings_dict.update(
         {key: settings.DATABASE_OWNER[key] for key in ("USER", "PASSWORD", "HOST", "PORT")}
     )
@@ -33,7 +39,7 @@ def owner_connection(alias: str = "default") -> Iterator[None]:
         yield
     finally:
         connection.close()
-        connection.close_pool()
+        _close_pool(connection)
         connection.settings_dict.clear()
         connection.settings_dict.update(saved)
 
