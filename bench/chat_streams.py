@@ -3,10 +3,12 @@
     .venv/bin/python bench/chat_streams.py [--streams N] [--seconds S] [--quick] [--json FILE]
 
 Starts what it needs (the embedded stack, a local provider paced like a real model at
-30 tokens/s with 150 ms to first token, and uvicorn with one worker on a throw-away
-database), then keeps N browser-like sessions busy for S seconds: each posts a message,
-reads the answer over SSE, and posts the next. Measures, per token, how late it arrives
-against the provider's own pace, the time to first token added by the stack, errors, and
+30 tokens/s with 150 ms to first token and 300-token answers, and uvicorn with one
+worker on a throw-away database), then keeps N browser-like sessions busy: they start
+spread over one answer's length, then each posts a message, reads the answer over SSE
+and posts the next; the S seconds after that ramp are measured. Measures, per token,
+how late it arrives against the provider's own pace, the time to first token added by
+the stack, errors, and
 the server's CPU and memory. Prints a table and writes JSON (bench/results/chat_streams.json).
 """
 
@@ -17,6 +19,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -24,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import httpx
 import psutil
 
@@ -88,63 +92,120 @@ def sessions(count: int) -> tuple[str, list[str], str]:
 
 
 async def one_session(
-    http: httpx.AsyncClient, send_url: str, until: float, stats: dict[str, list[float]]
+    http: aiohttp.ClientSession,
+    send_url: str,
+    until: float,
+    delay: float,
+    stats: dict[str, list[float]],
+    measure_from: float,
 ) -> None:
+    await asyncio.sleep(delay)
     n = 0
     while time.monotonic() < until:
         n += 1
         started = time.monotonic()
         try:
-            sent = await http.post(send_url, data={"content": f"Question {n} about invoices"})
-            if sent.status_code != 201:
+            question = {"content": f"Question {n} about invoices"}
+            async with http.post(send_url, data=question) as sent:
+                body = await sent.json() if sent.status == 201 else None
+            if body is None:
                 stats["errors"].append(1)
                 await asyncio.sleep(0.5)
                 continue
             first: float | None = None
             index = 0
-            async with http.stream("GET", sent.json()["events_url"]) as response:
+            async with http.get(body["events_url"]) as response:
                 kind = ""
-                async for line in response.aiter_lines():
+                async for raw in response.content:
+                    line = raw.decode().rstrip("\n")
                     if line.startswith("event: "):
                         kind = line[7:]
                     elif line.startswith("data: ") and kind == "token":
                         now = time.monotonic()
+                        measured = now >= measure_from
                         if first is None:
                             first = now
-                            stats["ttft_ms"].append((now - started) * 1000)
-                        else:
+                            if measured:
+                                stats["ttft_ms"].append((now - started) * 1000)
+                        elif measured:
                             expected = first + index / TOKENS_PER_S
                             stats["lag_ms"].append(max(0.0, (now - expected) * 1000))
                         index += 1
-                        stats["tokens"].append(1)
+                        if measured:
+                            stats["tokens"].append(1)
                     elif line.startswith("data: ") and kind == "done":
                         if json.loads(line[6:]).get("status") != "complete":
                             stats["errors"].append(1)
                         break
-        except httpx.HTTPError:
+        except (aiohttp.ClientError, TimeoutError):
             stats["errors"].append(1)
 
 
-async def drive(base: str, cookie: str, urls: list[str], seconds: float) -> dict[str, list[float]]:
+async def drive(
+    base: str,
+    cookie: str,
+    urls: list[str],
+    seconds: float,
+    *,
+    stagger: float = 0.0,
+    measure_from: float = 0.0,
+) -> dict[str, list[float]]:
+    """Each session starts at a random moment within ``stagger`` seconds (users do not
+    all press Enter at once), then sends its next message when an answer ends, until
+    ``seconds`` after the last start. Tokens are measured from ``measure_from`` on;
+    errors all the time."""
     stats: dict[str, list[float]] = {"ttft_ms": [], "lag_ms": [], "tokens": [], "errors": []}
     csrf = "a" * 32
-    limits = httpx.Limits(max_connections=len(urls) * 2 + 10)
-    async with httpx.AsyncClient(
+    rng = random.Random(7)
+    async with aiohttp.ClientSession(
         base_url=base,
         cookies={"sessionid": cookie, "csrftoken": csrf},
         headers={"X-CSRFToken": csrf},
-        timeout=60,
-        limits=limits,
+        timeout=aiohttp.ClientTimeout(total=120),
+        connector=aiohttp.TCPConnector(limit=0),
     ) as http:
-        until = time.monotonic() + seconds
-        await asyncio.gather(*(one_session(http, url, until, stats) for url in urls))
+        until = time.monotonic() + stagger + seconds
+        await asyncio.gather(
+            *(
+                one_session(http, url, until, rng.uniform(0, stagger), stats, measure_from)
+                for url in urls
+            )
+        )
     return stats
+
+
+async def measured_run(
+    base: str,
+    cookie: str,
+    urls: list[str],
+    ramp: float,
+    seconds: float,
+    server: psutil.Process,
+    profile_to: str | None,
+) -> tuple[dict[str, list[float]], float, float, subprocess.Popen[bytes] | None]:
+    """Drive the sessions; measure the server's CPU from the end of the ramp on."""
+    measure_from = time.monotonic() + ramp
+    profiler: subprocess.Popen[bytes] | None = None
+
+    async def cpu_at_start() -> tuple[float, float]:
+        nonlocal profiler
+        await asyncio.sleep(ramp)
+        if profile_to:
+            profiler = profile(server.pid, profile_to, seconds)
+        return time.monotonic(), sum(server.cpu_times()[:2])
+
+    start = asyncio.create_task(cpu_at_start())
+    stats = await drive(base, cookie, urls, ramp + seconds, stagger=ramp, measure_from=measure_from)
+    started_at, cpu_before = await start
+    wall = time.monotonic() - started_at
+    return stats, wall, sum(server.cpu_times()[:2]) - cpu_before, profiler
 
 
 def profile(pid: int, output: str, seconds: float) -> subprocess.Popen[bytes]:
     """py-spy samples the worker from outside (no code changes, little overhead); only
     threads holding the GIL, so time spent waiting is not counted."""
-    command = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--duration", str(int(seconds))]
+    command = [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid)]
+    command += ["--duration", str(int(seconds))]
     command += ["--rate", "250", "--format", "raw", "--output", output, "--nonblocking", "--gil"]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
 
@@ -242,13 +303,13 @@ def main() -> int:
         wait_healthy(f"{base}/healthz", web)
         # Warm-up: one answer per session (imports, connections), not measured.
         asyncio.run(drive(base, cookie, urls, 0.1))
+        # Sessions start spread over one answer's length, so the measured window sees a
+        # steady state: answers starting and ending all the time, not in lockstep.
+        ramp = args.answer_tokens / TOKENS_PER_S
         server = psutil.Process(web.pid)
-        profiler = profile(web.pid, args.profile, seconds) if args.profile else None
-        cpu_before = sum(server.cpu_times()[:2])
-        wall = time.monotonic()
-        stats = asyncio.run(drive(base, cookie, urls, seconds))
-        wall = time.monotonic() - wall
-        cpu = sum(server.cpu_times()[:2]) - cpu_before
+        stats, wall, cpu, profiler = asyncio.run(
+            measured_run(base, cookie, urls, ramp, seconds, server, args.profile)
+        )
         rss_mb = server.memory_info().rss / 2**20
         if profiler is not None:
             profiler.wait(30)

@@ -117,6 +117,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis / Valkey: cache, Celery broker, rate limits -----------------------------
 REDIS_URL = env_str("REDIS_URL", stack.DEFAULT_REDIS_URL)
+# Most connections one event loop's async Redis client opens (chat streams, limits).
+REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 500, minimum=10)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -69,7 +69,7 @@ def wait_until_healthy(
 
 
 @contextmanager
-def asgi_server(log_dir: Path, **extra_env: str) -> Iterator[str]:
+def asgi_server(log_dir: Path, *, name: str = "uvicorn", **extra_env: str) -> Iterator[str]:
     """uvicorn serving config.asgi on a free port; yields its base URL."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -85,7 +85,7 @@ def asgi_server(log_dir: Path, **extra_env: str) -> Iterator[str]:
     ]
     # Tasks run inline: a server under test must not leave messages in the shared queue.
     env = process_env(SITE_URL=base, **{"CELERY_TASK_ALWAYS_EAGER": "true", **extra_env})
-    log = log_dir / "uvicorn.log"
+    log = log_dir / f"{name}.log"
     with running(command, env=env, log=log) as proc:
         wait_until_healthy(proc, f"{base}/healthz", log)
         yield base
@@ -95,16 +95,36 @@ def asgi_server(log_dir: Path, **extra_env: str) -> Iterator[str]:
 def paced_stack(log_dir: Path, *, tokens_per_s: int = 12, **extra_env: str) -> Iterator[str]:
     """uvicorn backed by its own local provider that streams at ``tokens_per_s``, so an
     answer takes seconds and can be stopped, resumed or abandoned mid-way."""
+    with paced_cluster(log_dir, instances=1, tokens_per_s=tokens_per_s, **extra_env) as bases:
+        yield bases[0]
+
+
+@contextmanager
+def paced_cluster(
+    log_dir: Path,
+    *,
+    instances: int,
+    tokens_per_s: int = 12,
+    answer_tokens: int | None = None,
+    **extra_env: str,
+) -> Iterator[list[str]]:
+    """Like ``paced_stack`` with several web instances sharing the database, Redis and
+    the provider, as behind a load balancer; ``answer_tokens`` fixes answers' length."""
     port = free_port()
     provider = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "LOCAL_PROVIDER_TTFT_MS": "0",
         "LOCAL_PROVIDER_TOKENS_PER_S": str(tokens_per_s),
+        "LOCAL_PROVIDER_ANSWER_TOKENS": str(answer_tokens or ""),
     }
     log = log_dir / "provider.log"
     command = [sys.executable, "-m", "apps.gateway.local_provider", "--port", str(port)]
-    with running(command, env=env, log=log) as proc:
+    with running(command, env=env, log=log) as proc, ExitStack() as servers:
         wait_until_healthy(proc, f"{provider}/health", log, timeout=90)
-        with asgi_server(log_dir, LOCAL_PROVIDER_URL=provider, **extra_env) as base:
-            yield base
+        yield [
+            servers.enter_context(
+                asgi_server(log_dir, name=f"uvicorn-{n}", LOCAL_PROVIDER_URL=provider, **extra_env)
+            )
+            for n in range(instances)
+        ]

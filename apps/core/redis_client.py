@@ -26,9 +26,16 @@ def get_redis() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = aioredis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5
+        # A burst (hundreds of chats starting at once) waits briefly for a connection
+        # instead of failing; a reader tailing a stream holds one while it blocks.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            settings.REDIS_URL,
+            max_connections=settings.REDIS_MAX_CONNECTIONS,
+            timeout=5,
+            socket_connect_timeout=2,
+            socket_timeout=5,
         )
+        client = aioredis.Redis(connection_pool=pool)
         _clients[loop] = client
     return client
 

@@ -2,12 +2,53 @@
 // It builds DOM nodes with createElement/textContent only and never parses HTML, so a
 // model's output cannot inject markup or script. It tolerates incomplete input while an
 // answer streams: an unclosed code fence renders as code, an unclosed ** as text.
-// Supports paragraphs, headings, fenced code, lists, block quotes, inline code, bold,
-// italic and http(s)/mailto links.
+// Supports paragraphs, headings, fenced code (coloured by highlight.js when loaded),
+// lists, block quotes, inline code, bold, italic and http(s)/mailto links.
 (function (global) {
   "use strict";
 
   const SAFE_URL = /^(https?:|mailto:)/i;
+  const HLJS_CLASS = /^hljs-[\w.-]+(?: [\w-]+)*$/;
+  const AUTO_LIMIT = 5000;  // longer unlabelled blocks stay plain: detection costs time
+
+  // Colours a code block with highlight.js when it is loaded. highlight.js returns
+  // escaped HTML; it is parsed in an inert document (DOMParser: no scripts, no loads)
+  // and only <span class="hljs-..."> elements and text are rebuilt in the page, so
+  // the rule above still holds: no markup from the model reaches the live document.
+  function highlight(code, language) {
+    const hljs = global.hljs;
+    const text = code.textContent;
+    if (!hljs || !text) return;
+    let result = null;
+    try {
+      if (language && hljs.getLanguage(language)) {
+        result = hljs.highlight(text, { language: language, ignoreIllegals: true });
+      } else if (!language && text.length <= AUTO_LIMIT) {
+        result = hljs.highlightAuto(text);
+      }
+    } catch (error) {
+      return;  // an unknown grammar or a bad input: leave the block plain
+    }
+    if (!result || !result.value) return;
+    const inert = new DOMParser().parseFromString("<pre>" + result.value + "</pre>", "text/html");
+    code.replaceChildren(...rebuild(inert.body.firstChild.childNodes));
+    if (result.language) code.dataset.language = result.language;
+  }
+
+  function rebuild(nodes) {
+    const out = [];
+    for (const node of nodes) {
+      if (node.nodeType === Node.ELEMENT_NODE && node.tagName === "SPAN" && HLJS_CLASS.test(node.className)) {
+        const span = document.createElement("span");
+        span.className = node.className;
+        span.append(...rebuild(node.childNodes));
+        out.push(span);
+      } else {
+        out.push(document.createTextNode(node.textContent));
+      }
+    }
+    return out;
+  }
   const INLINE = /(`[^`\n]+`)|(\*\*[^*\n]+\*\*)|(\*[^*\n]+\*|_[^_\n]+_)|(\[[^\]\n]+\]\([^)\s]+\))/g;
 
   function inline(parent, text) {
@@ -72,6 +113,7 @@
         i++;
         while (i < lines.length && !/^\s*```\s*$/.test(lines[i])) body.push(lines[i++]);
         code.textContent = body.join("\n");  // an unclosed fence runs to the end: still code
+        highlight(code, fence[1].toLowerCase());
         pre.appendChild(code);
         out.appendChild(pre);
         continue;

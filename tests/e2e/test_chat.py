@@ -57,6 +57,18 @@ def test_chat_stream_stop_and_refresh(browser, chat_server, screenshots):
     }""")
     assert checks == ["let a = 1", 0]
 
+    # Code is coloured by highlight.js, and markup inside code stays text.
+    code = page.evaluate("""() => {
+        const box = document.createElement("div");
+        const source = "def f(x):\\n    return '<img src=x onerror=alert(1)>'";
+        renderMarkdown(box, "```python\\n" + source + "\\n```");
+        const el = box.querySelector("pre code");
+        return [el.textContent, el.querySelectorAll("span.hljs-keyword").length,
+                el.querySelectorAll("img, script").length,
+                [...el.querySelectorAll("*")].every(n => n.tagName === "SPAN")];
+    }""")
+    assert code == ["def f(x):\n    return '<img src=x onerror=alert(1)>'", 2, 0, True]
+
     # A second answer, stopped half-way.
     page.fill("#composer-input", "Please explain invoices in detail")
     page.keyboard.press("Enter")

@@ -33,6 +33,14 @@ def _local_provider() -> None:
         )
 
 
+@pytest.fixture(autouse=True)
+def _relay_not_cooling() -> None:
+    """A relay failure in one test must not send the next test's streams to LiteLLM."""
+    from apps.gateway import relay
+
+    relay._cooling.clear()
+
+
 @pytest.fixture
 def make_tenant(owner: Any) -> Callable[..., Any]:
     counter = iter(range(1000))

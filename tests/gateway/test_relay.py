@@ -1,0 +1,79 @@
+"""The lean stream path (apps/gateway/relay.py): OpenAI-compatible deployments stream
+without LiteLLM; failures before the answer starts go to LiteLLM's Router, and the
+failing deployment is left to it for GATEWAY_COOLDOWN_S."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+
+from apps.gateway import relay, router
+from apps.gateway.router import Deployment
+from tests.gateway.conftest import FAST, ctx_for, deployments, price, rows, stream, tokens
+
+
+@pytest.fixture
+def no_litellm(monkeypatch):
+    def refuse() -> None:
+        raise AssertionError("LiteLLM's Router was used")
+
+    monkeypatch.setattr(router, "get_router", refuse)
+
+
+def test_openai_compatible_streams_never_touch_litellm(make_tenant, no_litellm):
+    tenant = make_tenant(cache_enabled=False, system_prompt="")
+    events = stream(ctx_for(tenant), "How do refunds work?")
+    assert [e.type for e in events[-2:]] == ["usage", "done"]
+    assert tokens(events).startswith("[dev model]")
+    usage = events[-2]
+    [row] = rows(tenant, feature="chat")
+    price_in, price_out = price("local-fast")
+    assert (row.served_model, row.status) == ("openai/local-fast", "ok")
+    # Usage comes from the provider's last chunk, as with LiteLLM.
+    assert (row.tokens_in, row.tokens_out) == (usage.tokens_in, usage.tokens_out)
+    assert row.cost_usd == price_in * row.tokens_in + price_out * row.tokens_out > 0
+
+
+def test_a_stream_cut_mid_answer_is_billed_for_what_arrived(make_tenant, no_litellm):
+    tenant = make_tenant(cache_enabled=False)
+    events = stream(ctx_for(tenant), "Explain", extra_headers={**FAST, "X-Dev-Fault": "cut:4"})
+    assert len([e for e in events if e.type == "token"]) == 4
+    assert events[-1].type == "error"
+    [row] = rows(tenant, feature="chat")
+    assert row.status == "cut"
+    assert row.tokens_out > 0
+
+
+@override_settings(GATEWAY_DEPLOYMENTS=deployments(fast="local-fault-500"), GATEWAY_COOLDOWN_S=60)
+def test_a_failing_deployment_goes_to_the_router_and_cools_down(make_tenant):
+    tenant = make_tenant(cache_enabled=False)
+    assert relay.relayable("fast") is not None
+    events = stream(ctx_for(tenant), "Hello")
+    # LiteLLM's Router fell back to the other alias; one row for the call.
+    assert events[-1].type == "done"
+    assert events[-1].served_model == "openai/local-smart"
+    assert [r.status for r in rows(tenant, feature="chat")] == ["ok"]
+    assert relay.relayable("fast") is None  # cooling: the next call goes to the Router
+    assert relay.relayable("smart") is not None
+
+
+@override_settings(
+    GATEWAY_DEPLOYMENTS=[
+        Deployment("fast", "anthropic/claude-haiku", api_key="k"),
+        Deployment("smart", "openai/gpt-x", api_key="k", params={"rpm": 10}),
+    ]
+)
+def test_only_plain_openai_protocol_deployments_are_relayed():
+    assert relay.relayable("fast") is None  # another protocol
+    assert relay.relayable("smart") is None  # LiteLLM-specific parameters to honour
+
+
+def test_parse_reads_content_finish_and_usage():
+    chunk = relay._parse(b'{"choices":[{"delta":{"content":"Hi"},"finish_reason":null}]}')
+    assert chunk == relay.Chunk(text="Hi")
+    end = relay._parse(
+        b'{"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":3,"total_tokens":10}}'
+    )
+    assert end == relay.Chunk(prompt_tokens=7, completion_tokens=3)
+    with pytest.raises(ConnectionError, match="error mid-stream"):
+        relay._parse(b'{"error":{"message":"overloaded"}}')
