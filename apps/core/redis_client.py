@@ -28,7 +28,7 @@ def get_redis() -> aioredis.Redis:
     if client is None:
         # A burst (hundreds of chats starting at once) waits briefly for a connection
         # instead of failing; a reader tailing a stream holds one while it blocks.
-        pool = aioredis.BlockingConnectionPool.from_url(
+        pool: aioredis.BlockingConnectionPool = aioredis.BlockingConnectionPool.from_url(
             settings.REDIS_URL,
             max_connections=settings.REDIS_MAX_CONNECTIONS,
             timeout=5,
