@@ -40,6 +40,9 @@ class Call:
     reservation: ratelimit.Reservation
     decision: budget.BudgetDecision
     started: float
+    # Material for this answer only (retrieved passages): the semantic cache is skipped,
+    # since a paraphrased question may need other passages.
+    has_context: bool = False
 
     async def settle(
         self,
@@ -78,10 +81,18 @@ class Call:
         return record_id
 
 
-def with_system_prompt(cfg: ResolvedConfig, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if cfg.system_prompt and not any(m.get("role") == "system" for m in messages):
-        return [{"role": "system", "content": cfg.system_prompt}, *messages]
-    return list(messages)
+def with_system_prompt(
+    cfg: ResolvedConfig, messages: list[dict[str, Any]], context: str = ""
+) -> list[dict[str, Any]]:
+    """The tenant's system prompt first (unless the caller sent one), then ``context`` as
+    a system message of its own, then the conversation."""
+    out = list(messages)
+    if cfg.system_prompt and not any(m.get("role") == "system" for m in out):
+        out.insert(0, {"role": "system", "content": cfg.system_prompt})
+    if context:
+        leading = next((i for i, m in enumerate(out) if m.get("role") != "system"), len(out))
+        out.insert(leading, {"role": "system", "content": context})
+    return out
 
 
 async def begin(
@@ -92,6 +103,7 @@ async def begin(
     max_tokens: int | None,
     temperature: float | None,
     trim_history: bool = False,
+    context: str = "",
 ) -> Call:
     if router.litellm_module.cache_info().currsize == 0:
         # The first import takes seconds: do it off the event loop, which must keep serving.
@@ -100,7 +112,7 @@ async def begin(
     cfg = await resolve(ctx)
     alias = alias or cfg.model_alias
     max_tokens = max_tokens or cfg.max_tokens
-    full = with_system_prompt(cfg, messages)
+    full = with_system_prompt(cfg, messages, context)
     if trim_history:
         full = validation.trim_to_window(full, alias, max_tokens)
     prompt_tokens = validation.validate_chat(full, alias, max_tokens)
@@ -128,6 +140,7 @@ async def begin(
         reservation=reservation,
         decision=decision,
         started=started,
+        has_context=bool(context),
     )
 
 
@@ -177,7 +190,7 @@ async def cache_lookup(call: Call) -> tuple[str, cache.CachedAnswer, str, list[f
     hit = await cache.get(key)
     if hit is not None:
         return CacheKind.EXACT, hit, key, None
-    question = semantic_cache.cacheable_question(call.messages)
+    question = None if call.has_context else semantic_cache.cacheable_question(call.messages)
     if question is None:
         return "", none, key, None
     embedding = await _embed_question(call, question)
@@ -212,7 +225,7 @@ async def cache_store(
     if not call.cfg.cache_enabled or not content:
         return
     await cache.put(key, cache.CachedAnswer(content, served, tokens_in, tokens_out, str(cost)))
-    question = semantic_cache.cacheable_question(call.messages)
+    question = None if call.has_context else semantic_cache.cacheable_question(call.messages)
     if question is not None and embedding is not None:
         await semantic_cache.store(
             tenant_id=call.cfg.tenant_id,

@@ -38,11 +38,14 @@ async def stream_chat(
     temperature: float | None = None,
     extra_headers: dict[str, str] | None = None,
     trim_history: bool = False,
+    context: str = "",
 ) -> AsyncGenerator[StreamEvent, None]:
     """Yield TokenEvents as the answer arrives, then a UsageEvent and a DoneEvent; or an
     ErrorEvent (refusal, provider down, stream cut) that says what to do. Closing the
     iterator early stops the provider call and bills the tokens streamed so far. With
-    ``trim_history`` the oldest turns are dropped to fit the model's context window."""
+    ``trim_history`` the oldest turns are dropped to fit the model's context window.
+    ``context`` (retrieved passages and how to use them) is sent as a system message
+    after the tenant's system prompt, for this answer only."""
     try:
         call = await begin(
             ctx,
@@ -51,6 +54,7 @@ async def stream_chat(
             max_tokens=max_tokens,
             temperature=temperature,
             trim_history=trim_history,
+            context=context,
         )
     except GatewayError as exc:
         record_id = await record_refusal(ctx, alias, exc)

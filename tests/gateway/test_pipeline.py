@@ -231,3 +231,32 @@ def test_long_history_is_trimmed_to_the_window_newest_kept(make_tenant):
     assert "And the newest question?" in tokens(events)
     [row] = rows(tenant, feature="chat")
     assert row.tokens_in < 16_384
+
+
+def test_context_follows_the_system_prompt_and_skips_the_semantic_cache(make_tenant):
+    from apps.gateway.pipeline import begin
+
+    tenant = make_tenant(system_prompt="Be brief.", semantic_threshold=Decimal("0.70"))
+    passages = "Answer from these passages.\n\n[1] Refunds are accepted within 30 days."
+    call = async_to_sync(begin)(
+        ctx_for(tenant),
+        [{"role": "user", "content": "What is the refund window?"}],
+        alias=None,
+        max_tokens=None,
+        temperature=None,
+        context=passages,
+    )
+    async_to_sync(call.settle)(status="ok")
+    assert [(m["role"], m["content"]) for m in call.messages] == [
+        ("system", "Be brief."),
+        ("system", passages),
+        ("user", "What is the refund window?"),
+    ]
+    first = stream(ctx_for(tenant), "What is the refund window?", context=passages)
+    again = stream(ctx_for(tenant), "How long is the refund window?", context=passages)
+    assert "[1]" in tokens(first)  # the dev model cites the passage it was given
+    assert tokens(again)
+    # Both answered by the model: a paraphrase with passages is never a semantic hit.
+    assert [r.cache for r in rows(tenant, feature="chat")][-2:] == ["", ""]
+    with tenant_context(tenant.id):
+        assert SemanticCacheEntry.objects.count() == 0
