@@ -45,7 +45,8 @@ class SharedConnectionPool(redis.ConnectionPool):
     every request gets its own cache object on its own thread: each request would open
     a fresh TCP connection. As the cache's ``pool_class``, this hands out one pool per
     URL and options for the whole process (redis-py pools are thread-safe and reset
-    themselves after a fork)."""
+    themselves after a fork). It blocks up to 5 s for a free connection when
+    REDIS_MAX_CONNECTIONS threads use the cache at once, rather than failing."""
 
     _pools: dict[str, redis.ConnectionPool] = {}
     _lock = threading.Lock()
@@ -56,5 +57,7 @@ class SharedConnectionPool(redis.ConnectionPool):
         with cls._lock:
             pool = cls._pools.get(key)
             if pool is None:
-                pool = cls._pools[key] = redis.ConnectionPool.from_url(url, **kwargs)
+                pool = cls._pools[key] = redis.BlockingConnectionPool.from_url(
+                    url, max_connections=settings.REDIS_MAX_CONNECTIONS, timeout=5, **kwargs
+                )
             return pool
