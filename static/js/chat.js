@@ -34,6 +34,7 @@
     el.dataset.pending = "1";
     requestAnimationFrame(() => {
       delete el.dataset.pending;
+      if (el.dataset.final) return;  // the done event already drew the final answer
       window.renderMarkdown(el.querySelector(".bubble-text"), el.dataset.raw);
     });
   }
@@ -81,6 +82,80 @@
     input.focus();
   });
 
+  // Citations: once an answer is complete, each [n] becomes a link to the passage it
+  // cites, checked on the server against the passages retrieved for THAT answer. A
+  // number that was not retrieved stays text, marked "not verified"; a citation whose
+  // sentence shares few words with the passage is marked "check this". Built with DOM
+  // nodes only, like the Markdown.
+  const CITE = /\[(\d{1,4}(?:\s*,\s*\d{1,4})*)\]/g;
+
+  function citeNode(n, byNumber) {
+    const info = byNumber.get(n);
+    if (!info || !info.valid) {
+      const span = document.createElement("span");
+      span.className = "cite cite-invalid";
+      span.title = "Not one of the passages retrieved for this answer";
+      span.textContent = "[" + n + "]";
+      return span;
+    }
+    const link = document.createElement("a");
+    link.className = "cite" + (info.supported ? "" : " cite-unsupported");
+    link.href = info.url;
+    link.title = info.title + (info.supported ? "" : " — check this: the sentence shares few words with the passage");
+    link.textContent = "[" + n + "]";
+    return link;
+  }
+
+  function decorate(el, rag) {
+    if (!rag) return;
+    const text = el.querySelector(".bubble-text");
+    const byNumber = new Map((rag.citations || []).map((c) => [c.n, c]));
+    if (byNumber.size) {
+      const walker = document.createTreeWalker(text, NodeFilter.SHOW_TEXT, {
+        acceptNode: (node) => node.parentElement.closest("pre, code, a") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT,
+      });
+      const nodes = [];
+      while (walker.nextNode()) nodes.push(walker.currentNode);
+      for (const node of nodes) {
+        const value = node.data;
+        if (!CITE.test(value)) continue;
+        CITE.lastIndex = 0;
+        const parts = [];
+        let last = 0;
+        for (const match of value.matchAll(CITE)) {
+          if (match.index > last) parts.push(document.createTextNode(value.slice(last, match.index)));
+          match[1].split(",").forEach((number) => parts.push(citeNode(Number(number.trim()), byNumber)));
+          last = match.index + match[0].length;
+        }
+        if (last < value.length) parts.push(document.createTextNode(value.slice(last)));
+        node.replaceWith(...parts);
+      }
+    }
+    const cited = (rag.sources || []).filter((source) => byNumber.has(source.n) && byNumber.get(source.n).valid);
+    if (cited.length) {
+      const box = document.createElement("div");
+      box.className = "bubble-sources";
+      const label = document.createElement("span");
+      label.className = "bubble-sources-label";
+      label.textContent = "Sources";
+      box.appendChild(label);
+      for (const source of cited) {
+        const link = document.createElement("a");
+        link.href = source.url;
+        link.className = "source-chip";
+        link.textContent = "[" + source.n + "] " + source.title + (source.heading ? " · " + source.heading : "");
+        box.appendChild(link);
+      }
+      el.appendChild(box);
+    }
+    if (rag.notice) {
+      const note = document.createElement("div");
+      note.className = "bubble-note";
+      note.textContent = rag.notice;
+      el.appendChild(note);
+    }
+  }
+
   function showError(message) {
     errorBox.textContent = message;
     errorBox.hidden = !message;
@@ -102,6 +177,9 @@
       el.classList.remove("streaming");
       const final = JSON.parse(e.data);
       el.dataset.status = final.status;
+      el.dataset.final = "1";
+      window.renderMarkdown(el.querySelector(".bubble-text"), raw || el.dataset.raw || "");
+      decorate(el, final.rag);
       if (final.status === "error" || final.status === "stopped") {
         const note = document.createElement("div");
         note.className = "bubble-note" + (final.status === "error" ? " error" : "");
@@ -165,9 +243,12 @@
     if (stopUrl) fetch(stopUrl, { method: "POST", headers: { "X-CSRFToken": csrf } });
   });
 
-  // Saved answers arrive as plain text in the page: render them.
-  log.querySelectorAll(".bubble-assistant:not([data-status=streaming]) .bubble-text").forEach((text) => {
+  // Saved answers arrive as plain text in the page: render them, then their citations.
+  log.querySelectorAll(".bubble-assistant:not([data-status=streaming])").forEach((el) => {
+    const text = el.querySelector(".bubble-text");
     window.renderMarkdown(text, text.textContent);
+    const data = el.querySelector("script[type='application/json']");
+    if (data) decorate(el, JSON.parse(data.textContent));
   });
 
   // A refresh while an answer streams: resume it (from the start of its stream).
