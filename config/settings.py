@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "apps.gateway",
     "apps.api",
     "apps.chat",
+    "apps.rag",
 ]
 
 MIDDLEWARE = [
