@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.gateway",
     "apps.api",
     "apps.chat",
+    "apps.rag",
 ]
 
 MIDDLEWARE = [
@@ -217,6 +218,71 @@ GATEWAY_PLAN_OVERRIDES = {
     for plan in ("free", "pro", "enterprise")
 }
 
+# --- RAG retrieval (docs/retrieval.md) ---------------------------------------------
+# A tenant with at most this many chunks is searched by an exact scan; above, by HNSW
+# with iterative scan (measured in bench/retrieval.py).
+RAG_EXACT_SCAN_MAX_CHUNKS = env_int("RAG_EXACT_SCAN_MAX_CHUNKS", 10_000, minimum=0)
+# hnsw.ef_search for a search (raised to the number of candidates when that is larger).
+RAG_HNSW_EF_SEARCH = env_int("RAG_HNSW_EF_SEARCH", 200, minimum=1)
+
+# --- Documents and RAG ingestion (docs/rag.md) -------------------------------------------
+# Larger uploads are refused with 413; put a body limit a little above this on your proxy too.
+RAG_MAX_UPLOAD_MB = env_int("RAG_MAX_UPLOAD_MB", 20, minimum=1)
+# Chunks hold at most RAG_CHUNK_TOKENS tokens; each starts with about RAG_CHUNK_OVERLAP
+# tokens of the one before it in the same section.
+RAG_CHUNK_TOKENS = env_int("RAG_CHUNK_TOKENS", 400, minimum=20)
+RAG_CHUNK_OVERLAP = env_int("RAG_CHUNK_OVERLAP", 60, minimum=0)
+if RAG_CHUNK_OVERLAP * 2 > RAG_CHUNK_TOKENS:
+    raise ImproperlyConfigured("RAG_CHUNK_OVERLAP must be at most half of RAG_CHUNK_TOKENS.")
+# Texts per embedding call (the local provider takes up to 512).
+RAG_EMBED_BATCH_SIZE = env_int("RAG_EMBED_BATCH_SIZE", 32, minimum=1)
+# A provider outage is retried this many times, after about 10 s, 20 s, 40 s … (jittered).
+RAG_INGEST_MAX_RETRIES = env_int("RAG_INGEST_MAX_RETRIES", 3, minimum=0)
+RAG_INGEST_RETRY_BACKOFF_S = env_int("RAG_INGEST_RETRY_BACKOFF_S", 10, minimum=1)
+
+# --- Uploaded files ------------------------------------------------------------------------
+# Documents live in the default storage under tenants/<tenant_id>/. MEDIA_URL is never
+# routed: files are read through views that check the tenant and the role.
+MEDIA_ROOT = env_str("MEDIA_ROOT", str(stack.DEVDATA / "media"))
+MEDIA_URL = "/media/"
+STORAGE_BACKEND = env_str("STORAGE_BACKEND", "filesystem")
+S3_BUCKET = env_str("S3_BUCKET", "")
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "")
+S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID", "")
+S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY", "")
+S3_REGION = env_str("S3_REGION", "")
+S3_ADDRESSING_STYLE = env_str("S3_ADDRESSING_STYLE", "")
+
+
+def _default_storage() -> dict[str, object]:
+    """FileSystemStorage under MEDIA_ROOT, or a private S3-compatible bucket."""
+    if STORAGE_BACKEND == "filesystem":
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    if STORAGE_BACKEND != "s3":
+        raise ImproperlyConfigured(
+            f"STORAGE_BACKEND={STORAGE_BACKEND!r} is not known; use filesystem or s3."
+        )
+    if not S3_BUCKET:
+        raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs S3_BUCKET.")
+    options: dict[str, object] = {
+        "bucket_name": S3_BUCKET,
+        # Private objects, no public URLs: the app reads them and checks who asks.
+        "default_acl": "private",
+        "querystring_auth": True,
+        "file_overwrite": False,
+    }
+    optional = {
+        "endpoint_url": S3_ENDPOINT_URL,
+        "access_key": S3_ACCESS_KEY_ID,
+        "secret_key": S3_SECRET_ACCESS_KEY,
+        "region_name": S3_REGION,
+        "addressing_style": S3_ADDRESSING_STYLE,
+    }
+    # Unset values fall back to boto3's own chain (instance role, AWS_* variables).
+    options.update({name: value for name, value in optional.items() if value})
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
 # --- Email ------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
@@ -244,7 +310,7 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage(),
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG

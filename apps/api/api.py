@@ -24,7 +24,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest, HttpResponse
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
@@ -312,9 +312,23 @@ def conversation(request: HttpRequest, conversation_id: uuid.UUID) -> dict[str, 
     }
 
 
-@api.api_operation(
+# Other apps own their endpoints as ninja Routers (auth, tenant context and error
+# shapes come from this API). The catch-all router goes last: ninja matches routers
+# in the order they were added.
+from apps.rag.api import router as documents_router  # noqa: E402
+from apps.rag.search_api import router as search_router  # noqa: E402
+
+api.add_router("/", documents_router)
+api.add_router("/", search_router)
+_fallback = Router()
+
+
+@_fallback.api_operation(
     ["GET", "POST", "PUT", "PATCH", "DELETE"], "/{path:rest}", auth=None, include_in_schema=False
 )
 def _unknown_path(request: HttpRequest, rest: str) -> HttpResponse:
     """Unknown paths answer in the API's error shape, not with an HTML page."""
     raise Http404(f"No endpoint /api/v1/{rest}. See /api/v1/docs for the list.")
+
+
+api.add_router("/", _fallback)

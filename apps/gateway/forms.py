@@ -16,6 +16,8 @@ class AISettingsForm(forms.ModelForm):
             "cascade_enabled",
             "cache_enabled",
             "semantic_threshold",
+            "rag_enabled",
+            "rag_top_k",
             "monthly_budget_usd",
             "budget_action",
         )
@@ -35,6 +37,7 @@ class AISettingsForm(forms.ModelForm):
     SECTIONS = (
         ("Model", ("model_alias", "system_prompt", "temperature", "max_tokens", "cascade_enabled")),
         ("Caching", ("cache_enabled", "semantic_threshold")),
+        ("Documents", ("rag_enabled", "rag_top_k")),
         ("Budget", ("monthly_budget_usd", "budget_action")),
     )
 

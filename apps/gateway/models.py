@@ -61,6 +61,17 @@ class AISettings(TenantScopedModel):
         help_text="1.00 reuses only identical questions. Lower values reuse more answers; every "
         "reuse is also checked for differing numbers, names, negations and languages.",
     )
+    rag_enabled = models.BooleanField(
+        "Answer from the organisation's documents",
+        default=False,
+        help_text="Chat retrieves passages from your documents and cites them as [n].",
+    )
+    rag_top_k = models.PositiveSmallIntegerField(
+        "Passages per answer",
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="How many passages are retrieved and put into the prompt.",
+    )
     monthly_budget_usd = models.DecimalField(
         "Monthly AI budget (USD)",
         max_digits=10,

@@ -206,6 +206,8 @@ AI_FORM = {
     "max_tokens": "500",
     "cache_enabled": "on",
     "semantic_threshold": "0.90",
+    "rag_enabled": "on",
+    "rag_top_k": "8",
     "monthly_budget_usd": "25.00",
     "budget_action": "block",
 }
@@ -242,6 +244,7 @@ def test_ai_settings_saved_and_audited(owner, tenant):
         row = AISettings.objects.get()
         assert (row.system_prompt, str(row.temperature)) == ("Be brief.", "0.20")
         assert row.max_tokens == 500
+        assert (row.rag_enabled, row.rag_top_k) == (True, 8)
         assert (row.cache_enabled, row.cascade_enabled) == (True, False)
         assert (str(row.semantic_threshold), str(row.monthly_budget_usd), row.budget_action) == (
             "0.90",
@@ -253,6 +256,8 @@ def test_ai_settings_saved_and_audited(owner, tenant):
             "budget_action",
             "max_tokens",
             "monthly_budget_usd",
+            "rag_enabled",
+            "rag_top_k",
             "semantic_threshold",
             "system_prompt",
             "temperature",

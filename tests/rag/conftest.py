@@ -1,0 +1,179 @@
+"""RAG tests run the real pipeline: files in a temporary MEDIA_ROOT, real PostgreSQL with
+pgvector under RLS, embeddings from the local provider over HTTP through the gateway.
+
+PDF and DOCX fixtures are made at test time with fpdf2 and python-docx."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from apps.api.services import api_key_create
+from apps.core.db import tenant_context
+from apps.rag import selectors
+from apps.rag.ingest import ingest_document
+from apps.rag.models import Chunk, Document
+from apps.rag.services import document_create
+from apps.tenants.models import Membership
+
+# A real Celery worker (tests/servers.py ``running`` starts it with the test database).
+WORKER = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"]
+WORKER += ["--without-gossip", "--without-mingle", "--loglevel", "INFO"]
+
+HANDBOOK_MD = """# Employee handbook
+
+Welcome to Alpha Labs. This handbook explains how we work.
+
+## Expenses
+
+Submit receipts within 30 days. Refunds are paid with the next salary.
+
+### Travel
+
+Book economy class for flights under six hours. Hotels need approval above 150 EUR a night.
+
+## Holidays
+
+Everyone gets 28 days of paid holiday a year, plus public holidays.
+"""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _local_provider() -> None:
+    try:
+        httpx.get(f"{settings.LOCAL_PROVIDER_URL}/health", timeout=2).raise_for_status()
+    except httpx.HTTPError:
+        pytest.fail(f"The local provider is not answering at {settings.LOCAL_PROVIDER_URL}.")
+
+
+@pytest.fixture
+def live_db(monkeypatch: pytest.MonkeyPatch, live_db: None) -> None:
+    """The root ``live_db``, usable after the browser tests too.
+
+    pytest-django runs tests without ``db`` after the others, so these come after
+    tests/e2e, whose session-wide Playwright (sync API) leaves its idle event loop marked
+    as running on this thread; Django then refuses every ORM call. Nothing runs on that
+    loop while a test does, so the ORM is safe here. ``monkeypatch`` comes first so the
+    variable is still set when the root fixture closes the connections.
+    """
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings: Any, tmp_path: Path) -> Path:
+    """Each test stores uploads in its own folder (the default storage follows it)."""
+    root = tmp_path / "media"
+    settings.MEDIA_ROOT = str(root)
+    return root
+
+
+# --- Files ----------------------------------------------------------------------------
+
+
+def make_pdf(*pages: str) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    for text in pages:
+        pdf.add_page()
+        if text:
+            pdf.multi_cell(0, 8, text)
+    return bytes(pdf.output())
+
+
+def make_docx(*blocks: tuple[str, str]) -> bytes:
+    """Blocks of (style, text): ("Title", …), ("Heading 1", …), ("", body text)."""
+    import docx
+
+    document = docx.Document()
+    for style, text in blocks:
+        if style == "Title":
+            document.add_heading(text, 0)
+        elif style.startswith("Heading "):
+            document.add_heading(text, int(style.split()[1]))
+        else:
+            document.add_paragraph(text)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+# --- Documents ------------------------------------------------------------------------
+
+
+def upload(tenant: Any, user: Any, filename: str, data: bytes) -> Document:
+    with tenant_context(tenant.id):
+        document, created = document_create(
+            tenant=tenant, uploaded_by=user, filename=filename, data=data
+        )
+    assert created
+    return document
+
+
+def ingest(document: Document) -> Document:
+    with tenant_context(document.tenant_id):
+        ingest_document(document.id)
+    return fresh(document)
+
+
+def fresh(document: Document) -> Document:
+    """The document as stored now, with the list's annotations."""
+    with tenant_context(document.tenant_id):
+        found = Document.objects.filter(id=document.id).first()
+        if found is None:
+            raise Document.DoesNotExist
+        annotated = selectors.document_for(found.tenant, document.id)
+    assert annotated is not None
+    return annotated
+
+
+def chunks(document: Document) -> list[Chunk]:
+    with tenant_context(document.tenant_id):
+        return list(Chunk.objects.filter(document_id=document.id).order_by("ordinal"))
+
+
+@pytest.fixture
+def ready_doc(tenant: Any, owner: Any) -> Document:
+    """A ready Markdown handbook in ``tenant``: the document that must stay untouched."""
+    document = ingest(upload(tenant, owner, "handbook.md", HANDBOOK_MD.encode()))
+    assert document.status == "ready"
+    return document
+
+
+# --- Clients --------------------------------------------------------------------------
+
+
+def login(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def api_key(tenant: Any, user: Any, scopes: tuple[str, ...] = ("documents",)) -> str:
+    with tenant_context(tenant.id):
+        actor = Membership.objects.get(tenant=tenant, user=user)
+        _, raw = api_key_create(tenant=tenant, actor=actor, name="Docs", scopes=list(scopes))
+    return raw
+
+
+def bearer(raw_key: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {raw_key}"}
+
+
+def error_of(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The body of an error in OpenAI's shape, checked."""
+    assert response.status_code == status, response.content
+    body = json.loads(response.content)
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["code"] == code
+    return dict(body["error"])
