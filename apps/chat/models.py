@@ -47,6 +47,10 @@ class Message(TenantScopedModel):
     usage_record_id = models.UUIDField(null=True, blank=True)
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
+    # Answers from the organisation's documents: the passages retrieved for this answer
+    # ("sources"), the check of each [n] it cites ("citations"), or why it used none
+    # ("notice"). Empty when RAG was not involved.
+    rag = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ("created_at",)
@@ -54,3 +58,7 @@ class Message(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"
+
+    @property
+    def rag_script_id(self) -> str:
+        return f"rag-{self.pk}"

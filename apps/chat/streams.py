@@ -41,11 +41,13 @@ from django.conf import settings
 from django.db import connection
 
 from apps.chat import selectors, services
+from apps.chat.citations import rag_record
 from apps.chat.models import Message, MessageStatus
 from apps.core.db import tenant_context
 from apps.core.redis_client import get_redis
 from apps.gateway import api as gateway
-from apps.gateway.types import CallContext
+from apps.gateway.types import CallContext, GatewayError
+from apps.rag.context import Retrieved, retrieve_for_answer
 
 logger = logging.getLogger(__name__)
 TERMINAL = "done"
@@ -160,7 +162,10 @@ async def _generate(live: _Live, user_id: Any) -> None:
         ctx = CallContext(
             tenant_id=tenant_id, feature="chat", user_id=user_id, request_id=str(message_id)
         )
-        await _stream_answer(live, ctx, history, fields)
+        retrieved = await _retrieve(ctx, history, fields)
+        if retrieved is not None:
+            await _stream_answer(live, ctx, history, fields, retrieved.prompt_block())
+            fields["rag"] = rag_record(retrieved, "".join(live.tokens))
     except Exception:
         logger.exception("chat generation failed", extra={"message_id": str(message_id)})
         fields.update(
@@ -174,14 +179,39 @@ async def _generate(live: _Live, user_id: Any) -> None:
     try:
         await _own_connection(_finish)(tenant_id, message_id, fields)
     finally:
-        final = {k: str(v) if v is not None else None for k, v in fields.items() if k != "content"}
+        final = {k: _plain(k, v) for k, v in fields.items() if k != "content"}
         await _close(live, orjson.dumps(final).decode())
 
 
+def _plain(key: str, value: Any) -> Any:
+    """A done event's field as JSON: the rag record as it is, the rest as text."""
+    if key == "rag" or value is None:
+        return value
+    return str(value)
+
+
+async def _retrieve(
+    ctx: CallContext, history: list[dict[str, str]], fields: dict[str, Any]
+) -> Retrieved | None:
+    """Passages from the tenant's documents for the last question (when RAG is on), or
+    None when retrieval was refused (rate limit, budget, provider down): the answer then
+    ends with that error, as if the model had refused."""
+    question = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
+    try:
+        return await retrieve_for_answer(ctx, question)
+    except GatewayError as exc:
+        fields.update(status=MessageStatus.ERROR, error_code=exc.code, error_message=exc.message)
+        return None
+
+
 async def _stream_answer(
-    live: _Live, ctx: CallContext, history: list[dict[str, str]], fields: dict[str, Any]
+    live: _Live,
+    ctx: CallContext,
+    history: list[dict[str, str]],
+    fields: dict[str, Any],
+    context: str,
 ) -> None:
-    events = gateway.stream_chat(ctx, history, trim_history=True)
+    events = gateway.stream_chat(ctx, history, trim_history=True, context=context)
     try:
         async for event in events:
             if event.type == "token":
@@ -357,7 +387,7 @@ async def _read_redis(tenant_id: Any, message_id: Any, seen: int) -> AsyncIterat
                 message = await sync_to_async(_snapshot)(tenant_id, message_id)
                 if message is not None and message.status != MessageStatus.STREAMING:
                     # The stream expired: replay the saved answer in one piece.
-                    done = orjson.dumps({"status": message.status}).decode()
+                    done = orjson.dumps({"status": message.status, "rag": message.rag}).decode()
                     yield [("snapshot", "token", message.content), ("", TERMINAL, done)]
                     return
             yield [("", "ping", "")]

@@ -21,10 +21,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(django_db_setup: None) -> Iterator[Any]:
-    # Depends on the database set-up so that runs first: Playwright's sync API keeps an
-    # event loop on this thread, and Django refuses ORM calls beside a running loop.
+    # Playwright's sync API keeps an event loop on this thread while it runs, and Django
+    # refuses ORM calls beside a running loop: so the database is set up first, and the
+    # browser lives for one module only (tests that run after e2e get a clean thread).
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)"
         if os.environ.get("REQUIRE_BROWSER"):

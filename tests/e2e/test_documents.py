@@ -1,6 +1,7 @@
 """A person uploads documents in Chromium and watches them become Ready without reloading
-(HTMX polls while a real Celery worker ingests them), then opens one and follows a
-citation link to a passage. Screenshots at 1280 and 390 px in test-artifacts/screenshots/."""
+(HTMX polls while a real Celery worker ingests them), opens one, turns on answers from
+documents, asks the chat a question and follows the answer's citation to its passage.
+Screenshots at 1280 and 390 px in test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -151,6 +152,39 @@ def test_upload_watch_ready_and_open_a_citation(browser, docs_server, screenshot
     assert mobile.evaluate("document.documentElement.scrollWidth") <= 390
     mobile.goto(page.url.split("/documents/")[0] + "/documents/")
     mobile.screenshot(path=screenshots / "documents-mobile.png", full_page=True)
+    assert mobile.evaluate("document.documentElement.scrollWidth") <= 390
+    phone.close()
+
+    # Chat answers from these documents: turn it on, ask, follow a citation.
+    base = page.url.split("/documents/")[0]
+    page.goto(f"{base}/settings/ai/")
+    page.get_by_label("Answer from the organisation's documents").check()
+    page.get_by_role("button", name=re.compile("save", re.I)).click()
+    page.wait_for_selector(".alert-success")
+    page.goto(f"{base}/chat/")
+    page.get_by_role("button", name="New conversation").click()
+    page.wait_for_url(re.compile(r"/chat/[0-9a-f-]{36}/$"))
+    page.fill("#composer-input", "How long do I have to submit receipts?")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".bubble-assistant[data-status=complete]", timeout=60_000)
+    answer = page.locator(".bubble-assistant").last
+    citations = answer.locator(".bubble-text a.cite")
+    assert citations.count() >= 1
+    assert "30 days" in answer.locator(".bubble-text").inner_text()
+    assert answer.locator(".bubble-sources .source-chip").first.inner_text().startswith("[")
+    page.screenshot(path=screenshots / "chat-cited-desktop.png")
+    chat_url = page.url
+    citations.first.click()
+    page.wait_for_url(re.compile(r"/documents/[0-9a-f-]{36}/#chunk-[0-9a-f-]{36}$"))
+    cited = page.url.rsplit("#", 1)[1]
+    assert page.locator(f"#{cited}").evaluate("el => el.matches(':target')") is True
+    assert "30 days" in page.locator(f"#{cited}").inner_text()
+
+    phone = browser.new_context(viewport=MOBILE, storage_state=context.storage_state())
+    mobile = phone.new_page()
+    mobile.goto(chat_url)  # a reload draws the same checked citations from the page
+    mobile.wait_for_selector(".bubble-assistant .bubble-text a.cite")
+    mobile.screenshot(path=screenshots / "chat-cited-mobile.png", full_page=True)
     assert mobile.evaluate("document.documentElement.scrollWidth") <= 390
     phone.close()
     context.close()

@@ -54,19 +54,6 @@ def _local_provider() -> None:
         pytest.fail(f"The local provider is not answering at {settings.LOCAL_PROVIDER_URL}.")
 
 
-@pytest.fixture
-def live_db(monkeypatch: pytest.MonkeyPatch, live_db: None) -> None:
-    """The root ``live_db``, usable after the browser tests too.
-
-    pytest-django runs tests without ``db`` after the others, so these come after
-    tests/e2e, whose session-wide Playwright (sync API) leaves its idle event loop marked
-    as running on this thread; Django then refuses every ORM call. Nothing runs on that
-    loop while a test does, so the ORM is safe here. ``monkeypatch`` comes first so the
-    variable is still set when the root fixture closes the connections.
-    """
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
 @pytest.fixture(autouse=True)
 def media_root(settings: Any, tmp_path: Path) -> Path:
     """Each test stores uploads in its own folder (the default storage follows it)."""
