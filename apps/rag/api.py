@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 
@@ -77,17 +77,11 @@ def _get(request: HttpRequest, document_id: uuid.UUID) -> Document:
     return document
 
 
-def _refused(status: int, exc: ServiceError) -> HttpResponse:
-    """A refused upload in OpenAI's error shape (413 and 415 are client errors too)."""
-    body = {
-        "error": {
-            "message": exc.message,
-            "type": "invalid_request_error",
-            "param": "file",
-            "code": exc.code,
-        }
-    }
-    return JsonResponse(body, status=status)
+def _refused(request: HttpRequest, status: int, exc: ServiceError) -> HttpResponse:
+    """A refused upload in the API's error shape, pointing at the ``file`` field."""
+    from apps.api.api import error_response
+
+    return error_response(request, status=status, message=exc.message, code=exc.code, param="file")
 
 
 @router.post(
@@ -113,9 +107,9 @@ def document_upload(
             content_type=file.content_type or "",
         )
     except services.FileTooLarge as exc:
-        return _refused(413, exc)
+        return _refused(request, 413, exc)
     except UnsupportedFileType as exc:
-        return _refused(415, exc)
+        return _refused(request, 415, exc)
     body = {**_as_json(_get(request, document.id)), "duplicate": not created}
     return Status(201 if created else 200, body)
 
@@ -145,9 +139,9 @@ def document_detail(request: HttpRequest, document_id: uuid.UUID) -> dict[str, A
     summary="Delete a document, its chunks and its stored file",
 )
 def document_delete(request: HttpRequest, document_id: uuid.UUID) -> dict[str, Any]:
-    _documents_key(request)
+    key = _documents_key(request)
     document = _get(request, document_id)
-    services.document_delete(document=document)
+    services.document_delete(document=document, actor=key.created_by)
     return {"id": str(document_id), "deleted": True}
 
 
@@ -157,6 +151,6 @@ def document_delete(request: HttpRequest, document_id: uuid.UUID) -> dict[str, A
     summary="Parse, chunk and embed the document again",
 )
 def document_reingest(request: HttpRequest, document_id: uuid.UUID) -> Status[dict[str, Any]]:
-    _documents_key(request)
-    document = services.document_reingest(document=_get(request, document_id))
+    key = _documents_key(request)
+    document = services.document_reingest(document=_get(request, document_id), actor=key.created_by)
     return Status(202, _as_json(_get(request, document.id)))

@@ -1,13 +1,13 @@
 """Tenant documents and their chunks: tenant data under row-level security.
 
 A Document is one uploaded file; ingestion (apps/rag/tasks.py) parses it into Chunks,
-each with an embedding (HNSW, cosine) and a full-text vector (GIN) for hybrid retrieval.
+each with an embedding (HNSW, cosine) and a full-text vector for hybrid retrieval
+(docs/retrieval.md: under RLS, full text goes through a signature column, not GIN).
 """
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
@@ -79,7 +79,6 @@ class Chunk(TenantScopedModel):
                 ef_construction=64,
                 opclasses=["vector_cosine_ops"],
             ),
-            GinIndex(fields=["search_vector"], name="chunk_search_gin"),
             models.Index(fields=("tenant", "document"), name="chunk_tenant_doc_idx"),
         ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from pathlib import PurePath
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -21,7 +22,8 @@ from apps.rag import selectors, storage
 from apps.rag.models import Document, DocumentStatus
 from apps.rag.parsing import detect_type
 from apps.rag.tasks import ingest_document_task
-from apps.tenants.models import Tenant
+from apps.tenants.models import AuditAction, Tenant
+from apps.tenants.services import audit_record
 
 
 class FileTooLarge(ServiceError):
@@ -97,13 +99,15 @@ def document_create(
     except BaseException:
         storage.delete(name)
         raise
+    _audit(document, uploaded_by, AuditAction.DOCUMENT_UPLOADED, size_bytes=len(data))
     _enqueue_ingestion(document)
     return document, True
 
 
-def document_reingest(*, document: Document) -> Document:
+def document_reingest(*, document: Document, actor: User | None = None) -> Document:
     """Queue a fresh ingestion. A run still going becomes stale and stops at its next
-    step; the current chunks stay searchable until the new run replaces them."""
+    step; the current chunks are kept until the new run replaces them (the document is
+    out of search until it is ready again)."""
     Document.objects.filter(id=document.id, tenant_id=document.tenant_id).update(
         ingest_attempt=F("ingest_attempt") + 1,
         status=DocumentStatus.QUEUED,
@@ -113,15 +117,28 @@ def document_reingest(*, document: Document) -> Document:
         updated_at=timezone.now(),
     )
     document.refresh_from_db()
+    _audit(document, actor, AuditAction.DOCUMENT_REINGESTED)
     _enqueue_ingestion(document)
     return document
 
 
-def document_delete(*, document: Document) -> None:
+def document_delete(*, document: Document, actor: User | None = None) -> None:
     """Delete the document and its chunks now, and its stored file once that commits."""
     name = document.file.name or ""
+    _audit(document, actor, AuditAction.DOCUMENT_DELETED)
     document.delete()  # chunks go with it (ON DELETE CASCADE through Django's collector)
     transaction.on_commit(lambda: storage.delete(name))
+
+
+def _audit(document: Document, actor: User | None, action: str, **details: Any) -> None:
+    audit_record(
+        tenant=document.tenant,
+        actor=actor,
+        action=action,
+        target=document.filename,
+        document_id=str(document.id),
+        **details,
+    )
 
 
 def _enqueue_ingestion(document: Document) -> None:

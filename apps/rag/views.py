@@ -167,7 +167,10 @@ def document_file(request: HttpRequest, slug: str, document_id: UUID) -> HttpRes
 @require_POST
 @manager_required
 def document_reingest(request: HttpRequest, slug: str, document_id: UUID) -> HttpResponse:
-    found = services.document_reingest(document=get_document(request, document_id))
+    found = services.document_reingest(
+        document=get_document(request, document_id),
+        actor=request.user,  # type: ignore[arg-type]
+    )
     messages.success(request, f"“{found.title}” is queued for ingestion again.")
     if request.POST.get("from") == "document":
         return redirect("rag:document", slug, found.id)
@@ -179,6 +182,6 @@ def document_reingest(request: HttpRequest, slug: str, document_id: UUID) -> Htt
 def document_delete(request: HttpRequest, slug: str, document_id: UUID) -> HttpResponse:
     found = get_document(request, document_id)
     title = found.title
-    services.document_delete(document=found)
+    services.document_delete(document=found, actor=request.user)  # type: ignore[arg-type]
     messages.success(request, f"“{title}” was deleted, with its passages and its file.")
     return redirect("rag:documents", slug)

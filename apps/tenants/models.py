@@ -115,6 +115,9 @@ class AuditAction(models.TextChoices):
     BUDGET_ALERT = "budget.alert", "Budget alert"
     API_KEY_CREATED = "api_key.created", "API key created"
     API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+    DOCUMENT_UPLOADED = "document.uploaded", "Document uploaded"
+    DOCUMENT_REINGESTED = "document.reingested", "Document re-ingested"
+    DOCUMENT_DELETED = "document.deleted", "Document deleted"
 
 
 class AuditEvent(TenantScopedModel):

@@ -246,3 +246,24 @@ def test_sidebar_links_to_documents(owner, tenant):
     page = login(admin).get(list_url(tenant)).content.decode()
     assert 'type="file"' in page  # admins upload like owners
     assert 'aria-current="page"' in page
+
+
+def test_upload_reingest_and_delete_are_in_the_audit_log(owner, tenant, media_root):
+    from apps.tenants.models import AuditEvent
+
+    client = login(owner)
+    post_file(client, tenant, "policy.md", b"# Policy\n\nBe kind.")
+    with tenant_context(tenant.id):
+        document = Document.objects.get(filename="policy.md")
+    client.post(reverse("rag:reingest", args=[tenant.slug, document.id]))
+    client.post(reverse("rag:delete", args=[tenant.slug, document.id]))
+    with tenant_context(tenant.id):
+        events = list(
+            AuditEvent.objects.filter(action__startswith="document.").order_by("created_at")
+        )
+    assert [(e.action, e.actor_id, e.target) for e in events] == [
+        ("document.uploaded", owner.id, "policy.md"),
+        ("document.reingested", owner.id, "policy.md"),
+        ("document.deleted", owner.id, "policy.md"),
+    ]
+    assert {e.details["document_id"] for e in events} == {str(document.id)}
