@@ -21,14 +21,9 @@ logger = logging.getLogger("apps.request")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
-class RequestContextMiddleware:
-    """Gives each request an id (kept from X-Request-ID when well-formed), binds it to
-    every log line, echoes it in the response and logs one line per request.
-
-    Async-capable so that under ASGI the id is bound in the event loop, before Django
-    hops to worker threads: log lines written anywhere in the request (including the
-    handler's own error logging) carry it.
-    """
+class _SyncAndAsync:
+    """A middleware Django can run in either mode: ``__call__`` returns ``_acall``'s
+    coroutine when the inner handler is async, so no thread hop is added."""
 
     sync_capable = True
     async_capable = True
@@ -38,6 +33,19 @@ class RequestContextMiddleware:
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        raise NotImplementedError
+
+
+class RequestContextMiddleware(_SyncAndAsync):
+    """Gives each request an id (kept from X-Request-ID when well-formed), binds it to
+    every log line, echoes it in the response and logs one line per request.
+
+    Async-capable so that under ASGI the id is bound in the event loop, before Django
+    hops to worker threads: log lines written anywhere in the request (including the
+    handler's own error logging) carry it.
+    """
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
@@ -84,7 +92,7 @@ class RequestContextMiddleware:
         return response
 
 
-class StreamingConnectionMiddleware:
+class StreamingConnectionMiddleware(_SyncAndAsync):
     """Gives the database connection back to the pool when a view returns a stream.
 
     Django returns a request's connection when the response is closed, which for a
@@ -92,15 +100,6 @@ class StreamingConnectionMiddleware:
     pooled connection. This runs after every inner middleware has finished with the
     response (the session middleware may write), so the stream itself holds none.
     """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
