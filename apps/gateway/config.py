@@ -28,6 +28,7 @@ from apps.tenants.plans import limits_for
 @dataclass(frozen=True)
 class ResolvedConfig:
     tenant_id: str
+    tenant_slug: str
     plan: str
     model_alias: str
     system_prompt: str
@@ -41,6 +42,8 @@ class ResolvedConfig:
     budget_action: str
     tokens_per_day: int | None
     requests_per_minute: int | None
+    rag_enabled: bool
+    rag_top_k: int
 
 
 def _plan_limit(plan: str, name: str, default: int | None) -> int | None:
@@ -62,6 +65,7 @@ def resolve_sync(ctx: CallContext) -> ResolvedConfig:
         budget = limits.monthly_budget_usd
     return ResolvedConfig(
         tenant_id=str(tenant.id),
+        tenant_slug=tenant.slug,
         plan=tenant.plan,
         model_alias=row.model_alias,
         system_prompt=row.system_prompt,
@@ -77,6 +81,8 @@ def resolve_sync(ctx: CallContext) -> ResolvedConfig:
         requests_per_minute=_plan_limit(
             tenant.plan, "requests_per_minute", limits.requests_per_minute
         ),
+        rag_enabled=row.rag_enabled,
+        rag_top_k=row.rag_top_k,
     )
 
 
@@ -84,7 +90,9 @@ CONFIG_TTL_S = 60
 
 
 def _key(tenant_id: object) -> str:
-    return f"gw:{{{tenant_id}}}:config"
+    # The version changes with ResolvedConfig's fields: entries cached by the previous
+    # release are simply not found.
+    return f"gw:{{{tenant_id}}}:config:v2"
 
 
 async def resolve(ctx: CallContext) -> ResolvedConfig:

@@ -19,10 +19,9 @@ from asgiref.sync import sync_to_async
 from django.urls import reverse
 
 from apps.core.db import tenant_context
-from apps.gateway.models import AISettings
+from apps.gateway.config import resolve
 from apps.gateway.types import CallContext
-from apps.rag.retrieval import DEFAULT_TOP_K, EmptyQuery, Hit, asearch, has_ready_documents
-from apps.tenants.models import Tenant
+from apps.rag.retrieval import EmptyQuery, Hit, asearch, has_ready_documents
 
 REASON_DISABLED = "rag_disabled"
 REASON_NO_DOCUMENTS = "no_documents"
@@ -122,47 +121,33 @@ def passages_from_hits(slug: str, hits: Sequence[Hit]) -> tuple[Passage, ...]:
     )
 
 
-@dataclass(frozen=True)
-class _RagState:
-    slug: str
-    enabled: bool
-    top_k: int
-    has_ready: bool
-
-
-def _rag_state(tenant_id: uuid.UUID | str) -> _RagState:
+def _has_ready(tenant_id: uuid.UUID | str) -> bool:
     with tenant_context(tenant_id):
-        slug = Tenant.objects.filter(id=tenant_id).values_list("slug", flat=True).first() or ""
-        row = AISettings.objects.filter(tenant_id=tenant_id).first()
-        enabled = bool(row and row.rag_enabled)
-        return _RagState(
-            slug=slug,
-            enabled=enabled,
-            top_k=row.rag_top_k if row else DEFAULT_TOP_K,
-            has_ready=enabled and has_ready_documents(tenant_id),
-        )
+        return has_ready_documents(tenant_id)
 
 
 async def retrieve_for_answer(ctx: CallContext, question: str) -> Retrieved:
     """The passages for answering ``question`` in ``ctx``'s tenant, or why there are none.
 
-    One short transaction reads the settings; the question is embedded through the gateway
-    (feature ``rag_search``, ``ctx``'s user and request id) only when there is something
-    to search. A GatewayError from that call (rate limit, budget, provider down)
+    The RAG settings come with the gateway's resolved configuration (cached in Redis),
+    so a tenant with RAG off costs no query here. Otherwise one short transaction checks
+    for ready documents, and the question is embedded through the gateway (feature
+    ``rag_search``, ``ctx``'s user and request id) only when there is something to
+    search. A GatewayError from that call (rate limit, budget, provider down)
     propagates: the chat shows it like the answer's own errors.
     """
-    state = await sync_to_async(_rag_state)(ctx.tenant_id)
-    if not state.enabled:
+    cfg = await resolve(ctx)
+    if not cfg.rag_enabled:
         return Retrieved(reason=REASON_DISABLED)
-    if not state.has_ready:
+    if not await sync_to_async(_has_ready)(ctx.tenant_id):
         return Retrieved(reason=REASON_NO_DOCUMENTS)
     try:
-        hits = await asearch(ctx.tenant_id, question, k=state.top_k, ctx=ctx)
+        hits = await asearch(ctx.tenant_id, question, k=cfg.rag_top_k, ctx=ctx)
     except EmptyQuery:
         hits = []
     if not hits:
         return Retrieved(reason=REASON_NO_MATCH)
-    return Retrieved(passages=passages_from_hits(state.slug, hits))
+    return Retrieved(passages=passages_from_hits(cfg.tenant_slug, hits))
 
 
 # -- the citation check ----------------------------------------------------------------
