@@ -76,6 +76,7 @@ def setup_database() -> None:
     # Ingestion runs in this process at commit (no worker to start, nothing left queued);
     # uploaded files go to a throw-away folder.
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")  # the table, not every task's log line
     os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="bench-retrieval-")
     import django
 
@@ -90,6 +91,8 @@ def drop_database() -> None:
     from django.db import connections
 
     connections.close_all()
+    for connection in connections.all():
+        connection.close_pool()  # the owner may not terminate the runtime's sessions
     with psycopg.connect(owner_url("postgres"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
     shutil.rmtree(os.environ.get("MEDIA_ROOT", ""), ignore_errors=True)
