@@ -248,6 +248,9 @@ class MessageOut(Schema):
     content: str
     status: str
     created_at: str
+    # Answers from documents: "sources" (passages retrieved), "citations" (each [n]
+    # checked: valid, supported), or a "notice"; {} otherwise. See docs/chat.md.
+    rag: dict[str, Any]
 
 
 class ConversationOut(Schema):
@@ -308,6 +311,7 @@ def conversation(request: HttpRequest, conversation_id: uuid.UUID) -> dict[str, 
                 "content": m.content,
                 "status": m.status,
                 "created_at": m.created_at.isoformat(),
+                "rag": m.rag,
             }
             for m in found.messages.all()
         ],

@@ -445,6 +445,7 @@ def test_conversations_api_lists_and_reads_only_the_key_creators(
     detail = client.get(f"/api/v1/conversations/{mine.id}").json()
     assert [m["role"] for m in detail["messages"]] == ["user", "assistant"]
     assert detail["messages"][0]["content"] == "First question"
+    assert detail["messages"][1]["rag"] == {}  # no documents were involved
     foreign = client.get(f"/api/v1/conversations/{theirs.id}")
     assert foreign.status_code == 404
     assert foreign.json()["error"]["code"] == "not_found"

@@ -9,10 +9,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
+from apps.api.services import api_key_create
 from apps.core.db import tenant_context
 from apps.gateway.models import AISettings, UsageRecord
+from apps.tenants.models import Membership
 from apps.tenants.services import tenant_create
 from tests.chat.test_chat_streams import browser_session, events, saved, send, text_of
 from tests.conftest import make_user
@@ -68,7 +71,16 @@ def test_an_answer_cites_the_passages_it_was_given(live_db, server):
     assert f'id="rag-{message.pk}"' in org["http"].get(org["conversation_url"]).text
     with tenant_context(org["tenant"].id):
         features = set(UsageRecord.objects.values_list("feature", flat=True))
+        actor = Membership.objects.get(tenant=org["tenant"])
+        _, key = api_key_create(tenant=org["tenant"], actor=actor, name="Reader", scopes=["read"])
     assert {"rag_search", "chat"} <= features
+    # The API returns the same checked citations with the conversation.
+    conversation_id = org["conversation_url"].rstrip("/").rsplit("/", 1)[1]
+    detail = httpx.get(
+        f"{server}/api/v1/conversations/{conversation_id}",
+        headers={"Authorization": f"Bearer {key}"},
+    ).json()
+    assert detail["messages"][-1]["rag"] == rag
 
 
 def test_without_ready_documents_the_answer_says_so(live_db, server):
