@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from config import stack  # noqa: E402
+from bench import throwaway_db  # noqa: E402
 
 BENCH_DB = "bench_app"
 FAST = {"X-Dev-TTFT-Ms": "0", "X-Dev-Tokens-Per-S": "0"}
@@ -42,36 +42,11 @@ def pct(values: list[float], q: float) -> float:
 
 
 def setup_database() -> None:
-    import psycopg
-
-    url = stack.pg_url(stack.OWNER_ROLE, stack.OWNER_PASSWORD, "postgres")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    os.environ["DATABASE_URL"] = stack.pg_url(stack.RUNTIME_ROLE, stack.RUNTIME_PASSWORD, BENCH_DB)
-    os.environ["DATABASE_OWNER_URL"] = stack.pg_url(
-        stack.OWNER_ROLE, stack.OWNER_PASSWORD, BENCH_DB
-    )
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["REDIS_URL"] = stack.DEFAULT_REDIS_URL.rsplit("/", 1)[0] + "/2"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    throwaway_db.create(BENCH_DB, redis_db=2)
 
 
 def drop_database() -> None:
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    for connection in connections.all():
-        connection.close_pool()  # the owner may not terminate the runtime's sessions
-    url = stack.pg_url(stack.OWNER_ROLE, stack.OWNER_PASSWORD, "postgres")
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    throwaway_db.drop(BENCH_DB)
 
 
 def make_tenant(name: str, **ai: Any) -> Any:
@@ -215,7 +190,7 @@ def semantic_lookup(entries: int, queries: int) -> dict[str, float]:
     sizes = [entries // 2] + [entries // 2 // 19] * 19
     rng = np.random.default_rng(7)
     dim = settings.EMBEDDING_DIM
-    url = stack.pg_url(stack.OWNER_ROLE, stack.OWNER_PASSWORD, BENCH_DB)
+    url = throwaway_db.owner_url(BENCH_DB)
     # COPY is refused under RLS; random vectors made in SQL keep the load quick.
     fill = """
         INSERT INTO gateway_semanticcacheentry (id, tenant_id, model_alias, system_prompt_hash,

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from bench import retrieval_data as data  # noqa: E402
-from config import stack  # noqa: E402
+from bench import throwaway_db  # noqa: E402
 
 BENCH_DB = "bench_retrieval"
 REDIS_DB = 7
@@ -59,42 +59,20 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def owner_url(database: str) -> str:
-    return stack.pg_url(stack.OWNER_ROLE, stack.OWNER_PASSWORD, database)
-
-
 def setup_database() -> None:
-    import psycopg
-
-    with psycopg.connect(owner_url("postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    os.environ["DATABASE_URL"] = stack.pg_url(stack.RUNTIME_ROLE, stack.RUNTIME_PASSWORD, BENCH_DB)
-    os.environ["DATABASE_OWNER_URL"] = owner_url(BENCH_DB)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ["REDIS_URL"] = stack.DEFAULT_REDIS_URL.rsplit("/", 1)[0] + f"/{REDIS_DB}"
     # Ingestion runs in this process at commit (no worker to start, nothing left queued);
     # uploaded files go to a throw-away folder.
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")  # the table, not every task's log line
-    os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="bench-retrieval-")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    throwaway_db.create(
+        BENCH_DB,
+        redis_db=REDIS_DB,
+        CELERY_TASK_ALWAYS_EAGER="true",
+        MEDIA_ROOT=tempfile.mkdtemp(prefix="bench-retrieval-"),
+        LOG_LEVEL=os.environ.get("LOG_LEVEL", "WARNING"),  # the table, not every task's log
+    )
 
 
 def drop_database() -> None:
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    for connection in connections.all():
-        connection.close_pool()  # the owner may not terminate the runtime's sessions
-    with psycopg.connect(owner_url("postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    throwaway_db.drop(BENCH_DB)
     shutil.rmtree(os.environ.get("MEDIA_ROOT", ""), ignore_errors=True)
 
 
@@ -115,7 +93,7 @@ def load(corpus: data.Corpus) -> dict[str, float]:
     from pgvector.psycopg import register_vector
 
     timings: dict[str, float] = {}
-    with psycopg.connect(owner_url(BENCH_DB), autocommit=True) as conn:
+    with psycopg.connect(throwaway_db.owner_url(BENCH_DB), autocommit=True) as conn:
         register_vector(conn)
         indexes = conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes "
