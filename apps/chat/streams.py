@@ -31,19 +31,18 @@ import asyncio
 import contextvars
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 
 from apps.chat import selectors, services
 from apps.chat.citations import rag_record
 from apps.chat.models import Message, MessageStatus
-from apps.core.db import tenant_context
+from apps.core.db import in_worker_thread, tenant_context
 from apps.core.redis_client import get_redis
 from apps.gateway import api as gateway
 from apps.gateway.types import CallContext, GatewayError
@@ -56,7 +55,6 @@ PING_EVERY_S = 15.0  # a comment line keeps proxies from closing an idle stream
 LINGER_S = 30.0  # a finished answer stays readable from memory this long
 
 Event = tuple[str, str, str]  # (event id, event type, data)
-T = TypeVar("T")
 
 
 def _key(kind: str, tenant_id: Any, message_id: Any) -> str:
@@ -130,19 +128,6 @@ async def request_stop(*, tenant_id: Any, message_id: Any) -> None:
 # -- generation ----------------------------------------------------------------------------
 
 
-def _own_connection(function: Callable[..., T]) -> Callable[..., Any]:
-    """Run ``function`` on a worker thread (not the one thread that serves every detached
-    task's thread-sensitive calls) and hand its connection back to the pool after."""
-
-    def run(*args: Any) -> T:
-        try:
-            return function(*args)
-        finally:
-            connection.close()
-
-    return sync_to_async(run, thread_sensitive=False)
-
-
 def _history(tenant_id: Any, message_id: Any) -> list[dict[str, str]]:
     with tenant_context(tenant_id):
         message = Message.objects.get(id=message_id, tenant_id=tenant_id)
@@ -158,7 +143,7 @@ async def _generate(live: _Live, user_id: Any) -> None:
     tenant_id, message_id = live.tenant_id, live.message_id
     fields: dict[str, Any] = {"status": MessageStatus.COMPLETE}
     try:
-        history = await _own_connection(_history)(tenant_id, message_id)
+        history = await in_worker_thread(_history)(tenant_id, message_id)
         ctx = CallContext(
             tenant_id=tenant_id, feature="chat", user_id=user_id, request_id=str(message_id)
         )
@@ -177,7 +162,7 @@ async def _generate(live: _Live, user_id: Any) -> None:
         fields.update(status=MessageStatus.STOPPED, error_code=live.stop_reason)
     fields["content"] = "".join(live.tokens)
     try:
-        await _own_connection(_finish)(tenant_id, message_id, fields)
+        await in_worker_thread(_finish)(tenant_id, message_id, fields)
     finally:
         final = {k: _plain(k, v) for k, v in fields.items() if k != "content"}
         await _close(live, orjson.dumps(final).decode())

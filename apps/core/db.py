@@ -11,8 +11,9 @@ transaction mode). With no context set, the policies match no row: fail closed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import connections, transaction
@@ -23,6 +24,7 @@ TENANT_SETTING = "app.tenant_id"
 USER_SETTING = "app.user_id"
 
 _Id = uuid.UUID | str | int
+T = TypeVar("T")
 
 
 def _as_text(value: _Id | None) -> str:
@@ -121,6 +123,21 @@ async def atenant_context(
             raise
     else:
         await sync_to_async(manager.__exit__)(None, None, None)
+
+
+def in_worker_thread(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """``sync_to_async`` for code detached from any request (a background task): run on
+    a worker thread, not on the one thread that serves every detached task's
+    thread-sensitive calls, and hand the thread's connection back to the pool after.
+    ``function`` must open and close its own transaction (``tenant_context``)."""
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connections["default"].close()
+
+    return sync_to_async(run, thread_sensitive=False)
 
 
 async def release_connection(using: str = "default") -> None:
