@@ -34,7 +34,14 @@ from apps.gateway.router import Deployment
 OPENAI_BASE = "https://api.openai.com/v1"
 
 _sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
-# Deployment (base URL and model) -> monotonic time until which the relay leaves it to LiteLLM.
+# A circuit breaker per deployment (base URL and model). A failed call goes to LiteLLM's
+# Router (retries, fallbacks) on its own; only COOL_AFTER failures in a row send every
+# call there, for GATEWAY_COOLDOWN_S. One blip (a reset connection, a single 429) must
+# not move all traffic to the costlier path: under load that path's CPU cost is what
+# makes the next calls fail.
+COOL_AFTER = 3
+_failures: dict[str, int] = {}
+# Deployment -> monotonic time until which the relay leaves it to LiteLLM.
 _cooling: dict[str, float] = {}
 
 
@@ -185,13 +192,14 @@ async def open_stream(
             f"{base}/chat/completions", data=orjson.dumps(body), headers=headers
         )
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        _cool(deployment)
+        _failed(deployment)
         raise RelayUnavailable(repr(exc)) from exc
     if response.status != 200:
         detail = (await response.read())[:300]
         response.close()
-        _cool(deployment)
+        _failed(deployment)
         raise RelayUnavailable(f"HTTP {response.status}: {detail!r}")
+    _failures.pop(_cooling_key(deployment), None)
     return RelayStream(deployment, response)
 
 
@@ -199,5 +207,9 @@ def _cooling_key(deployment: Deployment) -> str:
     return f"{deployment.api_base}|{deployment.model}"
 
 
-def _cool(deployment: Deployment) -> None:
-    _cooling[_cooling_key(deployment)] = time.monotonic() + settings.GATEWAY_COOLDOWN_S
+def _failed(deployment: Deployment) -> None:
+    key = _cooling_key(deployment)
+    _failures[key] = _failures.get(key, 0) + 1
+    if _failures[key] >= COOL_AFTER:
+        _failures.pop(key)
+        _cooling[key] = time.monotonic() + settings.GATEWAY_COOLDOWN_S

@@ -181,7 +181,7 @@ async def _open(call: Call, extra_headers: dict[str, str] | None) -> _Source:
                 extra_headers=extra_headers,
             )
         except relay.RelayUnavailable as exc:
-            logger.info("relay unavailable, using the router", extra={"error": str(exc)[:300]})
+            logger.warning("relay unavailable, using the router", extra={"error": str(exc)[:300]})
     response = await router.get_router().acompletion(
         model=call.alias,
         messages=call.messages,

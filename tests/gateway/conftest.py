@@ -39,6 +39,7 @@ def _relay_not_cooling() -> None:
     from apps.gateway import relay
 
     relay._cooling.clear()
+    relay._failures.clear()
 
 
 @pytest.fixture

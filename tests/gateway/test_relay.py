@@ -45,16 +45,30 @@ def test_a_stream_cut_mid_answer_is_billed_for_what_arrived(make_tenant, no_lite
 
 
 @override_settings(GATEWAY_DEPLOYMENTS=deployments(fast="local-fault-500"), GATEWAY_COOLDOWN_S=60)
-def test_a_failing_deployment_goes_to_the_router_and_cools_down(make_tenant):
+def test_a_failing_deployment_goes_to_the_router_and_cools_down_after_repeated_failures(
+    make_tenant,
+):
     tenant = make_tenant(cache_enabled=False)
-    assert relay.relayable("fast") is not None
-    events = stream(ctx_for(tenant), "Hello")
-    # LiteLLM's Router fell back to the other alias; one row for the call.
-    assert events[-1].type == "done"
-    assert events[-1].served_model == "openai/local-smart"
-    assert [r.status for r in rows(tenant, feature="chat")] == ["ok"]
-    assert relay.relayable("fast") is None  # cooling: the next call goes to the Router
+    for call in range(1, relay.COOL_AFTER + 1):
+        assert relay.relayable("fast") is not None  # one blip does not cool it down
+        events = stream(ctx_for(tenant), "Hello")
+        # LiteLLM's Router fell back to the other alias; one row for the call.
+        assert events[-1].type == "done"
+        assert events[-1].served_model == "openai/local-smart"
+        assert [r.status for r in rows(tenant, feature="chat")] == ["ok"] * call
+    assert relay.relayable("fast") is None  # cooling: the next calls go to the Router
     assert relay.relayable("smart") is not None
+
+
+def test_failures_must_come_in_a_row_to_cool_a_deployment_down(make_tenant):
+    tenant = make_tenant(cache_enabled=False)
+    fast = relay.relayable("fast")
+    assert fast is not None
+    for _ in range(relay.COOL_AFTER - 1):
+        relay._failed(fast)
+    assert stream(ctx_for(tenant), "Hello")[-1].type == "done"  # a relayed success
+    relay._failed(fast)
+    assert relay.relayable("fast") is not None
 
 
 @override_settings(
