@@ -113,9 +113,10 @@ async def begin(
     alias = alias or cfg.model_alias
     max_tokens = max_tokens or cfg.max_tokens
     full = with_system_prompt(cfg, messages, context)
+    counted = None
     if trim_history:
-        full = validation.trim_to_window(full, alias, max_tokens)
-    prompt_tokens = validation.validate_chat(full, alias, max_tokens)
+        full, counted = validation.trim_to_window(full, alias, max_tokens)
+    prompt_tokens = validation.validate_chat(full, alias, max_tokens, tokens=counted)
     reservation = await ratelimit.reserve(
         tenant_id=cfg.tenant_id,
         estimate=prompt_tokens + max_tokens,

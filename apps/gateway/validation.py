@@ -22,20 +22,35 @@ def count_text_tokens(text: str) -> int:
 
 def trim_to_window(
     messages: list[dict[str, Any]], alias: str, max_tokens: int
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], int]:
     """Drop the oldest turns (system prompts kept) until the prompt leaves ``max_tokens``
-    of the model's window for the answer. The newest message always stays: if it alone is
-    too long, validation refuses it with a message saying so."""
+    of the model's window for the answer; return the messages kept and their token count.
+    The newest message always stays: if it alone is too long, validation refuses it with
+    a message saying so. Each message is tokenized about twice, however long the history."""
     budget = router.context_window(alias) - max_tokens
+    total = count_tokens(messages)
+    if total <= budget:
+        return messages, total
     system = [m for m in messages if m.get("role") == "system"]
     turns = [m for m in messages if m.get("role") != "system"]
-    while len(turns) > 1 and count_tokens(system + turns) > budget:
+    # A message alone counts at least what it adds to the whole (it also pays the reply's
+    # priming), so this drops no more than needed; the exact count then finishes the job.
+    sizes = [count_tokens([m]) for m in turns]
+    while len(turns) > 1 and total > budget:
+        total -= sizes.pop(0)
         turns.pop(0)
-    return system + turns
+    total = count_tokens(system + turns)
+    while len(turns) > 1 and total > budget:
+        turns.pop(0)
+        total = count_tokens(system + turns)
+    return system + turns, total
 
 
-def validate_chat(messages: list[dict[str, Any]], alias: str, max_tokens: int) -> int:
-    """Return the prompt's token count, or raise GatewayError saying what to fix."""
+def validate_chat(
+    messages: list[dict[str, Any]], alias: str, max_tokens: int, *, tokens: int | None = None
+) -> int:
+    """Return the prompt's token count (``tokens`` when the caller counted already), or
+    raise GatewayError saying what to fix."""
     if alias not in CHAT_ALIASES:
         raise GatewayError(
             "invalid_request",
@@ -54,7 +69,8 @@ def validate_chat(messages: list[dict[str, Any]], alias: str, max_tokens: int) -
         raise GatewayError("invalid_request", "The message is empty. Type a question first.")
     if max_tokens < 1:
         raise GatewayError("invalid_request", "max_tokens must be at least 1.")
-    tokens = count_tokens(messages)
+    if tokens is None:
+        tokens = count_tokens(messages)
     window = router.context_window(alias)
     if tokens > window:
         raise GatewayError(

@@ -233,6 +233,30 @@ def test_long_history_is_trimmed_to_the_window_newest_kept(make_tenant):
     assert row.tokens_in < 16_384
 
 
+def test_trimming_keeps_the_newest_turns_that_fit_and_no_fewer():
+    from apps.gateway import router
+    from apps.gateway.validation import count_tokens, trim_to_window
+
+    system = [{"role": "system", "content": "Be brief."}]
+    turns = [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i} " + "word " * 900}
+        for i in range(41)
+    ]
+    max_tokens = 500
+    budget = router.context_window("fast") - max_tokens
+    kept, counted = trim_to_window(system + turns, "fast", max_tokens)
+    assert kept[0] == system[0]
+    assert kept[-1] == turns[-1]  # the newest question always stays
+    assert counted == count_tokens(kept) <= budget
+    dropped = len(turns) - (len(kept) - 1)
+    assert dropped > 0
+    assert kept[1:] == turns[dropped:]  # a suffix: the oldest went first
+    # No more than needed: one more of the old turns would not have fitted.
+    assert count_tokens(system + turns[dropped - 1 :]) > budget
+    short = system + turns[-3:]
+    assert trim_to_window(short, "fast", max_tokens) == (short, count_tokens(short))
+
+
 def test_context_follows_the_system_prompt_and_skips_the_semantic_cache(make_tenant):
     from apps.gateway.pipeline import begin
 
