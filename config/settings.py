@@ -61,6 +61,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "apps.tenants.middleware.TenantMiddleware",
 ]
+# The only middleware around views marked @event_stream (apps/core/asgi.py): async ones.
+STREAM_MIDDLEWARE = ["apps.core.middleware.RequestContextMiddleware"]
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -179,6 +181,9 @@ INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7, minimum=1)
 
 # --- Chat (docs/chat.md) -------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 16_000, minimum=1)
+# At most this many earlier messages are read for an answer's context (newest first);
+# the gateway then trims them to the model's context window by tokens.
+CHAT_HISTORY_MAX_MESSAGES = env_int("CHAT_HISTORY_MAX_MESSAGES", 200, minimum=1)
 # A generation nobody reads for this long is stopped (and billed for what it streamed).
 CHAT_NO_READER_TIMEOUT_S = env_int("CHAT_NO_READER_TIMEOUT_S", 30, minimum=1)
 # How long a message's event stream stays in Redis for readers to resume.

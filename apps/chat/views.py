@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 import orjson
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages as flash
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -13,8 +15,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.chat import selectors, services, streams
-from apps.chat.models import Conversation, Message
+from apps.chat import selectors, services, streams, tickets
+from apps.chat.models import Conversation, Message, MessageStatus
+from apps.core.asgi import event_stream
 from apps.core.errors import ServiceError
 from apps.gateway.selectors import usage_by_request
 from apps.tenants.access import current_membership, current_tenant
@@ -22,14 +25,13 @@ from apps.tenants.access import current_membership, current_tenant
 
 def get_conversation(request: HttpRequest, conversation_id: Any) -> Conversation:
     """The user's own conversation in the URL's tenant, else 404."""
-    found = (
-        selectors.conversations_for(tenant_id=current_tenant(request).id, user_id=request.user.pk)
-        .filter(id=conversation_id)
-        .first()
+    mine = selectors.conversations_for(
+        tenant_id=current_tenant(request).id, user_id=request.user.pk
     )
-    if found is None:
-        raise Http404("No such conversation.")
-    return found
+    try:
+        return mine.get(id=conversation_id)
+    except Conversation.DoesNotExist:
+        raise Http404("No such conversation.") from None
 
 
 def get_message(request: HttpRequest, message_id: Any) -> Message:
@@ -76,6 +78,9 @@ def conversation(request: HttpRequest, slug: str, conversation_id: UUID) -> Http
         )
         for message in history:
             message.usage = usage.get(str(message.id))  # type: ignore[attr-defined]
+    for message in history:
+        if message.status == MessageStatus.STREAMING:
+            message.events_url = events_url(request, slug, message)  # type: ignore[attr-defined]
     return render(request, "chat/conversation.html", {"conversation": found, "history": history})
 
 
@@ -96,9 +101,17 @@ def conversation_delete(request: HttpRequest, slug: str, conversation_id: UUID) 
     return redirect("chat:index", slug)
 
 
-def _stream_urls(slug: str, message: Message) -> dict[str, str]:
+def events_url(request: HttpRequest, slug: str, message: Message) -> str:
+    """The answer's event stream, with a ticket for this user (apps/chat/tickets.py)."""
+    ticket = tickets.issue(
+        tenant_id=message.tenant_id, slug=slug, user_id=request.user.pk, message_id=message.id
+    )
+    return f"{reverse('chat:events', args=[slug, message.id])}?{urlencode({'ticket': ticket})}"
+
+
+def _stream_urls(request: HttpRequest, slug: str, message: Message) -> dict[str, str]:
     return {
-        "events_url": reverse("chat:events", args=[slug, message.id]),
+        "events_url": events_url(request, slug, message),
         "stop_url": reverse("chat:stop", args=[slug, message.id]),
     }
 
@@ -116,7 +129,7 @@ def message_send(request: HttpRequest, slug: str, conversation_id: UUID) -> Json
         {
             "user_message_id": str(user_message.id),
             "message_id": str(answer.id),
-            **_stream_urls(slug, answer),
+            **_stream_urls(request, slug, answer),
         },
         status=201,
     )
@@ -129,7 +142,9 @@ def message_regenerate(request: HttpRequest, slug: str, conversation_id: UUID) -
         answer = services.message_regenerate(conversation=found)
     except ServiceError as exc:
         return JsonResponse({"error": {"message": exc.message, "code": exc.code}}, status=400)
-    return JsonResponse({"message_id": str(answer.id), **_stream_urls(slug, answer)}, status=201)
+    return JsonResponse(
+        {"message_id": str(answer.id), **_stream_urls(request, slug, answer)}, status=201
+    )
 
 
 @require_POST
@@ -145,7 +160,7 @@ def message_edit(request: HttpRequest, slug: str, conversation_id: UUID) -> Json
         {
             "user_message_id": str(question.id),
             "message_id": str(answer.id),
-            **_stream_urls(slug, answer),
+            **_stream_urls(request, slug, answer),
         },
         status=201,
     )
@@ -179,18 +194,27 @@ async def _event_stream(batches: AsyncIterator[list[streams.Event]]) -> AsyncIte
 
 
 @require_GET
+@event_stream
 async def message_events(request: HttpRequest, slug: str, message_id: UUID) -> HttpResponseBase:
-    """Server-sent events of one answer; honours Last-Event-ID to resume."""
-    message = await sync_to_async(get_message)(request, message_id)
-    if message.status == "streaming":
-        await streams.ensure_generation(
-            tenant_id=message.tenant_id, user_id=request.user.pk, message_id=message.id
-        )
-    last_id = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
-    events = streams.read_events(
-        tenant_id=message.tenant_id, message_id=message.id, last_id=last_id
+    """Server-sent events of one answer; honours Last-Event-ID to resume.
+
+    Served without the session middleware (apps/core/asgi.py): the ticket in the URL and
+    the session cookie say who may read (apps/chat/tickets.py). Anything wrong is a 404
+    that tells nothing, as for someone else's message.
+    """
+    ticket = tickets.read(request.GET.get("ticket", ""), slug=slug, message_id=message_id)
+    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if ticket is None or await tickets.session_user_id(session_key) != ticket.user_id:
+        raise Http404("No such message, or the link expired: reload the page.")
+    # Starts the generation unless it runs (or ran) somewhere; the generation itself
+    # checks that the message is still unanswered.
+    await streams.ensure_generation(
+        tenant_id=ticket.tenant_id, user_id=ticket.user_id, message_id=message_id
     )
+    last_id = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
+    events = streams.read_events(tenant_id=ticket.tenant_id, message_id=message_id, last_id=last_id)
     response = StreamingHttpResponse(_event_stream(events), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
+    response["Cache-Control"] = "no-cache, no-store"
     response["X-Accel-Buffering"] = "no"
+    response["X-Content-Type-Options"] = "nosniff"
     return response

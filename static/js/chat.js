@@ -189,6 +189,14 @@
       busy(false);
       input.focus();
     });
+    source.addEventListener("error", () => {
+      // A dropped connection is retried by the browser (readyState CONNECTING); a refused
+      // one (the link expired, or the session ended) is final.
+      if (source.readyState !== EventSource.CLOSED) return;
+      el.classList.remove("streaming");
+      busy(false);
+      showError("Lost the connection to this answer. Reload the page to see it.");
+    });
   }
 
   form.addEventListener("submit", async (event) => {

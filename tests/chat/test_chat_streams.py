@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -177,6 +179,44 @@ def test_other_users_and_tenants_reach_nothing(setup, server):
             == 404
         )
         assert http.get(setup["conversation_url"]).status_code == 404
+
+
+def test_events_need_a_fresh_ticket_for_that_message_and_the_users_live_session(setup, server):
+    from unittest import mock
+
+    from apps.chat import tickets
+
+    http = setup["http"]
+    first = send(http, setup["conversation_url"], "First question").json()
+    events(http, first["events_url"])
+    second = send(http, setup["conversation_url"], "Second question").json()
+    path, _, query = second["events_url"].partition("?ticket=")
+    ticket = urllib.parse.unquote(query)
+    _, _, other_ticket = first["events_url"].partition("?ticket=")
+    old = time.time() - settings.CHAT_STREAM_TTL_S - 5
+    with mock.patch("django.core.signing.time.time", return_value=old):
+        expired = tickets.issue(
+            tenant_id=setup["tenant"].id,
+            slug=setup["tenant"].slug,
+            user_id=setup["owner"].pk,
+            message_id=second["message_id"],
+        )
+    refused = {
+        "no ticket": http.get(path),
+        "tampered": http.get(path, params={"ticket": ticket[:-2] + "xx"}),
+        "another message's": http.get(f"{path}?ticket={other_ticket}"),
+        "expired": http.get(path, params={"ticket": expired}),
+        "no session": httpx.get(server + second["events_url"]),
+    }
+    assert {name: r.status_code for name, r in refused.items()} == dict.fromkeys(refused, 404)
+    # The same URL with the user's session streams the answer.
+    assert events(http, second["events_url"])[-1][1] == "done"
+    # Logged out: the session is gone on the server, so even its old cookie is refused.
+    name = settings.SESSION_COOKIE_NAME
+    old_cookie = next(c.value for c in http.cookies.jar if c.name == name and c.value)
+    assert http.post("/accounts/logout/").status_code in (200, 302)
+    stale = httpx.get(server + second["events_url"], cookies={name: old_cookie})
+    assert stale.status_code == 404
 
 
 def test_admins_see_tokens_and_cost_per_answer_members_do_not(setup, server):
