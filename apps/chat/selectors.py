@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from apps.chat.models import Conversation, Message, MessageStatus
@@ -14,12 +15,16 @@ def conversations_for(*, tenant_id: Any, user_id: Any) -> QuerySet[Conversation]
 
 
 def history_for(message: Message) -> list[dict[str, str]]:
-    """The conversation up to ``message`` as gateway messages (finished answers only)."""
-    earlier = (
+    """The conversation before ``message`` as gateway messages, oldest first: finished
+    answers only, at most CHAT_HISTORY_MAX_MESSAGES of the newest (the gateway then
+    trims them to the model's context window by tokens, newest kept)."""
+    newest_first = (
         Message.objects.filter(
             conversation_id=message.conversation_id, created_at__lt=message.created_at
         )
         .exclude(status=MessageStatus.STREAMING)
-        .order_by("created_at")
+        .exclude(content="")
+        .order_by("-created_at")
+        .values_list("role", "content")[: settings.CHAT_HISTORY_MAX_MESSAGES]
     )
-    return [{"role": m.role, "content": m.content} for m in earlier if m.content]
+    return [{"role": role, "content": content} for role, content in reversed(newest_first)]

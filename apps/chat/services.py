@@ -46,9 +46,16 @@ def _clean(content: str) -> str:
     return content
 
 
-def _require_idle(conversation: Conversation) -> None:
-    if conversation.messages.filter(status=MessageStatus.STREAMING).exists():
-        raise ServiceError("Wait for the current answer to finish, or stop it, before sending.")
+def _require_idle(conversation: Conversation) -> str | None:
+    """Refuse while an answer streams; return the newest message's role (None when the
+    conversation is empty). Every write goes through here, so a streaming answer is
+    always the newest message: one indexed row answers both questions."""
+    newest = conversation.messages.order_by("-created_at").values_list("role", "status")[:1]
+    for role, status in newest:
+        if status == MessageStatus.STREAMING:
+            raise ServiceError("Wait for the current answer to finish, or stop it, before sending.")
+        return str(role)
+    return None
 
 
 def _new_answer(conversation: Conversation) -> Message:
@@ -91,7 +98,7 @@ def message_edit_last(*, conversation: Conversation, content: str) -> tuple[Mess
 def message_post(*, conversation: Conversation, content: str) -> tuple[Message, Message]:
     """Store the user's message and an empty assistant message to stream into."""
     content = _clean(content)
-    _require_idle(conversation)
+    first = _require_idle(conversation) is None
     user_message = Message.objects.create(
         tenant_id=conversation.tenant_id,
         conversation=conversation,
@@ -104,7 +111,7 @@ def message_post(*, conversation: Conversation, content: str) -> tuple[Message, 
         role=MessageRole.ASSISTANT,
         status=MessageStatus.STREAMING,
     )
-    if not conversation.messages.exclude(id__in=[user_message.id, answer.id]).exists():
+    if first:
         conversation.title = content[:TITLE_CHARS] + ("…" if len(content) > TITLE_CHARS else "")
     conversation.updated_at = timezone.now()
     conversation.save(update_fields=["title", "updated_at"])

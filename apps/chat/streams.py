@@ -8,9 +8,11 @@ request claimed it (a Redis SET NX), and outlives that request. Its tokens go tw
   costs no Redis round trip per token. Readers are woken for the first token at once,
   then every CHAT_SEND_INTERVAL_MS with all tokens since: one write per tick, not one
   per token;
-- **to Redis**: a per-process flusher writes every live answer's new tokens in one
-  pipelined round trip every CHAT_FLUSH_INTERVAL_MS, as one stream entry per batch. A
-  reader on another instance, a second tab there, or a refresh after this process
+- **to Redis**: a per-process flusher writes live answers' new tokens in one pipelined
+  round trip every CHAT_FLUSH_INTERVAL_MS, as one stream entry per batch: answers that
+  a reader on another instance tails at every flush, the others every
+  UNREAD_FLUSH_EVERY flushes (a second), so that a refresh landing elsewhere finds them.
+  A reader on another instance, a second tab there, or a refresh after this process
   forgot the answer tails that stream.
 
 Event ids are token sequence numbers (the n-th token has id n; stream entry ids are
@@ -51,6 +53,10 @@ from apps.rag.context import Retrieved, retrieve_for_answer
 logger = logging.getLogger(__name__)
 TERMINAL = "done"
 CHECK_EVERY = 3  # Redis flushes between stop / reader checks
+# With nobody reading from Redis, an answer's tokens go there every this many flushes
+# (kept for a resume elsewhere); each flush while a reader on another instance tails it.
+UNREAD_FLUSH_EVERY = 10
+TAIL = "tail"  # the reader key's value while a reader on another instance tails Redis
 PING_EVERY_S = 15.0  # a comment line keeps proxies from closing an idle stream
 LINGER_S = 30.0  # a finished answer stays readable from memory this long
 
@@ -73,6 +79,7 @@ class _Live:
     terminal: str | None = None  # the done event's data, once finished
     stop_reason: str | None = None
     readers: int = 0
+    tailed: bool = False  # a reader on another instance tails the Redis stream
     last_read: float = field(default_factory=time.monotonic)
     task: asyncio.Task[None] | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -128,10 +135,16 @@ async def request_stop(*, tenant_id: Any, message_id: Any) -> None:
 # -- generation ----------------------------------------------------------------------------
 
 
-def _history(tenant_id: Any, message_id: Any) -> list[dict[str, str]]:
+def _history(tenant_id: Any, message_id: Any) -> tuple[Message | None, list[dict[str, str]]]:
+    """The message and, while it is still to be answered, the conversation before it."""
     with tenant_context(tenant_id):
-        message = Message.objects.get(id=message_id, tenant_id=tenant_id)
-        return selectors.history_for(message)
+        try:
+            message = Message.objects.get(id=message_id, tenant_id=tenant_id)
+        except Message.DoesNotExist:
+            return None, []
+        if message.status != MessageStatus.STREAMING:
+            return message, []
+        return message, selectors.history_for(message)
 
 
 def _finish(tenant_id: Any, message_id: Any, fields: dict[str, Any]) -> None:
@@ -143,7 +156,12 @@ async def _generate(live: _Live, user_id: Any) -> None:
     tenant_id, message_id = live.tenant_id, live.message_id
     fields: dict[str, Any] = {"status": MessageStatus.COMPLETE}
     try:
-        history = await in_worker_thread(_history)(tenant_id, message_id)
+        message, history = await in_worker_thread(_history)(tenant_id, message_id)
+        if message is None or message.status != MessageStatus.STREAMING:
+            # Answered already (a reader came back after the generation's claim expired)
+            # or deleted: replay what is saved instead of generating it again.
+            await _replay(live, message)
+            return
         ctx = CallContext(
             tenant_id=tenant_id, feature="chat", user_id=user_id, request_id=str(message_id)
         )
@@ -166,6 +184,15 @@ async def _generate(live: _Live, user_id: Any) -> None:
     finally:
         final = {k: _plain(k, v) for k, v in fields.items() if k != "content"}
         await _close(live, orjson.dumps(final).decode())
+
+
+async def _replay(live: _Live, message: Message | None) -> None:
+    if message is None:
+        final = {"status": MessageStatus.ERROR, "error_message": "This message was deleted."}
+    else:
+        live.tokens.append(message.content)
+        final = {"status": message.status, "rag": message.rag}
+    await _close(live, orjson.dumps(final).decode())
 
 
 def _plain(key: str, value: Any) -> Any:
@@ -266,7 +293,7 @@ async def _flush_forever() -> None:
     tick = settings.CHAT_SEND_INTERVAL_MS / 1000
     flush_every = max(1, round(settings.CHAT_FLUSH_INTERVAL_MS / settings.CHAT_SEND_INTERVAL_MS))
     loop = asyncio.get_running_loop()
-    ticks = 0
+    ticks = flushes = 0
     last_ping = time.monotonic()
     while True:
         await asyncio.sleep(tick)
@@ -279,8 +306,13 @@ async def _flush_forever() -> None:
             live.announce()
         ticks += 1
         if ticks % flush_every == 0:
+            flushes += 1
             try:
-                await _flush(active, check=ticks % (flush_every * CHECK_EVERY) == 0)
+                await _flush(
+                    active,
+                    check=flushes % CHECK_EVERY == 0,
+                    everyone=flushes % UNREAD_FLUSH_EVERY == 0,
+                )
             except Exception:
                 logger.warning("flushing chat streams to Redis failed", exc_info=True)
         now = time.monotonic()
@@ -290,10 +322,11 @@ async def _flush_forever() -> None:
                 live.wake()  # readers with nothing new send a keep-alive comment
 
 
-async def _flush(active: list[_Live], *, check: bool) -> None:
+async def _flush(active: list[_Live], *, check: bool, everyone: bool) -> None:
     pipe = get_redis().pipeline(transaction=False)
     for live in active:
-        _queue_batch(pipe, live)
+        if everyone or live.tailed:
+            _queue_batch(pipe, live)
     checked = active if check else []
     for live in checked:
         pipe.mget(
@@ -307,6 +340,7 @@ async def _flush(active: list[_Live], *, check: bool) -> None:
     ):
         if live.readers or remote_reader:
             live.last_read = now
+        live.tailed = remote_reader == TAIL.encode()
         if stop:
             live.stop("stopped")
         elif now - live.last_read > settings.CHAT_NO_READER_TIMEOUT_S:
@@ -364,7 +398,7 @@ async def _read_redis(tenant_id: Any, message_id: Any, seen: int) -> AsyncIterat
     stream = _key("events", tenant_id, message_id)
     heartbeat = _key("reader", tenant_id, message_id)
     while True:
-        await redis.set(heartbeat, 1, ex=settings.CHAT_NO_READER_TIMEOUT_S)
+        await redis.set(heartbeat, TAIL, ex=settings.CHAT_NO_READER_TIMEOUT_S)
         # Block less than the heartbeat's lifetime; the loop refreshes it.
         found = await redis.xread({stream: f"0-{seen}"}, block=1000, count=100)
         if not found:

@@ -117,3 +117,25 @@ def test_a_generation_nobody_reads_is_stopped_and_billed(people, cluster):
         assert Message.objects.filter(status="streaming").count() == 0
     assert row.status == "aborted"
     assert row.tokens_out > 0
+
+
+def test_a_finished_answer_is_replayed_not_generated_again(people):
+    """A reader returning after the generation's claim expired (here: deleted) on an
+    instance that never saw the answer gets the saved answer; no second provider call."""
+    from django.conf import settings
+    from redis import Redis
+
+    tenant = people["tenant"]
+    body = send(people["a"], people["conversation_url"], "Explain refunds").json()
+    first = events(people["a"], body["events_url"])
+    assert json.loads(first[-1][2])["status"] == "complete"
+    answer = saved(tenant, body["message_id"])
+    keys = [f"chat:{{{tenant.id}}}:{kind}:{answer.id}" for kind in ("generation", "events")]
+    assert Redis.from_url(settings.REDIS_URL).delete(*keys) == 2
+    again = events(people["b"], body["events_url"])
+    assert text_of(again) == answer.content
+    assert json.loads(again[-1][2])["status"] == "complete"
+    assert saved(tenant, body["message_id"]).content == answer.content
+    with tenant_context(tenant.id):
+        calls = UsageRecord.objects.filter(request_id=body["message_id"], feature="chat")
+        assert calls.count() == 1
