@@ -103,6 +103,27 @@ def user_context(user_id: _Id, *, using: str = "default") -> Iterator[None]:
         yield
 
 
+@contextmanager
+def enter_tenant(
+    tenant_id: _Id, *, user_id: _Id | None = None, using: str = "default"
+) -> Iterator[None]:
+    """Inside another RLS context (``user_context``), go on as ``tenant_id``.
+
+    For a request that found the membership inside ``user_context``: in the outermost
+    transaction this is one round trip and no second transaction, and the tenant stays
+    visible until that transaction ends. Nested deeper (a test's transaction, a caller's
+    atomic block) it is ``tenant_context``: a savepoint, restored on exit. Same checks as
+    ``tenant_context`` come first.
+    """
+    if len(connections[using].atomic_blocks) != 1:
+        with tenant_context(tenant_id, user_id=user_id, using=using):
+            yield
+        return
+    _set_settings(using, _tenant_values(tenant_id, user_id))
+    with bind_log_context(tenant_id=str(tenant_id)):
+        yield
+
+
 @asynccontextmanager
 async def atenant_context(
     tenant_id: _Id, *, user_id: _Id | None = None, using: str = "default"

@@ -2,8 +2,9 @@
 
 For ``/t/<slug>/...`` the tenant is resolved from the slug *through RLS* (only
 members can see a tenant), so a tenant you are not in is a 404 that reveals nothing.
-The view then runs inside ``tenant_context``. Other authenticated requests run inside
-``user_context`` so the tenant switcher can list the user's organisations.
+The view then runs as that tenant, in the same transaction (``enter_tenant``). Other
+authenticated requests run inside ``user_context`` so the tenant switcher can list the
+user's organisations.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 
-from apps.core.db import tenant_context, user_context
+from apps.core.db import enter_tenant, user_context
 from apps.tenants import selectors
 
 TENANT_PATH = re.compile(r"^/t/(?P<slug>[-a-zA-Z0-9_]+)/")
@@ -37,13 +38,15 @@ class TenantMiddleware:
         if match is None:
             with user_context(user.pk):
                 return self.get_response(request)
+        # One transaction: find the membership with the user's rows visible, then go on
+        # as the tenant for the view.
         with user_context(user.pk):
             membership = selectors.membership_for_slug(user_id=user.pk, slug=match["slug"])
-        if membership is None:
-            raise Http404("No such organisation.")
-        request.tenant = membership.tenant  # type: ignore[attr-defined]
-        request.membership = membership  # type: ignore[attr-defined]
-        if request.session.get(LAST_TENANT_SESSION_KEY) != membership.tenant.slug:
-            request.session[LAST_TENANT_SESSION_KEY] = membership.tenant.slug  # a write
-        with tenant_context(membership.tenant_id, user_id=user.pk):
-            return self.get_response(request)
+            if membership is None:
+                raise Http404("No such organisation.")
+            request.tenant = membership.tenant  # type: ignore[attr-defined]
+            request.membership = membership  # type: ignore[attr-defined]
+            if request.session.get(LAST_TENANT_SESSION_KEY) != membership.tenant.slug:
+                request.session[LAST_TENANT_SESSION_KEY] = membership.tenant.slug  # a write
+            with enter_tenant(membership.tenant_id, user_id=user.pk):
+                return self.get_response(request)

@@ -30,11 +30,10 @@ def membership_for_slug(*, user_id: int, slug: str) -> Membership | None:
     RLS shows a tenant only to its members, so a slug of a tenant the user is not in
     looks exactly like a slug that does not exist.
     """
-    return (
-        Membership.objects.select_related("tenant")
-        .filter(user_id=user_id, tenant__slug=slug)
-        .first()
-    )
+    try:  # get(), not first(): one per user and tenant, and no ORDER BY to build
+        return Membership.objects.select_related("tenant").get(user_id=user_id, tenant__slug=slug)
+    except Membership.DoesNotExist:
+        return None
 
 
 def tenants_for_user(*, user_id: int) -> list[Tenant]:
