@@ -135,15 +135,16 @@ async def request_stop(*, tenant_id: Any, message_id: Any) -> None:
 # -- generation ----------------------------------------------------------------------------
 
 
-def _history(tenant_id: Any, message_id: Any) -> tuple[Message | None, list[dict[str, str]]]:
-    """The message and, while it is still to be answered, the conversation before it."""
+def _history(tenant_id: Any, message_id: Any) -> tuple[Message | None, list[dict[str, str]] | None]:
+    """The message and the conversation before it; None for the conversation when the
+    message is answered already, or gone."""
     with tenant_context(tenant_id):
         try:
             message = Message.objects.get(id=message_id, tenant_id=tenant_id)
         except Message.DoesNotExist:
-            return None, []
+            return None, None
         if message.status != MessageStatus.STREAMING:
-            return message, []
+            return message, None
         return message, selectors.history_for(message)
 
 
@@ -157,7 +158,7 @@ async def _generate(live: _Live, user_id: Any) -> None:
     fields: dict[str, Any] = {"status": MessageStatus.COMPLETE}
     try:
         message, history = await in_worker_thread(_history)(tenant_id, message_id)
-        if message is None or message.status != MessageStatus.STREAMING:
+        if history is None:
             # Answered already (a reader came back after the generation's claim expired)
             # or deleted: replay what is saved instead of generating it again.
             await _replay(live, message)

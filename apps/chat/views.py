@@ -109,30 +109,33 @@ def events_url(request: HttpRequest, slug: str, message: Message) -> str:
     return f"{reverse('chat:events', args=[slug, message.id])}?{urlencode({'ticket': ticket})}"
 
 
-def _stream_urls(request: HttpRequest, slug: str, message: Message) -> dict[str, str]:
-    return {
-        "events_url": events_url(request, slug, message),
-        "stop_url": reverse("chat:stop", args=[slug, message.id]),
+def _refused(exc: ServiceError) -> JsonResponse:
+    return JsonResponse({"error": {"message": exc.message, "code": exc.code}}, status=400)
+
+
+def _started(
+    request: HttpRequest, slug: str, answer: Message, question: Message | None = None
+) -> JsonResponse:
+    """201 with the answer to stream: its id, its events URL (with a ticket), Stop."""
+    body = {"user_message_id": str(question.id)} if question is not None else {}
+    body |= {
+        "message_id": str(answer.id),
+        "events_url": events_url(request, slug, answer),
+        "stop_url": reverse("chat:stop", args=[slug, answer.id]),
     }
+    return JsonResponse(body, status=201)
 
 
 @require_POST
 def message_send(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonResponse:
     found = get_conversation(request, conversation_id)
     try:
-        user_message, answer = services.message_post(
+        question, answer = services.message_post(
             conversation=found, content=request.POST.get("content", "")
         )
     except ServiceError as exc:
-        return JsonResponse({"error": {"message": exc.message, "code": exc.code}}, status=400)
-    return JsonResponse(
-        {
-            "user_message_id": str(user_message.id),
-            "message_id": str(answer.id),
-            **_stream_urls(request, slug, answer),
-        },
-        status=201,
-    )
+        return _refused(exc)
+    return _started(request, slug, answer, question)
 
 
 @require_POST
@@ -141,10 +144,8 @@ def message_regenerate(request: HttpRequest, slug: str, conversation_id: UUID) -
     try:
         answer = services.message_regenerate(conversation=found)
     except ServiceError as exc:
-        return JsonResponse({"error": {"message": exc.message, "code": exc.code}}, status=400)
-    return JsonResponse(
-        {"message_id": str(answer.id), **_stream_urls(request, slug, answer)}, status=201
-    )
+        return _refused(exc)
+    return _started(request, slug, answer)
 
 
 @require_POST
@@ -155,15 +156,8 @@ def message_edit(request: HttpRequest, slug: str, conversation_id: UUID) -> Json
             conversation=found, content=request.POST.get("content", "")
         )
     except ServiceError as exc:
-        return JsonResponse({"error": {"message": exc.message, "code": exc.code}}, status=400)
-    return JsonResponse(
-        {
-            "user_message_id": str(question.id),
-            "message_id": str(answer.id),
-            **_stream_urls(request, slug, answer),
-        },
-        status=201,
-    )
+        return _refused(exc)
+    return _started(request, slug, answer, question)
 
 
 @require_POST
