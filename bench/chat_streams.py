@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -36,6 +37,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import gateway as gateway_bench  # noqa: E402  (bench/gateway.py: database set-up helpers)
+
+from apps.core import heap  # noqa: E402
 
 PROVIDER_TTFT_MS = 150
 TOKENS_PER_S = 30
@@ -307,9 +310,16 @@ def main() -> int:
         # steady state: answers starting and ending all the time, not in lockstep.
         ramp = args.answer_tokens / TOKENS_PER_S
         server = psutil.Process(web.pid)
-        stats, wall, cpu, profiler = asyncio.run(
-            measured_run(base, cookie, urls, ramp, seconds, server, args.profile)
-        )
+        # The load generator must not stall either: its own full garbage collections
+        # (Django is loaded here) would show up as token lag (apps/core/heap.py).
+        heap.freeze_startup_heap()
+        gc.disable()
+        try:
+            stats, wall, cpu, profiler = asyncio.run(
+                measured_run(base, cookie, urls, ramp, seconds, server, args.profile)
+            )
+        finally:
+            gc.enable()
         rss_mb = server.memory_info().rss / 2**20
         if profiler is not None:
             profiler.wait(30)

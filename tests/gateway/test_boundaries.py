@@ -67,7 +67,7 @@ def test_torch_is_imported_only_by_the_local_provider():
     probe = (
         "import django, sys; django.setup();"
         "import config.asgi, apps.gateway.api, apps.gateway.pipeline, threading;"
-        "[t.join() for t in threading.enumerate() if t.name == 'warm-litellm'];"
+        "[t.join() for t in threading.enumerate() if t.name == 'warm-up'];"
         "print('litellm' in sys.modules,"
         " 'torch' in sys.modules, 'sentence_transformers' in sys.modules)"
     )

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from apps.core import heap
 from apps.gateway.local_provider import devmodel
 from apps.gateway.local_provider.devmodel import RequestError
 from apps.gateway.local_provider.embeddings import DIMENSIONS, MAX_INPUTS, Embedder
@@ -455,6 +456,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _load(embedder: Embedder) -> None:
+    """Load the embedding model, then freeze the start-up heap (torch's is large): the
+    garbage collector's full passes would otherwise stall every stream for hundreds of
+    milliseconds, which a real provider does not do (apps/core/heap.py)."""
+    embedder.load()
+    heap.set_thresholds(heap.DEFAULT_THRESHOLDS)
+    heap.freeze_startup_heap()
+
+
 def build_app(env: Mapping[str, str] | None = None) -> Starlette:
     """The ASGI app. Settings come from ``env`` (default: ``os.environ``) now; the
     embedding model starts loading in a background thread when the server starts, and
@@ -469,7 +479,9 @@ def build_app(env: Mapping[str, str] | None = None) -> Starlette:
             uvicorn_errors.addFilter(_HideInjectedCuts())
         # A daemon thread, not the event loop: loading takes seconds and the server
         # should already answer /health (503) and chat meanwhile.
-        threading.Thread(target=embedder.load, name="load-embeddings", daemon=True).start()
+        threading.Thread(
+            target=_load, args=(embedder,), name="load-embeddings", daemon=True
+        ).start()
         yield
 
     app = Starlette(
