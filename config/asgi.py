@@ -8,10 +8,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_application = get_asgi_application()  # sets Django up
 
 from apps.core import heap  # noqa: E402
-from apps.core.asgi import Application, StreamHandler  # noqa: E402  (needs Django set up)
+from apps.core.asgi import Application, LeanHandler  # noqa: E402  (needs Django set up)
 
-# Event streams skip the synchronous middleware stack (apps/core/asgi.py).
-application = Application(django_application, StreamHandler())
+# Views marked @lean skip the synchronous middleware stack (apps/core/asgi.py).
+application = Application(django_application, LeanHandler())
 
 
 def _warm_up() -> None:

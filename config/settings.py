@@ -61,8 +61,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "apps.tenants.middleware.TenantMiddleware",
 ]
-# The only middleware around views marked @event_stream (apps/core/asgi.py): async ones.
-STREAM_MIDDLEWARE = ["apps.core.middleware.RequestContextMiddleware"]
+# The only middleware around views marked @lean (apps/core/asgi.py): async ones.
+LEAN_MIDDLEWARE = ["apps.core.middleware.RequestContextMiddleware"]
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"

@@ -62,5 +62,6 @@ async def session_user_id(session_key: str | None) -> str | None:
     if not session_key:
         return None
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    user_id = await sync_to_async(store.get)(SESSION_KEY)
+    # Not thread-sensitive: a pooled thread, no thread started for this request.
+    user_id = await sync_to_async(store.get, thread_sensitive=False)(SESSION_KEY)
     return None if user_id is None else str(user_id)

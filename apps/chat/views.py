@@ -17,10 +17,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.chat import selectors, services, streams, tickets
 from apps.chat.models import Conversation, Message, MessageStatus
-from apps.core.asgi import event_stream
+from apps.core.asgi import lean
 from apps.core.errors import ServiceError
 from apps.gateway.selectors import usage_by_request
 from apps.tenants.access import current_membership, current_tenant
+from apps.tenants.lean import run_as_member
 
 
 def get_conversation(request: HttpRequest, conversation_id: Any) -> Conversation:
@@ -127,7 +128,28 @@ def _started(
 
 
 @require_POST
-def message_send(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonResponse:
+@lean
+async def message_send(request: HttpRequest, slug: str, conversation_id: UUID) -> HttpResponseBase:
+    """Store the question and an empty answer; 201 with the answer's events URL. Served
+    lean, like the events (apps/core/asgi.py): it is half of every message's cost."""
+    return await run_as_member(request, slug, _send, conversation_id)
+
+
+@require_POST
+@lean
+async def message_regenerate(
+    request: HttpRequest, slug: str, conversation_id: UUID
+) -> HttpResponseBase:
+    return await run_as_member(request, slug, _regenerate, conversation_id)
+
+
+@require_POST
+@lean
+async def message_edit(request: HttpRequest, slug: str, conversation_id: UUID) -> HttpResponseBase:
+    return await run_as_member(request, slug, _edit, conversation_id)
+
+
+def _send(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonResponse:
     found = get_conversation(request, conversation_id)
     try:
         question, answer = services.message_post(
@@ -138,8 +160,7 @@ def message_send(request: HttpRequest, slug: str, conversation_id: UUID) -> Json
     return _started(request, slug, answer, question)
 
 
-@require_POST
-def message_regenerate(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonResponse:
+def _regenerate(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonResponse:
     found = get_conversation(request, conversation_id)
     try:
         answer = services.message_regenerate(conversation=found)
@@ -148,8 +169,7 @@ def message_regenerate(request: HttpRequest, slug: str, conversation_id: UUID) -
     return _started(request, slug, answer)
 
 
-@require_POST
-def message_edit(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonResponse:
+def _edit(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonResponse:
     found = get_conversation(request, conversation_id)
     try:
         question, answer = services.message_edit_last(
@@ -188,7 +208,7 @@ async def _event_stream(batches: AsyncIterator[list[streams.Event]]) -> AsyncIte
 
 
 @require_GET
-@event_stream
+@lean
 async def message_events(request: HttpRequest, slug: str, message_id: UUID) -> HttpResponseBase:
     """Server-sent events of one answer; honours Last-Event-ID to resume.
 

@@ -1,17 +1,22 @@
-"""One URLconf, two handlers: event streams skip the synchronous middleware stack.
+"""One URLconf, two handlers: lean views skip the synchronous middleware stack.
 
 Django's middleware stack (sessions, authentication, CSRF, messages, the tenant
-middleware) is synchronous: under ASGI every request through it runs on a thread made
-for it, and loads the session, the user and the membership. For ordinary pages that is
-the right trade. For a server-sent event stream it is most of the cost of the request,
-and a chat opens one per answer (docs/chat.md, "Measured").
+middleware) is synchronous: under ASGI every request through it gets a thread made for
+it, hops between that thread and the event loop four times, and loads the session, the
+user and the membership. For ordinary pages that is the right trade. For the chat's hot
+path (a message posted, then its answer's event stream, for every message) it was most
+of the cost of the request (docs/chat.md, "Measured").
 
-Views marked ``@event_stream`` are served by ``StreamHandler``: the same URLconf, the
-same view API, but only ``settings.STREAM_MIDDLEWARE`` around them, all of it async. Such
-a view gets no ``request.user`` and no ``request.session``: it authenticates the request
-itself (the chat's events check a signed ticket and the session cookie, see
+Views marked ``@lean`` are served by ``LeanHandler``: the same URLconf, the same view
+API, but only ``settings.LEAN_MIDDLEWARE`` around them, all of it async, and no thread of
+their own: no ``request_started``/``request_finished`` work on a per-request thread, and
+the view's synchronous work goes to the shared worker pool in one hop
+(``apps.tenants.lean.run_as_member``). Such a view gets no ``request.user`` or
+``request.session`` from middleware: it authenticates the request itself, with Django's
+own CSRF and session checks (``apps.core.lean``) or a signed ticket (the chat's events,
 ``apps.chat.tickets``). Anything else goes to Django's usual handler. Under WSGI or the
-test client the marked views run through the full stack, which they ignore.
+test client the marked views run through the full stack; ``served_lean`` tells them
+apart.
 """
 
 from __future__ import annotations
@@ -23,35 +28,56 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.urls import Resolver404, get_resolver
 from django.utils.module_loading import import_string
 
 View = TypeVar("View", bound=Callable[..., Any])
-_MARK = "serves_event_stream"
+_MARK = "served_lean"
 
 Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
+Receive = Callable[[], Awaitable[Mapping[str, Any]]]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
-def event_stream(view: View) -> View:
-    """Serve this async view through ``StreamHandler`` (see the module docstring)."""
+def lean(view: View) -> View:
+    """Serve this async view through ``LeanHandler`` (see the module docstring)."""
     setattr(view, _MARK, True)
     return view
 
 
-class StreamHandler(ASGIHandler):
-    """Django's ASGI handler with ``settings.STREAM_MIDDLEWARE`` as its middleware."""
+def served_lean(request: HttpRequest) -> bool:
+    """Whether ``LeanHandler`` serves this request (else the full middleware stack ran)."""
+    return bool(getattr(request, _MARK, False))
+
+
+class LeanHandler(ASGIHandler):
+    """Django's ASGI handler with ``settings.LEAN_MIDDLEWARE`` as its middleware and no
+    per-request thread."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Django's handler opens a ThreadSensitiveContext per request, which starts a
+        # thread for the first thread-sensitive call in it: the request_started signal's
+        # receivers at least. Without it those few calls share one long-lived thread.
+        if scope["type"] != "http":
+            raise ValueError(f"LeanHandler serves HTTP only, not {scope['type']}.")
+        await self.handle(scope, receive, send)
+
+    async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
+        setattr(request, _MARK, True)
+        response: HttpResponseBase = await super().get_response_async(request)
+        return response
 
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware: list[Any] = []
         self._template_response_middleware: list[Any] = []
         self._exception_middleware: list[Any] = []
         handler = convert_exception_to_response(self._get_response_async)  # type: ignore[attr-defined]
-        for path in reversed(settings.STREAM_MIDDLEWARE):
+        for path in reversed(settings.LEAN_MIDDLEWARE):
             middleware = import_string(path)
             if not getattr(middleware, "async_capable", False):
-                raise ImproperlyConfigured(f"{path} in STREAM_MIDDLEWARE must be async-capable.")
+                raise ImproperlyConfigured(f"{path} in LEAN_MIDDLEWARE must be async-capable.")
             handler = convert_exception_to_response(middleware(handler))
         self._middleware_chain = handler
 
@@ -59,17 +85,17 @@ class StreamHandler(ASGIHandler):
 class Application:
     """The project's ASGI application: routes each HTTP request to one of the handlers."""
 
-    def __init__(self, django: ASGIHandler, streams: StreamHandler) -> None:
+    def __init__(self, django: ASGIHandler, lean: LeanHandler) -> None:
         self.django = django
-        self.streams = streams
+        self.lean = lean
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = self.streams if self._is_event_stream(scope) else self.django
+        handler = self.lean if self._is_lean(scope) else self.django
         await handler(scope, receive, send)
 
     @staticmethod
-    def _is_event_stream(scope: Scope) -> bool:
-        if scope["type"] != "http" or scope["method"] != "GET":
+    def _is_lean(scope: Scope) -> bool:
+        if scope["type"] != "http":
             return False
         path: str = scope["path"]
         root = scope.get("root_path", "")

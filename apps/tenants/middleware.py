@@ -10,13 +10,16 @@ user's organisations.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
 from apps.core.db import enter_tenant, user_context
 from apps.tenants import selectors
+from apps.tenants.models import Membership
 
 TENANT_PATH = re.compile(r"^/t/(?P<slug>[-a-zA-Z0-9_]+)/")
 LAST_TENANT_SESSION_KEY = "last_tenant_slug"
@@ -38,15 +41,25 @@ class TenantMiddleware:
         if match is None:
             with user_context(user.pk):
                 return self.get_response(request)
-        # One transaction: find the membership with the user's rows visible, then go on
-        # as the tenant for the view.
-        with user_context(user.pk):
-            membership = selectors.membership_for_slug(user_id=user.pk, slug=match["slug"])
-            if membership is None:
-                raise Http404("No such organisation.")
-            request.tenant = membership.tenant  # type: ignore[attr-defined]
-            request.membership = membership  # type: ignore[attr-defined]
+        with as_member(request, match["slug"]) as membership:
             if request.session.get(LAST_TENANT_SESSION_KEY) != membership.tenant.slug:
                 request.session[LAST_TENANT_SESSION_KEY] = membership.tenant.slug  # a write
-            with enter_tenant(membership.tenant_id, user_id=user.pk):
-                return self.get_response(request)
+            return self.get_response(request)
+
+
+@contextmanager
+def as_member(request: HttpRequest, slug: str) -> Iterator[Membership]:
+    """One transaction: find the authenticated user's membership in the tenant ``slug``
+    with the user's rows visible (else 404, as for a slug that does not exist), set
+    ``request.tenant`` and ``request.membership``, and go on as that tenant."""
+    user_id = request.user.pk
+    if user_id is None:
+        raise PermissionDenied("Sign in first.")
+    with user_context(user_id):
+        membership = selectors.membership_for_slug(user_id=user_id, slug=slug)
+        if membership is None:
+            raise Http404("No such organisation.")
+        request.tenant = membership.tenant  # type: ignore[attr-defined]
+        request.membership = membership  # type: ignore[attr-defined]
+        with enter_tenant(membership.tenant_id, user_id=user_id):
+            yield membership

@@ -258,3 +258,34 @@ def test_regenerate_and_edit_the_last_question(setup):
     assert len(rows) == 2
     # Nothing to regenerate while an answer streams; an empty edit is refused.
     assert http.post(f"{url}edit/", data={"content": " "}).status_code == 400
+
+
+def test_posting_needs_csrf_and_the_users_live_session(setup, server):
+    """Messages are posted through the lean handler (apps/core/asgi.py), which runs
+    Django's own CSRF and session checks itself: each failure is refused, nothing stored."""
+    http, url = setup["http"], f"{setup['conversation_url']}messages/"
+    name = settings.SESSION_COOKIE_NAME
+    cookie = next(c.value for c in http.cookies.jar if c.name == name and c.value)
+    csrf = {settings.CSRF_COOKIE_NAME: "b" * 32}
+    refused = {
+        "no CSRF token": httpx.post(server + url, data={"content": "hi"}, cookies={name: cookie}),
+        "wrong CSRF token": httpx.post(
+            server + url,
+            data={"content": "hi"},
+            cookies={name: cookie, **csrf},
+            headers={"X-CSRFToken": "c" * 32},
+        ),
+        "no session": httpx.post(
+            server + url, data={"content": "hi"}, cookies=csrf, headers={"X-CSRFToken": "b" * 32}
+        ),
+    }
+    codes = {reason: response.status_code for reason, response in refused.items()}
+    assert codes == {"no CSRF token": 403, "wrong CSRF token": 403, "no session": 302}
+    assert refused["no session"].headers["location"].startswith("/accounts/login/?next=")
+    # A changed password signs other sessions out (Django's session auth hash).
+    owner = setup["owner"]
+    owner.set_password("a-new-password-0451")
+    owner.save()
+    assert send(http, setup["conversation_url"], "hi").status_code == 302
+    with tenant_context(setup["tenant"].id):
+        assert Message.objects.count() == 0

@@ -1,4 +1,4 @@
-"""Event streams are served by the handler without the synchronous middleware stack."""
+"""Views marked @lean are served by the handler without the synchronous middleware stack."""
 
 from __future__ import annotations
 
@@ -8,30 +8,32 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.chat import views as chat_views
-from apps.core.asgi import Application, StreamHandler
+from apps.core.asgi import Application, LeanHandler
 
 
 def scope(method: str, path: str, root_path: str = "") -> dict[str, object]:
     return {"type": "http", "method": method, "path": path, "root_path": root_path}
 
 
-def test_only_marked_views_go_to_the_stream_handler():
+def test_only_marked_views_go_to_the_lean_handler():
     events = f"/t/acme/chat/messages/{uuid.uuid4()}/events/"
-    assert getattr(chat_views.message_events, "serves_event_stream", False)
-    assert Application._is_event_stream(scope("GET", events))
-    assert Application._is_event_stream(scope("GET", "/app" + events, root_path="/app"))
-    assert not Application._is_event_stream(scope("POST", events))
-    assert not Application._is_event_stream(scope("GET", f"/t/acme/chat/{uuid.uuid4()}/"))
-    assert not Application._is_event_stream(scope("GET", "/no/such/page/"))
-    assert not Application._is_event_stream({"type": "lifespan"})
+    send = f"/t/acme/chat/{uuid.uuid4()}/messages/"
+    assert getattr(chat_views.message_events, "served_lean", False)
+    assert Application._is_lean(scope("GET", events))
+    assert Application._is_lean(scope("GET", "/app" + events, root_path="/app"))
+    assert Application._is_lean(scope("POST", send))
+    assert not Application._is_lean(scope("GET", f"/t/acme/chat/{uuid.uuid4()}/"))
+    assert not Application._is_lean(scope("POST", f"/t/acme/chat/{uuid.uuid4()}/rename/"))
+    assert not Application._is_lean(scope("GET", "/no/such/page/"))
+    assert not Application._is_lean({"type": "lifespan"})
 
 
-def test_the_stream_handler_runs_only_async_middleware(settings):
-    settings.STREAM_MIDDLEWARE = ["apps.core.middleware.RequestContextMiddleware"]
-    handler = StreamHandler()
+def test_the_lean_handler_runs_only_async_middleware(settings):
+    settings.LEAN_MIDDLEWARE = ["apps.core.middleware.RequestContextMiddleware"]
+    handler = LeanHandler()
     assert handler._view_middleware == []
-    settings.STREAM_MIDDLEWARE = ["django.middleware.clickjacking.XFrameOptionsMiddleware"]
-    StreamHandler()  # Django's MiddlewareMixin ones are async-capable: accepted
-    settings.STREAM_MIDDLEWARE = ["apps.tenants.middleware.TenantMiddleware"]
+    settings.LEAN_MIDDLEWARE = ["django.middleware.clickjacking.XFrameOptionsMiddleware"]
+    LeanHandler()  # Django's MiddlewareMixin ones are async-capable: accepted
+    settings.LEAN_MIDDLEWARE = ["apps.tenants.middleware.TenantMiddleware"]
     with pytest.raises(ImproperlyConfigured, match="must be async-capable"):
-        StreamHandler()
+        LeanHandler()

@@ -1,0 +1,41 @@
+"""What the middleware stack does for a request, for views served lean (apps/core/asgi.py).
+
+Django's own code does the checking: ``CsrfViewMiddleware`` for CSRF, the configured
+session engine and ``django.contrib.auth.get_user`` for the user (which also checks the
+session's auth hash, so a changed password or a logout elsewhere still signs the
+session out). Nothing here reimplements a check.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.contrib import auth
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.middleware.csrf import CsrfViewMiddleware
+
+
+def _not_called(request: HttpRequest) -> HttpResponse:
+    raise AssertionError("only the middleware's checks are used")
+
+
+_csrf = CsrfViewMiddleware(_not_called)
+
+
+def csrf_refusal(request: HttpRequest, view: Any = None) -> HttpResponseBase | None:
+    """Django's CSRF failure response (403) for this request, or None when it passes.
+    No database, no session (CSRF_USE_SESSIONS is off): safe on the event loop."""
+    _csrf.process_request(request)
+    return _csrf.process_view(request, view, (), {})
+
+
+def authenticate(request: HttpRequest) -> None:
+    """Set ``request.session`` and ``request.user`` from the session cookie, as
+    SessionMiddleware and AuthenticationMiddleware do (the user may be anonymous).
+    Synchronous: reads the session store and the user; call it on a worker thread."""
+    engine = import_module(settings.SESSION_ENGINE)
+    request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+    request.user = auth.get_user(request)
