@@ -290,37 +290,51 @@ async def _flush_forever() -> None:
     """The process's ticker for every answer generated here: each CHAT_SEND_INTERVAL_MS
     it wakes readers that have new tokens (one write per reader carries every token of
     the tick), each CHAT_FLUSH_INTERVAL_MS it writes new tokens to Redis and checks stop
-    keys and remote readers, all in one pipelined round trip."""
+    keys and remote readers, all in one pipelined round trip.
+
+    Ticks keep their own schedule: the Redis round trip runs beside them (at most one at
+    a time), since under load it takes tens of milliseconds, which held back every
+    reader's next write when the ticker waited for it."""
     tick = settings.CHAT_SEND_INTERVAL_MS / 1000
     flush_every = max(1, round(settings.CHAT_FLUSH_INTERVAL_MS / settings.CHAT_SEND_INTERVAL_MS))
     loop = asyncio.get_running_loop()
     ticks = flushes = 0
-    last_ping = time.monotonic()
+    flushing: asyncio.Task[None] | None = None
+    next_tick = last_ping = loop.time()
     while True:
-        await asyncio.sleep(tick)
+        next_tick = max(next_tick + tick, loop.time())  # no burst of ticks after a stall
+        await asyncio.sleep(next_tick - loop.time())
         active = [live for live in _live.values() if _mine(live, loop)]
         if not active:
             if not _live:
+                if flushing is not None:
+                    await flushing
                 return
             continue
         for live in active:
             live.announce()
         ticks += 1
-        if ticks % flush_every == 0:
+        if ticks % flush_every == 0 and (flushing is None or flushing.done()):
             flushes += 1
-            try:
-                await _flush(
+            flushing = asyncio.create_task(
+                _flush_logged(
                     active,
                     check=flushes % CHECK_EVERY == 0,
                     everyone=flushes % UNREAD_FLUSH_EVERY == 0,
                 )
-            except Exception:
-                logger.warning("flushing chat streams to Redis failed", exc_info=True)
-        now = time.monotonic()
+            )
+        now = loop.time()
         if now - last_ping >= PING_EVERY_S:
             last_ping = now
             for live in active:
                 live.wake()  # readers with nothing new send a keep-alive comment
+
+
+async def _flush_logged(active: list[_Live], *, check: bool, everyone: bool) -> None:
+    try:
+        await _flush(active, check=check, everyone=everyone)
+    except Exception:
+        logger.warning("flushing chat streams to Redis failed", exc_info=True)
 
 
 async def _flush(active: list[_Live], *, check: bool, everyone: bool) -> None:
