@@ -343,6 +343,7 @@ def main() -> int:
         "ttft_added_p50_ms": statistics.median(ttft) - PROVIDER_TTFT_MS,
         "token_lag_p95_ms": gateway_bench.pct(lag, 0.95),
         "token_lag_p50_ms": statistics.median(lag),
+        "token_lag_p99_ms": gateway_bench.pct(lag, 0.99),
         "cpu_ms_per_stream_s": cpu * 1000 / (streams * wall),
         "server_cpu_share": cpu / wall,
         "rss_mb": rss_mb,
