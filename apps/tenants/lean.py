@@ -36,7 +36,10 @@ async def run_as_member(
     refused = csrf_refusal(request, action)
     if refused is not None:
         return refused
-    return await in_worker_thread(_as_member)(request, slug, action, *args)
+    response = await in_worker_thread(_as_member)(request, slug, action, *args)
+    # What SecurityMiddleware adds to every response, for these (JSON) ones.
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
 
 
 def _as_member(

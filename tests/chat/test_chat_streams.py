@@ -282,10 +282,14 @@ def test_posting_needs_csrf_and_the_users_live_session(setup, server):
     codes = {reason: response.status_code for reason, response in refused.items()}
     assert codes == {"no CSRF token": 403, "wrong CSRF token": 403, "no session": 302}
     assert refused["no session"].headers["location"].startswith("/accounts/login/?next=")
+    accepted = send(http, setup["conversation_url"], "hi")
+    assert accepted.status_code == 201
+    assert accepted.headers["X-Content-Type-Options"] == "nosniff"
+    events(http, accepted.json()["events_url"])
     # A changed password signs other sessions out (Django's session auth hash).
     owner = setup["owner"]
     owner.set_password("a-new-password-0451")
     owner.save()
-    assert send(http, setup["conversation_url"], "hi").status_code == 302
+    assert send(http, setup["conversation_url"], "hi again").status_code == 302
     with tenant_context(setup["tenant"].id):
-        assert Message.objects.count() == 0
+        assert Message.objects.count() == 2  # the accepted question and its answer
