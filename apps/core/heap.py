@@ -1,10 +1,10 @@
-"""The cyclic garbage collector in long-running async servers (docs/performance.md).
+"""The cyclic garbage collector in long-running async servers (docs/chat.md, "Measured").
 
 CPython's collector stops the whole process while it runs, and a full (generation 2)
 collection walks every container object alive. A web worker with Django and LiteLLM
 loaded holds about half a million of them from start-up alone, so each full collection
-froze the event loop for 200-400 ms: every open stream stalled that long, a few times a
-minute under load. Two remedies, both from the ``gc`` module's own documentation:
+froze the event loop for 200-400 ms: every open stream stalled that long, every few
+seconds under load. Two remedies, both from the ``gc`` module's own documentation:
 
 - ``freeze_startup_heap`` moves everything alive once start-up is done (modules,
   classes, settings, the tokenizer) into the permanent generation, which collections

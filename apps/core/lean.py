@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import auth
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
@@ -27,7 +28,11 @@ _csrf = CsrfViewMiddleware(_not_called)
 
 def csrf_refusal(request: HttpRequest, view: Any = None) -> HttpResponseBase | None:
     """Django's CSRF failure response (403) for this request, or None when it passes.
-    No database, no session (CSRF_USE_SESSIONS is off): safe on the event loop."""
+    No database, no session: safe on the event loop."""
+    if settings.CSRF_USE_SESSIONS:  # the secret would be in the session, not loaded yet
+        raise ImproperlyConfigured(
+            "Lean views check CSRF from the cookie: turn CSRF_USE_SESSIONS off."
+        )
     _csrf.process_request(request)
     return _csrf.process_view(request, view, (), {})
 

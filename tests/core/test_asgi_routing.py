@@ -37,3 +37,17 @@ def test_the_lean_handler_runs_only_async_middleware(settings):
     settings.LEAN_MIDDLEWARE = ["apps.tenants.middleware.TenantMiddleware"]
     with pytest.raises(ImproperlyConfigured, match="must be async-capable"):
         LeanHandler()
+
+
+def test_lean_views_get_djangos_csrf_check(rf, settings):
+    from apps.core.lean import csrf_refusal
+
+    secret = "d" * 32
+    unsigned = rf.post("/t/acme/chat/x/messages/", {"content": "hi"})
+    assert csrf_refusal(unsigned).status_code == 403
+    signed = rf.post("/t/acme/chat/x/messages/", {"content": "hi"}, HTTP_X_CSRFTOKEN=secret)
+    signed.COOKIES[settings.CSRF_COOKIE_NAME] = secret
+    assert csrf_refusal(signed) is None
+    settings.CSRF_USE_SESSIONS = True
+    with pytest.raises(ImproperlyConfigured, match="turn CSRF_USE_SESSIONS off"):
+        csrf_refusal(signed)
