@@ -19,7 +19,6 @@ either; the next page load or message goes through the full checks.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import import_module
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +26,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.core import signing
+
+from apps.core.lean import session_store
 
 SALT = "apps.chat.tickets.events"
 
@@ -61,7 +62,7 @@ async def session_user_id(session_key: str | None) -> str | None:
     """The id of the user logged in with this session, or None (no such live session)."""
     if not session_key:
         return None
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    store = session_store(session_key)
     # Not thread-sensitive: a pooled thread, no thread started for this request.
     user_id = await sync_to_async(store.get, thread_sensitive=False)(SESSION_KEY)
     return None if user_id is None else str(user_id)

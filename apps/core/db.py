@@ -147,9 +147,10 @@ async def atenant_context(
 
 
 def in_worker_thread(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
-    """``sync_to_async`` for code detached from any request (a background task): run on
-    a worker thread, not on the one thread that serves every detached task's
-    thread-sensitive calls, and hand the thread's connection back to the pool after.
+    """``sync_to_async`` for code with no request thread of its own (a background task,
+    a view served lean): run on the shared worker pool, not on the one thread that serves
+    every such caller's thread-sensitive calls, and hand the thread's connection back to
+    the pool after.
     ``function`` must open and close its own transaction (``tenant_context``)."""
 
     def run(*args: Any, **kwargs: Any) -> T:

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import auth
+from django.contrib.sessions.backends.base import SessionBase
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -37,10 +38,16 @@ def csrf_refusal(request: HttpRequest, view: Any = None) -> HttpResponseBase | N
     return _csrf.process_view(request, view, (), {})
 
 
+def session_store(session_key: str | None) -> SessionBase:
+    """The configured engine's session for this key, as SessionMiddleware makes it (lazy:
+    the store is read on first access)."""
+    store: SessionBase = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return store
+
+
 def authenticate(request: HttpRequest) -> None:
     """Set ``request.session`` and ``request.user`` from the session cookie, as
     SessionMiddleware and AuthenticationMiddleware do (the user may be anonymous).
     Synchronous: reads the session store and the user; call it on a worker thread."""
-    engine = import_module(settings.SESSION_ENGINE)
-    request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+    request.session = session_store(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
     request.user = auth.get_user(request)
