@@ -58,7 +58,7 @@ def make_tenant(name: str, **ai: Any) -> Any:
     user = User.objects.create_user(f"{name.lower().replace(' ', '-')}@bench.example", "x" * 16)
     tenant = tenant_create(owner=user, name=name, plan="enterprise")
     with tenant_context(tenant.id):
-        AISettings.objects.filter(tenant=tenant).update(**ai)
+        AISettings.objects.update_or_create(tenant=tenant, defaults=ai)
     return tenant
 
 

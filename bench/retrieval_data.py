@@ -244,11 +244,12 @@ def real_ingest_rate(corpus: Corpus, rng: np.random.Generator, chunks: int) -> d
     from apps.core.db import tenant_context
     from apps.rag.models import Document, DocumentStatus
     from apps.rag.services import document_create
-    from apps.tenants.models import Tenant
+    from apps.tenants.models import Membership, Role, Tenant
 
     tenant_id = corpus.tenants[-1].id  # a small tenant: its searches are not disturbed
     with tenant_context(tenant_id):
         tenant = Tenant.objects.get(id=tenant_id)
+        owner = Membership.objects.get(tenant_id=tenant_id, role=Role.OWNER)
     stored, documents, elapsed = 0, 0, 0.0
     while stored < chunks:
         sections = []
@@ -259,7 +260,7 @@ def real_ingest_rate(corpus: Corpus, rng: np.random.Generator, chunks: int) -> d
         started = time.perf_counter()
         with tenant_context(tenant_id):
             document, _ = document_create(
-                tenant=tenant, uploaded_by=None, filename=f"gen-{documents}.md", data=data.encode()
+                tenant=tenant, actor=owner, filename=f"gen-{documents}.md", data=data.encode()
             )
         elapsed += time.perf_counter() - started  # the eager ingestion runs at commit
         with tenant_context(tenant_id):

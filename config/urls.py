@@ -2,12 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.api import openai_compat
-from apps.api.api import api as api_v1
 from apps.core import views as core_views
 from apps.tenants import views as tenant_views
+from config.api import api as api_v1
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
+    path("", tenant_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("accounts/", include("allauth.urls")),

@@ -70,6 +70,14 @@ def add_member(tenant: Tenant, user: User, role: str = Role.MEMBER) -> Membershi
         return Membership.objects.create(tenant=tenant, user=user, role=role)
 
 
+def owner_of(tenant_id: Any) -> Membership:
+    """The tenant's owner as services take their ``actor``."""
+    with tenant_context(tenant_id):
+        return Membership.objects.select_related("user", "tenant").get(
+            tenant_id=tenant_id, role=Role.OWNER
+        )
+
+
 @pytest.fixture
 def owner(db: None) -> User:
     return make_user("alice@example.com")

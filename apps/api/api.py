@@ -1,26 +1,27 @@
-"""The public API at ``/api/v1/`` (django-ninja), authenticated by tenant API keys.
+"""The Starter API at ``/api/v1/`` (django-ninja): authentication, tenant context, errors.
 
-Every operation runs like this (``_run_in_key_tenant`` wraps ninja's ``Operation.run``):
+``build_api`` makes the NinjaAPI that config/api.py mounts every app's router on. Every
+operation runs like this (``_run_in_key_tenant`` wraps ninja's ``Operation.run``):
 
-1. ``ApiKeyAuth`` reads ``Authorization: Bearer sk_…``, calls ``api_key_authenticate``
-   and attaches ``request.api_key`` and ``request.tenant``;
+1. ``ApiKeyAuth`` checks ``Authorization: Bearer sk_…`` (apps/api/auth.py) and attaches
+   ``request.api_key`` and ``request.tenant`` (type the request as ``KeyRequest``);
 2. it then enters ``tenant_context(key.tenant_id)`` for the rest of the operation, so
    the endpoint, and the serialisation of what it returns, see that tenant's rows only;
 3. a response with status >= 400 rolls the operation's writes back (errors change nothing).
 
 An endpoint therefore only checks its scope (``require_scope``) and calls selectors and
-services. Endpoints are sync: the context is a transaction held on this thread.
-Errors use OpenAI's shape: ``{"error": {"message", "type", "param", "code"}}``.
+services. Endpoints are sync: the context is a transaction held on this thread. Errors
+are raised (``ApiError``, ``ServiceError``, ``Http404``, ninja's validation errors) and
+answered in the one shape of apps/api/errors.py.
 """
 
 from __future__ import annotations
 
 import inspect
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest, HttpResponse
@@ -28,90 +29,34 @@ from ninja import NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
-from apps.api import selectors, services
+from apps.api.auth import INVALID_KEY, KeyRequest, authenticate, require_scope
+from apps.api.errors import ApiError
 from apps.api.models import ApiKey, Scope
 from apps.core.db import tenant_context
 from apps.core.errors import NotAllowed, ServiceError
+from apps.core.http import ERROR_TYPES, error_response
 
-INVALID_KEY = "Invalid API key. Create one in Organisation → API keys."
-MISSING_KEY = (
-    "No API key. Send one as 'Authorization: Bearer sk_…'; create it in Organisation → API keys."
-)
 _SCOPE_ATTR = "_api_tenant_scope"
-
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    405: "invalid_request_error",
-    409: "invalid_request_error",
-    413: "invalid_request_error",
-    415: "invalid_request_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-}
-
-
-class KeyRejected(AuthenticationError):
-    """A 401 with a message and a machine-readable code for the client."""
-
-    def __init__(self, message: str, *, code: str) -> None:
-        super().__init__(401, message)
-        self.code = code
-
-
-class MissingScope(HttpError):
-    def __init__(self, scope: str) -> None:
-        scope = str(scope)
-        super().__init__(
-            403,
-            f"This API key lacks the '{scope}' scope. Create a key with it in "
-            "Organisation → API keys.",
-        )
-        self.code = "missing_scope"
 
 
 class ApiKeyAuth(HttpBearer):
     """Bearer auth with a tenant API key; enters the key's tenant for the operation."""
 
-    def __call__(self, request: HttpRequest) -> ApiKey | None:
-        header = request.headers.get(self.header, "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != self.openapi_scheme or not token.strip():
-            raise KeyRejected(MISSING_KEY, code="missing_api_key")
-        return self.authenticate(request, token.strip())
+    def __call__(self, request: HttpRequest) -> ApiKey:
+        return self.authenticate(request, request.headers.get(self.header, ""))
 
-    def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
-        key = services.api_key_authenticate(token)
-        if key is None:
-            raise _rejection(token)
-        request.api_key = key  # type: ignore[attr-defined]
-        request.tenant = key.tenant  # type: ignore[attr-defined]
+    def authenticate(self, request: HttpRequest, token: str) -> ApiKey:
+        """``token`` is the whole header value here: ``__call__`` passes it unparsed so that
+        a missing or malformed header gets its own answer (HttpBearer would return None)."""
+        key = authenticate(token)
         scope: ExitStack | None = getattr(request, _SCOPE_ATTR, None)
         if scope is None:
             raise ImproperlyConfigured("ApiKeyAuth runs only inside the Starter API.")
+        keyed = cast(KeyRequest, request)
+        keyed.api_key = key
+        keyed.tenant = key.tenant
         scope.enter_context(tenant_context(key.tenant_id))
         return key
-
-
-def _rejection(token: str) -> KeyRejected:
-    """Why ``token`` was refused. A revoked or expired key says so: its holder had it."""
-    known = selectors.api_key_by_raw_key(token)
-    problem = services.api_key_problem(known) if known is not None else None
-    if known is None or problem is None:
-        return KeyRejected(INVALID_KEY, code="invalid_api_key")
-    return KeyRejected(problem, code="revoked_api_key" if known.is_revoked else "expired_api_key")
-
-
-def require_scope(request: HttpRequest, scope: str) -> ApiKey:
-    """The request's key if it carries ``scope``; otherwise a 403 for the client."""
-    key: ApiKey = request.api_key  # type: ignore[attr-defined]
-    if scope not in Scope.values:
-        raise ValueError(f"Unknown scope {scope!r}")
-    if not key.has_scope(scope):
-        raise MissingScope(scope)
-    return key
 
 
 class _Discard(Exception):
@@ -146,66 +91,64 @@ def _run_in_key_tenant(run: Callable[..., HttpResponse]) -> Callable[..., HttpRe
     return wrapper
 
 
-def error_response(
-    request: HttpRequest, *, status: int, message: str, code: str, param: str | None = None
-) -> HttpResponse:
-    body = {
-        "error": {
-            "message": message,
-            "type": _ERROR_TYPES.get(status, "api_error"),
-            "param": param,
-            "code": code,
-        }
-    }
-    return api.create_response(request, body, status=status)
-
-
-api = NinjaAPI(
-    title="Starter API",
-    version="1",
-    urls_namespace="api_v1",
-    auth=ApiKeyAuth(),
-    description=(
-        "Authenticate with a tenant API key: `Authorization: Bearer sk_…`. "
-        "Create keys in Organisation → API keys."
-    ),
-)
-api.add_decorator(_run_in_key_tenant, mode="view")
-
-
-@api.exception_handler(AuthenticationError)
 def _on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    code = getattr(exc, "code", "invalid_api_key")
-    message = exc.message if isinstance(exc, KeyRejected) else INVALID_KEY
-    return error_response(request, status=401, message=message, code=code)
+    return error_response(401, INVALID_KEY, code="invalid_api_key")
 
 
-@api.exception_handler(HttpError)
 def _on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    code = getattr(exc, "code", None) or _ERROR_TYPES.get(exc.status_code, "api_error")
-    return error_response(request, status=exc.status_code, message=exc.message, code=code)
+    if isinstance(exc, ApiError):
+        return exc.response()
+    code = ERROR_TYPES.get(exc.status_code, "api_error")
+    return error_response(exc.status_code, exc.message, code=code)
 
 
-@api.exception_handler(ServiceError)
 def _on_service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
     status = 403 if isinstance(exc, NotAllowed) else 400
-    return error_response(request, status=status, message=exc.message, code=exc.code)
+    return error_response(status, exc.message, code=exc.code)
 
 
-@api.exception_handler(Http404)
 def _on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    message = str(exc) or "Not found."
-    return error_response(request, status=404, message=message, code="not_found")
+    return error_response(404, str(exc) or "Not found.", code="not_found")
 
 
-@api.exception_handler(ValidationError)
 def _on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     first = exc.errors[0] if exc.errors else {}
     location = [str(part) for part in first.get("loc", ())]
     param = ".".join(location[1:]) or None  # drop the source ("body", "query", …)
     detail = first.get("msg", "Invalid input")
     message = f"{detail}{f' (at {param})' if param else ''}. Fix the request and send it again."
-    return error_response(request, status=422, message=message, code="invalid_input", param=param)
+    return error_response(422, message, code="invalid_input", param=param)
+
+
+def build_api(routers: Iterable[Router]) -> NinjaAPI:
+    """The Starter API with this app's own endpoints, then ``routers`` in order, then a
+    catch-all that answers unknown paths in the API's error shape (ninja matches routers
+    in the order they were added, so it goes last). Call it once per process: a ninja
+    Router belongs to one API (config/api.py builds it)."""
+    api = NinjaAPI(
+        title="Starter API",
+        version="1",
+        urls_namespace="api_v1",
+        auth=ApiKeyAuth(),
+        description=(
+            "Authenticate with a tenant API key: `Authorization: Bearer sk_…`. "
+            "Create keys in Organisation → API keys."
+        ),
+    )
+    api.add_decorator(_run_in_key_tenant, mode="view")
+    api.exception_handler(AuthenticationError)(_on_authentication_error)
+    api.exception_handler(HttpError)(_on_http_error)
+    api.exception_handler(ServiceError)(_on_service_error)
+    api.exception_handler(Http404)(_on_not_found)
+    api.exception_handler(ValidationError)(_on_validation_error)
+    api.add_router("/", router)
+    for other in routers:
+        api.add_router("/", other)
+    api.add_router("/", _fallback)
+    return api
+
+
+router = Router(tags=["organisation"])
 
 
 class TenantOut(Schema):
@@ -227,9 +170,9 @@ class MeOut(Schema):
     key: KeyOut
 
 
-@api.get("/me", response=MeOut, summary="The organisation and key making this request")
-def me(request: HttpRequest) -> dict[str, Any]:
-    key = require_scope(request, Scope.READ)
+@router.get("/me", response=MeOut, summary="The organisation and key making this request")
+def me(request: KeyRequest) -> dict[str, Any]:
+    key = require_scope(request.api_key, Scope.READ)
     tenant = key.tenant
     return {
         "tenant": {
@@ -242,90 +185,6 @@ def me(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-class MessageOut(Schema):
-    id: str
-    role: str
-    content: str
-    status: str
-    created_at: str
-    # Answers from documents: "sources" (passages retrieved), "citations" (each [n]
-    # checked: valid, supported), or a "notice"; {} otherwise. See docs/chat.md.
-    rag: dict[str, Any]
-
-
-class ConversationOut(Schema):
-    id: str
-    title: str
-    created_at: str
-    updated_at: str
-
-
-class ConversationDetailOut(ConversationOut):
-    messages: list[MessageOut]
-
-
-def _conversation_dict(conversation: Any) -> dict[str, Any]:
-    return {
-        "id": str(conversation.id),
-        "title": conversation.title,
-        "created_at": conversation.created_at.isoformat(),
-        "updated_at": conversation.updated_at.isoformat(),
-    }
-
-
-@api.get(
-    "/conversations",
-    response=list[ConversationOut],
-    summary="Conversations of the key's creator in this organisation, newest first",
-)
-def conversations(request: HttpRequest, limit: int = 50) -> list[dict[str, Any]]:
-    key = require_scope(request, Scope.READ)
-    from apps.chat.selectors import conversations_for
-
-    found = conversations_for(tenant_id=key.tenant_id, user_id=key.created_by_id or 0)
-    return [_conversation_dict(c) for c in found[: max(1, min(limit, 200))]]
-
-
-@api.get(
-    "/conversations/{conversation_id}",
-    response=ConversationDetailOut,
-    summary="One conversation with its messages",
-)
-def conversation(request: HttpRequest, conversation_id: uuid.UUID) -> dict[str, Any]:
-    key = require_scope(request, Scope.READ)
-    from apps.chat.selectors import conversations_for
-
-    found = (
-        conversations_for(tenant_id=key.tenant_id, user_id=key.created_by_id or 0)
-        .filter(id=conversation_id)
-        .first()
-    )
-    if found is None:
-        raise Http404("No such conversation.")
-    return {
-        **_conversation_dict(found),
-        "messages": [
-            {
-                "id": str(m.id),
-                "role": m.role,
-                "content": m.content,
-                "status": m.status,
-                "created_at": m.created_at.isoformat(),
-                "rag": m.rag,
-            }
-            for m in found.messages.all()
-        ],
-    }
-
-
-# Other apps own their endpoints as ninja Routers (auth, tenant context and error
-# shapes come from this API). The catch-all router goes last: ninja matches routers
-# in the order they were added.
-from apps.rag.api import router as documents_router  # noqa: E402
-from apps.rag.search_api import router as search_router  # noqa: E402
-
-api.add_router("/", documents_router)
-api.add_router("/", search_router)
 _fallback = Router()
 
 
@@ -335,6 +194,3 @@ _fallback = Router()
 def _unknown_path(request: HttpRequest, rest: str) -> HttpResponse:
     """Unknown paths answer in the API's error shape, not with an HTML page."""
     raise Http404(f"No endpoint /api/v1/{rest}. See /api/v1/docs for the list.")
-
-
-api.add_router("/", _fallback)

@@ -16,72 +16,38 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from apps.api import services
+from apps.api.auth import authenticate, require_scope
+from apps.api.errors import ApiError, gateway_error_response, gateway_error_status
 from apps.api.models import ApiKey, Scope
+from apps.core.http import error_body, error_response, event_stream_response
 from apps.gateway import api as gateway
 from apps.gateway.types import CallContext, GatewayError, StreamEvent
 from apps.gateway.validation import CHAT_ALIASES
 
-# OpenAI's status and error type for each gateway error code.
-_STATUS = {
-    "invalid_request": (400, "invalid_request_error"),
-    "context_too_long": (400, "invalid_request_error"),
-    "rate_limited": (429, "rate_limit_error"),
-    "budget_exceeded": (429, "insufficient_quota"),
-    "guardrail_blocked": (400, "invalid_request_error"),
-    "provider_unavailable": (503, "api_error"),
-}
-_CODE = {"context_too_long": "context_length_exceeded", "budget_exceeded": "insufficient_quota"}
 
-
-def _error(
-    status: int,
-    message: str,
-    *,
-    type_: str,
-    code: str,
-    param: str | None = None,
-    retry_after: float | None = None,
+def _invalid(
+    message: str, *, code: str = "invalid_request", param: str | None = None
 ) -> JsonResponse:
-    response = JsonResponse(
-        {"error": {"message": message, "type": type_, "param": param, "code": code}},
-        status=status,
-    )
-    if retry_after:
-        response["Retry-After"] = str(max(1, round(retry_after)))
-    return response
-
-
-def _gateway_error(code: str, message: str, retry_after: float | None) -> JsonResponse:
-    status, type_ = _STATUS.get(code, (500, "api_error"))
-    return _error(status, message, type_=type_, code=_CODE.get(code, code), retry_after=retry_after)
+    return error_response(400, message, code=code, param=param)
 
 
 def _parse(request: HttpRequest) -> tuple[dict[str, Any] | None, JsonResponse | None]:
     try:
         body = json.loads(request.body or b"null")
     except ValueError:
-        return None, _error(
-            400, "The body is not valid JSON.", type_="invalid_request_error", code="invalid_json"
-        )
+        return None, _invalid("The body is not valid JSON.", code="invalid_json")
     if not isinstance(body, dict):
-        return None, _error(
-            400,
-            "Send a JSON object with 'model' and 'messages'.",
-            type_="invalid_request_error",
-            code="invalid_request",
-        )
+        return None, _invalid("Send a JSON object with 'model' and 'messages'.")
     model = body.get("model")
     if model not in CHAT_ALIASES:
-        return None, _error(
+        return None, error_response(
             404,
             f"The model {model!r} does not exist. Use one of: {', '.join(CHAT_ALIASES)}.",
-            type_="invalid_request_error",
             code="model_not_found",
             param="model",
         )
@@ -89,63 +55,27 @@ def _parse(request: HttpRequest) -> tuple[dict[str, Any] | None, JsonResponse | 
     if not isinstance(messages, list) or not all(
         isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages
     ):
-        return None, _error(
-            400,
+        return None, _invalid(
             "'messages' must be a list of {role, content} objects with text content.",
-            type_="invalid_request_error",
-            code="invalid_request",
             param="messages",
         )
     for name in ("max_tokens", "max_completion_tokens"):
         value = body.get(name)
         if value is not None and (not isinstance(value, int) or value < 1):
-            return None, _error(
-                400,
-                f"'{name}' must be a positive integer.",
-                type_="invalid_request_error",
-                code="invalid_request",
-                param=name,
-            )
+            return None, _invalid(f"'{name}' must be a positive integer.", param=name)
     temperature = body.get("temperature")
     if temperature is not None and (
         not isinstance(temperature, int | float) or not 0 <= temperature <= 2
     ):
-        return None, _error(
-            400,
-            "'temperature' must be between 0 and 2.",
-            type_="invalid_request_error",
-            code="invalid_request",
-            param="temperature",
-        )
+        return None, _invalid("'temperature' must be between 0 and 2.", param="temperature")
     return body, None
 
 
-async def _authenticate(request: HttpRequest) -> tuple[ApiKey | None, JsonResponse | None]:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None, _error(
-            401,
-            "No API key. Send one as 'Authorization: Bearer sk_…'; "
-            "create it in Organisation → API keys.",
-            type_="authentication_error",
-            code="missing_api_key",
-        )
-    key = await sync_to_async(services.api_key_authenticate)(token.strip())
-    if key is None:
-        return None, _error(
-            401,
-            "Invalid API key. Create one in Organisation → API keys.",
-            type_="authentication_error",
-            code="invalid_api_key",
-        )
-    if not key.has_scope(Scope.CHAT):
-        return None, _error(
-            403,
-            "This API key lacks the 'chat' scope. Create a key with it in Organisation → API keys.",
-            type_="permission_error",
-            code="missing_scope",
-        )
-    return key, None
+async def _authenticate(request: HttpRequest) -> ApiKey:
+    """The request's key with the ``chat`` scope; ``ApiError`` otherwise (apps/api/auth.py,
+    as on every endpoint)."""
+    key = await sync_to_async(authenticate)(request.headers.get("Authorization", ""))
+    return require_scope(key, Scope.CHAT)
 
 
 def _chunk(
@@ -193,8 +123,9 @@ async def _sse(
                 }
                 yield b"data: " + json.dumps(payload).encode() + b"\n\n"
         elif event.type == "error":
-            error = {"message": event.message, "type": _STATUS[event.code][1], "code": event.code}
-            yield b"data: " + json.dumps({"error": error}).encode() + b"\n\n"
+            status, type_, code = gateway_error_status(event.code)
+            error = error_body(status, event.message, code=code, type_=type_)
+            yield b"data: " + json.dumps(error).encode() + b"\n\n"
         event = await anext(rest, None)
     yield b"data: [DONE]\n\n"
 
@@ -202,10 +133,10 @@ async def _sse(
 @csrf_exempt
 @require_POST
 async def chat_completions(request: HttpRequest) -> HttpResponseBase:
-    key, problem = await _authenticate(request)
-    if problem is not None:
-        return problem
-    assert key is not None  # noqa: S101 - narrows the type; _authenticate returned a key
+    try:
+        key = await _authenticate(request)
+    except ApiError as refused:
+        return refused.response()
     body, problem = _parse(request)
     if problem is not None:
         return problem
@@ -225,7 +156,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
         try:
             result = await gateway.complete(ctx, body["messages"], cascade=False, **options)
         except GatewayError as exc:
-            return _gateway_error(exc.code, exc.message, exc.retry_after)
+            return gateway_error_response(exc.code, exc.message, exc.retry_after)
         return JsonResponse(
             {
                 "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -251,18 +182,11 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
     if first is None or first.type == "error":
         await events.aclose()
         if first is None:
-            return _error(
-                500,
-                "The model returned nothing. Try again.",
-                type_="api_error",
-                code="empty_response",
+            return error_response(
+                500, "The model returned nothing. Try again.", code="empty_response"
             )
-        return _gateway_error(first.code, first.message, first.retry_after)
+        return gateway_error_response(first.code, first.message, first.retry_after)
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    response = StreamingHttpResponse(
-        _sse(first, events, model=body["model"], include_usage=include_usage),
-        content_type="text/event-stream",
+    return event_stream_response(
+        _sse(first, events, model=body["model"], include_usage=include_usage)
     )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response

@@ -3,7 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -11,12 +11,13 @@ from apps.api import selectors, services
 from apps.api.access import get_api_key
 from apps.api.forms import ApiKeyForm
 from apps.core.errors import ServiceError
-from apps.tenants.access import current_membership, current_tenant, manager_required
+from apps.tenants.access import manager_required
+from apps.tenants.http import MemberRequest
 
 
 @manager_required
-def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
-    tenant = current_tenant(request)
+def api_keys(request: MemberRequest, slug: str) -> HttpResponse:
+    tenant = request.tenant
     form = ApiKeyForm(request.POST or None)
     new_key = None
     raw_key = None
@@ -24,7 +25,7 @@ def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             new_key, raw_key = services.api_key_create(
                 tenant=tenant,
-                actor=current_membership(request),
+                actor=request.membership,
                 name=form.cleaned_data["name"],
                 scopes=form.cleaned_data["scopes"],
             )
@@ -48,12 +49,10 @@ def api_keys(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 @manager_required
-def api_key_revoke(request: HttpRequest, slug: str, key_id: UUID) -> HttpResponse:
+def api_key_revoke(request: MemberRequest, slug: str, key_id: UUID) -> HttpResponse:
     key = get_api_key(request, key_id)
     try:
-        services.api_key_revoke(
-            tenant=current_tenant(request), actor=current_membership(request), key=key
-        )
+        services.api_key_revoke(tenant=request.tenant, actor=request.membership, key=key)
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:

@@ -9,50 +9,37 @@ import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages as flash
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.chat import selectors, services, streams, tickets
+from apps.chat import access, selectors, services, streams, tickets
 from apps.chat.models import Conversation, Message, MessageStatus
 from apps.core.asgi import lean
 from apps.core.errors import ServiceError
+from apps.core.http import error_response, event_stream_response
 from apps.gateway.selectors import usage_by_request
-from apps.tenants.access import current_membership, current_tenant
+from apps.tenants.http import MemberRequest
 from apps.tenants.lean import run_as_member
 
 
-def get_conversation(request: HttpRequest, conversation_id: Any) -> Conversation:
-    """The user's own conversation in the URL's tenant, else 404."""
-    mine = selectors.conversations_for(
-        tenant_id=current_tenant(request).id, user_id=request.user.pk
+def get_conversation(request: MemberRequest, conversation_id: Any) -> Conversation:
+    return access.get_conversation(
+        tenant_id=request.tenant.id, user_id=request.user.pk, conversation_id=conversation_id
     )
-    try:
-        return mine.get(id=conversation_id)
-    except Conversation.DoesNotExist:
-        raise Http404("No such conversation.") from None
 
 
-def get_message(request: HttpRequest, message_id: Any) -> Message:
-    found = (
-        Message.objects.select_related("conversation")
-        .filter(
-            id=message_id,
-            tenant_id=current_tenant(request).id,
-            conversation__user_id=request.user.pk or 0,
-        )
-        .first()
+def get_message(request: MemberRequest, message_id: Any) -> Message:
+    return access.get_message(
+        tenant_id=request.tenant.id, user_id=request.user.pk, message_id=message_id
     )
-    if found is None:
-        raise Http404("No such message.")
-    return found
 
 
-def index(request: HttpRequest, slug: str) -> HttpResponse:
+def index(request: MemberRequest, slug: str) -> HttpResponse:
     conversations = selectors.conversations_for(
-        tenant_id=current_tenant(request).id, user_id=request.user.pk
+        tenant_id=request.tenant.id, user_id=request.user.pk
     )
     query = request.GET.get("q", "").strip()
     if query:
@@ -61,22 +48,20 @@ def index(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
-def conversation_new(request: HttpRequest, slug: str) -> HttpResponse:
+def conversation_new(request: MemberRequest, slug: str) -> HttpResponse:
     conversation = services.conversation_create(
-        tenant=current_tenant(request),
-        user=request.user,  # type: ignore[arg-type]
+        tenant=request.tenant,
+        user=request.user,
     )
     return redirect("chat:conversation", slug, conversation.id)
 
 
-def conversation(request: HttpRequest, slug: str, conversation_id: UUID) -> HttpResponse:
+def conversation(request: MemberRequest, slug: str, conversation_id: UUID) -> HttpResponse:
     found = get_conversation(request, conversation_id)
     history = list(found.messages.all())
-    if current_membership(request).can_manage:
+    if request.membership.can_manage:
         # Admins see what each answer cost, from the ledger (request id = message id).
-        usage = usage_by_request(
-            current_tenant(request), [str(m.id) for m in history], feature="chat"
-        )
+        usage = usage_by_request(request.tenant, [str(m.id) for m in history], feature="chat")
         for message in history:
             message.usage = usage.get(str(message.id))  # type: ignore[attr-defined]
     for message in history:
@@ -86,7 +71,7 @@ def conversation(request: HttpRequest, slug: str, conversation_id: UUID) -> Http
 
 
 @require_POST
-def conversation_rename(request: HttpRequest, slug: str, conversation_id: UUID) -> HttpResponse:
+def conversation_rename(request: MemberRequest, slug: str, conversation_id: UUID) -> HttpResponse:
     found = get_conversation(request, conversation_id)
     try:
         services.conversation_rename(conversation=found, title=request.POST.get("title", ""))
@@ -96,13 +81,13 @@ def conversation_rename(request: HttpRequest, slug: str, conversation_id: UUID) 
 
 
 @require_POST
-def conversation_delete(request: HttpRequest, slug: str, conversation_id: UUID) -> HttpResponse:
+def conversation_delete(request: MemberRequest, slug: str, conversation_id: UUID) -> HttpResponse:
     services.conversation_delete(conversation=get_conversation(request, conversation_id))
     flash.success(request, "Conversation deleted.")
     return redirect("chat:index", slug)
 
 
-def events_url(request: HttpRequest, slug: str, message: Message) -> str:
+def events_url(request: MemberRequest, slug: str, message: Message) -> str:
     """The answer's event stream, with a ticket for this user (apps/chat/tickets.py)."""
     ticket = tickets.issue(
         tenant_id=message.tenant_id, slug=slug, user_id=request.user.pk, message_id=message.id
@@ -111,11 +96,11 @@ def events_url(request: HttpRequest, slug: str, message: Message) -> str:
 
 
 def _refused(exc: ServiceError) -> JsonResponse:
-    return JsonResponse({"error": {"message": exc.message, "code": exc.code}}, status=400)
+    return error_response(400, exc.message, code=exc.code)
 
 
 def _started(
-    request: HttpRequest, slug: str, answer: Message, question: Message | None = None
+    request: MemberRequest, slug: str, answer: Message, question: Message | None = None
 ) -> JsonResponse:
     """201 with the answer to stream: its id, its events URL (with a ticket), Stop."""
     body = {"user_message_id": str(question.id)} if question is not None else {}
@@ -149,7 +134,7 @@ async def message_edit(request: HttpRequest, slug: str, conversation_id: UUID) -
     return await run_as_member(request, slug, _edit, conversation_id)
 
 
-def _send(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonResponse:
+def _send(request: MemberRequest, slug: str, conversation_id: UUID) -> JsonResponse:
     found = get_conversation(request, conversation_id)
     try:
         question, answer = services.message_post(
@@ -160,7 +145,7 @@ def _send(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonRespons
     return _started(request, slug, answer, question)
 
 
-def _regenerate(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonResponse:
+def _regenerate(request: MemberRequest, slug: str, conversation_id: UUID) -> JsonResponse:
     found = get_conversation(request, conversation_id)
     try:
         answer = services.message_regenerate(conversation=found)
@@ -169,7 +154,7 @@ def _regenerate(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonR
     return _started(request, slug, answer)
 
 
-def _edit(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonResponse:
+def _edit(request: MemberRequest, slug: str, conversation_id: UUID) -> JsonResponse:
     found = get_conversation(request, conversation_id)
     try:
         question, answer = services.message_edit_last(
@@ -181,7 +166,7 @@ def _edit(request: HttpRequest, slug: str, conversation_id: UUID) -> JsonRespons
 
 
 @require_POST
-async def message_stop(request: HttpRequest, slug: str, message_id: UUID) -> JsonResponse:
+async def message_stop(request: MemberRequest, slug: str, message_id: UUID) -> JsonResponse:
     message = await sync_to_async(get_message)(request, message_id)
     await streams.request_stop(tenant_id=message.tenant_id, message_id=message.id)
     return JsonResponse({"status": "stopping"}, status=202)
@@ -227,8 +212,4 @@ async def message_events(request: HttpRequest, slug: str, message_id: UUID) -> H
     )
     last_id = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
     events = streams.read_events(tenant_id=ticket.tenant_id, message_id=message_id, last_id=last_id)
-    response = StreamingHttpResponse(_event_stream(events), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache, no-store"
-    response["X-Accel-Buffering"] = "no"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return event_stream_response(_event_stream(events))

@@ -4,12 +4,9 @@ import logging
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest, JsonResponse
 from redis import Redis
 from redis.exceptions import RedisError
-
-from apps.accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +36,3 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
     )
-
-
-def home(request: HttpRequest) -> HttpResponse:
-    """Send people where they belong: their last organisation, or the login page."""
-    user = request.user
-    if not isinstance(user, User) or not user.is_authenticated:
-        return redirect("account_login")
-    from apps.tenants.views import redirect_to_default_tenant
-
-    return redirect_to_default_tenant(request, user)

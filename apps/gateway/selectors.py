@@ -13,7 +13,7 @@ from apps.tenants.models import Tenant
 
 
 def ai_settings_for(tenant: Tenant) -> AISettings:
-    """The tenant's AI settings (created with the tenant). Call inside tenant_context."""
+    """The tenant's AI settings, created on first use. Call inside tenant_context."""
     settings, _ = AISettings.objects.get_or_create(tenant=tenant)
     return settings
 

@@ -1,7 +1,7 @@
 """Search over the API: ranked chunks for a query, no chat model (django-ninja Router).
 
-Registered on the Starter API in apps/api/api.py, which authenticates the key and
-enters its tenant before these endpoints run. ``GET /api/v1/search?q=…&k=…`` embeds the
+Mounted by config/api.py on the Starter API (apps/api/api.py), which authenticates the
+key and enters its tenant before these endpoints run. ``GET /api/v1/search?q=…&k=…`` embeds the
 query through the gateway (feature ``rag_search``, billed and rate-limited like any call,
 recorded with the key's id) and returns the hybrid ranking of apps/rag/retrieval.py.
 """
@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from django.conf import settings
-from django.http import HttpRequest
 from ninja import Query, Router, Schema
-from ninja.errors import HttpError, ValidationError
+from ninja.errors import ValidationError
 
-from apps.api.models import ApiKey, Scope
+from apps.api.auth import KeyRequest, require_scope
+from apps.api.errors import ApiError
+from apps.api.models import Scope
 from apps.gateway.types import CallContext, GatewayError
 from apps.rag import retrieval
 from apps.rag.context import chunk_url
@@ -29,8 +30,6 @@ NO_DOCUMENTS_NOTE = (
     "(POST /api/v1/documents or the Documents page) and search again once they are ready."
 )
 NO_MATCH_NOTE = "No passage matched the query."
-# Gateway refusals keep their meaning over HTTP: wait and retry, or stop.
-_GATEWAY_STATUS = {"rate_limited": 429, "budget_exceeded": 429, "provider_unavailable": 503}
 
 
 class SearchResult(Schema):
@@ -48,30 +47,6 @@ class SearchOut(Schema):
     query: str
     results: list[SearchResult]
     note: str | None
-
-
-class _ScopeMissing(HttpError):
-    code = "missing_scope"
-
-    def __init__(self) -> None:
-        super().__init__(
-            403,
-            "This API key lacks the 'read' or 'documents' scope needed to search. Create a "
-            "key with one of them in Organisation → API keys.",
-        )
-
-
-class _GatewayRefused(HttpError):
-    def __init__(self, error: GatewayError) -> None:
-        super().__init__(_GATEWAY_STATUS.get(error.code, 400), error.message)
-        self.code = error.code
-
-
-def _require_search_scope(request: HttpRequest) -> ApiKey:
-    key: ApiKey = request.api_key  # type: ignore[attr-defined]
-    if not any(key.has_scope(scope) for scope in SEARCH_SCOPES):
-        raise _ScopeMissing()
-    return key
 
 
 def _clean_query(q: str) -> str:
@@ -102,7 +77,7 @@ def _result(rank: int, hit: retrieval.Hit, slug: str) -> dict[str, Any]:
     summary="Ranked passages from the organisation's documents (no chat model)",
 )
 def search(
-    request: HttpRequest,
+    request: KeyRequest,
     q: Annotated[str, Query(min_length=1, max_length=retrieval.MAX_QUERY_CHARS)],
     k: Annotated[int | None, Query(ge=1, le=MAX_K)] = None,
 ) -> dict[str, Any]:
@@ -111,7 +86,7 @@ def search(
     ``k`` defaults to the organisation's "passages per answer" AI setting. Scope ``read``
     or ``documents``.
     """
-    key = _require_search_scope(request)
+    key = require_scope(request.api_key, *SEARCH_SCOPES)
     query = _clean_query(q)
     tenant = key.tenant
     if not retrieval.has_ready_documents(tenant.id):
@@ -126,6 +101,6 @@ def search(
     try:
         hits = retrieval.search(tenant.id, query, k=k, ctx=ctx)
     except GatewayError as error:
-        raise _GatewayRefused(error) from error
+        raise ApiError.from_gateway(error) from error
     results = [_result(rank, hit, tenant.slug) for rank, hit in enumerate(hits, start=1)]
     return {"query": query, "results": results, "note": None if results else NO_MATCH_NOTE}

@@ -2,7 +2,8 @@
 
 Every member can list and read documents; owners and admins upload, re-ingest and
 delete (``manager_required``, as in apps/tenants). Documents are loaded by id only through
-``get_document``, scoped to the URL's tenant: another tenant's id is a 404.
+``apps.rag.access.get_document``, scoped to the URL's tenant: another tenant's id is a 404.
+The services check the role again (apps/rag/services.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
@@ -21,56 +22,37 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import ServiceError
 from apps.rag import selectors, services, storage
+from apps.rag.access import get_document
 from apps.rag.forms import ACCEPT, UploadForm
-from apps.rag.models import Document
-from apps.rag.parsing import ACCEPTED, UnsupportedFileType
-from apps.tenants.access import current_membership, current_tenant, manager_required
+from apps.rag.parsing import ACCEPTED
+from apps.tenants.access import manager_required
+from apps.tenants.http import MemberRequest
 
 LIST_LIMIT = 500
 POLL_SECONDS = 2
 
 
-def get_document(request: HttpRequest, document_id: Any) -> Document:
-    """The URL tenant's document, else 404."""
-    document = selectors.document_for(current_tenant(request), document_id)
-    if document is None:
-        raise Http404("No such document.")
-    return document
-
-
-def _list_context(request: HttpRequest) -> dict[str, Any]:
-    documents = list(selectors.documents_for(current_tenant(request))[:LIST_LIMIT])
+def _list_context(request: MemberRequest) -> dict[str, Any]:
+    documents = list(selectors.documents_for(request.tenant)[:LIST_LIMIT])
     return {
         "documents": documents,
         "polling": selectors.any_unfinished(documents),
         "poll_seconds": POLL_SECONDS,
-        "can_manage": current_membership(request).can_manage,
+        "can_manage": request.membership.can_manage,
     }
 
 
-def _upload(request: HttpRequest, form: UploadForm) -> tuple[HttpResponse | None, int]:
+def _upload(request: MemberRequest, form: UploadForm) -> tuple[HttpResponse | None, int]:
     """Store the form's file: a redirect on success, else (None, status) with the error
     added to the form."""
-    upload = form.cleaned_data["file"]
     try:
-        services.check_upload_size(upload.size or 0, upload.name or "")
-        document, created = services.document_create(
-            tenant=current_tenant(request),
-            uploaded_by=request.user,  # type: ignore[arg-type]
-            filename=upload.name or "",
-            data=upload.read(),
-            content_type=upload.content_type or "",
+        document, created = services.document_upload(
+            tenant=request.tenant, actor=request.membership, file=form.cleaned_data["file"]
         )
-    except services.FileTooLarge as exc:
-        form.add_error("file", exc.message)
-        return None, 413
-    except UnsupportedFileType as exc:
-        form.add_error("file", exc.message)
-        return None, 415
     except ServiceError as exc:
         form.add_error("file", exc.message)
-        return None, 400
-    slug = current_tenant(request).slug
+        return None, services.refusal_status(exc)
+    slug = request.tenant.slug
     if created:
         messages.success(
             request, f"“{document.filename}” was uploaded; it is searchable once it is Ready."
@@ -87,12 +69,12 @@ def _upload(request: HttpRequest, form: UploadForm) -> tuple[HttpResponse | None
     return redirect("rag:documents", slug), 302
 
 
-def documents(request: HttpRequest, slug: str) -> HttpResponse:
+def documents(request: MemberRequest, slug: str) -> HttpResponse:
     """The list, and (owners and admins) the upload form it posts to."""
     form = UploadForm()
     status = 200
     if request.method == "POST":
-        if not current_membership(request).can_manage:
+        if not request.membership.can_manage:
             raise PermissionDenied("Only owners and admins can upload documents.")
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
@@ -112,13 +94,13 @@ def documents(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
-def document_rows(request: HttpRequest, slug: str) -> HttpResponse:
+def document_rows(request: MemberRequest, slug: str) -> HttpResponse:
     """The list alone, for HTMX polling while a document is being ingested."""
     return render(request, "rag/_document_list.html", _list_context(request))
 
 
 @require_GET
-def document(request: HttpRequest, slug: str, document_id: UUID) -> HttpResponse:
+def document(request: MemberRequest, slug: str, document_id: UUID) -> HttpResponse:
     found = get_document(request, document_id)
     chunks = list(selectors.chunks_of(found)) if found.chunk_count else []  # type: ignore[attr-defined]
     context = {
@@ -126,13 +108,13 @@ def document(request: HttpRequest, slug: str, document_id: UUID) -> HttpResponse
         "chunks": chunks,
         "finished": selectors.is_finished(found),
         "poll_seconds": POLL_SECONDS,
-        "can_manage": current_membership(request).can_manage,
+        "can_manage": request.membership.can_manage,
     }
     return render(request, "rag/document.html", context)
 
 
 @require_GET
-def document_status(request: HttpRequest, slug: str, document_id: UUID) -> HttpResponse:
+def document_status(request: MemberRequest, slug: str, document_id: UUID) -> HttpResponse:
     """The status panel of the document page; once ingestion ends, HTMX reloads the page
     so the new chunks show."""
     found = get_document(request, document_id)
@@ -148,7 +130,7 @@ def document_status(request: HttpRequest, slug: str, document_id: UUID) -> HttpR
 
 
 @require_GET
-def document_file(request: HttpRequest, slug: str, document_id: UUID) -> HttpResponse:
+def document_file(request: MemberRequest, slug: str, document_id: UUID) -> HttpResponse:
     """The original file, as a download (never rendered inline: an uploaded HTML file
     must not run in the product's origin)."""
     found = get_document(request, document_id)
@@ -166,10 +148,9 @@ def document_file(request: HttpRequest, slug: str, document_id: UUID) -> HttpRes
 
 @require_POST
 @manager_required
-def document_reingest(request: HttpRequest, slug: str, document_id: UUID) -> HttpResponse:
+def document_reingest(request: MemberRequest, slug: str, document_id: UUID) -> HttpResponse:
     found = services.document_reingest(
-        document=get_document(request, document_id),
-        actor=request.user,  # type: ignore[arg-type]
+        document=get_document(request, document_id), actor=request.membership
     )
     messages.success(request, f"“{found.title}” is queued for ingestion again.")
     if request.POST.get("from") == "document":
@@ -179,9 +160,9 @@ def document_reingest(request: HttpRequest, slug: str, document_id: UUID) -> Htt
 
 @require_POST
 @manager_required
-def document_delete(request: HttpRequest, slug: str, document_id: UUID) -> HttpResponse:
+def document_delete(request: MemberRequest, slug: str, document_id: UUID) -> HttpResponse:
     found = get_document(request, document_id)
     title = found.title
-    services.document_delete(document=found, actor=request.user)  # type: ignore[arg-type]
+    services.document_delete(document=found, actor=request.membership)
     messages.success(request, f"“{title}” was deleted, with its passages and its file.")
     return redirect("rag:documents", slug)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import cast
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -19,6 +20,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from apps.core.db import enter_tenant, user_context
 from apps.tenants import selectors
+from apps.tenants.http import MemberRequest
 from apps.tenants.models import Membership
 
 TENANT_PATH = re.compile(r"^/t/(?P<slug>[-a-zA-Z0-9_]+)/")
@@ -30,8 +32,6 @@ class TenantMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.tenant = None  # type: ignore[attr-defined]
-        request.membership = None  # type: ignore[attr-defined]
         match = TENANT_PATH.match(request.path_info)
         user = request.user
         if not user.is_authenticated:
@@ -59,7 +59,8 @@ def as_member(request: HttpRequest, slug: str) -> Iterator[Membership]:
         membership = selectors.membership_for_slug(user_id=user_id, slug=slug)
         if membership is None:
             raise Http404("No such organisation.")
-        request.tenant = membership.tenant  # type: ignore[attr-defined]
-        request.membership = membership  # type: ignore[attr-defined]
+        member_request = cast(MemberRequest, request)
+        member_request.tenant = membership.tenant
+        member_request.membership = membership
         with enter_tenant(membership.tenant_id, user_id=user_id):
             yield membership

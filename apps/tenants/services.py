@@ -21,7 +21,6 @@ from django.utils.text import slugify
 from apps.accounts.models import User
 from apps.core.db import tenant_context
 from apps.core.errors import NotAllowed, ServiceError
-from apps.gateway.models import AISettings
 from apps.tenants import selectors
 from apps.tenants.models import (
     AuditAction,
@@ -76,7 +75,6 @@ def tenant_create(*, owner: User, name: str, plan: str = "free", slug: str | Non
         else:
             raise ServiceError(f"The address {slug or name!r} is taken; choose another name.")
         Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
-        AISettings.objects.create(tenant=tenant)
         audit_record(tenant=tenant, actor=owner, action=AuditAction.TENANT_CREATED, target=name)
     return tenant
 

@@ -11,21 +11,29 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from apps.accounts.adapters import PENDING_INVITATION_SESSION_KEY
+from apps.accounts.http import UserRequest
 from apps.accounts.models import User
 from apps.core.errors import ServiceError
 from apps.tenants import selectors, services
 from apps.tenants.access import (
-    current_membership,
-    current_tenant,
     get_invitation,
     get_membership,
     get_notification,
     manager_required,
 )
+from apps.tenants.adapters import PENDING_INVITATION_SESSION_KEY
 from apps.tenants.forms import InviteForm, RoleForm, TenantForm
+from apps.tenants.http import MemberRequest
 from apps.tenants.middleware import LAST_TENANT_SESSION_KEY
 from apps.tenants.models import Role, can_change_role, can_remove
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Send people where they belong: their last organisation, or the login page."""
+    user = request.user
+    if not isinstance(user, User) or not user.is_authenticated:
+        return redirect("account_login")
+    return redirect_to_default_tenant(request, user)
 
 
 def redirect_to_default_tenant(request: HttpRequest, user: User) -> HttpResponse:
@@ -41,11 +49,11 @@ def redirect_to_default_tenant(request: HttpRequest, user: User) -> HttpResponse
 
 
 @login_required
-def tenant_create_view(request: HttpRequest) -> HttpResponse:
+def tenant_create_view(request: UserRequest) -> HttpResponse:
     form = TenantForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            tenant = services.tenant_create(owner=request.user, name=form.cleaned_data["name"])  # type: ignore[arg-type]
+            tenant = services.tenant_create(owner=request.user, name=form.cleaned_data["name"])
         except ServiceError as exc:
             form.add_error("name", exc.message)
         else:
@@ -54,25 +62,25 @@ def tenant_create_view(request: HttpRequest) -> HttpResponse:
     return render(request, "tenants/create.html", {"form": form})
 
 
-def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
-    tenant = current_tenant(request)
+def dashboard(request: MemberRequest, slug: str) -> HttpResponse:
+    tenant = request.tenant
     members = selectors.members_of(tenant)
-    manager = current_membership(request).can_manage
+    manager = request.membership.can_manage
     context = {
         "notifications": list(selectors.unread_notifications(tenant)[:5]) if manager else [],
         "member_count": members.count(),
         "pending_count": selectors.pending_invitations(tenant).count(),
         "limits": tenant.limits,
         "recent_events": list(selectors.audit_events(tenant)[:5])
-        if current_membership(request).can_manage
+        if request.membership.can_manage
         else [],
     }
     return render(request, "tenants/dashboard.html", context)
 
 
-def members(request: HttpRequest, slug: str) -> HttpResponse:
-    tenant = current_tenant(request)
-    membership = current_membership(request)
+def members(request: MemberRequest, slug: str) -> HttpResponse:
+    tenant = request.tenant
+    membership = request.membership
     form = InviteForm(request.POST or None, can_invite_owner=membership.is_owner)
     if request.method == "POST":
         if not membership.can_manage:
@@ -107,7 +115,7 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
-def member_role(request: HttpRequest, slug: str, membership_id: UUID) -> HttpResponse:
+def member_role(request: MemberRequest, slug: str, membership_id: UUID) -> HttpResponse:
     target = get_membership(request, membership_id)
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -115,7 +123,7 @@ def member_role(request: HttpRequest, slug: str, membership_id: UUID) -> HttpRes
     else:
         try:
             services.member_change_role(
-                actor=current_membership(request), membership=target, role=form.cleaned_data["role"]
+                actor=request.membership, membership=target, role=form.cleaned_data["role"]
             )
         except ServiceError as exc:
             messages.error(request, exc.message)
@@ -127,9 +135,9 @@ def member_role(request: HttpRequest, slug: str, membership_id: UUID) -> HttpRes
 
 
 @require_POST
-def member_remove(request: HttpRequest, slug: str, membership_id: UUID) -> HttpResponse:
+def member_remove(request: MemberRequest, slug: str, membership_id: UUID) -> HttpResponse:
     target = get_membership(request, membership_id)
-    actor = current_membership(request)
+    actor = request.membership
     try:
         services.member_remove(actor=actor, membership=target)
     except ServiceError as exc:
@@ -145,7 +153,7 @@ def member_remove(request: HttpRequest, slug: str, membership_id: UUID) -> HttpR
 
 @require_POST
 @manager_required
-def notification_dismiss(request: HttpRequest, slug: str, notification_id: UUID) -> HttpResponse:
+def notification_dismiss(request: MemberRequest, slug: str, notification_id: UUID) -> HttpResponse:
     note = get_notification(request, notification_id)
     services.notification_dismiss(notification=note)
     return redirect("tenants:dashboard", slug)
@@ -153,11 +161,11 @@ def notification_dismiss(request: HttpRequest, slug: str, notification_id: UUID)
 
 @require_POST
 @manager_required
-def invitation_revoke(request: HttpRequest, slug: str, invitation_id: UUID) -> HttpResponse:
+def invitation_revoke(request: MemberRequest, slug: str, invitation_id: UUID) -> HttpResponse:
     invitation = get_invitation(request, invitation_id)
     try:
         services.invitation_revoke(
-            tenant=current_tenant(request), actor=current_membership(request), invitation=invitation
+            tenant=request.tenant, actor=request.membership, invitation=invitation
         )
     except ServiceError as exc:
         messages.error(request, exc.message)
@@ -167,12 +175,12 @@ def invitation_revoke(request: HttpRequest, slug: str, invitation_id: UUID) -> H
 
 
 @manager_required
-def tenant_settings(request: HttpRequest, slug: str) -> HttpResponse:
-    tenant = current_tenant(request)
+def tenant_settings(request: MemberRequest, slug: str) -> HttpResponse:
+    tenant = request.tenant
     form = TenantForm(request.POST or None, initial={"name": tenant.name})
     if request.method == "POST" and form.is_valid():
         services.tenant_update(
-            tenant=tenant, actor=current_membership(request), name=form.cleaned_data["name"]
+            tenant=tenant, actor=request.membership, name=form.cleaned_data["name"]
         )
         messages.success(request, "Organisation updated.")
         return redirect("tenants:settings", tenant.slug)
@@ -180,8 +188,8 @@ def tenant_settings(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @manager_required
-def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
-    tenant = current_tenant(request)
+def audit_log(request: MemberRequest, slug: str) -> HttpResponse:
+    tenant = request.tenant
     page = Paginator(selectors.audit_events(tenant), 50).get_page(request.GET.get("page"))
     return render(request, "tenants/audit.html", {"page": page})
 

@@ -118,12 +118,31 @@ def test_wrong_revoked_and_unscoped_keys_are_refused(live_db, server):
     assert unscoped.value.body["code"] == "missing_scope"
 
 
+def test_a_revoked_key_gets_the_same_answer_here_as_on_every_endpoint(live_db, server):
+    tenant, key = new_key()
+    with tenant_context(tenant.id):
+        revoked = key_services.selectors.api_key_by_raw_key(key)
+        assert revoked is not None
+        key_services.api_key_revoke(
+            tenant=tenant, actor=Membership.objects.get(tenant=tenant), key=revoked
+        )
+    with pytest.raises(openai.AuthenticationError) as refused:
+        client(server, key).chat.completions.create(model="fast", messages=QUESTION)
+    other = httpx.get(f"{server}/api/v1/me", headers={"Authorization": f"Bearer {key}"})
+    assert other.status_code == 401
+    assert refused.value.body == other.json()["error"]
+    assert refused.value.body["code"] == "revoked_api_key"
+    assert ledger(tenant) == []
+
+
 def test_budget_refusal_is_429_before_streaming(live_db, server):
     from apps.gateway.models import AISettings
 
     tenant, key = new_key()
     with tenant_context(tenant.id):
-        AISettings.objects.filter(tenant=tenant).update(monthly_budget_usd=0, budget_action="block")
+        AISettings.objects.update_or_create(
+            tenant=tenant, defaults=dict(monthly_budget_usd=0, budget_action="block")
+        )
     with pytest.raises(openai.RateLimitError) as refused:
         client(server, key).chat.completions.create(model="fast", messages=QUESTION, stream=True)
     assert refused.value.body["code"] == "insufficient_quota"

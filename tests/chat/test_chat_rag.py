@@ -34,7 +34,9 @@ def organisation(server: str, *, rag: bool, handbook: bool) -> dict[str, Any]:
     owner = make_user(f"rag-chat-{suffix}@example.com")
     tenant = tenant_create(owner=owner, name=f"Rag Chat {suffix}")
     with tenant_context(tenant.id):
-        AISettings.objects.filter(tenant=tenant).update(rag_enabled=rag, rag_top_k=3)
+        AISettings.objects.update_or_create(
+            tenant=tenant, defaults=dict(rag_enabled=rag, rag_top_k=3)
+        )
     if handbook:
         assert ingest(upload(tenant, owner, "handbook.md", HANDBOOK_MD.encode())).status == "ready"
     http = browser_session(server, owner)

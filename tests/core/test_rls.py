@@ -7,6 +7,7 @@ from django.db import DatabaseError, connection, transaction
 
 from apps.core.db import current_tenant_id, tenant_context, user_context
 from apps.gateway.models import AISettings
+from apps.gateway.selectors import ai_settings_for
 from apps.tenants.models import AuditEvent, Invitation, Membership, Tenant
 
 
@@ -16,7 +17,15 @@ def count(sql: str, params: list[object] | None = None) -> int:
         return int(cursor.fetchone()[0])
 
 
+def with_ai_settings(*tenants):
+    """Each tenant's AI settings row, made as the gateway makes it on first use."""
+    for tenant in tenants:
+        with tenant_context(tenant.id):
+            ai_settings_for(tenant)
+
+
 def test_no_context_means_no_rows(tenant, other_tenant):
+    with_ai_settings(tenant, other_tenant)
     assert current_tenant_id() is None
     assert Tenant.objects.count() == 0
     assert Membership.objects.count() == 0
@@ -26,6 +35,7 @@ def test_no_context_means_no_rows(tenant, other_tenant):
 
 
 def test_context_shows_only_its_own_tenant(tenant, other_tenant):
+    with_ai_settings(tenant, other_tenant)
     with tenant_context(tenant.id):
         assert list(Tenant.objects.values_list("name", flat=True)) == ["Alpha Labs"]
         assert {e.tenant_id for e in AuditEvent.objects.all()} == {tenant.id}
@@ -71,6 +81,7 @@ def test_writing_a_row_for_another_tenant_fails(tenant, other_tenant, outsider):
 
 
 def test_updates_and_deletes_cannot_reach_another_tenant(tenant, other_tenant):
+    with_ai_settings(tenant, other_tenant)
     with tenant_context(tenant.id):
         assert AuditEvent.objects.filter(tenant=other_tenant).delete()[0] == 0
         with connection.cursor() as cursor:

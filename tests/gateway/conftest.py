@@ -50,7 +50,7 @@ def make_tenant(owner: Any) -> Callable[..., Any]:
         tenant = tenant_create(owner=owner, name=f"Gateway {next(counter)}", plan=plan)
         if ai_settings:
             with tenant_context(tenant.id):
-                AISettings.objects.filter(tenant=tenant).update(**ai_settings)
+                AISettings.objects.update_or_create(tenant=tenant, defaults=ai_settings)
         return tenant
 
     return make

@@ -97,10 +97,14 @@ def make_docx(*blocks: tuple[str, str]) -> bytes:
 # --- Documents ------------------------------------------------------------------------
 
 
+def membership_of(tenant: Any, user: Any) -> Membership:
+    return Membership.objects.select_related("user").get(tenant=tenant, user=user)
+
+
 def upload(tenant: Any, user: Any, filename: str, data: bytes) -> Document:
     with tenant_context(tenant.id):
         document, created = document_create(
-            tenant=tenant, uploaded_by=user, filename=filename, data=data
+            tenant=tenant, actor=membership_of(tenant, user), filename=filename, data=data
         )
     assert created
     return document

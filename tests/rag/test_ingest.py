@@ -22,6 +22,7 @@ from apps.rag.ingest import ingest_document
 from apps.rag.models import Chunk, Document
 from apps.rag.parsing import NO_TEXT
 from apps.rag.tasks import PROVIDER_GAVE_UP, ingest_document_task
+from tests.conftest import owner_of
 from tests.rag.conftest import (
     HANDBOOK_MD,
     chunks,
@@ -164,7 +165,7 @@ def test_a_redelivered_task_after_success_changes_nothing(ready_doc):
 
 def test_a_stale_task_stops_and_the_current_one_wins(ready_doc, django_capture_on_commit_callbacks):
     with tenant_context(ready_doc.tenant_id):
-        services.document_reingest(document=ready_doc)
+        services.document_reingest(document=ready_doc, actor=owner_of(ready_doc.tenant_id))
     queued = fresh(ready_doc)
     assert (queued.status, queued.ingest_attempt) == ("queued", 2)
     assert queued.chunk_count == 4  # the old passages stay searchable meanwhile
@@ -183,7 +184,7 @@ def test_reingest_enqueues_on_commit_and_replaces_the_chunks(
         django_capture_on_commit_callbacks(execute=True) as callbacks,
         tenant_context(ready_doc.tenant_id),
     ):
-        services.document_reingest(document=ready_doc)
+        services.document_reingest(document=ready_doc, actor=owner_of(ready_doc.tenant_id))
     assert len(callbacks) == 1  # the ingestion task, run eagerly here
     document = fresh(ready_doc)
     assert (document.status, document.ingest_attempt, document.chunk_count) == ("ready", 2, 4)
@@ -247,14 +248,16 @@ def test_provider_down_is_retried_then_fails_with_a_reason(ready_doc, owner, ten
     assert [c.id for c in chunks(ready_doc)] == kept
     # Back up: re-ingesting works.
     with tenant_context(tenant.id):
-        services.document_reingest(document=failed)
+        services.document_reingest(document=failed, actor=owner_of(tenant.id))
     run_task(fresh(document))
     assert fresh(document).status == "ready"
 
 
 def test_a_refusal_that_retrying_cannot_fix_fails_at_once(tenant, owner):
     with tenant_context(tenant.id):
-        AISettings.objects.filter(tenant=tenant).update(monthly_budget_usd=0, budget_action="block")
+        AISettings.objects.update_or_create(
+            tenant=tenant, defaults=dict(monthly_budget_usd=0, budget_action="block")
+        )
     document = upload(tenant, owner, "budget.md", b"Some text to embed.")
     result = run_task(document)
     assert result.state == "SUCCESS"  # no retry: the task itself ended cleanly
@@ -267,7 +270,9 @@ def test_a_refusal_that_retrying_cannot_fix_fails_at_once(tenant, owner):
 def test_deleted_while_queued_is_a_no_op(tenant, owner):
     document = upload(tenant, owner, "gone.md", b"Short lived.")
     with tenant_context(tenant.id):
-        services.document_delete(document=Document.objects.get(id=document.id))
+        services.document_delete(
+            document=Document.objects.get(id=document.id), actor=owner_of(tenant.id)
+        )
     assert run_task(document).state == "SUCCESS"
     with tenant_context(tenant.id):
         assert not Document.objects.filter(id=document.id).exists()

@@ -13,7 +13,7 @@ from django.db import connections
 from apps.core.db import tenant_context
 from apps.rag.services import document_create
 from apps.tenants.services import tenant_create
-from tests.conftest import make_user
+from tests.conftest import make_user, owner_of
 from tests.servers import runtime_database_url
 
 ORDER = {"queued": 0, "parsing": 1, "embedding": 2, "ready": 3}
@@ -52,7 +52,10 @@ def test_progress_is_visible_from_another_connection_during_ingestion(live_db, s
         try:
             with tenant_context(tenant.id):
                 document_create(
-                    tenant=tenant, uploaded_by=owner, filename="rules.md", data=text.encode()
+                    tenant=tenant,
+                    actor=owner_of(tenant.id),
+                    filename="rules.md",
+                    data=text.encode(),
                 )
         finally:
             connections.close_all()

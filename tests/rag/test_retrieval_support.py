@@ -77,7 +77,7 @@ def set_ai(tenant: Any, **fields: Any) -> None:
     from apps.gateway.config import invalidate
 
     with tenant_context(tenant.id):
-        AISettings.objects.filter(tenant=tenant).update(**fields)
+        AISettings.objects.update_or_create(tenant=tenant, defaults=fields)
     invalidate(tenant.id)
 
 

@@ -11,7 +11,7 @@ from apps.core.db import tenant_context
 from apps.gateway.models import UsageRecord
 from apps.rag.services import document_create
 from apps.tenants.services import tenant_create
-from tests.conftest import make_user
+from tests.conftest import make_user, owner_of
 from tests.rag.conftest import HANDBOOK_MD, WORKER, chunks, fresh
 from tests.servers import process_env, running
 
@@ -24,13 +24,14 @@ def test_a_real_worker_ingests_documents(live_db, artifacts_dir, media_root):
     owner = make_user(f"worker-{suffix}@example.com")
     tenant = tenant_create(owner=owner, name=f"Worker Docs {suffix}")
     log = artifacts_dir / "rag-worker.log"
+    actor = owner_of(tenant.id)
     with running(WORKER, env=process_env(MEDIA_ROOT=str(media_root)), log=log):
         with tenant_context(tenant.id):
             good, _ = document_create(
-                tenant=tenant, uploaded_by=owner, filename="handbook.md", data=HANDBOOK_MD.encode()
+                tenant=tenant, actor=actor, filename="handbook.md", data=HANDBOOK_MD.encode()
             )
             bad, _ = document_create(
-                tenant=tenant, uploaded_by=owner, filename="bad.pdf", data=b"%PDF-1.4 junk"
+                tenant=tenant, actor=actor, filename="bad.pdf", data=b"%PDF-1.4 junk"
             )
         # Both tasks were enqueued when the block above committed.
         deadline = time.monotonic() + 90

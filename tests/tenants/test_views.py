@@ -87,7 +87,7 @@ def test_outsider_gets_404_everywhere_and_changes_nothing(owner, tenant, outside
         assert Membership.objects.count() == 1
         assert Invitation.objects.get().status == "pending"
         assert AuditEvent.objects.count() == events_before
-        assert AISettings.objects.get().system_prompt != "pwned"
+        assert not AISettings.objects.filter(system_prompt="pwned").exists()
         assert Notification.objects.get().read_at is None
 
 

@@ -1,6 +1,12 @@
+"""The sign-up glue between allauth and organisations (``ACCOUNT_ADAPTER``).
+
+It lives in tenants, not accounts: accounts knows people only; an organisation is made
+for a new person here, unless they are signing up to accept an invitation.
+"""
+
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.http import HttpRequest
@@ -15,8 +21,8 @@ class AccountAdapter(DefaultAccountAdapter):
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> User:
         """Create the user and, unless they are signing up to accept an invitation,
         their first organisation, with them as its owner."""
-        user = super().save_user(request, user, form, commit=commit)
+        saved = cast(User, super().save_user(request, user, form, commit=commit))
         if commit and not request.session.get(PENDING_INVITATION_SESSION_KEY):
             name = (form.cleaned_data.get("organisation") or "").strip()
-            tenant_create(owner=user, name=name or f"{user.email.split('@')[0]}'s organisation")
-        return user
+            tenant_create(owner=saved, name=name or f"{saved.email.split('@')[0]}'s organisation")
+        return saved

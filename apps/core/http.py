@@ -1,0 +1,67 @@
+"""Responses every app shares: the one JSON error shape and the event-stream response.
+
+The error shape is OpenAI's, ``{"error": {"message", "type", "param", "code"}}``: the
+API speaks it (apps/api/errors.py adds the API's own mappings) and so do the JSON
+endpoints behind pages (the chat's posts), so one client-side reader handles both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from django.http import JsonResponse, StreamingHttpResponse
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_body(
+    status: int, message: str, *, code: str, param: str | None = None, type_: str | None = None
+) -> dict[str, dict[str, str | None]]:
+    """``type`` follows from the status unless given (OpenAI names a few on its own)."""
+    return {
+        "error": {
+            "message": message,
+            "type": type_ or ERROR_TYPES.get(status, "api_error"),
+            "param": param,
+            "code": code,
+        }
+    }
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    code: str,
+    param: str | None = None,
+    type_: str | None = None,
+    retry_after: float | None = None,
+) -> JsonResponse:
+    """An error answer; ``retry_after`` (seconds) becomes a ``Retry-After`` header."""
+    response = JsonResponse(
+        error_body(status, message, code=code, param=param, type_=type_), status=status
+    )
+    if retry_after:
+        response["Retry-After"] = str(max(1, round(retry_after)))
+    return response
+
+
+def event_stream_response(chunks: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    """Server-sent events from an ASYNC iterator (Django buffers a sync one under ASGI),
+    with the headers that stop proxies and browsers from buffering, caching or sniffing."""
+    response = StreamingHttpResponse(chunks, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache, no-store"
+    response["X-Accel-Buffering"] = "no"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
