@@ -1,9 +1,10 @@
 """Test settings: production settings, with Redis database 1 so a test run never
 shares queues or cache keys with a `make run` on the same machine."""
 
+from config import stack
 from config.env import env_str
 from config.settings import *  # noqa: F403
-from config.settings import CACHES, stack
+from config.settings import CACHES
 
 REDIS_URL = env_str("REDIS_URL", stack.DEFAULT_REDIS_URL.rsplit("/", 1)[0] + "/1")
 CACHES["default"]["LOCATION"] = REDIS_URL

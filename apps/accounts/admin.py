@@ -5,7 +5,7 @@ from apps.accounts.models import User
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(BaseUserAdmin):  # type: ignore[type-arg]  # generic only in the stubs
     ordering = ("email",)
     list_display = ("email", "first_name", "last_name", "is_staff", "date_joined")
     search_fields = ("email", "first_name", "last_name")

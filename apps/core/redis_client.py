@@ -17,23 +17,25 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis[bytes]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def get_redis() -> aioredis.Redis:
+def get_redis() -> aioredis.Redis[bytes]:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
         # A burst (hundreds of chats starting at once) waits briefly for a connection
         # instead of failing; a reader tailing a stream holds one while it blocks.
-        pool: aioredis.BlockingConnectionPool = aioredis.BlockingConnectionPool.from_url(
-            settings.REDIS_URL,
-            max_connections=settings.REDIS_MAX_CONNECTIONS,
-            timeout=5,
-            socket_connect_timeout=2,
-            socket_timeout=5,
+        pool: aioredis.BlockingConnectionPool[aioredis.Connection] = (
+            aioredis.BlockingConnectionPool.from_url(
+                settings.REDIS_URL,
+                max_connections=settings.REDIS_MAX_CONNECTIONS,
+                timeout=5,
+                socket_connect_timeout=2,
+                socket_timeout=5,
+            )
         )
         client = aioredis.Redis(connection_pool=pool)
         _clients[loop] = client

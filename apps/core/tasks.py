@@ -9,7 +9,7 @@ from celery import Task
 from apps.core.db import tenant_context
 
 
-class TenantTask(Task):
+class TenantTask(Task):  # type: ignore[type-arg]  # celery-types: Task[P, R] varies per task
     """A task that works on one tenant's data.
 
     It must be called with a ``tenant_id`` keyword argument; the body runs inside

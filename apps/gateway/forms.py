@@ -5,7 +5,7 @@ from django import forms
 from apps.gateway.models import AISettings
 
 
-class AISettingsForm(forms.ModelForm):
+class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only in the stubs
     class Meta:
         model = AISettings
         fields = (

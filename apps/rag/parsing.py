@@ -190,7 +190,8 @@ _HTML_DROP = ("script", "style", "noscript", "template", "head", "svg", "iframe"
 
 def _parse_html(data: bytes) -> list[Section]:
     """HTML → Markdown (headings as ``#``, links and images as plain text) → sections."""
-    from bs4 import BeautifulSoup, NavigableString
+    from bs4 import BeautifulSoup
+    from bs4.element import NavigableString
     from markdownify import MarkdownConverter
 
     soup = BeautifulSoup(decode_text(data), "html.parser")

@@ -51,7 +51,7 @@ def read(name: str, *, tenant_id: uuid.UUID | str) -> bytes:
         return bytes(handle.read())
 
 
-def open_file(name: str, *, tenant_id: uuid.UUID | str) -> File:
+def open_file(name: str, *, tenant_id: uuid.UUID | str) -> File[bytes]:
     _check_owned(name, tenant_id)
     return default_storage.open(name, "rb")
 

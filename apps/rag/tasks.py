@@ -46,7 +46,7 @@ class ProviderUnavailable(Exception):
     """The embedding provider did not answer; retrying later may help."""
 
 
-class IngestTask(Task):
+class IngestTask(Task):  # type: ignore[type-arg]  # celery-types: Task[P, R] varies per task
     """Called with ``document_id``, ``attempt`` and ``tenant_id`` keyword arguments."""
 
     abstract = True
