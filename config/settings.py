@@ -1,7 +1,7 @@
 """Settings for every environment, driven by environment variables.
 
 With no variable set, everything points at the embedded development stack that
-`make run` and `make test` start (see config/stack.py and docs/running.md).
+`make run` and `make test` start (see config/stack.py and README.md, "What runs where").
 Production sets DJANGO_DEBUG=false, DJANGO_SECRET_KEY, DATABASE_URL,
 DATABASE_OWNER_URL, REDIS_URL and DJANGO_ALLOWED_HOSTS.
 """
