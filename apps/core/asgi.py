@@ -5,7 +5,7 @@ middleware) is synchronous: under ASGI every request through it gets a thread ma
 it, hops between that thread and the event loop four times, and loads the session, the
 user and the membership. For ordinary pages that is the right trade. For the chat's hot
 path (a message posted, then its answer's event stream, for every message) it was most
-of the cost of the request (docs/chat.md, "Measured").
+of the cost of the request (docs/adr/0003-lean-handler.md; figures in docs/performance.md).
 
 Views marked ``@lean`` are served by ``LeanHandler``: the same URLconf, the same view
 API, but only ``settings.LEAN_MIDDLEWARE`` around them, all of it async, and no thread of
