@@ -48,10 +48,11 @@ def audit_record(
 
 
 def _unique_slug_candidates(name: str) -> list[str]:
+    """Addresses for an organisation named ``name``, each with a random suffix. Always
+    one: a bare slug when the name is free and a suffixed one when it is taken would tell
+    the creator that another organisation (hidden from them by RLS) has that name."""
     base = slugify(name)[:40].strip("-") or "org"
-    if base in RESERVED_SLUGS:
-        base = f"{base}-org"
-    return [base] + [f"{base}-{secrets.token_hex(3)}" for _ in range(5)]
+    return [f"{base}-{secrets.token_hex(3)}" for _ in range(5)]
 
 
 def tenant_create(*, owner: User, name: str, plan: str = "free", slug: str | None = None) -> Tenant:
@@ -59,10 +60,12 @@ def tenant_create(*, owner: User, name: str, plan: str = "free", slug: str | Non
     name = name.strip()
     if not name:
         raise ServiceError("Give the organisation a name.")
+    if slug in RESERVED_SLUGS:
+        raise ServiceError(f"The address {slug!r} is not available; choose another.")
     tenant_id = uuid.uuid4()
     with tenant_context(tenant_id, user_id=owner.pk):
-        # Slugs are unique across all tenants, which RLS hides: try, and on a clash
-        # try again with a random suffix.
+        # Slugs are unique across all tenants, which RLS hides: on a clash (one in 16
+        # million per name) try another random suffix.
         for candidate in [slug] if slug else _unique_slug_candidates(name):
             try:
                 with transaction.atomic():
@@ -73,7 +76,7 @@ def tenant_create(*, owner: User, name: str, plan: str = "free", slug: str | Non
             except IntegrityError:
                 continue
         else:
-            raise ServiceError(f"The address {slug or name!r} is taken; choose another name.")
+            raise ServiceError(f"The address {slug or name!r} is not available; choose another.")
         Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
         audit_record(tenant=tenant, actor=owner, action=AuditAction.TENANT_CREATED, target=name)
     return tenant

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core import mail
 from django.test import Client, override_settings
 from django.urls import reverse
 
 from apps.core.db import tenant_context
+from apps.core.errors import ServiceError
 from apps.gateway.models import AISettings
 from apps.tenants.models import AuditEvent, Invitation, Membership, Notification, Role
 from apps.tenants.services import tenant_create
@@ -322,3 +325,26 @@ def test_member_cannot_see_usage_and_admin_sees_notifications(owner, member, ten
     client.post(reverse("tenants:notification_dismiss", args=[tenant.slug, note.id]))
     dash = client.get(reverse("tenants:dashboard", args=[tenant.slug]))
     assert b"80% of the monthly AI budget used" not in dash.content
+
+
+def test_an_organisations_address_does_not_tell_that_its_name_is_taken(owner, outsider):
+    """Creating an organisation with another tenant's name looks exactly like creating
+    one with a fresh name: the address is the name plus a random suffix either way."""
+    taken = tenant_create(owner=outsider, name="Gamma Works")
+    client = Client()
+    client.force_login(owner)
+    for name in ("Gamma Works", "Delta Works"):
+        response = client.post(reverse("tenants:create"), {"name": name})
+        assert response.status_code == 302
+        slug = response["Location"].split("/")[2]
+        base = name.lower().replace(" ", "-")
+        assert re.fullmatch(rf"{base}-[0-9a-f]{{6}}", slug), slug
+    assert re.fullmatch(r"gamma-works-[0-9a-f]{6}", taken.slug)
+
+
+def test_a_reserved_address_is_refused_like_a_taken_one(owner, outsider):
+    tenant_create(owner=outsider, name="Epsilon", slug="epsilon")
+    for slug in ("epsilon", "admin"):
+        with pytest.raises(ServiceError) as refused:
+            tenant_create(owner=owner, name="Mine", slug=slug)
+        assert refused.value.message == f"The address {slug!r} is not available; choose another."
