@@ -9,11 +9,14 @@ when
 - the ticket's signature is good, it is younger than CHAT_STREAM_TTL_S (the stream's
   own lifetime) and it names the message and organisation of the URL, and
 - the browser's session is alive and belongs to the ticket's user (one session-store
-  read: a logged-out or different user gets a 404 even with the URL).
+  read: a logged-out or different user gets a 404 even with the URL), and
+- the user is still a member of the organisation (``apps.tenants.member_cache.is_member``:
+  cached in Redis for at most 10 s, and dropped at once when a member is removed), on
+  every connection, so on every resume too.
 
-What it does not re-check, for the ticket's lifetime: a membership removed or a
-password changed after the ticket was made. An open stream was never cut by those
-either; the next page load or message goes through the full checks.
+What it does not re-check, for the ticket's lifetime: a password changed elsewhere
+after the ticket was made (a password change ends the session it was made in, and the
+next page load or message goes through the full checks). An open stream is not cut.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from apps.core.http import error_response, event_stream_response
 from apps.gateway.selectors import usage_by_request
 from apps.tenants.http import MemberRequest
 from apps.tenants.lean import run_as_member
+from apps.tenants.member_cache import is_member
 
 
 def get_conversation(request: MemberRequest, conversation_id: Any) -> Conversation:
@@ -203,7 +204,11 @@ async def message_events(request: HttpRequest, slug: str, message_id: UUID) -> H
     """
     ticket = tickets.read(request.GET.get("ticket", ""), slug=slug, message_id=message_id)
     session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-    if ticket is None or await tickets.session_user_id(session_key) != ticket.user_id:
+    if (
+        ticket is None
+        or await tickets.session_user_id(session_key) != ticket.user_id
+        or not await is_member(tenant_id=ticket.tenant_id, user_id=ticket.user_id)
+    ):
         raise Http404("No such message, or the link expired: reload the page.")
     # Starts the generation unless it runs (or ran) somewhere; the generation itself
     # checks that the message is still unanswered.

@@ -1,4 +1,4 @@
-"""The cyclic garbage collector in long-running async servers (docs/adr/0006-heap-freeze.md; figures in docs/performance.md).
+"""The cyclic garbage collector in long-running async servers (docs/adr/0006-heap-freeze.md).
 
 CPython's collector stops the whole process while it runs, and a full (generation 2)
 collection walks every container object alive. A web worker with Django and LiteLLM

@@ -22,6 +22,7 @@ from apps.accounts.models import User
 from apps.core.db import tenant_context
 from apps.core.errors import NotAllowed, ServiceError
 from apps.tenants import selectors
+from apps.tenants.member_cache import forget_member
 from apps.tenants.models import (
     AuditAction,
     AuditEvent,
@@ -283,6 +284,9 @@ def member_remove(*, actor: Membership, membership: Membership) -> None:
     _guard_last_owner(membership)
     email = membership.user.email
     membership.delete()
+    # Streams admitted on a ticket check membership through this cache.
+    tenant_id, user_id = membership.tenant_id, membership.user_id
+    transaction.on_commit(lambda: forget_member(tenant_id=tenant_id, user_id=user_id))
     audit_record(
         tenant=membership.tenant,
         actor=actor.user,

@@ -18,7 +18,8 @@ from django.test import Client
 from apps.chat.models import Message
 from apps.core.db import tenant_context
 from apps.gateway.models import UsageRecord
-from apps.tenants.services import tenant_create
+from apps.tenants.models import Membership
+from apps.tenants.services import member_remove, tenant_create
 from tests.conftest import add_member, make_user
 from tests.servers import paced_stack
 
@@ -217,6 +218,26 @@ def test_events_need_a_fresh_ticket_for_that_message_and_the_users_live_session(
     assert http.post("/accounts/logout/").status_code in (200, 302)
     stale = httpx.get(server + second["events_url"], cookies={name: old_cookie})
     assert stale.status_code == 404
+
+
+def test_a_removed_member_cannot_open_or_resume_an_answers_events(setup, server):
+    tenant = setup["tenant"]
+    member = make_user(f"leaver-{uuid.uuid4().hex[:6]}@example.com")
+    add_member(tenant, member)
+    http = browser_session(server, member)
+    own = http.post(f"/t/{tenant.slug}/chat/new/", follow_redirects=False)
+    first = send(http, own.headers["location"], "Before I go").json()
+    received = events(http, first["events_url"])  # admitted: membership now cached
+    assert received[-1][1] == "done"
+    with tenant_context(tenant.id):
+        owner = Membership.objects.get(tenant=tenant, user=setup["owner"])
+        leaver = Membership.objects.select_related("user", "tenant").get(user=member)
+        member_remove(actor=owner, membership=leaver)
+    # The same ticket, within its hour and within the cache's 10 s: refused, from the
+    # start and on resume.
+    assert http.get(first["events_url"]).status_code == 404
+    resume = http.get(first["events_url"], headers={"Last-Event-ID": received[0][0]})
+    assert resume.status_code == 404
 
 
 def test_admins_see_tokens_and_cost_per_answer_members_do_not(setup, server):
