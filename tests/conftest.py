@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
@@ -62,7 +63,10 @@ def _eager_celery(settings: Any) -> None:
 
 
 def make_user(email: str) -> User:
-    return User.objects.create_user(email, PASSWORD)
+    """A person who signed up and verified their address, as every persona has."""
+    user = User.objects.create_user(email, PASSWORD)
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
 
 
 def add_member(tenant: Tenant, user: User, role: str = Role.MEMBER) -> Membership:

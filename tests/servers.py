@@ -27,8 +27,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Every server the tests start writes the emails it sends here, one file per message
+# (tests/e2e reads sign-up confirmations from it).
+MAIL_DIR = Path(settings.BASE_DIR) / "test-artifacts" / "mail"
+
+
 def process_env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": runtime_database_url(), **extra}
+    mail = {
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(MAIL_DIR),
+    }
+    return {**os.environ, "DATABASE_URL": runtime_database_url(), **mail, **extra}
 
 
 @contextmanager

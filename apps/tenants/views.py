@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from allauth.account.adapter import get_adapter
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -204,8 +205,11 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     if problem:
         return render(request, "tenants/invitation.html", {"error": problem}, status=410)
     if not request.user.is_authenticated:
-        # Signing up from here joins this organisation instead of creating a new one.
+        # Signing up from here joins this organisation instead of creating a new one; the
+        # invited address is verified (its owner opened the emailed link), so signing up
+        # with it needs no second email.
         request.session[PENDING_INVITATION_SESSION_KEY] = token
+        get_adapter(request).stash_verified_email(request, invitation.email)
         next_url = reverse("invitation_accept", args=[token])
         return render(
             request, "tenants/invitation.html", {"invitation": invitation, "next": next_url}

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.test import Client
 from django.urls import reverse
@@ -17,18 +18,30 @@ def signup(client: Client, email: str, password: str, organisation: str = ""):
     )
 
 
-def test_signup_creates_user_and_first_tenant(db):
+def confirmation_link(message: Any) -> str:
+    found = re.search(r"https?://[^/\s]+(/accounts/confirm-email/[^\s]+/)", message.body)
+    assert found, message.body
+    return found[1]
+
+
+def test_signup_creates_user_and_first_tenant_once_the_address_is_confirmed(db, mailoutbox):
     client = Client()
     response = signup(client, "Founder@Example.com", "a-long-unusual-passphrase", "Rocket Science")
     assert response.status_code == 302
+    assert response["Location"] == reverse("account_email_verification_sent")
+    # Not signed in until the address is confirmed.
+    assert client.get("/")["Location"] == reverse("account_login")
+    assert [m.to for m in mailoutbox] == [["founder@example.com"]]
+    confirmed = client.post(confirmation_link(mailoutbox[0]))
+    assert confirmed.status_code == 302
     user = User.objects.get(email="founder@example.com")
     with user_context(user.pk):
         membership = Membership.objects.select_related("tenant").get(user=user)
     assert (membership.tenant.name, membership.role) == ("Rocket Science", "owner")
     with tenant_context(membership.tenant_id):
         assert AuditEvent.objects.get().action == "tenant.created"
-    # Landing page: the new tenant's dashboard.
-    home = client.get(response["Location"])
+    # Signed in by the confirmation; the landing page is the new tenant's dashboard.
+    home = client.get("/")
     assert home.status_code == 302
     assert home["Location"] == reverse("tenants:dashboard", args=[membership.tenant.slug])
 
@@ -40,13 +53,20 @@ def test_signup_without_organisation_name_gets_a_default(db):
         assert Tenant.objects.get().name == "solo's organisation"
 
 
-def test_taken_email_is_refused_and_changes_nothing(owner, tenant):
-    response = signup(Client(), "ALICE@example.com", "a-long-unusual-passphrase", "Dup")
-    assert response.status_code == 200
-    assert b"already registered" in response.content
+def test_a_taken_address_looks_like_a_new_one_and_its_owner_is_told(owner, tenant, mailoutbox):
+    fresh = signup(Client(), "newcomer@example.com", "a-long-unusual-passphrase", "New")
+    taken = signup(Client(), "ALICE@example.com", "a-long-unusual-passphrase", "Dup")
+    assert (taken.status_code, taken["Location"]) == (fresh.status_code, fresh["Location"])
+    page = Client().get(taken["Location"])
+    assert b"already" not in page.content
+    # Nothing changed for the owner, who gets an email saying someone tried.
     assert User.objects.filter(email__iexact="alice@example.com").count() == 1
     with user_context(owner.pk):
         assert Tenant.objects.count() == 1
+    to_owner = [m for m in mailoutbox if m.to == ["alice@example.com"]]
+    assert len(to_owner) == 1
+    assert "already" in to_owner[0].body
+    assert "/accounts/confirm-email/" not in to_owner[0].body
 
 
 def test_weak_password_is_refused(db):
@@ -89,8 +109,11 @@ def test_wrong_password_is_refused(owner):
     assert b"not correct" in response.content
 
 
-def test_password_reset_sends_email(owner, mailoutbox):
-    response = Client().post(reverse("account_reset_password"), {"email": "alice@example.com"})
-    assert response.status_code == 302
-    assert len(mailoutbox) == 1
-    assert "/accounts/password/reset/key/" in mailoutbox[0].body
+def test_password_reset_answers_the_same_for_unknown_addresses(owner, mailoutbox):
+    known = Client().post(reverse("account_reset_password"), {"email": "alice@example.com"})
+    unknown = Client().post(reverse("account_reset_password"), {"email": "nobody@example.com"})
+    assert (known.status_code, known["Location"]) == (unknown.status_code, unknown["Location"])
+    assert known.status_code == 302
+    by_address = {m.to[0]: m.body for m in mailoutbox}
+    assert "/accounts/password/reset/key/" in by_address["alice@example.com"]
+    assert "/accounts/password/reset/key/" not in by_address.get("nobody@example.com", "")

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.servers import asgi_server
+from tests.servers import MAIL_DIR, asgi_server
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -44,6 +45,43 @@ def server(django_db_setup: None, artifacts_dir: Path) -> Iterator[str]:
     """The real ASGI server (uvicorn) on the test database; tasks run inline."""
     with asgi_server(artifacts_dir / "e2e") as base:
         yield base
+
+
+def emails_to(address: str) -> list[str]:
+    """The messages the test servers sent to ``address``, oldest first."""
+    files = sorted(MAIL_DIR.glob("*.log"), key=lambda path: path.stat().st_mtime)
+    texts = [path.read_text() for path in files]
+    return [text for text in texts if f"To: {address}" in text]
+
+
+def sign_up(
+    page: Any, server: str, email: str, organisation: str = "", *, screenshots: Path | None = None
+) -> str:
+    """Sign up, confirm the address from the emailed link (which signs the person in),
+    land on the new organisation's dashboard; returns its slug."""
+    page.goto(f"{server}/accounts/signup/")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password1]", "a-long-unusual-passphrase")
+    if organisation:
+        page.fill("input[name=organisation]", organisation)
+    if screenshots:
+        page.screenshot(path=screenshots / "signup-desktop.png", full_page=True)
+    page.get_by_role("button", name=re.compile("sign up", re.I)).click()
+    page.wait_for_url(re.compile(r"/accounts/confirm-email/$"))
+    if screenshots:
+        page.screenshot(path=screenshots / "verify-email-desktop.png", full_page=True)
+    (mail,) = emails_to(email)
+    link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mail)
+    assert link is not None, mail
+    page.goto(link[0])
+    if screenshots:
+        page.screenshot(path=screenshots / "confirm-email-desktop.png", full_page=True)
+    page.get_by_role("button", name=re.compile("confirm", re.I)).click()
+    dashboard = re.compile(r"/t/([-a-z0-9]+)/$")
+    page.wait_for_url(dashboard)
+    found = dashboard.search(page.url)
+    assert found is not None
+    return found[1]
 
 
 @pytest.fixture(scope="session")

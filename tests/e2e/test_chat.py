@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.conftest import sign_up
 from tests.servers import paced_stack
 
 pytestmark = pytest.mark.e2e
@@ -26,12 +27,7 @@ def test_chat_stream_stop_and_refresh(browser, chat_server, screenshots):
     suffix = uuid.uuid4().hex[:6]
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
-    page.goto(f"{server}/accounts/signup/")
-    page.fill("input[name=email]", f"chatter-{suffix}@example.com")
-    page.fill("input[name=password1]", "a-long-unusual-passphrase")
-    page.fill("input[name=organisation]", f"Talk {suffix}")
-    page.get_by_role("button", name=re.compile("sign up", re.I)).click()
-    page.wait_for_url(re.compile(rf"/t/talk-{suffix}/$"))
+    sign_up(page, server, f"chatter-{suffix}@example.com", f"Talk {suffix}")
 
     page.get_by_role("link", name="Chat").first.click()
     page.get_by_role("button", name="New conversation").click()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from apps.rag.chunking import HEADING_SEPARATOR
+from tests.e2e.conftest import sign_up
 from tests.rag.conftest import WORKER
 from tests.servers import asgi_server, process_env, running
 
@@ -73,12 +74,7 @@ def test_upload_watch_ready_and_open_a_citation(browser, docs_server, screenshot
     suffix = uuid.uuid4().hex[:6]
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    page.goto(f"{server}/accounts/signup/")
-    page.fill("input[name=email]", f"librarian-{suffix}@example.com")
-    page.fill("input[name=password1]", "a-long-unusual-passphrase")
-    page.fill("input[name=organisation]", f"Shelf {suffix}")
-    page.get_by_role("button", name=re.compile("sign up", re.I)).click()
-    page.wait_for_url(re.compile(rf"/t/shelf-{suffix}/$"))
+    sign_up(page, server, f"librarian-{suffix}@example.com", f"Shelf {suffix}")
 
     page.get_by_role("link", name="Documents").first.click()
     page.wait_for_url(re.compile(r"/documents/$"))

@@ -9,13 +9,15 @@ import uuid
 
 import pytest
 
+from tests.e2e.conftest import sign_up
+
 pytestmark = pytest.mark.e2e
 
 DESKTOP = {"width": 1280, "height": 800}
 MOBILE = {"width": 390, "height": 844}
 
 
-def test_signup_invite_and_switch_tenant(browser, server, screenshots):
+def test_signup_confirm_invite_and_switch_tenant(browser, server, screenshots):
     suffix = uuid.uuid4().hex[:6]
     email = f"founder-{suffix}@example.com"
     context = browser.new_context(viewport=DESKTOP)
@@ -24,14 +26,8 @@ def test_signup_invite_and_switch_tenant(browser, server, screenshots):
     page.goto(f"{server}/accounts/login/")
     page.screenshot(path=screenshots / "login-desktop.png", full_page=True)
 
-    page.goto(f"{server}/accounts/signup/")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password1]", "a-long-unusual-passphrase")
-    page.fill("input[name=organisation]", f"Nimbus {suffix}")
-    page.screenshot(path=screenshots / "signup-desktop.png", full_page=True)
-    page.get_by_role("button", name=re.compile("sign up", re.I)).click()
-
-    page.wait_for_url(re.compile(rf"/t/nimbus-{suffix}/$"))
+    slug = sign_up(page, server, email, f"Nimbus {suffix}", screenshots=screenshots)
+    assert re.fullmatch(rf"nimbus-{suffix}-[0-9a-f]{{6}}", slug)
     assert page.locator("h1").first.inner_text() == f"Nimbus {suffix}"
     page.screenshot(path=screenshots / "dashboard-desktop.png", full_page=True)
 
@@ -51,19 +47,19 @@ def test_signup_invite_and_switch_tenant(browser, server, screenshots):
     page.goto(f"{server}/organisations/new/")
     page.fill("input[name=name]", f"Second {suffix}")
     page.get_by_role("button", name="Create organisation").click()
-    page.wait_for_url(re.compile(rf"/t/second-{suffix}/$"))
+    page.wait_for_url(re.compile(rf"/t/second-{suffix}-[0-9a-f]{{6}}/$"))
     page.locator(".tenant-switcher summary").click()
     page.screenshot(path=screenshots / "switcher-desktop.png")
     page.locator(".tenant-menu").get_by_role("link", name=f"Nimbus {suffix}").click()
-    page.wait_for_url(re.compile(rf"/t/nimbus-{suffix}/$"))
+    page.wait_for_url(re.compile(rf"/t/{slug}/$"))
     assert page.locator("h1").first.inner_text() == f"Nimbus {suffix}"
 
     # The same session on a phone.
     mobile = browser.new_context(viewport=MOBILE, storage_state=context.storage_state())
     phone = mobile.new_page()
-    phone.goto(f"{server}/t/nimbus-{suffix}/")
+    phone.goto(f"{server}/t/{slug}/")
     phone.screenshot(path=screenshots / "dashboard-mobile.png", full_page=True)
-    phone.goto(f"{server}/t/nimbus-{suffix}/members/")
+    phone.goto(f"{server}/t/{slug}/members/")
     phone.screenshot(path=screenshots / "members-mobile.png", full_page=True)
     # No horizontal scrolling on a phone.
     assert phone.evaluate("document.documentElement.scrollWidth") <= MOBILE["width"]
@@ -77,11 +73,7 @@ def test_signup_invite_and_switch_tenant(browser, server, screenshots):
 def test_outsider_gets_plain_404(browser, server):
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    page.goto(f"{server}/accounts/signup/")
-    page.fill("input[name=email]", f"stranger-{uuid.uuid4().hex[:6]}@example.com")
-    page.fill("input[name=password1]", "a-long-unusual-passphrase")
-    page.get_by_role("button", name=re.compile("sign up", re.I)).click()
-    page.wait_for_url(re.compile(r"/t/[-a-z0-9]+/$"))
+    sign_up(page, server, f"stranger-{uuid.uuid4().hex[:6]}@example.com")
     response = page.goto(f"{server}/t/acme-does-not-exist/")
     assert response is not None
     assert response.status == 404
@@ -93,12 +85,8 @@ def test_admin_tunes_ai_settings_and_sees_usage(browser, server, screenshots):
     suffix = uuid.uuid4().hex[:6]
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
-    page.goto(f"{server}/accounts/signup/")
-    page.fill("input[name=email]", f"admin-{suffix}@example.com")
-    page.fill("input[name=password1]", "a-long-unusual-passphrase")
-    page.fill("input[name=organisation]", f"Tuning {suffix}")
-    page.get_by_role("button", name=re.compile("sign up", re.I)).click()
-    page.wait_for_url(re.compile(rf"/t/tuning-{suffix}/$"))
+    slug = sign_up(page, server, f"admin-{suffix}@example.com", f"Tuning {suffix}")
+    assert slug.startswith(f"tuning-{suffix}-")
 
     page.get_by_role("link", name="AI settings").click()
     page.fill("input[name=semantic_threshold]", "0.2")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
@@ -31,6 +32,10 @@ class Command(BaseCommand):
         else:
             user.set_password(options["password"])
             user.save(update_fields=["password"])
+        # Verified, so the demo login works with mandatory email verification.
+        EmailAddress.objects.update_or_create(
+            user=user, email=DEMO_EMAIL, defaults={"verified": True, "primary": True}
+        )
         with user_context(user.pk):
             existing = selectors.membership_for_slug(user_id=user.pk, slug=DEMO_SLUG)
         if existing is None:
