@@ -19,7 +19,9 @@ Modules, in reading order:
 
 * ``lexicon``       the vocabulary: word lists and lookup tables, data only;
 * ``tokens``        a question's text as tokens;
-* ``extraction``    tokens -> ``Facets`` (what each group holds and how it is found);
+* ``extraction``    tokens -> ``Facets`` (what each group holds and how it is found), with
+                    ``numbers``, ``contextual`` (words read by their neighbours) and
+                    ``language`` (the written-language guess);
 * ``verification``  two questions' ``Facets`` -> ``Verdict`` (how each group is compared).
 
 Measured (bench/semantic_cache_quality.py, all-MiniLM-L6-v2, bench/data/

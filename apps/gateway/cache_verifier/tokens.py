@@ -1,8 +1,9 @@
 """A question's text as tokens, the input of ``extraction.py``.
 
-``prepare`` straightens typographic apostrophes, takes out what is compared as written
-(URLs, email addresses, quoted strings: returned as entities) and rewrites a few
-multi-word names to one word ("single sign-on" -> SSO, "/mo" -> "per month").
+``prepare`` straightens typographic apostrophes, returns as entities what is compared
+as written (URLs and email addresses, which it blanks out of the text, and quoted
+strings) and rewrites a few multi-word names to one word ("single sign-on" -> SSO, "/mo"
+-> "per month").
 ``tokenize`` then cuts the prepared text into ``Token`` tuples. Pure functions.
 """
 
