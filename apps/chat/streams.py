@@ -62,6 +62,22 @@ LINGER_S = 30.0  # a finished answer stays readable from memory this long
 
 Event = tuple[str, str, str]  # (event id, event type, data)
 
+# Process-wide state ---------------------------------------------------------------------
+# _live: message id -> the answer this process generates, from its claim until LINGER_S
+#   after its end. Readers in this process take its tokens from there, and it holds the
+#   generation tasks: they run detached from any request, and asyncio keeps only weak
+#   references to tasks. Per process by design: a reader on another instance tails the
+#   answer's Redis stream instead.
+# _flusher: the one ticker task (_flush_forever) for all of them; it returns once _live is
+#   empty, and the next generation starts another.
+# Both are read and written only on the event loop (coroutines and call_later callbacks,
+# never a worker thread), so they need no lock. A server runs one loop; tests run several,
+# one after another: _start_flusher starts a ticker on each and _mine skips answers of
+# another loop. Tests reset nothing: message ids are unique, and an answer whose loop
+# closed before its LINGER_S removal stays behind, skipped.
+_live: dict[str, _Live] = {}
+_flusher: asyncio.Task[None] | None = None
+
 
 def _key(kind: str, tenant_id: Any, message_id: Any) -> str:
     return f"chat:{{{tenant_id}}}:{kind}:{message_id}"
@@ -98,12 +114,6 @@ class _Live:
         """Seen by the generation at its next token, which then closes the stream."""
         if self.stop_reason is None and self.terminal is None:
             self.stop_reason = reason
-
-
-# message id -> answer generated here. Tasks run detached from any request, and asyncio
-# keeps only weak references to tasks: this registry holds them.
-_live: dict[str, _Live] = {}
-_flusher: asyncio.Task[None] | None = None
 
 
 async def ensure_generation(*, tenant_id: Any, user_id: Any, message_id: Any) -> None:

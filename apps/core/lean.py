@@ -24,6 +24,10 @@ def _not_called(request: HttpRequest) -> HttpResponse:
     raise AssertionError("only the middleware's checks are used")
 
 
+# Process-wide state: one CsrfViewMiddleware, as Django's handler keeps one per process.
+# It caches what it derives from CSRF_TRUSTED_ORIGINS on first use (cached_property), so
+# a test that overrides that setting for a lean view would need its own instance; none
+# does. It holds nothing per request: safe from any thread.
 _csrf = CsrfViewMiddleware(_not_called)
 
 

@@ -17,6 +17,15 @@ import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
+# Process-wide state ---------------------------------------------------------------------
+# _clients: event loop -> its async client (a client's connections belong to the loop
+#   that opened them); a loop's entry goes with the loop (weak keys). Used from event
+#   loops only.
+# SharedConnectionPool._pools: the sync pools of Django's cache, one per URL and options,
+#   shared by every thread of the process (made under a lock; redis-py pools are
+#   thread-safe and reset themselves after a fork).
+# Per process because connections are. Tests reset nothing: each test's loop gets its own
+# client, and the sync pools serve every test.
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis[bytes]] = (
     weakref.WeakKeyDictionary()
 )

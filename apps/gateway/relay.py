@@ -32,16 +32,27 @@ from apps.gateway import router
 from apps.gateway.router import Deployment
 
 OPENAI_BASE = "https://api.openai.com/v1"
-
-_sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
 # A circuit breaker per deployment (base URL and model). A failed call goes to LiteLLM's
 # Router (retries, fallbacks) on its own; only COOL_AFTER failures in a row send every
 # call there, for GATEWAY_COOLDOWN_S. One blip (a reset connection, a single 429) must
 # not move all traffic to the costlier path: under load that path's CPU cost is what
 # makes the next calls fail.
 COOL_AFTER = 3
+
+# Process-wide state ---------------------------------------------------------------------
+# _sessions: event loop -> its aiohttp session (keep-alive connections belong to the loop
+#   that opened them). A server runs one loop for its lifetime; sync callers
+#   (async_to_sync) and tests run loops one after another, whose sessions are closed when
+#   a later one is made (_session) and at exit (_drop_all).
+# _failures, _cooling: the circuit breaker, per deployment: the failures in a row, and
+#   the monotonic time until which the relay leaves the deployment to LiteLLM. Per
+#   process: each learns of an outage from its own calls (at most COOL_AFTER failed
+#   attempts), so the streaming path needs no shared store.
+# Read and written on event loops only, with no await between a read and its write: no
+# lock needed. Tests start from no failures and nothing cooling with reset_breakers()
+# (tests/gateway/conftest.py); sessions need no reset.
+_sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
 _failures: dict[str, int] = {}
-# Deployment -> monotonic time until which the relay leaves it to LiteLLM.
 _cooling: dict[str, float] = {}
 
 
@@ -213,3 +224,9 @@ def _failed(deployment: Deployment) -> None:
     if _failures[key] >= COOL_AFTER:
         _failures.pop(key)
         _cooling[key] = time.monotonic() + settings.GATEWAY_COOLDOWN_S
+
+
+def reset_breakers() -> None:
+    """Forget every deployment's failures and cool-down (see "Process-wide state")."""
+    _failures.clear()
+    _cooling.clear()

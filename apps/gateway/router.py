@@ -36,6 +36,23 @@ LOCAL_PRICES = {
     "local-embed": (Decimal("0.02") / 10**6, Decimal("0"), 512),
 }
 
+# Process-wide state ---------------------------------------------------------------------
+# _deployment_cache: the deployments built from settings, with their fingerprint, keyed by
+#   the identity of the setting values they read (_SETTING_NAMES). Read on every call, so
+#   it is rebuilt only when one of them changes (override_settings puts new objects);
+#   one entry.
+# _routers: event loop -> {deployments' fingerprint: litellm.Router}. LiteLLM's HTTP
+#   clients belong to the loop that made them, so each loop has its Router, rebuilt when
+#   the deployments change; a loop's entry goes with the loop (weak keys).
+# litellm_module() (functools.cache): litellm, imported and configured once.
+# They hold what settings and the loop determine, so they are per process by nature. No
+# lock: threads that race build the same value, and the last one stays. Tests reset
+# nothing: a settings change rebuilds, and each test's loop gets its own Router.
+_deployment_cache: dict[tuple[Any, ...], tuple[list[Deployment], str]] = {}
+_routers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -77,7 +94,6 @@ _SETTING_NAMES = (
     "GATEWAY_TIMEOUT_S",
     "GATEWAY_COOLDOWN_S",
 )
-_deployment_cache: dict[tuple[Any, ...], tuple[list[Deployment], str]] = {}
 
 
 def _current() -> tuple[list[Deployment], str]:
@@ -195,13 +211,6 @@ def _register_prices(litellm: Any, deployments: list[Deployment]) -> None:
         }
     if entries:
         litellm.register_model(entries)
-
-
-# One Router per event loop: LiteLLM's HTTP clients belong to the loop that made them.
-# Keyed by the deployment fingerprint so a settings change (tests) builds a new one.
-_routers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def get_router() -> Any:

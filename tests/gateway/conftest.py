@@ -38,8 +38,7 @@ def _relay_not_cooling() -> None:
     """A relay failure in one test must not send the next test's streams to LiteLLM."""
     from apps.gateway import relay
 
-    relay._cooling.clear()
-    relay._failures.clear()
+    relay.reset_breakers()
 
 
 @pytest.fixture
