@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.core import signing
 
+from apps.core.db import in_worker_thread
 from apps.core.lean import session_store
 
 SALT = "apps.chat.tickets.events"
@@ -66,6 +66,7 @@ async def session_user_id(session_key: str | None) -> str | None:
     if not session_key:
         return None
     store = session_store(session_key)
-    # Not thread-sensitive: a pooled thread, no thread started for this request.
-    user_id = await sync_to_async(store.get, thread_sensitive=False)(SESSION_KEY)
+    # A pooled thread, no thread started for this request; a session the cache no longer
+    # holds is read from the database, whose connection goes back to the pool after.
+    user_id = await in_worker_thread(store.get)(SESSION_KEY)
     return None if user_id is None else str(user_id)

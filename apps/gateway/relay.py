@@ -11,8 +11,9 @@ orjson, about 25 µs per token.
 The relay handles the happy path only. ``open_stream`` returns None when no deployment
 of the alias speaks the protocol, and raises ``RelayUnavailable`` when the provider
 fails before the first byte of the answer; ``stream_chat`` then takes LiteLLM's Router,
-with its retries, fallbacks and cooldowns. A deployment that failed is skipped for
-GATEWAY_COOLDOWN_S, so an outage costs one failed attempt, not one per call.
+with its retries, fallbacks and cooldowns. A deployment that failed COOL_AFTER times in a
+row is skipped for GATEWAY_COOLDOWN_S, so an outage costs a few failed attempts, not one
+per call.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _session() -> aiohttp.ClientSession:
     loop = asyncio.get_running_loop()
     session = _sessions.get(loop)
     if session is None or session.closed:
-        for old_loop in [old for old in _sessions if old.is_closed()]:
+        for old_loop in [old for old in list(_sessions) if old.is_closed()]:
             _drop(_sessions.pop(old_loop))
         timeout = aiohttp.ClientTimeout(
             total=None, connect=settings.GATEWAY_TIMEOUT_S, sock_read=settings.GATEWAY_TIMEOUT_S

@@ -48,7 +48,7 @@ LOCAL_PRICES = {
 # They hold what settings and the loop determine, so they are per process by nature. No
 # lock: threads that race build the same value, and the last one stays. Tests reset
 # nothing: a settings change rebuilds, and each test's loop gets its own Router.
-_deployment_cache: dict[tuple[Any, ...], tuple[list[Deployment], str]] = {}
+_deployment_cache: dict[tuple[int, ...], tuple[tuple[list[Deployment], str], tuple[Any, ...]]] = {}
 _routers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Any]] = (
     weakref.WeakKeyDictionary()
 )
@@ -99,14 +99,17 @@ _SETTING_NAMES = (
 def _current() -> tuple[list[Deployment], str]:
     """The deployments and their fingerprint, rebuilt only when a setting changes
     (read on every call, so it must cost next to nothing)."""
-    key = tuple(id(getattr(settings, name, None)) for name in _SETTING_NAMES)
-    found = _deployment_cache.get(key)
-    if found is None:
+    values = tuple(getattr(settings, name, None) for name in _SETTING_NAMES)
+    key = tuple(map(id, values))
+    cached = _deployment_cache.get(key)
+    if cached is None:
         deployments = _build_deployments()
-        found = (deployments, _fingerprint(deployments))
+        # The entry keeps the values alive, so their ids cannot be reused by new objects
+        # while it stands.
+        cached = ((deployments, _fingerprint(deployments)), values)
         _deployment_cache.clear()
-        _deployment_cache[key] = found
-    return found
+        _deployment_cache[key] = cached
+    return cached[0]
 
 
 def configured_deployments() -> list[Deployment]:
