@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-
 from apps.accounts.models import User
+from apps.core.http import TracedRequest
 
 
-class UserRequest(HttpRequest):
+class UserRequest(TracedRequest):
     """A request from a signed-in person: behind ``login_required``, or under
     ``/t/<slug>/``, where ``TenantMiddleware`` sends anonymous visitors to the login."""
 

@@ -10,11 +10,10 @@ what to do; any other key is ``invalid_api_key``.
 
 from __future__ import annotations
 
-from django.http import HttpRequest
-
 from apps.api import selectors, services
 from apps.api.errors import ApiError
 from apps.api.models import ApiKey, Scope
+from apps.core.http import TracedRequest
 from apps.tenants.models import Tenant
 
 INVALID_KEY = "Invalid API key. Create one in Organisation → API keys."
@@ -23,7 +22,7 @@ MISSING_KEY = (
 )
 
 
-class KeyRequest(HttpRequest):
+class KeyRequest(TracedRequest):
     """A request authenticated by a tenant API key: set by ``ApiKeyAuth`` before any
     endpoint of the Starter API runs, inside the key's tenant context."""
 

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 from apps.api.auth import authenticate, require_scope
 from apps.api.errors import ApiError, gateway_error_response, gateway_error_status
 from apps.api.models import ApiKey, Scope
-from apps.core.http import error_body, error_response, event_stream_response
+from apps.core.http import TracedRequest, error_body, error_response, event_stream_response
 from apps.gateway import api as gateway
 from apps.gateway.types import CallContext, GatewayError, StreamEvent
 from apps.gateway.validation import CHAT_ALIASES
@@ -132,7 +132,7 @@ async def _sse(
 
 @csrf_exempt
 @require_POST
-async def chat_completions(request: HttpRequest) -> HttpResponseBase:
+async def chat_completions(request: TracedRequest) -> HttpResponseBase:
     try:
         key = await _authenticate(request)
     except ApiError as refused:
@@ -145,7 +145,7 @@ async def chat_completions(request: HttpRequest) -> HttpResponseBase:
         tenant_id=key.tenant_id,
         feature="api_chat",
         api_key_id=key.id,
-        request_id=getattr(request, "request_id", ""),
+        request_id=request.request_id,
     )
     options: dict[str, Any] = {
         "alias": body["model"],

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+
+
+class TracedRequest(HttpRequest):
+    """Every request: ``RequestContextMiddleware`` gives it an id (a safe incoming
+    ``X-Request-ID``, else a new one), bound to its log lines and echoed in the response.
+    The request types of pages and the API build on it."""
+
+    request_id: str
+
 
 ERROR_TYPES = {
     400: "invalid_request_error",

@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.db import connection
@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
 from apps.core.db import release_connection
+from apps.core.http import TracedRequest
 from apps.core.logging import bind_log_context
 
 logger = logging.getLogger("apps.request")
@@ -66,7 +67,7 @@ class RequestContextMiddleware(_SyncAndAsync):
     def _begin(request: HttpRequest) -> tuple[str, float]:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        request.request_id = request_id  # type: ignore[attr-defined]
+        cast(TracedRequest, request).request_id = request_id
         return request_id, time.perf_counter()
 
     @staticmethod

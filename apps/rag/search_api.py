@@ -96,7 +96,7 @@ def search(
         feature=retrieval.FEATURE,
         user_id=key.created_by_id,
         api_key_id=key.id,
-        request_id=getattr(request, "request_id", "") or "",
+        request_id=request.request_id,
     )
     try:
         hits = retrieval.search(tenant.id, query, k=k, ctx=ctx)
