@@ -3,8 +3,9 @@ tests connected as the runtime role (so RLS applies to them as to production).""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,6 +13,8 @@ from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
+from psycopg.rows import TupleRow
+from pytest_django import DjangoDbBlocker, Settings
 
 from apps.accounts.models import User
 from apps.core.db import tenant_context
@@ -21,20 +24,21 @@ from apps.tenants.services import tenant_create
 PASSWORD = "correct-horse-battery-staple"
 
 
-def _owner_connect(dbname: str) -> psycopg.Connection[Any]:
+def _owner_connect(dbname: str) -> psycopg.Connection[TupleRow]:
     owner = settings.DATABASE_OWNER
     return psycopg.connect(
-        host=owner["HOST"],
-        port=owner["PORT"] or None,
-        user=owner["USER"],
-        password=owner["PASSWORD"],
+        # database_from_url gives every field as a str (typed as object).
+        host=str(owner["HOST"]),
+        port=str(owner["PORT"]) or None,
+        user=str(owner["USER"]),
+        password=str(owner["PASSWORD"]),
         dbname=dbname,
         autocommit=True,
     )
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_blocker: Any) -> Iterator[None]:
+def django_db_setup(django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
     default = settings.DATABASES["default"]
     test_name = f"test_{default['NAME']}"
     with django_db_blocker.unblock():
@@ -48,13 +52,15 @@ def django_db_setup(django_db_blocker: Any) -> Iterator[None]:
     with django_db_blocker.unblock():
         connections.close_all()
         for connection in connections.all():
-            connection.close_pool()  # the owner may not terminate the runtime's sessions
+            # The owner may not terminate the runtime's sessions. django-stubs lacks the
+            # PostgreSQL backend's close_pool (Django 5.1).
+            connection.close_pool()  # type: ignore[attr-defined]
         with _owner_connect("postgres") as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{test_name}" WITH (FORCE)')
 
 
 @pytest.fixture(autouse=True)
-def _eager_celery(settings: Any) -> None:
+def _eager_celery(settings: Settings) -> None:
     # Unit tests run tasks in-process; tests/core/test_celery_worker.py uses a real worker.
     from config.celery import app
 
@@ -74,7 +80,7 @@ def add_member(tenant: Tenant, user: User, role: str = Role.MEMBER) -> Membershi
         return Membership.objects.create(tenant=tenant, user=user, role=role)
 
 
-def owner_of(tenant_id: Any) -> Membership:
+def owner_of(tenant_id: uuid.UUID) -> Membership:
     """The tenant's owner as services take their ``actor``."""
     with tenant_context(tenant_id):
         return Membership.objects.select_related("user", "tenant").get(
@@ -110,7 +116,7 @@ def other_tenant(outsider: User) -> Tenant:
 
 
 @pytest.fixture
-def live_db(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+def live_db(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
     """Database access WITHOUT a wrapping test transaction: writes are committed, so
     other processes (the ASGI server, a Celery worker) see them. Use unique emails:
     these rows stay until the test database is dropped at the end of the session."""
@@ -120,9 +126,7 @@ def live_db(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def artifacts_dir() -> Any:
-    from pathlib import Path
-
+def artifacts_dir() -> Path:
     path = Path(settings.BASE_DIR) / "test-artifacts"
     path.mkdir(exist_ok=True)
     return path

@@ -67,7 +67,7 @@ def wait_until_healthy(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{proc.args!r} exited:\n{log.read_text()[-3000:]}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
@@ -104,7 +104,9 @@ def asgi_server(log_dir: Path, *, name: str = "uvicorn", **extra_env: str) -> It
 def paced_stack(log_dir: Path, *, tokens_per_s: int = 12, **extra_env: str) -> Iterator[str]:
     """uvicorn backed by its own local provider that streams at ``tokens_per_s``, so an
     answer takes seconds and can be stopped, resumed or abandoned mid-way."""
-    with paced_cluster(log_dir, instances=1, tokens_per_s=tokens_per_s, **extra_env) as bases:
+    with paced_cluster(
+        log_dir, instances=1, tokens_per_s=tokens_per_s, answer_tokens=None, **extra_env
+    ) as bases:
         yield bases[0]
 
 

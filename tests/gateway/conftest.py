@@ -4,22 +4,32 @@ for the ledger and the semantic cache."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
+from apps.accounts.models import User
 from apps.core.db import tenant_context
 from apps.gateway.models import AISettings, UsageRecord
 from apps.gateway.router import Deployment, local_deployment
-from apps.gateway.types import CallContext, StreamEvent
+from apps.gateway.types import (
+    CallContext,
+    DoneEvent,
+    ErrorEvent,
+    StreamEvent,
+    TokenEvent,
+    UsageEvent,
+)
+from apps.tenants.models import Tenant
 from apps.tenants.services import tenant_create
 
 FAST = {"X-Dev-TTFT-Ms": "0", "X-Dev-Tokens-Per-S": "0"}
+
+E = TypeVar("E", TokenEvent, UsageEvent, DoneEvent, ErrorEvent)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,11 +51,18 @@ def _relay_not_cooling() -> None:
     relay.reset_breakers()
 
 
+class MakeTenant(Protocol):
+    """The ``make_tenant`` fixture: a new tenant of ``owner`` on ``plan``, with these
+    AISettings fields set."""
+
+    def __call__(self, plan: str = "pro", **ai_settings: Any) -> Tenant: ...
+
+
 @pytest.fixture
-def make_tenant(owner: Any) -> Callable[..., Any]:
+def make_tenant(owner: User) -> MakeTenant:
     counter = iter(range(1000))
 
-    def make(plan: str = "pro", **ai_settings: Any) -> Any:
+    def make(plan: str = "pro", **ai_settings: Any) -> Tenant:
         tenant = tenant_create(owner=owner, name=f"Gateway {next(counter)}", plan=plan)
         if ai_settings:
             with tenant_context(tenant.id):
@@ -55,7 +72,7 @@ def make_tenant(owner: Any) -> Callable[..., Any]:
     return make
 
 
-def ctx_for(tenant: Any, feature: str = "chat") -> CallContext:
+def ctx_for(tenant: Tenant, feature: str = "chat") -> CallContext:
     return CallContext(tenant_id=tenant.id, feature=feature, request_id="test")
 
 
@@ -72,11 +89,17 @@ def stream(ctx: CallContext, text: str, **kwargs: Any) -> list[StreamEvent]:
     return async_to_sync(collect)(ctx, [{"role": "user", "content": text}], **kwargs)
 
 
+def expect(kind: type[E], event: StreamEvent) -> E:
+    """``event``, which the test expects to be a ``kind``: fails with the event if not."""
+    assert isinstance(event, kind), event
+    return event
+
+
 def tokens(events: list[StreamEvent]) -> str:
-    return "".join(e.text for e in events if e.type == "token")  # type: ignore[union-attr]
+    return "".join(e.text for e in events if e.type == "token")
 
 
-def rows(tenant: Any, **filters: Any) -> list[UsageRecord]:
+def rows(tenant: Tenant, **filters: Any) -> list[UsageRecord]:
     with tenant_context(tenant.id):
         return list(UsageRecord.objects.filter(**filters).order_by("created_at"))
 

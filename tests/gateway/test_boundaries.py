@@ -42,7 +42,7 @@ def offenders(paths: list[Path]) -> list[str]:
     return found
 
 
-def test_no_module_outside_the_gateway_imports_a_provider_sdk():
+def test_no_module_outside_the_gateway_imports_a_provider_sdk() -> None:
     paths = [
         p
         for p in [*ROOT.glob("apps/**/*.py"), *ROOT.glob("config/*.py")]
@@ -52,7 +52,7 @@ def test_no_module_outside_the_gateway_imports_a_provider_sdk():
     assert offenders(paths) == []
 
 
-def test_the_check_catches_an_import(tmp_path):
+def test_the_check_catches_an_import(tmp_path: Path) -> None:
     sneaky = ROOT / "apps" / "core" / "_sneaky_test_module.py"
     sneaky.write_text("from litellm import completion\n")
     try:
@@ -61,7 +61,7 @@ def test_the_check_catches_an_import(tmp_path):
         sneaky.unlink()
 
 
-def test_torch_is_imported_only_by_the_local_provider():
+def test_torch_is_imported_only_by_the_local_provider() -> None:
     gateway = [p for p in ROOT.glob("apps/gateway/**/*.py") if "local_provider" not in p.as_posix()]
     assert [o for o in offenders(gateway) if "torch" in o or "transformers" in o] == []
     probe = (

@@ -3,23 +3,27 @@ call (cheap and strong) is in the ledger; embeddings are recorded too."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 import pytest
 from django.test import override_settings
 
 from apps.gateway import api
-from apps.gateway.types import GatewayError
-from tests.gateway.conftest import FAST, ctx_for, deployments, rows
+from apps.gateway.types import Completion, GatewayError
+from apps.tenants.models import Tenant
+from tests.gateway.conftest import FAST, MakeTenant, ctx_for, deployments, rows
 
 QUESTION = [{"role": "user", "content": "Summarise our refund policy."}]
 
 
-def complete(tenant, **kwargs):
+def complete(tenant: Tenant, **kwargs: Any) -> Completion:
     return api.complete_sync(
         ctx_for(tenant, "batch_summary"), QUESTION, extra_headers=FAST, **kwargs
     )
 
 
-def test_confident_cheap_answer_is_kept(make_tenant):
+def test_confident_cheap_answer_is_kept(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(cache_enabled=False, model_alias="smart", cascade_enabled=True)
     result = complete(tenant)
     assert result.served_model == "openai/local-fast"
@@ -31,7 +35,7 @@ def test_confident_cheap_answer_is_kept(make_tenant):
 
 
 @override_settings(GATEWAY_DEPLOYMENTS=deployments(fast="local-unsure"))
-def test_unsure_cheap_answer_escalates_and_both_calls_are_recorded(make_tenant):
+def test_unsure_cheap_answer_escalates_and_both_calls_are_recorded(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(cache_enabled=False, model_alias="smart", cascade_enabled=True)
     result = complete(tenant)
     assert result.served_model == "openai/local-smart"
@@ -42,7 +46,7 @@ def test_unsure_cheap_answer_escalates_and_both_calls_are_recorded(make_tenant):
 
 
 @override_settings(GATEWAY_DEPLOYMENTS=deployments(fast="local-fault-500", smart="local-smart"))
-def test_failing_cheap_model_escalates(make_tenant):
+def test_failing_cheap_model_escalates(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(cache_enabled=False, model_alias="smart")
     result = complete(tenant, cascade=True)
     assert result.served_model == "openai/local-smart"
@@ -52,7 +56,7 @@ def test_failing_cheap_model_escalates(make_tenant):
     ] == "openai/local-smart"
 
 
-def test_without_cascade_the_requested_alias_answers(make_tenant):
+def test_without_cascade_the_requested_alias_answers(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(cache_enabled=False, model_alias="smart")
     result = complete(tenant)
     assert result.served_model == "openai/local-smart"
@@ -60,17 +64,17 @@ def test_without_cascade_the_requested_alias_answers(make_tenant):
 
 
 @override_settings(GATEWAY_DEPLOYMENTS=deployments(fast="local-fault-500", smart="local-fault-500"))
-def test_complete_with_every_provider_down(make_tenant):
+def test_complete_with_every_provider_down(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(cache_enabled=False)
     with pytest.raises(GatewayError, match="not answering") as excinfo:
         complete(tenant)
     assert excinfo.value.code == "provider_unavailable"
     assert excinfo.value.permanent is False
     [row] = rows(tenant, feature="batch_summary")
-    assert (row.status, row.cost_usd) == ("error", 0)
+    assert (row.status, row.cost_usd) == ("error", Decimal(0))
 
 
-def test_embed_returns_vectors_and_records_usage(make_tenant):
+def test_embed_returns_vectors_and_records_usage(make_tenant: MakeTenant) -> None:
     tenant = make_tenant()
     vectors = api.embed_sync(ctx_for(tenant, "rag_ingest"), ["first text", "second text"])
     assert [len(v) for v in vectors] == [384, 384]
@@ -84,7 +88,7 @@ def test_embed_returns_vectors_and_records_usage(make_tenant):
     assert row.cost_usd > 0
 
 
-def test_embed_rejects_bad_input(make_tenant):
+def test_embed_rejects_bad_input(make_tenant: MakeTenant) -> None:
     tenant = make_tenant()
     with pytest.raises(GatewayError, match="non-empty list"):
         api.embed_sync(ctx_for(tenant, "rag_ingest"), [])

@@ -261,7 +261,8 @@ def _mean_logprob(base: str, model: str) -> float:
     for item in content:
         assert item["bytes"] == list(item["token"].encode())
         assert item["top_logprobs"] == []
-    return sum(item["logprob"] for item in content) / len(content)
+    mean: float = sum(item["logprob"] for item in content) / len(content)
+    return mean
 
 
 def test_logprobs_separate_unsure_from_confident_models(base: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import httpx
 from asgiref.sync import async_to_sync
@@ -11,7 +12,19 @@ from django.test import override_settings
 
 from apps.core.db import tenant_context
 from apps.gateway.models import SemanticCacheEntry
-from tests.gateway.conftest import FAST, collect, ctx_for, deployments, price, rows, stream, tokens
+from apps.gateway.types import DoneEvent, ErrorEvent, UsageEvent
+from tests.gateway.conftest import (
+    FAST,
+    MakeTenant,
+    collect,
+    ctx_for,
+    deployments,
+    expect,
+    price,
+    rows,
+    stream,
+    tokens,
+)
 
 
 def tiktoken_count(text: str) -> int:
@@ -20,22 +33,25 @@ def tiktoken_count(text: str) -> int:
     return len(tiktoken.get_encoding("cl100k_base").encode(text))
 
 
-def provider_answer(model: str, text: str) -> dict:
+def provider_answer(model: str, text: str) -> dict[str, Any]:
     response = httpx.post(
         f"{settings.LOCAL_PROVIDER_URL}/v1/chat/completions",
         json={"model": model, "messages": [{"role": "user", "content": text}]},
         headers=FAST,
     )
-    return response.json()
+    body: dict[str, Any] = response.json()
+    return body
 
 
-def test_stream_records_real_usage_and_cost(make_tenant):
+def test_stream_records_real_usage_and_cost(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(system_prompt="")
     events = stream(ctx_for(tenant), "How do refunds work?")
     expected = provider_answer("local-fast", "How do refunds work?")
     assert tokens(events) == expected["choices"][0]["message"]["content"]
     assert [e.type for e in events[-2:]] == ["usage", "done"]
     usage, done = events[-2], events[-1]
+    assert isinstance(usage, UsageEvent)
+    assert isinstance(done, DoneEvent)
     assert (usage.tokens_in, usage.tokens_out) == (
         expected["usage"]["prompt_tokens"],
         expected["usage"]["completion_tokens"],
@@ -56,7 +72,7 @@ def test_stream_records_real_usage_and_cost(make_tenant):
     assert row.latency_ms >= row.ttft_ms
 
 
-def test_exact_cache_hit_streams_the_answer_and_records_the_saving(make_tenant):
+def test_exact_cache_hit_streams_the_answer_and_records_the_saving(make_tenant: MakeTenant) -> None:
     tenant = make_tenant()
     first = stream(ctx_for(tenant), "Which plans include SSO?")
     second = stream(ctx_for(tenant), "Which plans include SSO?")
@@ -68,7 +84,7 @@ def test_exact_cache_hit_streams_the_answer_and_records_the_saving(make_tenant):
     assert (chat[1].tokens_in, chat[1].tokens_out) == (0, 0)
 
 
-def test_tenants_never_share_cache_entries(make_tenant):
+def test_tenants_never_share_cache_entries(make_tenant: MakeTenant) -> None:
     alpha, beta = make_tenant(), make_tenant()
     stream(ctx_for(alpha), "What is our data retention period?")
     stream(ctx_for(beta), "What is our data retention period?")
@@ -79,7 +95,7 @@ def test_tenants_never_share_cache_entries(make_tenant):
         assert SemanticCacheEntry.objects.filter(tenant_id=alpha.id).count() == 0
 
 
-def test_semantic_cache_hits_paraphrases_and_rejects_near_misses(make_tenant):
+def test_semantic_cache_hits_paraphrases_and_rejects_near_misses(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(semantic_threshold=Decimal("0.80"))
     first = stream(ctx_for(tenant), "How can I reset my password?")
     paraphrase = stream(ctx_for(tenant), "How do I reset my password?")
@@ -89,7 +105,7 @@ def test_semantic_cache_hits_paraphrases_and_rejects_near_misses(make_tenant):
     assert "not reset" in tokens(near_miss)
 
 
-def test_semantic_cache_is_not_used_with_history(make_tenant):
+def test_semantic_cache_is_not_used_with_history(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(semantic_threshold=Decimal("0.50"))
     stream(ctx_for(tenant), "Tell me about pricing")
     history = [
@@ -101,7 +117,7 @@ def test_semantic_cache_is_not_used_with_history(make_tenant):
     assert [r.cache for r in rows(tenant, feature="chat")] == ["", ""]
 
 
-def test_cache_can_be_switched_off(make_tenant):
+def test_cache_can_be_switched_off(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(cache_enabled=False)
     stream(ctx_for(tenant), "Same question")
     stream(ctx_for(tenant), "Same question")
@@ -109,7 +125,7 @@ def test_cache_can_be_switched_off(make_tenant):
     assert rows(tenant, feature="semantic_cache") == []
 
 
-def test_cut_stream_yields_error_and_bills_the_partial_answer(make_tenant):
+def test_cut_stream_yields_error_and_bills_the_partial_answer(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(cache_enabled=False)
     events = stream(
         ctx_for(tenant), "Explain invoices", extra_headers={**FAST, "X-Dev-Fault": "cut:3"}
@@ -126,7 +142,7 @@ def test_cut_stream_yields_error_and_bills_the_partial_answer(make_tenant):
     assert row.cost_usd == price_in * row.tokens_in + price_out * row.tokens_out
 
 
-def test_client_abort_records_the_tokens_streamed(make_tenant):
+def test_client_abort_records_the_tokens_streamed(make_tenant: MakeTenant) -> None:
     from apps.gateway import api
 
     tenant = make_tenant(cache_enabled=False)
@@ -155,7 +171,7 @@ def test_client_abort_records_the_tokens_streamed(make_tenant):
 
 
 @override_settings(GATEWAY_DEPLOYMENTS=deployments(fast="local-fault-500"))
-def test_500_from_primary_falls_back(make_tenant):
+def test_500_from_primary_falls_back(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(cache_enabled=False)
     events = stream(ctx_for(tenant), "Hello")
     assert events[-1].type == "done"
@@ -169,7 +185,7 @@ def test_500_from_primary_falls_back(make_tenant):
 
 
 @override_settings(GATEWAY_DEPLOYMENTS=deployments(fast="local-fault-429"))
-def test_429_from_primary_falls_back(make_tenant):
+def test_429_from_primary_falls_back(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(cache_enabled=False)
     events = stream(ctx_for(tenant), "Hello")
     assert events[-1].type == "done"
@@ -179,43 +195,44 @@ def test_429_from_primary_falls_back(make_tenant):
 @override_settings(
     GATEWAY_DEPLOYMENTS=deployments(fast="local-fault-500", smart="local-fault-429"),
 )
-def test_every_provider_down_gives_a_clear_error_and_no_cost(make_tenant):
+def test_every_provider_down_gives_a_clear_error_and_no_cost(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(cache_enabled=False)
     events = stream(ctx_for(tenant), "Hello")
     assert [e.type for e in events] == ["error"]
+    assert isinstance(events[0], ErrorEvent)
     assert events[0].code == "provider_unavailable"
     assert "nothing was charged" in events[0].message
     [row] = rows(tenant, feature="chat")
-    assert (row.status, row.cost_usd, row.tokens_in, row.tokens_out) == ("error", 0, 0, 0)
+    assert (row.status, row.cost_usd, row.tokens_in, row.tokens_out) == ("error", Decimal(0), 0, 0)
 
 
 @override_settings(GATEWAY_DEPLOYMENTS=deployments(fast="local-fault-timeout"), GATEWAY_TIMEOUT_S=1)
-def test_timeout_falls_back(make_tenant):
+def test_timeout_falls_back(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(cache_enabled=False)
     events = stream(ctx_for(tenant), "Hello")
     assert events[-1].type == "done"
     assert events[-1].served_model == "openai/local-smart"
 
 
-def test_bad_requests_are_refused_before_any_provider_call(make_tenant):
+def test_bad_requests_are_refused_before_any_provider_call(make_tenant: MakeTenant) -> None:
     tenant = make_tenant()
     ctx = ctx_for(tenant)
     unknown = stream(ctx, "Hi", alias="gpt-99")
     empty = async_to_sync(collect)(ctx, [])
     blank = stream(ctx, "   ")
     huge = stream(ctx, "word " * 20_000)
-    assert [e[0].code for e in (unknown, empty, blank, huge)] == [
+    assert [expect(ErrorEvent, e[0]).code for e in (unknown, empty, blank, huge)] == [
         "invalid_request",
         "invalid_request",
         "invalid_request",
         "context_too_long",
     ]
-    assert "Use one of: fast, smart" in unknown[0].message
-    assert "reads at most 16,384" in huge[0].message
+    assert "Use one of: fast, smart" in expect(ErrorEvent, unknown[0]).message
+    assert "reads at most 16,384" in expect(ErrorEvent, huge[0]).message
     assert rows(tenant) == []
 
 
-def test_long_history_is_trimmed_to_the_window_newest_kept(make_tenant):
+def test_long_history_is_trimmed_to_the_window_newest_kept(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(cache_enabled=False, max_tokens=500)
     old_turns = []
     for i in range(6):  # about 18k tokens of history: more than the 16,384-token window
@@ -225,6 +242,7 @@ def test_long_history_is_trimmed_to_the_window_newest_kept(make_tenant):
         ]
     history = [*old_turns, {"role": "user", "content": "And the newest question?"}]
     refused = async_to_sync(collect)(ctx_for(tenant), history)
+    assert isinstance(refused[-1], ErrorEvent)
     assert refused[-1].code == "context_too_long"
     events = async_to_sync(collect)(ctx_for(tenant), history, trim_history=True)
     assert events[-1].type == "done"
@@ -233,7 +251,7 @@ def test_long_history_is_trimmed_to_the_window_newest_kept(make_tenant):
     assert row.tokens_in < 16_384
 
 
-def test_trimming_keeps_the_newest_turns_that_fit_and_no_fewer():
+def test_trimming_keeps_the_newest_turns_that_fit_and_no_fewer() -> None:
     from apps.gateway import router
     from apps.gateway.validation import count_tokens, trim_to_window
 
@@ -257,7 +275,9 @@ def test_trimming_keeps_the_newest_turns_that_fit_and_no_fewer():
     assert trim_to_window(short, "fast", max_tokens) == (short, count_tokens(short))
 
 
-def test_context_follows_the_system_prompt_and_skips_the_semantic_cache(make_tenant):
+def test_context_follows_the_system_prompt_and_skips_the_semantic_cache(
+    make_tenant: MakeTenant,
+) -> None:
     from apps.gateway.pipeline import begin
 
     tenant = make_tenant(system_prompt="Be brief.", semantic_threshold=Decimal("0.70"))

@@ -9,23 +9,36 @@ from django.test import override_settings
 
 from apps.gateway import relay, router
 from apps.gateway.router import Deployment
-from tests.gateway.conftest import FAST, ctx_for, deployments, price, rows, stream, tokens
+from apps.gateway.types import UsageEvent
+from tests.gateway.conftest import (
+    FAST,
+    MakeTenant,
+    ctx_for,
+    deployments,
+    price,
+    rows,
+    stream,
+    tokens,
+)
 
 
 @pytest.fixture
-def no_litellm(monkeypatch):
+def no_litellm(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse() -> None:
         raise AssertionError("LiteLLM's Router was used")
 
     monkeypatch.setattr(router, "get_router", refuse)
 
 
-def test_openai_compatible_streams_never_touch_litellm(make_tenant, no_litellm):
+def test_openai_compatible_streams_never_touch_litellm(
+    make_tenant: MakeTenant, no_litellm: None
+) -> None:
     tenant = make_tenant(cache_enabled=False, system_prompt="")
     events = stream(ctx_for(tenant), "How do refunds work?")
     assert [e.type for e in events[-2:]] == ["usage", "done"]
     assert tokens(events).startswith("[dev model]")
     usage = events[-2]
+    assert isinstance(usage, UsageEvent)
     [row] = rows(tenant, feature="chat")
     price_in, price_out = price("local-fast")
     assert (row.served_model, row.status) == ("openai/local-fast", "ok")
@@ -34,7 +47,9 @@ def test_openai_compatible_streams_never_touch_litellm(make_tenant, no_litellm):
     assert row.cost_usd == price_in * row.tokens_in + price_out * row.tokens_out > 0
 
 
-def test_a_stream_cut_mid_answer_is_billed_for_what_arrived(make_tenant, no_litellm):
+def test_a_stream_cut_mid_answer_is_billed_for_what_arrived(
+    make_tenant: MakeTenant, no_litellm: None
+) -> None:
     tenant = make_tenant(cache_enabled=False)
     events = stream(ctx_for(tenant), "Explain", extra_headers={**FAST, "X-Dev-Fault": "cut:4"})
     assert len([e for e in events if e.type == "token"]) == 4
@@ -46,8 +61,8 @@ def test_a_stream_cut_mid_answer_is_billed_for_what_arrived(make_tenant, no_lite
 
 @override_settings(GATEWAY_DEPLOYMENTS=deployments(fast="local-fault-500"), GATEWAY_COOLDOWN_S=60)
 def test_a_failing_deployment_goes_to_the_router_and_cools_down_after_repeated_failures(
-    make_tenant,
-):
+    make_tenant: MakeTenant,
+) -> None:
     tenant = make_tenant(cache_enabled=False)
     for call in range(1, relay.COOL_AFTER + 1):
         assert relay.relayable("fast") is not None  # one blip does not cool it down
@@ -60,7 +75,7 @@ def test_a_failing_deployment_goes_to_the_router_and_cools_down_after_repeated_f
     assert relay.relayable("smart") is not None
 
 
-def test_failures_must_come_in_a_row_to_cool_a_deployment_down(make_tenant):
+def test_failures_must_come_in_a_row_to_cool_a_deployment_down(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(cache_enabled=False)
     fast = relay.relayable("fast")
     assert fast is not None
@@ -77,12 +92,12 @@ def test_failures_must_come_in_a_row_to_cool_a_deployment_down(make_tenant):
         Deployment("smart", "openai/gpt-x", api_key="k", params={"rpm": 10}),
     ]
 )
-def test_only_plain_openai_protocol_deployments_are_relayed():
+def test_only_plain_openai_protocol_deployments_are_relayed() -> None:
     assert relay.relayable("fast") is None  # another protocol
     assert relay.relayable("smart") is None  # LiteLLM-specific parameters to honour
 
 
-def test_parse_reads_content_finish_and_usage():
+def test_parse_reads_content_finish_and_usage() -> None:
     chunk = relay._parse(b'{"choices":[{"delta":{"content":"Hi"},"finish_reason":null}]}')
     assert chunk == relay.Chunk(text="Hi")
     end = relay._parse(
