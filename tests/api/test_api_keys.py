@@ -3,64 +3,75 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import timedelta
 from io import StringIO
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.accounts.models import User
 from apps.api import api as api_module
 from apps.api.models import ApiKey
 from apps.api.selectors import key_hash
 from apps.api.services import MAX_KEYS_PER_TENANT, api_key_authenticate, api_key_create
 from apps.core.db import tenant_context
 from apps.core.errors import NotAllowed, ServiceError
-from apps.tenants.models import AuditEvent, Membership, Role
+from apps.tenants.models import AuditEvent, Membership, Role, Tenant
 from apps.tenants.selectors import tenant_by_slug_for_operator
 from tests.conftest import add_member, make_user
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as ClientResponse
 
 ME = "/api/v1/me"
 
 
-def login(user) -> Client:
+def login(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
 
 
-def membership(tenant, user) -> Membership:
+def membership(tenant: Tenant, user: User) -> Membership:
     with tenant_context(tenant.id):
         return Membership.objects.select_related("user").get(tenant=tenant, user=user)
 
 
-def create_key(tenant, user, *, name="CI", scopes=("chat", "read")) -> tuple[ApiKey, str]:
+def create_key(
+    tenant: Tenant, user: User, *, name: str = "CI", scopes: Iterable[str] = ("chat", "read")
+) -> tuple[ApiKey, str]:
     with tenant_context(tenant.id):
         return api_key_create(
             tenant=tenant, actor=membership(tenant, user), name=name, scopes=scopes
         )
 
 
-def call(raw_key: str | None, path: str = ME):
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {raw_key}"} if raw_key is not None else {}
-    return Client().get(path, **headers)
+def call(raw_key: str | None, path: str = ME) -> ClientResponse:
+    headers = {"Authorization": f"Bearer {raw_key}"} if raw_key is not None else {}
+    return Client().get(path, headers=headers)
 
 
-def assert_error(response, status: int, code: str, type_: str) -> dict:
+def assert_error(
+    response: HttpResponse | ClientResponse, status: int, code: str, type_: str
+) -> dict[str, Any]:
     assert response.status_code == status
     assert response["Content-Type"].startswith("application/json")
     body = json.loads(response.content)
     assert set(body) == {"error"}
     assert set(body["error"]) == {"message", "type", "param", "code"}
     assert (body["error"]["code"], body["error"]["type"]) == (code, type_)
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
-def key_count(tenant) -> int:
+def key_count(tenant: Tenant) -> int:
     with tenant_context(tenant.id):
         return ApiKey.objects.count()
 
@@ -68,7 +79,9 @@ def key_count(tenant) -> int:
 # --- The page -------------------------------------------------------------------------
 
 
-def test_owner_creates_a_key_shown_once_and_stored_only_as_hash(owner, tenant):
+def test_owner_creates_a_key_shown_once_and_stored_only_as_hash(
+    owner: User, tenant: Tenant
+) -> None:
     client = login(owner)
     url = reverse("api:keys", args=[tenant.slug])
     response = client.post(url, {"name": "Production backend", "scopes": ["chat", "read"]})
@@ -111,7 +124,7 @@ def test_owner_creates_a_key_shown_once_and_stored_only_as_hash(owner, tenant):
     assert b"never" in again.content
 
 
-def test_page_shows_empty_state_and_sidebar_link(owner, member, tenant):
+def test_page_shows_empty_state_and_sidebar_link(owner: User, member: User, tenant: Tenant) -> None:
     response = login(owner).get(reverse("api:keys", args=[tenant.slug]))
     assert response.status_code == 200
     assert b"No API keys yet" in response.content
@@ -122,7 +135,7 @@ def test_page_shows_empty_state_and_sidebar_link(owner, member, tenant):
     assert keys_url not in login(member).get(dashboard).content
 
 
-def test_invalid_form_shows_errors_and_creates_nothing(owner, tenant):
+def test_invalid_form_shows_errors_and_creates_nothing(owner: User, tenant: Tenant) -> None:
     client = login(owner)
     url = reverse("api:keys", args=[tenant.slug])
     response = client.post(url, {"name": "", "scopes": ["chat"]})
@@ -135,7 +148,9 @@ def test_invalid_form_shows_errors_and_creates_nothing(owner, tenant):
     assert key_count(tenant) == 0
 
 
-def test_member_gets_403_and_creates_or_revokes_nothing(owner, member, tenant):
+def test_member_gets_403_and_creates_or_revokes_nothing(
+    owner: User, member: User, tenant: Tenant
+) -> None:
     key, _ = create_key(tenant, owner)
     client = login(member)
     url = reverse("api:keys", args=[tenant.slug])
@@ -149,7 +164,9 @@ def test_member_gets_403_and_creates_or_revokes_nothing(owner, member, tenant):
         create_key(tenant, member)
 
 
-def test_outsider_gets_404_and_changes_nothing(owner, tenant, outsider, other_tenant):
+def test_outsider_gets_404_and_changes_nothing(
+    owner: User, tenant: Tenant, outsider: User, other_tenant: Tenant
+) -> None:
     key, _ = create_key(tenant, owner)
     client = login(outsider)
     url = reverse("api:keys", args=[tenant.slug])
@@ -162,7 +179,9 @@ def test_outsider_gets_404_and_changes_nothing(owner, tenant, outsider, other_te
         assert list(ApiKey.objects.values_list("name", "revoked_at")) == [("CI", None)]
 
 
-def test_other_tenants_key_id_in_revoke_url_is_404(owner, tenant, outsider, other_tenant):
+def test_other_tenants_key_id_in_revoke_url_is_404(
+    owner: User, tenant: Tenant, outsider: User, other_tenant: Tenant
+) -> None:
     foreign, foreign_raw = create_key(other_tenant, outsider, name="Beta key")
     response = login(owner).post(reverse("api:key_revoke", args=[tenant.slug, foreign.id]))
     assert response.status_code == 404
@@ -172,7 +191,7 @@ def test_other_tenants_key_id_in_revoke_url_is_404(owner, tenant, outsider, othe
     assert api_key_authenticate(foreign_raw) is not None
 
 
-def test_revoke_from_the_page(owner, tenant):
+def test_revoke_from_the_page(owner: User, tenant: Tenant) -> None:
     key, raw_key = create_key(tenant, owner)
     client = login(owner)
     response = client.post(reverse("api:key_revoke", args=[tenant.slug, key.id]))
@@ -192,7 +211,7 @@ def test_revoke_from_the_page(owner, tenant):
 # --- Services ---------------------------------------------------------------------------
 
 
-def test_service_rejects_bad_input_with_actionable_messages(owner, tenant):
+def test_service_rejects_bad_input_with_actionable_messages(owner: User, tenant: Tenant) -> None:
     with pytest.raises(ServiceError, match="Give the key a name"):
         create_key(tenant, owner, name="  ")
     with pytest.raises(ServiceError, match=r"Unknown scope 'admin'\. Choose from"):
@@ -202,7 +221,7 @@ def test_service_rejects_bad_input_with_actionable_messages(owner, tenant):
     assert key_count(tenant) == 0
 
 
-def test_key_cap_per_tenant(owner, tenant):
+def test_key_cap_per_tenant(owner: User, tenant: Tenant) -> None:
     for i in range(MAX_KEYS_PER_TENANT):
         create_key(tenant, owner, name=f"k{i}")
     with pytest.raises(ServiceError, match="Revoke a key you no longer use"):
@@ -210,7 +229,7 @@ def test_key_cap_per_tenant(owner, tenant):
     assert key_count(tenant) == MAX_KEYS_PER_TENANT
 
 
-def test_authenticate_accepts_good_keys_and_rejects_the_rest(owner, tenant):
+def test_authenticate_accepts_good_keys_and_rejects_the_rest(owner: User, tenant: Tenant) -> None:
     key, raw_key = create_key(tenant, owner)
     found = api_key_authenticate(raw_key)
     assert found is not None
@@ -228,7 +247,7 @@ def test_authenticate_accepts_good_keys_and_rejects_the_rest(owner, tenant):
     assert api_key_authenticate(raw_key) is None
 
 
-def test_last_used_at_updates_at_most_once_a_minute(owner, tenant):
+def test_last_used_at_updates_at_most_once_a_minute(owner: User, tenant: Tenant) -> None:
     key, raw_key = create_key(tenant, owner)
     assert call(raw_key).status_code == 200
     with tenant_context(tenant.id):
@@ -241,13 +260,17 @@ def test_last_used_at_updates_at_most_once_a_minute(owner, tenant):
         ApiKey.objects.filter(id=key.id).update(last_used_at=old)
     assert call(raw_key).status_code == 200
     with tenant_context(tenant.id):
-        assert ApiKey.objects.get().last_used_at > old + timedelta(minutes=4)
+        last_used_at = ApiKey.objects.get().last_used_at
+    assert last_used_at is not None
+    assert last_used_at > old + timedelta(minutes=4)
 
 
 # --- Row-level security -------------------------------------------------------------------
 
 
-def test_key_rows_are_invisible_without_their_tenant(owner, tenant, outsider, other_tenant):
+def test_key_rows_are_invisible_without_their_tenant(
+    owner: User, tenant: Tenant, outsider: User, other_tenant: Tenant
+) -> None:
     create_key(tenant, owner)
     assert ApiKey.objects.count() == 0
     with tenant_context(other_tenant.id):
@@ -256,9 +279,7 @@ def test_key_rows_are_invisible_without_their_tenant(owner, tenant, outsider, ot
         assert ApiKey.objects.count() == 1
 
 
-def test_operator_lookup_reads_one_tenant_row_by_slug(tenant, other_tenant):
-    from apps.tenants.models import Tenant
-
+def test_operator_lookup_reads_one_tenant_row_by_slug(tenant: Tenant, other_tenant: Tenant) -> None:
     assert Tenant.objects.filter(slug=tenant.slug).first() is None  # RLS hides it
     found = tenant_by_slug_for_operator(tenant.slug)
     assert found is not None
@@ -270,7 +291,9 @@ def test_operator_lookup_reads_one_tenant_row_by_slug(tenant, other_tenant):
 # --- The API ------------------------------------------------------------------------------
 
 
-def test_me_returns_the_keys_own_tenant_only(owner, tenant, outsider, other_tenant):
+def test_me_returns_the_keys_own_tenant_only(
+    owner: User, tenant: Tenant, outsider: User, other_tenant: Tenant
+) -> None:
     key_a, raw_a = create_key(tenant, owner, name="A key")
     key_b, raw_b = create_key(other_tenant, outsider, name="B key", scopes=["read"])
     response = call(raw_a)
@@ -291,12 +314,14 @@ def test_me_returns_the_keys_own_tenant_only(owner, tenant, outsider, other_tena
     assert "Beta" not in response.content.decode()
 
 
-def test_endpoint_runs_inside_the_keys_tenant_context(owner, tenant, outsider, other_tenant):
+def test_endpoint_runs_inside_the_keys_tenant_context(
+    owner: User, tenant: Tenant, outsider: User, other_tenant: Tenant
+) -> None:
     _, raw_key = create_key(tenant, owner)
     request = RequestFactory().get(ME, HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     seen: list[tuple[int, int]] = []
 
-    def run(req):
+    def run(req: HttpRequest) -> HttpResponse:
         api_module.ApiKeyAuth()(req)
         seen.append((Membership.objects.count(), ApiKey.objects.count()))
         return HttpResponse("ok")
@@ -307,11 +332,11 @@ def test_endpoint_runs_inside_the_keys_tenant_context(owner, tenant, outsider, o
     assert ApiKey.objects.count() == 0  # and the context ended with the operation
 
 
-def test_error_response_rolls_back_the_operations_writes(owner, tenant):
+def test_error_response_rolls_back_the_operations_writes(owner: User, tenant: Tenant) -> None:
     _, raw_key = create_key(tenant, owner)
     request = RequestFactory().get(ME, HTTP_AUTHORIZATION=f"Bearer {raw_key}")
 
-    def run(req):
+    def run(req: HttpRequest) -> HttpResponse:
         api_module.ApiKeyAuth()(req)
         AuditEvent.objects.create(tenant=tenant, action="tenant.updated", target="half-done")
         return HttpResponse(status=409)
@@ -321,7 +346,7 @@ def test_error_response_rolls_back_the_operations_writes(owner, tenant):
         assert AuditEvent.objects.filter(target="half-done").count() == 0
 
 
-def test_bad_keys_get_401_in_openai_shape(owner, tenant):
+def test_bad_keys_get_401_in_openai_shape(owner: User, tenant: Tenant) -> None:
     key, raw_key = create_key(tenant, owner)
     error = assert_error(call(None), 401, "missing_api_key", "authentication_error")
     assert "Authorization: Bearer" in error["message"]
@@ -344,19 +369,19 @@ def test_bad_keys_get_401_in_openai_shape(owner, tenant):
     assert "revoked" in error["message"]
 
 
-def test_missing_scope_is_403(owner, tenant):
+def test_missing_scope_is_403(owner: User, tenant: Tenant) -> None:
     _, raw_key = create_key(tenant, owner, scopes=["chat"])
     error = assert_error(call(raw_key), 403, "missing_scope", "permission_error")
     assert "'read' scope" in error["message"]
 
 
-def test_unknown_path_is_404_in_openai_shape(owner, tenant):
+def test_unknown_path_is_404_in_openai_shape(owner: User, tenant: Tenant) -> None:
     _, raw_key = create_key(tenant, owner)
     assert_error(call(raw_key, "/api/v1/nope"), 404, "not_found", "invalid_request_error")
     assert_error(call(None, "/api/v1/nope"), 404, "not_found", "invalid_request_error")
 
 
-def test_validation_errors_are_422_in_openai_shape():
+def test_validation_errors_are_422_in_openai_shape() -> None:
     from ninja.errors import ValidationError
 
     request = RequestFactory().post("/api/v1/anything")
@@ -369,7 +394,7 @@ def test_validation_errors_are_422_in_openai_shape():
     )
 
 
-def test_openapi_docs_are_served(db):
+def test_openapi_docs_are_served(db: None) -> None:
     assert Client().get("/api/v1/docs").status_code == 200
     schema = Client().get("/api/v1/openapi.json").json()
     assert schema["info"]["title"] == "Starter API"
@@ -379,7 +404,7 @@ def test_openapi_docs_are_served(db):
 # --- The management command -----------------------------------------------------------------
 
 
-def test_command_prints_a_working_key_once(owner, tenant):
+def test_command_prints_a_working_key_once(owner: User, tenant: Tenant) -> None:
     out, err = StringIO(), StringIO()
     call_command(
         "create_api_key", tenant=tenant.slug, name="Ops", scopes="read", stdout=out, stderr=err
@@ -398,7 +423,7 @@ def test_command_prints_a_working_key_once(owner, tenant):
         assert ApiKey.objects.get().created_by == owner
 
 
-def test_command_fails_clearly(tenant):
+def test_command_fails_clearly(tenant: Tenant) -> None:
     with pytest.raises(CommandError, match="No organisation with slug nope"):
         call_command("create_api_key", tenant="nope", name="x")
     with pytest.raises(CommandError, match="Unknown scope 'admin'"):
@@ -406,7 +431,7 @@ def test_command_fails_clearly(tenant):
     assert key_count(tenant) == 0
 
 
-def test_admin_can_manage_keys(tenant):
+def test_admin_can_manage_keys(tenant: Tenant) -> None:
     admin = make_user("dana@example.com")
     add_member(tenant, admin, Role.ADMIN)
     key, _ = create_key(tenant, admin, name="Admin key")
@@ -414,7 +439,7 @@ def test_admin_can_manage_keys(tenant):
     assert key.created_by == admin
 
 
-def test_service_errors_become_400_or_403_in_openai_shape():
+def test_service_errors_become_400_or_403_in_openai_shape() -> None:
     request = RequestFactory().post("/api/v1/anything")
     response = api_module._on_service_error(request, ServiceError("Give it a name."))
     error = assert_error(response, 400, "invalid", "invalid_request_error")
@@ -424,8 +449,8 @@ def test_service_errors_become_400_or_403_in_openai_shape():
 
 
 def test_conversations_api_lists_and_reads_only_the_key_creators(
-    owner, tenant, outsider, other_tenant
-):
+    owner: User, tenant: Tenant, outsider: User, other_tenant: Tenant
+) -> None:
     from apps.api import services as key_services
     from apps.chat import services as chat_services
     from apps.chat.models import Conversation

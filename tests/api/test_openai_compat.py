@@ -5,30 +5,35 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
+from apps.api import selectors as key_selectors
 from apps.api import services as key_services
 from apps.core.db import tenant_context
 from apps.gateway.models import UsageRecord
-from apps.tenants.models import Membership
+from apps.tenants.models import Membership, Tenant
 from apps.tenants.services import tenant_create
 from tests.conftest import make_user
 from tests.servers import asgi_server
 
-QUESTION = [{"role": "user", "content": "What does row-level security do?"}]
+QUESTION: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "What does row-level security do?"}
+]
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup: None, artifacts_dir: Any) -> Iterator[str]:
+def server(django_db_setup: None, artifacts_dir: Path) -> Iterator[str]:
     with asgi_server(artifacts_dir / "openai-compat", LOCAL_PROVIDER_TTFT_MS="0") as base:
         yield base
 
 
-def new_key(scopes: list[str] | None = None) -> tuple[Any, str]:
+def new_key(scopes: list[str] | None = None) -> tuple[Tenant, str]:
     suffix = uuid.uuid4().hex[:8]
     owner = make_user(f"api-{suffix}@example.com")
     tenant = tenant_create(owner=owner, name=f"API {suffix}", plan="pro")
@@ -44,12 +49,18 @@ def client(server: str, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server}/api/v1", api_key=key, max_retries=0)
 
 
-def ledger(tenant: Any) -> list[UsageRecord]:
+def ledger(tenant: Tenant) -> list[UsageRecord]:
     with tenant_context(tenant.id):
         return list(UsageRecord.objects.filter(feature="api_chat").order_by("created_at"))
 
 
-def test_sdk_streams_a_completion_with_usage(live_db, server):
+def body(error: openai.APIStatusError) -> dict[str, Any]:
+    """The error object the SDK parsed from the response: our errors always have one."""
+    assert isinstance(error.body, dict), error.body
+    return error.body
+
+
+def test_sdk_streams_a_completion_with_usage(live_db: None, server: str) -> None:
     tenant, key = new_key()
     stream = client(server, key).chat.completions.create(
         model="fast",
@@ -70,28 +81,30 @@ def test_sdk_streams_a_completion_with_usage(live_db, server):
     assert row.cost_usd > 0
 
 
-def test_sdk_non_streaming_completion(live_db, server):
+def test_sdk_non_streaming_completion(live_db: None, server: str) -> None:
     tenant, key = new_key()
     result = client(server, key).chat.completions.create(model="smart", messages=QUESTION)
+    assert result.choices[0].message.content is not None
     assert result.choices[0].message.content.startswith("[dev model]")
+    assert result.usage is not None
     assert result.usage.total_tokens == result.usage.prompt_tokens + result.usage.completion_tokens
     assert ledger(tenant)[0].served_model == "openai/local-smart"
 
 
-def test_bad_requests_get_openai_errors_and_store_nothing(live_db, server):
+def test_bad_requests_get_openai_errors_and_store_nothing(live_db: None, server: str) -> None:
     tenant, key = new_key()
     sdk = client(server, key)
     with pytest.raises(openai.NotFoundError) as unknown:
         sdk.chat.completions.create(model="gpt-99", messages=QUESTION)
-    assert unknown.value.body["code"] == "model_not_found"
+    assert body(unknown.value)["code"] == "model_not_found"
     with pytest.raises(openai.BadRequestError) as empty:
         sdk.chat.completions.create(model="fast", messages=[])
-    assert "empty" in empty.value.body["message"] or "at least one" in empty.value.body["message"]
+    assert "empty" in body(empty.value)["message"] or "at least one" in body(empty.value)["message"]
     with pytest.raises(openai.BadRequestError) as too_long:
         sdk.chat.completions.create(
             model="fast", messages=[{"role": "user", "content": "word " * 20_000}]
         )
-    assert too_long.value.body["code"] == "context_length_exceeded"
+    assert body(too_long.value)["code"] == "context_length_exceeded"
     malformed = httpx.post(
         f"{server}/api/v1/chat/completions",
         content=b"{not json",
@@ -102,11 +115,11 @@ def test_bad_requests_get_openai_errors_and_store_nothing(live_db, server):
     assert ledger(tenant) == []
 
 
-def test_wrong_revoked_and_unscoped_keys_are_refused(live_db, server):
+def test_wrong_revoked_and_unscoped_keys_are_refused(live_db: None, server: str) -> None:
     _, key = new_key()
     with pytest.raises(openai.AuthenticationError) as wrong:
         client(server, key[:-3] + "xyz").chat.completions.create(model="fast", messages=QUESTION)
-    assert wrong.value.body["code"] == "invalid_api_key"
+    assert body(wrong.value)["code"] == "invalid_api_key"
     missing = httpx.post(
         f"{server}/api/v1/chat/completions", json={"model": "fast", "messages": QUESTION}
     )
@@ -115,13 +128,15 @@ def test_wrong_revoked_and_unscoped_keys_are_refused(live_db, server):
     _, read_only = new_key(scopes=["read"])
     with pytest.raises(openai.PermissionDeniedError) as unscoped:
         client(server, read_only).chat.completions.create(model="fast", messages=QUESTION)
-    assert unscoped.value.body["code"] == "missing_scope"
+    assert body(unscoped.value)["code"] == "missing_scope"
 
 
-def test_a_revoked_key_gets_the_same_answer_here_as_on_every_endpoint(live_db, server):
+def test_a_revoked_key_gets_the_same_answer_here_as_on_every_endpoint(
+    live_db: None, server: str
+) -> None:
     tenant, key = new_key()
     with tenant_context(tenant.id):
-        revoked = key_services.selectors.api_key_by_raw_key(key)
+        revoked = key_selectors.api_key_by_raw_key(key)
         assert revoked is not None
         key_services.api_key_revoke(
             tenant=tenant, actor=Membership.objects.get(tenant=tenant), key=revoked
@@ -131,11 +146,11 @@ def test_a_revoked_key_gets_the_same_answer_here_as_on_every_endpoint(live_db, s
     other = httpx.get(f"{server}/api/v1/me", headers={"Authorization": f"Bearer {key}"})
     assert other.status_code == 401
     assert refused.value.body == other.json()["error"]
-    assert refused.value.body["code"] == "revoked_api_key"
+    assert body(refused.value)["code"] == "revoked_api_key"
     assert ledger(tenant) == []
 
 
-def test_budget_refusal_is_429_before_streaming(live_db, server):
+def test_budget_refusal_is_429_before_streaming(live_db: None, server: str) -> None:
     from apps.gateway.models import AISettings
 
     tenant, key = new_key()
@@ -145,4 +160,4 @@ def test_budget_refusal_is_429_before_streaming(live_db, server):
         )
     with pytest.raises(openai.RateLimitError) as refused:
         client(server, key).chat.completions.create(model="fast", messages=QUESTION, stream=True)
-    assert refused.value.body["code"] == "insufficient_quota"
+    assert body(refused.value)["code"] == "insufficient_quota"
