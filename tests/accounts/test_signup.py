@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
+from django.core.mail import EmailMessage
 from django.test import Client
 from django.urls import reverse
 
@@ -10,21 +11,27 @@ from apps.accounts.models import User
 from apps.core.db import tenant_context, user_context
 from apps.tenants.models import AuditEvent, Membership, Tenant
 
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as ClientResponse
 
-def signup(client: Client, email: str, password: str, organisation: str = ""):
+
+def signup(client: Client, email: str, password: str, organisation: str = "") -> ClientResponse:
     return client.post(
         reverse("account_signup"),
         {"email": email, "password1": password, "organisation": organisation},
     )
 
 
-def confirmation_link(message: Any) -> str:
-    found = re.search(r"https?://[^/\s]+(/accounts/confirm-email/[^\s]+/)", message.body)
-    assert found, message.body
+def confirmation_link(message: EmailMessage) -> str:
+    body = str(message.body)  # typed str or a lazy translation; always a str here
+    found = re.search(r"https?://[^/\s]+(/accounts/confirm-email/[^\s]+/)", body)
+    assert found, body
     return found[1]
 
 
-def test_signup_creates_user_and_first_tenant_once_the_address_is_confirmed(db, mailoutbox):
+def test_signup_creates_user_and_first_tenant_once_the_address_is_confirmed(
+    db: None, mailoutbox: list[EmailMessage]
+) -> None:
     client = Client()
     response = signup(client, "Founder@Example.com", "a-long-unusual-passphrase", "Rocket Science")
     assert response.status_code == 302
@@ -46,14 +53,16 @@ def test_signup_creates_user_and_first_tenant_once_the_address_is_confirmed(db, 
     assert home["Location"] == reverse("tenants:dashboard", args=[membership.tenant.slug])
 
 
-def test_signup_without_organisation_name_gets_a_default(db):
+def test_signup_without_organisation_name_gets_a_default(db: None) -> None:
     signup(Client(), "solo@example.com", "a-long-unusual-passphrase")
     user = User.objects.get(email="solo@example.com")
     with user_context(user.pk):
         assert Tenant.objects.get().name == "solo's organisation"
 
 
-def test_a_taken_address_looks_like_a_new_one_and_its_owner_is_told(owner, tenant, mailoutbox):
+def test_a_taken_address_looks_like_a_new_one_and_its_owner_is_told(
+    owner: User, tenant: Tenant, mailoutbox: list[EmailMessage]
+) -> None:
     fresh = signup(Client(), "newcomer@example.com", "a-long-unusual-passphrase", "New")
     taken = signup(Client(), "ALICE@example.com", "a-long-unusual-passphrase", "Dup")
     assert (taken.status_code, taken["Location"]) == (fresh.status_code, fresh["Location"])
@@ -69,14 +78,14 @@ def test_a_taken_address_looks_like_a_new_one_and_its_owner_is_told(owner, tenan
     assert "/accounts/confirm-email/" not in to_owner[0].body
 
 
-def test_weak_password_is_refused(db):
+def test_weak_password_is_refused(db: None) -> None:
     response = signup(Client(), "weak@example.com", "password", "Weak")
     assert response.status_code == 200
     assert b"too common" in response.content or b"too short" in response.content
     assert not User.objects.filter(email="weak@example.com").exists()
 
 
-def test_same_names_get_distinct_addresses_of_the_same_shape(db):
+def test_same_names_get_distinct_addresses_of_the_same_shape(db: None) -> None:
     a = Client()
     signup(a, "one@example.com", "a-long-unusual-passphrase", "Same Name")
     signup(Client(), "two@example.com", "a-long-unusual-passphrase", "Same Name")
@@ -89,7 +98,7 @@ def test_same_names_get_distinct_addresses_of_the_same_shape(db):
     assert all(re.fullmatch(r"same-name-[0-9a-f]{6}", slug) for slug in slugs), slugs
 
 
-def test_login_and_logout(owner, tenant):
+def test_login_and_logout(owner: User, tenant: Tenant) -> None:
     client = Client()
     response = client.post(
         reverse("account_login"),
@@ -101,7 +110,7 @@ def test_login_and_logout(owner, tenant):
     assert client.get(reverse("tenants:dashboard", args=[tenant.slug])).status_code == 302
 
 
-def test_wrong_password_is_refused(owner):
+def test_wrong_password_is_refused(owner: User) -> None:
     response = Client().post(
         reverse("account_login"), {"login": "alice@example.com", "password": "nope-nope-nope"}
     )
@@ -109,7 +118,9 @@ def test_wrong_password_is_refused(owner):
     assert b"not correct" in response.content
 
 
-def test_password_reset_answers_the_same_for_unknown_addresses(owner, mailoutbox):
+def test_password_reset_answers_the_same_for_unknown_addresses(
+    owner: User, mailoutbox: list[EmailMessage]
+) -> None:
     known = Client().post(reverse("account_reset_password"), {"email": "alice@example.com"})
     unknown = Client().post(reverse("account_reset_password"), {"email": "nobody@example.com"})
     assert (known.status_code, known["Location"]) == (unknown.status_code, unknown["Location"])

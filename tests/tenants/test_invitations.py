@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.accounts.models import User
 from apps.core.db import tenant_context, user_context
 from apps.core.errors import ServiceError
 from apps.tenants import services
@@ -15,7 +16,7 @@ from tests.conftest import PASSWORD, make_user
 
 
 @pytest.fixture
-def invite(owner, tenant):
+def invite(owner: User, tenant: Tenant) -> tuple[Invitation, str]:
     with tenant_context(tenant.id):
         actor = Membership.objects.get(user=owner)
         invitation, token = services.invitation_create(
@@ -28,7 +29,9 @@ def url(token: str) -> str:
     return reverse("invitation_accept", args=[token])
 
 
-def test_anonymous_sees_invitation_and_signup_joins_instead_of_creating(tenant, invite):
+def test_anonymous_sees_invitation_and_signup_joins_instead_of_creating(
+    tenant: Tenant, invite: tuple[Invitation, str]
+) -> None:
     _, token = invite
     client = Client()
     page = client.get(url(token))
@@ -51,7 +54,7 @@ def test_anonymous_sees_invitation_and_signup_joins_instead_of_creating(tenant, 
         assert list(Tenant.objects.values_list("name", flat=True)) == ["Alpha Labs"]
 
 
-def test_used_token_is_refused(tenant, invite):
+def test_used_token_is_refused(tenant: Tenant, invite: tuple[Invitation, str]) -> None:
     _, token = invite
     invitee = make_user("new@example.com")
     services.invitation_accept(token=token, user=invitee)
@@ -66,13 +69,13 @@ def test_used_token_is_refused(tenant, invite):
         assert Membership.objects.filter(user=invitee).count() == 1
 
 
-def test_invalid_token_is_404_and_says_so(db):
+def test_invalid_token_is_404_and_says_so(db: None) -> None:
     response = Client().get(url("not-a-real-token"))
     assert response.status_code == 404
     assert b"not valid" in response.content
 
 
-def test_expired_token_is_refused(tenant, invite):
+def test_expired_token_is_refused(tenant: Tenant, invite: tuple[Invitation, str]) -> None:
     invitation, token = invite
     with tenant_context(tenant.id):
         Invitation.objects.filter(id=invitation.id).update(
@@ -88,7 +91,9 @@ def test_expired_token_is_refused(tenant, invite):
         assert not Membership.objects.filter(user=invitee).exists()
 
 
-def test_wrong_account_cannot_accept(tenant, invite, outsider):
+def test_wrong_account_cannot_accept(
+    tenant: Tenant, invite: tuple[Invitation, str], outsider: User
+) -> None:
     _, token = invite
     client = Client()
     client.force_login(outsider)
@@ -100,7 +105,7 @@ def test_wrong_account_cannot_accept(tenant, invite, outsider):
         assert Invitation.objects.get().status == "pending"
 
 
-def test_decline(tenant, invite):
+def test_decline(tenant: Tenant, invite: tuple[Invitation, str]) -> None:
     _, token = invite
     invitee = make_user("new@example.com")
     client = Client()
@@ -111,7 +116,9 @@ def test_decline(tenant, invite):
         assert not Membership.objects.filter(user=invitee).exists()
 
 
-def test_revoked_invitation_cannot_be_used(owner, tenant, invite):
+def test_revoked_invitation_cannot_be_used(
+    owner: User, tenant: Tenant, invite: tuple[Invitation, str]
+) -> None:
     invitation, token = invite
     client = Client()
     client.force_login(owner)
@@ -121,7 +128,7 @@ def test_revoked_invitation_cannot_be_used(owner, tenant, invite):
         services.invitation_accept(token=token, user=invitee)
 
 
-def test_seat_limit_blocks_invitations(owner, tenant):
+def test_seat_limit_blocks_invitations(owner: User, tenant: Tenant) -> None:
     # Free plan: 3 seats. The owner holds one.
     with tenant_context(tenant.id):
         actor = Membership.objects.get(user=owner)
@@ -132,7 +139,7 @@ def test_seat_limit_blocks_invitations(owner, tenant):
         assert Invitation.objects.count() == 2
 
 
-def test_only_owners_invite_owners(tenant):
+def test_only_owners_invite_owners(tenant: Tenant) -> None:
     admin = make_user("dana@example.com")
     from tests.conftest import add_member
 
@@ -143,7 +150,7 @@ def test_only_owners_invite_owners(tenant):
         )
 
 
-def test_invitee_can_log_in_with_password(tenant, invite):
+def test_invitee_can_log_in_with_password(tenant: Tenant, invite: tuple[Invitation, str]) -> None:
     make_user("new@example.com")
     response = Client().post(
         reverse("account_login"), {"login": "new@example.com", "password": PASSWORD}

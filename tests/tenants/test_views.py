@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from django.core import mail
 from django.test import Client, override_settings
 from django.urls import reverse
+from pytest_django import DjangoCaptureOnCommitCallbacks
 
+from apps.accounts.models import User
 from apps.core.db import tenant_context
 from apps.core.errors import ServiceError
 from apps.gateway.models import AISettings
-from apps.tenants.models import AuditEvent, Invitation, Membership, Notification, Role
+from apps.tenants.models import AuditEvent, Invitation, Membership, Notification, Role, Tenant
 from apps.tenants.services import tenant_create
 from tests.conftest import add_member, make_user
 
 
-def login(user) -> Client:
+def login(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
 
 
-def tenant_urls(tenant, membership_id, invitation_id, notification_id):
+def tenant_urls(
+    tenant: Tenant, membership_id: uuid.UUID, invitation_id: uuid.UUID, notification_id: uuid.UUID
+) -> list[tuple[str, str]]:
     slug = tenant.slug
     return [
         ("get", reverse("gateway:usage", args=[slug])),
@@ -42,7 +47,7 @@ def tenant_urls(tenant, membership_id, invitation_id, notification_id):
     ]
 
 
-def test_owner_sees_dashboard_and_admin_pages(owner, tenant):
+def test_owner_sees_dashboard_and_admin_pages(owner: User, tenant: Tenant) -> None:
     client = login(owner)
     response = client.get(reverse("tenants:dashboard", args=[tenant.slug]))
     assert response.status_code == 200
@@ -51,7 +56,7 @@ def test_owner_sees_dashboard_and_admin_pages(owner, tenant):
         assert client.get(reverse(name, args=[tenant.slug])).status_code == 200
 
 
-def test_member_cannot_open_admin_pages(member, tenant):
+def test_member_cannot_open_admin_pages(member: User, tenant: Tenant) -> None:
     client = login(member)
     assert client.get(reverse("tenants:dashboard", args=[tenant.slug])).status_code == 200
     assert client.get(reverse("tenants:members", args=[tenant.slug])).status_code == 200
@@ -65,7 +70,9 @@ def test_member_cannot_open_admin_pages(member, tenant):
         assert Invitation.objects.count() == 0
 
 
-def test_outsider_gets_404_everywhere_and_changes_nothing(owner, tenant, outsider, other_tenant):
+def test_outsider_gets_404_everywhere_and_changes_nothing(
+    owner: User, tenant: Tenant, outsider: User, other_tenant: Tenant
+) -> None:
     with tenant_context(tenant.id):
         owner_membership = Membership.objects.get(user=owner)
         invitation = Invitation.objects.create(
@@ -94,7 +101,9 @@ def test_outsider_gets_404_everywhere_and_changes_nothing(owner, tenant, outside
         assert Notification.objects.get().read_at is None
 
 
-def test_other_tenants_member_id_is_404_even_with_own_slug(owner, tenant, outsider, other_tenant):
+def test_other_tenants_member_id_is_404_even_with_own_slug(
+    owner: User, tenant: Tenant, outsider: User, other_tenant: Tenant
+) -> None:
     with tenant_context(other_tenant.id):
         foreign = Membership.objects.get(user=outsider)
     client = login(owner)
@@ -104,13 +113,15 @@ def test_other_tenants_member_id_is_404_even_with_own_slug(owner, tenant, outsid
         assert Membership.objects.filter(id=foreign.id).exists()
 
 
-def test_anonymous_is_sent_to_login(tenant):
+def test_anonymous_is_sent_to_login(tenant: Tenant) -> None:
     response = Client().get(reverse("tenants:dashboard", args=[tenant.slug]))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("account_login"))
 
 
-def test_invite_sends_email_and_is_audited(owner, tenant, django_capture_on_commit_callbacks):
+def test_invite_sends_email_and_is_audited(
+    owner: User, tenant: Tenant, django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks
+) -> None:
     client = login(owner)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
@@ -134,7 +145,9 @@ def test_invite_sends_email_and_is_audited(owner, tenant, django_capture_on_comm
         )
 
 
-def test_invalid_invite_shows_error_and_changes_nothing(owner, member, tenant):
+def test_invalid_invite_shows_error_and_changes_nothing(
+    owner: User, member: User, tenant: Tenant
+) -> None:
     client = login(owner)
     url = reverse("tenants:members", args=[tenant.slug])
     response = client.post(url, {"email": "not-an-email", "role": "member"})
@@ -146,7 +159,7 @@ def test_invalid_invite_shows_error_and_changes_nothing(owner, member, tenant):
         assert Invitation.objects.count() == 0
 
 
-def test_removing_the_last_owner_is_refused(owner, tenant):
+def test_removing_the_last_owner_is_refused(owner: User, tenant: Tenant) -> None:
     client = login(owner)
     with tenant_context(tenant.id):
         me = Membership.objects.get(user=owner)
@@ -161,7 +174,7 @@ def test_removing_the_last_owner_is_refused(owner, tenant):
         assert Membership.objects.count() == 1
 
 
-def test_owner_changes_role_and_removes_member(owner, member, tenant):
+def test_owner_changes_role_and_removes_member(owner: User, member: User, tenant: Tenant) -> None:
     client = login(owner)
     with tenant_context(tenant.id):
         bob = Membership.objects.get(user=member)
@@ -177,7 +190,7 @@ def test_owner_changes_role_and_removes_member(owner, member, tenant):
         ) == ["member.removed", "member.role_changed"]
 
 
-def test_admin_cannot_touch_owner_or_promote_to_owner(owner, tenant):
+def test_admin_cannot_touch_owner_or_promote_to_owner(owner: User, tenant: Tenant) -> None:
     admin = make_user("dana@example.com")
     admin_m = add_member(tenant, admin, Role.ADMIN)
     plain = add_member(tenant, make_user("erin@example.com"), Role.MEMBER)
@@ -193,7 +206,7 @@ def test_admin_cannot_touch_owner_or_promote_to_owner(owner, tenant):
         assert Membership.objects.get(id=admin_m.id).role == "admin"
 
 
-def test_member_can_leave(member, tenant):
+def test_member_can_leave(member: User, tenant: Tenant) -> None:
     client = login(member)
     with tenant_context(tenant.id):
         me = Membership.objects.get(user=member)
@@ -227,7 +240,9 @@ AI_FORM = {
         ("model_alias", "smart", b"Select a valid choice"),  # not on the free plan
     ],
 )
-def test_invalid_ai_settings_are_refused_and_change_nothing(owner, tenant, field, value, message):
+def test_invalid_ai_settings_are_refused_and_change_nothing(
+    owner: User, tenant: Tenant, field: str, value: str, message: bytes
+) -> None:
     client = login(owner)
     url = reverse("gateway:ai_settings", args=[tenant.slug])
     response = client.post(url, {**AI_FORM, field: value})
@@ -239,7 +254,7 @@ def test_invalid_ai_settings_are_refused_and_change_nothing(owner, tenant, field
         assert AuditEvent.objects.filter(action="ai_settings.updated").count() == 0
 
 
-def test_ai_settings_saved_and_audited(owner, tenant):
+def test_ai_settings_saved_and_audited(owner: User, tenant: Tenant) -> None:
     client = login(owner)
     ok = client.post(reverse("gateway:ai_settings", args=[tenant.slug]), AI_FORM)
     assert ok.status_code == 302
@@ -267,7 +282,9 @@ def test_ai_settings_saved_and_audited(owner, tenant):
         ]
 
 
-def test_tenant_switcher_lists_only_own_tenants(owner, tenant, outsider, other_tenant):
+def test_tenant_switcher_lists_only_own_tenants(
+    owner: User, tenant: Tenant, outsider: User, other_tenant: Tenant
+) -> None:
     second = tenant_create(owner=owner, name="Gamma Works")
     client = login(owner)
     page = client.get(reverse("tenants:dashboard", args=[tenant.slug])).content.decode()
@@ -275,7 +292,7 @@ def test_tenant_switcher_lists_only_own_tenants(owner, tenant, outsider, other_t
     assert "Beta Corp" not in page
 
 
-def test_home_redirects_to_last_tenant(owner, tenant):
+def test_home_redirects_to_last_tenant(owner: User, tenant: Tenant) -> None:
     from apps.tenants.services import tenant_create
 
     second = tenant_create(owner=owner, name="Gamma Works")
@@ -286,8 +303,8 @@ def test_home_redirects_to_last_tenant(owner, tenant):
 
 @override_settings(DEBUG=False)
 def test_unknown_and_foreign_tenants_get_the_same_friendly_404(
-    owner, tenant, outsider, other_tenant
-):
+    owner: User, tenant: Tenant, outsider: User, other_tenant: Tenant
+) -> None:
     client = login(outsider)
     foreign = client.get(reverse("tenants:dashboard", args=[tenant.slug]))
     missing = client.get("/t/does-not-exist/")
@@ -298,7 +315,7 @@ def test_unknown_and_foreign_tenants_get_the_same_friendly_404(
     )
 
 
-def test_user_without_tenant_is_sent_to_create_one(db):
+def test_user_without_tenant_is_sent_to_create_one(db: None) -> None:
     lonely = make_user("lonely@example.com")
     client = login(lonely)
     assert client.get("/")["Location"] == reverse("tenants:create")
@@ -307,7 +324,9 @@ def test_user_without_tenant_is_sent_to_create_one(db):
     assert b"This field is required" in response.content
 
 
-def test_member_cannot_see_usage_and_admin_sees_notifications(owner, member, tenant):
+def test_member_cannot_see_usage_and_admin_sees_notifications(
+    owner: User, member: User, tenant: Tenant
+) -> None:
     with tenant_context(tenant.id):
         note = Notification.objects.create(
             tenant=tenant,
@@ -327,7 +346,9 @@ def test_member_cannot_see_usage_and_admin_sees_notifications(owner, member, ten
     assert b"80% of the monthly AI budget used" not in dash.content
 
 
-def test_an_organisations_address_does_not_tell_that_its_name_is_taken(owner, outsider):
+def test_an_organisations_address_does_not_tell_that_its_name_is_taken(
+    owner: User, outsider: User
+) -> None:
     """Creating an organisation with another tenant's name looks exactly like creating
     one with a fresh name: the address is the name plus a random suffix either way."""
     taken = tenant_create(owner=outsider, name="Gamma Works")
@@ -342,7 +363,7 @@ def test_an_organisations_address_does_not_tell_that_its_name_is_taken(owner, ou
     assert re.fullmatch(r"gamma-works-[0-9a-f]{6}", taken.slug)
 
 
-def test_a_reserved_address_is_refused_like_a_taken_one(owner, outsider):
+def test_a_reserved_address_is_refused_like_a_taken_one(owner: User, outsider: User) -> None:
     tenant_create(owner=outsider, name="Epsilon", slug="epsilon")
     for slug in ("epsilon", "admin"):
         with pytest.raises(ServiceError) as refused:
