@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.test import RequestFactory
+from pytest_django import Settings
 
 from apps.chat import views as chat_views
 from apps.core.asgi import Application, LeanHandler
@@ -15,7 +17,7 @@ def scope(method: str, path: str, root_path: str = "") -> dict[str, object]:
     return {"type": "http", "method": method, "path": path, "root_path": root_path}
 
 
-def test_only_marked_views_go_to_the_lean_handler():
+def test_only_marked_views_go_to_the_lean_handler() -> None:
     events = f"/t/acme/chat/messages/{uuid.uuid4()}/events/"
     send = f"/t/acme/chat/{uuid.uuid4()}/messages/"
     assert getattr(chat_views.message_events, "served_lean", False)
@@ -28,7 +30,7 @@ def test_only_marked_views_go_to_the_lean_handler():
     assert not Application._is_lean({"type": "lifespan"})
 
 
-def test_the_lean_handler_runs_only_async_middleware(settings):
+def test_the_lean_handler_runs_only_async_middleware(settings: Settings) -> None:
     settings.LEAN_MIDDLEWARE = ["apps.core.middleware.RequestContextMiddleware"]
     handler = LeanHandler()
     assert handler._view_middleware == []
@@ -39,12 +41,14 @@ def test_the_lean_handler_runs_only_async_middleware(settings):
         LeanHandler()
 
 
-def test_lean_views_get_djangos_csrf_check(rf, settings):
+def test_lean_views_get_djangos_csrf_check(rf: RequestFactory, settings: Settings) -> None:
     from apps.core.lean import csrf_refusal
 
     secret = "d" * 32
     unsigned = rf.post("/t/acme/chat/x/messages/", {"content": "hi"})
-    assert csrf_refusal(unsigned).status_code == 403
+    refusal = csrf_refusal(unsigned)
+    assert refusal is not None
+    assert refusal.status_code == 403
     signed = rf.post("/t/acme/chat/x/messages/", {"content": "hi"}, HTTP_X_CSRFTOKEN=secret)
     signed.COOKIES[settings.CSRF_COOKIE_NAME] = secret
     assert csrf_refusal(signed) is None

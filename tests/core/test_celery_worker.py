@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+from pathlib import Path
 
 from apps.core.db import tenant_context
 from apps.tenants import services
@@ -14,7 +15,9 @@ from tests.conftest import make_user
 from tests.servers import process_env, running
 
 
-def test_worker_sends_invitation_email_in_tenant_context(live_db, artifacts_dir, tmp_path):
+def test_worker_sends_invitation_email_in_tenant_context(
+    live_db: None, artifacts_dir: Path, tmp_path: Path
+) -> None:
     from config.celery import app
 
     app.conf.task_always_eager = False  # enqueue for the real worker
@@ -62,10 +65,10 @@ def test_worker_sends_invitation_email_in_tenant_context(live_db, artifacts_dir,
     assert f"Worker Test {suffix}" in messages[0]
 
 
-def test_tenant_task_without_tenant_id_is_refused(db):
+def test_tenant_task_without_tenant_id_is_refused(db: None) -> None:
     import pytest
 
     from apps.tenants.tasks import send_invitation_email
 
     with pytest.raises(ValueError, match="tenant_id"):
-        send_invitation_email(invitation_id="x", token="y")  # type: ignore[call-arg]
+        send_invitation_email(invitation_id="x", token="y")

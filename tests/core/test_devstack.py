@@ -6,6 +6,8 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +15,7 @@ from apps.core.devstack import Postgres, StackError, Valkey
 
 
 @pytest.fixture
-def taken_port():
+def taken_port() -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
@@ -21,7 +23,9 @@ def taken_port():
 
 
 @pytest.mark.parametrize("service", [Postgres, Valkey])
-def test_taken_port_gives_a_clear_message_and_starts_nothing(service, taken_port, tmp_path):
+def test_taken_port_gives_a_clear_message_and_starts_nothing(
+    service: type[Postgres | Valkey], taken_port: int, tmp_path: Path
+) -> None:
     server = service(data=tmp_path / "data", port=taken_port)
     with pytest.raises(StackError) as excinfo:
         server.start()
@@ -31,7 +35,7 @@ def test_taken_port_gives_a_clear_message_and_starts_nothing(service, taken_port
     assert not (tmp_path / "data").exists()
 
 
-def test_stale_pid_files_are_not_taken_for_running_servers(tmp_path):
+def test_stale_pid_files_are_not_taken_for_running_servers(tmp_path: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     valkey = Valkey(data=tmp_path / "valkey")
@@ -48,7 +52,7 @@ def test_stale_pid_files_are_not_taken_for_running_servers(tmp_path):
     assert "stopped" in postgres.describe()
 
 
-def test_status_reports_the_running_stack():
+def test_status_reports_the_running_stack() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "apps.core.devstack", "status"], capture_output=True, text=True
     )

@@ -3,15 +3,18 @@ from __future__ import annotations
 import io
 import json
 import logging
+from pathlib import Path
 
 import httpx
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from apps.accounts.models import User
+from apps.tenants.models import Tenant
 from tests.servers import asgi_server
 
 
-def test_healthz_and_readyz_ok(db):
+def test_healthz_and_readyz_ok(db: None) -> None:
     client = Client()
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
@@ -20,13 +23,13 @@ def test_healthz_and_readyz_ok(db):
 
 
 @override_settings(REDIS_URL="redis://127.0.0.1:1/0")
-def test_readyz_503_when_redis_is_down(db):
+def test_readyz_503_when_redis_is_down(db: None) -> None:
     ready = Client().get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"database": "ok", "redis": "unreachable"}
 
 
-def test_readyz_503_when_database_is_down(live_db, artifacts_dir):
+def test_readyz_503_when_database_is_down(live_db: None, artifacts_dir: Path) -> None:
     """A real ASGI server whose database is unreachable: alive, but not ready."""
     bad_db = "postgres://app_runtime:x@127.0.0.1:1/app"
     with asgi_server(artifacts_dir / "readyz-db-down", DATABASE_URL=bad_db) as base:
@@ -36,8 +39,9 @@ def test_readyz_503_when_database_is_down(live_db, artifacts_dir):
     assert ready.json()["checks"]["database"] == "unreachable"
 
 
-def test_json_logs_carry_request_user_and_tenant_ids(owner, tenant):
+def test_json_logs_carry_request_user_and_tenant_ids(owner: User, tenant: Tenant) -> None:
     handler = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
+    assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
     previous = handler.setStream(buffer)
     try:
@@ -58,7 +62,7 @@ def test_json_logs_carry_request_user_and_tenant_ids(owner, tenant):
     assert request_line["level"] == "INFO"
 
 
-def test_malformed_request_id_is_replaced(db):
+def test_malformed_request_id_is_replaced(db: None) -> None:
     response = Client().get("/healthz", HTTP_X_REQUEST_ID="bad id\nwith newline")
     assert response["X-Request-ID"] != "bad id\nwith newline"
     assert len(response["X-Request-ID"]) == 32

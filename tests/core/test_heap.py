@@ -28,18 +28,18 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_thresholds_parse_and_default():
+def test_thresholds_parse_and_default() -> None:
     assert heap.parse_thresholds("") == heap.DEFAULT_THRESHOLDS
     assert heap.parse_thresholds(" 1000, 5,7 ") == (1000, 5, 7)
 
 
 @pytest.mark.parametrize("raw", ["abc", "1,2", "1,2,3,4", "0,10,10", "700,-1,10"])
-def test_bad_thresholds_say_what_to_write(raw):
+def test_bad_thresholds_say_what_to_write(raw: str) -> None:
     with pytest.raises(ValueError, match=r"GC_THRESHOLDS must be three positive integers"):
         heap.parse_thresholds(raw)
 
 
-def test_freezing_moves_the_live_heap_out_of_collections():
+def test_freezing_moves_the_live_heap_out_of_collections() -> None:
     out = run_python(
         "import gc; from apps.core import heap;"
         "before = gc.get_freeze_count(); n = heap.freeze_startup_heap();"
@@ -50,7 +50,7 @@ def test_freezing_moves_the_live_heap_out_of_collections():
     assert out.stdout.split() == ["0", "True", "True", "True"]
 
 
-def test_the_worker_sets_thresholds_and_freezes_after_warm_up():
+def test_the_worker_sets_thresholds_and_freezes_after_warm_up() -> None:
     out = run_python(
         "import gc, threading, config.asgi;"
         "[t.join() for t in threading.enumerate() if t.name == 'warm-up'];"
@@ -61,7 +61,7 @@ def test_the_worker_sets_thresholds_and_freezes_after_warm_up():
     assert out.stdout.split() == ["1234", "5", "6", "True"]
 
 
-def test_the_worker_refuses_to_start_with_bad_thresholds():
+def test_the_worker_refuses_to_start_with_bad_thresholds() -> None:
     out = run_python("import config.asgi", GC_THRESHOLDS="fast")
     assert out.returncode != 0
     assert "GC_THRESHOLDS must be three positive integers like 20000,20,100" in out.stderr

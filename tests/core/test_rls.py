@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from apps.accounts.models import User
 from apps.core.db import current_tenant_id, tenant_context, user_context
 from apps.gateway.models import AISettings
 from apps.gateway.selectors import ai_settings_for
 from apps.tenants.models import AuditEvent, Invitation, Membership, Tenant
 
 
-def count(sql: str, params: list[object] | None = None) -> int:
+def count(sql: str, params: list[uuid.UUID] | None = None) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params or [])
         return int(cursor.fetchone()[0])
 
 
-def with_ai_settings(*tenants):
+def with_ai_settings(*tenants: Tenant) -> None:
     """Each tenant's AI settings row, made as the gateway makes it on first use."""
     for tenant in tenants:
         with tenant_context(tenant.id):
             ai_settings_for(tenant)
 
 
-def test_no_context_means_no_rows(tenant, other_tenant):
+def test_no_context_means_no_rows(tenant: Tenant, other_tenant: Tenant) -> None:
     with_ai_settings(tenant, other_tenant)
     assert current_tenant_id() is None
     assert Tenant.objects.count() == 0
@@ -34,7 +37,7 @@ def test_no_context_means_no_rows(tenant, other_tenant):
     assert count("SELECT count(*) FROM tenants_auditevent") == 0
 
 
-def test_context_shows_only_its_own_tenant(tenant, other_tenant):
+def test_context_shows_only_its_own_tenant(tenant: Tenant, other_tenant: Tenant) -> None:
     with_ai_settings(tenant, other_tenant)
     with tenant_context(tenant.id):
         assert list(Tenant.objects.values_list("name", flat=True)) == ["Alpha Labs"]
@@ -52,7 +55,7 @@ def test_context_shows_only_its_own_tenant(tenant, other_tenant):
         assert count("SELECT count(*) FROM tenants_tenant WHERE id = %s", [other_tenant.id]) == 0
 
 
-def test_context_is_restored_on_exit_and_nesting(tenant, other_tenant):
+def test_context_is_restored_on_exit_and_nesting(tenant: Tenant, other_tenant: Tenant) -> None:
     with tenant_context(tenant.id):
         with tenant_context(other_tenant.id):
             assert current_tenant_id() == str(other_tenant.id)
@@ -60,14 +63,16 @@ def test_context_is_restored_on_exit_and_nesting(tenant, other_tenant):
     assert current_tenant_id() is None
 
 
-def test_context_is_rolled_back_after_an_error(tenant):
+def test_context_is_rolled_back_after_an_error(tenant: Tenant) -> None:
     with pytest.raises(RuntimeError), tenant_context(tenant.id):
         raise RuntimeError("boom")
     assert current_tenant_id() is None
     assert Tenant.objects.count() == 0
 
 
-def test_writing_a_row_for_another_tenant_fails(tenant, other_tenant, outsider):
+def test_writing_a_row_for_another_tenant_fails(
+    tenant: Tenant, other_tenant: Tenant, outsider: User
+) -> None:
     with tenant_context(tenant.id):
         with pytest.raises(DatabaseError, match="row-level security"), transaction.atomic():
             AuditEvent.objects.create(tenant=other_tenant, action="tenant.updated")
@@ -80,7 +85,9 @@ def test_writing_a_row_for_another_tenant_fails(tenant, other_tenant, outsider):
         assert AuditEvent.objects.filter(action="tenant.updated").count() == 0
 
 
-def test_updates_and_deletes_cannot_reach_another_tenant(tenant, other_tenant):
+def test_updates_and_deletes_cannot_reach_another_tenant(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
     with_ai_settings(tenant, other_tenant)
     with tenant_context(tenant.id):
         assert AuditEvent.objects.filter(tenant=other_tenant).delete()[0] == 0
@@ -94,7 +101,9 @@ def test_updates_and_deletes_cannot_reach_another_tenant(tenant, other_tenant):
         assert Tenant.objects.get().name == "Beta Corp"
 
 
-def test_user_context_shows_own_memberships_only(tenant, other_tenant, owner, outsider):
+def test_user_context_shows_own_memberships_only(
+    tenant: Tenant, other_tenant: Tenant, owner: User, outsider: User
+) -> None:
     with user_context(owner.pk):
         assert [m.tenant_id for m in Membership.objects.all()] == [tenant.id]
         assert list(Tenant.objects.values_list("name", flat=True)) == ["Alpha Labs"]
@@ -103,7 +112,7 @@ def test_user_context_shows_own_memberships_only(tenant, other_tenant, owner, ou
         assert list(Tenant.objects.values_list("name", flat=True)) == ["Beta Corp"]
 
 
-def test_invitation_readable_only_with_its_token_hash(tenant, other_tenant):
+def test_invitation_readable_only_with_its_token_hash(tenant: Tenant, other_tenant: Tenant) -> None:
     from apps.tenants import selectors
 
     with tenant_context(tenant.id):
@@ -123,7 +132,7 @@ def test_invitation_readable_only_with_its_token_hash(tenant, other_tenant):
         assert Invitation.objects.count() == 0
 
 
-def test_atenant_context_sets_and_restores(tenant, other_tenant):
+def test_atenant_context_sets_and_restores(tenant: Tenant, other_tenant: Tenant) -> None:
     from asgiref.sync import async_to_sync, sync_to_async
 
     from apps.core.db import atenant_context
@@ -141,12 +150,9 @@ def test_atenant_context_sets_and_restores(tenant, other_tenant):
     assert after is None
 
 
-def test_outermost_context_commits_and_leaves_no_setting_behind(live_db):
+def test_outermost_context_commits_and_leaves_no_setting_behind(live_db: None) -> None:
     """Without an enclosing transaction (as in a request or a task) the context is one
     transaction: its writes commit and the next transaction starts with no tenant."""
-    import uuid
-
-    from apps.accounts.models import User
     from apps.tenants.services import tenant_create
 
     user = User.objects.create_user(f"outer-{uuid.uuid4().hex[:8]}@example.com", "x" * 16)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import connection
 
 
-def test_every_tenant_table_has_rls_enabled_and_forced(db):
+def test_every_tenant_table_has_rls_enabled_and_forced(db: None) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             """

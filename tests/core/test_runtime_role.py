@@ -12,6 +12,8 @@ import pytest
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
+from apps.tenants.models import Tenant
+
 PROBE = """
 import json
 from django.db import connection
@@ -27,7 +29,7 @@ with connection.cursor() as c:
 """
 
 
-def test_runtime_role_attributes_under_production_settings(db):
+def test_runtime_role_attributes_under_production_settings(db: None) -> None:
     from tests.servers import runtime_database_url
 
     url = runtime_database_url()
@@ -66,7 +68,7 @@ def test_runtime_role_attributes_under_production_settings(db):
         "SET row_security = off",
     ],
 )
-def test_runtime_role_cannot_switch_rls_off(db, tenant, statement):
+def test_runtime_role_cannot_switch_rls_off(db: None, tenant: Tenant, statement: str) -> None:
     # SET row_security = off itself succeeds; the query after it then fails, because
     # the role may not bypass RLS. The other statements fail at once.
     sql = f"{statement}; SELECT count(*) FROM tenants_auditevent"
