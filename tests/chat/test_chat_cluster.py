@@ -9,14 +9,17 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import TypedDict
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from apps.chat.models import Message
 from apps.core.db import tenant_context
 from apps.gateway.models import UsageRecord
+from apps.tenants.models import Tenant
 from apps.tenants.services import tenant_create
 from tests.chat.test_chat_streams import browser_session, events, saved, send, text_of
 from tests.conftest import make_user
@@ -26,7 +29,7 @@ ANSWER_TOKENS = 60
 
 
 @pytest.fixture(scope="module")
-def cluster(django_db_setup: None, artifacts_dir: Any) -> Iterator[list[str]]:
+def cluster(django_db_setup: None, artifacts_dir: Path) -> Iterator[list[str]]:
     with paced_cluster(
         artifacts_dir / "chat-cluster",
         instances=2,
@@ -37,8 +40,18 @@ def cluster(django_db_setup: None, artifacts_dir: Any) -> Iterator[list[str]]:
         yield bases
 
 
+class People(TypedDict):
+    """The ``people`` fixture: one owner's browser session on each instance, ``a`` and
+    ``b``, and a new conversation."""
+
+    tenant: Tenant
+    a: httpx.Client
+    b: httpx.Client
+    conversation_url: str
+
+
 @pytest.fixture
-def people(live_db: None, cluster: list[str]) -> dict[str, Any]:
+def people(live_db: None, cluster: list[str]) -> People:
     suffix = uuid.uuid4().hex[:8]
     owner = make_user(f"cluster-{suffix}@example.com")
     tenant = tenant_create(owner=owner, name=f"Cluster {suffix}")
@@ -54,7 +67,7 @@ def token_ids(stream: list[tuple[str, str, str]]) -> list[int]:
     return [int(i) for i, kind, _ in stream if kind == "token"]
 
 
-def test_resume_on_another_instance_loses_and_repeats_nothing(people):
+def test_resume_on_another_instance_loses_and_repeats_nothing(people: People) -> None:
     body = send(people["a"], people["conversation_url"], "Explain refunds").json()
     first = events(people["a"], body["events_url"], stop_after_tokens=5)
     rest = events(people["b"], body["events_url"], last_id=first[-1][0])
@@ -63,7 +76,7 @@ def test_resume_on_another_instance_loses_and_repeats_nothing(people):
     assert text_of(first) + text_of(rest) == saved(people["tenant"], body["message_id"]).content
 
 
-def test_a_second_reader_elsewhere_sees_the_same_answer(people):
+def test_a_second_reader_elsewhere_sees_the_same_answer(people: People) -> None:
     body = send(people["a"], people["conversation_url"], "Explain invoices").json()
     events(people["a"], body["events_url"], stop_after_tokens=1)  # starts it on A
     on_b = events(people["b"], body["events_url"])
@@ -72,7 +85,7 @@ def test_a_second_reader_elsewhere_sees_the_same_answer(people):
     assert json.loads(on_b[-1][2])["status"] == "complete"
 
 
-def test_stop_on_one_instance_stops_the_generation_on_the_other(people):
+def test_stop_on_one_instance_stops_the_generation_on_the_other(people: People) -> None:
     a, b = people["a"], people["b"]
     body = send(a, people["conversation_url"], "Tell me a long story").json()
 
@@ -88,7 +101,9 @@ def test_stop_on_one_instance_stops_the_generation_on_the_other(people):
     assert 4 <= len(token_ids(stream)) < ANSWER_TOKENS
 
 
-def test_a_generation_nobody_reads_is_stopped_and_billed(people, cluster):
+def test_a_generation_nobody_reads_is_stopped_and_billed(
+    people: People, cluster: list[str]
+) -> None:
     """The reader's socket closes mid-answer; with no reader on any instance for
     CHAT_NO_READER_TIMEOUT_S, the generation stops and bills what was streamed."""
     body = send(people["a"], people["conversation_url"], "Tell me a long story").json()
@@ -119,7 +134,7 @@ def test_a_generation_nobody_reads_is_stopped_and_billed(people, cluster):
     assert row.tokens_out > 0
 
 
-def test_a_finished_answer_is_replayed_not_generated_again(people):
+def test_a_finished_answer_is_replayed_not_generated_again(people: People) -> None:
     """A reader returning after the generation's claim expired (here: deleted) on an
     instance that never saw the answer gets the saved answer; no second provider call."""
     from django.conf import settings

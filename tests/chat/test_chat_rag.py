@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, TypedDict
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from apps.api.services import api_key_create
 from apps.core.db import tenant_context
 from apps.gateway.models import AISettings, UsageRecord
-from apps.tenants.models import Membership
+from apps.tenants.models import Membership, Tenant
 from apps.tenants.services import tenant_create
 from tests.chat.test_chat_streams import browser_session, events, saved, send, text_of
 from tests.conftest import make_user
@@ -24,12 +25,20 @@ from tests.servers import paced_stack
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup: None, artifacts_dir: Any) -> Iterator[str]:
+def server(django_db_setup: None, artifacts_dir: Path) -> Iterator[str]:
     with paced_stack(artifacts_dir / "chat-rag", tokens_per_s=200) as base:
         yield base
 
 
-def organisation(server: str, *, rag: bool, handbook: bool) -> dict[str, Any]:
+class Organisation(TypedDict):
+    """A tenant and its owner's new conversation, open in a logged-in client."""
+
+    tenant: Tenant
+    http: httpx.Client
+    conversation_url: str
+
+
+def organisation(server: str, *, rag: bool, handbook: bool) -> Organisation:
     suffix = uuid.uuid4().hex[:8]
     owner = make_user(f"rag-chat-{suffix}@example.com")
     tenant = tenant_create(owner=owner, name=f"Rag Chat {suffix}")
@@ -44,12 +53,12 @@ def organisation(server: str, *, rag: bool, handbook: bool) -> dict[str, Any]:
     return {"tenant": tenant, "http": http, "conversation_url": page.headers["location"]}
 
 
-def ask(org: dict[str, Any], question: str) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+def ask(org: Organisation, question: str) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
     body = send(org["http"], org["conversation_url"], question).json()
     return body, events(org["http"], body["events_url"])
 
 
-def test_an_answer_cites_the_passages_it_was_given(live_db, server):
+def test_an_answer_cites_the_passages_it_was_given(live_db: None, server: str) -> None:
     org = organisation(server, rag=True, handbook=True)
     body, stream = ask(org, "How many days of paid holiday do we get?")
     done = json.loads(stream[-1][2])
@@ -85,7 +94,7 @@ def test_an_answer_cites_the_passages_it_was_given(live_db, server):
     assert detail["messages"][-1]["rag"] == rag
 
 
-def test_without_ready_documents_the_answer_says_so(live_db, server):
+def test_without_ready_documents_the_answer_says_so(live_db: None, server: str) -> None:
     org = organisation(server, rag=True, handbook=False)
     body, stream = ask(org, "How many days of paid holiday do we get?")
     done = json.loads(stream[-1][2])
@@ -95,7 +104,7 @@ def test_without_ready_documents_the_answer_says_so(live_db, server):
     assert saved(org["tenant"], body["message_id"]).rag == done["rag"]
 
 
-def test_with_rag_off_documents_are_not_used(live_db, server):
+def test_with_rag_off_documents_are_not_used(live_db: None, server: str) -> None:
     org = organisation(server, rag=False, handbook=True)
     body, stream = ask(org, "How many days of paid holiday do we get?")
     done = json.loads(stream[-1][2])

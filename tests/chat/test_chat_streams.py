@@ -7,30 +7,32 @@ import json
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypedDict
 
 import httpx
 import pytest
 from django.conf import settings
 from django.test import Client
 
+from apps.accounts.models import User
 from apps.chat.models import Message
 from apps.core.db import tenant_context
 from apps.gateway.models import UsageRecord
-from apps.tenants.models import Membership
+from apps.tenants.models import Membership, Tenant
 from apps.tenants.services import member_remove, tenant_create
 from tests.conftest import add_member, make_user
 from tests.servers import paced_stack
 
 
 @pytest.fixture(scope="module")
-def server(django_db_setup: None, artifacts_dir: Any) -> Iterator[str]:
+def server(django_db_setup: None, artifacts_dir: Path) -> Iterator[str]:
     with paced_stack(artifacts_dir / "chat", CHAT_NO_READER_TIMEOUT_S="1") as base:
         yield base
 
 
-def browser_session(server: str, user: Any) -> httpx.Client:
+def browser_session(server: str, user: User) -> httpx.Client:
     """An HTTP client logged in as ``user`` (session cookie) with a CSRF token."""
     django_client = Client()
     django_client.force_login(user)
@@ -40,8 +42,17 @@ def browser_session(server: str, user: Any) -> httpx.Client:
     return httpx.Client(base_url=server, cookies=cookies, headers={"X-CSRFToken": csrf}, timeout=30)
 
 
+class ChatSetup(TypedDict):
+    """The ``setup`` fixture: an owner's new conversation, open in a logged-in client."""
+
+    tenant: Tenant
+    owner: User
+    http: httpx.Client
+    conversation_url: str
+
+
 @pytest.fixture
-def setup(live_db: None, server: str) -> dict[str, Any]:
+def setup(live_db: None, server: str) -> ChatSetup:
     suffix = uuid.uuid4().hex[:8]
     owner = make_user(f"chat-{suffix}@example.com")
     tenant = tenant_create(owner=owner, name=f"Chat {suffix}")
@@ -66,7 +77,7 @@ def events(
     *,
     last_id: str | None = None,
     stop_after_tokens: int | None = None,
-    on_token: Any = None,
+    on_token: Callable[[int], None] | None = None,
 ) -> list[tuple[str, str, str]]:
     headers = {"Last-Event-ID": last_id} if last_id else {}
     out: list[tuple[str, str, str]] = []
@@ -100,12 +111,12 @@ def text_of(stream: list[tuple[str, str, str]]) -> str:
     return "".join(json.loads(d) for _, k, d in stream if k == "token")
 
 
-def saved(tenant: Any, message_id: str) -> Message:
+def saved(tenant: Tenant, message_id: str) -> Message:
     with tenant_context(tenant.id):
         return Message.objects.get(id=message_id)
 
 
-def test_answer_streams_and_is_saved_and_billed(setup):
+def test_answer_streams_and_is_saved_and_billed(setup: ChatSetup) -> None:
     sent = send(setup["http"], setup["conversation_url"], "How do invoices work?")
     assert sent.status_code == 201
     body = sent.json()
@@ -122,7 +133,7 @@ def test_answer_streams_and_is_saved_and_billed(setup):
     assert str(message.usage_record_id) == str(row.id)
 
 
-def test_resume_with_last_event_id_loses_and_repeats_nothing(setup):
+def test_resume_with_last_event_id_loses_and_repeats_nothing(setup: ChatSetup) -> None:
     body = send(setup["http"], setup["conversation_url"], "Explain refunds").json()
     first = events(setup["http"], body["events_url"], stop_after_tokens=5)
     rest = events(setup["http"], body["events_url"], last_id=first[-1][0])
@@ -132,7 +143,7 @@ def test_resume_with_last_event_id_loses_and_repeats_nothing(setup):
     assert text_of(first) + text_of(rest) == saved(setup["tenant"], body["message_id"]).content
 
 
-def test_stop_saves_and_bills_the_partial_answer(setup):
+def test_stop_saves_and_bills_the_partial_answer(setup: ChatSetup) -> None:
     http = setup["http"]
     body = send(http, setup["conversation_url"], "Tell me a long story").json()
 
@@ -153,7 +164,7 @@ def test_stop_saves_and_bills_the_partial_answer(setup):
     assert row.cost_usd > 0
 
 
-def test_bad_messages_are_refused_and_store_nothing(setup):
+def test_bad_messages_are_refused_and_store_nothing(setup: ChatSetup) -> None:
     http = setup["http"]
     empty = send(http, setup["conversation_url"], "   ")
     long = send(http, setup["conversation_url"], "x" * 16_001)
@@ -164,7 +175,7 @@ def test_bad_messages_are_refused_and_store_nothing(setup):
         assert Message.objects.count() == 0
 
 
-def test_other_users_and_tenants_reach_nothing(setup, server):
+def test_other_users_and_tenants_reach_nothing(setup: ChatSetup, server: str) -> None:
     body = send(setup["http"], setup["conversation_url"], "Private question").json()
     events(setup["http"], body["events_url"])
     colleague = make_user(f"colleague-{uuid.uuid4().hex[:6]}@example.com")
@@ -182,7 +193,9 @@ def test_other_users_and_tenants_reach_nothing(setup, server):
         assert http.get(setup["conversation_url"]).status_code == 404
 
 
-def test_events_need_a_fresh_ticket_for_that_message_and_the_users_live_session(setup, server):
+def test_events_need_a_fresh_ticket_for_that_message_and_the_users_live_session(
+    setup: ChatSetup, server: str
+) -> None:
     from unittest import mock
 
     from apps.chat import tickets
@@ -220,7 +233,9 @@ def test_events_need_a_fresh_ticket_for_that_message_and_the_users_live_session(
     assert stale.status_code == 404
 
 
-def test_a_removed_member_cannot_open_or_resume_an_answers_events(setup, server):
+def test_a_removed_member_cannot_open_or_resume_an_answers_events(
+    setup: ChatSetup, server: str
+) -> None:
     tenant = setup["tenant"]
     member = make_user(f"leaver-{uuid.uuid4().hex[:6]}@example.com")
     add_member(tenant, member)
@@ -240,7 +255,9 @@ def test_a_removed_member_cannot_open_or_resume_an_answers_events(setup, server)
     assert resume.status_code == 404
 
 
-def test_admins_see_tokens_and_cost_per_answer_members_do_not(setup, server):
+def test_admins_see_tokens_and_cost_per_answer_members_do_not(
+    setup: ChatSetup, server: str
+) -> None:
     body = send(setup["http"], setup["conversation_url"], "What does it cost?").json()
     events(setup["http"], body["events_url"])
     page = setup["http"].get(setup["conversation_url"]).text
@@ -257,7 +274,7 @@ def test_admins_see_tokens_and_cost_per_answer_members_do_not(setup, server):
     assert "data-usage" not in http.get(conversation_url).text
 
 
-def test_regenerate_and_edit_the_last_question(setup):
+def test_regenerate_and_edit_the_last_question(setup: ChatSetup) -> None:
     http, url = setup["http"], setup["conversation_url"]
     first = send(http, url, "Original question").json()
     events(http, first["events_url"])
@@ -281,7 +298,7 @@ def test_regenerate_and_edit_the_last_question(setup):
     assert http.post(f"{url}edit/", data={"content": " "}).status_code == 400
 
 
-def test_posting_needs_csrf_and_the_users_live_session(setup, server):
+def test_posting_needs_csrf_and_the_users_live_session(setup: ChatSetup, server: str) -> None:
     """Messages are posted through the lean handler (apps/core/asgi.py), which runs
     Django's own CSRF and session checks itself: each failure is refused, nothing stored."""
     http, url = setup["http"], f"{setup['conversation_url']}messages/"
