@@ -9,20 +9,26 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 import httpx
 import pytest
 from django.conf import settings
 from django.test import Client
+from pytest_django import Settings
 
+from apps.accounts.models import User
 from apps.api.services import api_key_create
 from apps.core.db import tenant_context
 from apps.rag import selectors
 from apps.rag.ingest import ingest_document
 from apps.rag.models import Chunk, Document
 from apps.rag.services import document_create
-from apps.tenants.models import Membership
+from apps.tenants.models import Membership, Tenant
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as ClientResponse
+    from django_stubs_ext import WithAnnotations
 
 # A real Celery worker (tests/servers.py ``running`` starts it with the test database).
 WORKER = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"]
@@ -55,7 +61,7 @@ def _local_provider() -> None:
 
 
 @pytest.fixture(autouse=True)
-def media_root(settings: Any, tmp_path: Path) -> Path:
+def media_root(settings: Settings, tmp_path: Path) -> Path:
     """Each test stores uploads in its own folder (the default storage follows it)."""
     root = tmp_path / "media"
     settings.MEDIA_ROOT = str(root)
@@ -97,11 +103,26 @@ def make_docx(*blocks: tuple[str, str]) -> bytes:
 # --- Documents ------------------------------------------------------------------------
 
 
-def membership_of(tenant: Any, user: Any) -> Membership:
+class DocumentAnnotations(TypedDict):
+    """What ``selectors.documents_for`` adds to each document it lists."""
+
+    progress: int
+    chunk_count: int
+    type_label: str
+    type_kind: str
+
+
+if TYPE_CHECKING:
+    # A document as the list shows it. document_for returns one, though its return
+    # type says Document: fresh() casts, once, to what the selector's docstring promises.
+    ListedDocument = WithAnnotations[Document, DocumentAnnotations]
+
+
+def membership_of(tenant: Tenant, user: User) -> Membership:
     return Membership.objects.select_related("user").get(tenant=tenant, user=user)
 
 
-def upload(tenant: Any, user: Any, filename: str, data: bytes) -> Document:
+def upload(tenant: Tenant, user: User, filename: str, data: bytes) -> Document:
     with tenant_context(tenant.id):
         document, created = document_create(
             tenant=tenant, actor=membership_of(tenant, user), filename=filename, data=data
@@ -110,13 +131,13 @@ def upload(tenant: Any, user: Any, filename: str, data: bytes) -> Document:
     return document
 
 
-def ingest(document: Document) -> Document:
+def ingest(document: Document) -> ListedDocument:
     with tenant_context(document.tenant_id):
         ingest_document(document.id)
     return fresh(document)
 
 
-def fresh(document: Document) -> Document:
+def fresh(document: Document) -> ListedDocument:
     """The document as stored now, with the list's annotations."""
     with tenant_context(document.tenant_id):
         found = Document.objects.filter(id=document.id).first()
@@ -124,7 +145,7 @@ def fresh(document: Document) -> Document:
             raise Document.DoesNotExist
         annotated = selectors.document_for(found.tenant, document.id)
     assert annotated is not None
-    return annotated
+    return cast("ListedDocument", annotated)
 
 
 def chunks(document: Document) -> list[Chunk]:
@@ -133,7 +154,7 @@ def chunks(document: Document) -> list[Chunk]:
 
 
 @pytest.fixture
-def ready_doc(tenant: Any, owner: Any) -> Document:
+def ready_doc(tenant: Tenant, owner: User) -> ListedDocument:
     """A ready Markdown handbook in ``tenant``: the document that must stay untouched."""
     document = ingest(upload(tenant, owner, "handbook.md", HANDBOOK_MD.encode()))
     assert document.status == "ready"
@@ -143,13 +164,13 @@ def ready_doc(tenant: Any, owner: Any) -> Document:
 # --- Clients --------------------------------------------------------------------------
 
 
-def login(user: Any) -> Client:
+def login(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
 
 
-def api_key(tenant: Any, user: Any, scopes: tuple[str, ...] = ("documents",)) -> str:
+def api_key(tenant: Tenant, user: User, scopes: tuple[str, ...] = ("documents",)) -> str:
     with tenant_context(tenant.id):
         actor = Membership.objects.get(tenant=tenant, user=user)
         _, raw = api_key_create(tenant=tenant, actor=actor, name="Docs", scopes=list(scopes))
@@ -157,10 +178,11 @@ def api_key(tenant: Any, user: Any, scopes: tuple[str, ...] = ("documents",)) ->
 
 
 def bearer(raw_key: str) -> dict[str, str]:
-    return {"HTTP_AUTHORIZATION": f"Bearer {raw_key}"}
+    """Headers for the test client's ``headers`` argument."""
+    return {"Authorization": f"Bearer {raw_key}"}
 
 
-def error_of(response: Any, status: int, code: str) -> dict[str, Any]:
+def error_of(response: ClientResponse, status: int, code: str) -> dict[str, Any]:
     """The body of an error in OpenAI's shape, checked."""
     assert response.status_code == status, response.content
     body = json.loads(response.content)

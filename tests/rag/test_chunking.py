@@ -9,6 +9,7 @@ import random
 import re
 
 import pytest
+from pytest_django import Settings
 
 from apps.gateway.api import count_text_tokens
 from apps.rag.chunking import (
@@ -73,7 +74,9 @@ CASES = [(seed, size, overlap) for seed in range(6) for size, overlap in ((60, 1
 
 
 @pytest.mark.parametrize(("seed", "max_tokens", "overlap"), CASES)
-def test_bound_overlap_headings_coverage_and_no_empty_chunk(seed, max_tokens, overlap):
+def test_bound_overlap_headings_coverage_and_no_empty_chunk(
+    seed: int, max_tokens: int, overlap: int
+) -> None:
     text = document(seed)
     sections = markdown_sections(text)
     chunks = chunk_text(text, max_tokens=max_tokens, overlap=overlap)
@@ -109,26 +112,26 @@ def test_bound_overlap_headings_coverage_and_no_empty_chunk(seed, max_tokens, ov
     assert len(by_section(chunks)) == len({c.heading for c in chunks})
 
 
-def test_no_overlap_means_consecutive_chunks_share_nothing():
+def test_no_overlap_means_consecutive_chunks_share_nothing() -> None:
     text = " ".join(sentence(random.Random(i)) for i in range(80))
     chunks = chunk_text(text, markdown=False, max_tokens=50, overlap=0)
     assert len(chunks) > 3
     assert "".join(c.content.replace(" ", "") for c in chunks) == text.replace(" ", "")
 
 
-def test_small_sections_are_not_merged_across_headings():
+def test_small_sections_are_not_merged_across_headings() -> None:
     chunks = chunk_text("# A\n\nAlpha text.\n\n# B\n\nBeta text.", max_tokens=400, overlap=60)
     assert [(c.heading, c.content) for c in chunks] == [("A", "Alpha text."), ("B", "Beta text.")]
 
 
-def test_a_chunk_ends_at_a_paragraph_break_rather_than_split_the_next_paragraph():
+def test_a_chunk_ends_at_a_paragraph_break_rather_than_split_the_next_paragraph() -> None:
     first = " ".join(["Short sentence here."] * 12)  # about 48 tokens
     second = " ".join(["Another sentence follows."] * 12)
     chunks = chunk_text(f"{first}\n\n{second}", markdown=False, max_tokens=80, overlap=0)
     assert [c.content for c in chunks] == [first, second]
 
 
-def test_giant_lines_and_words_are_cut_within_the_bound():
+def test_giant_lines_and_words_are_cut_within_the_bound() -> None:
     line = " ".join(["token"] * 3000)  # no sentence end, no line break
     blob = "QmFzZTY0" * 2000  # one 16,000-character word
     chunks = chunk_sections([Section(("Data",), f"{line}\n\n{blob}")], max_tokens=100, overlap=20)
@@ -137,13 +140,13 @@ def test_giant_lines_and_words_are_cut_within_the_bound():
     assert sum(c.content.count("token") for c in chunks) >= 3000
 
 
-def test_heading_paths_are_cut_to_the_column_size():
+def test_heading_paths_are_cut_to_the_column_size() -> None:
     chunks = chunk_sections([Section(tuple(["Very long heading " * 10] * 5), "Body.")])
     assert len(chunks[0].heading) == 500
     assert chunks[0].heading.endswith("…")
 
 
-def test_settings_give_the_defaults_and_bad_overlap_is_refused(settings):
+def test_settings_give_the_defaults_and_bad_overlap_is_refused(settings: Settings) -> None:
     settings.RAG_CHUNK_TOKENS, settings.RAG_CHUNK_OVERLAP = 40, 8
     chunks = chunk_text(document(3))
     assert max(c.token_count for c in chunks) <= 40

@@ -9,10 +9,11 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.urls import reverse
 
+from apps.accounts.models import User
 from apps.core.db import tenant_context
 from apps.gateway import api as gateway
 from apps.gateway.models import UsageRecord
-from apps.gateway.types import CallContext
+from apps.gateway.types import CallContext, Feature
 from apps.rag.context import (
     PROMPT_INSTRUCTIONS,
     REASON_DISABLED,
@@ -23,6 +24,7 @@ from apps.rag.context import (
     retrieve_for_answer,
 )
 from apps.rag.models import DocumentStatus
+from apps.tenants.models import Tenant
 from tests.rag.test_retrieval_support import load_corpus, make_document, set_ai
 
 
@@ -45,7 +47,7 @@ HOTEL = passage(3, "Hotels are reimbursed up to 180 euros a night in capital cit
 PASSAGES = [REFUND, BACKUP, HOTEL]
 
 
-def test_a_valid_supported_citation_points_at_its_chunk():
+def test_a_valid_supported_citation_points_at_its_chunk() -> None:
     [citation] = check_citations("A yearly plan can be refunded within 30 days [1].", PASSAGES)
 
     assert (citation.n, citation.valid, citation.supported) == (1, True, True)
@@ -55,14 +57,14 @@ def test_a_valid_supported_citation_points_at_its_chunk():
 
 
 @pytest.mark.parametrize("number", [0, 4, 99])
-def test_a_number_outside_the_passages_is_invalid(number):
+def test_a_number_outside_the_passages_is_invalid(number: int) -> None:
     [citation] = check_citations(f"Backups are kept for 35 days [{number}].", PASSAGES)
 
     assert (citation.n, citation.valid, citation.supported) == (number, False, False)
     assert (citation.chunk_id, citation.url) == (None, "")
 
 
-def test_a_passage_retrieved_for_an_earlier_answer_is_not_valid_now():
+def test_a_passage_retrieved_for_an_earlier_answer_is_not_valid_now() -> None:
     # The first answer had three passages; this one was given two. [3] named the hotel
     # passage before, but it is not among THIS answer's passages.
     this_answer = [passage(1, HOTEL.content), passage(2, REFUND.content)]
@@ -74,7 +76,7 @@ def test_a_passage_retrieved_for_an_earlier_answer_is_not_valid_now():
     assert citations[0].chunk_id == this_answer[0].chunk_id  # [1] is this answer's passage 1
 
 
-def test_a_citation_on_an_unrelated_sentence_is_valid_but_unsupported():
+def test_a_citation_on_an_unrelated_sentence_is_valid_but_unsupported() -> None:
     [citation] = check_citations("Our head office is in Lisbon near the river [2].", PASSAGES)
 
     assert (citation.valid, citation.supported) == (True, False)
@@ -89,14 +91,16 @@ def test_a_citation_on_an_unrelated_sentence_is_valid_but_unsupported():
         "Backups are kept 35 days and hotels are reimbursed 180 euros a night. [2] [3]",
     ],
 )
-def test_grouped_markers_are_each_checked_and_a_combined_sentence_supports_both(answer):
+def test_grouped_markers_are_each_checked_and_a_combined_sentence_supports_both(
+    answer: str,
+) -> None:
     citations = check_citations(answer, PASSAGES)
 
     assert [(c.n, c.valid, c.supported) for c in citations] == [(2, True, True), (3, True, True)]
     assert all(c.sentence.startswith("Backups are kept 35 days") for c in citations)
 
 
-def test_every_occurrence_is_reported_in_order_and_brackets_without_numbers_are_ignored():
+def test_every_occurrence_is_reported_in_order_and_brackets_without_numbers_are_ignored() -> None:
     answer = "[dev model] Refunds take 30 days [1]. Backups run every hour [2]. See [1] again."
     citations = check_citations(answer, PASSAGES)
 
@@ -104,7 +108,7 @@ def test_every_occurrence_is_reported_in_order_and_brackets_without_numbers_are_
     assert [c.supported for c in citations] == [True, True, False]  # "See again" says nothing
 
 
-def test_prompt_block_numbers_passages_one_line_each_with_their_source():
+def test_prompt_block_numbers_passages_one_line_each_with_their_source() -> None:
     retrieved = Retrieved(
         passages=(
             passage(1, "First line.\n\nSecond paragraph.", title="Guide", heading="Setup"),
@@ -122,18 +126,18 @@ def test_prompt_block_numbers_passages_one_line_each_with_their_source():
 # --- retrieve_for_answer, with the database and the gateway ------------------------------
 
 
-def ctx_for(tenant, user=None, feature="chat") -> CallContext:
+def ctx_for(tenant: Tenant, user: User | None = None, feature: Feature = "chat") -> CallContext:
     return CallContext(
         tenant_id=tenant.id, feature=feature, user_id=user.id if user else None, request_id="m-1"
     )
 
 
-def rag_search_rows(tenant) -> int:
+def rag_search_rows(tenant: Tenant) -> int:
     with tenant_context(tenant.id):
         return UsageRecord.objects.filter(feature="rag_search").count()
 
 
-def test_rag_off_returns_a_reason_and_calls_no_model(tenant):
+def test_rag_off_returns_a_reason_and_calls_no_model(tenant: Tenant) -> None:
     make_document(tenant, "Policy", [("Refunds", REFUND.content)])
     set_ai(tenant, rag_enabled=False)
 
@@ -144,7 +148,7 @@ def test_rag_off_returns_a_reason_and_calls_no_model(tenant):
     assert rag_search_rows(tenant) == 0
 
 
-def test_no_ready_document_returns_a_reason_and_calls_no_model(tenant):
+def test_no_ready_document_returns_a_reason_and_calls_no_model(tenant: Tenant) -> None:
     make_document(tenant, "Policy", [("Refunds", REFUND.content)], status=DocumentStatus.EMBEDDING)
     set_ai(tenant, rag_enabled=True)
 
@@ -155,7 +159,9 @@ def test_no_ready_document_returns_a_reason_and_calls_no_model(tenant):
     assert rag_search_rows(tenant) == 0
 
 
-def test_passages_are_numbered_from_one_link_to_their_chunk_and_respect_top_k(tenant, owner):
+def test_passages_are_numbered_from_one_link_to_their_chunk_and_respect_top_k(
+    tenant: Tenant, owner: User
+) -> None:
     chunks = load_corpus(tenant)
     set_ai(tenant, rag_enabled=True, rag_top_k=3)
 
@@ -175,7 +181,9 @@ def test_passages_are_numbered_from_one_link_to_their_chunk_and_respect_top_k(te
     assert (row.user_id, row.request_id) == (owner.id, "m-1")
 
 
-def test_the_whole_loop_with_the_dev_model_cites_valid_supported_passages(tenant, owner):
+def test_the_whole_loop_with_the_dev_model_cites_valid_supported_passages(
+    tenant: Tenant, owner: User
+) -> None:
     load_corpus(tenant)
     set_ai(tenant, rag_enabled=True, rag_top_k=4)
     question = "What happens to my workspace when my credit card gets declined?"
@@ -197,7 +205,7 @@ def test_the_whole_loop_with_the_dev_model_cites_valid_supported_passages(tenant
     assert [c.chunk_id for c in citations] == [p.chunk_id for p in retrieved.passages[:3]]
 
 
-def test_the_other_tenants_passages_never_come_back(tenant, other_tenant):
+def test_the_other_tenants_passages_never_come_back(tenant: Tenant, other_tenant: Tenant) -> None:
     load_corpus(tenant)
     make_document(other_tenant, "Other", [("Misc", "Our office plants are watered on Mondays.")])
     set_ai(other_tenant, rag_enabled=True, rag_top_k=5)

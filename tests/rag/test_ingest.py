@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import socket
 from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from celery.result import EagerResult
 from django.db import connection
 from django.test import override_settings
+from pytest_django import DjangoCaptureOnCommitCallbacks, Settings
 
+from apps.accounts.models import User
 from apps.core.db import tenant_context
 from apps.gateway import api as gateway
 from apps.gateway.models import AISettings, UsageRecord
@@ -22,6 +27,7 @@ from apps.rag.ingest import ingest_document
 from apps.rag.models import Chunk, Document
 from apps.rag.parsing import NO_TEXT
 from apps.rag.tasks import PROVIDER_GAVE_UP, ingest_document_task
+from apps.tenants.models import Tenant
 from tests.conftest import owner_of
 from tests.rag.conftest import (
     HANDBOOK_MD,
@@ -33,12 +39,15 @@ from tests.rag.conftest import (
     upload,
 )
 
+if TYPE_CHECKING:
+    from tests.rag.conftest import ListedDocument
+
 
 def path(*headings: str) -> str:
     return HEADING_SEPARATOR.join(headings)
 
 
-def ledger(document: Document, **filters) -> list[UsageRecord]:
+def ledger(document: Document, **filters: Any) -> list[UsageRecord]:
     with tenant_context(document.tenant_id):
         return list(
             UsageRecord.objects.filter(request_id=str(document.id), **filters).order_by(
@@ -53,14 +62,16 @@ def nearest_chunk(document: Document, query: str) -> Chunk:
     from pgvector.django import CosineDistance
 
     with tenant_context(document.tenant_id):
-        return (
+        nearest = (
             Chunk.objects.filter(tenant_id=document.tenant_id, document_id=document.id)
             .order_by(CosineDistance("embedding", vector))
             .first()
         )
+    assert nearest is not None
+    return nearest
 
 
-def run_task(document: Document, attempt: int | None = None):
+def run_task(document: Document, attempt: int | None = None) -> EagerResult[None]:
     return ingest_document_task.apply(
         kwargs={
             "document_id": str(document.id),
@@ -70,7 +81,9 @@ def run_task(document: Document, attempt: int | None = None):
     )
 
 
-def test_markdown_is_chunked_by_heading_embedded_and_indexed(ready_doc, owner):
+def test_markdown_is_chunked_by_heading_embedded_and_indexed(
+    ready_doc: ListedDocument, owner: User
+) -> None:
     stored = chunks(ready_doc)
     assert [c.heading for c in stored] == [
         "Employee handbook",
@@ -129,13 +142,17 @@ def test_markdown_is_chunked_by_heading_embedded_and_indexed(ready_doc, owner):
         ),
     ],
 )
-def test_each_format_ends_ready_with_its_headings(tenant, owner, filename, data, headings):
+def test_each_format_ends_ready_with_its_headings(
+    tenant: Tenant, owner: User, filename: str, data: bytes, headings: list[str]
+) -> None:
     document = ingest(upload(tenant, owner, filename, data))
     assert (document.status, document.error) == ("ready", "")
     assert [c.heading for c in chunks(document)] == headings
 
 
-def test_many_chunks_are_embedded_in_batches_with_progress(tenant, owner, settings):
+def test_many_chunks_are_embedded_in_batches_with_progress(
+    tenant: Tenant, owner: User, settings: Settings
+) -> None:
     settings.RAG_CHUNK_TOKENS, settings.RAG_CHUNK_OVERLAP, settings.RAG_EMBED_BATCH_SIZE = 30, 5, 4
     text = "\n\n".join(f"Paragraph {i} explains rule {i} of the travel policy." for i in range(30))
     document = ingest(upload(tenant, owner, "rules.md", text.encode()))
@@ -145,7 +162,9 @@ def test_many_chunks_are_embedded_in_batches_with_progress(tenant, owner, settin
     assert len(ledger(document)) == -(-total // 4)  # one embedding call per batch of four
 
 
-def test_running_twice_replaces_the_chunks_and_never_duplicates_them(ready_doc):
+def test_running_twice_replaces_the_chunks_and_never_duplicates_them(
+    ready_doc: ListedDocument,
+) -> None:
     before = chunks(ready_doc)
     again = ingest(ready_doc)
     after = chunks(again)
@@ -156,14 +175,16 @@ def test_running_twice_replaces_the_chunks_and_never_duplicates_them(ready_doc):
     assert [c.content for c in after] == [c.content for c in before]
 
 
-def test_a_redelivered_task_after_success_changes_nothing(ready_doc):
+def test_a_redelivered_task_after_success_changes_nothing(ready_doc: ListedDocument) -> None:
     before = {c.id for c in chunks(ready_doc)}
     run_task(ready_doc)  # same attempt, document already ready
     assert {c.id for c in chunks(ready_doc)} == before
     assert len(ledger(ready_doc)) == 1  # no new embedding call
 
 
-def test_a_stale_task_stops_and_the_current_one_wins(ready_doc, django_capture_on_commit_callbacks):
+def test_a_stale_task_stops_and_the_current_one_wins(
+    ready_doc: ListedDocument, django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks
+) -> None:
     with tenant_context(ready_doc.tenant_id):
         services.document_reingest(document=ready_doc, actor=owner_of(ready_doc.tenant_id))
     queued = fresh(ready_doc)
@@ -177,8 +198,8 @@ def test_a_stale_task_stops_and_the_current_one_wins(ready_doc, django_capture_o
 
 
 def test_reingest_enqueues_on_commit_and_replaces_the_chunks(
-    ready_doc, django_capture_on_commit_callbacks
-):
+    ready_doc: ListedDocument, django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks
+) -> None:
     old = {c.id for c in chunks(ready_doc)}
     with (
         django_capture_on_commit_callbacks(execute=True) as callbacks,
@@ -201,8 +222,8 @@ def test_reingest_enqueues_on_commit_and_replaces_the_chunks(
     ],
 )
 def test_unreadable_files_fail_with_a_reason_and_touch_nothing_else(
-    ready_doc, owner, tenant, filename, data, reason
-):
+    ready_doc: ListedDocument, owner: User, tenant: Tenant, filename: str, data: bytes, reason: str
+) -> None:
     kept = [(c.id, c.content) for c in chunks(ready_doc)]
     document = ingest(upload(tenant, owner, filename, data))
     assert document.status == "failed"
@@ -219,7 +240,9 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])  # nothing listens once the socket closes
 
 
-def test_provider_down_is_retried_then_fails_with_a_reason(ready_doc, owner, tenant):
+def test_provider_down_is_retried_then_fails_with_a_reason(
+    ready_doc: ListedDocument, owner: User, tenant: Tenant
+) -> None:
     from config.celery import app
 
     kept = [c.id for c in chunks(ready_doc)]
@@ -235,6 +258,7 @@ def test_provider_down_is_retried_then_fails_with_a_reason(ready_doc, owner, ten
         result = run_task(document)
     assert result.state == "FAILURE"
     failed = fresh(document)
+    assert ingest_document_task.max_retries is not None
     tries = ingest_document_task.max_retries + 1
     assert failed.status == "failed"
     assert failed.error == PROVIDER_GAVE_UP.format(tries=tries)
@@ -253,7 +277,7 @@ def test_provider_down_is_retried_then_fails_with_a_reason(ready_doc, owner, ten
     assert fresh(document).status == "ready"
 
 
-def test_a_refusal_that_retrying_cannot_fix_fails_at_once(tenant, owner):
+def test_a_refusal_that_retrying_cannot_fix_fails_at_once(tenant: Tenant, owner: User) -> None:
     with tenant_context(tenant.id):
         AISettings.objects.update_or_create(
             tenant=tenant, defaults=dict(monthly_budget_usd=0, budget_action="block")
@@ -267,7 +291,7 @@ def test_a_refusal_that_retrying_cannot_fix_fails_at_once(tenant, owner):
     assert failed.error.endswith("Then press Re-ingest.")
 
 
-def test_deleted_while_queued_is_a_no_op(tenant, owner):
+def test_deleted_while_queued_is_a_no_op(tenant: Tenant, owner: User) -> None:
     document = upload(tenant, owner, "gone.md", b"Short lived.")
     with tenant_context(tenant.id):
         services.document_delete(
@@ -279,17 +303,19 @@ def test_deleted_while_queued_is_a_no_op(tenant, owner):
         assert not Chunk.objects.filter(document_id=document.id).exists()
 
 
-def test_ingest_document_needs_a_tenant(ready_doc):
+def test_ingest_document_needs_a_tenant(ready_doc: ListedDocument) -> None:
     with pytest.raises(ValueError, match="tenant_context"):
         ingest_document(ready_doc.id)
 
 
-def test_the_task_refuses_to_run_without_a_tenant_id():
+def test_the_task_refuses_to_run_without_a_tenant_id() -> None:
     with pytest.raises(ValueError, match="tenant_id"):
-        ingest_document_task(document_id="x", attempt=1)  # type: ignore[call-arg]
+        ingest_document_task(document_id="x", attempt=1)
 
 
-def test_handbook_fixture_text_is_what_was_stored(ready_doc, media_root):
+def test_handbook_fixture_text_is_what_was_stored(
+    ready_doc: ListedDocument, media_root: Path
+) -> None:
     stored = list(media_root.rglob("*.md"))
     assert len(stored) == 1
     assert stored[0].read_text() == HANDBOOK_MD

@@ -3,25 +3,35 @@ under RLS, not through a vector search, not through a task, not through storage.
 
 from __future__ import annotations
 
+import uuid
+from typing import TYPE_CHECKING, Any
+
 import pytest
 from django.db import connection
 
+from apps.accounts.models import User
 from apps.core.db import tenant_context
 from apps.gateway import api as gateway
 from apps.gateway.types import CallContext
 from apps.rag import storage
 from apps.rag.ingest import ingest_document
 from apps.rag.models import Chunk, Document
+from apps.tenants.models import Tenant
 from tests.rag.conftest import chunks, fresh, ingest, upload
 
+if TYPE_CHECKING:
+    from tests.rag.conftest import ListedDocument
 
-def rows(sql: str, params: list) -> list[tuple]:
+
+def rows(sql: str, params: list[str | uuid.UUID]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())
 
 
-def test_rls_under_tenant_b_returns_none_of_a_s_rows(ready_doc, outsider, other_tenant):
+def test_rls_under_tenant_b_returns_none_of_a_s_rows(
+    ready_doc: ListedDocument, outsider: User, other_tenant: Tenant
+) -> None:
     theirs = ingest(upload(other_tenant, outsider, "theirs.md", b"# Theirs\n\nHoliday rules."))
     a_chunk_ids = {str(c.id) for c in chunks(ready_doc)}
     vector = gateway.embed_sync(
@@ -59,7 +69,9 @@ def test_rls_under_tenant_b_returns_none_of_a_s_rows(ready_doc, outsider, other_
     assert len(chunks(ready_doc)) == 4
 
 
-def test_a_chunk_cannot_be_written_into_another_tenant(ready_doc, other_tenant):
+def test_a_chunk_cannot_be_written_into_another_tenant(
+    ready_doc: ListedDocument, other_tenant: Tenant
+) -> None:
     from django.db.utils import ProgrammingError
 
     with (
@@ -76,14 +88,18 @@ def test_a_chunk_cannot_be_written_into_another_tenant(ready_doc, other_tenant):
     assert len(chunks(ready_doc)) == 4
 
 
-def test_a_task_for_the_wrong_tenant_does_nothing(ready_doc, other_tenant):
+def test_a_task_for_the_wrong_tenant_does_nothing(
+    ready_doc: ListedDocument, other_tenant: Tenant
+) -> None:
     ingest_document(ready_doc.id, tenant_id=other_tenant.id)  # A's id, B's context
     assert fresh(ready_doc).status == "ready"
     with tenant_context(other_tenant.id):
         assert Document.objects.count() == 0
 
 
-def test_storage_refuses_a_path_outside_the_tenant_prefix(ready_doc, other_tenant):
+def test_storage_refuses_a_path_outside_the_tenant_prefix(
+    ready_doc: ListedDocument, other_tenant: Tenant
+) -> None:
     assert storage.read(ready_doc.file.name, tenant_id=ready_doc.tenant_id)
     with pytest.raises(PermissionError):
         storage.read(ready_doc.file.name, tenant_id=other_tenant.id)

@@ -22,14 +22,14 @@ def parsed(filename: str, data: bytes) -> list[Section]:
     return parse(detect_type(filename, data), data)
 
 
-def test_plain_text_is_one_section_without_headings():
+def test_plain_text_is_one_section_without_headings() -> None:
     data = b"Line one.\r\nLine two.\r\n\r\n# not a heading in a .txt\n"
     assert parsed("notes.txt", data) == [
         Section((), "Line one.\nLine two.\n\n# not a heading in a .txt")
     ]
 
 
-def test_markdown_headings_become_paths_and_fenced_code_is_not_a_heading():
+def test_markdown_headings_become_paths_and_fenced_code_is_not_a_heading() -> None:
     data = HANDBOOK_MD.encode() + b"\n## Setup\n\n```sh\n# comment, not a heading\n```\n"
     sections = parsed("handbook.md", data)
     assert [s.headings for s in sections] == [
@@ -43,7 +43,7 @@ def test_markdown_headings_become_paths_and_fenced_code_is_not_a_heading():
     assert "# comment, not a heading" in sections[4].text
 
 
-def test_setext_headings_and_text_before_the_first_heading():
+def test_setext_headings_and_text_before_the_first_heading() -> None:
     sections = parsed("x.markdown", b"Preface.\n\nTitle\n=====\n\nBody.\n\nPart\n----\n\nMore.")
     assert sections == [
         Section((), "Preface."),
@@ -52,7 +52,7 @@ def test_setext_headings_and_text_before_the_first_heading():
     ]
 
 
-def test_html_keeps_h1_to_h6_and_drops_scripts_styles_and_markup():
+def test_html_keeps_h1_to_h6_and_drops_scripts_styles_and_markup() -> None:
     html = b"""<!doctype html><html><head><title>Ignored</title><style>p{color:red}</style>
     </head><body><script>alert('x')</script><h1>Policies</h1><p>Read <a href="/x">these</a>
     <b>carefully</b>.</p><h3>Leave &amp; absence</h3><ul><li>Tell your manager</li></ul>
@@ -69,7 +69,7 @@ def test_html_keeps_h1_to_h6_and_drops_scripts_styles_and_markup():
     assert not any("alert" in s.text or "color" in s.text for s in sections)
 
 
-def test_pdf_pages_are_extracted_in_order():
+def test_pdf_pages_are_extracted_in_order() -> None:
     data = make_pdf("Invoices are sent monthly.", "", "Refunds take five working days.")
     sections = parsed("billing.pdf", data)
     assert len(sections) == 1
@@ -77,7 +77,7 @@ def test_pdf_pages_are_extracted_in_order():
     assert sections[0].text == "Invoices are sent monthly.\n\nRefunds take five working days."
 
 
-def test_docx_heading_styles_become_paths_and_tables_are_read():
+def test_docx_heading_styles_become_paths_and_tables_are_read() -> None:
     import io
 
     import docx
@@ -105,7 +105,7 @@ def test_docx_heading_styles_become_paths_and_tables_are_read():
     ]
 
 
-def test_legacy_encodings_and_utf16_text_are_decoded():
+def test_legacy_encodings_and_utf16_text_are_decoded() -> None:
     assert parsed("a.txt", "Café crème".encode("cp1252"))[0].text == "Café crème"
     assert parsed("b.txt", "Naïve résumé".encode("utf-16"))[0].text == "Naïve résumé"
 
@@ -124,8 +124,8 @@ def test_legacy_encodings_and_utf16_text_are_decoded():
     ],
 )
 def test_unsupported_or_mismatched_types_are_refused_with_the_accepted_list(
-    filename, data, fragment
-):
+    filename: str, data: bytes, fragment: str
+) -> None:
     with pytest.raises(UnsupportedFileType) as caught:
         detect_type(filename, data)
     assert fragment in caught.value.message
@@ -133,18 +133,18 @@ def test_unsupported_or_mismatched_types_are_refused_with_the_accepted_list(
     assert caught.value.code == "unsupported_file_type"
 
 
-def test_a_file_without_extension_uses_the_declared_type_and_still_checks_content():
+def test_a_file_without_extension_uses_the_declared_type_and_still_checks_content() -> None:
     assert detect_type("notes", b"# Hi", "text/markdown; charset=utf-8").kind == "md"
     with pytest.raises(UnsupportedFileType):
         detect_type("notes", b"\x00\x01", "text/plain")
 
 
-def test_extensions_are_case_insensitive_and_a_mention_of_pdf_in_text_is_text():
+def test_extensions_are_case_insensitive_and_a_mention_of_pdf_in_text_is_text() -> None:
     assert detect_type("REPORT.PDF", make_pdf("x")).kind == "pdf"
     assert detect_type("spec.md", b"Files start with %PDF-1.7 and end with a marker").kind == "md"
 
 
-def test_a_corrupt_pdf_raises_a_parse_error_that_says_what_to_do():
+def test_a_corrupt_pdf_raises_a_parse_error_that_says_what_to_do() -> None:
     data = b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> garbage"
     with pytest.raises(ParseError) as caught:
         parsed("broken.pdf", data)
@@ -152,7 +152,7 @@ def test_a_corrupt_pdf_raises_a_parse_error_that_says_what_to_do():
     assert "upload it again" in caught.value.message
 
 
-def test_a_truncated_docx_is_accepted_at_upload_then_fails_to_parse_clearly():
+def test_a_truncated_docx_is_accepted_at_upload_then_fails_to_parse_clearly() -> None:
     data = make_docx(("", "Hello"))[:300]
     file_type = detect_type("cut.docx", data)  # still a ZIP signature: meant as a DOCX
     with pytest.raises(ParseError) as caught:
@@ -160,7 +160,7 @@ def test_a_truncated_docx_is_accepted_at_upload_then_fails_to_parse_clearly():
     assert "not a readable Word document" in caught.value.message
 
 
-def test_a_pdf_without_text_fails_with_the_ocr_hint():
+def test_a_pdf_without_text_fails_with_the_ocr_hint() -> None:
     with pytest.raises(ParseError) as caught:
         parsed("scan.pdf", make_pdf("", ""))
     assert caught.value.message == NO_TEXT

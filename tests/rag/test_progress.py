@@ -9,6 +9,7 @@ import uuid
 
 import psycopg
 from django.db import connections
+from pytest_django import Settings
 
 from apps.core.db import tenant_context
 from apps.rag.services import document_create
@@ -32,7 +33,9 @@ def watch(tenant_id: str, seen: list[tuple[str, int, int]], stop: threading.Even
             time.sleep(0.002)
 
 
-def test_progress_is_visible_from_another_connection_during_ingestion(live_db, settings):
+def test_progress_is_visible_from_another_connection_during_ingestion(
+    live_db: None, settings: Settings
+) -> None:
     settings.RAG_CHUNK_TOKENS, settings.RAG_CHUNK_OVERLAP, settings.RAG_EMBED_BATCH_SIZE = 40, 5, 20
     suffix = uuid.uuid4().hex[:8]
     owner = make_user(f"progress-{suffix}@example.com")

@@ -6,14 +6,26 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection
+from pytest_django import Settings
 
+from apps.accounts.models import User
 from apps.core.db import tenant_context
 from apps.gateway.models import UsageRecord
 from apps.gateway.types import CallContext
 from apps.rag import retrieval
 from apps.rag.models import DocumentStatus
-from apps.rag.retrieval import RRF_K, EmptyQuery, asearch, hybrid_search, search
-from tests.rag.test_retrieval_support import embed, make_document, set_ai
+from apps.rag.retrieval import (
+    RRF_K,
+    EmptyQuery,
+    Hit,
+    Plan,
+    TextMode,
+    asearch,
+    hybrid_search,
+    search,
+)
+from apps.tenants.models import Tenant
+from tests.rag.test_retrieval_support import DocumentAndChunks, embed, make_document, set_ai
 
 SECTIONS = [
     ("Refunds", "Customers on a yearly plan can ask for a full refund within 30 days."),
@@ -25,15 +37,17 @@ SECTIONS = [
 
 
 @pytest.fixture
-def handbook(tenant):
+def handbook(tenant: Tenant) -> DocumentAndChunks:
     return make_document(tenant, "Handbook", SECTIONS)
 
 
-def by_heading(hits):
+def by_heading(hits: list[Hit]) -> list[str]:
     return [h.heading for h in hits]
 
 
-def test_keyword_only_match_is_found_through_full_text(tenant, handbook):
+def test_keyword_only_match_is_found_through_full_text(
+    tenant: Tenant, handbook: DocumentAndChunks
+) -> None:
     hits = search(tenant.id, "QX7-PLUTO-19", k=3)
 
     assert hits[0].heading == "Error codes"
@@ -42,7 +56,7 @@ def test_keyword_only_match_is_found_through_full_text(tenant, handbook):
     assert [h.text_rank for h in hits[1:]] == [None] * (len(hits) - 1)
 
 
-def test_paraphrase_is_found_through_vectors(tenant, handbook):
+def test_paraphrase_is_found_through_vectors(tenant: Tenant, handbook: DocumentAndChunks) -> None:
     hits = search(tenant.id, "Can I get my money back?", k=3)
 
     assert hits[0].heading == "Refunds"
@@ -50,7 +64,9 @@ def test_paraphrase_is_found_through_vectors(tenant, handbook):
     assert all(h.text_rank is None for h in hits)  # no word in common: full text found nothing
 
 
-def test_rrf_puts_a_chunk_found_by_both_lists_above_one_found_by_one(tenant, handbook):
+def test_rrf_puts_a_chunk_found_by_both_lists_above_one_found_by_one(
+    tenant: Tenant, handbook: DocumentAndChunks
+) -> None:
     # The query vector is the Backups chunk's own text (vector rank 1); the query words
     # match only the Travel chunk. Travel: 1/(60+1) + 1/(60+r) beats Backups: 1/(60+1).
     vector = embed(tenant, ["Databases are backed up every hour and kept for 35 days."])[0]
@@ -61,6 +77,7 @@ def test_rrf_puts_a_chunk_found_by_both_lists_above_one_found_by_one(tenant, han
     travel, backups = hits[0], hits[1]
     assert (backups.vector_rank, backups.text_rank) == (1, None)
     assert travel.text_rank == 1
+    assert travel.vector_rank is not None
     assert travel.vector_rank > 1
     for hit in hits:
         expected = sum(1 / (RRF_K + r) for r in (hit.vector_rank, hit.text_rank) if r)
@@ -68,7 +85,9 @@ def test_rrf_puts_a_chunk_found_by_both_lists_above_one_found_by_one(tenant, han
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
-def test_hit_carries_the_chunk_and_its_document(tenant, handbook):
+def test_hit_carries_the_chunk_and_its_document(
+    tenant: Tenant, handbook: DocumentAndChunks
+) -> None:
     document, chunks = handbook
     hit = search(tenant.id, "QX7-PLUTO-19", k=1)[0]
     chunk = next(c for c in chunks if c.heading == "Error codes")
@@ -81,7 +100,9 @@ def test_hit_carries_the_chunk_and_its_document(tenant, handbook):
     assert (hit.ordinal, hit.content) == (1, SECTIONS[1][1])
 
 
-def test_k_defaults_to_the_tenants_passages_per_answer(tenant, handbook):
+def test_k_defaults_to_the_tenants_passages_per_answer(
+    tenant: Tenant, handbook: DocumentAndChunks
+) -> None:
     set_ai(tenant, rag_top_k=3)
 
     assert len(search(tenant.id, "holiday")) == 3
@@ -98,7 +119,9 @@ def test_k_defaults_to_the_tenants_passages_per_answer(tenant, handbook):
         DocumentStatus.FAILED,
     ],
 )
-def test_only_ready_documents_are_searched(tenant, handbook, plan, status):
+def test_only_ready_documents_are_searched(
+    tenant: Tenant, handbook: DocumentAndChunks, plan: Plan, status: DocumentStatus
+) -> None:
     draft, draft_chunks = make_document(
         tenant, "Draft", [("Refunds", "Refunds QX7-PLUTO-19 within 30 days.")], status=status
     )
@@ -110,7 +133,9 @@ def test_only_ready_documents_are_searched(tenant, handbook, plan, status):
 
 
 @pytest.mark.parametrize("plan", ["exact", "hnsw"])
-def test_search_without_a_tenant_context_returns_nothing(tenant, handbook, plan):
+def test_search_without_a_tenant_context_returns_nothing(
+    tenant: Tenant, handbook: DocumentAndChunks, plan: Plan
+) -> None:
     vector = embed(tenant, ["refund"])[0]
     assert connection.in_atomic_block  # the test's transaction, with no tenant set
 
@@ -119,7 +144,9 @@ def test_search_without_a_tenant_context_returns_nothing(tenant, handbook, plan)
         assert hybrid_search(tenant.id, "refund", vector, k=5, plan=plan) != []
 
 
-def test_both_plans_agree_and_the_threshold_picks_the_plan(tenant, handbook, settings):
+def test_both_plans_agree_and_the_threshold_picks_the_plan(
+    tenant: Tenant, handbook: DocumentAndChunks, settings: Settings
+) -> None:
     vector = embed(tenant, ["How long are backups kept?"])[0]
     exact = search(tenant.id, "backups", k=5, embedding=vector, plan="exact")
     hnsw = search(tenant.id, "backups", k=5, embedding=vector, plan="hnsw")
@@ -131,7 +158,9 @@ def test_both_plans_agree_and_the_threshold_picks_the_plan(tenant, handbook, set
         assert retrieval.choose_plan(tenant.id, 5) == "hnsw"
 
 
-def test_the_query_is_embedded_through_the_gateway_as_rag_search(tenant, owner, handbook):
+def test_the_query_is_embedded_through_the_gateway_as_rag_search(
+    tenant: Tenant, owner: User, handbook: DocumentAndChunks
+) -> None:
     ctx = CallContext(tenant_id=tenant.id, feature="chat", user_id=owner.id, request_id="q-1")
     search(tenant.id, "refund", ctx=ctx)
 
@@ -141,19 +170,19 @@ def test_the_query_is_embedded_through_the_gateway_as_rag_search(tenant, owner, 
     assert row.tokens_in > 0
 
 
-def test_a_context_of_another_tenant_is_refused(tenant, other_tenant):
+def test_a_context_of_another_tenant_is_refused(tenant: Tenant, other_tenant: Tenant) -> None:
     with pytest.raises(ValueError, match="another tenant"):
         search(tenant.id, "refund", ctx=CallContext(tenant_id=other_tenant.id, feature="chat"))
 
 
-def test_a_blank_query_is_refused_before_any_call(tenant):
+def test_a_blank_query_is_refused_before_any_call(tenant: Tenant) -> None:
     with pytest.raises(EmptyQuery):
         search(tenant.id, "  \n ")
     with tenant_context(tenant.id):
         assert not UsageRecord.objects.filter(feature="rag_search").exists()
 
 
-def test_the_async_twin_returns_the_same_hits(tenant, handbook):
+def test_the_async_twin_returns_the_same_hits(tenant: Tenant, handbook: DocumentAndChunks) -> None:
     sync_hits = search(tenant.id, "How many days of holiday do I get?", k=4)
     async_hits = async_to_sync(asearch)(tenant.id, "How many days of holiday do I get?", k=4)
 
@@ -183,7 +212,9 @@ TRICKY = [
         "the and of",
     ],
 )
-def test_signature_pruning_never_loses_a_full_text_match(tenant, handbook, query):
+def test_signature_pruning_never_loses_a_full_text_match(
+    tenant: Tenant, handbook: DocumentAndChunks, query: str
+) -> None:
     make_document(tenant, "Tricky", TRICKY)
     vector = embed(tenant, ["unrelated"])[0]
     params = retrieval.hybrid_params(tenant.id, query, vector, 10)
@@ -211,12 +242,14 @@ def test_signature_pruning_never_loses_a_full_text_match(tenant, handbook, query
         ("-monthly refund", "scan"),
     ],
 )
-def test_queries_with_or_or_not_skip_the_signature(text, mode):
+def test_queries_with_or_or_not_skip_the_signature(text: str, mode: TextMode) -> None:
     assert retrieval.text_mode(text) == mode
 
 
 @pytest.mark.parametrize("plan", ["auto", "exact", "hnsw"])
-def test_every_plan_sets_ef_search_for_its_candidates(tenant, handbook, plan):
+def test_every_plan_sets_ef_search_for_its_candidates(
+    tenant: Tenant, handbook: DocumentAndChunks, plan: Plan
+) -> None:
     vector = embed(tenant, ["refund"])[0]
     with tenant_context(tenant.id), connection.cursor() as cursor:
         hybrid_search(tenant.id, "refund", vector, k=5, plan=plan)

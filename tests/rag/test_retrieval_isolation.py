@@ -3,13 +3,19 @@ with either plan, through a statement prepared under A, or with A's id as the pa
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from typing import Any, Literal
+
 import psycopg
 import pytest
 from django.db import connection
+from psycopg.rows import TupleRow
 
 from apps.core.db import tenant_context
 from apps.rag import retrieval
 from apps.rag.retrieval import search
+from apps.tenants.models import Tenant
 from tests.rag.test_retrieval_support import embed, make_document
 
 SECTIONS = [
@@ -18,9 +24,12 @@ SECTIONS = [
     ("Backups", "Databases are backed up every hour and kept for 35 days."),
 ]
 
+# The ids of A's chunks and of B's, from the ``twins`` fixture.
+Twins = tuple[set[uuid.UUID], set[uuid.UUID]]
+
 
 @pytest.fixture
-def twins(tenant, other_tenant):
+def twins(tenant: Tenant, other_tenant: Tenant) -> Twins:
     """The same document, word for word, in both tenants."""
     _, a_chunks = make_document(tenant, "Policies", SECTIONS)
     _, b_chunks = make_document(other_tenant, "Policies", SECTIONS)
@@ -29,8 +38,8 @@ def twins(tenant, other_tenant):
 
 @pytest.mark.parametrize("plan", ["exact", "hnsw"])
 def test_identical_text_is_retrieved_only_from_the_searching_tenant(
-    tenant, other_tenant, twins, plan
-):
+    tenant: Tenant, other_tenant: Tenant, twins: Twins, plan: Literal["exact", "hnsw"]
+) -> None:
     a_ids, b_ids = twins
     for query in ("QX7-PLUTO-19", "Can I get my money back?"):
         b_hits = {h.chunk_id for h in search(other_tenant.id, query, k=10, plan=plan)}
@@ -39,7 +48,9 @@ def test_identical_text_is_retrieved_only_from_the_searching_tenant(
         assert a_hits == a_ids
 
 
-def test_the_tenant_parameter_cannot_reach_past_the_context(tenant, other_tenant, twins):
+def test_the_tenant_parameter_cannot_reach_past_the_context(
+    tenant: Tenant, other_tenant: Tenant, twins: Twins
+) -> None:
     a_ids, _ = twins
     vector = embed(tenant, ["refund"])[0]
     with tenant_context(other_tenant.id):
@@ -52,7 +63,7 @@ def test_the_tenant_parameter_cannot_reach_past_the_context(tenant, other_tenant
 
 
 @pytest.fixture
-def raw_connection():
+def raw_connection() -> Iterator[psycopg.Connection[TupleRow]]:
     """Django's psycopg connection with prepared statements allowed (Django disables them:
     prepare_threshold None), restored afterwards."""
     connection.ensure_connection()
@@ -63,7 +74,9 @@ def raw_connection():
     raw.prepare_threshold = saved
 
 
-def _run_prepared(raw: psycopg.Connection, sql: str, params: dict) -> list[tuple]:
+def _run_prepared(
+    raw: psycopg.Connection[TupleRow], sql: str, params: dict[str, Any]
+) -> list[TupleRow]:
     # A server-side-binding cursor (Django's default binds on the client): the statement
     # is parsed and planned once, by name, and reused for every execution.
     with psycopg.Cursor(raw) as cursor:
@@ -73,8 +86,12 @@ def _run_prepared(raw: psycopg.Connection, sql: str, params: dict) -> list[tuple
 
 @pytest.mark.parametrize("plan", ["exact", "hnsw"])
 def test_a_statement_prepared_under_a_returns_only_b_rows_under_b(
-    tenant, other_tenant, twins, plan, raw_connection
-):
+    tenant: Tenant,
+    other_tenant: Tenant,
+    twins: Twins,
+    plan: Literal["exact", "hnsw"],
+    raw_connection: psycopg.Connection[TupleRow],
+) -> None:
     a_ids, b_ids = twins
     vector = embed(tenant, ["How long are backups kept?"])[0]
     sql = retrieval.hybrid_sql(plan)

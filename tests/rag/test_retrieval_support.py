@@ -22,21 +22,25 @@ from apps.gateway import api as gateway
 from apps.gateway.models import AISettings
 from apps.gateway.types import CallContext
 from apps.rag.models import Chunk, Document, DocumentStatus
+from apps.tenants.models import Tenant
 
 DATA = Path(settings.BASE_DIR) / "bench" / "data"
 
+# What make_document returns: the document and its chunks in order.
+DocumentAndChunks = tuple[Document, list[Chunk]]
 
-def embed(tenant: Any, texts: list[str]) -> list[list[float]]:
+
+def embed(tenant: Tenant, texts: list[str]) -> list[list[float]]:
     return gateway.embed_sync(CallContext(tenant_id=tenant.id, feature="rag_ingest"), texts)
 
 
 def make_document(
-    tenant: Any,
+    tenant: Tenant,
     title: str,
     sections: list[tuple[str, str]],
     *,
     status: str = DocumentStatus.READY,
-) -> tuple[Document, list[Chunk]]:
+) -> DocumentAndChunks:
     """A document of ``status`` with one chunk per (heading, content) section."""
     vectors = embed(tenant, [f"{h}\n\n{c}" if h else c for h, c in sections])
     with tenant_context(tenant.id):
@@ -73,7 +77,7 @@ def make_document(
     return document, chunks
 
 
-def set_ai(tenant: Any, **fields: Any) -> None:
+def set_ai(tenant: Tenant, **fields: Any) -> None:
     from apps.gateway.config import invalidate
 
     with tenant_context(tenant.id):
@@ -86,7 +90,7 @@ def load_jsonl(name: str) -> list[dict[str, str]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def load_corpus(tenant: Any) -> dict[tuple[str, str], Chunk]:
+def load_corpus(tenant: Tenant) -> dict[tuple[str, str], Chunk]:
     """bench/data/retrieval_corpus.jsonl as ready documents; chunks by (title, heading)."""
     by_document: dict[str, list[tuple[str, str]]] = {}
     for row in load_jsonl("retrieval_corpus.jsonl"):

@@ -4,19 +4,25 @@ two organisations' keys, the note for an organisation with nothing to search."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from apps.accounts.models import User
 from apps.api.services import api_key_create
 from apps.core.db import tenant_context
 from apps.gateway.models import UsageRecord
 from apps.rag.models import DocumentStatus
 from apps.rag.search_api import NO_DOCUMENTS_NOTE
-from apps.tenants.models import Membership
-from tests.rag.test_retrieval_support import make_document, set_ai
+from apps.tenants.models import Membership, Tenant
+from tests.rag.test_retrieval_support import DocumentAndChunks, make_document, set_ai
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as ClientResponse
 
 SEARCH = "/api/v1/search"
 SECTIONS = [
@@ -26,32 +32,35 @@ SECTIONS = [
 ]
 
 
-def key_for(tenant, user, scopes=("read",)) -> str:
+def key_for(tenant: Tenant, user: User, scopes: Iterable[str] = ("read",)) -> str:
     with tenant_context(tenant.id):
         actor = Membership.objects.get(tenant=tenant, user=user)
         return api_key_create(tenant=tenant, actor=actor, name="Search", scopes=scopes)[1]
 
 
-def get(key: str | None, **params):
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key is not None else {}
-    return Client().get(SEARCH, params, **headers)
+def get(key: str | None, **params: str | int) -> ClientResponse:
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    return Client().get(SEARCH, params, headers=headers)
 
 
-def error_of(response, status: int, code: str) -> dict:
+def error_of(response: ClientResponse, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status
     body = json.loads(response.content)
     assert set(body) == {"error"}
     assert set(body["error"]) == {"message", "type", "param", "code"}
     assert body["error"]["code"] == code
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 @pytest.fixture
-def policies(tenant):
+def policies(tenant: Tenant) -> DocumentAndChunks:
     return make_document(tenant, "Policies", SECTIONS)
 
 
-def test_results_are_ranked_chunks_with_links(tenant, owner, policies):
+def test_results_are_ranked_chunks_with_links(
+    tenant: Tenant, owner: User, policies: DocumentAndChunks
+) -> None:
     document, chunks = policies
     response = get(key_for(tenant, owner), q="QX7-PLUTO-19", k=2)
 
@@ -76,12 +85,16 @@ def test_results_are_ranked_chunks_with_links(tenant, owner, policies):
     assert top["score"] > body["results"][1]["score"] > 0
 
 
-def test_k_defaults_to_the_passages_per_answer_setting(tenant, owner, policies):
+def test_k_defaults_to_the_passages_per_answer_setting(
+    tenant: Tenant, owner: User, policies: DocumentAndChunks
+) -> None:
     set_ai(tenant, rag_top_k=2)
     assert len(get(key_for(tenant, owner), q="refund").json()["results"]) == 2
 
 
-def test_the_call_is_recorded_with_the_key(tenant, owner, policies):
+def test_the_call_is_recorded_with_the_key(
+    tenant: Tenant, owner: User, policies: DocumentAndChunks
+) -> None:
     key = key_for(tenant, owner)
     get(key, q="refund")
     with tenant_context(tenant.id):
@@ -91,11 +104,15 @@ def test_the_call_is_recorded_with_the_key(tenant, owner, policies):
 
 
 @pytest.mark.parametrize("scopes", [("read",), ("documents",), ("chat", "documents")])
-def test_read_or_documents_scope_may_search(tenant, owner, policies, scopes):
+def test_read_or_documents_scope_may_search(
+    tenant: Tenant, owner: User, policies: DocumentAndChunks, scopes: tuple[str, ...]
+) -> None:
     assert get(key_for(tenant, owner, scopes), q="refund").status_code == 200
 
 
-def test_a_key_without_read_or_documents_is_refused(tenant, owner, policies):
+def test_a_key_without_read_or_documents_is_refused(
+    tenant: Tenant, owner: User, policies: DocumentAndChunks
+) -> None:
     error = error_of(get(key_for(tenant, owner, ("chat",)), q="refund"), 403, "missing_scope")
     assert "'read' or 'documents'" in error["message"]
     with tenant_context(tenant.id):
@@ -105,7 +122,7 @@ def test_a_key_without_read_or_documents_is_refused(tenant, owner, policies):
 @pytest.mark.parametrize(
     ("key", "code"), [(None, "missing_api_key"), ("sk_notarealkey", "invalid_api_key")]
 )
-def test_no_or_a_wrong_key_is_refused(key, code):
+def test_no_or_a_wrong_key_is_refused(key: str | None, code: str) -> None:
     error_of(get(key, q="refund"), 401, code)
 
 
@@ -121,7 +138,13 @@ def test_no_or_a_wrong_key_is_refused(key, code):
         ({"q": "refund", "k": "ten"}, "k"),
     ],
 )
-def test_bad_q_or_k_is_a_422_naming_the_parameter(tenant, owner, policies, params, param):
+def test_bad_q_or_k_is_a_422_naming_the_parameter(
+    tenant: Tenant,
+    owner: User,
+    policies: DocumentAndChunks,
+    params: dict[str, str | int],
+    param: str,
+) -> None:
     error = error_of(get(key_for(tenant, owner), **params), 422, "invalid_input")
 
     assert error["param"] == param
@@ -130,8 +153,8 @@ def test_bad_q_or_k_is_a_422_naming_the_parameter(tenant, owner, policies, param
 
 
 def test_another_organisations_key_sees_nothing_of_the_first(
-    tenant, owner, other_tenant, outsider, policies
-):
+    tenant: Tenant, owner: User, other_tenant: Tenant, outsider: User, policies: DocumentAndChunks
+) -> None:
     make_document(other_tenant, "Their notes", [("Plants", "Office plants are watered weekly.")])
     body = get(key_for(other_tenant, outsider), q="QX7-PLUTO-19 refund backups", k=50).json()
 
@@ -140,8 +163,8 @@ def test_another_organisations_key_sees_nothing_of_the_first(
 
 
 def test_an_organisation_without_ready_documents_gets_an_empty_result_and_a_note(
-    tenant, owner, other_tenant, outsider, policies
-):
+    tenant: Tenant, owner: User, other_tenant: Tenant, outsider: User, policies: DocumentAndChunks
+) -> None:
     make_document(other_tenant, "Draft", SECTIONS[:1], status=DocumentStatus.EMBEDDING)
     response = get(key_for(other_tenant, outsider), q="refund")
 

@@ -31,11 +31,11 @@ PROBE = (
         ("a" * 300 + ".md", "a" * 117 + ".md"),
     ],
 )
-def test_safe_names(given, safe):
+def test_safe_names(given: str, safe: str) -> None:
     assert safe_name(given) == safe
 
 
-def test_paths_carry_the_tenant_and_the_document():
+def test_paths_carry_the_tenant_and_the_document() -> None:
     assert document_path("t1", "d1", "../x.md") == "tenants/t1/documents/d1/x.md"
 
 
@@ -52,7 +52,7 @@ def run_settings(**env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_s3_backend_from_environment_is_private():
+def test_s3_backend_from_environment_is_private() -> None:
     done = run_settings(
         STORAGE_BACKEND="s3",
         S3_BUCKET="docs",
@@ -81,7 +81,7 @@ def test_s3_backend_from_environment_is_private():
         ({"STORAGE_BACKEND": "ftp"}, "use filesystem or s3"),
     ],
 )
-def test_bad_storage_settings_stop_start_up(env, message):
+def test_bad_storage_settings_stop_start_up(env: dict[str, str], message: str) -> None:
     done = run_settings(**env)
     assert done.returncode != 0
     assert message in done.stderr

@@ -5,24 +5,35 @@ anchors, download, re-ingest and delete."""
 from __future__ import annotations
 
 import re
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import reverse
+from pytest_django import DjangoAssertNumQueries, DjangoCaptureOnCommitCallbacks
 
+from apps.accounts.models import User
 from apps.core.db import tenant_context
 from apps.rag.chunking import HEADING_SEPARATOR
 from apps.rag.models import Chunk, Document
+from apps.tenants.models import Tenant
 from tests.conftest import add_member, make_user
 from tests.rag.conftest import HANDBOOK_MD, chunks, fresh, login, upload
 
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as ClientResponse
 
-def list_url(tenant) -> str:
+    from tests.rag.conftest import ListedDocument
+
+
+def list_url(tenant: Tenant) -> str:
     return reverse("rag:documents", args=[tenant.slug])
 
 
-def document_urls(tenant, document_id) -> list[tuple[str, str]]:
+def document_urls(tenant: Tenant, document_id: uuid.UUID) -> list[tuple[str, str]]:
     slug = tenant.slug
     return [
         ("get", reverse("rag:document", args=[slug, document_id])),
@@ -33,16 +44,20 @@ def document_urls(tenant, document_id) -> list[tuple[str, str]]:
     ]
 
 
-def documents_of(tenant) -> list[Document]:
+def documents_of(tenant: Tenant) -> list[Document]:
     with tenant_context(tenant.id):
         return list(Document.objects.all())
 
 
-def post_file(client, tenant, name: str, data: bytes, content_type: str = "text/markdown"):
+def post_file(
+    client: Client, tenant: Tenant, name: str, data: bytes, content_type: str = "text/markdown"
+) -> ClientResponse:
     return client.post(list_url(tenant), {"file": SimpleUploadedFile(name, data, content_type)})
 
 
-def test_owner_uploads_and_the_list_polls_until_it_is_finished(owner, tenant, media_root):
+def test_owner_uploads_and_the_list_polls_until_it_is_finished(
+    owner: User, tenant: Tenant, media_root: Path
+) -> None:
     client = login(owner)
     response = post_file(client, tenant, "Handbook 2026.md", HANDBOOK_MD.encode())
     assert response.status_code == 302
@@ -65,7 +80,9 @@ def test_owner_uploads_and_the_list_polls_until_it_is_finished(owner, tenant, me
     assert "htmx-2.0.8.min.js" in html
 
 
-def test_progress_bar_while_embedding_and_no_polling_once_finished(ready_doc, owner, tenant):
+def test_progress_bar_while_embedding_and_no_polling_once_finished(
+    ready_doc: ListedDocument, owner: User, tenant: Tenant
+) -> None:
     client = login(owner)
     rows = reverse("rag:rows", args=[tenant.slug])
     html = client.get(rows).content.decode()
@@ -87,7 +104,9 @@ def test_progress_bar_while_embedding_and_no_polling_once_finished(ready_doc, ow
     assert "hx-trigger" not in html
 
 
-def test_duplicate_upload_links_to_the_existing_document(ready_doc, owner, tenant):
+def test_duplicate_upload_links_to_the_existing_document(
+    ready_doc: ListedDocument, owner: User, tenant: Tenant
+) -> None:
     client = login(owner)
     response = post_file(client, tenant, "copy-of-handbook.md", HANDBOOK_MD.encode())
     assert response.status_code == 302
@@ -109,8 +128,14 @@ def test_duplicate_upload_links_to_the_existing_document(ready_doc, owner, tenan
 )
 @override_settings(RAG_MAX_UPLOAD_MB=1)
 def test_refused_uploads_say_why_and_store_nothing(
-    owner, tenant, media_root, name, data, status, message
-):
+    owner: User,
+    tenant: Tenant,
+    media_root: Path,
+    name: str,
+    data: bytes,
+    status: int,
+    message: str,
+) -> None:
     response = post_file(login(owner), tenant, name, data, "application/octet-stream")
     assert response.status_code == status
     assert message in response.content.decode()
@@ -118,13 +143,15 @@ def test_refused_uploads_say_why_and_store_nothing(
     assert not media_root.exists() or list(media_root.rglob("*.*")) == []
 
 
-def test_a_missing_file_field_is_a_form_error(owner, tenant):
+def test_a_missing_file_field_is_a_form_error(owner: User, tenant: Tenant) -> None:
     response = login(owner).post(list_url(tenant), {})
     assert response.status_code == 400
     assert "Choose a file to upload." in response.content.decode()
 
 
-def test_member_reads_but_cannot_upload_reingest_or_delete(ready_doc, tenant, member):
+def test_member_reads_but_cannot_upload_reingest_or_delete(
+    ready_doc: ListedDocument, tenant: Tenant, member: User
+) -> None:
     client = login(member)
     page = client.get(list_url(tenant)).content.decode()
     assert "handbook" in page
@@ -142,7 +169,9 @@ def test_member_reads_but_cannot_upload_reingest_or_delete(ready_doc, tenant, me
     assert len(chunks(ready_doc)) == 4
 
 
-def test_document_page_shows_passages_in_order_with_citation_anchors(ready_doc, owner, tenant):
+def test_document_page_shows_passages_in_order_with_citation_anchors(
+    ready_doc: ListedDocument, owner: User, tenant: Tenant
+) -> None:
     page = login(owner).get(reverse("rag:document", args=[tenant.slug, ready_doc.id]))
     html = page.content.decode()
     stored = chunks(ready_doc)
@@ -157,7 +186,9 @@ def test_document_page_shows_passages_in_order_with_citation_anchors(ready_doc, 
     assert citation.startswith(f"/t/{tenant.slug}/documents/{ready_doc.id}/#chunk-")
 
 
-def test_document_page_polls_its_status_and_reloads_when_done(ready_doc, owner, tenant):
+def test_document_page_polls_its_status_and_reloads_when_done(
+    ready_doc: ListedDocument, owner: User, tenant: Tenant
+) -> None:
     client = login(owner)
     with tenant_context(tenant.id):
         Document.objects.filter(id=ready_doc.id).update(status="parsing")
@@ -172,7 +203,7 @@ def test_document_page_polls_its_status_and_reloads_when_done(ready_doc, owner, 
     assert "hx-trigger" not in done.content.decode()
 
 
-def test_download_is_an_attachment_with_the_original_bytes(tenant, owner):
+def test_download_is_an_attachment_with_the_original_bytes(tenant: Tenant, owner: User) -> None:
     html = b"<h1>Hi</h1><script>alert(1)</script>"
     document = upload(tenant, owner, "page.html", html)
     response = login(owner).get(reverse("rag:file", args=[tenant.slug, document.id]))
@@ -183,8 +214,12 @@ def test_download_is_an_attachment_with_the_original_bytes(tenant, owner):
 
 
 def test_owner_reingests_and_deletes_from_the_page(
-    ready_doc, owner, tenant, media_root, django_capture_on_commit_callbacks
-):
+    ready_doc: ListedDocument,
+    owner: User,
+    tenant: Tenant,
+    media_root: Path,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
     client = login(owner)
     stored = media_root / ready_doc.file.name
     assert stored.exists()
@@ -204,8 +239,8 @@ def test_owner_reingests_and_deletes_from_the_page(
 
 
 def test_outsider_and_other_tenants_get_404_and_change_nothing(
-    ready_doc, tenant, outsider, other_tenant
-):
+    ready_doc: ListedDocument, tenant: Tenant, outsider: User, other_tenant: Tenant
+) -> None:
     client = login(outsider)  # owner of other_tenant, not a member of tenant
     assert client.get(list_url(tenant)).status_code == 404
     assert client.post(list_url(tenant), {}).status_code == 404
@@ -224,8 +259,8 @@ def test_outsider_and_other_tenants_get_404_and_change_nothing(
 
 
 def test_the_list_page_query_count_does_not_grow_with_documents(
-    owner, tenant, django_assert_max_num_queries
-):
+    owner: User, tenant: Tenant, django_assert_max_num_queries: DjangoAssertNumQueries
+) -> None:
     client = login(owner)
     for i in range(3):
         upload(tenant, owner, f"doc{i}.txt", f"Document number {i}.".encode())
@@ -238,7 +273,7 @@ def test_the_list_page_query_count_does_not_grow_with_documents(
     assert page.content.decode().count('class="doc-row"') == 12
 
 
-def test_sidebar_links_to_documents(owner, tenant):
+def test_sidebar_links_to_documents(owner: User, tenant: Tenant) -> None:
     admin = make_user("dana@example.com")
     add_member(tenant, admin, "admin")
     html = login(admin).get(reverse("tenants:dashboard", args=[tenant.slug])).content.decode()
@@ -248,7 +283,9 @@ def test_sidebar_links_to_documents(owner, tenant):
     assert 'aria-current="page"' in page
 
 
-def test_upload_reingest_and_delete_are_in_the_audit_log(owner, tenant, media_root):
+def test_upload_reingest_and_delete_are_in_the_audit_log(
+    owner: User, tenant: Tenant, media_root: Path
+) -> None:
     from apps.tenants.models import AuditEvent
 
     client = login(owner)

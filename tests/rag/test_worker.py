@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 
 from apps.core.db import tenant_context
 from apps.gateway.models import UsageRecord
@@ -16,7 +17,9 @@ from tests.rag.conftest import HANDBOOK_MD, WORKER, chunks, fresh
 from tests.servers import process_env, running
 
 
-def test_a_real_worker_ingests_documents(live_db, artifacts_dir, media_root):
+def test_a_real_worker_ingests_documents(
+    live_db: None, artifacts_dir: Path, media_root: Path
+) -> None:
     from config.celery import app
 
     app.conf.task_always_eager = False  # enqueue for the real worker
