@@ -4,9 +4,9 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page
 
 from tests.servers import MAIL_DIR, asgi_server
 
@@ -23,7 +23,7 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def browser(django_db_setup: None) -> Iterator[Any]:
+def browser(django_db_setup: None) -> Iterator[Browser]:
     # Playwright's sync API keeps an event loop on this thread while it runs, and Django
     # refuses ORM calls beside a running loop: so the database is set up first, and the
     # browser lives for one module only (tests that run after e2e get a clean thread).
@@ -55,7 +55,7 @@ def emails_to(address: str) -> list[str]:
 
 
 def sign_up(
-    page: Any, server: str, email: str, organisation: str = "", *, screenshots: Path | None = None
+    page: Page, server: str, email: str, organisation: str = "", *, screenshots: Path | None = None
 ) -> str:
     """Sign up, confirm the address from the emailed link (which signs the person in),
     land on the new organisation's dashboard; returns its slug."""

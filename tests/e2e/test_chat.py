@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
 
 from tests.e2e.conftest import sign_up
 from tests.servers import paced_stack
@@ -17,12 +18,14 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def chat_server(django_db_setup: None, artifacts_dir: Any) -> Iterator[str]:
+def chat_server(django_db_setup: None, artifacts_dir: Path) -> Iterator[str]:
     with paced_stack(artifacts_dir / "e2e-chat", tokens_per_s=8) as base:
         yield base
 
 
-def test_chat_stream_stop_and_refresh(browser, chat_server, screenshots):
+def test_chat_stream_stop_and_refresh(
+    browser: Browser, chat_server: str, screenshots: Path
+) -> None:
     server = chat_server
     suffix = uuid.uuid4().hex[:6]
     context = browser.new_context(viewport={"width": 1280, "height": 800})

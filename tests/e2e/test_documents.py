@@ -10,9 +10,9 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, FilePayload, Page, ViewportSize
 
 from apps.rag.chunking import HEADING_SEPARATOR
 from tests.e2e.conftest import sign_up
@@ -21,8 +21,8 @@ from tests.servers import asgi_server, process_env, running
 
 pytestmark = pytest.mark.e2e
 
-DESKTOP = {"width": 1280, "height": 800}
-MOBILE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+MOBILE: ViewportSize = {"width": 390, "height": 844}
 GUIDE = """# Travel guide
 
 How we travel for work, and how expenses come back to you.
@@ -55,7 +55,7 @@ def docs_server(django_db_setup: None, artifacts_dir: Path) -> Iterator[str]:
             yield base
 
 
-def drop_file(page: Any, name: str, text: str) -> None:
+def drop_file(page: Page, name: str, text: str) -> None:
     """Drag a file onto the drop zone, as a person would from their desktop."""
     page.evaluate(
         """([name, text]) => {
@@ -69,7 +69,9 @@ def drop_file(page: Any, name: str, text: str) -> None:
     )
 
 
-def test_upload_watch_ready_and_open_a_citation(browser, docs_server, screenshots):
+def test_upload_watch_ready_and_open_a_citation(
+    browser: Browser, docs_server: str, screenshots: Path
+) -> None:
     server = docs_server
     suffix = uuid.uuid4().hex[:6]
     context = browser.new_context(viewport=DESKTOP)
@@ -83,7 +85,9 @@ def test_upload_watch_ready_and_open_a_citation(browser, docs_server, screenshot
 
     page.set_input_files(
         "input[name=file]",
-        files=[{"name": "travel-guide.md", "mimeType": "text/markdown", "buffer": GUIDE.encode()}],
+        files=[
+            FilePayload(name="travel-guide.md", mimeType="text/markdown", buffer=GUIDE.encode())
+        ],
     )
     assert page.locator("[data-file-name]").inner_text() == "Selected: travel-guide.md"
     page.get_by_role("button", name="Upload").click()
@@ -111,7 +115,7 @@ def test_upload_watch_ready_and_open_a_citation(browser, docs_server, screenshot
     # A damaged PDF is accepted (it starts like one), then fails with a reason.
     page.set_input_files(
         "input[name=file]",
-        files=[{"name": "scan.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 junk"}],
+        files=[FilePayload(name="scan.pdf", mimeType="application/pdf", buffer=b"%PDF-1.4 junk")],
     )
     page.get_by_role("button", name="Upload").click()
     failed = page.locator(".doc-row[data-status=failed]")

@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, ViewportSize
 
 from tests.e2e.conftest import sign_up
 
 pytestmark = pytest.mark.e2e
 
-DESKTOP = {"width": 1280, "height": 800}
-MOBILE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+MOBILE: ViewportSize = {"width": 390, "height": 844}
 
 
-def test_signup_confirm_invite_and_switch_tenant(browser, server, screenshots):
+def test_signup_confirm_invite_and_switch_tenant(
+    browser: Browser, server: str, screenshots: Path
+) -> None:
     suffix = uuid.uuid4().hex[:6]
     email = f"founder-{suffix}@example.com"
     context = browser.new_context(viewport=DESKTOP)
@@ -70,7 +74,7 @@ def test_signup_confirm_invite_and_switch_tenant(browser, server, screenshots):
     context.close()
 
 
-def test_outsider_gets_plain_404(browser, server):
+def test_outsider_gets_plain_404(browser: Browser, server: str) -> None:
     context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     sign_up(page, server, f"stranger-{uuid.uuid4().hex[:6]}@example.com")
@@ -80,7 +84,9 @@ def test_outsider_gets_plain_404(browser, server):
     context.close()
 
 
-def test_admin_tunes_ai_settings_and_sees_usage(browser, server, screenshots):
+def test_admin_tunes_ai_settings_and_sees_usage(
+    browser: Browser, server: str, screenshots: Path
+) -> None:
     """An owner opens AI settings, sees a validation error, saves, and finds the usage page."""
     suffix = uuid.uuid4().hex[:6]
     context = browser.new_context(viewport=DESKTOP)
