@@ -34,11 +34,9 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import gateway as gateway_bench  # noqa: E402  (bench/gateway.py: database set-up helpers)
 
 from apps.core import heap  # noqa: E402
+from bench import gateway as gateway_bench  # noqa: E402  (database set-up helpers)
 
 PROVIDER_TTFT_MS = 150
 TOKENS_PER_S = 30
@@ -55,7 +53,7 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited")
+            raise RuntimeError(f"{proc.args!r} exited")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return

@@ -22,14 +22,18 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from bench import throwaway_db  # noqa: E402
+
+if TYPE_CHECKING:
+    from apps.tenants.models import Tenant
 
 BENCH_DB = "bench_app"
 FAST = {"X-Dev-TTFT-Ms": "0", "X-Dev-Tokens-Per-S": "0"}
@@ -49,7 +53,7 @@ def drop_database() -> None:
     throwaway_db.drop(BENCH_DB)
 
 
-def make_tenant(name: str, **ai: Any) -> Any:
+def make_tenant(name: str, **ai: Any) -> Tenant:
     from apps.accounts.models import User
     from apps.core.db import tenant_context
     from apps.gateway.models import AISettings
@@ -62,7 +66,7 @@ def make_tenant(name: str, **ai: Any) -> Any:
     return tenant
 
 
-async def time_calls(fn: Any, n: int) -> list[float]:
+async def time_calls(fn: Callable[[], Awaitable[None]], n: int) -> list[float]:
     for _ in range(max(3, n // 10)):  # warm-up: connections, imports, caches
         await fn()
     out = []
@@ -73,7 +77,7 @@ async def time_calls(fn: Any, n: int) -> list[float]:
     return out
 
 
-async def latency(n: int, tenants: dict[str, Any]) -> dict[str, list[float]]:
+async def latency(n: int, tenants: dict[str, Tenant]) -> dict[str, list[float]]:
     import httpx
     from django.conf import settings
 
@@ -109,7 +113,7 @@ async def latency(n: int, tenants: dict[str, Any]) -> dict[str, list[float]]:
 
     counter = iter(range(10**9))
 
-    def gateway_call(tenant: Any) -> Any:
+    def gateway_call(tenant: Tenant) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
             # A new question each time: always a cache miss.
             messages = [{"role": "user", "content": f"{MESSAGES[0]['content']} #{next(counter)}"}]
@@ -129,7 +133,7 @@ async def latency(n: int, tenants: dict[str, Any]) -> dict[str, list[float]]:
     return results
 
 
-async def stream_throughput(streams: int, tokens: int, tenant: Any) -> dict[str, float]:
+async def stream_throughput(streams: int, tokens: int, tenant: Tenant) -> dict[str, float]:
     from django.conf import settings
 
     from apps.gateway import api

@@ -34,7 +34,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -45,11 +45,15 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from bench import retrieval_data as data  # noqa: E402
 from bench import throwaway_db  # noqa: E402
 
+if TYPE_CHECKING:
+    from apps.rag.retrieval import Plan
+
 BENCH_DB = "bench_retrieval"
 REDIS_DB = 7
 BUCKETS = (("small", 1, 1_000), ("medium", 1_001, 10_000), ("large", 10_001, 10**12))
 # Dropped for the load and rebuilt from their own definitions, as a restore would.
 REBUILT_INDEXES = ("chunk_embedding_hnsw", "chunk_search_gin", "chunk_search_signature_idx")
+PLANS: tuple[Plan, ...] = ("auto", "exact", "hnsw")
 NO_MATCH = "zzzqxjv"
 EF_SWEEP = (40, 100, 200, 400)  # matches no chunk: the fused ranking is then the vector list alone
 
@@ -119,7 +123,9 @@ def load(corpus: data.Corpus) -> dict[str, float]:
     return timings
 
 
-def timed_search(tenant_id: uuid.UUID, text: str, vector: np.ndarray, plan: str) -> Any:
+def timed_search(
+    tenant_id: uuid.UUID, text: str, vector: np.ndarray, plan: Plan
+) -> tuple[float, list[uuid.UUID]]:
     from apps.rag.retrieval import search
 
     started = time.perf_counter()
@@ -145,7 +151,7 @@ def measure(corpus: data.Corpus, per_bucket: int, rng: np.random.Generator) -> d
         for _ in range(per_bucket):
             tenant = tenants[int(rng.integers(len(tenants)))]
             text, vector = corpus.query(tenant, rng)
-            for plan in ("auto", "exact", "hnsw"):
+            for plan in PLANS:
                 ms, ids = timed_search(tenant.id, text, vector, plan)
                 stats[plan].append(ms)
                 if plan == "auto":

@@ -7,9 +7,13 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.rows import TupleRow
 
 TOPICS = 256
 TOPIC_WORDS = 40
@@ -32,7 +36,8 @@ def _words(count: int, rng: np.random.Generator) -> list[str]:
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+    normalised: np.ndarray = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    return normalised
 
 
 @dataclass
@@ -47,7 +52,7 @@ class Tenant:
 @dataclass
 class Corpus:
     tenants: list[Tenant]
-    vectors: np.ndarray  # (chunks, dim) float32, normalised
+    vectors: np.ndarray[tuple[int, int], np.dtype[np.float32]]  # (chunks, dim), normalised
     texts: list[str]
     topics: np.ndarray  # topic of each chunk
 
@@ -99,7 +104,7 @@ def _document_of(tenant: Tenant, offset: int) -> uuid.UUID:
     return tenant.documents[offset // CHUNKS_PER_DOCUMENT]
 
 
-def copy_to_staging(conn: Any, corpus: Corpus) -> None:
+def copy_to_staging(conn: psycopg.Connection[TupleRow], corpus: Corpus) -> None:
     """Binary COPY of every chunk into a temporary table (no RLS on temp tables)."""
     conn.execute(
         "CREATE TEMP TABLE staging (tenant_id uuid, document_id uuid, ordinal int, "
@@ -158,7 +163,7 @@ WHERE d.id = s.document_id AND d.tenant_id = %(tenant)s
 """
 
 
-def insert_from_staging(conn: Any, corpus: Corpus) -> None:
+def insert_from_staging(conn: psycopg.Connection[TupleRow], corpus: Corpus) -> None:
     """One transaction per tenant under its tenant context, as ingestion would write."""
     for tenant in corpus.tenants:
         ids = [*tenant.documents, *([tenant.not_ready] if tenant.not_ready else [])]

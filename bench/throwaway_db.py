@@ -42,6 +42,7 @@ def drop(name: str) -> None:
 
     connections.close_all()
     for connection in connections.all():
-        connection.close_pool()
+        # django-stubs lacks the PostgreSQL backend's close_pool (Django 5.1).
+        connection.close_pool()  # type: ignore[attr-defined]
     with psycopg.connect(owner_url("postgres"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

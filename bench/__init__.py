@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): each module runs as a script, ``python bench/<name>.py``."""
