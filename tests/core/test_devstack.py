@@ -1,4 +1,4 @@
-"""The embedded stack's commands: clear messages for a taken port and stale pid files."""
+"""The embedded stack's commands: clear messages for a taken or shared port, stale pid files."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.core.devstack import Postgres, StackError, Valkey
+from apps.core.devstack import Postgres, StackError, Valkey, check_ports
 
 
 @pytest.fixture
@@ -61,3 +61,71 @@ def test_status_reports_the_running_stack() -> None:
     assert lines[0].startswith("postgres  running  pid ")
     assert lines[1].startswith("valkey    running  pid ")
     assert lines[2].startswith("provider  running  pid ")
+
+
+def test_a_shared_port_names_both_settings_and_the_one_set_by_hand(monkeypatch):
+    monkeypatch.setenv("PORT", "18080")
+    monkeypatch.delenv("LOCAL_PROVIDER_PORT", raising=False)
+    ports = {"DEV_PG_PORT": 54329, "DEV_VALKEY_PORT": 63799, "LOCAL_PROVIDER_PORT": 18080}
+    with pytest.raises(StackError) as excinfo:
+        check_ports({**ports, "PORT": 18080})
+    assert str(excinfo.value) == (
+        "LOCAL_PROVIDER_PORT and PORT are both 18080, but each server of the dev stack "
+        "needs a port of its own. Set PORT to another port."
+    )
+    check_ports({**ports, "PORT": 8000})
+
+
+def _stack_ports() -> dict[str, int]:
+    """Free ports for the three servers: should a regression start them, they clash with
+    no running stack."""
+    sockets = [socket.socket() for _ in range(3)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        ports = [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+    return dict(zip(("DEV_PG_PORT", "DEV_VALKEY_PORT", "LOCAL_PROVIDER_PORT"), ports, strict=True))
+
+
+def _devstack(action: str, devdata: Path, **settings: int) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DEVDATA_DIR": str(devdata), **{k: str(v) for k, v in settings.items()}}
+    return subprocess.run(
+        [sys.executable, "-m", "apps.core.devstack", action],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_run_refuses_a_web_port_the_local_provider_uses_and_starts_nothing(tmp_path):
+    ports = _stack_ports()
+    provider = ports["LOCAL_PROVIDER_PORT"]
+    result = _devstack("run", tmp_path / "devdata", **ports, PORT=provider)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"devstack: LOCAL_PROVIDER_PORT and PORT are both {provider}, but each server of "
+        "the dev stack needs a port of its own. Set LOCAL_PROVIDER_PORT or PORT to another "
+        "port.\n"
+    )
+    assert not (tmp_path / "devdata").exists()
+
+
+def test_up_refuses_two_servers_on_one_port_and_starts_nothing(tmp_path):
+    ports = _stack_ports()
+    shared = ports["DEV_PG_PORT"]
+    result = _devstack("up", tmp_path / "devdata", **{**ports, "DEV_VALKEY_PORT": shared})
+    assert result.returncode == 1
+    assert f"DEV_PG_PORT and DEV_VALKEY_PORT are both {shared}" in result.stderr
+    assert not (tmp_path / "devdata").exists()
+
+
+def test_run_names_the_program_that_holds_the_web_port_and_starts_nothing(taken_port, tmp_path):
+    result = _devstack("run", tmp_path / "devdata", **_stack_ports(), PORT=taken_port)
+    assert result.returncode == 1
+    assert f"Port {taken_port} is taken by pid {os.getpid()}" in result.stderr
+    assert "set PORT to a free port" in result.stderr
+    assert not (tmp_path / "devdata").exists()
