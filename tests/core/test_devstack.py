@@ -63,7 +63,9 @@ def test_status_reports_the_running_stack() -> None:
     assert lines[2].startswith("provider  running  pid ")
 
 
-def test_a_shared_port_names_both_settings_and_the_one_set_by_hand(monkeypatch):
+def test_a_shared_port_names_both_settings_and_the_one_set_by_hand(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("PORT", "18080")
     monkeypatch.delenv("LOCAL_PROVIDER_PORT", raising=False)
     ports = {"DEV_PG_PORT": 54329, "DEV_VALKEY_PORT": 63799, "LOCAL_PROVIDER_PORT": 18080}
@@ -101,7 +103,9 @@ def _devstack(action: str, devdata: Path, **settings: int) -> subprocess.Complet
     )
 
 
-def test_run_refuses_a_web_port_the_local_provider_uses_and_starts_nothing(tmp_path):
+def test_run_refuses_a_web_port_the_local_provider_uses_and_starts_nothing(
+    tmp_path: Path,
+) -> None:
     ports = _stack_ports()
     provider = ports["LOCAL_PROVIDER_PORT"]
     result = _devstack("run", tmp_path / "devdata", **ports, PORT=provider)
@@ -114,7 +118,7 @@ def test_run_refuses_a_web_port_the_local_provider_uses_and_starts_nothing(tmp_p
     assert not (tmp_path / "devdata").exists()
 
 
-def test_up_refuses_two_servers_on_one_port_and_starts_nothing(tmp_path):
+def test_up_refuses_two_servers_on_one_port_and_starts_nothing(tmp_path: Path) -> None:
     ports = _stack_ports()
     shared = ports["DEV_PG_PORT"]
     result = _devstack("up", tmp_path / "devdata", **{**ports, "DEV_VALKEY_PORT": shared})
@@ -123,7 +127,9 @@ def test_up_refuses_two_servers_on_one_port_and_starts_nothing(tmp_path):
     assert not (tmp_path / "devdata").exists()
 
 
-def test_run_names_the_program_that_holds_the_web_port_and_starts_nothing(taken_port, tmp_path):
+def test_run_names_the_program_that_holds_the_web_port_and_starts_nothing(
+    taken_port: int, tmp_path: Path
+) -> None:
     result = _devstack("run", tmp_path / "devdata", **_stack_ports(), PORT=taken_port)
     assert result.returncode == 1
     assert f"Port {taken_port} is taken by pid {os.getpid()}" in result.stderr
