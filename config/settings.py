@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "apps.tenants",
     "apps.gateway",
     "apps.api",
+    "apps.billing",
     "apps.chat",
     "apps.rag",
 ]
@@ -79,6 +80,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.tenants.context_processors.tenancy",
+                "apps.billing.context_processors.billing_alert",
             ],
         },
     },
@@ -226,6 +228,34 @@ GATEWAY_PLAN_OVERRIDES = {
         "requests_per_minute": env_int(f"GATEWAY_RPM_{plan.upper()}", -1),
     }
     for plan in ("free", "pro", "enterprise")
+}
+
+# --- Billing (docs/billing.md) -----------------------------------------------------
+# No key: the local Stripe server the dev stack starts (docs/local-stripe.md).
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "") or "sk_test_local"
+STRIPE_API_BASE = env_str(
+    "STRIPE_API_BASE",
+    "" if env_str("STRIPE_SECRET_KEY", "") else f"http://127.0.0.1:{stack.LOCAL_STRIPE_PORT}",
+)
+STRIPE_WEBHOOK_SECRET = env_str(
+    "STRIPE_WEBHOOK_SECRET",
+    "" if env_str("STRIPE_SECRET_KEY", "") else stack.LOCAL_STRIPE_WEBHOOK_SECRET,
+)
+if env_str("STRIPE_SECRET_KEY", "") and not STRIPE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured(
+        "STRIPE_SECRET_KEY is set but STRIPE_WEBHOOK_SECRET is not: set it to the signing "
+        "secret of your webhook endpoint (`stripe listen` prints one; see the README)."
+    )
+STRIPE_RETRIES = env_int("STRIPE_RETRIES", 2, minimum=0)
+BILLING_GRACE_DAYS = env_int("BILLING_GRACE_DAYS", 7, minimum=0)
+BILLING_METER_INTERVAL_S = env_int("BILLING_METER_INTERVAL_S", 30, minimum=1)
+BILLING_METER_MAX_PER_S = env_int("BILLING_METER_MAX_PER_S", 500, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "billing.meter_drain": {
+        "task": "apps.billing.tasks.meter_drain",
+        "schedule": float(BILLING_METER_INTERVAL_S),
+    },
+    "billing.grace_enforce": {"task": "apps.billing.tasks.grace_enforce", "schedule": 3600.0},
 }
 
 # --- RAG retrieval (docs/retrieval.md) ---------------------------------------------

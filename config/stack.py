@@ -27,6 +27,9 @@ RUNTIME_PASSWORD = "dev-runtime"  # noqa: S105
 VALKEY_HOST = "127.0.0.1"
 VALKEY_PORT = int(os.environ.get("DEV_VALKEY_PORT", "63799"))
 LOCAL_PROVIDER_PORT = int(os.environ.get("LOCAL_PROVIDER_PORT", "18080"))
+LOCAL_STRIPE_PORT = int(os.environ.get("LOCAL_STRIPE_PORT", "12111"))
+# The local Stripe server signs its webhooks with this; the app checks them with it.
+LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local_dev_secret"  # noqa: S105 - a dev-only secret
 
 
 def pg_url(user: str, password: str, database: str = PG_DATABASE) -> str:

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("apps.tenants.urls")),
     path("", include("apps.gateway.urls")),
     path("", include("apps.api.urls")),
+    path("", include("apps.billing.urls")),
     path("", include("apps.chat.urls")),
     path("", include("apps.rag.urls")),
     # Before the ninja API: OpenAI-compatible streaming needs a plain async view.

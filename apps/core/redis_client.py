@@ -51,6 +51,11 @@ def get_redis() -> aioredis.Redis[bytes]:
     return client
 
 
+def sync_redis() -> redis.Redis[bytes]:
+    """A sync client on the process's shared pool (for locks and keys outside the cache)."""
+    return redis.Redis(connection_pool=SharedConnectionPool.from_url(settings.REDIS_URL))
+
+
 class SharedConnectionPool(redis.ConnectionPool):
     """Django's Redis cache makes a connection pool per cache object, and under ASGI
     every request gets its own cache object on its own thread: each request would open

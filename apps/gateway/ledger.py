@@ -9,7 +9,7 @@ from decimal import Decimal
 from asgiref.sync import sync_to_async
 
 from apps.core.db import tenant_context
-from apps.gateway.models import CallStatus, UsageRecord
+from apps.gateway.models import CallStatus, UsageOutbox, UsageRecord
 from apps.gateway.types import CallContext
 
 
@@ -29,7 +29,17 @@ class LedgerEntry:
     ttft_ms: int | None = None
 
 
+def billable_tokens(entry: LedgerEntry) -> int:
+    """Tokens the tenant is billed for: what a provider processed for it. Cache hits
+    (served without a provider) and refusals bill nothing; an aborted or cut stream
+    bills the tokens it really used."""
+    if entry.cache or entry.status == CallStatus.ERROR:
+        return 0
+    return entry.tokens_in + entry.tokens_out
+
+
 def record_sync(entry: LedgerEntry) -> uuid.UUID:
+    """The ledger row, and in the same transaction its outbox entry when it is billable."""
     ctx = entry.ctx
     with tenant_context(ctx.tenant_id):
         row = UsageRecord.objects.create(
@@ -50,6 +60,9 @@ def record_sync(entry: LedgerEntry) -> uuid.UUID:
             latency_ms=entry.latency_ms,
             ttft_ms=entry.ttft_ms,
         )
+        tokens = billable_tokens(entry)
+        if tokens:
+            UsageOutbox.objects.create(tenant_id=ctx.tenant_id, usage_record=row, tokens=tokens)
     return row.id
 
 

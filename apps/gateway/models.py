@@ -138,6 +138,30 @@ class UsageRecord(TenantScopedModel):
         return f"{self.feature} {self.served_model or self.requested_model} {self.status}"
 
 
+class UsageOutbox(models.Model):
+    """Billable tokens of one ledger row, waiting to be metered (apps/billing drains it).
+
+    Written in the same transaction as its ``UsageRecord`` (``ledger.record_sync``), so a
+    billable row cannot exist without its entry; the drain turns entries into meter
+    batches and deletes them in one transaction, so each is metered once. Tenant data,
+    under RLS; the drain finds the tenants with entries through the SELECT-only policy
+    ``read_also`` (``app.platform_job = 'meter_drain'``), then works in each tenant's
+    context. A plain bigint key keeps entries in insertion order for the drain.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    usage_record = models.OneToOneField(UsageRecord, on_delete=models.CASCADE, related_name="+")
+    tokens = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=("tenant", "id"), name="usage_outbox_tenant_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.tokens} tokens of {self.usage_record_id}"
+
+
 class SemanticCacheEntry(TenantScopedModel):
     """A question and its answer, found again by meaning (cosine on the embedding)."""
 

@@ -118,6 +118,7 @@ class AuditAction(models.TextChoices):
     DOCUMENT_UPLOADED = "document.uploaded", "Document uploaded"
     DOCUMENT_REINGESTED = "document.reingested", "Document re-ingested"
     DOCUMENT_DELETED = "document.deleted", "Document deleted"
+    PLAN_CHANGED = "plan.changed", "Plan changed"
 
 
 class AuditEvent(TenantScopedModel):

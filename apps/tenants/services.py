@@ -35,6 +35,7 @@ from apps.tenants.models import (
     can_change_role,
     can_remove,
 )
+from apps.tenants.plans import PlanTier
 from apps.tenants.tasks import send_invitation_email
 
 RESERVED_SLUGS = frozenset({"new", "admin", "api", "static", "settings", "t"})
@@ -81,6 +82,28 @@ def tenant_create(*, owner: User, name: str, plan: str = "free", slug: str | Non
         Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
         audit_record(tenant=tenant, actor=owner, action=AuditAction.TENANT_CREATED, target=name)
     return tenant
+
+
+def tenant_set_plan(*, tenant: Tenant, plan: str, reason: str) -> bool:
+    """Put the tenant on ``plan`` (billing decides: apps/billing), audited with the
+    reason; True when it changed. Call inside tenant_context. The caller makes the
+    gateway forget its cached limits."""
+    if plan not in PlanTier.values:
+        raise ValueError(f"Unknown plan {plan!r}")
+    if tenant.plan == plan:
+        return False
+    previous = tenant.plan
+    tenant.plan = plan
+    tenant.save(update_fields=["plan", "updated_at"])
+    audit_record(
+        tenant=tenant,
+        actor=None,
+        action=AuditAction.PLAN_CHANGED,
+        target=tenant.get_plan_display(),
+        previous_plan=previous,
+        reason=reason,
+    )
+    return True
 
 
 def tenant_update(*, tenant: Tenant, actor: Membership, name: str) -> Tenant:
