@@ -34,13 +34,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    # The app reads its settings from the environment when built: the arguments win.
-    os.environ["LOCAL_STRIPE_PORT"] = str(args.port)
-    os.environ["LOCAL_STRIPE_STATE"] = args.state or ""
+    # Imported here so `--help` and argument errors stay instant.
     from apps.billing.local_stripe.server import build_app
 
+    # The app's settings come from the environment; the arguments win over it.
+    env = {**os.environ, "LOCAL_STRIPE_PORT": str(args.port)}
+    env["LOCAL_STRIPE_STATE"] = args.state or ""
     config = uvicorn.Config(
-        build_app(),
+        build_app(env),
         host=args.host,
         port=args.port,
         workers=1,

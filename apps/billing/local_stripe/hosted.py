@@ -153,19 +153,14 @@ def routes(local: Local) -> list[BaseRoute]:
     store = local.store
 
     async def checkout_page(request: Request) -> Response:
+        """GET shows the page; POST is its form: pay, or show why the card was refused."""
         session = store.get("checkout_sessions", request.path_params["session_id"])
         if session is None:
             return _missing("checkout")
         if session["status"] != "open":
             return _closed(session)
-        return HTMLResponse(_checkout_page(local, session))
-
-    async def checkout_pay(request: Request) -> Response:
-        session = store.get("checkout_sessions", request.path_params["session_id"])
-        if session is None:
-            return _missing("checkout")
-        if session["status"] != "open":
-            return _closed(session)
+        if request.method == "GET":
+            return HTMLResponse(_checkout_page(local, session))
         form = await _form(request)
         error = card_error(form.get("card", ""))
         if error is not None:
@@ -197,8 +192,7 @@ def routes(local: Local) -> list[BaseRoute]:
         return HTMLResponse(_invoice_page(invoice))
 
     return [
-        Route("/checkout/{session_id}", checkout_page, methods=["GET"]),
-        Route("/checkout/{session_id}", checkout_pay, methods=["POST"]),
+        Route("/checkout/{session_id}", checkout_page, methods=["GET", "POST"]),
         Route("/portal/{session_id}", portal_page, methods=["GET"]),
         Route(
             "/portal/{session_id}/subscriptions/{sub_id}/{action:str}",
