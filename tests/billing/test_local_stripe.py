@@ -471,7 +471,20 @@ def test_plan_change_and_immediate_cancel_over_the_api(
             "recurring": {"interval": "month"},
         }
     )
-    flat_item = sub["items"].data[0]
+    flat_item, usage_item = sub["items"].data
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.subscriptions.update(
+            sub.id,
+            params={
+                "items": [
+                    {"id": flat_item.id, "price": bigger.id},
+                    {"id": usage_item.id, "quantity": 2},
+                ]
+            },
+        )
+    assert refused.value.param == "items[1][quantity]"
+    unchanged = client.v1.subscriptions.retrieve(sub.id)
+    assert unchanged["items"].data[0].price.id == catalogue.flat.id  # nothing half-applied
     changed = client.v1.subscriptions.update(
         sub.id,
         params={"items": [{"id": flat_item.id, "price": bigger.id}], "proration_behavior": "none"},

@@ -28,11 +28,10 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         port = env.get("LOCAL_STRIPE_PORT") or str(DEFAULT_PORT)
+        public_url = env.get("LOCAL_STRIPE_PUBLIC_URL") or f"http://127.0.0.1:{port}"
         state = env.get("LOCAL_STRIPE_STATE", "").strip()
         return cls(
-            public_url=(env.get("LOCAL_STRIPE_PUBLIC_URL") or f"http://127.0.0.1:{port}").rstrip(
-                "/"
-            ),
+            public_url=public_url.rstrip("/"),
             state_file=Path(state) if state else None,
             webhook_url=env.get("LOCAL_STRIPE_WEBHOOK_URL", "").strip() or None,
             webhook_secret=env.get("LOCAL_STRIPE_WEBHOOK_SECRET", "").strip() or DEFAULT_SECRET,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from apps.billing.local_stripe import billing, objects
 from apps.billing.local_stripe.core import Call, fetch, paginate
 from apps.billing.local_stripe.errors import StripeError, invalid, missing, no_such, not_implemented
@@ -44,15 +46,18 @@ def update_subscription(call: Call) -> Json:
         raise invalid(
             "A canceled subscription can only update its cancellation_details and metadata."
         )
+    # Worked out before anything changes, so a refused item leaves the subscription as it was.
+    items = _changed_items(call, sub, params["items"]) if "items" in params else None
     before = render(call.store, sub)
     if "cancel_at_period_end" in params:
         billing.mark_cancel(sub, params["cancel_at_period_end"], call.store.now())
     _cancellation_details(call, sub)
     if "metadata" in params:
         sub["metadata"] = merge_metadata(sub["metadata"], params["metadata"])
-    if "items" in params:
-        _change_items(call, sub, params["items"])
+    if items is not None:
+        sub["items"]["data"] = items
     # proration_behavior is accepted and has no effect: no proration items are made.
+    call.store.changed()
     billing.emit_update(call.local, before, sub, request=call.request)
     return sub
 
@@ -64,48 +69,51 @@ def _cancellation_details(call: Call, sub: Json) -> None:
             sub["cancellation_details"][name] = details[name] or None
 
 
-def _change_items(call: Call, sub: Json, changes: list[Json]) -> None:
-    """``items[i]``: ``{id, deleted}`` removes, ``{id, price?, quantity?}`` changes,
-    ``{price, quantity?}`` adds; the subscription keeps its period (no prorations)."""
-    items: list[Json] = sub["items"]["data"]
+def _changed_items(call: Call, sub: Json, changes: list[Json]) -> list[Json]:
+    """The items after ``items[i]``: ``{id, deleted}`` removes, ``{id, price?, quantity?}``
+    changes, ``{price, quantity?}`` adds; the subscription keeps its period (no prorations)."""
+    items: list[Json] = copy.deepcopy(sub["items"]["data"])
     period = (sub["current_period_start"], sub["current_period_end"])
     for index, change in enumerate(changes):
         where = f"items[{index}]"
         extra = sorted(set(change) - {"id", "price", "quantity", "deleted", "clear_usage"})
         if extra:
             raise not_implemented(f"`{where}[{extra[0]}]`", f"{where}[{extra[0]}]")
-        item = None
-        if "id" in change:
-            item = next((it for it in items if it["id"] == change["id"]), None)
-            if item is None:
-                raise no_such("subscription item", change["id"], f"{where}[id]", status=400)
+        if "id" not in change:
+            if "price" not in change:
+                raise missing(f"{where}[price]")
+            price = fetch(call, "prices", change["price"], "price", f"{where}[price]")
+            _check_price(sub, items, None, price, f"{where}[price]")
+            quantity = _quantity(price, change, default=1, where=where)
+            items.append(objects.subscription_item(price, quantity, sub["id"], period))
+            continue
+        item = next((it for it in items if it["id"] == change["id"]), None)
+        if item is None:
+            raise no_such("subscription item", change["id"], f"{where}[id]", status=400)
         if change.get("deleted"):
-            if item is None:
-                raise missing(f"{where}[id]")
             items.remove(item)
             continue
-        if item is None and "price" not in change:
-            raise missing(f"{where}[price]")
-        price = (
-            fetch(call, "prices", change["price"], "price", f"{where}[price]")
-            if "price" in change
-            else item["price"]  # type: ignore[index]  # item is set: no price means an id
-        )
-        _check_price(sub, items, item, price, f"{where}[price]")
-        metered = price["recurring"]["usage_type"] == "metered"
-        if metered and "quantity" in change:
-            raise invalid(
-                "Quantity should not be specified where usage_type is `metered`.",
-                f"{where}[quantity]",
-            )
-        quantity = None if metered else change.get("quantity", item["quantity"] if item else 1)
-        if item is None:
-            items.append(objects.subscription_item(price, quantity, sub["id"], period))
-        else:
-            item.update(price=price, plan=objects.plan_of(price), quantity=quantity)
+        price = item["price"]
+        if "price" in change:
+            price = fetch(call, "prices", change["price"], "price", f"{where}[price]")
+            _check_price(sub, items, item, price, f"{where}[price]")
+        quantity = _quantity(price, change, default=item["quantity"] or 1, where=where)
+        item.update(price=price, plan=objects.plan_of(price), quantity=quantity)
     if not items:
         raise invalid("A subscription must have at least one item.", "items")
-    call.store.changed()
+    return items
+
+
+def _quantity(price: Json, change: Json, *, default: int, where: str) -> int | None:
+    """Metered items have no quantity, as on Stripe; licensed ones default to ``default``."""
+    if price["recurring"]["usage_type"] != "metered":
+        return int(change.get("quantity", default))
+    if "quantity" in change:
+        raise invalid(
+            "Quantity should not be specified where usage_type is `metered`.",
+            f"{where}[quantity]",
+        )
+    return None
 
 
 def _check_price(sub: Json, items: list[Json], item: Json | None, price: Json, param: str) -> None:
