@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def browser(django_db_setup: None) -> Iterator[Browser]:
-    # Playwright's sync API keeps an event loop on this thread while it runs, and Django
-    # refuses ORM calls beside a running loop: so the database is set up first, and the
-    # browser lives for one module only (tests that run after e2e get a clean thread).
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium under Playwright; skips the test when it is not installed (fails
+    with REQUIRE_BROWSER set)."""
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)"
         if os.environ.get("REQUIRE_BROWSER"):
@@ -38,6 +38,15 @@ def browser(django_db_setup: None) -> Iterator[Browser]:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser(django_db_setup: None) -> Iterator[Browser]:
+    # Playwright's sync API keeps an event loop on this thread while it runs, and Django
+    # refuses ORM calls beside a running loop: so the database is set up first, and the
+    # browser lives for one module only (tests that run after e2e get a clean thread).
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture(scope="session")
