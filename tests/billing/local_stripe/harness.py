@@ -9,12 +9,15 @@ import sys
 import threading
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import stripe
+from stripe.params import PriceCreateParamsTier
+from stripe.params.billing import MeterEventCreateParams
 
 from tests.servers import running
 
@@ -94,10 +97,10 @@ def advance(server: str, seconds: int) -> None:
 
 
 # Graduated: 1,000 units free, then 0.5 cent each plus $1 to enter the tier, then 0.25 cent.
-TIERS = [
-    {"up_to": 1000, "unit_amount_decimal": "0"},
-    {"up_to": 5000, "unit_amount_decimal": "0.5", "flat_amount": 100},
-    {"up_to": "inf", "unit_amount_decimal": "0.25"},
+TIERS: list[PriceCreateParamsTier] = [
+    {"up_to": 1000, "unit_amount_decimal": Decimal("0")},
+    {"up_to": 5000, "unit_amount_decimal": Decimal("0.5"), "flat_amount": 100},
+    {"up_to": "inf", "unit_amount_decimal": Decimal("0.25")},
 ]
 
 
@@ -172,6 +175,7 @@ def start_checkout(
 def pay(session: stripe.checkout.Session, card: str = "4242 4242 4242 4242") -> httpx.Response:
     """Submit the hosted Checkout page's form, as the browser does."""
     form = {"email": "owner@acme.test", "name": "Ada Owner", "card": card, "expiry": "12 / 34"}
+    assert session.url is not None  # a hosted session has one
     return httpx.post(session.url, data=form)
 
 
@@ -186,17 +190,23 @@ def subscribe(
     receiver.wait(3)
     receiver.clear()
     done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
+    assert isinstance(done.subscription, stripe.Subscription)  # expanded
     return catalogue, customer, done.subscription
 
 
 def record(
-    client: stripe.StripeClient, customer: str, value: int, identifier: str, **extra: Any
+    client: stripe.StripeClient,
+    customer: str,
+    value: int,
+    identifier: str,
+    timestamp: int | None = None,
 ) -> stripe.billing.MeterEvent:
-    return client.v1.billing.meter_events.create(
-        params={
-            "event_name": "billable_tokens",
-            "payload": {"stripe_customer_id": customer, "value": str(value)},
-            "identifier": identifier,
-            **extra,
-        }
-    )
+    """A meter event of ``value`` tokens, at ``timestamp`` or (as Stripe defaults) now."""
+    params: MeterEventCreateParams = {
+        "event_name": "billable_tokens",
+        "payload": {"stripe_customer_id": customer, "value": str(value)},
+        "identifier": identifier,
+    }
+    if timestamp is not None:
+        params["timestamp"] = timestamp
+    return client.v1.billing.meter_events.create(params=params)

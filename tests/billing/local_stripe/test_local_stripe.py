@@ -18,6 +18,9 @@ from typing import Any
 import httpx
 import pytest
 import stripe
+from stripe.params import PriceCreateParams
+from stripe.params.billing import MeterEventCreateParams
+from stripe.params.v2.billing import MeterEventStreamCreateParamsEvent
 
 from apps.billing.local_stripe import billing
 from tests.billing.local_stripe.harness import (
@@ -52,8 +55,13 @@ def test_catalogue_is_found_by_lookup_key_which_moves_only_when_asked(
         client.v1.products.create(params={"id": "starter_pro", "name": "Pro again"})
     assert taken.value.code == "resource_already_exists"
 
-    new_amount = {"product": "starter_pro", "currency": "usd", "unit_amount": 3900}
-    new_amount |= {"recurring": {"interval": "month"}, "lookup_key": "pro_monthly"}
+    new_amount: PriceCreateParams = {
+        "product": "starter_pro",
+        "currency": "usd",
+        "unit_amount": 3900,
+        "recurring": {"interval": "month"},
+        "lookup_key": "pro_monthly",
+    }
     with pytest.raises(stripe.InvalidRequestError) as in_use:
         client.v1.prices.create(params=new_amount)
     assert in_use.value.param == "lookup_key"
@@ -69,23 +77,25 @@ def test_catalogue_is_found_by_lookup_key_which_moves_only_when_asked(
     # As on Stripe, tiers come only when expanded.
     assert "tiers" not in catalogue.usage
     expanded = client.v1.prices.retrieve(catalogue.usage.id, params={"expand": ["tiers"]})
+    assert expanded.tiers is not None
     assert [tier.up_to for tier in expanded.tiers] == [1000, 5000, None]
     assert expanded.tiers[1].flat_amount == 100
 
 
 def test_parameters_are_checked_against_stripes_spec(client: stripe.StripeClient) -> None:
+    # The unknown and missing parameters below are the point, so the SDK's types refuse them.
     with pytest.raises(stripe.InvalidRequestError) as unknown:
-        client.v1.customers.create(params={"emial": "a@acme.test"})  # type: ignore[typeddict-unknown-key]
+        client.v1.customers.create(params={"emial": "a@acme.test"})  # type: ignore[arg-type]
     assert unknown.value.http_status == 400
     assert (unknown.value.param, unknown.value.code) == ("emial", "parameter_unknown")
     assert unknown.value.user_message == "Received unknown parameter: emial"
 
-    price = {"product": "starter_pro", "currency": "usd", "unit_amount": 100}
+    price: PriceCreateParams = {"product": "starter_pro", "currency": "usd", "unit_amount": 100}
     with pytest.raises(stripe.InvalidRequestError) as nested:
-        client.v1.prices.create(params={**price, "recurring": {"interval": "month", "every": 2}})  # type: ignore[typeddict-item]
+        client.v1.prices.create(params={**price, "recurring": {"interval": "month", "every": 2}})  # type: ignore[typeddict-unknown-key]
     assert nested.value.param == "recurring[every]"
     with pytest.raises(stripe.InvalidRequestError) as enum:
-        client.v1.prices.create(params={**price, "recurring": {"interval": "fortnight"}})  # type: ignore[typeddict-item]
+        client.v1.prices.create(params={**price, "recurring": {"interval": "fortnight"}})
     assert enum.value.param == "recurring[interval]"
     assert "day, month, week, or year" in (enum.value.user_message or "")
     with pytest.raises(stripe.InvalidRequestError) as required:
@@ -205,7 +215,7 @@ def test_meter_events_stripe_would_reject_are_400s(
 ) -> None:
     make_catalogue(client)
     customer = make_customer(client).id
-    params: dict[str, Any] = {
+    params: MeterEventCreateParams = {
         "event_name": change.get("event_name", "billable_tokens"),
         "payload": change.get(
             "payload", {"stripe_customer_id": customer, "value": change.get("value", "1")}
@@ -229,7 +239,9 @@ def test_the_v2_meter_event_stream(client: stripe.StripeClient, server: str) -> 
     hour = server_now(server) // HOUR_S * HOUR_S
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(hour - HOUR_S + 30))
 
-    def event(identifier: str, value: int, who: str = customer) -> dict[str, Any]:
+    def event(
+        identifier: str, value: int, who: str = customer
+    ) -> MeterEventStreamCreateParamsEvent:
         payload = {"stripe_customer_id": who, "value": str(value)}
         return {
             "event_name": "billable_tokens",
@@ -270,12 +282,33 @@ def test_the_v2_meter_event_stream(client: stripe.StripeClient, server: str) -> 
 # -- checkout, webhooks, portal -------------------------------------------------------------
 
 
+def period_of(sub: stripe.Subscription) -> tuple[int, int]:
+    """The subscription's current period (start, end). Stripe moved it to the items in API
+    version 2025-03-31.basil, so the SDK's types lack it here; the local server keeps it on
+    the subscription as well, where the app falls back to it."""
+    return sub["current_period_start"], sub["current_period_end"]
+
+
+def previous(event: stripe.Event) -> stripe.StripeObject:
+    """The attributes an update event changed, as they were."""
+    assert event.data.previous_attributes is not None
+    return event.data.previous_attributes
+
+
+def price_of(line: stripe.InvoiceLineItem) -> str | stripe.Price:
+    """The price an invoice line bills (optional in the SDK's types, for other pricings)."""
+    assert line.pricing is not None
+    assert line.pricing.price_details is not None
+    return line.pricing.price_details.price
+
+
 def test_checkout_creates_the_subscription_and_paid_invoice_and_signs_webhooks(
     client: stripe.StripeClient, server: str, receiver: Receiver
 ) -> None:
     catalogue = make_catalogue(client)
     customer = make_customer(client)
     session = start_checkout(client, receiver, catalogue, customer.id)
+    assert session.url is not None
     page = httpx.get(session.url)
     assert page.status_code == 200
     assert "4242 4242 4242 4242" in page.text
@@ -294,6 +327,7 @@ def test_checkout_creates_the_subscription_and_paid_invoice_and_signs_webhooks(
     done = client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["subscription"]})
     assert (done.status, done.payment_status, done.customer) == ("complete", "paid", customer.id)
     sub = done.subscription
+    assert isinstance(sub, stripe.Subscription)  # expanded
     assert (sub.status, sub.customer, sub.metadata.to_dict()) == (
         "active",
         customer.id,
@@ -304,17 +338,21 @@ def test_checkout_creates_the_subscription_and_paid_invoice_and_signs_webhooks(
         (catalogue.flat.id, 1),
         (catalogue.usage.id, None),
     ]
-    period = (sub.current_period_start, sub.current_period_end)
+    period = period_of(sub)
     assert {(item.current_period_start, item.current_period_end) for item in items} == {period}
     assert 28 * 24 * HOUR_S <= period[1] - period[0] <= 31 * 24 * HOUR_S
 
+    assert isinstance(sub.latest_invoice, str)
     invoice = client.v1.invoices.retrieve(sub.latest_invoice)
     assert (invoice.status, invoice.total, invoice.amount_paid) == ("paid", 2900, 2900)
     assert invoice.billing_reason == "subscription_create"
+    assert invoice.parent is not None
+    assert invoice.parent.subscription_details is not None
     assert invoice.parent.subscription_details.subscription == sub.id
-    assert [(line.pricing.price_details.price, line.amount) for line in invoice.lines.data] == [
+    assert [(price_of(line), line.amount) for line in invoice.lines.data] == [
         (catalogue.flat.id, 2900)
     ]
+    assert invoice.hosted_invoice_url is not None
     assert httpx.get(invoice.hosted_invoice_url).status_code == 200
 
     events = receiver.events(client, 3)
@@ -380,28 +418,30 @@ def test_portal_cancels_resumes_fails_and_pays(
     press("cancel")
     canceling = client.v1.subscriptions.retrieve(sub.id)
     assert canceling.cancel_at_period_end is True
-    assert canceling.cancel_at == canceling.current_period_end
+    assert canceling.cancel_at == period_of(canceling)[1]
     (updated,) = receiver.events(client, 1)
     assert updated.type == "customer.subscription.updated"
-    assert updated.data.previous_attributes["cancel_at_period_end"] is False
+    assert previous(updated)["cancel_at_period_end"] is False
     assert "Cancels" in httpx.get(portal.url).text
 
     press("resume")
     assert client.v1.subscriptions.retrieve(sub.id).cancel_at_period_end is False
-    assert receiver.events(client, 2)[1].data.previous_attributes["cancel_at_period_end"] is True
+    assert previous(receiver.events(client, 2)[1])["cancel_at_period_end"] is True
 
     press("fail")
     failing = client.v1.subscriptions.retrieve(sub.id, params={"expand": ["latest_invoice"]})
     assert failing.status == "past_due"
-    assert (failing.latest_invoice.status, failing.latest_invoice.attempt_count) == ("open", 1)
+    invoice = failing.latest_invoice
+    assert isinstance(invoice, stripe.Invoice)  # expanded
+    assert (invoice.status, invoice.attempt_count) == ("open", 1)
     types = [e.type for e in receiver.events(client, 4)[2:]]
     assert types == ["customer.subscription.updated", "invoice.payment_failed"]
 
     press("pay")
     assert client.v1.subscriptions.retrieve(sub.id).status == "active"
     paid, reactivated = receiver.events(client, 6)[4:]
-    assert (paid.type, paid.data.object.id) == ("invoice.paid", failing.latest_invoice.id)
-    assert reactivated.data.previous_attributes["status"] == "past_due"
+    assert (paid.type, paid.data.object.id) == ("invoice.paid", invoice.id)
+    assert previous(reactivated)["status"] == "past_due"
 
 
 # -- time: previews, renewals, endings ------------------------------------------------------
@@ -421,10 +461,13 @@ def test_clock_renews_with_graduated_usage_and_ends_at_period_end(
     ]
     assert preview.total == 5250
 
-    advance(server, sub.current_period_end - server_now(server) + 60)
+    first = period_of(sub)
+    advance(server, first[1] - server_now(server) + 60)
     renewed = client.v1.subscriptions.retrieve(sub.id)
-    assert renewed.current_period_start == sub.current_period_end
+    second = period_of(renewed)
+    assert second[0] == first[1]
     assert renewed.latest_invoice != sub.latest_invoice
+    assert isinstance(renewed.latest_invoice, str)
     invoice = client.v1.invoices.retrieve(renewed.latest_invoice)
     assert (invoice.billing_reason, invoice.status, invoice.total) == (
         "subscription_cycle",
@@ -432,24 +475,19 @@ def test_clock_renews_with_graduated_usage_and_ends_at_period_end(
         5250,
     )
     flat, usage = invoice.lines.data
-    assert (flat.period.start, flat.period.end) == (
-        renewed.current_period_start,
-        renewed.current_period_end,
-    )
+    assert (flat.period.start, flat.period.end) == second
     assert (usage.quantity, usage.amount) == (6000, 2350)
-    assert (usage.period.start, usage.period.end) == (
-        sub.current_period_start,
-        sub.current_period_end,
-    )
+    assert (usage.period.start, usage.period.end) == first
     updated, paid = receiver.events(client, 2)
     assert (updated.type, paid.type) == ("customer.subscription.updated", "invoice.paid")
-    assert updated.data.previous_attributes["current_period_start"] == sub.current_period_start
+    assert previous(updated)["current_period_start"] == first[0]
 
     client.v1.subscriptions.update(sub.id, params={"cancel_at_period_end": True})
     record(client, customer.id, 1200, "usage-3")  # 200 units in tier 2: 100 + $1.00
-    advance(server, renewed.current_period_end - server_now(server) + 60)
+    advance(server, second[1] - server_now(server) + 60)
     ended = client.v1.subscriptions.retrieve(sub.id)
-    assert (ended.status, ended.ended_at) == ("canceled", renewed.current_period_end)
+    assert (ended.status, ended.ended_at) == ("canceled", second[1])
+    assert isinstance(ended.latest_invoice, str)
     final = client.v1.invoices.retrieve(ended.latest_invoice)
     assert [(line.quantity, line.amount) for line in final.lines.data] == [(1200, 200)]
     assert receiver.events(client, 5)[-1].type == "customer.subscription.deleted"
@@ -491,11 +529,12 @@ def test_plan_change_and_immediate_cancel_over_the_api(
     )
     assert [item.price.id for item in changed["items"].data] == [bigger.id, catalogue.usage.id]
     (updated,) = receiver.events(client, 1)
-    assert updated.data.previous_attributes["items"]["data"][0]["price"]["id"] == catalogue.flat.id
+    assert previous(updated)["items"]["data"][0]["price"]["id"] == catalogue.flat.id
 
     record(client, customer.id, 1001, "usage-1")  # 1 unit in tier 2: 0.5 cent + $1.00 → 101
     canceled = client.v1.subscriptions.cancel(sub.id, params={"invoice_now": True})
     assert canceled.status == "canceled"
+    assert isinstance(canceled.latest_invoice, str)
     final = client.v1.invoices.retrieve(canceled.latest_invoice)
     assert [(line.quantity, line.amount) for line in final.lines.data] == [(1001, 101)]
     assert receiver.events(client, 3)[-1].type == "customer.subscription.deleted"
@@ -588,7 +627,9 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     with local_stripe(port, tmp_path / "second.log", state) as proc:
         wait_until_healthy(proc, f"{base}/health", tmp_path / "second.log")
         assert httpx.get(f"{base}/health").json()["clock_offset"] == HOUR_S
-        assert client.v1.customers.retrieve(customer).metadata["tenant"] == "acme"
+        metadata = client.v1.customers.retrieve(customer).metadata
+        assert metadata is not None
+        assert metadata["tenant"] == "acme"
         found = client.v1.prices.list(params={"lookup_keys": ["pro_monthly"]})
         assert len(found.data) == 1
         with pytest.raises(stripe.InvalidRequestError, match="already exists"):
@@ -602,7 +643,7 @@ def _price(scheme: str, mode: str | None = None, unit: str | None = None) -> dic
     tiers = [
         {
             "up_to": None if t["up_to"] == "inf" else t["up_to"],
-            "unit_amount_decimal": t["unit_amount_decimal"],
+            "unit_amount_decimal": str(t["unit_amount_decimal"]),  # as the server keeps it
             "flat_amount_decimal": str(t.get("flat_amount", 0)),
         }
         for t in TIERS

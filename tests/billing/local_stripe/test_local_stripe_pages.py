@@ -55,6 +55,7 @@ def test_checkout_and_portal_in_a_browser(
     catalogue = make_catalogue(client)
     customer = make_customer(client)
     session = start_checkout(client, receiver, catalogue, customer.id)
+    assert session.url is not None
     shoot(browser, session.url, shots / "local-stripe-checkout-{}.png")
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
