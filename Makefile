@@ -61,6 +61,7 @@ bench: install
 	$(BIN)/python bench/semantic_cache_quality.py $(BENCH_ARGS)
 	$(BIN)/python bench/chat_streams.py $(BENCH_ARGS)
 	$(BIN)/python bench/retrieval.py $(BENCH_ARGS)
+	$(BIN)/python bench/metering.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

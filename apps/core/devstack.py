@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -74,10 +75,10 @@ def _pid_from_file(path: Path, expected_name: str, cmdline_part: str = "") -> in
     return None
 
 
-def _wait_for(check: object, what: str, timeout: float) -> None:
+def _wait_for(check: Callable[[], object], what: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
+        if check():
             return
         time.sleep(0.1)
     raise StackError(f"{what} did not come up within {timeout:.0f}s.")
@@ -337,21 +338,34 @@ class Valkey:
 
 
 @dataclass
-class LocalProvider:
-    """The OpenAI-compatible local provider (apps/gateway/local_provider): real
-    embeddings and the deterministic dev chat model. Its own process: it imports torch."""
+class OwnServer:
+    """A server the project ships, run as ``python -m <module> --port N`` in its own
+    process (a local stand-in for a service that cannot run here)."""
 
-    data: Path = stack.DEVDATA / "local-provider"
-    port: int = stack.LOCAL_PROVIDER_PORT
-    name: str = "provider"
-    port_setting: ClassVar[str] = "LOCAL_PROVIDER_PORT"
+    data: Path
+    port: int
+    name: str
+    module: ClassVar[str]
+    title: ClassVar[str]
+    port_setting: ClassVar[str]
+    start_timeout_s: ClassVar[float] = 60
 
     @property
     def pidfile(self) -> Path:
-        return self.data / "provider.pid"
+        return self.data / f"{self.name}.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.data / f"{self.name}.log"
 
     def pid(self) -> int | None:
-        return _pid_from_file(self.pidfile, "python", "apps.gateway.local_provider")
+        return _pid_from_file(self.pidfile, "python", self.module)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", self.module, "--port", str(self.port)]
+
+    def environment(self) -> dict[str, str]:
+        return dict(os.environ)
 
     def _healthy(self) -> bool:
         import httpx
@@ -366,26 +380,31 @@ class LocalProvider:
             return False
         if _port_in_use("127.0.0.1", self.port):
             raise StackError(
-                f"Port {self.port} is taken by {_listener_of(self.port)}, so the local provider "
+                f"Port {self.port} is taken by {_listener_of(self.port)}, so {self.title} "
                 f"cannot start. Stop that process or set {self.port_setting} to a free port."
             )
         self.data.mkdir(parents=True, exist_ok=True)
-        log = (self.data / "provider.log").open("ab")
+        log = self.log.open("ab")
         proc = subprocess.Popen(  # noqa: S603 - our own module
-            [sys.executable, "-m", "apps.gateway.local_provider", "--port", str(self.port)],
+            self.command(),
             cwd=stack.BASE_DIR,
+            env=self.environment(),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.pidfile.write_text(f"{proc.pid}\n")
+
+        def ready() -> bool:
+            return self._healthy() or proc.poll() is not None
+
         try:
-            _wait_for(lambda: self._healthy() or proc.poll() is not None, "The local provider", 180)
+            _wait_for(ready, self.title.capitalize(), self.start_timeout_s)
         except StackError:
             proc.kill()
             raise
         if proc.poll() is not None:
-            raise StackError(f"The local provider exited; see {self.data / 'provider.log'}.")
+            raise StackError(f"{self.title.capitalize()} exited; see {self.log}.")
         return True
 
     def stop(self) -> bool:
@@ -404,13 +423,53 @@ class LocalProvider:
     def describe(self) -> str:
         pid = self.pid()
         if pid:
-            return f"running  pid {pid}  127.0.0.1:{self.port}  log {self.data / 'provider.log'}"
+            return f"running  pid {pid}  127.0.0.1:{self.port}  log {self.log}"
         return "stopped"
 
 
+@dataclass
+class LocalProvider(OwnServer):
+    """The OpenAI-compatible local provider (apps/gateway/local_provider): real
+    embeddings and the deterministic dev chat model. Its own process: it imports torch."""
+
+    data: Path = stack.DEVDATA / "local-provider"
+    port: int = stack.LOCAL_PROVIDER_PORT
+    name: str = "provider"
+    module: ClassVar[str] = "apps.gateway.local_provider"
+    title: ClassVar[str] = "the local provider"
+    port_setting: ClassVar[str] = "LOCAL_PROVIDER_PORT"
+    start_timeout_s: ClassVar[float] = 180
+
+
+@dataclass
+class LocalStripe(OwnServer):
+    """The local Stripe server (apps/billing/local_stripe, docs/local-stripe.md): the
+    subset of Stripe's API billing uses, with Checkout and portal pages, signing its
+    webhooks to the web server's /billing/webhooks/stripe/. State kept in its data
+    folder, so customers and subscriptions survive a restart."""
+
+    data: Path = stack.DEVDATA / "local-stripe"
+    port: int = stack.LOCAL_STRIPE_PORT
+    name: str = "stripe"
+    module: ClassVar[str] = "apps.billing.local_stripe"
+    title: ClassVar[str] = "the local Stripe server"
+    port_setting: ClassVar[str] = "LOCAL_STRIPE_PORT"
+
+    def command(self) -> list[str]:
+        return [*super().command(), "--state", str(self.data / "state.json")]
+
+    def environment(self) -> dict[str, str]:
+        web = os.environ.get("PORT", "8000")
+        return {
+            **os.environ,
+            "LOCAL_STRIPE_WEBHOOK_URL": f"http://127.0.0.1:{web}/billing/webhooks/stripe/",
+            "LOCAL_STRIPE_WEBHOOK_SECRET": stack.LOCAL_STRIPE_WEBHOOK_SECRET,
+        }
+
+
 POSTGRES = Postgres()
-Service = Postgres | Valkey | LocalProvider
-SERVICES: tuple[Service, ...] = (POSTGRES, Valkey(), LocalProvider())
+Service = Postgres | Valkey | OwnServer
+SERVICES: tuple[Service, ...] = (POSTGRES, Valkey(), LocalProvider(), LocalStripe())
 
 
 def web_port() -> int:
@@ -515,6 +574,7 @@ def execute(command: list[str], *, setup: bool) -> int:
             _manage("migrate", "--no-input", "-v", "0")
             password = _demo_password()
             _manage("seed_demo", "--password", password)
+            _manage("stripe_sync")
             port = os.environ.get("PORT", "8000")
             print(
                 f"\n  Starter is running at http://127.0.0.1:{port}/\n"
