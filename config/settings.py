@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config import stack
@@ -256,6 +257,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(BILLING_METER_INTERVAL_S),
     },
     "billing.grace_enforce": {"task": "apps.billing.tasks.grace_enforce", "schedule": 3600.0},
+    "billing.reconcile": {
+        "task": "apps.billing.tasks.reconcile_yesterday",
+        "schedule": crontab(hour=2, minute=15),
+    },
 }
 
 # --- RAG retrieval (docs/retrieval.md) ---------------------------------------------

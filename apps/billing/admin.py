@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from apps.billing.models import StripeEvent
+from apps.billing.models import MeterReconciliation, StripeEvent
 
 
 @admin.register(StripeEvent)
@@ -14,3 +14,11 @@ class StripeEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic o
     list_filter = ("type",)
     search_fields = ("id", "outcome")
     readonly_fields = ("id", "type", "received_at", "applied_at", "outcome")
+
+
+@admin.register(MeterReconciliation)
+class MeterReconciliationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic only in the stubs
+    list_display = ("hour", "stripe_customer_id", "local_tokens", "stripe_tokens", "resent")
+    list_filter = ("resent",)
+    search_fields = ("stripe_customer_id",)
+    readonly_fields = list_display

@@ -88,3 +88,22 @@ class MeterBatch(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.tokens} tokens ({self.rows} rows)"
+
+
+class MeterReconciliation(models.Model):
+    """An hour whose tokens differ between the batches sent and Stripe's meter summary,
+    found by the daily reconciliation. For operators (Django admin): a Stripe customer
+    and totals, like ``StripeEvent`` no tenant content, so not under RLS."""
+
+    stripe_customer_id = models.CharField(max_length=255)
+    hour = models.DateTimeField()
+    local_tokens = models.PositiveBigIntegerField()
+    stripe_tokens = models.PositiveBigIntegerField()
+    resent = models.BooleanField(default=False)
+    checked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-hour",)
+
+    def __str__(self) -> str:
+        return f"{self.stripe_customer_id} {self.hour:%Y-%m-%d %H}h"

@@ -6,9 +6,12 @@ narrow policies in apps/billing/selectors.py and enter each tenant's context the
 
 from __future__ import annotations
 
-from celery import shared_task
+from datetime import timedelta
 
-from apps.billing import metering, services
+from celery import shared_task
+from django.utils import timezone
+
+from apps.billing import metering, reconcile, services
 from apps.billing.stripe_api import StripeUnavailable
 from apps.core.redis_client import sync_redis
 
@@ -40,6 +43,13 @@ def meter_drain() -> dict[str, int]:
         report = metering.drain()
     finally:
         lock.release()
+    return dict(vars(report))
+
+
+@shared_task(acks_late=True)
+def reconcile_yesterday() -> dict[str, int]:
+    """Compare yesterday's metered usage with Stripe's summaries; heal what is safe."""
+    report = reconcile.reconcile_day(timezone.now() - timedelta(days=1))
     return dict(vars(report))
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -249,3 +250,8 @@ def test_checkout_is_refused_while_subscribed_and_over_the_seats(
     assert "Remove 1 of them" in refused.content.decode()
     unknown = client.post(url, {"plan": "platinum"}, follow=True)
     assert "Choose a paid plan" in unknown.content.decode()
+
+
+def test_reconcile_command_says_how_to_write_a_date(db: None) -> None:
+    with pytest.raises(CommandError, match="YYYY-MM-DD"):
+        call_command("billing_reconcile", date="03/12/2026")

@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.billing import metering, stripe_api
-from apps.billing.models import BillingAccount, MeterBatch, StripeEvent
+from apps.billing.models import BillingAccount, MeterBatch, MeterReconciliation, StripeEvent
+from apps.billing.reconcile import reconcile
 from apps.core.db import tenant_context
 from apps.gateway.config import resolve_sync
 from apps.gateway.types import CallContext
@@ -197,3 +198,36 @@ def test_stripe_down_during_checkout_says_so_and_stores_nothing(live_db: None, s
     assert "Nothing was charged" in response.content.decode()
     assert account(tenant).stripe_customer_id is None
     assert plan_of(tenant) == "free"
+
+
+def test_reconciliation_finds_an_hour_stripe_missed_and_sends_it_again(
+    live_db: None, stripe: str
+) -> None:
+    _, tenant = owner_and_tenant("Reconcile")
+    customer = stripe_api.customer_create(tenant_id=str(tenant.id), name="R", email="r@x.io")
+    subscribe(tenant, customer=customer)
+    for _ in range(3):
+        ledger_row(tenant, tokens_in=100, tokens_out=0)
+    assert metering.drain().batches_sent == 1
+    # A batch marked sent whose event never reached Stripe (the record of a lost send).
+    with tenant_context(tenant.id):
+        lost = MeterBatch.objects.create(
+            tenant=tenant, stripe_customer_id=customer, tokens=77, rows=1, sent_at=timezone.now()
+        )
+    start = timezone.now().replace(minute=0, second=0, microsecond=0)
+    report = reconcile(start=start, end=start + timedelta(hours=1))
+    assert (report.customers, report.differences, report.resent_batches) == (1, 1, 2)
+    (difference,) = MeterReconciliation.objects.filter(stripe_customer_id=customer)
+    assert (difference.local_tokens, difference.stripe_tokens, difference.resent) == (
+        377,
+        300,
+        True,
+    )
+    # Sent again with their own identifiers: the batch Stripe had is not counted twice.
+    summaries = stripe_api.meter_summaries(
+        customer_id=customer, start=start, end=start + timedelta(hours=1)
+    )
+    assert sum(s.tokens for s in summaries) == 377
+    again = reconcile(start=start, end=start + timedelta(hours=1))
+    assert again.differences == 0
+    assert lost.identifier.startswith("mb_")
