@@ -251,6 +251,7 @@ STRIPE_RETRIES = env_int("STRIPE_RETRIES", 2, minimum=0)
 BILLING_GRACE_DAYS = env_int("BILLING_GRACE_DAYS", 7, minimum=0)
 BILLING_METER_INTERVAL_S = env_int("BILLING_METER_INTERVAL_S", 30, minimum=1)
 BILLING_METER_MAX_PER_S = env_int("BILLING_METER_MAX_PER_S", 500, minimum=1)
+BILLING_METER_V2 = env_bool("BILLING_METER_V2", False)
 CELERY_BEAT_SCHEDULE = {
     "billing.meter_drain": {
         "task": "apps.billing.tasks.meter_drain",

@@ -33,6 +33,7 @@ STRIPE_DEDUP_WINDOW = timedelta(hours=24)
 @dataclass
 class ReconcileReport:
     customers: int = 0
+    customers_refused: int = 0
     hours_checked: int = 0
     differences: int = 0
     resent_batches: int = 0
@@ -59,11 +60,17 @@ def reconcile(*, start: datetime, end: datetime) -> ReconcileReport:
         )
     now = timezone.now()
     for customer, hours in by_customer.items():
+        try:
+            summaries = stripe_api.meter_summaries(customer_id=customer, start=start, end=end)
+        except stripe_api.StripeRefused as exc:
+            # One customer Stripe will not answer for (deleted, say) must not stop the rest.
+            report.customers_refused += 1
+            logger.error(
+                "meter reconciliation refused", extra={"customer": customer, "error": exc.message}
+            )
+            continue
         report.customers += 1
-        counted = {
-            summary.start: summary.tokens
-            for summary in stripe_api.meter_summaries(customer_id=customer, start=start, end=end)
-        }
+        counted = {summary.start: summary.tokens for summary in summaries}
         for hour, batches in sorted(hours.items()):
             report.hours_checked += 1
             local = sum(batch.tokens for batch in batches)

@@ -10,11 +10,12 @@ import httpx
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from pytest_django import Settings
 
 from apps.billing import metering, stripe_api
 from apps.billing.models import BillingAccount, MeterBatch, MeterReconciliation, StripeEvent
 from apps.billing.reconcile import reconcile
-from apps.core.db import tenant_context
+from apps.core.db import setting_context, tenant_context
 from apps.gateway.config import resolve_sync
 from apps.gateway.types import CallContext
 from apps.tenants.models import Tenant
@@ -231,3 +232,39 @@ def test_reconciliation_finds_an_hour_stripe_missed_and_sends_it_again(
     again = reconcile(start=start, end=start + timedelta(hours=1))
     assert again.differences == 0
     assert lost.identifier.startswith("mb_")
+
+
+def test_the_v2_stream_meters_many_customers_in_one_request_once(
+    live_db: None, stripe: str, settings: Settings
+) -> None:
+    settings.BILLING_METER_V2 = True
+    stripe_api.reset_stream_session()
+    customers = []
+    for n in range(3):
+        _, tenant = owner_and_tenant(f"Stream {n}")
+        customer = stripe_api.customer_create(tenant_id=str(tenant.id), name="S", email="s@x.io")
+        subscribe(tenant, customer=customer)
+        ledger_row(tenant, tokens_in=1000 * (n + 1), tokens_out=0)
+        customers.append(customer)
+    report = metering.drain()
+    assert (report.batches_sent, report.failures) == (3, 0)
+    # Sent again (a lost answer): the identifiers are the same, nothing counts twice.
+    with setting_context({"app.platform_job": "meter_drain"}):
+        batches = list(MeterBatch.objects.filter(stripe_customer_id__in=customers))
+    stripe_api.meter_events_stream(
+        [
+            stripe_api.MeterEvent(b.stripe_customer_id, b.tokens, b.identifier, b.created_at)
+            for b in batches
+        ]
+    )
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    totals = [
+        sum(
+            s.tokens
+            for s in stripe_api.meter_summaries(
+                customer_id=c, start=hour - timedelta(hours=1), end=hour + timedelta(hours=1)
+            )
+        )
+        for c in customers
+    ]
+    assert totals == [1000, 2000, 3000]

@@ -32,5 +32,6 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from exc
         self.stdout.write(
             f"{day:%Y-%m-%d}: {report.customers} customers, {report.hours_checked} hours, "
-            f"{report.differences} differences, {report.resent_batches} batches sent again"
+            f"{report.differences} differences, {report.resent_batches} batches sent again, "
+            f"{report.customers_refused} customers Stripe refused to report"
         )
