@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 from pytest_django import Settings
 
-from apps.billing import metering, stripe_api
+from apps.billing import metering, selectors, services, stripe_api
+from apps.billing.catalogue import PAID_PLANS
 from apps.billing.models import BillingAccount, MeterBatch, MeterReconciliation, StripeEvent
 from apps.billing.reconcile import reconcile
 from apps.core.db import setting_context, tenant_context
@@ -268,3 +269,25 @@ def test_the_v2_stream_meters_many_customers_in_one_request_once(
         for c in customers
     ]
     assert totals == [1000, 2000, 3000]
+
+
+def test_events_for_unknown_customers_and_types_are_recorded_and_change_nothing(
+    live_db: None, stripe: str, app_server: str
+) -> None:
+    deliver_webhooks_to(stripe, app_server)
+    # A subscription bought for a customer no organisation has (made outside the app).
+    stranger = stripe_api.customer_create(tenant_id="none", name="Stranger", email="s@x.io")
+    url = stripe_api.checkout_session_create(
+        customer_id=stranger,
+        plan=PAID_PLANS["pro"],
+        tenant_id="none",
+        success_url="http://127.0.0.1:9/done?session_id={CHECKOUT_SESSION_ID}",
+        cancel_url="http://127.0.0.1:9/",
+    )
+    assert httpx.post(url, data={"card": GOOD_CARD}, follow_redirects=False).status_code == 303
+    (event,) = stripe_events("customer.subscription.created")
+    wait_until(lambda: is_applied(event), "the stranger's event")
+    outcome = StripeEvent.objects.get(id=event).outcome
+    assert outcome == f"ignored: no organisation has customer {stranger}"
+    assert selectors.tenant_of_customer(stranger) is None
+    assert services._apply("charge.refunded", {}) == "ignored: not an event billing uses"
