@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -139,3 +139,26 @@ def paced_cluster(
             )
             for n in range(instances)
         ]
+
+
+def local_stripe(
+    port: int, log: Path, state: Path | None = None, **env: str
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """``python -m apps.billing.local_stripe`` on ``port``, stopped when the block ends."""
+    command = [sys.executable, "-m", "apps.billing.local_stripe", "--port", str(port)]
+    if state is not None:
+        command += ["--state", str(state)]
+    # The dev stack's own settings must not leak into the server under test.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LOCAL_STRIPE_")}
+    return running(command, env={**clean, **env}, log=log)
+
+
+@contextmanager
+def stripe_server(log: Path, **env: str) -> Iterator[str]:
+    """The local Stripe server on a free port, delivering no webhooks until a test says
+    where (``POST /_local/webhook``); its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with local_stripe(port, log, None, LOCAL_STRIPE_WEBHOOK_URL="", **env) as proc:
+        wait_until_healthy(proc, f"{base}/health", log)
+        yield base

@@ -8,7 +8,6 @@ server delivers its signed webhooks to (tasks run inline there).
 
 from __future__ import annotations
 
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,7 +24,8 @@ from apps.core.db import tenant_context
 from apps.tenants.models import Tenant
 from apps.tenants.services import tenant_create
 from tests.conftest import make_user
-from tests.servers import asgi_server, free_port, process_env, running, wait_until_healthy
+from tests.servers import asgi_server
+from tests.servers import stripe_server as local_stripe_server
 
 WEBHOOK_PATH = "/billing/webhooks/stripe/"
 GOOD_CARD = "4242 4242 4242 4242"
@@ -33,12 +33,7 @@ GOOD_CARD = "4242 4242 4242 4242"
 
 @pytest.fixture(scope="module")
 def stripe_server(artifacts_dir: Path) -> Iterator[str]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "apps.billing.local_stripe", "--port", str(port)]
-    log = artifacts_dir / "billing" / "local-stripe.log"
-    with running(command, env=process_env(LOCAL_STRIPE_WEBHOOK_URL=""), log=log) as proc:
-        wait_until_healthy(proc, f"{base}/health", log)
+    with local_stripe_server(artifacts_dir / "billing" / "local-stripe.log") as base:
         yield base
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from playwright.sync_api import Browser, ViewportSize
 from pytest_django import DjangoDbBlocker
 
 from tests.billing.conftest import deliver_webhooks_to
-from tests.servers import asgi_server, free_port, process_env, running, wait_until_healthy
+from tests.servers import asgi_server, stripe_server
 
 pytestmark = pytest.mark.e2e
 
@@ -33,20 +32,18 @@ def billing_stack(
     """(the app, the local Stripe server), webhooks delivered from one to the other, the
     catalogue synced and the demo seeded, as `make run` does. Before the browser starts:
     Django refuses the ORM beside Playwright's event loop."""
-    port = free_port()
-    stripe = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "apps.billing.local_stripe", "--port", str(port)]
     log = artifacts_dir / "e2e-billing" / "local-stripe.log"
-    with running(command, env=process_env(LOCAL_STRIPE_WEBHOOK_URL=""), log=log) as proc:
-        wait_until_healthy(proc, f"{stripe}/health", log)
-        with asgi_server(artifacts_dir / "e2e-billing", STRIPE_API_BASE=stripe) as app:
-            deliver_webhooks_to(stripe, app)
-            quiet = open(os.devnull, "w")  # noqa: SIM115
-            with django_db_blocker.unblock(), override_settings(STRIPE_API_BASE=stripe):
-                call_command("stripe_sync", stdout=quiet)
-                call_command("seed_demo", password=PASSWORD, stdout=quiet)
-                connections.close_all()
-            yield app, stripe
+    with (
+        stripe_server(log) as stripe,
+        asgi_server(artifacts_dir / "e2e-billing", STRIPE_API_BASE=stripe) as app,
+    ):
+        deliver_webhooks_to(stripe, app)
+        quiet = open(os.devnull, "w")  # noqa: SIM115
+        with django_db_blocker.unblock(), override_settings(STRIPE_API_BASE=stripe):
+            call_command("stripe_sync", stdout=quiet)
+            call_command("seed_demo", password=PASSWORD, stdout=quiet)
+            connections.close_all()
+        yield app, stripe
 
 
 def test_the_demo_owner_upgrades_to_pro_through_checkout(

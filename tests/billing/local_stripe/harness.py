@@ -3,15 +3,10 @@ and the steps the app takes (a catalogue, a customer, Checkout) through the offi
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +14,7 @@ import stripe
 from stripe.params import PriceCreateParamsTier
 from stripe.params.billing import MeterEventCreateParams
 
-from tests.servers import running
+from tests.servers import local_stripe as local_stripe
 
 SECRET = "whsec_local_dev_secret"  # the documented default
 HOUR_S = 3600
@@ -71,18 +66,6 @@ class Receiver:
         with self._changed:
             self.deliveries.clear()
             self.fail_next = 0
-
-
-def local_stripe(
-    port: int, log: Path, state: Path | None = None, **env: str
-) -> AbstractContextManager[subprocess.Popen[bytes]]:
-    """``python -m apps.billing.local_stripe`` on ``port``, stopped when the block ends."""
-    command = [sys.executable, "-m", "apps.billing.local_stripe", "--port", str(port)]
-    if state is not None:
-        command += ["--state", str(state)]
-    # The dev stack's own settings must not leak into the server under test.
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("LOCAL_STRIPE_")}
-    return running(command, env={**clean, **env}, log=log)
 
 
 def server_now(server: str) -> int:
