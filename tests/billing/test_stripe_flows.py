@@ -28,7 +28,7 @@ from tests.billing.conftest import (
     plan_of,
     wait_until,
 )
-from tests.billing.test_accounts_and_metering import ledger_row, subscribe
+from tests.billing.test_accounts_and_metering import ledger_row, outbox, subscribe
 
 
 def upgrade(client: Client, tenant: Tenant, plan: str = "pro", card: str = GOOD_CARD) -> str:
@@ -159,8 +159,9 @@ def test_usage_reaches_the_meter_once_through_an_outage(live_db: None, stripe: s
     expected = sum(100 + n + 10 for n in range(40))
 
     control(stripe, "faults", {"status": 500, "count": 100})  # Stripe is down
-    report = metering.drain()
-    assert (report.rows, report.batches_sent, report.failures) == (40, 0, 1)
+    # The drain sees every tenant of the shared test database: assert on this one.
+    assert metering.drain().failures >= 1
+    assert outbox(tenant) == []
     with tenant_context(tenant.id):
         (batch,) = MeterBatch.objects.all()
         assert (batch.tokens, batch.sent_at, batch.attempts) == (expected, None, 1)
@@ -177,10 +178,10 @@ def test_usage_reaches_the_meter_once_through_an_outage(live_db: None, stripe: s
         MeterBatch.objects.filter(id=batch.id).update(next_attempt_at=None)
     for _ in range(5):  # more usage while it recovers
         ledger_row(tenant, tokens_in=50, tokens_out=0)
-    report = metering.drain()
-    assert (report.batches_sent, report.failures) == (2, 0)
+    metering.drain()
     with tenant_context(tenant.id):
-        assert not MeterBatch.objects.filter(sent_at__isnull=True).exists()
+        sent = MeterBatch.objects.filter(sent_at__isnull=False)
+        assert sent.count() == MeterBatch.objects.count() == 2
     hour = started.replace(minute=0, second=0, microsecond=0)
     summaries = stripe_api.meter_summaries(
         customer_id=customer, start=hour, end=hour + timedelta(hours=3)
@@ -210,7 +211,9 @@ def test_reconciliation_finds_an_hour_stripe_missed_and_sends_it_again(
     subscribe(tenant, customer=customer)
     for _ in range(3):
         ledger_row(tenant, tokens_in=100, tokens_out=0)
-    assert metering.drain().batches_sent == 1
+    metering.drain()
+    with tenant_context(tenant.id):
+        assert MeterBatch.objects.filter(sent_at__isnull=False).count() == 1
     # A batch marked sent whose event never reached Stripe (the record of a lost send).
     with tenant_context(tenant.id):
         lost = MeterBatch.objects.create(
@@ -247,11 +250,12 @@ def test_the_v2_stream_meters_many_customers_in_one_request_once(
         subscribe(tenant, customer=customer)
         ledger_row(tenant, tokens_in=1000 * (n + 1), tokens_out=0)
         customers.append(customer)
-    report = metering.drain()
-    assert (report.batches_sent, report.failures) == (3, 0)
+    metering.drain()
     # Sent again (a lost answer): the identifiers are the same, nothing counts twice.
     with setting_context({"app.platform_job": "meter_drain"}):
         batches = list(MeterBatch.objects.filter(stripe_customer_id__in=customers))
+    assert len(batches) == 3
+    assert all(batch.sent_at is not None for batch in batches)
     stripe_api.meter_events_stream(
         [
             stripe_api.MeterEvent(b.stripe_customer_id, b.tokens, b.identifier, b.created_at)
