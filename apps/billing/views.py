@@ -76,6 +76,7 @@ def billing(request: MemberRequest, slug: str) -> HttpResponse:
         "limits": tenant.limits,
         "seats_used": Membership.objects.filter(tenant=tenant).count(),
         "usage": selectors.period_usage(tenant, since),
+        "price": PAID_PLANS.get(tenant.plan),
         "period_start": since,
         "past_due": account.subscription_status
         in (SubscriptionStatus.PAST_DUE, SubscriptionStatus.UNPAID),
