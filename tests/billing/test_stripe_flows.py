@@ -7,6 +7,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import httpx
+from asgiref.sync import async_to_sync
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +18,7 @@ from apps.billing.catalogue import PAID_PLANS
 from apps.billing.models import BillingAccount, MeterBatch, MeterReconciliation, StripeEvent
 from apps.billing.reconcile import reconcile
 from apps.core.db import setting_context, tenant_context
-from apps.gateway.config import resolve_sync
+from apps.gateway.config import resolve, resolve_sync
 from apps.gateway.types import CallContext
 from apps.tenants.models import Tenant
 from tests.billing.conftest import (
@@ -67,12 +68,15 @@ def test_checkout_then_webhooks_change_the_plan_and_the_gateway_limits(
     owner, tenant = owner_and_tenant()
     ctx = CallContext(tenant_id=tenant.id, feature="chat")
     assert resolve_sync(ctx).tokens_per_day == 100_000  # Free
+    assert async_to_sync(resolve)(ctx).tokens_per_day == 100_000  # now cached in Redis
     client = Client()
     client.force_login(owner)
 
     assert upgrade(client, tenant) == reverse("billing:billing", args=[tenant.slug])
     assert plan_of(tenant) == "pro"
     assert resolve_sync(ctx).tokens_per_day == 1_000_000
+    # The gateway's cached config was dropped when the plan changed.
+    assert async_to_sync(resolve)(ctx).tokens_per_day == 1_000_000
     state = account(tenant)
     assert (state.subscription_status, state.subscribed_plan) == ("active", "pro")
     # The webhooks arrive too, and applying them again changes nothing.
