@@ -53,7 +53,10 @@ def get_redis() -> aioredis.Redis[bytes]:
 
 def sync_redis() -> redis.Redis[bytes]:
     """A sync client on the process's shared pool (for locks and keys outside the cache)."""
-    return redis.Redis(connection_pool=SharedConnectionPool.from_url(settings.REDIS_URL))
+    pool = SharedConnectionPool.from_url(
+        settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5
+    )
+    return redis.Redis(connection_pool=pool)
 
 
 class SharedConnectionPool(redis.ConnectionPool):

@@ -18,7 +18,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from apps.core.db import tenant_context
-from apps.core.redis_client import get_redis
+from apps.core.redis_client import get_redis, sync_redis
 from apps.gateway.models import AISettings
 from apps.gateway.types import CallContext, GatewayError
 from apps.tenants.models import Tenant
@@ -114,6 +114,4 @@ async def resolve(ctx: CallContext) -> ResolvedConfig:
 
 def invalidate(tenant_id: object) -> None:
     """Forget the cached configuration (call after changing AI settings or the plan)."""
-    from redis import Redis
-
-    Redis.from_url(settings.REDIS_URL, socket_timeout=2).delete(_key(tenant_id))
+    sync_redis().delete(_key(tenant_id))

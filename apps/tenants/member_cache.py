@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from django.conf import settings
-
 from apps.core.db import in_worker_thread, tenant_context
-from apps.core.redis_client import get_redis
+from apps.core.redis_client import get_redis, sync_redis
 from apps.tenants.models import Membership
 
 MEMBER_CACHE_S = 10
@@ -43,6 +41,4 @@ def _is_member(tenant_id: UUID, user_id: str) -> bool:
 
 def forget_member(*, tenant_id: object, user_id: object) -> None:
     """Drop the cached answer for this member (call after their membership ends)."""
-    from redis import Redis
-
-    Redis.from_url(settings.REDIS_URL, socket_timeout=2).delete(_member_key(tenant_id, user_id))
+    sync_redis().delete(_member_key(tenant_id, user_id))
