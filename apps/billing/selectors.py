@@ -11,6 +11,7 @@ from django.db.models import Count, Q, Sum
 
 from apps.billing.models import BillingAccount, MeterBatch, SubscriptionStatus
 from apps.core.db import setting_context
+from apps.gateway.ledger import BILLABLE_ROWS
 from apps.gateway.models import UsageOutbox, UsageRecord
 from apps.tenants.models import Tenant
 
@@ -60,10 +61,8 @@ def period_usage(tenant: Tenant, since: datetime) -> dict[str, int | float]:
         cost=Sum("cost_usd"),
         calls=Count("id"),
     )
-    billable = (
-        rows.filter(cache="")
-        .exclude(status="error")
-        .aggregate(tokens_in=Sum("tokens_in"), tokens_out=Sum("tokens_out"))
+    billable = rows.filter(BILLABLE_ROWS).aggregate(
+        tokens_in=Sum("tokens_in"), tokens_out=Sum("tokens_out")
     )
     return {
         "tokens": (totals["tokens_in"] or 0) + (totals["tokens_out"] or 0),

@@ -100,14 +100,16 @@ class MeterSummary:
 # --- The client -------------------------------------------------------------------------
 
 
-@functools.cache
-def _client(api_key: str, api_base: str, retries: int) -> stripe.StripeClient:
+def _build(api_key: str, api_base: str, retries: int) -> stripe.StripeClient:
     base = {"api": api_base, "meter_events": api_base} if api_base else None
     return stripe.StripeClient(
         api_key,
         base_addresses=base,  # type: ignore[arg-type]  # a TypedDict of optional keys
         max_network_retries=retries,
     )
+
+
+_client = functools.cache(_build)
 
 
 def client() -> stripe.StripeClient:
@@ -346,12 +348,8 @@ def _stream_client() -> stripe.StripeClient:
             expires_at = datetime.fromisoformat(str(expires_at).replace("Z", "+00:00"))
         _stream_session["token"] = session.authentication_token
         _stream_session["expires_at"] = expires_at.timestamp()
-    base = settings.STRIPE_API_BASE
-    return stripe.StripeClient(
-        _stream_session["token"],
-        base_addresses={"api": base, "meter_events": base} if base else None,
-        max_network_retries=settings.STRIPE_RETRIES,
-    )
+    # Not cached like client(): the token changes every 15 minutes.
+    return _build(_stream_session["token"], settings.STRIPE_API_BASE, settings.STRIPE_RETRIES)
 
 
 def meter_events_stream(events: list[MeterEvent]) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from asgiref.sync import sync_to_async
+from django.db.models import Q
 
 from apps.core.db import tenant_context
 from apps.gateway.models import CallStatus, UsageOutbox, UsageRecord
@@ -27,6 +28,10 @@ class LedgerEntry:
     error_code: str = ""
     latency_ms: int = 0
     ttft_ms: int | None = None
+
+
+# billable_tokens' rule for queries over ledger rows (billing's usage figures).
+BILLABLE_ROWS = Q(cache="") & ~Q(status=CallStatus.ERROR)
 
 
 def billable_tokens(entry: LedgerEntry) -> int:
