@@ -7,8 +7,9 @@ config/urls.py (apps/api/openai_compat.py).
 """
 
 from apps.api.api import build_api
+from apps.api.cache_api import router as cache_reports
 from apps.chat.api import router as conversations
 from apps.rag.api import router as documents
 from apps.rag.search_api import router as search
 
-api = build_api([conversations, documents, search])
+api = build_api([conversations, documents, search, cache_reports])

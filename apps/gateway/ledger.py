@@ -10,7 +10,8 @@ from asgiref.sync import sync_to_async
 from django.db.models import Q
 
 from apps.core.db import tenant_context
-from apps.gateway.models import CallStatus, UsageOutbox, UsageRecord
+from apps.gateway.models import CallStatus, SemanticCacheHit, UsageOutbox, UsageRecord
+from apps.gateway.semantic_cache import SemanticHit
 from apps.gateway.types import CallContext
 
 
@@ -28,6 +29,8 @@ class LedgerEntry:
     error_code: str = ""
     latency_ms: int = 0
     ttft_ms: int | None = None
+    # A semantic-cache hit: which entry answered which question (kept for reports).
+    semantic_hit: SemanticHit | None = None
 
 
 # billable_tokens' rule for queries over ledger rows (billing's usage figures).
@@ -65,6 +68,16 @@ def record_sync(entry: LedgerEntry) -> uuid.UUID:
             latency_ms=entry.latency_ms,
             ttft_ms=entry.ttft_ms,
         )
+        hit = entry.semantic_hit
+        if hit is not None:
+            SemanticCacheHit.objects.create(
+                tenant_id=ctx.tenant_id,
+                usage_record=row,
+                entry_id=hit.entry_id,
+                cached_query=hit.query,
+                query=hit.question,
+                similarity=hit.similarity,
+            )
         tokens = billable_tokens(entry)
         if tokens:
             UsageOutbox.objects.create(tenant_id=ctx.tenant_id, usage_record=row, tokens=tokens)

@@ -192,3 +192,37 @@ class SemanticCacheEntry(TenantScopedModel):
 
     def __str__(self) -> str:
         return self.query[:60]
+
+
+class SemanticCacheHit(TenantScopedModel):
+    """One answer served from the semantic cache: which entry, for which question.
+
+    Written with the hit's ledger row (``ledger.record_sync``), so a user or admin who
+    finds the answer wrong can report it (``services.report_cache_hit``): the entry is
+    deleted and this row, the pair of questions, is kept for the tenant's own evaluation
+    (``reported_at`` set; downloadable as ``manage.py cache_decide`` input).
+    """
+
+    usage_record = models.OneToOneField(UsageRecord, on_delete=models.CASCADE, related_name="+")
+    entry_id = models.UUIDField()  # no foreign key: a report deletes the entry, not this row
+    cached_query = models.TextField()
+    query = models.TextField()
+    similarity = models.FloatField()
+    reported_at = models.DateTimeField(null=True, blank=True)
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reported_via = models.CharField(max_length=10, blank=True)  # "chat" | "api" | "admin"
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=("tenant", "-reported_at"),
+                name="semhit_reported_idx",
+                condition=models.Q(reported_at__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.query[:40]} -> {self.cached_query[:40]}"

@@ -43,6 +43,8 @@ class Call:
     # Material for this answer only (retrieved passages): the semantic cache is skipped,
     # since a paraphrased question may need other passages.
     has_context: bool = False
+    # The semantic cache's hit, once found: its ledger row keeps which entry answered.
+    semantic_hit: semantic_cache.SemanticHit | None = None
 
     async def settle(
         self,
@@ -70,6 +72,7 @@ class Call:
             error_code=error_code,
             latency_ms=int((time.perf_counter() - self.started) * 1000),
             ttft_ms=None if ttft is None else int((ttft - self.started) * 1000),
+            semantic_hit=self.semantic_hit if cache_kind == CacheKind.SEMANTIC else None,
         )
         # Shielded: a client that disconnects must not cancel the bookkeeping.
         return await asyncio.shield(self._settle(entry, tokens_in + tokens_out, cost))
@@ -207,6 +210,7 @@ async def cache_lookup(call: Call) -> tuple[str, cache.CachedAnswer, str, list[f
     )
     if found is None:
         return "", none, key, embedding
+    call.semantic_hit = found
     answer = cache.CachedAnswer(
         found.response, found.served_model, found.tokens_in, found.tokens_out, str(found.cost_usd)
     )

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.db.models import Count, Q, QuerySet, Sum
 
 from apps.gateway.config import resolve_sync
-from apps.gateway.models import AISettings, UsageRecord
+from apps.gateway.models import AISettings, SemanticCacheHit, UsageRecord
 from apps.gateway.types import CallContext
 from apps.tenants.models import Tenant
 
@@ -21,6 +21,14 @@ def ai_settings_for(tenant: Tenant) -> AISettings:
 def usage_records(tenant: Tenant) -> QuerySet[UsageRecord]:
     """Call inside tenant_context."""
     return UsageRecord.objects.filter(tenant=tenant).select_related("user").order_by("-created_at")
+
+
+def semantic_hits(tenant: Tenant, *, reported: bool) -> QuerySet[SemanticCacheHit]:
+    """Answers served from the semantic cache, newest first: those reported as wrong, or
+    those not (yet). Call inside tenant_context."""
+    hits = SemanticCacheHit.objects.filter(tenant=tenant, reported_at__isnull=not reported)
+    order = "-reported_at" if reported else "-created_at"
+    return hits.select_related("reported_by").order_by(order)
 
 
 def usage_by_request(

@@ -3,13 +3,17 @@
 Entries live in PostgreSQL (pgvector, HNSW cosine index) under row-level security and
 are keyed by tenant + model alias + system-prompt hash; queries also carry an explicit
 tenant predicate. It is used only for a single question with no history (history can
-change the answer). A candidate must reach the tenant's cosine threshold AND pass the
-verifier (numbers, names, negations, plans, languages agree): a threshold alone gives
-wrong answers (docs/gateway.md).
+change the answer). A candidate must reach the tenant's cosine floor AND pass the
+decision (``cache_verifier.decision``: named facts, roles and qualifiers agree, and a
+scorer trained on held-apart pairs is sure): a threshold alone gives wrong answers
+(docs/gateway.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,7 +23,8 @@ from django.db import connection
 from django.db.models import F
 
 from apps.core.db import tenant_context
-from apps.gateway.cache_verifier import verify
+from apps.gateway import router
+from apps.gateway.cache_verifier.decision import decide
 from apps.gateway.models import SemanticCacheEntry
 
 CANDIDATES = 5
@@ -31,13 +36,16 @@ EXACT_SCAN_MAX = 3_000
 
 @dataclass(frozen=True)
 class SemanticHit:
-    query: str
+    entry_id: uuid.UUID
+    question: str  # the incoming question the entry answered
+    query: str  # the cached question
     response: str
     served_model: str
     tokens_in: int
     tokens_out: int
     cost_usd: Decimal
     similarity: float
+    score: float
 
 
 def cacheable_question(messages: list[dict[str, Any]]) -> str | None:
@@ -94,10 +102,22 @@ def lookup_sync(
         for entry_id, cached_query, response, served, t_in, t_out, cost, similarity in rows:
             if similarity < threshold:
                 break
-            if not verify(query, cached_query).ok:
+            decision = decide(query, cached_query, similarity, floor=threshold)
+            if not decision.hit:
                 continue
             SemanticCacheEntry.objects.filter(id=entry_id).update(hits=F("hits") + 1)
-            return SemanticHit(cached_query, response, served, t_in, t_out, cost, similarity)
+            return SemanticHit(
+                entry_id,
+                query,
+                cached_query,
+                response,
+                served,
+                t_in,
+                t_out,
+                cost,
+                similarity,
+                decision.score,
+            )
     return None
 
 
@@ -131,3 +151,19 @@ def store_sync(
 
 lookup = sync_to_async(lookup_sync)
 store = sync_to_async(store_sync)
+
+
+async def embed_for_evaluation(texts: list[str]) -> list[list[float]]:
+    """Questions embedded as the cache embeds them (the ``embed`` alias through the
+    gateway's router), for evaluation only: no tenant, so no ledger row and no limits."""
+    if router.litellm_module.cache_info().currsize == 0:
+        await asyncio.to_thread(router.litellm_module)
+    response = await router.get_router().aembedding(model="embed", input=texts)
+    return [list(item["embedding"]) for item in response.data]
+
+
+def cosine(a: list[float], b: list[float]) -> float:
+    """Cosine similarity, as pgvector's ``1 - (a <=> b)``."""
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0

@@ -1,0 +1,205 @@
+"""Alignment: do two questions use the same content words, in the same roles?
+
+The facet check (``verification.py``) compares named facts: numbers, names, plans,
+languages. Near-misses that share every named fact slip past it: the same words with
+the arguments swapped ("convert USD to EUR" vs "convert EUR to USD", "how many cups in a
+litre" vs "how many litres in a cup"), a preposition that flips the meaning ("within 30
+days" vs "after 30 days"), a qualifier that changes the answer ("ascending" vs
+"descending", "the second largest" vs "the largest"). This module reads a question as:
+
+* ``content``    its content words in order, lower-cased, stemmed and mapped to a
+                 canonical synonym (``contrasts.SYNONYMS``), fillers dropped;
+* ``relations``  (head, preposition, governed word) triples: "convert usd to eur" gives
+                 ("usd", "to", "eur");
+* ``contrasts``  the (class, side) of every contrast word ("ascending" -> sort:ascending);
+* ``decisive``   the classes of words that change an answer on their own ("second").
+
+``conflict(a, b)`` names the first way two questions differ in role or qualifier (or
+None), and ``overlap(a, b)`` gives the shares of content the two have in common, which
+the decision's scorer (``decision.py``) weighs with the cosine similarity.
+
+Pure Python, no I/O; the analysis of recent questions is memoised like the facets.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+from apps.gateway.cache_verifier import tokens
+from apps.gateway.cache_verifier.contrasts import CONTRAST_OF, DECISIVE, FILLERS, SYNONYMS
+
+# Prepositions whose object is an argument: who converts into what, what is in what.
+RELATION_WORDS = frozenset(
+    [
+        "to",
+        "into",
+        "from",
+        "in",
+        "of",
+        "per",
+        "than",
+        "vs",
+        "versus",
+        "over",
+        "for",
+        "on",
+        "by",
+        "between",
+        "at",
+        "as",
+        "onto",
+        "out",
+        "within",
+        "after",
+        "before",
+    ]
+)
+_COMPOUNDS = re.compile(
+    r"\b(third|short|long|full|part|pre|after|front|back|e|sign|log)[\s-]"
+    r"(party|term|time|tax|end|mail|in|on|out)\b",
+    re.I,
+)
+MEMO_MAX_ENTRIES = 4096
+
+
+def stem(word: str) -> str:
+    """A crude English stem: enough for "deleting" == "deleted" == "delete"."""
+    if len(word) <= 3 or not word.isascii() or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("ing") and len(word) > 5:
+        word = word[:-3]
+    elif (word.endswith("ed") and len(word) > 4) or word.endswith(
+        ("ches", "shes", "sses", "xes", "zes")
+    ):
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] in "bdgmnprt":
+        word = word[:-1]  # "stopp" -> "stop"
+    if word.endswith("e") and len(word) > 4:
+        word = word[:-1]
+    return word
+
+
+def _canonical_table() -> dict[str, str]:
+    table: dict[str, str] = {}
+    for alias, canonical in SYNONYMS.items():
+        table.setdefault(alias, canonical)
+        table.setdefault(stem(alias), canonical)
+    return table
+
+
+_CANONICAL = _canonical_table()
+
+
+def canonical(word: str) -> str:
+    found = _CANONICAL.get(word)
+    if found is not None:
+        return found
+    stemmed = stem(word)
+    return _CANONICAL.get(stemmed, stemmed)
+
+
+@dataclass(frozen=True)
+class Reading:
+    content: tuple[str, ...]
+    relations: frozenset[tuple[str, str, str]]
+    contrasts: frozenset[tuple[str, str]]
+    decisive: frozenset[tuple[str, str]]
+
+    @property
+    def words(self) -> frozenset[str]:
+        return frozenset(self.content)
+
+
+def read(text: str) -> Reading:
+    """The content, relations, contrasts and decisive words of one question."""
+    return _memoised(text) if len(text) <= 500 else _read(text)
+
+
+@functools.lru_cache(maxsize=MEMO_MAX_ENTRIES)
+def _memoised(text: str) -> Reading:
+    return _read(text)
+
+
+def _read(text: str) -> Reading:
+    prepared, _ = tokens.prepare(_COMPOUNDS.sub(r"\1\2", text))
+    content: list[str] = []
+    relations: set[tuple[str, str, str]] = set()
+    contrasts: set[tuple[str, str]] = set()
+    decisive: set[tuple[str, str]] = set()
+    head = ""
+    pending: str | None = None  # a relation word waiting for its object
+    for kind, _raw, low, suffix in tokens.tokenize(prepared):
+        if kind == "end":
+            head, pending = "", None
+            continue
+        if kind not in ("word", "num", "ver"):
+            continue
+        word = low + suffix if kind == "num" else low
+        found = CONTRAST_OF.get(word) or CONTRAST_OF.get(stem(word))
+        if found is not None:
+            contrasts.add(found)
+        if word in DECISIVE:
+            decisive.add(found or (word, word))
+        if word in RELATION_WORDS:
+            pending = word
+            continue
+        if kind == "word" and word in FILLERS:
+            continue
+        canon = canonical(word) if kind == "word" else word
+        content.append(canon)
+        if pending is not None:
+            relations.add((head, pending, canon))
+            pending = None
+        head = canon
+    return Reading(tuple(content), frozenset(relations), frozenset(contrasts), frozenset(decisive))
+
+
+def conflict(a: Reading, b: Reading) -> str | None:
+    """Why the two questions ask different things, or None when no role or qualifier
+    differs."""
+    swapped = _swapped_roles(a, b)
+    if swapped is not None:
+        return swapped
+    for cls in {c for c, _ in a.contrasts}:
+        mine = {s for c, s in a.contrasts if c == cls}
+        other = {s for c, s in b.contrasts if c == cls}
+        if other and (mine - other) and (other - mine):
+            return f"{cls} differs: {sorted(mine)} vs {sorted(other)}"
+    for x, y in ((a, b), (b, a)):
+        for found in x.decisive:
+            if found not in y.contrasts and found not in y.decisive:
+                return f"qualifier only in one question: {found[1]!r}"
+    return None
+
+
+def _swapped_roles(a: Reading, b: Reading) -> str | None:
+    """Both questions have the same words around one relation word, in other roles."""
+    words_a, words_b = a.words, b.words
+    for head, prep, obj in a.relations:
+        for head_b, prep_b, obj_b in b.relations:
+            if prep != prep_b or obj == obj_b:
+                continue
+            if obj in words_b and obj_b in words_a:
+                return f"roles swapped around {prep!r}: {obj!r} vs {obj_b!r}"
+            if head and head == obj_b and obj == head_b:
+                return f"roles swapped around {prep!r}: {head!r} and {obj!r}"
+    return None
+
+
+def overlap(a: Reading, b: Reading) -> tuple[float, int, int]:
+    """(Jaccard of the content words, words only in a, words only in b)."""
+    wa, wb = a.words, b.words
+    union = wa | wb
+    if not union:
+        return 1.0, 0, 0
+    return len(wa & wb) / len(union), len(wa - wb), len(wb - wa)
+
+
+def clear_memo() -> None:
+    _memoised.cache_clear()

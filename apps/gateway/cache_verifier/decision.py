@@ -1,0 +1,131 @@
+"""The semantic cache's decision: may the answer cached for one question serve another?
+
+``decide(query, cached, similarity, floor=...)`` is what the gateway applies to every
+candidate its vector search returns (``semantic_cache.lookup``) and what
+``manage.py cache_decide`` prints. In order, a candidate is refused when:
+
+1. either question is empty, longer than ``MAX_CHARS``, or has no words at all (only
+   numbers, symbols or code) and the two are not the same text: never a hit unless sure;
+2. its cosine similarity is under the tenant's floor (``AISettings.semantic_threshold``);
+3. the facet check (``verification.verify``) finds a named fact that differs: numbers,
+   names, plans, languages, negation, directions, times, units;
+4. the alignment check (``alignment.conflict``) finds swapped roles ("USD to EUR" vs
+   "EUR to USD"), opposite sides of a contrast ("within" vs "after"), or a qualifier in
+   one question only ("the second largest");
+5. the scorer's probability that the two ask the same thing is under its cutoff: a
+   logistic model over the similarity and the content words' overlap, trained by
+   ``bench/train_cache_decision.py`` on the development half of the labelled pairs only
+   and shipped as plain JSON (``decision_model.json``: weights, cutoff, what it was
+   trained on and its measured rates). No pickle, nothing downloaded.
+
+Pure Python, no I/O at call time (the JSON is read once, at import).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from apps.gateway.cache_verifier import alignment
+from apps.gateway.cache_verifier.verification import verify
+
+MODEL_FILE = Path(__file__).with_name("decision_model.json")
+MAX_CHARS = 2_000
+
+
+@dataclass(frozen=True)
+class Decision:
+    hit: bool
+    reason: str
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Scorer:
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+    cutoff: float
+    floor: float
+
+    @classmethod
+    def load(cls, path: Path = MODEL_FILE) -> Scorer:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            features=tuple(data["features"]),
+            weights=tuple(float(w) for w in data["weights"]),
+            bias=float(data["bias"]),
+            cutoff=float(data["cutoff"]),
+            floor=float(data["floor"]),
+        )
+
+    def probability(self, values: dict[str, float]) -> float:
+        z = self.bias + sum(
+            w * values[name] for name, w in zip(self.features, self.weights, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+SCORER = Scorer.load()
+# The similarity floor the scorer was tuned with: the default for a tenant's settings.
+DEFAULT_FLOOR = SCORER.floor
+
+
+def features(
+    similarity: float, query: alignment.Reading, cached: alignment.Reading
+) -> dict[str, float]:
+    """The scorer's inputs for one pair (names as in decision_model.json)."""
+    jaccard, only_query, only_cached = alignment.overlap(query, cached)
+    shorter = max(1, min(len(query.words), len(cached.words)))
+    return {
+        "similarity": similarity,
+        "jaccard": jaccard,
+        "unmatched": float(only_query + only_cached),
+        "unmatched_share": (only_query + only_cached) / (2 * shorter),
+        "max_unmatched": float(max(only_query, only_cached)),
+    }
+
+
+def decide(query: str, cached: str, similarity: float, *, floor: float | None = None) -> Decision:
+    """Whether the answer cached for ``cached`` may be served for ``query``."""
+    refused = screen(query, cached, similarity, floor=DEFAULT_FLOOR if floor is None else floor)
+    if refused is not None:
+        return refused
+    score = SCORER.probability(pair_features(query, cached, similarity))
+    if score < SCORER.cutoff:
+        return Decision(False, f"too different: score {score:.2f} under {SCORER.cutoff:.2f}", score)
+    return Decision(True, "ok", score)
+
+
+def screen(query: str, cached: str, similarity: float, *, floor: float) -> Decision | None:
+    """Steps 1-4 of the decision: the refusal, or None when only the scorer is left."""
+    q, c = query.strip(), cached.strip()
+    if not q or not c:
+        return Decision(False, "empty question")
+    if len(q) > MAX_CHARS or len(c) > MAX_CHARS:
+        return Decision(False, f"question longer than {MAX_CHARS} characters")
+    if similarity < floor:
+        return Decision(False, f"similarity {similarity:.3f} under the floor {floor:.2f}")
+    rq, rc = alignment.read(q), alignment.read(c)
+    if not _has_words(rq) or not _has_words(rc):
+        if " ".join(q.lower().split()) == " ".join(c.lower().split()):
+            return None
+        return Decision(False, "only numbers or code: not the same text")
+    verdict = verify(q, c)
+    if not verdict.ok:
+        return Decision(False, verdict.reason)
+    conflict = alignment.conflict(rq, rc)
+    if conflict is not None:
+        return Decision(False, conflict)
+    return None
+
+
+def pair_features(query: str, cached: str, similarity: float) -> dict[str, float]:
+    return features(similarity, alignment.read(query.strip()), alignment.read(cached.strip()))
+
+
+def _has_words(reading: alignment.Reading) -> bool:
+    return any(word.isalpha() for word in reading.content)
