@@ -56,10 +56,12 @@ class AISettings(TenantScopedModel):
         "Similarity needed to reuse an answer",
         max_digits=3,
         decimal_places=2,
-        default=Decimal("0.95"),
+        # The floor the cache's decision was tuned with (cache_verifier/decision_model.json).
+        default=Decimal("0.65"),
         validators=[MinValueValidator(Decimal("0.50")), MaxValueValidator(Decimal("1.00"))],
-        help_text="1.00 reuses only identical questions. Lower values reuse more answers; every "
-        "reuse is also checked for differing numbers, names, negations and languages.",
+        help_text="1.00 reuses only identical questions. Every reuse is also checked: numbers, "
+        "names, negations, languages, who does what to whom and qualifiers must agree, and a "
+        "scorer must be sure the two questions ask the same thing.",
     )
     rag_enabled = models.BooleanField(
         "Answer from the organisation's documents",

@@ -61,7 +61,20 @@ _COMPOUNDS = re.compile(
     r"(party|term|time|tax|end|mail|in|on|out)\b",
     re.I,
 )
+# Hyphenated words are one word: "in-network" is not "in" and "network".
+_HYPHENATED = re.compile(r"\b([^\W\d_]+)-([^\W\d_]+)(?:-([^\W\d_]+))?\b")
+# Comparison operators change a question about code: "age > 30" vs "age >= 30".
+_OPERATORS = re.compile(r"[<>!=]=|[<>]|===|!==|\+\+|--|&&|\|\|")
+
 MEMO_MAX_ENTRIES = 4096
+# A passive verb ("is owned by", "was painted by", "is included in"): the same words in
+# the opposite order may then ask the same thing.
+_PASSIVE = re.compile(
+    r"\b(?:is|are|was|were|be|been|being|gets?|got)\s+(?:\w+ly\s+)?"
+    r"(?:\w+ed|\w+en|made|paid|built|held|kept|sold|done|known|run|set|put|led|won|hit|cut)"
+    r"\b(?:\s+\w+){0,3}?\s+(?:by|in|on|to|for|with|from|at)\b",
+    re.I,
+)
 
 
 def stem(word: str) -> str:
@@ -104,12 +117,55 @@ def canonical(word: str) -> str:
     return _CANONICAL.get(stemmed, stemmed)
 
 
+# Words that never change what a question asks: "How do I ..." == "How can I ...".
+EMPTY = frozenset(
+    {
+        "how",
+        "what",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "would",
+        "will",
+        "i",
+        "i'm",
+        "me",
+        "please",
+        "the",
+        "a",
+        "an",
+        "is",
+        "are",
+        "there",
+        "hi",
+        "hello",
+        "hey",
+        "thanks",
+        "thank",
+        "just",
+        "quick",
+        "question",
+        "tell",
+        "know",
+        "way",
+        "possible",
+        "able",
+    }
+)
+
+
 @dataclass(frozen=True)
 class Reading:
     content: tuple[str, ...]
     relations: frozenset[tuple[str, str, str]]
     contrasts: frozenset[tuple[str, str]]
     decisive: frozenset[tuple[str, str]]
+    passive: bool = False
+    # Every word but EMPTY ones, stemmed and mapped to synonyms, in order: two questions
+    # with the same wording ask the same thing.
+    wording: tuple[str, ...] = ()
 
     @property
     def words(self) -> frozenset[str]:
@@ -127,8 +183,12 @@ def _memoised(text: str) -> Reading:
 
 
 def _read(text: str) -> Reading:
-    prepared, _ = tokens.prepare(_COMPOUNDS.sub(r"\1\2", text))
-    content: list[str] = []
+    joined = _HYPHENATED.sub(
+        lambda m: "".join(g for g in m.groups() if g), _COMPOUNDS.sub(r"\1\2", text)
+    )
+    prepared, _ = tokens.prepare(joined)
+    content: list[str] = [f"op{op}" for op in _OPERATORS.findall(text)]
+    wording: list[str] = list(content)
     relations: set[tuple[str, str, str]] = set()
     contrasts: set[tuple[str, str]] = set()
     decisive: set[tuple[str, str]] = set()
@@ -146,10 +206,12 @@ def _read(text: str) -> Reading:
             contrasts.add(found)
         if word in DECISIVE:
             decisive.add(found or (word, word))
+        if word not in EMPTY:
+            wording.append(canonical(word) if kind == "word" else word)
         if word in RELATION_WORDS:
             pending = word
             continue
-        if kind == "word" and word in FILLERS:
+        if kind == "word" and word in FILLERS and _raw != "US":
             continue
         canon = canonical(word) if kind == "word" else word
         content.append(canon)
@@ -157,7 +219,14 @@ def _read(text: str) -> Reading:
             relations.add((head, pending, canon))
             pending = None
         head = canon
-    return Reading(tuple(content), frozenset(relations), frozenset(contrasts), frozenset(decisive))
+    return Reading(
+        tuple(content),
+        frozenset(relations),
+        frozenset(contrasts),
+        frozenset(decisive),
+        passive=_PASSIVE.search(prepared) is not None,
+        wording=tuple(wording),
+    )
 
 
 def conflict(a: Reading, b: Reading) -> str | None:
@@ -166,6 +235,10 @@ def conflict(a: Reading, b: Reading) -> str | None:
     swapped = _swapped_roles(a, b)
     if swapped is not None:
         return swapped
+    if not (a.passive or b.passive):
+        exchanged = _exchanged(a, b)
+        if exchanged is not None:
+            return exchanged
     for cls in {c for c, _ in a.contrasts}:
         mine = {s for c, s in a.contrasts if c == cls}
         other = {s for c, s in b.contrasts if c == cls}
@@ -189,6 +262,28 @@ def _swapped_roles(a: Reading, b: Reading) -> str | None:
                 return f"roles swapped around {prep!r}: {obj!r} vs {obj_b!r}"
             if head and head == obj_b and obj == head_b:
                 return f"roles swapped around {prep!r}: {head!r} and {obj!r}"
+    return None
+
+
+def _exchanged(a: Reading, b: Reading) -> str | None:
+    """Two words that trade places around a third ("Can admins see members' channels?"
+    vs "Can members see admins' channels?", "Did X acquire Y?" vs "Did Y acquire X?"):
+    the shared words, read in a's order, hold three whose places in b run backwards. A
+    clause moved as a block ("For new fathers, how long is the leave?") does not."""
+    once_a = [w for w in a.content if a.content.count(w) == 1]
+    place_b = {w: i for i, w in enumerate(b.content) if b.content.count(w) == 1}
+    ranks = [(place_b[w], w) for w in once_a if w in place_b]
+    # Longest strictly decreasing run of places, as a subsequence (n is a dozen words).
+    best: list[list[str]] = []
+    for i, (rank, word) in enumerate(ranks):
+        longest = [word]
+        for j in range(i):
+            if ranks[j][0] > rank and len(best[j]) + 1 > len(longest):
+                longest = [*best[j], word]
+        best.append(longest)
+    found = max(best, key=len, default=[])
+    if len(found) >= 3:
+        return f"words in other roles: {found[0]!r} and {found[-1]!r} trade places"
     return None
 
 

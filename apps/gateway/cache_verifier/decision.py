@@ -51,6 +51,7 @@ class Scorer:
     bias: float
     cutoff: float
     floor: float
+    same_words_floor: float
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> Scorer:
@@ -61,6 +62,7 @@ class Scorer:
             bias=float(data["bias"]),
             cutoff=float(data["cutoff"]),
             floor=float(data["floor"]),
+            same_words_floor=float(data["same_words_floor"]),
         )
 
     def probability(self, values: dict[str, float]) -> float:
@@ -97,6 +99,8 @@ def decide(query: str, cached: str, similarity: float, *, floor: float | None = 
     refused = screen(query, cached, similarity, floor=DEFAULT_FLOOR if floor is None else floor)
     if refused is not None:
         return refused
+    if similarity >= SCORER.same_words_floor and same_words(query, cached):
+        return Decision(True, "same wording", 1.0)
     score = SCORER.probability(pair_features(query, cached, similarity))
     if score < SCORER.cutoff:
         return Decision(False, f"too different: score {score:.2f} under {SCORER.cutoff:.2f}", score)
@@ -122,6 +126,15 @@ def screen(query: str, cached: str, similarity: float, *, floor: float) -> Decis
     if conflict is not None:
         return Decision(False, conflict)
     return None
+
+
+def same_words(query: str, cached: str) -> bool:
+    """The two questions have the same wording: the same words in the same order but for
+    ``alignment.EMPTY`` ones ("How can I reset my password?" and "How do I reset my
+    password?"), stemmed and synonyms mapped. The same words in another order may ask
+    another thing ("Which class inherits from BaseModel?"), and so may one preposition or
+    quantifier ("all" vs "a")."""
+    return alignment.read(query.strip()).wording == alignment.read(cached.strip()).wording
 
 
 def pair_features(query: str, cached: str, similarity: float) -> dict[str, float]:

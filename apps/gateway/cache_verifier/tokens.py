@@ -36,6 +36,33 @@ _ALIASES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("/", re.compile(r"\s*/\s*(?:mo|month)\b", re.I), " per month "),
     ("/", re.compile(r"\s*/\s*(?:yr|year)\b", re.I), " per year "),
     ("/", re.compile(r"\s*/\s*(day|week|hour)\b", re.I), r" per \1 "),
+    *(
+        (trigger, re.compile(pattern, flags), f" {name} ")
+        for trigger, pattern, flags, name in (
+            # Well-known names and their usual short forms: one entity, however written.
+            ("u", r"\bUnited\s+States(?:\s+of\s+America)?\b|\bU\.S\.(?:A\.)?|\bUSA\b", re.I, "US"),
+            ("americ", r"\bAmerica(?:n)?\b", 0, "US"),
+            ("u", r"\bUnited\s+Kingdom\b|\bGreat\s+Britain\b|\bBritain\b|\bU\.K\.", re.I, "UK"),
+            ("arab", r"\bUnited\s+Arab\s+Emirates\b", re.I, "UAE"),
+            ("new york", r"\bNew\s+York(?:\s+City)?\b|\bthe\s+Big\s+Apple\b", re.I, "NYC"),
+            ("los angeles", r"\bLos\s+Angeles\b", re.I, "LA"),
+            ("san francisco", r"\bSan\s+Francisco\b", re.I, "SF"),
+            ("postgres", r"\bPostgres(?:QL)?\b", re.I, "Postgres"),
+            ("os", r"\bmac\s?OS(?:\s?X)?\b|\bOS\s?X\b", re.I, "Mac"),
+            ("react", r"\bReact(?:\.js|JS)\b", re.I, "React"),
+            ("next", r"\bNext(?:\.js|JS)\b", re.I, "Nextjs"),
+            ("node", r"\bNode(?:\.js|JS)\b", re.I, "Node"),
+            ("gh", r"\bGH\b", 0, "GitHub"),
+            ("k8s", r"\bk8s\b", re.I, "Kubernetes"),
+            ("amazon web", r"\bAmazon\s+Web\s+Services\b", re.I, "AWS"),
+            ("pull request", r"\bpull\s+requests?\b", re.I, "PR"),
+            ("paid time off", r"\bpaid\s+time\s+off\b", re.I, "PTO"),
+            ("service level", r"\bservice[\s-]+level\s+agreements?\b", re.I, "SLA"),
+            ("from home", r"\bwork(?:ing)?\s+from\s+home\b", re.I, "WFH"),
+            ("massachusetts", r"\bMassachusetts\s+Institute\s+of\s+Technology\b", re.I, "MIT"),
+            ("tf", r"\bTF\b", 0, "TensorFlow"),
+        )
+    ),
 )
 _URL_HINT_RE = re.compile(r"@|://|www\.|\w\.(?:com|io|org|net|dev|app|ai|co|uk|de|fr)\b", re.I)
 
