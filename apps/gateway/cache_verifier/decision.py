@@ -2,22 +2,26 @@
 
 ``decide(query, cached, similarity, floor=...)`` is what the gateway applies to every
 candidate its vector search returns (``semantic_cache.lookup``) and what
-``manage.py cache_decide`` prints. In order, a candidate is refused when:
+``manage.py cache_decide`` prints. In order:
 
 0. the two are the same text (case and spacing aside): a hit;
 1. either question is empty, longer than ``MAX_CHARS``, or has no words at all (only
-   numbers, symbols or code): never a hit unless sure;
-2. its cosine similarity is under the tenant's floor (``AISettings.semantic_threshold``);
-3. the facet check (``verification.verify``) finds a named fact that differs: numbers,
-   names, plans, languages, negation, directions, times, units;
+   numbers, symbols or code): no hit;
+2. a cosine similarity under the tenant's floor (``AISettings.semantic_threshold``): no hit;
+3. the facet check (``verification.verify``) finds a named fact that differs (numbers,
+   names, plans, languages, negation, directions, times, units): no hit;
 4. the alignment check (``alignment.conflict``) finds swapped roles ("USD to EUR" vs
    "EUR to USD"), opposite sides of a contrast ("within" vs "after"), or a qualifier in
-   one question only ("the second largest");
-5. the scorer's probability that the two ask the same thing is under its cutoff: a
-   logistic model over the similarity and the content words' overlap, trained by
-   ``bench/train_cache_decision.py`` on the development half of the labelled pairs only
-   and shipped as plain JSON (``decision_model.json``: weights, cutoff, what it was
-   trained on and its measured rates). No pickle, nothing downloaded.
+   one question only ("the second largest"): no hit;
+5. the same wording (``same_words``: every word in the same order but "how", "do",
+   "can", "I" and the like) at a similarity of at least ``same_words_floor``: a hit. The
+   scorer alone would refuse these: among the labelled near-misses, sharing every word is
+   common;
+6. otherwise the scorer's probability that the two ask the same thing, against its
+   cutoff: a logistic model over the similarity and the content words' overlap, trained
+   by ``bench/train_cache_decision.py`` on the development half of the labelled pairs
+   only and shipped as plain JSON (``decision_model.json``: weights, cutoff, floors, what
+   it was trained on). No pickle, nothing downloaded.
 
 Pure Python, no I/O at call time (the JSON is read once, at import).
 """
@@ -108,7 +112,7 @@ def decide(query: str, cached: str, similarity: float, *, floor: float | None = 
 
 
 def screen(query: str, cached: str, similarity: float, *, floor: float) -> Decision | None:
-    """Steps 1-4 of the decision: the refusal, or None when only the scorer is left."""
+    """Steps 1-4 of the decision: the refusal, or None when steps 5 and 6 decide."""
     q, c = query.strip(), cached.strip()
     if not q or not c:
         return Decision(False, "empty question")
