@@ -28,3 +28,16 @@ def history_for(message: Message) -> list[dict[str, str]]:
         .values_list("role", "content")[: settings.CHAT_HISTORY_MAX_MESSAGES]
     )
     return [{"role": role, "content": content} for role, content in reversed(newest_first)]
+
+
+# Shown on an empty chat; the tenant's AI settings have no field for them yet.
+SUGGESTED_PROMPTS = (
+    "Summarise our latest documents in five bullet points",
+    "Draft a friendly reply to a customer asking for a refund",
+    "Explain a technical idea as if to a new colleague",
+    "Turn these notes into a clear plan with next steps",
+)
+
+
+def suggested_prompts(tenant: Any) -> tuple[str, ...]:
+    return SUGGESTED_PROMPTS

@@ -202,7 +202,7 @@ async def _replay(live: _Live, message: Message | None) -> None:
         final = {"status": MessageStatus.ERROR, "error_message": "This message was deleted."}
     else:
         live.tokens.append(message.content)
-        final = {"status": message.status, "rag": message.rag}
+        final = {"status": message.status, "rag": message.rag, "served_model": message.served_model}
     await _close(live, orjson.dumps(final).decode())
 
 
@@ -431,7 +431,13 @@ async def _read_redis(tenant_id: Any, message_id: Any, seen: int) -> AsyncIterat
                 message = await sync_to_async(_snapshot)(tenant_id, message_id)
                 if message is not None and message.status != MessageStatus.STREAMING:
                     # The stream expired: replay the saved answer in one piece.
-                    done = orjson.dumps({"status": message.status, "rag": message.rag}).decode()
+                    done = orjson.dumps(
+                        {
+                            "status": message.status,
+                            "rag": message.rag,
+                            "served_model": message.served_model,
+                        }
+                    ).decode()
                     yield [("snapshot", "token", message.content), ("", TERMINAL, done)]
                     return
             yield [("", "ping", "")]

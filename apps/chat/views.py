@@ -38,23 +38,41 @@ def get_message(request: MemberRequest, message_id: Any) -> Message:
     )
 
 
-def index(request: MemberRequest, slug: str) -> HttpResponse:
+def _screen(
+    request: MemberRequest, conversation: Conversation | None = None, **context: Any
+) -> HttpResponse:
+    """The one chat screen: the history panel (searchable) beside the open conversation,
+    or the empty state with suggested prompts when none is open."""
     conversations = selectors.conversations_for(
         tenant_id=request.tenant.id, user_id=request.user.pk
     )
     query = request.GET.get("q", "").strip()
     if query:
         conversations = conversations.filter(title__icontains=query)
-    return render(request, "chat/index.html", {"conversations": conversations[:100], "q": query})
+    context |= {
+        "conversations": conversations[:100],
+        "q": query,
+        "conversation": conversation,
+        "suggested_prompts": selectors.suggested_prompts(request.tenant),
+    }
+    return render(request, "chat/screen.html", context)
+
+
+def index(request: MemberRequest, slug: str) -> HttpResponse:
+    return _screen(request)
 
 
 @require_POST
 def conversation_new(request: MemberRequest, slug: str) -> HttpResponse:
+    """A new conversation; a suggested prompt picked on the empty screen arrives in its
+    composer, ready to send."""
     conversation = services.conversation_create(
         tenant=request.tenant,
         user=request.user,
     )
-    return redirect("chat:conversation", slug, conversation.id)
+    url = reverse("chat:conversation", args=[slug, conversation.id])
+    prompt = request.POST.get("prompt", "").strip()[:2000]
+    return redirect(f"{url}?{urlencode({'prompt': prompt})}" if prompt else url)
 
 
 def conversation(request: MemberRequest, slug: str, conversation_id: UUID) -> HttpResponse:
@@ -68,7 +86,8 @@ def conversation(request: MemberRequest, slug: str, conversation_id: UUID) -> Ht
     for message in history:
         if message.status == MessageStatus.STREAMING:
             message.events_url = events_url(request, slug, message)  # type: ignore[attr-defined]
-    return render(request, "chat/conversation.html", {"conversation": found, "history": history})
+    prefill = request.GET.get("prompt", "")[:2000]
+    return _screen(request, found, history=history, prefill=prefill)
 
 
 @require_POST

@@ -2,9 +2,88 @@
 // Text is inserted with textContent only, so a model cannot inject markup.
 (function () {
   "use strict";
+
+  // History panel: collapsible beside the conversation, a drawer on a phone.
+  const screen = document.getElementById("chat-screen");
+  const phone = window.matchMedia("(max-width: 860px)");
+  const openButton = document.getElementById("history-open");
+  const collapseButton = document.getElementById("history-collapse");
+  const backdrop = document.getElementById("chat-backdrop");
+  const search = document.getElementById("chat-search");
+
+  function showHistory(on) {
+    if (!screen) return;
+    if (phone.matches) {
+      screen.classList.toggle("history-open", on);
+      if (backdrop) backdrop.hidden = !on;
+    } else {
+      screen.classList.toggle("history-collapsed", !on);
+      try { localStorage.setItem("chat-history-collapsed", on ? "" : "1"); } catch (e) { /* private mode */ }
+    }
+    if (openButton) openButton.setAttribute("aria-expanded", on ? "true" : "false");
+    if (collapseButton) collapseButton.setAttribute("aria-expanded", on ? "true" : "false");
+  }
+  if (screen) {
+    let collapsed = false;
+    try { collapsed = !phone.matches && localStorage.getItem("chat-history-collapsed") === "1"; } catch (e) { /* private mode */ }
+    if (collapsed) showHistory(false);
+    if (openButton) openButton.addEventListener("click", () => { showHistory(true); if (search) search.focus(); });
+    if (collapseButton) collapseButton.addEventListener("click", () => { showHistory(false); if (openButton) openButton.focus(); });
+    if (backdrop) backdrop.addEventListener("click", () => showHistory(false));
+  }
+
+  // Ctrl/Cmd+K: search the history; Esc closes the drawer (and stops an answer, below).
+  document.addEventListener("keydown", (event) => {
+    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "k" && search) {
+      event.preventDefault();
+      showHistory(true);
+      search.focus();
+      search.select();
+    } else if (event.key === "Escape" && screen && screen.classList.contains("history-open")) {
+      showHistory(false);
+      if (openButton) openButton.focus();
+    }
+  });
+
+  // Copy to the clipboard, with a short "Copied" on the button.
+  function copy(button, text) {
+    navigator.clipboard.writeText(text).then(() => {
+      const label = button.querySelector(".sr-only");
+      const before = button.getAttribute("title");
+      button.setAttribute("title", "Copied");
+      button.classList.add("copied");
+      if (label) label.dataset.before = label.dataset.before || label.textContent;
+      if (label) label.textContent = "Copied";
+      setTimeout(() => {
+        button.setAttribute("title", before || "");
+        button.classList.remove("copied");
+        if (label) label.textContent = label.dataset.before;
+      }, 1500);
+    });
+  }
+
+  // Actions under an answer, by the data-action of their button
+  // (templates/chat/message_actions.html): add one here and a button there.
+  const ACTIONS = {
+    copy: (button, message) => copy(button, message.dataset.raw || message.querySelector(".bubble-text").textContent),
+  };
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-action]");
+    if (button && ACTIONS[button.dataset.action]) {
+      ACTIONS[button.dataset.action](button, button.closest(".bubble"));
+      return;
+    }
+    const code = event.target.closest(".code-copy");
+    if (code) { copy(code, code.parentElement.querySelector("code").textContent); return; }
+    const bubbleEl = event.target.closest(".bubble");
+    if (bubbleEl && !event.target.closest("a, button")) bubbleEl.classList.toggle("show-meta");  // tap shows time and model
+  });
+
   const root = document.getElementById("chat");
   if (!root) return;
   const log = document.getElementById("chat-log");
+  const scroller = document.getElementById("chat-scroll");
+  const jump = document.getElementById("jump-latest");
   const form = document.getElementById("composer");
   const input = document.getElementById("composer-input");
   const send = document.getElementById("send-button");
@@ -16,15 +95,89 @@
   function bubble(role, text) {
     const empty = document.getElementById("chat-empty");
     if (empty) empty.remove();
-    const el = document.createElement("div");
+    const el = document.createElement("article");
     el.className = "bubble bubble-" + role;
+    el.setAttribute("aria-label", role === "user" ? "You" : "Assistant");
     const body = document.createElement("div");
     body.className = "bubble-text";
     body.textContent = text;
     el.appendChild(body);
+    if (role === "assistant") {
+      const actions = document.getElementById("answer-actions");
+      if (actions) el.appendChild(actions.content.cloneNode(true));
+    }
+    const meta = document.createElement("div");
+    meta.className = "bubble-meta";
+    const time = document.createElement("time");
+    const now = new Date();
+    time.dateTime = now.toISOString();
+    time.textContent = now.toLocaleString([], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+    meta.appendChild(time);
+    el.appendChild(meta);
     log.appendChild(el);
-    el.scrollIntoView({ block: "end" });
+    following = true;
+    toBottom();
     return el;
+  }
+
+  // Follow new tokens while the reader is at the bottom; stop when they scroll up.
+  let following = true;
+  function atBottom() {
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+  }
+  let pinnedAt = 0;  // where the last follow left the view
+  function toBottom() {
+    scroller.scrollTop = scroller.scrollHeight;
+    pinnedAt = scroller.scrollTop;
+    jump.hidden = true;
+  }
+  scroller.addEventListener("scroll", () => {
+    following = atBottom();
+    if (following) jump.hidden = true;
+  }, { passive: true });
+  jump.addEventListener("click", () => { following = true; toBottom(); input.focus(); });
+  function keepUp() {
+    // Moved up since the last follow (even before its scroll event arrived): stop following.
+    if (scroller.scrollTop < pinnedAt - 40) following = false;
+    if (following) toBottom();
+    else if (!atBottom()) jump.hidden = false;
+  }
+
+  // A copy button on each code block, once an answer is drawn.
+  function enhance(el) {
+    el.querySelectorAll(".bubble-text pre").forEach((pre) => {
+      if (pre.querySelector(".code-copy")) return;
+      pre.classList.add("code-block");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "icon-btn code-copy";
+      button.title = "Copy code";
+      const label = document.createElement("span");
+      label.className = "sr-only";
+      label.textContent = "Copy code";
+      button.appendChild(label);
+      button.insertAdjacentHTML("afterbegin", '<svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true"><rect x="8.5" y="8.5" width="12" height="12" rx="2"/><path d="M15.5 8.5V5.5a2 2 0 0 0-2-2h-8a2 2 0 0 0-2 2v8a2 2 0 0 0 2 2h3"/></svg>');
+      pre.appendChild(button);
+    });
+  }
+
+  window.addCodeCopy = enhance;
+
+  function showModel(el, model) {
+    if (!model) return;
+    const meta = el.querySelector(".bubble-meta");
+    if (!meta || meta.querySelector("[data-model]")) return;
+    const span = document.createElement("span");
+    span.className = "bubble-model";
+    span.dataset.model = "";
+    span.textContent = model;
+    meta.appendChild(span);
+  }
+
+  // The composer grows with its text, up to its CSS max-height.
+  function grow() {
+    input.style.height = "auto";
+    input.style.height = input.scrollHeight + "px";
   }
 
   // Answers keep their raw text; the rendered Markdown is redrawn at most once a frame.
@@ -170,7 +323,7 @@
     source.addEventListener("token", (e) => {
       raw += JSON.parse(e.data);
       setAnswer(el, raw);
-      el.scrollIntoView({ block: "end" });
+      keepUp();
     });
     source.addEventListener("done", (e) => {
       source.close();
@@ -179,7 +332,10 @@
       el.dataset.status = final.status;
       el.dataset.final = "1";
       window.renderMarkdown(el.querySelector(".bubble-text"), raw || el.dataset.raw || "");
+      el.dataset.raw = raw || el.dataset.raw || "";
+      enhance(el);
       decorate(el, final.rag);
+      showModel(el, final.served_model);
       if (final.status === "error" || final.status === "stopped") {
         const note = document.createElement("div");
         note.className = "bubble-note" + (final.status === "error" ? " error" : "");
@@ -187,6 +343,7 @@
         el.appendChild(note);
       }
       busy(false);
+      keepUp();
       input.focus();
     });
     source.addEventListener("error", () => {
@@ -215,6 +372,7 @@
         question.querySelector(".bubble-text").textContent = content;
         while (question.nextElementSibling) question.nextElementSibling.remove();
         input.value = "";
+        grow();
         follow(bubble("assistant", ""), data.events_url, data.stop_url);
       } catch (error) {
         busy(false);
@@ -226,6 +384,7 @@
     const answer = bubble("assistant", "");
     answer.classList.add("streaming");
     input.value = "";
+    grow();
     busy(true);
     try {
       const data = await post(root.dataset.sendUrl, { content });
@@ -241,23 +400,43 @@
   });
 
   input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       form.requestSubmit();
     }
   });
+  input.addEventListener("input", grow);
 
-  stop.addEventListener("click", () => {
-    if (stopUrl) fetch(stopUrl, { method: "POST", headers: { "X-CSRFToken": csrf } });
+  function stopAnswer() {
+    if (stopUrl && !stop.hidden) fetch(stopUrl, { method: "POST", headers: { "X-CSRFToken": csrf } });
+  }
+  stop.addEventListener("click", stopAnswer);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !stop.hidden) { event.preventDefault(); stopAnswer(); }
+  });
+
+  // Suggested prompts fill the composer.
+  log.addEventListener("click", (event) => {
+    const prompt = event.target.closest("[data-prompt]");
+    if (!prompt) return;
+    input.value = prompt.dataset.prompt;
+    grow();
+    input.focus();
   });
 
   // Saved answers arrive as plain text in the page: render them, then their citations.
   log.querySelectorAll(".bubble-assistant:not([data-status=streaming])").forEach((el) => {
     const text = el.querySelector(".bubble-text");
+    el.dataset.raw = text.textContent;
     window.renderMarkdown(text, text.textContent);
+    enhance(el);
     const data = el.querySelector("script[type='application/json']");
     if (data) decorate(el, JSON.parse(data.textContent));
   });
+
+  grow();
+  scroller.scrollTop = scroller.scrollHeight;
+  if (input.value) input.focus();
 
   // A refresh while an answer streams: resume it (from the start of its stream).
   const pending = log.querySelector(".bubble[data-status=streaming]");
