@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.tenants",
+    "apps.guardrails",
     "apps.gateway",
     "apps.api",
     "apps.billing",
