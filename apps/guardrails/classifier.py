@@ -10,6 +10,7 @@ on, how well it does and where it fails.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -34,7 +35,7 @@ def features(normalized: str, bits: int) -> dict[int, float]:
     counts: dict[int, float] = {}
     words = _WORD_RE.findall(normalized)
     grams = [f"w:{w}" for w in words]
-    grams += [f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    grams += [f"b:{a} {b}" for a, b in itertools.pairwise(words)]
     padded = f" {' '.join(words)} "
     for n in (3, 4, 5):
         grams += [f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1)]
@@ -62,7 +63,8 @@ class Classifier:
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Classifier:
         raw = data["weights"]
-        assert isinstance(raw, dict)
+        if not isinstance(raw, dict):
+            raise ValueError("The classifier's weights must be a JSON object.")
         return cls(
             version=str(data["version"]),
             bits=int(str(data["bits"])),

@@ -39,6 +39,8 @@ _INVISIBLE = dict.fromkeys(
 )
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SPACES_RE = re.compile(r"\s+")
+# Lone surrogates: a JSON body may carry them ("\\ud800"), and they cannot be encoded.
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 
 _BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]{4}){4,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 _BASE64URL_RE = re.compile(r"[A-Za-z0-9_-]{20,}={0,2}")
@@ -51,7 +53,8 @@ MIN_PRINTABLE = 0.9
 
 
 def strip_invisible(text: str) -> str:
-    return text.translate(_INVISIBLE)
+    """``text`` without invisible characters; lone surrogates become U+FFFD."""
+    return _SURROGATE_RE.sub("\ufffd", text.translate(_INVISIBLE))
 
 
 def normalize(text: str) -> str:

@@ -53,13 +53,15 @@ LABELS: dict[Check, str] = {
     Check.CANARY: "System prompt leak (canary)",
 }
 
-# What a new tenant gets: secrets never reach the provider or the cache; injections are
-# flagged; personal data is logged (many businesses must send it, e.g. a support answer
-# quoting a customer's email); a leaked system prompt is stopped.
+# What a new tenant gets: everything is checked and logged, injections and harmful
+# requests are flagged, a leaked system prompt is stopped. Nothing is redacted or blocked
+# by default: redacting or blocking on output releases a streamed answer sentence by
+# sentence (the reader sees text a little later), a trade-off each tenant makes on the
+# AI settings page. Nothing of the answer is held back for the canary.
 DEFAULT_ACTIONS: dict[Check, Action] = {
     Check.PROMPT_INJECTION: Action.FLAG,
     Check.PII: Action.LOG,
-    Check.SECRETS: Action.REDACT,
+    Check.SECRETS: Action.LOG,
     Check.MODERATION: Action.FLAG,
     Check.CANARY: Action.BLOCK,
 }

@@ -61,7 +61,11 @@ def test_token_limit_holds_under_100_concurrent_calls(make_tenant: MakeTenant) -
     # was held at once.
     from apps.gateway.validation import count_tokens
 
-    estimate = count_tokens([{"role": "system", "content": SYSTEM_PROMPT}, *QUESTION]) + 100
+    from apps.gateway.guard import system_prompt_with_canary
+    from apps.guardrails.engine import canary_for
+
+    system = system_prompt_with_canary(SYSTEM_PROMPT, canary_for(tenant.id))
+    estimate = count_tokens([{"role": "system", "content": system}, *QUESTION]) + 100
     assert len(done) >= 3_000 // estimate
 
 
