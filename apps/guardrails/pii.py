@@ -140,11 +140,16 @@ def find_pii(text: str) -> list[Finding]:
     def add(kind: str, match: re.Match[str]) -> None:
         found.append(Finding(Check.PII, kind, match.start(), match.end(), match.group(0)))
 
+    # In order of priority: an earlier kind wins an overlap (a French social security
+    # number is 15 digits, which also passes Luhn one time in ten).
     for match in _EMAIL_RE.finditer(text):
         add("email", match)
     for match in _IBAN_RE.finditer(text):
         if iban_ok(match.group(0).replace(" ", "")):
             add("iban", match)
+    for match in _INSEE_RE.finditer(text):
+        if insee_ok("".join(match.groups())):
+            add("fr_insee", match)
     for match in _CARD_RE.finditer(text):
         digits = _digits(match.group(0))
         if 13 <= len(digits) <= 19 and luhn_ok(digits) and len(set(digits)) > 1:
@@ -155,12 +160,9 @@ def find_pii(text: str) -> list[Finding]:
     for match in _NINO_RE.finditer(text):
         if nino_ok(match.group(1)):
             add("uk_nino", match)
-    for match in _INSEE_RE.finditer(text):
-        if insee_ok("".join(match.groups())):
-            add("fr_insee", match)
     for match in _PHONE_RE.finditer(text):
         digits = _digits(match.group(0))
-        if 9 <= len(digits) <= 15:
+        if 9 <= len(digits) <= 15 and len(set(digits)) > 2:
             add("phone", match)
     return without_overlaps(found)
 

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rag', '0003_drop_unused_gin'),
+        ("rag", "0003_drop_unused_gin"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='chunk',
-            name='injection_flag',
+            model_name="chunk",
+            name="injection_flag",
             field=models.CharField(blank=True, max_length=80),
         ),
     ]
