@@ -1,6 +1,6 @@
 """Scan texts with the default policy for user input: one JSON line in, one out.
 
-    python manage.py guardrails_scan FILE      (FILE: JSON lines {"id": ..., "text": ...}; - for stdin)
+    python manage.py guardrails_scan FILE    (JSON lines {"id": ..., "text": ...}; - reads stdin)
 
 Each output line is {"id", "verdict": "allow"|"flag"|"block", "checks": [...], "score"}:
 ``checks`` lists the hits (check, action, kind), ``score`` is the prompt-injection score.
