@@ -84,17 +84,8 @@ async def check_input(
         return messages, ()
     out = list(messages)
     last = indexes[-1]
-    scan: Scan = await ascan(str(out[last]["content"]), policy, Direction.INPUT)
-    await aevents_record(
-        tenant_id=ctx.tenant_id,
-        hits=scan.hits,
-        direction=Direction.INPUT,
-        feature=ctx.feature,
-        request_id=ctx.request_id,
-    )
-    if scan.blocked:
-        hit = next(h for h in scan.hits if h.action == Action.BLOCK)
-        raise GatewayError("guardrail_blocked", blocked_message(hit, output=False))
+    scan = await ascan(str(out[last]["content"]), policy, Direction.INPUT)
+    await enforce(ctx, scan, Direction.INPUT)
     out[last] = {**out[last], "content": scan.text}
     redacting = any(policy.action(c) == Action.REDACT for c in (Check.PII, Check.SECRETS))
     if redacting:
@@ -110,14 +101,20 @@ async def check_completion(
     """A whole answer: the text to return (redacted per the policy) and its flags; raises
     GatewayError when the policy blocks it."""
     scan = scan_builtin(content, policy, Direction.OUTPUT, canary=canary)
+    await enforce(ctx, scan, Direction.OUTPUT)
+    return scan.text, scan.flags
+
+
+async def enforce(ctx: CallContext, scan: Scan, direction: Direction) -> None:
+    """Log the scan's hits; raise GatewayError ("guardrail_blocked") when one blocks."""
     await aevents_record(
         tenant_id=ctx.tenant_id,
         hits=scan.hits,
-        direction=Direction.OUTPUT,
+        direction=direction,
         feature=ctx.feature,
         request_id=ctx.request_id,
     )
     if scan.blocked:
         hit = next(h for h in scan.hits if h.action == Action.BLOCK)
-        raise GatewayError("guardrail_blocked", blocked_message(hit, output=True))
-    return scan.text, scan.flags
+        message = blocked_message(hit, output=direction == Direction.OUTPUT)
+        raise GatewayError("guardrail_blocked", message)
