@@ -87,6 +87,7 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
             (PassageMode.OMIT.value, "Leave them out of the prompt"),
         ],
         help_text="Passages are checked at upload and again when retrieved.",
+        required=False,  # absent: the current setting stays
     )
 
     def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
@@ -106,11 +107,13 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
             guard = forms.ChoiceField(
                 label=LABELS[check],
                 choices=[(a.value, ACTION_LABELS[a]) for a in Action],
+                required=False,  # absent: the current action stays
                 initial=policy.action(check).value,
                 help_text=GUARD_HELP[check],
             )
             guard.widget.choices = [(a.value, ACTION_LABELS[a]) for a in ALLOWED[check]]
             self.fields[f"guard_{check.value}"] = guard
+        self._policy = policy
         self.fields["guard_fail_closed"].initial = policy.fail_closed
         self.fields["guard_passages"].initial = policy.passages.value
         if allowed_aliases:
@@ -122,9 +125,7 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
         actions = {}
         for check in Check:
             name = f"guard_{check.value}"
-            value = cleaned.get(name)
-            if value is None:
-                continue
+            value = cleaned.get(name) or self._policy.action(check).value
             if Action(value) not in ALLOWED[check]:
                 self.add_error(name, action_not_allowed(check, Action(value)))
                 continue
@@ -133,12 +134,16 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
             data = {
                 "actions": actions,
                 "fail_closed": bool(cleaned.get("guard_fail_closed")),
-                "passages": cleaned.get("guard_passages", PassageMode.QUOTE.value),
+                "passages": cleaned.get("guard_passages") or self._policy.passages.value,
             }
             try:
-                cleaned["guardrails"] = Policy.parse(data).to_dict()
+                policy = Policy.parse(data)
             except PolicyError as exc:
                 self.add_error(None, str(exc))
+            else:
+                # Unchanged: keep the stored value, so saving the page audits no change.
+                unchanged = policy == self._policy
+                cleaned["guardrails"] = self.instance.guardrails if unchanged else policy.to_dict()
         return cleaned
 
     def changes(self) -> dict[str, Any]:

@@ -2,5 +2,6 @@
 provider over HTTP, real Valkey and PostgreSQL."""
 
 from tests.gateway.conftest import _local_provider, _relay_not_cooling, make_tenant
+from tests.rag.conftest import media_root
 
-__all__ = ["_local_provider", "_relay_not_cooling", "make_tenant"]
+__all__ = ["_local_provider", "_relay_not_cooling", "make_tenant", "media_root"]
