@@ -48,7 +48,7 @@ ALLOWED: dict[Check, tuple[Action, ...]] = {
 LABELS: dict[Check, str] = {
     Check.PROMPT_INJECTION: "Prompt injection",
     Check.PII: "Personal data (emails, phones, cards, IBANs, national ids)",
-    Check.SECRETS: "Secrets (API keys, private keys, tokens, passwords in URLs)",
+    Check.SECRETS: "Secrets",
     Check.MODERATION: "Harmful content",
     Check.CANARY: "System prompt leak (canary)",
 }
