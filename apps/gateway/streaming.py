@@ -121,6 +121,7 @@ async def stream_chat(
         # The reader went away: stop the provider call, bill what was streamed.
         await _close_quietly(source)
         await _settle_partial(call, CallStatus.ABORTED, _served(source), parts, ttft)
+        await asyncio.shield(_log_output(call, checker))
         raise
     except Exception as exc:
         status = CallStatus.CUT if parts else CallStatus.ERROR

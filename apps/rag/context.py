@@ -22,10 +22,10 @@ from django.urls import reverse
 from apps.core.db import tenant_context
 from apps.gateway.config import resolve
 from apps.gateway.types import CallContext
-from apps.guardrails.engine import Direction
+from apps.guardrails.engine import Direction, scan_builtin
 from apps.guardrails.engine import Hit as GuardHit
 from apps.guardrails.injection import detect
-from apps.guardrails.policy import Check, PassageMode, Policy, PolicyError
+from apps.guardrails.policy import Action, Check, PassageMode, Policy, PolicyError
 from apps.guardrails.services import aevents_record
 from apps.rag.retrieval import EmptyQuery, Hit, asearch, has_ready_documents
 
@@ -166,6 +166,9 @@ async def retrieve_for_answer(ctx: CallContext, question: str) -> Retrieved:
         return Retrieved(reason=REASON_DISABLED)
     if not await sync_to_async(_has_ready)(ctx.tenant_id):
         return Retrieved(reason=REASON_NO_DOCUMENTS)
+    # The question is embedded by the provider: values the policy redacts go as
+    # placeholders, as they do to the chat model (the gateway logs the question's hits).
+    question = redacted_question(cfg.guardrails, question)
     try:
         hits = await asearch(ctx.tenant_id, question, k=cfg.rag_top_k, ctx=ctx)
     except EmptyQuery:
@@ -178,16 +181,31 @@ async def retrieve_for_answer(ctx: CallContext, question: str) -> Retrieved:
     return Retrieved(passages=passages)
 
 
+def redacted_question(policy_data: dict[str, object], question: str) -> str:
+    policy = _policy(policy_data)
+    if not any(policy.action(c) == Action.REDACT for c in (Check.PII, Check.SECRETS)):
+        return question
+    quiet = Policy(
+        actions={c: policy.action(c) for c in (Check.PII, Check.SECRETS)},
+        fail_closed=policy.fail_closed,
+    )
+    return scan_builtin(question, quiet, Direction.INPUT).text
+
+
+def _policy(policy_data: dict[str, object]) -> Policy:
+    try:
+        return Policy.parse(policy_data)
+    except PolicyError:
+        return Policy()
+
+
 async def guard_passages(
     ctx: CallContext, policy_data: dict[str, object], passages: tuple[Passage, ...]
 ) -> tuple[Passage, ...]:
     """The passages checked again for instructions (the detector may be newer than the
     ingestion mark): marked ones quoted as data or left out, per the tenant's policy,
     and logged. With the injection check off, the passages are returned unchanged."""
-    try:
-        policy = Policy.parse(policy_data)
-    except PolicyError:
-        policy = Policy()
+    policy = _policy(policy_data)
     if not policy.active(Check.PROMPT_INJECTION):
         return passages
     kept: list[Passage] = []

@@ -237,3 +237,13 @@ def test_canary_alone_holds_nothing_back_and_never_shows_it_whole() -> None:
     assert guard.feed(canary[6:]) == []
     assert guard.blocked is not None
     assert guard.blocked.check == Check.CANARY
+
+
+def test_the_search_question_is_redacted_like_the_chat_question() -> None:
+    from apps.rag.context import redacted_question
+
+    question = "Which plan does jane.doe@acme.io have?"
+    assert redacted_question({"actions": {"pii": "redact"}}, question) == (
+        "Which plan does [EMAIL] have?"
+    )
+    assert redacted_question({}, question) == question  # the default logs, not redacts
