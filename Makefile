@@ -62,6 +62,7 @@ bench: install
 	$(BIN)/python bench/chat_streams.py $(BENCH_ARGS)
 	$(BIN)/python bench/retrieval.py $(BENCH_ARGS)
 	$(BIN)/python bench/metering.py $(BENCH_ARGS)
+	$(BIN)/python bench/guardrails.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.tenants",
+    "apps.guardrails",
     "apps.gateway",
     "apps.api",
     "apps.billing",
@@ -217,6 +218,13 @@ OPENAI_COMPATIBLE_API_KEY = env_str("OPENAI_COMPATIBLE_API_KEY", "")
 OPENAI_COMPATIBLE_MODELS = env_list("OPENAI_COMPATIBLE_MODELS", [])
 EMBEDDING_DIM = env_int("EMBEDDING_DIM", 384, minimum=1)
 GATEWAY_TIMEOUT_S = env_int("GATEWAY_TIMEOUT_S", 60, minimum=1)
+
+# Guardrails (docs/guardrails.md): an optional stronger classifier beside the built-in
+# checks, its time limit, and the largest text a check reads.
+GUARDRAILS_BACKEND = env_str("GUARDRAILS_BACKEND", "builtin")
+GUARDRAILS_BACKEND_API_KEY = env_str("GUARDRAILS_BACKEND_API_KEY", "")
+GUARDRAILS_BACKEND_TIMEOUT_MS = env_int("GUARDRAILS_BACKEND_TIMEOUT_MS", 800, minimum=1)
+GUARDRAILS_MAX_CHARS = env_int("GUARDRAILS_MAX_CHARS", 100_000, minimum=1000)
 GATEWAY_NUM_RETRIES = env_int("GATEWAY_NUM_RETRIES", 1, minimum=0)
 GATEWAY_COOLDOWN_S = env_int("GATEWAY_COOLDOWN_S", 30, minimum=0)
 GATEWAY_EXACT_CACHE_TTL_S = env_int("GATEWAY_EXACT_CACHE_TTL_S", 24 * 3600, minimum=1)

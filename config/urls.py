@@ -14,6 +14,7 @@ urlpatterns = [
     path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation_accept"),
     path("", include("apps.tenants.urls")),
     path("", include("apps.gateway.urls")),
+    path("", include("apps.guardrails.urls")),
     path("", include("apps.api.urls")),
     path("", include("apps.billing.urls")),
     path("", include("apps.chat.urls")),

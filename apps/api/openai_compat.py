@@ -157,7 +157,7 @@ async def chat_completions(request: TracedRequest) -> HttpResponseBase:
             result = await gateway.complete(ctx, body["messages"], cascade=False, **options)
         except GatewayError as exc:
             return gateway_error_response(exc.code, exc.message, exc.retry_after)
-        return JsonResponse(
+        response = JsonResponse(
             {
                 "id": f"chatcmpl-{uuid.uuid4().hex}",
                 "object": "chat.completion",
@@ -177,6 +177,10 @@ async def chat_completions(request: TracedRequest) -> HttpResponseBase:
                 },
             }
         )
+        if result.guardrail_flags:
+            # The guardrails that flagged or redacted something (docs/guardrails.md).
+            response["X-Guardrail-Flags"] = ",".join(result.guardrail_flags)
+        return response
     events = gateway.stream_chat(ctx, body["messages"], **options)
     first = await anext(events, None)
     if first is None or first.type == "error":

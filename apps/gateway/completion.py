@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.gateway import router
+from apps.gateway import guard, router
 from apps.gateway.models import CallStatus
 from apps.gateway.pipeline import Call, begin, cache_lookup, cache_store, record_refusal
 from apps.gateway.types import CallContext, Completion, GatewayError, provider_unavailable
@@ -93,20 +93,27 @@ async def complete(
             cache_kind=kind,
             saved=Decimal(hit.cost_usd),
         )
+        content, flags = await guard.check_completion(ctx, call.policy, call.canary, hit.content)
         return Completion(
-            hit.content,
+            content,
             hit.served_model,
             0,
             0,
             Decimal(0),
             cache=kind,
             usage_record_ids=[record_id],
+            guardrail_flags=tuple(dict.fromkeys((*call.flags, *flags))),
         )
     use_cascade = call.cfg.cascade_enabled if cascade is None else cascade
     if not use_cascade or call.alias == "fast":
         result = await _complete_once(call, call.alias, logprobs=False, extra_headers=extra_headers)
     else:
         result = await _cascade(call, extra_headers)
+    # Output guardrails before the caller or the cache sees the answer.
+    result.content, flags = await guard.check_completion(
+        ctx, call.policy, call.canary, result.content
+    )
+    result.guardrail_flags = tuple(dict.fromkeys((*call.flags, *flags)))
     if result.finish_reason == "stop":
         await cache_store(
             call,

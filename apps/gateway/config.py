@@ -13,6 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -44,6 +45,7 @@ class ResolvedConfig:
     requests_per_minute: int | None
     rag_enabled: bool
     rag_top_k: int
+    guardrails: dict[str, Any]  # apps/guardrails/policy.py Policy.to_dict()
 
 
 def _plan_limit(plan: str, name: str, default: int | None) -> int | None:
@@ -83,6 +85,7 @@ def resolve_sync(ctx: CallContext) -> ResolvedConfig:
         ),
         rag_enabled=row.rag_enabled,
         rag_top_k=row.rag_top_k,
+        guardrails=row.guardrails or {},
     )
 
 
@@ -92,7 +95,7 @@ CONFIG_TTL_S = 60
 def _key(tenant_id: object) -> str:
     # The version changes with ResolvedConfig's fields: entries cached by the previous
     # release are simply not found.
-    return f"gw:{{{tenant_id}}}:config:v2"
+    return f"gw:{{{tenant_id}}}:config:v3"
 
 
 async def resolve(ctx: CallContext) -> ResolvedConfig:

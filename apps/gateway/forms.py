@@ -1,8 +1,39 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from apps.gateway.models import AISettings
+from apps.guardrails.policy import (
+    ALLOWED,
+    LABELS,
+    Action,
+    Check,
+    PassageMode,
+    Policy,
+    PolicyError,
+    action_not_allowed,
+)
+
+ACTION_LABELS = {
+    Action.OFF: "Off",
+    Action.LOG: "Log only",
+    Action.FLAG: "Log and flag to the user",
+    Action.REDACT: "Redact (replace with a placeholder)",
+    Action.BLOCK: "Block",
+}
+GUARD_HELP = {
+    Check.PROMPT_INJECTION: "Messages that try to override the assistant's instructions. "
+    "Can be logged, flagged or blocked (not redacted: the intent is in the whole message).",
+    Check.PII: "Checked in questions and answers. Redact replaces the value before the AI "
+    "provider and the cache see it.",
+    Check.SECRETS: "API keys, private keys, tokens, passwords in connection strings. Redact "
+    "keeps them from the provider and the cache.",
+    Check.MODERATION: "Requests for serious harm (built-in list, or your moderation backend).",
+    Check.CANARY: "A secret marker in the system prompt: an answer that repeats it is "
+    "stopped. Log or block only.",
+}
 
 
 class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only in the stubs
@@ -34,11 +65,29 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
             "temperature": forms.NumberInput(attrs={"step": "0.05", "min": "0", "max": "2"}),
         }
 
+    GUARD_FIELDS = tuple(f"guard_{check.value}" for check in Check)
     SECTIONS = (
         ("Model", ("model_alias", "system_prompt", "temperature", "max_tokens", "cascade_enabled")),
         ("Caching", ("cache_enabled", "semantic_threshold")),
         ("Documents", ("rag_enabled", "rag_top_k")),
         ("Budget", ("monthly_budget_usd", "budget_action")),
+        ("Guardrails", (*GUARD_FIELDS, "guard_fail_closed", "guard_passages")),
+    )
+
+    guard_fail_closed = forms.BooleanField(
+        label="Refuse messages when a check cannot run",
+        required=False,
+        help_text="When a moderation backend is down or slow, or a message is too long to "
+        "check. Off: such messages go through and the event is logged.",
+    )
+    guard_passages = forms.ChoiceField(
+        label="Document passages that contain instructions",
+        choices=[
+            (PassageMode.QUOTE.value, "Quote them as data, clearly delimited"),
+            (PassageMode.OMIT.value, "Leave them out of the prompt"),
+        ],
+        help_text="Passages are checked at upload and again when retrieved.",
+        required=False,  # absent: the current setting stays
     )
 
     def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
@@ -48,6 +97,57 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
         self, *args: object, allowed_aliases: tuple[str, ...] = (), **kwargs: object
     ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        try:
+            policy = Policy.parse(self.instance.guardrails)
+        except PolicyError:
+            policy = Policy()
+        for check in Check:
+            # Every action is accepted by the field, so a value that does not fit the
+            # check gets a message that says why (clean_guard), not "invalid choice".
+            guard = forms.ChoiceField(
+                label=LABELS[check],
+                choices=[(a.value, ACTION_LABELS[a]) for a in Action],
+                required=False,  # absent: the current action stays
+                initial=policy.action(check).value,
+                help_text=GUARD_HELP[check],
+            )
+            guard.widget.choices = [(a.value, ACTION_LABELS[a]) for a in ALLOWED[check]]
+            self.fields[f"guard_{check.value}"] = guard
+        self._policy = policy
+        self.fields["guard_fail_closed"].initial = policy.fail_closed
+        self.fields["guard_passages"].initial = policy.passages.value
         if allowed_aliases:
             field = self.fields["model_alias"]
             field.choices = [c for c in field.choices if c[0] in allowed_aliases]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        actions = {}
+        for check in Check:
+            name = f"guard_{check.value}"
+            value = cleaned.get(name) or self._policy.action(check).value
+            if Action(value) not in ALLOWED[check]:
+                self.add_error(name, action_not_allowed(check, Action(value)))
+                continue
+            actions[check.value] = value
+        if not self.errors:
+            data = {
+                "actions": actions,
+                "fail_closed": bool(cleaned.get("guard_fail_closed")),
+                "passages": cleaned.get("guard_passages") or self._policy.passages.value,
+            }
+            try:
+                policy = Policy.parse(data)
+            except PolicyError as exc:
+                self.add_error(None, str(exc))
+            else:
+                # Unchanged: keep the stored value, so saving the page audits no change.
+                unchanged = policy == self._policy
+                cleaned["guardrails"] = self.instance.guardrails if unchanged else policy.to_dict()
+        return cleaned
+
+    def changes(self) -> dict[str, Any]:
+        """The validated values of the model's fields, the guardrail policy included."""
+        out = {name: self.cleaned_data[name] for name in self.Meta.fields}
+        out["guardrails"] = self.cleaned_data["guardrails"]
+        return out

@@ -89,6 +89,10 @@ class AISettings(TenantScopedModel):
         choices=BudgetAction.choices,
         default=BudgetAction.DOWNGRADE,
     )
+    # The guardrail policy (apps/guardrails/policy.py ``Policy.to_dict``): one JSON value
+    # beside the other settings, read with them in one row and cached with them in the
+    # resolved configuration. Empty means the defaults.
+    guardrails = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -110,6 +114,7 @@ class CallStatus(models.TextChoices):
     ERROR = "error", "Error"
     ABORTED = "aborted", "Aborted by the client"
     CUT = "cut", "Cut by the provider"
+    BLOCKED = "blocked", "Stopped by a guardrail"
 
 
 class UsageRecord(TenantScopedModel):

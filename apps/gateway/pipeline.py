@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from apps.gateway import budget, cache, ratelimit, router, semantic_cache, validation
+from apps.gateway import budget, cache, guard, ratelimit, router, semantic_cache, validation
 from apps.gateway.config import ResolvedConfig, resolve
 from apps.gateway.embeddings import embed_raw
 from apps.gateway.ledger import LedgerEntry, record
 from apps.gateway.models import CacheKind, CallStatus
 from apps.gateway.types import CallContext, GatewayError
+from apps.guardrails.policy import Policy
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ class Call:
     has_context: bool = False
     # The semantic cache's hit, once found: its ledger row keeps which entry answered.
     semantic_hit: semantic_cache.SemanticHit | None = None
+    # The tenant's guardrail policy, its canary ("" when that check is off) and what the
+    # input check flagged (reported to the caller with the answer).
+    policy: Policy = field(default_factory=Policy)
+    canary: str = ""
+    flags: tuple[str, ...] = ()
 
     async def settle(
         self,
@@ -85,13 +91,15 @@ class Call:
 
 
 def with_system_prompt(
-    cfg: ResolvedConfig, messages: list[dict[str, Any]], context: str = ""
+    cfg: ResolvedConfig, messages: list[dict[str, Any]], context: str = "", canary: str = ""
 ) -> list[dict[str, Any]]:
-    """The tenant's system prompt first (unless the caller sent one), then ``context`` as
-    a system message of its own, then the conversation."""
+    """The tenant's system prompt first (unless the caller sent one), with the tenant's
+    canary when that guardrail is on, then ``context`` as a system message of its own,
+    then the conversation."""
     out = list(messages)
     if cfg.system_prompt and not any(m.get("role") == "system" for m in out):
-        out.insert(0, {"role": "system", "content": cfg.system_prompt})
+        prompt = guard.system_prompt_with_canary(cfg.system_prompt, canary)
+        out.insert(0, {"role": "system", "content": prompt})
     if context:
         leading = next((i for i, m in enumerate(out) if m.get("role") != "system"), len(out))
         out.insert(leading, {"role": "system", "content": context})
@@ -115,11 +123,16 @@ async def begin(
     cfg = await resolve(ctx)
     alias = alias or cfg.model_alias
     max_tokens = max_tokens or cfg.max_tokens
-    full = with_system_prompt(cfg, messages, context)
+    policy = guard.policy_of(cfg)
+    canary = guard.canary_of(cfg, policy)
+    full = with_system_prompt(cfg, messages, context, canary)
     counted = None
     if trim_history:
         full, counted = validation.trim_to_window(full, alias, max_tokens)
     prompt_tokens = validation.validate_chat(full, alias, max_tokens, tokens=counted)
+    # Guardrails: after validation, before the limits, the caches and the provider, so
+    # a blocked message costs nothing and a redacted value is never cached or sent.
+    full, flags = await guard.check_input(ctx, policy, full)
     reservation = await ratelimit.reserve(
         tenant_id=cfg.tenant_id,
         estimate=prompt_tokens + max_tokens,
@@ -145,15 +158,17 @@ async def begin(
         decision=decision,
         started=started,
         has_context=bool(context),
+        policy=policy,
+        canary=canary,
+        flags=flags,
     )
 
 
 async def record_refusal(ctx: CallContext, alias: str | None, exc: GatewayError) -> Any:
-    if exc.code in ("rate_limited", "budget_exceeded"):
+    if exc.code in ("rate_limited", "budget_exceeded", "guardrail_blocked"):
+        status = CallStatus.BLOCKED if exc.code == "guardrail_blocked" else CallStatus.ERROR
         return await record(
-            LedgerEntry(
-                ctx=ctx, requested_model=alias or "", status=CallStatus.ERROR, error_code=exc.code
-            )
+            LedgerEntry(ctx=ctx, requested_model=alias or "", status=status, error_code=exc.code)
         )
     return None
 

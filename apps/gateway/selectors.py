@@ -9,6 +9,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from apps.gateway.config import resolve_sync
 from apps.gateway.models import AISettings, SemanticCacheHit, UsageRecord
 from apps.gateway.types import CallContext
+from apps.guardrails.selectors import guardrail_counts
 from apps.tenants.models import Tenant
 
 
@@ -50,6 +51,8 @@ class UsageSummary:
     tokens_today: int
     tokens_per_day: int | None
     tokens_percent: int | None
+    # Guardrail hits this month, per check (apps/guardrails), and how many were blocks.
+    month_guardrail_hits: dict[str, int]
 
 
 def usage_summary(tenant: Tenant) -> UsageSummary:
@@ -80,6 +83,7 @@ def usage_summary(tenant: Tenant) -> UsageSummary:
         budget_percent=min(int(cost / budget * 100), 999) if budget else None,
         tokens_today=tokens,
         tokens_per_day=cfg.tokens_per_day,
+        month_guardrail_hits=guardrail_counts(tenant, month_start),
         tokens_percent=min(int(tokens * 100 / cfg.tokens_per_day), 999)
         if cfg.tokens_per_day
         else None,

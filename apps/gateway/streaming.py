@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from decimal import Decimal
 from typing import Any, Protocol
 
-from apps.gateway import relay, router, validation
+from apps.gateway import guard, relay, router, validation
 from apps.gateway.models import CallStatus
 from apps.gateway.pipeline import Call, begin, cache_lookup, cache_store, record_refusal, words
 from apps.gateway.types import (
@@ -25,6 +25,9 @@ from apps.gateway.types import (
     TokenEvent,
     UsageEvent,
 )
+from apps.guardrails.engine import Direction
+from apps.guardrails.services import aevents_record
+from apps.guardrails.stream import StreamGuard
 
 logger = logging.getLogger(__name__)
 
@@ -62,23 +65,37 @@ async def stream_chat(
         return
 
     kind, hit, key, embedding = await cache_lookup(call)
+    # Output guardrails: the answer is released sentence by sentence when a check must
+    # act before the reader sees it (apps/guardrails/stream.py).
+    checker = StreamGuard(call.policy, canary=call.canary)
     if kind:
         first = time.perf_counter()
         for word in words(hit.content):
-            yield TokenEvent(word)
+            for piece in checker.feed(word):
+                yield TokenEvent(piece)
+        for piece in checker.finish():
+            yield TokenEvent(piece)
         saved = Decimal(hit.cost_usd)
+        blocked = checker.blocked is not None
         record_id = await call.settle(
-            status=CallStatus.OK,
+            status=CallStatus.BLOCKED if blocked else CallStatus.OK,
             served_model=hit.served_model,
             cache_kind=kind,
             saved=saved,
+            error_code="guardrail_blocked" if blocked else "",
             ttft=first,
         )
+        await _log_output(call, checker)
+        if checker.blocked is not None:
+            message = guard.blocked_message(checker.blocked, output=True)
+            yield ErrorEvent("guardrail_blocked", message, None, record_id)
+            return
         yield UsageEvent(0, 0, Decimal(0), kind)
-        yield DoneEvent("stop", hit.served_model, record_id)
+        yield DoneEvent("stop", hit.served_model, record_id, _flags(call, checker))
         return
 
-    parts: list[str] = []
+    parts: list[str] = []  # what the provider sent (billed)
+    shown: list[str] = []  # what the reader saw (cached)
     source: _Source | None = None
     ttft: float | None = None
     usage: relay.Chunk | None = None
@@ -91,7 +108,11 @@ async def stream_chat(
                 if ttft is None:
                     ttft = time.perf_counter()
                 parts.append(chunk.text)
-                yield TokenEvent(chunk.text)
+                for piece in checker.feed(chunk.text):
+                    shown.append(piece)
+                    yield TokenEvent(piece)
+                if checker.blocked is not None:
+                    break
             if chunk.finish_reason:
                 finish = chunk.finish_reason
             if chunk.prompt_tokens is not None or chunk.completion_tokens is not None:
@@ -100,12 +121,17 @@ async def stream_chat(
         # The reader went away: stop the provider call, bill what was streamed.
         await _close_quietly(source)
         await _settle_partial(call, CallStatus.ABORTED, _served(source), parts, ttft)
+        await asyncio.shield(_log_output(call, checker))
         raise
     except Exception as exc:
         status = CallStatus.CUT if parts else CallStatus.ERROR
         logger.warning("provider call failed", extra={"error": repr(exc)[:300], "status": status})
         await _close_quietly(source)
+        # What the guard still held was streamed and billed: check it and show it.
+        for piece in checker.finish():
+            yield TokenEvent(piece)
         record_id = await _settle_partial(call, status, _served(source), parts, ttft)
+        await _log_output(call, checker)
         message = (
             "The answer was cut off by the AI provider. Regenerate to try again; only the "
             "part you received was charged."
@@ -114,6 +140,21 @@ async def stream_chat(
         )
         yield ErrorEvent("provider_unavailable", message, 30, record_id)
         return
+
+    for piece in checker.finish():
+        shown.append(piece)
+        yield TokenEvent(piece)
+    if checker.blocked is not None:
+        # The violating sentence was never shown: stop the provider, bill what it sent.
+        await _close_quietly(source)
+        record_id = await _settle_partial(
+            call, CallStatus.BLOCKED, _served(source), parts, ttft, "guardrail_blocked"
+        )
+        await _log_output(call, checker)
+        message = guard.blocked_message(checker.blocked, output=True)
+        yield ErrorEvent("guardrail_blocked", message, None, record_id)
+        return
+    await _log_output(call, checker)
 
     served = source.served_model
     content = "".join(parts)
@@ -129,9 +170,26 @@ async def stream_chat(
         ttft=ttft,
     )
     if finish == "stop":
-        await cache_store(call, key, embedding, content, served, tokens_in, tokens_out, cost)
+        # What the reader saw: redacted where the policy says so.
+        shown_text = "".join(shown)
+        await cache_store(call, key, embedding, shown_text, served, tokens_in, tokens_out, cost)
     yield UsageEvent(tokens_in, tokens_out, cost)
-    yield DoneEvent(finish, served, record_id)
+    yield DoneEvent(finish, served, record_id, _flags(call, checker))
+
+
+def _flags(call: Call, checker: StreamGuard) -> tuple[str, ...]:
+    output = (h.check.value for h in checker.hits if h.action.value in ("flag", "redact"))
+    return tuple(dict.fromkeys((*call.flags, *output)))
+
+
+async def _log_output(call: Call, checker: StreamGuard) -> None:
+    await aevents_record(
+        tenant_id=call.ctx.tenant_id,
+        hits=checker.hits,
+        direction=Direction.OUTPUT,
+        feature=call.ctx.feature,
+        request_id=call.ctx.request_id,
+    )
 
 
 class _Source(Protocol):
@@ -208,16 +266,19 @@ async def _close_quietly(source: _Source | None) -> None:
 
 
 async def _settle_partial(
-    call: Call, status: str, served: str, parts: list[str], ttft: float | None
+    call: Call,
+    status: str,
+    served: str,
+    parts: list[str],
+    ttft: float | None,
+    error_code: str | None = None,
 ) -> Any:
     """Bill a stream that ended early with its true tokens: the prompt was read and the
     streamed part was generated; with nothing streamed, nothing is charged."""
+    if error_code is None:
+        error_code = "" if status == CallStatus.ABORTED else "provider_unavailable"
     if not parts:
-        return await call.settle(
-            status=status,
-            served_model=served,
-            error_code="provider_unavailable" if status != CallStatus.ABORTED else "",
-        )
+        return await call.settle(status=status, served_model=served, error_code=error_code)
     tokens_out = validation.count_text_tokens("".join(parts))
     cost = router.cost_usd(served, call.prompt_tokens, tokens_out)
     return await call.settle(
@@ -226,6 +287,6 @@ async def _settle_partial(
         tokens_in=call.prompt_tokens,
         tokens_out=tokens_out,
         cost=cost,
-        error_code="" if status == CallStatus.ABORTED else "provider_unavailable",
+        error_code=error_code,
         ttft=ttft,
     )

@@ -80,6 +80,8 @@ class DoneEvent:
     finish_reason: str
     served_model: str
     usage_record_id: uuid.UUID | None = None
+    # Guardrail checks that flagged or redacted something in the question or the answer.
+    guardrail_flags: tuple[str, ...] = ()
     type: Literal["done"] = "done"
 
 
@@ -106,3 +108,5 @@ class Completion:
     cache: str = ""
     mean_logprob: float | None = None
     usage_record_ids: list[uuid.UUID] = field(default_factory=list)
+    # Guardrail checks that flagged or redacted something in the question or the answer.
+    guardrail_flags: tuple[str, ...] = ()

@@ -31,7 +31,7 @@ def ai_settings(request: MemberRequest, slug: str) -> HttpResponse:
         ai_settings_update(
             actor=request.membership,
             settings=ai_settings_for(tenant),
-            changes={name: form.cleaned_data[name] for name in form.Meta.fields},
+            changes=form.changes(),
         )
         messages.success(request, "AI settings saved.")
         return redirect("gateway:ai_settings", tenant.slug)
@@ -44,7 +44,9 @@ def usage(request: MemberRequest, slug: str) -> HttpResponse:
     tenant = request.tenant
     summary = usage_summary(tenant)
     page = Paginator(usage_records(tenant), 50).get_page(request.GET.get("page"))
-    return render(request, "gateway/usage.html", {"summary": summary, "page": page})
+    guardrail_total = sum(summary.month_guardrail_hits.values())
+    context = {"summary": summary, "page": page, "guardrail_total": guardrail_total}
+    return render(request, "gateway/usage.html", context)
 
 
 @manager_required

@@ -35,6 +35,10 @@ from django.utils import timezone
 from apps.core.db import current_tenant_id, tenant_context
 from apps.gateway import api as gateway
 from apps.gateway.types import CallContext, GatewayError
+from apps.guardrails.engine import Direction, Hit
+from apps.guardrails.injection import detect
+from apps.guardrails.policy import Action, Check
+from apps.guardrails.services import events_record
 from apps.rag import storage
 from apps.rag.chunking import ChunkDraft, chunk_sections
 from apps.rag.models import Chunk, Document, DocumentStatus
@@ -187,6 +191,7 @@ def _store(run: _Run, drafts: list[ChunkDraft], vectors: list[list[float]]) -> N
     """Replace the document's chunks and mark it ready, in one transaction."""
     if len(vectors) != len(drafts):
         raise RuntimeError(f"got {len(vectors)} embeddings for {len(drafts)} chunks")
+    flags, hits = passage_flags(drafts)
     with tenant_context(run.tenant_id):
         document = (
             Document.objects.select_for_update()
@@ -206,6 +211,7 @@ def _store(run: _Run, drafts: list[ChunkDraft], vectors: list[list[float]]) -> N
                     content=draft.content,
                     token_count=draft.token_count,
                     embedding=vector,
+                    injection_flag=flag,
                     # to_tsvector('english', heading || ' ' || content), computed by
                     # PostgreSQL in the INSERT itself: a later UPDATE would write every
                     # row (and its HNSW entry) twice.
@@ -213,7 +219,7 @@ def _store(run: _Run, drafts: list[ChunkDraft], vectors: list[list[float]]) -> N
                         Value(f"{draft.heading} {draft.content}"), config="english"
                     ),
                 )
-                for draft, vector in zip(drafts, vectors, strict=True)
+                for draft, vector, flag in zip(drafts, vectors, flags, strict=True)
             ],
             batch_size=500,
         )
@@ -223,6 +229,30 @@ def _store(run: _Run, drafts: list[ChunkDraft], vectors: list[list[float]]) -> N
         document.token_count = sum(d.token_count for d in drafts)
         document.ingested_at = timezone.now()
         document.save()
+    events_record(
+        tenant_id=run.tenant_id,
+        hits=hits,
+        direction=Direction.PASSAGE,
+        feature="rag_ingest",
+        request_id=str(run.document_id),
+    )
+
+
+def passage_flags(drafts: list[ChunkDraft]) -> tuple[list[str], list[Hit]]:
+    """Each chunk's injection mark ("" when clean: the rule or "classifier" otherwise),
+    and a log entry per marked chunk. Marked chunks are shown to admins on the document
+    page; retrieval checks passages again and quotes or omits them (apps/rag/context.py)."""
+    flags: list[str] = []
+    hits: list[Hit] = []
+    for draft in drafts:
+        result = detect(draft.content)
+        flags.append(result.reason[:80] if result.flagged else "")
+        if result.flagged:
+            excerpt = f"passage {draft.ordinal + 1}: {result.excerpt}"[:160]
+            hits.append(
+                Hit(Check.PROMPT_INJECTION, Action.FLAG, result.reason, excerpt, result.score)
+            )
+    return flags, hits
 
 
 def _fail(run: _Run, reason: str) -> None:

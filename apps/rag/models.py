@@ -65,6 +65,9 @@ class Chunk(TenantScopedModel):
     token_count = models.PositiveIntegerField(default=0)
     embedding = VectorField(dimensions=settings.EMBEDDING_DIM)
     search_vector = SearchVectorField(null=True)
+    # Set at ingestion when the passage reads like instructions to a model (the
+    # guardrails' injection check): shown to admins, quoted or left out of prompts.
+    injection_flag = models.CharField(max_length=80, blank=True)
 
     class Meta:
         ordering = ("document", "ordinal")

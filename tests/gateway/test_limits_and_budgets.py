@@ -59,9 +59,12 @@ def test_token_limit_holds_under_100_concurrent_calls(make_tenant: MakeTenant) -
     assert len(ledger) == len(done)
     # Admitted at least as many as fit while every reservation (prompt + max_tokens)
     # was held at once.
+    from apps.gateway.guard import system_prompt_with_canary
     from apps.gateway.validation import count_tokens
+    from apps.guardrails.engine import canary_for
 
-    estimate = count_tokens([{"role": "system", "content": SYSTEM_PROMPT}, *QUESTION]) + 100
+    system = system_prompt_with_canary(SYSTEM_PROMPT, canary_for(tenant.id))
+    estimate = count_tokens([{"role": "system", "content": system}, *QUESTION]) + 100
     assert len(done) >= 3_000 // estimate
 
 

@@ -291,8 +291,13 @@ def test_context_follows_the_system_prompt_and_skips_the_semantic_cache(
         context=passages,
     )
     async_to_sync(call.settle)(status="ok")
+    from apps.gateway.guard import system_prompt_with_canary
+    from apps.guardrails.engine import canary_for
+
+    system = system_prompt_with_canary("Be brief.", canary_for(tenant.id))
+    assert system.endswith("\n\nBe brief.")  # the tenant's canary first (guardrails)
     assert [(m["role"], m["content"]) for m in call.messages] == [
-        ("system", "Be brief."),
+        ("system", system),
         ("system", passages),
         ("user", "What is the refund window?"),
     ]

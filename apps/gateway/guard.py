@@ -1,0 +1,120 @@
+"""The guardrail step of the pipeline (apps/guardrails; docs/guardrails.md).
+
+Before the provider and before both caches, ``check_input`` scans the caller's user
+messages under the tenant's policy: a blocked message raises GatewayError
+("guardrail_blocked"), redacted values are replaced in the messages the provider, the
+cache key and the cache entry see, and flags travel with the call to the caller. After
+the provider, ``check_completion`` scans a whole answer; streams are checked sentence by
+sentence with apps/guardrails/stream.py (apps/gateway/streaming.py). Every hit is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from apps.gateway.config import ResolvedConfig
+from apps.gateway.types import CallContext, GatewayError
+from apps.guardrails.engine import (
+    Direction,
+    Hit,
+    Scan,
+    ascan,
+    canary_for,
+    canary_line,
+    scan_builtin,
+)
+from apps.guardrails.policy import LABELS, Action, Check, Policy, PolicyError
+from apps.guardrails.services import aevents_record
+
+logger = logging.getLogger(__name__)
+
+
+def policy_of(cfg: ResolvedConfig) -> Policy:
+    try:
+        return Policy.parse(cfg.guardrails)
+    except PolicyError as exc:
+        # Saved through the form, the policy is valid; a hand-edited row that is not
+        # falls back to the defaults rather than failing every call.
+        logger.error("invalid guardrail policy, using the defaults", extra={"error": str(exc)})
+        return Policy()
+
+
+def canary_of(cfg: ResolvedConfig, policy: Policy) -> str:
+    return canary_for(cfg.tenant_id) if policy.active(Check.CANARY) else ""
+
+
+def system_prompt_with_canary(system_prompt: str, canary: str) -> str:
+    if not canary or not system_prompt:
+        return system_prompt
+    # First: a model that repeats its instructions verbatim starts with the canary, so
+    # the stream stops before the rest of the prompt is shown.
+    return f"{canary_line(canary)}\n\n{system_prompt}"
+
+
+def blocked_message(hit: Hit, *, output: bool) -> str:
+    what = LABELS[hit.check].split(" (")[0].lower()
+    if hit.kind in ("backend_unavailable", "too_long"):
+        return (
+            "The safety check could not run on this message, and your organisation's settings "
+            "refuse messages it cannot check. Try again in a minute, or send a shorter message."
+        )
+    if output:
+        return (
+            f"The answer was stopped by your organisation's guardrails ({what}). Rephrase the "
+            "question or ask an admin; the event is in the guardrail log."
+        )
+    return (
+        f"This message was blocked by your organisation's guardrails ({what}). Remove that "
+        "part and send it again; an admin can see the event in the guardrail log."
+    )
+
+
+async def check_input(
+    ctx: CallContext,
+    policy: Policy,
+    messages: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+    """The messages to send on (redacted per the policy) and the flags to report; raises
+    GatewayError when the policy blocks. Only the last user message is judged and logged:
+    earlier turns were judged when they were sent, and are only redacted again. The
+    gateway adds only system messages, so every user message is the caller's."""
+    indexes = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+    if not indexes:
+        return messages, ()
+    out = list(messages)
+    last = indexes[-1]
+    scan = await ascan(str(out[last]["content"]), policy, Direction.INPUT)
+    await enforce(ctx, scan, Direction.INPUT)
+    out[last] = {**out[last], "content": scan.text}
+    redacting = any(policy.action(c) == Action.REDACT for c in (Check.PII, Check.SECRETS))
+    if redacting:
+        for i in indexes[:-1]:
+            earlier = scan_builtin(str(out[i]["content"]), policy, Direction.INPUT)
+            out[i] = {**out[i], "content": earlier.text}
+    return out, scan.flags
+
+
+async def check_completion(
+    ctx: CallContext, policy: Policy, canary: str, content: str
+) -> tuple[str, tuple[str, ...]]:
+    """A whole answer: the text to return (redacted per the policy) and its flags; raises
+    GatewayError when the policy blocks it."""
+    scan = scan_builtin(content, policy, Direction.OUTPUT, canary=canary)
+    await enforce(ctx, scan, Direction.OUTPUT)
+    return scan.text, scan.flags
+
+
+async def enforce(ctx: CallContext, scan: Scan, direction: Direction) -> None:
+    """Log the scan's hits; raise GatewayError ("guardrail_blocked") when one blocks."""
+    await aevents_record(
+        tenant_id=ctx.tenant_id,
+        hits=scan.hits,
+        direction=direction,
+        feature=ctx.feature,
+        request_id=ctx.request_id,
+    )
+    if scan.blocked:
+        hit = next(h for h in scan.hits if h.action == Action.BLOCK)
+        message = blocked_message(hit, output=direction == Direction.OUTPUT)
+        raise GatewayError("guardrail_blocked", message)

@@ -1,0 +1,193 @@
+"""Guardrails benchmark: detection, false positives, PII recall and the time added.
+
+    .venv/bin/python bench/guardrails.py [--quick] [--json FILE]
+
+No database, no provider: the checks are CPU-only and are timed as the gateway runs
+them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
+
+1. Prompt injection, on the TEST half of bench/data/guardrails_injection.jsonl (the
+   classifier was trained on the other half, bench/train_guardrails.py): detection rate
+   (injections flagged) and false-positive rate (ordinary questions flagged), overall and
+   per category and language.
+2. PII recall and precision on bench/data/guardrails_pii.jsonl (entity = kind + exact
+   value; negatives include Luhn-failing card numbers, order ids, dates, placeholders).
+3. Time added per request: the input scan of each test text plus the output scan of a
+   400-character answer, with every check on (redaction included), p50 and p95; and per
+   streamed sentence: a StreamGuard holding sentences, fed a 12-sentence answer in
+   4-character chunks, divided by its sentences.
+Prints a table and writes JSON (default bench/results/guardrails.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from apps.guardrails.engine import Direction, scan_builtin  # noqa: E402
+from apps.guardrails.injection import detect, versions  # noqa: E402
+from apps.guardrails.pii import find_pii  # noqa: E402
+from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
+from apps.guardrails.stream import StreamGuard  # noqa: E402
+
+DATA = ROOT / "bench" / "data"
+ANSWER = (
+    "Refunds on annual plans are available within 30 days of purchase. After that, the "
+    "remaining months are credited to your account. Contact billing if you were charged "
+    "twice; they answer within one business day. You can also download every invoice from "
+    "the billing page, as PDF or CSV. Your plan renews automatically unless you cancel."
+)
+STREAM_ANSWER = " ".join(
+    f"Sentence {i} explains one more detail of the refund policy for annual plans."
+    for i in range(12)
+)
+ALL_ON = Policy(
+    actions={
+        Check.PROMPT_INJECTION: Action.BLOCK,
+        Check.PII: Action.REDACT,
+        Check.SECRETS: Action.REDACT,
+        Check.MODERATION: Action.BLOCK,
+        Check.CANARY: Action.BLOCK,
+    }
+)
+
+
+def load(name: str) -> list[dict[str, Any]]:
+    lines = (DATA / name).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line]
+
+
+def rate(hits: int, total: int) -> float:
+    return round(hits / total, 4) if total else 0.0
+
+
+def injection_rates() -> dict[str, Any]:
+    rows = [row for row in load("guardrails_injection.jsonl") if row["split"] == "test"]
+    by: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    tp = fn = fp = tn = 0
+    for row in rows:
+        flagged = detect(row["text"]).flagged
+        if row["label"]:
+            tp, fn = tp + flagged, fn + (not flagged)
+            for key in (f"category:{row['category']}", f"lang:{row['lang']}"):
+                by[key][0] += flagged
+                by[key][1] += 1
+        else:
+            fp, tn = fp + flagged, tn + (not flagged)
+            by["benign_flagged"][0] += flagged
+            by["benign_flagged"][1] += 1
+    return {
+        "injection_detection_rate": rate(tp, tp + fn),
+        "false_positive_rate": rate(fp, fp + tn),
+        "test_injections": tp + fn,
+        "test_benign": fp + tn,
+        "detection_by": {key: rate(a, b) for key, (a, b) in sorted(by.items())},
+    }
+
+
+def pii_rates() -> dict[str, Any]:
+    tp = fp = fn = 0
+    for row in load("guardrails_pii.jsonl"):
+        expected = {(e["kind"], e["value"]) for e in row["entities"]}
+        found = {(f.kind, f.value) for f in find_pii(row["text"])}
+        tp, fp, fn = (
+            tp + len(expected & found),
+            fp + len(found - expected),
+            fn + len(expected - found),
+        )
+    return {
+        "pii_recall": rate(tp, tp + fn),
+        "pii_precision": rate(tp, tp + fp),
+        "pii_entities": tp + fn,
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def latency(repeats: int) -> dict[str, Any]:
+    texts = [row["text"] for row in load("guardrails_injection.jsonl") if row["split"] == "test"]
+    canary = "zq0123456789abcd"
+    per_request: list[float] = []
+    for _ in range(repeats):
+        for text in texts:
+            start = time.perf_counter()
+            scan_builtin(text, ALL_ON, Direction.INPUT)
+            scan_builtin(ANSWER, ALL_ON, Direction.OUTPUT, canary=canary)
+            per_request.append((time.perf_counter() - start) * 1000)
+    per_sentence: list[float] = []
+    chunks = [STREAM_ANSWER[i : i + 4] for i in range(0, len(STREAM_ANSWER), 4)]
+    for _ in range(repeats * 20):
+        guard = StreamGuard(ALL_ON, canary=canary)
+        start = time.perf_counter()
+        for chunk in chunks:
+            guard.feed(chunk)
+        guard.finish()
+        per_sentence.append((time.perf_counter() - start) * 1000 / 12)
+    return {
+        "added_p50_ms": round(statistics.median(per_request), 3),
+        "added_p95_ms": round(percentile(per_request, 0.95), 3),
+        "stream_sentence_p50_ms": round(statistics.median(per_sentence), 3),
+        "stream_sentence_p95_ms": round(percentile(per_sentence, 0.95), 3),
+        "requests_timed": len(per_request),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer timing repeats")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "guardrails.json"))
+    args = parser.parse_args()
+
+    detect("warm up")  # loads the classifier
+    result: dict[str, Any] = {"detector": versions()}
+    result.update(injection_rates())
+    result.update(pii_rates())
+    result.update(latency(2 if args.quick else 10))
+
+    rows = [
+        ("injection detection (test half)", f"{result['injection_detection_rate']:.1%}", ">= 90%"),
+        ("false positives (test half)", f"{result['false_positive_rate']:.1%}", "<= 2%"),
+        ("PII recall", f"{result['pii_recall']:.3f}", ">= 0.98"),
+        ("PII precision", f"{result['pii_precision']:.3f}", ""),
+        ("added per request p50", f"{result['added_p50_ms']:.2f} ms", ""),
+        ("added per request p95", f"{result['added_p95_ms']:.2f} ms", "<= 5 ms"),
+        ("per streamed sentence p50", f"{result['stream_sentence_p50_ms']:.3f} ms", ""),
+        ("per streamed sentence p95", f"{result['stream_sentence_p95_ms']:.3f} ms", ""),
+    ]
+    print(
+        f"guardrails ({result['detector']}; {result['test_injections']} injections, "
+        f"{result['test_benign']} ordinary texts, {result['pii_entities']} PII entities)"
+    )
+    for name, value, target in rows:
+        print(f"  {name:<34} {value:>10}  {target}")
+    weakest = sorted(
+        (k, v) for k, v in result["detection_by"].items() if k != "benign_flagged" and v < 0.9
+    )
+    if weakest:
+        print("  below 90%: " + ", ".join(f"{k} {v:.0%}" for k, v in weakest))
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
