@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "apps.billing",
     "apps.chat",
     "apps.rag",
+    "apps.summaries",
 ]
 
 MIDDLEWARE = [

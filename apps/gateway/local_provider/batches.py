@@ -388,25 +388,25 @@ async def create_batch(request: Request) -> Response:
     return JSONResponse(batch.body())
 
 
-async def retrieve_batch(request: Request) -> Response:
+async def _batch_route(request: Request, *, cancel: bool) -> Response:
     store = _store(request)
     batch = store.batches.get(request.path_params["batch_id"])
     if batch is None:
         return _not_found("batch", request.path_params["batch_id"])
     store.advance(batch)
-    return JSONResponse(batch.body())
-
-
-async def cancel_batch(request: Request) -> Response:
-    store = _store(request)
-    batch = store.batches.get(request.path_params["batch_id"])
-    if batch is None:
-        return _not_found("batch", request.path_params["batch_id"])
-    store.advance(batch)
-    if batch.status == "in_progress":
+    if cancel and batch.status == "in_progress":
         batch.status = "cancelled"
         batch.ended_at = int(time.time())
     return JSONResponse(batch.body())
+
+
+async def retrieve_batch(request: Request) -> Response:
+    return await _batch_route(request, cancel=False)
+
+
+async def cancel_batch(request: Request) -> Response:
+    """An unfinished batch ends ``cancelled`` at once, with nothing answered."""
+    return await _batch_route(request, cancel=True)
 
 
 async def set_fault(request: Request) -> Response:
