@@ -263,6 +263,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.billing.tasks.reconcile_yesterday",
         "schedule": crontab(hour=2, minute=15),
     },
+    "summaries.poll": {"task": "apps.summaries.tasks.poll_running", "schedule": 60.0},
 }
 
 # --- RAG retrieval (docs/retrieval.md) ---------------------------------------------
