@@ -84,7 +84,7 @@ def start_job(
     document_ids: Sequence[str] | None = None,
     texts: Sequence[str] | None = None,
     instruction: str = "",
-    on_commit: Callable[[SummaryJob], None] | None = None,
+    on_commit: Callable[[SummaryJob], object] | None = None,
 ) -> SummaryJob:
     """Validate and create a job with its items; it is queued when the transaction
     commits. Raises JobError for an empty selection, documents not ready, unknown or
