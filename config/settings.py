@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.billing",
     "apps.chat",
     "apps.rag",
+    "apps.summaries",
 ]
 
 MIDDLEWARE = [
@@ -270,6 +271,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.billing.tasks.reconcile_yesterday",
         "schedule": crontab(hour=2, minute=15),
     },
+    "summaries.poll": {"task": "apps.summaries.tasks.poll_running", "schedule": 60.0},
 }
 
 # --- RAG retrieval (docs/retrieval.md) ---------------------------------------------

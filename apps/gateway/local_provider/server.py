@@ -1,8 +1,9 @@
 """The local provider's Starlette app: OpenAI's wire format for chat and embeddings.
 
 Routes: ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions``,
-``POST /v1/embeddings``. Answers come from ``devmodel`` (pure, deterministic); this
-module adds timing (TTFT, token rate), fault injection and the HTTP / SSE framing.
+``POST /v1/embeddings``, and the Files / Batches API (``batches``). Answers come from
+``devmodel`` (pure, deterministic); this module adds timing (TTFT, token rate), fault
+injection and the HTTP / SSE framing.
 It must not import Django; importing it must not import torch (``embeddings`` does that
 in a background thread once the server starts).
 """
@@ -30,7 +31,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from apps.core import heap
-from apps.gateway.local_provider import devmodel
+from apps.gateway.local_provider import batches, devmodel
 from apps.gateway.local_provider.devmodel import RequestError
 from apps.gateway.local_provider.embeddings import DIMENSIONS, MAX_INPUTS, Embedder
 
@@ -490,12 +491,14 @@ def build_app(env: Mapping[str, str] | None = None) -> Starlette:
             Route("/v1/models", models, methods=["GET"]),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
             Route("/v1/embeddings", embeddings, methods=["POST"]),
+            *batches.ROUTES,
         ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.embedder = embedder
+    app.state.batches = batches.BatchStore(os.environ if env is None else env)
     return app
 
 

@@ -1,0 +1,295 @@
+"""Summary jobs: start (validated, queued on commit), submit, poll, collect, cancel.
+
+Each step runs in one ``tenant_context`` transaction that first locks its job with
+``select_for_update(skip_locked=True)`` and checks its state, so a step repeated by a
+redelivered task, or run by two workers at once, does its work once: collecting a
+batch's results, their ledger rows and the job's new state commit together or not at
+all (a worker killed mid-way leaves the job as it was, and the next poll collects it
+again from the provider's output file). Running jobs are listed in a Redis set that the
+beat poller reads, so it never scans other tenants' tables.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.core.db import tenant_context
+from apps.core.errors import ServiceError
+from apps.core.redis_client import sync_redis
+from apps.gateway import api as gateway
+from apps.gateway.types import CallContext, GatewayError
+from apps.rag.models import Chunk, Document, DocumentStatus
+from apps.summaries.models import (
+    ENDED,
+    DocumentSummary,
+    ItemStatus,
+    JobStatus,
+    SummaryItem,
+    SummaryJob,
+)
+from apps.tenants.models import Tenant
+
+FEATURE = "batch_summary"
+ACTIVE_KEY = "summaries:active"  # members "<tenant_id>:<job_id>"
+MAX_ATTEMPTS = 3
+MAX_TOKENS = 300
+MAX_SOURCE_TOKENS = 12_000  # passages per request; longer documents are cut (see docs)
+PER_JOB_LIMIT = {"free": 20, "pro": 1_000, "enterprise": 10_000}
+DEFAULT_INSTRUCTION = (
+    "Summarise the following text in three to five sentences for a busy reader. "
+    "Keep names, numbers and dates exact."
+)
+
+
+class JobError(ServiceError):
+    """Bad input for a job: the message says what to do."""
+
+
+def _ctx(job: SummaryJob) -> CallContext:
+    return CallContext(
+        tenant_id=str(job.tenant_id),
+        feature=FEATURE,
+        user_id=job.created_by_id,
+        api_key_id=job.api_key_id,
+    )
+
+
+def _document_source(document: Document) -> tuple[str, list[str]]:
+    text: list[str] = []
+    ids: list[str] = []
+    used = 0
+    for chunk in (
+        Chunk.objects.filter(document=document)
+        .order_by("ordinal")
+        .only("id", "content", "token_count")
+    ):
+        if used + chunk.token_count > MAX_SOURCE_TOKENS and text:
+            break
+        text.append(chunk.content)
+        ids.append(str(chunk.id))
+        used += chunk.token_count
+    return "\n\n".join(text), ids
+
+
+def start_job(
+    tenant: Tenant,
+    *,
+    user_id: int | None = None,
+    api_key_id: uuid.UUID | None = None,
+    document_ids: Sequence[str] | None = None,
+    texts: Sequence[str] | None = None,
+    instruction: str = "",
+    on_commit: Callable[[SummaryJob], object] | None = None,
+) -> SummaryJob:
+    """Validate and create a job with its items; it is queued when the transaction
+    commits. Raises JobError for an empty selection, documents not ready, unknown or
+    foreign ids (the same message: another tenant's ids are not found) or too many."""
+    limit = PER_JOB_LIMIT.get(tenant.plan, PER_JOB_LIMIT["free"])
+    sources: list[tuple[Document | None, str, list[str]]] = []
+    with tenant_context(tenant.id):
+        if texts:
+            if any(not t.strip() for t in texts):
+                raise JobError("Every text must have some content.")
+            sources = [(None, t, []) for t in texts]
+        elif document_ids:
+            wanted = list(dict.fromkeys(str(d) for d in document_ids))
+            if len(wanted) > limit:
+                raise JobError(_too_many(len(wanted), limit, tenant.plan))
+            try:
+                documents = {
+                    str(d.id): d
+                    for d in Document.objects.filter(tenant_id=tenant.id, id__in=wanted)
+                }
+            except Exception as exc:  # a malformed UUID
+                raise JobError("Document ids must be UUIDs.") from exc
+            missing = [d for d in wanted if d not in documents]
+            if missing:
+                raise JobError(f"No such document: {', '.join(missing[:5])}.")
+            not_ready = [d for d in documents.values() if d.status != DocumentStatus.READY]
+            if not_ready:
+                names = ", ".join(f"{d.title} ({d.status})" for d in not_ready[:5])
+                raise JobError(
+                    f"Only ingested documents can be summarised; not ready: {names}. "
+                    "Wait for ingestion to finish, or re-ingest failed ones."
+                )
+            sources = [(d, *_document_source(documents[str(d.id)])) for d in documents.values()]
+        if not sources:
+            raise JobError("Choose at least one document (or send at least one text).")
+        if len(sources) > limit:
+            raise JobError(_too_many(len(sources), limit, tenant.plan))
+        job = SummaryJob.objects.create(
+            tenant=tenant,
+            created_by_id=user_id,
+            api_key_id=api_key_id,
+            instruction=instruction.strip(),
+            total=len(sources),
+        )
+        SummaryItem.objects.bulk_create(
+            SummaryItem(
+                tenant=tenant,
+                job=job,
+                document=document,
+                ordinal=i,
+                source_text=text,
+                chunk_ids=chunk_ids,
+            )
+            for i, (document, text, chunk_ids) in enumerate(sources)
+        )
+        member = f"{tenant.id}:{job.id}"
+        transaction.on_commit(lambda: sync_redis().sadd(ACTIVE_KEY, member))
+        if on_commit is not None:
+            transaction.on_commit(lambda: on_commit(job))
+    return job
+
+
+def _too_many(count: int, limit: int, plan: str) -> str:
+    return (
+        f"{count} items is more than the {plan} plan allows in one job ({limit}). "
+        "Summarise them in smaller selections."
+    )
+
+
+def _locked(job_id: str) -> SummaryJob | None:
+    return SummaryJob.objects.select_for_update(skip_locked=True).filter(id=job_id).first()
+
+
+def _end(job: SummaryJob, status: str, reason: str = "") -> None:
+    job.status = status
+    job.reason = reason
+    job.ended_at = timezone.now()
+    job.save()
+    sync_redis().srem(ACTIVE_KEY, f"{job.tenant_id}:{job.id}")
+
+
+def submit(tenant_id: str, job_id: str, *, metadata: dict[str, str] | None = None) -> str:
+    """Send the job's pending items as one provider batch. Returns the job's status."""
+    with tenant_context(tenant_id):
+        job = _locked(job_id)
+        if job is None or job.status != JobStatus.QUEUED:
+            return "skipped"
+        items = list(job.items.filter(status=ItemStatus.PENDING))
+        instruction = job.instruction or DEFAULT_INSTRUCTION
+        requests = [
+            gateway.BatchRequest(
+                custom_id=item.custom_id,
+                messages=[
+                    {"role": "system", "content": instruction},
+                    {"role": "user", "content": item.source_text},
+                ],
+                max_tokens=MAX_TOKENS,
+            )
+            for item in items
+        ]
+        try:
+            handle = gateway.submit_batch(_ctx(job), requests, metadata=metadata)
+        except GatewayError as exc:
+            _end(job, JobStatus.FAILED, exc.message)
+            return str(job.status)
+        job.batch = handle.as_dict()
+        job.attempts += 1
+        job.status = JobStatus.SUBMITTED
+        job.save()
+        return str(job.status)
+
+
+def poll(tenant_id: str, job_id: str) -> str:
+    """Move a submitted job along: when its batch has ended, collect every line (upsert
+    by custom_id, one ledger row per answered item), settle the budget, then resubmit
+    what did not run (bounded) or end the job."""
+    with tenant_context(tenant_id):
+        job = _locked(job_id)
+        if job is not None and job.status == JobStatus.QUEUED:
+            return str(job.status)  # its submission was lost or is waiting: submit again
+        if job is None or job.status != JobStatus.SUBMITTED or not job.batch:
+            return "skipped"
+        handle = gateway.BatchHandle.from_dict(job.batch)
+        status = gateway.poll_batch(handle)
+        if not status.ended:
+            return str(job.status)
+        ctx = _ctx(job)
+        cost = Decimal(0)
+        items = {item.custom_id: item for item in job.items.filter(status=ItemStatus.PENDING)}
+        retry = False
+        for result in gateway.iter_results(handle, status):
+            item = items.get(result.custom_id)
+            if item is None:
+                continue  # already collected
+            if result.ok:
+                item.status = ItemStatus.DONE
+                item.summary = result.text
+                item.tokens_in, item.tokens_out = result.tokens_in, result.tokens_out
+                item.cost_usd = result.cost_usd
+                item.error = ""
+                item.save()
+                gateway.record_batch_usage(ctx, handle.model, result)
+                cost += result.cost_usd
+                job.cost_usd += result.cost_usd
+                job.realtime_cost_usd += gateway.realtime_cost_usd(
+                    handle.model, result.tokens_in, result.tokens_out
+                )
+                job.done += 1
+                if item.document_id is not None:
+                    DocumentSummary.objects.update_or_create(
+                        document_id=item.document_id,
+                        defaults={
+                            "tenant_id": job.tenant_id,
+                            "item": item,
+                            "text": result.text,
+                            "chunk_ids": item.chunk_ids,
+                        },
+                    )
+            else:
+                item.error = result.error
+                item.save(update_fields=["error", "updated_at"])
+                retry = retry or result.retryable
+        gateway.settle_batch(ctx, handle, cost)
+        job.batch = None
+        pending = job.items.filter(status=ItemStatus.PENDING)
+        if status.state == "failed" and not job.done:
+            job.save()
+            _end(job, JobStatus.FAILED, status.error or "The provider failed the batch.")
+        elif pending.exists() and job.attempts < MAX_ATTEMPTS and status.state != "cancelled":
+            job.status = JobStatus.QUEUED
+            job.save()
+        else:
+            failed = pending.update(status=ItemStatus.FAILED)
+            job.failed += failed
+            job.save()
+            reason = f"{failed} of {job.total} could not be summarised." if failed else ""
+            _end(job, JobStatus.DONE if job.done else JobStatus.FAILED, reason)
+        return str(job.status)
+
+
+def cancel(tenant_id: str, job_id: str) -> str:
+    """Stop a job: its batch is cancelled and nothing more is charged (items already
+    collected keep their summaries and their cost)."""
+    with tenant_context(tenant_id):
+        job = SummaryJob.objects.select_for_update().filter(id=job_id).first()
+        if job is None:
+            raise JobError("No such job.")
+        if job.status in ENDED:
+            return str(job.status)
+        if job.batch:
+            handle = gateway.BatchHandle.from_dict(job.batch)
+            gateway.cancel_batch(handle)
+            gateway.settle_batch(_ctx(job), handle, Decimal(0))
+            job.batch = None
+        job.items.filter(status=ItemStatus.PENDING).update(status=ItemStatus.FAILED)
+        _end(job, JobStatus.CANCELLED, "Cancelled.")
+        return str(job.status)
+
+
+def active_jobs() -> list[tuple[str, str]]:
+    """(tenant_id, job_id) of every running job, for the beat poller."""
+    members = sync_redis().smembers(ACTIVE_KEY)
+    out = []
+    for member in members:
+        raw = member.decode() if isinstance(member, bytes) else str(member)
+        tenant_id, _, job_id = raw.partition(":")
+        out.append((tenant_id, job_id))
+    return out
