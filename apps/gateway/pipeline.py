@@ -116,9 +116,7 @@ async def begin(
     trim_history: bool = False,
     context: str = "",
 ) -> Call:
-    if router.litellm_module.cache_info().currsize == 0:
-        # The first import takes seconds: do it off the event loop, which must keep serving.
-        await asyncio.to_thread(router.litellm_module)
+    await router.litellm_loaded()
     started = time.perf_counter()
     cfg = await resolve(ctx)
     alias = alias or cfg.model_alias

@@ -197,6 +197,14 @@ def litellm_module() -> Any:
     return litellm
 
 
+async def litellm_loaded() -> Any:
+    """``litellm_module()`` from async code: the first import takes seconds, so it runs
+    off the event loop, which must keep serving; afterwards it is a cache hit."""
+    if litellm_module.cache_info().currsize == 0:
+        return await asyncio.to_thread(litellm_module)
+    return litellm_module()
+
+
 def _register_prices(litellm: Any, deployments: list[Deployment]) -> None:
     entries = {}
     for d in deployments:

@@ -11,7 +11,6 @@ scorer trained on held-apart pairs is sure): a threshold alone gives wrong answe
 
 from __future__ import annotations
 
-import asyncio
 import math
 import uuid
 from dataclasses import dataclass
@@ -156,8 +155,7 @@ store = sync_to_async(store_sync)
 async def embed_for_evaluation(texts: list[str]) -> list[list[float]]:
     """Questions embedded as the cache embeds them (the ``embed`` alias through the
     gateway's router), for evaluation only: no tenant, so no ledger row and no limits."""
-    if router.litellm_module.cache_info().currsize == 0:
-        await asyncio.to_thread(router.litellm_module)
+    await router.litellm_loaded()
     response = await router.get_router().aembedding(model="embed", input=texts)
     return [list(item["embedding"]) for item in response.data]
 

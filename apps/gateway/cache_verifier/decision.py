@@ -100,12 +100,15 @@ def decide(query: str, cached: str, similarity: float, *, floor: float | None = 
     """Whether the answer cached for ``cached`` may be served for ``query``."""
     if query.strip() and _normal(query) == _normal(cached):
         return Decision(True, "same text", 1.0)
-    refused = screen(query, cached, similarity, floor=DEFAULT_FLOOR if floor is None else floor)
+    q, c = query.strip(), cached.strip()
+    floor = DEFAULT_FLOOR if floor is None else floor
+    refused = _refusal(q, c, similarity, floor)
     if refused is not None:
         return refused
-    if similarity >= SCORER.same_words_floor and same_words(query, cached):
+    rq, rc = alignment.read(q), alignment.read(c)  # memoised: already read by _refusal
+    if similarity >= SCORER.same_words_floor and rq.wording == rc.wording:
         return Decision(True, "same wording", 1.0)
-    score = SCORER.probability(pair_features(query, cached, similarity))
+    score = SCORER.probability(features(similarity, rq, rc))
     if score < SCORER.cutoff:
         return Decision(False, f"too different: score {score:.2f} under {SCORER.cutoff:.2f}", score)
     return Decision(True, "ok", score)
@@ -113,7 +116,10 @@ def decide(query: str, cached: str, similarity: float, *, floor: float | None = 
 
 def screen(query: str, cached: str, similarity: float, *, floor: float) -> Decision | None:
     """Steps 1-4 of the decision: the refusal, or None when steps 5 and 6 decide."""
-    q, c = query.strip(), cached.strip()
+    return _refusal(query.strip(), cached.strip(), similarity, floor)
+
+
+def _refusal(q: str, c: str, similarity: float, floor: float) -> Decision | None:
     if not q or not c:
         return Decision(False, "empty question")
     if len(q) > MAX_CHARS or len(c) > MAX_CHARS:
