@@ -191,6 +191,11 @@ ACCOUNT_FORMS = {"signup": "apps.accounts.forms.SignupForm"}
 # Login throttling (allauth keeps the counters in the Redis cache).
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 
+# Two-factor authentication (allauth's MFA; docs/security.md): an authenticator app
+# (TOTP) with recovery codes. An organisation can require it of its members.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Starter")
+
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7, minimum=1)
 
 # --- Chat (docs/chat.md) -------------------------------------------------------------

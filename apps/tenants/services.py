@@ -13,6 +13,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -122,6 +123,45 @@ def tenant_update(*, tenant: Tenant, actor: Membership, name: str) -> Tenant:
             target=name,
             previous_name=old,
         )
+    return tenant
+
+
+def tenant_update_security(
+    *, tenant: Tenant, actor: Membership, require_mfa: bool, suspend_anomalous_keys: bool
+) -> Tenant:
+    """Change the organisation's security settings (docs/security.md), audited.
+
+    Only an owner may require two-factor authentication or lift the requirement, and
+    only once their own account has it: otherwise they would lock themselves out of
+    the page where they could undo it. Owners and admins may choose whether anomalous
+    API keys are suspended."""
+    _require_manager(actor)
+    changes: dict[str, bool] = {}
+    if require_mfa != tenant.require_mfa:
+        if not actor.is_owner:
+            raise NotAllowed(
+                "Only an owner can change whether two-factor authentication is required."
+            )
+        if require_mfa and not is_mfa_enabled(actor.user):
+            raise ServiceError(
+                "Turn on two-factor authentication for your own account first "
+                "(Account → Two-factor authentication), then require it for everyone."
+            )
+        changes["require_mfa"] = require_mfa
+    if suspend_anomalous_keys != tenant.suspend_anomalous_keys:
+        changes["suspend_anomalous_keys"] = suspend_anomalous_keys
+    if not changes:
+        return tenant
+    for field, value in changes.items():
+        setattr(tenant, field, value)
+    tenant.save(update_fields=[*changes, "updated_at"])
+    audit_record(
+        tenant=tenant,
+        actor=actor.user,
+        action=AuditAction.SECURITY_UPDATED,
+        target=", ".join(f"{field} {'on' if value else 'off'}" for field, value in changes.items()),
+        **changes,
+    )
     return tenant
 
 
