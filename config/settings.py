@@ -196,6 +196,21 @@ ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Starter")
 
+# Behind a reverse proxy, how to find the client's address (allauth's throttling and the
+# API keys' last-used address and new-network check read it the same way): the number of
+# proxies that append to X-Forwarded-For, or a header the proxy sets (e.g. X-Real-IP).
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env_str("TRUSTED_CLIENT_IP_HEADER", "") or None
+
+# API keys (docs/security.md): how long a rotated key's old secret keeps working, and
+# what counts as a spike: at least API_KEY_SPIKE_MIN_REQUESTS requests in a minute and
+# API_KEY_SPIKE_FACTOR times the key's usual rate, once it has API_KEY_BASELINE_MINUTES
+# minutes of history.
+API_KEY_ROTATION_OVERLAP_HOURS = env_int("API_KEY_ROTATION_OVERLAP_HOURS", 24, minimum=0)
+API_KEY_SPIKE_FACTOR = env_float("API_KEY_SPIKE_FACTOR", 10.0)
+API_KEY_SPIKE_MIN_REQUESTS = env_int("API_KEY_SPIKE_MIN_REQUESTS", 60, minimum=1)
+API_KEY_BASELINE_MINUTES = env_int("API_KEY_BASELINE_MINUTES", 60, minimum=0)
+
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7, minimum=1)
 
 # --- Chat (docs/chat.md) -------------------------------------------------------------

@@ -21,7 +21,7 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from apps.api.auth import authenticate, require_scope
+from apps.api.auth import authenticate, client_ip, require_scope
 from apps.api.errors import ApiError, gateway_error_response, gateway_error_status
 from apps.api.models import ApiKey, Scope
 from apps.core.http import TracedRequest, error_body, error_response, event_stream_response
@@ -74,7 +74,9 @@ def _parse(request: HttpRequest) -> tuple[dict[str, Any] | None, JsonResponse | 
 async def _authenticate(request: HttpRequest) -> ApiKey:
     """The request's key with the ``chat`` scope; ``ApiError`` otherwise (apps/api/auth.py,
     as on every endpoint)."""
-    key = await sync_to_async(authenticate)(request.headers.get("Authorization", ""))
+    key = await sync_to_async(authenticate)(
+        request.headers.get("Authorization", ""), client_ip=client_ip(request)
+    )
     return require_scope(key, Scope.CHAT)
 
 

@@ -15,7 +15,9 @@ from typing import Any
 
 from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -25,6 +27,7 @@ from apps.core.errors import NotAllowed, ServiceError
 from apps.tenants import selectors
 from apps.tenants.member_cache import forget_member
 from apps.tenants.models import (
+    MANAGER_ROLES,
     AuditAction,
     AuditEvent,
     Invitation,
@@ -48,6 +51,28 @@ def audit_record(
     return AuditEvent.objects.create(
         tenant=tenant, actor=actor, action=action, target=target, details=details
     )
+
+
+def notification_email_managers(*, notification_id: str, link_name: str, link_label: str) -> int:
+    """Email an in-app notification to its tenant's owners and admins, with a link to the
+    page ``link_name`` of the tenant (``link_label: URL``). Returns how many got it. Call
+    inside the tenant's context (the tasks that send alerts do)."""
+    note = Notification.objects.select_related("tenant").filter(id=notification_id).first()
+    if note is None:
+        return 0
+    recipients = list(
+        Membership.objects.filter(tenant_id=note.tenant_id, role__in=MANAGER_ROLES).values_list(
+            "user__email", flat=True
+        )
+    )
+    link = settings.SITE_URL + reverse(link_name, args=[note.tenant.slug])
+    send_mail(
+        subject=f"[{note.tenant.name}] {note.title}",
+        message=f"{note.body}\n\n{link_label}: {link}\n",
+        from_email=None,
+        recipient_list=recipients,
+    )
+    return len(recipients)
 
 
 def _unique_slug_candidates(name: str) -> list[str]:

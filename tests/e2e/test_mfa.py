@@ -30,7 +30,8 @@ PASSPHRASE = "a-long-unusual-passphrase"  # what sign_up uses
 
 
 def totp_now(secret: str) -> str:
-    return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
+    code: str = format_hotp_value(hotp_value(secret, int(time.time()) // 30))
+    return code
 
 
 def add_member_by_email(owner_email: str, slug: str, email: str) -> None:
