@@ -188,8 +188,16 @@ ACCOUNT_SESSION_REMEMBER = True
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 ACCOUNT_ADAPTER = "apps.tenants.adapters.AccountAdapter"
 ACCOUNT_FORMS = {"signup": "apps.accounts.forms.SignupForm"}
-# Login throttling (allauth keeps the counters in the Redis cache).
-ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+# Throttling (docs/security.md). allauth counts attempts in Django's default cache, which is
+# Redis (CACHES above), so every web process and machine shares the counts. These override
+# two of allauth's defaults; its others (signup, login, reauthenticate, ...) stay.
+# - failed sign-ins: 10 a minute from one address, 5 in 5 minutes for one account;
+#   then even the right password is refused until the window passes;
+# - password-reset emails: 20 a minute from one address, 3 in 15 minutes for one address.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "10/m/ip,5/5m/key",
+    "reset_password": "20/m/ip,3/15m/key",
+}
 
 # Two-factor authentication (allauth's MFA; docs/security.md): an authenticator app
 # (TOTP) with recovery codes. An organisation can require it of its members.
