@@ -19,6 +19,7 @@ down the check is skipped (logged): the key still works, as it did before this c
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import time
@@ -27,10 +28,18 @@ from uuid import UUID
 
 import redis
 from django.conf import settings
+from redis.commands.core import Script
 
 from apps.core.redis_client import sync_redis
 
 logger = logging.getLogger(__name__)
+
+# Process-wide state -----------------------------------------------------------------------
+# _script(): the observing script, registered once per process on a client of the shared
+#   sync pool (apps/core/redis_client.py), so a request sends only the script's SHA
+#   (EVALSHA; redis-py loads it again if the server lost it). Thread-safe: the client
+#   takes a pooled connection per command. Per process because connections are; tests
+#   need no reset (one Redis for the whole run).
 
 # The key's counters and networks live this long after its last use.
 STATE_TTL_S = 90 * 24 * 3600
@@ -115,6 +124,11 @@ def network_of(ip: str | None) -> str | None:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
+@functools.cache
+def _script() -> Script:
+    return sync_redis().register_script(_OBSERVE)
+
+
 def _keys(key_id: UUID) -> list[str]:
     return [f"apikey:{{{key_id}}}:use", f"apikey:{{{key_id}}}:networks"]
 
@@ -124,17 +138,17 @@ def observe(key_id: UUID, ip: str | None, *, now: float | None = None) -> Observ
     network = network_of(ip)
     minute = int((time.time() if now is None else now) // 60)
     try:
-        spike, new, count, average = sync_redis().eval(
-            _OBSERVE,
-            2,
-            *_keys(key_id),
-            minute,
-            network or "",
-            EWMA_ALPHA,
-            settings.API_KEY_BASELINE_MINUTES,
-            settings.API_KEY_SPIKE_FACTOR,
-            settings.API_KEY_SPIKE_MIN_REQUESTS,
-            STATE_TTL_S,
+        spike, new, count, average = _script()(
+            keys=_keys(key_id),
+            args=[
+                minute,
+                network or "",
+                EWMA_ALPHA,
+                settings.API_KEY_BASELINE_MINUTES,
+                settings.API_KEY_SPIKE_FACTOR,
+                settings.API_KEY_SPIKE_MIN_REQUESTS,
+                STATE_TTL_S,
+            ],
         )
     except redis.RedisError:
         logger.warning("api key anomaly check skipped: Redis failed", exc_info=True)
