@@ -8,13 +8,16 @@ import json
 import pytest
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
-from django.test import Client
+from django.http import HttpRequest, HttpResponse
+from django.test import Client, RequestFactory
 from django.urls import reverse
+from pytest_django import Settings
 
 from apps.accounts.models import User
 from apps.api.services import api_key_create
 from apps.core.db import tenant_context
 from apps.core.errors import NotAllowed
+from apps.tenants import lean
 from apps.tenants.mfa import MFA_RETURN_SESSION_KEY
 from apps.tenants.models import AuditAction, AuditEvent, Membership, Role, Tenant
 from apps.tenants.services import tenant_update_security
@@ -194,3 +197,34 @@ def test_api_keys_are_not_affected(owner: User, tenant: Tenant) -> None:
     Authenticator.objects.filter(user=owner).delete()  # even the key's creator lost it
     response = Client().get("/api/v1/me", headers={"Authorization": f"Bearer {raw_key}"})
     assert response.status_code == 200
+
+
+def test_the_lean_path_refuses_too(
+    owner: User, tenant: Tenant, member: User, rf: RequestFactory, settings: Settings
+) -> None:
+    """The chat's posts skip the middleware (apps/tenants/lean.py): the same check runs
+    there, and the view does not."""
+    with_totp(owner)
+    require_mfa(tenant)
+    client = login(member)
+    ran = []
+
+    def action(request: HttpRequest, slug: str) -> HttpResponse:
+        ran.append(slug)
+        return HttpResponse("ran")
+
+    request = rf.post(f"/t/{tenant.slug}/chat/x/messages/")
+    request.COOKIES[settings.SESSION_COOKIE_NAME] = client.cookies[
+        settings.SESSION_COOKIE_NAME
+    ].value
+    response = lean._as_member(request, tenant.slug, action)
+    assert response.status_code == 403
+    assert json.loads(response.content)["error"]["code"] == "mfa_required"
+    assert ran == []
+    with_totp(member)
+    request = rf.post(f"/t/{tenant.slug}/chat/x/messages/")
+    request.COOKIES[settings.SESSION_COOKIE_NAME] = client.cookies[
+        settings.SESSION_COOKIE_NAME
+    ].value
+    assert lean._as_member(request, tenant.slug, action).content == b"ran"
+    assert ran == [tenant.slug]
