@@ -93,8 +93,8 @@ def test_the_count_is_shared_with_another_web_process(live_db: None, server: str
         assert "are not correct" in page
     with httpx.Client(base_url=server, timeout=10) as browser:
         for attempt in range(3):
-            page = browser.get("/accounts/login/")
-            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+            form = browser.get("/accounts/login/")
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
             assert token is not None
             data = {"csrfmiddlewaretoken": token[1], "login": email, "password": "wrong"}
             if attempt == 2:

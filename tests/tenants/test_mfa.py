@@ -218,6 +218,7 @@ def test_the_lean_path_refuses_too(
         settings.SESSION_COOKIE_NAME
     ].value
     response = lean._as_member(request, tenant.slug, action)
+    assert isinstance(response, HttpResponse)
     assert response.status_code == 403
     assert json.loads(response.content)["error"]["code"] == "mfa_required"
     assert ran == []
@@ -226,5 +227,7 @@ def test_the_lean_path_refuses_too(
     request.COOKIES[settings.SESSION_COOKIE_NAME] = client.cookies[
         settings.SESSION_COOKIE_NAME
     ].value
-    assert lean._as_member(request, tenant.slug, action).content == b"ran"
+    allowed = lean._as_member(request, tenant.slug, action)
+    assert isinstance(allowed, HttpResponse)
+    assert allowed.content == b"ran"
     assert ran == [tenant.slug]
