@@ -92,6 +92,22 @@ def test_required_two_factor_is_enforced(
     assert len(codes) == 10
     page.screenshot(path=screenshots / "mfa-recovery-codes-desktop.png", full_page=True)
 
+    page.goto(f"{server}/accounts/2fa/")
+    assert "Authentication using an authenticator app is active." in page.inner_text("main")
+    page.screenshot(path=screenshots / "mfa-index-desktop.png", full_page=True)
+
+    # Signing in again asks for a code after the password.
+    page.get_by_role("button", name="Log out").click()
+    page.goto(f"{server}/accounts/login/")
+    page.fill("input[name=login]", owner_email)
+    page.fill("input[name=password]", PASSPHRASE)
+    page.get_by_role("button", name=re.compile("sign in", re.I)).click()
+    page.wait_for_url(re.compile(r"/accounts/2fa/authenticate/"))
+    page.screenshot(path=screenshots / "mfa-sign-in-code-desktop.png", full_page=True)
+    page.fill("input[name=code]", codes[0])  # a recovery code works once
+    page.get_by_role("button", name=re.compile("sign in", re.I)).click()
+    page.wait_for_url(re.compile(rf"/t/{slug}/$"))
+
     page.goto(f"{server}/t/{slug}/settings/")
     page.check("#id_require_mfa")
     page.get_by_role("button", name="Save security settings").click()
