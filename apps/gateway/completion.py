@@ -1,5 +1,7 @@
 """Whole answers through the pipeline, with the cascade: the cheap alias first, the
-strong one when the cheap one fails or is unsure."""
+strong one when the cheap one fails or is unsure. OpenAI-compatible deployments answer
+through the relay (apps/gateway/relay.py), the rest and every retry and fallback through
+LiteLLM's Router."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.gateway import guard, router
+from apps.gateway import guard, relay, router
 from apps.gateway.models import CallStatus
 from apps.gateway.pipeline import Call, begin, cache_lookup, cache_store, record_refusal
 from apps.gateway.types import CallContext, Completion, GatewayError, provider_unavailable
@@ -26,25 +28,55 @@ def _mean_logprob(response: Any) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+async def _answer(
+    call: Call, alias: str, *, logprobs: bool, extra_headers: dict[str, str] | None
+) -> relay.Answer:
+    """The provider's answer: through the relay when a deployment of ``alias`` speaks
+    OpenAI's protocol and answers; else (and after any relay failure) through LiteLLM's
+    Router with its retries and fallbacks."""
+    deployment = relay.relayable(alias)
+    if deployment is not None:
+        try:
+            return await relay.complete(
+                deployment,
+                messages=call.messages,
+                max_tokens=call.max_tokens,
+                temperature=call.temperature,
+                logprobs=logprobs,
+                extra_headers=extra_headers,
+            )
+        except relay.RelayUnavailable as exc:
+            logger.warning("relay unavailable, using the router", extra={"error": str(exc)[:300]})
+    response = await router.get_router().acompletion(
+        model=alias,
+        messages=call.messages,
+        max_tokens=call.max_tokens,
+        temperature=call.temperature,
+        logprobs=logprobs or None,
+        extra_headers=extra_headers,
+    )
+    choice = response.choices[0]
+    return relay.Answer(
+        served_model=router.served_model(response),
+        content=choice.message.content or "",
+        finish_reason=choice.finish_reason or "stop",
+        prompt_tokens=int(response.usage.prompt_tokens),
+        completion_tokens=int(response.usage.completion_tokens),
+        mean_logprob=_mean_logprob(response),
+    )
+
+
 async def _complete_once(
     call: Call, alias: str, *, logprobs: bool, extra_headers: dict[str, str] | None
 ) -> Completion:
     try:
-        response = await router.get_router().acompletion(
-            model=alias,
-            messages=call.messages,
-            max_tokens=call.max_tokens,
-            temperature=call.temperature,
-            logprobs=logprobs or None,
-            extra_headers=extra_headers,
-        )
+        answer = await _answer(call, alias, logprobs=logprobs, extra_headers=extra_headers)
     except Exception as exc:
         logger.warning("provider call failed", extra={"error": repr(exc)[:300]})
         await call.settle(status=CallStatus.ERROR, error_code="provider_unavailable")
         raise provider_unavailable() from exc
-    served = router.served_model(response)
-    usage = response.usage
-    tokens_in, tokens_out = int(usage.prompt_tokens), int(usage.completion_tokens)
+    served = answer.served_model
+    tokens_in, tokens_out = answer.prompt_tokens, answer.completion_tokens
     cost = router.cost_usd(served, tokens_in, tokens_out)
     record_id = await call.settle(
         status=CallStatus.OK,
@@ -54,13 +86,13 @@ async def _complete_once(
         cost=cost,
     )
     return Completion(
-        content=response.choices[0].message.content or "",
+        content=answer.content,
         served_model=served,
         tokens_in=tokens_in,
         tokens_out=tokens_out,
         cost_usd=cost,
-        finish_reason=response.choices[0].finish_reason or "stop",
-        mean_logprob=_mean_logprob(response),
+        finish_reason=answer.finish_reason,
+        mean_logprob=answer.mean_logprob,
         usage_record_ids=[record_id],
     )
 
