@@ -165,7 +165,7 @@ STEPS = (
     ("limits", "apps.gateway.ratelimit", "reconcile"),
     ("budget", "apps.gateway.budget", "reserve"),
     ("budget", "apps.gateway.budget", "settle"),
-    ("cache", "apps.gateway.completion", "cache_lookup"),
+    ("cache", "apps.gateway.completion", "exact_lookup"),
     ("cache", "apps.gateway.completion", "cache_store"),
     ("provider I/O", "apps.gateway.relay", "complete"),
     ("ledger", "apps.gateway.pipeline", "record"),

@@ -10,7 +10,7 @@ what to do; any other key is ``invalid_api_key``.
 
 from __future__ import annotations
 
-from apps.api import selectors, services
+from apps.api import key_cache, selectors, services
 from apps.api.errors import ApiError
 from apps.api.models import ApiKey, Scope
 from apps.core.http import TracedRequest
@@ -41,15 +41,21 @@ def authenticate(authorization: str) -> ApiKey:
     """The usable key named by an ``Authorization`` header value, with its tenant loaded.
 
     Raises ``KeyRejected`` for a missing, unknown, revoked or expired key. Call it
-    outside any tenant context: the key's hash is its capability.
+    outside any tenant context: the key's hash is its capability. A key used in the last
+    ``key_cache.TTL_S`` seconds is served from this process's memory (no database round
+    trip), so a revocation made in another process takes up to that long to apply.
     """
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise KeyRejected(MISSING_KEY, code="missing_api_key")
+    cached = key_cache.get(token)
+    if cached is not None and services.api_key_problem(cached) is None:
+        return cached
     key = services.api_key_authenticate(token)
     if key is None:
         raise _rejection(token)
+    key_cache.put(token, key)
     return key
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from apps.api import selectors
+from apps.api import key_cache, selectors
 from apps.api.models import ApiKey, Scope
 from apps.core.db import tenant_context
 from apps.core.errors import NotAllowed, ServiceError
@@ -98,7 +98,8 @@ def api_key_create(
 
 @transaction.atomic
 def api_key_revoke(*, tenant: Tenant, actor: Membership, key: ApiKey) -> ApiKey:
-    """Revoke a key at once; requests with it get 401 from then on."""
+    """Revoke a key; requests with it get 401 at once in this process, within
+    ``key_cache.TTL_S`` seconds in every other."""
     _require_manager(tenant=tenant, actor=actor)
     if key.tenant_id != tenant.id:
         raise NotAllowed("This key belongs to another organisation.")
@@ -106,6 +107,10 @@ def api_key_revoke(*, tenant: Tenant, actor: Membership, key: ApiKey) -> ApiKey:
         raise ServiceError(f"The key {key.name!r} is already revoked.")
     key.revoked_at = timezone.now()
     key.save(update_fields=["revoked_at", "updated_at"])
+    # Refused at once in this process (again after commit, in case a request cached the
+    # key in between); in other processes within key_cache.TTL_S seconds.
+    key_cache.forget(key.id)
+    transaction.on_commit(lambda: key_cache.forget(key.id))
     audit_record(
         tenant=tenant,
         actor=actor.user,
