@@ -22,6 +22,7 @@ whichever answer is served.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import logging
 from collections.abc import Coroutine
@@ -47,10 +48,16 @@ def start(
     call: Call, question: str, provider: Coroutine[Any, Any, T]
 ) -> tuple[asyncio.Task[Looked], asyncio.Task[T]]:
     """Start the semantic lookup and the provider call together."""
-    return (
-        asyncio.create_task(semantic_lookup(call, question)),
-        asyncio.create_task(provider),
-    )
+    return _detached(semantic_lookup(call, question)), asyncio.create_task(provider)
+
+
+def _detached(work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """A task that may outlive the request that started it (the lookup goes on while the
+    answer streams; a store after a whole answer was returned). A fresh context: the
+    request's holds asgiref's per-request thread executor, gone when the request ends, and
+    its database calls would fail; so a task's go to the loop's executor, as the chat's
+    generations do (apps/chat/streams.py)."""
+    return asyncio.create_task(work, context=contextvars.Context())
 
 
 async def race(lookup: asyncio.Task[Looked], provider: asyncio.Task[Any]) -> SemanticHit | None:
@@ -96,7 +103,7 @@ async def record_cancelled(call: Call, served_model: str = "") -> None:
 
 
 def in_background(work: Coroutine[Any, Any, None]) -> None:
-    task = asyncio.create_task(work)
+    task = _detached(work)
     _background.add(task)
     task.add_done_callback(_background.discard)
 
