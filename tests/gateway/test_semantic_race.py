@@ -9,6 +9,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from asgiref.sync import async_to_sync
 
 from apps.core.db import tenant_context
@@ -143,3 +144,29 @@ def test_a_hit_before_the_provider_cancels_it() -> None:
     assert hit is not None
     assert hit.response == "cached"
     assert cancelled
+
+
+def test_a_reader_gone_during_the_race_leaves_one_aborted_row_and_no_charge(
+    make_tenant: MakeTenant,
+) -> None:
+    tenant = make_tenant(semantic_threshold=Decimal("0.80"))
+    ask(tenant, QUESTION, FAST)
+    used = tokens_today(tenant)
+
+    async def leave_early() -> None:
+        events = api.stream_chat(
+            ctx_for(tenant),
+            [{"role": "user", "content": "Something else entirely?"}],
+            extra_headers=PACED,
+        )
+        first = asyncio.ensure_future(anext(events))
+        await asyncio.sleep(0.3)  # the provider is still thinking, the race still on
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await semantic_race.drain()
+
+    async_to_sync(leave_early)()
+    [row] = rows(tenant, feature="chat")
+    assert (row.status, row.tokens_out, row.cost_usd) == ("aborted", 0, Decimal(0))
+    assert tokens_today(tenant) == used  # the reservation was released
