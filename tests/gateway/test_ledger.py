@@ -19,7 +19,7 @@ from apps.gateway.semantic_cache import SemanticHit
 from apps.gateway.types import CallContext
 from apps.tenants.models import Tenant
 from apps.tenants.services import tenant_create
-from tests.conftest import make_user
+from tests.conftest import make_user, owner_of
 
 FIELDS = (
     "tenant_id",
@@ -42,19 +42,14 @@ FIELDS = (
 
 
 def new_tenant(name: str) -> Tenant:
-    """A committed tenant (live_db); its owner's id is kept in OWNERS."""
+    """A committed tenant (live_db) with a new owner."""
     owner = make_user(f"ledger-{uuid.uuid4().hex[:12]}@example.com")
-    tenant = tenant_create(owner=owner, name=name)
-    OWNERS[tenant.id] = owner.id
-    return tenant
-
-
-OWNERS: dict[uuid.UUID, int] = {}
+    return tenant_create(owner=owner, name=name)
 
 
 def entry(tenant: Tenant, **fields: Any) -> LedgerEntry:
     ctx = CallContext(
-        tenant_id=tenant.id, user_id=OWNERS[tenant.id], feature="chat", request_id="req-1"
+        tenant_id=tenant.id, user_id=owner_of(tenant.id).user_id, feature="chat", request_id="req-1"
     )
     values: dict[str, Any] = {
         "requested_model": "fast",
@@ -76,8 +71,9 @@ def described(row: UsageRecord) -> dict[str, Any]:
 @pytest.mark.usefixtures("live_db")
 def test_outside_a_transaction_a_billable_row_and_its_outbox_take_one_statement() -> None:
     tenant = new_tenant("Ledger One")
+    billable = entry(tenant)
     with CaptureQueriesContext(connection) as queries:
-        row_id = record_sync(entry(tenant))
+        row_id = record_sync(billable)
     assert len(queries) == 1
     # The tenant setting ended with the statement's own transaction.
     assert current_tenant_id() is None
@@ -85,7 +81,7 @@ def test_outside_a_transaction_a_billable_row_and_its_outbox_take_one_statement(
         row = UsageRecord.objects.get(id=row_id)
         outbox = UsageOutbox.objects.get(usage_record_id=row_id)
     assert described(row) == described(
-        UsageRecord(tenant_id=tenant.id, user_id=OWNERS[tenant.id], **_expected())
+        UsageRecord(tenant_id=tenant.id, user_id=owner_of(tenant.id).user_id, **_expected())
     )
     assert (outbox.tenant_id, outbox.tokens) == (tenant.id, 42)
     assert row.created_at is not None
