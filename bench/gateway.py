@@ -4,13 +4,16 @@
 
 Starts the embedded stack if it is not running (and stops what it started), migrates a
 throw-away database `bench_app`, and measures against the local provider (unpaced):
-  1. per-call latency of raw httpx, bare litellm.acompletion, and the gateway's
-     complete() with caches off (the pipeline: config, validation, Redis limit and
-     budget reservations, ledger row) and with caches on (a miss: exact lookup, an
-     embedding call, a pgvector search);
-  2. streaming chunks per CPU-second in this process, gateway vs bare litellm;
-  3. semantic cache lookup latency with 100k entries (10k with --quick).
-Prints a table and writes JSON (default bench/results/gateway.json).
+  1. per-call latency of raw httpx, bare litellm.acompletion, LiteLLM's Router, and the
+     gateway's complete() with caches off (the whole pipeline: config, validation,
+     guardrails, Redis limit and budget reservations, the provider call through the
+     relay, ledger row) and with caches on (a miss: exact lookup, an embedding call, a
+     pgvector search); the same for one embedding (raw httpx, the gateway's embed());
+  2. where the pipeline's time goes: each step timed inside complete() (caches off),
+     with its share of the call;
+  3. streaming chunks per CPU-second in this process, gateway vs bare litellm;
+  4. semantic cache lookup latency with 100k entries (10k with --quick).
+Prints tables and writes JSON (default bench/results/gateway.json).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +41,9 @@ if TYPE_CHECKING:
     from apps.tenants.models import Tenant
 
 BENCH_DB = "bench_app"
+# Limits and a budget that never refuse, so their steps run on every call as in production.
+NO_REFUSAL = {"tokens_per_day": 10**12, "requests_per_minute": 10**7}
+BUDGET_USD = 10**6
 FAST = {"X-Dev-TTFT-Ms": "0", "X-Dev-Tokens-Per-S": "0"}
 MESSAGES = [{"role": "user", "content": "Summarise the benefits of row-level security."}]
 
@@ -122,8 +130,21 @@ async def latency(n: int, tenants: dict[str, Tenant]) -> dict[str, list[float]]:
 
         return call
 
+    async def raw_embed() -> None:
+        text = f"What does row-level security protect? #{next(counter)}"
+        r = await client.post(
+            f"{base}/v1/embeddings", json={"model": "local-embed", "input": [text]}
+        )
+        r.raise_for_status()
+
+    async def gateway_embed() -> None:
+        ctx = CallContext(tenant_id=tenants["plain"].id, feature="bench")
+        await api.embed(ctx, [f"What does row-level security protect? #{next(counter)}"])
+
     results = {
         "httpx": await time_calls(raw, n),
+        "httpx_embed": await time_calls(raw_embed, n),
+        "gateway_embed": await time_calls(gateway_embed, n),
         "litellm": await time_calls(bare, n),
         "router": await time_calls(routed, n),
         "gateway_no_cache": await time_calls(gateway_call(tenants["plain"]), n),
@@ -131,6 +152,85 @@ async def latency(n: int, tenants: dict[str, Tenant]) -> dict[str, list[float]]:
     }
     await client.aclose()
     return results
+
+
+# The pipeline's steps, as (label, module, attribute): each wrapped with a timer while
+# the profile runs. Names imported into a module are patched where they are looked up.
+STEPS = (
+    ("config", "apps.gateway.pipeline", "resolve"),
+    ("validation", "apps.gateway.validation", "validate_chat"),
+    ("guardrails", "apps.gateway.guard", "check_input"),
+    ("guardrails", "apps.gateway.guard", "check_completion"),
+    ("limits", "apps.gateway.ratelimit", "reserve"),
+    ("limits", "apps.gateway.ratelimit", "reconcile"),
+    ("budget", "apps.gateway.budget", "reserve"),
+    ("budget", "apps.gateway.budget", "settle"),
+    ("cache", "apps.gateway.completion", "exact_lookup"),
+    ("cache", "apps.gateway.completion", "cache_store"),
+    ("provider I/O", "apps.gateway.relay", "complete"),
+    ("ledger", "apps.gateway.pipeline", "record"),
+)
+
+
+@contextmanager
+def step_timers(spent: dict[str, float]) -> Iterator[None]:
+    """Wrap every step in STEPS with a timer that adds its wall time (ms) to ``spent``."""
+    import importlib
+    import inspect
+
+    patched = []
+    for label, module_name, attribute in STEPS:
+        module = importlib.import_module(module_name)
+        original = getattr(module, attribute)
+
+        def timed(*args: Any, _f: Any = original, _label: str = label, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            result = _f(*args, **kwargs)
+            if not inspect.isawaitable(result):
+                spent[_label] += (time.perf_counter() - start) * 1000
+                return result
+
+            async def finish() -> Any:
+                try:
+                    return await result
+                finally:
+                    spent[_label] += (time.perf_counter() - start) * 1000
+
+            return finish()
+
+        setattr(module, attribute, timed)
+        patched.append((module, attribute, original))
+    try:
+        yield
+    finally:
+        for module, attribute, original in patched:
+            setattr(module, attribute, original)
+
+
+async def step_profile(n: int, tenant: Tenant) -> dict[str, float]:
+    """Milliseconds per call spent in each step of complete() (caches off); ``other`` is
+    the rest: the pipeline's own code, the hops between the event loop and the ORM's
+    thread."""
+    from apps.gateway import api
+    from apps.gateway.types import CallContext
+
+    spent: dict[str, float] = defaultdict(float)
+    ctx = CallContext(tenant_id=tenant.id, feature="bench")
+    for i in range(10):  # warm-up
+        await api.complete(
+            ctx, [{"role": "user", "content": f"warm {i}"}], max_tokens=64, extra_headers=FAST
+        )
+    total = 0.0
+    with step_timers(spent):
+        for i in range(n):
+            messages = [{"role": "user", "content": f"{MESSAGES[0]['content']} ~{i}"}]
+            start = time.perf_counter()
+            await api.complete(ctx, messages, max_tokens=64, extra_headers=FAST)
+            total += (time.perf_counter() - start) * 1000
+    per_call = {label: ms / n for label, ms in spent.items()}
+    per_call["other"] = total / n - sum(per_call.values())
+    per_call["total"] = total / n
+    return per_call
 
 
 async def stream_throughput(streams: int, tokens: int, tenant: Tenant) -> dict[str, float]:
@@ -248,13 +348,19 @@ def main() -> int:
     try:
         setup_database()
         from asgiref.sync import async_to_sync
+        from django.conf import settings
 
+        settings.GATEWAY_PLAN_OVERRIDES = {
+            **settings.GATEWAY_PLAN_OVERRIDES,
+            "enterprise": NO_REFUSAL,
+        }
         tenants = {
-            "plain": make_tenant("Plain", cache_enabled=False),
+            "plain": make_tenant("Plain", cache_enabled=False, monthly_budget_usd=BUDGET_USD),
             "cached": make_tenant("Cached", cache_enabled=True),
             "stream": make_tenant("Stream", cache_enabled=False),
         }
         lat = async_to_sync(latency)(calls, tenants)
+        steps = async_to_sync(step_profile)(calls, tenants["plain"])
         streams = async_to_sync(stream_throughput)(20 if args.quick else 50, 200, tenants["stream"])
         sem = semantic_lookup(entries, 50 if args.quick else 200)
     finally:
@@ -269,6 +375,13 @@ def main() -> int:
         "quick": args.quick,
         "calls": calls,
         "httpx_p50_ms": p50["httpx"],
+        "gateway_over_http_p50_ms": p50["gateway_no_cache"] - p50["httpx"],
+        "gateway_over_http_p95_ms": p95["gateway_no_cache"] - p95["httpx"],
+        "httpx_embed_p50_ms": p50["httpx_embed"],
+        "gateway_embed_p50_ms": p50["gateway_embed"],
+        "embed_over_http_p50_ms": p50["gateway_embed"] - p50["httpx_embed"],
+        "embed_over_http_p95_ms": p95["gateway_embed"] - p95["httpx_embed"],
+        "pipeline_steps_ms": steps,
         "litellm_p50_ms": p50["litellm"],
         "gateway_p50_ms": p50["gateway_no_cache"],
         "gateway_cache_miss_p50_ms": p50["gateway_cache_miss"],
@@ -303,6 +416,26 @@ def main() -> int:
             f"{p50['gateway_cache_miss']:.2f}",
             f"{p95['gateway_cache_miss']:.2f}",
         ),
+        (
+            "raw httpx embedding (one text)",
+            f"{p50['httpx_embed']:.2f}",
+            f"{p95['httpx_embed']:.2f}",
+        ),
+        (
+            "gateway embed(), one text",
+            f"{p50['gateway_embed']:.2f}",
+            f"{p95['gateway_embed']:.2f}",
+        ),
+        (
+            "= gateway over raw HTTP (caches off)",
+            f"{result['gateway_over_http_p50_ms']:.2f}",
+            f"{result['gateway_over_http_p95_ms']:.2f}",
+        ),
+        (
+            "= embed() over raw HTTP",
+            f"{result['embed_over_http_p50_ms']:.2f}",
+            f"{result['embed_over_http_p95_ms']:.2f}",
+        ),
         ("= litellm over httpx", f"{result['litellm_overhead_p50_ms']:.2f}", ""),
         ("= Router over bare litellm", f"{result['router_overhead_p50_ms']:.2f}", ""),
         (
@@ -330,6 +463,11 @@ def main() -> int:
     print(f"\n{'measure':<48} {'p50 ms':>9} {'p95 ms':>9}")
     for name, a, b in rows:
         print(f"{name:<48} {a:>9} {b:>9}")
+    print(f"\n{'step of complete(), caches off':<48} {'ms/call':>9} {'share':>9}")
+    for label, ms in steps.items():
+        if label != "total":
+            print(f"{label:<48} {ms:>9.3f} {ms / steps['total']:>9.1%}")
+    print(f"{'total':<48} {steps['total']:>9.3f}")
     print(
         f"\nstreaming chunks per CPU-second in this process: gateway {streams['gateway']:,.0f}, "
         f"bare litellm {streams['litellm']:,.0f}"

@@ -63,7 +63,8 @@ def authenticate(authorization: str, *, client_ip: str | None = None) -> ApiKey:
     Raises ``KeyRejected`` for a missing, unknown, revoked or expired key, and
     ``KeySuspended`` for a suspended one. ``client_ip`` feeds the key's last-used address
     and its anomaly checks. Call it outside any tenant context: the key's hash is its
-    capability.
+    capability. A key used in the last ``key_cache.TTL_S`` seconds is served from this
+    process's memory, so a revocation made in another process takes up to that long.
     """
     scheme, _, token = authorization.partition(" ")
     token = token.strip()

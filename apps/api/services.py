@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.api import anomaly, selectors
+from apps.api import anomaly, key_cache, selectors
 from apps.api.models import ApiKey, Scope
 from apps.api.tasks import send_key_alert_email
 from apps.core.db import tenant_context
@@ -116,12 +116,17 @@ def api_key_create(
 
 @transaction.atomic
 def api_key_revoke(*, tenant: Tenant, actor: Membership, key: ApiKey) -> ApiKey:
-    """Revoke a key at once; requests with it get 401 from then on."""
+    """Revoke a key; requests with it get 401 at once in this process, within
+    ``key_cache.TTL_S`` seconds in every other."""
     _require_manager(tenant=tenant, actor=actor, key=key)
     if key.revoked_at is not None:
         raise ServiceError(f"The key {key.name!r} is already revoked.")
     key.revoked_at = timezone.now()
     key.save(update_fields=["revoked_at", "updated_at"])
+    # Forgotten now and again on commit (a request may have cached the key in between).
+    key_cache.forget(key.id)
+    key_id = key.id
+    transaction.on_commit(lambda: key_cache.forget(key_id))
     audit_record(
         tenant=tenant,
         actor=actor.user,
@@ -176,6 +181,7 @@ def api_key_rotate(
     )
     old_id, new_id = key.id, new_key.id
     transaction.on_commit(lambda: anomaly.inherit(old_key_id=old_id, new_key_id=new_id))
+    transaction.on_commit(lambda: key_cache.forget(old_id))  # its new end date applies
     return new_key, raw_key
 
 
@@ -227,21 +233,38 @@ def api_key_authenticate(raw_key: str, *, client_ip: str | None = None) -> ApiKe
     expired, suspended).
 
     Call outside any tenant context or inside any: the lookup uses the key's hash as
-    its capability. Records ``last_used_at`` and ``last_used_ip`` at most once a minute
-    (and at once from a new network), and counts the use in Redis (apps/api/anomaly.py);
-    an anomalous use is reported, and suspends the key if the tenant chose so, in which
-    case this request is refused too.
+    its capability. A key used in the last ``key_cache.TTL_S`` seconds comes from this
+    process's memory (no lookup, no tenant read), so a revocation or suspension made in
+    another process applies within that bound; in this process it applies at once.
+    Every use is still counted and checked (``_record_use``).
     """
-    key = selectors.api_key_by_raw_key(raw_key)
-    if key is None or api_key_problem(key) is not None:
+    key = key_cache.get(raw_key)
+    if key is None:
+        key = selectors.api_key_by_raw_key(raw_key)
+        if key is None or api_key_problem(key) is not None:
+            return None
+        with tenant_context(key.tenant_id):
+            # The tenant row is visible only in its own context: load it here, once.
+            key.tenant = Tenant.objects.get(id=key.tenant_id)
+        key_cache.put(raw_key, key)
+    elif api_key_problem(key) is not None:
         return None
+    return key if _record_use(key, client_ip) else None
+
+
+def _record_use(key: ApiKey, client_ip: str | None) -> bool:
+    """Count the use in Redis (apps/api/anomaly.py) and record ``last_used_at`` and
+    ``last_used_ip`` at most once a minute (at once from a new network); an anomalous
+    use is reported, and suspends the key if the tenant chose so. False when this use
+    suspended the key: the request is refused too. Writes nothing on most requests."""
     now = timezone.now()
     seen = anomaly.observe(key.id, client_ip)
+    moved = seen is not None and seen.new_network is not None
+    due = moved or key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION
+    if not due and (seen is None or not seen.anomalous):
+        return True
     with tenant_context(key.tenant_id):
-        # The tenant row is visible only in its own context: load it here, once.
-        key.tenant = Tenant.objects.get(id=key.tenant_id)
-        moved = seen is not None and seen.new_network is not None
-        if moved or key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        if due:
             ApiKey.objects.filter(id=key.id, tenant_id=key.tenant_id).update(
                 last_used_at=now, last_used_ip=client_ip
             )
@@ -249,8 +272,9 @@ def api_key_authenticate(raw_key: str, *, client_ip: str | None = None) -> ApiKe
         if seen is not None and seen.anomalous:
             api_key_report_anomaly(key=key, observation=seen, client_ip=client_ip)
             if key.suspended_at is not None:
-                return None
-    return key
+                key_cache.forget(key.id)
+                return False
+    return True
 
 
 @transaction.atomic

@@ -94,23 +94,27 @@ def message_edit_last(*, conversation: Conversation, content: str) -> tuple[Mess
     return question, _new_answer(conversation)
 
 
-@transaction.atomic
+# Joins the caller's transaction (the member's request) without a savepoint: a refusal
+# comes before any write, and a failed write fails the whole request anyway.
+@transaction.atomic(savepoint=False)
 def message_post(*, conversation: Conversation, content: str) -> tuple[Message, Message]:
     """Store the user's message and an empty assistant message to stream into."""
     content = _clean(content)
     first = _require_idle(conversation) is None
-    user_message = Message.objects.create(
+    user_message = Message(
         tenant_id=conversation.tenant_id,
         conversation=conversation,
         role=MessageRole.USER,
         content=content,
     )
-    answer = Message.objects.create(
+    answer = Message(
         tenant_id=conversation.tenant_id,
         conversation=conversation,
         role=MessageRole.ASSISTANT,
         status=MessageStatus.STREAMING,
     )
+    # One INSERT for both; ids are made here, and each created_at is taken in order.
+    Message.objects.bulk_create([user_message, answer])
     if first:
         conversation.title = content[:TITLE_CHARS] + ("…" if len(content) > TITLE_CHARS else "")
     conversation.updated_at = timezone.now()

@@ -20,7 +20,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
-from apps.gateway import router
+from apps.gateway import router, semantic_race
 from apps.gateway.batch import (
     BATCH_DISCOUNT,
     BatchHandle,
@@ -74,7 +74,16 @@ def realtime_cost_usd(model: str, tokens_in: int, tokens_out: int) -> Decimal:
 
 
 def complete_sync(ctx: CallContext, messages: list[dict[str, Any]], **kwargs: Any) -> Completion:
-    return async_to_sync(complete)(ctx, messages, **kwargs)
+    return async_to_sync(_complete_and_store)(ctx, messages, **kwargs)
+
+
+async def _complete_and_store(
+    ctx: CallContext, messages: list[dict[str, Any]], **kwargs: Any
+) -> Completion:
+    """``complete``, then its cache store if it still runs: this loop ends with the call."""
+    result = await complete(ctx, messages, **kwargs)
+    await semantic_race.drain()
+    return result
 
 
 def embed_sync(ctx: CallContext, texts: list[str]) -> list[list[float]]:

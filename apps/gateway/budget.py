@@ -155,12 +155,21 @@ async def reserve(
     return BudgetDecision(alias, nanos, month, over_budget=True)
 
 
-async def settle(cfg: ResolvedConfig, decision: BudgetDecision, actual_cost: Decimal) -> None:
-    """Swap the reservation for the real cost, then fire any threshold alert now crossed."""
+def settle_delta(
+    cfg: ResolvedConfig, decision: BudgetDecision, actual_cost: Decimal
+) -> tuple[str, int] | None:
+    """The month's counter and what to add to it to swap the reservation for the real
+    cost; None when the call reserved nothing. Send it, then ``after_settle`` with the
+    counter's new total (``settle`` does both)."""
     if cfg.monthly_budget_usd is None or not decision.reserved_nanos:
+        return None
+    return _key(cfg.tenant_id, decision.month), int(actual_cost * NANO) - decision.reserved_nanos
+
+
+async def after_settle(cfg: ResolvedConfig, decision: BudgetDecision, total: int) -> None:
+    """Fire any threshold alert the month's new ``total`` (nano-dollars) has crossed."""
+    if cfg.monthly_budget_usd is None:
         return
-    delta = int(actual_cost * NANO) - decision.reserved_nanos
-    total = int(await get_redis().incrby(_key(cfg.tenant_id, decision.month), delta))
     limit = cfg.monthly_budget_usd * NANO
     if limit <= 0:
         return
@@ -168,3 +177,11 @@ async def settle(cfg: ResolvedConfig, decision: BudgetDecision, actual_cost: Dec
     for threshold in THRESHOLDS:
         if percent >= threshold:
             await alerts.fire_budget_alert_once(cfg, percent=threshold, month=decision.month)
+
+
+async def settle(cfg: ResolvedConfig, decision: BudgetDecision, actual_cost: Decimal) -> None:
+    """Swap the reservation for the real cost, then fire any threshold alert now crossed."""
+    change = settle_delta(cfg, decision, actual_cost)
+    if change is not None:
+        total = int(await get_redis().incrby(*change))
+        await after_settle(cfg, decision, total)

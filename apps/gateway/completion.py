@@ -1,23 +1,31 @@
 """Whole answers through the pipeline, with the cascade: the cheap alias first, the
-strong one when the cheap one fails or is unsure."""
+strong one when the cheap one fails or is unsure. OpenAI-compatible deployments answer
+through the relay (apps/gateway/relay.py), the rest and every retry and fallback through
+LiteLLM's Router."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 
-from apps.gateway import guard, router
-from apps.gateway.models import CallStatus
+from apps.gateway import guard, relay, router, semantic_race
+from apps.gateway.cache import CachedAnswer
+from apps.gateway.models import CacheKind, CallStatus
 from apps.gateway.pipeline import (
     Call,
+    Looked,
     begin,
     begin_again,
     cache_lookup,
     cache_store,
+    exact_lookup,
     record_refusal,
+    semantic_answer,
 )
 from apps.gateway.types import CallContext, Completion, GatewayError, provider_unavailable
 
@@ -33,25 +41,63 @@ def _mean_logprob(response: Any) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+async def _answer(
+    call: Call, alias: str, *, logprobs: bool, extra_headers: dict[str, str] | None
+) -> relay.Answer:
+    """The provider's answer: through the relay when a deployment of ``alias`` speaks
+    OpenAI's protocol and answers; else (and after any relay failure) through LiteLLM's
+    Router with its retries and fallbacks."""
+    deployment = relay.relayable(alias)
+    if deployment is not None:
+        try:
+            return await relay.complete(
+                deployment,
+                messages=call.messages,
+                max_tokens=call.max_tokens,
+                temperature=call.temperature,
+                logprobs=logprobs,
+                extra_headers=extra_headers,
+            )
+        except relay.RelayUnavailable as exc:
+            logger.warning("relay unavailable, using the router", extra={"error": str(exc)[:300]})
+    response = await router.get_router().acompletion(
+        model=alias,
+        messages=call.messages,
+        max_tokens=call.max_tokens,
+        temperature=call.temperature,
+        logprobs=logprobs or None,
+        extra_headers=extra_headers,
+    )
+    choice = response.choices[0]
+    return relay.Answer(
+        served_model=router.served_model(response),
+        content=choice.message.content or "",
+        finish_reason=choice.finish_reason or "stop",
+        prompt_tokens=int(response.usage.prompt_tokens),
+        completion_tokens=int(response.usage.completion_tokens),
+        mean_logprob=_mean_logprob(response),
+    )
+
+
 async def _complete_once(
     call: Call, alias: str, *, logprobs: bool, extra_headers: dict[str, str] | None
 ) -> Completion:
+    return await _settled(
+        call, _answer(call, alias, logprobs=logprobs, extra_headers=extra_headers)
+    )
+
+
+async def _settled(call: Call, answering: Awaitable[relay.Answer]) -> Completion:
+    """The provider's answer (or failure) settled: ledger row, limits, budget. Kept apart
+    from the provider call so a raced call is cancelled only before it answered."""
     try:
-        response = await router.get_router().acompletion(
-            model=alias,
-            messages=call.messages,
-            max_tokens=call.max_tokens,
-            temperature=call.temperature,
-            logprobs=logprobs or None,
-            extra_headers=extra_headers,
-        )
+        answer = await answering
     except Exception as exc:
         logger.warning("provider call failed", extra={"error": repr(exc)[:300]})
         await call.settle(status=CallStatus.ERROR, error_code="provider_unavailable")
         raise provider_unavailable() from exc
-    served = router.served_model(response)
-    usage = response.usage
-    tokens_in, tokens_out = int(usage.prompt_tokens), int(usage.completion_tokens)
+    served = answer.served_model
+    tokens_in, tokens_out = answer.prompt_tokens, answer.completion_tokens
     cost = router.cost_usd(served, tokens_in, tokens_out)
     record_id = await call.settle(
         status=CallStatus.OK,
@@ -61,13 +107,13 @@ async def _complete_once(
         cost=cost,
     )
     return Completion(
-        content=response.choices[0].message.content or "",
+        content=answer.content,
         served_model=served,
         tokens_in=tokens_in,
         tokens_out=tokens_out,
         cost_usd=cost,
-        finish_reason=response.choices[0].finish_reason or "stop",
-        mean_logprob=_mean_logprob(response),
+        finish_reason=answer.finish_reason,
+        mean_logprob=answer.mean_logprob,
         usage_record_ids=[record_id],
     )
 
@@ -92,35 +138,78 @@ async def complete(
     except GatewayError as exc:
         await record_refusal(ctx, alias, exc)
         raise
-    kind, hit, key, embedding = await cache_lookup(call)
-    if kind:
-        record_id = await call.settle(
-            status=CallStatus.OK,
-            served_model=hit.served_model,
-            cache_kind=kind,
-            saved=Decimal(hit.cost_usd),
-        )
-        content, flags = await guard.check_completion(ctx, call.policy, call.canary, hit.content)
-        return Completion(
-            content,
-            hit.served_model,
-            0,
-            0,
-            Decimal(0),
-            cache=kind,
-            usage_record_ids=[record_id],
-            guardrail_flags=tuple(dict.fromkeys((*call.flags, *flags))),
-        )
     use_cascade = call.cfg.cascade_enabled if cascade is None else cascade
-    if not use_cascade or call.alias == "fast":
-        result = await _complete_once(call, call.alias, logprobs=False, extra_headers=extra_headers)
-    else:
+    cascading = use_cascade and call.alias != "fast"
+    if cascading:
+        # Two provider calls with a reservation each: the lookup goes first, not beside.
+        kind, cached, key, embedding = await cache_lookup(call)
+        if kind:
+            return await _from_cache(call, kind, cached)
         result = await _cascade(call, extra_headers)
-    # Output guardrails before the caller or the cache sees the answer.
+        return await _checked_and_stored(call, result, key, embedding)
+
+    check = await exact_lookup(call)
+    if check.kind and check.answer is not None:
+        return await _from_cache(call, check.kind, check.answer)
+    provider = _answer(call, call.alias, logprobs=False, extra_headers=extra_headers)
+    if check.question is None:
+        return await _checked_and_stored(call, await _settled(call, provider), check.key, None)
+    lookup, answering = semantic_race.start(call, check.question, provider)
+    hit = await semantic_race.race(lookup, answering)
+    if hit is not None:
+        await semantic_race.record_cancelled(call)
+        return await _from_cache(call, CacheKind.SEMANTIC, semantic_answer(call, hit))
+    try:
+        result = await _settled(call, answering)
+    except GatewayError:
+        await asyncio.wait({lookup})  # its embedding's ledger row is written either way
+        raise
+    if lookup.done():
+        return await _checked_and_stored(call, result, check.key, lookup.result().embedding)
+    # The answer is ready before the lookup: return it; store it once the lookup is done.
+    result = await _checked(call, result)
+    semantic_race.in_background(_store_after(call, check.key, lookup, result))
+    return result
+
+
+async def _from_cache(call: Call, kind: str, hit: CachedAnswer) -> Completion:
+    record_id = await call.settle(
+        status=CallStatus.OK,
+        served_model=hit.served_model,
+        cache_kind=kind,
+        saved=Decimal(hit.cost_usd),
+    )
+    content, flags = await guard.check_completion(call.ctx, call.policy, call.canary, hit.content)
+    return Completion(
+        content,
+        hit.served_model,
+        0,
+        0,
+        Decimal(0),
+        cache=kind,
+        usage_record_ids=[record_id],
+        guardrail_flags=tuple(dict.fromkeys((*call.flags, *flags))),
+    )
+
+
+async def _checked(call: Call, result: Completion) -> Completion:
+    """Output guardrails, before the caller or the cache sees the answer."""
     result.content, flags = await guard.check_completion(
-        ctx, call.policy, call.canary, result.content
+        call.ctx, call.policy, call.canary, result.content
     )
     result.guardrail_flags = tuple(dict.fromkeys((*call.flags, *flags)))
+    return result
+
+
+async def _checked_and_stored(
+    call: Call, result: Completion, key: str, embedding: list[float] | None
+) -> Completion:
+    result = await _checked(call, result)
+    await _store(call, key, embedding, result)
+    return result
+
+
+async def _store(call: Call, key: str, embedding: list[float] | None, result: Completion) -> None:
     if result.finish_reason == "stop":
         await cache_store(
             call,
@@ -132,7 +221,14 @@ async def complete(
             result.tokens_out,
             result.cost_usd,
         )
-    return result
+
+
+async def _store_after(
+    call: Call, key: str, lookup: asyncio.Task[Looked], result: Completion
+) -> None:
+    looked = await lookup
+    # A similar question already cached: keep that entry, store the exact key only.
+    await _store(call, key, None if looked.hit is not None else looked.embedding, result)
 
 
 async def _cascade(call: Call, extra_headers: dict[str, str] | None) -> Completion:

@@ -1,5 +1,6 @@
 """Embeddings through the gateway: with limits and budget for tenant content (``embed``),
-and without them for the gateway's own use (``embed_raw``, the semantic cache)."""
+and without them for the gateway's own use (``embed_raw``, the semantic cache). Like
+whole answers, they go through the relay when the deployment speaks OpenAI's protocol."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from apps.gateway import budget, ratelimit, router
+from apps.gateway import budget, ratelimit, relay, router
 from apps.gateway.config import resolve
 from apps.gateway.ledger import LedgerEntry, record
 from apps.gateway.models import CallStatus
@@ -29,7 +30,7 @@ async def embed_raw(ctx: CallContext, texts: list[str]) -> Embeddings:
     """Embeddings with a ledger row, without limits: for the gateway's own use."""
     started = time.perf_counter()
     try:
-        response = await router.get_router().aembedding(model="embed", input=texts)
+        result = await _embedded(texts)
     except Exception as exc:
         logger.warning("embedding call failed", extra={"error": repr(exc)[:300]})
         await record(
@@ -42,20 +43,35 @@ async def embed_raw(ctx: CallContext, texts: list[str]) -> Embeddings:
             )
         )
         raise provider_unavailable() from exc
-    served = router.served_model(response)
-    tokens = int(getattr(response.usage, "prompt_tokens", 0) or 0)
-    cost = router.cost_usd(served, tokens, 0)
+    cost = router.cost_usd(result.served_model, result.prompt_tokens, 0)
     await record(
         LedgerEntry(
             ctx=ctx,
             requested_model="embed",
-            served_model=served,
-            tokens_in=tokens,
+            served_model=result.served_model,
+            tokens_in=result.prompt_tokens,
             cost_usd=cost,
             latency_ms=int((time.perf_counter() - started) * 1000),
         )
     )
-    return Embeddings([item["embedding"] for item in response.data], tokens, cost)
+    return Embeddings(result.vectors, result.prompt_tokens, cost)
+
+
+async def _embedded(texts: list[str]) -> relay.Embedded:
+    """Through the relay when an ``embed`` deployment speaks OpenAI's protocol and
+    answers; else (and after a relay failure) through LiteLLM's Router."""
+    deployment = relay.relayable("embed")
+    if deployment is not None:
+        try:
+            return await relay.embed(deployment, texts)
+        except relay.RelayUnavailable as exc:
+            logger.warning("relay unavailable, using the router", extra={"error": str(exc)[:300]})
+    response = await router.get_router().aembedding(model="embed", input=texts)
+    return relay.Embedded(
+        served_model=router.served_model(response),
+        vectors=[item["embedding"] for item in response.data],
+        prompt_tokens=int(getattr(response.usage, "prompt_tokens", 0) or 0),
+    )
 
 
 async def embed(ctx: CallContext, texts: list[str]) -> list[list[float]]:

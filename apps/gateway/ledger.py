@@ -1,15 +1,25 @@
-"""Step 7: the usage ledger. One UsageRecord per provider call or cache hit."""
+"""Step 7: the usage ledger. One UsageRecord per provider call or cache hit.
+
+A row, its semantic-cache hit and its meter outbox entry are written together, in one
+database round trip when no transaction is open (the gateway's calls from async code):
+one INSERT statement, its own transaction, whose tenant context is set by the statement
+itself (``set_config`` in the ``tenant_id`` values, evaluated before row-level security
+checks each row). Inside a caller's transaction the rows go through ``tenant_context``
+like any other write, so the setting cannot outlive the block.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db.models import Q
+from django.db import connection
+from django.db.models import Model, Q
 
-from apps.core.db import tenant_context
+from apps.core.db import TENANT_SETTING, tenant_context
 from apps.gateway.models import CallStatus, SemanticCacheHit, UsageOutbox, UsageRecord
 from apps.gateway.semantic_cache import SemanticHit
 from apps.gateway.types import CallContext
@@ -46,31 +56,32 @@ def billable_tokens(entry: LedgerEntry) -> int:
     return entry.tokens_in + entry.tokens_out
 
 
-def record_sync(entry: LedgerEntry) -> uuid.UUID:
-    """The ledger row, and in the same transaction its outbox entry when it is billable."""
+def _rows(entry: LedgerEntry) -> tuple[UsageRecord, list[Model]]:
+    """The ledger row and what goes with it (its semantic hit, its outbox entry)."""
     ctx = entry.ctx
-    with tenant_context(ctx.tenant_id):
-        row = UsageRecord.objects.create(
-            tenant_id=ctx.tenant_id,
-            user_id=ctx.user_id,
-            api_key_id=ctx.api_key_id,
-            feature=ctx.feature,
-            request_id=ctx.request_id,
-            requested_model=entry.requested_model,
-            served_model=entry.served_model,
-            tokens_in=entry.tokens_in,
-            tokens_out=entry.tokens_out,
-            cost_usd=entry.cost_usd,
-            cache=entry.cache,
-            saved_cost_usd=entry.saved_cost_usd,
-            status=entry.status,
-            error_code=entry.error_code,
-            latency_ms=entry.latency_ms,
-            ttft_ms=entry.ttft_ms,
-        )
-        hit = entry.semantic_hit
-        if hit is not None:
-            SemanticCacheHit.objects.create(
+    row = UsageRecord(
+        tenant_id=ctx.tenant_id,
+        user_id=ctx.user_id,
+        api_key_id=ctx.api_key_id,
+        feature=ctx.feature,
+        request_id=ctx.request_id,
+        requested_model=entry.requested_model,
+        served_model=entry.served_model,
+        tokens_in=entry.tokens_in,
+        tokens_out=entry.tokens_out,
+        cost_usd=entry.cost_usd,
+        cache=entry.cache,
+        saved_cost_usd=entry.saved_cost_usd,
+        status=entry.status,
+        error_code=entry.error_code,
+        latency_ms=entry.latency_ms,
+        ttft_ms=entry.ttft_ms,
+    )
+    dependants: list[Model] = []
+    hit = entry.semantic_hit
+    if hit is not None:
+        dependants.append(
+            SemanticCacheHit(
                 tenant_id=ctx.tenant_id,
                 usage_record=row,
                 entry_id=hit.entry_id,
@@ -78,10 +89,71 @@ def record_sync(entry: LedgerEntry) -> uuid.UUID:
                 query=hit.question,
                 similarity=hit.similarity,
             )
-        tokens = billable_tokens(entry)
-        if tokens:
-            UsageOutbox.objects.create(tenant_id=ctx.tenant_id, usage_record=row, tokens=tokens)
+        )
+    tokens = billable_tokens(entry)
+    if tokens:
+        dependants.append(UsageOutbox(tenant_id=ctx.tenant_id, usage_record=row, tokens=tokens))
+    return row, dependants
+
+
+def record_sync(entry: LedgerEntry) -> uuid.UUID:
+    """The ledger row, and in the same transaction its outbox entry when it is billable."""
+    row, dependants = _rows(entry)
+    if not connection.in_atomic_block:
+        return _insert_in_one_statement(row, dependants)
+    with tenant_context(entry.ctx.tenant_id):
+        row.save(force_insert=True)
+        for dependant in dependants:
+            dependant.save(force_insert=True)
     return row.id
+
+
+def _insert_in_one_statement(row: UsageRecord, dependants: list[Model]) -> uuid.UUID:
+    """``row`` and ``dependants`` in one statement: the row's INSERT as a CTE, each
+    dependant's INSERT reading from it (so it runs after the row exists)."""
+    # Table and column names come from the models' metadata, every value is a parameter.
+    columns, values, params = _insert_parts(row, cast=False)
+    sql = [
+        f"WITH ledger AS (INSERT INTO {_table(row)} ({columns}) "  # noqa: S608
+        f"VALUES ({values}) RETURNING id)"
+    ]
+    for n, dependant in enumerate(dependants):
+        d_columns, d_values, d_params = _insert_parts(dependant, cast=True)
+        sql.append(
+            f", dependant_{n} AS (INSERT INTO {_table(dependant)} ({d_columns}) "  # noqa: S608
+            f"SELECT {d_values} FROM ledger)"
+        )
+        params += d_params
+    sql.append(" SELECT id FROM ledger")
+    with connection.cursor() as cursor:
+        cursor.execute("".join(sql), params)
+        (row_id,) = cursor.fetchone()
+    return uuid.UUID(str(row_id))
+
+
+def _table(instance: Model) -> str:
+    return connection.ops.quote_name(instance._meta.db_table)
+
+
+def _insert_parts(instance: Model, *, cast: bool) -> tuple[str, str, list[Any]]:
+    """Columns, placeholders and parameters to insert ``instance`` as ``save`` would
+    (defaults, ``auto_now`` timestamps, database conversions), database-generated keys
+    left out. The ``tenant_id`` value sets the tenant context before the row is checked.
+    ``cast``: typed placeholders, for an ``INSERT … SELECT``."""
+    columns, placeholders, params = [], [], []
+    for field in instance._meta.concrete_fields:
+        if getattr(field, "db_returning", False):
+            continue  # the database makes it (a serial key)
+        value = field.get_db_prep_save(field.pre_save(instance, True), connection)
+        placeholder = f"%s::{field.db_type(connection)}" if cast else "%s"
+        if field.column == "tenant_id":
+            placeholder = "set_config(%s, %s, true)::uuid"
+            params.append(TENANT_SETTING)
+            value = str(value)
+        columns.append(connection.ops.quote_name(field.column))
+        placeholders.append(placeholder)
+        params.append(value)
+    return ", ".join(columns), ", ".join(placeholders), params
 
 
 async def record(entry: LedgerEntry) -> uuid.UUID:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from apps.core.redis_client import get_redis
 from apps.gateway import budget, cache, guard, ratelimit, router, semantic_cache, validation
 from apps.gateway.config import ResolvedConfig, resolve
 from apps.gateway.embeddings import embed_raw
@@ -25,6 +26,9 @@ from apps.gateway.types import CallContext, GatewayError
 from apps.guardrails.policy import Policy
 
 logger = logging.getLogger(__name__)
+# The ledger's feature for what the semantic cache itself costs: its embedding calls and
+# the provider calls it overtook (semantic_race.py).
+CACHE_FEATURE = "semantic_cache"
 
 
 @dataclass
@@ -85,8 +89,17 @@ class Call:
 
     async def _settle(self, entry: LedgerEntry, tokens: int, cost: Decimal) -> Any:
         record_id = await record(entry)
-        await ratelimit.reconcile(self.reservation, tokens)
-        await budget.settle(self.cfg, self.decision, cost)
+        # The token counter and the budget's in one Redis round trip.
+        token_change = ratelimit.reconcile_delta(self.reservation, tokens)
+        budget_change = budget.settle_delta(self.cfg, self.decision, cost)
+        changes = [change for change in (token_change, budget_change) if change is not None]
+        if changes:
+            async with get_redis().pipeline(transaction=False) as redis:
+                for key, delta in changes:
+                    redis.incrby(key, delta)
+                totals = await redis.execute()
+            if budget_change is not None:
+                await budget.after_settle(self.cfg, self.decision, int(totals[-1]))
         return record_id
 
 
@@ -205,7 +218,7 @@ async def _embed_question(call: Call, question: str) -> list[float] | None:
         result = await embed_raw(
             CallContext(
                 tenant_id=call.ctx.tenant_id,
-                feature="semantic_cache",
+                feature=CACHE_FEATURE,
                 user_id=call.ctx.user_id,
                 api_key_id=call.ctx.api_key_id,
                 request_id=call.ctx.request_id,
@@ -218,8 +231,30 @@ async def _embed_question(call: Call, question: str) -> list[float] | None:
     return result.vectors[0]
 
 
-async def cache_lookup(call: Call) -> tuple[str, cache.CachedAnswer, str, list[float] | None]:
-    """Exact, then semantic. Returns (kind, answer, exact_key, question_embedding)."""
+@dataclass(frozen=True)
+class CacheCheck:
+    """The exact cache's verdict on a call: a hit, or the key to store the answer under
+    and the question the semantic cache may still answer (None when it does not apply)."""
+
+    key: str
+    kind: str = ""
+    answer: cache.CachedAnswer | None = None
+    question: str | None = None
+
+
+@dataclass(frozen=True)
+class Looked:
+    """The semantic cache's verdict: the hit (or None) and the question's embedding (to
+    store the answer under; None when embedding failed)."""
+
+    hit: semantic_cache.SemanticHit | None
+    embedding: list[float] | None
+
+
+_NO_ANSWER = cache.CachedAnswer("", "", 0, 0, "0")
+
+
+async def exact_lookup(call: Call) -> CacheCheck:
     key = cache.exact_key(
         tenant_id=call.cfg.tenant_id,
         alias=call.alias,
@@ -228,33 +263,57 @@ async def cache_lookup(call: Call) -> tuple[str, cache.CachedAnswer, str, list[f
         temperature=call.temperature,
         max_tokens=call.max_tokens,
     )
-    none = cache.CachedAnswer("", "", 0, 0, "0")
     if not call.cfg.cache_enabled:
-        return "", none, key, None
+        return CacheCheck(key)
     hit = await cache.get(key)
     if hit is not None:
-        return CacheKind.EXACT, hit, key, None
+        return CacheCheck(key, CacheKind.EXACT, hit)
     question = None if call.has_context else semantic_cache.cacheable_question(call.messages)
-    if question is None:
-        return "", none, key, None
+    return CacheCheck(key, question=question)
+
+
+async def semantic_lookup(call: Call, question: str) -> Looked:
+    """Embed the question and search the tenant's semantic cache. Never raises for the
+    cache's sake: a failure is a miss (the cache is an optimisation)."""
     embedding = await _embed_question(call, question)
     if embedding is None:
-        return "", none, key, None
-    found = await semantic_cache.lookup(
-        tenant_id=call.cfg.tenant_id,
-        alias=call.alias,
-        system_prompt_hash=call.cfg.system_prompt_hash,
-        query=question,
-        embedding=embedding,
-        threshold=call.cfg.semantic_threshold,
-    )
-    if found is None:
-        return "", none, key, embedding
+        return Looked(None, None)
+    try:
+        found = await semantic_cache.lookup(
+            tenant_id=call.cfg.tenant_id,
+            alias=call.alias,
+            system_prompt_hash=call.cfg.system_prompt_hash,
+            query=question,
+            embedding=embedding,
+            threshold=call.cfg.semantic_threshold,
+        )
+    except Exception:
+        logger.exception("semantic cache lookup failed: treated as a miss")
+        return Looked(None, embedding)
+    return Looked(found, embedding)
+
+
+def semantic_answer(call: Call, found: semantic_cache.SemanticHit) -> cache.CachedAnswer:
+    """Serve ``found``: its ledger row will say which entry answered."""
     call.semantic_hit = found
-    answer = cache.CachedAnswer(
+    return cache.CachedAnswer(
         found.response, found.served_model, found.tokens_in, found.tokens_out, str(found.cost_usd)
     )
-    return CacheKind.SEMANTIC, answer, key, embedding
+
+
+async def cache_lookup(call: Call) -> tuple[str, cache.CachedAnswer, str, list[float] | None]:
+    """Exact, then semantic, one after the other (the cascade's path; the others race
+    the semantic lookup against the provider, apps/gateway/semantic_race.py).
+    Returns (kind, answer, exact_key, question_embedding)."""
+    check = await exact_lookup(call)
+    if check.kind:
+        return check.kind, check.answer or _NO_ANSWER, check.key, None
+    if check.question is None:
+        return "", _NO_ANSWER, check.key, None
+    looked = await semantic_lookup(call, check.question)
+    if looked.hit is None:
+        return "", _NO_ANSWER, check.key, looked.embedding
+    return CacheKind.SEMANTIC, semantic_answer(call, looked.hit), check.key, looked.embedding
 
 
 async def cache_store(

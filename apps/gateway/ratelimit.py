@@ -105,10 +105,18 @@ async def reserve(
     return Reservation(tenant_id, day, estimate, counted=tokens_per_day is not None)
 
 
+def reconcile_delta(reservation: Reservation, actual_tokens: int) -> tuple[str, int] | None:
+    """The counter and the amount to add to it so it holds what the call really used
+    instead of the estimate; None when there is nothing to change. For callers that
+    send it with other Redis commands in one round trip (pipeline.Call.settle)."""
+    if not reservation.counted:
+        return None
+    delta = actual_tokens - reservation.tokens
+    return (_keys(reservation.tenant_id, reservation.day)[0], delta) if delta else None
+
+
 async def reconcile(reservation: Reservation, actual_tokens: int) -> None:
     """Replace the reserved estimate with what the call really used (0 if it failed)."""
-    if not reservation.counted:
-        return
-    delta = actual_tokens - reservation.tokens
-    if delta:
-        await get_redis().incrby(_keys(reservation.tenant_id, reservation.day)[0], delta)
+    change = reconcile_delta(reservation, actual_tokens)
+    if change is not None:
+        await get_redis().incrby(*change)

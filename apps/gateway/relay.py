@@ -1,17 +1,21 @@
-"""The lean stream path: chat streams from OpenAI-compatible deployments read straight
-off the wire, without LiteLLM's per-chunk objects (docs/gateway.md, "Streaming").
+"""The lean path: chat streams, whole answers and embeddings from OpenAI-compatible
+deployments read straight off the wire, without LiteLLM's objects (docs/gateway.md,
+"The relay").
 
 LiteLLM turns every streamed chunk into pydantic objects and runs its logging and cost
 hooks on it: about 0.4 ms of CPU per token, which caps one web worker at a few dozen
 concurrent chat streams. Most deployments speak OpenAI's protocol (OpenAI itself, the
 local provider, vLLM, Ollama, Together, Groq, …), whose stream is plain server-sent
 events: this module posts the request with aiohttp and parses ``data:`` lines with
-orjson, about 25 µs per token.
+orjson, about 25 µs per token. A whole answer (``complete``) or a batch of embeddings
+(``embed``) is one JSON body: LiteLLM spends ~8 ms of CPU on it (request building,
+pydantic response objects, logging hooks), the relay well under one.
 
-The relay handles the happy path only. ``open_stream`` returns None when no deployment
-of the alias speaks the protocol, and raises ``RelayUnavailable`` when the provider
-fails before the first byte of the answer; ``stream_chat`` then takes LiteLLM's Router,
-with its retries, fallbacks and cooldowns. A deployment that failed COOL_AFTER times in a
+The relay handles the happy path only. ``relayable`` returns None when no deployment
+of the alias speaks the protocol, and every call raises ``RelayUnavailable`` when the
+provider fails before the answer starts (for a whole answer or embeddings: any failure,
+since nothing reached the caller); the gateway then takes LiteLLM's Router, with its
+retries, fallbacks and cooldowns. A deployment that failed COOL_AFTER times in a
 row is skipped for GATEWAY_COOLDOWN_S, so an outage costs a few failed attempts, not one
 per call.
 """
@@ -39,6 +43,9 @@ OPENAI_BASE = "https://api.openai.com/v1"
 # not move all traffic to the costlier path: under load that path's CPU cost is what
 # makes the next calls fail.
 COOL_AFTER = 3
+# Deployment parameters that are OpenAI's own request fields: sent as they are. Any other
+# parameter is LiteLLM's to interpret, so such a deployment stays on the Router.
+OPENAI_NATIVE_PARAMS = frozenset({"dimensions"})
 
 # Process-wide state ---------------------------------------------------------------------
 # _sessions: event loop -> its aiohttp session (keep-alive connections belong to the loop
@@ -109,8 +116,10 @@ def relayable(alias: str) -> Deployment | None:
     """The first deployment of ``alias`` the relay can speak to, unless it is cooling down."""
     now = time.monotonic()
     for deployment in router.deployments_for(alias):
-        if not deployment.model.startswith("openai/") or deployment.params:
-            continue  # another protocol, or LiteLLM-specific parameters to honour
+        if not deployment.model.startswith("openai/"):
+            continue  # another protocol
+        if not OPENAI_NATIVE_PARAMS.issuperset(deployment.params):
+            continue  # LiteLLM-specific parameters to honour
         if _cooling.get(_cooling_key(deployment), 0.0) > now:
             continue
         return deployment
@@ -186,23 +195,129 @@ async def open_stream(
     extra_headers: dict[str, str] | None = None,
 ) -> RelayStream:
     """Start the completion; returns once the provider answered 200, else raises
-    RelayUnavailable (and cools the deployment down)."""
-    base = (deployment.api_base or OPENAI_BASE).rstrip("/")
+    RelayUnavailable (and counts a failure towards the deployment's cool-down)."""
     body = {
-        "model": deployment.model.split("/", 1)[1],
+        **_model_fields(deployment),
         "messages": messages,
         "stream": True,
         "stream_options": {"include_usage": True},
         "max_tokens": max_tokens,
         "temperature": temperature,
     }
+    response = await _post(deployment, "chat/completions", body, extra_headers)
+    _succeeded(deployment)
+    return RelayStream(deployment, response)
+
+
+# Whole answers and embeddings ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A whole chat answer, as the gateway bills and returns it."""
+
+    served_model: str
+    content: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    mean_logprob: float | None = None
+
+
+@dataclass(frozen=True)
+class Embedded:
+    served_model: str
+    vectors: list[list[float]]
+    prompt_tokens: int
+
+
+async def complete(
+    deployment: Deployment,
+    *,
+    messages: list[dict[str, Any]],
+    max_tokens: int,
+    temperature: float,
+    logprobs: bool = False,
+    extra_headers: dict[str, str] | None = None,
+) -> Answer:
+    """One whole answer. Any failure (connection, status, a body without the answer or
+    its usage) raises RelayUnavailable: the caller has received nothing, so LiteLLM's
+    Router may retry or fall back."""
+    body: dict[str, Any] = {
+        **_model_fields(deployment),
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+    }
+    if logprobs:
+        body["logprobs"] = True
+    data = await _post_json(deployment, "chat/completions", body, extra_headers)
+    try:
+        choice = data["choices"][0]
+        usage = data["usage"]
+        answer = Answer(
+            served_model=deployment.model,
+            content=choice["message"].get("content") or "",
+            finish_reason=choice.get("finish_reason") or "stop",
+            prompt_tokens=int(usage["prompt_tokens"]),
+            completion_tokens=int(usage["completion_tokens"]),
+            mean_logprob=_mean_logprob(choice.get("logprobs")),
+        )
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        _failed(deployment)
+        raise RelayUnavailable(f"Unexpected answer from the provider: {exc!r}") from exc
+    _succeeded(deployment)
+    return answer
+
+
+async def embed(deployment: Deployment, texts: list[str]) -> Embedded:
+    """Embeddings of ``texts`` in their order; RelayUnavailable on any failure."""
+    body = {**_model_fields(deployment), "input": texts, "encoding_format": "float"}
+    data = await _post_json(deployment, "embeddings", body, None)
+    try:
+        items = sorted(data["data"], key=lambda item: item["index"])
+        embedded = Embedded(
+            served_model=deployment.model,
+            vectors=[item["embedding"] for item in items],
+            prompt_tokens=int((data.get("usage") or {}).get("prompt_tokens") or 0),
+        )
+        if len(embedded.vectors) != len(texts):
+            raise ValueError(f"{len(embedded.vectors)} vectors for {len(texts)} texts")
+    except (KeyError, TypeError, ValueError) as exc:
+        _failed(deployment)
+        raise RelayUnavailable(f"Unexpected embeddings from the provider: {exc!r}") from exc
+    _succeeded(deployment)
+    return embedded
+
+
+def _mean_logprob(logprobs: Any) -> float | None:
+    """The mean token logprob of a choice's ``logprobs`` (the cascade's confidence)."""
+    if not isinstance(logprobs, dict):
+        return None
+    values = [item["logprob"] for item in logprobs.get("content") or [] if "logprob" in item]
+    return sum(values) / len(values) if values else None
+
+
+# The wire ---------------------------------------------------------------------------------
+
+
+def _model_fields(deployment: Deployment) -> dict[str, Any]:
+    return {"model": deployment.model.split("/", 1)[1], **deployment.params}
+
+
+async def _post(
+    deployment: Deployment,
+    path: str,
+    body: dict[str, Any],
+    extra_headers: dict[str, str] | None,
+) -> aiohttp.ClientResponse:
+    """POST ``body`` and return the 200 response (body unread); RelayUnavailable else."""
+    base = (deployment.api_base or OPENAI_BASE).rstrip("/")
     headers = {"Content-Type": "application/json", **(extra_headers or {})}
     if deployment.api_key:
         headers["Authorization"] = f"Bearer {deployment.api_key}"
     try:
-        response = await _session().post(
-            f"{base}/chat/completions", data=orjson.dumps(body), headers=headers
-        )
+        response = await _session().post(f"{base}/{path}", data=orjson.dumps(body), headers=headers)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         _failed(deployment)
         raise RelayUnavailable(repr(exc)) from exc
@@ -211,12 +326,37 @@ async def open_stream(
         response.close()
         _failed(deployment)
         raise RelayUnavailable(f"HTTP {response.status}: {detail!r}")
-    _failures.pop(_cooling_key(deployment), None)
-    return RelayStream(deployment, response)
+    return response
+
+
+async def _post_json(
+    deployment: Deployment,
+    path: str,
+    body: dict[str, Any],
+    extra_headers: dict[str, str] | None,
+) -> dict[str, Any]:
+    response = await _post(deployment, path, body, extra_headers)
+    try:
+        async with response:
+            data = orjson.loads(await response.read())
+    except (aiohttp.ClientError, TimeoutError, OSError, orjson.JSONDecodeError) as exc:
+        _failed(deployment)
+        raise RelayUnavailable(f"Reading the provider's answer failed: {exc!r}") from exc
+    if not isinstance(data, dict):
+        _failed(deployment)
+        raise RelayUnavailable(f"Unexpected answer from the provider: {str(data)[:300]}")
+    return data
+
+
+# The circuit breaker ------------------------------------------------------------------------
 
 
 def _cooling_key(deployment: Deployment) -> str:
     return f"{deployment.api_base}|{deployment.model}"
+
+
+def _succeeded(deployment: Deployment) -> None:
+    _failures.pop(_cooling_key(deployment), None)
 
 
 def _failed(deployment: Deployment) -> None:

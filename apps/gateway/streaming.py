@@ -12,9 +12,19 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from decimal import Decimal
 from typing import Any, Protocol
 
-from apps.gateway import guard, relay, router, validation
-from apps.gateway.models import CallStatus
-from apps.gateway.pipeline import Call, begin, cache_lookup, cache_store, record_refusal, words
+from apps.gateway import guard, relay, router, semantic_race, validation
+from apps.gateway.cache import CachedAnswer
+from apps.gateway.models import CacheKind, CallStatus
+from apps.gateway.pipeline import (
+    Call,
+    Looked,
+    begin,
+    cache_store,
+    exact_lookup,
+    record_refusal,
+    semantic_answer,
+    words,
+)
 from apps.gateway.types import (
     PROVIDER_DOWN,
     CallContext,
@@ -64,35 +74,34 @@ async def stream_chat(
         yield ErrorEvent(exc.code, exc.message, exc.retry_after, record_id)  # type: ignore[arg-type]
         return
 
-    kind, hit, key, embedding = await cache_lookup(call)
+    check = await exact_lookup(call)
     # Output guardrails: the answer is released sentence by sentence when a check must
     # act before the reader sees it (apps/guardrails/stream.py).
     checker = StreamGuard(call.policy, canary=call.canary)
-    if kind:
-        first = time.perf_counter()
-        for word in words(hit.content):
-            for piece in checker.feed(word):
-                yield TokenEvent(piece)
-        for piece in checker.finish():
-            yield TokenEvent(piece)
-        saved = Decimal(hit.cost_usd)
-        blocked = checker.blocked is not None
-        record_id = await call.settle(
-            status=CallStatus.BLOCKED if blocked else CallStatus.OK,
-            served_model=hit.served_model,
-            cache_kind=kind,
-            saved=saved,
-            error_code="guardrail_blocked" if blocked else "",
-            ttft=first,
-        )
-        await _log_output(call, checker)
-        if checker.blocked is not None:
-            message = guard.blocked_message(checker.blocked, output=True)
-            yield ErrorEvent("guardrail_blocked", message, None, record_id)
-            return
-        yield UsageEvent(0, 0, Decimal(0), kind)
-        yield DoneEvent("stop", hit.served_model, record_id, _flags(call, checker))
+    if check.kind and check.answer is not None:
+        async for event in _serve_cached(call, checker, check.kind, check.answer):
+            yield event
         return
+
+    # On an exact miss the provider stream opens beside the semantic lookup; the cache
+    # answers only if its hit comes before the provider's first chunk (semantic_race.py).
+    lookup: asyncio.Task[Looked] | None = None
+    opening: asyncio.Task[tuple[_Source, AsyncIterator[relay.Chunk]]] | None = None
+    if check.question is not None:
+        lookup, opening = semantic_race.start(
+            call, check.question, _open_first(call, extra_headers)
+        )
+        try:
+            hit = await semantic_race.race(lookup, opening)
+        except (GeneratorExit, asyncio.CancelledError):
+            await _settle_partial(call, CallStatus.ABORTED, "", [], None)
+            raise
+        if hit is not None:
+            await semantic_race.record_cancelled(call)
+            answer = semantic_answer(call, hit)
+            async for event in _serve_cached(call, checker, CacheKind.SEMANTIC, answer):
+                yield event
+            return
 
     parts: list[str] = []  # what the provider sent (billed)
     shown: list[str] = []  # what the reader saw (cached)
@@ -102,8 +111,12 @@ async def stream_chat(
     finish = "stop"
     status = CallStatus.OK
     try:
-        source = await _open(call, extra_headers)
-        async for chunk in source.chunks():
+        if opening is not None:
+            source, chunks = opening.result()
+        else:
+            source = await _open(call, extra_headers)
+            chunks = source.chunks()
+        async for chunk in chunks:
             if chunk.text:
                 if ttft is None:
                     ttft = time.perf_counter()
@@ -119,6 +132,8 @@ async def stream_chat(
                 usage = chunk
     except (GeneratorExit, asyncio.CancelledError):
         # The reader went away: stop the provider call, bill what was streamed.
+        if lookup is not None:
+            lookup.cancel()
         await _close_quietly(source)
         await _settle_partial(call, CallStatus.ABORTED, _served(source), parts, ttft)
         await asyncio.shield(_log_output(call, checker))
@@ -127,6 +142,7 @@ async def stream_chat(
         status = CallStatus.CUT if parts else CallStatus.ERROR
         logger.warning("provider call failed", extra={"error": repr(exc)[:300], "status": status})
         await _close_quietly(source)
+        await _looked(lookup)  # its embedding's ledger row is written either way
         # What the guard still held was streamed and billed: check it and show it.
         for piece in checker.finish():
             yield TokenEvent(piece)
@@ -147,6 +163,7 @@ async def stream_chat(
     if checker.blocked is not None:
         # The violating sentence was never shown: stop the provider, bill what it sent.
         await _close_quietly(source)
+        await _looked(lookup)
         record_id = await _settle_partial(
             call, CallStatus.BLOCKED, _served(source), parts, ttft, "guardrail_blocked"
         )
@@ -169,12 +186,49 @@ async def stream_chat(
         cost=cost,
         ttft=ttft,
     )
+    looked = await _looked(lookup)
     if finish == "stop":
-        # What the reader saw: redacted where the policy says so.
+        # What the reader saw: redacted where the policy says so. A question the semantic
+        # cache already holds (a hit that came after the provider) keeps its entry.
+        embedding = looked.embedding if looked is not None and looked.hit is None else None
         shown_text = "".join(shown)
-        await cache_store(call, key, embedding, shown_text, served, tokens_in, tokens_out, cost)
+        await cache_store(
+            call, check.key, embedding, shown_text, served, tokens_in, tokens_out, cost
+        )
     yield UsageEvent(tokens_in, tokens_out, cost)
     yield DoneEvent(finish, served, record_id, _flags(call, checker))
+
+
+async def _serve_cached(
+    call: Call, checker: StreamGuard, kind: str, hit: CachedAnswer
+) -> AsyncIterator[StreamEvent]:
+    """A cached answer, streamed word by word like a provider's, through the guard."""
+    first = time.perf_counter()
+    for word in words(hit.content):
+        for piece in checker.feed(word):
+            yield TokenEvent(piece)
+    for piece in checker.finish():
+        yield TokenEvent(piece)
+    blocked = checker.blocked is not None
+    record_id = await call.settle(
+        status=CallStatus.BLOCKED if blocked else CallStatus.OK,
+        served_model=hit.served_model,
+        cache_kind=kind,
+        saved=Decimal(hit.cost_usd),
+        error_code="guardrail_blocked" if blocked else "",
+        ttft=first,
+    )
+    await _log_output(call, checker)
+    if checker.blocked is not None:
+        message = guard.blocked_message(checker.blocked, output=True)
+        yield ErrorEvent("guardrail_blocked", message, None, record_id)
+        return
+    yield UsageEvent(0, 0, Decimal(0), kind)
+    yield DoneEvent("stop", hit.served_model, record_id, _flags(call, checker))
+
+
+async def _looked(lookup: asyncio.Task[Looked] | None) -> Looked | None:
+    return None if lookup is None else await lookup
 
 
 def _flags(call: Call, checker: StreamGuard) -> tuple[str, ...]:
@@ -250,6 +304,30 @@ async def _open(call: Call, extra_headers: dict[str, str] | None) -> _Source:
         extra_headers=extra_headers,
     )
     return _LiteLLMSource(response)
+
+
+async def _open_first(
+    call: Call, extra_headers: dict[str, str] | None
+) -> tuple[_Source, AsyncIterator[relay.Chunk]]:
+    """Open the stream and read its first chunk: the provider has answered. Cancelled
+    before that (the cache answered first), the stream is closed: the provider stops."""
+    source = await _open(call, extra_headers)
+    chunks = aiter(source.chunks())
+    try:
+        first = await anext(chunks, None)
+    except BaseException:
+        await _close_quietly(source)
+        raise
+    return source, _prepend(first, chunks)
+
+
+async def _prepend(
+    first: relay.Chunk | None, rest: AsyncIterator[relay.Chunk]
+) -> AsyncIterator[relay.Chunk]:
+    if first is not None:
+        yield first
+    async for chunk in rest:
+        yield chunk
 
 
 def _served(source: _Source | None) -> str:

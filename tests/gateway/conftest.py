@@ -28,6 +28,10 @@ from apps.tenants.models import Tenant
 from apps.tenants.services import tenant_create
 
 FAST = {"X-Dev-TTFT-Ms": "0", "X-Dev-Tokens-Per-S": "0"}
+# A provider slower to answer than the semantic lookup, as hosted models are: the cache
+# can answer first (the lookup races the provider, apps/gateway/semantic_race.py). The
+# unpaced local provider answers before the lookup, so the cache would never serve.
+PACED = {"X-Dev-TTFT-Ms": "1500", "X-Dev-Tokens-Per-S": "0"}
 
 E = TypeVar("E", TokenEvent, UsageEvent, DoneEvent, ErrorEvent)
 

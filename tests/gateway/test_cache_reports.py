@@ -20,7 +20,7 @@ from apps.gateway.models import SemanticCacheEntry, SemanticCacheHit
 from apps.gateway.types import CallContext
 from apps.tenants.models import Membership, Tenant
 from tests.conftest import add_member, make_user
-from tests.gateway.conftest import MakeTenant, rows, stream, tokens
+from tests.gateway.conftest import PACED, MakeTenant, rows, stream, tokens
 
 QUESTION = "How can I reset my password?"
 PARAPHRASE = "How do I reset my password?"
@@ -34,7 +34,7 @@ def served_from_cache(tenant: Tenant) -> tuple[str, str]:
     """Ask a question, then a paraphrase the cache answers: the two answers' request ids."""
     first, second = f"ask-{uuid.uuid4().hex[:8]}", f"hit-{uuid.uuid4().hex[:8]}"
     stream(ctx(tenant, first), QUESTION)
-    stream(ctx(tenant, second), PARAPHRASE)
+    stream(ctx(tenant, second), PARAPHRASE, extra_headers=PACED)
     assert [r.cache for r in rows(tenant, feature="chat")] == ["", "semantic"]
     return first, second
 
@@ -93,7 +93,7 @@ def test_api_report_removes_the_entry_and_keeps_the_pair(make_tenant: MakeTenant
     # Reporting again changes nothing; the paraphrase now goes to the model.
     assert report(key, hit_request)[0] == 201
     assert len(hits(tenant)) == 1
-    answer = tokens(stream(ctx(tenant, "again"), PARAPHRASE))
+    answer = tokens(stream(ctx(tenant, "again"), PARAPHRASE, extra_headers=PACED))
     assert answer
     assert [r.cache for r in rows(tenant, feature="chat")][-1] == ""
 

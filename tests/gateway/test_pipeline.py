@@ -15,6 +15,7 @@ from apps.gateway.models import SemanticCacheEntry
 from apps.gateway.types import DoneEvent, ErrorEvent, UsageEvent
 from tests.gateway.conftest import (
     FAST,
+    PACED,
     MakeTenant,
     collect,
     ctx_for,
@@ -98,11 +99,16 @@ def test_tenants_never_share_cache_entries(make_tenant: MakeTenant) -> None:
 def test_semantic_cache_hits_paraphrases_and_rejects_near_misses(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(semantic_threshold=Decimal("0.80"))
     first = stream(ctx_for(tenant), "How can I reset my password?")
-    paraphrase = stream(ctx_for(tenant), "How do I reset my password?")
-    near_miss = stream(ctx_for(tenant), "How can I not reset my password?")
+    paraphrase = stream(ctx_for(tenant), "How do I reset my password?", extra_headers=PACED)
+    near_miss = stream(ctx_for(tenant), "How can I not reset my password?", extra_headers=PACED)
     assert tokens(paraphrase) == tokens(first)
     assert [r.cache for r in rows(tenant, feature="chat")] == ["", "semantic", ""]
     assert "not reset" in tokens(near_miss)
+    # The provider call the cache overtook: a row of the cache's own, nothing billed.
+    overtaken = rows(tenant, feature="semantic_cache", status="aborted")
+    assert [(r.requested_model, r.error_code, r.cost_usd) for r in overtaken] == [
+        ("fast", "cache_answered", Decimal(0))
+    ]
 
 
 def test_semantic_cache_is_not_used_with_history(make_tenant: MakeTenant) -> None:
