@@ -16,6 +16,7 @@
   const chips = document.getElementById("attach-chips");
   const errorBox = document.getElementById("attach-error");
   const drop = document.getElementById("attach-drop");
+  const note = document.getElementById("attach-note");
   const chat = document.getElementById("chat");
   const composer = document.getElementById("composer");
   const textarea = document.getElementById("composer-input");
@@ -58,7 +59,7 @@
       case "queued": return item.error ? item.error : "Queued for reading…";
       case "parsing": return "Reading…";
       case "embedding": return "Indexing… " + item.progress + "%";
-      case "ready": return (item.type_label || "File") + " · " + sizeText(item.size_bytes) + " · ready";
+      case "ready": return "Ready · " + (item.type_label || "File") + " · " + sizeText(item.size_bytes);
       case "failed": return item.error || "Could not be read.";
       default: return item.status_label || item.status;
     }
@@ -125,6 +126,7 @@
       ? (document.activeElement.closest(".attach-chip") || {}).dataset : null;
     chips.replaceChildren.apply(chips, items.map(chip));
     chips.hidden = items.length === 0;
+    note.hidden = !items.some(function (i) { return !i.local; });
     if (focusedId && focusedId.id) {
       const again = chips.querySelector('[data-id="' + focusedId.id + '"] .attach-remove');
       if (again) again.focus();
@@ -168,13 +170,13 @@
   function refusalFor(file) {
     const ext = "." + (file.name.split(".").pop() || "").toLowerCase();
     if (!state.accept.includes(ext)) {
-      return "“" + file.name + "” is not a file type that can be read here. Attach " + state.accepted + ".";
+      return "This type of file cannot be read. Attach " + state.accepted + ".";
     }
     if (file.size > state.max_bytes) {
-      return "“" + file.name + "” is " + sizeText(file.size) + "; the limit is " + sizeText(state.max_bytes) +
-        ". Split it into smaller files, or save it without embedded images.";
+      return "It is " + sizeText(file.size) + "; the limit is " + sizeText(state.max_bytes) +
+        ". Split it, or save it without embedded images, and attach it again.";
     }
-    if (file.size === 0) return "“" + file.name + "” is empty. Choose a file with some text in it.";
+    if (file.size === 0) return "It is empty. Choose a file with some text in it.";
     const attached = items.filter(function (i) { return !(i.local && i.status === "failed"); }).length;
     if (attached >= state.max_files) {
       return "This conversation already has " + state.max_files + " files, the most it can hold. Remove one first.";

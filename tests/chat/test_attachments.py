@@ -14,9 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
@@ -29,12 +27,15 @@ from apps.chat.services import conversation_create
 from apps.core.db import tenant_context
 from apps.gateway.types import CallContext
 from apps.rag import retrieval
-from apps.rag.ingest import ingest_document
 from apps.rag.models import Chunk, Document
 from apps.summaries.jobs import JobError, start_job
 from apps.tenants.models import Role, Tenant
 from tests.conftest import add_member, make_user
 from tests.rag.conftest import HANDBOOK_MD, api_key, bearer, ingest, login, make_pdf, upload
+
+# The RAG tests' fixtures: a local provider that answers, uploads in a per-test folder.
+from tests.rag.conftest import _local_provider as _local_provider
+from tests.rag.conftest import media_root as media_root
 
 # The attachment's one distinctive fact: no shared document says anything like it.
 FALCON_MD = """# Project Falcon brief
@@ -44,21 +45,6 @@ FALCON_MD = """# Project Falcon brief
 The Falcon launch is on 14 March. The launch budget is 80,000 EUR, approved by Dana.
 """
 FALCON_WORD = "Falcon"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _local_provider() -> None:
-    try:
-        httpx.get(f"{settings.LOCAL_PROVIDER_URL}/health", timeout=2).raise_for_status()
-    except httpx.HTTPError:
-        pytest.fail(f"The local provider is not answering at {settings.LOCAL_PROVIDER_URL}.")
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings: Settings, tmp_path: Path) -> Path:
-    root = tmp_path / "media"
-    settings.MEDIA_ROOT = str(root)
-    return root
 
 
 @pytest.fixture
@@ -84,11 +70,6 @@ def url(conversation: Conversation, suffix: str = "") -> str:
 
 def attach(client: Client, conversation: Conversation, name: str, data: bytes) -> Any:
     return client.post(url(conversation), {"file": SimpleUploadedFile(name, data)})
-
-
-def ingest_private(document_id: Any, tenant: Tenant, owner: User) -> None:
-    """What the Celery task does for an attachment: every step as its owner."""
-    ingest_document(document_id, tenant_id=tenant.id, owner_id=owner.pk)
 
 
 @pytest.fixture

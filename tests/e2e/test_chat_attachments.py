@@ -7,7 +7,6 @@ Screenshots at 1280 and 390 px in test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +15,7 @@ import pytest
 from playwright.sync_api import Browser, FilePayload, Page, ViewportSize
 
 from tests.e2e.conftest import sign_up
-from tests.rag.conftest import WORKER
-from tests.servers import asgi_server, process_env, running
+from tests.servers import worker_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -38,15 +36,9 @@ NOTES = "Falcon retro notes: the beta had 412 testers and 37 bug reports.\n"
 
 @pytest.fixture(scope="module")
 def attach_server(django_db_setup: None, artifacts_dir: Path) -> Iterator[str]:
-    """uvicorn that enqueues tasks (not eager) and a real worker, sharing a temp MEDIA_ROOT."""
-    log_dir = artifacts_dir / "e2e-chat-attachments"
-    with tempfile.TemporaryDirectory() as media:
-        env = process_env(MEDIA_ROOT=media)
-        with (
-            running(WORKER, env=env, log=log_dir / "worker.log"),
-            asgi_server(log_dir, CELERY_TASK_ALWAYS_EAGER="false", MEDIA_ROOT=media) as base,
-        ):
-            yield base
+    """uvicorn that enqueues tasks and a real worker (tests/servers.py ``worker_stack``)."""
+    with worker_stack(artifacts_dir / "e2e-chat-attachments") as base:
+        yield base
 
 
 def drop_on_conversation(page: Page, name: str, text: str) -> None:
@@ -110,7 +102,7 @@ def test_attach_watch_cite_and_remove(
     page.locator(".attach-chip", has_text="retro-notes.txt").wait_for()
     page.locator(".attach-chip.is-ready", has_text="falcon-brief.md").wait_for(timeout=60_000)
     page.locator(".attach-chip.is-ready", has_text="retro-notes.txt").wait_for(timeout=60_000)
-    assert "ready" in chip.inner_text()
+    assert "Ready · Markdown" in chip.inner_text()
     assert page.input_value("#composer-input").startswith("When is the Falcon launch")
     page.screenshot(path=screenshots / "chat-attachments-desktop.png")
 
