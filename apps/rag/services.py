@@ -6,6 +6,10 @@ Each write takes its ``actor`` and checks it here, whoever calls: a ``Membership
 be an owner's or an admin's; an ``ApiKey`` (which acts for the member who created it)
 must carry the ``documents`` scope. Either must belong to the document's tenant.
 Refusals raise ``NotAllowed`` and change nothing.
+
+Private documents (a conversation's attachments) are the exception: any member may give
+files to their own conversation, so ``private_document_create`` takes the ``owner``
+instead of an actor, and the caller (apps/chat/attachments.py) checks the conversation.
 """
 
 from __future__ import annotations
