@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
@@ -369,3 +370,19 @@ def test_only_the_conversation_that_names_it_retrieves_it(
         assert retrieval.has_ready_documents(tenant.id, [document.id])  # the shared one
         Document.objects.filter(id=shared.id).delete()
         assert not retrieval.has_ready_documents(tenant.id, [document.id])
+
+
+def test_the_owner_policy_keeps_full_text_candidates_an_index_only_scan(
+    falcon: dict[str, Any], tenant: Tenant, owner: User
+) -> None:
+    """The signature index INCLUDEs owner_id: with the policy's columns all in the index,
+    the full-text candidates are read without visiting the table (migration 0005)."""
+    vector = [0.0] * settings.EMBEDDING_DIM
+    vector[0] = 1.0
+    params = retrieval.hybrid_params(tenant.id, "Falcon launch", vector, 5, [falcon["document"].id])
+    with tenant_context(tenant.id, user_id=owner.pk), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("EXPLAIN " + retrieval.hybrid_sql("exact", "signature"), params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Only Scan using chunk_search_signature_idx" in plan, plan
