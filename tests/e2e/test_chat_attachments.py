@@ -97,8 +97,19 @@ def test_attach_watch_cite_and_remove(
     refused = page.locator(".attach-chip.is-failed", has_text="budget.xlsx")
     refused.wait_for()
     assert "Attach txt, md, html, pdf, docx" in refused.inner_text()
-    # One more, dropped on the conversation.
+    # One more, dropped on the conversation: dragging over it shows where it goes.
+    page.evaluate(
+        """() => {
+            const data = new DataTransfer();
+            data.items.add(new File(["x"], "x.txt", {type: "text/plain"}));
+            document.getElementById("chat-scroll").dispatchEvent(
+                new DragEvent("dragenter", {dataTransfer: data, bubbles: true}));
+        }"""
+    )
+    assert page.locator("#attach-drop").is_visible()
+    page.screenshot(path=screenshots / "chat-attachments-drop-desktop.png")
     drop_on_conversation(page, "retro-notes.txt", NOTES)
+    assert page.locator("#attach-drop").is_hidden()
     page.locator(".attach-chip", has_text="retro-notes.txt").wait_for()
     page.locator(".attach-chip.is-ready", has_text="falcon-brief.md").wait_for(timeout=60_000)
     page.locator(".attach-chip.is-ready", has_text="retro-notes.txt").wait_for(timeout=60_000)
