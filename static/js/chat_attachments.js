@@ -17,6 +17,7 @@
   const errorBox = document.getElementById("attach-error");
   const drop = document.getElementById("attach-drop");
   const note = document.getElementById("attach-note");
+  const live = document.getElementById("attach-live");
   const chat = document.getElementById("chat");
   const composer = document.getElementById("composer");
   const textarea = document.getElementById("composer-input");
@@ -29,6 +30,7 @@
   let items = state.items.slice(); // server items, plus local ones (uploading or refused)
   let localCount = 0;
   let pollTimer = null;
+  const told = new Map(items.map(function (i) { return [i.id, i.status]; })); // id -> status announced
 
   // The paperclip belongs in the composer, beside the text (the partial renders it
   // above, where it still works if the composer's markup changes).
@@ -121,7 +123,22 @@
     return li;
   }
 
+  // Screen readers hear when a file is ready or fails, not every progress tick.
+  function announce() {
+    const news = [];
+    items.forEach(function (item) {
+      if (FINISHED.has(item.status) && told.get(item.id) !== item.status) {
+        news.push(item.status === "ready"
+          ? item.filename + " is ready: answers in this conversation can use it."
+          : item.filename + " could not be attached. " + (item.error || ""));
+      }
+      told.set(item.id, item.status);
+    });
+    if (news.length) live.textContent = news.join(" ");
+  }
+
   function render() {
+    announce();
     const focusedId = document.activeElement && document.activeElement.closest
       ? (document.activeElement.closest(".attach-chip") || {}).dataset : null;
     chips.replaceChildren.apply(chips, items.map(chip));

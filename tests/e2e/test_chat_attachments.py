@@ -114,6 +114,10 @@ def test_attach_watch_cite_and_remove(
     page.locator(".attach-chip.is-ready", has_text="falcon-brief.md").wait_for(timeout=60_000)
     page.locator(".attach-chip.is-ready", has_text="retro-notes.txt").wait_for(timeout=60_000)
     assert "Ready · Markdown" in chip.inner_text()
+    # Screen readers hear the outcome, not every progress tick.
+    assert "is ready: answers in this conversation" in (
+        page.locator("#attach-live").text_content() or ""
+    )
     assert page.input_value("#composer-input").startswith("When is the Falcon launch")
     page.screenshot(path=screenshots / "chat-attachments-desktop.png")
 
