@@ -73,7 +73,7 @@ def test_attach_watch_cite_and_remove(
     page.get_by_role("button", name=re.compile("save", re.I)).click()
     page.wait_for_selector(".alert-success")
     page.goto(f"{base}/chat/")
-    page.get_by_role("button", name="New conversation").click()
+    page.locator("form[action$='/chat/new/'] button[type=submit]").first.click()
     page.wait_for_url(re.compile(r"/chat/[0-9a-f-]{36}/$"))
     conversation_url = page.url
 
