@@ -148,9 +148,9 @@ FROM unnest(%(ids)s::uuid[], %(statuses)s::text[]) WITH ORDINALITY AS d(id, stat
 
 _CHUNK_SQL = """
 INSERT INTO rag_chunk (id, tenant_id, document_id, ordinal, heading, content, token_count,
-    embedding, search_vector, created_at, updated_at)
+    embedding, search_vector, injection_flag, created_at, updated_at)
 SELECT gen_random_uuid(), tenant_id, document_id, ordinal, heading, content, 80, embedding,
-    to_tsvector('english', heading || ' ' || content), now(), now()
+    to_tsvector('english', heading || ' ' || content), '', now(), now()
 FROM staging WHERE tenant_id = %(tenant)s
 """
 

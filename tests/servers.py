@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -162,3 +163,21 @@ def stripe_server(log: Path, **env: str) -> Iterator[str]:
     with local_stripe(port, log, None, LOCAL_STRIPE_WEBHOOK_URL="", **env) as proc:
         wait_until_healthy(proc, f"{base}/health", log)
         yield base
+
+
+# A Celery worker for the test database (solo pool: one task at a time, as in production).
+WORKER = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"]
+WORKER += ["--without-gossip", "--without-mingle", "--loglevel", "INFO"]
+
+
+@contextmanager
+def worker_stack(log_dir: Path) -> Iterator[str]:
+    """uvicorn that enqueues tasks (not eager) and a real worker, sharing a temporary
+    MEDIA_ROOT: uploads are ingested as in production, with progress to watch."""
+    with tempfile.TemporaryDirectory() as media:
+        env = process_env(MEDIA_ROOT=media)
+        with (
+            running(WORKER, env=env, log=log_dir / "worker.log"),
+            asgi_server(log_dir, CELERY_TASK_ALWAYS_EAGER="false", MEDIA_ROOT=media) as base,
+        ):
+            yield base

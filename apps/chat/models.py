@@ -62,3 +62,21 @@ class Message(TenantScopedModel):
     @property
     def rag_script_id(self) -> str:
         return f"rag-{self.pk}"
+
+
+class Attachment(TenantScopedModel):
+    """A file given to one conversation (apps/chat/attachments.py): a private document of
+    the conversation's user (``Document.owner``), which RLS shows to that person alone
+    and which only this conversation's answers retrieve."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="attachments"
+    )
+    document = models.OneToOneField("rag.Document", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ("created_at",)
+        indexes = [models.Index(fields=("conversation", "created_at"), name="attachment_conv_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}: {self.document_id}"

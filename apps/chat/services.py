@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.chat.attachments import attachments_delete_all
 from apps.chat.models import Conversation, Message, MessageRole, MessageStatus
 from apps.core.errors import ServiceError
 from apps.tenants.models import Tenant
@@ -29,7 +30,10 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     return conversation
 
 
+@transaction.atomic
 def conversation_delete(*, conversation: Conversation) -> None:
+    """The conversation, its messages and its attached files (their stored files too)."""
+    attachments_delete_all(conversation=conversation)
     conversation.delete()
 
 

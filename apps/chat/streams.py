@@ -41,14 +41,14 @@ import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from apps.chat import selectors, services
+from apps.chat import attachments, selectors, services
 from apps.chat.citations import rag_record
 from apps.chat.models import Message, MessageStatus
 from apps.core.db import in_worker_thread, tenant_context
 from apps.core.redis_client import get_redis
 from apps.gateway import api as gateway
 from apps.gateway.types import CallContext, GatewayError
-from apps.rag.context import Retrieved, retrieve_for_answer
+from apps.rag.context import Retrieved
 
 logger = logging.getLogger(__name__)
 TERMINAL = "done"
@@ -168,7 +168,7 @@ async def _generate(live: _Live, user_id: Any) -> None:
     fields: dict[str, Any] = {"status": MessageStatus.COMPLETE}
     try:
         message, history = await in_worker_thread(_history)(tenant_id, message_id)
-        if history is None:
+        if message is None or history is None:
             # Answered already (a reader came back after the generation's claim expired)
             # or deleted: replay what is saved instead of generating it again.
             await _replay(live, message)
@@ -176,7 +176,7 @@ async def _generate(live: _Live, user_id: Any) -> None:
         ctx = CallContext(
             tenant_id=tenant_id, feature="chat", user_id=user_id, request_id=str(message_id)
         )
-        retrieved = await _retrieve(ctx, history, fields)
+        retrieved = await _retrieve(ctx, history, fields, message.conversation_id)
         if retrieved is not None:
             await _stream_answer(live, ctx, history, fields, retrieved.prompt_block())
             fields["rag"] = rag_record(retrieved, "".join(live.tokens))
@@ -214,14 +214,17 @@ def _plain(key: str, value: Any) -> Any:
 
 
 async def _retrieve(
-    ctx: CallContext, history: list[dict[str, str]], fields: dict[str, Any]
+    ctx: CallContext, history: list[dict[str, str]], fields: dict[str, Any], conversation_id: Any
 ) -> Retrieved | None:
-    """Passages from the tenant's documents for the last question (when RAG is on), or
+    """Passages from the tenant's documents and the conversation's attached files
+    (apps/chat/attachments.py) for the last question (when RAG is on), or
     None when retrieval was refused (rate limit, budget, provider down): the answer then
     ends with that error, as if the model had refused."""
     question = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
     try:
-        return await retrieve_for_answer(ctx, question)
+        return await attachments.retrieve_with_attachments(
+            ctx, question, conversation_id=conversation_id
+        )
     except GatewayError as exc:
         fields.update(status=MessageStatus.ERROR, error_code=exc.code, error_message=exc.message)
         return None

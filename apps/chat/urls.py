@@ -30,6 +30,21 @@ urlpatterns = [
     ),
     path("t/<slug:slug>/chat/<uuid:conversation_id>/edit/", views.message_edit, name="edit"),
     path(
+        "t/<slug:slug>/chat/<uuid:conversation_id>/attachments/",
+        views.attachment_list,
+        name="attachments",
+    ),
+    path(
+        "t/<slug:slug>/chat/<uuid:conversation_id>/attachments/<uuid:document_id>/",
+        views.attachment,
+        name="attachment",
+    ),
+    path(
+        "t/<slug:slug>/chat/<uuid:conversation_id>/attachments/<uuid:document_id>/delete/",
+        views.attachment_delete,
+        name="attachment_delete",
+    ),
+    path(
         "t/<slug:slug>/chat/messages/<uuid:message_id>/events/", views.message_events, name="events"
     ),
     path("t/<slug:slug>/chat/messages/<uuid:message_id>/stop/", views.message_stop, name="stop"),

@@ -15,12 +15,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.chat import access, selectors, services, streams, tickets
+from apps.chat import access, attachments, selectors, services, streams, tickets
 from apps.chat.models import Conversation, Message, MessageStatus
 from apps.core.asgi import lean
 from apps.core.errors import ServiceError
 from apps.core.http import error_response, event_stream_response
 from apps.gateway.selectors import usage_by_request
+from apps.rag import selectors as rag_selectors
 from apps.tenants.http import MemberRequest
 from apps.tenants.lean import run_as_member
 from apps.tenants.member_cache import is_member
@@ -237,3 +238,58 @@ async def message_events(request: HttpRequest, slug: str, message_id: UUID) -> H
     last_id = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
     events = streams.read_events(tenant_id=ticket.tenant_id, message_id=message_id, last_id=last_id)
     return event_stream_response(_event_stream(events))
+
+
+# -- attachments (apps/chat/attachments.py) -------------------------------------------------
+
+
+def attachment_list(request: MemberRequest, slug: str, conversation_id: UUID) -> JsonResponse:
+    """GET: the conversation's files, for the chips' progress. POST (multipart ``file``):
+    attach one; 201 with it, 200 with ``duplicate`` when these bytes are attached already,
+    413 / 415 / 400 / 409 with a message that says what to do, and nothing stored."""
+    found = get_conversation(request, conversation_id)
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            return error_response(400, "Choose a file to attach.", code="no_file", param="file")
+        try:
+            document, created = attachments.attachment_add(conversation=found, file=upload)
+        except ServiceError as exc:
+            status = attachments.refusal_status(exc)
+            return error_response(status, exc.message, code=exc.code, param="file")
+        fresh = attachments.attachment_of(found, document.id) or document
+        body = {**attachments.as_json(slug, found, fresh), "duplicate": not created}
+        return JsonResponse(body, status=201 if created else 200)
+    if request.method != "GET":
+        return error_response(405, "Use GET or POST.", code="method_not_allowed")
+    items = [attachments.as_json(slug, found, d) for d in attachments.attachments_of(found)]
+    return JsonResponse({"attachments": items})
+
+
+@require_POST
+def attachment_delete(
+    request: MemberRequest, slug: str, conversation_id: UUID, document_id: UUID
+) -> JsonResponse:
+    found = get_conversation(request, conversation_id)
+    document = attachments.attachment_of(found, document_id)
+    if document is None:
+        raise Http404("No such file in this conversation.")
+    attachments.attachment_remove(conversation=found, document=document)
+    return JsonResponse({"id": str(document_id), "deleted": True})
+
+
+@require_GET
+def attachment(
+    request: MemberRequest, slug: str, conversation_id: UUID, document_id: UUID
+) -> HttpResponse:
+    """A file's passages, where an answer's citation of it leads (``#chunk-<id>``)."""
+    found = get_conversation(request, conversation_id)
+    document = attachments.attachment_of(found, document_id)
+    if document is None:
+        raise Http404("No such file in this conversation.")
+    context = {
+        "conversation": found,
+        "document": document,
+        "chunks": list(rag_selectors.chunks_of(document)),
+    }
+    return render(request, "chat/attachment.html", context)

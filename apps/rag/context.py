@@ -77,6 +77,8 @@ class Passage:
     url: str
     # The guardrails' mark: the rule or "classifier" that found instructions in it.
     injection: str = ""
+    # From a private document (a chat attachment): its text stays out of admins' logs.
+    private: bool = False
 
     def as_prompt(self) -> str:
         # One line per passage, then its source: the dev model (and a reader) takes a
@@ -141,18 +143,25 @@ def passages_from_hits(slug: str, hits: Sequence[Hit]) -> tuple[Passage, ...]:
             content=hit.content,
             score=hit.score,
             url=chunk_url(slug, hit.document_id, hit.chunk_id),
+            private=hit.private,
         )
         for n, hit in enumerate(hits, start=1)
     )
 
 
-def _has_ready(tenant_id: uuid.UUID | str) -> bool:
-    with tenant_context(tenant_id):
-        return has_ready_documents(tenant_id)
+def _has_ready(ctx: CallContext, include: Sequence[uuid.UUID]) -> bool:
+    with tenant_context(ctx.tenant_id, user_id=ctx.user_id if include else None):
+        return has_ready_documents(ctx.tenant_id, include)
 
 
-async def retrieve_for_answer(ctx: CallContext, question: str) -> Retrieved:
+async def retrieve_for_answer(
+    ctx: CallContext, question: str, *, include: Sequence[uuid.UUID] = ()
+) -> Retrieved:
     """The passages for answering ``question`` in ``ctx``'s tenant, or why there are none.
+
+    ``include``: private documents of ``ctx.user_id`` (the conversation's attachments)
+    searched together with the tenant's shared documents; a passage from one has
+    ``private=True`` and a ``url`` the caller may replace with its own page.
 
     The RAG settings come with the gateway's resolved configuration (cached in Redis),
     so a tenant with RAG off costs no query here. Otherwise one short transaction checks
@@ -164,13 +173,13 @@ async def retrieve_for_answer(ctx: CallContext, question: str) -> Retrieved:
     cfg = await resolve(ctx)
     if not cfg.rag_enabled:
         return Retrieved(reason=REASON_DISABLED)
-    if not await sync_to_async(_has_ready)(ctx.tenant_id):
+    if not await sync_to_async(_has_ready)(ctx, include):
         return Retrieved(reason=REASON_NO_DOCUMENTS)
     # The question is embedded by the provider: values the policy redacts go as
     # placeholders, as they do to the chat model (the gateway logs the question's hits).
     question = redacted_question(cfg.guardrails, question)
     try:
-        hits = await asearch(ctx.tenant_id, question, k=cfg.rag_top_k, ctx=ctx)
+        hits = await asearch(ctx.tenant_id, question, k=cfg.rag_top_k, ctx=ctx, include=include)
     except EmptyQuery:
         hits = []
     if not hits:
@@ -215,7 +224,11 @@ async def guard_passages(
         result = detect(passage.content)
         if result.flagged:
             what = "omitted" if omit else "quoted"
-            excerpt = f'"{passage.title}" passage: {result.excerpt}'[:160]
+            # Admins read this log: a private passage is neither named nor quoted.
+            if passage.private:
+                excerpt = "a passage of a private chat attachment"
+            else:
+                excerpt = f'"{passage.title}" passage: {result.excerpt}'[:160]
             action = policy.action(Check.PROMPT_INJECTION)
             hits.append(
                 GuardHit(Check.PROMPT_INJECTION, action, f"{result.reason} ({what})", excerpt)

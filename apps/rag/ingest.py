@@ -15,6 +15,10 @@ chunks are replaced in one transaction at the very end (delete + insert under a 
 so a retry or a second run never duplicates them, and until then the previous chunks stay
 searchable.
 
+**Private documents** (chat attachments) are visible only with their owner's
+``app.user_id`` (migration 0005): the task passes ``owner_id`` and every step enters the
+context as that person; their chunks carry the owner too.
+
 **Failures.** A file that cannot be read, or a gateway refusal that retrying cannot fix
 (budget, daily limit, input), ends as ``failed`` with the reason. ``provider_unavailable``
 is raised to the caller: the Celery task retries it with backoff (apps/rag/tasks.py).
@@ -48,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 FEATURE = "rag_ingest"
 RETRYABLE = "provider_unavailable"
+# What the guardrail log (read by admins) says instead of a private document's text.
+PRIVATE_EXCERPT = "(text of a private chat attachment, not shown)"
 
 
 class StaleAttempt(Exception):
@@ -62,10 +68,15 @@ class _Run:
     file_name: str
     mime: str
     uploaded_by_id: int | None
+    owner_id: int | None
 
 
 def ingest_document(
-    document_id: uuid.UUID | str, attempt: int | None = None, *, tenant_id: Any = None
+    document_id: uuid.UUID | str,
+    attempt: int | None = None,
+    *,
+    tenant_id: Any = None,
+    owner_id: int | None = None,
 ) -> None:
     """Ingest one document, synchronously.
 
@@ -80,6 +91,7 @@ def ingest_document(
     ``attempt`` is the ``ingest_attempt`` the task was enqueued for: a different current
     value means a newer run owns the document, and this one does nothing. ``None`` means
     "the current attempt" and re-ingests even a ready document (chunks are replaced).
+    ``owner_id``: a private document's owner (the task's argument), else None.
     Raises ``GatewayError`` only for ``provider_unavailable`` (retryable); every other
     failure ends as status ``failed`` with a reason.
     """
@@ -90,7 +102,7 @@ def ingest_document(
             "or pass tenant_id="
         )
     try:
-        run = _start(uuid.UUID(str(document_id)), attempt, tenant)
+        run = _start(uuid.UUID(str(document_id)), attempt, tenant, owner_id)
         if run is None:
             return
         try:
@@ -109,14 +121,22 @@ def ingest_document(
         logger.info("stale ingestion stopped", extra={"document_id": str(document_id)})
 
 
-def ingest_mark_retrying(document_id: Any, attempt: int, *, tenant_id: Any, message: str) -> None:
+def ingest_mark_retrying(
+    document_id: Any, attempt: int, *, tenant_id: Any, message: str, owner_id: int | None = None
+) -> None:
     """Back to ``queued`` with a note while the task waits to retry (unless superseded)."""
-    _guarded_update(document_id, attempt, tenant_id, status=DocumentStatus.QUEUED, error=message)
+    _guarded_update(
+        document_id, attempt, tenant_id, owner_id, status=DocumentStatus.QUEUED, error=message
+    )
 
 
-def ingest_mark_failed(document_id: Any, attempt: int, *, tenant_id: Any, reason: str) -> None:
+def ingest_mark_failed(
+    document_id: Any, attempt: int, *, tenant_id: Any, reason: str, owner_id: int | None = None
+) -> None:
     """``failed`` with ``reason``, unless a newer attempt owns the document."""
-    _guarded_update(document_id, attempt, tenant_id, status=DocumentStatus.FAILED, error=reason)
+    _guarded_update(
+        document_id, attempt, tenant_id, owner_id, status=DocumentStatus.FAILED, error=reason
+    )
 
 
 def embedding_input(draft: ChunkDraft) -> str:
@@ -127,8 +147,10 @@ def embedding_input(draft: ChunkDraft) -> str:
 # --- Steps ------------------------------------------------------------------------------
 
 
-def _start(document_id: uuid.UUID, attempt: int | None, tenant_id: str) -> _Run | None:
-    with tenant_context(tenant_id):
+def _start(
+    document_id: uuid.UUID, attempt: int | None, tenant_id: str, owner_id: int | None
+) -> _Run | None:
+    with tenant_context(tenant_id, user_id=owner_id):
         document = (
             Document.objects.select_for_update().filter(id=document_id, tenant_id=tenant_id).first()
         )
@@ -151,6 +173,7 @@ def _start(document_id: uuid.UUID, attempt: int | None, tenant_id: str) -> _Run 
             file_name=document.file.name or "",
             mime=document.content_type,
             uploaded_by_id=document.uploaded_by_id,
+            owner_id=document.owner_id,
         )
 
 
@@ -191,8 +214,8 @@ def _store(run: _Run, drafts: list[ChunkDraft], vectors: list[list[float]]) -> N
     """Replace the document's chunks and mark it ready, in one transaction."""
     if len(vectors) != len(drafts):
         raise RuntimeError(f"got {len(vectors)} embeddings for {len(drafts)} chunks")
-    flags, hits = passage_flags(drafts)
-    with tenant_context(run.tenant_id):
+    flags, hits = passage_flags(drafts, private=run.owner_id is not None)
+    with tenant_context(run.tenant_id, user_id=run.owner_id):
         document = (
             Document.objects.select_for_update()
             .filter(id=run.document_id, tenant_id=run.tenant_id, ingest_attempt=run.attempt)
@@ -206,6 +229,7 @@ def _store(run: _Run, drafts: list[ChunkDraft], vectors: list[list[float]]) -> N
                 Chunk(
                     tenant_id=run.tenant_id,
                     document_id=run.document_id,
+                    owner_id=run.owner_id,
                     ordinal=draft.ordinal,
                     heading=draft.heading,
                     content=draft.content,
@@ -238,17 +262,21 @@ def _store(run: _Run, drafts: list[ChunkDraft], vectors: list[list[float]]) -> N
     )
 
 
-def passage_flags(drafts: list[ChunkDraft]) -> tuple[list[str], list[Hit]]:
+def passage_flags(
+    drafts: list[ChunkDraft], *, private: bool = False
+) -> tuple[list[str], list[Hit]]:
     """Each chunk's injection mark ("" when clean: the rule or "classifier" otherwise),
     and a log entry per marked chunk. Marked chunks are shown to admins on the document
-    page; retrieval checks passages again and quotes or omits them (apps/rag/context.py)."""
+    page; retrieval checks passages again and quotes or omits them (apps/rag/context.py).
+    A ``private`` document's entries, which admins read, quote none of its text."""
     flags: list[str] = []
     hits: list[Hit] = []
     for draft in drafts:
         result = detect(draft.content)
         flags.append(result.reason[:80] if result.flagged else "")
         if result.flagged:
-            excerpt = f"passage {draft.ordinal + 1}: {result.excerpt}"[:160]
+            shown = PRIVATE_EXCERPT if private else result.excerpt
+            excerpt = f"passage {draft.ordinal + 1}: {shown}"[:160]
             hits.append(
                 Hit(Check.PROMPT_INJECTION, Action.FLAG, result.reason, excerpt, result.score)
             )
@@ -260,13 +288,15 @@ def _fail(run: _Run, reason: str) -> None:
 
 
 def _advance(run: _Run, **fields: Any) -> None:
-    if not _guarded_update(run.document_id, run.attempt, run.tenant_id, **fields):
+    if not _guarded_update(run.document_id, run.attempt, run.tenant_id, run.owner_id, **fields):
         raise StaleAttempt
 
 
-def _guarded_update(document_id: Any, attempt: int, tenant_id: Any, **fields: Any) -> bool:
+def _guarded_update(
+    document_id: Any, attempt: int, tenant_id: Any, owner_id: int | None, **fields: Any
+) -> bool:
     """Update the document if ``attempt`` is still its current one (one short transaction)."""
-    with tenant_context(tenant_id):
+    with tenant_context(tenant_id, user_id=owner_id):
         updated = Document.objects.filter(
             id=document_id, tenant_id=tenant_id, ingest_attempt=attempt
         ).update(updated_at=timezone.now(), **fields)

@@ -23,9 +23,28 @@ class DocumentStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class DocumentQuerySet(models.QuerySet["Document"]):
+    def shared(self) -> DocumentQuerySet:
+        """The organisation's documents: what the Documents page, the API, search and
+        summaries see. Private documents (a conversation's attachments) are left out even
+        for their owner, who reaches them only through that conversation."""
+        return self.filter(owner__isnull=True)
+
+
 class Document(TenantScopedModel):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Set for a private document (a chat attachment, apps/chat/attachments.py): a
+    # restrictive RLS policy shows the row, and its chunks, only when ``app.user_id`` is
+    # this person (migration 0005); retrieval uses it only where the caller names it.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
     )
     title = models.CharField(max_length=255)
     filename = models.CharField(max_length=255)
@@ -46,10 +65,17 @@ class Document(TenantScopedModel):
     ingest_attempt = models.PositiveIntegerField(default=0)
     ingested_at = models.DateTimeField(null=True, blank=True)
 
+    objects = DocumentQuerySet.as_manager()
+
     class Meta:
         ordering = ("-created_at",)
         constraints = [
-            models.UniqueConstraint(fields=("tenant", "sha256"), name="document_unique_content")
+            # One copy of a file per organisation; an attachment is its owner's own copy.
+            models.UniqueConstraint(
+                fields=("tenant", "sha256"),
+                condition=models.Q(owner__isnull=True),
+                name="document_unique_content",
+            )
         ]
         indexes = [models.Index(fields=("tenant", "-created_at"), name="document_tenant_idx")]
 
@@ -59,6 +85,16 @@ class Document(TenantScopedModel):
 
 class Chunk(TenantScopedModel):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    # The document's owner, copied so the same RLS policy filters chunks row by row
+    # (and the signature index stays index-only: migration 0005).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+    )
     ordinal = models.PositiveIntegerField()
     heading = models.CharField(max_length=500, blank=True)
     content = models.TextField()

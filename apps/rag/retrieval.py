@@ -17,7 +17,10 @@ adds nothing):
   ``_TEXT_SIGNATURE`` and migration 0002).
 
 Every part of the statement carries an explicit ``tenant_id`` predicate on top of row-level
-security, and only chunks of documents whose status is ``ready`` are candidates. The query
+security, and only chunks of documents whose status is ``ready`` are candidates. Private
+documents (chat attachments, visible under RLS to their owner alone) are candidates only
+when the caller names them in ``include`` (the conversation's own attachments): another
+of the owner's conversations does not draw on them. The query
 embedding comes from the gateway (``feature="rag_search"``), unless the caller passes a
 precomputed one (the benchmark does, to time the database path alone).
 """
@@ -34,6 +37,7 @@ from typing import Any, Literal
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 
 from apps.core.db import tenant_context
 from apps.core.errors import ServiceError
@@ -79,6 +83,7 @@ class Hit:
     score: float
     vector_rank: int | None
     text_rank: int | None
+    private: bool = False  # from a private document (a chat attachment)
 
 
 # The vector CTE's ORDER BY: the bare distance lets the planner walk the HNSW index;
@@ -87,11 +92,13 @@ class Hit:
 _VECTOR_ORDER = {"hnsw": "distance", "exact": "(c.embedding <=> %(embedding)s::vector) + 0"}
 
 _HEAD = """
-WITH not_ready AS MATERIALIZED (
-    -- Few rows (documents being ingested or failed): cheap to test on every index hit,
-    -- unlike a join with the ready ones, which would end the HNSW index's ordered scan.
+WITH left_out AS MATERIALIZED (
+    -- Few rows (documents being ingested or failed, the user's own private documents
+    -- that were not asked for): cheap to test on every index hit, unlike a join with
+    -- the searchable ones, which would end the HNSW index's ordered scan.
     SELECT coalesce(array_agg(id), '{{}}') AS ids FROM rag_document
-    WHERE tenant_id = %(tenant)s AND status <> 'ready'
+    WHERE tenant_id = %(tenant)s
+      AND (status <> 'ready' OR (owner_id IS NOT NULL AND id <> ALL (%(include)s::uuid[])))
 ),
 q AS MATERIALIZED (
     SELECT query FROM websearch_to_tsquery('english', %(text)s) AS query
@@ -100,7 +107,7 @@ vector_hits AS MATERIALIZED (
     SELECT c.id, c.embedding <=> %(embedding)s::vector AS distance
     FROM rag_chunk c
     WHERE c.tenant_id = %(tenant)s
-      AND c.document_id <> ALL ((SELECT ids FROM not_ready)::uuid[])
+      AND c.document_id <> ALL ((SELECT ids FROM left_out)::uuid[])
     ORDER BY {vector_order}
     LIMIT %(candidates)s
 ),
@@ -131,7 +138,7 @@ text_matches AS MATERIALIZED (
     SELECT c.id, c.search_vector FROM rag_chunk c
     WHERE c.tenant_id = %(tenant)s
       AND c.search_vector @@ (SELECT query FROM q)
-      AND c.document_id <> ALL ((SELECT ids FROM not_ready)::uuid[])
+      AND c.document_id <> ALL ((SELECT ids FROM left_out)::uuid[])
     LIMIT %(match_cap)s
 ),
 """
@@ -148,7 +155,7 @@ text_candidates AS MATERIALIZED (
     SELECT c.id FROM rag_chunk c
     WHERE c.tenant_id = %(tenant)s
       AND (c.search_signature & (SELECT bits FROM signature)) = (SELECT bits FROM signature)
-      AND c.document_id <> ALL ((SELECT ids FROM not_ready)::uuid[])
+      AND c.document_id <> ALL ((SELECT ids FROM left_out)::uuid[])
 ),
 text_matches AS MATERIALIZED (
     SELECT c.id, c.search_vector FROM text_candidates t
@@ -169,7 +176,7 @@ fused AS (
     LIMIT %(k)s
 )
 SELECT c.id, c.document_id, d.title, c.ordinal, c.heading, c.content,
-       f.score, f.vector_rank, f.text_rank
+       f.score, f.vector_rank, f.text_rank, d.owner_id IS NOT NULL
 FROM fused f
 JOIN rag_chunk c ON c.id = f.id AND c.tenant_id = %(tenant)s
 JOIN rag_document d ON d.id = c.document_id AND d.tenant_id = %(tenant)s AND d.status = 'ready'
@@ -206,9 +213,14 @@ _TEXT: dict[TextMode, str] = {"signature": _TEXT_SIGNATURE, "scan": _TEXT_SCAN}
 
 
 def hybrid_params(
-    tenant_id: _TenantId, text: str, embedding: Sequence[float], k: int
+    tenant_id: _TenantId,
+    text: str,
+    embedding: Sequence[float],
+    k: int,
+    include: Sequence[uuid.UUID] = (),
 ) -> dict[str, Any]:
     return {
+        "include": [uuid.UUID(str(i)) for i in include],
         "tenant": str(tenant_id),
         "embedding": vector_literal(embedding),
         "text": text,
@@ -252,15 +264,19 @@ def hybrid_search(
     *,
     k: int,
     plan: Plan = "auto",
+    include: Sequence[uuid.UUID] = (),
 ) -> list[Hit]:
     """The fused ranking for an embedded query. Call inside ``tenant_context(tenant_id)``:
-    without it row-level security shows no rows and this returns [] (fail closed)."""
+    without it row-level security shows no rows and this returns [] (fail closed).
+    ``include``: private documents to search too; the context's ``user_id`` must be their
+    owner's, or RLS hides them anyway."""
     chosen = choose_plan(tenant_id, k)  # sets ef_search even when the plan is forced
     if plan != "auto":
         chosen = plan
     with connection.cursor() as cursor:
         cursor.execute(
-            hybrid_sql(chosen, text_mode(text)), hybrid_params(tenant_id, text, embedding, k)
+            hybrid_sql(chosen, text_mode(text)),
+            hybrid_params(tenant_id, text, embedding, k, include),
         )
         return [Hit(*row) for row in cursor.fetchall()]
 
@@ -273,9 +289,14 @@ def top_k_for(tenant_id: _TenantId) -> int:
     return value or DEFAULT_TOP_K
 
 
-def has_ready_documents(tenant_id: _TenantId) -> bool:
-    """Whether any document is searchable. Call inside tenant_context."""
-    return Document.objects.filter(tenant_id=tenant_id, status=DocumentStatus.READY).exists()
+def has_ready_documents(tenant_id: _TenantId, include: Sequence[uuid.UUID] = ()) -> bool:
+    """Whether any shared document, or one of the private ones in ``include``, is
+    searchable. Call inside tenant_context (with the owner's user_id for ``include``)."""
+    return (
+        Document.objects.filter(tenant_id=tenant_id, status=DocumentStatus.READY)
+        .filter(Q(owner__isnull=True) | Q(id__in=list(include)))
+        .exists()
+    )
 
 
 def _search_context(tenant_id: _TenantId, ctx: CallContext | None) -> CallContext:
@@ -286,12 +307,38 @@ def _search_context(tenant_id: _TenantId, ctx: CallContext | None) -> CallContex
     return dataclasses.replace(ctx, feature=FEATURE)
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """Whose private documents a search may include: the context's user, named ids."""
+
+    user_id: int | None = None
+    include: tuple[uuid.UUID, ...] = ()
+
+
+def _scope(ctx: CallContext | None, include: Sequence[uuid.UUID]) -> _Scope:
+    if not include:
+        return _Scope()
+    if ctx is None or ctx.user_id is None:
+        raise ValueError("Private documents are searched for their owner: pass ctx.user_id.")
+    return _Scope(int(ctx.user_id), tuple(include))
+
+
 def _search_in_tenant(
-    tenant_id: _TenantId, text: str, embedding: Sequence[float], k: int | None, plan: Plan
+    tenant_id: _TenantId,
+    text: str,
+    embedding: Sequence[float],
+    k: int | None,
+    plan: Plan,
+    scope: _Scope,
 ) -> list[Hit]:
-    with tenant_context(tenant_id):
+    with tenant_context(tenant_id, user_id=scope.user_id):
         return hybrid_search(
-            tenant_id, text, embedding, k=k if k is not None else top_k_for(tenant_id), plan=plan
+            tenant_id,
+            text,
+            embedding,
+            k=k if k is not None else top_k_for(tenant_id),
+            plan=plan,
+            include=scope.include,
         )
 
 
@@ -303,18 +350,21 @@ def search(
     ctx: CallContext | None = None,
     embedding: Sequence[float] | None = None,
     plan: Plan = "auto",
+    include: Sequence[uuid.UUID] = (),
 ) -> list[Hit]:
     """The tenant's top ``k`` chunks for ``query`` (k defaults to AISettings.rag_top_k).
 
     The query is embedded through the gateway (limits, budget and ledger apply, feature
     ``rag_search``; ``ctx`` supplies user, key and request id) before the tenant's
     transaction opens, so no transaction waits on the model. Pass ``embedding`` to skip
-    that call. Raises EmptyQuery, or GatewayError when the embedding call is refused.
+    that call. ``include``: private documents of ``ctx.user_id`` to search as well as the
+    shared ones. Raises EmptyQuery, or GatewayError when the embedding call is refused.
     """
     text = clean_query(query)
+    scope = _scope(ctx, include)
     if embedding is None:
         embedding = gateway.embed_sync(_search_context(tenant_id, ctx), [text])[0]
-    return _search_in_tenant(tenant_id, text, embedding, k, plan)
+    return _search_in_tenant(tenant_id, text, embedding, k, plan, scope)
 
 
 async def asearch(
@@ -325,10 +375,12 @@ async def asearch(
     ctx: CallContext | None = None,
     embedding: Sequence[float] | None = None,
     plan: Plan = "auto",
+    include: Sequence[uuid.UUID] = (),
 ) -> list[Hit]:
     """``search`` for the event loop (the chat): the embedding call is awaited, the
     database work runs in Django's thread-sensitive executor inside tenant_context."""
     text = clean_query(query)
+    scope = _scope(ctx, include)
     if embedding is None:
         embedding = (await gateway.embed(_search_context(tenant_id, ctx), [text]))[0]
-    return await sync_to_async(_search_in_tenant)(tenant_id, text, embedding, k, plan)
+    return await sync_to_async(_search_in_tenant)(tenant_id, text, embedding, k, plan, scope)

@@ -64,18 +64,22 @@ def _by_type(attribute: str, default: str) -> Case:
     )
 
 
+def _annotated(documents: QuerySet[Document]) -> QuerySet[Document]:
+    return documents.annotate(
+        progress=_progress(),
+        chunk_count=_chunk_count(),
+        type_label=_by_type("label", "File"),
+        type_kind=_by_type("kind", "file"),
+    )
+
+
 def documents_for(tenant: Tenant) -> QuerySet[Document]:
-    """The tenant's documents, newest first, annotated with ``progress`` (0-100),
-    ``chunk_count`` (passages stored now), ``type_label`` and ``type_kind``."""
+    """The tenant's shared documents (never a chat attachment), newest first, annotated
+    with ``progress`` (0-100), ``chunk_count`` (passages stored now), ``type_label`` and
+    ``type_kind``."""
     return (
-        Document.objects.filter(tenant_id=tenant.id)
+        _annotated(Document.objects.shared().filter(tenant_id=tenant.id))
         .select_related("uploaded_by")
-        .annotate(
-            progress=_progress(),
-            chunk_count=_chunk_count(),
-            type_label=_by_type("label", "File"),
-            type_kind=_by_type("kind", "file"),
-        )
         .order_by("-created_at")
     )
 
@@ -89,7 +93,15 @@ def document_for(tenant: Tenant, document_id: uuid.UUID | str) -> Document | Non
 
 
 def document_by_content(tenant: Tenant, sha256: str) -> Document | None:
-    return Document.objects.filter(tenant_id=tenant.id, sha256=sha256).first()
+    return Document.objects.shared().filter(tenant_id=tenant.id, sha256=sha256).first()
+
+
+def private_documents(tenant_id: uuid.UUID, ids: list[uuid.UUID]) -> QuerySet[Document]:
+    """Private documents (attachments) by id, annotated like ``documents_for``. Their
+    owner's user id must be the transaction's ``app.user_id``: RLS shows no other's."""
+    return _annotated(
+        Document.objects.filter(tenant_id=tenant_id, id__in=ids, owner__isnull=False)
+    ).order_by("created_at")
 
 
 def chunks_of(document: Document) -> QuerySet[Chunk]:

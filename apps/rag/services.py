@@ -6,12 +6,17 @@ Each write takes its ``actor`` and checks it here, whoever calls: a ``Membership
 be an owner's or an admin's; an ``ApiKey`` (which acts for the member who created it)
 must carry the ``documents`` scope. Either must belong to the document's tenant.
 Refusals raise ``NotAllowed`` and change nothing.
+
+Private documents (a conversation's attachments) are the exception: any member may give
+files to their own conversation, so ``private_document_create`` takes the ``owner``
+instead of an actor, and the caller (apps/chat/attachments.py) checks the conversation.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
@@ -113,6 +118,60 @@ def document_create(
     only for a file without an extension, and always checked against the content.
     """
     uploaded_by = _require_manager(actor, tenant.id)
+    upload = _checked_upload(filename, data, content_type)
+    existing = selectors.document_by_content(tenant, upload.sha256)
+    if existing is not None:
+        return existing, False
+    try:
+        document = _store(tenant=tenant, uploaded_by=uploaded_by, owner=None, upload=upload)
+    except IntegrityError:
+        # The same file uploaded twice at once: the other upload won.
+        existing = selectors.document_by_content(tenant, upload.sha256)
+        if existing is None:
+            raise
+        return existing, False
+    _audit(document, uploaded_by, AuditAction.DOCUMENT_UPLOADED, size_bytes=len(data))
+    _enqueue_ingestion(document)
+    return document, True
+
+
+def private_document_create(
+    *, tenant: Tenant, owner: User, filename: str, data: bytes, content_type: str = ""
+) -> Document:
+    """Store a file that only ``owner`` may see (a chat attachment) and queue its
+    ingestion: the same formats, size limit and refusals as ``document_create``.
+
+    Call inside ``tenant_context(tenant.id, user_id=owner.pk)`` (a member's request is
+    one): RLS admits the row only for its owner. It is not in the tenant's audit log,
+    which admins read: the file is none of theirs. The caller links it to what it is
+    private to (apps/chat/attachments.py) and deletes it with
+    ``private_document_delete``.
+    """
+    upload = _checked_upload(filename, data, content_type)
+    document = _store(tenant=tenant, uploaded_by=owner, owner=owner, upload=upload)
+    _enqueue_ingestion(document)
+    return document
+
+
+def private_document_delete(*, document: Document) -> None:
+    """Delete a private document and its chunks now, its stored file once that commits."""
+    if document.owner_id is None:
+        raise NotAllowed("This is a shared document: delete it from Documents.")
+    name = document.file.name or ""
+    document.delete()
+    transaction.on_commit(lambda: storage.delete(name))
+
+
+@dataclass(frozen=True)
+class _Upload:
+    display_name: str
+    data: bytes
+    mime: str
+    sha256: str
+
+
+def _checked_upload(filename: str, data: bytes, content_type: str) -> _Upload:
+    """The upload's name, type and digest, or the refusal (size, emptiness, type)."""
     display_name = PurePath(filename.replace("\\", "/")).name or "document"
     check_upload_size(len(data), display_name)
     if not data.strip():
@@ -120,40 +179,35 @@ def document_create(
             f"“{display_name}” is empty. Choose a file with some text in it.", code="empty_file"
         )
     file_type = detect_type(display_name, data, content_type)
-    digest = hashlib.sha256(data).hexdigest()
-    existing = selectors.document_by_content(tenant, digest)
-    if existing is not None:
-        return existing, False
+    return _Upload(display_name, data, file_type.mime, hashlib.sha256(data).hexdigest())
 
+
+def _store(
+    *, tenant: Tenant, uploaded_by: User | None, owner: User | None, upload: _Upload
+) -> Document:
+    """The file in storage and its row; the file goes again if the row is not written."""
     document_id = uuid.uuid4()
-    name = storage.save(storage.document_path(tenant.id, document_id, display_name), data)
+    name = storage.save(
+        storage.document_path(tenant.id, document_id, upload.display_name), upload.data
+    )
     try:
         with transaction.atomic():
-            document = Document.objects.create(
+            return Document.objects.create(
                 id=document_id,
                 tenant=tenant,
                 uploaded_by=uploaded_by,
-                title=_title(display_name),
-                filename=display_name[:255],
-                content_type=file_type.mime,
-                size_bytes=len(data),
-                sha256=digest,
+                owner=owner,
+                title=_title(upload.display_name),
+                filename=upload.display_name[:255],
+                content_type=upload.mime,
+                size_bytes=len(upload.data),
+                sha256=upload.sha256,
                 file=name,
                 ingest_attempt=1,
             )
-    except IntegrityError:
-        # The same file uploaded twice at once: the other upload won.
-        storage.delete(name)
-        existing = selectors.document_by_content(tenant, digest)
-        if existing is None:
-            raise
-        return existing, False
     except BaseException:
         storage.delete(name)
         raise
-    _audit(document, uploaded_by, AuditAction.DOCUMENT_UPLOADED, size_bytes=len(data))
-    _enqueue_ingestion(document)
-    return document, True
 
 
 def document_reingest(*, document: Document, actor: Actor) -> Document:
@@ -196,10 +250,12 @@ def _audit(document: Document, actor: User | None, action: str, **details: Any) 
 
 
 def _enqueue_ingestion(document: Document) -> None:
-    kwargs = {
+    kwargs: dict[str, Any] = {
         "document_id": str(document.id),
         "attempt": document.ingest_attempt,
         "tenant_id": str(document.tenant_id),
     }
+    if document.owner_id is not None:
+        kwargs["owner_id"] = document.owner_id  # RLS shows a private document to its owner
     # After commit, so the worker finds the row (and a rolled-back upload queues nothing).
     transaction.on_commit(lambda: ingest_document_task.apply_async(kwargs=kwargs))

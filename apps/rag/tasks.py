@@ -47,7 +47,8 @@ class ProviderUnavailable(Exception):
 
 
 class IngestTask(Task):  # type: ignore[type-arg]  # celery-types: Task[P, R] varies per task
-    """Called with ``document_id``, ``attempt`` and ``tenant_id`` keyword arguments."""
+    """Called with ``document_id``, ``attempt`` and ``tenant_id`` keyword arguments, and
+    ``owner_id`` for a private document (its steps run as that person, for RLS)."""
 
     abstract = True
 
@@ -66,7 +67,11 @@ class IngestTask(Task):  # type: ignore[type-arg]  # celery-types: Task[P, R] va
     ) -> None:
         message = PROVIDER_RETRYING.format(next=self.request.retries + 2, tries=self._tries())
         ingest.ingest_mark_retrying(
-            kwargs["document_id"], kwargs["attempt"], tenant_id=kwargs["tenant_id"], message=message
+            kwargs["document_id"],
+            kwargs["attempt"],
+            tenant_id=kwargs["tenant_id"],
+            message=message,
+            owner_id=kwargs.get("owner_id"),
         )
 
     def on_failure(
@@ -81,7 +86,11 @@ class IngestTask(Task):  # type: ignore[type-arg]  # celery-types: Task[P, R] va
         else:
             reason = UNEXPECTED.format(name=type(exc).__name__)
         ingest.ingest_mark_failed(
-            kwargs["document_id"], kwargs["attempt"], tenant_id=kwargs["tenant_id"], reason=reason
+            kwargs["document_id"],
+            kwargs["attempt"],
+            tenant_id=kwargs["tenant_id"],
+            reason=reason,
+            owner_id=kwargs.get("owner_id"),
         )
 
 
@@ -94,9 +103,11 @@ class IngestTask(Task):  # type: ignore[type-arg]  # celery-types: Task[P, R] va
     retry_jitter=True,
     acks_late=True,
 )
-def ingest_document_task(*, document_id: str, attempt: int, tenant_id: str) -> None:
+def ingest_document_task(
+    *, document_id: str, attempt: int, tenant_id: str, owner_id: int | None = None
+) -> None:
     try:
-        ingest.ingest_document(document_id, attempt, tenant_id=tenant_id)
+        ingest.ingest_document(document_id, attempt, tenant_id=tenant_id, owner_id=owner_id)
     except GatewayError as exc:
         # Only provider_unavailable escapes ingest_document: other refusals end as "failed".
         raise ProviderUnavailable(exc.message) from exc

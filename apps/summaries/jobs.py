@@ -103,7 +103,7 @@ def start_job(
             try:
                 documents = {
                     str(d.id): d
-                    for d in Document.objects.filter(tenant_id=tenant.id, id__in=wanted)
+                    for d in Document.objects.shared().filter(tenant_id=tenant.id, id__in=wanted)
                 }
             except Exception as exc:  # a malformed UUID
                 raise JobError("Document ids must be UUIDs.") from exc

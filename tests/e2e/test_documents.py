@@ -6,7 +6,6 @@ Screenshots at 1280 and 390 px in test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +15,7 @@ from playwright.sync_api import Browser, FilePayload, Page, ViewportSize
 
 from apps.rag.chunking import HEADING_SEPARATOR
 from tests.e2e.conftest import sign_up
-from tests.rag.conftest import WORKER
-from tests.servers import asgi_server, process_env, running
+from tests.servers import worker_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -44,15 +42,9 @@ Share your itinerary with your manager. In an emergency call the 24-hour travel 
 
 @pytest.fixture(scope="module")
 def docs_server(django_db_setup: None, artifacts_dir: Path) -> Iterator[str]:
-    """uvicorn that enqueues tasks (not eager) and a real worker, sharing a temp MEDIA_ROOT."""
-    log_dir = artifacts_dir / "e2e-documents"
-    with tempfile.TemporaryDirectory() as media:
-        env = process_env(MEDIA_ROOT=media)
-        with (
-            running(WORKER, env=env, log=log_dir / "worker.log"),
-            asgi_server(log_dir, CELERY_TASK_ALWAYS_EAGER="false", MEDIA_ROOT=media) as base,
-        ):
-            yield base
+    """uvicorn that enqueues tasks and a real worker (tests/servers.py ``worker_stack``)."""
+    with worker_stack(artifacts_dir / "e2e-documents") as base:
+        yield base
 
 
 def drop_file(page: Page, name: str, text: str) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
@@ -25,14 +24,14 @@ from apps.rag.ingest import ingest_document
 from apps.rag.models import Chunk, Document
 from apps.rag.services import document_create
 from apps.tenants.models import Membership, Tenant
+from tests import servers
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as ClientResponse
     from django_stubs_ext import WithAnnotations
 
 # A real Celery worker (tests/servers.py ``running`` starts it with the test database).
-WORKER = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo"]
-WORKER += ["--without-gossip", "--without-mingle", "--loglevel", "INFO"]
+WORKER = servers.WORKER
 
 HANDBOOK_MD = """# Employee handbook
 
