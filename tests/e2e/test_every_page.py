@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from playwright.sync_api import Browser, Page
@@ -61,6 +62,7 @@ class Site:
     slug: str
     conversation_id: uuid.UUID
     document_id: uuid.UUID
+    attachment_id: uuid.UUID
     invitation_token: str
     api_key_id: uuid.UUID
     session_cookie: str
@@ -83,6 +85,9 @@ OWNER_PAGES: dict[str, Callable[[Site], str]] = {
     "billing:billing": lambda s: reverse("billing:billing", args=[s.slug]),
     "chat:index": lambda s: reverse("chat:index", args=[s.slug]),
     "chat:conversation": lambda s: reverse("chat:conversation", args=[s.slug, s.conversation_id]),
+    "chat:attachment": lambda s: reverse(
+        "chat:attachment", args=[s.slug, s.conversation_id, s.attachment_id]
+    ),
     "rag:documents": lambda s: reverse("rag:documents", args=[s.slug]),
     "rag:document": lambda s: reverse("rag:document", args=[s.slug, s.document_id]),
     "account_email": lambda s: reverse("account_email"),
@@ -116,6 +121,8 @@ NOT_PAGES = {
     "chat:edit": "POST",
     "chat:events": "event stream",
     "chat:stop": "POST",
+    "chat:attachments": "JSON list and upload",
+    "chat:attachment_delete": "POST",
     "gateway:cache_answer_report": "POST",
     "gateway:cache_reports_download": "a JSON lines download",
     "rag:rows": "HTMX fragment of rag:documents",
@@ -186,10 +193,16 @@ def site(live_db: None) -> Site:
         key, _ = api_key_create(tenant=tenant, actor=actor, name="Reporting", scopes=["chat"])
     client = Client()
     client.force_login(owner)
+    attached = client.post(
+        reverse("chat:attachments", args=[tenant.slug, conversation.id]),
+        {"file": SimpleUploadedFile("expenses.md", b"# Expenses\n\nKeep every receipt.\n")},
+    )
+    assert attached.status_code == 201, attached.content
     return Site(
         slug=tenant.slug,
         conversation_id=conversation.id,
         document_id=document.id,
+        attachment_id=uuid.UUID(attached.json()["id"]),
         invitation_token=token,
         api_key_id=key.id,
         session_cookie=client.cookies[settings.SESSION_COOKIE_NAME].value,
