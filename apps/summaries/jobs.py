@@ -6,7 +6,8 @@ redelivered task, or run by two workers at once, does its work once: collecting 
 batch's results, their ledger rows and the job's new state commit together or not at
 all (a worker killed mid-way leaves the job as it was, and the next poll collects it
 again from the provider's output file). Running jobs are listed in a Redis set that the
-beat poller reads, so it never scans other tenants' tables.
+beat poller reads; when that set is lost (a Valkey restarted without its data) the poller
+rebuilds it from one indexed scan of unfinished jobs (docs/summaries.md).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from apps.core.db import tenant_context
+from apps.core.db import setting_context, tenant_context
 from apps.core.errors import ServiceError
 from apps.core.redis_client import sync_redis
 from apps.gateway import api as gateway
@@ -32,10 +33,14 @@ from apps.summaries.models import (
     SummaryItem,
     SummaryJob,
 )
-from apps.tenants.models import Tenant
+from apps.tenants.models import Notification, Tenant
 
 FEATURE = "batch_summary"
-ACTIVE_KEY = "summaries:active"  # members "<tenant_id>:<job_id>"
+ACTIVE_KEY = "summaries:active"  # members "<tenant_id>:<job_id>", and SENTINEL
+# Added by the poller after a database scan, never removed: a set without it was lost (or
+# never scanned), and is rebuilt from the database.
+SENTINEL = "-"
+PLATFORM_JOB = "summaries_poll"  # app.platform_job value that may read unfinished jobs' ids
 MAX_ATTEMPTS = 3
 MAX_TOKENS = 300
 MAX_SOURCE_TOKENS = 12_000  # passages per request; longer documents are cut (see docs)
@@ -49,6 +54,14 @@ DEFAULT_INSTRUCTION = (
 class JobError(ServiceError):
     """Bad input for a job: the message says what to do."""
 
+    code = "invalid_request"
+
+
+class BudgetTooSmall(JobError):
+    """The job's estimate does not fit what is left of the monthly budget."""
+
+    code = "budget_exceeded"
+
 
 def _ctx(job: SummaryJob) -> CallContext:
     return CallContext(
@@ -57,6 +70,29 @@ def _ctx(job: SummaryJob) -> CallContext:
         user_id=job.created_by_id,
         api_key_id=job.api_key_id,
     )
+
+
+def _request(custom_id: str, instruction: str, text: str) -> gateway.BatchRequest:
+    return gateway.BatchRequest(
+        custom_id=custom_id,
+        messages=[
+            {"role": "system", "content": instruction or DEFAULT_INSTRUCTION},
+            {"role": "user", "content": text},
+        ],
+        max_tokens=MAX_TOKENS,
+    )
+
+
+def _check_budget(tenant: Tenant, user_id: int | None, instruction: str, texts: list[str]) -> None:
+    """Refuse, before anything is queued, a job whose estimate the budget cannot cover."""
+    ctx = CallContext(tenant_id=str(tenant.id), feature=FEATURE, user_id=user_id)
+    requests = [_request(str(i), instruction, text) for i, text in enumerate(texts)]
+    try:
+        gateway.check_budget(ctx, requests)
+    except GatewayError as exc:
+        if exc.code == "budget_exceeded":
+            raise BudgetTooSmall(exc.message) from exc
+        raise JobError(exc.message) from exc
 
 
 def _document_source(document: Document) -> tuple[str, list[str]]:
@@ -122,6 +158,7 @@ def start_job(
             raise JobError("Choose at least one document (or send at least one text).")
         if len(sources) > limit:
             raise JobError(_too_many(len(sources), limit, tenant.plan))
+        _check_budget(tenant, user_id, instruction.strip(), [text for _, text, _ in sources])
         job = SummaryJob.objects.create(
             tenant=tenant,
             created_by_id=user_id,
@@ -141,6 +178,7 @@ def start_job(
             for i, (document, text, chunk_ids) in enumerate(sources)
         )
         member = f"{tenant.id}:{job.id}"
+        # No sentinel here: only a poller that has scanned the database adds it.
         transaction.on_commit(lambda: sync_redis().sadd(ACTIVE_KEY, member))
         if on_commit is not None:
             transaction.on_commit(lambda: on_commit(job))
@@ -164,6 +202,41 @@ def _end(job: SummaryJob, status: str, reason: str = "") -> None:
     job.ended_at = timezone.now()
     job.save()
     sync_redis().srem(ACTIVE_KEY, f"{job.tenant_id}:{job.id}")
+    if status != JobStatus.CANCELLED:  # whoever cancelled knows
+        _notify(job)
+
+
+def _notify(job: SummaryJob) -> None:
+    """An in-app notification for the organisation's admins, and an email to whoever
+    started the job, sent once the job's end has committed."""
+    from apps.summaries.tasks import send_job_email
+
+    if job.status == JobStatus.DONE:
+        title = f"Summaries ready: {job.done} of {job.total}"
+        level = "warning" if job.failed else "success"
+    else:
+        title, level = "A summary job failed", "error"
+    saved = job.realtime_cost_usd - job.cost_usd
+    body = f"Cost ${job.cost_usd:,.4f}"
+    if saved > 0:
+        body += f", ${saved:,.4f} less than in real time"
+    body += "." + (f" {job.reason}" if job.reason else "")
+    note = Notification.objects.create(
+        tenant_id=job.tenant_id, kind="summaries.job", level=level, title=title, body=body
+    )
+    if job.created_by_id is not None:
+        tenant_id, job_id, note_id = str(job.tenant_id), str(job.id), str(note.id)
+        transaction.on_commit(
+            lambda: send_job_email.delay(
+                tenant_id=tenant_id, job_id=job_id, notification_id=note_id
+            )
+        )
+
+
+def submission_key(job: SummaryJob) -> str:
+    """The idempotency key of the job's next submission: the same until a submission
+    commits (a redelivered task finds the batch the killed one sent), new per attempt."""
+    return f"summaries:{job.id}:{job.attempts + 1}"
 
 
 def submit(tenant_id: str, job_id: str, *, metadata: dict[str, str] | None = None) -> str:
@@ -173,20 +246,11 @@ def submit(tenant_id: str, job_id: str, *, metadata: dict[str, str] | None = Non
         if job is None or job.status != JobStatus.QUEUED:
             return "skipped"
         items = list(job.items.filter(status=ItemStatus.PENDING))
-        instruction = job.instruction or DEFAULT_INSTRUCTION
-        requests = [
-            gateway.BatchRequest(
-                custom_id=item.custom_id,
-                messages=[
-                    {"role": "system", "content": instruction},
-                    {"role": "user", "content": item.source_text},
-                ],
-                max_tokens=MAX_TOKENS,
-            )
-            for item in items
-        ]
+        requests = [_request(item.custom_id, job.instruction, item.source_text) for item in items]
         try:
-            handle = gateway.submit_batch(_ctx(job), requests, metadata=metadata)
+            handle = gateway.submit_batch(
+                _ctx(job), requests, key=submission_key(job), metadata=metadata
+            )
         except GatewayError as exc:
             _end(job, JobStatus.FAILED, exc.message)
             return str(job.status)
@@ -285,11 +349,26 @@ def cancel(tenant_id: str, job_id: str) -> str:
 
 
 def active_jobs() -> list[tuple[str, str]]:
-    """(tenant_id, job_id) of every running job, for the beat poller."""
-    members = sync_redis().smembers(ACTIVE_KEY)
+    """(tenant_id, job_id) of every running job, for the beat poller: the Redis set, or,
+    when the set has lost its sentinel, the database's unfinished jobs (re-listed)."""
+    redis = sync_redis()
+    members = {m.decode() if isinstance(m, bytes) else str(m) for m in redis.smembers(ACTIVE_KEY)}
+    if SENTINEL not in members:
+        members = {f"{t}:{j}" for t, j in unfinished_jobs()}
+        redis.sadd(ACTIVE_KEY, SENTINEL, *members)
     out = []
-    for member in members:
-        raw = member.decode() if isinstance(member, bytes) else str(member)
+    for raw in sorted(members - {SENTINEL}):
         tenant_id, _, job_id = raw.partition(":")
         out.append((tenant_id, job_id))
     return out
+
+
+def unfinished_jobs() -> list[tuple[str, str]]:
+    """Every queued or submitted job of every tenant (ids only), read under the
+    ``summaries_poll`` platform policy (SELECT only; each job is then worked on in its
+    own tenant's context)."""
+    with setting_context({"app.platform_job": PLATFORM_JOB}):
+        rows = SummaryJob.objects.filter(
+            status__in=(JobStatus.QUEUED, JobStatus.SUBMITTED)
+        ).values_list("tenant_id", "id")
+        return [(str(t), str(j)) for t, j in rows]

@@ -60,6 +60,15 @@ class SummaryJob(TenantScopedModel):
     def __str__(self) -> str:
         return f"summary job {self.id} ({self.status})"
 
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def saved_usd(self) -> Decimal:
+        """What the batch price saved against the same tokens at the real-time price."""
+        return self.realtime_cost_usd - self.cost_usd
+
 
 class SummaryItem(TenantScopedModel):
     """One text to summarise: a document (its passages) or an inline text."""

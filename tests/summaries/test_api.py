@@ -3,15 +3,13 @@ key sees none of it."""
 
 from __future__ import annotations
 
-import json
-
 from django.test import Client
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from apps.accounts.models import User
 from apps.core.db import tenant_context
-from apps.summaries.api import _page
 from apps.summaries.models import SummaryJob
+from apps.summaries.results import page
 from apps.tenants.models import Tenant
 from tests.rag.conftest import api_key, bearer, error_of
 from tests.summaries.test_jobs import TEXTS, run
@@ -52,7 +50,7 @@ def test_texts_through_the_api(
 
     # The results body streams from an async generator that reads pages in a worker
     # thread, which cannot see this test's uncommitted transaction: read its pages here.
-    lines = [json.loads(x) for x in _page(str(tenant.id), str(job.id), -1)]
+    lines = page(str(tenant.id), str(job.id), -1)
     assert [x["ordinal"] for x in lines] == [0, 1, 2, 3]
     assert all(x["status"] == "done" and x["summary"] for x in lines)
 
