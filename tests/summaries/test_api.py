@@ -3,11 +3,15 @@ key sees none of it."""
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 from django.test import Client
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from apps.accounts.models import User
 from apps.core.db import tenant_context
+from apps.gateway.models import AISettings
 from apps.summaries.models import SummaryJob
 from apps.summaries.results import page
 from apps.tenants.models import Tenant
@@ -83,3 +87,39 @@ def test_refusals_say_what_to_do(client: Client, tenant: Tenant, owner: User) ->
         BASE, {"texts": ["x"]}, content_type="application/json", headers=no_scope
     )
     assert response.status_code == 403
+
+
+def test_cancel_over_the_api(
+    client: Client, tenant: Tenant, owner: User, other_tenant: Tenant, outsider: User
+) -> None:
+    headers = bearer(api_key(tenant, owner))
+    created = client.post(
+        BASE, {"texts": TEXTS}, content_type="application/json", headers=headers
+    ).json()
+    theirs = bearer(api_key(other_tenant, outsider))
+    error_of(client.post(f"{BASE}/{created['id']}/cancel", headers=theirs), 404, "not_found")
+    response = client.post(f"{BASE}/{created['id']}/cancel", headers=headers)
+    assert response.status_code == 200, response.content
+    assert (response.json()["status"], response.json()["reason"]) == ("cancelled", "Cancelled.")
+    # Cancelling an ended job answers it as it is.
+    again = client.post(f"{BASE}/{created['id']}/cancel", headers=headers)
+    assert again.json()["status"] == "cancelled"
+
+
+def test_a_budget_too_small_is_refused_before_anything_is_queued(
+    client: Client, tenant: Tenant, owner: User
+) -> None:
+    with tenant_context(tenant.id):
+        AISettings.objects.update_or_create(
+            tenant=tenant, defaults={"monthly_budget_usd": Decimal("0.000001")}
+        )
+    headers = bearer(api_key(tenant, owner))
+    body = error_of(
+        client.post(BASE, {"texts": TEXTS}, content_type="application/json", headers=headers),
+        429,
+        "insufficient_quota",
+    )
+    assert re.search(r"may cost up to \$0\.\d{4} but only \$0\.0000 .* is left", body["message"])
+    assert "Summarise fewer documents or ask an admin to raise the budget" in body["message"]
+    with tenant_context(tenant.id):
+        assert not SummaryJob.objects.exists()
