@@ -42,6 +42,8 @@ ACTIVE_KEY = "summaries:active"  # members "<tenant_id>:<job_id>", and SENTINEL
 SENTINEL = "-"
 PLATFORM_JOB = "summaries_poll"  # app.platform_job value that may read unfinished jobs' ids
 MAX_ATTEMPTS = 3
+INLINE = "inline"  # submit's and poll's answer: the caller goes on with run_inline
+INLINE_GROUP = 32  # items per transaction on the no-batch-API path
 MAX_TOKENS = 300
 MAX_SOURCE_TOKENS = 12_000  # passages per request; longer documents are cut (see docs)
 PER_JOB_LIMIT = {"free": 20, "pro": 1_000, "enterprise": 10_000}
@@ -185,6 +187,10 @@ def start_job(
     return job
 
 
+def _failures(job: SummaryJob) -> str:
+    return f"{job.failed} of {job.total} could not be summarised." if job.failed else ""
+
+
 def _too_many(count: int, limit: int, plan: str) -> str:
     return (
         f"{count} items is more than the {plan} plan allows in one job ({limit}). "
@@ -245,6 +251,13 @@ def submit(tenant_id: str, job_id: str, *, metadata: dict[str, str] | None = Non
         job = _locked(job_id)
         if job is None or job.status != JobStatus.QUEUED:
             return "skipped"
+        if not gateway.supports_batches():
+            # No batch API: ordinary calls, group by group, outside this lock (run_inline).
+            job.batch = {"inline": True}
+            job.attempts += 1
+            job.status = JobStatus.SUBMITTED
+            job.save()
+            return INLINE
         items = list(job.items.filter(status=ItemStatus.PENDING))
         requests = [_request(item.custom_id, job.instruction, item.source_text) for item in items]
         try:
@@ -261,6 +274,31 @@ def submit(tenant_id: str, job_id: str, *, metadata: dict[str, str] | None = Non
         return str(job.status)
 
 
+def _store(
+    job: SummaryJob, item: SummaryItem, result: gateway.BatchResult, *, realtime: Decimal
+) -> None:
+    """An answered item: its summary and cost, the job's totals, the document's summary."""
+    item.status = ItemStatus.DONE
+    item.summary = result.text
+    item.tokens_in, item.tokens_out = result.tokens_in, result.tokens_out
+    item.cost_usd = result.cost_usd
+    item.error = ""
+    item.save()
+    job.cost_usd += result.cost_usd
+    job.realtime_cost_usd += realtime
+    job.done += 1
+    if item.document_id is not None:
+        DocumentSummary.objects.update_or_create(
+            document_id=item.document_id,
+            defaults={
+                "tenant_id": job.tenant_id,
+                "item": item,
+                "text": result.text,
+                "chunk_ids": item.chunk_ids,
+            },
+        )
+
+
 def poll(tenant_id: str, job_id: str) -> str:
     """Move a submitted job along: when its batch has ended, collect every line (upsert
     by custom_id, one ledger row per answered item), settle the budget, then resubmit
@@ -271,6 +309,8 @@ def poll(tenant_id: str, job_id: str) -> str:
             return str(job.status)  # its submission was lost or is waiting: submit again
         if job is None or job.status != JobStatus.SUBMITTED or not job.batch:
             return "skipped"
+        if job.batch.get("inline"):
+            return INLINE  # a run killed mid-way: the caller resumes it with run_inline
         handle = gateway.BatchHandle.from_dict(job.batch)
         status = gateway.poll_batch(handle)
         if not status.ended:
@@ -284,29 +324,12 @@ def poll(tenant_id: str, job_id: str) -> str:
             if item is None:
                 continue  # already collected
             if result.ok:
-                item.status = ItemStatus.DONE
-                item.summary = result.text
-                item.tokens_in, item.tokens_out = result.tokens_in, result.tokens_out
-                item.cost_usd = result.cost_usd
-                item.error = ""
-                item.save()
-                gateway.record_batch_usage(ctx, handle.model, result)
-                cost += result.cost_usd
-                job.cost_usd += result.cost_usd
-                job.realtime_cost_usd += gateway.realtime_cost_usd(
+                realtime = gateway.realtime_cost_usd(
                     handle.model, result.tokens_in, result.tokens_out
                 )
-                job.done += 1
-                if item.document_id is not None:
-                    DocumentSummary.objects.update_or_create(
-                        document_id=item.document_id,
-                        defaults={
-                            "tenant_id": job.tenant_id,
-                            "item": item,
-                            "text": result.text,
-                            "chunk_ids": item.chunk_ids,
-                        },
-                    )
+                _store(job, item, result, realtime=realtime)
+                gateway.record_batch_usage(ctx, handle.model, result)
+                cost += result.cost_usd
             else:
                 item.error = result.error
                 item.save(update_fields=["error", "updated_at"])
@@ -324,9 +347,46 @@ def poll(tenant_id: str, job_id: str) -> str:
             failed = pending.update(status=ItemStatus.FAILED)
             job.failed += failed
             job.save()
-            reason = f"{failed} of {job.total} could not be summarised." if failed else ""
-            _end(job, JobStatus.DONE if job.done else JobStatus.FAILED, reason)
+            _end(job, JobStatus.DONE if job.done else JobStatus.FAILED, _failures(job))
         return str(job.status)
+
+
+def run_inline(tenant_id: str, job_id: str) -> str:
+    """A job on a provider without a batch API: its pending items answered by ordinary
+    calls on the cheap alias (``gateway.run_inline``, a few at a time), one group per
+    short transaction that locks the job, so a cancel or a second worker stops it between
+    groups and a killed worker's redelivery (or the next poll) resumes at the first item
+    not stored. Each call is in the ledger at the real-time price (the pipeline writes it,
+    keyed by the item's custom_id), so the job shows no saving. The pipeline writes those
+    rows through this thread's connection, inside the group's transaction, so a worker
+    killed before the group commits leaves neither the answers nor their charges."""
+    while True:
+        with tenant_context(tenant_id):
+            job = _locked(job_id)
+            if (
+                job is None
+                or job.status != JobStatus.SUBMITTED
+                or not (job.batch or {}).get("inline")
+            ):
+                return "skipped" if job is None else str(job.status)
+            items = list(job.items.filter(status=ItemStatus.PENDING)[:INLINE_GROUP])
+            if not items:
+                job.batch = None
+                job.save()
+                _end(job, JobStatus.DONE if job.done else JobStatus.FAILED, _failures(job))
+                return str(job.status)
+            by_id = {item.custom_id: item for item in items}
+            requests = [_request(i.custom_id, job.instruction, i.source_text) for i in items]
+            for result in gateway.run_inline(_ctx(job), requests):
+                item = by_id[result.custom_id]
+                if result.ok:
+                    _store(job, item, result, realtime=result.cost_usd)
+                else:  # the pipeline already retried and fell back: this one failed
+                    item.status = ItemStatus.FAILED
+                    item.error = result.error
+                    item.save(update_fields=["status", "error", "updated_at"])
+                    job.failed += 1
+            job.save()
 
 
 def cancel(tenant_id: str, job_id: str) -> str:

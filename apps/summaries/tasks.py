@@ -17,16 +17,25 @@ from apps.summaries.models import SummaryJob
 from apps.tenants.models import Notification
 
 
+def _submit(tenant_id: str, job_id: str) -> str:
+    status = jobs.submit(tenant_id, job_id)
+    if status == jobs.INLINE:  # a provider without a batch API
+        return jobs.run_inline(tenant_id, job_id)
+    return status
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def submit_job(*, tenant_id: str, job_id: str) -> str:
-    return jobs.submit(tenant_id, job_id)
+    return _submit(tenant_id, job_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def poll_job(*, tenant_id: str, job_id: str) -> str:
     status = jobs.poll(tenant_id, job_id)
     if status == "queued":  # some items to resubmit
-        return jobs.submit(tenant_id, job_id)
+        return _submit(tenant_id, job_id)
+    if status == jobs.INLINE:  # an inline run that was killed: resume it
+        return jobs.run_inline(tenant_id, job_id)
     return status
 
 

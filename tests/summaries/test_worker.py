@@ -75,7 +75,9 @@ def _provider_batches(prefix: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     after = None
     while True:
-        params: dict[str, str | int] = {"limit": 100} | ({"after": after} if after else {})
+        params: dict[str, str | int] = {"limit": 100}
+        if after:
+            params["after"] = after
         page = httpx.get(f"{settings.LOCAL_PROVIDER_URL}/v1/batches", params=params).json()
         found += [
             b
