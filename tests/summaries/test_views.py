@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import uuid
+from decimal import Decimal
 
 import pytest
 from django.core import mail
@@ -20,6 +21,7 @@ from apps.core.db import tenant_context
 from apps.gateway.models import UsageRecord
 from apps.rag.models import Chunk, Document
 from apps.summaries.models import DocumentSummary, JobStatus, SummaryJob
+from apps.summaries.templatetags.summaries import usd
 from apps.tenants.models import Notification, Tenant
 from apps.tenants.services import tenant_create
 from tests.conftest import make_user
@@ -67,8 +69,9 @@ def test_an_admin_summarises_a_selection_and_every_member_reads_it(
     rows = client.get(f"/t/{tenant.slug}/summaries/list/").content.decode()
     assert 'data-polling="false"' in rows
     assert f"/summaries/{job.pk}/results.csv" in rows
-    assert f"${job.cost_usd:.4f}" in rows
-    assert f"${job.realtime_cost_usd:.4f}" in rows
+    assert f'<dd class="mono">{usd(job.cost_usd)}</dd>' in rows
+    assert f'<dd class="mono muted">{usd(job.realtime_cost_usd)}</dd>' in rows
+    assert usd(job.cost_usd) != "$0.00"  # small costs keep their digits
 
     # The summary, with links to its passages, on the document's page for a member.
     with tenant_context(tenant.id):
@@ -175,3 +178,12 @@ def test_members_and_other_tenants_reach_no_job(
     assert as_outsider.post(f"{theirs}/{job.pk}/cancel/").status_code == 404
     assert str(job.pk) not in as_outsider.get(f"{theirs}/").content.decode()
     assert _job(tenant).status == JobStatus.QUEUED
+
+
+def test_usd_keeps_the_digits_small_costs_need() -> None:
+    assert [usd(Decimal(v)) for v in ("0", "0.0000421", "0.0123", "12.5")] == [
+        "$0.00",
+        "$0.000042",
+        "$0.0123",
+        "$12.50",
+    ]

@@ -4,6 +4,7 @@ these tags by name at render time instead (``{% load summaries %}``)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django import template
@@ -34,3 +35,14 @@ def document_summary(context: template.Context, document: Any) -> dict[str, Any]
             .values_list("id", "ordinal")
         ]
     return {"summary": found, "passages": passages, "current_tenant": context.get("current_tenant")}
+
+
+@register.filter
+def usd(value: Decimal | None) -> str:
+    """Dollars with the precision a batch's small costs need: cents from a dollar up,
+    four places from a cent, else six ($0.000042)."""
+    amount = Decimal(value or 0)
+    if amount == 0:
+        return "$0.00"
+    places = 2 if abs(amount) >= 1 else 4 if abs(amount) >= Decimal("0.01") else 6
+    return f"${amount:,.{places}f}"
