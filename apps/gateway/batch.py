@@ -113,6 +113,15 @@ def _deployment(alias: str) -> router.Deployment:
     return deployments[0]
 
 
+DEFAULT_WINDOW = 16_384  # a deployment that does not say its window
+
+
+def context_window(alias: str = "fast") -> int:
+    """How many input tokens ``alias``'s first deployment takes (for callers that split
+    long texts to fit, as summaries' map-reduce does)."""
+    return _deployment(alias).max_input_tokens or DEFAULT_WINDOW
+
+
 def supports_batches(alias: str = "fast") -> bool:
     """Whether ``alias``'s first deployment speaks OpenAI's Files and Batches API."""
     return _deployment(alias).model.startswith("openai/")

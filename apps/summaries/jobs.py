@@ -23,11 +23,13 @@ from apps.core.db import setting_context, tenant_context
 from apps.core.errors import ServiceError
 from apps.core.redis_client import sync_redis
 from apps.gateway import api as gateway
+from apps.gateway.api import count_text_tokens as count_tokens
 from apps.gateway.types import CallContext, GatewayError
 from apps.rag.models import Chunk, Document, DocumentStatus
 from apps.summaries.models import (
     ENDED,
     DocumentSummary,
+    ItemKind,
     ItemStatus,
     JobStatus,
     SummaryItem,
@@ -45,11 +47,15 @@ MAX_ATTEMPTS = 3
 INLINE = "inline"  # submit's and poll's answer: the caller goes on with run_inline
 INLINE_GROUP = 32  # items per transaction on the no-batch-API path
 MAX_TOKENS = 300
-MAX_SOURCE_TOKENS = 12_000  # passages per request; longer documents are cut (see docs)
+WINDOW_MARGIN = 256  # the instruction, message framing and counting differences
 PER_JOB_LIMIT = {"free": 20, "pro": 1_000, "enterprise": 10_000}
 DEFAULT_INSTRUCTION = (
     "Summarise the following text in three to five sentences for a busy reader. "
     "Keep names, numbers and dates exact."
+)
+COMBINE_INSTRUCTION = (
+    "These are summaries of consecutive parts of one document. Combine them into one "
+    "summary of the whole document, following this instruction: "
 )
 
 
@@ -74,15 +80,21 @@ def _ctx(job: SummaryJob) -> CallContext:
     )
 
 
-def _request(custom_id: str, instruction: str, text: str) -> gateway.BatchRequest:
+def _request(
+    custom_id: str, instruction: str, text: str, kind: str = ItemKind.SINGLE
+) -> gateway.BatchRequest:
+    system = instruction or DEFAULT_INSTRUCTION
+    if kind == ItemKind.COMBINE:
+        system = COMBINE_INSTRUCTION + system
     return gateway.BatchRequest(
         custom_id=custom_id,
-        messages=[
-            {"role": "system", "content": instruction or DEFAULT_INSTRUCTION},
-            {"role": "user", "content": text},
-        ],
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": text}],
         max_tokens=MAX_TOKENS,
     )
+
+
+def _item_request(job: SummaryJob, item: SummaryItem) -> gateway.BatchRequest:
+    return _request(item.custom_id, job.instruction, item.source_text, item.kind)
 
 
 def _check_budget(tenant: Tenant, user_id: int | None, instruction: str, texts: list[str]) -> None:
@@ -97,21 +109,82 @@ def _check_budget(tenant: Tenant, user_id: int | None, instruction: str, texts: 
         raise JobError(exc.message) from exc
 
 
-def _document_source(document: Document) -> tuple[str, list[str]]:
-    text: list[str] = []
-    ids: list[str] = []
+def source_budget() -> int:
+    """Passage tokens one request may carry: the cheap model's window less the answer
+    and a margin for the instruction."""
+    return max(256, gateway.context_window() - MAX_TOKENS - WINDOW_MARGIN)
+
+
+def _passage_groups(document: Document) -> list[tuple[str, list[str]]]:
+    """The document's passages in reading order, in groups that each fit one request:
+    one group when the whole document fits, else the parts of a map-reduce."""
+    budget = source_budget()
+    groups: list[tuple[list[str], list[str]]] = [([], [])]
     used = 0
     for chunk in (
         Chunk.objects.filter(document=document)
         .order_by("ordinal")
         .only("id", "content", "token_count")
     ):
-        if used + chunk.token_count > MAX_SOURCE_TOKENS and text:
-            break
-        text.append(chunk.content)
+        texts, ids = groups[-1]
+        if texts and used + chunk.token_count > budget:
+            groups.append(([], []))
+            texts, ids, used = *groups[-1], 0
+        texts.append(chunk.content)
         ids.append(str(chunk.id))
         used += chunk.token_count
-    return "\n\n".join(text), ids
+    return [("\n\n".join(texts), ids) for texts, ids in groups]
+
+
+# What a job summarises: a document (or None for an inline text) and its passage groups,
+# each (text, chunk ids): one group, or the parts of a map-reduce.
+Source = tuple[Document | None, list[tuple[str, list[str]]]]
+
+
+def _items(tenant: Tenant, job: SummaryJob, sources: list[Source]) -> list[SummaryItem]:
+    """One item per source (ordinals 0..n-1, the order of results); a source of several
+    passage groups gets a waiting combine item there and its map items after all of them."""
+    answers: list[SummaryItem] = []
+    parts: list[SummaryItem] = []
+    for document, groups in sources:
+        if len(groups) == 1:
+            text, chunk_ids = groups[0]
+            answers.append(
+                SummaryItem(
+                    tenant=tenant,
+                    job=job,
+                    document=document,
+                    ordinal=len(answers),
+                    source_text=text,
+                    chunk_ids=chunk_ids,
+                )
+            )
+            continue
+        combine = SummaryItem(
+            tenant=tenant,
+            job=job,
+            document=document,
+            kind=ItemKind.COMBINE,
+            status=ItemStatus.WAITING,
+            ordinal=len(answers),
+            chunk_ids=[c for _, ids in groups for c in ids],
+        )
+        answers.append(combine)
+        parts += [
+            SummaryItem(
+                tenant=tenant,
+                job=job,
+                document=document,
+                kind=ItemKind.MAP,
+                parent=combine,
+                source_text=text,
+                chunk_ids=chunk_ids,
+            )
+            for text, chunk_ids in groups
+        ]
+    for i, part in enumerate(parts, start=len(answers)):
+        part.ordinal = i
+    return answers + parts
 
 
 def start_job(
@@ -128,12 +201,19 @@ def start_job(
     commits. Raises JobError for an empty selection, documents not ready, unknown or
     foreign ids (the same message: another tenant's ids are not found) or too many."""
     limit = PER_JOB_LIMIT.get(tenant.plan, PER_JOB_LIMIT["free"])
-    sources: list[tuple[Document | None, str, list[str]]] = []
+    sources: list[Source] = []
     with tenant_context(tenant.id):
         if texts:
             if any(not t.strip() for t in texts):
                 raise JobError("Every text must have some content.")
-            sources = [(None, t, []) for t in texts]
+            too_long = [i for i, t in enumerate(texts) if count_tokens(t) > source_budget()]
+            if too_long:
+                raise JobError(
+                    f"Text {too_long[0] + 1} is longer than the model takes in one request "
+                    f"({source_budget():,} tokens): split it, or upload it as a document, "
+                    "which is summarised in parts."
+                )
+            sources = [(None, [(t, [])]) for t in texts]
         elif document_ids:
             wanted = list(dict.fromkeys(str(d) for d in document_ids))
             if len(wanted) > limit:
@@ -155,12 +235,15 @@ def start_job(
                     f"Only ingested documents can be summarised; not ready: {names}. "
                     "Wait for ingestion to finish, or re-ingest failed ones."
                 )
-            sources = [(d, *_document_source(documents[str(d.id)])) for d in documents.values()]
+            sources = [(d, _passage_groups(d)) for d in documents.values()]
         if not sources:
             raise JobError("Choose at least one document (or send at least one text).")
         if len(sources) > limit:
             raise JobError(_too_many(len(sources), limit, tenant.plan))
-        _check_budget(tenant, user_id, instruction.strip(), [text for _, text, _ in sources])
+        # The combine steps are estimated (and reserved) when they are sent.
+        _check_budget(
+            tenant, user_id, instruction.strip(), [t for _, groups in sources for t, _ in groups]
+        )
         job = SummaryJob.objects.create(
             tenant=tenant,
             created_by_id=user_id,
@@ -168,17 +251,9 @@ def start_job(
             instruction=instruction.strip(),
             total=len(sources),
         )
-        SummaryItem.objects.bulk_create(
-            SummaryItem(
-                tenant=tenant,
-                job=job,
-                document=document,
-                ordinal=i,
-                source_text=text,
-                chunk_ids=chunk_ids,
-            )
-            for i, (document, text, chunk_ids) in enumerate(sources)
-        )
+        rows = _items(tenant, job, sources)
+        SummaryItem.objects.bulk_create([r for r in rows if r.kind != ItemKind.MAP])
+        SummaryItem.objects.bulk_create([r for r in rows if r.kind == ItemKind.MAP])
         member = f"{tenant.id}:{job.id}"
         # No sentinel here: only a poller that has scanned the database adds it.
         transaction.on_commit(lambda: sync_redis().sadd(ACTIVE_KEY, member))
@@ -259,7 +334,7 @@ def submit(tenant_id: str, job_id: str, *, metadata: dict[str, str] | None = Non
             job.save()
             return INLINE
         items = list(job.items.filter(status=ItemStatus.PENDING))
-        requests = [_request(item.custom_id, job.instruction, item.source_text) for item in items]
+        requests = [_item_request(job, item) for item in items]
         try:
             handle = gateway.submit_batch(
                 _ctx(job), requests, key=submission_key(job), metadata=metadata
@@ -286,6 +361,8 @@ def _store(
     item.save()
     job.cost_usd += result.cost_usd
     job.realtime_cost_usd += realtime
+    if item.kind == ItemKind.MAP:  # a part: its combine item is the document's answer
+        return
     job.done += 1
     if item.document_id is not None:
         DocumentSummary.objects.update_or_create(
@@ -297,6 +374,35 @@ def _store(
                 "chunk_ids": item.chunk_ids,
             },
         )
+
+
+def _promote(job: SummaryJob) -> int:
+    """Combine items whose parts have all been answered get their parts' summaries as
+    text and become pending (they go in the next batch); one whose part failed for good
+    fails. Returns how many became pending."""
+    promoted = 0
+    for combine in job.items.filter(status=ItemStatus.WAITING):
+        parts = list(combine.parts.order_by("ordinal"))
+        if any(p.status == ItemStatus.FAILED for p in parts):
+            combine.status = ItemStatus.FAILED
+            combine.error = "A part of the document could not be summarised."
+            combine.save(update_fields=["status", "error", "updated_at"])
+            job.failed += 1
+        elif all(p.status == ItemStatus.DONE for p in parts):
+            combine.source_text = "\n\n".join(
+                f"Part {i} of {len(parts)}:\n{p.summary}" for i, p in enumerate(parts, start=1)
+            )
+            combine.status = ItemStatus.PENDING
+            combine.save(update_fields=["source_text", "status", "updated_at"])
+            promoted += 1
+    return promoted
+
+
+def _fail_unfinished(job: SummaryJob, error: str = "") -> None:
+    """The job ends: every item not answered fails (parts count once, in their combine)."""
+    rest = job.items.filter(status__in=(ItemStatus.PENDING, ItemStatus.WAITING))
+    job.failed += rest.exclude(kind=ItemKind.MAP).count()
+    rest.update(status=ItemStatus.FAILED, **({"error": error} if error else {}))
 
 
 def poll(tenant_id: str, job_id: str) -> str:
@@ -336,16 +442,23 @@ def poll(tenant_id: str, job_id: str) -> str:
                 retry = retry or result.retryable
         gateway.settle_batch(ctx, handle, cost)
         job.batch = None
+        if status.state == "cancelled":
+            _fail_unfinished(job)
+            job.save()
+            _end(job, JobStatus.DONE if job.done else JobStatus.FAILED, _failures(job))
+            return str(job.status)
+        # Retries are bounded per step: a combine step (a second batch) starts afresh.
+        promoted = _promote(job)
         pending = job.items.filter(status=ItemStatus.PENDING)
-        if status.state == "failed" and not job.done:
+        if status.state == "failed" and not job.done and not promoted:
+            _fail_unfinished(job)
             job.save()
             _end(job, JobStatus.FAILED, status.error or "The provider failed the batch.")
-        elif pending.exists() and job.attempts < MAX_ATTEMPTS and status.state != "cancelled":
+        elif pending.exists() and (promoted or job.attempts < MAX_ATTEMPTS):
             job.status = JobStatus.QUEUED
             job.save()
         else:
-            failed = pending.update(status=ItemStatus.FAILED)
-            job.failed += failed
+            _fail_unfinished(job)  # with the combines still waiting for a part
             job.save()
             _end(job, JobStatus.DONE if job.done else JobStatus.FAILED, _failures(job))
         return str(job.status)
@@ -370,13 +483,16 @@ def run_inline(tenant_id: str, job_id: str) -> str:
             ):
                 return "skipped" if job is None else str(job.status)
             items = list(job.items.filter(status=ItemStatus.PENDING)[:INLINE_GROUP])
+            if not items and _promote(job):
+                job.save()
+                continue
             if not items:
                 job.batch = None
                 job.save()
                 _end(job, JobStatus.DONE if job.done else JobStatus.FAILED, _failures(job))
                 return str(job.status)
             by_id = {item.custom_id: item for item in items}
-            requests = [_request(i.custom_id, job.instruction, i.source_text) for i in items]
+            requests = [_item_request(job, item) for item in items]
             for result in gateway.run_inline(_ctx(job), requests):
                 item = by_id[result.custom_id]
                 if result.ok:
@@ -385,7 +501,7 @@ def run_inline(tenant_id: str, job_id: str) -> str:
                     item.status = ItemStatus.FAILED
                     item.error = result.error
                     item.save(update_fields=["status", "error", "updated_at"])
-                    job.failed += 1
+                    job.failed += item.kind != ItemKind.MAP
             job.save()
 
 
@@ -403,7 +519,9 @@ def cancel(tenant_id: str, job_id: str) -> str:
             gateway.cancel_batch(handle)
             gateway.settle_batch(_ctx(job), handle, Decimal(0))
             job.batch = None
-        job.items.filter(status=ItemStatus.PENDING).update(status=ItemStatus.FAILED)
+        job.items.filter(status__in=(ItemStatus.PENDING, ItemStatus.WAITING)).update(
+            status=ItemStatus.FAILED
+        )
         _end(job, JobStatus.CANCELLED, "Cancelled.")
         return str(job.status)
 

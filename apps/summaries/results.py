@@ -17,7 +17,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from apps.core.db import tenant_context
-from apps.summaries.models import SummaryItem
+from apps.summaries.models import ItemKind, SummaryItem
 
 PAGE = 200
 CSV_COLUMNS = (
@@ -52,6 +52,7 @@ def page(tenant_id: str, job_id: str, after: int) -> list[dict[str, Any]]:
             SummaryItem.objects.filter(
                 tenant_id=tenant_id, job_id=uuid.UUID(job_id), ordinal__gt=after
             )
+            .exclude(kind=ItemKind.MAP)  # parts: their combine item is the answer
             .select_related("document")
             .order_by("ordinal")
         )
