@@ -12,7 +12,9 @@ from pytest_django import DjangoCaptureOnCommitCallbacks
 from apps.accounts.models import User
 from apps.core.db import tenant_context
 from apps.gateway.models import AISettings
-from apps.summaries.models import SummaryJob
+from apps.rag.models import Document
+from apps.summaries import jobs
+from apps.summaries.models import DocumentSummary, SummaryJob
 from apps.summaries.results import page
 from apps.tenants.models import Tenant
 from tests.rag.conftest import api_key, bearer, error_of
@@ -123,3 +125,24 @@ def test_a_budget_too_small_is_refused_before_anything_is_queued(
     assert "Summarise fewer documents or ask an admin to raise the budget" in body["message"]
     with tenant_context(tenant.id):
         assert not SummaryJob.objects.exists()
+
+
+def test_search_results_carry_their_documents_summary(
+    client: Client,
+    tenant: Tenant,
+    owner: User,
+    ready_doc: Document,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    headers = bearer(api_key(tenant, owner, scopes=("read",)))
+    before = client.get("/api/v1/search", {"q": "expenses receipts"}, headers=headers).json()
+    assert before["results"]
+    assert {r["document_summary"] for r in before["results"]} == {None}
+    job = run(tenant, jobs.start_job(tenant, document_ids=[str(ready_doc.pk)]))
+    assert job.done == 1
+    with tenant_context(tenant.id):
+        summary = DocumentSummary.objects.get(document_id=ready_doc.pk).text
+    after = client.get("/api/v1/search", {"q": "expenses receipts"}, headers=headers).json()
+    assert {(r["document_id"], r["document_summary"]) for r in after["results"]} == {
+        (str(ready_doc.pk), summary)
+    }
