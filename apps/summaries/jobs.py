@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from apps.core.db import setting_context, tenant_context
@@ -381,8 +382,9 @@ def _promote(job: SummaryJob) -> int:
     text and become pending (they go in the next batch); one whose part failed for good
     fails. Returns how many became pending."""
     promoted = 0
-    for combine in job.items.filter(status=ItemStatus.WAITING):
-        parts = list(combine.parts.order_by("ordinal"))
+    in_order = Prefetch("parts", queryset=SummaryItem.objects.order_by("ordinal"))
+    for combine in job.items.filter(status=ItemStatus.WAITING).prefetch_related(in_order):
+        parts = list(combine.parts.all())
         if any(p.status == ItemStatus.FAILED for p in parts):
             combine.status = ItemStatus.FAILED
             combine.error = "A part of the document could not be summarised."
@@ -398,11 +400,11 @@ def _promote(job: SummaryJob) -> int:
     return promoted
 
 
-def _fail_unfinished(job: SummaryJob, error: str = "") -> None:
+def _fail_unfinished(job: SummaryJob) -> None:
     """The job ends: every item not answered fails (parts count once, in their combine)."""
     rest = job.items.filter(status__in=(ItemStatus.PENDING, ItemStatus.WAITING))
     job.failed += rest.exclude(kind=ItemKind.MAP).count()
-    rest.update(status=ItemStatus.FAILED, **({"error": error} if error else {}))
+    rest.update(status=ItemStatus.FAILED)
 
 
 def poll(tenant_id: str, job_id: str) -> str:
