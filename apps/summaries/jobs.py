@@ -516,11 +516,11 @@ def cancel(tenant_id: str, job_id: str) -> str:
             raise JobError("No such job.")
         if job.status in ENDED:
             return str(job.status)
-        if job.batch:
+        if job.batch and not job.batch.get("inline"):  # inline: stops before its next group
             handle = gateway.BatchHandle.from_dict(job.batch)
             gateway.cancel_batch(handle)
             gateway.settle_batch(_ctx(job), handle, Decimal(0))
-            job.batch = None
+        job.batch = None
         job.items.filter(status__in=(ItemStatus.PENDING, ItemStatus.WAITING)).update(
             status=ItemStatus.FAILED
         )

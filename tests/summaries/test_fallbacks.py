@@ -68,6 +68,18 @@ def test_an_inline_run_killed_mid_way_is_resumed_by_the_poll(tenant: Tenant) -> 
         assert SummaryJob.objects.get(id=job.id).done == 4
 
 
+def test_an_inline_job_cancelled_between_groups_stops(tenant: Tenant) -> None:
+    with override_settings(GATEWAY_DEPLOYMENTS=no_batch_api()):
+        job = jobs.start_job(tenant, texts=TEXTS)
+        assert jobs.submit(str(tenant.id), str(job.id)) == jobs.INLINE
+        assert jobs.cancel(str(tenant.id), str(job.id)) == JobStatus.CANCELLED
+        # The run (a task already on its way) finds the job cancelled and calls nothing.
+        assert jobs.run_inline(str(tenant.id), str(job.id)) == JobStatus.CANCELLED
+    with tenant_context(tenant.id):
+        assert not UsageRecord.objects.filter(feature="batch_summary").exists()
+        assert SummaryJob.objects.get(id=job.id).batch is None
+
+
 def test_the_poller_rebuilds_a_lost_list_from_the_database(
     tenant: Tenant, other_tenant: Tenant
 ) -> None:
