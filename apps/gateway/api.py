@@ -4,7 +4,8 @@
     complete(ctx, messages)     -> Completion (raises GatewayError)
     embed(ctx, texts)           -> list of vectors (raises GatewayError)
 
-    submit_batch(ctx, requests)  -> BatchHandle (provider Batch API, half price)
+    submit_batch(ctx, requests, key=...) -> BatchHandle (provider Batch API, half price)
+    check_budget(ctx, requests)  -> the estimate, or budget_exceeded before anything is queued
     poll_batch(handle)           -> BatchStatus; iter_results streams an ended batch
     cancel_batch(handle), settle_batch(ctx, handle, cost), record_batch_usage(...)
     run_inline(ctx, requests)    -> results by ordinary calls, for providers without one
@@ -28,6 +29,8 @@ from apps.gateway.batch import (
     BatchResult,
     BatchStatus,
     cancel_batch,
+    check_budget,
+    context_window,
     estimate_usd,
     iter_results,
     poll_batch,
@@ -50,8 +53,10 @@ __all__ = [
     "BatchResult",
     "BatchStatus",
     "cancel_batch",
+    "check_budget",
     "complete",
     "complete_sync",
+    "context_window",
     "count_text_tokens",
     "embed",
     "embed_sync",

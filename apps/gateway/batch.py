@@ -30,6 +30,7 @@ from typing import Any, Literal, cast
 from asgiref.sync import async_to_sync
 
 from apps.core.db import tenant_context
+from apps.core.redis_client import sync_redis
 from apps.gateway import budget, ledger, router
 from apps.gateway.config import resolve_sync
 from apps.gateway.models import CallStatus, UsageRecord
@@ -62,6 +63,7 @@ class BatchHandle:
     reserved_nanos: int
     month: str
     estimate_usd: str
+    key: str = ""  # the caller's idempotency key (see submit_batch)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,6 +113,15 @@ def _deployment(alias: str) -> router.Deployment:
     return deployments[0]
 
 
+DEFAULT_WINDOW = 16_384  # a deployment that does not say its window
+
+
+def context_window(alias: str = "fast") -> int:
+    """How many input tokens ``alias``'s first deployment takes (for callers that split
+    long texts to fit, as summaries' map-reduce does)."""
+    return _deployment(alias).max_input_tokens or DEFAULT_WINDOW
+
+
 def supports_batches(alias: str = "fast") -> bool:
     """Whether ``alias``'s first deployment speaks OpenAI's Files and Batches API."""
     return _deployment(alias).model.startswith("openai/")
@@ -134,32 +145,106 @@ def _credentials(deployment: router.Deployment) -> dict[str, Any]:
     return out
 
 
-def _reserve(ctx: CallContext, estimate: Decimal) -> tuple[int, str]:
+# KEYS: 1 the month's budget counter, 2 the batch's reservation record (same hash slot).
+# ARGV: 1 nanos, 2 limit, 3 check the limit (1) or not (0), 4 the record's TTL in ms.
+# Returns {1, nanos} reserved now, {3, nanos} already reserved under this key (a repeat),
+# {0, current} refused, {-1, 0} the counter must be seeded first.
+_RESERVE_ONCE = """
+local held = redis.call('GET', KEYS[2])
+if held then return {3, tonumber(held)} end
+local amount = tonumber(ARGV[1])
+if ARGV[3] == '1' then
+  local current = redis.call('GET', KEYS[1])
+  if not current then return {-1, 0} end
+  current = tonumber(current)
+  if current + amount > tonumber(ARGV[2]) then return {0, current} end
+  redis.call('INCRBY', KEYS[1], amount)
+end
+redis.call('SET', KEYS[2], amount, 'PX', tonumber(ARGV[4]))
+return {1, amount}
+"""
+
+# KEYS as above. ARGV: 1 the actual cost in nanos. Swaps the record's reservation for the
+# actual cost once: a second settle finds no record and changes nothing.
+_SETTLE_ONCE = """
+local held = redis.call('GET', KEYS[2])
+if not held then return {0, 0} end
+redis.call('DEL', KEYS[2])
+held = tonumber(held)
+if held == 0 or not redis.call('GET', KEYS[1]) then return {1, 0} end
+return {1, redis.call('INCRBY', KEYS[1], tonumber(ARGV[1]) - held)}
+"""
+_RECORD_TTL_MS = 3 * 24 * 3600 * 1000  # a batch's 24 h window, and slack to settle it
+
+
+def _record_key(tenant_id: str, key: str) -> str:
+    return f"gw:{{{tenant_id}}}:batchres:{key}"
+
+
+def _refusal(estimate: Decimal, budget_usd: Decimal, current_nanos: int) -> GatewayError:
+    left = max(Decimal(0), budget_usd - Decimal(current_nanos) / budget.NANO)
+    return GatewayError(
+        "budget_exceeded",
+        f"This batch may cost up to ${estimate:,.4f} but only ${left:,.4f} of the "
+        f"monthly AI budget of ${budget_usd:,.2f} is left. Summarise fewer "
+        "documents or ask an admin to raise the budget in AI settings.",
+    )
+
+
+def check_budget(ctx: CallContext, requests: list[BatchRequest], *, alias: str = "fast") -> Decimal:
+    """The batch's estimate, if it fits what is left of the monthly budget now; else
+    GatewayError ``budget_exceeded`` with the estimate and what is left. Reserves
+    nothing: callers refuse bad input with it before queueing anything (submit_batch
+    reserves, and checks again, when the batch is really sent)."""
+    estimate = estimate_usd(_deployment(alias).model, requests)
+    cfg = resolve_sync(ctx)
+    if cfg.monthly_budget_usd is None:
+        return estimate
+    raw = sync_redis().get(budget._key(cfg.tenant_id, budget._month()))
+    # Not seeded yet this month: what the ledger says was spent.
+    spent = budget.month_spend_sync(cfg.tenant_id) if raw is None else None
+    current = int(raw) if raw is not None else int((spent or Decimal(0)) * budget.NANO)
+    if current + int(estimate * budget.NANO) + 1 > int(cfg.monthly_budget_usd * budget.NANO):
+        raise _refusal(estimate, cfg.monthly_budget_usd, current)
+    return estimate
+
+
+def _reserve(ctx: CallContext, estimate: Decimal, key: str) -> tuple[int, str, bool]:
+    """Reserve the estimate once per ``key``: (nanos, month, True when this key already
+    held a reservation, i.e. this submission is a repeat)."""
     cfg = resolve_sync(ctx)
     month = budget._month()
-    if cfg.monthly_budget_usd is None:
-        return 0, month
-    nanos = int(estimate * budget.NANO) + 1
-    limit = int(cfg.monthly_budget_usd * budget.NANO)
-    status, current = async_to_sync(budget._eval_reserve)(
-        budget._key(cfg.tenant_id, month), nanos, limit, False, cfg.tenant_id
-    )
-    if status != 1:
-        left = max(Decimal(0), cfg.monthly_budget_usd - Decimal(current) / budget.NANO)
-        raise GatewayError(
-            "budget_exceeded",
-            f"This batch may cost up to ${estimate:,.4f} but only ${left:,.4f} of the "
-            f"monthly AI budget of ${cfg.monthly_budget_usd:,.2f} is left. Summarise fewer "
-            "documents or ask an admin to raise the budget in AI settings.",
-        )
-    return nanos, month
+    check = cfg.monthly_budget_usd is not None
+    nanos = int(estimate * budget.NANO) + 1 if check else 0
+    limit = int(cfg.monthly_budget_usd * budget.NANO) if cfg.monthly_budget_usd is not None else 0
+    counter = budget._key(cfg.tenant_id, month)
+    keys = (counter, _record_key(cfg.tenant_id, key))
+    redis = sync_redis()
+    args = (nanos, limit, "1" if check else "0", _RECORD_TTL_MS)
+    status, value = (int(x) for x in redis.eval(_RESERVE_ONCE, 2, *keys, *args))
+    if status == -1:
+        spent = budget.month_spend_sync(cfg.tenant_id)
+        redis.set(counter, int(spent * budget.NANO), nx=True, px=budget._MONTH_TTL_MS)
+        status, value = (int(x) for x in redis.eval(_RESERVE_ONCE, 2, *keys, *args))
+    if status == 0 and cfg.monthly_budget_usd is not None:  # only a checked one is refused
+        raise _refusal(estimate, cfg.monthly_budget_usd, value)
+    return value, month, status == 3
 
 
 def settle_batch(ctx: CallContext, handle: BatchHandle, actual_cost: Decimal) -> None:
-    """Swap the batch's reservation for what it really cost (once, when it has ended)."""
+    """Swap the batch's reservation for what it really cost, once: a repeat (a redelivered
+    task that settled before it was killed) finds the reservation gone and does nothing."""
     cfg = resolve_sync(ctx)
-    decision = budget.BudgetDecision("", handle.reserved_nanos, handle.month)
-    async_to_sync(budget.settle)(cfg, decision, actual_cost)
+    if not handle.key:  # a handle from before reservations were keyed
+        decision = budget.BudgetDecision("", handle.reserved_nanos, handle.month)
+        async_to_sync(budget.settle)(cfg, decision, actual_cost)
+        return
+    keys = (budget._key(cfg.tenant_id, handle.month), _record_key(cfg.tenant_id, handle.key))
+    settled, total = (
+        int(x) for x in sync_redis().eval(_SETTLE_ONCE, 2, *keys, int(actual_cost * budget.NANO))
+    )
+    if settled and total and cfg.monthly_budget_usd:
+        async_to_sync(budget.alert_if_crossed)(cfg, handle.month, total)
 
 
 def _jsonl(model: str, requests: list[BatchRequest]) -> bytes:
@@ -180,37 +265,49 @@ def submit_batch(
     ctx: CallContext,
     requests: list[BatchRequest],
     *,
+    key: str,
     alias: str = "fast",
     metadata: dict[str, str] | None = None,
 ) -> BatchHandle:
-    """Reserve the estimate, upload the JSONL and create the batch. Raises GatewayError
-    (``invalid_request`` for bad input or a provider that rejects the batch,
-    ``budget_exceeded``); on any failure the reservation is released."""
+    """Reserve the estimate, upload the JSONL and create the batch, at most once per
+    ``key`` (at most 64 characters, unique per tenant and submission: a job's id and
+    attempt). Raises GatewayError (``invalid_request`` for bad input or a provider that
+    rejects the batch, ``budget_exceeded``); on any failure the reservation is released.
+
+    A caller killed after the provider accepted the batch and before it stored the
+    handle calls again with the same key: the reservation is found (not made twice) and
+    the batch is looked up by its ``idempotency_key`` metadata instead of sent again."""
     if not requests:
         raise GatewayError("invalid_request", "A batch needs at least one request.")
     if len(requests) > MAX_REQUESTS:
         raise GatewayError("invalid_request", f"A batch holds at most {MAX_REQUESTS:,} requests.")
+    if not key or len(key) > 64:
+        raise GatewayError("invalid_request", "A batch key must be 1 to 64 characters.")
     deployment = _deployment(alias)
     if not supports_batches(alias):
         raise GatewayError(
             "invalid_request", f"{deployment.model} has no batch API: use run_inline."
         )
     estimate = estimate_usd(deployment.model, requests)
-    nanos, month = _reserve(ctx, estimate)
-    handle = BatchHandle("", deployment.model, nanos, month, str(estimate))
+    nanos, month, repeat = _reserve(ctx, estimate, key)
+    handle = BatchHandle("", deployment.model, nanos, month, str(estimate), key)
     litellm = router.litellm_module()
     creds = _credentials(deployment)
     try:
-        upload = litellm.create_file(
-            file=("batch.jsonl", _jsonl(deployment.model, requests)), purpose="batch", **creds
-        )
-        batch = litellm.create_batch(
-            completion_window="24h",
-            endpoint=ENDPOINT,
-            input_file_id=upload.id,
-            metadata=metadata,
-            **creds,
-        )
+        found = _find_batch(creds, key) if repeat else None
+        if found is not None:
+            batch = found
+        else:
+            upload = litellm.create_file(
+                file=("batch.jsonl", _jsonl(deployment.model, requests)), purpose="batch", **creds
+            )
+            batch = litellm.create_batch(
+                completion_window="24h",
+                endpoint=ENDPOINT,
+                input_file_id=upload.id,
+                metadata={**(metadata or {}), "idempotency_key": key},
+                **creds,
+            )
     except Exception as exc:
         settle_batch(ctx, handle, Decimal(0))
         raise GatewayError(
@@ -223,7 +320,27 @@ def submit_batch(
             "invalid_request",
             f"The provider rejected the batch: {_batch_errors(batch)}. Nothing was charged.",
         )
-    return BatchHandle(str(batch.id), deployment.model, nanos, month, str(estimate))
+    return BatchHandle(str(batch.id), deployment.model, nanos, month, str(estimate), key)
+
+
+FIND_PAGES = 20  # 2,000 batches back: far more than one organisation's last few days
+
+
+def _find_batch(creds: dict[str, Any], key: str) -> Any | None:
+    """The provider's batch created with ``idempotency_key`` = key, newest first, if any
+    (OpenAI's list has no metadata filter: page back through recent batches)."""
+    litellm = router.litellm_module()
+    after: str | None = None
+    for _ in range(FIND_PAGES):
+        page = litellm.list_batches(after=after, limit=100, **creds)
+        batches = list(getattr(page, "data", None) or [])
+        for batch in batches:
+            if (getattr(batch, "metadata", None) or {}).get("idempotency_key") == key:
+                return batch
+        if not batches or not getattr(page, "has_more", False):
+            return None
+        after = str(batches[-1].id)
+    return None
 
 
 def _message(exc: Exception) -> str:

@@ -168,15 +168,20 @@ def settle_delta(
 
 async def after_settle(cfg: ResolvedConfig, decision: BudgetDecision, total: int) -> None:
     """Fire any threshold alert the month's new ``total`` (nano-dollars) has crossed."""
+    await alert_if_crossed(cfg, decision.month, total)
+
+
+async def alert_if_crossed(cfg: ResolvedConfig, month: str, total_nanos: int) -> None:
+    """Fire the alert of every threshold the month's counter has reached (once each)."""
     if cfg.monthly_budget_usd is None:
         return
     limit = cfg.monthly_budget_usd * NANO
     if limit <= 0:
         return
-    percent = Decimal(total) / limit * 100
+    percent = Decimal(total_nanos) / limit * 100
     for threshold in THRESHOLDS:
         if percent >= threshold:
-            await alerts.fire_budget_alert_once(cfg, percent=threshold, month=decision.month)
+            await alerts.fire_budget_alert_once(cfg, percent=threshold, month=month)
 
 
 async def settle(cfg: ResolvedConfig, decision: BudgetDecision, actual_cost: Decimal) -> None:

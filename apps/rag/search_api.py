@@ -19,6 +19,7 @@ from apps.api.errors import ApiError
 from apps.api.models import Scope
 from apps.gateway.types import CallContext, GatewayError
 from apps.rag import retrieval
+from apps.rag.annotations import document_summaries
 from apps.rag.context import chunk_url
 
 router = Router(tags=["search"])
@@ -41,6 +42,7 @@ class SearchResult(Schema):
     heading: str
     content: str
     url: str
+    document_summary: str | None
 
 
 class SearchOut(Schema):
@@ -58,7 +60,7 @@ def _clean_query(q: str) -> str:
         ) from None
 
 
-def _result(rank: int, hit: retrieval.Hit, slug: str) -> dict[str, Any]:
+def _result(rank: int, hit: retrieval.Hit, slug: str, summaries: dict[Any, str]) -> dict[str, Any]:
     return {
         "rank": rank,
         "score": round(hit.score, 6),
@@ -68,6 +70,7 @@ def _result(rank: int, hit: retrieval.Hit, slug: str) -> dict[str, Any]:
         "heading": hit.heading,
         "content": hit.content,
         "url": settings.SITE_URL + chunk_url(slug, hit.document_id, hit.chunk_id),
+        "document_summary": summaries.get(hit.document_id),
     }
 
 
@@ -82,6 +85,8 @@ def search(
     k: Annotated[int | None, Query(ge=1, le=MAX_K)] = None,
 ) -> dict[str, Any]:
     """Hybrid (vector + full-text) search of the key's organisation's ready documents.
+    Each result carries its document's latest summary (``document_summary``) when it has
+    one (Summaries, docs/summaries.md).
 
     ``k`` defaults to the organisation's "passages per answer" AI setting. Scope ``read``
     or ``documents``.
@@ -102,5 +107,6 @@ def search(
         hits = retrieval.search(tenant.id, query, k=k, ctx=ctx)
     except GatewayError as error:
         raise ApiError.from_gateway(error) from error
-    results = [_result(rank, hit, tenant.slug) for rank, hit in enumerate(hits, start=1)]
+    summaries = document_summaries(hit.document_id for hit in hits)
+    results = [_result(rank, hit, tenant.slug, summaries) for rank, hit in enumerate(hits, start=1)]
     return {"query": query, "results": results, "note": None if results else NO_MATCH_NOTE}

@@ -2,30 +2,28 @@
 
 ``POST /api/v1/summaries`` takes document ids or inline texts (with an optional
 instruction); ``GET /api/v1/summaries/{id}`` gives status, progress and cost; ``GET
-/api/v1/summaries/{id}/results`` streams one JSON line per item. Another tenant's job id
-is a 404, exactly like one that never existed.
+/api/v1/summaries/{id}/results`` streams one JSON line per item; ``POST
+/api/v1/summaries/{id}/cancel`` stops it. Another tenant's job id is a 404, exactly like
+one that never existed.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from ninja import Router, Schema, Status
 
 from apps.api.auth import KeyRequest, require_scope
 from apps.api.errors import ApiError
 from apps.api.models import Scope
-from apps.core.db import tenant_context
-from apps.summaries import jobs
-from apps.summaries.models import SummaryItem, SummaryJob
+from apps.gateway.types import GatewayError
+from apps.summaries import jobs, results
+from apps.summaries.access import get_job
+from apps.summaries.models import SummaryJob
 
 router = Router(tags=["summaries"])
-PAGE = 200
 
 
 class SummaryIn(Schema):
@@ -66,16 +64,19 @@ def as_json(job: SummaryJob) -> dict[str, Any]:
 
 
 def _job(request: KeyRequest, job_id: uuid.UUID) -> SummaryJob:
-    job = SummaryJob.objects.filter(tenant=request.tenant, id=job_id).first()
-    if job is None:
-        raise ApiError(404, f"No summary job {job_id}.", code="not_found")
-    return job
+    try:
+        return get_job(request, job_id)
+    except Http404:
+        raise ApiError(404, f"No summary job {job_id}.", code="not_found") from None
 
 
 @router.post("/summaries", response={201: SummaryOut}, summary="Summarise documents or texts")
 def summary_create(request: KeyRequest, body: SummaryIn) -> Status[dict[str, Any]]:
     """201 with the queued job. 400 for an empty selection, documents not ready, unknown
-    ids, or more items than the plan allows in one job (the message says the limit)."""
+    ids, or more items than the plan allows in one job (the message says the limit). 429
+    ``insufficient_quota`` (as every budget refusal of this API) when the job's estimate
+    does not fit what is left of the monthly budget (the message gives both). Nothing is
+    queued or charged on a refusal."""
     from apps.summaries.tasks import submit_job
 
     key = require_scope(request.api_key, Scope.DOCUMENTS)
@@ -91,6 +92,8 @@ def summary_create(request: KeyRequest, body: SummaryIn) -> Status[dict[str, Any
             instruction=body.instruction,
             on_commit=lambda j: submit_job.delay(tenant_id=str(j.tenant_id), job_id=str(j.id)),
         )
+    except jobs.BudgetTooSmall as exc:
+        raise ApiError.from_gateway(GatewayError("budget_exceeded", exc.message)) from exc
     except jobs.JobError as exc:
         raise ApiError(400, exc.message, code="invalid_request") from exc
     return Status(201, as_json(job))
@@ -102,44 +105,26 @@ def summary_detail(request: KeyRequest, job_id: uuid.UUID) -> dict[str, Any]:
     return as_json(_job(request, job_id))
 
 
-def _page(tenant_id: str, job_id: str, after: int) -> list[str]:
-    with tenant_context(tenant_id):
-        items = SummaryItem.objects.filter(job_id=uuid.UUID(job_id), ordinal__gt=after).order_by(
-            "ordinal"
-        )
-        return [
-            json.dumps(
-                {
-                    "ordinal": item.ordinal,
-                    "document_id": str(item.document_id) if item.document_id else None,
-                    "status": item.status,
-                    "summary": item.summary,
-                    "error": item.error,
-                    "source_chunk_ids": item.chunk_ids,
-                    "cost_usd": str(item.cost_usd),
-                }
-            )
-            for item in items[:PAGE]
-        ]
-
-
-async def _lines(tenant_id: str, job_id: str) -> AsyncIterator[bytes]:
-    """Pages of items, each read in a worker thread (an async generator: Django reads a
-    sync one into a list before sending under ASGI)."""
-    after = -1
-    while True:
-        page = await sync_to_async(_page)(tenant_id, job_id, after)
-        for line in page:
-            yield line.encode() + b"\n"
-        if len(page) < PAGE:
-            return
-        after = json.loads(page[-1])["ordinal"]
-
-
 @router.get("/summaries/{job_id}/results", summary="The job's results as JSON lines")
 def summary_results(request: KeyRequest, job_id: uuid.UUID) -> StreamingHttpResponse:
+    """One JSON line per item: ``ordinal, document_id, document_title, status, summary,
+    error, source_chunk_ids, cost_usd``, streamed in pages."""
     require_scope(request.api_key, Scope.DOCUMENTS)
     job = _job(request, job_id)
     return StreamingHttpResponse(
-        _lines(str(job.tenant_id), str(job.id)), content_type="application/x-ndjson"
+        results.json_lines(str(job.tenant_id), str(job.id)), content_type="application/x-ndjson"
     )
+
+
+@router.post(
+    "/summaries/{job_id}/cancel", response=SummaryOut, summary="Cancel a job (nothing more charged)"
+)
+def summary_cancel(request: KeyRequest, job_id: uuid.UUID) -> dict[str, Any]:
+    """Stops a queued or running job: its batch is cancelled, items already summarised keep
+    their summaries and their cost, nothing more is charged. An ended job is answered as it
+    is (cancelling twice is harmless)."""
+    require_scope(request.api_key, Scope.DOCUMENTS)
+    job = _job(request, job_id)
+    jobs.cancel(str(job.tenant_id), str(job.id))
+    job.refresh_from_db()
+    return as_json(job)

@@ -28,8 +28,19 @@ ENDED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
 
 class ItemStatus(models.TextChoices):
     PENDING = "pending", "Pending"
+    WAITING = "waiting", "Waiting for its parts"  # a combine item until its maps are done
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+
+
+class ItemKind(models.TextChoices):
+    """A text that fits the model's window is one ``single`` item. A longer document is
+    map-reduced: ``map`` items summarise passage groups that each fit, then its
+    ``combine`` item summarises their summaries (docs/summaries.md)."""
+
+    SINGLE = "single", "Whole text"
+    MAP = "map", "Passage group"
+    COMBINE = "combine", "Combined parts"
 
 
 class SummaryJob(TenantScopedModel):
@@ -60,11 +71,25 @@ class SummaryJob(TenantScopedModel):
     def __str__(self) -> str:
         return f"summary job {self.id} ({self.status})"
 
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def saved_usd(self) -> Decimal:
+        """What the batch price saved against the same tokens at the real-time price."""
+        return self.realtime_cost_usd - self.cost_usd
+
 
 class SummaryItem(TenantScopedModel):
     """One text to summarise: a document (its passages) or an inline text."""
 
     job = models.ForeignKey(SummaryJob, on_delete=models.CASCADE, related_name="items")
+    kind = models.CharField(max_length=8, choices=ItemKind.choices, default=ItemKind.SINGLE)
+    # A map item's combine item.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="parts"
+    )
     document = models.ForeignKey(
         "rag.Document", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )

@@ -7,20 +7,35 @@ the message back, and the step's lock-and-check makes the repeat do the work onc
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.urls import reverse
 
+from apps.core.tasks import TenantTask
 from apps.summaries import jobs
+from apps.summaries.models import SummaryJob
+from apps.tenants.models import Notification
+
+
+def _submit(tenant_id: str, job_id: str) -> str:
+    status = jobs.submit(tenant_id, job_id)
+    if status == jobs.INLINE:  # a provider without a batch API
+        return jobs.run_inline(tenant_id, job_id)
+    return status
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def submit_job(*, tenant_id: str, job_id: str) -> str:
-    return jobs.submit(tenant_id, job_id)
+    return _submit(tenant_id, job_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def poll_job(*, tenant_id: str, job_id: str) -> str:
     status = jobs.poll(tenant_id, job_id)
     if status == "queued":  # some items to resubmit
-        return jobs.submit(tenant_id, job_id)
+        return _submit(tenant_id, job_id)
+    if status == jobs.INLINE:  # an inline run that was killed: resume it
+        return jobs.run_inline(tenant_id, job_id)
     return status
 
 
@@ -31,3 +46,20 @@ def poll_running() -> int:
     for tenant_id, job_id in running:
         poll_job.delay(tenant_id=tenant_id, job_id=job_id)
     return len(running)
+
+
+@shared_task(base=TenantTask, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_job_email(*, tenant_id: str, job_id: str, notification_id: str) -> int:
+    """Email the job's end to whoever started it. Returns how many got it (0 or 1)."""
+    job = SummaryJob.objects.select_related("tenant", "created_by").filter(id=job_id).first()
+    note = Notification.objects.filter(id=notification_id).first()
+    if job is None or note is None or job.created_by is None:
+        return 0
+    link = settings.SITE_URL + reverse("summaries:jobs", args=[job.tenant.slug])
+    send_mail(
+        subject=f"[{job.tenant.name}] {note.title}",
+        message=f"{note.body}\n\nSummary jobs: {link}\n",
+        from_email=None,
+        recipient_list=[job.created_by.email],
+    )
+    return 1

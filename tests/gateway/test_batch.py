@@ -5,6 +5,7 @@ PostgreSQL and Valkey."""
 from __future__ import annotations
 
 import time
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -33,6 +34,10 @@ def requests(count: int, prefix: str = "item") -> list[api.BatchRequest]:
     ]
 
 
+def new_key() -> str:
+    return f"test:{uuid.uuid4()}"
+
+
 def wait(handle: api.BatchHandle, timeout_s: float = 20) -> api.BatchStatus:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -46,7 +51,7 @@ def wait(handle: api.BatchHandle, timeout_s: float = 20) -> api.BatchStatus:
 def test_batch_answers_every_line_at_half_price_once(make_tenant: MakeTenant) -> None:
     tenant = make_tenant()
     ctx = ctx_of(tenant.id)
-    handle = api.submit_batch(ctx, requests(3), metadata={"dev_delay_s": "0.2"})
+    handle = api.submit_batch(ctx, requests(3), metadata={"dev_delay_s": "0.2"}, key=new_key())
     assert handle.batch_id.startswith("batch_")
     status = wait(handle)
     assert (status.state, status.total, status.completed, status.failed) == (
@@ -77,7 +82,9 @@ def test_batch_answers_every_line_at_half_price_once(make_tenant: MakeTenant) ->
 
 def test_a_failed_line_and_an_expired_batch_keep_what_finished(make_tenant: MakeTenant) -> None:
     ctx = ctx_of(make_tenant().id)
-    handle = api.submit_batch(ctx, requests(3), metadata={"dev_fault": "fail_line:2"})
+    handle = api.submit_batch(
+        ctx, requests(3), key=new_key(), metadata={"dev_fault": "fail_line:2"}
+    )
     status = wait(handle)
     assert (status.state, status.completed, status.failed) == ("completed", 2, 1)
     by_id = {r.custom_id: r for r in api.iter_results(handle, status)}
@@ -85,7 +92,7 @@ def test_a_failed_line_and_an_expired_batch_keep_what_finished(make_tenant: Make
     assert by_id["item-1"].retryable
     assert "failed" in by_id["item-1"].error
 
-    handle = api.submit_batch(ctx, requests(4), metadata={"dev_fault": "expire:1"})
+    handle = api.submit_batch(ctx, requests(4), metadata={"dev_fault": "expire:1"}, key=new_key())
     status = wait(handle)
     assert (status.state, status.completed, status.failed) == ("expired", 1, 3)
     results = list(api.iter_results(handle, status))
@@ -103,7 +110,7 @@ def test_rejected_batch_releases_its_reservation(make_tenant: MakeTenant) -> Non
     ctx = ctx_of(tenant.id)
     before = _counter(tenant.id)
     with pytest.raises(GatewayError, match="rejected the batch") as caught:
-        api.submit_batch(ctx, requests(2), metadata={"dev_fault": "fail"})
+        api.submit_batch(ctx, requests(2), metadata={"dev_fault": "fail"}, key=new_key())
     assert caught.value.code == "invalid_request"
     assert _counter(tenant.id) == before
     assert rows(tenant, feature="batch_summary") == []
@@ -117,7 +124,7 @@ def test_budget_too_small_refuses_before_submission_with_the_estimate(
     reqs = requests(5)
     estimate = api.estimate_usd("openai/local-fast", reqs)
     with pytest.raises(GatewayError, match=r"may cost up to \$") as caught:
-        api.submit_batch(ctx, reqs)
+        api.submit_batch(ctx, reqs, key=new_key())
     assert caught.value.code == "budget_exceeded"
     assert f"${estimate:,.4f}" in caught.value.message
 
@@ -125,7 +132,7 @@ def test_budget_too_small_refuses_before_submission_with_the_estimate(
 def test_reservation_is_swapped_for_the_real_cost(make_tenant: MakeTenant) -> None:
     tenant = make_tenant(monthly_budget_usd=Decimal(5))
     ctx = ctx_of(tenant.id)
-    handle = api.submit_batch(ctx, requests(2), metadata={"dev_delay_s": "0"})
+    handle = api.submit_batch(ctx, requests(2), metadata={"dev_delay_s": "0"}, key=new_key())
     assert handle.reserved_nanos > 0
     status = wait(handle)
     cost = sum((r.cost_usd for r in api.iter_results(handle, status)), Decimal(0))
@@ -136,7 +143,7 @@ def test_reservation_is_swapped_for_the_real_cost(make_tenant: MakeTenant) -> No
 
 def test_cancel_ends_a_running_batch(make_tenant: MakeTenant) -> None:
     ctx = ctx_of(make_tenant().id)
-    handle = api.submit_batch(ctx, requests(2), metadata={"dev_delay_s": "60"})
+    handle = api.submit_batch(ctx, requests(2), metadata={"dev_delay_s": "60"}, key=new_key())
     assert api.poll_batch(handle).state == "in_progress"
     status = api.cancel_batch(handle)
     assert status.state == "cancelled"
@@ -145,4 +152,40 @@ def test_cancel_ends_a_running_batch(make_tenant: MakeTenant) -> None:
 
 def test_empty_batch_is_refused(make_tenant: MakeTenant) -> None:
     with pytest.raises(GatewayError, match="at least one request"):
-        api.submit_batch(ctx_of(make_tenant().id), [])
+        api.submit_batch(ctx_of(make_tenant().id), [], key=new_key())
+
+
+def test_a_repeated_submission_reuses_its_batch_and_its_reservation(
+    make_tenant: MakeTenant,
+) -> None:
+    """A caller killed after the provider accepted the batch and before it stored the
+    handle submits again with the same key: the batch is found by its metadata, not sent
+    twice, and the budget holds one reservation; settling twice releases it once."""
+    tenant = make_tenant(monthly_budget_usd=Decimal(5))
+    ctx = ctx_of(tenant.id)
+    key = new_key()
+    before = _counter(tenant.id)
+    first = api.submit_batch(ctx, requests(2), key=key, metadata={"dev_delay_s": "0"})
+    reserved = _counter(tenant.id)
+    assert reserved == before + first.reserved_nanos
+    again = api.submit_batch(ctx, requests(2), key=key, metadata={"dev_delay_s": "0"})
+    assert again == first
+    assert _counter(tenant.id) == reserved
+    status = wait(first)
+    cost = sum((r.cost_usd for r in api.iter_results(first, status)), Decimal(0))
+    api.settle_batch(ctx, first, cost)
+    api.settle_batch(ctx, again, cost)
+    assert _counter(tenant.id) == before + int(cost * budget.NANO)
+
+
+def test_check_budget_refuses_without_reserving(make_tenant: MakeTenant) -> None:
+    tenant = make_tenant(monthly_budget_usd=Decimal("0.000001"), budget_action="block")
+    before = _counter(tenant.id)
+    with pytest.raises(GatewayError, match=r"may cost up to \$") as caught:
+        api.check_budget(ctx_of(tenant.id), requests(5))
+    assert caught.value.code == "budget_exceeded"
+    assert _counter(tenant.id) == before
+    roomy = make_tenant(monthly_budget_usd=Decimal(5))
+    assert api.check_budget(ctx_of(roomy.id), requests(5)) == api.estimate_usd(
+        "openai/local-fast", requests(5)
+    )

@@ -3,15 +3,19 @@ key sees none of it."""
 
 from __future__ import annotations
 
-import json
+import re
+from decimal import Decimal
 
 from django.test import Client
 from pytest_django import DjangoCaptureOnCommitCallbacks
 
 from apps.accounts.models import User
 from apps.core.db import tenant_context
-from apps.summaries.api import _page
-from apps.summaries.models import SummaryJob
+from apps.gateway.models import AISettings
+from apps.rag.models import Document
+from apps.summaries import jobs
+from apps.summaries.models import DocumentSummary, SummaryJob
+from apps.summaries.results import page
 from apps.tenants.models import Tenant
 from tests.rag.conftest import api_key, bearer, error_of
 from tests.summaries.test_jobs import TEXTS, run
@@ -52,7 +56,7 @@ def test_texts_through_the_api(
 
     # The results body streams from an async generator that reads pages in a worker
     # thread, which cannot see this test's uncommitted transaction: read its pages here.
-    lines = [json.loads(x) for x in _page(str(tenant.id), str(job.id), -1)]
+    lines = page(str(tenant.id), str(job.id), -1)
     assert [x["ordinal"] for x in lines] == [0, 1, 2, 3]
     assert all(x["status"] == "done" and x["summary"] for x in lines)
 
@@ -85,3 +89,60 @@ def test_refusals_say_what_to_do(client: Client, tenant: Tenant, owner: User) ->
         BASE, {"texts": ["x"]}, content_type="application/json", headers=no_scope
     )
     assert response.status_code == 403
+
+
+def test_cancel_over_the_api(
+    client: Client, tenant: Tenant, owner: User, other_tenant: Tenant, outsider: User
+) -> None:
+    headers = bearer(api_key(tenant, owner))
+    created = client.post(
+        BASE, {"texts": TEXTS}, content_type="application/json", headers=headers
+    ).json()
+    theirs = bearer(api_key(other_tenant, outsider))
+    error_of(client.post(f"{BASE}/{created['id']}/cancel", headers=theirs), 404, "not_found")
+    response = client.post(f"{BASE}/{created['id']}/cancel", headers=headers)
+    assert response.status_code == 200, response.content
+    assert (response.json()["status"], response.json()["reason"]) == ("cancelled", "Cancelled.")
+    # Cancelling an ended job answers it as it is.
+    again = client.post(f"{BASE}/{created['id']}/cancel", headers=headers)
+    assert again.json()["status"] == "cancelled"
+
+
+def test_a_budget_too_small_is_refused_before_anything_is_queued(
+    client: Client, tenant: Tenant, owner: User
+) -> None:
+    with tenant_context(tenant.id):
+        AISettings.objects.update_or_create(
+            tenant=tenant, defaults={"monthly_budget_usd": Decimal("0.000001")}
+        )
+    headers = bearer(api_key(tenant, owner))
+    body = error_of(
+        client.post(BASE, {"texts": TEXTS}, content_type="application/json", headers=headers),
+        429,
+        "insufficient_quota",
+    )
+    assert re.search(r"may cost up to \$0\.\d{4} but only \$0\.0000 .* is left", body["message"])
+    assert "Summarise fewer documents or ask an admin to raise the budget" in body["message"]
+    with tenant_context(tenant.id):
+        assert not SummaryJob.objects.exists()
+
+
+def test_search_results_carry_their_documents_summary(
+    client: Client,
+    tenant: Tenant,
+    owner: User,
+    ready_doc: Document,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+) -> None:
+    headers = bearer(api_key(tenant, owner, scopes=("read",)))
+    before = client.get("/api/v1/search", {"q": "expenses receipts"}, headers=headers).json()
+    assert before["results"]
+    assert {r["document_summary"] for r in before["results"]} == {None}
+    job = run(tenant, jobs.start_job(tenant, document_ids=[str(ready_doc.pk)]))
+    assert job.done == 1
+    with tenant_context(tenant.id):
+        summary = DocumentSummary.objects.get(document_id=ready_doc.pk).text
+    after = client.get("/api/v1/search", {"q": "expenses receipts"}, headers=headers).json()
+    assert {(r["document_id"], r["document_summary"]) for r in after["results"]} == {
+        (str(ready_doc.pk), summary)
+    }

@@ -1,7 +1,8 @@
 """The local provider's Files and Batches API, in OpenAI's shapes (in memory).
 
 Routes: ``POST /v1/files`` (multipart, ``purpose=batch``), ``GET /v1/files/{id}``,
-``GET /v1/files/{id}/content`` (streamed), ``POST /v1/batches``, ``GET /v1/batches/{id}``,
+``GET /v1/files/{id}/content`` (streamed), ``POST /v1/batches``, ``GET /v1/batches``
+(newest first, ``after`` and ``limit`` as OpenAI's), ``GET /v1/batches/{id}``,
 ``POST /v1/batches/{id}/cancel`` and the control route ``POST /dev/batches/fault``.
 
 A batch is ``validating`` -> ``in_progress`` until its delay has passed (the environment's
@@ -13,13 +14,17 @@ Faults (``metadata.dev_fault``, else the control route's, else the environment's
 - ``fail_line:K`` - line K (1-based) ends in the error file (status 500), the rest succeed;
 - ``expire:N`` - the batch expires with only its first N lines answered, the rest in the
   error file with code ``batch_expired``;
-- ``fail`` - the batch fails validation (``status: failed``, nothing answered).
+- ``fail`` - the batch fails validation (``status: failed``, nothing answered);
+- ``hold:S`` - the batch is created at once but the answer to its ``POST /v1/batches``
+  comes S seconds later (a caller killed while waiting leaves an accepted batch behind
+  that it never heard of: what ``GET /v1/batches`` and an idempotency key are for).
 
 A line asking for a fault model (``local-fault-500`` ...) also ends in the error file.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import json
 import time
@@ -43,7 +48,7 @@ CONTENT_CHUNK = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class BatchFault:
-    kind: str  # "fail_line" | "expire" | "fail"
+    kind: str  # "fail_line" | "expire" | "fail" | "hold"
     n: int = 0
 
 
@@ -54,9 +59,11 @@ def parse_batch_fault(raw: str) -> BatchFault | None:
     if raw == "fail":
         return BatchFault("fail")
     kind, _, n = raw.partition(":")
-    if kind in ("fail_line", "expire") and n.isascii() and n.isdigit():
+    if kind in ("fail_line", "expire", "hold") and n.isascii() and n.isdigit():
         return BatchFault(kind, int(n))
-    raise RequestError(400, f"Unknown batch fault {raw!r}: use fail_line:K, expire:N or fail.")
+    raise RequestError(
+        400, f"Unknown batch fault {raw!r}: use fail_line:K, expire:N, fail or hold:S."
+    )
 
 
 @dataclass(slots=True)
@@ -385,7 +392,42 @@ async def create_batch(request: Request) -> Response:
             {"code": "invalid_request", "message": "The batch failed (injected).", "line": None}
         ]
     store.batches[batch.id] = batch
+    if fault is not None and fault.kind == "hold":
+        await asyncio.sleep(fault.n)
     return JSONResponse(batch.body())
+
+
+LIST_LIMIT = 100
+
+
+async def list_batches(request: Request) -> Response:
+    """Newest first; ``after`` is the last id of the previous page (OpenAI's cursor)."""
+    store = _store(request)
+    try:
+        limit = int(request.query_params.get("limit", "20"))
+    except ValueError:
+        return _err(RequestError(400, "limit must be a whole number.", param="limit"))
+    if not 1 <= limit <= LIST_LIMIT:
+        return _err(RequestError(400, f"limit must be 1 to {LIST_LIMIT}.", param="limit"))
+    newest = list(reversed(store.batches.values()))  # dicts keep insertion order
+    after = request.query_params.get("after")
+    if after:
+        ids = [b.id for b in newest]
+        if after not in ids:
+            return _not_found("batch", after)
+        newest = newest[ids.index(after) + 1 :]
+    page = newest[:limit]
+    for batch in page:
+        store.advance(batch)
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": [b.body() for b in page],
+            "first_id": page[0].id if page else None,
+            "last_id": page[-1].id if page else None,
+            "has_more": len(newest) > limit,
+        }
+    )
 
 
 async def _batch_route(request: Request, *, cancel: bool) -> Response:
@@ -436,6 +478,7 @@ ROUTES = [
     Route("/v1/files/{file_id}", retrieve_file, methods=["GET"]),
     Route("/v1/files/{file_id}/content", file_content, methods=["GET"]),
     Route("/v1/batches", create_batch, methods=["POST"]),
+    Route("/v1/batches", list_batches, methods=["GET"]),
     Route("/v1/batches/{batch_id}", retrieve_batch, methods=["GET"]),
     Route("/v1/batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
     Route("/dev/batches/fault", set_fault, methods=["POST"]),
