@@ -67,7 +67,7 @@ def job_start(request: MemberRequest, slug: str) -> HttpResponse:
     if request.POST.get("scope") == "all":
         chosen = [
             str(pk)
-            for pk in Document.objects.filter(
+            for pk in Document.objects.shared().filter(
                 tenant=request.tenant, status=DocumentStatus.READY
             ).values_list("id", flat=True)
         ]

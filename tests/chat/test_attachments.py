@@ -30,6 +30,7 @@ from apps.gateway.types import CallContext
 from apps.rag import retrieval
 from apps.rag.models import Chunk, Document
 from apps.summaries.jobs import JobError, start_job
+from apps.summaries.models import SummaryItem, SummaryJob
 from apps.tenants.models import Role, Tenant
 from tests.conftest import add_member, make_user
 from tests.rag.conftest import HANDBOOK_MD, api_key, bearer, ingest, login, make_pdf, upload
@@ -291,6 +292,20 @@ def test_no_api_key_reaches_it_not_even_the_owners(
     # Summaries leave it out even as its owner, whom RLS would let see it.
     with tenant_context(tenant.id, user_id=owner.pk), pytest.raises(JobError, match="No such"):
         start_job(tenant, user_id=owner.pk, document_ids=[str(document.id)])
+
+
+def test_summarise_all_on_the_documents_page_leaves_the_owners_attachment_out(
+    falcon: dict[str, Any], tenant: Tenant, owner: User
+) -> None:
+    shared = ingest(upload(tenant, owner, "handbook.md", HANDBOOK_MD.encode()))
+    response = login(owner).post(f"/t/{tenant.slug}/summaries/start/", {"scope": "all"})
+    assert response.status_code == 302
+    with tenant_context(tenant.id):
+        (job,) = SummaryJob.objects.filter(tenant=tenant)
+        items = {item.document_id for item in SummaryItem.objects.filter(job=job)}
+    assert job.total == 1
+    assert items == {shared.id}
+    assert falcon["document"].id not in items
 
 
 def raw_counts(tenant_id: Any, user_id: Any, document_id: Any) -> tuple[int, int]:

@@ -88,6 +88,7 @@ OWNER_PAGES: dict[str, Callable[[Site], str]] = {
     "chat:attachment": lambda s: reverse(
         "chat:attachment", args=[s.slug, s.conversation_id, s.attachment_id]
     ),
+    "summaries:jobs": lambda s: reverse("summaries:jobs", args=[s.slug]),
     "rag:documents": lambda s: reverse("rag:documents", args=[s.slug]),
     "rag:document": lambda s: reverse("rag:document", args=[s.slug, s.document_id]),
     "account_email": lambda s: reverse("account_email"),
@@ -130,6 +131,10 @@ NOT_PAGES = {
     "rag:file": "the stored file",
     "rag:reingest": "POST",
     "rag:delete": "POST",
+    "summaries:rows": "HTMX fragment of summaries:jobs",
+    "summaries:start": "POST",
+    "summaries:cancel": "POST",
+    "summaries:results": "a CSV or JSON lines download",
     "tenants:member_role": "POST",
     "tenants:member_remove": "POST",
     "tenants:invitation_revoke": "POST",
@@ -198,6 +203,9 @@ def site(live_db: None) -> Site:
         {"file": SimpleUploadedFile("expenses.md", b"# Expenses\n\nKeep every receipt.\n")},
     )
     assert attached.status_code == 201, attached.content
+    # A summary job, so its page shows a job's row with its progress.
+    started = client.post(reverse("summaries:start", args=[tenant.slug]), {"scope": "all"})
+    assert started.status_code == 302
     return Site(
         slug=tenant.slug,
         conversation_id=conversation.id,
