@@ -21,7 +21,7 @@ from apps.core.asgi import lean
 from apps.core.errors import ServiceError
 from apps.core.http import error_response, event_stream_response
 from apps.gateway.models import CacheKind
-from apps.gateway.selectors import usage_by_request
+from apps.gateway.selectors import semantic_hits, usage_by_request
 from apps.gateway.services import cache_hit_report
 from apps.tenants.http import MemberRequest
 from apps.tenants.lean import run_as_member
@@ -93,7 +93,17 @@ def conversation(request: MemberRequest, slug: str, conversation_id: UUID) -> Ht
         usage = usage_by_request(request.tenant, [str(m.id) for m in history], feature="chat")
         for message in history:
             message.usage = usage.get(str(message.id))  # type: ignore[attr-defined]
+    # Answers from the semantic cache that were reported already say so.
+    cached = [m.usage_record_id for m in history if m.cache == CacheKind.SEMANTIC]
+    reported = set(
+        semantic_hits(request.tenant, reported=True)
+        .filter(usage_record_id__in=cached)
+        .values_list("usage_record_id", flat=True)
+        if cached
+        else ()
+    )
     for message in history:
+        message.reported = message.usage_record_id in reported  # type: ignore[attr-defined]
         if message.status == MessageStatus.STREAMING:
             message.events_url = events_url(request, slug, message)  # type: ignore[attr-defined]
     prefill = request.GET.get("prompt", "")[:2000]

@@ -101,7 +101,7 @@
 
   function bubble(role, text) {
     const empty = document.getElementById("chat-empty");
-    if (empty) empty.remove();
+    if (empty) empty.hidden = true;  // back if the first post is refused
     const el = document.createElement("article");
     el.className = "bubble bubble-" + role;
     el.setAttribute("aria-label", role === "user" ? "You" : "Assistant");
@@ -442,6 +442,8 @@
     } catch (error) {
       mine.remove();
       answer.remove();
+      const empty = document.getElementById("chat-empty");
+      if (empty && !log.querySelector(".bubble")) empty.hidden = false;
       input.value = content;
       busy(false);
       showError(error.message);

@@ -274,6 +274,8 @@ def test_a_member_reports_a_cached_answer_from_the_chat(live_db: None, server: s
         assert (kept.reported_via, kept.reported_by_id) == ("chat", member.pk)
         assert kept.query == REWORDED
         assert not SemanticCacheEntry.objects.filter(id=kept.entry_id).exists()
+    # Reloaded, the answer says it was reported.
+    assert re.search(r'data-action="report"[^>]*disabled>', http.get(url).text)
     # The same question now goes to the provider.
     _, again = ask(http, open_chat(http, tenant), REWORDED)
     assert again["cache"] != "semantic"

@@ -120,6 +120,7 @@ def test_a_free_plan_sees_smart_offered_on_pro_and_is_refused_it(
     smart = picker.locator("option[value=smart]")
     assert smart.is_disabled()
     assert smart.inner_text() == "Smart (on the Pro and Enterprise plans)"
+    page.screenshot(path=screenshots / f"chat-model-free-{viewport}.png")
     # A page that offered Smart anyway (an old tab, a plan changed since): refused.
     page.evaluate(
         "() => { const o = document.querySelector('#model-picker option[value=smart]');"
@@ -131,6 +132,7 @@ def test_a_free_plan_sees_smart_offered_on_pro_and_is_refused_it(
     expect(error).to_be_visible()
     expect(error).to_contain_text("The Smart model is on the Pro and Enterprise plans")
     assert page.locator(".bubble").count() == 0
+    expect(page.locator("#chat-empty")).to_be_visible()  # the empty state is back
     assert page.input_value("#composer-input") == "Hello"
     no_sideways_scroll(page)
     page.screenshot(path=screenshots / f"chat-model-refused-{viewport}.png")
@@ -195,6 +197,10 @@ def test_model_title_report_and_notice_on_the_chat_screen(
     expect(answer.locator("[role=status]")).to_have_text(
         "Thanks: this answer will not be reused again."
     )
+    page.reload()
+    kept = page.locator(".bubble-assistant").last.locator("[data-action=report]")
+    expect(kept).to_have_text(re.compile("Reported"))
+    expect(kept).to_be_disabled()
     # An answer from the provider has no such button.
     ask(page, "And as a spreadsheet?")
     assert page.locator(".bubble-assistant").last.locator("[data-action=report]").is_hidden()
