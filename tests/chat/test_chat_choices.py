@@ -320,6 +320,28 @@ def test_a_redacted_exchange_shows_a_notice_without_the_value(live_db: None, ser
     assert clean["notices"] == []
 
 
+def test_a_blocked_question_ends_the_answer_with_a_notice_that_says_so(
+    live_db: None, server: str
+) -> None:
+    tenant, owner = new_tenant()
+    with tenant_context(tenant.id):
+        AISettings.objects.update_or_create(
+            tenant=tenant,
+            defaults={"guardrails": Policy.parse({"actions": {"pii": "block"}}).to_dict()},
+        )
+    http = browser_session(server, owner)
+    url = open_chat(http, tenant)
+    _, done = ask(http, url, "Card 4242 4242 4242 4242, can you store it?")
+    assert done["status"] == "error"
+    assert done["error_code"] == "guardrail_blocked"
+    assert "guardrails" in done["error_message"]
+    assert "4242" not in done["error_message"]
+    assert done["text"] == ""
+    page = http.get(url).text
+    assert done["error_message"] in page.replace("&#x27;", "'")
+    assert done["title_pending"] is False
+
+
 # -- suggested prompts -------------------------------------------------------------------------
 
 

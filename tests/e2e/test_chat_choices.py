@@ -219,3 +219,32 @@ def test_model_title_report_and_notice_on_the_chat_screen(
     no_sideways_scroll(page)
     page.screenshot(path=screenshots / f"chat-guard-notice-{viewport}.png")
     page.context.close()
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_an_admin_sets_the_suggested_prompts(
+    people: dict[str, Person], browser: Browser, app: str, screenshots: Path, viewport: str
+) -> None:
+    person = people[f"free-{viewport}"]
+    page = browser.new_context(viewport=VIEWPORTS[viewport]).new_page()
+    log_in(page, app, person)
+    page.goto(f"{app}/t/{person.slug}/settings/ai/")
+    field = page.get_by_label("Suggested prompts")
+    field.fill("\n".join(f"Prompt number {n}" for n in range(1, 8)))
+    page.get_by_role("button", name=re.compile("save", re.I)).click()
+    error = page.locator(".form-field", has=field).locator(".errorlist")
+    expect(error).to_have_text(
+        "7 prompts: keep at most 6 (one per line); an empty chat has room for a few."
+    )
+    field.scroll_into_view_if_needed()
+    no_sideways_scroll(page)
+    page.screenshot(path=screenshots / f"ai-settings-prompts-error-{viewport}.png")
+    field.fill("Plan the sprint review\nWrite a status update for the board")
+    page.get_by_role("button", name=re.compile("save", re.I)).click()
+    expect(page.locator(".alert-success")).to_contain_text("AI settings saved")
+    page.goto(f"{app}/t/{person.slug}/chat/")
+    expect(page.locator(".suggestion")).to_have_text(
+        ["Plan the sprint review", "Write a status update for the board"]
+    )
+    page.screenshot(path=screenshots / f"chat-admin-prompts-{viewport}.png")
+    page.context.close()
