@@ -184,6 +184,12 @@ def test_the_first_exchange_gets_a_generated_title_billed_as_chat_title(
     assert row.requested_model == "fast"
     assert row.request_id == str(conversation_of(tenant, url).id)
     assert row.tokens_out > 0
+    # The title is the owner's to read: a colleague and an outsider get a 404.
+    colleague = make_user(f"colleague-{uuid.uuid4().hex[:6]}@example.com")
+    add_member(tenant, colleague)
+    _, outsider = new_tenant()
+    for other in (colleague, outsider):
+        assert browser_session(server, other).get(f"{url}title/").status_code == 404
     # Later answers do not ask again.
     _, later = ask(http, url, "And monthly plans?")
     assert later["title_pending"] is False
