@@ -301,15 +301,20 @@ def test_an_answer_not_from_the_semantic_cache_cannot_be_reported(
 # -- guardrail notices -------------------------------------------------------------------------
 
 
-def test_a_redacted_exchange_shows_a_notice_without_the_value(live_db: None, server: str) -> None:
+def chat_with_pii_policy(server: str, action: str) -> tuple[Tenant, httpx.Client, str]:
+    """An owner's new conversation in an organisation whose PII check does ``action``."""
     tenant, owner = new_tenant()
     with tenant_context(tenant.id):
         AISettings.objects.update_or_create(
             tenant=tenant,
-            defaults={"guardrails": Policy.parse({"actions": {"pii": "redact"}}).to_dict()},
+            defaults={"guardrails": Policy.parse({"actions": {"pii": action}}).to_dict()},
         )
     http = browser_session(server, owner)
-    url = open_chat(http, tenant)
+    return tenant, http, open_chat(http, tenant)
+
+
+def test_a_redacted_exchange_shows_a_notice_without_the_value(live_db: None, server: str) -> None:
+    tenant, http, url = chat_with_pii_policy(server, "redact")
     body, done = ask(http, url, "Please write to jane.doe@example.com about the invoice")
     assert "jane.doe@example.com" not in done["text"]
     assert done["notices"] == [
@@ -329,14 +334,7 @@ def test_a_redacted_exchange_shows_a_notice_without_the_value(live_db: None, ser
 def test_a_blocked_question_ends_the_answer_with_a_notice_that_says_so(
     live_db: None, server: str
 ) -> None:
-    tenant, owner = new_tenant()
-    with tenant_context(tenant.id):
-        AISettings.objects.update_or_create(
-            tenant=tenant,
-            defaults={"guardrails": Policy.parse({"actions": {"pii": "block"}}).to_dict()},
-        )
-    http = browser_session(server, owner)
-    url = open_chat(http, tenant)
+    _, http, url = chat_with_pii_policy(server, "block")
     _, done = ask(http, url, "Card 4242 4242 4242 4242, can you store it?")
     assert done["status"] == "error"
     assert done["error_code"] == "guardrail_blocked"

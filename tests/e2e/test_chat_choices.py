@@ -75,12 +75,15 @@ def app(django_db_setup: None, artifacts_dir: Path) -> Iterator[str]:
         yield base
 
 
-def log_in(page: Page, app: str, person: Person) -> None:
+def signed_in(browser: Browser, app: str, person: Person, viewport: str) -> Page:
+    """A page at ``viewport`` size, signed in as ``person``, on their dashboard."""
+    page = browser.new_context(viewport=VIEWPORTS[viewport]).new_page()
     page.goto(f"{app}/accounts/login/")
     page.fill("input[name=login]", person.email)
     page.fill("input[name=password]", PASSWORD)
     page.get_by_role("button", name=re.compile("sign in", re.I)).click()
     page.wait_for_url(re.compile(rf"/t/{person.slug}/$"))
+    return page
 
 
 def new_chat(page: Page, app: str, person: Person) -> None:
@@ -107,8 +110,7 @@ def test_a_free_plan_sees_smart_offered_on_pro_and_is_refused_it(
     people: dict[str, Person], browser: Browser, app: str, screenshots: Path, viewport: str
 ) -> None:
     person = people[f"free-{viewport}"]
-    page = browser.new_context(viewport=VIEWPORTS[viewport]).new_page()
-    log_in(page, app, person)
+    page = signed_in(browser, app, person, viewport)
     page.goto(f"{app}/t/{person.slug}/chat/")
     # No prompts of its own: the defaults.
     expect(page.locator(".suggestion").first).to_have_text(
@@ -145,8 +147,7 @@ def test_model_title_report_and_notice_on_the_chat_screen(
 ) -> None:
     phone = viewport == "phone"
     person = people[f"pro-{viewport}"]
-    page = browser.new_context(viewport=VIEWPORTS[viewport]).new_page()
-    log_in(page, app, person)
+    page = signed_in(browser, app, person, viewport)
 
     # The organisation's suggested prompts on the empty chat.
     page.goto(f"{app}/t/{person.slug}/chat/")
@@ -226,8 +227,7 @@ def test_an_admin_sets_the_suggested_prompts(
     people: dict[str, Person], browser: Browser, app: str, screenshots: Path, viewport: str
 ) -> None:
     person = people[f"free-{viewport}"]
-    page = browser.new_context(viewport=VIEWPORTS[viewport]).new_page()
-    log_in(page, app, person)
+    page = signed_in(browser, app, person, viewport)
     page.goto(f"{app}/t/{person.slug}/settings/ai/")
     field = page.get_by_label("Suggested prompts")
     field.fill("\n".join(f"Prompt number {n}" for n in range(1, 8)))
