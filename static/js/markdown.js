@@ -3,7 +3,8 @@
 // model's output cannot inject markup or script. It tolerates incomplete input while an
 // answer streams: an unclosed code fence renders as code, an unclosed ** as text.
 // Supports paragraphs, headings, fenced code (coloured by highlight.js when loaded),
-// lists, block quotes, inline code, bold, italic and http(s)/mailto links.
+// lists, block quotes, tables (GitHub's pipe tables), inline code, bold, italic and
+// http(s)/mailto links.
 (function (global) {
   "use strict";
 
@@ -85,6 +86,45 @@
     if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
   }
 
+  // A pipe table: a header row, a delimiter row (---, :--, --:, :-:), then body rows.
+  const DELIMITER = /^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/;
+
+  function cells(row) {
+    const trimmed = row.trim().replace(/^\|/, "").replace(/(?<!\\)\|$/, "");
+    return trimmed.split(/(?<!\\)\|/).map((cell) => cell.trim().replace(/\\\|/g, "|"));
+  }
+
+  function table(header, delimiter, rows) {
+    const align = cells(delimiter).map((d) =>
+      d.startsWith(":") && d.endsWith(":") ? "center" : d.endsWith(":") ? "right" : ""
+    );
+    // The table scrolls inside its own box on a narrow screen, reachable by keyboard.
+    const wrap = document.createElement("div");
+    wrap.className = "md-table";
+    wrap.tabIndex = 0;
+    const t = document.createElement("table");
+    const row = (values, tag) => {
+      const tr = document.createElement("tr");
+      align.forEach((how, n) => {
+        const cell = document.createElement(tag);
+        if (how) cell.style.textAlign = how;
+        inline(cell, values[n] || "");
+        tr.appendChild(cell);
+      });
+      return tr;
+    };
+    const head = document.createElement("thead");
+    head.appendChild(row(cells(header), "th"));
+    t.appendChild(head);
+    if (rows.length) {
+      const body = document.createElement("tbody");
+      rows.forEach((r) => body.appendChild(row(cells(r), "td")));
+      t.appendChild(body);
+    }
+    wrap.appendChild(t);
+    return wrap;
+  }
+
   function render(container, source) {
     const out = document.createDocumentFragment();
     const lines = source.split("\n");
@@ -116,6 +156,17 @@
         highlight(code, fence[1].toLowerCase());
         pre.appendChild(code);
         out.appendChild(pre);
+        continue;
+      }
+      if (line.includes("|") && i + 1 < lines.length && DELIMITER.test(lines[i + 1])) {
+        flush();
+        const header = line;
+        const delimiter = lines[++i];
+        const rows = [];
+        while (i + 1 < lines.length && lines[i + 1].includes("|") && lines[i + 1].trim()) {
+          rows.push(lines[++i]);
+        }
+        out.appendChild(table(header, delimiter, rows));
         continue;
       }
       const heading = line.match(/^(#{1,6})\s+(.*)$/);

@@ -33,7 +33,7 @@ def test_chat_stream_stop_and_refresh(
     sign_up(page, server, f"chatter-{suffix}@example.com", f"Talk {suffix}")
 
     page.get_by_role("link", name="Chat").first.click()
-    page.get_by_role("button", name="New conversation").click()
+    page.get_by_role("button", name="New chat").click()
     page.wait_for_url(re.compile(r"/chat/[0-9a-f-]{36}/$"))
     # A whole answer: the dev model echoes the question, so its Markdown comes back.
     page.fill("#composer-input", "Explain **invoices** and `refunds` <img src=x onerror=alert(1)>")

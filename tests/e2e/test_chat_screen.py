@@ -127,7 +127,7 @@ def test_chat_screen_desktop_and_phone(
     page.get_by_role("button", name="Save").click()
     page.wait_for_url(CONVERSATION)
     assert page.locator(".chat-history-item.active").inner_text().startswith("Quarterly")
-    page.get_by_role("button", name="New conversation").click()
+    page.get_by_role("button", name="New chat").click()
     page.wait_for_url(CONVERSATION)
     assert page.locator(".chat-history-item").count() == 2
     page.keyboard.press("Control+k")

@@ -162,7 +162,7 @@ def test_upload_watch_ready_and_open_a_citation(
     page.get_by_role("button", name=re.compile("save", re.I)).click()
     page.wait_for_selector(".alert-success")
     page.goto(f"{base}/chat/")
-    page.get_by_role("button", name="New conversation").click()
+    page.get_by_role("button", name="New chat").click()
     page.wait_for_url(re.compile(r"/chat/[0-9a-f-]{36}/$"))
     page.fill("#composer-input", "How long do I have to submit receipts?")
     page.keyboard.press("Enter")
