@@ -111,6 +111,8 @@ NOT_PAGES = {
     "chat:edit": "POST",
     "chat:events": "event stream",
     "chat:stop": "POST",
+    "chat:report": "POST",
+    "chat:title": "JSON for the open chat screen",
     "gateway:cache_answer_report": "POST",
     "gateway:cache_reports_download": "a JSON lines download",
     "rag:rows": "HTMX fragment of rag:documents",
