@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import warnings
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config import stack
@@ -37,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "django_htmx",
     "apps.core",
     "apps.accounts",
@@ -54,6 +57,7 @@ MIDDLEWARE = [
     "apps.core.middleware.RequestContextMiddleware",
     "apps.core.middleware.StreamingConnectionMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -184,8 +188,36 @@ ACCOUNT_SESSION_REMEMBER = True
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 ACCOUNT_ADAPTER = "apps.tenants.adapters.AccountAdapter"
 ACCOUNT_FORMS = {"signup": "apps.accounts.forms.SignupForm"}
-# Login throttling (allauth keeps the counters in the Redis cache).
-ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+# Throttling (docs/security.md). allauth counts attempts in Django's default cache, which is
+# Redis (CACHES above), so every web process and machine shares the counts. These override
+# two of allauth's defaults; its others (signup, login, reauthenticate, ...) stay.
+# - failed sign-ins: 10 a minute from one address, 5 in 5 minutes for one account;
+#   then even the right password is refused until the window passes;
+# - password-reset emails: 20 a minute from one address, 3 in 15 minutes for one address.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": "10/m/ip,5/5m/key",
+    "reset_password": "20/m/ip,3/15m/key",
+}
+
+# Two-factor authentication (allauth's MFA; docs/security.md): an authenticator app
+# (TOTP) with recovery codes. An organisation can require it of its members.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Starter")
+
+# Behind a reverse proxy, how to find the client's address (allauth's throttling and the
+# API keys' last-used address and new-network check read it the same way): the number of
+# proxies that append to X-Forwarded-For, or a header the proxy sets (e.g. X-Real-IP).
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = env_str("TRUSTED_CLIENT_IP_HEADER", "") or None
+
+# API keys (docs/security.md): how long a rotated key's old secret keeps working, and
+# what counts as a spike: at least API_KEY_SPIKE_MIN_REQUESTS requests in a minute and
+# API_KEY_SPIKE_FACTOR times the key's usual rate, once it has API_KEY_BASELINE_MINUTES
+# minutes of history.
+API_KEY_ROTATION_OVERLAP_HOURS = env_int("API_KEY_ROTATION_OVERLAP_HOURS", 24, minimum=0)
+API_KEY_SPIKE_FACTOR = env_float("API_KEY_SPIKE_FACTOR", 10.0)
+API_KEY_SPIKE_MIN_REQUESTS = env_int("API_KEY_SPIKE_MIN_REQUESTS", 60, minimum=1)
+API_KEY_BASELINE_MINUTES = env_int("API_KEY_BASELINE_MINUTES", 60, minimum=0)
 
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7, minimum=1)
 
@@ -360,6 +392,35 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if not DEBUG else None
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0 if DEBUG else 3600, minimum=0)
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+# Content-Security-Policy (docs/security.md): scripts and styles only from our own
+# static files: no inline <script>, no on*="" handler, no style="" attribute (JS sets
+# computed widths through the CSSOM, which CSP allows). Forms may post only to us, and
+# to Stripe's hosted Checkout and Billing Portal, to which the billing views redirect.
+_STRIPE_PAGES = ["https://checkout.stripe.com", "https://billing.stripe.com"]
+if STRIPE_API_BASE:
+    _STRIPE_PAGES.append(_origin(STRIPE_API_BASE))  # the local Stripe server's hosted pages
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF, *_STRIPE_PAGES],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # --- Static files -----------------------------------------------------------------
 STATIC_URL = "/static/"

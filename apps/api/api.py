@@ -29,7 +29,7 @@ from ninja import NinjaAPI, Router, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
-from apps.api.auth import INVALID_KEY, KeyRequest, authenticate, require_scope
+from apps.api.auth import INVALID_KEY, KeyRequest, authenticate, client_ip, require_scope
 from apps.api.errors import ApiError
 from apps.api.models import ApiKey, Scope
 from apps.core.db import tenant_context
@@ -48,7 +48,7 @@ class ApiKeyAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey:
         """``token`` is the whole header value here: ``__call__`` passes it unparsed so that
         a missing or malformed header gets its own answer (HttpBearer would return None)."""
-        key = authenticate(token)
+        key = authenticate(token, client_ip=client_ip(request))
         scope: ExitStack | None = getattr(request, _SCOPE_ATTR, None)
         if scope is None:
             raise ImproperlyConfigured("ApiKeyAuth runs only inside the Starter API.")

@@ -3,12 +3,16 @@
 ``authenticate`` reads ``Authorization: Bearer sk_…`` and returns the usable key or
 raises ``KeyRejected``; the django-ninja API (apps/api/api.py) and the OpenAI-compatible
 view (apps/api/openai_compat.py) both call it, so a key is refused the same way, with
-the same code, on every endpoint. A revoked or expired key says so (``revoked_api_key``,
-``expired_api_key``): only the holder of the full key can learn that, and it tells them
-what to do; any other key is ``invalid_api_key``.
+the same code, on every endpoint. A revoked, expired or suspended key says so
+(``revoked_api_key``, ``expired_api_key``, ``suspended_api_key``): only the holder of the
+full key can learn that, and it tells them what to do; any other key is ``invalid_api_key``.
 """
 
 from __future__ import annotations
+
+from allauth.account.adapter import get_adapter
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 
 from apps.api import selectors, services
 from apps.api.errors import ApiError
@@ -37,28 +41,50 @@ class KeyRejected(ApiError):
         super().__init__(401, message, code=code)
 
 
-def authenticate(authorization: str) -> ApiKey:
+class KeySuspended(ApiError):
+    """A 403: the key is genuine but suspended after unusual use; an admin can lift it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(403, message, code="suspended_api_key")
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address, as allauth's throttling sees it (behind a proxy, set
+    ``ALLAUTH_TRUSTED_PROXY_COUNT`` or ``ALLAUTH_TRUSTED_CLIENT_IP_HEADER``)."""
+    try:
+        return str(get_adapter(request).get_client_ip(request))
+    except PermissionDenied:
+        return None
+
+
+def authenticate(authorization: str, *, client_ip: str | None = None) -> ApiKey:
     """The usable key named by an ``Authorization`` header value, with its tenant loaded.
 
-    Raises ``KeyRejected`` for a missing, unknown, revoked or expired key. Call it
-    outside any tenant context: the key's hash is its capability.
+    Raises ``KeyRejected`` for a missing, unknown, revoked or expired key, and
+    ``KeySuspended`` for a suspended one. ``client_ip`` feeds the key's last-used address
+    and its anomaly checks. Call it outside any tenant context: the key's hash is its
+    capability.
     """
     scheme, _, token = authorization.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise KeyRejected(MISSING_KEY, code="missing_api_key")
-    key = services.api_key_authenticate(token)
+    key = services.api_key_authenticate(token, client_ip=client_ip)
     if key is None:
         raise _rejection(token)
     return key
 
 
-def _rejection(token: str) -> KeyRejected:
+def _rejection(token: str) -> ApiError:
     known = selectors.api_key_by_raw_key(token)
     problem = services.api_key_problem(known) if known is not None else None
     if known is None or problem is None:
         return KeyRejected(INVALID_KEY, code="invalid_api_key")
-    return KeyRejected(problem, code="revoked_api_key" if known.is_revoked else "expired_api_key")
+    if known.is_revoked:
+        return KeyRejected(problem, code="revoked_api_key")
+    if known.is_expired:
+        return KeyRejected(problem, code="expired_api_key")
+    return KeySuspended(problem)
 
 
 class MissingScope(ApiError):

@@ -9,6 +9,8 @@ visible inside its tenant's ``tenant_context``, and to whoever holds the key its
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -38,8 +40,18 @@ class ApiKey(TenantScopedModel):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The client address of the last recorded use (written with last_used_at).
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Rotation: the old key keeps working until its expires_at (the overlap), then the
+    # replacement named here is the only one (apps/api/services.py, api_key_rotate).
+    replaced_by = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaces"
+    )
+    # Suspended after anomalous use (apps/api/anomaly.py) until an admin re-enables it.
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    suspended_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ("-created_at",)
@@ -57,17 +69,37 @@ class ApiKey(TenantScopedModel):
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
     @property
+    def is_suspended(self) -> bool:
+        return self.suspended_at is not None
+
+    @property
     def is_active(self) -> bool:
-        return not self.is_revoked and not self.is_expired
+        return not self.is_revoked and not self.is_expired and not self.is_suspended
+
+    @property
+    def is_rotating_out(self) -> bool:
+        """Replaced on rotation and still inside its overlap period."""
+        return self.replaced_by_id is not None and not self.is_expired and not self.is_revoked
 
     @property
     def status(self) -> str:
-        """ "Revoked", "Expired" or "Active" (revocation wins: it was a deliberate act)."""
+        """ "Revoked", "Expired", "Suspended", "Rotating out" or "Active" (revocation wins:
+        it was a deliberate act)."""
         if self.is_revoked:
             return "Revoked"
         if self.is_expired:
             return "Expired"
+        if self.is_suspended:
+            return "Suspended"
+        if self.is_rotating_out:
+            return "Rotating out"
         return "Active"
+
+    @property
+    def used_just_now(self) -> bool:
+        return self.last_used_at is not None and timezone.now() - self.last_used_at < timedelta(
+            minutes=1
+        )
 
     @property
     def masked(self) -> str:

@@ -21,7 +21,7 @@ from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from apps.api.auth import authenticate, require_scope
+from apps.api.auth import authenticate, client_ip, require_scope
 from apps.api.errors import ApiError, gateway_error_response, gateway_error_status
 from apps.api.models import ApiKey, Scope
 from apps.core.http import TracedRequest, error_body, error_response, event_stream_response
@@ -75,20 +75,29 @@ def _parse(request: HttpRequest) -> tuple[dict[str, Any] | None, JsonResponse | 
 async def _authenticate(request: HttpRequest) -> ApiKey:
     """The request's key with the ``chat`` scope; ``ApiError`` otherwise (apps/api/auth.py,
     as on every endpoint)."""
-    key = await sync_to_async(authenticate)(request.headers.get("Authorization", ""))
+    key = await sync_to_async(authenticate)(
+        request.headers.get("Authorization", ""), client_ip=client_ip(request)
+    )
     return require_scope(key, Scope.CHAT)
 
 
 def _chunk(
-    cid: str, created: int, model: str, delta: dict[str, Any], finish: str | None = None
+    cid: str,
+    created: int,
+    model: str,
+    delta: dict[str, Any],
+    finish: str | None = None,
+    flags: tuple[str, ...] = (),
 ) -> bytes:
-    payload = {
+    payload: dict[str, Any] = {
         "id": cid,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
     }
+    if flags:
+        payload["guardrail_flags"] = list(flags)
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
 
@@ -112,7 +121,9 @@ async def _sse(
                 "total_tokens": event.tokens_in + event.tokens_out,
             }
         elif event.type == "done":
-            yield _chunk(cid, created, model, {}, event.finish_reason)
+            # The finish chunk carries the guardrail flags of the question and the whole
+            # answer, as a non-streamed completion does (docs/api.md).
+            yield _chunk(cid, created, model, {}, event.finish_reason, event.guardrail_flags)
             if include_usage and usage is not None:
                 payload = {
                     "id": cid,
@@ -161,28 +172,30 @@ async def chat_completions(request: TracedRequest) -> HttpResponseBase:
             result = await gateway.complete(ctx, body["messages"], cascade=False, **options)
         except GatewayError as exc:
             return gateway_error_response(exc.code, exc.message, exc.retry_after)
-        response = JsonResponse(
-            {
-                "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": result.finish_reason,
-                        "message": {"role": "assistant", "content": result.content},
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": result.tokens_in,
-                    "completion_tokens": result.tokens_out,
-                    "total_tokens": result.tokens_in + result.tokens_out,
-                },
-            }
-        )
+        completion: dict[str, Any] = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": result.finish_reason,
+                    "message": {"role": "assistant", "content": result.content},
+                }
+            ],
+            "usage": {
+                "prompt_tokens": result.tokens_in,
+                "completion_tokens": result.tokens_out,
+                "total_tokens": result.tokens_in + result.tokens_out,
+            },
+        }
         if result.guardrail_flags:
-            # The guardrails that flagged or redacted something (docs/guardrails.md).
+            # The guardrails that flagged or redacted something (docs/guardrails.md): in
+            # the body, as on a stream's finish chunk, and in a header.
+            completion["guardrail_flags"] = list(result.guardrail_flags)
+        response = JsonResponse(completion)
+        if result.guardrail_flags:
             response["X-Guardrail-Flags"] = ",".join(result.guardrail_flags)
         return response
     events = gateway.stream_chat(ctx, body["messages"], **options)

@@ -11,7 +11,14 @@ from django.conf import settings
 
 from apps.gateway import guard, router
 from apps.gateway.models import CallStatus
-from apps.gateway.pipeline import Call, begin, cache_lookup, cache_store, record_refusal
+from apps.gateway.pipeline import (
+    Call,
+    begin,
+    begin_again,
+    cache_lookup,
+    cache_store,
+    record_refusal,
+)
 from apps.gateway.types import CallContext, Completion, GatewayError, provider_unavailable
 
 logger = logging.getLogger(__name__)
@@ -142,14 +149,9 @@ async def _cascade(call: Call, extra_headers: dict[str, str] | None) -> Completi
         logger.info("cascade: escalating", extra={"mean_logprob": cheap.mean_logprob})
     except GatewayError:
         logger.info("cascade: cheap model failed, escalating")
-    # The escalation is a second provider call: reserve its budget and tokens afresh.
-    second = await begin(
-        call.ctx,
-        call.messages,
-        alias=call.alias,
-        max_tokens=call.max_tokens,
-        temperature=call.temperature,
-    )
+    # The escalation is a second provider call: reserve its budget and tokens afresh
+    # (the input was checked once, by the first).
+    second = await begin_again(call)
     strong = await _complete_once(second, second.alias, logprobs=False, extra_headers=extra_headers)
     strong.usage_record_ids = cheap_ids + strong.usage_record_ids
     return strong

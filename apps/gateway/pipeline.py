@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -131,19 +131,7 @@ async def begin(
     # Guardrails: after validation, before the limits, the caches and the provider, so
     # a blocked message costs nothing and a redacted value is never cached or sent.
     full, flags = await guard.check_input(ctx, policy, full)
-    reservation = await ratelimit.reserve(
-        tenant_id=cfg.tenant_id,
-        estimate=prompt_tokens + max_tokens,
-        tokens_per_day=cfg.tokens_per_day,
-        requests_per_minute=cfg.requests_per_minute,
-    )
-    try:
-        decision = await budget.reserve(
-            cfg, alias=alias, prompt_tokens=prompt_tokens, max_tokens=max_tokens
-        )
-    except GatewayError:
-        await ratelimit.reconcile(reservation, 0)
-        raise
+    reservation, decision = await _reserve(cfg, alias, prompt_tokens, max_tokens)
     return Call(
         ctx=ctx,
         cfg=cfg,
@@ -159,6 +147,45 @@ async def begin(
         policy=policy,
         canary=canary,
         flags=flags,
+    )
+
+
+async def _reserve(
+    cfg: ResolvedConfig, alias: str, prompt_tokens: int, max_tokens: int
+) -> tuple[ratelimit.Reservation, budget.BudgetDecision]:
+    """Tokens and requests (rate limit), then the call's most cost (budget); on a budget
+    refusal the tokens go back."""
+    reservation = await ratelimit.reserve(
+        tenant_id=cfg.tenant_id,
+        estimate=prompt_tokens + max_tokens,
+        tokens_per_day=cfg.tokens_per_day,
+        requests_per_minute=cfg.requests_per_minute,
+    )
+    try:
+        decision = await budget.reserve(
+            cfg, alias=alias, prompt_tokens=prompt_tokens, max_tokens=max_tokens
+        )
+    except GatewayError:
+        await ratelimit.reconcile(reservation, 0)
+        raise
+    return reservation, decision
+
+
+async def begin_again(call: Call) -> Call:
+    """A second provider call for a request that ``begin`` already admitted (the
+    cascade's escalation): its tokens and budget are reserved afresh; the messages, the
+    policy and the input's flags are the first call's, so the input is checked (and
+    logged) once per request, not once per provider call."""
+    reservation, decision = await _reserve(
+        call.cfg, call.alias, call.prompt_tokens, call.max_tokens
+    )
+    return replace(
+        call,
+        alias=decision.alias,
+        reservation=reservation,
+        decision=decision,
+        started=time.perf_counter(),
+        semantic_hit=None,
     )
 
 

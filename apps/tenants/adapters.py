@@ -18,6 +18,15 @@ PENDING_INVITATION_SESSION_KEY = "pending_invitation"
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    # Throttled sign-in (ACCOUNT_RATE_LIMITS, docs/security.md): say how long and what else to do.
+    error_messages = {
+        **DefaultAccountAdapter.error_messages,
+        "too_many_login_attempts": (
+            "Too many failed sign-in attempts for this account. Wait 5 minutes and try "
+            "again, or use “Forgot your password?”."
+        ),
+    }
+
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> User:
         """Create the user and, unless they are signing up to accept an invitation,
         their first organisation, with them as its owner."""

@@ -9,6 +9,21 @@ class TenantForm(forms.Form):
     name = forms.CharField(label="Organisation name", max_length=80)
 
 
+class SecurityForm(forms.Form):
+    require_mfa = forms.BooleanField(
+        label="Require two-factor authentication",
+        required=False,
+        help_text="Members without it are asked to set up an authenticator app before "
+        "they can open any page of this organisation. API keys are not affected.",
+    )
+    suspend_anomalous_keys = forms.BooleanField(
+        label="Suspend API keys on unusual use",
+        required=False,
+        help_text="A key used in a sudden spike or from a new network is suspended until an "
+        "admin re-enables it. Admins are alerted either way.",
+    )
+
+
 class InviteForm(forms.Form):
     email = forms.EmailField(
         label="Email address",

@@ -13,6 +13,7 @@ from django.http.response import HttpResponseBase
 from apps.core.asgi import served_lean
 from apps.core.db import in_worker_thread
 from apps.core.lean import authenticate, csrf_refusal
+from apps.tenants.mfa import mfa_setup_needed, mfa_setup_response
 from apps.tenants.middleware import as_member
 
 Response = TypeVar("Response", bound=HttpResponseBase)
@@ -48,5 +49,7 @@ def _as_member(
     authenticate(request)
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    with as_member(request, slug):
+    with as_member(request, slug) as membership:
+        if mfa_setup_needed(membership):
+            return mfa_setup_response(request, membership)
         return action(request, slug, *args)

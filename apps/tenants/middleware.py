@@ -21,6 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from apps.core.db import enter_tenant, user_context
 from apps.tenants import selectors
 from apps.tenants.http import MemberRequest
+from apps.tenants.mfa import mfa_return_done, mfa_setup_needed, mfa_setup_response
 from apps.tenants.models import Membership
 
 TENANT_PATH = re.compile(r"^/t/(?P<slug>[-a-zA-Z0-9_]+)/")
@@ -42,6 +43,10 @@ class TenantMiddleware:
             with user_context(user.pk):
                 return self.get_response(request)
         with as_member(request, match["slug"]) as membership:
+            if membership.tenant.require_mfa:
+                if mfa_setup_needed(membership):
+                    return mfa_setup_response(request, membership)
+                mfa_return_done(request)
             if request.session.get(LAST_TENANT_SESSION_KEY) != membership.tenant.slug:
                 request.session[LAST_TENANT_SESSION_KEY] = membership.tenant.slug  # a write
             return self.get_response(request)

@@ -22,6 +22,11 @@ class Tenant(TimeStampedModel):
     name = models.CharField(max_length=80)
     slug = models.SlugField(max_length=60, unique=True)
     plan = models.CharField(max_length=20, choices=PlanTier.choices, default=PlanTier.FREE)
+    # Security settings (docs/security.md), changed on the organisation page, audited.
+    # Members without two-factor authentication are sent to set it up before any page.
+    require_mfa = models.BooleanField(default=False)
+    # An API key whose use looks anomalous is suspended, not only reported.
+    suspend_anomalous_keys = models.BooleanField(default=False)
 
     class Meta:
         ordering = ("name",)
@@ -119,6 +124,11 @@ class AuditAction(models.TextChoices):
     DOCUMENT_REINGESTED = "document.reingested", "Document re-ingested"
     DOCUMENT_DELETED = "document.deleted", "Document deleted"
     PLAN_CHANGED = "plan.changed", "Plan changed"
+    SECURITY_UPDATED = "security.updated", "Security settings changed"
+    API_KEY_ROTATED = "api_key.rotated", "API key rotated"
+    API_KEY_ANOMALY = "api_key.anomaly", "Unusual API key use"
+    API_KEY_SUSPENDED = "api_key.suspended", "API key suspended"
+    API_KEY_REENABLED = "api_key.reenabled", "API key re-enabled"
 
 
 class AuditEvent(TenantScopedModel):

@@ -13,8 +13,11 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from allauth.mfa.utils import is_mfa_enabled
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -24,6 +27,7 @@ from apps.core.errors import NotAllowed, ServiceError
 from apps.tenants import selectors
 from apps.tenants.member_cache import forget_member
 from apps.tenants.models import (
+    MANAGER_ROLES,
     AuditAction,
     AuditEvent,
     Invitation,
@@ -47,6 +51,28 @@ def audit_record(
     return AuditEvent.objects.create(
         tenant=tenant, actor=actor, action=action, target=target, details=details
     )
+
+
+def notification_email_managers(*, notification_id: str, link_name: str, link_label: str) -> int:
+    """Email an in-app notification to its tenant's owners and admins, with a link to the
+    page ``link_name`` of the tenant (``link_label: URL``). Returns how many got it. Call
+    inside the tenant's context (the tasks that send alerts do)."""
+    note = Notification.objects.select_related("tenant").filter(id=notification_id).first()
+    if note is None:
+        return 0
+    recipients = list(
+        Membership.objects.filter(tenant_id=note.tenant_id, role__in=MANAGER_ROLES).values_list(
+            "user__email", flat=True
+        )
+    )
+    link = settings.SITE_URL + reverse(link_name, args=[note.tenant.slug])
+    send_mail(
+        subject=f"[{note.tenant.name}] {note.title}",
+        message=f"{note.body}\n\n{link_label}: {link}\n",
+        from_email=None,
+        recipient_list=recipients,
+    )
+    return len(recipients)
 
 
 def _unique_slug_candidates(name: str) -> list[str]:
@@ -122,6 +148,45 @@ def tenant_update(*, tenant: Tenant, actor: Membership, name: str) -> Tenant:
             target=name,
             previous_name=old,
         )
+    return tenant
+
+
+def tenant_update_security(
+    *, tenant: Tenant, actor: Membership, require_mfa: bool, suspend_anomalous_keys: bool
+) -> Tenant:
+    """Change the organisation's security settings (docs/security.md), audited.
+
+    Only an owner may require two-factor authentication or lift the requirement, and
+    only once their own account has it: otherwise they would lock themselves out of
+    the page where they could undo it. Owners and admins may choose whether anomalous
+    API keys are suspended."""
+    _require_manager(actor)
+    changes: dict[str, bool] = {}
+    if require_mfa != tenant.require_mfa:
+        if not actor.is_owner:
+            raise NotAllowed(
+                "Only an owner can change whether two-factor authentication is required."
+            )
+        if require_mfa and not is_mfa_enabled(actor.user):
+            raise ServiceError(
+                "Turn on two-factor authentication for your own account first "
+                "(Account → Two-factor authentication), then require it for everyone."
+            )
+        changes["require_mfa"] = require_mfa
+    if suspend_anomalous_keys != tenant.suspend_anomalous_keys:
+        changes["suspend_anomalous_keys"] = suspend_anomalous_keys
+    if not changes:
+        return tenant
+    for field, value in changes.items():
+        setattr(tenant, field, value)
+    tenant.save(update_fields=[*changes, "updated_at"])
+    audit_record(
+        tenant=tenant,
+        actor=actor.user,
+        action=AuditAction.SECURITY_UPDATED,
+        target=", ".join(f"{field} {'on' if value else 'off'}" for field, value in changes.items()),
+        **changes,
+    )
     return tenant
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from allauth.account.adapter import get_adapter
+from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -23,7 +24,7 @@ from apps.tenants.access import (
     manager_required,
 )
 from apps.tenants.adapters import PENDING_INVITATION_SESSION_KEY
-from apps.tenants.forms import InviteForm, RoleForm, TenantForm
+from apps.tenants.forms import InviteForm, RoleForm, SecurityForm, TenantForm
 from apps.tenants.http import MemberRequest
 from apps.tenants.middleware import LAST_TENANT_SESSION_KEY
 from apps.tenants.models import Role, can_change_role, can_remove
@@ -177,15 +178,44 @@ def invitation_revoke(request: MemberRequest, slug: str, invitation_id: UUID) ->
 
 @manager_required
 def tenant_settings(request: MemberRequest, slug: str) -> HttpResponse:
+    """Two forms on one page: the name (``form``) and security (``security_form``); the
+    submit button's ``section`` says which was sent."""
     tenant = request.tenant
-    form = TenantForm(request.POST or None, initial={"name": tenant.name})
-    if request.method == "POST" and form.is_valid():
+    section = request.POST.get("section") if request.method == "POST" else None
+    form = TenantForm(request.POST if section == "general" else None, initial={"name": tenant.name})
+    security_form = SecurityForm(
+        request.POST if section == "security" else None,
+        initial={
+            "require_mfa": tenant.require_mfa,
+            "suspend_anomalous_keys": tenant.suspend_anomalous_keys,
+        },
+    )
+    if section == "general" and form.is_valid():
         services.tenant_update(
             tenant=tenant, actor=request.membership, name=form.cleaned_data["name"]
         )
         messages.success(request, "Organisation updated.")
         return redirect("tenants:settings", tenant.slug)
-    return render(request, "tenants/settings.html", {"form": form, "limits": tenant.limits})
+    if section == "security" and security_form.is_valid():
+        wanted = dict(security_form.cleaned_data)
+        if not request.membership.is_owner:
+            # The box is disabled for admins, so the browser does not send it.
+            wanted["require_mfa"] = tenant.require_mfa
+        try:
+            services.tenant_update_security(tenant=tenant, actor=request.membership, **wanted)
+        except ServiceError as exc:
+            security_form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Security settings saved.")
+            return redirect("tenants:settings", tenant.slug)
+    context = {
+        "form": form,
+        "security_form": security_form,
+        "limits": tenant.limits,
+        "own_mfa": is_mfa_enabled(request.user),
+    }
+    status = 400 if form.errors or security_form.errors else 200
+    return render(request, "tenants/settings.html", context, status=status)
 
 
 @manager_required

@@ -101,3 +101,30 @@
     }
   });
 })();
+
+// The Content-Security-Policy allows no style="" attribute and no on*="" handler, so two
+// small behaviours live here instead (docs/security.md):
+// - <span data-width="42"> gets width 42% (meters, progress bars), also in HTML htmx swaps in;
+// - <select data-autosubmit> submits its form when it changes.
+(function () {
+  "use strict";
+  function applyWidths(root) {
+    var bars = root.querySelectorAll ? root.querySelectorAll("[data-width]") : [];
+    bars.forEach(function (bar) {
+      var value = parseFloat(bar.getAttribute("data-width"));
+      if (!isNaN(value)) bar.style.width = Math.max(0, Math.min(100, value)) + "%";
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { applyWidths(document); });
+  } else {
+    applyWidths(document);
+  }
+  document.addEventListener("htmx:load", function (event) { applyWidths(event.target); });
+  document.addEventListener("htmx:afterSettle", function (event) { applyWidths(event.target); });
+
+  document.addEventListener("change", function (event) {
+    var field = event.target.closest && event.target.closest("[data-autosubmit]");
+    if (field && field.form) field.form.requestSubmit();
+  });
+})();

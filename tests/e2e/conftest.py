@@ -5,9 +5,10 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
 
 from tests.servers import MAIL_DIR, asgi_server
 
@@ -40,13 +41,56 @@ def chromium() -> Iterator[Browser]:
         browser.close()
 
 
+# Content-Security-Policy violations the browser reported during the current test
+# (console errors); the autouse fixture below fails the test on any.
+CSP_VIOLATIONS: list[str] = []
+
+
+def _watch_console(context: BrowserContext) -> BrowserContext:
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            CSP_VIOLATIONS.append(f"{message.page.url if message.page else '?'}: {message.text}")
+
+    context.on("console", on_console)
+    return context
+
+
+def _csp_checked(browser: Browser) -> Browser:
+    """Every context (so every page) made from ``browser`` reports CSP errors to
+    ``CSP_VIOLATIONS``: each e2e test checks the policy without doing anything."""
+    new_context = browser.new_context
+
+    def checked_new_context(*args: Any, **kwargs: Any) -> BrowserContext:
+        return _watch_console(new_context(*args, **kwargs))
+
+    new_page = browser.new_page
+
+    def checked_new_page(*args: Any, **kwargs: Any) -> Page:
+        page = new_page(*args, **kwargs)
+        _watch_console(page.context)
+        return page
+
+    browser.new_context = checked_new_context  # type: ignore[method-assign]
+    browser.new_page = checked_new_page  # type: ignore[method-assign]
+    return browser
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations() -> Iterator[None]:
+    CSP_VIOLATIONS.clear()
+    yield
+    assert not CSP_VIOLATIONS, "The browser reported Content-Security-Policy errors:\n" + (
+        "\n".join(CSP_VIOLATIONS)
+    )
+
+
 @pytest.fixture(scope="module")
 def browser(django_db_setup: None) -> Iterator[Browser]:
     # Playwright's sync API keeps an event loop on this thread while it runs, and Django
     # refuses ORM calls beside a running loop: so the database is set up first, and the
     # browser lives for one module only (tests that run after e2e get a clean thread).
     with chromium() as browser:
-        yield browser
+        yield _csp_checked(browser)
 
 
 @pytest.fixture(scope="session")

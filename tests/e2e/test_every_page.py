@@ -62,6 +62,7 @@ class Site:
     conversation_id: uuid.UUID
     document_id: uuid.UUID
     invitation_token: str
+    api_key_id: uuid.UUID
     session_cookie: str
 
 
@@ -78,6 +79,7 @@ OWNER_PAGES: dict[str, Callable[[Site], str]] = {
     "gateway:cache_answers": lambda s: reverse("gateway:cache_answers", args=[s.slug]),
     "guardrails:events": lambda s: reverse("guardrails:events", args=[s.slug]),
     "api:keys": lambda s: reverse("api:keys", args=[s.slug]),
+    "api:key_rotate": lambda s: reverse("api:key_rotate", args=[s.slug, s.api_key_id]),
     "billing:billing": lambda s: reverse("billing:billing", args=[s.slug]),
     "chat:index": lambda s: reverse("chat:index", args=[s.slug]),
     "chat:conversation": lambda s: reverse("chat:conversation", args=[s.slug, s.conversation_id]),
@@ -85,6 +87,8 @@ OWNER_PAGES: dict[str, Callable[[Site], str]] = {
     "rag:document": lambda s: reverse("rag:document", args=[s.slug, s.document_id]),
     "account_email": lambda s: reverse("account_email"),
     "account_change_password": lambda s: reverse("account_change_password"),
+    "mfa_index": lambda s: reverse("mfa_index"),
+    "mfa_activate_totp": lambda s: reverse("mfa_activate_totp"),
 }
 # Pages walked signed out.
 ANONYMOUS_PAGES: dict[str, Callable[[Site], str]] = {
@@ -103,6 +107,7 @@ NOT_PAGES = {
     "billing:portal": "POST, redirects to Stripe",
     "billing:stripe_webhook": "Stripe's webhook",
     "api:key_revoke": "POST",
+    "api:key_reenable": "POST",
     "chat:new": "redirects to a new conversation",
     "chat:rename": "POST",
     "chat:delete": "POST",
@@ -148,9 +153,8 @@ def test_every_page_is_listed() -> None:
         f"{missing}: add each to OWNER_PAGES or ANONYMOUS_PAGES in {Path(__file__).name} "
         "(walked for accessibility and overflow), or to NOT_PAGES with the reason"
     )
-    assert not (covered - names - {"account_email", "account_change_password"}) - set(
-        ANONYMOUS_PAGES
-    ), "a listed name no longer exists"
+    allauth = {"account_email", "account_change_password", "mfa_index", "mfa_activate_totp"}
+    assert not (covered - names - allauth) - set(ANONYMOUS_PAGES), "a listed name no longer exists"
 
 
 @pytest.fixture
@@ -181,7 +185,7 @@ def site(live_db: None) -> Site:
         _, token = invitation_create(
             tenant=tenant, actor=actor, email=f"pages-invitee-{suffix}@example.com"
         )
-        api_key_create(tenant=tenant, actor=actor, name="Reporting", scopes=["chat"])
+        key, _ = api_key_create(tenant=tenant, actor=actor, name="Reporting", scopes=["chat"])
     client = Client()
     client.force_login(owner)
     return Site(
@@ -189,6 +193,7 @@ def site(live_db: None) -> Site:
         conversation_id=conversation.id,
         document_id=document.id,
         invitation_token=token,
+        api_key_id=key.id,
         session_cookie=client.cookies[settings.SESSION_COOKIE_NAME].value,
     )
 

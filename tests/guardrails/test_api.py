@@ -3,6 +3,9 @@ header; the log records the API key's calls like the chat's."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import httpx
 import openai
 import pytest
@@ -48,3 +51,45 @@ def test_blocked_and_flagged_calls_on_the_api(live_db: None, server: str) -> Non
             GuardrailEvent.objects.order_by("created_at").values_list("action", "feature")
         )
     assert logged == [("block", "api_chat"), ("flag", "api_chat")]
+
+
+def streamed_chunks(server: str, key: str, messages: list[dict[str, str]]) -> list[dict[str, Any]]:
+    chunks = []
+    with httpx.stream(
+        "POST",
+        f"{server}/api/v1/chat/completions",
+        json={"model": "fast", "messages": messages, "stream": True},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                chunks.append(json.loads(line.removeprefix("data: ")))
+    return chunks
+
+
+def test_streamed_and_whole_answers_report_the_same_flags(live_db: None, server: str) -> None:
+    """Flags (an injection, an email): in a whole completion's body and header, and on a
+    stream's finish chunk, the same; none on a clean question."""
+    tenant, key = new_key()
+    with_policy(tenant, prompt_injection="flag", pii="flag")
+    messages = [{"role": "user", "content": f"{ATTACK[0]['content']} Mail jane.doe@acme.io"}]
+    whole = httpx.post(
+        f"{server}/api/v1/chat/completions",
+        json={"model": "fast", "messages": messages},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+    assert whole.status_code == 200
+    flags = whole.json()["guardrail_flags"]
+    assert set(flags) == {"prompt_injection", "pii"}
+    assert whole.headers["X-Guardrail-Flags"] == ",".join(flags)
+    chunks = streamed_chunks(server, key, messages)
+    finish = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    assert len(finish) == 1
+    assert finish[0]["guardrail_flags"] == flags
+    assert all("guardrail_flags" not in c for c in chunks if c not in finish)
+
+    clean = [{"role": "user", "content": "What is our refund policy?"}]
+    assert all("guardrail_flags" not in c for c in streamed_chunks(server, key, clean))
