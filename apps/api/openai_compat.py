@@ -28,6 +28,7 @@ from apps.core.http import TracedRequest, error_body, error_response, event_stre
 from apps.gateway import api as gateway
 from apps.gateway.types import CallContext, GatewayError, StreamEvent
 from apps.gateway.validation import CHAT_ALIASES
+from apps.tenants.plans import model_refusal
 
 
 def _invalid(
@@ -152,6 +153,9 @@ async def chat_completions(request: TracedRequest) -> HttpResponseBase:
     if problem is not None:
         return problem
     assert body is not None  # noqa: S101
+    refusal = model_refusal(key.tenant.plan, body["model"])
+    if refusal is not None:
+        return error_response(403, refusal, code="model_not_allowed", param="model")
     ctx = CallContext(
         tenant_id=key.tenant_id,
         feature="api_chat",

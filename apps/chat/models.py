@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
 from apps.core.models import TenantScopedModel
+
+
+class TitleSource(models.TextChoices):
+    DEFAULT = "default", "Not titled yet"
+    WORDS = "words", "The first words of the first question"
+    GENERATED = "generated", "Generated from the first exchange"
+    USER = "user", "Renamed by its owner"
 
 
 class Conversation(TenantScopedModel):
@@ -13,6 +22,14 @@ class Conversation(TenantScopedModel):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
     title = models.CharField(max_length=200, default="New conversation")
+    # Where the title came from: a generated title replaces only the first-words one, so a
+    # rename is never overwritten (services.conversation_title_generate).
+    title_source = models.CharField(
+        max_length=10, choices=TitleSource.choices, default=TitleSource.DEFAULT
+    )
+    # The model alias picked in the composer (one the plan allows when it was picked);
+    # empty means the organisation's default from its AI settings.
+    model_alias = models.CharField(max_length=20, blank=True)
 
     class Meta:
         ordering = ("-updated_at",)
@@ -51,6 +68,12 @@ class Message(TenantScopedModel):
     # ("sources"), the check of each [n] it cites ("citations"), or why it used none
     # ("notice"). Empty when RAG was not involved.
     rag = models.JSONField(default=dict, blank=True)
+    # The cache that served the answer ("exact", "semantic"; "" for the provider): an
+    # answer from the semantic cache can be reported as wrong from the chat.
+    cache = models.CharField(max_length=10, blank=True)
+    # What the guardrails did to the question or the answer short of blocking it:
+    # [{"check": "pii", "action": "redact"}, ...] (apps/guardrails/policy.py names).
+    guardrails = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ("created_at",)
@@ -62,6 +85,34 @@ class Message(TenantScopedModel):
     @property
     def rag_script_id(self) -> str:
         return f"rag-{self.pk}"
+
+    @property
+    def guardrail_notices(self) -> list[str]:
+        return guardrail_notices(self.guardrails)
+
+
+# What a guardrail did, in words a person understands: never the value it found.
+_GUARDRAIL_SUBJECTS = {
+    "pii": "personal data (an email, phone number, card or id number)",
+    "secrets": "a secret (a key, token or password)",
+    "prompt_injection": "a possible attempt to override the assistant's instructions",
+    "moderation": "possibly harmful content",
+}
+_GUARDRAIL_ACTIONS = {
+    "redact": "Guardrails replaced {} in this exchange with a placeholder.",
+    "flag": "Guardrails flagged {} in this exchange.",
+}
+
+
+def guardrail_notices(records: list[dict[str, str]] | Any) -> list[str]:
+    """The notices to show on an answer for its ``guardrails`` record."""
+    notices = []
+    for record in records if isinstance(records, list) else []:
+        subject = _GUARDRAIL_SUBJECTS.get(record.get("check", ""))
+        template = _GUARDRAIL_ACTIONS.get(record.get("action", ""), _GUARDRAIL_ACTIONS["flag"])
+        if subject:
+            notices.append(template.format(subject))
+    return notices
 
 
 class Attachment(TenantScopedModel):

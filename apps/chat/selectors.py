@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
 
 from apps.chat.models import Conversation, Message, MessageStatus
+from apps.gateway.models import AISettings, ModelAlias
+from apps.guardrails.policy import Check, Policy, PolicyError
+from apps.tenants.models import Tenant
+from apps.tenants.plans import MODEL_LABELS, limits_for, plans_phrase
 
 
 def conversations_for(*, tenant_id: Any, user_id: Any) -> QuerySet[Conversation]:
@@ -30,7 +35,7 @@ def history_for(message: Message) -> list[dict[str, str]]:
     return [{"role": role, "content": content} for role, content in reversed(newest_first)]
 
 
-# Shown on an empty chat; the tenant's AI settings have no field for them yet.
+# Shown on an empty chat when the organisation has set none (AI settings, "Chat").
 SUGGESTED_PROMPTS = (
     "Summarise our latest documents in five bullet points",
     "Draft a friendly reply to a customer asking for a refund",
@@ -39,5 +44,68 @@ SUGGESTED_PROMPTS = (
 )
 
 
-def suggested_prompts(tenant: Any) -> tuple[str, ...]:
-    return SUGGESTED_PROMPTS
+@dataclass(frozen=True)
+class ModelChoice:
+    """One entry of the composer's model picker."""
+
+    alias: str
+    label: str
+    allowed: bool
+    note: str  # for a model the plan lacks: "on the Pro and Enterprise plans"
+
+
+@dataclass(frozen=True)
+class ChatScreenSettings:
+    """What the chat screen takes from the organisation's AI settings and plan."""
+
+    suggested_prompts: tuple[str, ...]
+    models: tuple[ModelChoice, ...]
+    default_model: str
+
+
+def screen_settings(tenant: Tenant) -> ChatScreenSettings:
+    """One query: the suggested prompts (defaults when none are set) and the model picker
+    (every chat alias; those the plan lacks disabled, naming the plans that have them)."""
+    row = (
+        AISettings.objects.filter(tenant_id=tenant.id)
+        .values_list("suggested_prompts", "model_alias")
+        .first()
+    )
+    prompts, default = row if row is not None else ([], ModelAlias.FAST.value)
+    allowed = limits_for(tenant.plan).model_aliases
+    models = tuple(
+        ModelChoice(
+            alias=alias,
+            label=MODEL_LABELS.get(alias, alias),
+            allowed=alias in allowed,
+            note="" if alias in allowed else f"on {plans_phrase(alias)}",
+        )
+        for alias in ModelAlias.values
+    )
+    if default not in allowed:
+        default = allowed[0]
+    return ChatScreenSettings(
+        suggested_prompts=tuple(prompts) or SUGGESTED_PROMPTS,
+        models=models,
+        default_model=default,
+    )
+
+
+def guardrail_record(tenant_id: Any, checks: tuple[str, ...]) -> list[dict[str, str]]:
+    """What the organisation's policy did for each check that flagged or redacted
+    something in an exchange (the gateway reports the checks, the policy the action)."""
+    if not checks:
+        return []
+    raw = (
+        AISettings.objects.filter(tenant_id=tenant_id).values_list("guardrails", flat=True).first()
+    )
+    try:
+        policy = Policy.parse(raw or {})
+    except PolicyError:
+        policy = Policy()
+    known = {check.value: check for check in Check}
+    return [
+        {"check": name, "action": policy.action(known[name]).value}
+        for name in checks
+        if name in known
+    ]

@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.chat.attachments import attachments_delete_all
-from apps.chat.models import Conversation, Message, MessageRole, MessageStatus
+from apps.chat.models import Conversation, Message, MessageRole, MessageStatus, TitleSource
 from apps.core.errors import ServiceError
 from apps.tenants.models import Tenant
+from apps.tenants.plans import model_refusal
 
 TITLE_CHARS = 60
 
@@ -26,7 +27,8 @@ def conversation_rename(*, conversation: Conversation, title: str) -> Conversati
     if not title:
         raise ServiceError("Give the conversation a title.")
     conversation.title = title[:200]
-    conversation.save(update_fields=["title", "updated_at"])
+    conversation.title_source = TitleSource.USER  # a generated title never replaces it
+    conversation.save(update_fields=["title", "title_source", "updated_at"])
     return conversation
 
 
@@ -50,6 +52,19 @@ def _clean(content: str) -> str:
     return content
 
 
+def _choose_model(conversation: Conversation, plan: str, model: str) -> None:
+    """Remember the model picked in the composer ("" keeps the conversation's choice),
+    after checking that the organisation's plan has it. The conversation is saved by the
+    caller. A choice the plan no longer has (a downgrade since) is refused the same way."""
+    model = model.strip()
+    if model:
+        conversation.model_alias = model
+    if conversation.model_alias:
+        refusal = model_refusal(plan, conversation.model_alias)
+        if refusal:
+            raise ServiceError(refusal, code="model_not_allowed")
+
+
 def _require_idle(conversation: Conversation) -> str | None:
     """Refuse while an answer streams; return the newest message's role (None when the
     conversation is empty). Every write goes through here, so a streaming answer is
@@ -64,7 +79,7 @@ def _require_idle(conversation: Conversation) -> str | None:
 
 def _new_answer(conversation: Conversation) -> Message:
     conversation.updated_at = timezone.now()
-    conversation.save(update_fields=["updated_at"])
+    conversation.save(update_fields=["model_alias", "updated_at"])
     return Message.objects.create(
         tenant_id=conversation.tenant_id,
         conversation=conversation,
@@ -74,8 +89,9 @@ def _new_answer(conversation: Conversation) -> Message:
 
 
 @transaction.atomic
-def message_regenerate(*, conversation: Conversation) -> Message:
-    """Replace the last answer with a new one to stream."""
+def message_regenerate(*, conversation: Conversation, plan: str, model: str = "") -> Message:
+    """Replace the last answer with a new one to stream (with ``model`` when given)."""
+    _choose_model(conversation, plan, model)
     _require_idle(conversation)
     last = conversation.messages.order_by("-created_at").first()
     if last is None or last.role != MessageRole.ASSISTANT:
@@ -85,9 +101,12 @@ def message_regenerate(*, conversation: Conversation) -> Message:
 
 
 @transaction.atomic
-def message_edit_last(*, conversation: Conversation, content: str) -> tuple[Message, Message]:
+def message_edit_last(
+    *, conversation: Conversation, content: str, plan: str, model: str = ""
+) -> tuple[Message, Message]:
     """Change the last question and answer it again (its old answer goes)."""
     content = _clean(content)
+    _choose_model(conversation, plan, model)
     _require_idle(conversation)
     question = conversation.messages.filter(role=MessageRole.USER).order_by("-created_at").first()
     if question is None:
@@ -98,13 +117,27 @@ def message_edit_last(*, conversation: Conversation, content: str) -> tuple[Mess
     return question, _new_answer(conversation)
 
 
-# Joins the caller's transaction (the member's request) without a savepoint: a refusal
-# comes before any write, and a failed write fails the whole request anyway.
-@transaction.atomic(savepoint=False)
-def message_post(*, conversation: Conversation, content: str) -> tuple[Message, Message]:
-    """Store the user's message and an empty assistant message to stream into."""
+def message_post(
+    *, conversation: Conversation, content: str, plan: str, model: str = ""
+) -> tuple[Message, Message]:
+    """Store the user's message and an empty assistant message to stream into.
+
+    ``plan`` is the organisation's plan, ``model`` the alias picked in the composer ("":
+    the conversation's choice, else the organisation's default); a model the plan does
+    not have is refused with the plans that have it, and nothing is stored."""
     content = _clean(content)
+    _choose_model(conversation, plan, model)
     first = _require_idle(conversation) is None
+    return _store_post(conversation, content, first=first)
+
+
+# Joins the caller's transaction (the member's request) without a savepoint: every
+# refusal is raised before it (an exception inside would doom the caller's transaction),
+# and a failed write fails the whole request anyway.
+@transaction.atomic(savepoint=False)
+def _store_post(
+    conversation: Conversation, content: str, *, first: bool
+) -> tuple[Message, Message]:
     user_message = Message(
         tenant_id=conversation.tenant_id,
         conversation=conversation,
@@ -119,10 +152,12 @@ def message_post(*, conversation: Conversation, content: str) -> tuple[Message, 
     )
     # One INSERT for both; ids are made here, and each created_at is taken in order.
     Message.objects.bulk_create([user_message, answer])
-    if first:
+    if first and conversation.title_source != TitleSource.USER:
+        # Replaced by a generated title once the first answer is complete (titles.py).
         conversation.title = content[:TITLE_CHARS] + ("…" if len(content) > TITLE_CHARS else "")
+        conversation.title_source = TitleSource.WORDS
     conversation.updated_at = timezone.now()
-    conversation.save(update_fields=["title", "updated_at"])
+    conversation.save(update_fields=["title", "title_source", "model_alias", "updated_at"])
     return user_message, answer
 
 

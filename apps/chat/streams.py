@@ -41,9 +41,9 @@ import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from apps.chat import attachments, selectors, services
+from apps.chat import attachments, selectors, services, titles
 from apps.chat.citations import rag_record
-from apps.chat.models import Message, MessageStatus
+from apps.chat.models import Message, MessageStatus, TitleSource, guardrail_notices
 from apps.core.db import in_worker_thread, tenant_context
 from apps.core.redis_client import get_redis
 from apps.gateway import api as gateway
@@ -150,7 +150,9 @@ def _history(tenant_id: Any, message_id: Any) -> tuple[Message | None, list[dict
     message is answered already, or gone."""
     with tenant_context(tenant_id):
         try:
-            message = Message.objects.get(id=message_id, tenant_id=tenant_id)
+            message = Message.objects.select_related("conversation").get(
+                id=message_id, tenant_id=tenant_id
+            )
         except Message.DoesNotExist:
             return None, None
         if message.status != MessageStatus.STREAMING:
@@ -158,14 +160,34 @@ def _history(tenant_id: Any, message_id: Any) -> tuple[Message | None, list[dict
         return message, selectors.history_for(message)
 
 
-def _finish(tenant_id: Any, message_id: Any, fields: dict[str, Any]) -> None:
+def _finish(
+    tenant_id: Any, message_id: Any, fields: dict[str, Any], checks: tuple[str, ...]
+) -> list[dict[str, str]]:
+    """Save the answer; return what the guardrails did (``checks``: those the gateway
+    reported as having flagged or redacted something), as saved on the message."""
     with tenant_context(tenant_id):
-        services.message_finish(message_id=message_id, tenant_id=tenant_id, **fields)
+        guardrails = selectors.guardrail_record(tenant_id, checks)
+        services.message_finish(
+            message_id=message_id, tenant_id=tenant_id, guardrails=guardrails, **fields
+        )
+    return guardrails
+
+
+def _final(message: Message) -> dict[str, Any]:
+    """The done event's data for an answer saved already (a replay)."""
+    return {
+        "status": message.status,
+        "rag": message.rag,
+        "served_model": message.served_model,
+        "cache": message.cache,
+        "notices": message.guardrail_notices,
+    }
 
 
 async def _generate(live: _Live, user_id: Any) -> None:
     tenant_id, message_id = live.tenant_id, live.message_id
     fields: dict[str, Any] = {"status": MessageStatus.COMPLETE}
+    conversation = history = None
     try:
         message, history = await in_worker_thread(_history)(tenant_id, message_id)
         if message is None or history is None:
@@ -173,12 +195,14 @@ async def _generate(live: _Live, user_id: Any) -> None:
             # or deleted: replay what is saved instead of generating it again.
             await _replay(live, message)
             return
+        conversation = message.conversation
         ctx = CallContext(
             tenant_id=tenant_id, feature="chat", user_id=user_id, request_id=str(message_id)
         )
         retrieved = await _retrieve(ctx, history, fields, message.conversation_id)
         if retrieved is not None:
-            await _stream_answer(live, ctx, history, fields, retrieved.prompt_block())
+            alias = conversation.model_alias or None  # None: the organisation's default
+            await _stream_answer(live, ctx, history, fields, retrieved.prompt_block(), alias)
             fields["rag"] = rag_record(retrieved, "".join(live.tokens))
     except Exception:
         logger.exception("chat generation failed", extra={"message_id": str(message_id)})
@@ -190,11 +214,42 @@ async def _generate(live: _Live, user_id: Any) -> None:
     if live.stop_reason:
         fields.update(status=MessageStatus.STOPPED, error_code=live.stop_reason)
     fields["content"] = "".join(live.tokens)
+    # The first exchange of a conversation still titled by its first words gets a title
+    # from the gateway, once the stream has ended (titles.py); the page asks for it.
+    title_due = (
+        fields["status"] == MessageStatus.COMPLETE
+        and conversation is not None
+        and conversation.title_source == TitleSource.WORDS
+        and [m["role"] for m in history or []] == ["user"]
+    )
+    checks = fields.pop("guardrail_checks", ())
+    guardrails: list[dict[str, str]] = []
     try:
-        await in_worker_thread(_finish)(tenant_id, message_id, fields)
+        guardrails = await in_worker_thread(_finish)(tenant_id, message_id, fields, checks)
     finally:
         final = {k: _plain(k, v) for k, v in fields.items() if k != "content"}
+        final["notices"] = guardrail_notices(guardrails)
+        final["title_pending"] = title_due
         await _close(live, orjson.dumps(final).decode())
+    if title_due and history and conversation is not None:
+        await _title(live, user_id, conversation.id, history[-1]["content"], fields["content"])
+
+
+async def _title(
+    live: _Live, user_id: Any, conversation_id: Any, question: str, answer: str
+) -> None:
+    """A title for a conversation's first exchange. Its failure changes nothing else: the
+    answer is saved and sent already, and the first-words title stays."""
+    try:
+        await titles.generate(
+            tenant_id=live.tenant_id,
+            user_id=user_id,
+            conversation_id=conversation_id,
+            question=question,
+            answer=answer,
+        )
+    except Exception:
+        logger.exception("conversation title failed", extra={"message_id": str(live.message_id)})
 
 
 async def _replay(live: _Live, message: Message | None) -> None:
@@ -202,13 +257,13 @@ async def _replay(live: _Live, message: Message | None) -> None:
         final = {"status": MessageStatus.ERROR, "error_message": "This message was deleted."}
     else:
         live.tokens.append(message.content)
-        final = {"status": message.status, "rag": message.rag, "served_model": message.served_model}
+        final = _final(message)
     await _close(live, orjson.dumps(final).decode())
 
 
 def _plain(key: str, value: Any) -> Any:
     """A done event's field as JSON: the rag record as it is, the rest as text."""
-    if key == "rag" or value is None:
+    if key == "rag" or value is None or isinstance(value, list | tuple):
         return value
     return str(value)
 
@@ -236,8 +291,9 @@ async def _stream_answer(
     history: list[dict[str, str]],
     fields: dict[str, Any],
     context: str,
+    alias: str | None,
 ) -> None:
-    events = gateway.stream_chat(ctx, history, trim_history=True, context=context)
+    events = gateway.stream_chat(ctx, history, alias=alias, trim_history=True, context=context)
     try:
         async for event in events:
             if event.type == "token":
@@ -246,10 +302,14 @@ async def _stream_answer(
                     live.announce()  # the first token at once; the rest on the next tick
                 if live.stop_reason:
                     break
+            elif event.type == "usage":
+                fields["cache"] = event.cache  # "semantic": the answer can be reported
             elif event.type == "done":
                 fields.update(
                     served_model=event.served_model, usage_record_id=event.usage_record_id
                 )
+                # Checked against the tenant's policy by _finish: what was done to them.
+                fields["guardrail_checks"] = event.guardrail_flags
             elif event.type == "error":
                 fields.update(
                     status=MessageStatus.ERROR, error_code=event.code, error_message=event.message
@@ -434,13 +494,7 @@ async def _read_redis(tenant_id: Any, message_id: Any, seen: int) -> AsyncIterat
                 message = await sync_to_async(_snapshot)(tenant_id, message_id)
                 if message is not None and message.status != MessageStatus.STREAMING:
                     # The stream expired: replay the saved answer in one piece.
-                    done = orjson.dumps(
-                        {
-                            "status": message.status,
-                            "rag": message.rag,
-                            "served_model": message.served_model,
-                        }
-                    ).decode()
+                    done = orjson.dumps(_final(message)).decode()
                     yield [("snapshot", "token", message.content), ("", TERMINAL, done)]
                     return
             yield [("", "ping", "")]

@@ -45,7 +45,17 @@ urlpatterns = [
         name="attachment_delete",
     ),
     path(
+        "t/<slug:slug>/chat/<uuid:conversation_id>/title/",
+        views.conversation_title,
+        name="title",
+    ),
+    path(
         "t/<slug:slug>/chat/messages/<uuid:message_id>/events/", views.message_events, name="events"
     ),
     path("t/<slug:slug>/chat/messages/<uuid:message_id>/stop/", views.message_stop, name="stop"),
+    path(
+        "t/<slug:slug>/chat/messages/<uuid:message_id>/report/",
+        views.message_report,
+        name="report",
+    ),
 ]

@@ -20,7 +20,9 @@ from apps.chat.models import Conversation, Message, MessageStatus
 from apps.core.asgi import lean
 from apps.core.errors import ServiceError
 from apps.core.http import error_response, event_stream_response
-from apps.gateway.selectors import usage_by_request
+from apps.gateway.models import CacheKind
+from apps.gateway.selectors import semantic_hits, usage_by_request
+from apps.gateway.services import cache_hit_report
 from apps.rag import selectors as rag_selectors
 from apps.tenants.http import MemberRequest
 from apps.tenants.lean import run_as_member
@@ -50,11 +52,19 @@ def _screen(
     query = request.GET.get("q", "").strip()
     if query:
         conversations = conversations.filter(title__icontains=query)
+    screen = selectors.screen_settings(request.tenant)
+    selected = screen.default_model
+    if conversation is not None and any(
+        m.allowed and m.alias == conversation.model_alias for m in screen.models
+    ):
+        selected = conversation.model_alias
     context |= {
         "conversations": conversations[:100],
         "q": query,
         "conversation": conversation,
-        "suggested_prompts": selectors.suggested_prompts(request.tenant),
+        "suggested_prompts": screen.suggested_prompts,
+        "models": screen.models,
+        "selected_model": selected,
     }
     return render(request, "chat/screen.html", context)
 
@@ -84,7 +94,17 @@ def conversation(request: MemberRequest, slug: str, conversation_id: UUID) -> Ht
         usage = usage_by_request(request.tenant, [str(m.id) for m in history], feature="chat")
         for message in history:
             message.usage = usage.get(str(message.id))  # type: ignore[attr-defined]
+    # Answers from the semantic cache that were reported already say so.
+    cached = [m.usage_record_id for m in history if m.cache == CacheKind.SEMANTIC]
+    reported = set(
+        semantic_hits(request.tenant, reported=True)
+        .filter(usage_record_id__in=cached)
+        .values_list("usage_record_id", flat=True)
+        if cached
+        else ()
+    )
     for message in history:
+        message.reported = message.usage_record_id in reported  # type: ignore[attr-defined]
         if message.status == MessageStatus.STREAMING:
             message.events_url = events_url(request, slug, message)  # type: ignore[attr-defined]
     prefill = request.GET.get("prompt", "")[:2000]
@@ -106,6 +126,39 @@ def conversation_delete(request: MemberRequest, slug: str, conversation_id: UUID
     services.conversation_delete(conversation=get_conversation(request, conversation_id))
     flash.success(request, "Conversation deleted.")
     return redirect("chat:index", slug)
+
+
+def conversation_title(request: MemberRequest, slug: str, conversation_id: UUID) -> JsonResponse:
+    """The conversation's title, for the open screen to pick up a generated one."""
+    found = get_conversation(request, conversation_id)
+    return JsonResponse({"title": found.title, "source": found.title_source})
+
+
+@require_POST
+def message_report(request: MemberRequest, slug: str, message_id: UUID) -> JsonResponse:
+    """Report an answer served from the semantic cache as wrong: the cached answer is
+    removed and the pair of questions kept for the organisation's evaluation."""
+    message = get_message(request, message_id)
+    if message.cache != CacheKind.SEMANTIC or message.usage_record_id is None:
+        return error_response(
+            400,
+            "This answer did not come from the cache of similar questions, so there is "
+            "nothing to remove. Regenerate it instead.",
+            code="not_a_cache_hit",
+        )
+    try:
+        cache_hit_report(
+            tenant_id=str(request.tenant.id),
+            usage_record_id=message.usage_record_id,
+            reporter_id=request.user.pk,
+            via="chat",
+            note=request.POST.get("note", ""),
+        )
+    except ServiceError as exc:
+        return _refused(exc)
+    return JsonResponse(
+        {"status": "reported", "message": "Thanks: this answer will not be reused again."}
+    )
 
 
 def events_url(request: MemberRequest, slug: str, message: Message) -> str:
@@ -159,7 +212,10 @@ def _send(request: MemberRequest, slug: str, conversation_id: UUID) -> JsonRespo
     found = get_conversation(request, conversation_id)
     try:
         question, answer = services.message_post(
-            conversation=found, content=request.POST.get("content", "")
+            conversation=found,
+            content=request.POST.get("content", ""),
+            plan=request.tenant.plan,
+            model=request.POST.get("model", ""),
         )
     except ServiceError as exc:
         return _refused(exc)
@@ -169,7 +225,9 @@ def _send(request: MemberRequest, slug: str, conversation_id: UUID) -> JsonRespo
 def _regenerate(request: MemberRequest, slug: str, conversation_id: UUID) -> JsonResponse:
     found = get_conversation(request, conversation_id)
     try:
-        answer = services.message_regenerate(conversation=found)
+        answer = services.message_regenerate(
+            conversation=found, plan=request.tenant.plan, model=request.POST.get("model", "")
+        )
     except ServiceError as exc:
         return _refused(exc)
     return _started(request, slug, answer)
@@ -179,7 +237,10 @@ def _edit(request: MemberRequest, slug: str, conversation_id: UUID) -> JsonRespo
     found = get_conversation(request, conversation_id)
     try:
         question, answer = services.message_edit_last(
-            conversation=found, content=request.POST.get("content", "")
+            conversation=found,
+            content=request.POST.get("content", ""),
+            plan=request.tenant.plan,
+            model=request.POST.get("model", ""),
         )
     except ServiceError as exc:
         return _refused(exc)

@@ -36,6 +36,34 @@ GUARD_HELP = {
 }
 
 
+MAX_PROMPTS = 6
+MAX_PROMPT_CHARS = 120
+
+
+def parse_prompts(text: str) -> list[str]:
+    """Suggested prompts from a textarea: one per non-empty line, spaces collapsed.
+    Raises ValidationError naming the line to fix."""
+    prompts = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    errors = []
+    if len(prompts) > MAX_PROMPTS:
+        errors.append(
+            f"{len(prompts)} prompts: keep at most {MAX_PROMPTS} (one per line); "
+            "an empty chat has room for a few."
+        )
+    for number, prompt in enumerate(prompts, 1):
+        if len(prompt) > MAX_PROMPT_CHARS:
+            errors.append(
+                f"Prompt {number} is {len(prompt)} characters long; shorten it to "
+                f"{MAX_PROMPT_CHARS} or fewer."
+            )
+    duplicates = sorted({p for p in prompts if prompts.count(p) > 1})
+    if duplicates:
+        errors.append(f"“{duplicates[0]}” is listed twice: keep it once.")
+    if errors:
+        raise forms.ValidationError(errors)
+    return prompts
+
+
 class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only in the stubs
     class Meta:
         model = AISettings
@@ -51,6 +79,7 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
             "rag_top_k",
             "monthly_budget_usd",
             "budget_action",
+            "suggested_prompts",
         )
         labels = {"model_alias": "Model", "max_tokens": "Maximum answer length (tokens)"}
         help_texts = {
@@ -71,6 +100,7 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
         ("Caching", ("cache_enabled", "semantic_threshold")),
         ("Documents", ("rag_enabled", "rag_top_k")),
         ("Budget", ("monthly_budget_usd", "budget_action")),
+        ("Chat", ("suggested_prompts",)),
         ("Guardrails", (*GUARD_FIELDS, "guard_fail_closed", "guard_passages")),
     )
 
@@ -89,6 +119,17 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
         help_text="Passages are checked at upload and again when retrieved.",
         required=False,  # absent: the current setting stays
     )
+
+    suggested_prompts = forms.CharField(
+        label="Suggested prompts",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=f"Shown on an empty chat, one per line, at most {MAX_PROMPTS} of up to "
+        f"{MAX_PROMPT_CHARS} characters. Leave empty for the defaults.",
+    )
+
+    def clean_suggested_prompts(self) -> list[str]:
+        return parse_prompts(self.cleaned_data.get("suggested_prompts") or "")
 
     def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
         return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
@@ -114,6 +155,8 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
             guard.widget.choices = [(a.value, ACTION_LABELS[a]) for a in ALLOWED[check]]
             self.fields[f"guard_{check.value}"] = guard
         self._policy = policy
+        if not self.is_bound:
+            self.initial["suggested_prompts"] = "\n".join(self.instance.suggested_prompts or [])
         self.fields["guard_fail_closed"].initial = policy.fail_closed
         self.fields["guard_passages"].initial = policy.passages.value
         if allowed_aliases:

@@ -93,6 +93,9 @@ class AISettings(TenantScopedModel):
     # beside the other settings, read with them in one row and cached with them in the
     # resolved configuration. Empty means the defaults.
     guardrails = models.JSONField(default=dict, blank=True)
+    # Shown on an empty chat (a list of texts, validated by AISettingsForm); empty means
+    # the defaults in apps/chat/selectors.py.
+    suggested_prompts = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [

@@ -67,9 +67,9 @@ def job_start(request: MemberRequest, slug: str) -> HttpResponse:
     if request.POST.get("scope") == "all":
         chosen = [
             str(pk)
-            for pk in Document.objects.shared().filter(
-                tenant=request.tenant, status=DocumentStatus.READY
-            ).values_list("id", flat=True)
+            for pk in Document.objects.shared()
+            .filter(tenant=request.tenant, status=DocumentStatus.READY)
+            .values_list("id", flat=True)
         ]
         if not chosen:
             messages.error(request, "No document is ready to summarise yet.")

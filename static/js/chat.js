@@ -89,12 +89,19 @@
   const send = document.getElementById("send-button");
   const stop = document.getElementById("stop-button");
   const errorBox = document.getElementById("composer-error");
+  const picker = document.getElementById("model-picker");
   const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   let stopUrl = null;
 
+  // Every post carries the model picked in the composer; the server remembers it for
+  // the conversation and refuses one the plan does not have.
+  function withModel(body) {
+    return Object.assign({}, body || {}, picker ? { model: picker.value } : {});
+  }
+
   function bubble(role, text) {
     const empty = document.getElementById("chat-empty");
-    if (empty) empty.remove();
+    if (empty) empty.hidden = true;  // back if the first post is refused
     const el = document.createElement("article");
     el.className = "bubble bubble-" + role;
     el.setAttribute("aria-label", role === "user" ? "You" : "Assistant");
@@ -217,9 +224,9 @@
     const last = log.querySelector(".bubble:last-child");
     busy(true);
     try {
-      const data = await post(root.dataset.regenerateUrl);
+      const data = await post(root.dataset.regenerateUrl, withModel());
       if (last && last.classList.contains("bubble-assistant")) last.remove();
-      follow(bubble("assistant", ""), data.events_url, data.stop_url);
+      follow(bubble("assistant", ""), data);
     } catch (error) {
       busy(false);
       showError(error.message);
@@ -314,12 +321,49 @@
     errorBox.hidden = !message;
   }
 
-  function follow(el, eventsUrl, url) {
-    stopUrl = url;
+  // What the guardrails did to the exchange, in words (never the value they found).
+  function showNotices(el, notices) {
+    for (const text of notices || []) {
+      const note = document.createElement("div");
+      note.className = "bubble-note guard-note";
+      note.dataset.guardNotice = "";
+      note.textContent = text;
+      el.insertBefore(note, el.querySelector(".message-actions"));
+    }
+  }
+
+  // The conversation's title in the bar, the history panel and the tab.
+  function setTitle(title) {
+    const heading = document.querySelector(".chat-title");
+    const item = document.querySelector(".chat-history-item.active");
+    if (heading) {
+      document.title = document.title.replace(heading.textContent, title);
+      heading.textContent = title;
+    }
+    if (item) {
+      item.title = title;
+      item.querySelector(".truncate").textContent = title;
+    }
+  }
+
+  // After the first answer the server asks the model for a short title, once the stream
+  // has ended: pick it up when it is saved (a failed call leaves the first words).
+  function awaitTitle(tries) {
+    setTimeout(async () => {
+      const response = await fetch(root.dataset.titleUrl, { headers: { Accept: "application/json" } }).catch(() => null);
+      const data = response && response.ok ? await response.json() : null;
+      if (data && data.source === "generated") setTitle(data.title);
+      else if (tries > 1 && !(data && data.source === "user")) awaitTitle(tries - 1);
+    }, 1200);
+  }
+
+  function follow(el, data) {
+    stopUrl = data.stop_url;
+    if (data.message_id) el.dataset.message = data.message_id;
     busy(true);
     el.classList.add("streaming");
     let raw = "";
-    const source = new EventSource(eventsUrl);  // reconnects with Last-Event-ID by itself
+    const source = new EventSource(data.events_url);  // reconnects with Last-Event-ID by itself
     source.addEventListener("token", (e) => {
       raw += JSON.parse(e.data);
       setAnswer(el, raw);
@@ -336,6 +380,10 @@
       enhance(el);
       decorate(el, final.rag);
       showModel(el, final.served_model);
+      showNotices(el, final.notices);
+      const report = el.querySelector("[data-action=report]");
+      if (report) report.hidden = final.cache !== "semantic";
+      if (final.title_pending) awaitTitle(10);
       if (final.status === "error" || final.status === "stopped") {
         const note = document.createElement("div");
         note.className = "bubble-note" + (final.status === "error" ? " error" : "");
@@ -366,20 +414,21 @@
       send.textContent = "Send";
       busy(true);
       try {
-        const data = await post(root.dataset.editUrl, { content });
+        const data = await post(root.dataset.editUrl, withModel({ content }));
         const questions = log.querySelectorAll(".bubble-user");
         const question = questions[questions.length - 1];
         question.querySelector(".bubble-text").textContent = content;
         while (question.nextElementSibling) question.nextElementSibling.remove();
         input.value = "";
         grow();
-        follow(bubble("assistant", ""), data.events_url, data.stop_url);
+        follow(bubble("assistant", ""), data);
       } catch (error) {
         busy(false);
         showError(error.message);
       }
       return;
     }
+    const first = !log.querySelector(".bubble");
     const mine = bubble("user", content);
     const answer = bubble("assistant", "");
     answer.classList.add("streaming");
@@ -387,12 +436,14 @@
     grow();
     busy(true);
     try {
-      const data = await post(root.dataset.sendUrl, { content });
-      answer.dataset.message = data.message_id;
-      follow(answer, data.events_url, data.stop_url);
+      const data = await post(root.dataset.sendUrl, withModel({ content }));
+      if (first) setTitle(content.length > 60 ? content.slice(0, 60) + "…" : content);
+      follow(answer, data);
     } catch (error) {
       mine.remove();
       answer.remove();
+      const empty = document.getElementById("chat-empty");
+      if (empty && !log.querySelector(".bubble")) empty.hidden = false;
       input.value = content;
       busy(false);
       showError(error.message);
@@ -414,6 +465,26 @@
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !stop.hidden) { event.preventDefault(); stopAnswer(); }
   });
+
+  // Report an answer reused from the semantic cache as wrong: it is never reused again.
+  ACTIONS.report = async (button, message) => {
+    const url = root.dataset.reportUrl.replace("00000000-0000-0000-0000-000000000000", message.dataset.message);
+    button.disabled = true;
+    const note = document.createElement("div");
+    note.className = "bubble-note";
+    note.setAttribute("role", "status");
+    try {
+      const data = await post(url);
+      button.querySelector("[data-label]").textContent = "Reported";
+      button.classList.add("reported");
+      note.textContent = data.message;
+    } catch (error) {
+      button.disabled = false;
+      note.className = "bubble-note error";
+      note.textContent = error.message;
+    }
+    message.appendChild(note);
+  };
 
   // Suggested prompts fill the composer.
   log.addEventListener("click", (event) => {
@@ -442,6 +513,6 @@
   const pending = log.querySelector(".bubble[data-status=streaming]");
   if (pending) {
     pending.querySelector(".bubble-text").textContent = "";
-    follow(pending, pending.dataset.eventsUrl, pending.dataset.stopUrl);
+    follow(pending, { events_url: pending.dataset.eventsUrl, stop_url: pending.dataset.stopUrl });
   }
 })();

@@ -459,7 +459,7 @@ def test_conversations_api_lists_and_reads_only_the_key_creators(
 
     with tenant_context(tenant.id):
         mine = chat_services.conversation_create(tenant=tenant, user=owner)
-        chat_services.message_post(conversation=mine, content="First question")
+        chat_services.message_post(conversation=mine, content="First question", plan=tenant.plan)
         actor = Membership.objects.get(user=owner)
         _, raw = key_services.api_key_create(
             tenant=tenant, actor=actor, name="Reader", scopes=["read"]

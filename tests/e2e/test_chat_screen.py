@@ -97,7 +97,8 @@ def test_chat_screen_desktop_and_phone(
     assert answer.locator("time").is_visible()
 
     # A long answer: following while at the bottom; scrolled up, "Jump to latest" shows.
-    page.fill("#composer-input", "Tell me a long story " + "about invoices and refunds " * 40)
+    # A question tall enough that the log overflows while the (short) answer still streams.
+    page.fill("#composer-input", "Tell me a long story " + "about invoices and refunds " * 70)
     page.keyboard.press("Enter")
     streaming = page.locator(".bubble-assistant.streaming")
     streaming.wait_for()

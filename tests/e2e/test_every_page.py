@@ -124,6 +124,8 @@ NOT_PAGES = {
     "chat:stop": "POST",
     "chat:attachments": "JSON list and upload",
     "chat:attachment_delete": "POST",
+    "chat:report": "POST",
+    "chat:title": "JSON for the open chat screen",
     "gateway:cache_answer_report": "POST",
     "gateway:cache_reports_download": "a JSON lines download",
     "rag:rows": "HTMX fragment of rag:documents",
