@@ -102,11 +102,20 @@ def asgi_server(log_dir: Path, *, name: str = "uvicorn", **extra_env: str) -> It
 
 
 @contextmanager
-def paced_stack(log_dir: Path, *, tokens_per_s: int = 12, **extra_env: str) -> Iterator[str]:
+def paced_stack(
+    log_dir: Path, *, tokens_per_s: int = 12, ttft_ms: int = 0, **extra_env: str
+) -> Iterator[str]:
     """uvicorn backed by its own local provider that streams at ``tokens_per_s``, so an
-    answer takes seconds and can be stopped, resumed or abandoned mid-way."""
+    answer takes seconds and can be stopped, resumed or abandoned mid-way; ``ttft_ms``
+    delays each answer's first token (a hosted model's wait, which the semantic cache
+    must beat to serve: apps/gateway/semantic_race.py)."""
     with paced_cluster(
-        log_dir, instances=1, tokens_per_s=tokens_per_s, answer_tokens=None, **extra_env
+        log_dir,
+        instances=1,
+        tokens_per_s=tokens_per_s,
+        ttft_ms=ttft_ms,
+        answer_tokens=None,
+        **extra_env,
     ) as bases:
         yield bases[0]
 
@@ -117,6 +126,7 @@ def paced_cluster(
     *,
     instances: int,
     tokens_per_s: int = 12,
+    ttft_ms: int = 0,
     answer_tokens: int | None = None,
     **extra_env: str,
 ) -> Iterator[list[str]]:
@@ -126,7 +136,7 @@ def paced_cluster(
     provider = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
-        "LOCAL_PROVIDER_TTFT_MS": "0",
+        "LOCAL_PROVIDER_TTFT_MS": str(ttft_ms),
         "LOCAL_PROVIDER_TOKENS_PER_S": str(tokens_per_s),
         "LOCAL_PROVIDER_ANSWER_TOKENS": str(answer_tokens or ""),
     }
