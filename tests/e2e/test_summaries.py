@@ -64,6 +64,13 @@ def test_summarise_a_selection_and_read_it(
     # Tick two of the three, then summarise the selection.
     page.check("input[aria-label='Select travel-guide to summarise']")
     page.check("input[aria-label='Select safety-notes to summarise']")
+    # The list redraws itself every few seconds while a document ingests: ticks survive.
+    page.evaluate(
+        """(url) => htmx.ajax("GET", url, {target: "#document-list", swap: "outerHTML"})""",
+        page.url + "list/",
+    )
+    ticked = page.locator("#document-list input[name=document]:checked")
+    assert ticked.count() == 2
     no_inline_script(page, "#document-list")
     page.screenshot(path=screenshots / "summaries-select-desktop.png", full_page=True)
     page.set_viewport_size(MOBILE)
