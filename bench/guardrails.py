@@ -8,7 +8,9 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 1. Prompt injection, on the TEST half of bench/data/guardrails_injection.jsonl (the
    classifier was trained on the other half, bench/train_guardrails.py): detection rate
    (injections flagged) and false-positive rate (ordinary questions flagged), overall and
-   per category and language.
+   per category and language; and again on bench/data/guardrails_injection_fresh.jsonl,
+   written after the detector was built and never used to tune it (measured, not tuned
+   on: the honest figure; keep it that way).
 2. PII recall and precision on bench/data/guardrails_pii.jsonl (entity = kind + exact
    value; negatives include Luhn-failing card numbers, order ids, dates, placeholders).
 3. Time added per request: the input scan of each test text plus the output scan of a
@@ -78,6 +80,22 @@ def rate(hits: int, total: int) -> float:
 
 def injection_rates() -> dict[str, Any]:
     rows = [row for row in load("guardrails_injection.jsonl") if row["split"] == "test"]
+    return _rates(rows)
+
+
+def fresh_rates() -> dict[str, Any]:
+    """The same rates on the fresh set, which no rule or training run has seen."""
+    found = _rates(load("guardrails_injection_fresh.jsonl"))
+    return {
+        "injection_detection_rate_fresh": found["injection_detection_rate"],
+        "false_positive_rate_fresh": found["false_positive_rate"],
+        "fresh_injections": found["test_injections"],
+        "fresh_benign": found["test_benign"],
+        "detection_by_fresh": found["detection_by"],
+    }
+
+
+def _rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     tp = fn = fp = tn = 0
     for row in rows:
@@ -159,12 +177,19 @@ def main() -> None:
     detect("warm up")  # loads the classifier
     result: dict[str, Any] = {"detector": versions()}
     result.update(injection_rates())
+    result.update(fresh_rates())
     result.update(pii_rates())
     result.update(latency(2 if args.quick else 10))
 
     rows = [
         ("injection detection (test half)", f"{result['injection_detection_rate']:.1%}", ">= 90%"),
         ("false positives (test half)", f"{result['false_positive_rate']:.1%}", "<= 2%"),
+        (
+            "injection detection (fresh set)",
+            f"{result['injection_detection_rate_fresh']:.1%}",
+            ">= 90%",
+        ),
+        ("false positives (fresh set)", f"{result['false_positive_rate_fresh']:.1%}", "<= 2%"),
         ("PII recall", f"{result['pii_recall']:.3f}", ">= 0.98"),
         ("PII precision", f"{result['pii_precision']:.3f}", ""),
         ("added per request p50", f"{result['added_p50_ms']:.2f} ms", ""),
