@@ -180,7 +180,8 @@ def test_the_first_exchange_gets_a_generated_title_billed_as_chat_title(
         assert time.monotonic() < deadline, title
         time.sleep(0.2)
     assert title["title"] == conversation_of(tenant, url).title
-    assert title["title"] != "How do refunds work for annual plans?"
+    # The dev model's title: the question's first six words (a real model writes its own).
+    assert title["title"] == "How do refunds work for annual"
     assert 0 < len(title["title"]) <= titles.MAX_CHARS + 1
     [row] = ledger(tenant, feature="chat_title")
     assert row.requested_model == "fast"

@@ -194,6 +194,21 @@ def test_max_tokens_stops_with_length_and_counts_only_emitted_tokens(base: str) 
         assert len(content.split()) == 5
 
 
+def test_a_title_request_gets_the_questions_first_words_without_the_label(base: str) -> None:
+    system = {"role": "system", "content": "Reply with a short title for the conversation."}
+    exchange = {
+        "role": "user",
+        "content": "Question: How do refunds work for annual plans?\n\nAnswer: …",
+    }
+    titled = chat(base, messages=[system, exchange], max_tokens=16).json()
+    assert titled["choices"][0]["message"]["content"] == "How do refunds work for annual"
+    assert titled["choices"][0]["finish_reason"] == "stop"
+    # A long reply allowed, or no system message about a title: an ordinary answer.
+    for messages, limit in (([system, exchange], 200), ([exchange], 16)):
+        content = chat(base, messages=messages, max_tokens=limit).json()["choices"][0]
+        assert content["message"]["content"].startswith("[dev model] ")
+
+
 def test_context_passages_are_cited_by_number(base: str) -> None:
     messages = [
         {"role": "system", "content": CONTEXT},

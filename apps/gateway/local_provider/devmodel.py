@@ -411,6 +411,31 @@ def answer_tokens(profile: Profile, messages: tuple[Message, ...], length: int |
     return tokens
 
 
+# A title request: a system message that mentions a title, and room for a short reply.
+_TITLE_WORD_RE = re.compile(r"\btitle\b", re.IGNORECASE)
+_LEADING_LABEL_RE = re.compile(r"^\s*[A-Za-z]+:\s+")
+TITLE_MAX_TOKENS = 32
+TITLE_WORDS = 6
+
+
+def wants_title(request: ChatRequest) -> bool:
+    """A request for a conversation title (the chat's titles.py asks for one): a system
+    message mentioning a title and ``max_tokens`` at most TITLE_MAX_TOKENS."""
+    short = request.max_tokens is not None and request.max_tokens <= TITLE_MAX_TOKENS
+    return short and any(
+        m.role == "system" and _TITLE_WORD_RE.search(m.text) for m in request.messages
+    )
+
+
+def compose_title(messages: tuple[Message, ...]) -> str:
+    """The first six words of the last user message's first line, without a leading
+    ``Label:`` and final punctuation: a plausible title, without the dev label."""
+    last_user = next((m.text for m in reversed(messages) if m.role == "user"), "")
+    line = next((part for part in last_user.splitlines() if part.strip()), "")
+    words = _LEADING_LABEL_RE.sub("", line, count=1).split()[:TITLE_WORDS]
+    return " ".join(words).rstrip(".!?,;:") or "New conversation"
+
+
 def complete(
     request: ChatRequest, cut_after: int | None = None, length: int | None = None
 ) -> Completion:
@@ -420,7 +445,10 @@ def complete(
     stops with "length" after that many tokens. ``cut_after`` (a cut fault) keeps at
     most that many tokens; the finish reason is then never sent.
     """
-    tokens = answer_tokens(request.profile, request.messages, length)
+    if wants_title(request):
+        tokens = tokenize(compose_title(request.messages))
+    else:
+        tokens = answer_tokens(request.profile, request.messages, length)
     finish: Literal["stop", "length"] = "stop"
     if request.max_tokens is not None and len(tokens) > request.max_tokens:
         tokens, finish = tokens[: request.max_tokens], "length"
