@@ -52,8 +52,9 @@ def django_db_setup(django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
     with django_db_blocker.unblock():
         connections.close_all()
         for connection in connections.all():
-            # The owner may not terminate the runtime's sessions. django-stubs lacks the
-            # PostgreSQL backend's close_pool (Django 5.1).
+            # Sessions other threads still hold are ended by the FORCE below (the devstack
+            # grants the owner pg_signal_backend). django-stubs lacks the PostgreSQL
+            # backend's close_pool (Django 5.1).
             connection.close_pool()  # type: ignore[attr-defined]
         with _owner_connect("postgres") as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{test_name}" WITH (FORCE)')

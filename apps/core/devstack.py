@@ -236,6 +236,12 @@ class Postgres:
                         sql.SQL(verb), sql.Identifier(role), sql.Literal(password)
                     )
                 )
+            # The owner may end the runtime role's sessions (never a superuser's), so that
+            # DROP DATABASE ... WITH (FORCE) can drop a test database while a thread of the
+            # test process still holds a connection to it. Development and tests only.
+            conn.execute(
+                sql.SQL("GRANT pg_signal_backend TO {}").format(sql.Identifier(stack.OWNER_ROLE))
+            )
             # pgvector under RLS: let HNSW scans continue until enough rows pass the policy.
             conn.execute(
                 sql.SQL("ALTER ROLE {} SET hnsw.iterative_scan = 'relaxed_order'").format(

@@ -6,12 +6,16 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from django.conf import settings
 
 from apps.core.devstack import Postgres, StackError, Valkey, check_ports
+from tests.conftest import _owner_connect
 
 
 @pytest.fixture
@@ -135,3 +139,26 @@ def test_run_names_the_program_that_holds_the_web_port_and_starts_nothing(
     assert f"Port {taken_port} is taken by pid {os.getpid()}" in result.stderr
     assert "set PORT to a free port" in result.stderr
     assert not (tmp_path / "devdata").exists()
+
+
+def test_the_owner_drops_a_database_a_runtime_session_still_holds(django_db_setup: None) -> None:
+    """What the test session's teardown does when a thread still holds a connection:
+    the devstack grants the owner pg_signal_backend, so DROP ... WITH (FORCE) ends it."""
+    name = f"scratch_{uuid.uuid4().hex[:10]}"
+    with _owner_connect("postgres") as owner:
+        owner.execute(f'CREATE DATABASE "{name}"')
+    runtime = settings.DATABASES["default"]
+    held = psycopg.connect(
+        host=str(runtime["HOST"]),
+        port=str(runtime["PORT"]) or None,
+        user=str(runtime["USER"]),
+        password=str(runtime["PASSWORD"]),
+        dbname=name,
+    )
+    try:
+        with _owner_connect("postgres") as owner:
+            owner.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            left = owner.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            assert left.fetchone() is None
+    finally:
+        held.close()
