@@ -7,34 +7,20 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
-from psycopg.rows import TupleRow
 from pytest_django import DjangoDbBlocker, Settings
 
 from apps.accounts.models import User
 from apps.core.db import tenant_context
 from apps.tenants.models import Membership, Role, Tenant
 from apps.tenants.services import tenant_create
+from tests.pg import owner_connect
 
 PASSWORD = "correct-horse-battery-staple"
-
-
-def _owner_connect(dbname: str) -> psycopg.Connection[TupleRow]:
-    owner = settings.DATABASE_OWNER
-    return psycopg.connect(
-        # database_from_url gives every field as a str (typed as object).
-        host=str(owner["HOST"]),
-        port=str(owner["PORT"]) or None,
-        user=str(owner["USER"]),
-        password=str(owner["PASSWORD"]),
-        dbname=dbname,
-        autocommit=True,
-    )
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +29,7 @@ def django_db_setup(django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
     test_name = f"test_{default['NAME']}"
     with django_db_blocker.unblock():
         connections.close_all()
-        with _owner_connect("postgres") as conn:
+        with owner_connect("postgres") as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{test_name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{test_name}"')
         default["NAME"] = test_name
@@ -56,7 +42,7 @@ def django_db_setup(django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
             # grants the owner pg_signal_backend). django-stubs lacks the PostgreSQL
             # backend's close_pool (Django 5.1).
             connection.close_pool()  # type: ignore[attr-defined]
-        with _owner_connect("postgres") as conn:
+        with owner_connect("postgres") as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{test_name}" WITH (FORCE)')
 
 

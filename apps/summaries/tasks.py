@@ -7,14 +7,11 @@ the message back, and the step's lock-and-check makes the repeat do the work onc
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
-from django.core.mail import send_mail
-from django.urls import reverse
 
 from apps.core.tasks import TenantTask
 from apps.summaries import jobs
 from apps.summaries.models import SummaryJob
-from apps.tenants.models import Notification
+from apps.tenants.services import notification_email
 
 
 def _submit(tenant_id: str, job_id: str) -> str:
@@ -51,15 +48,12 @@ def poll_running() -> int:
 @shared_task(base=TenantTask, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def send_job_email(*, tenant_id: str, job_id: str, notification_id: str) -> int:
     """Email the job's end to whoever started it. Returns how many got it (0 or 1)."""
-    job = SummaryJob.objects.select_related("tenant", "created_by").filter(id=job_id).first()
-    note = Notification.objects.filter(id=notification_id).first()
-    if job is None or note is None or job.created_by is None:
+    job = SummaryJob.objects.select_related("created_by").filter(id=job_id).first()
+    if job is None or job.created_by is None:
         return 0
-    link = settings.SITE_URL + reverse("summaries:jobs", args=[job.tenant.slug])
-    send_mail(
-        subject=f"[{job.tenant.name}] {note.title}",
-        message=f"{note.body}\n\nSummary jobs: {link}\n",
-        from_email=None,
-        recipient_list=[job.created_by.email],
+    return notification_email(
+        notification_id=notification_id,
+        link_name="summaries:jobs",
+        link_label="Summary jobs",
+        recipients=[job.created_by.email],
     )
-    return 1

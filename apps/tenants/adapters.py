@@ -6,9 +6,11 @@ for a new person here, unless they are signing up to accept an invitation.
 
 from __future__ import annotations
 
+import re
 from typing import Any, cast
 
 from allauth.account.adapter import DefaultAccountAdapter
+from django.conf import settings
 from django.http import HttpRequest
 
 from apps.accounts.models import User
@@ -16,14 +18,27 @@ from apps.tenants.services import tenant_create
 
 PENDING_INVITATION_SESSION_KEY = "pending_invitation"
 
+_UNITS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
+
+
+def per_account_window(action: str) -> str:
+    """How long ``ACCOUNT_RATE_LIMITS[action]``'s per-account ("key") limit lasts, in
+    words ("5 minutes"), so the refusal says what the setting says."""
+    rates = settings.ACCOUNT_RATE_LIMITS.get(action) or ""
+    found = re.search(r"(?:^|,)\s*\d+/(\d*)([smhd])/key\b", rates)
+    if found is None:
+        return "a few minutes"
+    amount, unit = int(found.group(1) or 1), _UNITS[found.group(2)]
+    return f"{amount} {unit}" if amount == 1 else f"{amount} {unit}s"
+
 
 class AccountAdapter(DefaultAccountAdapter):
     # Throttled sign-in (ACCOUNT_RATE_LIMITS, docs/security.md): say how long and what else to do.
     error_messages = {
         **DefaultAccountAdapter.error_messages,
         "too_many_login_attempts": (
-            "Too many failed sign-in attempts for this account. Wait 5 minutes and try "
-            "again, or use “Forgot your password?”."
+            f"Too many failed sign-in attempts for this account. Wait "
+            f"{per_account_window('login_failed')} and try again, or use “Forgot your password?”."
         ),
     }
 

@@ -57,22 +57,40 @@ def notification_email_managers(*, notification_id: str, link_name: str, link_la
     """Email an in-app notification to its tenant's owners and admins, with a link to the
     page ``link_name`` of the tenant (``link_label: URL``). Returns how many got it. Call
     inside the tenant's context (the tasks that send alerts do)."""
+    return notification_email(
+        notification_id=notification_id, link_name=link_name, link_label=link_label
+    )
+
+
+def notification_email(
+    *,
+    notification_id: str,
+    link_name: str,
+    link_label: str,
+    recipients: list[str] | None = None,
+) -> int:
+    """Email an in-app notification, with a link to its tenant's page ``link_name``, to
+    ``recipients`` (default: the tenant's owners and admins). Returns how many got it."""
     note = Notification.objects.select_related("tenant").filter(id=notification_id).first()
     if note is None:
         return 0
-    recipients = list(
-        Membership.objects.filter(tenant_id=note.tenant_id, role__in=MANAGER_ROLES).values_list(
-            "user__email", flat=True
+    if recipients is None:
+        recipients = list(
+            Membership.objects.filter(tenant_id=note.tenant_id, role__in=MANAGER_ROLES).values_list(
+                "user__email", flat=True
+            )
         )
-    )
+    to = [email for email in recipients if email]
+    if not to:
+        return 0
     link = settings.SITE_URL + reverse(link_name, args=[note.tenant.slug])
     send_mail(
         subject=f"[{note.tenant.name}] {note.title}",
         message=f"{note.body}\n\n{link_label}: {link}\n",
         from_email=None,
-        recipient_list=recipients,
+        recipient_list=to,
     )
-    return len(recipients)
+    return len(to)
 
 
 def _unique_slug_candidates(name: str) -> list[str]:

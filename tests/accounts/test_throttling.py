@@ -15,9 +15,10 @@ from django.conf import settings
 from django.core import mail
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 
+from apps.tenants.adapters import per_account_window
 from tests.conftest import PASSWORD, make_user
 from tests.servers import asgi_server
 
@@ -105,3 +106,17 @@ def test_the_count_is_shared_with_another_web_process(live_db: None, server: str
             )
             expected = REFUSED if attempt == 2 else "are not correct"
             assert expected in answer.text
+
+
+@pytest.mark.parametrize(
+    ("rates", "words"),
+    [
+        ("10/m/ip,5/5m/key", "5 minutes"),
+        ("3/h/key", "1 hour"),
+        ("10/m/ip,20/30s/key", "30 seconds"),
+        ("10/m/ip", "a few minutes"),  # no per-account limit: no figure to quote
+    ],
+)
+def test_the_refusal_quotes_the_per_account_window_of_the_setting(rates: str, words: str) -> None:
+    with override_settings(ACCOUNT_RATE_LIMITS={"login_failed": rates}):
+        assert per_account_window("login_failed") == words

@@ -10,12 +10,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from django.conf import settings
 
 from apps.core.devstack import Postgres, StackError, Valkey, check_ports
-from tests.conftest import _owner_connect
+from tests.pg import connect, owner_connect
 
 
 @pytest.fixture
@@ -145,18 +144,12 @@ def test_the_owner_drops_a_database_a_runtime_session_still_holds(django_db_setu
     """What the test session's teardown does when a thread still holds a connection:
     the devstack grants the owner pg_signal_backend, so DROP ... WITH (FORCE) ends it."""
     name = f"scratch_{uuid.uuid4().hex[:10]}"
-    with _owner_connect("postgres") as owner:
+    with owner_connect("postgres") as owner:
         owner.execute(f'CREATE DATABASE "{name}"')
     runtime = settings.DATABASES["default"]
-    held = psycopg.connect(
-        host=str(runtime["HOST"]),
-        port=str(runtime["PORT"]) or None,
-        user=str(runtime["USER"]),
-        password=str(runtime["PASSWORD"]),
-        dbname=name,
-    )
+    held = connect(runtime, name, autocommit=False)
     try:
-        with _owner_connect("postgres") as owner:
+        with owner_connect("postgres") as owner:
             owner.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
             left = owner.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
             assert left.fetchone() is None
