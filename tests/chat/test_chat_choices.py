@@ -200,6 +200,25 @@ def test_the_first_exchange_gets_a_title_on_its_stream_billed_as_chat_title(
     assert len(ledger(tenant, feature="chat_title")) == 1
 
 
+def test_a_rename_during_the_answer_ends_the_stream_with_no_title(
+    live_db: None, server: str
+) -> None:
+    tenant, owner = new_tenant()
+    http = browser_session(server, owner)
+    url = open_chat(http, tenant)
+    sent = http.post(f"{url}messages/", data={"content": "What is our refund policy?"})
+
+    def rename(count: int) -> None:
+        if count == 1:  # the generation has read the conversation: a title is due
+            assert http.post(f"{url}rename/", data={"title": "Refunds"}).status_code == 302
+
+    stream = events(http, sent.json()["events_url"], on_token=rename, until="title")
+    assert json.loads(stream[-2][2])["title_pending"] is True
+    assert stream[-1][1:] == ("title", '{"title":null}')
+    conversation = conversation_of(tenant, url)
+    assert (conversation.title, conversation.title_source) == ("Refunds", TitleSource.USER)
+
+
 async def collect(tenant_id: Any, message_id: str, last_id: str) -> list[tuple[str, str, str]]:
     """Read an answer's events from Redis, as an instance that did not generate it does."""
     out: list[tuple[str, str, str]] = []
