@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.db import ProgrammingError, connection, transaction
 from django.test import Client
+from pytest_django import DjangoAssertNumQueries
 
 from apps.accounts.models import User
 from apps.chat.models import Feedback, Message, MessageRole, MessageStatus
@@ -97,6 +98,32 @@ def test_the_page_shows_the_rating_after_a_reload(
     assert 'data-rating="down" title="Bad answer" aria-pressed="true"' in after
     assert 'data-rating="up" title="Good answer" aria-pressed="false"' in after
     assert 'value="sources" checked' in after
+
+
+def test_the_ratings_on_a_page_cost_one_query_however_many(
+    tenant: Tenant,
+    owner: User,
+    answer: Message,
+    django_assert_num_queries: DjangoAssertNumQueries,
+    django_assert_max_num_queries: DjangoAssertNumQueries,
+) -> None:
+    client = login(owner)
+    page_url = f"/t/{tenant.slug}/chat/{answer.conversation_id}/"
+    client.post(feedback_url(tenant, answer), {"rating": "up"})
+    with django_assert_max_num_queries(60) as one:
+        assert client.get(page_url).status_code == 200
+    with tenant_context(tenant.id):
+        for n in range(3):
+            more = Message.objects.create(
+                tenant=tenant,
+                conversation_id=answer.conversation_id,
+                role=MessageRole.ASSISTANT,
+                content=f"Answer {n}",
+            )
+            Feedback.objects.create(tenant=tenant, message=more, user=owner, rating="down")
+    with django_assert_num_queries(len(one.captured_queries)):
+        html = client.get(page_url).content.decode()
+    assert html.count('aria-pressed="true"') == 4
 
 
 @pytest.mark.parametrize(
