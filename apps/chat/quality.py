@@ -137,9 +137,17 @@ def window_start(days: int, *, today: date | None = None) -> datetime:
     return datetime.combine(first, time.min, tzinfo=UTC)
 
 
-# Per ledger row: its answer (if a chat saved one) and that answer's feedback, folded to
-# one row per answer first so that two ratings never count an answer twice.
+# Plain joins, so that PostgreSQL can hash them over a long window: a ledger row has at
+# most one answer (a message keeps the id of the one row that billed it), and ratings are
+# folded to one row per answer first, so that two never count an answer twice. The answer
+# and its ratings are found by key (RLS still filters them to the tenant).
 _QUERY = """
+WITH rated AS (
+    SELECT message_id, count(*) AS rated, count(*) FILTER (WHERE rating = %(up)s) AS up
+      FROM {feedback}
+     WHERE tenant_id = %(tenant)s AND created_at >= %(since)s  -- rated after it was answered
+     GROUP BY message_id
+)
 SELECT (u.created_at AT TIME ZONE 'UTC')::date AS day,
        u.feature,
        COALESCE(NULLIF(u.served_model, ''), u.requested_model) AS model,
@@ -147,27 +155,18 @@ SELECT (u.created_at AT TIME ZONE 'UTC')::date AS day,
        count(*) FILTER (WHERE u.status = %(aborted)s) AS stopped,
        count(*) FILTER (WHERE u.status IN (%(error)s, %(cut)s)) AS errors,
        count(m.id) AS chat_answers,
-       count(*) FILTER (WHERE m.cited) AS cited,
-       count(*) FILTER (WHERE m.cited AND NOT m.failed) AS citations_passed,
-       count(*) FILTER (WHERE f.rated > 0) AS rated,
+       count(*) FILTER (WHERE jsonb_array_length(m.rag -> 'citations') > 0) AS cited,
+       count(*) FILTER (
+           WHERE jsonb_array_length(m.rag -> 'citations') > 0
+             AND NOT jsonb_path_exists(
+                 m.rag, '$.citations[*] ? (@.valid == false || @.supported == false)'
+             )
+       ) AS citations_passed,
+       count(f.message_id) AS rated,
        COALESCE(sum(f.up), 0)::bigint AS thumbs_up
   FROM {usage} u
-  LEFT JOIN LATERAL (
-        SELECT m.id,
-               jsonb_typeof(m.rag -> 'citations') = 'array'
-                 AND jsonb_array_length(m.rag -> 'citations') > 0 AS cited,
-               jsonb_path_exists(
-                 m.rag, '$.citations[*] ? (@.valid == false || @.supported == false)'
-               ) AS failed
-          FROM {message} m
-         WHERE m.usage_record_id = u.id AND m.tenant_id = u.tenant_id
-         LIMIT 1
-       ) m ON true
-  LEFT JOIN LATERAL (
-        SELECT count(*) AS rated, count(*) FILTER (WHERE f.rating = %(up)s) AS up
-          FROM {feedback} f
-         WHERE f.message_id = m.id AND f.tenant_id = u.tenant_id
-       ) f ON true
+  LEFT JOIN {message} m ON m.usage_record_id = u.id
+  LEFT JOIN rated f ON f.message_id = m.id
  WHERE u.tenant_id = %(tenant)s
    AND u.created_at >= %(since)s
    AND u.feature = ANY(%(features)s)

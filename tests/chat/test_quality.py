@@ -33,6 +33,7 @@ UNSUPPORTED = {
 }
 INVALID = {"citations": [{"n": 7, "valid": False, "supported": False}]}
 NO_CITATION = {"notice": "No document matched the question."}
+CITES_NOTHING = {"sources": [{"n": 1, "title": "Handbook"}], "citations": []}
 
 
 def at(day: date) -> datetime:
@@ -98,9 +99,11 @@ def history(tenant: Tenant, owner: User, other_tenant: Tenant, outsider: User) -
         answer(tenant, owner, TODAY, model="local/smart", status="error")
         ledger_row(tenant, TODAY, feature="api_chat")
         ledger_row(tenant, TODAY, feature="api_chat", status="cut")
-        # Yesterday: 2 chat answers, both citing and passing, none rated.
+        # Yesterday: 3 chat answers, 2 citing and passing, 1 given passages but citing
+        # none of them; none rated.
         answer(tenant, owner, YESTERDAY, rag=PASSED)
         answer(tenant, owner, YESTERDAY, rag=PASSED)
+        answer(tenant, owner, YESTERDAY, rag=CITES_NOTHING)
         # Not answers (embeddings, titles), and a day outside a 7-day window.
         ledger_row(tenant, TODAY, feature="rag_search", status="error")
         ledger_row(tenant, TODAY, feature="chat_title")
@@ -123,7 +126,7 @@ def test_the_signals_per_day_model_and_feature_are_exact(
         (TODAY, "chat", "local/smart"): Signals(answers=1, errors=1, chat_answers=1),
         (TODAY, "api_chat", "local/fast"): Signals(answers=2, errors=1),
         (YESTERDAY, "chat", "local/fast"): Signals(
-            answers=2, chat_answers=2, cited=2, citations_passed=2
+            answers=3, chat_answers=3, cited=2, citations_passed=2
         ),
     }
     fast_today = rows[TODAY, "chat", "local/fast"]
@@ -138,10 +141,11 @@ def test_the_signals_per_day_model_and_feature_are_exact(
     api = rows[TODAY, "api_chat", "local/fast"]
     assert (api.error_rate, api.citation_pass_rate, api.feedback_rate) == (0.5, None, None)
     total = report.total
-    assert (total.answers, total.errors, total.stopped, total.cited, total.rated) == (9, 2, 1, 5, 3)
+    counts = (total.answers, total.errors, total.stopped, total.cited, total.rated)
+    assert counts == (10, 2, 1, 5, 3)
     assert [day for day, _ in report.by_day] == [TODAY, YESTERDAY]
     assert [(f, m, s.answers) for f, m, s in report.by_model] == [
-        ("chat", "local/fast", 6),
+        ("chat", "local/fast", 7),
         ("api_chat", "local/fast", 2),
         ("chat", "local/smart", 1),
     ]
@@ -186,7 +190,7 @@ def test_the_api_gives_the_same_signals(tenant: Tenant, owner: User, history: No
     assert response.status_code == 200, response.content
     body = json.loads(response.content)
     assert (body["days"], body["since"]) == (7, (TODAY - timedelta(days=6)).isoformat())
-    assert body["total"]["answers"] == 9
+    assert body["total"]["answers"] == 10
     assert body["total"]["citation_pass_rate"] == 0.6
     first = body["rows"][0]
     assert (first["day"], first["feature"], first["model"]) == (
