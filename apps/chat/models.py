@@ -77,7 +77,15 @@ class Message(TenantScopedModel):
 
     class Meta:
         ordering = ("created_at",)
-        indexes = [models.Index(fields=("conversation", "created_at"), name="msg_conv_idx")]
+        indexes = [
+            models.Index(fields=("conversation", "created_at"), name="msg_conv_idx"),
+            # The quality signals (apps/chat/quality.py) join the ledger to its answers.
+            models.Index(
+                fields=("usage_record_id",),
+                name="msg_usage_record_idx",
+                condition=models.Q(usage_record_id__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:40]}"
@@ -131,3 +139,40 @@ class Attachment(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}: {self.document_id}"
+
+
+class Rating(models.TextChoices):
+    UP = "up", "Thumbs up"
+    DOWN = "down", "Thumbs down"
+
+
+class FeedbackReason(models.TextChoices):
+    """Why an answer got a thumbs down: few enough to pick at a glance."""
+
+    INACCURATE = "inaccurate", "Wrong or made up"
+    UNHELPFUL = "unhelpful", "Did not answer the question"
+    SOURCES = "sources", "Wrong or missing sources"
+    UNSAFE = "unsafe", "Harmful or inappropriate"
+    OTHER = "other", "Something else"
+
+
+class Feedback(TenantScopedModel):
+    """A person's thumbs up or down on one answer, with an optional reason and comment;
+    one per person per answer, changed in place (services.feedback_set). Gone with its
+    answer (a regenerated answer starts without feedback)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    rating = models.CharField(max_length=4, choices=Rating.choices)
+    reason = models.CharField(max_length=12, choices=FeedbackReason.choices, blank=True)
+    comment = models.TextField(blank=True)
+    # Where it was given ("chat" or "api"), for the admins reading it.
+    via = models.CharField(max_length=4, default="chat")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("message", "user"), name="feedback_one_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rating} on {self.message_id}"

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import QuerySet
 
-from apps.chat.models import Conversation, Message, MessageStatus
+from apps.chat.models import Conversation, Feedback, Message, MessageStatus
 from apps.gateway.models import AISettings, ModelAlias
 from apps.guardrails.policy import Check, Policy, PolicyError
 from apps.tenants.models import Tenant
@@ -17,6 +17,14 @@ from apps.tenants.plans import MODEL_LABELS, limits_for, plans_phrase
 
 def conversations_for(*, tenant_id: Any, user_id: Any) -> QuerySet[Conversation]:
     return Conversation.objects.filter(tenant_id=tenant_id, user_id=user_id)
+
+
+def feedback_for(*, message_ids: list[Any], user_id: Any) -> dict[Any, Feedback]:
+    """``user_id``'s feedback on these messages, by message id (one query)."""
+    if not message_ids:
+        return {}
+    found = Feedback.objects.filter(message_id__in=message_ids, user_id=user_id)
+    return {feedback.message_id: feedback for feedback in found}
 
 
 def history_for(message: Message) -> list[dict[str, str]]:

@@ -10,12 +10,22 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.chat.attachments import attachments_delete_all
-from apps.chat.models import Conversation, Message, MessageRole, MessageStatus, TitleSource
+from apps.chat.models import (
+    Conversation,
+    Feedback,
+    FeedbackReason,
+    Message,
+    MessageRole,
+    MessageStatus,
+    Rating,
+    TitleSource,
+)
 from apps.core.errors import ServiceError
 from apps.tenants.models import Tenant
 from apps.tenants.plans import model_refusal
 
 TITLE_CHARS = 60
+FEEDBACK_COMMENT_CHARS = 1000
 
 
 def conversation_create(*, tenant: Tenant, user: User) -> Conversation:
@@ -166,3 +176,78 @@ def message_finish(*, message_id: Any, tenant_id: Any, **fields: Any) -> None:
     Message.objects.filter(id=message_id, tenant_id=tenant_id).update(
         updated_at=timezone.now(), **fields
     )
+
+
+# -- feedback on answers -------------------------------------------------------------------
+
+
+class InvalidFeedback(ServiceError):
+    """A rating, reason or comment that cannot be saved; ``param`` names the field."""
+
+    def __init__(self, message: str, *, code: str, param: str) -> None:
+        super().__init__(message, code=code)
+        self.param = param
+
+
+def _feedback_fields(rating: str, reason: str, comment: str) -> tuple[str, str, str]:
+    rating, reason, comment = rating.strip().lower(), reason.strip().lower(), comment.strip()
+    if rating not in Rating.values:
+        raise InvalidFeedback(
+            'Rate the answer "up" or "down".', code="invalid_rating", param="rating"
+        )
+    if reason and reason not in FeedbackReason.values:
+        raise InvalidFeedback(
+            f"Pick a reason among {', '.join(FeedbackReason.values)}, or leave it empty.",
+            code="invalid_reason",
+            param="reason",
+        )
+    if reason and rating == Rating.UP:
+        raise InvalidFeedback(
+            "A reason goes with a thumbs down; for a thumbs up, say what helped in the comment.",
+            code="invalid_reason",
+            param="reason",
+        )
+    if len(comment) > FEEDBACK_COMMENT_CHARS:
+        raise InvalidFeedback(
+            f"The comment is {len(comment):,} characters long; the limit is "
+            f"{FEEDBACK_COMMENT_CHARS:,}. Shorten it.",
+            code="comment_too_long",
+            param="comment",
+        )
+    return rating, reason, comment
+
+
+def feedback_set(
+    *, message: Message, user: User, rating: str, reason: str = "", comment: str = "", via: str
+) -> tuple[Feedback, bool]:
+    """Rate an answer (``up`` / ``down``, a reason for a thumbs down, a comment), or change
+    the rating ``user`` gave it; (the feedback, whether it is new). Only a finished answer
+    can be rated; the caller loaded ``message`` through the access helper (the person's
+    own conversation)."""
+    rating, reason, comment = _feedback_fields(rating, reason, comment)
+    if message.role != MessageRole.ASSISTANT:
+        raise ServiceError(
+            "Only answers can be rated; this message is a question.", code="not_an_answer"
+        )
+    if message.status == MessageStatus.STREAMING:
+        raise ServiceError(
+            "This answer is still being written: rate it once it is finished.",
+            code="answer_in_progress",
+        )
+    # One row per person and answer (a unique constraint): a second rating, even a
+    # concurrent one, changes the first.
+    feedback, created = Feedback.objects.update_or_create(
+        tenant_id=message.tenant_id,
+        message=message,
+        user=user,
+        defaults={"rating": rating, "reason": reason, "comment": comment, "via": via},
+    )
+    return feedback, created
+
+
+def feedback_delete(*, message: Message, user: User) -> bool:
+    """Take back ``user``'s rating of the answer; False when there was none."""
+    deleted, _ = Feedback.objects.filter(
+        tenant_id=message.tenant_id, message=message, user=user
+    ).delete()
+    return deleted > 0

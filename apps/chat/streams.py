@@ -20,6 +20,11 @@ Event ids are token sequence numbers (the n-th token has id n; stream entry ids 
 memory or Redis: nothing lost, nothing repeated. After the stream expires, a finished
 answer is replayed from the database.
 
+The answer ends with ``done`` (id n+1). A conversation's first answer says in it that a
+title follows (``title_pending``): the stream stays open for a ``title`` event (id n+2),
+sent once the gateway has named the conversation (titles.py), and ends with that. The
+page thus learns the title from the stream it has open, without asking again.
+
 The flusher also checks, for all live answers in the same round trip, the stop key (set
 by ``request_stop`` on any instance) and the heartbeat of remote readers; an answer with
 neither local nor remote readers for CHAT_NO_READER_TIMEOUT_S is stopped. The generation
@@ -52,6 +57,7 @@ from apps.rag.context import Retrieved
 
 logger = logging.getLogger(__name__)
 TERMINAL = "done"
+TITLE = "title"
 CHECK_EVERY = 3  # Redis flushes between stop / reader checks
 # With nobody reading from Redis, an answer's tokens go there every this many flushes
 # (kept for a resume elsewhere); each flush while a reader on another instance tails it.
@@ -93,6 +99,9 @@ class _Live:
     flushed: int = 0  # tokens written to Redis
     announced: int = 0  # tokens readers were woken for
     terminal: str | None = None  # the done event's data, once finished
+    # The events after the tokens, in order: done, then title when one is pending.
+    after: list[tuple[str, str]] = field(default_factory=list)
+    ended: bool = False  # the last event is written: readers finish
     stop_reason: str | None = None
     readers: int = 0
     tailed: bool = False  # a reader on another instance tails the Redis stream
@@ -215,7 +224,7 @@ async def _generate(live: _Live, user_id: Any) -> None:
         fields.update(status=MessageStatus.STOPPED, error_code=live.stop_reason)
     fields["content"] = "".join(live.tokens)
     # The first exchange of a conversation still titled by its first words gets a title
-    # from the gateway, once the stream has ended (titles.py); the page asks for it.
+    # from the gateway after ``done``, sent on the same stream (titles.py).
     title_due = (
         fields["status"] == MessageStatus.COMPLETE
         and conversation is not None
@@ -224,32 +233,30 @@ async def _generate(live: _Live, user_id: Any) -> None:
     )
     checks = fields.pop("guardrail_checks", ())
     guardrails: list[dict[str, str]] = []
+    saved = False
     try:
         guardrails = await in_worker_thread(_finish)(tenant_id, message_id, fields, checks)
+        saved = True
     finally:
+        title_due = title_due and saved  # no title promised for an answer that failed to save
         final = {k: _plain(k, v) for k, v in fields.items() if k != "content"}
         final["notices"] = guardrail_notices(guardrails)
         final["title_pending"] = title_due
-        await _close(live, orjson.dumps(final).decode())
-    if title_due and history and conversation is not None:
-        await _title(live, user_id, conversation.id, history[-1]["content"], fields["content"])
-
-
-async def _title(
-    live: _Live, user_id: Any, conversation_id: Any, question: str, answer: str
-) -> None:
-    """A title for a conversation's first exchange. Its failure changes nothing else: the
-    answer is saved and sent already, and the first-words title stays."""
-    try:
-        await titles.generate(
-            tenant_id=live.tenant_id,
-            user_id=user_id,
-            conversation_id=conversation_id,
-            question=question,
-            answer=answer,
-        )
-    except Exception:
-        logger.exception("conversation title failed", extra={"message_id": str(live.message_id)})
+        await _close(live, orjson.dumps(final).decode(), more=title_due)
+    if title_due and not live.ended and history and conversation is not None:
+        title = None
+        try:
+            # Never raises for a gateway refusal or a provider failure (None: the
+            # first-words title stays); the title event ends the stream whatever happens.
+            title = await titles.generate(
+                tenant_id=tenant_id,
+                user_id=user_id,
+                conversation_id=conversation.id,
+                question=history[-1]["content"],
+                answer=fields["content"],
+            )
+        finally:
+            await _append(live, TITLE, orjson.dumps({"title": title}).decode(), more=False)
 
 
 async def _replay(live: _Live, message: Message | None) -> None:
@@ -318,19 +325,36 @@ async def _stream_answer(
         await events.aclose()  # a stop bills the streamed tokens as "aborted"
 
 
-async def _close(live: _Live, final: str) -> None:
-    """Write what Redis has not seen and the terminal event, then let readers finish."""
+async def _close(live: _Live, final: str, *, more: bool = False) -> None:
+    """The answer is over: write what Redis has not seen and the done event (``more``: a
+    title event follows it, and ends the stream)."""
+    live.terminal = final
+    await _append(live, TERMINAL, final, more=more)
+
+
+async def _append(live: _Live, kind: str, data: str, *, more: bool) -> None:
+    """Write one of the events after the tokens to Redis (entry id = its event id; a
+    ``more`` field when another follows) and to the readers here. The last one ends the
+    stream; so does a failed write, for the readers here."""
     stream = _key("events", live.tenant_id, live.message_id)
+    seq = len(live.tokens) + len(live.after) + 1
+    entry: dict[str, Any] = {"e": kind, "d": data} | ({"more": 1} if more else {})
     pipe = get_redis().pipeline(transaction=False)
     _queue_batch(pipe, live)
-    pipe.xadd(stream, {"e": TERMINAL, "d": final}, id=f"0-{len(live.tokens) + 1}")
+    pipe.xadd(stream, entry, id=f"0-{seq}")
     pipe.expire(stream, settings.CHAT_STREAM_TTL_S)
+    ended = not more
     try:
         await pipe.execute()
+    except BaseException:
+        ended = True
+        raise
     finally:
-        live.terminal = final
+        live.after.append((kind, data))
+        live.ended = ended
         live.wake()
-        asyncio.get_running_loop().call_later(LINGER_S, _live.pop, str(live.message_id), None)
+        if ended:
+            asyncio.get_running_loop().call_later(LINGER_S, _live.pop, str(live.message_id), None)
 
 
 # -- the flusher ---------------------------------------------------------------------------
@@ -470,9 +494,14 @@ async def _read_live(live: _Live, seen: int) -> AsyncIterator[list[Event]]:
             changed = live.changed
             end = len(live.tokens)
             batch = _token_events(live.tokens[seen:end], seen + 1)
-            seen = end
-            if live.terminal is not None:
-                yield [*batch, (str(end + 1), TERMINAL, live.terminal)]
+            batch += [
+                (str(end + 1 + i), kind, data)
+                for i, (kind, data) in enumerate(live.after)
+                if end + 1 + i > seen
+            ]
+            seen = max(seen, end + len(live.after))
+            if live.ended:
+                yield batch
                 return
             yield batch or [("", "ping", "")]
             await changed.wait()
@@ -501,9 +530,14 @@ async def _read_redis(tenant_id: Any, message_id: Any, seen: int) -> AsyncIterat
             continue
         batch: list[Event] = []
         for entry_id, data in found[0][1]:
-            if data.get(b"e") == TERMINAL.encode():
-                yield [*batch, (entry_id.decode().split("-")[1], TERMINAL, data[b"d"].decode())]
-                return
+            kind = data.get(b"e")
+            if kind is not None:  # done, or the title after it
+                seen = int(entry_id.decode().split("-")[1])
+                batch.append((str(seen), kind.decode(), data[b"d"].decode()))
+                if not data.get(b"more"):
+                    yield batch
+                    return
+                continue
             first = int(data[b"s"])
             tokens = orjson.loads(data[b"d"])
             batch += _token_events(tokens[max(0, seen + 1 - first) :], max(first, seen + 1))

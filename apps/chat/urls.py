@@ -45,11 +45,6 @@ urlpatterns = [
         name="attachment_delete",
     ),
     path(
-        "t/<slug:slug>/chat/<uuid:conversation_id>/title/",
-        views.conversation_title,
-        name="title",
-    ),
-    path(
         "t/<slug:slug>/chat/messages/<uuid:message_id>/events/", views.message_events, name="events"
     ),
     path("t/<slug:slug>/chat/messages/<uuid:message_id>/stop/", views.message_stop, name="stop"),
@@ -58,4 +53,15 @@ urlpatterns = [
         views.message_report,
         name="report",
     ),
+    path(
+        "t/<slug:slug>/chat/messages/<uuid:message_id>/feedback/",
+        views.message_feedback,
+        name="feedback",
+    ),
+    path(
+        "t/<slug:slug>/chat/messages/<uuid:message_id>/feedback/delete/",
+        views.message_feedback_delete,
+        name="feedback_delete",
+    ),
+    path("t/<slug:slug>/quality/", views.quality_page, name="quality"),
 ]

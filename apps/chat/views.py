@@ -15,8 +15,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.chat import access, attachments, selectors, services, streams, tickets
-from apps.chat.models import Conversation, Message, MessageStatus
+from apps.chat import access, attachments, quality, selectors, services, streams, tickets
+from apps.chat.models import Conversation, FeedbackReason, Message, MessageStatus
 from apps.core.asgi import lean
 from apps.core.errors import ServiceError
 from apps.core.http import error_response, event_stream_response
@@ -24,6 +24,7 @@ from apps.gateway.models import CacheKind
 from apps.gateway.selectors import semantic_hits, usage_by_request
 from apps.gateway.services import cache_hit_report
 from apps.rag import selectors as rag_selectors
+from apps.tenants.access import manager_required
 from apps.tenants.http import MemberRequest
 from apps.tenants.lean import run_as_member
 from apps.tenants.member_cache import is_member
@@ -65,6 +66,7 @@ def _screen(
         "suggested_prompts": screen.suggested_prompts,
         "models": screen.models,
         "selected_model": selected,
+        "feedback_reasons": FeedbackReason.choices,
     }
     return render(request, "chat/screen.html", context)
 
@@ -103,8 +105,10 @@ def conversation(request: MemberRequest, slug: str, conversation_id: UUID) -> Ht
         if cached
         else ()
     )
+    rated = selectors.feedback_for(message_ids=[m.id for m in history], user_id=request.user.pk)
     for message in history:
         message.reported = message.usage_record_id in reported  # type: ignore[attr-defined]
+        message.my_feedback = rated.get(message.id)  # type: ignore[attr-defined]
         if message.status == MessageStatus.STREAMING:
             message.events_url = events_url(request, slug, message)  # type: ignore[attr-defined]
     prefill = request.GET.get("prompt", "")[:2000]
@@ -126,12 +130,6 @@ def conversation_delete(request: MemberRequest, slug: str, conversation_id: UUID
     services.conversation_delete(conversation=get_conversation(request, conversation_id))
     flash.success(request, "Conversation deleted.")
     return redirect("chat:index", slug)
-
-
-def conversation_title(request: MemberRequest, slug: str, conversation_id: UUID) -> JsonResponse:
-    """The conversation's title, for the open screen to pick up a generated one."""
-    found = get_conversation(request, conversation_id)
-    return JsonResponse({"title": found.title, "source": found.title_source})
 
 
 @require_POST
@@ -159,6 +157,60 @@ def message_report(request: MemberRequest, slug: str, message_id: UUID) -> JsonR
     return JsonResponse(
         {"status": "reported", "message": "Thanks: this answer will not be reused again."}
     )
+
+
+@require_POST
+def message_feedback(request: MemberRequest, slug: str, message_id: UUID) -> JsonResponse:
+    """Rate an answer (``rating`` up or down, an optional ``reason`` for a thumbs down and
+    ``comment``), or change the rating; 200 with what is saved, 400 with what to fix."""
+    message = get_message(request, message_id)
+    try:
+        feedback, _ = services.feedback_set(
+            message=message,
+            user=request.user,
+            rating=request.POST.get("rating", ""),
+            reason=request.POST.get("reason", ""),
+            comment=request.POST.get("comment", ""),
+            via="chat",
+        )
+    except services.InvalidFeedback as exc:
+        return error_response(400, exc.message, code=exc.code, param=exc.param)
+    except ServiceError as exc:
+        return _refused(exc)
+    return JsonResponse(
+        {
+            "rating": feedback.rating,
+            "reason": feedback.reason,
+            "comment": feedback.comment,
+            "message": "Thanks for the feedback.",
+        }
+    )
+
+
+@require_POST
+def message_feedback_delete(request: MemberRequest, slug: str, message_id: UUID) -> JsonResponse:
+    """Take back one's rating of an answer (200 whether or not there was one)."""
+    services.feedback_delete(message=get_message(request, message_id), user=request.user)
+    return JsonResponse({"rating": None, "message": "Feedback removed."})
+
+
+QUALITY_WINDOWS = ("7", "30", "90")  # the page's choices of days; the API takes any 1-90
+
+
+@manager_required
+def quality_page(request: MemberRequest, slug: str) -> HttpResponse:
+    """AI quality: the answers' signals per model and feature and per day (quality.py)."""
+    raw = request.GET.get("days", str(quality.DEFAULT_DAYS))
+    error = ""
+    if raw not in QUALITY_WINDOWS:
+        error = (
+            f"Choose a window of {', '.join(QUALITY_WINDOWS)} days; showing the last "
+            f"{quality.DEFAULT_DAYS}."
+        )
+        raw = str(quality.DEFAULT_DAYS)
+    report = quality.quality_signals(tenant_id=request.tenant.id, days=int(raw))
+    context = {"quality": report, "windows": QUALITY_WINDOWS, "days_error": error}
+    return render(request, "chat/quality.html", context, status=400 if error else 200)
 
 
 def events_url(request: MemberRequest, slug: str, message: Message) -> str:

@@ -76,7 +76,7 @@
     const code = event.target.closest(".code-copy");
     if (code) { copy(code, code.parentElement.querySelector("code").textContent); return; }
     const bubbleEl = event.target.closest(".bubble");
-    if (bubbleEl && !event.target.closest("a, button")) bubbleEl.classList.toggle("show-meta");  // tap shows time and model
+    if (bubbleEl && !event.target.closest("a, button, form")) bubbleEl.classList.toggle("show-meta");  // tap shows time and model
   });
 
   const root = document.getElementById("chat");
@@ -346,17 +346,6 @@
     }
   }
 
-  // After the first answer the server asks the model for a short title, once the stream
-  // has ended: pick it up when it is saved (a failed call leaves the first words).
-  function awaitTitle(tries) {
-    setTimeout(async () => {
-      const response = await fetch(root.dataset.titleUrl, { headers: { Accept: "application/json" } }).catch(() => null);
-      const data = response && response.ok ? await response.json() : null;
-      if (data && data.source === "generated") setTitle(data.title);
-      else if (tries > 1 && !(data && data.source === "user")) awaitTitle(tries - 1);
-    }, 1200);
-  }
-
   function follow(el, data) {
     stopUrl = data.stop_url;
     if (data.message_id) el.dataset.message = data.message_id;
@@ -369,10 +358,21 @@
       setAnswer(el, raw);
       keepUp();
     });
-    source.addEventListener("done", (e) => {
+    // After a conversation's first answer the server asks the model for a short title and
+    // sends it on this stream as a `title` event after `done` (`title_pending` says one
+    // follows); the stream ends with it. A null title: none was made (the first words stay).
+    let awaitingTitle = false;
+    source.addEventListener("title", (e) => {
       source.close();
-      el.classList.remove("streaming");
+      awaitingTitle = false;
+      const data = JSON.parse(e.data);
+      if (data.title) setTitle(data.title);
+    });
+    source.addEventListener("done", (e) => {
       const final = JSON.parse(e.data);
+      awaitingTitle = Boolean(final.title_pending);
+      if (!awaitingTitle) source.close();
+      el.classList.remove("streaming");
       el.dataset.status = final.status;
       el.dataset.final = "1";
       window.renderMarkdown(el.querySelector(".bubble-text"), raw || el.dataset.raw || "");
@@ -383,7 +383,6 @@
       showNotices(el, final.notices);
       const report = el.querySelector("[data-action=report]");
       if (report) report.hidden = final.cache !== "semantic";
-      if (final.title_pending) awaitTitle(10);
       if (final.status === "error" || final.status === "stopped") {
         const note = document.createElement("div");
         note.className = "bubble-note" + (final.status === "error" ? " error" : "");
@@ -397,7 +396,7 @@
     source.addEventListener("error", () => {
       // A dropped connection is retried by the browser (readyState CONNECTING); a refused
       // one (the link expired, or the session ended) is final.
-      if (source.readyState !== EventSource.CLOSED) return;
+      if (source.readyState !== EventSource.CLOSED || awaitingTitle) return;
       el.classList.remove("streaming");
       busy(false);
       showError("Lost the connection to this answer. Reload the page to see it.");
@@ -485,6 +484,95 @@
     }
     message.appendChild(note);
   };
+
+  // Thumbs up / down: a click rates the answer at once (again: takes the rating back); a
+  // thumbs down then offers a reason and a comment, sent with the same rating.
+  function feedbackUrl(kind, message) {
+    const pattern = kind === "delete" ? root.dataset.feedbackDeleteUrl : root.dataset.feedbackUrl;
+    return pattern.replace("00000000-0000-0000-0000-000000000000", message.dataset.message);
+  }
+
+  function showRating(message, rating, note) {
+    message.querySelectorAll("[data-action=rate]").forEach((button) => {
+      button.setAttribute("aria-pressed", button.dataset.rating === rating ? "true" : "false");
+    });
+    const status = message.querySelector("[data-feedback-status]");
+    if (status) status.textContent = note || "";
+  }
+
+  function feedbackForm(message, open) {
+    const box = message.querySelector("[data-feedback-form]");
+    if (!box) return;
+    box.hidden = !open;
+    if (open) box.querySelector("input, textarea").focus();
+  }
+
+  function currentRating(message) {
+    const pressed = message.querySelector("[data-action=rate][aria-pressed=true]");
+    return pressed ? pressed.dataset.rating : null;
+  }
+
+  async function rate(message, body) {
+    if (!message.dataset.message) return null;
+    const before = currentRating(message);
+    try {
+      const data = await post(feedbackUrl("set", message), body);
+      showRating(message, data.rating, data.message);
+      return data;
+    } catch (error) {
+      showRating(message, before, error.message);
+      return null;
+    }
+  }
+
+  ACTIONS.rate = async (button, message) => {
+    const rating = button.dataset.rating;
+    if (button.getAttribute("aria-pressed") === "true") {
+      feedbackForm(message, false);
+      try {
+        const data = await post(feedbackUrl("delete", message));
+        showRating(message, null, data.message);
+      } catch (error) {
+        showRating(message, rating, error.message);
+      }
+      return;
+    }
+    const data = await rate(message, { rating });
+    feedbackForm(message, Boolean(data) && rating === "down");
+  };
+
+  log.addEventListener("submit", async (event) => {
+    const box = event.target.closest("[data-feedback-form]");
+    if (!box) return;
+    event.preventDefault();
+    const message = box.closest(".bubble");
+    const reason = box.querySelector("input[name=reason]:checked");
+    const data = await rate(message, {
+      rating: "down",
+      reason: reason ? reason.value : "",
+      comment: box.querySelector("textarea").value,
+    });
+    if (data) {
+      feedbackForm(message, false);
+      message.querySelector("[data-rating=down]").focus();
+    }
+  });
+
+  log.addEventListener("click", (event) => {
+    const cancel = event.target.closest("[data-feedback-cancel]");
+    if (!cancel) return;
+    const message = cancel.closest(".bubble");
+    feedbackForm(message, false);
+    message.querySelector("[data-rating=down]").focus();
+  });
+
+  log.addEventListener("keydown", (event) => {
+    const box = event.target.closest("[data-feedback-form]");
+    if (!box || event.key !== "Escape") return;
+    event.stopPropagation();  // Esc closes the form, it does not stop an answer
+    feedbackForm(box.closest(".bubble"), false);
+    box.closest(".bubble").querySelector("[data-rating=down]").focus();
+  });
 
   // Suggested prompts fill the composer.
   log.addEventListener("click", (event) => {

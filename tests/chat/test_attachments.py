@@ -186,6 +186,16 @@ def test_a_file_that_cannot_be_read_fails_on_its_chip(
     assert "no text" in listed["error"].lower()
 
 
+def assert_gone(tenant: Tenant, owner: User, document: Document, stored: Path) -> None:
+    """The attachment's document, passages, attachment row and stored file are all gone
+    (looked for as its owner, the one person RLS would show them to)."""
+    with tenant_context(tenant.id, user_id=owner.pk):
+        assert not Document.objects.filter(id=document.id).exists()
+        assert not Chunk.objects.filter(document_id=document.id).exists()
+        assert not Attachment.objects.filter(document_id=document.id).exists()
+    assert not stored.exists()
+
+
 def test_removing_an_attachment_deletes_its_document_passages_and_file(
     falcon: dict[str, Any],
     tenant: Tenant,
@@ -199,11 +209,7 @@ def test_removing_an_attachment_deletes_its_document_passages_and_file(
     with django_capture_on_commit_callbacks(execute=True):
         response = login(owner).post(falcon["body"]["delete_url"])
     assert response.status_code == 200
-    with tenant_context(tenant.id, user_id=owner.pk):
-        assert not Document.objects.filter(id=document.id).exists()
-        assert not Chunk.objects.filter(document_id=document.id).exists()
-        assert not Attachment.objects.filter(document_id=document.id).exists()
-    assert not stored.exists()
+    assert_gone(tenant, owner, document, stored)
 
 
 def test_deleting_the_conversation_deletes_its_attachments_and_files(
@@ -218,11 +224,9 @@ def test_deleting_the_conversation_deletes_its_attachments_and_files(
     with django_capture_on_commit_callbacks(execute=True):
         response = login(owner).post(f"/t/{tenant.slug}/chat/{conversation.id}/delete/")
     assert response.status_code == 302
+    assert_gone(tenant, owner, document, stored)
     with tenant_context(tenant.id, user_id=owner.pk):
         assert not Conversation.objects.filter(id=conversation.id).exists()
-        assert not Document.objects.filter(id=document.id).exists()
-        assert not Chunk.objects.filter(document_id=document.id).exists()
-    assert not stored.exists()
 
 
 # --- nobody else reaches it -------------------------------------------------------------

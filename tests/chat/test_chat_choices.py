@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from asgiref.sync import async_to_sync
 from django.test import Client, override_settings
 
 from apps.accounts.models import User
-from apps.chat import services, titles
+from apps.chat import services, streams, titles
 from apps.chat.models import Conversation, Message, TitleSource
 from apps.core.db import tenant_context
 from apps.gateway.forms import AISettingsForm, parse_prompts
@@ -166,37 +165,67 @@ def test_the_api_refuses_a_model_the_plan_lacks(live_db: None, server: str) -> N
 # -- titles ------------------------------------------------------------------------------------
 
 
-def test_the_first_exchange_gets_a_generated_title_billed_as_chat_title(
+def test_the_first_exchange_gets_a_title_on_its_stream_billed_as_chat_title(
     live_db: None, server: str
 ) -> None:
     tenant, owner = new_tenant()
     http = browser_session(server, owner)
     url = open_chat(http, tenant)
-    _, done = ask(http, url, "How do refunds work for annual plans?")
-    assert done["title_pending"] is True
-    assert conversation_of(tenant, url).title_source in (TitleSource.WORDS, TitleSource.GENERATED)
-    deadline = time.monotonic() + 20
-    while (title := http.get(f"{url}title/").json())["source"] != "generated":
-        assert time.monotonic() < deadline, title
-        time.sleep(0.2)
-    assert title["title"] == conversation_of(tenant, url).title
+    sent = http.post(f"{url}messages/", data={"content": "How do refunds work for annual plans?"})
+    assert sent.status_code == 201
+    stream = events(http, sent.json()["events_url"], until="title")
+    (done_id, _, done), (title_id, kind, data) = stream[-2], stream[-1]
+    assert json.loads(done)["title_pending"] is True
+    assert (kind, int(title_id)) == ("title", int(done_id) + 1)
     # The dev model's title: the question's first six words (a real model writes its own).
-    assert title["title"] == "How do refunds work for annual"
-    assert 0 < len(title["title"]) <= titles.MAX_CHARS + 1
+    assert json.loads(data) == {"title": "How do refunds work for annual"}
+    conversation = conversation_of(tenant, url)
+    assert (conversation.title, conversation.title_source) == (
+        "How do refunds work for annual",
+        TitleSource.GENERATED,
+    )
     [row] = ledger(tenant, feature="chat_title")
     assert row.requested_model == "fast"
-    assert row.request_id == str(conversation_of(tenant, url).id)
+    assert row.request_id == str(conversation.id)
     assert row.tokens_out > 0
-    # The title is the owner's to read: a colleague and an outsider get a 404.
-    colleague = make_user(f"colleague-{uuid.uuid4().hex[:6]}@example.com")
-    add_member(tenant, colleague)
-    _, outsider = new_tenant()
-    for other in (colleague, outsider):
-        assert browser_session(server, other).get(f"{url}title/").status_code == 404
-    # Later answers do not ask again.
+    # A reader coming back after done (a dropped connection) gets the title alone, from the
+    # server's memory or, on another instance, from the answer's Redis stream.
+    again = events(http, sent.json()["events_url"], last_id=done_id, until="title")
+    assert again == [(title_id, "title", data)]
+    from_redis = async_to_sync(collect)(tenant.id, sent.json()["message_id"], done_id)
+    assert from_redis == [(title_id, "title", data)]
+    # Later answers do not ask again, and their stream ends with done.
     _, later = ask(http, url, "And monthly plans?")
     assert later["title_pending"] is False
     assert len(ledger(tenant, feature="chat_title")) == 1
+
+
+def test_a_rename_during_the_answer_ends_the_stream_with_no_title(
+    live_db: None, server: str
+) -> None:
+    tenant, owner = new_tenant()
+    http = browser_session(server, owner)
+    url = open_chat(http, tenant)
+    sent = http.post(f"{url}messages/", data={"content": "What is our refund policy?"})
+
+    def rename(count: int) -> None:
+        if count == 1:  # the generation has read the conversation: a title is due
+            assert http.post(f"{url}rename/", data={"title": "Refunds"}).status_code == 302
+
+    stream = events(http, sent.json()["events_url"], on_token=rename, until="title")
+    assert json.loads(stream[-2][2])["title_pending"] is True
+    assert stream[-1][1:] == ("title", '{"title":null}')
+    conversation = conversation_of(tenant, url)
+    assert (conversation.title, conversation.title_source) == ("Refunds", TitleSource.USER)
+
+
+async def collect(tenant_id: Any, message_id: str, last_id: str) -> list[tuple[str, str, str]]:
+    """Read an answer's events from Redis, as an instance that did not generate it does."""
+    out: list[tuple[str, str, str]] = []
+    reader = streams.read_events(tenant_id=tenant_id, message_id=message_id, last_id=last_id)
+    async for batch in reader:
+        out += [event for event in batch if event[1] != "ping"]
+    return out
 
 
 def title_for(question: str, *, renamed: str = "") -> tuple[Tenant, Conversation, str | None]:

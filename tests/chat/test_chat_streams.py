@@ -78,7 +78,10 @@ def events(
     last_id: str | None = None,
     stop_after_tokens: int | None = None,
     on_token: Callable[[int], None] | None = None,
+    until: str = "done",
 ) -> list[tuple[str, str, str]]:
+    """The stream's events up to ``done`` (``until="title"``: up to the title event that
+    follows a ``done`` with ``title_pending``, where the stream ends)."""
     headers = {"Last-Event-ID": last_id} if last_id else {}
     out: list[tuple[str, str, str]] = []
     with http.stream("GET", url, headers=headers) as response:
@@ -96,7 +99,10 @@ def events(
                 out.append((event_id, kind, "\n".join(data)))
                 if kind == "token" and on_token:
                     on_token(len([e for e in out if e[1] == "token"]))
-                if kind == "done":
+                if kind == "title" or (
+                    kind == "done"
+                    and (until == "done" or not json.loads(out[-1][2])["title_pending"])
+                ):
                     break
                 if (
                     stop_after_tokens

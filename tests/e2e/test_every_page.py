@@ -88,6 +88,7 @@ OWNER_PAGES: dict[str, Callable[[Site], str]] = {
     "chat:attachment": lambda s: reverse(
         "chat:attachment", args=[s.slug, s.conversation_id, s.attachment_id]
     ),
+    "chat:quality": lambda s: reverse("chat:quality", args=[s.slug]),
     "summaries:jobs": lambda s: reverse("summaries:jobs", args=[s.slug]),
     "rag:documents": lambda s: reverse("rag:documents", args=[s.slug]),
     "rag:document": lambda s: reverse("rag:document", args=[s.slug, s.document_id]),
@@ -125,7 +126,8 @@ NOT_PAGES = {
     "chat:attachments": "JSON list and upload",
     "chat:attachment_delete": "POST",
     "chat:report": "POST",
-    "chat:title": "JSON for the open chat screen",
+    "chat:feedback": "POST",
+    "chat:feedback_delete": "POST",
     "gateway:cache_answer_report": "POST",
     "gateway:cache_reports_download": "a JSON lines download",
     "rag:rows": "HTMX fragment of rag:documents",
