@@ -46,7 +46,11 @@ def test_the_held_out_set_shares_no_text_with_any_development_set() -> None:
     held_out = rows("guardrails_injection_heldout2.jsonl")
     built_on = {
         normalised(row["text"])
-        for name in ("guardrails_injection.jsonl", "guardrails_injection_fresh.jsonl")
+        for name in (
+            "guardrails_injection.jsonl",
+            "guardrails_injection_fresh.jsonl",
+            "guardrails_injection_more.jsonl",
+        )
         for row in rows(name)
     }
     shared = [row["id"] for row in held_out if normalised(row["text"]) in built_on]
