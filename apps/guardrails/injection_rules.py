@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-RULES_VERSION = "2026-12-04.4"
+RULES_VERSION = "2026-12-04.3"
 
 _PRIOR = (
     r"(?:all |any |the |your |my |these |those )*(?:previous|prior|above|earlier|preceding|"
@@ -257,7 +257,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ("exfiltration.markdown_beacon", r"!\[[^\]]*\]\(https?://[^)]*[?&][a-z_]+=\{"),
     (
         "exfiltration.credentials",
-        rf"\b(?:{_BRING_OUT}|what are)\b[^.]{{0,30}}\b(?:your|the server'?s?|the app'?s?|all(?: the)?) environment variables\b|\b(?:connection string you were|api keys you have|passwords of the other|other tenants'?)\b",
+        r"\b(?:environment variables|connection string you were|api keys you have|passwords of the other|other tenants'?)\b",
     ),
     (
         "exfiltration.other_users",
