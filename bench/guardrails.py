@@ -8,13 +8,15 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 1. Prompt injection, on the TEST half of bench/data/guardrails_injection.jsonl (the
    classifier was trained on the other half, bench/train_guardrails.py): detection rate
    (injections flagged) and false-positive rate (ordinary questions flagged), overall and
-   per category and language; and again on bench/data/guardrails_injection_fresh.jsonl,
-   written after the detector was built and never used to tune it (measured, not tuned
-   on: the honest figure; keep it that way).
+   per category and language; on bench/data/guardrails_injection_fresh.jsonl (spent:
+   tuned on and trained on since, so no longer a measure of generalisation); and on
+   bench/data/guardrails_injection_heldout2.jsonl, the held-out set that no rule or
+   training run has seen (the honest figure; bench/data/README.md says how to keep it so).
 2. PII recall and precision on bench/data/guardrails_pii.jsonl (entity = kind + exact
    value; negatives include Luhn-failing card numbers, order ids, dates, placeholders).
 3. Time added per request: the input scan of each test text plus the output scan of a
-   400-character answer, with every check on (redaction included), p50 and p95; and per
+   400-character answer, with every check on (redaction included), p50 and p95, in wall
+   time and in this thread's CPU time (steady when the machine is shared); and per
    streamed sentence: a StreamGuard holding sentences, fed a 12-sentence answer in
    4-character chunks, divided by its sentences.
 Prints a table and writes JSON (default bench/results/guardrails.json).
@@ -83,15 +85,16 @@ def injection_rates() -> dict[str, Any]:
     return _rates(rows)
 
 
-def fresh_rates() -> dict[str, Any]:
-    """The same rates on the fresh set, which no rule or training run has seen."""
-    found = _rates(load("guardrails_injection_fresh.jsonl"))
+def set_rates(name: str, suffix: str) -> dict[str, Any]:
+    """The same rates on a whole set, keyed with ``suffix``: ``fresh`` (spent: the detector
+    was tuned and trained on it) or ``heldout2`` (no rule or training run has seen it)."""
+    found = _rates(load(name))
     return {
-        "injection_detection_rate_fresh": found["injection_detection_rate"],
-        "false_positive_rate_fresh": found["false_positive_rate"],
-        "fresh_injections": found["test_injections"],
-        "fresh_benign": found["test_benign"],
-        "detection_by_fresh": found["detection_by"],
+        f"injection_detection_rate_{suffix}": found["injection_detection_rate"],
+        f"false_positive_rate_{suffix}": found["false_positive_rate"],
+        f"{suffix}_injections": found["test_injections"],
+        f"{suffix}_benign": found["test_benign"],
+        f"detection_by_{suffix}": found["detection_by"],
     }
 
 
@@ -102,7 +105,10 @@ def _rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
         flagged = detect(row["text"]).flagged
         if row["label"]:
             tp, fn = tp + flagged, fn + (not flagged)
-            for key in (f"category:{row['category']}", f"lang:{row['lang']}"):
+            keys = [f"category:{row['category']}", f"lang:{row['lang']}"]
+            if "encoding" in row:
+                keys.append(f"encoding:{row['encoding']}")
+            for key in keys:
                 by[key][0] += flagged
                 by[key][1] += 1
         else:
@@ -144,12 +150,16 @@ def latency(repeats: int) -> dict[str, Any]:
     texts = [row["text"] for row in load("guardrails_injection.jsonl") if row["split"] == "test"]
     canary = "zq0123456789abcd"
     per_request: list[float] = []
+    # CPU time of this thread too: on a shared machine the wall-clock p95 is mostly the
+    # other processes' turn on the core, which CPU time leaves out.
+    per_request_cpu: list[float] = []
     for _ in range(repeats):
         for text in texts:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             scan_builtin(text, ALL_ON, Direction.INPUT)
             scan_builtin(ANSWER, ALL_ON, Direction.OUTPUT, canary=canary)
             per_request.append((time.perf_counter() - start) * 1000)
+            per_request_cpu.append((time.thread_time() - start_cpu) * 1000)
     per_sentence: list[float] = []
     chunks = [STREAM_ANSWER[i : i + 4] for i in range(0, len(STREAM_ANSWER), 4)]
     for _ in range(repeats * 20):
@@ -162,6 +172,8 @@ def latency(repeats: int) -> dict[str, Any]:
     return {
         "added_p50_ms": round(statistics.median(per_request), 3),
         "added_p95_ms": round(percentile(per_request, 0.95), 3),
+        "added_cpu_p50_ms": round(statistics.median(per_request_cpu), 3),
+        "added_cpu_p95_ms": round(percentile(per_request_cpu, 0.95), 3),
         "stream_sentence_p50_ms": round(statistics.median(per_sentence), 3),
         "stream_sentence_p95_ms": round(percentile(per_sentence, 0.95), 3),
         "requests_timed": len(per_request),
@@ -177,23 +189,35 @@ def main() -> None:
     detect("warm up")  # loads the classifier
     result: dict[str, Any] = {"detector": versions()}
     result.update(injection_rates())
-    result.update(fresh_rates())
+    result.update(set_rates("guardrails_injection_fresh.jsonl", "fresh"))
+    result.update(set_rates("guardrails_injection_heldout2.jsonl", "heldout2"))
     result.update(pii_rates())
     result.update(latency(2 if args.quick else 10))
 
     rows = [
         ("injection detection (test half)", f"{result['injection_detection_rate']:.1%}", ">= 90%"),
         ("false positives (test half)", f"{result['false_positive_rate']:.1%}", "<= 2%"),
+        ("detection (fresh set, spent)", f"{result['injection_detection_rate_fresh']:.1%}", ""),
+        ("false positives (fresh, spent)", f"{result['false_positive_rate_fresh']:.1%}", ""),
         (
-            "injection detection (fresh set)",
-            f"{result['injection_detection_rate_fresh']:.1%}",
+            "injection detection (held-out 2)",
+            f"{result['injection_detection_rate_heldout2']:.1%}",
             ">= 90%",
         ),
-        ("false positives (fresh set)", f"{result['false_positive_rate_fresh']:.1%}", "<= 2%"),
+        (
+            "false positives (held-out 2)",
+            f"{result['false_positive_rate_heldout2']:.1%}",
+            "<= 2%",
+        ),
         ("PII recall", f"{result['pii_recall']:.3f}", ">= 0.98"),
         ("PII precision", f"{result['pii_precision']:.3f}", ""),
         ("added per request p50", f"{result['added_p50_ms']:.2f} ms", ""),
         ("added per request p95", f"{result['added_p95_ms']:.2f} ms", "<= 5 ms"),
+        (
+            "added per request CPU p50 / p95",
+            f"{result['added_cpu_p50_ms']:.2f} / {result['added_cpu_p95_ms']:.2f} ms",
+            "",
+        ),
         ("per streamed sentence p50", f"{result['stream_sentence_p50_ms']:.3f} ms", ""),
         ("per streamed sentence p95", f"{result['stream_sentence_p95_ms']:.3f} ms", ""),
     ]
@@ -203,11 +227,10 @@ def main() -> None:
     )
     for name, value, target in rows:
         print(f"  {name:<34} {value:>10}  {target}")
-    weakest = sorted(
-        (k, v) for k, v in result["detection_by"].items() if k != "benign_flagged" and v < 0.9
-    )
-    if weakest:
-        print("  below 90%: " + ", ".join(f"{k} {v:.0%}" for k, v in weakest))
+    for label, by in (("test half", "detection_by"), ("held-out 2", "detection_by_heldout2")):
+        weakest = sorted((k, v) for k, v in result[by].items() if k != "benign_flagged" and v < 0.9)
+        if weakest:
+            print(f"  below 90% ({label}): " + ", ".join(f"{k} {v:.0%}" for k, v in weakest))
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

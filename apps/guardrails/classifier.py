@@ -1,10 +1,12 @@
 """The shipped prompt-injection classifier: logistic regression over hashed n-grams.
 
 Features are word unigrams and bigrams and character 3- to 5-grams of the normalised
-text (apps/guardrails/normalize.py), hashed with CRC-32 into ``2**bits`` buckets and
-scaled to unit length. The weights are plain JSON (apps/guardrails/data/injection_model.json,
-written by bench/train_guardrails.py): no pickle, nothing to download, about a tenth of
-a millisecond per short message. docs/guardrails-model-card.md says what it was trained
+text (apps/guardrails/normalize.py), hashed with CRC-32 into ``2**bits`` buckets,
+counted sublinearly (1 + ln count, when the model says ``"sublinear": true``: a word
+repeated ten times is not ten times the evidence) and scaled to unit length. The
+weights are plain JSON (apps/guardrails/data/injection_model.json, written by
+bench/train_guardrails.py): no pickle, nothing to download, a few tenths of a
+millisecond per short message. docs/guardrails-model-card.md says what it was trained
 on, how well it does and where it fails.
 """
 
@@ -26,7 +28,7 @@ _WORD_RE = re.compile(r"\w+")
 MAX_FEATURE_CHARS = 4000
 
 
-def features(normalized: str, bits: int) -> dict[int, float]:
+def features(normalized: str, bits: int, *, sublinear: bool = False) -> dict[int, float]:
     """Hashed n-gram counts of an already normalised text, scaled to unit length."""
     if len(normalized) > MAX_FEATURE_CHARS:
         half = MAX_FEATURE_CHARS // 2
@@ -42,6 +44,8 @@ def features(normalized: str, bits: int) -> dict[int, float]:
     for gram in grams:
         index = zlib.crc32(gram.encode()) & mask
         counts[index] = counts.get(index, 0.0) + 1.0
+    if sublinear:
+        counts = {k: 1.0 + math.log(v) for k, v in counts.items()}
     norm = math.sqrt(sum(v * v for v in counts.values())) or 1.0
     return {k: v / norm for k, v in counts.items()}
 
@@ -53,10 +57,12 @@ class Classifier:
     bias: float
     weights: dict[int, float]
     threshold: float
+    sublinear: bool = False
 
     def probability(self, normalized: str) -> float:
         z = self.bias + sum(
-            self.weights.get(k, 0.0) * v for k, v in features(normalized, self.bits).items()
+            self.weights.get(k, 0.0) * v
+            for k, v in features(normalized, self.bits, sublinear=self.sublinear).items()
         )
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
@@ -71,6 +77,7 @@ class Classifier:
             bias=float(str(data["bias"])),
             weights={int(k): float(v) for k, v in raw.items()},
             threshold=float(str(data["threshold"])),
+            sublinear=data.get("sublinear") is True,
         )
 
 

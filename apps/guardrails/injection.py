@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from apps.guardrails.classifier import shipped
 from apps.guardrails.injection_rules import COMPILED, RULES_VERSION
 from apps.guardrails.normalize import decoded_runs, normalize
+from apps.guardrails.spelling import respellings
 
 
 @dataclass(frozen=True)
@@ -16,12 +17,14 @@ class InjectionResult:
     flagged: bool
     reason: str  # the rule's name, "classifier", or "" when not flagged
     excerpt: str  # the matched part (normalised), for the log
-    encoded: bool  # found in a decoded base64 / hex / rot13 run
+    encoded: bool  # found in a decoded base64 / hex / rot13 run, or a respelled text
 
 
 def views(text: str) -> list[tuple[str, bool]]:
-    """The normalised text, then each decoded run, normalised."""
-    return [(normalize(text), False)] + [(normalize(d), True) for d in decoded_runs(text)]
+    """The normalised text, then each decoded run and each respelling (leetspeak, spaced
+    letters), normalised."""
+    hidden = decoded_runs(text) + respellings(text)
+    return [(normalize(text), False)] + [(normalize(d), True) for d in hidden]
 
 
 def rule_match(normalized: str) -> tuple[str, str] | None:

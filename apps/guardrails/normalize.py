@@ -3,9 +3,11 @@
 ``normalize`` folds compatibility forms (NFKC: full-width letters, ligatures, circled
 letters), removes zero-width and bidirectional control characters (which split words
 or reorder them on screen), replaces other control characters by spaces and lower-cases.
-``decoded_runs`` finds base64, hex and rot13 payloads and returns their decoded text,
-so "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM=" is read as what it says. Decoding
-nests (base64 of hex of ...) up to MAX_DEPTH levels, and stops at MAX_DECODED_CHARS, so
+Look-alike letters of other scripts inside Latin words are folded to Latin
+(apps/guardrails/spelling.py). ``decoded_runs`` finds base64, hex and rot13 payloads
+and returns their decoded text, so "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM=" is read
+as what it says (a rot13 run when it is named or when rotating it yields common words).
+Decoding nests (base64 of hex of ...) up to MAX_DEPTH levels, and stops at MAX_DECODED_CHARS, so
 a crafted payload cannot make the scan slow.
 """
 
@@ -16,6 +18,8 @@ import binascii
 import codecs
 import re
 import unicodedata
+
+from apps.guardrails.spelling import fold_homoglyphs, looks_rot13
 
 # Zero-width and joiner characters, the soft hyphen, the word joiner and invisible
 # operators, the BOM, and every bidirectional embedding, override and isolate control.
@@ -58,10 +62,11 @@ def strip_invisible(text: str) -> str:
 
 
 def normalize(text: str) -> str:
-    """NFKC, invisible characters removed, controls as spaces, lower case, spaces collapsed."""
+    """NFKC, invisible characters removed, controls as spaces, lower case, spaces
+    collapsed, Cyrillic and Greek look-alikes inside Latin words folded to Latin."""
     text = unicodedata.normalize("NFKC", strip_invisible(text))
     text = _CONTROL_RE.sub(" ", text)
-    return _SPACES_RE.sub(" ", text).strip().casefold()
+    return fold_homoglyphs(_SPACES_RE.sub(" ", text).strip().casefold())
 
 
 def _printable(raw: bytes) -> str | None:
@@ -108,7 +113,7 @@ def _decode_one(text: str) -> list[str]:
             decoded = None
         if decoded:
             out.append(decoded)
-    if _ROT13_HINT_RE.search(text):
+    if _ROT13_HINT_RE.search(text) or looks_rot13(text):
         out.append(codecs.decode(text, "rot13"))
     return out
 
