@@ -161,14 +161,14 @@ STEPS = (
     ("validation", "apps.gateway.validation", "validate_chat"),
     ("guardrails", "apps.gateway.guard", "check_input"),
     ("guardrails", "apps.gateway.guard", "check_completion"),
-    ("limits", "apps.gateway.ratelimit", "reserve"),
-    ("limits", "apps.gateway.ratelimit", "reconcile"),
-    ("budget", "apps.gateway.budget", "reserve"),
-    ("budget", "apps.gateway.budget", "settle"),
+    # Both reservations are one Redis round trip (admission.py); the over-budget path's
+    # two steps are counted under "limits + budget" too.
+    ("limits + budget", "apps.gateway.admission", "reserve"),
     ("cache", "apps.gateway.completion", "exact_lookup"),
     ("cache", "apps.gateway.completion", "cache_store"),
     ("provider I/O", "apps.gateway.relay", "complete"),
-    ("ledger", "apps.gateway.pipeline", "record"),
+    # The ledger row and the counters' settlement go at once: timed together.
+    ("ledger + settlement", "apps.gateway.pipeline", "Call._settle"),
 )
 
 
@@ -179,8 +179,11 @@ def step_timers(spent: dict[str, float]) -> Iterator[None]:
     import inspect
 
     patched = []
-    for label, module_name, attribute in STEPS:
-        module = importlib.import_module(module_name)
+    for label, module_name, path in STEPS:
+        module: Any = importlib.import_module(module_name)
+        *owners, attribute = path.split(".")  # "Class.method" for a method
+        for owner in owners:
+            module = getattr(module, owner)
         original = getattr(module, attribute)
 
         def timed(*args: Any, _f: Any = original, _label: str = label, **kwargs: Any) -> Any:
