@@ -210,6 +210,35 @@ def step_timers(spent: dict[str, float]) -> Iterator[None]:
             setattr(module, attribute, original)
 
 
+@contextmanager
+def round_trips(counts: dict[str, int]) -> Iterator[None]:
+    """Count the Redis round trips (a command, or a pipeline sent) and the SQL statements
+    made inside the block, in ``counts["redis"]`` and ``counts["sql"]``."""
+    from django.db.backends.utils import CursorWrapper
+    from redis.asyncio.client import Pipeline, Redis
+
+    patched: list[tuple[type, str, Any]] = []
+    targets: list[tuple[type, str, str]] = [
+        (Redis, "execute_command", "redis"),
+        (Pipeline, "execute", "redis"),
+        (CursorWrapper, "_execute_with_wrappers", "sql"),
+    ]
+    for owner, name, kind in targets:
+        original = owner.__dict__[name]
+
+        def counted(*args: Any, _f: Any = original, _kind: str = kind, **kwargs: Any) -> Any:
+            counts[_kind] += 1
+            return _f(*args, **kwargs)
+
+        setattr(owner, name, counted)
+        patched.append((owner, name, original))
+    try:
+        yield
+    finally:
+        for owner, name, original in patched:
+            setattr(owner, name, original)
+
+
 async def step_profile(n: int, tenant: Tenant) -> dict[str, float]:
     """Milliseconds per call spent in each step of complete() (caches off); ``other`` is
     the rest: the pipeline's own code, the hops between the event loop and the ORM's
@@ -230,9 +259,16 @@ async def step_profile(n: int, tenant: Tenant) -> dict[str, float]:
             start = time.perf_counter()
             await api.complete(ctx, messages, max_tokens=64, extra_headers=FAST)
             total += (time.perf_counter() - start) * 1000
+    counts: dict[str, int] = defaultdict(int)
+    with round_trips(counts):  # not timed: the counting costs time of its own
+        for i in range(n):
+            messages = [{"role": "user", "content": f"{MESSAGES[0]['content']} #{i}"}]
+            await api.complete(ctx, messages, max_tokens=64, extra_headers=FAST)
     per_call = {label: ms / n for label, ms in spent.items()}
     per_call["other"] = total / n - sum(per_call.values())
     per_call["total"] = total / n
+    per_call["redis_round_trips"] = counts["redis"] / n
+    per_call["sql_statements"] = counts["sql"] / n
     return per_call
 
 
@@ -384,7 +420,11 @@ def main() -> int:
         "gateway_embed_p50_ms": p50["gateway_embed"],
         "embed_over_http_p50_ms": p50["gateway_embed"] - p50["httpx_embed"],
         "embed_over_http_p95_ms": p95["gateway_embed"] - p95["httpx_embed"],
-        "pipeline_steps_ms": steps,
+        "pipeline_steps_ms": {
+            k: v for k, v in steps.items() if k not in ("redis_round_trips", "sql_statements")
+        },
+        "redis_round_trips_per_call": steps["redis_round_trips"],
+        "sql_statements_per_call": steps["sql_statements"],
         "litellm_p50_ms": p50["litellm"],
         "gateway_p50_ms": p50["gateway_no_cache"],
         "gateway_cache_miss_p50_ms": p50["gateway_cache_miss"],
@@ -467,10 +507,14 @@ def main() -> int:
     for name, a, b in rows:
         print(f"{name:<48} {a:>9} {b:>9}")
     print(f"\n{'step of complete(), caches off':<48} {'ms/call':>9} {'share':>9}")
-    for label, ms in steps.items():
+    for label, ms in result["pipeline_steps_ms"].items():
         if label != "total":
             print(f"{label:<48} {ms:>9.3f} {ms / steps['total']:>9.1%}")
     print(f"{'total':<48} {steps['total']:>9.3f}")
+    print(
+        f"round trips per call: Redis {steps['redis_round_trips']:.1f}, "
+        f"SQL statements {steps['sql_statements']:.1f}"
+    )
     print(
         f"\nstreaming chunks per CPU-second in this process: gateway {streams['gateway']:,.0f}, "
         f"bare litellm {streams['litellm']:,.0f}"
