@@ -173,41 +173,56 @@ STEPS = (
 
 
 @contextmanager
+def patched(replacements: list[tuple[Any, str, Callable[[Any], Any]]]) -> Iterator[None]:
+    """Inside the block, each ``owner.name`` is ``wrap(original)``."""
+    saved = []
+    for owner, name, wrap in replacements:
+        original = getattr(owner, name)
+        saved.append((owner, name, original))
+        setattr(owner, name, wrap(original))
+    try:
+        yield
+    finally:
+        for owner, name, original in reversed(saved):
+            setattr(owner, name, original)
+
+
+@contextmanager
 def step_timers(spent: dict[str, float]) -> Iterator[None]:
     """Wrap every step in STEPS with a timer that adds its wall time (ms) to ``spent``."""
     import importlib
     import inspect
 
-    patched = []
+    def timer(label: str) -> Callable[[Any], Any]:
+        def wrap(original: Any) -> Any:
+            def timed(*args: Any, **kwargs: Any) -> Any:
+                start = time.perf_counter()
+                result = original(*args, **kwargs)
+                if not inspect.isawaitable(result):
+                    spent[label] += (time.perf_counter() - start) * 1000
+                    return result
+
+                async def finish() -> Any:
+                    try:
+                        return await result
+                    finally:
+                        spent[label] += (time.perf_counter() - start) * 1000
+
+                return finish()
+
+            return timed
+
+        return wrap
+
+    replacements = []
     for label, module_name, path in STEPS:
-        module: Any = importlib.import_module(module_name)
+        owner: Any = importlib.import_module(module_name)
         *owners, attribute = path.split(".")  # "Class.method" for a method
-        for owner in owners:
-            module = getattr(module, owner)
-        original = getattr(module, attribute)
-
-        def timed(*args: Any, _f: Any = original, _label: str = label, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            result = _f(*args, **kwargs)
-            if not inspect.isawaitable(result):
-                spent[_label] += (time.perf_counter() - start) * 1000
-                return result
-
-            async def finish() -> Any:
-                try:
-                    return await result
-                finally:
-                    spent[_label] += (time.perf_counter() - start) * 1000
-
-            return finish()
-
-        setattr(module, attribute, timed)
-        patched.append((module, attribute, original))
-    try:
+        for name in owners:
+            owner = getattr(owner, name)
+        replacements.append((owner, attribute, timer(label)))
+    with patched(replacements):
         yield
-    finally:
-        for module, attribute, original in patched:
-            setattr(module, attribute, original)
 
 
 @contextmanager
@@ -217,26 +232,24 @@ def round_trips(counts: dict[str, int]) -> Iterator[None]:
     from django.db.backends.utils import CursorWrapper
     from redis.asyncio.client import Pipeline, Redis
 
-    patched: list[tuple[type, str, Any]] = []
-    targets: list[tuple[type, str, str]] = [
-        (Redis, "execute_command", "redis"),
-        (Pipeline, "execute", "redis"),
-        (CursorWrapper, "_execute_with_wrappers", "sql"),
-    ]
-    for owner, name, kind in targets:
-        original = owner.__dict__[name]
+    def counter(kind: str) -> Callable[[Any], Any]:
+        def wrap(original: Any) -> Any:
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                counts[kind] += 1
+                return original(*args, **kwargs)
 
-        def counted(*args: Any, _f: Any = original, _kind: str = kind, **kwargs: Any) -> Any:
-            counts[_kind] += 1
-            return _f(*args, **kwargs)
+            return counted
 
-        setattr(owner, name, counted)
-        patched.append((owner, name, original))
-    try:
+        return wrap
+
+    with patched(
+        [
+            (Redis, "execute_command", counter("redis")),
+            (Pipeline, "execute", counter("redis")),
+            (CursorWrapper, "_execute_with_wrappers", counter("sql")),
+        ]
+    ):
         yield
-    finally:
-        for owner, name, original in patched:
-            setattr(owner, name, original)
 
 
 async def step_profile(n: int, tenant: Tenant) -> dict[str, float]:
