@@ -161,15 +161,30 @@ STEPS = (
     ("validation", "apps.gateway.validation", "validate_chat"),
     ("guardrails", "apps.gateway.guard", "check_input"),
     ("guardrails", "apps.gateway.guard", "check_completion"),
-    ("limits", "apps.gateway.ratelimit", "reserve"),
-    ("limits", "apps.gateway.ratelimit", "reconcile"),
-    ("budget", "apps.gateway.budget", "reserve"),
-    ("budget", "apps.gateway.budget", "settle"),
+    # Both reservations are one Redis round trip (admission.py); the over-budget path's
+    # two steps are counted under "limits + budget" too.
+    ("limits + budget", "apps.gateway.admission", "reserve"),
     ("cache", "apps.gateway.completion", "exact_lookup"),
     ("cache", "apps.gateway.completion", "cache_store"),
     ("provider I/O", "apps.gateway.relay", "complete"),
-    ("ledger", "apps.gateway.pipeline", "record"),
+    # The ledger row and the counters' settlement go at once: timed together.
+    ("ledger + settlement", "apps.gateway.pipeline", "Call._settle"),
 )
+
+
+@contextmanager
+def patched(replacements: list[tuple[Any, str, Callable[[Any], Any]]]) -> Iterator[None]:
+    """Inside the block, each ``owner.name`` is ``wrap(original)``."""
+    saved = []
+    for owner, name, wrap in replacements:
+        original = getattr(owner, name)
+        saved.append((owner, name, original))
+        setattr(owner, name, wrap(original))
+    try:
+        yield
+    finally:
+        for owner, name, original in reversed(saved):
+            setattr(owner, name, original)
 
 
 @contextmanager
@@ -178,33 +193,63 @@ def step_timers(spent: dict[str, float]) -> Iterator[None]:
     import importlib
     import inspect
 
-    patched = []
-    for label, module_name, attribute in STEPS:
-        module = importlib.import_module(module_name)
-        original = getattr(module, attribute)
+    def timer(label: str) -> Callable[[Any], Any]:
+        def wrap(original: Any) -> Any:
+            def timed(*args: Any, **kwargs: Any) -> Any:
+                start = time.perf_counter()
+                result = original(*args, **kwargs)
+                if not inspect.isawaitable(result):
+                    spent[label] += (time.perf_counter() - start) * 1000
+                    return result
 
-        def timed(*args: Any, _f: Any = original, _label: str = label, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            result = _f(*args, **kwargs)
-            if not inspect.isawaitable(result):
-                spent[_label] += (time.perf_counter() - start) * 1000
-                return result
+                async def finish() -> Any:
+                    try:
+                        return await result
+                    finally:
+                        spent[label] += (time.perf_counter() - start) * 1000
 
-            async def finish() -> Any:
-                try:
-                    return await result
-                finally:
-                    spent[_label] += (time.perf_counter() - start) * 1000
+                return finish()
 
-            return finish()
+            return timed
 
-        setattr(module, attribute, timed)
-        patched.append((module, attribute, original))
-    try:
+        return wrap
+
+    replacements = []
+    for label, module_name, path in STEPS:
+        owner: Any = importlib.import_module(module_name)
+        *owners, attribute = path.split(".")  # "Class.method" for a method
+        for name in owners:
+            owner = getattr(owner, name)
+        replacements.append((owner, attribute, timer(label)))
+    with patched(replacements):
         yield
-    finally:
-        for module, attribute, original in patched:
-            setattr(module, attribute, original)
+
+
+@contextmanager
+def round_trips(counts: dict[str, int]) -> Iterator[None]:
+    """Count the Redis round trips (a command, or a pipeline sent) and the SQL statements
+    made inside the block, in ``counts["redis"]`` and ``counts["sql"]``."""
+    from django.db.backends.utils import CursorWrapper
+    from redis.asyncio.client import Pipeline, Redis
+
+    def counter(kind: str) -> Callable[[Any], Any]:
+        def wrap(original: Any) -> Any:
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                counts[kind] += 1
+                return original(*args, **kwargs)
+
+            return counted
+
+        return wrap
+
+    with patched(
+        [
+            (Redis, "execute_command", counter("redis")),
+            (Pipeline, "execute", counter("redis")),
+            (CursorWrapper, "_execute_with_wrappers", counter("sql")),
+        ]
+    ):
+        yield
 
 
 async def step_profile(n: int, tenant: Tenant) -> dict[str, float]:
@@ -227,9 +272,16 @@ async def step_profile(n: int, tenant: Tenant) -> dict[str, float]:
             start = time.perf_counter()
             await api.complete(ctx, messages, max_tokens=64, extra_headers=FAST)
             total += (time.perf_counter() - start) * 1000
+    counts: dict[str, int] = defaultdict(int)
+    with round_trips(counts):  # not timed: the counting costs time of its own
+        for i in range(n):
+            messages = [{"role": "user", "content": f"{MESSAGES[0]['content']} #{i}"}]
+            await api.complete(ctx, messages, max_tokens=64, extra_headers=FAST)
     per_call = {label: ms / n for label, ms in spent.items()}
     per_call["other"] = total / n - sum(per_call.values())
     per_call["total"] = total / n
+    per_call["redis_round_trips"] = counts["redis"] / n
+    per_call["sql_statements"] = counts["sql"] / n
     return per_call
 
 
@@ -381,7 +433,11 @@ def main() -> int:
         "gateway_embed_p50_ms": p50["gateway_embed"],
         "embed_over_http_p50_ms": p50["gateway_embed"] - p50["httpx_embed"],
         "embed_over_http_p95_ms": p95["gateway_embed"] - p95["httpx_embed"],
-        "pipeline_steps_ms": steps,
+        "pipeline_steps_ms": {
+            k: v for k, v in steps.items() if k not in ("redis_round_trips", "sql_statements")
+        },
+        "redis_round_trips_per_call": steps["redis_round_trips"],
+        "sql_statements_per_call": steps["sql_statements"],
         "litellm_p50_ms": p50["litellm"],
         "gateway_p50_ms": p50["gateway_no_cache"],
         "gateway_cache_miss_p50_ms": p50["gateway_cache_miss"],
@@ -464,10 +520,14 @@ def main() -> int:
     for name, a, b in rows:
         print(f"{name:<48} {a:>9} {b:>9}")
     print(f"\n{'step of complete(), caches off':<48} {'ms/call':>9} {'share':>9}")
-    for label, ms in steps.items():
+    for label, ms in result["pipeline_steps_ms"].items():
         if label != "total":
             print(f"{label:<48} {ms:>9.3f} {ms / steps['total']:>9.1%}")
     print(f"{'total':<48} {steps['total']:>9.3f}")
+    print(
+        f"round trips per call: Redis {steps['redis_round_trips']:.1f}, "
+        f"SQL statements {steps['sql_statements']:.1f}"
+    )
     print(
         f"\nstreaming chunks per CPU-second in this process: gateway {streams['gateway']:,.0f}, "
         f"bare litellm {streams['litellm']:,.0f}"

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import connections, transaction
+from django.db.models import F, Func, TextField, Value
+from django.db.models.functions import Cast
 
 from apps.core.logging import bind_log_context
 
@@ -103,18 +105,52 @@ def user_context(user_id: _Id, *, using: str = "default") -> Iterator[None]:
         yield
 
 
+def lookup_may_enter(using: str = "default") -> bool:
+    """Whether the lookup that finds the tenant may also enter it (``set_by_lookup``),
+    saving ``enter_tenant`` its round trip: only in the outermost transaction, whose end
+    clears the setting. Nested, ``enter_tenant`` is a savepoint that restores the value it
+    found on exit, and a value set by the lookup would outlive the block."""
+    return len(connections[using].atomic_blocks) == 1
+
+
+def set_by_lookup(column: str = "tenant_id") -> Func:
+    """For a lookup's SELECT list: set ``app.tenant_id`` to the row's ``column`` as the
+    row is read (after the WHERE clause chose it); its value is the id it set. Annotate a
+    lookup of one row, when ``lookup_may_enter()``, then pass the value to
+    ``enter_tenant(entered=...)``."""
+    return Func(
+        Value(TENANT_SETTING),
+        Cast(F(column), output_field=TextField()),
+        Value(True),
+        function="set_config",
+        output_field=TextField(),
+    )
+
+
 @contextmanager
 def enter_tenant(
-    tenant_id: _Id, *, user_id: _Id | None = None, using: str = "default"
+    tenant_id: _Id,
+    *,
+    user_id: _Id | None = None,
+    using: str = "default",
+    entered: str | None = None,
 ) -> Iterator[None]:
     """Inside another RLS context (``user_context``), go on as ``tenant_id``.
 
     For a request that found the membership inside ``user_context``: in the outermost
     transaction this is one round trip and no second transaction, and the tenant stays
-    visible until that transaction ends. Nested deeper (a test's transaction, a caller's
-    atomic block) it is ``tenant_context``: a savepoint, restored on exit. Same checks as
+    visible until that transaction ends; none at all when the lookup set it already
+    (``entered``: what ``set_by_lookup`` returned, checked against ``tenant_id``; the
+    user is ``user_context``'s). Nested deeper (a test's transaction, a caller's atomic
+    block) it is ``tenant_context``: a savepoint, restored on exit. Same checks as
     ``tenant_context`` come first.
     """
+    if entered is not None:
+        if entered != _as_text(tenant_id) or not lookup_may_enter(using):
+            raise ValueError("the lookup entered another tenant, or inside a nested block")
+        with bind_log_context(tenant_id=str(tenant_id)):
+            yield
+        return
     if len(connections[using].atomic_blocks) != 1:
         with tenant_context(tenant_id, user_id=user_id, using=using):
             yield

@@ -94,12 +94,47 @@ def month_spend_sync(tenant_id: str) -> Decimal:
     return total or Decimal(0)
 
 
+@dataclass(frozen=True)
+class BudgetRequest:
+    """One call's budget reservation as the scripts take it."""
+
+    key: str  # the month's counter
+    limit: int  # the budget, nano-dollars
+    nanos: int  # the call's most cost, nano-dollars (at least 1)
+    month: str
+
+
+def request(
+    cfg: ResolvedConfig, *, alias: str, prompt_tokens: int, max_tokens: int
+) -> BudgetRequest | None:
+    """What ``alias`` would reserve for this call; None when the tenant has no budget."""
+    if cfg.monthly_budget_usd is None:
+        return None
+    month = _month()
+    return BudgetRequest(
+        key=_key(cfg.tenant_id, month),
+        limit=int(cfg.monthly_budget_usd * NANO),
+        nanos=int(max_cost(alias, prompt_tokens, max_tokens) * NANO) + 1,
+        month=month,
+    )
+
+
+def unbudgeted(alias: str) -> BudgetDecision:
+    """The decision for a tenant without a budget: nothing reserved."""
+    return BudgetDecision(alias, 0, _month())
+
+
+async def seed(key: str, tenant_id: str) -> None:
+    """Start the month's counter at the ledger's spend (unless another call just did)."""
+    spent = await sync_to_async(month_spend_sync)(tenant_id)
+    await get_redis().set(key, int(spent * NANO), nx=True, px=_MONTH_TTL_MS)
+
+
 async def _eval_reserve(key: str, nanos: int, limit: int, soft: bool, tenant_id: str) -> list[int]:
     redis = get_redis()
     result = await redis.eval(_RESERVE, 1, key, nanos, limit, "1" if soft else "0")
     if int(result[0]) == -1:
-        spent = await sync_to_async(month_spend_sync)(tenant_id)
-        await redis.set(key, int(spent * NANO), nx=True, px=_MONTH_TTL_MS)
+        await seed(key, tenant_id)
         result = await redis.eval(_RESERVE, 1, key, nanos, limit, "1" if soft else "0")
     return [int(result[0]), int(result[1])]
 
@@ -107,12 +142,10 @@ async def _eval_reserve(key: str, nanos: int, limit: int, soft: bool, tenant_id:
 async def reserve(
     cfg: ResolvedConfig, *, alias: str, prompt_tokens: int, max_tokens: int
 ) -> BudgetDecision:
-    month = _month()
-    if cfg.monthly_budget_usd is None:
-        return BudgetDecision(alias, 0, month)
-    key = _key(cfg.tenant_id, month)
-    limit = int(cfg.monthly_budget_usd * NANO)
-    nanos = int(max_cost(alias, prompt_tokens, max_tokens) * NANO) + 1
+    req = request(cfg, alias=alias, prompt_tokens=prompt_tokens, max_tokens=max_tokens)
+    if req is None:
+        return unbudgeted(alias)
+    key, limit, nanos, month = req.key, req.limit, req.nanos, req.month
     status, _ = await _eval_reserve(key, nanos, limit, False, cfg.tenant_id)
     if status == 1:
         return BudgetDecision(alias, nanos, month)

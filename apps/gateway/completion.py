@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
@@ -87,9 +87,17 @@ async def _complete_once(
     )
 
 
-async def _settled(call: Call, answering: Awaitable[relay.Answer]) -> Completion:
+async def _settled(
+    call: Call,
+    answering: Awaitable[relay.Answer],
+    then: Callable[[Completion], Awaitable[Completion]] | None = None,
+) -> Completion:
     """The provider's answer (or failure) settled: ledger row, limits, budget. Kept apart
-    from the provider call so a raced call is cancelled only before it answered."""
+    from the provider call so a raced call is cancelled only before it answered.
+
+    ``then``: what the answer goes through next (the output check, the cache store). It
+    runs while the ledger row and the counters are written, since neither needs the
+    other; the result, with its ledger row's id, waits for both."""
     try:
         answer = await answering
     except Exception as exc:
@@ -99,14 +107,16 @@ async def _settled(call: Call, answering: Awaitable[relay.Answer]) -> Completion
     served = answer.served_model
     tokens_in, tokens_out = answer.prompt_tokens, answer.completion_tokens
     cost = router.cost_usd(served, tokens_in, tokens_out)
-    record_id = await call.settle(
-        status=CallStatus.OK,
-        served_model=served,
-        tokens_in=tokens_in,
-        tokens_out=tokens_out,
-        cost=cost,
+    settling = asyncio.ensure_future(
+        call.settle(
+            status=CallStatus.OK,
+            served_model=served,
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            cost=cost,
+        )
     )
-    return Completion(
+    result = Completion(
         content=answer.content,
         served_model=served,
         tokens_in=tokens_in,
@@ -114,8 +124,14 @@ async def _settled(call: Call, answering: Awaitable[relay.Answer]) -> Completion
         cost_usd=cost,
         finish_reason=answer.finish_reason,
         mean_logprob=answer.mean_logprob,
-        usage_record_ids=[record_id],
     )
+    try:
+        if then is not None:
+            result = await then(result)
+    finally:
+        record_id = await settling  # on every exit: a refused answer is billed too
+    result.usage_record_ids = [record_id]
+    return result
 
 
 async def complete(
@@ -153,23 +169,28 @@ async def complete(
         return await _from_cache(call, check.kind, check.answer)
     provider = _answer(call, call.alias, logprobs=False, extra_headers=extra_headers)
     if check.question is None:
-        return await _checked_and_stored(call, await _settled(call, provider), check.key, None)
+        return await _settled(
+            call, provider, then=lambda result: _checked_and_stored(call, result, check.key, None)
+        )
     lookup, answering = semantic_race.start(call, check.question, provider)
     hit = await semantic_race.race(lookup, answering)
     if hit is not None:
         await semantic_race.record_cancelled(call)
         return await _from_cache(call, CacheKind.SEMANTIC, semantic_answer(call, hit))
+
+    async def checked_and_stored(result: Completion) -> Completion:
+        if lookup.done():
+            return await _checked_and_stored(call, result, check.key, lookup.result().embedding)
+        # The answer is ready before the lookup: return it; store it once the lookup is done.
+        result = await _checked(call, result)
+        semantic_race.in_background(_store_after(call, check.key, lookup, result))
+        return result
+
     try:
-        result = await _settled(call, answering)
+        return await _settled(call, answering, then=checked_and_stored)
     except GatewayError:
         await asyncio.wait({lookup})  # its embedding's ledger row is written either way
         raise
-    if lookup.done():
-        return await _checked_and_stored(call, result, check.key, lookup.result().embedding)
-    # The answer is ready before the lookup: return it; store it once the lookup is done.
-    result = await _checked(call, result)
-    semantic_race.in_background(_store_after(call, check.key, lookup, result))
-    return result
 
 
 async def _from_cache(call: Call, kind: str, hit: CachedAnswer) -> Completion:

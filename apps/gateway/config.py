@@ -1,9 +1,12 @@
 """Step 1: resolve the tenant's AI configuration at call time.
 
 The database is the truth; a copy sits in Redis for up to CONFIG_TTL_S seconds so a call
-does not pay a database transaction for it. Every write that changes what this returns
-(AI settings, the tenant's plan) calls ``invalidate`` in the same request, so the next
-call reads the new values; the TTL only bounds writes made behind the services' back.
+does not pay a database transaction for it, and each process keeps what it read for
+LOCAL_TTL_S seconds so a busy tenant's call does not pay a Redis round trip either. Every
+write that changes what this returns (AI settings, the tenant's plan) calls ``invalidate``
+in the same request: the writing process and the Redis copy forget at once, every other
+process within LOCAL_TTL_S (the bound on a settings change taking effect everywhere,
+docs/gateway.md). CONFIG_TTL_S only bounds writes made behind the services' back.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -90,6 +94,15 @@ def resolve_sync(ctx: CallContext) -> ResolvedConfig:
 
 
 CONFIG_TTL_S = 60
+LOCAL_TTL_S = 2.0
+LOCAL_MAX_ENTRIES = 10_000
+
+# Process-wide state ---------------------------------------------------------------------
+# _local: tenant id (text) -> (monotonic deadline, its configuration). Read and written on
+#   the event loop and from worker threads: each operation is a single dict call (atomic
+#   under the GIL); a race at worst resolves a tenant twice. Cleared whole when it reaches
+#   LOCAL_MAX_ENTRIES. ResolvedConfig is frozen, so sharing one between calls is safe.
+_local: dict[str, tuple[float, ResolvedConfig]] = {}
 
 
 def _key(tenant_id: object) -> str:
@@ -99,6 +112,19 @@ def _key(tenant_id: object) -> str:
 
 
 async def resolve(ctx: CallContext) -> ResolvedConfig:
+    tenant = str(ctx.tenant_id)
+    held = _local.get(tenant)
+    if held is not None and held[0] > time.monotonic():
+        return held[1]
+    cfg = await _resolve_shared(ctx)
+    if len(_local) >= LOCAL_MAX_ENTRIES:
+        _local.clear()
+    _local[tenant] = (time.monotonic() + LOCAL_TTL_S, cfg)
+    return cfg
+
+
+async def _resolve_shared(ctx: CallContext) -> ResolvedConfig:
+    """From the Redis copy, else from the database (and then into Redis)."""
     redis = get_redis()
     cached = await redis.get(_key(ctx.tenant_id))
     if cached is not None:
@@ -116,5 +142,7 @@ async def resolve(ctx: CallContext) -> ResolvedConfig:
 
 
 def invalidate(tenant_id: object) -> None:
-    """Forget the cached configuration (call after changing AI settings or the plan)."""
+    """Forget the cached configuration (call after changing AI settings or the plan): in
+    this process and in Redis now, in the other processes within LOCAL_TTL_S."""
+    _local.pop(str(tenant_id), None)
     sync_redis().delete(_key(tenant_id))

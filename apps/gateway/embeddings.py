@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from apps.gateway import budget, ratelimit, relay, router
+from apps.gateway import admission, relay, router
 from apps.gateway.config import resolve
 from apps.gateway.ledger import LedgerEntry, record
 from apps.gateway.models import CallStatus
@@ -81,23 +81,13 @@ async def embed(ctx: CallContext, texts: list[str]) -> list[list[float]]:
     cfg = await resolve(ctx)
     # About three characters a token, rounded up: an over-estimate is released after.
     estimate = sum(math.ceil(len(t) / 3) + 1 for t in texts)
-    reservation = await ratelimit.reserve(
-        tenant_id=cfg.tenant_id,
-        estimate=estimate,
-        tokens_per_day=cfg.tokens_per_day,
-        requests_per_minute=None,
+    reservation, decision = await admission.reserve(
+        cfg, alias="embed", prompt_tokens=estimate, max_tokens=0, requests_per_minute=None
     )
-    try:
-        decision = await budget.reserve(cfg, alias="embed", prompt_tokens=estimate, max_tokens=0)
-    except GatewayError:
-        await ratelimit.reconcile(reservation, 0)
-        raise
     try:
         result = await embed_raw(ctx, texts)
     except GatewayError:
-        await ratelimit.reconcile(reservation, 0)
-        await budget.settle(cfg, decision, Decimal(0))
+        await admission.settle(cfg, reservation, decision, tokens=0, cost=Decimal(0))
         raise
-    await ratelimit.reconcile(reservation, result.tokens)
-    await budget.settle(cfg, decision, result.cost_usd)
+    await admission.settle(cfg, reservation, decision, tokens=result.tokens, cost=result.cost_usd)
     return result.vectors

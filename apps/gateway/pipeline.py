@@ -16,8 +16,16 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from apps.core.redis_client import get_redis
-from apps.gateway import budget, cache, guard, ratelimit, router, semantic_cache, validation
+from apps.gateway import (
+    admission,
+    budget,
+    cache,
+    guard,
+    ratelimit,
+    router,
+    semantic_cache,
+    validation,
+)
 from apps.gateway.config import ResolvedConfig, resolve
 from apps.gateway.embeddings import embed_raw
 from apps.gateway.ledger import LedgerEntry, record
@@ -88,18 +96,12 @@ class Call:
         return await asyncio.shield(self._settle(entry, tokens_in + tokens_out, cost))
 
     async def _settle(self, entry: LedgerEntry, tokens: int, cost: Decimal) -> Any:
-        record_id = await record(entry)
-        # The token counter and the budget's in one Redis round trip.
-        token_change = ratelimit.reconcile_delta(self.reservation, tokens)
-        budget_change = budget.settle_delta(self.cfg, self.decision, cost)
-        changes = [change for change in (token_change, budget_change) if change is not None]
-        if changes:
-            async with get_redis().pipeline(transaction=False) as redis:
-                for key, delta in changes:
-                    redis.incrby(key, delta)
-                totals = await redis.execute()
-            if budget_change is not None:
-                await budget.after_settle(self.cfg, self.decision, int(totals[-1]))
+        # The ledger row (a database round trip on a worker thread) and the counters (one
+        # Redis round trip on the event loop) at the same time: neither needs the other.
+        record_id, _ = await asyncio.gather(
+            record(entry),
+            admission.settle(self.cfg, self.reservation, self.decision, tokens=tokens, cost=cost),
+        )
         return record_id
 
 
@@ -166,22 +168,14 @@ async def begin(
 async def _reserve(
     cfg: ResolvedConfig, alias: str, prompt_tokens: int, max_tokens: int
 ) -> tuple[ratelimit.Reservation, budget.BudgetDecision]:
-    """Tokens and requests (rate limit), then the call's most cost (budget); on a budget
-    refusal the tokens go back."""
-    reservation = await ratelimit.reserve(
-        tenant_id=cfg.tenant_id,
-        estimate=prompt_tokens + max_tokens,
-        tokens_per_day=cfg.tokens_per_day,
+    """Tokens and requests (rate limit) and the call's most cost (budget), together."""
+    return await admission.reserve(
+        cfg,
+        alias=alias,
+        prompt_tokens=prompt_tokens,
+        max_tokens=max_tokens,
         requests_per_minute=cfg.requests_per_minute,
     )
-    try:
-        decision = await budget.reserve(
-            cfg, alias=alias, prompt_tokens=prompt_tokens, max_tokens=max_tokens
-        )
-    except GatewayError:
-        await ratelimit.reconcile(reservation, 0)
-        raise
-    return reservation, decision
 
 
 async def begin_again(call: Call) -> Call:

@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 from apps.core.redis_client import get_redis
 from apps.gateway.types import GatewayError
 
+# The script in three parts, so admission.py can put the budget's check between the
+# limits' checks and their writes (one script, one round trip, for both steps).
 # KEYS: 1 tokens-per-day counter, 2 GCRA theoretical arrival time
 # ARGV: 1 now_ms, 2 token estimate, 3 token limit (-1 = none), 4 rpm (-1 = none),
 #       5 ms until the day ends
-# Returns {1, 0} when reserved, {0, retry_after_ms, reason} when refused.
-_RESERVE = """
+# CHECK returns {0, retry_after_ms, reason} when refused, having written nothing.
+CHECK = """
 local now = tonumber(ARGV[1])
 local estimate = tonumber(ARGV[2])
 local token_limit = tonumber(ARGV[3])
@@ -42,14 +44,19 @@ if token_limit > 0 then
   if used + estimate > token_limit then
     return {0, day_left, 'tokens'}
   end
+end
+"""
+WRITE = """
+if token_limit > 0 then
   redis.call('INCRBY', KEYS[1], estimate)
   redis.call('PEXPIRE', KEYS[1], day_left + 3600000)
 end
 if new_tat then
   redis.call('SET', KEYS[2], new_tat, 'PX', 120000)
 end
-return {1, 0, 'ok'}
 """
+# Returns {1, 0, 'ok'} when reserved.
+_RESERVE = CHECK + WRITE + "return {1, 0, 'ok'}\n"
 
 
 @dataclass(frozen=True)
@@ -64,45 +71,78 @@ def _keys(tenant_id: str, day: str) -> list[str]:
     return [f"gw:{{{tenant_id}}}:tokens:{day}", f"gw:{{{tenant_id}}}:rpm"]
 
 
-async def reserve(
+@dataclass(frozen=True)
+class Request:
+    """One call's limits as the script takes them: its keys and arguments."""
+
+    reservation: Reservation
+    keys: list[str]
+    args: list[int]
+    tokens_per_day: int | None
+    requests_per_minute: int | None
+
+    @property
+    def limited(self) -> bool:
+        return self.tokens_per_day is not None or self.requests_per_minute is not None
+
+
+def request(
     *, tenant_id: str, estimate: int, tokens_per_day: int | None, requests_per_minute: int | None
-) -> Reservation:
+) -> Request:
     now = datetime.now(UTC)
     day = now.strftime("%Y%m%d")
-    if tokens_per_day is None and requests_per_minute is None:
-        return Reservation(tenant_id, day, estimate, counted=False)
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    day_left_ms = int((midnight - now).total_seconds() * 1000)
-    redis = get_redis()
-    allowed, retry_ms, reason = await redis.eval(
-        _RESERVE,
-        2,
-        *_keys(tenant_id, day),
-        int(now.timestamp() * 1000),
-        estimate,
-        tokens_per_day if tokens_per_day is not None else -1,
-        requests_per_minute if requests_per_minute is not None else -1,
-        day_left_ms,
+    return Request(
+        reservation=Reservation(tenant_id, day, estimate, counted=tokens_per_day is not None),
+        keys=_keys(tenant_id, day),
+        args=[
+            int(now.timestamp() * 1000),
+            estimate,
+            tokens_per_day if tokens_per_day is not None else -1,
+            requests_per_minute if requests_per_minute is not None else -1,
+            int((midnight - now).total_seconds() * 1000),
+        ],
+        tokens_per_day=tokens_per_day,
+        requests_per_minute=requests_per_minute,
     )
-    if not allowed:
-        retry_after = round(int(retry_ms) / 1000, 1)
-        if reason == b"tokens":
-            raise GatewayError(
-                "rate_limited",
-                f"Your organisation used its {tokens_per_day:,} tokens for today. The limit "
-                f"resets at midnight UTC (in {retry_after / 3600:.1f} h); upgrade the plan "
-                "for more.",
-                retry_after=retry_after,
-                permanent=False,
-            )
-        raise GatewayError(
+
+
+def refusal(req: Request, retry_ms: int, reason: bytes) -> GatewayError:
+    """The error for the script's refusal ``{0, retry_ms, reason}``."""
+    retry_after = round(int(retry_ms) / 1000, 1)
+    if reason == b"tokens":
+        return GatewayError(
             "rate_limited",
-            f"Too many requests: the limit is {requests_per_minute} a minute. Try again in "
-            f"{max(retry_after, 0.1):.0f} s.",
+            f"Your organisation used its {req.tokens_per_day:,} tokens for today. The limit "
+            f"resets at midnight UTC (in {retry_after / 3600:.1f} h); upgrade the plan "
+            "for more.",
             retry_after=retry_after,
             permanent=False,
         )
-    return Reservation(tenant_id, day, estimate, counted=tokens_per_day is not None)
+    return GatewayError(
+        "rate_limited",
+        f"Too many requests: the limit is {req.requests_per_minute} a minute. Try again in "
+        f"{max(retry_after, 0.1):.0f} s.",
+        retry_after=retry_after,
+        permanent=False,
+    )
+
+
+async def reserve(
+    *, tenant_id: str, estimate: int, tokens_per_day: int | None, requests_per_minute: int | None
+) -> Reservation:
+    req = request(
+        tenant_id=tenant_id,
+        estimate=estimate,
+        tokens_per_day=tokens_per_day,
+        requests_per_minute=requests_per_minute,
+    )
+    if not req.limited:
+        return req.reservation
+    allowed, retry_ms, reason = await get_redis().eval(_RESERVE, 2, *req.keys, *req.args)
+    if not allowed:
+        raise refusal(req, retry_ms, reason)
+    return req.reservation
 
 
 def reconcile_delta(reservation: Reservation, actual_tokens: int) -> tuple[str, int] | None:

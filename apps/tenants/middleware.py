@@ -18,7 +18,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
-from apps.core.db import enter_tenant, user_context
+from apps.core.db import enter_tenant, lookup_may_enter, user_context
 from apps.tenants import selectors
 from apps.tenants.http import MemberRequest
 from apps.tenants.mfa import mfa_return_done, mfa_setup_needed, mfa_setup_response
@@ -61,11 +61,14 @@ def as_member(request: HttpRequest, slug: str) -> Iterator[Membership]:
     if user_id is None:
         raise PermissionDenied("Sign in first.")
     with user_context(user_id):
-        membership = selectors.membership_for_slug(user_id=user_id, slug=slug)
+        # Outermost, the lookup enters the tenant it finds: one round trip for both.
+        enter = lookup_may_enter()
+        membership = selectors.membership_for_slug(user_id=user_id, slug=slug, enter=enter)
         if membership is None:
             raise Http404("No such organisation.")
         member_request = cast(MemberRequest, request)
         member_request.tenant = membership.tenant
         member_request.membership = membership
-        with enter_tenant(membership.tenant_id, user_id=user_id):
+        entered = getattr(membership, "entered", None)  # set by the lookup (enter)
+        with enter_tenant(membership.tenant_id, user_id=user_id, entered=entered):
             yield membership

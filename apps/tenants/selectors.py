@@ -6,7 +6,7 @@ import hashlib
 
 from django.db.models import QuerySet
 
-from apps.core.db import setting_context
+from apps.core.db import set_by_lookup, setting_context
 from apps.tenants.models import (
     AuditEvent,
     Invitation,
@@ -24,14 +24,19 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def membership_for_slug(*, user_id: int, slug: str) -> Membership | None:
+def membership_for_slug(*, user_id: int, slug: str, enter: bool = False) -> Membership | None:
     """The user's membership in the tenant with this slug. Call inside user_context.
 
     RLS shows a tenant only to its members, so a slug of a tenant the user is not in
-    looks exactly like a slug that does not exist.
+    looks exactly like a slug that does not exist. ``enter``: the lookup also enters the
+    tenant found (``apps.core.db.set_by_lookup``; only when ``lookup_may_enter()``), and
+    the membership's ``entered`` is the id it set, for ``enter_tenant``.
     """
+    found = Membership.objects.select_related("tenant")
+    if enter:
+        found = found.annotate(entered=set_by_lookup())
     try:  # get(), not first(): one per user and tenant, and no ORDER BY to build
-        return Membership.objects.select_related("tenant").get(user_id=user_id, tenant__slug=slug)
+        return found.get(user_id=user_id, tenant__slug=slug)
     except Membership.DoesNotExist:
         return None
 

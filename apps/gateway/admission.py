@@ -1,0 +1,123 @@
+"""Steps 3 and 4 together: a call's rate-limit and budget reservations in one Redis round
+trip, and their settlement in one more.
+
+One Lua script checks the requests per minute, the tokens per day and the month's budget
+and, only when all three pass, reserves all three: the common call pays one round trip,
+and a refusal reserves nothing, so there is nothing to give back. The budget's check is
+the same check-and-increment as ``budget.reserve``'s, inside the same script, so 100
+concurrent calls still overshoot the budget by at most one call's reservation
+(tests/gateway/test_limits_and_budgets.py).
+
+Two rarer cases leave the script: the month's counter is missing (a new month, a flushed
+Redis): it is seeded from the ledger and the script runs again; and the call no longer
+fits the budget: the tenant's over-budget action (downgrade, throttle, notify, block) and
+its alerts apply through ``ratelimit.reserve`` then ``budget.reserve``, as two steps.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from apps.core.redis_client import get_redis
+from apps.gateway import budget, ratelimit
+from apps.gateway.config import ResolvedConfig
+from apps.gateway.types import GatewayError
+
+# KEYS: 1 tokens-per-day counter, 2 GCRA arrival time (ratelimit.py), 3 the month's budget
+# ARGV: 1-5 as ratelimit.CHECK, 6 the call's most cost in nano-dollars (0 = no budget),
+#       7 the budget in nano-dollars
+# Returns {1, budget total} reserved; {0, retry_after_ms, reason} refused by the limits;
+# {-1, 0, 'seed'} the budget's counter is missing; {2, current, 'budget'} over budget.
+# Only {1, ...} has written anything.
+_BUDGET_CHECK = """
+local nanos = tonumber(ARGV[6])
+if nanos > 0 then
+  local current = redis.call('GET', KEYS[3])
+  if not current then return {-1, 0, 'seed'} end
+  current = tonumber(current)
+  if current + nanos > tonumber(ARGV[7]) then return {2, current, 'budget'} end
+end
+"""
+_BUDGET_WRITE = """
+local total = 0
+if nanos > 0 then total = redis.call('INCRBY', KEYS[3], nanos) end
+return {1, total, 'ok'}
+"""
+_ADMIT = ratelimit.CHECK + _BUDGET_CHECK + ratelimit.WRITE + _BUDGET_WRITE
+
+_RESERVED, _REFUSED, _SEED = 1, 0, -1
+
+
+async def reserve(
+    cfg: ResolvedConfig,
+    *,
+    alias: str,
+    prompt_tokens: int,
+    max_tokens: int,
+    requests_per_minute: int | None,
+) -> tuple[ratelimit.Reservation, budget.BudgetDecision]:
+    """Reserve the call's tokens (``prompt_tokens + max_tokens``), one request against
+    ``requests_per_minute`` (None: not counted) and its most cost at ``alias``'s prices.
+    Raises ``GatewayError`` (``rate_limited``, ``budget_exceeded``) with nothing reserved."""
+    limits = ratelimit.request(
+        tenant_id=cfg.tenant_id,
+        estimate=prompt_tokens + max_tokens,
+        tokens_per_day=cfg.tokens_per_day,
+        requests_per_minute=requests_per_minute,
+    )
+    spend = budget.request(cfg, alias=alias, prompt_tokens=prompt_tokens, max_tokens=max_tokens)
+    if spend is None:
+        free = budget.unbudgeted(alias)
+        if not limits.limited:
+            return limits.reservation, free
+    keys = [*limits.keys, spend.key if spend else limits.keys[0]]
+    args = [*limits.args, spend.nanos if spend else 0, spend.limit if spend else 0]
+    redis = get_redis()
+    status, value, reason = await redis.eval(_ADMIT, 3, *keys, *args)
+    if status == _SEED and spend is not None:
+        await budget.seed(spend.key, cfg.tenant_id)
+        status, value, reason = await redis.eval(_ADMIT, 3, *keys, *args)
+    if status == _REFUSED:
+        raise ratelimit.refusal(limits, value, reason)
+    if status == _RESERVED:
+        if spend is None:
+            return limits.reservation, free
+        return limits.reservation, budget.BudgetDecision(alias, spend.nanos, spend.month)
+    # Over budget: the tenant's action decides, in two steps (rare by nature).
+    reservation = await ratelimit.reserve(
+        tenant_id=cfg.tenant_id,
+        estimate=prompt_tokens + max_tokens,
+        tokens_per_day=cfg.tokens_per_day,
+        requests_per_minute=requests_per_minute,
+    )
+    try:
+        decision = await budget.reserve(
+            cfg, alias=alias, prompt_tokens=prompt_tokens, max_tokens=max_tokens
+        )
+    except GatewayError:
+        await ratelimit.reconcile(reservation, 0)
+        raise
+    return reservation, decision
+
+
+async def settle(
+    cfg: ResolvedConfig,
+    reservation: ratelimit.Reservation,
+    decision: budget.BudgetDecision,
+    *,
+    tokens: int,
+    cost: Decimal,
+) -> None:
+    """Swap both reservations for what the call used (0 and $0 when it failed) in one
+    round trip, then fire any budget alert the month's new total crossed."""
+    token_change = ratelimit.reconcile_delta(reservation, tokens)
+    budget_change = budget.settle_delta(cfg, decision, cost)
+    changes = [change for change in (token_change, budget_change) if change is not None]
+    if not changes:
+        return
+    async with get_redis().pipeline(transaction=False) as redis:
+        for key, delta in changes:
+            redis.incrby(key, delta)
+        totals = await redis.execute()
+    if budget_change is not None:
+        await budget.after_settle(cfg, decision, int(totals[-1]))
