@@ -422,6 +422,15 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# --- Operators: metrics, alert webhooks (docs/security.md) -------------------------
+# Bearer token of /metrics (Prometheus). Empty: the endpoint answers 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# Tenants' alert webhooks may point at loopback and private addresses only in development
+# and tests (a local receiver); in production that would be server-side request forgery.
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", DEBUG)
+WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 5, minimum=1)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
+
 # --- Static files -----------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", tenant_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("metrics", core_views.metrics, name="metrics"),
     path("accounts/", include("allauth.urls")),
     path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation_accept"),
     path("", include("apps.tenants.urls")),
