@@ -76,6 +76,7 @@ OWNER_PAGES: dict[str, Callable[[Site], str]] = {
     "tenants:members": lambda s: reverse("tenants:members", args=[s.slug]),
     "tenants:settings": lambda s: reverse("tenants:settings", args=[s.slug]),
     "tenants:audit": lambda s: reverse("tenants:audit", args=[s.slug]),
+    "tenants:webhook": lambda s: reverse("tenants:webhook", args=[s.slug]),
     "gateway:ai_settings": lambda s: reverse("gateway:ai_settings", args=[s.slug]),
     "gateway:usage": lambda s: reverse("gateway:usage", args=[s.slug]),
     "gateway:cache_answers": lambda s: reverse("gateway:cache_answers", args=[s.slug]),
@@ -107,6 +108,7 @@ ANONYMOUS_PAGES: dict[str, Callable[[Site], str]] = {
 NOT_PAGES = {
     "healthz": "probe, JSON",
     "readyz": "probe, JSON",
+    "metrics": "Prometheus text, behind a bearer token",
     "api_chat_completions": "API",
     "billing:checkout": "POST, redirects to Stripe",
     "billing:checkout_done": "redirects to the billing page",
