@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.chat",
     "apps.rag",
     "apps.summaries",
+    "apps.finops",
 ]
 
 MIDDLEWARE = [
@@ -293,6 +294,10 @@ BILLING_GRACE_DAYS = env_int("BILLING_GRACE_DAYS", 7, minimum=0)
 BILLING_METER_INTERVAL_S = env_int("BILLING_METER_INTERVAL_S", 30, minimum=1)
 BILLING_METER_MAX_PER_S = env_int("BILLING_METER_MAX_PER_S", 500, minimum=1)
 BILLING_METER_V2 = env_bool("BILLING_METER_V2", False)
+# --- FinOps (docs/finops.md) ---------------------------------------------------------
+# How often new ledger rows are added to the hourly and daily rollups the dashboards read.
+FINOPS_ROLLUP_INTERVAL_S = env_int("FINOPS_ROLLUP_INTERVAL_S", 60, minimum=1)
+
 CELERY_BEAT_SCHEDULE = {
     "billing.meter_drain": {
         "task": "apps.billing.tasks.meter_drain",
@@ -304,6 +309,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=15),
     },
     "summaries.poll": {"task": "apps.summaries.tasks.poll_running", "schedule": 60.0},
+    "finops.rollup": {
+        "task": "apps.finops.tasks.rollup_usage",
+        "schedule": float(FINOPS_ROLLUP_INTERVAL_S),
+    },
 }
 
 # --- RAG retrieval (docs/retrieval.md) ---------------------------------------------
