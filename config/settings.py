@@ -297,6 +297,9 @@ BILLING_METER_V2 = env_bool("BILLING_METER_V2", False)
 # --- FinOps (docs/finops.md) ---------------------------------------------------------
 # How often new ledger rows are added to the hourly and daily rollups the dashboards read.
 FINOPS_ROLLUP_INTERVAL_S = env_int("FINOPS_ROLLUP_INTERVAL_S", 60, minimum=1)
+# The operator console flags paying tenants whose gross margin this month is below this
+# (percent), and a daily job sends them a margin alert (docs/finops.md).
+FINOPS_MARGIN_ALERT_PCT = env_float("FINOPS_MARGIN_ALERT_PCT", 30.0)
 
 CELERY_BEAT_SCHEDULE = {
     "billing.meter_drain": {
@@ -309,6 +312,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=15),
     },
     "summaries.poll": {"task": "apps.summaries.tasks.poll_running", "schedule": 60.0},
+    "finops.margin_alerts": {
+        "task": "apps.finops.tasks.margin_alerts",
+        "schedule": crontab(hour=6, minute=0),
+    },
     "finops.rollup": {
         "task": "apps.finops.tasks.rollup_usage",
         "schedule": float(FINOPS_ROLLUP_INTERVAL_S),

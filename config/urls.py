@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from apps.api import openai_compat
 from apps.core import views as core_views
+from apps.finops import operator_views
 from apps.tenants import views as tenant_views
 from config.api import api as api_v1
 
@@ -12,6 +13,7 @@ urlpatterns = [
     path("readyz", core_views.readyz, name="readyz"),
     path("metrics", core_views.metrics, name="metrics"),
     path("accounts/", include("allauth.urls")),
+    path("operator/", operator_views.console, name="operator"),
     path("invitations/<str:token>/", tenant_views.invitation_accept, name="invitation_accept"),
     path("", include("apps.tenants.urls")),
     path("", include("apps.gateway.urls")),

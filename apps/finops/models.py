@@ -93,3 +93,30 @@ class UsageRollup(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.period} {self.bucket:%Y-%m-%d %H:00} {self.feature} {self.model}"
+
+
+class OperatorRead(models.Model):
+    """One call of an operator read function (finops migration 0002): who read every
+    tenant's figures, when, which function and for which range. Written only by the
+    functions themselves (they run as the owner); the runtime role may SELECT it but
+    not insert, change or delete a row. No tenant data, so not under RLS."""
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    reason = models.CharField(max_length=80)
+    function = models.CharField(max_length=80)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+
+    class Meta:
+        ordering = ("-at",)
+
+    def __str__(self) -> str:
+        return f"{self.function} by {self.actor_id or self.reason} at {self.at:%Y-%m-%d %H:%M}"

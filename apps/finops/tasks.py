@@ -28,3 +28,12 @@ def rollup_usage() -> dict[str, int]:
     finally:
         lock.release()
     return dict(vars(report))
+
+
+@shared_task(acks_late=True)
+def margin_alerts() -> int:
+    """Daily: a webhook alert to each paying tenant under the margin threshold, once a
+    month (apps/finops/operator.py)."""
+    from apps.finops.operator import margin_alerts_send
+
+    return margin_alerts_send(timezone.now())
