@@ -77,6 +77,8 @@ OWNER_PAGES: dict[str, Callable[[Site], str]] = {
     "tenants:settings": lambda s: reverse("tenants:settings", args=[s.slug]),
     "tenants:audit": lambda s: reverse("tenants:audit", args=[s.slug]),
     "tenants:webhook": lambda s: reverse("tenants:webhook", args=[s.slug]),
+    # Staff only: the site's owner is made staff for it (tenant pages ignore the flag).
+    "operator": lambda s: reverse("operator"),
     "gateway:ai_settings": lambda s: reverse("gateway:ai_settings", args=[s.slug]),
     "gateway:usage": lambda s: reverse("gateway:usage", args=[s.slug]),
     "gateway:cache_answers": lambda s: reverse("gateway:cache_answers", args=[s.slug]),
@@ -176,6 +178,8 @@ def site(live_db: None) -> Site:
     """An organisation with every kind of object a page shows, and its owner's session."""
     suffix = uuid.uuid4().hex[:8]
     owner = make_user(f"pages-owner-{suffix}@example.com")
+    owner.is_staff = True  # for the operator console; no tenant page reads it
+    owner.save(update_fields=["is_staff"])
     tenant = tenant_create(owner=owner, name=f"Every Page {suffix}")
     add_member(tenant, make_user(f"pages-member-{suffix}@example.com"), Role.ADMIN)
     document = ingest(upload(tenant, owner, "travel-policy.md", HANDBOOK))
