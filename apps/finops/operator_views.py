@@ -85,6 +85,7 @@ def console(request: HttpRequest) -> HttpResponse:
         "features": operator.feature_costs(period, actor_id=actor, reason=reason),
         "bars": [_bar(n, day, amount, peak) for n, (day, amount) in enumerate(days)],
         "chart_width": 10 * len(days),
+        "chart_has_cost": peak > 0,
         "reads": operator.recent_reads(),
     }
     return render(request, "finops/operator.html", context, status=400 if growth_error else 200)
