@@ -19,6 +19,7 @@ from apps.finops import operator
 
 _GROWTH_CHOICES = (-25, 0, 25, 50, 100, 200)
 TREND_DAYS = 30
+TABLE_ROWS = 100  # unflagged organisations listed, costliest first
 
 
 def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -60,6 +61,9 @@ def console(request: HttpRequest) -> HttpResponse:
     threshold = settings.FINOPS_MARGIN_ALERT_PCT
     tenants = operator.tenant_economics(period, actor_id=actor, reason=reason)
     rows = [(t, t.flag(threshold)) for t in tenants]
+    # Flagged first, then the costliest; the long tail of quiet tenants is left out of
+    # the page (a table of thousands of rows is neither readable nor quick to render).
+    shown = [r for r in rows if r[1]] + [r for r in rows if not r[1]][:TABLE_ROWS]
     revenue = sum((t.revenue_usd for t in tenants), Decimal(0))
     cost = sum((t.cost_usd for t in tenants), Decimal(0))
     model = operator.cost_model(now, actor_id=actor, reason=reason)
@@ -70,7 +74,8 @@ def console(request: HttpRequest) -> HttpResponse:
     context = {
         "period": period,
         "threshold": threshold,
-        "rows": rows,
+        "rows": shown,
+        "tenant_count": len(rows),
         "flagged": [t for t, why in rows if why],
         "revenue": revenue,
         "cost": cost,
