@@ -10,9 +10,11 @@
     return value || fallback;
   }
 
+  // Dollars as a person reads them: "$0", "$2.50", "$0.0042" below a cent.
   function money(value) {
-    var digits = Math.abs(value) >= 1 ? 2 : 4;
-    return "$" + Number(value).toFixed(digits);
+    var n = Number(value);
+    if (n === 0) return "$0";
+    return "$" + n.toFixed(Math.abs(n) >= 0.01 ? 2 : 4);
   }
 
   var PALETTE = ["#5046e5", "#0ea5e9", "#10b981", "#f59e0b", "#ef4444", "#a855f7", "#64748b", "#ec4899"];
@@ -37,6 +39,7 @@
     var accent = cssVar("--accent", "#5046e5");
     var text = cssVar("--muted", "#6b6b78");
     var grid = cssVar("--border", "#e7e7ec");
+    var narrow = window.matchMedia("(max-width: 720px)").matches;
     var builders = {
       daily: function () {
         var options = baseOptions(text, grid);
@@ -80,7 +83,7 @@
           animation: false,
           cutout: "62%",
           plugins: {
-            legend: { position: "right", labels: { color: text, boxWidth: 10, boxHeight: 10 } },
+            legend: { position: narrow ? "bottom" : "right", labels: { color: text, boxWidth: 10, boxHeight: 10 } },
             tooltip: { callbacks: { label: function (item) { return " " + item.label + ": " + money(item.raw); } } },
           },
         },
