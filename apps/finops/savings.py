@@ -79,6 +79,8 @@ def savings(
         cost += m.cost_usd
         exact += m.saved_exact_usd
         semantic += m.saved_semantic_usd
+        if not (m.tokens_in or m.tokens_out):
+            continue  # cache hits and refusals: no tokens, no price to look up
         own = price(m.model)
         if m.batch_tokens_in or m.batch_tokens_out:
             batch += max(ZERO, _at(own, m.batch_tokens_in, m.batch_tokens_out) - m.batch_cost_usd)
