@@ -4,7 +4,7 @@
                                        [--quick] [--json FILE]
 
 Starts the embedded stack if it is not running (and stops only what it started) and
-migrates a throw-away database `bench_operator` (Redis db 11). Then:
+migrates a throw-away database `bench_operator` (Redis db 12). Then:
   1. T tenants (the real `tenant_create`), each with D days of daily rollups for four
      features and eight users (written per tenant in its own context, as the rollup
      job does) and one paid invoice this month;
@@ -33,7 +33,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from bench import throwaway_db  # noqa: E402
 
 BENCH_DB = "bench_operator"
-REDIS_DB = 11
+REDIS_DB = 12
 FEATURES = ("chat", "rag", "batch_summary", "api")
 USERS_PER_TENANT = 8
 

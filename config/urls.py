@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("apps.chat.urls")),
     path("", include("apps.rag.urls")),
     path("", include("apps.summaries.urls")),
+    path("", include("apps.finops.urls")),
     # Before the ninja API: OpenAI-compatible streaming needs a plain async view.
     path("api/v1/chat/completions", openai_compat.chat_completions, name="api_chat_completions"),
     path("api/v1/", api_v1.urls),

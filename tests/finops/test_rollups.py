@@ -268,3 +268,21 @@ def test_rollups_stay_exact_under_concurrent_writes_drains_and_a_late_row() -> N
     assert total == mine + 1
     assert other_total == WRITERS * ROWS_PER_WRITER - mine
     connection.close()
+
+
+def test_the_beat_task_rolls_up_and_one_run_at_a_time(tenant: Tenant) -> None:
+    from apps.core.redis_client import sync_redis
+    from apps.finops import tasks
+
+    record(tenant.id)
+    lock = sync_redis().lock(tasks.ROLLUP_LOCK, timeout=30)
+    assert lock.acquire(blocking=False)
+    try:
+        assert tasks.rollup_usage.delay().get() == {"skipped": 1}
+        assert tenant.id in rollups.tenants_with_pending()
+    finally:
+        lock.release()
+    report = tasks.rollup_usage.delay().get()
+    assert report["rows"] >= 1
+    assert tenant.id not in rollups.tenants_with_pending()
+    assert_rollups_match(tenant.id)
