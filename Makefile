@@ -64,6 +64,8 @@ bench: install
 	$(BIN)/python bench/metering.py $(BENCH_ARGS)
 	$(BIN)/python bench/guardrails.py $(BENCH_ARGS)
 	$(BIN)/python bench/api_keys.py $(BENCH_ARGS)
+	$(BIN)/python bench/finops.py $(BENCH_ARGS)
+	$(BIN)/python bench/operator.py $(BENCH_ARGS)
 	$(BIN)/python bench/quality.py $(BENCH_ARGS)
 
 lint: install

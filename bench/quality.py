@@ -32,7 +32,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from bench import throwaway_db  # noqa: E402
 
 BENCH_DB = "bench_quality"
-REDIS_DB = 11
+REDIS_DB = 13
 TARGET_P95_MS = 150.0
 OTHER_TENANTS = 9
 

@@ -9,8 +9,9 @@ config/urls.py (apps/api/openai_compat.py).
 from apps.api.api import build_api
 from apps.api.cache_api import router as cache_reports
 from apps.chat.api import router as conversations
+from apps.finops.api import router as usage
 from apps.rag.api import router as documents
 from apps.rag.search_api import router as search
 from apps.summaries.api import router as summaries
 
-api = build_api([conversations, documents, search, summaries, cache_reports])
+api = build_api([conversations, documents, search, summaries, cache_reports, usage])

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "apps.chat",
     "apps.rag",
     "apps.summaries",
+    "apps.finops",
 ]
 
 MIDDLEWARE = [
@@ -293,6 +294,13 @@ BILLING_GRACE_DAYS = env_int("BILLING_GRACE_DAYS", 7, minimum=0)
 BILLING_METER_INTERVAL_S = env_int("BILLING_METER_INTERVAL_S", 30, minimum=1)
 BILLING_METER_MAX_PER_S = env_int("BILLING_METER_MAX_PER_S", 500, minimum=1)
 BILLING_METER_V2 = env_bool("BILLING_METER_V2", False)
+# --- FinOps (docs/finops.md) ---------------------------------------------------------
+# How often new ledger rows are added to the hourly and daily rollups the dashboards read.
+FINOPS_ROLLUP_INTERVAL_S = env_int("FINOPS_ROLLUP_INTERVAL_S", 60, minimum=1)
+# The operator console flags paying tenants whose gross margin this month is below this
+# (percent), and a daily job sends them a margin alert (docs/finops.md).
+FINOPS_MARGIN_ALERT_PCT = env_float("FINOPS_MARGIN_ALERT_PCT", 30.0)
+
 CELERY_BEAT_SCHEDULE = {
     "billing.meter_drain": {
         "task": "apps.billing.tasks.meter_drain",
@@ -304,6 +312,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=15),
     },
     "summaries.poll": {"task": "apps.summaries.tasks.poll_running", "schedule": 60.0},
+    "finops.margin_alerts": {
+        "task": "apps.finops.tasks.margin_alerts",
+        "schedule": crontab(hour=6, minute=0),
+    },
+    "finops.rollup": {
+        "task": "apps.finops.tasks.rollup_usage",
+        "schedule": float(FINOPS_ROLLUP_INTERVAL_S),
+    },
 }
 
 # --- RAG retrieval (docs/retrieval.md) ---------------------------------------------
@@ -421,6 +437,15 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
+
+# --- Operators: metrics, alert webhooks (docs/security.md) -------------------------
+# Bearer token of /metrics (Prometheus). Empty: the endpoint answers 404.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# Tenants' alert webhooks may point at loopback and private addresses only in development
+# and tests (a local receiver); in production that would be server-side request forgery.
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", DEBUG)
+WEBHOOK_TIMEOUT_S = env_int("WEBHOOK_TIMEOUT_S", 5, minimum=1)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
 
 # --- Static files -----------------------------------------------------------------
 STATIC_URL = "/static/"

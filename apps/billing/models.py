@@ -42,6 +42,27 @@ class BillingAccount(TenantScopedModel):
         return f"{self.stripe_customer_id or 'no customer'} {self.subscription_status}"
 
 
+class InvoiceRecord(TenantScopedModel):
+    """A Stripe invoice of the tenant as last read (invoice webhooks, ``invoices_sync``):
+    the local revenue record the operator console sums, so no page view calls Stripe.
+    Amounts in the currency's smallest unit, as Stripe gives them."""
+
+    stripe_invoice_id = models.CharField(max_length=255, unique=True)
+    status = models.CharField(max_length=20)
+    currency = models.CharField(max_length=3)
+    amount_due_cents = models.BigIntegerField(default=0)
+    amount_paid_cents = models.BigIntegerField(default=0)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=("paid_at",), name="invoice_paid_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_invoice_id} {self.status}"
+
+
 class StripeEvent(models.Model):
     """A webhook event received: its id under a unique key, so it is applied once. The
     event's content is fetched from Stripe when it is applied, never stored here."""

@@ -74,3 +74,16 @@ def period_usage(tenant: Tenant, since: datetime) -> dict[str, int | float]:
 
 def meter_batches(tenant: Tenant, *, limit: int = 20) -> list[MeterBatch]:
     return list(MeterBatch.objects.filter(tenant=tenant).order_by("-created_at")[:limit])
+
+
+def meter_backlog(now: datetime) -> dict[str, int]:
+    """Across tenants, for operators' metrics: ledger rows waiting in the outbox, batches
+    not yet accepted by Stripe, and of those the ones past their retry time or flagged."""
+    with setting_context({PLATFORM_JOB_SETTING: "meter_drain"}):
+        unsent = MeterBatch.objects.filter(sent_at__isnull=True)
+        return {
+            "outbox_rows": UsageOutbox.objects.count(),
+            "batches_unsent": unsent.filter(flagged=False).count(),
+            "batches_overdue": unsent.filter(flagged=False, next_attempt_at__lte=now).count(),
+            "batches_flagged": unsent.filter(flagged=True).count(),
+        }

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from apps.billing import selectors, stripe_api
 from apps.billing.catalogue import PAID_PLANS
-from apps.billing.models import BillingAccount, StripeEvent, SubscriptionStatus
+from apps.billing.models import BillingAccount, InvoiceRecord, StripeEvent, SubscriptionStatus
 from apps.core.db import tenant_context
 from apps.core.errors import NotAllowed, ServiceError
 from apps.gateway.config import invalidate as forget_gateway_config
@@ -226,6 +226,48 @@ def event_apply(event_id: str) -> str:
     return outcome
 
 
+# --- Revenue: the local record of invoices ---------------------------------------------
+
+
+def invoice_record(invoice: stripe_api.Invoice) -> str:
+    """Store or update the invoice under its tenant (found by its Stripe customer)."""
+    tenant_id = selectors.tenant_of_customer(invoice.customer_id)
+    if tenant_id is None:
+        return f"ignored: no organisation has customer {invoice.customer_id}"
+    with tenant_context(tenant_id):
+        InvoiceRecord.objects.update_or_create(
+            stripe_invoice_id=invoice.id,
+            defaults={
+                "tenant_id": tenant_id,
+                "status": invoice.status,
+                "currency": invoice.currency[:3],
+                "amount_due_cents": invoice.amount_due_cents,
+                "amount_paid_cents": invoice.amount_paid_cents,
+                "period_start": invoice.period_start,
+                "period_end": invoice.period_end,
+                "paid_at": invoice.paid_at,
+            },
+        )
+    return f"invoice {invoice.id} recorded ({invoice.status})"
+
+
+def invoices_sync(tenant: Tenant) -> int:
+    """Read the tenant's recent invoices from Stripe into the revenue record (a webhook
+    missed, a new deployment); how many. Call outside a transaction: it calls Stripe."""
+    with tenant_context(tenant.id):
+        customer = (
+            BillingAccount.objects.filter(tenant=tenant)
+            .values_list("stripe_customer_id", flat=True)
+            .first()
+        )
+    if not customer:
+        return 0
+    found = stripe_api.invoices_list(customer, limit=24)
+    for invoice in found:
+        invoice_record(invoice)
+    return len(found)
+
+
 def _subscription_of(obj: dict[str, Any]) -> str | None:
     found = obj.get("subscription")
     if isinstance(found, dict):
@@ -238,6 +280,11 @@ def _subscription_of(obj: dict[str, Any]) -> str | None:
 def _apply(event_type: str, obj: dict[str, Any]) -> str:
     if event_type.startswith("customer.subscription."):
         return subscription_sync(str(obj["id"]), reason=event_type)
+    if event_type.startswith("invoice.") and obj.get("id"):
+        # An invoice event also updates the local revenue record (operator console).
+        recorded = invoice_record(stripe_api.invoice_from_dict(obj))
+        if event_type not in ("invoice.paid", "invoice.payment_failed"):
+            return recorded
     if event_type in ("checkout.session.completed", "invoice.paid", "invoice.payment_failed"):
         subscription = _subscription_of(obj)
         if subscription is None:

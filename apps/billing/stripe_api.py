@@ -76,6 +76,10 @@ class Invoice:
     currency: str
     created: datetime
     hosted_url: str
+    customer_id: str = ""
+    paid_at: datetime | None = None
+    period_start: datetime | None = None
+    period_end: datetime | None = None
 
     @property
     def amount_due_usd(self) -> Decimal:
@@ -240,7 +244,13 @@ def subscription_retrieve(subscription_id: str) -> Subscription:
 
 
 def _invoice(found: Any) -> Invoice:
-    raw: dict[str, Any] = found.to_dict()
+    return invoice_from_dict(found.to_dict())
+
+
+def invoice_from_dict(raw: dict[str, Any]) -> Invoice:
+    """An invoice from its JSON (an API answer, or an event's object)."""
+    customer = raw.get("customer") or ""
+    paid_at = (raw.get("status_transitions") or {}).get("paid_at")
     return Invoice(
         id=raw["id"],
         number=raw.get("number") or "",
@@ -250,6 +260,10 @@ def _invoice(found: Any) -> Invoice:
         currency=raw.get("currency") or CURRENCY,
         created=_when(raw.get("created")) or datetime.now(tz=UTC),
         hosted_url=raw.get("hosted_invoice_url") or "",
+        customer_id=customer if isinstance(customer, str) else str(customer.get("id", "")),
+        paid_at=_when(paid_at),
+        period_start=_when(raw.get("period_start")),
+        period_end=_when(raw.get("period_end")),
     )
 
 

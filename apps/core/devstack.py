@@ -589,6 +589,13 @@ def execute(command: list[str], *, setup: bool) -> int:
                 flush=True,
             )
         env = {**os.environ, "WEB_PORT": os.environ.get("PORT", "8000")}
+        if setup and not env.get("PROMETHEUS_MULTIPROC_DIR"):
+            # web, worker and beat count into one place, so /metrics sums them; emptied
+            # at each start (the files of stopped processes would count forever).
+            metrics_dir = stack.DEVDATA / "prometheus"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         # The venv's tools first, so Procfile commands find python, celery and uvicorn.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         child = subprocess.Popen(command, cwd=stack.BASE_DIR, env=env)  # noqa: S603

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 
+from apps.core.metrics import counted_stream
+
 
 class TracedRequest(HttpRequest):
     """Every request: ``RequestContextMiddleware`` gives it an id (a safe incoming
@@ -69,7 +71,7 @@ def error_response(
 def event_stream_response(chunks: AsyncIterator[bytes]) -> StreamingHttpResponse:
     """Server-sent events from an ASYNC iterator (Django buffers a sync one under ASGI),
     with the headers that stop proxies and browsers from buffering, caching or sniffing."""
-    response = StreamingHttpResponse(chunks, content_type="text/event-stream")
+    response = StreamingHttpResponse(counted_stream(chunks), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache, no-store"
     response["X-Accel-Buffering"] = "no"
     response["X-Content-Type-Options"] = "nosniff"

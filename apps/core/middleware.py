@@ -17,8 +17,11 @@ from django.utils.functional import SimpleLazyObject, empty
 from apps.core.db import release_connection
 from apps.core.http import TracedRequest
 from apps.core.logging import bind_log_context
+from apps.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 logger = logging.getLogger("apps.request")
+# Metric labels stay bounded: a client may send any method name.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -78,13 +81,19 @@ class RequestContextMiddleware(_SyncAndAsync):
         if isinstance(user, SimpleLazyObject) and getattr(user, "_wrapped", empty) is empty:
             user = None  # Never loaded by the request: do not query for it here.
         tenant = getattr(request, "tenant", None)
+        elapsed = time.perf_counter() - started
+        match = request.resolver_match
+        view = (match.view_name if match is not None else "") or "unmatched"
+        method = request.method if request.method in _METHODS else "other"
+        HTTP_REQUESTS.labels(view, method, str(response.status_code)).inc()
+        HTTP_DURATION.labels(view).observe(elapsed)
         logger.info(
             "request",
             extra={
                 "method": request.method,
                 "path": request.path,
                 "status": response.status_code,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "duration_ms": round(elapsed * 1000, 1),
                 "user_id": str(user.pk) if user is not None and user.is_authenticated else None,
                 "tenant_id": str(tenant.id) if tenant is not None else None,
             },

@@ -4,9 +4,13 @@ import logging
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from redis import Redis
 from redis.exceptions import RedisError
+
+from apps.core.metrics import render as render_metrics
+from apps.core.metrics import token_matches
 
 logger = logging.getLogger(__name__)
 
@@ -36,3 +40,22 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
     )
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics for operators (apps/core/metrics.py). Without ``METRICS_TOKEN``
+    the endpoint does not exist (404); with it, only ``Authorization: Bearer <token>``
+    gets the metrics (401 otherwise)."""
+    if not settings.METRICS_TOKEN:
+        raise Http404
+    if not token_matches(request.headers.get("Authorization", "")):
+        response = HttpResponse(
+            "Send the metrics token: Authorization: Bearer <METRICS_TOKEN>.\n",
+            status=401,
+            content_type="text/plain",
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    response = HttpResponse(render_metrics(), content_type=CONTENT_TYPE_LATEST)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,5 +1,6 @@
-"""Budget alerts: an in-app notification and an email to owners and admins, once per
-threshold per month (a Redis SET NX decides who fires it)."""
+"""Budget alerts: an in-app notification, an email to owners and admins and a signed
+POST to the tenant's webhook (apps/tenants/webhooks.py), once per threshold per month
+(a Redis SET NX decides who fires it; the webhook's delivery key makes it once too)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
+from django.utils import timezone
 
 from apps.core.db import tenant_context
 from apps.core.redis_client import get_redis
 from apps.tenants.models import AuditAction, Notification, Tenant
 from apps.tenants.services import audit_record
+from apps.tenants.webhooks import alert_enqueue
 
 if TYPE_CHECKING:
     from apps.gateway.config import ResolvedConfig
@@ -25,14 +28,16 @@ async def fire_budget_alert_once(cfg: ResolvedConfig, *, percent: int, month: st
     if not await redis.set(key, 1, nx=True, ex=_TTL_S):
         return False
     try:
-        await sync_to_async(create_budget_notification)(cfg.tenant_id, percent, cfg)
+        await sync_to_async(create_budget_notification)(cfg.tenant_id, percent, cfg, month)
     except BaseException:
         await redis.delete(key)  # not sent: let the next call try again
         raise
     return True
 
 
-def create_budget_notification(tenant_id: str, percent: int, cfg: ResolvedConfig) -> None:
+def create_budget_notification(
+    tenant_id: str, percent: int, cfg: ResolvedConfig, month: str | None = None
+) -> None:
     from apps.gateway.tasks import send_budget_alert_email
 
     budget = f"${cfg.monthly_budget_usd:,.2f}"
@@ -58,6 +63,20 @@ def create_budget_notification(tenant_id: str, percent: int, cfg: ResolvedConfig
         )
         audit_record(
             tenant=tenant, actor=None, action=AuditAction.BUDGET_ALERT, target=f"{percent}%"
+        )
+        month = month or timezone.now().strftime("%Y-%m")
+        alert_enqueue(
+            tenant=tenant,
+            key=f"budget:{month}:{percent}",
+            event_type="budget.threshold_reached",
+            data={
+                "percent": percent,
+                "month": month,
+                "monthly_budget_usd": f"{cfg.monthly_budget_usd:.2f}",
+                "action_at_100": cfg.budget_action,
+                "title": title,
+                "message": body,
+            },
         )
         transaction.on_commit(
             lambda: send_budget_alert_email.delay(

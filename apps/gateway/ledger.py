@@ -20,6 +20,7 @@ from django.db import connection
 from django.db.models import Model, Q
 
 from apps.core.db import TENANT_SETTING, tenant_context
+from apps.core.metrics import observe_gateway_call
 from apps.gateway.models import CallStatus, SemanticCacheHit, UsageOutbox, UsageRecord
 from apps.gateway.semantic_cache import SemanticHit
 from apps.gateway.types import CallContext
@@ -100,12 +101,29 @@ def record_sync(entry: LedgerEntry) -> uuid.UUID:
     """The ledger row, and in the same transaction its outbox entry when it is billable."""
     row, dependants = _rows(entry)
     if not connection.in_atomic_block:
-        return _insert_in_one_statement(row, dependants)
-    with tenant_context(entry.ctx.tenant_id):
-        row.save(force_insert=True)
-        for dependant in dependants:
-            dependant.save(force_insert=True)
-    return row.id
+        row_id = _insert_in_one_statement(row, dependants)
+    else:
+        with tenant_context(entry.ctx.tenant_id):
+            row.save(force_insert=True)
+            for dependant in dependants:
+                dependant.save(force_insert=True)
+        row_id = row.id
+    _observe(entry)
+    return row_id
+
+
+def _observe(entry: LedgerEntry) -> None:
+    """The row in the Prometheus counters (apps/core/metrics.py), once it is written."""
+    observe_gateway_call(
+        model=entry.served_model or entry.requested_model,
+        cache=entry.cache,
+        status=entry.status,
+        latency_ms=entry.latency_ms,
+        tokens_in=entry.tokens_in,
+        tokens_out=entry.tokens_out,
+        cost_usd=entry.cost_usd,
+        saved_usd=entry.saved_cost_usd,
+    )
 
 
 def _insert_in_one_statement(row: UsageRecord, dependants: list[Model]) -> uuid.UUID:

@@ -6,7 +6,8 @@ app_name = "gateway"
 
 urlpatterns = [
     path("t/<slug:slug>/settings/ai/", views.ai_settings, name="ai_settings"),
-    path("t/<slug:slug>/usage/", views.usage, name="usage"),
+    # Every call, newest first (the ledger, paged); the Usage & cost page is apps/finops.
+    path("t/<slug:slug>/usage/calls/", views.usage, name="usage"),
     path("t/<slug:slug>/settings/ai/cache/", views.cache_answers, name="cache_answers"),
     path(
         "t/<slug:slug>/settings/ai/cache/<uuid:hit_id>/report/",

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from apps.core.errors import ServiceError
 from apps.gateway.forms import AISettingsForm
 from apps.gateway.models import SemanticCacheHit
-from apps.gateway.selectors import ai_settings_for, semantic_hits, usage_records, usage_summary
+from apps.gateway.selectors import ai_settings_for, semantic_hits, usage_records
 from apps.gateway.services import ai_settings_update, cache_hit_report
 from apps.tenants.access import manager_required
 from apps.tenants.http import MemberRequest
@@ -41,12 +41,10 @@ def ai_settings(request: MemberRequest, slug: str) -> HttpResponse:
 
 @manager_required
 def usage(request: MemberRequest, slug: str) -> HttpResponse:
-    tenant = request.tenant
-    summary = usage_summary(tenant)
-    page = Paginator(usage_records(tenant), 50).get_page(request.GET.get("page"))
-    guardrail_total = sum(summary.month_guardrail_hits.values())
-    context = {"summary": summary, "page": page, "guardrail_total": guardrail_total}
-    return render(request, "gateway/usage.html", context)
+    """Every call, newest first, paged over the ledger. Totals, charts and the forecast
+    are on the Usage & cost page (apps/finops), which reads the rollups."""
+    page = Paginator(usage_records(request.tenant), 50).get_page(request.GET.get("page"))
+    return render(request, "gateway/usage.html", {"page": page})
 
 
 @manager_required

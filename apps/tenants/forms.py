@@ -41,3 +41,16 @@ class InviteForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class WebhookForm(forms.Form):
+    url = forms.URLField(
+        label="Endpoint URL",
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/hooks/starter"}),
+        help_text="Budget alerts (50, 80 and 100% of the monthly budget) and margin alerts "
+        "are POSTed here as signed JSON. Leave empty to send none.",
+    )
+    enabled = forms.BooleanField(label="Send alerts to this endpoint", required=False)

@@ -129,6 +129,8 @@ class AuditAction(models.TextChoices):
     API_KEY_ANOMALY = "api_key.anomaly", "Unusual API key use"
     API_KEY_SUSPENDED = "api_key.suspended", "API key suspended"
     API_KEY_REENABLED = "api_key.reenabled", "API key re-enabled"
+    WEBHOOK_UPDATED = "webhook.updated", "Alert webhook changed"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook signing secret rotated"
 
 
 class AuditEvent(TenantScopedModel):
@@ -161,6 +163,55 @@ class Notification(TenantScopedModel):
 
     def __str__(self) -> str:
         return self.title
+
+
+class WebhookEndpoint(TenantScopedModel):
+    """Where a tenant's alerts are POSTed (apps/tenants/webhooks.py), and the secret they
+    are signed with. The secret is stored as is: signing needs it, as Stripe's does; it is
+    shown to the tenant's owners and admins and rotated by them."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="+")
+    url = models.URLField(max_length=500, blank=True)
+    secret = models.CharField(max_length=80)
+    enabled = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.url or "no webhook"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Sending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(TenantScopedModel):
+    """One alert for the tenant's webhook. ``key`` makes it once only: the same alert
+    in the same period (``budget:2026-12:80``) is one row, however often it fires."""
+
+    key = models.CharField(max_length=120)
+    event_type = models.CharField(max_length=60)
+    url = models.URLField(max_length=500)
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    response_status = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(fields=("tenant", "key"), name="webhook_delivery_once")
+        ]
+        indexes = [
+            models.Index(fields=("tenant", "-created_at"), name="webhook_tenant_created_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.status}"
 
 
 def can_change_role(actor: Membership, target: Membership) -> bool:

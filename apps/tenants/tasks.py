@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
@@ -38,3 +39,22 @@ def send_invitation_email(*, tenant_id: str, invitation_id: str, token: str) -> 
     )
     logger.info("invitation email sent", extra={"invitation_id": invitation_id})
     return True
+
+
+def _backoff_s(retries: int) -> int:
+    """30 s, 1, 2, 4, 8 min… up to an hour, with jitter so receivers are not stampeded."""
+    base: int = min(30 * 2**retries, 3600)
+    return base + secrets.randbelow(base // 4 + 1)
+
+
+@shared_task(bind=True, max_retries=settings.WEBHOOK_MAX_ATTEMPTS - 1, acks_late=True)
+def deliver_webhook(self: Task, *, tenant_id: str, delivery_id: str) -> str:  # type: ignore[type-arg]
+    """Send one alert to the tenant's webhook; retried with backoff while the receiver
+    is down. Safe to run twice: a delivered row is not sent again."""
+    from apps.tenants import webhooks  # services imports this module; webhooks imports it
+
+    final = self.request.retries >= (self.max_retries or 0)
+    try:
+        return webhooks.deliver(tenant_id=tenant_id, delivery_id=delivery_id, final_attempt=final)
+    except webhooks.DeliveryFailed as exc:
+        raise self.retry(countdown=_backoff_s(self.request.retries), exc=exc) from exc

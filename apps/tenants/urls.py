@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.tenants import views
+from apps.tenants import views, webhook_views
 
 app_name = "tenants"
 
@@ -26,4 +26,5 @@ urlpatterns = [
     ),
     path("t/<slug:slug>/settings/", views.tenant_settings, name="settings"),
     path("t/<slug:slug>/audit/", views.audit_log, name="audit"),
+    path("t/<slug:slug>/settings/webhook/", webhook_views.webhook_settings, name="webhook"),
 ]

@@ -76,8 +76,12 @@ OWNER_PAGES: dict[str, Callable[[Site], str]] = {
     "tenants:members": lambda s: reverse("tenants:members", args=[s.slug]),
     "tenants:settings": lambda s: reverse("tenants:settings", args=[s.slug]),
     "tenants:audit": lambda s: reverse("tenants:audit", args=[s.slug]),
+    "tenants:webhook": lambda s: reverse("tenants:webhook", args=[s.slug]),
+    # Staff only: the site's owner is made staff for it (tenant pages ignore the flag).
+    "operator": lambda s: reverse("operator"),
     "gateway:ai_settings": lambda s: reverse("gateway:ai_settings", args=[s.slug]),
     "gateway:usage": lambda s: reverse("gateway:usage", args=[s.slug]),
+    "finops:usage": lambda s: reverse("finops:usage", args=[s.slug]),
     "gateway:cache_answers": lambda s: reverse("gateway:cache_answers", args=[s.slug]),
     "guardrails:events": lambda s: reverse("guardrails:events", args=[s.slug]),
     "api:keys": lambda s: reverse("api:keys", args=[s.slug]),
@@ -108,6 +112,7 @@ ANONYMOUS_PAGES: dict[str, Callable[[Site], str]] = {
 NOT_PAGES = {
     "healthz": "probe, JSON",
     "readyz": "probe, JSON",
+    "metrics": "Prometheus text, behind a bearer token",
     "api_chat_completions": "API",
     "billing:checkout": "POST, redirects to Stripe",
     "billing:checkout_done": "redirects to the billing page",
@@ -130,6 +135,7 @@ NOT_PAGES = {
     "chat:feedback_delete": "POST",
     "gateway:cache_answer_report": "POST",
     "gateway:cache_reports_download": "a JSON lines download",
+    "finops:usage_csv": "a CSV download",
     "rag:rows": "HTMX fragment of rag:documents",
     "rag:status": "HTMX fragment of rag:document",
     "rag:file": "the stored file",
@@ -176,6 +182,8 @@ def site(live_db: None) -> Site:
     """An organisation with every kind of object a page shows, and its owner's session."""
     suffix = uuid.uuid4().hex[:8]
     owner = make_user(f"pages-owner-{suffix}@example.com")
+    owner.is_staff = True  # for the operator console; no tenant page reads it
+    owner.save(update_fields=["is_staff"])
     tenant = tenant_create(owner=owner, name=f"Every Page {suffix}")
     add_member(tenant, make_user(f"pages-member-{suffix}@example.com"), Role.ADMIN)
     document = ingest(upload(tenant, owner, "travel-policy.md", HANDBOOK))

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FinopsConfig(AppConfig):
+    name = "apps.finops"
+    label = "finops"

@@ -1,0 +1,122 @@
+"""FinOps tables: the ledger's rollups, and the queue of ledger rows not yet rolled up.
+
+Both are tenant data under row-level security (migration 0001). How the queue is filled
+(a trigger on the ledger) and drained (``apps/finops/rollups.py``): docs/finops.md.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from apps.core.models import TenantScopedModel
+
+
+class Period(models.TextChoices):
+    HOUR = "hour", "Hour"
+    DAY = "day", "Day"
+
+
+class PendingUsage(models.Model):
+    """A ledger row waiting to be added to the rollups.
+
+    Written by the database itself (trigger ``finops_enqueue_usage`` on the ledger, in the
+    ledger row's own transaction), taken and deleted by ``rollups.drain_tenant`` in the
+    statement that adds the row to the rollups: each row counts exactly once. A bigint key
+    keeps the queue in insertion order; no foreign key, so the ledger's insert pays for
+    nothing but this one row.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    usage_record_id = models.UUIDField()
+
+    class Meta:
+        indexes = [models.Index(fields=("tenant", "id"), name="finops_pending_tenant_idx")]
+
+    def __str__(self) -> str:
+        return f"pending {self.usage_record_id}"
+
+
+class UsageRollup(TenantScopedModel):
+    """Totals of the ledger for one bucket (an hour or a UTC day) and one combination of
+    feature, model, user and API key. Dashboards and the API read these, never the ledger.
+
+    ``model`` is the served model, or the requested one when nothing was served (errors).
+    ``user`` and ``api_key_id`` carry no database constraint: deleting a user or a key
+    must not merge or drop history (the ids stay; their names are looked up for display).
+    """
+
+    period = models.CharField(max_length=4, choices=Period.choices)
+    bucket = models.DateTimeField()
+    feature = models.CharField(max_length=40)
+    model = models.CharField(max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    api_key_id = models.UUIDField(null=True, blank=True)
+
+    calls = models.BigIntegerField(default=0)
+    tokens_in = models.BigIntegerField(default=0)
+    tokens_out = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+    exact_hits = models.BigIntegerField(default=0)
+    semantic_hits = models.BigIntegerField(default=0)
+    saved_exact_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+    saved_semantic_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+    errors = models.BigIntegerField(default=0)
+    # Aborted by the client, cut by the provider, or stopped by a guardrail.
+    stopped = models.BigIntegerField(default=0)
+    # Items answered through a provider's Batch API (at its discount).
+    batch_calls = models.BigIntegerField(default=0)
+    batch_tokens_in = models.BigIntegerField(default=0)
+    batch_tokens_out = models.BigIntegerField(default=0)
+    batch_cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("tenant", "period", "bucket", "feature", "model", "user", "api_key_id"),
+                name="finops_rollup_key",
+                nulls_distinct=False,
+            ),
+        ]
+        # No other index: the key's first columns (tenant, period, bucket) serve the
+        # dashboards' range scans.
+
+    def __str__(self) -> str:
+        return f"{self.period} {self.bucket:%Y-%m-%d %H:00} {self.feature} {self.model}"
+
+
+class OperatorRead(models.Model):
+    """One call of an operator read function (finops migration 0002): who read every
+    tenant's figures, when, which function and for which range. Written only by the
+    functions themselves (they run as the owner); the runtime role may SELECT it but
+    not insert, change or delete a row. No tenant data, so not under RLS."""
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    reason = models.CharField(max_length=80)
+    function = models.CharField(max_length=80)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+
+    class Meta:
+        ordering = ("-at",)
+
+    def __str__(self) -> str:
+        return f"{self.function} by {self.actor_id or self.reason} at {self.at:%Y-%m-%d %H:%M}"

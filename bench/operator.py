@@ -1,0 +1,197 @@
+"""Operator console benchmark: render time over many tenants' rollups.
+
+    .venv/bin/python bench/operator.py [--tenants T] [--days D] [--requests R]
+                                       [--quick] [--json FILE]
+
+Starts the embedded stack if it is not running (and stops only what it started) and
+migrates a throw-away database `bench_operator` (Redis db 12). Then:
+  1. T tenants (the real `tenant_create`), each with D days of daily rollups for four
+     features and eight users (written per tenant in its own context, as the rollup
+     job does) and one paid invoice this month;
+  2. renders the console (`/operator/`, the real view through Django's test client, as a
+     staff user) R times and times each of its audited functions alone.
+Prints a table and writes JSON (default bench/results/operator.json). Target (issue 13):
+`operator_console_p95_ms` at most 500 at 1,000 tenants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from bench import throwaway_db  # noqa: E402
+
+BENCH_DB = "bench_operator"
+REDIS_DB = 12
+FEATURES = ("chat", "rag", "batch_summary", "api")
+USERS_PER_TENANT = 8
+
+# One tenant's rollups: D days x 4 features x 8 users, one statement in its context.
+_ROLLUPS = """
+INSERT INTO finops_usagerollup (
+    id, created_at, updated_at, tenant_id, period, bucket, feature, model, user_id,
+    api_key_id, calls, tokens_in, tokens_out, cost_usd, exact_hits, semantic_hits,
+    saved_exact_usd, saved_semantic_usd, errors, stopped, batch_calls, batch_tokens_in,
+    batch_tokens_out, batch_cost_usd
+)
+SELECT gen_random_uuid(), now(), now(), %(tenant)s, 'day',
+       date_trunc('day', now()) - make_interval(days => d), f, 'openai/local-fast', u,
+       NULL, 10 + (d + u) %% 7, 4000 + 37 * u, 1500 + 11 * d,
+       (0.0004 + 0.0001 * ((d * u) %% 5)) * (1 + (%(n)s %% 13)), 1, 1, 0.001, 0.001, 0, 0,
+       0, 0, 0, 0
+FROM generate_series(0, %(days)s - 1) AS d,
+     unnest(%(features)s::text[]) AS f,
+     unnest(%(users)s::bigint[]) AS u
+"""
+
+
+def seed(tenants: int, days: int) -> int:
+    from django.db import connection
+    from django.utils import timezone
+
+    from apps.accounts.models import User
+    from apps.billing.models import InvoiceRecord
+    from apps.core.db import tenant_context
+    from apps.tenants.services import tenant_create
+
+    users = [
+        User.objects.create_user(f"op-user-{n}@bench.example", "x" * 16)
+        for n in range(USERS_PER_TENANT)
+    ]
+    user_ids = [u.pk for u in users]
+    rows = 0
+    for n in range(tenants):
+        tenant = tenant_create(owner=users[n % USERS_PER_TENANT], name=f"Operator {n}")
+        with tenant_context(tenant.id), connection.cursor() as cursor:
+            cursor.execute(
+                _ROLLUPS,
+                {
+                    "tenant": str(tenant.id),
+                    "n": n,
+                    "days": days,
+                    "features": list(FEATURES),
+                    "users": user_ids,
+                },
+            )
+            rows += cursor.rowcount
+            InvoiceRecord.objects.create(
+                tenant=tenant,
+                stripe_invoice_id=f"in_bench_{n}",
+                status="paid",
+                currency="usd",
+                amount_due_cents=4_900,
+                amount_paid_cents=4_900,
+                paid_at=timezone.now(),
+            )
+    import psycopg
+
+    # Statistics, as autovacuum would gather after such a load (the owner may ANALYZE).
+    with psycopg.connect(throwaway_db.owner_url(BENCH_DB), autocommit=True) as conn:
+        conn.execute("ANALYZE finops_usagerollup")
+    return rows
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def measure(requests: int) -> dict[str, Any]:
+    from django.test import Client
+    from django.utils import timezone
+
+    from apps.accounts.models import User
+    from apps.finops import operator
+
+    staff = User.objects.create_user("staff@bench.example", "x" * 16, is_staff=True)
+    client = Client(SERVER_NAME="127.0.0.1")  # an allowed host outside the test runner
+    client.force_login(staff)
+    assert client.get("/operator/").status_code == 200
+    pages = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = client.get("/operator/")
+        pages.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    now = timezone.now()
+    period = operator.month_to_date(now)
+    calls: dict[str, Callable[[], object]] = {
+        "tenants": lambda: operator.tenant_economics(period, actor_id=staff.pk, reason="b"),
+        "units": lambda: operator.cost_model(now, actor_id=staff.pk, reason="b"),
+        "features": lambda: operator.feature_costs(period, actor_id=staff.pk, reason="b"),
+        "daily": lambda: operator.daily_costs(now, 30, actor_id=staff.pk, reason="b"),
+    }
+    functions = {}
+    for name, call in calls.items():
+        times = []
+        for _ in range(max(3, requests // 2)):
+            started = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - started) * 1000)
+        functions[name] = round(statistics.median(times), 1)
+    return {
+        "operator_console_p50_ms": round(percentile(pages, 50), 1),
+        "operator_console_p95_ms": round(percentile(pages, 95), 1),
+        "function_p50_ms": functions,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--requests", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="100 tenants, 30 days")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "operator.json"))
+    args = parser.parse_args()
+    if args.quick:
+        args.tenants, args.days, args.requests = 100, 30, 10
+
+    from apps.core import devstack
+
+    started = devstack.up()
+    try:
+        throwaway_db.create(BENCH_DB, redis_db=REDIS_DB)
+        try:
+            t0 = time.perf_counter()
+            rows = seed(args.tenants, args.days)
+            seeded_s = time.perf_counter() - t0
+            result: dict[str, Any] = {
+                "tenants": args.tenants,
+                "days": args.days,
+                "rollup_rows": rows,
+                "seed_s": round(seeded_s, 1),
+                **measure(args.requests),
+            }
+        finally:
+            throwaway_db.drop(BENCH_DB)
+    finally:
+        devstack.down(started)
+    print(f"\n{'measure':<34} {'value':>12}")
+    for key, value in result.items():
+        if isinstance(value, dict):
+            for name, ms in value.items():
+                print(f"{key + ' ' + name:<34} {ms:>12}")
+        else:
+            print(f"{key:<34} {value:>12}")
+    target = result["operator_console_p95_ms"] <= 500
+    verdict = "met" if target else "NOT met"
+    print(f"\ntarget operator_console_p95_ms <= 500 at 1,000 tenants: {verdict}")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
