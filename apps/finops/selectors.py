@@ -234,23 +234,45 @@ def _share(cost: Decimal, total: Decimal) -> float:
     return float(cost / total) if total else 0.0
 
 
+_MODEL_SUMS = {
+    "batch_tokens_in": Sum("batch_tokens_in"),
+    "batch_tokens_out": Sum("batch_tokens_out"),
+    "batch_cost_usd": Sum("batch_cost_usd"),
+    "saved_exact_usd": Sum("saved_exact_usd"),
+    "saved_semantic_usd": Sum("saved_semantic_usd"),
+}
+DIMENSIONS = ("feature", "model", "user_id", "api_key_id")
+
+
+def _summed(combos: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    sums: dict[str, Any] = dict.fromkeys((*_SUMS, *_MODEL_SUMS), 0)
+    for combo in combos:
+        for name in sums:
+            sums[name] += combo[name] or 0
+    return sums
+
+
+def _grouped(combos: list[dict[str, Any]], dimension: str) -> dict[Any, dict[str, Any]]:
+    """``combos`` (one per feature, model, user and key) summed per value of ``dimension``."""
+    groups: dict[Any, list[dict[str, Any]]] = {}
+    for combo in combos:
+        groups.setdefault(combo[dimension], []).append(combo)
+    return {key: _summed(members) for key, members in groups.items()}
+
+
 def _breakdown(
-    rows: QuerySet[UsageRollup], dimension: str, total: Decimal, labels: Mapping[Any, str]
+    combos: list[dict[str, Any]], dimension: str, total: Decimal, labels: Mapping[Any, str]
 ) -> list[Row]:
-    grouped = rows.values(dimension).annotate(**_SUMS).order_by("-cost_usd", "-calls")
-    out = []
-    for values in grouped:
-        key = values[dimension]
-        totals = _totals(values)
-        out.append(
-            Row(
-                "" if key is None else str(key),
-                labels.get(key, str(key)),
-                totals,
-                _share(totals.cost_usd, total),
-            )
+    rows = [
+        Row(
+            "" if key is None else str(key),
+            labels.get(key, str(key)),
+            _totals(sums),
+            _share(sums["cost_usd"], total),
         )
-    return out
+        for key, sums in _grouped(combos, dimension).items()
+    ]
+    return sorted(rows, key=lambda r: (-r.totals.cost_usd, -r.totals.calls, r.label))
 
 
 def _user_labels(ids: Iterable[int | None]) -> dict[Any, str]:
@@ -288,39 +310,34 @@ def usage_report(
     if query.api_key_id is not None:
         rows = rows.filter(api_key_id=query.api_key_id)
 
-    totals = _totals(rows.aggregate(**_SUMS))
+    # One grouped query for the totals, the four breakdowns and the savings: a tenant has
+    # tens to hundreds of (feature, model, user, key) combinations in a range.
+    combos = list(rows.values(*DIMENSIONS).annotate(**_SUMS, **_MODEL_SUMS).order_by())
+    totals = _totals(_summed(combos))
     cost = totals.cost_usd
-    per_day = {v["bucket"].date(): _totals(v) for v in rows.values("bucket").annotate(**_SUMS)}
-    daily = [
-        Row(day.isoformat(), day.strftime("%-d %b"), per_day.get(day, Totals()), 0.0)
-        for day in (query.start + timedelta(days=i) for i in range(query.days))
-    ]
-    daily = [Row(r.key, r.label, r.totals, _share(r.totals.cost_usd, cost)) for r in daily]
-
-    by_user_ids = rows.values_list("user_id", flat=True).distinct()
-    by_key_ids = rows.values_list("api_key_id", flat=True).distinct()
-    model_rows = rows.values("model").annotate(
-        **_SUMS,
-        batch_tokens_in=Sum("batch_tokens_in"),
-        batch_tokens_out=Sum("batch_tokens_out"),
-        batch_cost_usd=Sum("batch_cost_usd"),
-        saved_exact_usd=Sum("saved_exact_usd"),
-        saved_semantic_usd=Sum("saved_semantic_usd"),
-    )
+    per_day = {
+        v["bucket"].date(): _totals(v) for v in rows.values("bucket").annotate(**_SUMS).order_by()
+    }
+    daily = []
+    for i in range(query.days):
+        day = query.start + timedelta(days=i)
+        day_totals = per_day.get(day, Totals())
+        label = day.strftime("%-d %b")
+        daily.append(Row(day.isoformat(), label, day_totals, _share(day_totals.cost_usd, cost)))
     saved = savings(
         (
             ModelUsage(
-                model=m["model"],
-                tokens_in=m["tokens_in"] or 0,
-                tokens_out=m["tokens_out"] or 0,
-                cost_usd=m["cost_usd"] or ZERO,
-                batch_tokens_in=m["batch_tokens_in"] or 0,
-                batch_tokens_out=m["batch_tokens_out"] or 0,
-                batch_cost_usd=m["batch_cost_usd"] or ZERO,
-                saved_exact_usd=m["saved_exact_usd"] or ZERO,
-                saved_semantic_usd=m["saved_semantic_usd"] or ZERO,
+                model=model,
+                tokens_in=m["tokens_in"],
+                tokens_out=m["tokens_out"],
+                cost_usd=Decimal(m["cost_usd"]),
+                batch_tokens_in=m["batch_tokens_in"],
+                batch_tokens_out=m["batch_tokens_out"],
+                batch_cost_usd=Decimal(m["batch_cost_usd"]),
+                saved_exact_usd=Decimal(m["saved_exact_usd"]),
+                saved_semantic_usd=Decimal(m["saved_semantic_usd"]),
             )
-            for m in model_rows
+            for model, m in _grouped(combos, "model").items()
         ),
         price=router.price_per_token,
         strong_model=strong_model(),
@@ -347,10 +364,12 @@ def usage_report(
         query=query,
         totals=totals,
         daily=daily,
-        by_feature=_breakdown(rows, "feature", cost, {}),
-        by_model=_breakdown(rows, "model", cost, {}),
-        by_user=_breakdown(rows, "user_id", cost, _user_labels(by_user_ids)),
-        by_api_key=_breakdown(rows, "api_key_id", cost, _key_labels(tenant, by_key_ids)),
+        by_feature=_breakdown(combos, "feature", cost, {}),
+        by_model=_breakdown(combos, "model", cost, {}),
+        by_user=_breakdown(combos, "user_id", cost, _user_labels(c["user_id"] for c in combos)),
+        by_api_key=_breakdown(
+            combos, "api_key_id", cost, _key_labels(tenant, (c["api_key_id"] for c in combos))
+        ),
         savings=saved,
         budget=budget,
         forecast=forecasting.month_end(sorted(series.items()), today),

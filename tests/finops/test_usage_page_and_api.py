@@ -214,3 +214,22 @@ def test_an_unknown_user_id_is_refused_even_if_it_exists_elsewhere(tenant: Tenan
     response = api_get(raw, user="987654")
     assert response.status_code == 400
     assert json.loads(response.content)["error"]["param"] == "user"
+
+
+def test_the_page_makes_as_many_queries_for_many_people_and_keys_as_for_one(
+    owner: User, tenant: Tenant
+) -> None:
+    client = signed_in(owner)
+    url = reverse("finops:usage", args=[tenant.slug])
+    first_key, _ = key_for(tenant)
+    some_usage(tenant, first_key)  # one person, one key
+    client.get(url)  # warm: the session, the tenant's settings
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    for n in range(4):
+        key, _ = key_for(tenant)
+        record(tenant.id, feature=f"feature_{n}", api_key_id=key.id, user_id=None)
+    rollups.drain_tenant(tenant.id)
+    with CaptureQueriesContext(connection) as many:
+        client.get(url)
+    assert len(many) == len(few)
