@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "default_floor": DEFAULT_FLOOR,
         "pairs": len(pairs),
         "pairs_by_split": dict(Counter(p.split for p in pairs)),
-        "kinds": sorted({p.kind for p in pairs if p.source == "heldout"}),
+        "kinds": sorted({p.kind for p in pairs if p.source != "verifier_set"}),
         "paraphrase_hit_rate_test": test["paraphrase_hit_rate"],
         "wrong_hit_rate_test": test["wrong_hit_rate"],
         "paraphrase_hit_rate_dev": dev["paraphrase_hit_rate"],
