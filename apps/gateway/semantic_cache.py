@@ -8,7 +8,8 @@ decision (``cache_verifier.decision``: named facts, roles and qualifiers agree, 
 scorer trained on held-apart pairs is sure): a threshold alone gives wrong answers
 (docs/gateway.md). The decision gets both questions' embeddings (the query's, and each
 candidate's as stored) with the name of the model behind the ``embed`` alias, so that its
-pair head runs only on vectors of the model it was trained on.
+pair head runs only on vectors of the model it was trained on. Only the candidates that
+reach the floor bring their vectors back (5 x 384 floats as text cost ~0.6 ms).
 """
 
 from __future__ import annotations
@@ -104,13 +105,17 @@ def lookup_sync(
         cursor.execute(
             """
             SELECT id, query, response, served_model, tokens_in, tokens_out, cost_usd,
-                   1 - (embedding <=> %s::vector) AS similarity, embedding::real[]
-            FROM gateway_semanticcacheentry
-            WHERE tenant_id = %s AND model_alias = %s AND system_prompt_hash = %s
-            ORDER BY embedding <=> %s::vector
-            LIMIT %s
+                   similarity, CASE WHEN similarity >= %s THEN embedding::real[] END
+            FROM (
+                SELECT *, 1 - (embedding <=> %s::vector) AS similarity
+                FROM gateway_semanticcacheentry
+                WHERE tenant_id = %s AND model_alias = %s AND system_prompt_hash = %s
+                ORDER BY embedding <=> %s::vector
+                LIMIT %s
+            ) AS nearest
+            ORDER BY similarity DESC
             """,
-            [vector, tenant_id, alias, system_prompt_hash, vector, CANDIDATES],
+            [threshold, vector, tenant_id, alias, system_prompt_hash, vector, CANDIDATES],
         )
         rows = cursor.fetchall()
         if exact:
@@ -118,7 +123,7 @@ def lookup_sync(
         for entry_id, cached_query, response, served, t_in, t_out, cost, similarity, stored in rows:
             if similarity < threshold:
                 break
-            vectors = Embeddings(model, embedding, stored)
+            vectors = Embeddings(model, embedding, stored or [])
             decision = decide(query, cached_query, similarity, floor=threshold, embeddings=vectors)
             if not decision.hit:
                 continue
