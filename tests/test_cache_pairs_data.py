@@ -90,3 +90,46 @@ def test_every_kind_has_both_labels_in_both_splits(rows: list[dict[str, str]]) -
             assert per_label[kind, label] >= MIN_PER_KIND_AND_LABEL, (kind, label)
             for split in SPLITS:
                 assert per_split[kind, label, split] > 0, (kind, label, split)
+
+
+DEV2 = PAIRS.with_name("semantic_cache_pairs_dev2.jsonl")
+
+
+def _dev2_rows() -> list[dict[str, str]]:
+    return [json.loads(line) for line in DEV2.read_text(encoding="utf-8").splitlines()]
+
+
+def test_the_extra_dev_pairs_are_dev_only_balanced_and_well_formed() -> None:
+    rows = _dev2_rows()
+    assert len(rows) >= 1_000
+    for row in rows:
+        assert set(row) == KEYS, row
+        assert row["split"] == "dev", row["id"]
+        assert row["label"] in LABELS, row["id"]
+        assert row["cached"].strip(), row["id"]
+        assert row["new"].strip() != row["cached"].strip(), row["id"]
+        assert len(row["cached"]) < MAX_QUESTION_CHARS, row["id"]
+        assert len(row["new"]) < MAX_QUESTION_CHARS, row["id"]
+    assert len({row["id"] for row in rows}) == len(rows)
+    per_label = Counter((row["kind"], row["label"]) for row in rows)
+    for kind in {row["kind"] for row in rows}:
+        for label in LABELS:
+            assert per_label[kind, label] >= MIN_PER_KIND_AND_LABEL, (kind, label)
+
+
+def test_no_extra_dev_pair_shares_a_question_with_the_test_half(
+    rows: list[dict[str, str]],
+) -> None:
+    test_questions = {
+        text.strip().lower()
+        for row in rows
+        if row["split"] == "test"
+        for text in (row["cached"], row["new"])
+    }
+    shared = [
+        row["id"]
+        for row in _dev2_rows()
+        if row["cached"].strip().lower() in test_questions
+        or row["new"].strip().lower() in test_questions
+    ]
+    assert shared == []

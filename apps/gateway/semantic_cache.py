@@ -6,7 +6,10 @@ tenant predicate. It is used only for a single question with no history (history
 change the answer). A candidate must reach the tenant's cosine floor AND pass the
 decision (``cache_verifier.decision``: named facts, roles and qualifiers agree, and a
 scorer trained on held-apart pairs is sure): a threshold alone gives wrong answers
-(docs/gateway.md).
+(docs/gateway.md). The decision gets both questions' embeddings (the query's, and each
+candidate's as stored) with the name of the model behind the ``embed`` alias, so that its
+pair head runs only on vectors of the model it was trained on. Only the candidates that
+reach the floor bring their vectors back (5 x 384 floats as text cost ~0.6 ms).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from django.db.models import F
 
 from apps.core.db import tenant_context
 from apps.gateway import router
-from apps.gateway.cache_verifier.decision import decide
+from apps.gateway.cache_verifier.decision import Embeddings, decide
+from apps.gateway.local_provider.devmodel import EMBED_MODEL as LOCAL_EMBED_MODEL
 from apps.gateway.models import SemanticCacheEntry
 
 CANDIDATES = 5
@@ -31,6 +35,8 @@ CANDIDATES = 5
 # distance) is faster than HNSW, whose filter-after-scan must walk far past other
 # tenants' rows to find a small tenant's (measured in bench/gateway.py). It is exact too.
 EXACT_SCAN_MAX = 3_000
+# What the local provider's embedding alias serves (apps/gateway/local_provider/embeddings.py).
+LOCAL_EMBEDDINGS = "all-MiniLM-L6-v2"
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,17 @@ def cacheable_question(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def embedding_model() -> str | None:
+    """The embedding model behind the ``embed`` alias, by its own name ("all-MiniLM-L6-v2",
+    "text-embedding-3-small"), or None when more than one deployment serves the alias: a
+    fallback may then have embedded the query and a cached question with different models."""
+    deployments = router.deployments_for("embed")
+    if len(deployments) != 1:
+        return None
+    name = deployments[0].model.split("/", 1)[-1]
+    return LOCAL_EMBEDDINGS if name == LOCAL_EMBED_MODEL else name
+
+
 def _vector_literal(embedding: list[float]) -> str:
     return "[" + ",".join(f"{x:.7f}" for x in embedding) + "]"
 
@@ -70,6 +87,7 @@ def lookup_sync(
     threshold: float,
 ) -> SemanticHit | None:
     vector = _vector_literal(embedding)
+    model = embedding_model()
     with tenant_context(tenant_id), connection.cursor() as cursor:
         cursor.execute(
             """
@@ -87,21 +105,26 @@ def lookup_sync(
         cursor.execute(
             """
             SELECT id, query, response, served_model, tokens_in, tokens_out, cost_usd,
-                   1 - (embedding <=> %s::vector) AS similarity
-            FROM gateway_semanticcacheentry
-            WHERE tenant_id = %s AND model_alias = %s AND system_prompt_hash = %s
-            ORDER BY embedding <=> %s::vector
-            LIMIT %s
+                   similarity, CASE WHEN similarity >= %s THEN embedding::real[] END
+            FROM (
+                SELECT *, 1 - (embedding <=> %s::vector) AS similarity
+                FROM gateway_semanticcacheentry
+                WHERE tenant_id = %s AND model_alias = %s AND system_prompt_hash = %s
+                ORDER BY embedding <=> %s::vector
+                LIMIT %s
+            ) AS nearest
+            ORDER BY similarity DESC
             """,
-            [vector, tenant_id, alias, system_prompt_hash, vector, CANDIDATES],
+            [threshold, vector, tenant_id, alias, system_prompt_hash, vector, CANDIDATES],
         )
         rows = cursor.fetchall()
         if exact:
             cursor.execute("SELECT set_config('enable_indexscan', 'on', true)")
-        for entry_id, cached_query, response, served, t_in, t_out, cost, similarity in rows:
+        for entry_id, cached_query, response, served, t_in, t_out, cost, similarity, stored in rows:
             if similarity < threshold:
                 break
-            decision = decide(query, cached_query, similarity, floor=threshold)
+            vectors = Embeddings(model, embedding, stored or [])
+            decision = decide(query, cached_query, similarity, floor=threshold, embeddings=vectors)
             if not decision.hit:
                 continue
             SemanticCacheEntry.objects.filter(id=entry_id).update(hits=F("hits") + 1)

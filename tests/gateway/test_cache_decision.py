@@ -27,12 +27,25 @@ SURE = 0.99  # a similarity above any floor: only the rules and the scorer decid
         ("What is the largest city in Canada?", "What is the second largest city in Canada?", ""),
         ("Can I use my personal phone for email?", "Can I use my work phone for email?", "owner"),
         ("Is the API internal?", "Is the API external?", "reach"),
+        ("How do I inflate the ball?", "How do I deflate the ball?", "opposite words"),
+        ("How do I indent the code block?", "How do I outdent the code block?", "opposite"),
+        ("Who can grant API access?", "Who can revoke API access?", "access differs"),
+        ("What does `docker ps` list?", "What does `docker ps -a` list?", "code differs"),
     ],
 )
 def test_near_misses_the_facets_miss_are_refused(cached: str, new: str, reason: str) -> None:
     verdict = decide(new, cached, SURE)
     assert not verdict.hit
     assert reason in verdict.reason
+
+
+def test_code_quoted_in_one_question_only_is_left_to_the_other_steps() -> None:
+    verdict = decide(
+        "What is the purpose of the git stash command?", "What does `git stash` do?", SURE
+    )
+    assert not verdict.reason.startswith("code differs")
+    same = decide("What does `git  stash` do here?", "What does `git stash` do?", SURE)
+    assert not same.reason.startswith("code differs")
 
 
 def test_a_qualifier_in_one_question_only_is_refused() -> None:

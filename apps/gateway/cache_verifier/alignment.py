@@ -28,7 +28,13 @@ import re
 from dataclasses import dataclass
 
 from apps.gateway.cache_verifier import tokens
-from apps.gateway.cache_verifier.contrasts import CONTRAST_OF, DECISIVE, FILLERS, SYNONYMS
+from apps.gateway.cache_verifier.contrasts import (
+    CONTRAST_OF,
+    DECISIVE,
+    FILLERS,
+    REVERSING_PREFIXES,
+    SYNONYMS,
+)
 
 # Prepositions whose object is an argument: who converts into what, what is in what.
 RELATION_WORDS = frozenset(
@@ -244,11 +250,42 @@ def conflict(a: Reading, b: Reading) -> str | None:
         other = {s for c, s in b.contrasts if c == cls}
         if other and (mine - other) and (other - mine):
             return f"{cls} differs: {sorted(mine)} vs {sorted(other)}"
+    reversed_pair = _reversed(a, b)
+    if reversed_pair is not None:
+        return reversed_pair
     for x, y in ((a, b), (b, a)):
         for found in x.decisive:
             if found not in y.contrasts and found not in y.decisive:
                 return f"qualifier only in one question: {found[1]!r}"
     return None
+
+
+def _reversed(a: Reading, b: Reading) -> str | None:
+    """A word only in one question whose reverse is only in the other: the same rest
+    behind another ``REVERSING_PREFIXES`` prefix, or behind none ("tracked" vs
+    "untracked", "import" vs "export", "inflate" vs "deflate")."""
+    only_b = b.words - a.words
+    if not only_b:
+        return None
+    for x in a.words - b.words:
+        for y in only_b:
+            if _rests(x) & _rests(y):
+                return f"opposite words: {x!r} vs {y!r}"
+    return None
+
+
+@functools.lru_cache(maxsize=MEMO_MAX_ENTRIES)
+def _rests(word: str) -> frozenset[str]:
+    """The word, and what is left of it behind each reversing prefix it starts with (at
+    least three letters): two different words that share one differ by a prefix."""
+    return frozenset(
+        {word}
+        | {
+            word[len(prefix) :]
+            for prefix in REVERSING_PREFIXES
+            if word.startswith(prefix) and len(word) - len(prefix) >= 3
+        }
+    )
 
 
 def _swapped_roles(a: Reading, b: Reading) -> str | None:

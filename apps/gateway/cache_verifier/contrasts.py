@@ -206,7 +206,42 @@ CONTRASTS: Mapping[str, Mapping[str, str]] = {
     "hard": {"soft": "soft", "hard": "hard"},
     "gender": {"male": "male", "female": "female"},
     "minmaj": {"minor": "minor", "major": "major"},
+    "access": {"grant": "grant", "revoke": "revoke"},
+    "verdict": {"accept": "accept approve", "reject": "reject decline deny"},
+    "need": {"required": "required mandatory compulsory", "optional": "optional"},
+    "shown": {"visible": "visible", "hidden": "hidden"},
+    "sync_way": {"push": "push", "pull": "pull"},
+    "depth": {"front": "front", "back": "back behind"},
+    "play": {"forward": "forward fast-forward", "backward": "backward rewind"},
+    "light_level": {"bright": "brighten bright", "dim": "dim darken"},
+    "amount": {
+        "more": "increase raise boost extend enlarge grow expand lengthen",
+        "less": "decrease reduce shorten shrink collapse",
+    },
+    "quality": {"best": "best", "worst": "worst"},
+    "platform": {"desktop": "desktop", "mobile": "mobile"},
 }
+
+# Prefixes that negate or reverse the word they start ("tracked" / "untracked", "include"
+# / "exclude", "increase" / "decrease", "clockwise" / "counterclockwise"): two questions
+# that differ by such a pair of words ask opposite things.
+REVERSING_PREFIXES = (
+    "un",
+    "in",
+    "im",
+    "il",
+    "ir",
+    "non",
+    "dis",
+    "de",
+    "ex",
+    "en",
+    "out",
+    "counter",
+    "anti",
+    "over",
+    "under",
+)
 
 # Words that change an answer even when only one question has one ("the second largest"
 # vs "the largest", "on my personal laptop" vs "on my laptop"). Everyday words that are

@@ -6,7 +6,9 @@ Each input line is ``{"id": ..., "cached": "<question already answered>", "new":
 "<incoming question>"}``; each output line is ``{"id": ..., "hit": true|false,
 "similarity": ..., "reason": "..."}``. The decision is the one the gateway applies for a
 tenant with default settings: both questions embedded through the gateway's ``embed``
-alias, the default similarity floor, then ``cache_verifier.decision.decide``. Nothing is
+alias, the default similarity floor, then ``cache_verifier.decision.decide`` with both
+vectors and the name of the embedding model (so its pair head runs when the gateway's
+would). Nothing is
 written: not to the cache, not to the ledger. A line that cannot be read gets an output
 line with ``"hit": false`` and a reason saying what is wrong with it; the others go on.
 """
@@ -23,9 +25,9 @@ from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.gateway.cache_verifier.decision import decide
+from apps.gateway.cache_verifier.decision import Embeddings, decide
 from apps.gateway.models import AISettings
-from apps.gateway.semantic_cache import cosine, embed_for_evaluation
+from apps.gateway.semantic_cache import cosine, embed_for_evaluation, embedding_model
 
 BATCH = 64
 
@@ -74,23 +76,23 @@ class Command(BaseCommand):
             self._run(stream)
 
     def _run(self, stream: IO[str]) -> None:
-        floor = default_floor()
+        floor, model = default_floor(), embedding_model()
         batch: list[tuple[Any, str, str]] = []
         for ident, cached, new in read_pairs(stream):
             if cached is None:  # in input order: what is waiting goes first
                 if batch:
-                    self._decide(batch, floor)
+                    self._decide(batch, floor, model)
                     batch = []
                 self._emit({"id": ident, "hit": False, "similarity": None, "reason": new})
                 continue
             batch.append((ident, cached, new))
             if len(batch) == BATCH:
-                self._decide(batch, floor)
+                self._decide(batch, floor, model)
                 batch = []
         if batch:
-            self._decide(batch, floor)
+            self._decide(batch, floor, model)
 
-    def _decide(self, batch: list[tuple[Any, str, str]], floor: float) -> None:
+    def _decide(self, batch: list[tuple[Any, str, str]], floor: float, model: str | None) -> None:
         texts = sorted({t for _, cached, new in batch for t in (cached, new) if t.strip()})
         try:
             vectors = dict(zip(texts, asyncio.run(embed_for_evaluation(texts)), strict=True))
@@ -104,7 +106,8 @@ class Command(BaseCommand):
                 self._emit({"id": ident, "hit": False, "similarity": None, "reason": "empty"})
                 continue
             similarity = cosine(vectors[new], vectors[cached])
-            verdict = decide(new, cached, similarity, floor=floor)
+            pair = Embeddings(model, vectors[new], vectors[cached])
+            verdict = decide(new, cached, similarity, floor=floor, embeddings=pair)
             self._emit(
                 {
                     "id": ident,
