@@ -77,6 +77,7 @@ def test_the_page_shows_the_rollups_and_never_reads_the_ledger(owner: User, tena
     assert "CI (" in page  # the key's name in the API key breakdown
     assert "Prompt cost audit" in page
     assert reverse("gateway:usage", args=[tenant.slug]) in page  # recent calls, one click away
+    assert 'id="quality"' in page  # the AI quality signals, one click away
 
 
 def test_members_and_outsiders_cannot_open_it(
