@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import gateway as gateway_bench  # noqa: E402  (database set-up helpers)
-from bench.chat_streams import free_port, start, wait_healthy  # noqa: E402
+from bench.chat_streams import free_port, start, start_web, wait_healthy  # noqa: E402
 
 REQUIREMENTS = ROOT / "bench" / "api_vs_proxy_requirements.txt"
 LOGS = ROOT / "bench" / "results" / "logs"
@@ -241,30 +241,8 @@ def main() -> int:
         wait_healthy(f"{provider}/health", procs[-1])
         web_port = free_port()
         procs.append(
-            start(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "config.asgi:application",
-                    "--port",
-                    str(web_port),
-                    "--workers",
-                    "1",
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
-                {
-                    **os.environ,
-                    "DJANGO_DEBUG": "false",
-                    "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,
-                    "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-                    "DJANGO_SECURE_COOKIES": "false",
-                    "LOCAL_PROVIDER_URL": provider,
-                    "LOG_LEVEL": "WARNING",
-                },
-                LOGS / "proxy-bench-uvicorn.log",
+            start_web(
+                web_port, provider, django_settings.SECRET_KEY, LOGS / "proxy-bench-uvicorn.log"
             )
         )
         app = f"http://127.0.0.1:{web_port}"

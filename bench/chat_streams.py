@@ -70,6 +70,23 @@ def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
     )
 
 
+def start_web(port: int, provider_url: str, secret_key: str, log: Path) -> subprocess.Popen[bytes]:
+    """The app under uvicorn with ONE worker, production settings (``DJANGO_DEBUG`` off),
+    against ``provider_url``; ``secret_key`` is the caller's, so its session cookies sign."""
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secret_key,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_SECURE_COOKIES": "false",
+        "LOCAL_PROVIDER_URL": provider_url,
+        "LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port)]
+    command += ["--workers", "1", "--no-access-log", "--log-level", "warning"]
+    return start(command, env, log)
+
+
 def sessions(count: int) -> tuple[str, list[str], str]:
     """A tenant, one user and ``count`` conversations; returns (session cookie, urls, slug)."""
     from django.conf import settings
@@ -272,31 +289,11 @@ def main() -> int:
         )
         procs.append(provider)
         wait_healthy(f"http://127.0.0.1:{provider_port}/health", provider)
-        web_env = {
-            **os.environ,
-            "DJANGO_DEBUG": "false",
-            # The same key as this process, which signed the session cookie.
-            "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "DJANGO_SECURE_COOKIES": "false",
-            "LOCAL_PROVIDER_URL": f"http://127.0.0.1:{provider_port}",
-            "LOG_LEVEL": "WARNING",
-        }
-        web = start(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--port",
-                str(web_port),
-                "--workers",
-                "1",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            web_env,
+        # The same key as this process, which signed the session cookie.
+        web = start_web(
+            web_port,
+            f"http://127.0.0.1:{provider_port}",
+            django_settings.SECRET_KEY,
             logs / "chat-uvicorn.log",
         )
         procs.append(web)
