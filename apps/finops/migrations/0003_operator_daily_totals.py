@@ -17,7 +17,9 @@ the functions, through the owner-only ``operator_read`` policy exactly as in 000
 rollups lose that policy and the index 0002 added for the functions: nothing reads them
 across tenants any more.
 
-The functions keep their signatures, checks and audit row; only their queries change.
+The functions keep their arguments, checks and audit row; their queries change, and
+``finops_operator_units`` drops a column the console never read (distinct active users
+over 30 days: the costliest part of its query).
 The migration fills both tables from the existing daily rollups (ledger rows still queued
 are added by the next drain, to all three tables at once).
 """
@@ -110,37 +112,33 @@ BEGIN
 END $$;
 """
 
+# The cost model needs user-days, not distinct users: 0002's ``active_users`` column
+# (never read by the console) cost a grouping of every user-day of 30 days, so the
+# function is re-created without it (``UNITS_SIGNATURE``; EXECUTE granted again).
 UNITS = f"""
-CREATE OR REPLACE FUNCTION finops_operator_units(
+CREATE FUNCTION finops_operator_units(
     p_actor bigint, p_reason text, p_since timestamptz, p_until timestamptz
 ) RETURNS TABLE (
-    user_days bigint, active_users bigint, user_tokens bigint, user_cost_usd numeric,
+    user_days bigint, user_tokens bigint, user_cost_usd numeric,
     all_tokens bigint, all_cost_usd numeric
 )
 {HEADER}
 BEGIN
     PERFORM finops_operator_check(p_actor, p_reason, 'units', p_since, p_until);
     RETURN QUERY
-    WITH people AS (  -- one scan: days per (tenant, user), hash-aggregated
-        SELECT count(*) AS days
-        FROM finops_dailyactiveuser a
-        WHERE a.day >= p_since AND a.day < p_until
-        GROUP BY a.tenant_id, a.user_id
-    ), totals AS (
-        SELECT coalesce(sum(f.user_tokens), 0) AS user_tokens,
-               coalesce(sum(f.user_cost_usd), 0) AS user_cost,
-               coalesce(sum(f.tokens_in + f.tokens_out), 0) AS tokens,
-               coalesce(sum(f.cost_usd), 0) AS cost
-        FROM finops_dailyfeaturetotal f
-        WHERE f.day >= p_since AND f.day < p_until
-    )
-    SELECT (SELECT coalesce(sum(p.days), 0) FROM people p)::bigint,
-           (SELECT count(*) FROM people p)::bigint,
-           u.user_tokens::bigint, u.user_cost, u.tokens::bigint, u.cost
-    FROM totals u;
+    SELECT (SELECT count(*)
+            FROM finops_dailyactiveuser a
+            WHERE a.day >= p_since AND a.day < p_until)::bigint,
+           coalesce(sum(f.user_tokens), 0)::bigint,
+           coalesce(sum(f.user_cost_usd), 0),
+           coalesce(sum(f.tokens_in + f.tokens_out), 0)::bigint,
+           coalesce(sum(f.cost_usd), 0)
+    FROM finops_dailyfeaturetotal f
+    WHERE f.day >= p_since AND f.day < p_until;
     {OFF}
 END $$;
 """
+UNITS_SIGNATURE = "finops_operator_units(bigint, text, timestamptz, timestamptz)"
 
 DAILY = f"""
 CREATE OR REPLACE FUNCTION finops_operator_daily(
@@ -191,11 +189,20 @@ OPERATOR_POLICY = (
 )
 
 
+def _units(schema_editor, sql):
+    runtime = schema_editor.connection.ops.quote_name(settings.DATABASE_RUNTIME_ROLE)
+    schema_editor.execute(f"DROP FUNCTION {UNITS_SIGNATURE}")
+    schema_editor.execute(sql, params=None)
+    schema_editor.execute(f"REVOKE ALL ON FUNCTION {UNITS_SIGNATURE} FROM PUBLIC")
+    schema_editor.execute(f"GRANT EXECUTE ON FUNCTION {UNITS_SIGNATURE} TO {runtime}")
+
+
 def forwards(apps, schema_editor):
     for table in NEW_TABLES:
         schema_editor.execute(OPERATOR_POLICY.format(table=table))
-    for sql in (TENANTS, FEATURES, UNITS, DAILY):
+    for sql in (TENANTS, FEATURES, DAILY):
         schema_editor.execute(sql, params=None)
+    _units(schema_editor, UNITS)
     schema_editor.execute("DROP POLICY operator_read ON finops_usagerollup")
     schema_editor.execute("DROP INDEX finops_rollup_period_bucket")
     for table in BACKFILL_TABLES:
@@ -213,10 +220,11 @@ def backwards(apps, schema_editor):
         "CREATE INDEX finops_rollup_period_bucket ON finops_usagerollup (period, bucket)"
     )
     schema_editor.execute(OPERATOR_POLICY.format(table="finops_usagerollup"))
-    for sql in (previous.TENANTS, previous.FEATURES, previous.UNITS, previous.DAILY):
+    for sql in (previous.TENANTS, previous.FEATURES, previous.DAILY):
         schema_editor.execute(
             sql.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"), params=None
         )
+    _units(schema_editor, previous.UNITS)
     for table in NEW_TABLES:
         schema_editor.execute(f"DROP POLICY IF EXISTS operator_read ON {table}")
 
