@@ -6,10 +6,12 @@
 Starts the embedded stack if it is not running (and stops only what it started) and
 migrates a throw-away database `bench_operator` (Redis db 12). Then:
   1. T tenants (the real `tenant_create`), each with D days of daily rollups for four
-     features and eight users (written per tenant in its own context, as the rollup
-     job does) and one paid invoice this month;
+     features and eight users, and the operator's daily totals made from them (written
+     per tenant in its own context, as the rollup job does), and one paid invoice this
+     month;
   2. renders the console (`/operator/`, the real view through Django's test client, as a
-     staff user) R times and times each of its audited functions alone.
+     staff user) R times and times each of its audited functions alone, the month-to-date
+     ones also over the whole of last month (`*_whole_month`: the console on the 30th).
 Prints a table and writes JSON (default bench/results/operator.json). Target (issue 13):
 `operator_console_p95_ms` at most 500 at 1,000 tenants.
 """
@@ -23,6 +25,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,30 @@ FROM generate_series(0, %(days)s - 1) AS d,
      unnest(%(users)s::bigint[]) AS u
 """
 
+# The operator's daily totals of the same tenant, as the drain keeps them beside the
+# rollups: the daily rollups summed per day and feature, and one row per user-day.
+_DAILY_TOTALS = (
+    """
+INSERT INTO finops_dailyfeaturetotal
+    (id, tenant_id, created_at, updated_at, day, feature, calls, tokens_in, tokens_out,
+     cost_usd, user_tokens, user_cost_usd)
+SELECT gen_random_uuid(), %(tenant)s, now(), now(), bucket, feature, sum(calls),
+       sum(tokens_in), sum(tokens_out), sum(cost_usd),
+       coalesce(sum(tokens_in + tokens_out) FILTER (WHERE user_id IS NOT NULL), 0),
+       coalesce(sum(cost_usd) FILTER (WHERE user_id IS NOT NULL), 0)
+FROM finops_usagerollup
+WHERE tenant_id = %(tenant)s AND period = 'day'
+GROUP BY bucket, feature
+""",
+    """
+INSERT INTO finops_dailyactiveuser (id, tenant_id, created_at, updated_at, day, user_id)
+SELECT gen_random_uuid(), %(tenant)s, now(), now(), bucket, user_id
+FROM finops_usagerollup
+WHERE tenant_id = %(tenant)s AND period = 'day' AND user_id IS NOT NULL
+GROUP BY bucket, user_id
+""",
+)
+
 
 def seed(tenants: int, days: int) -> int:
     from django.db import connection
@@ -85,6 +112,8 @@ def seed(tenants: int, days: int) -> int:
                 },
             )
             rows += cursor.rowcount
+            for sql in _DAILY_TOTALS:
+                cursor.execute(sql, {"tenant": str(tenant.id)})
             InvoiceRecord.objects.create(
                 tenant=tenant,
                 stripe_invoice_id=f"in_bench_{n}",
@@ -98,7 +127,7 @@ def seed(tenants: int, days: int) -> int:
 
     # Statistics, as autovacuum would gather after such a load (the owner may ANALYZE).
     with psycopg.connect(throwaway_db.owner_url(BENCH_DB), autocommit=True) as conn:
-        conn.execute("ANALYZE finops_usagerollup")
+        conn.execute("ANALYZE finops_usagerollup, finops_dailyfeaturetotal, finops_dailyactiveuser")
     return rows
 
 
@@ -126,11 +155,27 @@ def measure(requests: int) -> dict[str, Any]:
         assert response.status_code == 200
     now = timezone.now()
     period = operator.month_to_date(now)
+    # The month-to-date figures grow with the day of the month: last month, whole, is the
+    # console's heaviest case (as on the 30th), whatever day the benchmark runs.
+    this_month = period.start
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    whole = operator.Period(
+        start=last_month,
+        end=this_month,
+        prev_start=(last_month - timedelta(days=1)).replace(day=1),
+        prev_end=last_month,
+    )
     calls: dict[str, Callable[[], object]] = {
         "tenants": lambda: operator.tenant_economics(period, actor_id=staff.pk, reason="b"),
         "units": lambda: operator.cost_model(now, actor_id=staff.pk, reason="b"),
         "features": lambda: operator.feature_costs(period, actor_id=staff.pk, reason="b"),
         "daily": lambda: operator.daily_costs(now, 30, actor_id=staff.pk, reason="b"),
+        "tenants_whole_month": lambda: operator.tenant_economics(
+            whole, actor_id=staff.pk, reason="b"
+        ),
+        "features_whole_month": lambda: operator.feature_costs(
+            whole, actor_id=staff.pk, reason="b"
+        ),
     }
     functions = {}
     for name, call in calls.items():

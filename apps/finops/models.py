@@ -1,7 +1,8 @@
-"""FinOps tables: the ledger's rollups, and the queue of ledger rows not yet rolled up.
+"""FinOps tables: the ledger's rollups, the operator's coarser daily totals, and the queue
+of ledger rows not yet rolled up.
 
-Both are tenant data under row-level security (migration 0001). How the queue is filled
-(a trigger on the ledger) and drained (``apps/finops/rollups.py``): docs/finops.md.
+All are tenant data under row-level security (migrations 0001 and 0003). How the queue is
+filled (a trigger on the ledger) and drained (``apps/finops/rollups.py``): docs/finops.md.
 """
 
 from __future__ import annotations
@@ -93,6 +94,63 @@ class UsageRollup(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.period} {self.bucket:%Y-%m-%d %H:00} {self.feature} {self.model}"
+
+
+class DailyFeatureTotal(TenantScopedModel):
+    """A tenant's totals for one UTC day and one feature: the operator console's rollup.
+
+    The daily ``UsageRollup`` rows summed over model, user and API key, kept by the same
+    drain statement (``apps/finops/rollups.py``), so the two never disagree. Read across
+    tenants only by the operator functions (finops migration 0003); ``user_tokens`` and
+    ``user_cost_usd`` are the part of the day's traffic made by signed-in users (the cost
+    model's tokens per active user), the rest came through API keys.
+    """
+
+    day = models.DateTimeField()  # midnight UTC, as ``UsageRollup.bucket`` for a day
+    feature = models.CharField(max_length=40)
+    calls = models.BigIntegerField(default=0)
+    tokens_in = models.BigIntegerField(default=0)
+    tokens_out = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+    user_tokens = models.BigIntegerField(default=0)
+    user_cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+
+    class Meta:
+        constraints = [
+            # Day first: the operator reads one date range across every tenant, and the
+            # drain's upsert needs the key in any order.
+            models.UniqueConstraint(
+                fields=("day", "tenant", "feature"), name="finops_feature_day_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.feature}"
+
+
+class DailyActiveUser(TenantScopedModel):
+    """A user who made at least one call for the tenant on a UTC day: one row, written
+    once (``ON CONFLICT DO NOTHING``) by the drain. Counting rows gives user-days, counting
+    distinct users gives the active users of a range, without the rollups' other keys."""
+
+    day = models.DateTimeField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            # Day first, as above; its columns cover the operator's counts (index-only).
+            models.UniqueConstraint(
+                fields=("day", "tenant", "user"), name="finops_active_user_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} user {self.user_id}"
 
 
 class OperatorRead(models.Model):

@@ -174,7 +174,7 @@ class CostModel:
 def cost_model(now: datetime, *, actor_id: int | None, reason: str) -> CostModel:
     until = now.replace(hour=0, minute=0, second=0, microsecond=0)  # whole days only
     since = until - timedelta(days=COST_MODEL_DAYS)
-    [(user_days, _, user_tokens, _, all_tokens, all_cost)] = _read(
+    [(user_days, user_tokens, _, all_tokens, all_cost)] = _read(
         "finops_operator_units", actor_id, reason, since, until
     )
     all_tokens, user_tokens = Decimal(all_tokens), Decimal(user_tokens)

@@ -10,6 +10,9 @@ Exact and incremental, whatever order ledger rows commit in:
    adds the sums to the rollups (``INSERT … ON CONFLICT DO UPDATE SET x = x + EXCLUDED.x``).
    Deleting and adding are one statement, so one transaction: an entry is added exactly
    once or, on any failure, stays queued for the next run.
+3. The same statement keeps the operator console's coarser tables
+   (``DailyFeatureTotal``: tenant x day x feature; ``DailyActiveUser``: tenant x day x
+   user, written once), so they are exactly the daily rollups summed, at every commit.
 
 Why a queue and not a watermark over ``created_at`` or an id: ``created_at`` is taken
 before the insert and ids are not monotonic (UUIDs; a sequence would be handed out
@@ -82,6 +85,8 @@ SUM_COLUMNS = (
     "batch_cost_usd",
 )
 KEY_COLUMNS = ("period", "bucket", "feature", "model", "user_id", "api_key_id")
+# The operator's daily totals per tenant and feature (``DailyFeatureTotal``).
+DAY_SUM_COLUMNS = ("calls", "tokens_in", "tokens_out", "cost_usd", "user_tokens", "user_cost_usd")
 
 _DRAIN = f"""
 WITH picked AS MATERIALIZED (
@@ -119,8 +124,44 @@ WITH picked AS MATERIALIZED (
         updated_at = EXCLUDED.updated_at,
         {", ".join(f"{c} = finops_usagerollup.{c} + EXCLUDED.{c}" for c in SUM_COLUMNS)}
     RETURNING 1
+), day_totals AS (
+    -- The operator's coarser totals: the day rows above summed over model, user and key.
+    SELECT bucket AS day, feature,
+           sum(calls) AS calls, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out,
+           sum(cost_usd) AS cost_usd,
+           coalesce(sum(tokens_in + tokens_out) FILTER (WHERE user_id IS NOT NULL), 0)
+               AS user_tokens,
+           coalesce(sum(cost_usd) FILTER (WHERE user_id IS NOT NULL), 0) AS user_cost_usd
+    FROM totals
+    WHERE period = 'day'
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+), features_added AS (
+    INSERT INTO finops_dailyfeaturetotal
+        (id, tenant_id, created_at, updated_at, day, feature, {", ".join(DAY_SUM_COLUMNS)})
+    SELECT gen_random_uuid(), %(tenant)s::uuid, now(), now(), day, feature,
+           {", ".join(DAY_SUM_COLUMNS)}
+    FROM day_totals
+    ON CONFLICT (day, tenant_id, feature) DO UPDATE SET
+        updated_at = EXCLUDED.updated_at,
+        {", ".join(f"{c} = finops_dailyfeaturetotal.{c} + EXCLUDED.{c}" for c in DAY_SUM_COLUMNS)}
+    RETURNING 1
+), users_added AS (
+    -- A user-day is written once; a later call of the same user that day adds nothing.
+    INSERT INTO finops_dailyactiveuser (id, tenant_id, created_at, updated_at, day, user_id)
+    SELECT gen_random_uuid(), %(tenant)s::uuid, now(), now(), bucket, user_id
+    FROM totals
+    WHERE period = 'day' AND user_id IS NOT NULL
+    GROUP BY bucket, user_id
+    ORDER BY bucket, user_id
+    ON CONFLICT (day, tenant_id, user_id) DO NOTHING
+    RETURNING 1
 )
-SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM added)
+-- Every data-modifying CTE runs to completion whether read or not; reading them all here
+-- fixes the order in which they take row locks (rollups, day totals, users), the same
+-- for every drain.
+SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM added),
+       (SELECT count(*) FROM features_added), (SELECT count(*) FROM users_added)
 """  # noqa: S608 (no value is formatted in: column names are the constants above)
 
 
@@ -143,7 +184,7 @@ def drain_tenant(tenant_id: uuid.UUID, *, limit: int = BATCH_ROWS) -> tuple[int,
     statement (its own transaction). Returns (ledger rows added, rollup rows written)."""
     with tenant_context(tenant_id), connection.cursor() as cursor:
         cursor.execute(_DRAIN, {"tenant": str(tenant_id), "limit": limit})
-        taken, added = cursor.fetchone()
+        taken, added, _, _ = cursor.fetchone()
     return int(taken), int(added)
 
 

@@ -246,3 +246,18 @@ def test_cost_by_feature_across_tenants(tenant: Tenant, other_tenant: Tenant) ->
         Decimal("0.5"),
         2,
     )
+
+
+def test_active_users_count_each_person_once_however_many_calls(
+    tenant: Tenant, owner: User, member: User
+) -> None:
+    spend(tenant, "0.10", "0.20", user_id=owner.pk)
+    spend(tenant, "0.30", user_id=member.pk)
+    spend(tenant, "0.40")  # an API key's call: cost, no person
+    row = economics(staff_user())[str(tenant.id)]
+    assert (row.active_users, row.calls, row.cost_usd, row.tokens) == (
+        2,
+        4,
+        Decimal("1.00"),
+        4 * 150,
+    )

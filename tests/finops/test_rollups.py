@@ -1,8 +1,10 @@
 """Rollups equal the raw ledger (apps/finops/rollups.py): for every kind of row, after
-writes and drains that run at the same time, and after a row that commits late."""
+writes and drains that run at the same time, and after a row that commits late. So do the
+operator's daily totals per feature and its active user-days, which the same drain keeps."""
 
 from __future__ import annotations
 
+import importlib
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -10,17 +12,19 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection, connections, transaction
-from django.db.models import Count, F, Q, Sum, Value
+from django.db.models import Aggregate, Count, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, NullIf, Trunc
 
 from apps.core.db import tenant_context
 from apps.finops import rollups
-from apps.finops.models import PendingUsage, UsageRollup
+from apps.finops.models import DailyActiveUser, DailyFeatureTotal, PendingUsage, UsageRollup
 from apps.gateway.models import CacheKind, CallStatus, UsageRecord
 from apps.tenants.models import Tenant
 from tests.conftest import owner_of
 from tests.finops.conftest import FAST, SMART, new_tenant, record
+from tests.pg import connect
 
 Totals = dict[tuple[Any, ...], tuple[Any, ...]]
 BATCH = Q(requested_model=F("served_model"))
@@ -99,11 +103,84 @@ def rollup_totals(tenant_id: uuid.UUID, period: str) -> Totals:
         }
 
 
+SIGNED_IN = Q(user_id__isnull=False)
+DAY_FIELDS = ("calls", "sum_in", "sum_out", "cost", "user_tokens", "user_cost")
+
+
+def by_day_and_feature(rows: QuerySet[Any, Any], calls: Aggregate) -> Totals:
+    """Rows with ``day`` and ``feature`` summed as ``DailyFeatureTotal`` sums them; ``calls``
+    counts ledger rows or adds rollup rows' calls."""
+    summed = rows.values("day", "feature").annotate(
+        calls=calls,
+        sum_in=Sum("tokens_in"),  # not named after the fields, which F() below reads
+        sum_out=Sum("tokens_out"),
+        cost=Sum("cost_usd"),
+        user_tokens=Coalesce(Sum(F("tokens_in") + F("tokens_out"), filter=SIGNED_IN), 0),
+        user_cost=Coalesce(Sum("cost_usd", filter=SIGNED_IN), Decimal(0)),
+    )
+    return {(r["day"], r["feature"]): tuple(r[f] for f in DAY_FIELDS) for r in summed}
+
+
+def ledger_day_features(tenant_id: uuid.UUID) -> Totals:
+    """What ``DailyFeatureTotal`` must hold, from the ledger by the ORM."""
+    with tenant_context(tenant_id):
+        rows = UsageRecord.objects.filter(tenant_id=tenant_id).annotate(
+            day=Trunc("created_at", "day", tzinfo=UTC)
+        )
+        return by_day_and_feature(rows, Count("id"))
+
+
+def rollups_by_day_and_feature(tenant_id: uuid.UUID) -> Totals:
+    """The daily rollups summed over model, user and key: what the drain adds up."""
+    with tenant_context(tenant_id):
+        rows = UsageRollup.objects.filter(tenant_id=tenant_id, period="day").annotate(
+            day=F("bucket")
+        )
+        return by_day_and_feature(rows, Sum("calls"))
+
+
+def day_feature_totals(tenant_id: uuid.UUID) -> Totals:
+    with tenant_context(tenant_id):
+        return {
+            (r.day, r.feature): (
+                r.calls,
+                r.tokens_in,
+                r.tokens_out,
+                r.cost_usd,
+                r.user_tokens,
+                r.user_cost_usd,
+            )
+            for r in DailyFeatureTotal.objects.filter(tenant_id=tenant_id)
+        }
+
+
+def ledger_user_days(tenant_id: uuid.UUID) -> set[tuple[Any, ...]]:
+    with tenant_context(tenant_id):
+        return set(
+            UsageRecord.objects.filter(tenant_id=tenant_id, user_id__isnull=False)
+            .annotate(day=Trunc("created_at", "day", tzinfo=UTC))
+            .values_list("day", "user_id")
+            .distinct()
+        )
+
+
+def active_user_days(tenant_id: uuid.UUID) -> list[tuple[Any, ...]]:
+    with tenant_context(tenant_id):
+        return list(DailyActiveUser.objects.filter(tenant_id=tenant_id).values_list("day", "user"))
+
+
 def assert_rollups_match(tenant_id: uuid.UUID) -> None:
     for period in ("hour", "day"):
         expected = ledger_totals(tenant_id, period)
         assert expected, "the test wrote no ledger rows"
         assert rollup_totals(tenant_id, period) == expected
+    # The operator's tables: the ledger's days, and the daily rollups summed, exactly.
+    by_feature = day_feature_totals(tenant_id)
+    assert by_feature == ledger_day_features(tenant_id)
+    assert by_feature == rollups_by_day_and_feature(tenant_id)
+    user_days = active_user_days(tenant_id)
+    assert len(user_days) == len(set(user_days))  # one row per user-day
+    assert set(user_days) == ledger_user_days(tenant_id)
 
 
 def every_kind_of_row(tenant: Tenant) -> None:
@@ -221,7 +298,7 @@ def test_rollups_stay_exact_under_concurrent_writes_drains_and_a_late_row() -> N
 
     def late_writer() -> None:
         with transaction.atomic():
-            late_id.append(record(tenant.id, feature="late", tokens_in=999))
+            late_id.append(record(tenant.id, feature="late", user_id=user_id, tokens_in=999))
             with tenant_context(tenant.id):
                 UsageRecord.objects.filter(id=late_id[0]).update(
                     created_at=datetime.now(UTC) - timedelta(days=1)
@@ -248,6 +325,8 @@ def test_rollups_stay_exact_under_concurrent_writes_drains_and_a_late_row() -> N
     assert_rollups_match(other.id)
     with tenant_context(tenant.id):
         assert not UsageRollup.objects.filter(feature="late").exists()
+        assert not DailyFeatureTotal.objects.filter(feature="late").exists()
+        before_late = set(DailyActiveUser.objects.values_list("day", "user_id"))
 
     release.set()
     late.join(timeout=30)
@@ -264,6 +343,20 @@ def test_rollups_stay_exact_under_concurrent_writes_drains_and_a_late_row() -> N
     with tenant_context(other.id):
         other_total = UsageRollup.objects.filter(period="day").aggregate(n=Sum("calls"))["n"]
     assert (late_row.bucket, late_row.calls, late_row.tokens_in) == (yesterday, 1, 999)
+    # The late row lands in its own day in the operator's tables too.
+    with tenant_context(tenant.id):
+        late_day = DailyFeatureTotal.objects.get(feature="late")
+        user_days = set(DailyActiveUser.objects.values_list("day", "user_id"))
+    assert (late_day.day, late_day.calls, late_day.tokens_in, late_day.user_tokens) == (
+        yesterday,
+        1,
+        999,
+        999 + 50,
+    )
+    # The writers' signed-in rows made one user-day today; the late row adds yesterday's.
+    today = yesterday + timedelta(days=1)
+    assert before_late == {(today, user_id)}
+    assert user_days == {(yesterday, user_id), (today, user_id)}
     mine = sum(1 for i in range(ROWS_PER_WRITER) if i % 3) * WRITERS
     assert total == mine + 1
     assert other_total == WRITERS * ROWS_PER_WRITER - mine
@@ -286,3 +379,48 @@ def test_the_beat_task_rolls_up_and_one_run_at_a_time(tenant: Tenant) -> None:
     assert report["rows"] >= 1
     assert tenant.id not in rollups.tenants_with_pending()
     assert_rollups_match(tenant.id)
+
+
+OPERATOR_SNAPSHOT = (
+    "SELECT tenant_id, day, feature, calls, tokens_in, tokens_out, cost_usd, user_tokens, "
+    "user_cost_usd FROM finops_dailyfeaturetotal",
+    "SELECT tenant_id, day, user_id FROM finops_dailyactiveuser",
+)
+
+
+@pytest.mark.usefixtures("live_db")
+def test_the_migration_fills_the_operator_totals_as_the_drain_keeps_them() -> None:
+    """Migration 0003's backfill, run again (as the owner, rolled back) over every tenant's
+    daily rollups, gives exactly the rows the drain wrote."""
+    tenant = new_tenant("Backfilled Books")
+    every_kind_of_row(tenant)
+    late_id = record(tenant.id, user_id=owner_of(tenant.id).user_id, feature="late")
+    with tenant_context(tenant.id):
+        UsageRecord.objects.filter(id=late_id).update(
+            created_at=datetime.now(UTC) - timedelta(days=3)
+        )
+    rollups.drain()
+    migration = importlib.import_module("apps.finops.migrations.0003_operator_daily_totals")
+
+    def snapshot(conn: Any) -> list[set[tuple[Any, ...]]]:
+        return [set(conn.execute(sql).fetchall()) for sql in OPERATOR_SNAPSHOT]
+
+    database = str(connection.settings_dict["NAME"])
+    with connect(settings.DATABASE_OWNER, database, autocommit=False) as conn:
+        try:
+            for table in migration.BACKFILL_TABLES:
+                conn.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+            drained = snapshot(conn)
+            conn.execute("DELETE FROM finops_dailyfeaturetotal")
+            conn.execute("DELETE FROM finops_dailyactiveuser")
+            conn.execute(migration.FILL_FEATURES)
+            conn.execute(migration.FILL_USERS)
+            filled = snapshot(conn)
+        finally:
+            conn.rollback()
+    mine = [{row for row in rows if row[0] == tenant.id} for rows in drained]
+    # Features chat, api_chat, batch_summary today and late three days ago; the owner on
+    # both days.
+    assert [len(rows) for rows in mine] == [4, 2]
+    assert filled == drained
+    connection.close()
