@@ -115,7 +115,8 @@ def test_the_rules_refuse_for_the_lexical_scorer_and_inform_the_forest(
     refused = decide(SWAP_NEW, SWAP_CACHED, 0.99, embeddings=pair)
     assert (refused.hit, refused.reason) == (False, fallback.reason)
     monkeypatch.setattr(decision, "FOREST", constant_forest(60.0))
-    assert decide(SWAP_NEW, SWAP_CACHED, 0.99, embeddings=pair).hit
+    served = decide(SWAP_NEW, SWAP_CACHED, 0.99, embeddings=pair)
+    assert (served.hit, served.reason) == (True, f"ok, though {fallback.reason}")
     # What the rules found reaches the trees as two features.
     swapped = decision.pair_features(SWAP_NEW, SWAP_CACHED, 0.99)
     assert swapped["facet_differs"] + swapped["roles_differ"] >= 1.0

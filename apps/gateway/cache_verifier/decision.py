@@ -167,7 +167,8 @@ def decide(
     else:
         score, cutoff = SCORER.probability(features(similarity, rq, rc)), SCORER.cutoff
     if score >= cutoff:
-        return Decision(True, "ok", score)
+        # A served pair a rule objected to says so: a report of a wrong answer needs it.
+        return Decision(True, "ok" if rule is None else f"ok, though {rule}", score)
     if rule is not None:
         return Decision(False, rule, score)
     return Decision(False, f"too different: score {score:.2f} under {cutoff:.2f}", score)
