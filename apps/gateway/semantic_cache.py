@@ -8,7 +8,7 @@ decision (``cache_verifier.decision``: named facts, roles and qualifiers agree, 
 scorer trained on held-apart pairs is sure): a threshold alone gives wrong answers
 (docs/gateway.md). The decision gets both questions' embeddings (the query's, and each
 candidate's as stored) with the name of the model behind the ``embed`` alias, so that its
-pair head runs only on vectors of the model it was trained on. Only the candidates that
+pair model runs only on vectors of the model it was trained on. Only the candidates that
 reach the floor bring their vectors back (5 x 384 floats as text cost ~0.6 ms).
 """
 

@@ -10,27 +10,31 @@ candidate its vector search returns (``semantic_cache.lookup``) and what
    ("`docker ps`" vs "`docker ps -a`"): no hit;
 2. a cosine similarity under the tenant's floor (``AISettings.semantic_threshold``): no hit;
 3. the facet check (``verification.verify``) finds a named fact that differs (numbers,
-   names, plans, languages, negation, directions, times, units): no hit;
+   names, plans, languages, negation, directions, times, units);
 4. the alignment check (``alignment.conflict``) finds swapped roles ("USD to EUR" vs
    "EUR to USD"), opposite sides of a contrast ("within" vs "after"), or a qualifier in
-   one question only ("the second largest"): no hit;
-5. the same wording (``same_words``: every word in the same order but "how", "do",
-   "can", "I" and the like) at a similarity of at least ``same_words_floor``: a hit. The
-   scorer alone would refuse these: among the labelled near-misses, sharing every word is
-   common;
-6. otherwise a scorer's probability that the two ask the same thing, against its cutoff.
-   With the two questions' embeddings (``Embeddings``) from the model the head was trained
-   on, the *pair head*: a logistic model over the similarity, the content words' overlap
-   and the classic sentence-pair features of the two vectors (their element-wise product
-   and absolute difference), which see *which* meaning moved, not only how far. Without
-   them (no vectors, another embedding model, another dimension) the *lexical scorer*:
-   the same model over the similarity and overlap only. Both are trained by
-   ``bench/train_cache_decision.py`` on the development half of the labelled pairs only
-   and shipped as plain JSON (``decision_model.json``: weights, cutoffs, floors, the
-   embedding model, what they were trained on). No pickle, nothing downloaded.
+   one question only ("the second largest");
+5. neither found anything and the wording is the same (``same_words``: every word in the
+   same order but "how", "do", "can", "I" and the like) at a similarity of at least
+   ``same_words_floor``: a hit;
+6. otherwise a model's probability that the two ask the same thing, against its cutoff.
+   With the two questions' embeddings (``Embeddings``) from the model the similarity's
+   scale was learnt on, the *pair model* (``pair_model.Forest``): gradient-boosted trees
+   over the similarity, the content words' overlap, how the wording differs (words
+   substituted or added, order kept, spelling alike, a sentence added) and what steps 3
+   and 4 found. Steps 3-4 are evidence for it, not a verdict: the rules are right about
+   most pairs they refuse but not all ("2FA" vs "two-factor authentication"), and the
+   trees, trained on which, serve a refused pair only when everything else says
+   paraphrase; its refusal then names the rule's reason. Without such embeddings (no
+   vectors, another embedding model, another dimension) steps 3-4 refuse and the *lexical
+   scorer* decides the rest: a logistic model over the similarity and overlap. Both are
+   trained by ``bench/train_cache_decision.py`` on the development half of the labelled
+   pairs only and shipped as plain JSON (``decision_model.json``: trees, weights, cutoffs,
+   floors, the embedding model, what they were trained on). No pickle, nothing
+   downloaded.
 
-Pure Python, no I/O at call time (the JSON is read once, at import); the head is one pass
-over the two vectors (a few dozen microseconds for 384 dimensions).
+Pure Python, no I/O at call time (the JSON is read once, at import); the pair model is a
+walk down a few hundred small trees (about a tenth of a millisecond).
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from apps.gateway.cache_verifier import alignment
+from apps.gateway.cache_verifier import alignment, pair_model
+from apps.gateway.cache_verifier.pair_model import Forest
 from apps.gateway.cache_verifier.verification import verify
 
 MODEL_FILE = Path(__file__).with_name("decision_model.json")
@@ -88,7 +93,7 @@ class Scorer:
 
 @dataclass(frozen=True)
 class Embeddings:
-    """The two questions' embeddings, and the model that made them (as ``PairHead``
+    """The two questions' embeddings, and the model that made them (as ``Forest``
     names it: ``"all-MiniLM-L6-v2"``; None when it is not known)."""
 
     model: str | None
@@ -96,67 +101,14 @@ class Embeddings:
     cached: Sequence[float]
 
 
-@dataclass(frozen=True)
-class PairHead:
-    """The scorer with the embeddings: ``Scorer``'s features plus, per dimension i,
-    ``product[i] * q[i] * c[i] + difference[i] * |q[i] - c[i]|``. Valid only for vectors
-    of ``embedding_model`` (unit length, ``dimension`` values): another model's
-    dimensions mean other things."""
-
-    embedding_model: str
-    dimension: int
-    features: tuple[str, ...]
-    weights: tuple[float, ...]
-    product: tuple[float, ...]
-    difference: tuple[float, ...]
-    bias: float
-    cutoff: float
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PairHead:
-        head = cls(
-            embedding_model=str(data["embedding_model"]),
-            dimension=int(data["dimension"]),
-            features=tuple(data["features"]),
-            weights=tuple(float(w) for w in data["weights"]),
-            product=tuple(float(w) for w in data["product_weights"]),
-            difference=tuple(float(w) for w in data["difference_weights"]),
-            bias=float(data["bias"]),
-            cutoff=float(data["cutoff"]),
-        )
-        if not len(head.product) == len(head.difference) == head.dimension:
-            raise ValueError(f"{MODEL_FILE.name}: pair_head weights do not match its dimension")
-        return head
-
-    def applies(self, embeddings: Embeddings | None) -> bool:
-        return (
-            embeddings is not None
-            and embeddings.model == self.embedding_model
-            and len(embeddings.query) == self.dimension
-            and len(embeddings.cached) == self.dimension
-        )
-
-    def probability(self, values: dict[str, float], embeddings: Embeddings) -> float:
-        z = self.bias + sum(
-            w * values[name] for name, w in zip(self.features, self.weights, strict=True)
-        )
-        z += sum(
-            p * q * c + d * abs(q - c)
-            for p, d, q, c in zip(
-                self.product, self.difference, embeddings.query, embeddings.cached, strict=True
-            )
-        )
-        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
-
-
-def _load_head(path: Path = MODEL_FILE) -> PairHead | None:
+def _load_forest(path: Path = MODEL_FILE) -> Forest | None:
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    head = data.get("pair_head")
-    return PairHead.from_json(head) if head else None
+    forest = data.get("pair_model")
+    return Forest.from_json(forest) if forest else None
 
 
 SCORER = Scorer.load()
-HEAD = _load_head()
+FOREST = _load_forest()
 # The similarity floor the scorers were tuned with: the default for a tenant's settings.
 DEFAULT_FLOOR = SCORER.floor
 
@@ -185,8 +137,8 @@ def decide(
     embeddings: Embeddings | None = None,
 ) -> Decision:
     """Whether the answer cached for ``cached`` may be served for ``query``. With
-    ``embeddings`` of the pair head's model, step 6 is the pair head; else the lexical
-    scorer."""
+    ``embeddings`` of the pair model's embedding model, steps 3-4 are evidence for the
+    pair model (step 6); else they refuse and the lexical scorer decides the rest."""
     if query.strip() and _normal(query) == _normal(cached):
         return Decision(True, "same text", 1.0)
     q, c = query.strip(), cached.strip()
@@ -195,21 +147,55 @@ def decide(
     if refused is not None:
         return refused
     rq, rc = alignment.read(q), alignment.read(c)  # memoised: already read by _refusal
-    if similarity >= SCORER.same_words_floor and rq.wording == rc.wording:
+    facet, conflict = _rules(q, c, rq, rc)
+    rule = facet or conflict
+    if rule is None and similarity >= SCORER.same_words_floor and rq.wording == rc.wording:
         return Decision(True, "same wording", 1.0)
-    values = features(similarity, rq, rc)
-    if HEAD is not None and embeddings is not None and HEAD.applies(embeddings):
-        score, cutoff = HEAD.probability(values, embeddings), HEAD.cutoff
+    if FOREST is not None and embeddings is not None and _forest_applies(embeddings):
+        values = pair_model.features(
+            q,
+            c,
+            similarity,
+            rq,
+            rc,
+            facet_differs=facet is not None,
+            roles_differ=conflict is not None,
+        )
+        score, cutoff = FOREST.probability(values), FOREST.cutoff
+    elif rule is not None:
+        return Decision(False, rule)
     else:
-        score, cutoff = SCORER.probability(values), SCORER.cutoff
-    if score < cutoff:
-        return Decision(False, f"too different: score {score:.2f} under {cutoff:.2f}", score)
-    return Decision(True, "ok", score)
+        score, cutoff = SCORER.probability(features(similarity, rq, rc)), SCORER.cutoff
+    if score >= cutoff:
+        # A served pair a rule objected to says so: a report of a wrong answer needs it.
+        return Decision(True, "ok" if rule is None else f"ok, though {rule}", score)
+    if rule is not None:
+        return Decision(False, rule, score)
+    return Decision(False, f"too different: score {score:.2f} under {cutoff:.2f}", score)
 
 
 def screen(query: str, cached: str, similarity: float, *, floor: float) -> Decision | None:
-    """Steps 1-4 of the decision: the refusal, or None when steps 5 and 6 decide."""
+    """Steps 1-4 of the decision as the lexical scorer sees them: the refusal, or None
+    when steps 5 and 6 decide."""
+    q, c = query.strip(), cached.strip()
+    refused = _refusal(q, c, similarity, floor)
+    if refused is not None:
+        return refused
+    facet, conflict = _rules(q, c, alignment.read(q), alignment.read(c))
+    rule = facet or conflict
+    return None if rule is None else Decision(False, rule)
+
+
+def hard_screen(query: str, cached: str, similarity: float, *, floor: float) -> Decision | None:
+    """Steps 1-2: the refusals no scorer overrides (empty, too long, under the floor, no
+    words, different code), or None when the pair model decides."""
     return _refusal(query.strip(), cached.strip(), similarity, floor)
+
+
+def rule_findings(query: str, cached: str) -> tuple[str | None, str | None]:
+    """Steps 3 and 4: (the facet that differs, the roles or qualifier that differ)."""
+    q, c = query.strip(), cached.strip()
+    return _rules(q, c, alignment.read(q), alignment.read(c))
 
 
 def _refusal(q: str, c: str, similarity: float, floor: float) -> Decision | None:
@@ -225,13 +211,14 @@ def _refusal(q: str, c: str, similarity: float, floor: float) -> Decision | None
     code_q, code_c = _code(q), _code(c)
     if code_q and code_c and code_q != code_c:
         return Decision(False, f"code differs: {' '.join(code_q)!r} vs {' '.join(code_c)!r}")
-    verdict = verify(q, c)
-    if not verdict.ok:
-        return Decision(False, verdict.reason)
-    conflict = alignment.conflict(rq, rc)
-    if conflict is not None:
-        return Decision(False, conflict)
     return None
+
+
+def _rules(
+    q: str, c: str, rq: alignment.Reading, rc: alignment.Reading
+) -> tuple[str | None, str | None]:
+    verdict = verify(q, c)
+    return (None if verdict.ok else verdict.reason), alignment.conflict(rq, rc)
 
 
 def same_words(query: str, cached: str) -> bool:
@@ -244,7 +231,19 @@ def same_words(query: str, cached: str) -> bool:
 
 
 def pair_features(query: str, cached: str, similarity: float) -> dict[str, float]:
-    return features(similarity, alignment.read(query.strip()), alignment.read(cached.strip()))
+    """The lexical scorer's inputs and the pair model's, for one pair."""
+    q, c = query.strip(), cached.strip()
+    rq, rc = alignment.read(q), alignment.read(c)
+    facet, conflict = _rules(q, c, rq, rc)
+    return pair_model.features(
+        q, c, similarity, rq, rc, facet_differs=facet is not None, roles_differ=conflict is not None
+    )
+
+
+def _forest_applies(embeddings: Embeddings) -> bool:
+    return FOREST is not None and FOREST.applies(
+        embeddings.model, embeddings.query, embeddings.cached
+    )
 
 
 def _normal(text: str) -> str:

@@ -7,7 +7,7 @@ Each input line is ``{"id": ..., "cached": "<question already answered>", "new":
 "similarity": ..., "reason": "..."}``. The decision is the one the gateway applies for a
 tenant with default settings: both questions embedded through the gateway's ``embed``
 alias, the default similarity floor, then ``cache_verifier.decision.decide`` with both
-vectors and the name of the embedding model (so its pair head runs when the gateway's
+vectors and the name of the embedding model (so its pair model runs when the gateway's
 would). Nothing is
 written: not to the cache, not to the ledger. A line that cannot be read gets an output
 line with ``"hit": false`` and a reason saying what is wrong with it; the others go on.
