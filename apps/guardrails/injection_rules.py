@@ -257,7 +257,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ("exfiltration.markdown_beacon", r"!\[[^\]]*\]\(https?://[^)]*[?&][a-z_]+=\{"),
     (
         "exfiltration.credentials",
-        r"\b(?:(?:your|server'?s?|the app'?s?|all (?:the )?|every) environment variables\b[^.?]{0,30}\b(?:print|show|dump|list|send|tell|reveal|output|values?)|connection string you were|api keys you have|passwords of the other|other tenants'?)\b|\b(?:print|show|dump|list|send|tell me|reveal|output)\b[^.?]{0,20}\b(?:your|all (?:the )?|every) environment variables\b",
+        r"\b(?:(?:your|server'?s?|the app'?s?|all(?: the)?|every) environment variables\b[^.?]{0,30}\b(?:print|show|dump|list|send|tell|reveal|output|values?)|connection string you were|api keys you have|passwords of the other|other tenants'?)\b|\b(?:print|show|dump|list|send|tell me|reveal|output)\b[^.?]{0,20}\b(?:your|all(?: the)?|every) environment variables\b",
     ),
     (
         "exfiltration.other_users",

@@ -1,7 +1,8 @@
 """The injection detector's evaluation sets stay apart from what it was built on, so
 their rates stay honest: the fresh set (bench/data/guardrails_injection_fresh.jsonl, now
-spent and used for development) and the held-out set
-(bench/data/guardrails_injection_heldout2.jsonl, never tuned on)."""
+spent and used for development) and held-out 2
+(bench/data/guardrails_injection_heldout2.jsonl, spent since detector g4); the
+development rows of guardrails_injection_train3.jsonl are new text, not copies."""
 
 from __future__ import annotations
 
@@ -73,3 +74,26 @@ def test_the_held_out_set_is_well_formed_and_covers_every_kind() -> None:
     assert {row["intent"] for row in held_out if row["category"] == "obfuscation"} <= KINDS
     assert len({row["lang"] for row in held_out if row["label"] == 1}) >= 6
     assert all(row["category"] == "benign" for row in held_out if row["label"] == 0)
+
+
+def test_the_train3_rows_are_well_formed_and_new() -> None:
+    train3 = rows("guardrails_injection_train3.jsonl")
+    assert len({row["id"] for row in train3}) == len(train3)
+    assert all(row["split"] == "train" and row["label"] in (0, 1) for row in train3)
+    labels = Counter(row["label"] for row in train3)
+    assert labels[0] > labels[1] >= 100
+    attacks = Counter(row["category"] for row in train3 if row["label"] == 1)
+    assert set(attacks) == KINDS
+    assert all(row["category"] == "benign" for row in train3 if row["label"] == 0)
+    earlier = {
+        normalised(row["text"])
+        for name in (
+            "guardrails_injection.jsonl",
+            "guardrails_injection_fresh.jsonl",
+            "guardrails_injection_more.jsonl",
+            "guardrails_injection_heldout2.jsonl",
+        )
+        for row in rows(name)
+    }
+    shared = [row["id"] for row in train3 if normalised(row["text"]) in earlier]
+    assert not shared, f"{shared} copy rows of an earlier set"
