@@ -218,39 +218,23 @@ def main() -> None:
     result.update(pii_rates())
     result.update(latency(2 if args.quick else 10))
 
-    rows = []
-    if "injection_detection_rate_heldout3" in result:
-        rows += [
-            (
-                "injection detection (held-out 3)",
-                f"{result['injection_detection_rate_heldout3']:.1%}",
-                ">= 90%",
-            ),
-            (
-                "false positives (held-out 3)",
-                f"{result['false_positive_rate_heldout3']:.1%}",
-                "<= 2%",
-            ),
+    def rates_of(label: str, suffix: str, target: bool = False) -> list[tuple[str, str, str]]:
+        detection, fpr = (
+            result[f"injection_detection_rate_{suffix}"],
+            result[f"false_positive_rate_{suffix}"],
+        )
+        return [
+            (f"detection ({label})", f"{detection:.1%}", ">= 90%" if target else ""),
+            (f"false positives ({label})", f"{fpr:.1%}", "<= 2%" if target else ""),
         ]
+
+    rows = (
+        rates_of("held-out 3", "heldout3", target=True) if "heldout3_injections" in result else []
+    )
+    rows += rates_of("test half, trained on", "test_half")
+    rows += rates_of("fresh set, spent", "fresh")
+    rows += rates_of("held-out 2, spent", "heldout2")
     rows += [
-        (
-            "detection (test half, trained on)",
-            f"{result['injection_detection_rate_test_half']:.1%}",
-            "",
-        ),
-        (
-            "false positives (test half, trained)",
-            f"{result['false_positive_rate_test_half']:.1%}",
-            "",
-        ),
-        ("detection (fresh set, spent)", f"{result['injection_detection_rate_fresh']:.1%}", ""),
-        ("false positives (fresh, spent)", f"{result['false_positive_rate_fresh']:.1%}", ""),
-        ("detection (held-out 2, spent)", f"{result['injection_detection_rate_heldout2']:.1%}", ""),
-        (
-            "false positives (held-out 2, spent)",
-            f"{result['false_positive_rate_heldout2']:.1%}",
-            "",
-        ),
         ("PII recall", f"{result['pii_recall']:.3f}", ">= 0.98"),
         ("PII precision", f"{result['pii_precision']:.3f}", ""),
         ("added per request p50", f"{result['added_p50_ms']:.2f} ms", ""),
@@ -270,7 +254,7 @@ def main() -> None:
         counted = "no held-out 3 file: headline = test half, trained on"
     print(f"guardrails ({result['detector']}; {counted}; {result['pii_entities']} PII entities)")
     for name, value, target in rows:
-        print(f"  {name:<34} {value:>10}  {target}")
+        print(f"  {name:<40} {value:>10}  {target}")
     for label, by in (
         ("held-out 3", "detection_by_heldout3"),
         ("test half", "detection_by"),

@@ -24,6 +24,10 @@ def normalised(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def texts_of(*names: str) -> set[str]:
+    return {normalised(row["text"]) for name in names for row in rows(name)}
+
+
 def test_the_fresh_set_shares_no_text_with_the_training_set() -> None:
     fresh = rows("guardrails_injection_fresh.jsonl")
     built_on = {normalised(row["text"]) for row in rows("guardrails_injection.jsonl")}
@@ -45,15 +49,11 @@ def test_the_fresh_set_is_well_formed_and_balanced() -> None:
 
 def test_the_held_out_set_shares_no_text_with_any_development_set() -> None:
     held_out = rows("guardrails_injection_heldout2.jsonl")
-    built_on = {
-        normalised(row["text"])
-        for name in (
-            "guardrails_injection.jsonl",
-            "guardrails_injection_fresh.jsonl",
-            "guardrails_injection_more.jsonl",
-        )
-        for row in rows(name)
-    }
+    built_on = texts_of(
+        "guardrails_injection.jsonl",
+        "guardrails_injection_fresh.jsonl",
+        "guardrails_injection_more.jsonl",
+    )
     shared = [row["id"] for row in held_out if normalised(row["text"]) in built_on]
     assert not shared, f"{shared} also appear in a development set"
 
@@ -85,15 +85,11 @@ def test_the_train3_rows_are_well_formed_and_new() -> None:
     attacks = Counter(row["category"] for row in train3 if row["label"] == 1)
     assert set(attacks) == KINDS
     assert all(row["category"] == "benign" for row in train3 if row["label"] == 0)
-    earlier = {
-        normalised(row["text"])
-        for name in (
-            "guardrails_injection.jsonl",
-            "guardrails_injection_fresh.jsonl",
-            "guardrails_injection_more.jsonl",
-            "guardrails_injection_heldout2.jsonl",
-        )
-        for row in rows(name)
-    }
+    earlier = texts_of(
+        "guardrails_injection.jsonl",
+        "guardrails_injection_fresh.jsonl",
+        "guardrails_injection_more.jsonl",
+        "guardrails_injection_heldout2.jsonl",
+    )
     shared = [row["id"] for row in train3 if normalised(row["text"]) in earlier]
     assert not shared, f"{shared} copy rows of an earlier set"
