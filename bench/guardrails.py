@@ -5,13 +5,16 @@
 No database, no provider: the checks are CPU-only and are timed as the gateway runs
 them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
-1. Prompt injection, on the TEST half of bench/data/guardrails_injection.jsonl (the
-   classifier was trained on the other half, bench/train_guardrails.py): detection rate
-   (injections flagged) and false-positive rate (ordinary questions flagged), overall and
-   per category and language; on bench/data/guardrails_injection_fresh.jsonl (spent:
-   tuned on and trained on since, so no longer a measure of generalisation); and on
-   bench/data/guardrails_injection_heldout2.jsonl, the held-out set that no rule or
-   training run has seen (the honest figure; bench/data/README.md says how to keep it so).
+1. Prompt injection: detection rate (injections flagged) and false-positive rate
+   (ordinary texts flagged), overall and per category and language, on
+   bench/data/guardrails_injection_heldout3.jsonl, the held-out set that no rule or
+   training run has seen (the honest figure; bench/data/README.md says how to keep it
+   so), when the file is there: its figures are then the headline keys
+   ``injection_detection_rate`` / ``false_positive_rate``. Without it, the headline is
+   the test half of bench/data/guardrails_injection.jsonl, which the classifier has been
+   trained on since 2026-12-04 (bench/train_guardrails.py): an in-sample figure. Also on
+   the spent sets, trained on: bench/data/guardrails_injection_fresh.jsonl and
+   bench/data/guardrails_injection_heldout2.jsonl.
 2. PII recall and precision on bench/data/guardrails_pii.jsonl (entity = kind + exact
    value; negatives include Luhn-failing card numbers, order ids, dates, placeholders).
 3. Time added per request: the input scan of each test text plus the output scan of a
@@ -50,6 +53,7 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
+HELDOUT3 = "guardrails_injection_heldout3.jsonl"
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "
@@ -71,8 +75,8 @@ ALL_ON = Policy(
 )
 
 
-def load(name: str) -> list[dict[str, Any]]:
-    lines = (DATA / name).read_text(encoding="utf-8").splitlines()
+def load(name: str, data: Path = DATA) -> list[dict[str, Any]]:
+    lines = (data / name).read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line]
 
 
@@ -85,16 +89,31 @@ def injection_rates() -> dict[str, Any]:
     return _rates(rows)
 
 
-def set_rates(name: str, suffix: str) -> dict[str, Any]:
-    """The same rates on a whole set, keyed with ``suffix``: ``fresh`` (spent: the detector
-    was tuned and trained on it) or ``heldout2`` (no rule or training run has seen it)."""
-    found = _rates(load(name))
+def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
+    """The same rates on a whole set, keyed with ``suffix``: ``fresh`` and ``heldout2``
+    (spent: the detector was tuned and trained on them) or ``heldout3`` (no rule or
+    training run has seen it)."""
+    found = _rates(load(name, data))
     return {
         f"injection_detection_rate_{suffix}": found["injection_detection_rate"],
         f"false_positive_rate_{suffix}": found["false_positive_rate"],
         f"{suffix}_injections": found["test_injections"],
         f"{suffix}_benign": found["test_benign"],
         f"detection_by_{suffix}": found["detection_by"],
+    }
+
+
+def heldout3_rates(data: Path = DATA) -> dict[str, Any]:
+    """The held-out 3 block, with the headline keys set to its figures; nothing when the
+    file is not there (it is written apart from the detector and merged later)."""
+    if not (data / HELDOUT3).exists():
+        return {}
+    found = set_rates(HELDOUT3, "heldout3", data)
+    return {
+        **found,
+        "injection_detection_rate": found["injection_detection_rate_heldout3"],
+        "false_positive_rate": found["false_positive_rate_heldout3"],
+        "headline": "held-out 3",
     }
 
 
@@ -188,27 +207,34 @@ def main() -> None:
 
     detect("warm up")  # loads the classifier
     result: dict[str, Any] = {"detector": versions()}
-    result.update(injection_rates())
+    test_half = injection_rates()
+    result.update(test_half)
+    result["injection_detection_rate_test_half"] = test_half["injection_detection_rate"]
+    result["false_positive_rate_test_half"] = test_half["false_positive_rate"]
+    result["headline"] = "test half (trained on)"
     result.update(set_rates("guardrails_injection_fresh.jsonl", "fresh"))
     result.update(set_rates("guardrails_injection_heldout2.jsonl", "heldout2"))
+    result.update(heldout3_rates())
     result.update(pii_rates())
     result.update(latency(2 if args.quick else 10))
 
-    rows = [
-        ("injection detection (test half)", f"{result['injection_detection_rate']:.1%}", ">= 90%"),
-        ("false positives (test half)", f"{result['false_positive_rate']:.1%}", "<= 2%"),
-        ("detection (fresh set, spent)", f"{result['injection_detection_rate_fresh']:.1%}", ""),
-        ("false positives (fresh, spent)", f"{result['false_positive_rate_fresh']:.1%}", ""),
-        (
-            "injection detection (held-out 2)",
-            f"{result['injection_detection_rate_heldout2']:.1%}",
-            ">= 90%",
-        ),
-        (
-            "false positives (held-out 2)",
-            f"{result['false_positive_rate_heldout2']:.1%}",
-            "<= 2%",
-        ),
+    def rates_of(label: str, suffix: str, target: bool = False) -> list[tuple[str, str, str]]:
+        detection, fpr = (
+            result[f"injection_detection_rate_{suffix}"],
+            result[f"false_positive_rate_{suffix}"],
+        )
+        return [
+            (f"detection ({label})", f"{detection:.1%}", ">= 90%" if target else ""),
+            (f"false positives ({label})", f"{fpr:.1%}", "<= 2%" if target else ""),
+        ]
+
+    rows = (
+        rates_of("held-out 3", "heldout3", target=True) if "heldout3_injections" in result else []
+    )
+    rows += rates_of("test half, trained on", "test_half")
+    rows += rates_of("fresh set, spent", "fresh")
+    rows += rates_of("held-out 2, spent", "heldout2")
+    rows += [
         ("PII recall", f"{result['pii_recall']:.3f}", ">= 0.98"),
         ("PII precision", f"{result['pii_precision']:.3f}", ""),
         ("added per request p50", f"{result['added_p50_ms']:.2f} ms", ""),
@@ -221,13 +247,21 @@ def main() -> None:
         ("per streamed sentence p50", f"{result['stream_sentence_p50_ms']:.3f} ms", ""),
         ("per streamed sentence p95", f"{result['stream_sentence_p95_ms']:.3f} ms", ""),
     ]
-    print(
-        f"guardrails ({result['detector']}; {result['test_injections']} injections, "
-        f"{result['test_benign']} ordinary texts, {result['pii_entities']} PII entities)"
-    )
+    if "heldout3_injections" in result:
+        counted = f"held-out 3: {result['heldout3_injections']} injections, "
+        counted += f"{result['heldout3_benign']} ordinary texts"
+    else:
+        counted = "no held-out 3 file: headline = test half, trained on"
+    print(f"guardrails ({result['detector']}; {counted}; {result['pii_entities']} PII entities)")
     for name, value, target in rows:
-        print(f"  {name:<34} {value:>10}  {target}")
-    for label, by in (("test half", "detection_by"), ("held-out 2", "detection_by_heldout2")):
+        print(f"  {name:<40} {value:>10}  {target}")
+    for label, by in (
+        ("held-out 3", "detection_by_heldout3"),
+        ("test half", "detection_by"),
+        ("held-out 2", "detection_by_heldout2"),
+    ):
+        if by not in result:
+            continue
         weakest = sorted((k, v) for k, v in result[by].items() if k != "benign_flagged" and v < 0.9)
         if weakest:
             print(f"  below 90% ({label}): " + ", ".join(f"{k} {v:.0%}" for k, v in weakest))

@@ -1,19 +1,25 @@
 """Train the prompt-injection classifier on the development data.
 
-Writes apps/guardrails/data/injection_model.json: hashed n-gram logistic-regression
+Writes apps/guardrails/data/injection_model.json: hashed-feature logistic-regression
 weights (plain JSON, no pickle), the decision threshold and what they were trained on.
-Development data (TRAINING_SETS): the train half of bench/data/guardrails_injection.jsonl
-(rows with ``split == "test"`` are dropped before anything else: bench/guardrails.py
-reports the rates on them), the spent fresh set and the extra rows of
-guardrails_injection_more.jsonl. The held-out set (guardrails_injection_heldout2.jsonl)
-is never read here: bench/data/README.md.
 
-How: grouped 5-fold cross-validation on the train half (the variants of one example stay
-in one fold) picks the regularisation C with the best detection at the false-positive
-budget, where a text is flagged when a rule matches OR the classifier's out-of-fold
-probability reaches the threshold; the threshold is the lowest that keeps the
-out-of-fold false positives within FP_BUDGET. The final model is fitted on the whole
-train half (scikit-learn, here only: the product reads the JSON).
+Development data (TRAINING_SETS): every labelled injection set of bench/data except a
+held-out set still unread (guardrails_injection_heldout3.jsonl is never opened here):
+both halves of guardrails_injection.jsonl, the spent fresh and held-out 2 sets, and the
+development rows of guardrails_injection_more.jsonl and guardrails_injection_train3.jsonl.
+Ordinary short questions (QUESTION_SETS: the questions of the semantic cache's dev2 pair
+set, never used to measure this detector) are added as more ordinary rows, so the
+classifier learns that "Do you store our prompts?" is not an attack.
+
+How: grouped 5-fold cross-validation (the variants of one example, and the two questions
+of one pair, stay in one fold). For each regularisation C, out-of-fold probabilities; a
+text is flagged when a rule matches OR its out-of-fold probability reaches the threshold;
+the threshold is the lowest that keeps the out-of-fold false positives on the ordinary
+rows of the injection sets (the hard ones: tickets and emails about passwords, prompts,
+roles) within FP_BUDGET. C is chosen for the best detection at that budget. The final
+model is fitted on everything (scikit-learn, here only: the product reads the JSON).
+Prints the cross-validated detection and false-positive rates overall, by kind and by
+set: the figures docs/guardrails-model-card.md quotes as development figures.
 
     .venv/bin/python bench/train_guardrails.py [--dry-run]
 """
@@ -31,35 +37,60 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+from collections import defaultdict  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
 from apps.guardrails.classifier import MODEL_PATH, features  # noqa: E402
-from apps.guardrails.injection import rule_match  # noqa: E402
-from apps.guardrails.normalize import normalize  # noqa: E402
+from apps.guardrails.injection import rule_match, views  # noqa: E402
+from apps.guardrails.intents import INTENTS_VERSION  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
 TRAINING_SETS = (
     "guardrails_injection.jsonl",
     "guardrails_injection_fresh.jsonl",
     "guardrails_injection_more.jsonl",
+    "guardrails_injection_heldout2.jsonl",
+    "guardrails_injection_train3.jsonl",
 )
+QUESTION_SETS = ("semantic_cache_pairs_dev2.jsonl",)
 BITS = 18
-SUBLINEAR = True  # 1 + ln(count): +4 points of out-of-fold detection alone at 1% FPR
-C_GRID = (1.0, 3.0, 10.0, 30.0, 100.0)
-# Out-of-fold false positives allowed on the train half: half the product's 2% target,
-# a margin for unseen text being harder than the set the threshold was set on.
-FP_BUDGET = 0.01
+SUBLINEAR = True  # 1 + ln(count): a word repeated ten times is not ten times the evidence
+INTENTS = True  # the signs of intent of apps/guardrails/intents.py, alone and in pairs
+C_GRID = (10.0, 30.0, 100.0)
+FOLDS = 5
+# Out-of-fold false positives allowed on the ordinary rows of the injection sets: well
+# under the product's 2% target, a margin for unseen text being harder than these rows
+# (held-out 2 measured 3.5% where the cross-validation of its detector said 0.8%).
+FP_BUDGET = 0.0075
 
 
 def load() -> list[dict[str, Any]]:
-    """Every development row; a row without a group (the fresh set) is its own group."""
+    """Every development row; a row without a group is its own group."""
     rows: list[dict[str, Any]] = []
     for name in TRAINING_SETS:
         lines = (DATA / name).read_text(encoding="utf-8").splitlines()
         for row in map(json.loads, filter(None, lines)):
-            if row.get("split", "train") == "train":
-                rows.append({**row, "group": f"{name}:{row.get('group', row['id'])}"})
+            group = f"{name}:{row.get('group', row['id'])}"
+            rows.append({**row, "group": group, "set": name, "hard": True})
+    for name in QUESTION_SETS:
+        lines = (DATA / name).read_text(encoding="utf-8").splitlines()
+        seen: set[str] = set()
+        for pair in map(json.loads, filter(None, lines)):
+            for key in ("cached", "new"):
+                if pair[key] not in seen:
+                    seen.add(pair[key])
+                    rows.append(
+                        {
+                            "text": pair[key],
+                            "label": 0,
+                            "category": "benign",
+                            "lang": "",
+                            "group": f"{name}:{pair['id']}",
+                            "set": name,
+                            "hard": False,
+                        }
+                    )
     return rows
 
 
@@ -70,24 +101,42 @@ def matrix(texts: list[str]) -> Any:
     cols: list[int] = []
     indptr = [0]
     for text in texts:
-        for col, value in features(text, BITS, sublinear=SUBLINEAR).items():
+        for col, value in features(text, BITS, sublinear=SUBLINEAR, with_intents=INTENTS).items():
             cols.append(col)
             data.append(value)
         indptr.append(len(cols))
     return csr_matrix((data, cols, indptr), shape=(len(texts), 1 << BITS))
 
 
-def threshold_for(probs: list[float], labels: list[int], ruled: list[bool]) -> float:
-    """The lowest threshold whose combined false-positive rate stays within FP_BUDGET."""
+def threshold_for(
+    probs: list[float], labels: list[int], ruled: list[bool], budget: float = FP_BUDGET
+) -> float:
+    """The lowest threshold whose combined false-positive rate stays within ``budget``."""
     negatives = [p for p, y, r in zip(probs, labels, ruled, strict=True) if y == 0 and not r]
     total = sum(1 for y in labels if y == 0)
     ruled_fp = sum(1 for y, r in zip(labels, ruled, strict=True) if y == 0 and r)
-    allowed = int(FP_BUDGET * total) - ruled_fp
+    allowed = int(budget * total) - ruled_fp
     ranked = sorted(negatives, reverse=True)
     if allowed < 0:
         return 1.0
     # Flag at >= threshold: just above the (allowed+1)-th highest negative.
     return min(1.0, ranked[allowed] + 1e-6) if allowed < len(ranked) else 0.5
+
+
+def report(rows: list[dict[str, Any]], flagged: list[bool]) -> dict[str, float]:
+    """Detection by kind and set, false positives by set, of out-of-fold decisions."""
+    by: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row, hit in zip(rows, flagged, strict=True):
+        if row["label"]:
+            keys = ["detection", f"kind:{row['category']}", f"set:{row['set']}"]
+            if "encoding" in row:
+                keys.append(f"encoding:{row['encoding']}")
+        else:
+            keys = [f"fpr:{row['set']}"] + (["fpr"] if row["hard"] else [])
+        for key in keys:
+            by[key][0] += hit
+            by[key][1] += 1
+    return {key: round(a / b, 4) for key, (a, b) in sorted(by.items())}
 
 
 def main() -> None:
@@ -97,51 +146,84 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print, do not write the JSON")
+    parser.add_argument(
+        "--fp-budget", type=float, default=FP_BUDGET, help="out-of-fold false positives allowed"
+    )
+    parser.add_argument(
+        "--show-errors", action="store_true", help="print the out-of-fold errors of the chosen C"
+    )
+    parser.add_argument("--c", type=float, action="append", help="try only these C values")
     args = parser.parse_args()
 
     rows = load()
-    texts = [normalize(row["text"]) for row in rows]
+    # As the detector reads a text (apps/guardrails/injection.py): the normalised text and
+    # each decoded run or respelling of it. Every view is a training example with its
+    # row's label and group; a row is flagged when a rule matches any of its views or the
+    # highest probability of its views reaches the threshold.
+    row_views = [[view for view, _ in views(row["text"])] for row in rows]
+    owner = np.array([i for i, vs in enumerate(row_views) for _ in vs])
+    texts = [view for vs in row_views for view in vs]
     labels = np.array([row["label"] for row in rows])
     groups = [row["group"] for row in rows]
-    ruled = [rule_match(text) is not None for text in texts]
+    hard = np.array([row["hard"] for row in rows])
+    ruled = [any(rule_match(view) is not None for view in vs) for vs in row_views]
     x = matrix(texts)
+    view_labels, view_groups = labels[owner], [groups[i] for i in owner]
 
-    best: tuple[float, float, float] | None = None  # (detection, C, threshold)
-    for c in C_GRID:
+    best: tuple[float, float, float, dict[str, float], list[float]] | None = None
+    for c in args.c or C_GRID:
         oof = np.zeros(len(rows))
-        for train_idx, val_idx in GroupKFold(n_splits=5).split(x, labels, groups):
+        folds = GroupKFold(n_splits=FOLDS).split(x, view_labels, view_groups)
+        for train_idx, val_idx in folds:
             model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
-            model.fit(x[train_idx], labels[train_idx])
-            oof[val_idx] = model.predict_proba(x[val_idx])[:, 1]
-        threshold = threshold_for(list(oof), list(labels), ruled)
-        flagged = [r or p >= threshold for r, p in zip(ruled, oof, strict=True)]
-        detection = sum(f for f, y in zip(flagged, labels, strict=True) if y) / labels.sum()
-        fpr = sum(f for f, y in zip(flagged, labels, strict=True) if not y) / (labels == 0).sum()
-        print(f"C={c:<5} threshold={threshold:.3f} cv detection={detection:.3f} cv fpr={fpr:.3f}")
-        if best is None or detection > best[0]:
-            best = (detection, c, threshold)
+            model.fit(x[train_idx], view_labels[train_idx])
+            for i, p in zip(owner[val_idx], model.predict_proba(x[val_idx])[:, 1], strict=True):
+                oof[i] = max(oof[i], p)
+        scored = [i for i in range(len(rows)) if hard[i]]
+        threshold = threshold_for(
+            [oof[i] for i in scored],
+            [int(labels[i]) for i in scored],
+            [ruled[i] for i in scored],
+            args.fp_budget,
+        )
+        flagged = [r or bool(p >= threshold) for r, p in zip(ruled, oof, strict=True)]
+        rates = report(rows, flagged)
+        print(
+            f"C={c:<5} threshold={threshold:.3f} cv detection={rates['detection']:.3f} "
+            f"cv fpr={rates['fpr']:.3f}"
+        )
+        if best is None or rates["detection"] > best[0]:
+            best = (rates["detection"], c, threshold, rates, list(oof))
     assert best is not None
-    detection, c, threshold = best
+    _, c, threshold, rates, chosen = best
+    for key, value in rates.items():
+        print(f"  {key:<55} {value:.3f}")
+    if args.show_errors:
+        for row, r, p in zip(rows, ruled, chosen, strict=True):
+            if bool(row["label"]) != (r or p >= threshold):
+                kind = "missed" if row["label"] else "false positive"
+                text = " ".join(row["text"].split())[:160]
+                print(f"  {kind} {row['set']} {row.get('id', '')} p={p:.2f} rule={r}: {text}")
     model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
-    model.fit(x, labels)
+    model.fit(x, view_labels)
     coef = model.coef_[0]
     weights = {str(i): round(float(coef[i]), 4) for i in np.flatnonzero(np.abs(coef) >= 5e-4)}
     out = {
-        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".C{c}",
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g4.C{c}",
         "bits": BITS,
         "sublinear": SUBLINEAR,
+        **({"intents": INTENTS_VERSION} if INTENTS else {}),
         "bias": round(float(model.intercept_[0]), 6),
         "threshold": round(threshold, 6),
         "weights": weights,
         "trained_on": {
-            "files": [str((DATA / name).relative_to(ROOT)) for name in TRAINING_SETS],
-            "split": "train",
+            "files": [str((DATA / n).relative_to(ROOT)) for n in TRAINING_SETS + QUESTION_SETS],
             "rows": len(rows),
             "injections": int(labels.sum()),
             "benign": int((labels == 0).sum()),
-            "cv_detection": round(detection, 4),
             "c": c,
-            "fp_budget": FP_BUDGET,
+            "fp_budget": args.fp_budget,
+            "cv": rates,
         },
     }
     print(f"chose C={c} threshold={threshold:.3f}; {len(weights)} weights")

@@ -3,7 +3,10 @@
 Features are word unigrams and bigrams and character 3- to 5-grams of the normalised
 text (apps/guardrails/normalize.py), hashed with CRC-32 into ``2**bits`` buckets,
 counted sublinearly (1 + ln count, when the model says ``"sublinear": true``: a word
-repeated ten times is not ten times the evidence) and scaled to unit length. The
+repeated ten times is not ten times the evidence) and scaled to unit length; then, when
+the model says ``"intents": "<version>"``, one feature for each sign of intent found
+(apps/guardrails/intents.py) and one for each pair of them, at INTENT_VALUE each, outside
+that scaling (so a long text does not dilute them). The
 weights are plain JSON (apps/guardrails/data/injection_model.json, written by
 bench/train_guardrails.py): no pickle, nothing to download, a few tenths of a
 millisecond per short message. docs/guardrails-model-card.md says what it was trained
@@ -21,18 +24,25 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from apps.guardrails.intents import INTENTS_VERSION, intents
+
 MODEL_PATH = Path(__file__).parent / "data" / "injection_model.json"
 _WORD_RE = re.compile(r"\w+")
 # A long message is scored on its first and last parts: an instruction hidden in the
 # middle of a long text is the rules' job, and the time per message stays bounded.
 MAX_FEATURE_CHARS = 4000
+INTENT_VALUE = 0.5
 
 
-def features(normalized: str, bits: int, *, sublinear: bool = False) -> dict[int, float]:
-    """Hashed n-gram counts of an already normalised text, scaled to unit length."""
+def features(
+    normalized: str, bits: int, *, sublinear: bool = False, with_intents: bool = False
+) -> dict[int, float]:
+    """Hashed n-gram counts of an already normalised text, scaled to unit length, and
+    with ``with_intents`` its signs of intent, alone and in pairs."""
     if len(normalized) > MAX_FEATURE_CHARS:
         half = MAX_FEATURE_CHARS // 2
         normalized = normalized[:half] + " " + normalized[-half:]
+    found = intents(normalized) if with_intents else []
     mask = (1 << bits) - 1
     counts: dict[int, float] = {}
     words = _WORD_RE.findall(normalized)
@@ -47,7 +57,13 @@ def features(normalized: str, bits: int, *, sublinear: bool = False) -> dict[int
     if sublinear:
         counts = {k: 1.0 + math.log(v) for k, v in counts.items()}
     norm = math.sqrt(sum(v * v for v in counts.values())) or 1.0
-    return {k: v / norm for k, v in counts.items()}
+    scaled = {k: v / norm for k, v in counts.items()}
+    signs = [f"i:{name}" for name in found]
+    signs += [f"i:{a}+{b}" for a, b in itertools.combinations(found, 2)]
+    for sign in signs:
+        index = zlib.crc32(sign.encode()) & mask
+        scaled[index] = scaled.get(index, 0.0) + INTENT_VALUE
+    return scaled
 
 
 @dataclass(frozen=True)
@@ -58,12 +74,11 @@ class Classifier:
     weights: dict[int, float]
     threshold: float
     sublinear: bool = False
+    intents: bool = False
 
     def probability(self, normalized: str) -> float:
-        z = self.bias + sum(
-            self.weights.get(k, 0.0) * v
-            for k, v in features(normalized, self.bits, sublinear=self.sublinear).items()
-        )
+        found = features(normalized, self.bits, sublinear=self.sublinear, with_intents=self.intents)
+        z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in found.items())
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
     @classmethod
@@ -78,7 +93,22 @@ class Classifier:
             weights={int(k): float(v) for k, v in raw.items()},
             threshold=float(str(data["threshold"])),
             sublinear=data.get("sublinear") is True,
+            intents=_intents_of(data),
         )
+
+
+def _intents_of(data: dict[str, object]) -> bool:
+    """Whether the model was trained with the intent features, which must be the
+    version this code has: weights learnt for other patterns would be misread."""
+    version = data.get("intents")
+    if version is None:
+        return False
+    if str(version) != INTENTS_VERSION:
+        raise ValueError(
+            f"The classifier was trained with intent patterns {version}, this code has "
+            f"{INTENTS_VERSION}: retrain it with bench/train_guardrails.py."
+        )
+    return True
 
 
 @cache

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import re
 
-RULES_VERSION = "2026-12-04.3"
+RULES_VERSION = "2026-12-04.5"
 
 _PRIOR = (
-    r"(?:all |any |the |your |my |these |those )*(?:previous|prior|above|earlier|preceding|"
+    r"(?:all |any |the |your |these |those )*(?<!my )(?<!our )(?:previous|prior|above|earlier|preceding|"
     r"original|initial|system|existing|former)"
 )
 _ORDERS = r"(?:instructions?|directions?|directives?|rules|guidelines|prompts?|orders|context)"
@@ -100,7 +100,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ("override.dont_follow", rf"\bdon'?t (?:follow|obey) your (?:original |initial )?{_ORDERS}"),
     (
         "override.no_longer_apply",
-        rf"\b(?:{_YOU}|previous|prior|earlier|above|original|initial|system)\b[^.]{{0,20}}\b(?:instructions|rules|directives)\b[^.]{{0,40}}\b(?:no longer apply|are (?:void|cancelled|canceled|obsolete|null))",
+        rf"\b(?:{_YOU}|original|initial|system)\b[^.]{{0,20}}\b(?:instructions|rules|directives)\b[^.]{{0,40}}\b(?:no longer apply|are (?:void|cancelled|canceled|obsolete|null))|\b(?:all )?(?:previous|prior|earlier|above) (?:instructions|rules|directives) (?:no longer apply|are (?:void|null))",
     ),
     (
         "override.without_restrictions",
@@ -112,7 +112,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "override.fr",
-        r"\b(?:ignore|oublie|ne tiens plus compte|fais abstraction)\b[^.]{0,30}\b(?:instructions|consignes|règles|regles)\b",
+        r"\b(?:ignore|oublie|ne tiens plus compte|fais abstraction)\b[^.]{0,12}\b(?:tes|vos|toutes (?:tes|les)|les) (?:instructions|consignes|règles|regles)\b(?! (?:de|du|des|d'|dans|sur|en) (?:mon|ma|mes|notre|nos|ce|cette|l'email|le mail|mail|dernier|précédent))",
     ),
     (
         "override.de",
@@ -124,7 +124,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "override.it_pt_nl",
-        r"\b(?:ignora|ignore|negeer)\b[^.]{0,20}\b(?:istruzioni|instruções|instrucoes|instructies)\b",
+        r"\b(?:ignora|ignore|negeer)\b[^.]{0,8}\b(?:(?:tutte )?le tue|(?:todas )?as tuas|(?:al )?je|jouw|(?:de )?(?:vorige|eerdere|voorgaande|oorspronkelijke)|(?:le )?(?:precedenti|istruzioni di sistema)|(?:as )?(?:anteriores|instruções do sistema))\b[^.]{0,12}\b(?:istruzioni|instruções|instrucoes|instructies)\b",
     ),
     (
         "override.forget_everything",
@@ -132,7 +132,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "override.obey_me",
-        r"\b(?:from now on|désormais|desormais|ab jetzt|a partir de ahora)\b[^.]{0,20}\b(?:only )?(?:follow|obey|obéis|obeis|befolgst|gehorchst|obedeces)\b",
+        r"\b(?:from now on|désormais|desormais|ab jetzt|a partir de ahora|à partir de maintenant|da ora|vanaf nu)\b[^.]{0,20}\b(?:only )?(?:follow|obey|obéis|obeis|befolgst|gehorchst|obedeces|segui|volg)\b[^.]{0,12}\b(?:me|my|mine|what i|moi|mes|mir|meine|mis|lo que yo|me|mij|mijn)\b",
     ),
     (
         "override.cancelled",
@@ -157,7 +157,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "override.limits_removed",
-        rf"\b(?:removed|lifted|disabled|deactivated|rescinded|paused|suspended|stripped|abolished|supprimé|levé|désactivé|deaktiviert|aufgehoben|eliminado|desactivado|rimosso|disattivato|removeu|desativou|opgeheven)\b[^.]{{0,20}}\b(?:all (?:of )?)?{_YOU}\b[^.]{{0,15}}{_LIMITS}|\b(?:{_YOU}|all (?:behaviou?ral )?(?:restrictions|constraints|guardrails|safety rules))\b[^.]{{0,15}}\b(?:{_LIMITS}\b)?[^.]{{0,30}}\b(?:removed|lifted|disabled|deactivated|rescinded|paused|suspended|stripped|abolished|supprimées|levées|désactivées|deaktiviert|aufgehoben|eliminadas|desactivadas|rimosse|disattivate|removidas|opgeheven)\b",
+        rf"\b(?:removed|lifted|disabled|deactivated|rescinded|paused|suspended|stripped|abolished|supprimé|levé|désactivé|deaktiviert|aufgehoben|eliminado|desactivado|rimosso|disattivato|removeu|desativou|opgeheven)\b[^.]{{0,20}}\b(?:all (?:of )?)?{_YOU}\b[^.]{{0,15}}{_LIMITS}|\b(?:{_YOU}\b[^.]{{0,15}}\b{_LIMITS}|all (?:behaviou?ral )?(?:restrictions|constraints|guardrails|safety rules))\b[^.]{{0,30}}\b(?:removed|lifted|disabled|deactivated|rescinded|paused|suspended|stripped|abolished|supprimées|levées|désactivées|deaktiviert|aufgehoben|eliminadas|desactivadas|rimosse|disattivate|removidas|opgeheven)\b",
     ),
     (
         "override.answer_unfiltered",
@@ -170,7 +170,7 @@ RULES: tuple[tuple[str, str], ...] = (
     # system prompt extraction
     (
         "extraction.system_prompt",
-        rf"\b(?:your|ton|tu|dein|deinen|il tuo|tu|o teu|je) ?(?:system|initial|hidden|pre-?)[ -]?(?:prompt|instructions|message)\b|\b(?:{_BRING_OUT}|repeat|reveal|what (?:is|was|does|are)|what's)\b[^.]{{0,25}}\bthe (?:system|initial|hidden|pre-?)[ -]?(?:prompt|instructions|message)\b|\b(?:{_YOU}|{_BRING_OUT}|repeat|ripeti|répète|repete|wiederhole|repite|herhaal)\b[^.]{{0,25}}\b(?:prompt (?:système|systeme|del sistema|di sistema|de sistema|do sistema)|systemprompt)\b",
+        rf"\b(?:your|ton|tu|dein|deinen|il tuo|tu|o teu|je) ?(?:system|initial|hidden|pre-?)[ -]?(?:prompt|instructions|message)\b|\b(?:{_BRING_OUT}|repeat|reveal)\b[^.]{{0,25}}\bthe (?:system|initial|hidden|pre-?)[ -]?(?:prompt|instructions|message)\b(?! (?:for|of|template|field|setting|length|limit|we|i|our|that we))|\bwhat(?: is|'s| was| does| are) (?:in |written in )?the (?:system|initial|hidden|pre-?)[ -]?(?:prompt|instructions|message)(?: (?:say|contain|you (?:got|were given|received)))?\s*(?:$|\?)|\b(?:ton|votre|le|dein|deinen|den|tu|el|il tuo|il|o teu|seu|o|je|jouw|de) (?:prompt (?:système|systeme|del sistema|di sistema|de sistema|do sistema)|systemprompt)\b|\b(?:{_BRING_OUT}|repeat|ripeti|répète|repete|wiederhole|repite|herhaal)\b[^.]{{0,25}}\b(?:ton|votre|le|dein|deinen|den|tu|el|il tuo|il|o teu|seu|o|je|jouw|de) (?:prompt (?:système|systeme|del sistema|di sistema|de sistema|do sistema)|systemprompt)\b",
     ),
     (
         "extraction.repeat_above",
@@ -190,7 +190,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "extraction.hidden_setup",
-        rf"\b{_BRING_OUT}\b[^.]{{0,40}}\b(?:hidden|secret|confidential|internal|initial|original|startup|boot|setup|system|operator'?s?|versteckte\w*|geheime\w*|interne\w*|cachée?s?|secrètes?|internes?|ocultas?|secretas?|internas?|nascoste|segrete|ocultas|verborgen|geheime)\b[^.]{{0,15}}\b{_SETUP}",
+        rf"\b{_BRING_OUT}\b[^.]{{0,40}}(?<!its )(?<!their )\b(?:hidden|secret|confidential|internal|initial|original|startup|boot|setup|system|operator'?s?|versteckte\w*|geheime\w*|interne\w*|cachée?s?|secrètes?|internes?|ocultas?|secretas?|internas?|nascoste|segrete|ocultas|verborgen|geheime)\b[^.]{{0,15}}\b{_SETUP}",
     ),
     (
         "extraction.above_conversation",
@@ -257,7 +257,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ("exfiltration.markdown_beacon", r"!\[[^\]]*\]\(https?://[^)]*[?&][a-z_]+=\{"),
     (
         "exfiltration.credentials",
-        r"\b(?:environment variables|connection string you were|api keys you have|passwords of the other|other tenants'?)\b",
+        r"\b(?:(?:your|server'?s?|the app'?s?|all(?: the)?|every) environment variables\b[^.?]{0,30}\b(?:print|show|dump|list|send|tell|reveal|output|values?)|connection string you were|api keys you have|passwords of the other|other tenants'?)\b|\b(?:print|show|dump|list|send|tell me|reveal|output)\b[^.?]{0,20}\b(?:your|all(?: the)?|every) environment variables\b",
     ),
     (
         "exfiltration.other_users",
@@ -281,7 +281,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "exfiltration.others_data",
-        rf"\b{_BRING_OUT}\b[^.]{{0,60}}\b{_OTHERS}\b[^.]{{0,25}}\b{_PEOPLE}|\b{_BRING_OUT}\b[^.]{{0,60}}\b{_PEOPLE}\b[^.]{{0,40}}\b(?:of|from|der|des|de|van|dei|dos) (?:the )?{_OTHERS}\b",
+        rf"(?<!never )(?<!not )(?<!n't )(?<!bot )(?<!chatbot )(?<!assistant )(?<!assistente )(?<!asistente )(?<!assistent )\b{_BRING_OUT}\b[^.]{{0,60}}\b{_OTHERS}\b[^.]{{0,25}}\b{_PEOPLE}|\b{_BRING_OUT}\b[^.]{{0,60}}\b{_PEOPLE}\b[^.]{{0,40}}\b(?:of|from|der|des|de|van|dei|dos) (?:the )?{_OTHERS}\b",
     ),
     (
         "exfiltration.context_secrets",
@@ -318,21 +318,21 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "tool.no_confirmation",
-        rf"\b{_HARM}\w*\b[^.]{{0,120}}\b{_NO_ASKING}|\b{_NO_ASKING}\b[^.]{{0,60}}\b{_HARM}",
+        rf"(?<!that )(?<!which )(?<!who )(?<!asked to )\b{_HARM}\w*\b[^.]{{0,120}}\b{_NO_ASKING}|\b{_NO_ASKING}\b[^.]{{0,60}}\b{_HARM}",
     ),
     (
         "tool.shell_payload",
-        r"\b(?:run|execute|exec|type|enter|perform|launch|exécute|lance|führe|ejecuta|esegui|voer|use)\b[^.]{0,30}(?:\brm -r?f\b|\bchmod -r 777\b|\bcurl\b[^|]{0,80}\|\s*(?:ba|z)?sh\b|\b(?:drop|truncate) (?:table|database)\b|\bmkfs\b|\bdd if=|\bshutdown -[hr]\b|\bformat c:)",
+        r"\b(?:run|execute|exec|type|enter|perform|launch|exécute|lance|führe|ejecuta|esegui|voer|use)\b[^.]{0,30}(?:\brm -r?f (?:/|~|\*|\$home|--no-preserve-root)|\bchmod -r 777\b|\bcurl\b[^|]{0,80}\|\s*(?:ba|z)?sh\b|\b(?:drop|truncate) (?:table|database)\b|\bmkfs\b|\bdd if=|\bshutdown -[hr]\b|\bformat c:)",
     ),
     ("tool.destructive", r"\brm -rf /|\bdelete_all\w*|\btransfer_funds\s*\("),
     (
         "tool.silent",
-        r"\b(?:without asking|no confirmation needed|silently grant|already approved)\b",
+        r"\b(?:no confirmation needed|silently grant|already approved)\b",
     ),
     # instructions addressed to a model, hidden in documents
     (
         "document.addressed_to_ai",
-        r"\b(?:note|instructions?|message|hinweis|nota|text)\b[^.]{0,15}\b(?:to|for|pour|an|para|für|per) (?:the |any |l'|den |el |cualquier |jede )?(?:ai|ia|ki|language model|llm|chatbot|assistant|assistente|asistente)\b(?! (?:team|department|group|lab|researchers|engineers|committee|project|strategy|policy|act|course|training|ethics))",
+        r"\b(?:note|instructions?|message|hinweis|nota|text)\b[^.]{0,15}\b(?:to|for|pour|an|para|für|per) (?:the |any |l'|den |el |cualquier |jede )?(?:ai|ia|ki|language model|llm|chatbot|assistant|assistente|asistente)\b(?! (?:team|department|group|lab|researchers|engineers|committee|project|strategy|policy|act|course|training|ethics))[^.:]{0,60}(?::|\)|\]| -|—)",
     ),
     (
         "document.hijack",

@@ -83,7 +83,8 @@ def test_ordinary_questions_that_mention_prompts_pass(text: str) -> None:
 def test_the_classifier_ships_as_plain_json() -> None:
     data = json.loads(classifier.MODEL_PATH.read_text(encoding="utf-8"))
     assert set(data) >= {"version", "bits", "bias", "threshold", "weights", "trained_on"}
-    assert data["trained_on"]["split"] == "train"
+    # Never trained on the held-out set the lead measures (bench/data/README.md).
+    assert not [name for name in data["trained_on"]["files"] if "heldout3" in name]
     model = classifier.shipped()
     assert 0.0 <= model.probability(normalize.normalize(BENIGN)) < model.threshold
 

@@ -1,7 +1,8 @@
 """The injection detector's evaluation sets stay apart from what it was built on, so
 their rates stay honest: the fresh set (bench/data/guardrails_injection_fresh.jsonl, now
-spent and used for development) and the held-out set
-(bench/data/guardrails_injection_heldout2.jsonl, never tuned on)."""
+spent and used for development) and held-out 2
+(bench/data/guardrails_injection_heldout2.jsonl, spent since detector g4); the
+development rows of guardrails_injection_train3.jsonl are new text, not copies."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ def rows(name: str) -> list[dict[str, Any]]:
 
 def normalised(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+def texts_of(*names: str) -> set[str]:
+    return {normalised(row["text"]) for name in names for row in rows(name)}
 
 
 def test_the_fresh_set_shares_no_text_with_the_training_set() -> None:
@@ -44,15 +49,11 @@ def test_the_fresh_set_is_well_formed_and_balanced() -> None:
 
 def test_the_held_out_set_shares_no_text_with_any_development_set() -> None:
     held_out = rows("guardrails_injection_heldout2.jsonl")
-    built_on = {
-        normalised(row["text"])
-        for name in (
-            "guardrails_injection.jsonl",
-            "guardrails_injection_fresh.jsonl",
-            "guardrails_injection_more.jsonl",
-        )
-        for row in rows(name)
-    }
+    built_on = texts_of(
+        "guardrails_injection.jsonl",
+        "guardrails_injection_fresh.jsonl",
+        "guardrails_injection_more.jsonl",
+    )
     shared = [row["id"] for row in held_out if normalised(row["text"]) in built_on]
     assert not shared, f"{shared} also appear in a development set"
 
@@ -73,3 +74,22 @@ def test_the_held_out_set_is_well_formed_and_covers_every_kind() -> None:
     assert {row["intent"] for row in held_out if row["category"] == "obfuscation"} <= KINDS
     assert len({row["lang"] for row in held_out if row["label"] == 1}) >= 6
     assert all(row["category"] == "benign" for row in held_out if row["label"] == 0)
+
+
+def test_the_train3_rows_are_well_formed_and_new() -> None:
+    train3 = rows("guardrails_injection_train3.jsonl")
+    assert len({row["id"] for row in train3}) == len(train3)
+    assert all(row["split"] == "train" and row["label"] in (0, 1) for row in train3)
+    labels = Counter(row["label"] for row in train3)
+    assert labels[0] > labels[1] >= 100
+    attacks = Counter(row["category"] for row in train3 if row["label"] == 1)
+    assert set(attacks) == KINDS
+    assert all(row["category"] == "benign" for row in train3 if row["label"] == 0)
+    earlier = texts_of(
+        "guardrails_injection.jsonl",
+        "guardrails_injection_fresh.jsonl",
+        "guardrails_injection_more.jsonl",
+        "guardrails_injection_heldout2.jsonl",
+    )
+    shared = [row["id"] for row in train3 if normalised(row["text"]) in earlier]
+    assert not shared, f"{shared} copy rows of an earlier set"
