@@ -17,6 +17,7 @@ from apps.chat.models import Feedback, Message, MessageRole
 from apps.chat.quality import Signals, quality_signals
 from apps.chat.services import conversation_create
 from apps.core.db import tenant_context
+from apps.finops.rollups import drain
 from apps.gateway.models import UsageRecord
 from apps.tenants.models import Tenant
 from tests.rag.conftest import api_key, bearer, error_of, login
@@ -110,6 +111,7 @@ def history(tenant: Tenant, owner: User, other_tenant: Tenant, outsider: User) -
         answer(tenant, owner, TODAY - timedelta(days=7), status="error")
     with tenant_context(other_tenant.id):  # another organisation's: never counted here
         answer(other_tenant, outsider, TODAY, status="error", rating="down")
+    drain()  # the ledger's side of the signals, as Celery beat would
 
 
 def test_the_signals_per_day_model_and_feature_are_exact(
