@@ -11,12 +11,14 @@ reaches none of it; the migration's fill gives what the writers built.
 from __future__ import annotations
 
 import importlib
+import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.utils import ProgrammingError
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -30,7 +32,7 @@ from apps.core.db import tenant_context
 from apps.finops.rollups import drain
 from apps.gateway.models import CallStatus, UsageRecord
 from apps.tenants.models import Tenant
-from tests.conftest import owner_of
+from tests.conftest import add_member, make_user, owner_of
 from tests.finops.conftest import FAST, SMART, new_tenant, record
 from tests.pg import owner_connect
 from tests.rag.conftest import api_key, bearer, login
@@ -370,3 +372,53 @@ def test_the_migrations_fill_what_the_writers_keep() -> None:
         )
         assert cur.fetchall() == [(by_old_rule,)]
     assert len(kept) == 5  # chat today and yesterday (both sources), api_chat (ledger)
+
+
+@pytest.mark.usefixtures("live_db")
+def test_two_people_rating_one_answer_at_once_count_it_once() -> None:
+    """The second rating's trigger waits for the first one's transaction (the answer's row
+    lock), then counts the ratings it committed: without the lock each would see only its
+    own rating and count the answer as newly rated."""
+    tenant = new_tenant("Quality raters")
+    owner = owner_of(tenant.id).user
+    second = make_user(f"rater-{uuid.uuid4().hex[:12]}@example.com")
+    add_member(tenant, second)
+    chat = Chat(tenant, owner)
+    message = chat.answer(PASSED)
+    drain()
+    written, release, second_done = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def in_thread(work: Callable[[], None]) -> threading.Thread:
+        def run() -> None:
+            try:
+                work()
+            except BaseException as exc:  # surfaced by the assertion below
+                errors.append(exc)
+            finally:
+                connections.close_all()
+
+        return threading.Thread(target=run)
+
+    def first_rating() -> None:
+        with tenant_context(tenant.id):
+            services.feedback_set(message=message, user=owner, rating="up", via="chat")
+            written.set()
+            release.wait(timeout=30)  # the transaction stays open meanwhile
+
+    def second_rating() -> None:
+        chat.rate(message, "down", user=second)
+        second_done.set()
+
+    first = in_thread(first_rating)
+    first.start()
+    assert written.wait(timeout=30)
+    other = in_thread(second_rating)
+    other.start()
+    assert not second_done.wait(timeout=0.5)  # waiting for the first transaction
+    release.set()
+    for thread in (first, other):
+        thread.join(timeout=30)
+    assert errors == []
+    counts = assert_exact(tenant)[TODAY, "chat", FAST]
+    assert (counts.rated, counts.thumbs_up) == (1, 1)
