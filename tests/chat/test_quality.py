@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from pytest_django import DjangoAssertNumQueries
 
@@ -173,6 +174,8 @@ def test_the_page_shows_the_signals_to_admins_only(
     assert "2 of 3 ratings" in html
     assert 'data-width="66.7"' in html  # the thumbs-up bar
     assert 'aria-current="page">7 days' in html
+    interval = settings.FINOPS_ROLLUP_INTERVAL_S  # when the ledger's side is added
+    assert f"added from the usage ledger every {interval} seconds" in html
     assert login(member).get(f"/t/{tenant.slug}/quality/").status_code == 403
     bad = login(owner).get(f"/t/{tenant.slug}/quality/?days=12")
     assert bad.status_code == 400
