@@ -18,7 +18,6 @@ machine). Exits 1 if a request wrote to the database.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -31,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from bench import throwaway_db  # noqa: E402
+from bench import report, throwaway_db  # noqa: E402
 
 BENCH_DB = "bench_api_keys"
 REDIS_DB = 9
@@ -127,13 +126,7 @@ def main() -> int:
         finally:
             devstack.down(started)
 
-    width = max(len(k) for k in result)
-    for name, value in result.items():
-        print(f"{name:<{width}}  {value}")
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}")
+    report.print_and_write(result, args.json)
     return 0 if result["db_writes_per_request"] == 0 else 1
 
 

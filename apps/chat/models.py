@@ -176,3 +176,52 @@ class Feedback(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.rating} on {self.message_id}"
+
+
+class QualitySource(models.TextChoices):
+    """Who keeps a ``DailyQuality`` row: each writer its own rows, so none waits for another."""
+
+    LEDGER = "ledger", "The ledger rows (the FinOps drain)"
+    ANSWERS = "answers", "The chat answers and their ratings (database triggers)"
+
+
+class DailyQuality(TenantScopedModel):
+    """The AI quality signals' counts for one UTC day, feature and model (those of the
+    answer's ledger row): ``apps/chat/quality.py`` reads these and nothing else.
+
+    Two writers, each with its own rows (``source``), summed when read:
+
+    - ``ledger``: answers, stopped, errors, added by the FinOps drain from the ledger rows
+      it takes (``apps/finops/rollups.py``), in its one statement;
+    - ``answers``: chat answers, citations and ratings, adjusted by triggers on
+      ``chat_message`` and ``chat_feedback`` (chat migration 0006) in the transaction that
+      saves, changes or deletes the answer or its rating.
+
+    Counts are added, never recomputed (``ON CONFLICT DO UPDATE SET n = n + …``); a
+    removal adds a negative. How and why: docs/finops.md, "AI quality signals".
+    """
+
+    day = models.DateField()
+    feature = models.CharField(max_length=40)
+    model = models.CharField(max_length=200)
+    source = models.CharField(max_length=7, choices=QualitySource.choices)
+    # The writers insert only their own columns: the others take the database default.
+    answers = models.BigIntegerField(default=0, db_default=0)
+    stopped = models.BigIntegerField(default=0, db_default=0)
+    errors = models.BigIntegerField(default=0, db_default=0)
+    chat_answers = models.BigIntegerField(default=0, db_default=0)
+    cited = models.BigIntegerField(default=0, db_default=0)
+    citations_passed = models.BigIntegerField(default=0, db_default=0)
+    rated = models.BigIntegerField(default=0, db_default=0)
+    thumbs_up = models.BigIntegerField(default=0, db_default=0)
+
+    class Meta:
+        constraints = [
+            # Also the readers' index: tenant, then a range of days.
+            models.UniqueConstraint(
+                fields=("tenant", "day", "feature", "model", "source"), name="chat_quality_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.feature} {self.model} ({self.source})"

@@ -1,11 +1,11 @@
 """AI quality signals: how the answers of an organisation fare, per day, model and feature.
 
-Read from the usage ledger (one row per answer the gateway produced: its feature, the
-model that served it, its status) joined to the chat message it became (the citation
-check saved on it, ``apps/chat/citations.py``) and the feedback on that message. One
-aggregate query over the window, on the ledger's (tenant, created_at) index, the
-messages' usage-record index and the feedback's (message, user) key; the sums per day,
-per model and feature, and for the window are added up from its rows in Python.
+An answer is a usage-ledger row of an answering feature (``ANSWER_FEATURES``); its chat
+message carries the citation check (``apps/chat/citations.py``), and people rate it
+(``Feedback``). The counts are kept per UTC day, feature and model of the ledger row in
+``DailyQuality`` (apps/chat/models.py): the FinOps drain adds the ledger's side, database
+triggers the answers' and ratings' side (chat migration 0006). This module reads that
+table only, one query over at most 90 days of a few rows each: it never scans the ledger.
 
 The signals (docs/chat.md, "Quality signals"):
 
@@ -27,13 +27,13 @@ from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db.models import Sum
 
-from apps.chat.models import Feedback, Message, Rating
-from apps.gateway.models import CallStatus, UsageRecord
+from apps.chat.models import DailyQuality
 
 # The ledger's features whose calls are answers to a person or a client (not embeddings,
-# titles or moderation).
+# titles or moderation). Chat migration 0006's triggers name them too: a change here
+# needs a migration that replaces them.
 ANSWER_FEATURES = ("chat", "api_chat", "batch_summary")
 MAX_DAYS = 90
 DEFAULT_DAYS = 30
@@ -137,42 +137,7 @@ def window_start(days: int, *, today: date | None = None) -> datetime:
     return datetime.combine(first, time.min, tzinfo=UTC)
 
 
-# Plain joins, so that PostgreSQL can hash them over a long window: a ledger row has at
-# most one answer (a message keeps the id of the one row that billed it), and ratings are
-# folded to one row per answer first, so that two never count an answer twice. The answer
-# and its ratings are found by key (RLS still filters them to the tenant).
-_QUERY = """
-WITH rated AS (
-    SELECT message_id, count(*) AS rated, count(*) FILTER (WHERE rating = %(up)s) AS up
-      FROM {feedback}
-     WHERE tenant_id = %(tenant)s AND created_at >= %(since)s  -- rated after it was answered
-     GROUP BY message_id
-)
-SELECT (u.created_at AT TIME ZONE 'UTC')::date AS day,
-       u.feature,
-       COALESCE(NULLIF(u.served_model, ''), u.requested_model) AS model,
-       count(*) AS answers,
-       count(*) FILTER (WHERE u.status = %(aborted)s) AS stopped,
-       count(*) FILTER (WHERE u.status IN (%(error)s, %(cut)s)) AS errors,
-       count(m.id) AS chat_answers,
-       count(*) FILTER (WHERE jsonb_array_length(m.rag -> 'citations') > 0) AS cited,
-       count(*) FILTER (
-           WHERE jsonb_array_length(m.rag -> 'citations') > 0
-             AND NOT jsonb_path_exists(
-                 m.rag, '$.citations[*] ? (@.valid == false || @.supported == false)'
-             )
-       ) AS citations_passed,
-       count(f.message_id) AS rated,
-       COALESCE(sum(f.up), 0)::bigint AS thumbs_up
-  FROM {usage} u
-  LEFT JOIN {message} m ON m.usage_record_id = u.id
-  LEFT JOIN rated f ON f.message_id = m.id
- WHERE u.tenant_id = %(tenant)s
-   AND u.created_at >= %(since)s
-   AND u.feature = ANY(%(features)s)
- GROUP BY 1, 2, 3
- ORDER BY 1 DESC, 2, 3
-"""
+_COUNTS = [f.name for f in fields(Signals)]
 
 
 def quality_signals(
@@ -182,23 +147,15 @@ def quality_signals(
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"days must be between 1 and {MAX_DAYS}, not {days}")
     since = window_start(days, today=today)
-    sql = _QUERY.format(
-        usage=UsageRecord._meta.db_table,
-        message=Message._meta.db_table,
-        feedback=Feedback._meta.db_table,
+    # Each key has a row per writer (``source``): summed here. A key whose counts all
+    # came back to 0 (an answer deleted) is left out, as the answers never were.
+    found = (
+        DailyQuality.objects.filter(tenant_id=tenant_id, day__gte=since.date())
+        .values_list("day", "feature", "model")
+        .annotate(*(Sum(name) for name in _COUNTS))
+        .exclude(**{f"{name}__sum": 0 for name in _COUNTS})
+        .order_by("-day", "feature", "model")
     )
-    params = {
-        "tenant": tenant_id,
-        "since": since,
-        "features": list(ANSWER_FEATURES),
-        "aborted": CallStatus.ABORTED.value,
-        "error": CallStatus.ERROR.value,
-        "cut": CallStatus.CUT.value,
-        "up": Rating.UP.value,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchall()
     rows = [
         QualityRow(day=day, feature=feature, model=model, signals=Signals(*counts))
         for day, feature, model, *counts in found

@@ -209,7 +209,13 @@ def quality_page(request: MemberRequest, slug: str) -> HttpResponse:
         )
         raw = str(quality.DEFAULT_DAYS)
     report = quality.quality_signals(tenant_id=request.tenant.id, days=int(raw))
-    context = {"quality": report, "windows": QUALITY_WINDOWS, "days_error": error}
+    context = {
+        "quality": report,
+        "windows": QUALITY_WINDOWS,
+        "days_error": error,
+        # The ledger's side of the signals comes with the FinOps drain (docs/finops.md).
+        "rollup_interval_s": settings.FINOPS_ROLLUP_INTERVAL_S,
+    }
     return render(request, "chat/quality.html", context, status=400 if error else 200)
 
 

@@ -12,7 +12,9 @@ Exact and incremental, whatever order ledger rows commit in:
    once or, on any failure, stays queued for the next run.
 3. The same statement keeps the operator console's coarser tables
    (``DailyFeatureTotal``: tenant x day x feature; ``DailyActiveUser``: tenant x day x
-   user, written once), so they are exactly the daily rollups summed, at every commit.
+   user, written once), so they are exactly the daily rollups summed, at every commit,
+   and the ledger side of the AI quality signals (``apps.chat.models.DailyQuality``:
+   answers, stopped, failed per day, feature and model).
 
 Why a queue and not a watermark over ``created_at`` or an id: ``created_at`` is taken
 before the insert and ids are not monotonic (UUIDs; a sequence would be handed out
@@ -37,17 +39,19 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 
+from apps.chat.models import QualitySource
+from apps.chat.quality import ANSWER_FEATURES
 from apps.core.db import setting_context, tenant_context
 from apps.finops.models import PendingUsage, Period, UsageRollup
+from apps.gateway.models import CallStatus
 
 PLATFORM_JOB = "finops_rollup"  # app.platform_job value that may list queued tenants
 BATCH_ROWS = 20_000
 HOURLY_RETENTION = timedelta(days=8)
 
 # Which ledger rows count as what. Statuses and cache kinds are the gateway's
-# (apps/gateway/models.py CallStatus, CacheKind); a Batch API item is the one ledger row
-# whose requested model is the served model string itself (apps/gateway/batch.py
-# record_batch_usage), where every other call names an alias ("fast", "smart").
+# (apps/gateway/models.py CallStatus, CacheKind); a Batch API item is a row marked
+# ``batch`` (apps/gateway/batch.py record_batch_usage).
 _SUMS = """
     count(*) AS calls,
     sum(u.tokens_in) AS tokens_in,
@@ -60,13 +64,10 @@ _SUMS = """
         AS saved_semantic_usd,
     count(*) FILTER (WHERE u.status = 'error') AS errors,
     count(*) FILTER (WHERE u.status IN ('aborted', 'cut', 'blocked')) AS stopped,
-    count(*) FILTER (WHERE u.requested_model = u.served_model) AS batch_calls,
-    coalesce(sum(u.tokens_in) FILTER (WHERE u.requested_model = u.served_model), 0)
-        AS batch_tokens_in,
-    coalesce(sum(u.tokens_out) FILTER (WHERE u.requested_model = u.served_model), 0)
-        AS batch_tokens_out,
-    coalesce(sum(u.cost_usd) FILTER (WHERE u.requested_model = u.served_model), 0)
-        AS batch_cost_usd
+    count(*) FILTER (WHERE u.batch) AS batch_calls,
+    coalesce(sum(u.tokens_in) FILTER (WHERE u.batch), 0) AS batch_tokens_in,
+    coalesce(sum(u.tokens_out) FILTER (WHERE u.batch), 0) AS batch_tokens_out,
+    coalesce(sum(u.cost_usd) FILTER (WHERE u.batch), 0) AS batch_cost_usd
 """
 SUM_COLUMNS = (
     "calls",
@@ -87,6 +88,8 @@ SUM_COLUMNS = (
 KEY_COLUMNS = ("period", "bucket", "feature", "model", "user_id", "api_key_id")
 # The operator's daily totals per tenant and feature (``DailyFeatureTotal``).
 DAY_SUM_COLUMNS = ("calls", "tokens_in", "tokens_out", "cost_usd", "user_tokens", "user_cost_usd")
+# The AI quality signals' counts that come from the ledger row alone.
+QUALITY_COLUMNS = ("answers", "stopped", "errors")
 
 _DRAIN = f"""
 WITH picked AS MATERIALIZED (
@@ -156,13 +159,48 @@ WITH picked AS MATERIALIZED (
     ORDER BY bucket, user_id
     ON CONFLICT (day, tenant_id, user_id) DO NOTHING
     RETURNING 1
+), quality_added AS (
+    -- The AI quality signals' ledger side (apps/chat/models.py DailyQuality): answers,
+    -- stopped and failed per UTC day, feature and model; chat's triggers keep the rest.
+    INSERT INTO chat_dailyquality
+        (id, tenant_id, created_at, updated_at, day, feature, model, source,
+         {", ".join(QUALITY_COLUMNS)})
+    SELECT gen_random_uuid(), %(tenant)s::uuid, now(), now(), day, feature, model,
+           %(quality_source)s, {", ".join(QUALITY_COLUMNS)}
+    FROM (
+        SELECT (u.created_at AT TIME ZONE 'UTC')::date AS day,
+               u.feature,
+               coalesce(nullif(u.served_model, ''), u.requested_model) AS model,
+               count(*) AS answers,
+               count(*) FILTER (WHERE u.status = %(aborted)s) AS stopped,
+               count(*) FILTER (WHERE u.status IN (%(error)s, %(cut)s)) AS errors
+        FROM taken t
+        JOIN gateway_usagerecord u ON u.id = t.usage_record_id AND u.tenant_id = %(tenant)s::uuid
+        WHERE u.feature = ANY(%(answer_features)s)
+        GROUP BY 1, 2, 3
+        ORDER BY 1, 2, 3
+    ) AS q
+    ON CONFLICT (tenant_id, day, feature, model, source) DO UPDATE SET
+        updated_at = EXCLUDED.updated_at,
+        {", ".join(f"{c} = chat_dailyquality.{c} + EXCLUDED.{c}" for c in QUALITY_COLUMNS)}
+    RETURNING 1
 )
 -- Every data-modifying CTE runs to completion whether read or not; reading them all here
--- fixes the order in which they take row locks (rollups, day totals, users), the same
--- for every drain.
+-- fixes the order in which they take row locks (rollups, day totals, users, quality), the
+-- same for every drain.
 SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM added),
-       (SELECT count(*) FROM features_added), (SELECT count(*) FROM users_added)
+       (SELECT count(*) FROM features_added), (SELECT count(*) FROM users_added),
+       (SELECT count(*) FROM quality_added)
 """  # noqa: S608 (no value is formatted in: column names are the constants above)
+
+
+_QUALITY_PARAMS: dict[str, str | list[str]] = {
+    "quality_source": QualitySource.LEDGER.value,
+    "answer_features": list(ANSWER_FEATURES),
+    "aborted": CallStatus.ABORTED.value,
+    "error": CallStatus.ERROR.value,
+    "cut": CallStatus.CUT.value,
+}
 
 
 @dataclass
@@ -183,8 +221,8 @@ def drain_tenant(tenant_id: uuid.UUID, *, limit: int = BATCH_ROWS) -> tuple[int,
     """Add up to ``limit`` queued ledger rows of the tenant to its rollups, in one
     statement (its own transaction). Returns (ledger rows added, rollup rows written)."""
     with tenant_context(tenant_id), connection.cursor() as cursor:
-        cursor.execute(_DRAIN, {"tenant": str(tenant_id), "limit": limit})
-        taken, added, _, _ = cursor.fetchone()
+        cursor.execute(_DRAIN, {"tenant": str(tenant_id), "limit": limit, **_QUALITY_PARAMS})
+        taken, added, *_ = cursor.fetchone()
     return int(taken), int(added)
 
 

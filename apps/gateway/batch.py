@@ -472,6 +472,7 @@ def record_batch_usage(ctx: CallContext, model: str, result: BatchResult) -> boo
         tokens_out=result.tokens_out,
         cost_usd=result.cost_usd,
         status=CallStatus.OK,
+        batch=True,
     )
     ledger.record_sync(entry)
     return True

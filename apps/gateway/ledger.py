@@ -42,6 +42,7 @@ class LedgerEntry:
     ttft_ms: int | None = None
     # A semantic-cache hit: which entry answered which question (kept for reports).
     semantic_hit: SemanticHit | None = None
+    batch: bool = False  # answered through a provider's Batch API
 
 
 # billable_tokens' rule for queries over ledger rows (billing's usage figures).
@@ -77,6 +78,7 @@ def _rows(entry: LedgerEntry) -> tuple[UsageRecord, list[Model]]:
         error_code=entry.error_code,
         latency_ms=entry.latency_ms,
         ttft_ms=entry.ttft_ms,
+        batch=entry.batch,
     )
     dependants: list[Model] = []
     hit = entry.semantic_hit

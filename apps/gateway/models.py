@@ -140,6 +140,9 @@ class UsageRecord(TenantScopedModel):
     error_code = models.CharField(max_length=40, blank=True)
     latency_ms = models.PositiveIntegerField(default=0)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    # An item answered through a provider's Batch API, at its discount (batch.py
+    # record_batch_usage): the FinOps savings count these.
+    batch = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         indexes = [models.Index(fields=("tenant", "created_at"), name="usage_tenant_created_idx")]

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from pytest_django import DjangoAssertNumQueries
 
@@ -17,6 +18,7 @@ from apps.chat.models import Feedback, Message, MessageRole
 from apps.chat.quality import Signals, quality_signals
 from apps.chat.services import conversation_create
 from apps.core.db import tenant_context
+from apps.finops.rollups import drain
 from apps.gateway.models import UsageRecord
 from apps.tenants.models import Tenant
 from tests.rag.conftest import api_key, bearer, error_of, login
@@ -110,6 +112,7 @@ def history(tenant: Tenant, owner: User, other_tenant: Tenant, outsider: User) -
         answer(tenant, owner, TODAY - timedelta(days=7), status="error")
     with tenant_context(other_tenant.id):  # another organisation's: never counted here
         answer(other_tenant, outsider, TODAY, status="error", rating="down")
+    drain()  # the ledger's side of the signals, as Celery beat would
 
 
 def test_the_signals_per_day_model_and_feature_are_exact(
@@ -171,6 +174,8 @@ def test_the_page_shows_the_signals_to_admins_only(
     assert "2 of 3 ratings" in html
     assert 'data-width="66.7"' in html  # the thumbs-up bar
     assert 'aria-current="page">7 days' in html
+    interval = settings.FINOPS_ROLLUP_INTERVAL_S  # when the ledger's side is added
+    assert f"added from the usage ledger every {interval} seconds" in html
     assert login(member).get(f"/t/{tenant.slug}/quality/").status_code == 403
     bad = login(owner).get(f"/t/{tenant.slug}/quality/?days=12")
     assert bad.status_code == 400

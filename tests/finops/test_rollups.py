@@ -27,7 +27,7 @@ from tests.finops.conftest import FAST, SMART, new_tenant, record
 from tests.pg import connect
 
 Totals = dict[tuple[Any, ...], tuple[Any, ...]]
-BATCH = Q(requested_model=F("served_model"))
+BATCH = Q(batch=True)
 
 
 def ledger_totals(tenant_id: uuid.UUID, period: str) -> Totals:
@@ -59,7 +59,7 @@ def ledger_totals(tenant_id: uuid.UUID, period: str) -> Totals:
                     "id",
                     filter=Q(status__in=(CallStatus.ABORTED, CallStatus.CUT, CallStatus.BLOCKED)),
                 ),
-                batch=Count("id", filter=BATCH),
+                batch_calls=Count("id", filter=BATCH),
                 batch_cost=Coalesce(Sum("cost_usd", filter=BATCH), Decimal(0)),
             )
         )
@@ -75,7 +75,7 @@ def ledger_totals(tenant_id: uuid.UUID, period: str) -> Totals:
                 r["saved_semantic"],
                 r["errors"],
                 r["stopped"],
-                r["batch"],
+                r["batch_calls"],
                 r["batch_cost"],
             )
             for r in rows
@@ -199,9 +199,11 @@ def every_kind_of_row(tenant: Tenant) -> None:
            cost_usd=Decimal(0), error_code="provider_unavailable")  # fmt: skip
     record(tenant.id, status=CallStatus.ABORTED, tokens_out=7)
     record(tenant.id, status=CallStatus.BLOCKED, tokens_out=0, cost_usd=Decimal(0))
-    # A Batch API item: its requested model is the model string, not an alias.
-    record(tenant.id, feature="batch_summary", requested_model=FAST,
+    # A Batch API item (marked so by record_batch_usage), and a row that only looks like
+    # one by the rule the rollups used before the mark (requested model = served model).
+    record(tenant.id, feature="batch_summary", requested_model=FAST, batch=True,
            cost_usd=Decimal("0.00002250"))  # fmt: skip
+    record(tenant.id, feature="api_chat", requested_model=FAST)
 
 
 def test_rollups_equal_the_ledger_for_every_kind_of_row(tenant: Tenant) -> None:
@@ -217,12 +219,12 @@ def test_rollups_equal_the_ledger_for_every_kind_of_row(tenant: Tenant) -> None:
 
     # (Other tests' committed rows may be queued as well: at least ours were taken.)
     assert report.tenants >= 2
-    assert report.rows >= 21
+    assert report.rows >= 23
     assert_rollups_match(tenant.id)
     assert_rollups_match(other.id)
     with tenant_context(tenant.id):
         daily = UsageRollup.objects.filter(tenant=tenant, period="day")
-        assert daily.aggregate(n=Sum("calls"))["n"] == 11
+        assert daily.aggregate(n=Sum("calls"))["n"] == 12
         assert not PendingUsage.objects.exists()
     # A second run finds nothing to add: each ledger row counts once.
     assert rollups.drain_tenant(tenant.id) == (0, 0)

@@ -75,6 +75,7 @@ def test_batch_answers_every_line_at_half_price_once(make_tenant: MakeTenant) ->
         assert not api.record_batch_usage(ctx, handle.model, r)
     ledger = rows(tenant, feature="batch_summary")
     assert sorted(r.request_id for r in ledger) == ["item-0", "item-1", "item-2"]
+    assert [r.batch for r in ledger] == [True, True, True]  # the FinOps savings count these
     assert sum(r.cost_usd for r in ledger) == sum(r.cost_usd for r in results)
     with tenant_context(tenant.id):
         assert UsageOutbox.objects.filter(usage_record__in=ledger).count() == 3
