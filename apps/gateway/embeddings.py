@@ -12,7 +12,8 @@ from decimal import Decimal
 
 from apps.gateway import admission, relay, router
 from apps.gateway.config import resolve
-from apps.gateway.ledger import LedgerEntry, record
+from apps.gateway.journal import record
+from apps.gateway.ledger import LedgerEntry
 from apps.gateway.models import CallStatus
 from apps.gateway.types import CallContext, GatewayError, provider_unavailable
 

@@ -21,6 +21,7 @@ from apps.gateway import (
     budget,
     cache,
     guard,
+    journal,
     ratelimit,
     router,
     semantic_cache,
@@ -28,7 +29,8 @@ from apps.gateway import (
 )
 from apps.gateway.config import ResolvedConfig, resolve
 from apps.gateway.embeddings import embed_raw
-from apps.gateway.ledger import LedgerEntry, record
+from apps.gateway.journal import record
+from apps.gateway.ledger import LedgerEntry
 from apps.gateway.models import CacheKind, CallStatus
 from apps.gateway.types import CallContext, GatewayError
 from apps.guardrails.policy import Policy
@@ -96,6 +98,18 @@ class Call:
         return await asyncio.shield(self._settle(entry, tokens_in + tokens_out, cost))
 
     async def _settle(self, entry: LedgerEntry, tokens: int, cost: Decimal) -> Any:
+        if journal.enabled():
+            # The ledger entry rides in the counters' settlement: one Redis round trip.
+            journaled = journal.prepare(entry)
+            await admission.settle(
+                self.cfg,
+                self.reservation,
+                self.decision,
+                tokens=tokens,
+                cost=cost,
+                journaled=journaled,
+            )
+            return journaled.row_id
         # The ledger row (a database round trip on a worker thread) and the counters (one
         # Redis round trip on the event loop) at the same time: neither needs the other.
         record_id, _ = await asyncio.gather(
