@@ -16,10 +16,12 @@ its alerts apply through ``ratelimit.reserve`` then ``budget.reserve``, as two s
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from decimal import Decimal
 
 from apps.core.redis_client import get_redis
-from apps.gateway import budget, journal, ratelimit
+from apps.gateway import budget, journal, ledger, ratelimit
 from apps.gateway.config import ResolvedConfig
 from apps.gateway.types import GatewayError
 
@@ -127,3 +129,26 @@ async def settle(
         journal.appended(journaled, results[0])
     if budget_change is not None:
         await budget.after_settle(cfg, decision, int(results[-1]))
+
+
+async def settle_and_record(
+    cfg: ResolvedConfig,
+    reservation: ratelimit.Reservation,
+    decision: budget.BudgetDecision,
+    *,
+    tokens: int,
+    cost: Decimal,
+    entry: ledger.LedgerEntry,
+) -> uuid.UUID:
+    """``settle``, and the call's ledger row: its entry in the settlement's round trip
+    (the journal), or with the journal off the row (a database round trip on a worker
+    thread) and the settlement at once. Returns the row's id."""
+    if journal.enabled():
+        journaled = journal.prepare(entry)
+        await settle(cfg, reservation, decision, tokens=tokens, cost=cost, journaled=journaled)
+        return journaled.row_id
+    row_id, _ = await asyncio.gather(
+        ledger.record_now(entry),
+        settle(cfg, reservation, decision, tokens=tokens, cost=cost),
+    )
+    return row_id

@@ -21,7 +21,6 @@ from apps.gateway import (
     budget,
     cache,
     guard,
-    journal,
     ratelimit,
     router,
     semantic_cache,
@@ -98,25 +97,9 @@ class Call:
         return await asyncio.shield(self._settle(entry, tokens_in + tokens_out, cost))
 
     async def _settle(self, entry: LedgerEntry, tokens: int, cost: Decimal) -> Any:
-        if journal.enabled():
-            # The ledger entry rides in the counters' settlement: one Redis round trip.
-            journaled = journal.prepare(entry)
-            await admission.settle(
-                self.cfg,
-                self.reservation,
-                self.decision,
-                tokens=tokens,
-                cost=cost,
-                journaled=journaled,
-            )
-            return journaled.row_id
-        # The ledger row (a database round trip on a worker thread) and the counters (one
-        # Redis round trip on the event loop) at the same time: neither needs the other.
-        record_id, _ = await asyncio.gather(
-            record(entry),
-            admission.settle(self.cfg, self.reservation, self.decision, tokens=tokens, cost=cost),
+        return await admission.settle_and_record(
+            self.cfg, self.reservation, self.decision, tokens=tokens, cost=cost, entry=entry
         )
-        return record_id
 
 
 def with_system_prompt(
