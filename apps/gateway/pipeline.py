@@ -127,6 +127,7 @@ async def begin(
     temperature: float | None,
     trim_history: bool = False,
     context: str = "",
+    checked_input: bool = False,
 ) -> Call:
     await router.litellm_loaded()
     started = time.perf_counter()
@@ -141,8 +142,14 @@ async def begin(
         full, counted = validation.trim_to_window(full, alias, max_tokens)
     prompt_tokens = validation.validate_chat(full, alias, max_tokens, tokens=counted)
     # Guardrails: after validation, before the limits, the caches and the provider, so
-    # a blocked message costs nothing and a redacted value is never cached or sent.
-    full, flags = await guard.check_input(ctx, policy, full)
+    # a blocked message costs nothing and a redacted value is never cached or sent. Text
+    # the guardrails already judged (``checked_input``) is only redacted: judging it
+    # again would log its hits twice and cost the classifier's time on the event loop.
+    flags: tuple[str, ...] = ()
+    if checked_input:
+        full = guard.redacted(policy, full)
+    else:
+        full, flags = await guard.check_input(ctx, policy, full)
     reservation, decision = await _reserve(cfg, alias, prompt_tokens, max_tokens)
     return Call(
         ctx=ctx,
