@@ -228,20 +228,19 @@ def step_timers(spent: dict[str, float]) -> Iterator[None]:
 @contextmanager
 def round_trips(counts: dict[str, int]) -> Iterator[None]:
     """Count the Redis round trips (a command, or a pipeline sent) and the SQL statements
-    made inside the block by the calls, in ``counts["redis"]`` and ``counts["sql"]``: on
-    this thread (where the calls' thread-sensitive ORM work runs), not the ledger
-    journal's writer thread, which works after the responses."""
+    made inside the block by the calls, in ``counts["redis"]`` and ``counts["sql"]``;
+    not the ledger journal's writer thread's, which works after the responses."""
     import threading
 
     from django.db.backends.utils import CursorWrapper
     from redis.asyncio.client import Pipeline, Redis
 
-    caller = threading.get_ident()
+    from apps.gateway import journal
 
     def counter(kind: str) -> Callable[[Any], Any]:
         def wrap(original: Any) -> Any:
             def counted(*args: Any, **kwargs: Any) -> Any:
-                if threading.get_ident() == caller:
+                if threading.current_thread().name != journal.WRITER_THREAD:
                     counts[kind] += 1
                 return original(*args, **kwargs)
 

@@ -53,6 +53,7 @@ DEAD = "gateway:ledger:dead"
 # The drain leaves younger entries to the writer thread of the process that made them.
 DRAIN_AFTER_MS = 10_000
 BATCH = 500  # most entries in one transaction
+WRITER_THREAD = "ledger-journal"
 
 
 def enabled() -> bool:
@@ -234,7 +235,7 @@ class _Writer:
         self._items: queue.SimpleQueue[tuple[bytes, bytes]] = queue.SimpleQueue()
         self._idle = threading.Condition()
         self._outstanding = 0
-        self._thread = threading.Thread(target=self._run, name="ledger-journal", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=WRITER_THREAD, daemon=True)
         self._thread.start()
 
     def submit(self, stream_id: bytes, data: bytes) -> None:
