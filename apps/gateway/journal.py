@@ -233,20 +233,27 @@ class _Writer:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self._items: queue.SimpleQueue[tuple[bytes, bytes]] = queue.SimpleQueue()
-        self._idle = threading.Condition()
-        self._outstanding = 0
+        # No lock on the event loop's path. The counters only serve ``wait``: the writer
+        # alone counts what it finished; a process's calls run on its event loop's
+        # thread (two loops in two threads appending at once could miss a count, and
+        # ``wait`` would return early, never late).
+        self._submitted = 0
+        self._finished = 0
         self._thread = threading.Thread(target=self._run, name=WRITER_THREAD, daemon=True)
         self._thread.start()
 
     def submit(self, stream_id: bytes, data: bytes) -> None:
-        with self._idle:
-            self._outstanding += 1
+        self._submitted += 1
         self._items.put((stream_id, data))
 
     def wait(self, timeout: float) -> bool:
-        """Until everything submitted is written (or failed); False on timeout."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._outstanding == 0, timeout)
+        """Until everything submitted so far is written (or failed); False on timeout."""
+        target, deadline = self._submitted, time.monotonic() + timeout
+        while self._finished < target:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def _run(self) -> None:
         while True:
@@ -266,9 +273,7 @@ class _Writer:
                 with contextlib.suppress(Exception):
                     connection.close()
             finally:
-                with self._idle:
-                    self._outstanding -= len(batch)
-                    self._idle.notify_all()
+                self._finished += len(batch)
 
 
 _lock = threading.Lock()
