@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model, Q
 
 from apps.core.db import TENANT_SETTING, tenant_context
@@ -184,21 +184,24 @@ def _insert_parts(
     left out. The ``tenant_id`` value sets the tenant context before the row is checked.
     ``cast``: typed placeholders, for an ``INSERT … SELECT``. ``created_at``: the
     timestamps' value instead of now."""
+    # The thread's connection, looked up once: ``connection`` is a proxy that finds it
+    # again on every attribute read, most of this function's time when used below.
+    conn = connections[DEFAULT_DB_ALIAS]
     columns, placeholders, params = [], [], []
     for field in instance._meta.concrete_fields:
         if getattr(field, "db_returning", False):
             continue  # the database makes it (a serial key)
         if created_at is not None and field.attname in ("created_at", "updated_at"):
             setattr(instance, field.attname, created_at)
-            value = field.get_db_prep_save(created_at, connection)
+            value = field.get_db_prep_save(created_at, conn)
         else:
-            value = field.get_db_prep_save(field.pre_save(instance, True), connection)
-        placeholder = f"%s::{field.db_type(connection)}" if cast else "%s"
+            value = field.get_db_prep_save(field.pre_save(instance, True), conn)
+        placeholder = f"%s::{field.db_type(conn)}" if cast else "%s"
         if field.column == "tenant_id":
             placeholder = "set_config(%s, %s, true)::uuid"
             params.append(TENANT_SETTING)
             value = str(value)
-        columns.append(connection.ops.quote_name(field.column))
+        columns.append(conn.ops.quote_name(field.column))
         placeholders.append(placeholder)
         params.append(value)
     return ", ".join(columns), ", ".join(placeholders), params
