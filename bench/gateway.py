@@ -228,14 +228,20 @@ def step_timers(spent: dict[str, float]) -> Iterator[None]:
 @contextmanager
 def round_trips(counts: dict[str, int]) -> Iterator[None]:
     """Count the Redis round trips (a command, or a pipeline sent) and the SQL statements
-    made inside the block, in ``counts["redis"]`` and ``counts["sql"]``."""
+    made inside the block by the calls, in ``counts["redis"]`` and ``counts["sql"]``;
+    not the ledger journal's writer thread's, which works after the responses."""
+    import threading
+
     from django.db.backends.utils import CursorWrapper
     from redis.asyncio.client import Pipeline, Redis
+
+    from apps.gateway import journal
 
     def counter(kind: str) -> Callable[[Any], Any]:
         def wrap(original: Any) -> Any:
             def counted(*args: Any, **kwargs: Any) -> Any:
-                counts[kind] += 1
+                if threading.current_thread().name != journal.WRITER_THREAD:
+                    counts[kind] += 1
                 return original(*args, **kwargs)
 
             return counted
@@ -436,6 +442,7 @@ def main() -> int:
         "pipeline_steps_ms": {
             k: v for k, v in steps.items() if k not in ("redis_round_trips", "sql_statements")
         },
+        "ledger_journal": settings.GATEWAY_LEDGER_JOURNAL,
         "redis_round_trips_per_call": steps["redis_round_trips"],
         "sql_statements_per_call": steps["sql_statements"],
         "litellm_p50_ms": p50["litellm"],
@@ -526,7 +533,8 @@ def main() -> int:
     print(f"{'total':<48} {steps['total']:>9.3f}")
     print(
         f"round trips per call: Redis {steps['redis_round_trips']:.1f}, "
-        f"SQL statements {steps['sql_statements']:.1f}"
+        f"SQL statements {steps['sql_statements']:.1f} "
+        f"(ledger journal {'on' if result['ledger_journal'] else 'off'})"
     )
     print(
         f"\nstreaming chunks per CPU-second in this process: gateway {streams['gateway']:,.0f}, "

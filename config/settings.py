@@ -264,6 +264,9 @@ GATEWAY_COOLDOWN_S = env_int("GATEWAY_COOLDOWN_S", 30, minimum=0)
 GATEWAY_EXACT_CACHE_TTL_S = env_int("GATEWAY_EXACT_CACHE_TTL_S", 24 * 3600, minimum=1)
 GATEWAY_CASCADE_MIN_LOGPROB = env_float("GATEWAY_CASCADE_MIN_LOGPROB", -1.0)
 GATEWAY_THROTTLE_RPM = env_int("GATEWAY_THROTTLE_RPM", 2, minimum=1)
+# The ledger off the response path (apps/gateway/journal.py): a call's row is appended to
+# a Redis journal and written to PostgreSQL a few ms later. 0 writes it before answering.
+GATEWAY_LEDGER_JOURNAL = env_bool("GATEWAY_LEDGER_JOURNAL", True)
 # Override a plan's limits: e.g. GATEWAY_TOKENS_PER_DAY_FREE=200000.
 GATEWAY_PLAN_OVERRIDES = {
     plan: {
@@ -316,6 +319,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.finops.tasks.margin_alerts",
         "schedule": crontab(hour=6, minute=0),
     },
+    # Ledger entries a stopped or crashed process left in the journal (apps/gateway/journal.py).
+    "gateway.ledger_drain": {"task": "apps.gateway.tasks.ledger_drain", "schedule": 30.0},
     "finops.rollup": {
         "task": "apps.finops.tasks.rollup_usage",
         "schedule": float(FINOPS_ROLLUP_INTERVAL_S),

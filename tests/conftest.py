@@ -47,6 +47,14 @@ def django_db_setup(django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _ledger_written_before_the_call_returns(settings: Settings) -> None:
+    # Tests read the ledger right after their calls; the journal (the production default,
+    # apps/gateway/journal.py) writes it a few ms later. tests/gateway/test_journal.py
+    # turns it on.
+    settings.GATEWAY_LEDGER_JOURNAL = False
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(settings: Settings) -> None:
     # Unit tests run tasks in-process; tests/core/test_celery_worker.py uses a real worker.
     from config.celery import app

@@ -38,7 +38,9 @@ def process_env(**extra: str) -> dict[str, str]:
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(MAIL_DIR),
     }
-    return {**os.environ, "DATABASE_URL": runtime_database_url(), **mail, **extra}
+    # The ledger written before a call returns, as in the tests' own process (tests/conftest.py).
+    ledger = {"GATEWAY_LEDGER_JOURNAL": "0"}
+    return {**os.environ, "DATABASE_URL": runtime_database_url(), **mail, **ledger, **extra}
 
 
 @contextmanager

@@ -74,8 +74,15 @@ async def generate(
         {"role": "user", "content": exchange},
     ]
     try:
+        # The question was checked when it was posted, the answer as it streamed.
         result = await gateway.complete(
-            ctx, messages, alias=ALIAS, max_tokens=MAX_TOKENS, temperature=0.2, cascade=False
+            ctx,
+            messages,
+            alias=ALIAS,
+            max_tokens=MAX_TOKENS,
+            temperature=0.2,
+            cascade=False,
+            checked_input=True,
         )
     except GatewayError as exc:
         logger.info(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -122,16 +122,6 @@ def observe_gateway_call(
         GATEWAY_COST.labels(model, cache).inc(float(cost_usd))
     if saved_usd > 0:
         GATEWAY_SAVED.labels(cache).inc(float(saved_usd))
-
-
-async def counted_stream(content: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """``content`` unchanged, counted in ``sse_streams_active`` while it is open."""
-    SSE_STREAMS.inc()
-    try:
-        async for chunk in content:
-            yield chunk
-    finally:
-        SSE_STREAMS.dec()
 
 
 # --- Read at scrape time --------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Steps 3 and 4 together: a call's rate-limit and budget reservations in one Redis round
-trip, and their settlement in one more.
+trip, and their settlement in one more (with the call's ledger entry, apps/gateway/journal.py).
 
 One Lua script checks the requests per minute, the tokens per day and the month's budget
 and, only when all three pass, reserves all three: the common call pays one round trip,
@@ -16,10 +16,12 @@ its alerts apply through ``ratelimit.reserve`` then ``budget.reserve``, as two s
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from decimal import Decimal
 
 from apps.core.redis_client import get_redis
-from apps.gateway import budget, ratelimit
+from apps.gateway import budget, journal, ledger, ratelimit
 from apps.gateway.config import ResolvedConfig
 from apps.gateway.types import GatewayError
 
@@ -107,17 +109,46 @@ async def settle(
     *,
     tokens: int,
     cost: Decimal,
+    journaled: journal.Journaled | None = None,
 ) -> None:
-    """Swap both reservations for what the call used (0 and $0 when it failed) in one
+    """Swap both reservations for what the call used (0 and $0 when it failed) and
+    append the call's ledger entry to the journal (``journaled``, when given) in one
     round trip, then fire any budget alert the month's new total crossed."""
     token_change = ratelimit.reconcile_delta(reservation, tokens)
     budget_change = budget.settle_delta(cfg, decision, cost)
     changes = [change for change in (token_change, budget_change) if change is not None]
-    if not changes:
+    if not changes and journaled is None:
         return
     async with get_redis().pipeline(transaction=False) as redis:
+        if journaled is not None:
+            redis.xadd(journal.JOURNAL, {"e": journaled.data})
         for key, delta in changes:
             redis.incrby(key, delta)
-        totals = await redis.execute()
+        results = await redis.execute()
+    if journaled is not None:
+        journal.appended(journaled, results[0])
     if budget_change is not None:
-        await budget.after_settle(cfg, decision, int(totals[-1]))
+        await budget.after_settle(cfg, decision, int(results[-1]))
+
+
+async def settle_and_record(
+    cfg: ResolvedConfig,
+    reservation: ratelimit.Reservation,
+    decision: budget.BudgetDecision,
+    *,
+    tokens: int,
+    cost: Decimal,
+    entry: ledger.LedgerEntry,
+) -> uuid.UUID:
+    """``settle``, and the call's ledger row: its entry in the settlement's round trip
+    (the journal), or with the journal off the row (a database round trip on a worker
+    thread) and the settlement at once. Returns the row's id."""
+    if journal.enabled():
+        journaled = journal.prepare(entry)
+        await settle(cfg, reservation, decision, tokens=tokens, cost=cost, journaled=journaled)
+        return journaled.row_id
+    row_id, _ = await asyncio.gather(
+        ledger.record_now(entry),
+        settle(cfg, reservation, decision, tokens=tokens, cost=cost),
+    )
+    return row_id

@@ -24,7 +24,7 @@ from django.db.models import Sum
 
 from apps.core.db import tenant_context
 from apps.core.redis_client import get_redis
-from apps.gateway import alerts, router
+from apps.gateway import alerts, journal, router
 from apps.gateway.config import ResolvedConfig
 from apps.gateway.models import BudgetAction, UsageRecord
 from apps.gateway.types import GatewayError
@@ -94,6 +94,12 @@ def month_spend_sync(tenant_id: str) -> Decimal:
     return total or Decimal(0)
 
 
+def _month_spend_journaled(tenant_id: str) -> Decimal:
+    if journal.enabled():
+        journal.drain(older_than_ms=0)
+    return month_spend_sync(tenant_id)
+
+
 @dataclass(frozen=True)
 class BudgetRequest:
     """One call's budget reservation as the scripts take it."""
@@ -125,8 +131,9 @@ def unbudgeted(alias: str) -> BudgetDecision:
 
 
 async def seed(key: str, tenant_id: str) -> None:
-    """Start the month's counter at the ledger's spend (unless another call just did)."""
-    spent = await sync_to_async(month_spend_sync)(tenant_id)
+    """Start the month's counter at the ledger's spend (unless another call just did),
+    with the calls still in the journal written first (apps/gateway/journal.py)."""
+    spent = await sync_to_async(_month_spend_journaled)(tenant_id)
     await get_redis().set(key, int(spent * NANO), nx=True, px=_MONTH_TTL_MS)
 
 

@@ -143,13 +143,21 @@ async def complete(
     temperature: float | None = None,
     cascade: bool | None = None,
     extra_headers: dict[str, str] | None = None,
+    checked_input: bool = False,
 ) -> Completion:
     """A whole answer. With the cascade (the tenant's setting unless given), the cheap
     alias answers first and the strong one only when the cheap one fails or is unsure
-    (mean token logprob below GATEWAY_CASCADE_MIN_LOGPROB); both calls are in the ledger."""
+    (mean token logprob below GATEWAY_CASCADE_MIN_LOGPROB); both calls are in the ledger.
+    ``checked_input``: the user messages are text the guardrails already judged (a
+    question on its way in, an answer on its way out): only redacted, not judged again."""
     try:
         call = await begin(
-            ctx, messages, alias=alias, max_tokens=max_tokens, temperature=temperature
+            ctx,
+            messages,
+            alias=alias,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            checked_input=checked_input,
         )
     except GatewayError as exc:
         await record_refusal(ctx, alias, exc)

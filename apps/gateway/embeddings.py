@@ -12,7 +12,8 @@ from decimal import Decimal
 
 from apps.gateway import admission, relay, router
 from apps.gateway.config import resolve
-from apps.gateway.ledger import LedgerEntry, record
+from apps.gateway.journal import record
+from apps.gateway.ledger import LedgerEntry
 from apps.gateway.models import CallStatus
 from apps.gateway.types import CallContext, GatewayError, provider_unavailable
 
@@ -28,33 +29,43 @@ class Embeddings:
 
 async def embed_raw(ctx: CallContext, texts: list[str]) -> Embeddings:
     """Embeddings with a ledger row, without limits: for the gateway's own use."""
+    result, entry = await _embedded_with_entry(ctx, texts)
+    await record(entry)
+    return _vectors_or_raise(result)
+
+
+async def _embedded_with_entry(
+    ctx: CallContext, texts: list[str]
+) -> tuple[Embeddings | None, LedgerEntry]:
+    """The embeddings (None when the provider failed) and the call's ledger entry."""
     started = time.perf_counter()
     try:
         result = await _embedded(texts)
     except Exception as exc:
         logger.warning("embedding call failed", extra={"error": repr(exc)[:300]})
-        await record(
-            LedgerEntry(
-                ctx=ctx,
-                requested_model="embed",
-                status=CallStatus.ERROR,
-                error_code="provider_unavailable",
-                latency_ms=int((time.perf_counter() - started) * 1000),
-            )
-        )
-        raise provider_unavailable() from exc
-    cost = router.cost_usd(result.served_model, result.prompt_tokens, 0)
-    await record(
-        LedgerEntry(
+        return None, LedgerEntry(
             ctx=ctx,
             requested_model="embed",
-            served_model=result.served_model,
-            tokens_in=result.prompt_tokens,
-            cost_usd=cost,
+            status=CallStatus.ERROR,
+            error_code="provider_unavailable",
             latency_ms=int((time.perf_counter() - started) * 1000),
         )
+    cost = router.cost_usd(result.served_model, result.prompt_tokens, 0)
+    entry = LedgerEntry(
+        ctx=ctx,
+        requested_model="embed",
+        served_model=result.served_model,
+        tokens_in=result.prompt_tokens,
+        cost_usd=cost,
+        latency_ms=int((time.perf_counter() - started) * 1000),
     )
-    return Embeddings(result.vectors, result.prompt_tokens, cost)
+    return Embeddings(result.vectors, result.prompt_tokens, cost), entry
+
+
+def _vectors_or_raise(result: Embeddings | None) -> Embeddings:
+    if result is None:
+        raise provider_unavailable()
+    return result
 
 
 async def _embedded(texts: list[str]) -> relay.Embedded:
@@ -84,10 +95,14 @@ async def embed(ctx: CallContext, texts: list[str]) -> list[list[float]]:
     reservation, decision = await admission.reserve(
         cfg, alias="embed", prompt_tokens=estimate, max_tokens=0, requests_per_minute=None
     )
-    try:
-        result = await embed_raw(ctx, texts)
-    except GatewayError:
-        await admission.settle(cfg, reservation, decision, tokens=0, cost=Decimal(0))
-        raise
-    await admission.settle(cfg, reservation, decision, tokens=result.tokens, cost=result.cost_usd)
-    return result.vectors
+    result, entry = await _embedded_with_entry(ctx, texts)
+    # The reservations settled and the ledger entry appended in one round trip.
+    await admission.settle_and_record(
+        cfg,
+        reservation,
+        decision,
+        tokens=result.tokens if result else 0,
+        cost=result.cost_usd if result else Decimal(0),
+        entry=entry,
+    )
+    return _vectors_or_raise(result).vectors

@@ -95,6 +95,22 @@ async def check_input(
     return out, scan.flags
 
 
+def redacted(policy: Policy, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The user messages with what ``policy`` redacts (personal data, secrets) replaced,
+    nothing judged or logged: for text the guardrails already checked, sent again in a
+    new prompt (a conversation's title, apps/chat/titles.py)."""
+    redacting = [c for c in (Check.PII, Check.SECRETS) if policy.action(c) == Action.REDACT]
+    if not redacting:
+        return messages
+    quiet = Policy(actions=dict.fromkeys(redacting, Action.REDACT))
+    return [
+        {**m, "content": scan_builtin(str(m["content"]), quiet, Direction.INPUT).text}
+        if m.get("role") == "user"
+        else m
+        for m in messages
+    ]
+
+
 async def check_completion(
     ctx: CallContext, policy: Policy, canary: str, content: str
 ) -> tuple[str, tuple[str, ...]]:

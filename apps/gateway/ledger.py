@@ -1,22 +1,27 @@
 """Step 7: the usage ledger. One UsageRecord per provider call or cache hit.
 
 A row, its semantic-cache hit and its meter outbox entry are written together, in one
-database round trip when no transaction is open (the gateway's calls from async code):
-one INSERT statement, its own transaction, whose tenant context is set by the statement
-itself (``set_config`` in the ``tenant_id`` values, evaluated before row-level security
-checks each row). Inside a caller's transaction the rows go through ``tenant_context``
-like any other write, so the setting cannot outlive the block.
+database round trip when no transaction is open: one INSERT statement, its own
+transaction, whose tenant context is set by the statement itself (``set_config`` in the
+``tenant_id`` values, evaluated before row-level security checks each row). Inside a
+caller's transaction the rows go through ``tenant_context`` like any other write, so the
+setting cannot outlive the block.
+
+The gateway's calls from async code do not write here on the response path: they append
+the entry to a Redis journal (apps/gateway/journal.py), whose writers insert the same
+statement, made idempotent (``ON CONFLICT (id) DO NOTHING``), in batches.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model, Q
 
 from apps.core.db import TENANT_SETTING, tenant_context
@@ -58,10 +63,12 @@ def billable_tokens(entry: LedgerEntry) -> int:
     return entry.tokens_in + entry.tokens_out
 
 
-def _rows(entry: LedgerEntry) -> tuple[UsageRecord, list[Model]]:
-    """The ledger row and what goes with it (its semantic hit, its outbox entry)."""
+def rows(entry: LedgerEntry, *, row_id: uuid.UUID | None = None) -> tuple[UsageRecord, list[Model]]:
+    """The ledger row and what goes with it (its semantic hit, its outbox entry).
+    ``row_id``: the row's key when it was made before (a journaled entry's)."""
     ctx = entry.ctx
     row = UsageRecord(
+        id=row_id or uuid.uuid4(),
         tenant_id=ctx.tenant_id,
         user_id=ctx.user_id,
         api_key_id=ctx.api_key_id,
@@ -101,7 +108,7 @@ def _rows(entry: LedgerEntry) -> tuple[UsageRecord, list[Model]]:
 
 def record_sync(entry: LedgerEntry) -> uuid.UUID:
     """The ledger row, and in the same transaction its outbox entry when it is billable."""
-    row, dependants = _rows(entry)
+    row, dependants = rows(entry)
     if not connection.in_atomic_block:
         row_id = _insert_in_one_statement(row, dependants)
     else:
@@ -110,11 +117,11 @@ def record_sync(entry: LedgerEntry) -> uuid.UUID:
             for dependant in dependants:
                 dependant.save(force_insert=True)
         row_id = row.id
-    _observe(entry)
+    observe(entry)
     return row_id
 
 
-def _observe(entry: LedgerEntry) -> None:
+def observe(entry: LedgerEntry) -> None:
     """The row in the Prometheus counters (apps/core/metrics.py), once it is written."""
     observe_gateway_call(
         model=entry.served_model or entry.requested_model,
@@ -131,11 +138,30 @@ def _observe(entry: LedgerEntry) -> None:
 def _insert_in_one_statement(row: UsageRecord, dependants: list[Model]) -> uuid.UUID:
     """``row`` and ``dependants`` in one statement: the row's INSERT as a CTE, each
     dependant's INSERT reading from it (so it runs after the row exists)."""
+    sql, params = insert_statement(row, dependants)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (row_id,) = cursor.fetchone()
+    return uuid.UUID(str(row_id))
+
+
+def insert_statement(
+    row: UsageRecord,
+    dependants: list[Model],
+    *,
+    created_at: datetime | None = None,
+    idempotent: bool = False,
+) -> tuple[str, list[Any]]:
+    """The statement that inserts ``row`` and ``dependants`` and returns the row's id.
+    ``created_at``: the row's time, when it is not now (a journaled call's).
+    ``idempotent``: a row whose id is already there is left alone, and so are its
+    dependants (their INSERTs read the row's RETURNING, empty then): written once."""
     # Table and column names come from the models' metadata, every value is a parameter.
-    columns, values, params = _insert_parts(row, cast=False)
+    columns, values, params = _insert_parts(row, cast=False, created_at=created_at)
+    conflict = " ON CONFLICT (id) DO NOTHING" if idempotent else ""
     sql = [
         f"WITH ledger AS (INSERT INTO {_table(row)} ({columns}) "  # noqa: S608
-        f"VALUES ({values}) RETURNING id)"
+        f"VALUES ({values}){conflict} RETURNING id)"
     ]
     for n, dependant in enumerate(dependants):
         d_columns, d_values, d_params = _insert_parts(dependant, cast=True)
@@ -145,36 +171,44 @@ def _insert_in_one_statement(row: UsageRecord, dependants: list[Model]) -> uuid.
         )
         params += d_params
     sql.append(" SELECT id FROM ledger")
-    with connection.cursor() as cursor:
-        cursor.execute("".join(sql), params)
-        (row_id,) = cursor.fetchone()
-    return uuid.UUID(str(row_id))
+    return "".join(sql), params
 
 
 def _table(instance: Model) -> str:
     return connection.ops.quote_name(instance._meta.db_table)
 
 
-def _insert_parts(instance: Model, *, cast: bool) -> tuple[str, str, list[Any]]:
+def _insert_parts(
+    instance: Model, *, cast: bool, created_at: datetime | None = None
+) -> tuple[str, str, list[Any]]:
     """Columns, placeholders and parameters to insert ``instance`` as ``save`` would
     (defaults, ``auto_now`` timestamps, database conversions), database-generated keys
     left out. The ``tenant_id`` value sets the tenant context before the row is checked.
-    ``cast``: typed placeholders, for an ``INSERT … SELECT``."""
+    ``cast``: typed placeholders, for an ``INSERT … SELECT``. ``created_at``: the
+    timestamps' value instead of now."""
+    # The thread's connection, looked up once: ``connection`` is a proxy that finds it
+    # again on every attribute read, most of this function's time when used below.
+    conn = connections[DEFAULT_DB_ALIAS]
     columns, placeholders, params = [], [], []
     for field in instance._meta.concrete_fields:
         if getattr(field, "db_returning", False):
             continue  # the database makes it (a serial key)
-        value = field.get_db_prep_save(field.pre_save(instance, True), connection)
-        placeholder = f"%s::{field.db_type(connection)}" if cast else "%s"
+        if created_at is not None and field.attname in ("created_at", "updated_at"):
+            setattr(instance, field.attname, created_at)
+            value = field.get_db_prep_save(created_at, conn)
+        else:
+            value = field.get_db_prep_save(field.pre_save(instance, True), conn)
+        placeholder = f"%s::{field.db_type(conn)}" if cast else "%s"
         if field.column == "tenant_id":
             placeholder = "set_config(%s, %s, true)::uuid"
             params.append(TENANT_SETTING)
             value = str(value)
-        columns.append(connection.ops.quote_name(field.column))
+        columns.append(conn.ops.quote_name(field.column))
         placeholders.append(placeholder)
         params.append(value)
     return ", ".join(columns), ", ".join(placeholders), params
 
 
-async def record(entry: LedgerEntry) -> uuid.UUID:
+async def record_now(entry: LedgerEntry) -> uuid.UUID:
+    """``record_sync`` from async code (the synchronous path, GATEWAY_LEDGER_JOURNAL off)."""
     return await sync_to_async(record_sync)(entry)

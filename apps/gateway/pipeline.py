@@ -28,7 +28,8 @@ from apps.gateway import (
 )
 from apps.gateway.config import ResolvedConfig, resolve
 from apps.gateway.embeddings import embed_raw
-from apps.gateway.ledger import LedgerEntry, record
+from apps.gateway.journal import record
+from apps.gateway.ledger import LedgerEntry
 from apps.gateway.models import CacheKind, CallStatus
 from apps.gateway.types import CallContext, GatewayError
 from apps.guardrails.policy import Policy
@@ -96,13 +97,9 @@ class Call:
         return await asyncio.shield(self._settle(entry, tokens_in + tokens_out, cost))
 
     async def _settle(self, entry: LedgerEntry, tokens: int, cost: Decimal) -> Any:
-        # The ledger row (a database round trip on a worker thread) and the counters (one
-        # Redis round trip on the event loop) at the same time: neither needs the other.
-        record_id, _ = await asyncio.gather(
-            record(entry),
-            admission.settle(self.cfg, self.reservation, self.decision, tokens=tokens, cost=cost),
+        return await admission.settle_and_record(
+            self.cfg, self.reservation, self.decision, tokens=tokens, cost=cost, entry=entry
         )
-        return record_id
 
 
 def with_system_prompt(
@@ -130,6 +127,7 @@ async def begin(
     temperature: float | None,
     trim_history: bool = False,
     context: str = "",
+    checked_input: bool = False,
 ) -> Call:
     await router.litellm_loaded()
     started = time.perf_counter()
@@ -144,8 +142,14 @@ async def begin(
         full, counted = validation.trim_to_window(full, alias, max_tokens)
     prompt_tokens = validation.validate_chat(full, alias, max_tokens, tokens=counted)
     # Guardrails: after validation, before the limits, the caches and the provider, so
-    # a blocked message costs nothing and a redacted value is never cached or sent.
-    full, flags = await guard.check_input(ctx, policy, full)
+    # a blocked message costs nothing and a redacted value is never cached or sent. Text
+    # the guardrails already judged (``checked_input``) is only redacted: judging it
+    # again would log its hits twice and cost the classifier's time on the event loop.
+    flags: tuple[str, ...] = ()
+    if checked_input:
+        full = guard.redacted(policy, full)
+    else:
+        full, flags = await guard.check_input(ctx, policy, full)
     reservation, decision = await _reserve(cfg, alias, prompt_tokens, max_tokens)
     return Call(
         ctx=ctx,

@@ -28,7 +28,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from apps.gateway.ledger import LedgerEntry, record
+from apps.gateway.journal import record
+from apps.gateway.ledger import LedgerEntry
 from apps.gateway.models import CallStatus
 from apps.gateway.pipeline import CACHE_FEATURE, Call, Looked, semantic_lookup
 from apps.gateway.semantic_cache import SemanticHit

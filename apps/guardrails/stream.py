@@ -49,6 +49,7 @@ class StreamGuard:
         self._pending: list[str] = []  # chunks not yet released (hold modes)
         self._unchecked = ""  # text not yet checked
         self._previous = ""  # the end of the text already checked, for the canary
+        self._compact_tail = ""  # the same, compacted (the canary-only mode)
         self.hits: list[Hit] = []
         self.blocked: Hit | None = None
 
@@ -141,13 +142,19 @@ class StreamGuard:
         return chunks if shown == ready else [shown]
 
     def _release_tail(self, final: bool) -> list[str]:
-        window = self._previous + self._unchecked
-        if self.canary in _compact(window):
+        # Called for every chunk: only the new text is compacted (compacting works a
+        # character at a time, so compact(a + b) == compact(a) + compact(b)), after the
+        # compacted tail of the text already shown, one character shorter than the
+        # canary: all that a canary begun before this chunk can need, however much
+        # whitespace or invisible text was put inside it.
+        window = self._compact_tail + _compact(self._unchecked)
+        if self.canary in window:
             self.blocked = Hit(Check.CANARY, Action.BLOCK, "system_prompt_leak", "")
             self.hits.append(self.blocked)
             self._pending.clear()
             return []
         released, self._pending = self._pending, []
-        self._previous = window[-PREVIOUS_CONTEXT:]
+        keep = len(self.canary) - 1
+        self._compact_tail = window[-keep:] if keep > 0 else ""
         self._unchecked = ""
         return released

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -167,3 +168,39 @@ def test_counters_of_several_processes_are_summed_in_multiprocess_mode(
     assert found[calls] == 2
     # livesum: both writers have exited, so their open streams no longer count.
     assert found[("starter_sse_streams_active", ())] == 0
+
+
+def test_an_event_stream_is_counted_while_the_server_sends_it_and_no_longer() -> None:
+    from contextlib import aclosing
+
+    from asgiref.sync import async_to_sync
+
+    from apps.core import metrics
+    from apps.core.http import event_stream_response
+
+    def open_streams() -> float:
+        return samples(metrics.render().decode())[("starter_sse_streams_active", ())]
+
+    async def events() -> AsyncIterator[bytes]:
+        yield b"data: one\n\n"
+        yield b"data: two\n\n"
+        yield b"data: three\n\n"
+
+    async def send(stop_after: int) -> tuple[float, list[tuple[bytes, float]], float]:
+        before = open_streams()
+        response = event_stream_response(events())
+        sent: list[tuple[bytes, float]] = []
+        # As Django's ASGI handler consumes it (a client that leaves stops it early).
+        async with aclosing(aiter(response)) as content:
+            async for chunk in content:
+                sent.append((chunk, open_streams() - before))
+                if len(sent) == stop_after:
+                    break
+        return before, sent, open_streams() - before
+
+    _, sent, after = async_to_sync(send)(3)
+    assert sent == [(b"data: one\n\n", 1), (b"data: two\n\n", 1), (b"data: three\n\n", 1)]
+    assert after == 0
+    _, sent, after = async_to_sync(send)(1)
+    assert [chunk for chunk, _ in sent] == [b"data: one\n\n"]
+    assert after == 0

@@ -106,10 +106,10 @@ def _expected() -> dict[str, Any]:
     }
 
 
-@pytest.mark.usefixtures("live_db")
-def test_a_semantic_hit_is_written_with_its_row_and_bills_nothing() -> None:
-    tenant = new_tenant("Ledger Hit")
-    hit = SemanticHit(
+def semantic_hit_entry(tenant: Tenant) -> LedgerEntry:
+    """A semantic-cache hit's entry: nothing billed, the cost it saved, which entry."""
+    cached = entry(tenant, cache=CacheKind.SEMANTIC, saved_cost_usd=Decimal("0.0000198"))
+    cached.semantic_hit = SemanticHit(
         entry_id=uuid.uuid4(),
         question="How do refunds work?",
         query="How does a refund work?",
@@ -121,8 +121,15 @@ def test_a_semantic_hit_is_written_with_its_row_and_bills_nothing() -> None:
         similarity=0.93,
         score=0.9,
     )
-    cached = entry(tenant, cache=CacheKind.SEMANTIC, saved_cost_usd=Decimal("0.0000198"))
-    cached.semantic_hit = hit
+    return cached
+
+
+@pytest.mark.usefixtures("live_db")
+def test_a_semantic_hit_is_written_with_its_row_and_bills_nothing() -> None:
+    tenant = new_tenant("Ledger Hit")
+    cached = semantic_hit_entry(tenant)
+    hit = cached.semantic_hit
+    assert hit is not None
     with CaptureQueriesContext(connection) as queries:
         row_id = record_sync(cached)
     assert len(queries) == 1

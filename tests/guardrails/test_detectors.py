@@ -240,6 +240,24 @@ def test_canary_alone_holds_nothing_back_and_never_shows_it_whole() -> None:
     assert guard.blocked.check == Check.CANARY
 
 
+def test_a_canary_streamed_a_character_at_a_time_with_spaces_and_invisibles_is_stopped() -> None:
+    canary = canary_for("t")
+    guard = StreamGuard(Policy(), canary=canary)
+    assert guard.feed("Here is the text: ") == ["Here is the text: "]
+    # Spread over 190 characters: spaces, zero-width spaces, upper case.
+    pieces = [f"{char.upper()}{' ' * 5}\u200b{' ' * 5}" for char in canary]
+    shown = [out for piece in pieces for out in guard.feed(piece)]
+    assert shown == pieces[:-1]  # every piece but the one that completes it
+    assert guard.blocked is not None
+    assert guard.blocked.check == Check.CANARY
+    # Text that only resembles it passes.
+    other = StreamGuard(Policy(), canary=canary)
+    near = [f"{char} " for char in canary[:-1]] + ["!"]
+    assert [out for piece in near for out in other.feed(piece)] == near
+    assert other.finish() == []
+    assert other.blocked is None
+
+
 def test_the_search_question_is_redacted_like_the_chat_question() -> None:
     from apps.rag.context import redacted_question
 

@@ -1,0 +1,194 @@
+"""The ledger journal (apps/gateway/journal.py): a call's entry goes to a Redis stream
+with its settlement and reaches PostgreSQL through the process's writer or the drain,
+as the same rows the synchronous write makes, exactly once, with nothing lost when the
+process dies between the append and the insert."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.test import override_settings
+from redis.asyncio.client import Pipeline
+
+from apps.core.db import tenant_context
+from apps.core.redis_client import get_redis, sync_redis
+from apps.finops.models import PendingUsage
+from apps.gateway import api, budget, journal
+from apps.gateway.ledger import LedgerEntry, record_sync
+from apps.gateway.models import (
+    AISettings,
+    SemanticCacheHit,
+    UsageOutbox,
+    UsageRecord,
+)
+from apps.gateway.types import CallContext
+from apps.tenants.models import Tenant
+from tests.gateway.conftest import FAST
+from tests.gateway.test_ledger import described, entry, new_tenant, semantic_hit_entry
+
+QUESTION = [{"role": "user", "content": "Summarise our refund policy."}]
+# What differs between two runs of the same call: how long it took.
+TIMINGS = ("latency_ms", "ttft_ms")
+
+
+@pytest.fixture(autouse=True)
+def _journal_on(live_db: None) -> Iterator[None]:
+    """The journal on, its writer done before the database closes again."""
+    with override_settings(GATEWAY_LEDGER_JOURNAL=True):
+        yield
+        assert journal.wait_written(10)
+
+
+def journal_ids() -> set[bytes]:
+    return {stream_id for stream_id, _ in sync_redis().xrange(journal.JOURNAL)}
+
+
+def ledger_of(tenant: Tenant) -> list[UsageRecord]:
+    with tenant_context(tenant.id):
+        return list(UsageRecord.objects.filter(tenant=tenant).order_by("created_at"))
+
+
+def without_timings(row: UsageRecord) -> dict[str, Any]:
+    return {k: v for k, v in described(row).items() if k not in (*TIMINGS, "tenant_id")}
+
+
+def caches_off(name: str) -> Tenant:
+    tenant = new_tenant(name)
+    with tenant_context(tenant.id):
+        AISettings.objects.update_or_create(tenant=tenant, defaults={"cache_enabled": False})
+    return tenant
+
+
+def complete(tenant: Tenant) -> uuid.UUID:
+    ctx = CallContext(tenant_id=tenant.id, feature="batch_summary", request_id="journal")
+    return api.complete_sync(ctx, QUESTION, extra_headers=FAST).usage_record_ids[0]
+
+
+def test_a_journaled_call_writes_the_rows_the_synchronous_path_writes() -> None:
+    journaled, synchronous = caches_off("Journal On"), caches_off("Journal Off")
+    row_id = complete(journaled)
+    assert journal.wait_written(10)
+    with override_settings(GATEWAY_LEDGER_JOURNAL=False):
+        sync_id = complete(synchronous)
+    (row,), (sync_row,) = ledger_of(journaled), ledger_of(synchronous)
+    assert row.id == row_id
+    assert sync_row.id == sync_id
+    assert without_timings(row) == without_timings(sync_row)
+    assert row.tokens_out > 0
+    for tenant, rid in ((journaled, row_id), (synchronous, sync_id)):
+        with tenant_context(tenant.id):
+            assert UsageOutbox.objects.get(usage_record_id=rid).tokens == (
+                row.tokens_in + row.tokens_out
+            )
+            # The FinOps queue is fed by the insert's trigger either way.
+            assert PendingUsage.objects.filter(usage_record_id=rid).exists()
+    # Written rows leave the journal.
+    assert not journal_ids()
+
+
+def test_a_semantic_hit_entry_round_trips_through_the_journal() -> None:
+    tenant = new_tenant("Journal Hit")
+    cached = semantic_hit_entry(tenant)
+    hit = cached.semantic_hit
+    assert hit is not None
+    row_id = async_to_sync(journal.record)(cached)
+    assert journal.wait_written(10)
+    sync_id = record_sync(cached)
+    with tenant_context(tenant.id):
+        row, sync_row = (UsageRecord.objects.get(id=i) for i in (row_id, sync_id))
+        saved = SemanticCacheHit.objects.get(usage_record_id=row_id)
+        assert not UsageOutbox.objects.filter(usage_record_id=row_id).exists()
+    assert described(row) == described(sync_row)
+    assert (saved.entry_id, saved.query, saved.cached_query) == (
+        hit.entry_id,
+        hit.question,
+        hit.query,
+    )
+    assert saved.similarity == pytest.approx(0.93)
+
+
+def append_only(ledger_entry: LedgerEntry) -> tuple[uuid.UUID, bytes, bytes]:
+    """What a process that dies right after the append leaves: the entry in the
+    journal, never handed to a writer. Returns its row id, stream id and data."""
+    journaled = journal.prepare(ledger_entry)
+
+    async def append() -> bytes:
+        return bytes(await get_redis().xadd(journal.JOURNAL, {"e": journaled.data}))
+
+    return journaled.row_id, async_to_sync(append)(), journaled.data
+
+
+def test_a_crash_between_the_append_and_the_insert_loses_nothing() -> None:
+    tenant = new_tenant("Journal Crash")
+    row_id, stream_id, _ = append_only(entry(tenant))
+    assert not ledger_of(tenant)
+    # The drain leaves young entries to their process's writer...
+    journal.drain()
+    assert stream_id in journal_ids()
+    # ...and writes them once they are old enough (here: now).
+    assert journal.drain(older_than_ms=0) >= 1
+    (row,) = ledger_of(tenant)
+    assert row.id == row_id
+    assert stream_id not in journal_ids()
+    with tenant_context(tenant.id):
+        assert UsageOutbox.objects.get(usage_record_id=row_id).tokens == 42
+
+
+def test_an_entry_written_twice_is_one_row_with_one_outbox_entry() -> None:
+    tenant = new_tenant("Journal Twice")
+    row_id, stream_id, data = append_only(entry(tenant))
+    # The writer and the drain both took it (a slow writer, a drain at the same moment).
+    assert journal.write([(stream_id, data)]) == 1
+    assert journal.write([(stream_id, data)]) == 0
+    assert [r.id for r in ledger_of(tenant)] == [row_id]
+    with tenant_context(tenant.id):
+        assert UsageOutbox.objects.filter(usage_record_id=row_id).count() == 1
+        assert PendingUsage.objects.filter(usage_record_id=row_id).count() == 1
+
+
+def test_an_entry_the_database_refuses_is_set_aside_and_the_rest_written() -> None:
+    tenant = new_tenant("Journal Refused")
+    good_id, good, good_data = append_only(entry(tenant))
+    gone = CallContext(tenant_id=uuid.uuid4(), feature="chat")  # no such tenant
+    _, bad, bad_data = append_only(LedgerEntry(ctx=gone, requested_model="fast"))
+    dead_before = sync_redis().xlen(journal.DEAD)
+    assert journal.write([(good, good_data), (bad, bad_data)]) == 1
+    assert [r.id for r in ledger_of(tenant)] == [good_id]
+    assert not {good, bad} & journal_ids()
+    assert sync_redis().xlen(journal.DEAD) == dead_before + 1
+
+
+def test_the_budget_seeded_from_the_ledger_counts_the_calls_still_in_the_journal() -> None:
+    tenant = new_tenant("Journal Budget")
+    append_only(entry(tenant, cost_usd=Decimal("0.25")))
+    key = f"test:journal-budget:{tenant.id}"
+
+    async def seed() -> bytes | None:
+        await get_redis().delete(key)
+        await budget.seed(key, str(tenant.id))
+        return await get_redis().get(key)
+
+    assert int(async_to_sync(seed)() or 0) == int(Decimal("0.25") * budget.NANO)
+
+
+def test_the_settlement_and_the_entry_take_one_redis_round_trip(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant = caches_off("Journal Round Trips")
+    pipelines: list[list[str]] = []
+    execute = Pipeline.execute
+
+    async def counting(self: Pipeline[bytes], *args: Any, **kwargs: Any) -> Any:
+        pipelines.append([str(command[0][0]) for command in self.command_stack])
+        return await execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "execute", counting)
+    complete(tenant)
+    # The ledger entry went in the settlement's pipeline, not a round trip of its own.
+    (settlement,) = [p for p in pipelines if "XADD" in p]
+    assert "INCRBY" in settlement
