@@ -93,6 +93,7 @@ def prepare(entry: LedgerEntry) -> Journaled:
         "error": entry.error_code,
         "latency": entry.latency_ms,
         "ttft": entry.ttft_ms,
+        "batch": entry.batch,
         "hit": None
         if hit is None
         else {
@@ -126,6 +127,7 @@ def _entry(data: dict[str, Any]) -> tuple[uuid.UUID, datetime, LedgerEntry]:
         error_code=data["error"],
         latency_ms=data["latency"],
         ttft_ms=data["ttft"],
+        batch=data.get("batch", False),
         # Only what the ledger keeps of the hit (its row in SemanticCacheHit).
         semantic_hit=None
         if hit is None

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.test import Client
 
 from apps.accounts.models import User
-from apps.chat.models import Message
+from apps.chat.models import DailyQuality, Message
 from apps.core.db import tenant_context
 from apps.gateway.models import UsageRecord
 from apps.tenants.models import Membership, Tenant
@@ -337,3 +337,37 @@ def test_posting_needs_csrf_and_the_users_live_session(setup: ChatSetup, server:
     assert send(http, setup["conversation_url"], "hi again").status_code == 302
     with tenant_context(setup["tenant"].id):
         assert Message.objects.count() == 2  # the accepted question and its answer
+
+
+@pytest.fixture(scope="module")
+def journal_server(django_db_setup: None, artifacts_dir: Path) -> Iterator[str]:
+    # The production default: the ledger row written by the journal's writer thread.
+    with paced_stack(artifacts_dir / "chat-journal", GATEWAY_LEDGER_JOURNAL="1") as base:
+        yield base
+
+
+def test_with_the_ledger_journal_an_answer_is_billed_and_counted_for_quality(
+    live_db: None, journal_server: str
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    owner = make_user(f"journal-{suffix}@example.com")
+    tenant = tenant_create(owner=owner, name=f"Journal {suffix}")
+    http = browser_session(journal_server, owner)
+    page = http.post(f"/t/{tenant.slug}/chat/new/", follow_redirects=False)
+    sent = send(http, page.headers["location"], "How do refunds work?")
+    assert sent.status_code == 201
+    stream = events(http, sent.json()["events_url"])
+    assert json.loads(stream[-1][2])["status"] == "complete"
+    message = saved(tenant, sent.json()["message_id"])
+    with tenant_context(tenant.id):
+        row = UsageRecord.objects.get(id=message.usage_record_id)
+        # The answer's side of the quality counts is keyed by its ledger row, which the
+        # trigger on the message reads as the answer is saved (chat migration 0006): the
+        # row must be in the database by then, not still in the journal.
+        counted = list(
+            DailyQuality.objects.filter(
+                source="answers", feature="chat", model=row.served_model or row.requested_model
+            ).values_list("chat_answers", flat=True)
+        )
+    assert (row.feature, row.status, row.request_id) == ("chat", "ok", str(message.id))
+    assert counted == [1]
