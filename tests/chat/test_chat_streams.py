@@ -359,6 +359,7 @@ def test_with_the_ledger_journal_an_answer_is_billed_and_counted_for_quality(
     stream = events(http, sent.json()["events_url"])
     assert json.loads(stream[-1][2])["status"] == "complete"
     message = saved(tenant, sent.json()["message_id"])
+    assert message.usage_record_id is not None
     with tenant_context(tenant.id):
         row = UsageRecord.objects.get(id=message.usage_record_id)
         # The answer's side of the quality counts is keyed by its ledger row, which the
