@@ -46,12 +46,16 @@ def django_db_setup(django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
             conn.execute(f'DROP DATABASE IF EXISTS "{test_name}" WITH (FORCE)')
 
 
-@pytest.fixture(autouse=True)
-def _ledger_written_before_the_call_returns(settings: Settings) -> None:
+@pytest.fixture(scope="session", autouse=True)
+def _ledger_written_before_the_call_returns() -> Iterator[None]:
     # Tests read the ledger right after their calls; the journal (the production default,
     # apps/gateway/journal.py) writes it a few ms later. tests/gateway/test_journal.py
-    # turns it on.
+    # turns it on. Session-scoped so that module fixtures making calls (e2e set-ups) are
+    # covered too; the ``settings`` fixture restores this value after a test changes it.
+    previous = settings.GATEWAY_LEDGER_JOURNAL
     settings.GATEWAY_LEDGER_JOURNAL = False
+    yield
+    settings.GATEWAY_LEDGER_JOURNAL = previous
 
 
 @pytest.fixture(autouse=True)
