@@ -157,7 +157,10 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
-    return 0 if result["days_90_p95_ms"] <= TARGET_P95_MS else 1
+    # A miss is reported, not fatal: `make bench` runs every benchmark to the end.
+    verdict = "met" if result["days_90_p95_ms"] <= TARGET_P95_MS else "NOT met"
+    print(f"target days_90_p95_ms <= {TARGET_P95_MS:g}: {verdict}")
+    return 0
 
 
 if __name__ == "__main__":
