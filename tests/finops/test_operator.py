@@ -261,3 +261,36 @@ def test_active_users_count_each_person_once_however_many_calls(
         Decimal("1.00"),
         4 * 150,
     )
+
+
+def test_active_users_of_a_month_so_far_and_of_any_other_range(
+    tenant: Tenant, owner: User, member: User
+) -> None:
+    """From the first of a month the count reads the month's users and their first day
+    (finops migration 0004); any other range counts distinct users over the user-days.
+    Both give the people who called in the range."""
+    calls = [
+        (owner.pk, datetime(2026, 3, 5, 9, tzinfo=UTC)),
+        (member.pk, datetime(2026, 3, 2, 9, tzinfo=UTC)),
+        (member.pk, datetime(2026, 3, 20, 9, tzinfo=UTC)),
+        (owner.pk, datetime(2026, 2, 27, 9, tzinfo=UTC)),
+    ]
+    for user_id, at in calls:
+        row_id = record(tenant.id, user_id=user_id)
+        with tenant_context(tenant.id):
+            UsageRecord.objects.filter(id=row_id).update(created_at=at)
+    rollups.drain_tenant(tenant.id)
+    staff = staff_user()
+
+    def active(since: datetime, until: datetime) -> int:
+        period = operator.Period(start=since, end=until, prev_start=since, prev_end=since)
+        found = operator.tenant_economics(period, actor_id=staff.pk, reason="test")
+        return next(row.active_users for row in found if row.tenant_id == str(tenant.id))
+
+    march = datetime(2026, 3, 1, tzinfo=UTC)
+    assert active(march, march + timedelta(days=3, hours=12)) == 1  # the member, on the 2nd
+    assert active(march, march + timedelta(days=9)) == 2  # and the owner, on the 5th
+    assert active(march, datetime(2026, 4, 1, tzinfo=UTC)) == 2  # the whole month
+    assert active(march + timedelta(days=2), march + timedelta(days=9)) == 1  # owner only
+    assert active(datetime(2026, 2, 1, tzinfo=UTC), march) == 1  # February: the owner
+    assert active(datetime(2026, 2, 20, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)) == 2

@@ -1,0 +1,293 @@
+"""The operator console at the month's end: a tenant x day table and a tenant x month x
+user table, and three of the four operator functions rewritten over them.
+
+Over migration 0003's tables the month-to-date figures grow with the day of the month: on
+the 30th, ``finops_operator_tenants`` summed a month of feature-day rows twice (this month
+and the trend's) and grouped a month of user-days for the distinct active users. Two
+coarser tables, kept by the same drain statement (``apps/finops/rollups.py``):
+
+- ``finops_dailytenanttotal``: per tenant and UTC day, calls, tokens, cost, the signed-in
+  users' part of them and ``user_days`` (how many users called that day): the feature-day
+  totals summed over features, a quarter of their rows with four features;
+- ``finops_monthlyactiveuser``: per tenant, UTC month and user, the first day of the
+  month the user called on. The distinct active users from the first of a month up to any
+  moment are the month's rows with ``first_day`` before it: one row per user, not one
+  per user-day.
+
+``finops_operator_tenants``, ``finops_operator_units`` and ``finops_operator_daily`` read
+them; ``finops_operator_features`` keeps reading the feature-day totals (it needs the
+feature). A range that does not start on the first of a month, or runs past its month,
+still counts active users over the user-days (nothing in the console asks for one).
+
+Both tables are tenant data under FORCEd row-level security (``tenant_isolation``; a
+tenant could read its own rows, sums of rollups it can read already) and are read across
+tenants only by the functions, through the owner-only ``operator_read`` policy, as in 0003.
+The functions keep their arguments, results, checks and audit row. The migration fills
+both tables from 0003's tables (ledger rows still queued are added by the next drain).
+"""
+
+import importlib
+import uuid
+from decimal import Decimal
+
+import django.db.models.deletion
+from django.conf import settings
+from django.db import migrations, models
+
+from apps.core.rls import EnableRLS
+
+NEW_TABLES = ("finops_dailytenanttotal", "finops_monthlyactiveuser")
+OFF = "PERFORM set_config('app.operator_read', '', true);"
+HEADER = (
+    "LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp "
+    "SET work_mem = '64MB' AS $$"
+)
+
+# Every column is qualified: the functions' output columns are PL/pgSQL variables.
+TENANTS = f"""
+CREATE OR REPLACE FUNCTION finops_operator_tenants(
+    p_actor bigint, p_reason text, p_since timestamptz, p_until timestamptz,
+    p_prev_since timestamptz, p_prev_until timestamptz
+) RETURNS TABLE (
+    tenant_id uuid, name text, slug text, plan text, cost_usd numeric, prev_cost_usd numeric,
+    calls bigint, tokens bigint, active_users bigint, revenue_cents bigint
+)
+{HEADER}
+DECLARE
+    -- From the first of a month to a moment in it (month to date): the month's users.
+    v_month boolean := p_since = date_trunc('month', p_since, 'UTC')
+        AND p_until <= ((p_since AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+BEGIN
+    PERFORM finops_operator_check(p_actor, p_reason, 'tenants', p_prev_since, p_until);
+    RETURN QUERY
+    WITH cur AS (
+        SELECT d.tenant_id, sum(d.cost_usd) AS cost, sum(d.calls) AS calls,
+               sum(d.tokens_in + d.tokens_out) AS tokens
+        FROM finops_dailytenanttotal d
+        WHERE d.day >= p_since AND d.day < p_until
+        GROUP BY d.tenant_id
+    ), active AS (
+        SELECT m.tenant_id, count(*) AS n
+        FROM finops_monthlyactiveuser m
+        WHERE v_month AND m.month = p_since AND m.first_day < p_until
+        GROUP BY m.tenant_id
+        UNION ALL
+        SELECT u.tenant_id, count(*) AS n
+        FROM (
+            SELECT DISTINCT a.tenant_id, a.user_id
+            FROM finops_dailyactiveuser a
+            WHERE NOT v_month AND a.day >= p_since AND a.day < p_until
+        ) AS u
+        GROUP BY u.tenant_id
+    ), prev AS (
+        SELECT d.tenant_id, sum(d.cost_usd) AS cost
+        FROM finops_dailytenanttotal d
+        WHERE d.day >= p_prev_since AND d.day < p_prev_until
+        GROUP BY d.tenant_id
+    ), rev AS (
+        SELECT i.tenant_id, sum(i.amount_paid_cents) AS cents
+        FROM billing_invoicerecord i
+        WHERE i.status = 'paid' AND i.paid_at >= p_since AND i.paid_at < p_until
+        GROUP BY i.tenant_id
+    )
+    SELECT t.id, t.name::text, t.slug::text, t.plan::text,
+           coalesce(cur.cost, 0), coalesce(prev.cost, 0),
+           coalesce(cur.calls, 0)::bigint, coalesce(cur.tokens, 0)::bigint,
+           coalesce(active.n, 0)::bigint, coalesce(rev.cents, 0)::bigint
+    FROM tenants_tenant t
+    LEFT JOIN cur ON cur.tenant_id = t.id
+    LEFT JOIN active ON active.tenant_id = t.id
+    LEFT JOIN prev ON prev.tenant_id = t.id
+    LEFT JOIN rev ON rev.tenant_id = t.id
+    ORDER BY coalesce(cur.cost, 0) DESC, t.name;
+    {OFF}
+END $$;
+"""
+
+UNITS = f"""
+CREATE OR REPLACE FUNCTION finops_operator_units(
+    p_actor bigint, p_reason text, p_since timestamptz, p_until timestamptz
+) RETURNS TABLE (
+    user_days bigint, user_tokens bigint, user_cost_usd numeric,
+    all_tokens bigint, all_cost_usd numeric
+)
+{HEADER}
+BEGIN
+    PERFORM finops_operator_check(p_actor, p_reason, 'units', p_since, p_until);
+    RETURN QUERY
+    SELECT coalesce(sum(d.user_days), 0)::bigint,
+           coalesce(sum(d.user_tokens), 0)::bigint,
+           coalesce(sum(d.user_cost_usd), 0),
+           coalesce(sum(d.tokens_in + d.tokens_out), 0)::bigint,
+           coalesce(sum(d.cost_usd), 0)
+    FROM finops_dailytenanttotal d
+    WHERE d.day >= p_since AND d.day < p_until;
+    {OFF}
+END $$;
+"""
+
+DAILY = f"""
+CREATE OR REPLACE FUNCTION finops_operator_daily(
+    p_actor bigint, p_reason text, p_since timestamptz, p_until timestamptz
+) RETURNS TABLE (day timestamptz, cost_usd numeric, calls bigint)
+{HEADER}
+BEGIN
+    PERFORM finops_operator_check(p_actor, p_reason, 'daily', p_since, p_until);
+    RETURN QUERY
+    SELECT d.day, sum(d.cost_usd), sum(d.calls)::bigint
+    FROM finops_dailytenanttotal d
+    WHERE d.day >= p_since AND d.day < p_until
+    GROUP BY d.day
+    ORDER BY d.day;
+    {OFF}
+END $$;
+"""
+
+# History, from 0003's tables (exactly what the drain would have written). The owner is
+# filtered by the FORCEd policies, so the tables are un-forced for these statements only,
+# inside the migration's transaction (a drain waits for it, then writes all of them).
+FILL_TENANT_DAYS = """
+INSERT INTO finops_dailytenanttotal
+    (id, tenant_id, created_at, updated_at, day, calls, tokens_in, tokens_out, cost_usd,
+     user_tokens, user_cost_usd, user_days)
+SELECT gen_random_uuid(), f.tenant_id, now(), now(), f.day, sum(f.calls),
+       sum(f.tokens_in), sum(f.tokens_out), sum(f.cost_usd), sum(f.user_tokens),
+       sum(f.user_cost_usd),
+       coalesce((SELECT count(*) FROM finops_dailyactiveuser a
+                 WHERE a.tenant_id = f.tenant_id AND a.day = f.day), 0)
+FROM finops_dailyfeaturetotal f
+GROUP BY f.tenant_id, f.day
+"""
+FILL_MONTH_USERS = """
+INSERT INTO finops_monthlyactiveuser
+    (id, tenant_id, created_at, updated_at, month, user_id, first_day)
+SELECT gen_random_uuid(), a.tenant_id, now(), now(), date_trunc('month', a.day, 'UTC'),
+       a.user_id, min(a.day)
+FROM finops_dailyactiveuser a
+GROUP BY a.tenant_id, date_trunc('month', a.day, 'UTC'), a.user_id
+"""
+BACKFILL_TABLES = ("finops_dailyfeaturetotal", "finops_dailyactiveuser", *NEW_TABLES)
+
+OPERATOR_POLICY = (
+    "CREATE POLICY operator_read ON {table} FOR SELECT TO CURRENT_USER "
+    # A sub-select is evaluated once per query (an InitPlan), not once per row.
+    "USING ((SELECT current_setting('app.operator_read', true)) = 'on')"
+)
+
+
+def forwards(apps, schema_editor):
+    for table in NEW_TABLES:
+        schema_editor.execute(OPERATOR_POLICY.format(table=table))
+    for sql in (TENANTS, UNITS, DAILY):
+        schema_editor.execute(sql, params=None)
+    for table in BACKFILL_TABLES:
+        schema_editor.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+    schema_editor.execute(FILL_TENANT_DAYS)
+    schema_editor.execute(FILL_MONTH_USERS)
+    for table in BACKFILL_TABLES:
+        schema_editor.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+
+
+def backwards(apps, schema_editor):
+    # 0003's functions, as they were (same arguments and results: replaced in place).
+    previous = importlib.import_module("apps.finops.migrations.0003_operator_daily_totals")
+    for sql in (previous.TENANTS, previous.DAILY):
+        schema_editor.execute(sql, params=None)
+    schema_editor.execute(
+        previous.UNITS.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"), params=None
+    )
+    for table in NEW_TABLES:
+        schema_editor.execute(f"DROP POLICY IF EXISTS operator_read ON {table}")
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("finops", "0003_operator_daily_totals"),
+        ("tenants", "0008_alert_webhooks"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name="DailyTenantTotal",
+            fields=[
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("day", models.DateTimeField()),
+                ("calls", models.BigIntegerField(default=0)),
+                ("tokens_in", models.BigIntegerField(default=0)),
+                ("tokens_out", models.BigIntegerField(default=0)),
+                (
+                    "cost_usd",
+                    models.DecimalField(decimal_places=8, default=Decimal("0"), max_digits=18),
+                ),
+                ("user_tokens", models.BigIntegerField(default=0)),
+                (
+                    "user_cost_usd",
+                    models.DecimalField(decimal_places=8, default=Decimal("0"), max_digits=18),
+                ),
+                ("user_days", models.BigIntegerField(default=0)),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenants.tenant",
+                    ),
+                ),
+            ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(fields=("day", "tenant"), name="finops_tenant_day_key")
+                ],
+            },
+        ),
+        migrations.CreateModel(
+            name="MonthlyActiveUser",
+            fields=[
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("month", models.DateTimeField()),
+                ("first_day", models.DateTimeField()),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenants.tenant",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+            ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("month", "tenant", "user"), name="finops_month_user_key"
+                    )
+                ],
+            },
+        ),
+        EnableRLS("dailytenanttotal"),
+        EnableRLS("monthlyactiveuser"),
+        migrations.RunPython(forwards, backwards),
+    ]
