@@ -132,7 +132,7 @@ def test_an_outsider_cannot_write_operator_totals_for_another_tenant(
     tenant: Tenant, other_tenant: Tenant, model: type[OperatorTotal]
 ) -> None:
     user_id = owner_of(tenant.id).user_id
-    fields: dict[str, Any] = {
+    fields_of: dict[type[OperatorTotal], dict[str, Any]] = {
         DailyFeatureTotal: {"day": "2026-01-01T00:00Z", "feature": "chat"},
         DailyActiveUser: {"day": "2026-01-01T00:00Z", "user_id": user_id},
         DailyTenantTotal: {"day": "2026-01-01T00:00Z"},
@@ -141,7 +141,8 @@ def test_an_outsider_cannot_write_operator_totals_for_another_tenant(
             "user_id": user_id,
             "first_day": "2026-01-01T00:00Z",
         },
-    }[model]
+    }
+    fields = fields_of[model]
     with (
         tenant_context(other_tenant.id),
         pytest.raises(ProgrammingError, match="row-level security"),
