@@ -16,7 +16,7 @@ coarser tables, kept by the same drain statement (``apps/finops/rollups.py``):
 
 ``finops_operator_tenants``, ``finops_operator_units`` and ``finops_operator_daily`` read
 them; ``finops_operator_features`` keeps reading the feature-day totals (it needs the
-feature). A range that does not start on the first of a month, or runs past its month,
+feature) with a cheaper plan (``FEATURES`` below). A range that does not start on the first of a month, or runs past its month,
 still counts active users over the user-days (nothing in the console asks for one).
 
 Both tables are tenant data under FORCEd row-level security (``tenant_isolation``; a
@@ -143,6 +143,36 @@ BEGIN
 END $$;
 """
 
+# Cost by feature keeps the feature-day rows, but adds per (feature, tenant) first and
+# counts the tenants after, with hashing rather than sorting: the planner expects about
+# 0.5% of the rows to pass the row-level security filter (the operator policy's setting
+# is unknown to it), so it would sort a month of rows by feature (a collated text sort)
+# and sort them again inside count(DISTINCT). At 300 tenants and a whole month (36,000
+# rows) that took 72-108 ms; this 36-44 ms. ``enable_sort`` is off for this function
+# only; the final ORDER BY of four rows still sorts.
+FEATURES = f"""
+CREATE OR REPLACE FUNCTION finops_operator_features(
+    p_actor bigint, p_reason text, p_since timestamptz, p_until timestamptz
+) RETURNS TABLE (feature text, calls bigint, tokens bigint, cost_usd numeric, tenants bigint)
+{HEADER.replace(" AS $$", " SET enable_sort = off AS $$")}
+BEGIN
+    PERFORM finops_operator_check(p_actor, p_reason, 'features', p_since, p_until);
+    RETURN QUERY
+    SELECT g.feature::text, sum(g.calls)::bigint, sum(g.tokens)::bigint, sum(g.cost),
+           count(*)::bigint
+    FROM (
+        SELECT f.feature, f.tenant_id, sum(f.calls) AS calls,
+               sum(f.tokens_in + f.tokens_out) AS tokens, sum(f.cost_usd) AS cost
+        FROM finops_dailyfeaturetotal f
+        WHERE f.day >= p_since AND f.day < p_until
+        GROUP BY f.feature, f.tenant_id
+    ) AS g
+    GROUP BY g.feature
+    ORDER BY sum(g.cost) DESC;
+    {OFF}
+END $$;
+"""
+
 # History, from 0003's tables (exactly what the drain would have written). The owner is
 # filtered by the FORCEd policies, so the tables are un-forced for these statements only,
 # inside the migration's transaction (a drain waits for it, then writes all of them).
@@ -178,7 +208,7 @@ OPERATOR_POLICY = (
 def forwards(apps, schema_editor):
     for table in NEW_TABLES:
         schema_editor.execute(OPERATOR_POLICY.format(table=table))
-    for sql in (TENANTS, UNITS, DAILY):
+    for sql in (TENANTS, FEATURES, UNITS, DAILY):
         schema_editor.execute(sql, params=None)
     for table in BACKFILL_TABLES:
         schema_editor.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
@@ -191,7 +221,7 @@ def forwards(apps, schema_editor):
 def backwards(apps, schema_editor):
     # 0003's functions, as they were (same arguments and results: replaced in place).
     previous = importlib.import_module("apps.finops.migrations.0003_operator_daily_totals")
-    for sql in (previous.TENANTS, previous.DAILY):
+    for sql in (previous.TENANTS, previous.FEATURES, previous.DAILY):
         schema_editor.execute(sql, params=None)
     schema_editor.execute(
         previous.UNITS.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"), params=None
