@@ -182,6 +182,33 @@ class DailyTenantTotal(TenantScopedModel):
         return f"{self.day:%Y-%m-%d}"
 
 
+class MonthlyFeatureTotal(TenantScopedModel):
+    """A tenant's totals for one UTC calendar month and one feature (finops migration
+    0004): the feature-day totals of the month summed, kept by the same drain statement.
+
+    The month to date is the month's rows less the feature-day rows from the end of the
+    range to the end of the month (none when the range ends now): a few rows per tenant
+    instead of one per feature and day, however late in the month.
+    """
+
+    month = models.DateTimeField()  # the first of the month, midnight UTC
+    feature = models.CharField(max_length=40)
+    calls = models.BigIntegerField(default=0)
+    tokens_in = models.BigIntegerField(default=0)
+    tokens_out = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("month", "tenant", "feature"), name="finops_month_feature_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.feature}"
+
+
 class MonthlyActiveUser(TenantScopedModel):
     """A user who made at least one call for the tenant in a UTC calendar month, with the
     first day of the month they did (finops migration 0004).

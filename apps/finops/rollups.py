@@ -12,9 +12,10 @@ Exact and incremental, whatever order ledger rows commit in:
    once or, on any failure, stays queued for the next run.
 3. The same statement keeps the operator console's coarser tables
    (``DailyFeatureTotal``: tenant x day x feature; ``DailyActiveUser``: tenant x day x
-   user, written once; ``DailyTenantTotal``: tenant x day; ``MonthlyActiveUser``: tenant
-   x month x user, with the user's first day of the month), so they are exactly the daily
-   rollups summed, at every commit.
+   user, written once; ``DailyTenantTotal``: tenant x day; ``MonthlyFeatureTotal``:
+   tenant x month x feature; ``MonthlyActiveUser``: tenant x month x user, with the
+   user's first day of the month), so they are exactly the daily rollups summed, at
+   every commit.
 
 Why a queue and not a watermark over ``created_at`` or an id: ``created_at`` is taken
 before the insert and ids are not monotonic (UUIDs; a sequence would be handed out
@@ -91,6 +92,8 @@ KEY_COLUMNS = ("period", "bucket", "feature", "model", "user_id", "api_key_id")
 DAY_SUM_COLUMNS = ("calls", "tokens_in", "tokens_out", "cost_usd", "user_tokens", "user_cost_usd")
 # The operator's daily totals per tenant (``DailyTenantTotal``): the same, and user-days.
 TENANT_DAY_SUMS = (*DAY_SUM_COLUMNS, "user_days")
+# ... per tenant, month and feature (``MonthlyFeatureTotal``).
+MONTH_SUMS = ("calls", "tokens_in", "tokens_out", "cost_usd")
 
 _DRAIN = f"""
 WITH picked AS MATERIALIZED (
@@ -176,6 +179,19 @@ WITH picked AS MATERIALIZED (
         updated_at = EXCLUDED.updated_at,
         {", ".join(f"{c} = finops_dailytenanttotal.{c} + EXCLUDED.{c}" for c in TENANT_DAY_SUMS)}
     RETURNING 1
+), month_features_added AS (
+    -- The operator's per-tenant month and feature (finops migration 0004).
+    INSERT INTO finops_monthlyfeaturetotal
+        (id, tenant_id, created_at, updated_at, month, feature, {", ".join(MONTH_SUMS)})
+    SELECT gen_random_uuid(), %(tenant)s::uuid, now(), now(),
+           date_trunc('month', day, 'UTC'), feature, {", ".join(f"sum({c})" for c in MONTH_SUMS)}
+    FROM day_totals
+    GROUP BY date_trunc('month', day, 'UTC'), feature
+    ORDER BY date_trunc('month', day, 'UTC'), feature
+    ON CONFLICT (month, tenant_id, feature) DO UPDATE SET
+        updated_at = EXCLUDED.updated_at,
+        {", ".join(f"{c} = finops_monthlyfeaturetotal.{c} + EXCLUDED.{c}" for c in MONTH_SUMS)}
+    RETURNING 1
 ), month_users_added AS (
     -- A user of the month, with the first day of it they called on; a late row of an
     -- earlier day moves that day back, nothing moves it forward.
@@ -194,12 +210,13 @@ WITH picked AS MATERIALIZED (
 )
 -- Every data-modifying CTE runs to completion whether read or not; reading them all here
 -- fixes the order in which they take row locks (rollups, day totals, users, tenant days,
--- month users), the same for every drain.
+-- month features, month users), the same for every drain.
 SELECT (SELECT count(*) FROM taken),
        (SELECT count(*) FROM added),
        (SELECT count(*) FROM features_added),
        (SELECT count(*) FROM users_added),
        (SELECT count(*) FROM tenant_days_added),
+       (SELECT count(*) FROM month_features_added),
        (SELECT count(*) FROM month_users_added)
 """  # noqa: S608 (no value is formatted in: column names are the constants above)
 

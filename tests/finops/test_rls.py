@@ -18,6 +18,7 @@ from apps.finops.models import (
     DailyFeatureTotal,
     DailyTenantTotal,
     MonthlyActiveUser,
+    MonthlyFeatureTotal,
     PendingUsage,
     UsageRollup,
 )
@@ -87,6 +88,7 @@ OPERATOR_TABLES = (
     "finops_dailyfeaturetotal",
     "finops_dailyactiveuser",
     "finops_dailytenanttotal",
+    "finops_monthlyfeaturetotal",
     "finops_monthlyactiveuser",
 )
 NONE, ONE_EACH = [0] * len(OPERATOR_TABLES), [1] * len(OPERATOR_TABLES)
@@ -102,6 +104,7 @@ def test_an_outsider_reaches_no_operator_daily_totals(tenant: Tenant, other_tena
         assert not DailyActiveUser.objects.exists()
         assert not DailyTenantTotal.objects.exists()
         assert not MonthlyActiveUser.objects.exists()
+        assert not MonthlyFeatureTotal.objects.exists()
         assert [_count(table, tenant) for table in OPERATOR_TABLES] == NONE
         with connection.cursor() as cursor:
             for table in OPERATOR_TABLES:
@@ -122,11 +125,14 @@ def test_an_outsider_reaches_no_operator_daily_totals(tenant: Tenant, other_tena
         assert [_count(table, tenant) for table in OPERATOR_TABLES] == ONE_EACH
 
 
-OperatorTotal = DailyFeatureTotal | DailyActiveUser | DailyTenantTotal | MonthlyActiveUser
+OperatorTotal = (
+    DailyFeatureTotal | DailyActiveUser | DailyTenantTotal | MonthlyFeatureTotal | MonthlyActiveUser
+)
 
 
 @pytest.mark.parametrize(
-    "model", [DailyFeatureTotal, DailyActiveUser, DailyTenantTotal, MonthlyActiveUser]
+    "model",
+    [DailyFeatureTotal, DailyActiveUser, DailyTenantTotal, MonthlyFeatureTotal, MonthlyActiveUser],
 )
 def test_an_outsider_cannot_write_operator_totals_for_another_tenant(
     tenant: Tenant, other_tenant: Tenant, model: type[OperatorTotal]
@@ -136,6 +142,7 @@ def test_an_outsider_cannot_write_operator_totals_for_another_tenant(
         DailyFeatureTotal: {"day": "2026-01-01T00:00Z", "feature": "chat"},
         DailyActiveUser: {"day": "2026-01-01T00:00Z", "user_id": user_id},
         DailyTenantTotal: {"day": "2026-01-01T00:00Z"},
+        MonthlyFeatureTotal: {"month": "2026-01-01T00:00Z", "feature": "chat"},
         MonthlyActiveUser: {
             "month": "2026-01-01T00:00Z",
             "user_id": user_id,

@@ -25,6 +25,7 @@ from apps.finops.models import (
     DailyFeatureTotal,
     DailyTenantTotal,
     MonthlyActiveUser,
+    MonthlyFeatureTotal,
     PendingUsage,
     UsageRollup,
 )
@@ -217,6 +218,34 @@ def tenant_day_totals(tenant_id: uuid.UUID) -> Totals:
         }
 
 
+MONTH_FIELDS = ("calls", "sum_in", "sum_out", "cost")
+
+
+def ledger_month_features(tenant_id: uuid.UUID) -> Totals:
+    """What ``MonthlyFeatureTotal`` must hold, from the ledger by the ORM."""
+    with tenant_context(tenant_id):
+        summed = (
+            UsageRecord.objects.filter(tenant_id=tenant_id)
+            .annotate(month=Trunc("created_at", "month", tzinfo=UTC))
+            .values("month", "feature")
+            .annotate(
+                calls=Count("id"),
+                sum_in=Sum("tokens_in"),
+                sum_out=Sum("tokens_out"),
+                cost=Sum("cost_usd"),
+            )
+        )
+        return {(r["month"], r["feature"]): tuple(r[f] for f in MONTH_FIELDS) for r in summed}
+
+
+def month_feature_totals(tenant_id: uuid.UUID) -> Totals:
+    with tenant_context(tenant_id):
+        return {
+            (r.month, r.feature): (r.calls, r.tokens_in, r.tokens_out, r.cost_usd)
+            for r in MonthlyFeatureTotal.objects.filter(tenant_id=tenant_id)
+        }
+
+
 def ledger_month_users(tenant_id: uuid.UUID) -> set[tuple[Any, ...]]:
     """(month, user, first day of the month the user called on), from the ledger's
     user-days (the ORM's ``Trunc``; the minimum taken here)."""
@@ -249,6 +278,7 @@ def assert_rollups_match(tenant_id: uuid.UUID) -> None:
     assert len(user_days) == len(set(user_days))  # one row per user-day
     assert set(user_days) == ledger_user_days(tenant_id)
     assert tenant_day_totals(tenant_id) == ledger_tenant_days(tenant_id)
+    assert month_feature_totals(tenant_id) == ledger_month_features(tenant_id)
     users_of_months = month_users(tenant_id)
     assert len(users_of_months) == len(set(users_of_months))  # one row per month and user
     assert set(users_of_months) == ledger_month_users(tenant_id)
@@ -524,14 +554,16 @@ TENANT_SNAPSHOT = (
     "SELECT tenant_id, day, calls, tokens_in, tokens_out, cost_usd, user_tokens, "
     "user_cost_usd, user_days FROM finops_dailytenanttotal",
     "SELECT tenant_id, month, user_id, first_day FROM finops_monthlyactiveuser",
+    "SELECT tenant_id, month, feature, calls, tokens_in, tokens_out, cost_usd "
+    "FROM finops_monthlyfeaturetotal",
 )
 
 
 @pytest.mark.usefixtures("live_db")
 def test_the_migration_fills_tenant_days_and_month_users_as_the_drain_keeps_them() -> None:
     """Migration 0004's backfill from 0003's tables, run again (as the owner, rolled
-    back), gives exactly the rows the drain wrote: per tenant-day, and per month-user
-    with the first day, over two months or more."""
+    back), gives exactly the rows the drain wrote: per tenant-day, per month and feature,
+    and per month-user with the first day, over two months or more."""
     tenant = new_tenant("Monthly Books")
     user_id = owner_of(tenant.id).user_id
     every_kind_of_row(tenant)
@@ -547,9 +579,10 @@ def test_the_migration_fills_tenant_days_and_month_users_as_the_drain_keeps_them
         {
             "finops_dailytenanttotal": "FILL_TENANT_DAYS",
             "finops_monthlyactiveuser": "FILL_MONTH_USERS",
+            "finops_monthlyfeaturetotal": "FILL_MONTH_FEATURES",
         },
     )
-    days, users = ({row for row in rows if row[0] == tenant.id} for rows in drained)
+    days, users, _ = ({row for row in rows if row[0] == tenant.id} for rows in drained)
     assert len(days) == 4  # today, 3, 40 and 41 days ago
     months = {(now - timedelta(days=n)).strftime("%Y-%m") for n in (0, 3, 40, 41)}
     assert len(users) == len(months)

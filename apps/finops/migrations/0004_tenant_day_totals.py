@@ -1,29 +1,30 @@
-"""The operator console at the month's end: a tenant x day table and a tenant x month x
-user table, and three of the four operator functions rewritten over them.
+"""The operator console at the month's end: per-tenant day totals and month tables, and
+the four operator functions rewritten over them.
 
-Over migration 0003's tables the month-to-date figures grow with the day of the month: on
+Over migration 0003's tables the month-to-date figures grew with the day of the month: on
 the 30th, ``finops_operator_tenants`` summed a month of feature-day rows twice (this month
-and the trend's) and grouped a month of user-days for the distinct active users. Two
-coarser tables, kept by the same drain statement (``apps/finops/rollups.py``):
+and the trend's) and grouped a month of user-days for the distinct active users, and
+``finops_operator_features`` sorted a month of feature-day rows. Three coarser tables,
+kept by the same drain statement (``apps/finops/rollups.py``):
 
 - ``finops_dailytenanttotal``: per tenant and UTC day, calls, tokens, cost, the signed-in
   users' part of them and ``user_days`` (how many users called that day): the feature-day
-  totals summed over features, a quarter of their rows with four features;
+  totals summed over features;
+- ``finops_monthlyfeaturetotal``: per tenant, UTC month and feature, calls, tokens, cost;
 - ``finops_monthlyactiveuser``: per tenant, UTC month and user, the first day of the
-  month the user called on. The distinct active users from the first of a month up to any
-  moment are the month's rows with ``first_day`` before it: one row per user, not one
-  per user-day.
+  month the user called on.
 
-``finops_operator_tenants``, ``finops_operator_units`` and ``finops_operator_daily`` read
-them; ``finops_operator_features`` keeps reading the feature-day totals (it needs the
-feature) with a cheaper plan (``FEATURES`` below). A range that does not start on the first of a month, or runs past its month,
-still counts active users over the user-days (nothing in the console asks for one).
+A range from the first of a month to a moment in it (the console's month to date) reads
+the month tables: the month's totals less the day rows after the range (none when it ends
+now), and the month's users whose first day is before its end. Any other range reads day
+rows, as before. ``units`` and ``daily`` read the tenant-day totals (a quarter of the rows
+with four features; the cost model's user-days become a sum).
 
-Both tables are tenant data under FORCEd row-level security (``tenant_isolation``; a
+The tables are tenant data under FORCEd row-level security (``tenant_isolation``; a
 tenant could read its own rows, sums of rollups it can read already) and are read across
 tenants only by the functions, through the owner-only ``operator_read`` policy, as in 0003.
 The functions keep their arguments, results, checks and audit row. The migration fills
-both tables from 0003's tables (ledger rows still queued are added by the next drain).
+the tables from 0003's (ledger rows still queued are added by the next drain).
 """
 
 import importlib
@@ -36,7 +37,7 @@ from django.db import migrations, models
 
 from apps.core.rls import EnableRLS
 
-NEW_TABLES = ("finops_dailytenanttotal", "finops_monthlyactiveuser")
+NEW_TABLES = ("finops_dailytenanttotal", "finops_monthlyfeaturetotal", "finops_monthlyactiveuser")
 OFF = "PERFORM set_config('app.operator_read', '', true);"
 HEADER = (
     "LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp "
@@ -44,6 +45,18 @@ HEADER = (
 )
 
 # Every column is qualified: the functions' output columns are PL/pgSQL variables.
+#
+# A range from the first of a month to a moment in it (the console's month to date) is
+# read from the month tables: the month's rows, less the day rows from the end of the
+# range to the end of the month (none when the range ends now). Both are kept by the same
+# drain statement, so the difference is exact. Any other range reads the day rows. Each
+# part is gated by ``v_month`` alone, so only the parts that apply run.
+MONTH_VARS = """
+    v_month_end timestamptz := ((p_since AT TIME ZONE 'UTC') + interval '1 month')
+        AT TIME ZONE 'UTC';
+    v_month boolean := p_since = date_trunc('month', p_since, 'UTC')
+        AND p_until <= v_month_end;
+"""
 TENANTS = f"""
 CREATE OR REPLACE FUNCTION finops_operator_tenants(
     p_actor bigint, p_reason text, p_since timestamptz, p_until timestamptz,
@@ -53,19 +66,26 @@ CREATE OR REPLACE FUNCTION finops_operator_tenants(
     calls bigint, tokens bigint, active_users bigint, revenue_cents bigint
 )
 {HEADER}
-DECLARE
-    -- From the first of a month to a moment in it (month to date): the month's users.
-    v_month boolean := p_since = date_trunc('month', p_since, 'UTC')
-        AND p_until <= ((p_since AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
-BEGIN
+DECLARE{MONTH_VARS}BEGIN
     PERFORM finops_operator_check(p_actor, p_reason, 'tenants', p_prev_since, p_until);
     RETURN QUERY
-    WITH cur AS (
-        SELECT d.tenant_id, sum(d.cost_usd) AS cost, sum(d.calls) AS calls,
-               sum(d.tokens_in + d.tokens_out) AS tokens
+    WITH parts AS (
+        SELECT m.tenant_id, m.cost_usd AS cost, m.calls, m.tokens_in + m.tokens_out AS tokens
+        FROM finops_monthlyfeaturetotal m
+        WHERE v_month AND m.month = p_since
+        UNION ALL
+        SELECT d.tenant_id, -d.cost_usd, -d.calls, -(d.tokens_in + d.tokens_out)
         FROM finops_dailytenanttotal d
-        WHERE d.day >= p_since AND d.day < p_until
-        GROUP BY d.tenant_id
+        WHERE v_month AND d.day >= p_until AND d.day < v_month_end
+        UNION ALL
+        SELECT d.tenant_id, d.cost_usd, d.calls, d.tokens_in + d.tokens_out
+        FROM finops_dailytenanttotal d
+        WHERE NOT v_month AND d.day >= p_since AND d.day < p_until
+    ), cur AS (
+        SELECT p.tenant_id, sum(p.cost) AS cost, sum(p.calls) AS calls,
+               sum(p.tokens) AS tokens
+        FROM parts p
+        GROUP BY p.tenant_id
     ), active AS (
         SELECT m.tenant_id, count(*) AS n
         FROM finops_monthlyactiveuser m
@@ -143,30 +163,44 @@ BEGIN
 END $$;
 """
 
-# Cost by feature keeps the feature-day rows, but adds per (feature, tenant) first and
-# counts the tenants after, with hashing rather than sorting: the planner expects about
-# 0.5% of the rows to pass the row-level security filter (the operator policy's setting
-# is unknown to it), so it would sort a month of rows by feature (a collated text sort)
-# and sort them again inside count(DISTINCT). At 300 tenants and a whole month (36,000
-# rows) that took 72-108 ms; this 36-44 ms. ``enable_sort`` is off for this function
-# only; the final ORDER BY of four rows still sorts.
+# Cost by feature adds per (feature, tenant) first and counts the tenants after (a tenant
+# whose calls in the range add up to none is not counted), with hashing rather than
+# sorting: the planner expects about 0.5% of the rows to pass the row-level security
+# filter (the operator policy's setting is unknown to it), so it would sort every row by
+# feature (a collated text sort) and again inside count(DISTINCT): 72-108 ms against
+# 36-44 ms over 36,000 feature-day rows. ``enable_sort`` is off for this function only;
+# the final ORDER BY of a few rows still sorts.
 FEATURES = f"""
 CREATE OR REPLACE FUNCTION finops_operator_features(
     p_actor bigint, p_reason text, p_since timestamptz, p_until timestamptz
 ) RETURNS TABLE (feature text, calls bigint, tokens bigint, cost_usd numeric, tenants bigint)
 {HEADER.replace(" AS $$", " SET enable_sort = off AS $$")}
-BEGIN
+DECLARE{MONTH_VARS}BEGIN
     PERFORM finops_operator_check(p_actor, p_reason, 'features', p_since, p_until);
     RETURN QUERY
+    WITH parts AS (
+        SELECT m.feature, m.tenant_id, m.calls, m.tokens_in + m.tokens_out AS tokens,
+               m.cost_usd AS cost
+        FROM finops_monthlyfeaturetotal m
+        WHERE v_month AND m.month = p_since
+        UNION ALL
+        SELECT f.feature, f.tenant_id, -f.calls, -(f.tokens_in + f.tokens_out), -f.cost_usd
+        FROM finops_dailyfeaturetotal f
+        WHERE v_month AND f.day >= p_until AND f.day < v_month_end
+        UNION ALL
+        SELECT f.feature, f.tenant_id, f.calls, f.tokens_in + f.tokens_out, f.cost_usd
+        FROM finops_dailyfeaturetotal f
+        WHERE NOT v_month AND f.day >= p_since AND f.day < p_until
+    ), g AS (
+        SELECT p.feature, p.tenant_id, sum(p.calls) AS calls, sum(p.tokens) AS tokens,
+               sum(p.cost) AS cost
+        FROM parts p
+        GROUP BY p.feature, p.tenant_id
+        HAVING sum(p.calls) > 0
+    )
     SELECT g.feature::text, sum(g.calls)::bigint, sum(g.tokens)::bigint, sum(g.cost),
            count(*)::bigint
-    FROM (
-        SELECT f.feature, f.tenant_id, sum(f.calls) AS calls,
-               sum(f.tokens_in + f.tokens_out) AS tokens, sum(f.cost_usd) AS cost
-        FROM finops_dailyfeaturetotal f
-        WHERE f.day >= p_since AND f.day < p_until
-        GROUP BY f.feature, f.tenant_id
-    ) AS g
+    FROM g
     GROUP BY g.feature
     ORDER BY sum(g.cost) DESC;
     {OFF}
@@ -187,6 +221,15 @@ SELECT gen_random_uuid(), f.tenant_id, now(), now(), f.day, sum(f.calls),
                  WHERE a.tenant_id = f.tenant_id AND a.day = f.day), 0)
 FROM finops_dailyfeaturetotal f
 GROUP BY f.tenant_id, f.day
+"""
+FILL_MONTH_FEATURES = """
+INSERT INTO finops_monthlyfeaturetotal
+    (id, tenant_id, created_at, updated_at, month, feature, calls, tokens_in, tokens_out,
+     cost_usd)
+SELECT gen_random_uuid(), f.tenant_id, now(), now(), date_trunc('month', f.day, 'UTC'),
+       f.feature, sum(f.calls), sum(f.tokens_in), sum(f.tokens_out), sum(f.cost_usd)
+FROM finops_dailyfeaturetotal f
+GROUP BY f.tenant_id, date_trunc('month', f.day, 'UTC'), f.feature
 """
 FILL_MONTH_USERS = """
 INSERT INTO finops_monthlyactiveuser
@@ -213,6 +256,7 @@ def forwards(apps, schema_editor):
     for table in BACKFILL_TABLES:
         schema_editor.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
     schema_editor.execute(FILL_TENANT_DAYS)
+    schema_editor.execute(FILL_MONTH_FEATURES)
     schema_editor.execute(FILL_MONTH_USERS)
     for table in BACKFILL_TABLES:
         schema_editor.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
@@ -317,7 +361,45 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.CreateModel(
+            name="MonthlyFeatureTotal",
+            fields=[
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("month", models.DateTimeField()),
+                ("feature", models.CharField(max_length=40)),
+                ("calls", models.BigIntegerField(default=0)),
+                ("tokens_in", models.BigIntegerField(default=0)),
+                ("tokens_out", models.BigIntegerField(default=0)),
+                (
+                    "cost_usd",
+                    models.DecimalField(decimal_places=8, default=Decimal("0"), max_digits=18),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="tenants.tenant",
+                    ),
+                ),
+            ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("month", "tenant", "feature"), name="finops_month_feature_key"
+                    )
+                ],
+            },
+        ),
         EnableRLS("dailytenanttotal"),
+        EnableRLS("monthlyfeaturetotal"),
         EnableRLS("monthlyactiveuser"),
         migrations.RunPython(forwards, backwards),
     ]
