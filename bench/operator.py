@@ -63,7 +63,7 @@ FROM generate_series(0, %(days)s - 1) AS d,
 
 # The operator's tables of the same tenant, as the drain keeps them beside the rollups:
 # the daily rollups summed per day and feature, one row per user-day, the day's totals
-# and user-days, and each month's users with their first day.
+# and user-days, each month's totals per feature, and its users with their first day.
 _DAILY_TOTALS = (
     """
 INSERT INTO finops_dailyfeaturetotal
@@ -97,6 +97,16 @@ WHERE f.tenant_id = %(tenant)s
 GROUP BY f.day
 """,
     """
+INSERT INTO finops_monthlyfeaturetotal
+    (id, tenant_id, created_at, updated_at, month, feature, calls, tokens_in, tokens_out,
+     cost_usd)
+SELECT gen_random_uuid(), %(tenant)s, now(), now(), date_trunc('month', day, 'UTC'), feature,
+       sum(calls), sum(tokens_in), sum(tokens_out), sum(cost_usd)
+FROM finops_dailyfeaturetotal
+WHERE tenant_id = %(tenant)s
+GROUP BY date_trunc('month', day, 'UTC'), feature
+""",
+    """
 INSERT INTO finops_monthlyactiveuser
     (id, tenant_id, created_at, updated_at, month, user_id, first_day)
 SELECT gen_random_uuid(), %(tenant)s, now(), now(), date_trunc('month', day, 'UTC'),
@@ -111,6 +121,7 @@ OPERATOR_TABLES = (
     "finops_dailyfeaturetotal",
     "finops_dailyactiveuser",
     "finops_dailytenanttotal",
+    "finops_monthlyfeaturetotal",
     "finops_monthlyactiveuser",
 )
 
@@ -188,6 +199,18 @@ def time_functions(now: datetime, actor_id: int, repeats: int) -> dict[str, floa
     from apps.finops import operator
 
     period = operator.month_to_date(now)
+    # What is timed must read the seeded figures: every tenant's cost and four features,
+    # the same whether read from the month tables or by adding up the days.
+    found = operator.feature_costs(period, actor_id=actor_id, reason="b")
+    by_days = operator.feature_costs(
+        operator.Period(period.start - timedelta(microseconds=1), now, now, now),
+        actor_id=actor_id,
+        reason="b",
+    )
+    assert len(found) == len(FEATURES), found
+    assert sorted((f.feature, f.calls, f.cost_usd, f.tenants) for f in found) == sorted(
+        (f.feature, f.calls, f.cost_usd, f.tenants) for f in by_days
+    )
     calls: dict[str, Callable[[], object]] = {
         "tenants": lambda: operator.tenant_economics(period, actor_id=actor_id, reason="b"),
         "units": lambda: operator.cost_model(now, actor_id=actor_id, reason="b"),
