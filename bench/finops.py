@@ -46,6 +46,15 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from bench import throwaway_db  # noqa: E402
 
 BENCH_DB = "bench_finops"
+# What the drain writes: the rollups and the operator's tables.
+ROLLUP_TABLES = (
+    "finops_usagerollup",
+    "finops_dailyfeaturetotal",
+    "finops_dailyactiveuser",
+    "finops_dailytenanttotal",
+    "finops_monthlyfeaturetotal",
+    "finops_monthlyactiveuser",
+)
 TARGETS = {"tenant_dashboard_p95_ms": 150, "operator_console_p95_ms": 500, "forecast_mape": 10}
 REDIS_DB = 11
 DAYS = 90
@@ -211,7 +220,7 @@ def analyze_rollups() -> None:
     import psycopg
 
     with psycopg.connect(throwaway_db.owner_url(BENCH_DB), autocommit=True) as conn:
-        conn.execute("ANALYZE finops_usagerollup, finops_dailyfeaturetotal, finops_dailyactiveuser")
+        conn.execute(f"ANALYZE {', '.join(ROLLUP_TABLES)}")
 
 
 def trigger_cost(tenant: Any, writes: int) -> dict[str, float]:
