@@ -300,7 +300,10 @@ def main() -> int:
             devstack.down(started)
 
     report.print_and_write(result, args.json)
-    return 0 if result["days_90_p95_ms"] <= TARGET_P95_MS else 1
+    # A miss is reported, not fatal: `make bench` runs every benchmark to the end.
+    verdict = "met" if result["days_90_p95_ms"] <= TARGET_P95_MS else "NOT met"
+    print(f"target days_90_p95_ms <= {TARGET_P95_MS:g}: {verdict}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
-"""FinOps tables: the ledger's rollups, the operator's coarser daily totals, and the queue
-of ledger rows not yet rolled up.
+"""FinOps tables: the ledger's rollups, the operator's coarser daily and monthly totals,
+and the queue of ledger rows not yet rolled up.
 
-All are tenant data under row-level security (migrations 0001 and 0003). How the queue is
+All are tenant data under row-level security (migrations 0001, 0003 and 0004). How the queue is
 filled (a trigger on the ledger) and drained (``apps/finops/rollups.py``): docs/finops.md.
 """
 
@@ -151,6 +151,91 @@ class DailyActiveUser(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} user {self.user_id}"
+
+
+class DailyTenantTotal(TenantScopedModel):
+    """A tenant's totals for one UTC day, all features together: what the operator
+    console sums per tenant, per day and for the cost model (finops migration 0004).
+
+    ``DailyFeatureTotal`` summed over the features, plus ``user_days``: how many users
+    made a call that day (the ``DailyActiveUser`` rows of the day). Kept by the same drain
+    statement (``apps/finops/rollups.py``): ``user_days`` grows by the user-days that
+    statement actually inserted, so it stays exact when two drains race.
+    """
+
+    day = models.DateTimeField()  # midnight UTC
+    calls = models.BigIntegerField(default=0)
+    tokens_in = models.BigIntegerField(default=0)
+    tokens_out = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+    user_tokens = models.BigIntegerField(default=0)
+    user_cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+    user_days = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Day first: the operator reads one date range across every tenant.
+            models.UniqueConstraint(fields=("day", "tenant"), name="finops_tenant_day_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d}"
+
+
+class MonthlyFeatureTotal(TenantScopedModel):
+    """A tenant's totals for one UTC calendar month and one feature (finops migration
+    0004): the feature-day totals of the month summed, kept by the same drain statement.
+
+    The month to date is the month's rows less the feature-day rows from the end of the
+    range to the end of the month (none when the range ends now): a few rows per tenant
+    instead of one per feature and day, however late in the month.
+    """
+
+    month = models.DateTimeField()  # the first of the month, midnight UTC
+    feature = models.CharField(max_length=40)
+    calls = models.BigIntegerField(default=0)
+    tokens_in = models.BigIntegerField(default=0)
+    tokens_out = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("month", "tenant", "feature"), name="finops_month_feature_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.feature}"
+
+
+class MonthlyActiveUser(TenantScopedModel):
+    """A user who made at least one call for the tenant in a UTC calendar month, with the
+    first day of the month they did (finops migration 0004).
+
+    The month's distinct active users up to any moment are the rows of the month whose
+    ``first_day`` is before it: the month-to-date count reads one row per user instead of
+    one per user-day. ``first_day`` only moves earlier (a late row of an earlier day).
+    """
+
+    month = models.DateTimeField()  # the first of the month, midnight UTC
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    first_day = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("month", "tenant", "user"), name="finops_month_user_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} user {self.user_id}"
 
 
 class OperatorRead(models.Model):

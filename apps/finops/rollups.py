@@ -12,9 +12,12 @@ Exact and incremental, whatever order ledger rows commit in:
    once or, on any failure, stays queued for the next run.
 3. The same statement keeps the operator console's coarser tables
    (``DailyFeatureTotal``: tenant x day x feature; ``DailyActiveUser``: tenant x day x
-   user, written once), so they are exactly the daily rollups summed, at every commit,
-   and the ledger side of the AI quality signals (``apps.chat.models.DailyQuality``:
-   answers, stopped, failed per day, feature and model).
+   user, written once; ``DailyTenantTotal``: tenant x day; ``MonthlyFeatureTotal``:
+   tenant x month x feature; ``MonthlyActiveUser``: tenant x month x user, with the
+   user's first day of the month), so they are exactly the daily rollups summed, at
+   every commit, and the ledger side of the AI quality signals
+   (``apps.chat.models.DailyQuality``: answers, stopped, failed per day, feature and
+   model).
 
 Why a queue and not a watermark over ``created_at`` or an id: ``created_at`` is taken
 before the insert and ids are not monotonic (UUIDs; a sequence would be handed out
@@ -88,6 +91,10 @@ SUM_COLUMNS = (
 KEY_COLUMNS = ("period", "bucket", "feature", "model", "user_id", "api_key_id")
 # The operator's daily totals per tenant and feature (``DailyFeatureTotal``).
 DAY_SUM_COLUMNS = ("calls", "tokens_in", "tokens_out", "cost_usd", "user_tokens", "user_cost_usd")
+# The operator's daily totals per tenant (``DailyTenantTotal``): the same, and user-days.
+TENANT_DAY_SUMS = (*DAY_SUM_COLUMNS, "user_days")
+# ... per tenant, month and feature (``MonthlyFeatureTotal``).
+MONTH_SUMS = ("calls", "tokens_in", "tokens_out", "cost_usd")
 # The AI quality signals' counts that come from the ledger row alone.
 QUALITY_COLUMNS = ("answers", "stopped", "errors")
 
@@ -158,6 +165,50 @@ WITH picked AS MATERIALIZED (
     GROUP BY bucket, user_id
     ORDER BY bucket, user_id
     ON CONFLICT (day, tenant_id, user_id) DO NOTHING
+    RETURNING day
+), tenant_days_added AS (
+    -- The operator's per-tenant day (finops migration 0004): the feature-day totals
+    -- above summed, and the user-days this statement really inserted (a user-day another
+    -- drain inserted first comes back from neither, so it is counted once).
+    INSERT INTO finops_dailytenanttotal
+        (id, tenant_id, created_at, updated_at, day, {", ".join(DAY_SUM_COLUMNS)}, user_days)
+    SELECT gen_random_uuid(), %(tenant)s::uuid, now(), now(), d.day,
+           {", ".join(f"sum(d.{c})" for c in DAY_SUM_COLUMNS)},
+           coalesce((SELECT count(*) FROM users_added n WHERE n.day = d.day), 0)
+    FROM day_totals d
+    GROUP BY d.day
+    ORDER BY d.day
+    ON CONFLICT (day, tenant_id) DO UPDATE SET
+        updated_at = EXCLUDED.updated_at,
+        {", ".join(f"{c} = finops_dailytenanttotal.{c} + EXCLUDED.{c}" for c in TENANT_DAY_SUMS)}
+    RETURNING 1
+), month_features_added AS (
+    -- The operator's per-tenant month and feature (finops migration 0004).
+    INSERT INTO finops_monthlyfeaturetotal
+        (id, tenant_id, created_at, updated_at, month, feature, {", ".join(MONTH_SUMS)})
+    SELECT gen_random_uuid(), %(tenant)s::uuid, now(), now(),
+           date_trunc('month', day, 'UTC'), feature, {", ".join(f"sum({c})" for c in MONTH_SUMS)}
+    FROM day_totals
+    GROUP BY date_trunc('month', day, 'UTC'), feature
+    ORDER BY date_trunc('month', day, 'UTC'), feature
+    ON CONFLICT (month, tenant_id, feature) DO UPDATE SET
+        updated_at = EXCLUDED.updated_at,
+        {", ".join(f"{c} = finops_monthlyfeaturetotal.{c} + EXCLUDED.{c}" for c in MONTH_SUMS)}
+    RETURNING 1
+), month_users_added AS (
+    -- A user of the month, with the first day of it they called on; a late row of an
+    -- earlier day moves that day back, nothing moves it forward.
+    INSERT INTO finops_monthlyactiveuser
+        (id, tenant_id, created_at, updated_at, month, user_id, first_day)
+    SELECT gen_random_uuid(), %(tenant)s::uuid, now(), now(),
+           date_trunc('month', bucket, 'UTC'), user_id, min(bucket)
+    FROM totals
+    WHERE period = 'day' AND user_id IS NOT NULL
+    GROUP BY date_trunc('month', bucket, 'UTC'), user_id
+    ORDER BY date_trunc('month', bucket, 'UTC'), user_id
+    ON CONFLICT (month, tenant_id, user_id) DO UPDATE SET
+        updated_at = EXCLUDED.updated_at, first_day = EXCLUDED.first_day
+        WHERE EXCLUDED.first_day < finops_monthlyactiveuser.first_day
     RETURNING 1
 ), quality_added AS (
     -- The AI quality signals' ledger side (apps/chat/models.py DailyQuality): answers,
@@ -186,10 +237,15 @@ WITH picked AS MATERIALIZED (
     RETURNING 1
 )
 -- Every data-modifying CTE runs to completion whether read or not; reading them all here
--- fixes the order in which they take row locks (rollups, day totals, users, quality), the
--- same for every drain.
-SELECT (SELECT count(*) FROM taken), (SELECT count(*) FROM added),
-       (SELECT count(*) FROM features_added), (SELECT count(*) FROM users_added),
+-- fixes the order in which they take row locks (rollups, day totals, users, tenant days,
+-- month features, month users, quality), the same for every drain.
+SELECT (SELECT count(*) FROM taken),
+       (SELECT count(*) FROM added),
+       (SELECT count(*) FROM features_added),
+       (SELECT count(*) FROM users_added),
+       (SELECT count(*) FROM tenant_days_added),
+       (SELECT count(*) FROM month_features_added),
+       (SELECT count(*) FROM month_users_added),
        (SELECT count(*) FROM quality_added)
 """  # noqa: S608 (no value is formatted in: column names are the constants above)
 

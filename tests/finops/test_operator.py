@@ -261,3 +261,99 @@ def test_active_users_count_each_person_once_however_many_calls(
         Decimal("1.00"),
         4 * 150,
     )
+
+
+def test_active_users_of_a_month_so_far_and_of_any_other_range(
+    tenant: Tenant, owner: User, member: User
+) -> None:
+    """From the first of a month the count reads the month's users and their first day
+    (finops migration 0004); any other range counts distinct users over the user-days.
+    Both give the people who called in the range."""
+    calls = [
+        (owner.pk, datetime(2026, 3, 5, 9, tzinfo=UTC)),
+        (member.pk, datetime(2026, 3, 2, 9, tzinfo=UTC)),
+        (member.pk, datetime(2026, 3, 20, 9, tzinfo=UTC)),
+        (owner.pk, datetime(2026, 2, 27, 9, tzinfo=UTC)),
+    ]
+    for user_id, at in calls:
+        row_id = record(tenant.id, user_id=user_id)
+        with tenant_context(tenant.id):
+            UsageRecord.objects.filter(id=row_id).update(created_at=at)
+    rollups.drain_tenant(tenant.id)
+    staff = staff_user()
+
+    def active(since: datetime, until: datetime) -> int:
+        period = operator.Period(start=since, end=until, prev_start=since, prev_end=since)
+        found = operator.tenant_economics(period, actor_id=staff.pk, reason="test")
+        return next(row.active_users for row in found if row.tenant_id == str(tenant.id))
+
+    march = datetime(2026, 3, 1, tzinfo=UTC)
+    assert active(march, march + timedelta(days=3, hours=12)) == 1  # the member, on the 2nd
+    assert active(march, march + timedelta(days=9)) == 2  # and the owner, on the 5th
+    assert active(march, datetime(2026, 4, 1, tzinfo=UTC)) == 2  # the whole month
+    assert active(march + timedelta(days=2), march + timedelta(days=9)) == 1  # owner only
+    assert active(datetime(2026, 2, 1, tzinfo=UTC), march) == 1  # February: the owner
+    assert active(datetime(2026, 2, 20, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)) == 2
+
+
+def test_a_month_so_far_reads_the_month_less_the_days_after_it(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """Cost, calls and tenants per feature and per tenant from the first of a month come
+    from the month's totals less the days after the range (finops migration 0004); any
+    other range adds up days. Both give what the range holds."""
+    feature = f"op_{uuid.uuid4().hex[:8]}"
+    calls = [
+        (tenant, "0.10", datetime(2026, 3, 2, 9, tzinfo=UTC)),
+        (tenant, "0.20", datetime(2026, 3, 20, 9, tzinfo=UTC)),
+        (other_tenant, "0.40", datetime(2026, 3, 25, 9, tzinfo=UTC)),
+        (other_tenant, "0.80", datetime(2026, 2, 27, 9, tzinfo=UTC)),
+    ]
+    for who, cost, at in calls:
+        row_id = record(who.id, feature=feature, cost_usd=Decimal(cost))
+        with tenant_context(who.id):
+            UsageRecord.objects.filter(id=row_id).update(created_at=at)
+        rollups.drain_tenant(who.id)
+    staff = staff_user()
+
+    def figures(since: datetime, until: datetime) -> tuple[object, ...]:
+        period = operator.Period(start=since, end=until, prev_start=since, prev_end=since)
+        by_feature = {
+            f.feature: (f.calls, f.cost_usd, f.tenants)
+            for f in operator.feature_costs(period, actor_id=staff.pk, reason="test")
+        }
+        by_tenant = {
+            row.tenant_id: (row.calls, row.cost_usd)
+            for row in operator.tenant_economics(period, actor_id=staff.pk, reason="test")
+        }
+        return (
+            by_feature.get(feature),
+            by_tenant[str(tenant.id)],
+            by_tenant[str(other_tenant.id)],
+        )
+
+    march, april = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
+    nothing = (0, Decimal(0))
+    # To the 10th: the month less the 20th and the 25th; the other tenant not counted.
+    assert figures(march, march + timedelta(days=9)) == (
+        (1, Decimal("0.1"), 1),
+        (1, Decimal("0.1")),
+        nothing,
+    )
+    assert figures(march, april) == (
+        (3, Decimal("0.7"), 2),
+        (2, Decimal("0.3")),
+        (1, Decimal("0.4")),
+    )
+    # From the 2nd (not a month's first): the days.
+    assert figures(march + timedelta(days=1), march + timedelta(days=21)) == (
+        (2, Decimal("0.3"), 1),
+        (2, Decimal("0.3")),
+        nothing,
+    )
+    # Across two months: the days.
+    assert figures(datetime(2026, 2, 1, tzinfo=UTC), march + timedelta(days=9)) == (
+        (2, Decimal("0.9"), 2),
+        (1, Decimal("0.1")),
+        (1, Decimal("0.8")),
+    )

@@ -1,7 +1,7 @@
-"""An outsider reaches neither the rollups, the operator's daily totals nor the rollup queue
-of another tenant: not through the ORM, not through raw SQL under the runtime role, not
-through the rollup task's platform setting (which may list queued tenants and nothing
-else), not by turning on the operator functions' setting."""
+"""An outsider reaches neither the rollups, the operator's daily and monthly totals nor the
+rollup queue of another tenant: not through the ORM, not through raw SQL under the runtime
+role, not through the rollup task's platform setting (which may list queued tenants and
+nothing else), not by turning on the operator functions' setting."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ from django.db.utils import ProgrammingError
 
 from apps.core.db import setting_context, tenant_context
 from apps.finops import rollups
-from apps.finops.models import DailyActiveUser, DailyFeatureTotal, PendingUsage, UsageRollup
+from apps.finops.models import (
+    DailyActiveUser,
+    DailyFeatureTotal,
+    DailyTenantTotal,
+    MonthlyActiveUser,
+    MonthlyFeatureTotal,
+    PendingUsage,
+    UsageRollup,
+)
 from apps.tenants.models import Tenant
 from tests.conftest import owner_of
 from tests.finops.conftest import record
@@ -76,47 +84,75 @@ def test_an_outsider_cannot_insert_rollups_for_another_tenant(
         )
 
 
-OPERATOR_TABLES = ("finops_dailyfeaturetotal", "finops_dailyactiveuser")
+OPERATOR_TABLES = (
+    "finops_dailyfeaturetotal",
+    "finops_dailyactiveuser",
+    "finops_dailytenanttotal",
+    "finops_monthlyfeaturetotal",
+    "finops_monthlyactiveuser",
+)
+NONE, ONE_EACH = [0] * len(OPERATOR_TABLES), [1] * len(OPERATOR_TABLES)
 
 
 def test_an_outsider_reaches_no_operator_daily_totals(tenant: Tenant, other_tenant: Tenant) -> None:
     record(tenant.id, user_id=owner_of(tenant.id).user_id)
     rollups.drain_tenant(tenant.id)
     with tenant_context(tenant.id):
-        assert [_count(table, tenant) for table in OPERATOR_TABLES] == [1, 1]
+        assert [_count(table, tenant) for table in OPERATOR_TABLES] == ONE_EACH
     with tenant_context(other_tenant.id):
         assert not DailyFeatureTotal.objects.exists()
         assert not DailyActiveUser.objects.exists()
-        assert [_count(table, tenant) for table in OPERATOR_TABLES] == [0, 0]
+        assert not DailyTenantTotal.objects.exists()
+        assert not MonthlyActiveUser.objects.exists()
+        assert not MonthlyFeatureTotal.objects.exists()
+        assert [_count(table, tenant) for table in OPERATOR_TABLES] == NONE
         with connection.cursor() as cursor:
             for table in OPERATOR_TABLES:
-                cursor.execute(f"UPDATE {table} SET day = now() WHERE tenant_id = %s", [tenant.id])
+                cursor.execute(
+                    f"UPDATE {table} SET updated_at = now() WHERE tenant_id = %s", [tenant.id]
+                )
                 assert cursor.rowcount == 0
                 cursor.execute(f"DELETE FROM {table} WHERE tenant_id = %s", [tenant.id])
                 assert cursor.rowcount == 0
     # No tenant set, the rollup task's setting, or the operator functions' own setting
     # turned on by the runtime role (its policy is for the owner role only): nothing.
     with transaction.atomic():
-        assert [_count(table, tenant) for table in OPERATOR_TABLES] == [0, 0]
+        assert [_count(table, tenant) for table in OPERATOR_TABLES] == NONE
     for values in ({"app.platform_job": rollups.PLATFORM_JOB}, {"app.operator_read": "on"}):
         with setting_context(values):
-            assert [_count(table, tenant) for table in OPERATOR_TABLES] == [0, 0]
+            assert [_count(table, tenant) for table in OPERATOR_TABLES] == NONE
     with tenant_context(tenant.id):
-        assert [_count(table, tenant) for table in OPERATOR_TABLES] == [1, 1]
+        assert [_count(table, tenant) for table in OPERATOR_TABLES] == ONE_EACH
 
 
-@pytest.mark.parametrize("model", [DailyFeatureTotal, DailyActiveUser])
+OperatorTotal = (
+    DailyFeatureTotal | DailyActiveUser | DailyTenantTotal | MonthlyFeatureTotal | MonthlyActiveUser
+)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [DailyFeatureTotal, DailyActiveUser, DailyTenantTotal, MonthlyFeatureTotal, MonthlyActiveUser],
+)
 def test_an_outsider_cannot_write_operator_totals_for_another_tenant(
-    tenant: Tenant, other_tenant: Tenant, model: type[DailyFeatureTotal | DailyActiveUser]
+    tenant: Tenant, other_tenant: Tenant, model: type[OperatorTotal]
 ) -> None:
-    fields: dict[str, Any] = (
-        {"feature": "chat"}
-        if model is DailyFeatureTotal
-        else {"user_id": owner_of(tenant.id).user_id}
-    )
+    user_id = owner_of(tenant.id).user_id
+    fields_of: dict[type[OperatorTotal], dict[str, Any]] = {
+        DailyFeatureTotal: {"day": "2026-01-01T00:00Z", "feature": "chat"},
+        DailyActiveUser: {"day": "2026-01-01T00:00Z", "user_id": user_id},
+        DailyTenantTotal: {"day": "2026-01-01T00:00Z"},
+        MonthlyFeatureTotal: {"month": "2026-01-01T00:00Z", "feature": "chat"},
+        MonthlyActiveUser: {
+            "month": "2026-01-01T00:00Z",
+            "user_id": user_id,
+            "first_day": "2026-01-01T00:00Z",
+        },
+    }
+    fields = fields_of[model]
     with (
         tenant_context(other_tenant.id),
         pytest.raises(ProgrammingError, match="row-level security"),
         transaction.atomic(),
     ):
-        model.objects.create(tenant=tenant, day="2026-01-01T00:00Z", **fields)
+        model.objects.create(tenant=tenant, **fields)

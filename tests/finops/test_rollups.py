@@ -1,6 +1,7 @@
 """Rollups equal the raw ledger (apps/finops/rollups.py): for every kind of row, after
 writes and drains that run at the same time, and after a row that commits late. So do the
-operator's daily totals per feature and its active user-days, which the same drain keeps."""
+operator's tables the same drain keeps: daily totals per feature and per tenant, active
+user-days, and each month's users with their first day."""
 
 from __future__ import annotations
 
@@ -19,7 +20,15 @@ from django.db.models.functions import Coalesce, NullIf, Trunc
 
 from apps.core.db import tenant_context
 from apps.finops import rollups
-from apps.finops.models import DailyActiveUser, DailyFeatureTotal, PendingUsage, UsageRollup
+from apps.finops.models import (
+    DailyActiveUser,
+    DailyFeatureTotal,
+    DailyTenantTotal,
+    MonthlyActiveUser,
+    MonthlyFeatureTotal,
+    PendingUsage,
+    UsageRollup,
+)
 from apps.gateway.models import CacheKind, CallStatus, UsageRecord
 from apps.tenants.models import Tenant
 from tests.conftest import owner_of
@@ -169,6 +178,93 @@ def active_user_days(tenant_id: uuid.UUID) -> list[tuple[Any, ...]]:
         return list(DailyActiveUser.objects.filter(tenant_id=tenant_id).values_list("day", "user"))
 
 
+TENANT_DAY_FIELDS = (*DAY_FIELDS, "user_days")
+
+
+def ledger_tenant_days(tenant_id: uuid.UUID) -> Totals:
+    """What ``DailyTenantTotal`` must hold, from the ledger by the ORM: each day's sums
+    and its distinct signed-in users."""
+    with tenant_context(tenant_id):
+        summed = (
+            UsageRecord.objects.filter(tenant_id=tenant_id)
+            .annotate(day=Trunc("created_at", "day", tzinfo=UTC))
+            .values("day")
+            .annotate(
+                calls=Count("id"),
+                sum_in=Sum("tokens_in"),
+                sum_out=Sum("tokens_out"),
+                cost=Sum("cost_usd"),
+                user_tokens=Coalesce(Sum(F("tokens_in") + F("tokens_out"), filter=SIGNED_IN), 0),
+                user_cost=Coalesce(Sum("cost_usd", filter=SIGNED_IN), Decimal(0)),
+                user_days=Count("user_id", distinct=True),
+            )
+        )
+        return {(r["day"],): tuple(r[f] for f in TENANT_DAY_FIELDS) for r in summed}
+
+
+def tenant_day_totals(tenant_id: uuid.UUID) -> Totals:
+    with tenant_context(tenant_id):
+        return {
+            (r.day,): (
+                r.calls,
+                r.tokens_in,
+                r.tokens_out,
+                r.cost_usd,
+                r.user_tokens,
+                r.user_cost_usd,
+                r.user_days,
+            )
+            for r in DailyTenantTotal.objects.filter(tenant_id=tenant_id)
+        }
+
+
+MONTH_FIELDS = ("calls", "sum_in", "sum_out", "cost")
+
+
+def ledger_month_features(tenant_id: uuid.UUID) -> Totals:
+    """What ``MonthlyFeatureTotal`` must hold, from the ledger by the ORM."""
+    with tenant_context(tenant_id):
+        summed = (
+            UsageRecord.objects.filter(tenant_id=tenant_id)
+            .annotate(month=Trunc("created_at", "month", tzinfo=UTC))
+            .values("month", "feature")
+            .annotate(
+                calls=Count("id"),
+                sum_in=Sum("tokens_in"),
+                sum_out=Sum("tokens_out"),
+                cost=Sum("cost_usd"),
+            )
+        )
+        return {(r["month"], r["feature"]): tuple(r[f] for f in MONTH_FIELDS) for r in summed}
+
+
+def month_feature_totals(tenant_id: uuid.UUID) -> Totals:
+    with tenant_context(tenant_id):
+        return {
+            (r.month, r.feature): (r.calls, r.tokens_in, r.tokens_out, r.cost_usd)
+            for r in MonthlyFeatureTotal.objects.filter(tenant_id=tenant_id)
+        }
+
+
+def ledger_month_users(tenant_id: uuid.UUID) -> set[tuple[Any, ...]]:
+    """(month, user, first day of the month the user called on), from the ledger's
+    user-days (the ORM's ``Trunc``; the minimum taken here)."""
+    first: dict[tuple[Any, int], datetime] = {}
+    for day, user in ledger_user_days(tenant_id):
+        month = day.replace(day=1)
+        first[month, user] = min(day, first.get((month, user), day))
+    return {(month, user, day) for (month, user), day in first.items()}
+
+
+def month_users(tenant_id: uuid.UUID) -> list[tuple[Any, ...]]:
+    with tenant_context(tenant_id):
+        return list(
+            MonthlyActiveUser.objects.filter(tenant_id=tenant_id).values_list(
+                "month", "user", "first_day"
+            )
+        )
+
+
 def assert_rollups_match(tenant_id: uuid.UUID) -> None:
     for period in ("hour", "day"):
         expected = ledger_totals(tenant_id, period)
@@ -181,6 +277,11 @@ def assert_rollups_match(tenant_id: uuid.UUID) -> None:
     user_days = active_user_days(tenant_id)
     assert len(user_days) == len(set(user_days))  # one row per user-day
     assert set(user_days) == ledger_user_days(tenant_id)
+    assert tenant_day_totals(tenant_id) == ledger_tenant_days(tenant_id)
+    assert month_feature_totals(tenant_id) == ledger_month_features(tenant_id)
+    users_of_months = month_users(tenant_id)
+    assert len(users_of_months) == len(set(users_of_months))  # one row per month and user
+    assert set(users_of_months) == ledger_month_users(tenant_id)
 
 
 def every_kind_of_row(tenant: Tenant) -> None:
@@ -329,6 +430,7 @@ def test_rollups_stay_exact_under_concurrent_writes_drains_and_a_late_row() -> N
         assert not UsageRollup.objects.filter(feature="late").exists()
         assert not DailyFeatureTotal.objects.filter(feature="late").exists()
         before_late = set(DailyActiveUser.objects.values_list("day", "user_id"))
+    before_late_months = set(month_users(tenant.id))
 
     release.set()
     late.join(timeout=30)
@@ -359,6 +461,16 @@ def test_rollups_stay_exact_under_concurrent_writes_drains_and_a_late_row() -> N
     today = yesterday + timedelta(days=1)
     assert before_late == {(today, user_id)}
     assert user_days == {(yesterday, user_id), (today, user_id)}
+    # The month's user: first seen today, then (the late row) yesterday, or a user of
+    # last month as well on the first of a month.
+    assert before_late_months == {(today.replace(day=1), user_id, today)}
+    months = {(yesterday.replace(day=1), user_id, yesterday)}
+    if today.month != yesterday.month:
+        months.add((today.replace(day=1), user_id, today))
+    assert set(month_users(tenant.id)) == months
+    with tenant_context(tenant.id):
+        days = dict(DailyTenantTotal.objects.values_list("day", "user_days"))
+    assert days == {yesterday: 1, today: 1}  # two drains raced on today's user-day
     mine = sum(1 for i in range(ROWS_PER_WRITER) if i % 3) * WRITERS
     assert total == mine + 1
     assert other_total == WRITERS * ROWS_PER_WRITER - mine
@@ -390,6 +502,31 @@ OPERATOR_SNAPSHOT = (
 )
 
 
+def refill(migration_name: str, snapshot_sql: tuple[str, ...], fills: dict[str, str]) -> Any:
+    """The rows of ``snapshot_sql`` as the drain wrote them, and again after emptying the
+    tables of ``fills`` and running their fill statements from the migration, as the owner,
+    rolled back: (drained, filled), a set of rows per query."""
+    migration = importlib.import_module(f"apps.finops.migrations.{migration_name}")
+
+    def snapshot(conn: Any) -> list[set[tuple[Any, ...]]]:
+        return [set(conn.execute(sql).fetchall()) for sql in snapshot_sql]
+
+    database = str(connection.settings_dict["NAME"])
+    with connect(settings.DATABASE_OWNER, database, autocommit=False) as conn:
+        try:
+            for table in migration.BACKFILL_TABLES:
+                conn.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+            drained = snapshot(conn)
+            for table in fills:
+                conn.execute(f"DELETE FROM {table}")
+            for fill in fills.values():
+                conn.execute(getattr(migration, fill))
+            filled = snapshot(conn)
+        finally:
+            conn.rollback()
+    return drained, filled
+
+
 @pytest.mark.usefixtures("live_db")
 def test_the_migration_fills_the_operator_totals_as_the_drain_keeps_them() -> None:
     """Migration 0003's backfill, run again (as the owner, rolled back) over every tenant's
@@ -402,27 +539,55 @@ def test_the_migration_fills_the_operator_totals_as_the_drain_keeps_them() -> No
             created_at=datetime.now(UTC) - timedelta(days=3)
         )
     rollups.drain()
-    migration = importlib.import_module("apps.finops.migrations.0003_operator_daily_totals")
-
-    def snapshot(conn: Any) -> list[set[tuple[Any, ...]]]:
-        return [set(conn.execute(sql).fetchall()) for sql in OPERATOR_SNAPSHOT]
-
-    database = str(connection.settings_dict["NAME"])
-    with connect(settings.DATABASE_OWNER, database, autocommit=False) as conn:
-        try:
-            for table in migration.BACKFILL_TABLES:
-                conn.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
-            drained = snapshot(conn)
-            conn.execute("DELETE FROM finops_dailyfeaturetotal")
-            conn.execute("DELETE FROM finops_dailyactiveuser")
-            conn.execute(migration.FILL_FEATURES)
-            conn.execute(migration.FILL_USERS)
-            filled = snapshot(conn)
-        finally:
-            conn.rollback()
+    drained, filled = refill(
+        "0003_operator_daily_totals",
+        OPERATOR_SNAPSHOT,
+        {"finops_dailyfeaturetotal": "FILL_FEATURES", "finops_dailyactiveuser": "FILL_USERS"},
+    )
     mine = [{row for row in rows if row[0] == tenant.id} for rows in drained]
     # Features chat, api_chat, batch_summary today and late three days ago; the owner on
     # both days.
     assert [len(rows) for rows in mine] == [4, 2]
     assert filled == drained
+    connection.close()
+
+
+TENANT_SNAPSHOT = (
+    "SELECT tenant_id, day, calls, tokens_in, tokens_out, cost_usd, user_tokens, "
+    "user_cost_usd, user_days FROM finops_dailytenanttotal",
+    "SELECT tenant_id, month, user_id, first_day FROM finops_monthlyactiveuser",
+    "SELECT tenant_id, month, feature, calls, tokens_in, tokens_out, cost_usd "
+    "FROM finops_monthlyfeaturetotal",
+)
+
+
+@pytest.mark.usefixtures("live_db")
+def test_the_migration_fills_tenant_days_and_month_users_as_the_drain_keeps_them() -> None:
+    """Migration 0004's backfill from 0003's tables, run again (as the owner, rolled
+    back), gives exactly the rows the drain wrote: per tenant-day, per month and feature,
+    and per month-user with the first day, over two months or more."""
+    tenant = new_tenant("Monthly Books")
+    user_id = owner_of(tenant.id).user_id
+    every_kind_of_row(tenant)
+    now = datetime.now(UTC)
+    for days_ago in (3, 40, 41):
+        row_id = record(tenant.id, user_id=user_id, feature="late")
+        with tenant_context(tenant.id):
+            UsageRecord.objects.filter(id=row_id).update(created_at=now - timedelta(days=days_ago))
+    rollups.drain()
+    drained, filled = refill(
+        "0004_tenant_day_totals",
+        TENANT_SNAPSHOT,
+        {
+            "finops_dailytenanttotal": "FILL_TENANT_DAYS",
+            "finops_monthlyactiveuser": "FILL_MONTH_USERS",
+            "finops_monthlyfeaturetotal": "FILL_MONTH_FEATURES",
+        },
+    )
+    days, users, _ = ({row for row in rows if row[0] == tenant.id} for rows in drained)
+    assert len(days) == 4  # today, 3, 40 and 41 days ago
+    months = {(now - timedelta(days=n)).strftime("%Y-%m") for n in (0, 3, 40, 41)}
+    assert len(users) == len(months)
+    assert filled == drained
+    assert_rollups_match(tenant.id)
     connection.close()
