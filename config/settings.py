@@ -111,6 +111,14 @@ if DATABASE_POOL:
         "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1),
         "timeout": env_float("DATABASE_POOL_TIMEOUT_S", 10.0),
     }
+# Threads for the database work of code with no request thread of its own (background
+# tasks such as a chat answer's generation, views served lean): apps/core/db.py
+# worker_pool. As many as the pool has connections unless set.
+DATABASE_THREADS = env_int(
+    "DATABASE_THREADS",
+    _database_options["pool"]["max_size"] if DATABASE_POOL else 20,
+    minimum=1,
+)
 DATABASES = {
     "default": {
         **database_from_url(

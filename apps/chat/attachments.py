@@ -27,13 +27,12 @@ import hashlib
 import uuid
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.urls import reverse
 
 from apps.chat.models import Attachment, Conversation
-from apps.core.db import tenant_context
+from apps.core.db import in_worker_thread, tenant_context
 from apps.core.errors import ServiceError
 from apps.gateway.types import CallContext
 from apps.rag import selectors as rag_selectors
@@ -183,7 +182,7 @@ async def retrieve_with_attachments(
     """``retrieve_for_answer`` over the tenant's documents and this conversation's files
     (``ctx.user_id`` must be the conversation's user); a passage from a file links to the
     file's page in this conversation, not to the Documents page it is not on."""
-    include, slug = await sync_to_async(_scope)(ctx.tenant_id, conversation_id)
+    include, slug = await in_worker_thread(_scope)(ctx.tenant_id, conversation_id)
     retrieved = await retrieve_for_answer(ctx, question, include=include)
     if not any(p.private for p in retrieved.passages):
         return retrieved

@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from apps.chat import attachments, selectors, services, titles
@@ -524,7 +523,7 @@ async def _read_redis(tenant_id: Any, message_id: Any, seen: int) -> AsyncIterat
         found = await redis.xread({stream: f"0-{seen}"}, block=1000, count=100)
         if not found:
             if not await redis.exists(stream):
-                message = await sync_to_async(_snapshot)(tenant_id, message_id)
+                message = await in_worker_thread(_snapshot)(tenant_id, message_id)
                 if message is not None and message.status != MessageStatus.STREAMING:
                     # The stream expired: replay the saved answer in one piece.
                     done = orjson.dumps(_final(message)).decode()

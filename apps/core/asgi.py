@@ -9,8 +9,9 @@ of the cost of the request (docs/adr/0003-lean-handler.md; figures in docs/perfo
 
 Views marked ``@lean`` are served by ``LeanHandler``: the same URLconf, the same view
 API, but only ``settings.LEAN_MIDDLEWARE`` around them, all of it async, and no thread of
-their own: no ``request_started``/``request_finished`` work on a per-request thread, and
-the view's synchronous work goes to the shared worker pool in one hop
+their own: the ``request_started``/``request_finished`` work runs on the shared worker
+pool (``WorkerPoolContext``) instead of a per-request thread, and the view's synchronous
+work goes to that pool in one hop
 (``apps.tenants.lean.run_as_member``). Such a view gets no ``request.user`` or
 ``request.session`` from middleware: it authenticates the request itself, with Django's
 own CSRF and session checks (``apps.core.lean``) or a signed ticket (the chat's events,
@@ -24,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
@@ -32,6 +34,8 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.urls import Resolver404, get_resolver
 from django.utils.module_loading import import_string
+
+from apps.core.db import worker_pool
 
 View = TypeVar("View", bound=Callable[..., Any])
 _MARK = "served_lean"
@@ -52,17 +56,40 @@ def served_lean(request: HttpRequest) -> bool:
     return bool(getattr(request, _MARK, False))
 
 
+class WorkerPoolContext(ThreadSensitiveContext):
+    """A request's context whose thread-sensitive ``sync_to_async`` calls run on the
+    process's worker pool (``apps.core.db.worker_pool``), each on whichever thread is
+    free: for a lean request, whose few such calls (signals, closing the response) need
+    no thread of their own, since its database work opens and closes its own
+    transaction and connection (``in_worker_thread``). Not for code that needs
+    consecutive calls on one thread (``atenant_context``)."""
+
+    async def __aenter__(self) -> WorkerPoolContext:
+        await super().__aenter__()  # type: ignore[no-untyped-call]
+        if self.token is not None:  # the outermost context: calls in it come here
+            SyncToAsync.context_to_thread_executor[self] = worker_pool()
+        return self
+
+    async def __aexit__(self, exc: object, value: object, tb: object) -> None:
+        # The pool is shared: take it out before the base class shuts "its" executor down.
+        SyncToAsync.context_to_thread_executor.pop(self, None)
+        await super().__aexit__(exc, value, tb)  # type: ignore[no-untyped-call]
+
+
 class LeanHandler(ASGIHandler):
     """Django's ASGI handler with ``settings.LEAN_MIDDLEWARE`` as its middleware and no
     per-request thread."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Django's handler opens a ThreadSensitiveContext per request, which starts a
-        # thread for the first thread-sensitive call in it: the request_started signal's
-        # receivers at least. Without it those few calls share one long-lived thread.
+        # thread for the first thread-sensitive call in it (the request_started signal's
+        # receivers, the response's close). Without one, those calls of every lean request
+        # of the process queued on asgiref's one shared thread (seconds at 300 streams);
+        # here they go to the worker pool.
         if scope["type"] != "http":
             raise ValueError(f"LeanHandler serves HTTP only, not {scope['type']}.")
-        await self.handle(scope, receive, send)
+        async with WorkerPoolContext():
+            await self.handle(scope, receive, send)
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         setattr(request, _MARK, True)

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
+from functools import cache
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import Cast
@@ -182,10 +185,23 @@ async def atenant_context(
         await sync_to_async(manager.__exit__)(None, None, None)
 
 
+@cache
+def worker_pool() -> ThreadPoolExecutor:
+    """The process's threads for database work with no request thread of its own
+    (``in_worker_thread``, the lean handler's own calls: apps/core/asgi.py).
+
+    ``DATABASE_THREADS`` of them, by default as many as the connection pool holds: fewer
+    and posts queue for a thread while connections sit idle (the event loop's default
+    executor has min(32, CPUs + 4) threads, 6 on two cores), more and they queue for a
+    connection, up to ``DATABASE_POOL_TIMEOUT_S``."""
+    return ThreadPoolExecutor(max_workers=settings.DATABASE_THREADS, thread_name_prefix="db")
+
+
 def in_worker_thread(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
     """``sync_to_async`` for code with no request thread of its own (a background task,
-    a view served lean): run on the shared worker pool, not on the one thread that serves
-    every such caller's thread-sensitive calls, and hand the thread's connection back to
+    a view served lean): run on the shared worker pool (``worker_pool``), not on the one
+    thread that serves every such caller's thread-sensitive calls (which serialised the
+    database work of every stream of a process), and hand the thread's connection back to
     the pool after.
     ``function`` must open and close its own transaction (``tenant_context``)."""
 
@@ -195,7 +211,7 @@ def in_worker_thread(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
         finally:
             connections["default"].close()
 
-    return sync_to_async(run, thread_sensitive=False)
+    return sync_to_async(run, thread_sensitive=False, executor=worker_pool())
 
 
 async def release_connection(using: str = "default") -> None:
