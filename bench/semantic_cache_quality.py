@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "dev2": [i for i, p in enumerate(pairs) if p.source == "dev2"],
         "dev3": [i for i, p in enumerate(pairs) if p.source == "dev3"],
+        "dev4": [i for i, p in enumerate(pairs) if p.source == "dev4"],
     }
     modes: dict[str, Decider] = {"decision": decision, "lexical": lexical, "legacy": legacy}
     for threshold in THRESHOLDS:

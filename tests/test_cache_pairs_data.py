@@ -92,10 +92,12 @@ def test_every_kind_has_both_labels_in_both_splits(rows: list[dict[str, str]]) -
                 assert per_split[kind, label, split] > 0, (kind, label, split)
 
 
-# The extra development files, each with the fewest pairs it must hold.
+# The extra development files, each with the fewest pairs it must hold and the fewest of
+# each kind and label (dev4 adds a few kinds only).
 EXTRA_DEV = {
-    "semantic_cache_pairs_dev2.jsonl": 1_000,
-    "semantic_cache_pairs_dev3.jsonl": 1_500,
+    "semantic_cache_pairs_dev2.jsonl": (1_000, MIN_PER_KIND_AND_LABEL),
+    "semantic_cache_pairs_dev3.jsonl": (1_500, MIN_PER_KIND_AND_LABEL),
+    "semantic_cache_pairs_dev4.jsonl": (200, 14),
 }
 
 
@@ -105,9 +107,12 @@ def _extra_rows(name: str) -> list[dict[str, str]]:
 
 
 @pytest.mark.parametrize(("name", "least"), EXTRA_DEV.items())
-def test_the_extra_dev_pairs_are_dev_only_balanced_and_well_formed(name: str, least: int) -> None:
+def test_the_extra_dev_pairs_are_dev_only_balanced_and_well_formed(
+    name: str, least: tuple[int, int]
+) -> None:
     rows = _extra_rows(name)
-    assert len(rows) >= least
+    least_pairs, least_per_kind = least
+    assert len(rows) >= least_pairs
     for row in rows:
         assert set(row) == KEYS, row
         assert row["split"] == "dev", row["id"]
@@ -120,7 +125,9 @@ def test_the_extra_dev_pairs_are_dev_only_balanced_and_well_formed(name: str, le
     per_label = Counter((row["kind"], row["label"]) for row in rows)
     for kind in {row["kind"] for row in rows}:
         for label in LABELS:
-            assert per_label[kind, label] >= MIN_PER_KIND_AND_LABEL, (kind, label)
+            assert per_label[kind, label] >= least_per_kind, (kind, label)
+    pairs = Counter((row["cached"], row["new"]) for row in rows)
+    assert [p for p, n in pairs.items() if n > 1] == []
 
 
 @pytest.mark.parametrize("name", EXTRA_DEV)

@@ -6,13 +6,21 @@ nothing was tuned on; these tests pin each step's behaviour.
 
 from __future__ import annotations
 
+import importlib
 import json
+import uuid
+from decimal import Decimal
 
 import pytest
+from django.db import connection
 
+from apps.core.db import tenant_context
 from apps.gateway.cache_verifier import alignment, decision
 from apps.gateway.cache_verifier.decision import MAX_CHARS, decide
 from apps.gateway.models import AISettings
+from apps.tenants.services import tenant_create
+from tests.conftest import make_user
+from tests.pg import owner_connect
 
 SURE = 0.99  # a similarity above any floor: only the rules and the scorer decide
 
@@ -143,3 +151,29 @@ def test_alignment_reads_synonyms_roles_and_qualifiers() -> None:
     removed = alignment.read("Removing a user")
     deleted = alignment.read("Delete users")
     assert removed.words == deleted.words
+
+
+@pytest.mark.usefixtures("live_db")
+def test_the_floor_migration_moves_tenants_on_the_old_default_only() -> None:
+    migration = importlib.import_module("apps.gateway.migrations.0010_semantic_floor_055")
+    owner = make_user(f"floor-{uuid.uuid4().hex[:8]}@example.com")
+    untouched = tenant_create(owner=owner, name="On the old default")
+    chosen = tenant_create(owner=owner, name="Chose a floor")
+    for tenant, floor in ((untouched, "0.65"), (chosen, "0.80")):
+        with tenant_context(tenant.id):
+            AISettings.objects.update_or_create(
+                tenant=tenant, defaults={"semantic_threshold": Decimal(floor)}
+            )
+    read = "SELECT tenant_id, semantic_threshold FROM gateway_aisettings WHERE tenant_id = ANY(%s)"
+    ids = [untouched.id, chosen.id]
+    db = connection.settings_dict["NAME"]
+    with owner_connect(db) as conn, conn.transaction(force_rollback=True), conn.cursor() as cur:
+        cur.execute(migration.MOVE_UNTOUCHED_DEFAULTS)
+        cur.execute("ALTER TABLE gateway_aisettings NO FORCE ROW LEVEL SECURITY")
+        cur.execute(read, [ids])
+        assert dict(cur.fetchall()) == {untouched.id: Decimal("0.55"), chosen.id: Decimal("0.80")}
+        cur.execute(migration.MOVE_BACK)
+        cur.execute("ALTER TABLE gateway_aisettings NO FORCE ROW LEVEL SECURITY")
+        cur.execute(read, [ids])
+        assert dict(cur.fetchall()) == {untouched.id: Decimal("0.65"), chosen.id: Decimal("0.80")}
+    assert float(AISettings._meta.get_field("semantic_threshold").default) == 0.55

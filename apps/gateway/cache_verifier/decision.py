@@ -21,20 +21,21 @@ candidate its vector search returns (``semantic_cache.lookup``) and what
    With the two questions' embeddings (``Embeddings``) from the model the similarity's
    scale was learnt on, the *pair model* (``pair_model.Forest``): gradient-boosted trees
    over the similarity, the content words' overlap, how the wording differs (words
-   substituted or added, order kept, spelling alike, a sentence added) and what steps 3
-   and 4 found. Steps 3-4 are evidence for it, not a verdict: the rules are right about
-   most pairs they refuse but not all ("2FA" vs "two-factor authentication"), and the
-   trees, trained on which, serve a refused pair only when everything else says
-   paraphrase; its refusal then names the rule's reason. Without such embeddings (no
-   vectors, another embedding model, another dimension) steps 3-4 refuse and the *lexical
-   scorer* decides the rest: a logistic model over the similarity and overlap. Both are
-   trained by ``bench/train_cache_decision.py`` on the development half of the labelled
-   pairs only and shipped as plain JSON (``decision_model.json``: trees, weights, cutoffs,
-   floors, the embedding model, what they were trained on). No pickle, nothing
-   downloaded.
+   substituted or added, order kept or a clause moved, spelling alike or misspelt, short
+   forms, a sentence of context added) and what steps 3 and 4 found. Steps 3-4 are
+   evidence for it, not a verdict: the rules are right about most pairs they refuse but
+   not all ("2FA" vs "two-factor authentication"), and the trees, trained on which,
+   serve a refused pair only when everything else says paraphrase; its refusal then
+   names the rule's reason. Without such embeddings (no vectors, another embedding
+   model, another dimension) steps 3-4 refuse and the *lexical scorer* decides the rest:
+   a logistic model over the similarity and overlap. Both are trained by
+   ``bench/train_cache_decision.py`` on the development half of the labelled pairs only
+   and shipped as plain JSON (``decision_model.json``: trees, weights, cutoffs, floors,
+   the embedding model, what they were trained on; ``abbreviations.json``: the short
+   forms the pair model expands). No pickle, nothing downloaded.
 
-Pure Python, no I/O at call time (the JSON is read once, at import); the pair model is a
-walk down a few hundred small trees (about a tenth of a millisecond).
+Pure Python, no I/O at call time (the JSON files are read once, at import); the pair
+model is a walk down a few hundred small trees (about a tenth of a millisecond).
 """
 
 from __future__ import annotations

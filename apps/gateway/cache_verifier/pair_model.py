@@ -9,8 +9,13 @@ moves, a clause is added) at a high similarity, a near-miss keeps every word but
 replaces it with another of the same kind; a misspelt word looks like the word it
 replaces, an antonym does not; a context sentence added in front may or may not change
 the answer; and the rules (a named fact or an argument's role that differs) are right far
-more often than not, but not always ("2FA" and "two-factor authentication"). ``features``
-measures those (21 numbers, names as in ``decision_model.json``);
+more often than not, but not always ("2FA" and "two-factor authentication"). Four more
+read the wording as a person means it: the words' overlap with a misspelt word counted as
+the word it misspells ("paymnt"), the overlap with short forms expanded through the table
+in ``abbreviations.json`` ("pwd", "k8s", "w/"), the overlap once a sentence of context
+before the question is set aside ("I bought supplies. How do I file an expense report?"),
+and a clause moved as a block ("Before cancelling, can I ...?"). ``features``
+measures those (27 numbers, names as in ``decision_model.json``);
 ``Forest`` adds up the trees' leaves for a pair and gives the probability that the two
 ask the same thing.
 
@@ -23,10 +28,12 @@ plain Python, no numpy, nothing downloaded.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from apps.gateway.cache_verifier import alignment
@@ -53,8 +60,15 @@ FEATURES = (
     "content_words",
     "facet_differs",
     "roles_differ",
+    "fuzzy_jaccard",
+    "expanded_jaccard",
+    "question_jaccard",
+    "contained",
+    "context_share",
+    "rotated",
 )
 LEAF = -1  # the "left child" of a leaf
+ABBREVIATIONS_FILE = Path(__file__).with_name("abbreviations.json")
 _SENTENCE_END = re.compile(r"[.!?。]+\s+(?=\S)")
 _WORD = re.compile(r"\w+")
 
@@ -100,6 +114,12 @@ def features(
         "content_words": float(min(words_q, words_c)),
         "facet_differs": float(facet_differs),
         "roles_differ": float(roles_differ),
+        "fuzzy_jaccard": _fuzzy_jaccard(_surface(query), _surface(cached)),
+        "expanded_jaccard": _jaccard(_expanded(q.content), _expanded(c.content)),
+        "question_jaccard": _question_jaccard(query, cached, q, c),
+        "contained": _contained(_expanded(q.content), _expanded(c.content)),
+        "context_share": _context_share(query, cached),
+        "rotated": float(_rotated(q.content, c.content)),
     }
 
 
@@ -215,6 +235,121 @@ def _closest_spelling(only_a: frozenset[str], only_b: frozenset[str]) -> float:
         for b in only_b:
             best = max(best, _jaccard(grams, _trigrams(b)))
     return best
+
+
+def _surface(text: str) -> frozenset[str]:
+    """The words as typed, lower-cased (a misspelling is not stemmed to anything)."""
+    return frozenset(_WORD.findall(text.lower()))
+
+
+def _contained(a: frozenset[str], b: frozenset[str]) -> float:
+    """The share of the shorter question's content words found in the other: 1.0 when
+    one is the other plus more (a sentence of context, a qualifier)."""
+    shorter, longer = (a, b) if len(a) <= len(b) else (b, a)
+    return len(shorter & longer) / len(shorter) if shorter else 1.0
+
+
+def _fuzzy_jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    """The words' Jaccard with a misspelt word counted as the word it misspells: each word
+    only in one question is matched to a word only in the other that ``_misspelt`` finds
+    (one match a word). "upgrade" and "downgrade" share most letters but are not a typo."""
+    only_a, only_b = sorted(a - b), sorted(b - a)
+    matched, free = 0, set(only_b)
+    for word in only_a:
+        other = next((o for o in sorted(free) if _misspelt(word, o)), None)
+        if other is not None:
+            matched += 1
+            free.discard(other)
+    shared = len(a & b) + matched
+    union = len(a | b) - matched
+    return shared / union if union else 1.0
+
+
+def _misspelt(a: str, b: str) -> bool:
+    """One word typed for the other: the same first letter, at least three letters, and
+    one edit apart (two for words of six letters or more), a swap of neighbours being one
+    edit ("slwo", "paymnt", "webiste")."""
+    if min(len(a), len(b)) < 3 or a[0] != b[0]:
+        return False
+    return _edits(a, b) <= (2 if min(len(a), len(b)) >= 6 else 1)
+
+
+def _edits(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment) between two words."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            row[j] = min(rows[i - 1][j] + 1, row[j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[i - 2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
+def load_abbreviations(path: Path = ABBREVIATIONS_FILE) -> dict[str, tuple[str, ...]]:
+    """The short forms of ``abbreviations.json``, each as the content words (read as a
+    question is) of what it stands for: {"pwd": ("password",), "w": ()}. A short form that
+    reads as more than one word is left out (a pair compares words, not phrases)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    table: dict[str, tuple[str, ...]] = {}
+    for short, long in data["expansions"].items():
+        keys = alignment.read(short).content or (short.lower(),)
+        if len(keys) == 1:
+            table[keys[0]] = alignment.read(long).content if long else ()
+    return table
+
+
+ABBREVIATIONS = load_abbreviations()
+
+
+def _expanded(content: Sequence[str]) -> frozenset[str]:
+    """The content words with each short form replaced by the words it stands for."""
+    out: set[str] = set()
+    for word in content:
+        out.update(ABBREVIATIONS.get(word, (word,)))
+    return frozenset(out)
+
+
+def _question_sentence(text: str) -> str | None:
+    """The last sentence when the text is more than one and that one asks (the question
+    after a sentence of context), else None."""
+    parts = _SENTENCE_END.split(text.strip())
+    if len(parts) < 2 or not parts[-1].rstrip().endswith("?"):
+        return None
+    return parts[-1]
+
+
+def _question_jaccard(query: str, cached: str, q: alignment.Reading, c: alignment.Reading) -> float:
+    """The content words' Jaccard once a sentence of context is set aside: the question
+    sentence of the one that has context against the whole of the other."""
+    asked_q, asked_c = _question_sentence(query), _question_sentence(cached)
+    rq = alignment.read(asked_q) if asked_q is not None and asked_c is None else q
+    rc = alignment.read(asked_c) if asked_c is not None and asked_q is None else c
+    return _jaccard(_expanded(rq.content), _expanded(rc.content))
+
+
+def _context_share(query: str, cached: str) -> float:
+    """The share of the longer text's words before its question sentence (0.0: no
+    context sentence)."""
+    longer = max(query, cached, key=len)
+    asked = _question_sentence(longer)
+    if asked is None:
+        return 0.0
+    words = len(_WORD.findall(longer))
+    return (words - len(_WORD.findall(asked))) / max(1, words)
+
+
+def _rotated(a: Sequence[str], b: Sequence[str]) -> bool:
+    """The same content words in another order that is a rotation of the first: a
+    clause moved as a block ("Before cancelling, can I download my invoices?"), not two
+    words exchanged ("Is Python faster than Java?")."""
+    if len(a) != len(b) or len(a) < 2 or tuple(a) == tuple(b):
+        return False
+    doubled = tuple(a) * 2
+    target = tuple(b)
+    return any(doubled[i : i + len(a)] == target for i in range(1, len(a)))
 
 
 def _common_subsequence(a: Sequence[str], b: Sequence[str]) -> int:

@@ -1,0 +1,100 @@
+"""The pair model's features for the paraphrases it used to miss: a misspelt word, a
+short form, a sentence of context before the question, a clause moved to the front.
+
+Each compares a paraphrase with a near-miss of the same shape: the feature must tell them
+apart (what the trees make of it is measured in bench/semantic_cache_quality.py).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from apps.gateway.cache_verifier import alignment, decision, pair_model
+
+
+def features(new: str, cached: str) -> dict[str, float]:
+    return decision.pair_features(new, cached, 0.8)
+
+
+def test_a_misspelt_word_counts_as_the_word_it_misspells() -> None:
+    typo = features("how do i add a new paymnt metod", "How do I add a new payment method?")
+    other = features("how do i add a new shiping adress", "How do I add a new payment method?")
+    assert typo["fuzzy_jaccard"] == pytest.approx(1.0)
+    assert typo["jaccard"] < 0.5  # the stemmed content words do not match
+    assert other["fuzzy_jaccard"] < 0.75
+
+
+@pytest.mark.parametrize(
+    ("new", "cached"),
+    [
+        ("How do I downgrade my plan?", "How do I upgrade my plan?"),
+        ("How do I download a file?", "How do I upload a file?"),
+        ("Sort by descending date", "Sort by ascending date"),
+        ("How do I disable sharing?", "How do I enable sharing?"),
+    ],
+)
+def test_a_word_of_another_meaning_with_the_same_letters_is_not_a_typo(
+    new: str, cached: str
+) -> None:
+    assert features(new, cached)["fuzzy_jaccard"] < 1.0
+
+
+def test_a_short_form_counts_as_the_words_it_stands_for() -> None:
+    short = features("Can I change the acct owner?", "Can I change the account owner?")
+    other = features("Can I change the acct email?", "Can I change the account owner?")
+    assert short["expanded_jaccard"] == pytest.approx(1.0)
+    assert short["jaccard"] < 1.0
+    assert other["expanded_jaccard"] < 0.75
+
+
+def test_casual_short_forms_expand_to_nothing_that_counts() -> None:
+    casual = features("hey how do i add ppl to my team", "How do I add people to my team?")
+    assert casual["expanded_jaccard"] == pytest.approx(1.0)
+
+
+def test_every_short_form_in_the_table_is_read_as_one_word() -> None:
+    data = json.loads(pair_model.ABBREVIATIONS_FILE.read_text(encoding="utf-8"))
+    table = pair_model.ABBREVIATIONS
+    assert len(table) >= 0.9 * len(data["expansions"])
+    assert table["pwd"] == alignment.read("password").content
+    assert table["w"] == ()
+
+
+def test_a_sentence_of_context_is_set_aside_for_the_question() -> None:
+    context = features(
+        "I bought supplies for the office. How do I submit an expense report?",
+        "How do I submit an expense report?",
+    )
+    assert context["question_jaccard"] == pytest.approx(1.0)
+    assert context["jaccard"] < 1.0
+    assert context["contained"] == pytest.approx(1.0)
+    assert 0.3 < context["context_share"] < 0.6
+    plain = features("How can I submit an expense report?", "How do I submit an expense report?")
+    assert plain["context_share"] == 0.0
+
+
+def test_a_statement_without_a_question_after_it_is_not_context() -> None:
+    statement = features("I bought supplies. I need to file them.", "How do I file an expense?")
+    assert statement["context_share"] == 0.0
+    assert statement["question_jaccard"] == pytest.approx(statement["expanded_jaccard"])
+
+
+@pytest.mark.parametrize(
+    ("new", "cached", "rotated"),
+    [
+        (
+            "Before cancelling, can I download my invoices?",
+            "Can I download my invoices before cancelling?",
+            1.0,
+        ),
+        ("On a Mac, how do I take a screenshot?", "How do I take a screenshot on a Mac?", 1.0),
+        ("Is Python faster than Java?", "Is Java faster than Python?", 0.0),
+        ("How do I take a screenshot on a Mac?", "How do I take a screenshot on a Mac?", 0.0),
+    ],
+)
+def test_a_clause_moved_as_a_block_is_a_rotation_two_words_exchanged_are_not(
+    new: str, cached: str, rotated: float
+) -> None:
+    assert features(new, cached)["rotated"] == rotated
