@@ -62,9 +62,10 @@ def enabled() -> bool:
 
 @dataclass(frozen=True)
 class Journaled:
-    """An entry ready to append: its row id and its serialised form."""
+    """An entry ready to append: its row id and time, and its serialised form."""
 
     row_id: uuid.UUID
+    created_at: datetime
     data: bytes
     entry: LedgerEntry
 
@@ -72,11 +73,11 @@ class Journaled:
 def prepare(entry: LedgerEntry) -> Journaled:
     """The entry with its row id and time made now (the row's ``created_at`` is the
     call's end, not the write's)."""
-    row_id = uuid.uuid4()
+    row_id, created_at = uuid.uuid4(), datetime.now(UTC)
     ctx, hit = entry.ctx, entry.semantic_hit
     data = {
         "id": str(row_id),
-        "at": datetime.now(UTC).isoformat(),
+        "at": created_at.isoformat(),
         "tenant": str(ctx.tenant_id),
         "user": ctx.user_id,
         "api_key": None if ctx.api_key_id is None else str(ctx.api_key_id),
@@ -103,7 +104,7 @@ def prepare(entry: LedgerEntry) -> Journaled:
             "similarity": hit.similarity,
         },
     }
-    return Journaled(row_id, orjson.dumps(data), entry)
+    return Journaled(row_id, created_at, orjson.dumps(data), entry)
 
 
 def _entry(data: dict[str, Any]) -> tuple[uuid.UUID, datetime, LedgerEntry]:
@@ -161,13 +162,24 @@ async def record(entry: LedgerEntry) -> uuid.UUID:
 def appended(journaled: Journaled, stream_id: bytes) -> None:
     """``journaled`` is in the stream as ``stream_id``: hand it to the process's writer."""
     ledger.observe(journaled.entry)
-    _writer().submit(stream_id, journaled.data)
+    _writer().submit(stream_id, journaled)
 
 
 # Writing ------------------------------------------------------------------------------
 
 
-def write(items: list[tuple[bytes, bytes]]) -> int:
+# A journal entry to write: its stream id and either its serialised form (read back from
+# the stream by the drain) or, in the process that appended it, the entry itself.
+Item = tuple[bytes, "bytes | Journaled"]
+
+
+def _parsed(payload: bytes | Journaled) -> tuple[uuid.UUID, datetime, LedgerEntry]:
+    if isinstance(payload, Journaled):
+        return payload.row_id, payload.created_at, payload.entry
+    return _entry(orjson.loads(payload))
+
+
+def write(items: list[Item]) -> int:
     """Insert the rows of journal ``items`` (stream id, data) in one transaction, each
     at most once, then delete them from the stream. When the batch breaks a constraint
     (a tenant deleted meanwhile), its entries are written one by one and the ones that
@@ -185,17 +197,19 @@ def write(items: list[tuple[bytes, bytes]]) -> int:
                 written += _insert([item])
             except (IntegrityError, DataError):
                 logger.exception("ledger journal entry refused: moved to %s", DEAD)
-                sync_redis().xadd(DEAD, {"e": item[1]})
+                payload = item[1]
+                data = payload.data if isinstance(payload, Journaled) else payload
+                sync_redis().xadd(DEAD, {"e": data})
     sync_redis().xdel(JOURNAL, *[stream_id for stream_id, _ in items])
     return written
 
 
-def _insert(items: list[tuple[bytes, bytes]]) -> int:
+def _insert(items: list[Item]) -> int:
     # One statement per row (each sets its own tenant context for row-level security
     # and the FinOps trigger), as many at once as share a shape, in one transaction.
     statements: defaultdict[str, list[list[Any]]] = defaultdict(list)
-    for _, data in items:
-        row_id, created_at, entry = _entry(orjson.loads(data))
+    for _, payload in items:
+        row_id, created_at, entry = _parsed(payload)
         row, dependants = ledger.rows(entry, row_id=row_id)
         sql, params = ledger.insert_statement(
             row, dependants, created_at=created_at, idempotent=True
@@ -234,7 +248,7 @@ class _Writer:
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self._items: queue.SimpleQueue[tuple[bytes, bytes]] = queue.SimpleQueue()
+        self._items: queue.SimpleQueue[Item] = queue.SimpleQueue()
         # No lock on the event loop's path. The counters only serve ``wait``: the writer
         # alone counts what it finished; a process's calls run on its event loop's
         # thread (two loops in two threads appending at once could miss a count, and
@@ -244,9 +258,9 @@ class _Writer:
         self._thread = threading.Thread(target=self._run, name=WRITER_THREAD, daemon=True)
         self._thread.start()
 
-    def submit(self, stream_id: bytes, data: bytes) -> None:
+    def submit(self, stream_id: bytes, journaled: Journaled) -> None:
         self._submitted += 1
-        self._items.put((stream_id, data))
+        self._items.put((stream_id, journaled))
 
     def wait(self, timeout: float) -> bool:
         """Until everything submitted so far is written (or failed); False on timeout."""
