@@ -39,9 +39,9 @@ MIN_PER_KIND_AND_LABEL = 20
 MAX_QUESTION_CHARS = 200
 
 
-def _rows() -> list[dict[str, str]]:
+def _rows(path: Path = PAIRS) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
-    for number, line in enumerate(PAIRS.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         row = json.loads(line)
         assert isinstance(row, dict), f"line {number} is not a JSON object"
         assert set(row) == KEYS, f"line {number} has keys {sorted(row)}, expected {sorted(KEYS)}"
