@@ -29,9 +29,10 @@ from apps.gateway.models import (
     UsageRecord,
 )
 from apps.gateway.types import CallContext
-from apps.tenants.models import Tenant
+from apps.tenants.models import Notification, Tenant
 from tests.gateway.conftest import FAST
 from tests.gateway.test_ledger import described, entry, new_tenant, semantic_hit_entry
+from tests.gateway.test_limits_and_budgets import limits
 
 QUESTION = [{"role": "user", "content": "Summarise our refund policy."}]
 # What differs between two runs of the same call: how long it took.
@@ -215,3 +216,32 @@ def test_calls_settled_while_redis_fails_are_written_to_the_database_directly(
     assert journal.wait_written(10)
     assert [r.id for r in ledger_of(tenant)] == [row_id]
     assert set(journal_ids()) == before  # nothing reached the stream
+
+
+UNLIMITED = {"tokens_per_day": 0, "requests_per_minute": 0}
+
+
+@override_settings(GATEWAY_PLAN_OVERRIDES=limits(free=UNLIMITED, pro=UNLIMITED))
+def test_the_settler_fires_each_budget_alert_once() -> None:
+    # As in test_limits_and_budgets: a $0.01 budget passes 50% after about 12 smart calls
+    # of 40 tokens, 80% after 19, is full after 23; here the alerts come from the
+    # settler's thread, after the answers.
+    tenant = new_tenant("Journal Alerts")
+    with tenant_context(tenant.id):
+        AISettings.objects.update_or_create(
+            tenant=tenant,
+            defaults={
+                "cache_enabled": False,
+                "budget_action": "notify",
+                "monthly_budget_usd": Decimal("0.01"),
+                "model_alias": "smart",
+                "max_tokens": 40,
+            },
+        )
+    for _ in range(28):
+        complete(tenant)
+    assert journal.wait_written(10)
+    with tenant_context(tenant.id):
+        kinds = sorted(Notification.objects.filter(tenant=tenant).values_list("kind", flat=True))
+    assert kinds == ["budget.100", "budget.50", "budget.80"]
+    assert len(ledger_of(tenant)) == 28
