@@ -229,18 +229,24 @@ def step_timers(spent: dict[str, float]) -> Iterator[None]:
 def round_trips(counts: dict[str, int]) -> Iterator[None]:
     """Count the Redis round trips (a command, or a pipeline sent) and the SQL statements
     made inside the block by the calls, in ``counts["redis"]`` and ``counts["sql"]``;
-    not the ledger journal's writer thread's, which works after the responses."""
+    not the ledger journal's writer thread's, which works after the responses. The
+    settler's pipelines (the settlements, sent after the responses, one per batch) are
+    counted apart, in ``counts["redis_after"]``."""
     import threading
 
     from django.db.backends.utils import CursorWrapper
     from redis.asyncio.client import Pipeline, Redis
+    from redis.client import Pipeline as SyncPipeline
 
     from apps.gateway import journal
 
     def counter(kind: str) -> Callable[[Any], Any]:
         def wrap(original: Any) -> Any:
             def counted(*args: Any, **kwargs: Any) -> Any:
-                if threading.current_thread().name != journal.WRITER_THREAD:
+                thread = threading.current_thread().name
+                if thread == journal.SETTLER_THREAD:
+                    counts["redis_after"] += 1
+                elif thread != journal.WRITER_THREAD:
                     counts[kind] += 1
                 return original(*args, **kwargs)
 
@@ -252,6 +258,7 @@ def round_trips(counts: dict[str, int]) -> Iterator[None]:
         [
             (Redis, "execute_command", counter("redis")),
             (Pipeline, "execute", counter("redis")),
+            (SyncPipeline, "execute", counter("redis")),
             (CursorWrapper, "_execute_with_wrappers", counter("sql")),
         ]
     ):
@@ -262,7 +269,9 @@ async def step_profile(n: int, tenant: Tenant) -> dict[str, float]:
     """Milliseconds per call spent in each step of complete() (caches off); ``other`` is
     the rest: the pipeline's own code, the hops between the event loop and the ORM's
     thread."""
-    from apps.gateway import api
+    from asgiref.sync import sync_to_async
+
+    from apps.gateway import api, journal
     from apps.gateway.types import CallContext
 
     spent: dict[str, float] = defaultdict(float)
@@ -283,11 +292,13 @@ async def step_profile(n: int, tenant: Tenant) -> dict[str, float]:
         for i in range(n):
             messages = [{"role": "user", "content": f"{MESSAGES[0]['content']} #{i}"}]
             await api.complete(ctx, messages, max_tokens=64, extra_headers=FAST)
+        await sync_to_async(journal.wait_settled)(10)
     per_call = {label: ms / n for label, ms in spent.items()}
     per_call["other"] = total / n - sum(per_call.values())
     per_call["total"] = total / n
     per_call["redis_round_trips"] = counts["redis"] / n
     per_call["sql_statements"] = counts["sql"] / n
+    per_call["redis_round_trips_after"] = counts["redis_after"] / n
     return per_call
 
 
@@ -440,10 +451,13 @@ def main() -> int:
         "embed_over_http_p50_ms": p50["gateway_embed"] - p50["httpx_embed"],
         "embed_over_http_p95_ms": p95["gateway_embed"] - p95["httpx_embed"],
         "pipeline_steps_ms": {
-            k: v for k, v in steps.items() if k not in ("redis_round_trips", "sql_statements")
+            k: v
+            for k, v in steps.items()
+            if k not in ("redis_round_trips", "redis_round_trips_after", "sql_statements")
         },
         "ledger_journal": settings.GATEWAY_LEDGER_JOURNAL,
         "redis_round_trips_per_call": steps["redis_round_trips"],
+        "redis_round_trips_after_response_per_call": steps["redis_round_trips_after"],
         "sql_statements_per_call": steps["sql_statements"],
         "litellm_p50_ms": p50["litellm"],
         "gateway_p50_ms": p50["gateway_no_cache"],
@@ -532,7 +546,8 @@ def main() -> int:
             print(f"{label:<48} {ms:>9.3f} {ms / steps['total']:>9.1%}")
     print(f"{'total':<48} {steps['total']:>9.3f}")
     print(
-        f"round trips per call: Redis {steps['redis_round_trips']:.1f}, "
+        f"round trips per call: Redis {steps['redis_round_trips']:.1f} "
+        f"(+{steps['redis_round_trips_after']:.2f} after the response, batched), "
         f"SQL statements {steps['sql_statements']:.1f} "
         f"(ledger journal {'on' if result['ledger_journal'] else 'off'})"
     )

@@ -1,5 +1,6 @@
 """Steps 3 and 4 together: a call's rate-limit and budget reservations in one Redis round
-trip, and their settlement in one more (with the call's ledger entry, apps/gateway/journal.py).
+trip, and their settlement in one more (with the call's ledger entry, apps/gateway/journal.py),
+which the call does not wait for when the journal is on.
 
 One Lua script checks the requests per minute, the tokens per day and the month's budget
 and, only when all three pass, reserves all three: the common call pays one round trip,
@@ -17,6 +18,7 @@ its alerts apply through ``ratelimit.reserve`` then ``budget.reserve``, as two s
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from decimal import Decimal
 
@@ -102,6 +104,21 @@ async def reserve(
     return reservation, decision
 
 
+def _changes(
+    cfg: ResolvedConfig,
+    reservation: ratelimit.Reservation,
+    decision: budget.BudgetDecision,
+    tokens: int,
+    cost: Decimal,
+) -> tuple[list[tuple[str, int]], bool]:
+    """The counters' changes that swap both reservations for what the call used, the
+    budget's last; and whether the budget's is among them."""
+    token_change = ratelimit.reconcile_delta(reservation, tokens)
+    budget_change = budget.settle_delta(cfg, decision, cost)
+    changes = [change for change in (token_change, budget_change) if change is not None]
+    return changes, budget_change is not None
+
+
 async def settle(
     cfg: ResolvedConfig,
     reservation: ratelimit.Reservation,
@@ -109,25 +126,17 @@ async def settle(
     *,
     tokens: int,
     cost: Decimal,
-    journaled: journal.Journaled | None = None,
 ) -> None:
-    """Swap both reservations for what the call used (0 and $0 when it failed) and
-    append the call's ledger entry to the journal (``journaled``, when given) in one
+    """Swap both reservations for what the call used (0 and $0 when it failed) in one
     round trip, then fire any budget alert the month's new total crossed."""
-    token_change = ratelimit.reconcile_delta(reservation, tokens)
-    budget_change = budget.settle_delta(cfg, decision, cost)
-    changes = [change for change in (token_change, budget_change) if change is not None]
-    if not changes and journaled is None:
+    changes, budgeted = _changes(cfg, reservation, decision, tokens, cost)
+    if not changes:
         return
     async with get_redis().pipeline(transaction=False) as redis:
-        if journaled is not None:
-            redis.xadd(journal.JOURNAL, {"e": journaled.data})
         for key, delta in changes:
             redis.incrby(key, delta)
         results = await redis.execute()
-    if journaled is not None:
-        journal.appended(journaled, results[0])
-    if budget_change is not None:
+    if budgeted:
         await budget.after_settle(cfg, decision, int(results[-1]))
 
 
@@ -140,15 +149,25 @@ async def settle_and_record(
     cost: Decimal,
     entry: ledger.LedgerEntry,
 ) -> uuid.UUID:
-    """``settle``, and the call's ledger row: its entry in the settlement's round trip
-    (the journal), or with the journal off the row (a database round trip on a worker
-    thread) and the settlement at once. Returns the row's id."""
+    """``settle``, and the call's ledger row. With the journal, both are handed to the
+    process's settler (apps/gateway/journal.py): its entry and the counters' changes go
+    in one pipelined round trip after the caller has its answer, and the caller does not
+    wait for it. With the journal off, the row (a database round trip on a worker
+    thread) and the settlement at once, before returning. Returns the row's id."""
     if journal.enabled():
         journaled = journal.prepare(entry)
-        await settle(cfg, reservation, decision, tokens=tokens, cost=cost, journaled=journaled)
+        changes, budgeted = _changes(cfg, reservation, decision, tokens, cost)
+        after = functools.partial(_alerts, cfg, decision) if budgeted else None
+        journal.settle_later(journal.Settlement(journaled, tuple(changes), after))
         return journaled.row_id
     row_id, _ = await asyncio.gather(
         ledger.record_now(entry),
         settle(cfg, reservation, decision, tokens=tokens, cost=cost),
     )
     return row_id
+
+
+def _alerts(cfg: ResolvedConfig, decision: budget.BudgetDecision, totals: list[int]) -> None:
+    """On the settler's thread: the alerts the month's new total (the last counter)
+    crossed."""
+    budget.alert_if_crossed_sync(cfg, decision.month, totals[-1])

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.db import tenant_context
-from apps.core.redis_client import get_redis
+from apps.core.redis_client import get_redis, sync_redis
 from apps.tenants.models import AuditAction, Notification, Tenant
 from apps.tenants.services import audit_record
 from apps.tenants.webhooks import alert_enqueue
@@ -22,8 +22,12 @@ if TYPE_CHECKING:
 _TTL_S = 40 * 24 * 3600
 
 
+def _alert_key(cfg: ResolvedConfig, percent: int, month: str) -> str:
+    return f"gw:{{{cfg.tenant_id}}}:budget_alert:{month}:{percent}"
+
+
 async def fire_budget_alert_once(cfg: ResolvedConfig, *, percent: int, month: str) -> bool:
-    key = f"gw:{{{cfg.tenant_id}}}:budget_alert:{month}:{percent}"
+    key = _alert_key(cfg, percent, month)
     redis = get_redis()
     if not await redis.set(key, 1, nx=True, ex=_TTL_S):
         return False
@@ -31,6 +35,20 @@ async def fire_budget_alert_once(cfg: ResolvedConfig, *, percent: int, month: st
         await sync_to_async(create_budget_notification)(cfg.tenant_id, percent, cfg, month)
     except BaseException:
         await redis.delete(key)  # not sent: let the next call try again
+        raise
+    return True
+
+
+def fire_budget_alert_once_sync(cfg: ResolvedConfig, *, percent: int, month: str) -> bool:
+    """``fire_budget_alert_once`` off the event loop."""
+    key = _alert_key(cfg, percent, month)
+    redis = sync_redis()
+    if not redis.set(key, 1, nx=True, ex=_TTL_S):
+        return False
+    try:
+        create_budget_notification(cfg.tenant_id, percent, cfg, month)
+    except BaseException:
+        redis.delete(key)  # not sent: let the next call try again
         raise
     return True
 

@@ -244,7 +244,7 @@ def settle_batch(ctx: CallContext, handle: BatchHandle, actual_cost: Decimal) ->
         int(x) for x in sync_redis().eval(_SETTLE_ONCE, 2, *keys, int(actual_cost * budget.NANO))
     )
     if settled and total and cfg.monthly_budget_usd:
-        async_to_sync(budget.alert_if_crossed)(cfg, handle.month, total)
+        budget.alert_if_crossed_sync(cfg, handle.month, total)
 
 
 def _jsonl(model: str, requests: list[BatchRequest]) -> bytes:

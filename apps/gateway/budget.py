@@ -96,6 +96,7 @@ def month_spend_sync(tenant_id: str) -> Decimal:
 
 def _month_spend_journaled(tenant_id: str) -> Decimal:
     if journal.enabled():
+        journal.wait_settled()  # this process's calls whose entries are not appended yet
         journal.drain(older_than_ms=0)
     return month_spend_sync(tenant_id)
 
@@ -211,17 +212,27 @@ async def after_settle(cfg: ResolvedConfig, decision: BudgetDecision, total: int
     await alert_if_crossed(cfg, decision.month, total)
 
 
-async def alert_if_crossed(cfg: ResolvedConfig, month: str, total_nanos: int) -> None:
-    """Fire the alert of every threshold the month's counter has reached (once each)."""
+def thresholds_reached(cfg: ResolvedConfig, total_nanos: int) -> list[int]:
+    """The alert thresholds (percent) the month's counter has reached."""
     if cfg.monthly_budget_usd is None:
-        return
+        return []
     limit = cfg.monthly_budget_usd * NANO
     if limit <= 0:
-        return
+        return []
     percent = Decimal(total_nanos) / limit * 100
-    for threshold in THRESHOLDS:
-        if percent >= threshold:
-            await alerts.fire_budget_alert_once(cfg, percent=threshold, month=month)
+    return [threshold for threshold in THRESHOLDS if percent >= threshold]
+
+
+async def alert_if_crossed(cfg: ResolvedConfig, month: str, total_nanos: int) -> None:
+    """Fire the alert of every threshold the month's counter has reached (once each)."""
+    for threshold in thresholds_reached(cfg, total_nanos):
+        await alerts.fire_budget_alert_once(cfg, percent=threshold, month=month)
+
+
+def alert_if_crossed_sync(cfg: ResolvedConfig, month: str, total_nanos: int) -> None:
+    """``alert_if_crossed`` off the event loop (the settler's thread, batches)."""
+    for threshold in thresholds_reached(cfg, total_nanos):
+        alerts.fire_budget_alert_once_sync(cfg, percent=threshold, month=month)
 
 
 async def settle(cfg: ResolvedConfig, decision: BudgetDecision, actual_cost: Decimal) -> None:

@@ -1,15 +1,17 @@
 """The ledger off the response path: a durable journal in Redis, written to PostgreSQL
 in batches (docs/gateway.md, "The ledger journal").
 
-A gateway call's ledger entry is appended to the Redis stream ``JOURNAL`` in the same
-pipelined round trip as the settlement of its limits and budget (``admission.settle``),
-or alone for a refusal or an embedding; its row id is made here, so the caller still
-gets it. Two writers insert the entries (``ledger.insert_statement``, idempotent:
-``INSERT … ON CONFLICT (id) DO NOTHING``, a row and its dependants at once) and then
-delete them from the stream:
+A gateway call's ledger entry and the settlement of its limits and budget are handed to
+the process's settler thread (``settle_later``): the call returns its answer without
+waiting, and the settler appends the entry to the Redis stream ``JOURNAL`` in the same
+pipelined round trip as the counters' changes (one round trip for every settlement that
+arrived meanwhile). A refusal or an embedding hands over its entry alone. The row id is
+made here, so the caller still gets it. Two writers insert the entries
+(``ledger.insert_statement``, idempotent: ``INSERT … ON CONFLICT (id) DO NOTHING``, a row
+and its dependants at once) and then delete them from the stream:
 
-- the process's writer thread, handed each entry as it is appended: rows land a few
-  milliseconds after the response, many entries to a transaction under load;
+- the process's writer thread, handed each entry once the settler appended it: rows land
+  a few milliseconds after the response, many entries to a transaction under load;
 - ``drain`` (Celery beat, ``apps.gateway.tasks.ledger_drain``): entries older than
   ``DRAIN_AFTER_MS``, which only a crashed or stopped process leaves behind.
 
@@ -21,6 +23,7 @@ once its row is committed. ``GATEWAY_LEDGER_JOURNAL=0`` keeps the synchronous wr
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -29,6 +32,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,8 +41,9 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
+from redis.exceptions import RedisError
 
-from apps.core.redis_client import get_redis, sync_redis
+from apps.core.redis_client import sync_redis
 from apps.gateway import ledger
 from apps.gateway.ledger import LedgerEntry
 from apps.gateway.semantic_cache import SemanticHit
@@ -54,6 +59,7 @@ DEAD = "gateway:ledger:dead"
 DRAIN_AFTER_MS = 10_000
 BATCH = 500  # most entries in one transaction
 WRITER_THREAD = "ledger-journal"
+SETTLER_THREAD = "gateway-settler"
 
 
 def enabled() -> bool:
@@ -149,20 +155,38 @@ def _entry(data: dict[str, Any]) -> tuple[uuid.UUID, datetime, LedgerEntry]:
 
 
 async def record(entry: LedgerEntry) -> uuid.UUID:
-    """The entry's ledger row: journaled (one Redis round trip, the row a few
-    milliseconds later) or, with the journal off, written now."""
+    """The entry's ledger row: journaled by the settler (a Redis round trip off the
+    caller's path, the row a few milliseconds later) or, with the journal off, written
+    now."""
     if not enabled():
         return await ledger.record_now(entry)
     journaled = prepare(entry)
-    stream_id = await get_redis().xadd(JOURNAL, {"e": journaled.data})
-    appended(journaled, stream_id)
+    settle_later(Settlement(journaled))
     return journaled.row_id
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What a call leaves to do once its answer is known: append its ledger entry
+    (None: no entry), add ``changes`` (key, delta) to counters, then call ``after`` with
+    the counters' new values (the budget's alerts), on the settler's thread."""
+
+    journaled: Journaled | None
+    changes: tuple[tuple[str, int], ...] = ()
+    after: Callable[[list[int]], None] | None = None
+
+
+def settle_later(settlement: Settlement) -> None:
+    """Hand ``settlement`` to this process's settler: the caller does not wait for the
+    round trip. The settler batches what arrives while it sends, and a process that
+    exits cleanly finishes it first (``_flush_at_exit``)."""
+    _worker(_Settler).submit(settlement)
 
 
 def appended(journaled: Journaled, stream_id: bytes) -> None:
     """``journaled`` is in the stream as ``stream_id``: hand it to the process's writer."""
     ledger.observe(journaled.entry)
-    _writer().submit(stream_id, journaled)
+    _worker(_Writer).submit((stream_id, journaled))
 
 
 # Writing ------------------------------------------------------------------------------
@@ -238,38 +262,39 @@ def drain(older_than_ms: int = DRAIN_AFTER_MS) -> int:
             return written
 
 
-# The process's writer -------------------------------------------------------------------
+# The process's threads ------------------------------------------------------------------
 
 
-class _Writer:
-    """A thread that writes what this process appended, batching what arrives while it
-    writes. Process-wide (not per event loop): a loop may end with its request
-    (``async_to_sync``), an entry handed over must still be written."""
+class _Worker:
+    """A thread that handles what this process submits, batching what arrives while it
+    works. Process-wide (not per event loop): a loop may end with its request
+    (``async_to_sync``), an item handed over must still be handled."""
+
+    name = ""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self._items: queue.SimpleQueue[Item] = queue.SimpleQueue()
-        # No lock on the event loop's path. The counters only serve ``wait``: the writer
-        # alone counts what it finished; a process's calls run on its event loop's
-        # thread (two loops in two threads appending at once could miss a count, and
-        # ``wait`` would return early, never late).
+        self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # No lock on the event loop's path: ``submit`` only counts and puts. The thread
+        # alone counts what it finished, under ``_done`` so that ``wait`` wakes at once.
+        # A process's calls run on its event loop's thread (two loops in two threads
+        # submitting at once could miss a count, and ``wait`` would return early, never
+        # late).
         self._submitted = 0
         self._finished = 0
-        self._thread = threading.Thread(target=self._run, name=WRITER_THREAD, daemon=True)
+        self._done = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
-    def submit(self, stream_id: bytes, journaled: Journaled) -> None:
+    def submit(self, item: Any) -> None:
         self._submitted += 1
-        self._items.put((stream_id, journaled))
+        self._items.put(item)
 
     def wait(self, timeout: float) -> bool:
-        """Until everything submitted so far is written (or failed); False on timeout."""
-        target, deadline = self._submitted, time.monotonic() + timeout
-        while self._finished < target:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.005)
-        return True
+        """Until everything submitted so far is handled (or failed); False on timeout."""
+        target = self._submitted
+        with self._done:
+            return self._done.wait_for(lambda: self._finished >= target, timeout)
 
     def _run(self) -> None:
         while True:
@@ -280,37 +305,127 @@ class _Writer:
                 except queue.Empty:
                     break
             try:
-                write(batch)
-                connection.close_if_unusable_or_obsolete()  # back to the pool
-            except Exception:
-                # Redis or the database is down: the entries stay in the journal, where
-                # the drain finds them once they are DRAIN_AFTER_MS old.
-                logger.exception("ledger journal writer failed: %d entries left", len(batch))
-                with contextlib.suppress(Exception):
-                    connection.close()
+                self._handle(batch)
             finally:
-                self._finished += len(batch)
+                with self._done:
+                    self._finished += len(batch)
+                    self._done.notify_all()
+
+    def _handle(self, batch: list[Any]) -> None:
+        raise NotImplementedError
+
+
+class _Writer(_Worker):
+    """Writes the entries this process appended (``Item``) to PostgreSQL."""
+
+    name = WRITER_THREAD
+
+    def _handle(self, batch: list[Item]) -> None:
+        try:
+            write(batch)
+            connection.close_if_unusable_or_obsolete()  # back to the pool
+        except Exception:
+            # Redis or the database is down: the entries stay in the journal, where
+            # the drain finds them once they are DRAIN_AFTER_MS old.
+            logger.exception("ledger journal writer failed: %d entries left", len(batch))
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
+class _Settler(_Worker):
+    """Sends what calls left to settle (``Settlement``) in one pipelined Redis round trip
+    per batch, then hands the appended entries to the writer."""
+
+    name = SETTLER_THREAD
+
+    def _handle(self, batch: list[Settlement]) -> None:
+        try:
+            results = _send(batch)
+        except RedisError:
+            # Nothing reached the journal (or not all of it): the rows go straight to the
+            # database (idempotent: an entry that did reach the stream is one row too);
+            # the counters keep their reservations, which only ever over-count.
+            logger.exception("settlement failed: %d ledger rows written directly", len(batch))
+            _write_directly([s.journaled for s in batch if s.journaled is not None])
+            return
+        position, followed = 0, False
+        for settlement in batch:
+            if settlement.journaled is not None:
+                appended(settlement.journaled, results[position])
+                position += 1
+            values = [int(v) for v in results[position : position + len(settlement.changes)]]
+            position += len(settlement.changes)
+            if settlement.after is not None:
+                followed = True
+                try:
+                    settlement.after(values)
+                except Exception:
+                    logger.exception("after a settlement (budget alerts) failed")
+        if followed:
+            connection.close_if_unusable_or_obsolete()
+
+
+def _send(batch: list[Settlement]) -> list[Any]:
+    with sync_redis().pipeline(transaction=False) as pipe:
+        for settlement in batch:
+            if settlement.journaled is not None:
+                pipe.xadd(JOURNAL, {"e": settlement.journaled.data})
+            for key, delta in settlement.changes:
+                pipe.incrby(key, delta)
+        return pipe.execute()
+
+
+def _write_directly(entries: list[Journaled]) -> None:
+    for journaled in entries:
+        try:
+            _insert([(b"", journaled)])
+            ledger.observe(journaled.entry)
+        except Exception:
+            logger.exception("ledger row lost: %s", journaled.data.decode())
+    with contextlib.suppress(Exception):
+        connection.close_if_unusable_or_obsolete()
 
 
 _lock = threading.Lock()
-_current: _Writer | None = None
+_workers: dict[type[_Worker], _Worker] = {}
 
 
-def _writer() -> _Writer:
-    """This process's writer (a forked child starts its own: threads do not survive
-    a fork)."""
-    global _current
-    writer = _current
-    if writer is None or writer.pid != os.getpid():
+def _worker(kind: type[_Worker]) -> _Worker:
+    """This process's worker of ``kind`` (a forked child starts its own: threads do not
+    survive a fork)."""
+    worker = _workers.get(kind)
+    if worker is None or worker.pid != os.getpid():
         with _lock:
-            writer = _current
-            if writer is None or writer.pid != os.getpid():
-                writer = _current = _Writer()
-    return writer
+            worker = _workers.get(kind)
+            if worker is None or worker.pid != os.getpid():
+                worker = _workers[kind] = kind()
+    return worker
+
+
+def _wait(kinds: tuple[type[_Worker], ...], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    for kind in kinds:
+        worker = _workers.get(kind)
+        if worker is None or worker.pid != os.getpid():
+            continue  # none started in this process: nothing to wait for
+        if not worker.wait(max(0.0, deadline - time.monotonic())):
+            return False
+    return True
+
+
+def wait_settled(timeout: float = 5.0) -> bool:
+    """Block until every settlement this process submitted is in Redis (its entry in
+    the journal, its counters changed). False on timeout."""
+    return _wait((_Settler,), timeout)
 
 
 def wait_written(timeout: float = 5.0) -> bool:
-    """Block until this process's writer has written what it was handed (tests, and
-    code that must read its own rows). False on timeout."""
-    writer = _current
-    return writer is None or writer.pid != os.getpid() or writer.wait(timeout)
+    """Block until what this process submitted is settled and its rows written (tests,
+    and code that must read its own rows). False on timeout."""
+    return _wait((_Settler, _Writer), timeout)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    # A process that stops cleanly settles and writes what its calls left.
+    wait_written(5.0)

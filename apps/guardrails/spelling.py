@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import codecs
 import re
 
 # Letters of other scripts drawn like Latin ones (Unicode's confusables that survive NFKC
@@ -79,6 +78,8 @@ _COMMON_WORDS = (
 )
 _COMMON = frozenset(_COMMON_WORDS.split())
 _ASCII_WORD_RE = re.compile(r"[a-z]+")
+# rot13 of ASCII lower-case letters (the words above), without the codec's lookup per word.
+_ROT13 = str.maketrans("abcdefghijklmnopqrstuvwxyz", "nopqrstuvwxyzabcdefghijklm")
 
 
 def fold_homoglyphs(lowered: str) -> str:
@@ -110,5 +111,7 @@ def looks_rot13(text: str) -> bool:
     if len(words) < 4:
         return False
     plain = sum(word in _COMMON for word in words)
-    rotated = sum(codecs.encode(word, "rot13") in _COMMON for word in words)
+    if 2 * plain + 2 > len(words):
+        return False  # even every word rotating into a common one would not be enough
+    rotated = sum(word.translate(_ROT13) in _COMMON for word in words)
     return rotated >= 3 and rotated >= 2 * plain + 2

@@ -5,6 +5,7 @@ process dies between the append and the insert."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import override_settings
-from redis.asyncio.client import Pipeline
+from redis.client import Pipeline as SyncPipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from apps.core.db import tenant_context
 from apps.core.redis_client import get_redis, sync_redis
@@ -27,9 +29,10 @@ from apps.gateway.models import (
     UsageRecord,
 )
 from apps.gateway.types import CallContext
-from apps.tenants.models import Tenant
+from apps.tenants.models import Notification, Tenant
 from tests.gateway.conftest import FAST
 from tests.gateway.test_ledger import described, entry, new_tenant, semantic_hit_entry
+from tests.gateway.test_limits_and_budgets import limits
 
 QUESTION = [{"role": "user", "content": "Summarise our refund policy."}]
 # What differs between two runs of the same call: how long it took.
@@ -176,19 +179,69 @@ def test_the_budget_seeded_from_the_ledger_counts_the_calls_still_in_the_journal
     assert int(async_to_sync(seed)() or 0) == int(Decimal("0.25") * budget.NANO)
 
 
-def test_the_settlement_and_the_entry_take_one_redis_round_trip(
+def test_the_settlement_and_the_entry_take_one_redis_round_trip_after_the_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tenant = caches_off("Journal Round Trips")
-    pipelines: list[list[str]] = []
-    execute = Pipeline.execute
+    pipelines: list[tuple[str, list[str]]] = []
+    execute = SyncPipeline.execute
 
-    async def counting(self: Pipeline[bytes], *args: Any, **kwargs: Any) -> Any:
-        pipelines.append([str(command[0][0]) for command in self.command_stack])
-        return await execute(self, *args, **kwargs)
+    def counting(self: SyncPipeline[bytes], *args: Any, **kwargs: Any) -> Any:
+        commands = [str(command[0][0]) for command in self.command_stack]
+        pipelines.append((threading.current_thread().name, commands))
+        return execute(self, *args, **kwargs)
 
-    monkeypatch.setattr(Pipeline, "execute", counting)
-    complete(tenant)
-    # The ledger entry went in the settlement's pipeline, not a round trip of its own.
-    (settlement,) = [p for p in pipelines if "XADD" in p]
-    assert "INCRBY" in settlement
+    monkeypatch.setattr(SyncPipeline, "execute", counting)
+    row_id = complete(tenant)
+    assert journal.wait_written(10)
+    # The ledger entry went in the settlement's pipeline, not a round trip of its own,
+    # sent by the settler's thread: the call did not wait for it.
+    (settlement,) = [(thread, p) for thread, p in pipelines if "XADD" in p]
+    assert settlement[0] == journal.SETTLER_THREAD
+    assert "INCRBY" in settlement[1]
+    assert [r.id for r in ledger_of(tenant)] == [row_id]
+
+
+def test_calls_settled_while_redis_fails_are_written_to_the_database_directly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant = caches_off("Journal Redis Down")
+
+    def failing(self: SyncPipeline[bytes], *args: Any, **kwargs: Any) -> Any:
+        raise RedisConnectionError("Redis is down")
+
+    monkeypatch.setattr(SyncPipeline, "execute", failing)
+    before = set(journal_ids())
+    row_id = complete(tenant)
+    assert journal.wait_written(10)
+    assert [r.id for r in ledger_of(tenant)] == [row_id]
+    assert set(journal_ids()) == before  # nothing reached the stream
+
+
+UNLIMITED = {"tokens_per_day": 0, "requests_per_minute": 0}
+
+
+@override_settings(GATEWAY_PLAN_OVERRIDES=limits(free=UNLIMITED, pro=UNLIMITED))
+def test_the_settler_fires_each_budget_alert_once() -> None:
+    # As in test_limits_and_budgets: a $0.01 budget passes 50% after about 12 smart calls
+    # of 40 tokens, 80% after 19, is full after 23; here the alerts come from the
+    # settler's thread, after the answers.
+    tenant = new_tenant("Journal Alerts")
+    with tenant_context(tenant.id):
+        AISettings.objects.update_or_create(
+            tenant=tenant,
+            defaults={
+                "cache_enabled": False,
+                "budget_action": "notify",
+                "monthly_budget_usd": Decimal("0.01"),
+                "model_alias": "smart",
+                "max_tokens": 40,
+            },
+        )
+    for _ in range(28):
+        complete(tenant)
+    assert journal.wait_written(10)
+    with tenant_context(tenant.id):
+        kinds = sorted(Notification.objects.filter(tenant=tenant).values_list("kind", flat=True))
+    assert kinds == ["budget.100", "budget.50", "budget.80"]
+    assert len(ledger_of(tenant)) == 28
