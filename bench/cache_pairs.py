@@ -1,6 +1,6 @@
 """The semantic cache's labelled question pairs, and their embeddings.
 
-Five files under bench/data/ (bench/data/README.md says how each was written):
+Six files under bench/data/ (bench/data/README.md says how each was written):
 
 * ``semantic_cache_pairs.jsonl``: 462 pairs written alongside the facet verifier. The
   verifier's rules were built on them, so they are development data only (split "dev").
@@ -15,6 +15,9 @@ Five files under bench/data/ (bench/data/README.md says how each was written):
 * ``semantic_cache_pairs_dev4.jsonl``: 202 more pairs of the kinds the pair model still
   missed (typos, abbreviations, a sentence of context, word order, casual wording), both
   labels each, all "dev" (none shares a question with the test half).
+* ``semantic_cache_pairs_test2.jsonl``: 547 pairs written by kind apart from the decision
+  after the held-out test half had been scored several times, all "test": the fresh
+  measure, never tuned on (no question shared with any other file).
 
 Every pair is read as ``Pair(cached, new, label, kind, split, source)``; ``embed_pairs``
 embeds them as the gateway does.
@@ -33,6 +36,7 @@ HELD_OUT = DATA / "semantic_cache_pairs_heldout.jsonl"
 DEV2 = DATA / "semantic_cache_pairs_dev2.jsonl"
 DEV3 = DATA / "semantic_cache_pairs_dev3.jsonl"
 DEV4 = DATA / "semantic_cache_pairs_dev4.jsonl"
+TEST2 = DATA / "semantic_cache_pairs_test2.jsonl"
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
@@ -43,7 +47,7 @@ class Pair:
     label: str  # "paraphrase" | "near_miss"
     kind: str
     split: str  # "dev" | "test"
-    source: str  # "verifier_set" | "heldout" | "dev2" | "dev3" | "dev4"
+    source: str  # "verifier_set" | "heldout" | "dev2" | "dev3" | "dev4" | "test2"
 
     @property
     def paraphrase(self) -> bool:
@@ -54,7 +58,14 @@ def load_pairs() -> list[Pair]:
     pairs: list[Pair] = []
     for p in _rows(BUILT_WITH_VERIFIER):
         pairs.append(Pair(p["a"], p["b"], p["label"], p["kind"], "dev", "verifier_set"))
-    for path, source in ((HELD_OUT, "heldout"), (DEV2, "dev2"), (DEV3, "dev3"), (DEV4, "dev4")):
+    sources = (
+        (HELD_OUT, "heldout"),
+        (DEV2, "dev2"),
+        (DEV3, "dev3"),
+        (DEV4, "dev4"),
+        (TEST2, "test2"),
+    )
+    for path, source in sources:
         for p in _rows(path):
             pairs.append(Pair(p["cached"], p["new"], p["label"], p["kind"], p["split"], source))
     return pairs
