@@ -7,13 +7,14 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
    (ordinary texts flagged), overall and per category and language, on
-   bench/data/guardrails_injection_heldout3.jsonl, the held-out set that no rule or
+   bench/data/guardrails_injection_heldout4.jsonl, the held-out set that no rule or
    training run has seen (the honest figure; bench/data/README.md says how to keep it
    so), when the file is there: its figures are then the headline keys
    ``injection_detection_rate`` / ``false_positive_rate``. Without it, the headline is
-   the test half of bench/data/guardrails_injection.jsonl, which the classifier has been
-   trained on since 2026-12-04 (bench/train_guardrails.py): an in-sample figure. Also on
-   the spent sets, trained on: bench/data/guardrails_injection_fresh.jsonl and
+   held-out 3 (bench/data/guardrails_injection_heldout3.jsonl), marked spent: it was
+   scored once for detector g4 and is trained on since g5, so its figure is in-sample.
+   Also on the other spent sets, trained on: the test half of
+   bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
 2. PII recall and precision on bench/data/guardrails_pii.jsonl (entity = kind + exact
    value; negatives include Luhn-failing card numbers, order ids, dates, placeholders).
@@ -53,7 +54,8 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-HELDOUT3 = "guardrails_injection_heldout3.jsonl"
+HELDOUT4 = "guardrails_injection_heldout4.jsonl"  # never opened by a detector's author
+HELDOUT3 = "guardrails_injection_heldout3.jsonl"  # spent: trained on since g5
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "
@@ -90,9 +92,9 @@ def injection_rates() -> dict[str, Any]:
 
 
 def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
-    """The same rates on a whole set, keyed with ``suffix``: ``fresh`` and ``heldout2``
-    (spent: the detector was tuned and trained on them) or ``heldout3`` (no rule or
-    training run has seen it)."""
+    """The same rates on a whole set, keyed with ``suffix``: ``fresh``, ``heldout2`` and
+    ``heldout3`` (spent: the detector was tuned or trained on them) or ``heldout4`` (no
+    rule or training run has seen it)."""
     found = _rates(load(name, data))
     return {
         f"injection_detection_rate_{suffix}": found["injection_detection_rate"],
@@ -103,17 +105,24 @@ def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
     }
 
 
-def heldout3_rates(data: Path = DATA) -> dict[str, Any]:
-    """The held-out 3 block, with the headline keys set to its figures; nothing when the
-    file is not there (it is written apart from the detector and merged later)."""
-    if not (data / HELDOUT3).exists():
+def headline_rates(data: Path = DATA) -> dict[str, Any]:
+    """The held-out 4 block, with the headline keys set to its figures, when the file is
+    there (it is written apart from the detector and merged later); else the held-out 3
+    block, headlined as spent (trained on since g5); nothing when neither is there."""
+    found: dict[str, Any] = {}
+    if (data / HELDOUT3).exists():
+        found = set_rates(HELDOUT3, "heldout3", data)
+        headline = ("heldout3", "held-out 3 (spent, trained on)")
+    if (data / HELDOUT4).exists():
+        found.update(set_rates(HELDOUT4, "heldout4", data))
+        headline = ("heldout4", "held-out 4")
+    if not found:
         return {}
-    found = set_rates(HELDOUT3, "heldout3", data)
     return {
         **found,
-        "injection_detection_rate": found["injection_detection_rate_heldout3"],
-        "false_positive_rate": found["false_positive_rate_heldout3"],
-        "headline": "held-out 3",
+        "injection_detection_rate": found[f"injection_detection_rate_{headline[0]}"],
+        "false_positive_rate": found[f"false_positive_rate_{headline[0]}"],
+        "headline": headline[1],
     }
 
 
@@ -214,7 +223,7 @@ def main() -> None:
     result["headline"] = "test half (trained on)"
     result.update(set_rates("guardrails_injection_fresh.jsonl", "fresh"))
     result.update(set_rates("guardrails_injection_heldout2.jsonl", "heldout2"))
-    result.update(heldout3_rates())
+    result.update(headline_rates())
     result.update(pii_rates())
     result.update(latency(2 if args.quick else 10))
 
@@ -229,8 +238,10 @@ def main() -> None:
         ]
 
     rows = (
-        rates_of("held-out 3", "heldout3", target=True) if "heldout3_injections" in result else []
+        rates_of("held-out 4", "heldout4", target=True) if "heldout4_injections" in result else []
     )
+    if "heldout3_injections" in result:
+        rows += rates_of("held-out 3, spent", "heldout3")
     rows += rates_of("test half, trained on", "test_half")
     rows += rates_of("fresh set, spent", "fresh")
     rows += rates_of("held-out 2, spent", "heldout2")
@@ -247,16 +258,17 @@ def main() -> None:
         ("per streamed sentence p50", f"{result['stream_sentence_p50_ms']:.3f} ms", ""),
         ("per streamed sentence p95", f"{result['stream_sentence_p95_ms']:.3f} ms", ""),
     ]
-    if "heldout3_injections" in result:
-        counted = f"held-out 3: {result['heldout3_injections']} injections, "
-        counted += f"{result['heldout3_benign']} ordinary texts"
+    if "heldout4_injections" in result:
+        counted = f"held-out 4: {result['heldout4_injections']} injections, "
+        counted += f"{result['heldout4_benign']} ordinary texts"
     else:
-        counted = "no held-out 3 file: headline = test half, trained on"
+        counted = f"no held-out 4 file: headline = {result['headline']}"
     print(f"guardrails ({result['detector']}; {counted}; {result['pii_entities']} PII entities)")
     for name, value, target in rows:
         print(f"  {name:<40} {value:>10}  {target}")
     for label, by in (
-        ("held-out 3", "detection_by_heldout3"),
+        ("held-out 4", "detection_by_heldout4"),
+        ("held-out 3, spent", "detection_by_heldout3"),
         ("test half", "detection_by"),
         ("held-out 2", "detection_by_heldout2"),
     ):

@@ -3,25 +3,28 @@
 Writes apps/guardrails/data/injection_model.json: hashed-feature logistic-regression
 weights (plain JSON, no pickle), the decision threshold and what they were trained on.
 
-Development data (TRAINING_SETS): every labelled injection set of bench/data except a
-held-out set still unread (guardrails_injection_heldout3.jsonl is never opened here):
-both halves of guardrails_injection.jsonl, the spent fresh and held-out 2 sets, and the
-development rows of guardrails_injection_more.jsonl and guardrails_injection_train3.jsonl.
-Ordinary short questions (QUESTION_SETS: the questions of the semantic cache's dev2 pair
-set, never used to measure this detector) are added as more ordinary rows, so the
-classifier learns that "Do you store our prompts?" is not an attack.
+Development data (TRAINING_SETS): every labelled injection set of bench/data except the
+held-out set still unread (guardrails_injection_heldout4.jsonl is never opened here):
+both halves of guardrails_injection.jsonl, the spent fresh, held-out 2 and held-out 3
+sets, and the development rows of guardrails_injection_more.jsonl, _train3.jsonl and
+_train4.jsonl. Ordinary short questions (QUESTION_SETS: the questions of the semantic
+cache's dev2 pair set, never used to measure this detector) are added as more ordinary
+rows, so the classifier learns that "Do you store our prompts?" is not an attack.
 
-How: grouped 5-fold cross-validation (the variants of one example, and the two questions
-of one pair, stay in one fold). For each regularisation C, out-of-fold probabilities; a
-text is flagged when a rule matches OR its out-of-fold probability reaches the threshold;
-the threshold is the lowest that keeps the out-of-fold false positives on the ordinary
-rows of the injection sets (the hard ones: tickets and emails about passwords, prompts,
-roles) within FP_BUDGET. C is chosen for the best detection at that budget. The final
-model is fitted on everything (scikit-learn, here only: the product reads the JSON).
-Prints the cross-validated detection and false-positive rates overall, by kind and by
-set: the figures docs/guardrails-model-card.md quotes as development figures.
+How: by-source cross-validation. Each file was written by other hands, and random folds
+over rows put the same writer's phrasing on both sides (g4: 92.5% out of fold, 74.5% on
+the next writer's held-out set), so each source file is scored by a model trained on
+every other file. A text is flagged when a rule matches OR that probability reaches the
+threshold; the threshold is the lowest that keeps the by-source false positives on the
+ordinary rows of the injection sets (the hard ones: tickets and emails about passwords,
+prompts, roles) within FP_BUDGET; C (and, on the command line, the features) for the best
+by-source detection at that budget. Grouped 5-fold figures (the variants of one example in
+one fold) are printed beside them, for comparison with earlier versions. The final model
+is fitted on everything (scikit-learn, here only: the product reads the JSON). Prints the
+by-source detection and false-positive rates overall, by kind, language and set: the
+figures docs/guardrails-model-card.md quotes.
 
-    .venv/bin/python bench/train_guardrails.py [--dry-run]
+    .venv/bin/python bench/train_guardrails.py [--dry-run] [--no-kfold] [--show-errors]
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from collections import defaultdict  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
-from apps.guardrails.classifier import MODEL_PATH, features  # noqa: E402
+from apps.guardrails.classifier import INTENT_VALUE, MODEL_PATH, features  # noqa: E402
 from apps.guardrails.injection import rule_match, views  # noqa: E402
 from apps.guardrails.intents import INTENTS_VERSION  # noqa: E402
 
@@ -52,17 +55,27 @@ TRAINING_SETS = (
     "guardrails_injection_more.jsonl",
     "guardrails_injection_heldout2.jsonl",
     "guardrails_injection_train3.jsonl",
+    "guardrails_injection_heldout3.jsonl",
+    "guardrails_injection_train4.jsonl",
 )
 QUESTION_SETS = ("semantic_cache_pairs_dev2.jsonl",)
+# The sources of the by-source cross-validation: each file was written by other hands.
+SOURCES = TRAINING_SETS + QUESTION_SETS
 BITS = 18
 SUBLINEAR = True  # 1 + ln(count): a word repeated ten times is not ten times the evidence
 INTENTS = True  # the signs of intent of apps/guardrails/intents.py, alone and in pairs
+WORDS = True  # word unigrams and bigrams
+CHARS = (3, 4, 5)  # character n-gram lengths
 C_GRID = (10.0, 30.0, 100.0)
 FOLDS = 5
 # Out-of-fold false positives allowed on the ordinary rows of the injection sets: well
 # under the product's 2% target, a margin for unseen text being harder than these rows
 # (held-out 2 measured 3.5% where the cross-validation of its detector said 0.8%).
-FP_BUDGET = 0.0075
+KFOLD_FP_BUDGET = 0.0075
+# The shipped threshold: the lowest that keeps the BY-SOURCE false positives (each file
+# scored by a model trained without it) on the ordinary rows of the injection sets within
+# this, so that a new writer's ordinary text lands under the product's 2% target.
+FP_BUDGET = 0.0125
 
 
 def load() -> list[dict[str, Any]]:
@@ -94,18 +107,55 @@ def load() -> list[dict[str, Any]]:
     return rows
 
 
-def matrix(texts: list[str]) -> Any:
+def matrix(
+    texts: list[str],
+    words: bool = WORDS,
+    chars: tuple[int, ...] = CHARS,
+    intent_value: float = INTENT_VALUE,
+) -> Any:
     from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
 
     data: list[float] = []
     cols: list[int] = []
     indptr = [0]
     for text in texts:
-        for col, value in features(text, BITS, sublinear=SUBLINEAR, with_intents=INTENTS).items():
+        for col, value in features(
+            text,
+            BITS,
+            sublinear=SUBLINEAR,
+            with_intents=INTENTS,
+            words=words,
+            chars=chars,
+            intent_value=intent_value,
+        ).items():
             cols.append(col)
             data.append(value)
         indptr.append(len(cols))
     return csr_matrix((data, cols, indptr), shape=(len(texts), 1 << BITS))
+
+
+def out_of_fold(x: Any, labels: Any, owner: Any, splits: Any, c: float, rows: int) -> Any:
+    """Each row's highest probability over its views, from models that did not see it."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+    oof = np.zeros(rows)
+    for train_idx, val_idx in splits:
+        model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
+        model.fit(x[train_idx], labels[train_idx])
+        for i, p in zip(owner[val_idx], model.predict_proba(x[val_idx])[:, 1], strict=True):
+            oof[i] = max(oof[i], p)
+    return oof
+
+
+def by_source(view_sets: list[str]) -> list[tuple[Any, Any]]:
+    """Leave one source file out: train on every other file, score the one left out. A
+    writer's phrasing is in one file, so this is the forecast for a new writer's text."""
+    import numpy as np
+
+    sets = np.array(view_sets)
+    splits = [(np.flatnonzero(sets != name), np.flatnonzero(sets == name)) for name in SOURCES]
+    return [(train, held) for train, held in splits if len(held)]
 
 
 def threshold_for(
@@ -129,6 +179,7 @@ def report(rows: list[dict[str, Any]], flagged: list[bool]) -> dict[str, float]:
     for row, hit in zip(rows, flagged, strict=True):
         if row["label"]:
             keys = ["detection", f"kind:{row['category']}", f"set:{row['set']}"]
+            keys.append(f"lang:{row.get('lang') or '?'}")
             if "encoding" in row:
                 keys.append(f"encoding:{row['encoding']}")
         else:
@@ -141,18 +192,29 @@ def report(rows: list[dict[str, Any]], flagged: list[bool]) -> dict[str, float]:
 
 def main() -> None:
     import numpy as np
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold  # type: ignore[import-untyped]
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print, do not write the JSON")
     parser.add_argument(
-        "--fp-budget", type=float, default=FP_BUDGET, help="out-of-fold false positives allowed"
+        "--fp-budget",
+        type=float,
+        default=FP_BUDGET,
+        help="by-source false positives allowed on the ordinary rows of the injection sets",
     )
     parser.add_argument(
-        "--show-errors", action="store_true", help="print the out-of-fold errors of the chosen C"
+        "--show-errors", action="store_true", help="print the by-source errors of the chosen C"
     )
     parser.add_argument("--c", type=float, action="append", help="try only these C values")
+    parser.add_argument("--no-kfold", action="store_true", help="skip the random k-fold figures")
+    parser.add_argument("--no-words", action="store_true", help="no word n-grams")
+    parser.add_argument(
+        "--chars", default=",".join(map(str, CHARS)), help="character n-gram lengths, e.g. 3,4,5"
+    )
+    parser.add_argument(
+        "--intent-value", type=float, default=INTENT_VALUE, help="value of a sign of intent"
+    )
     args = parser.parse_args()
 
     rows = load()
@@ -167,51 +229,64 @@ def main() -> None:
     groups = [row["group"] for row in rows]
     hard = np.array([row["hard"] for row in rows])
     ruled = [any(rule_match(view) is not None for view in vs) for vs in row_views]
-    x = matrix(texts)
+    words, chars = not args.no_words, tuple(int(n) for n in args.chars.split(","))
+    x = matrix(texts, words, chars, args.intent_value)
     view_labels, view_groups = labels[owner], [groups[i] for i in owner]
+    view_sets = [rows[i]["set"] for i in owner]
+    scored = [i for i in range(len(rows)) if hard[i]]
 
-    best: tuple[float, float, float, dict[str, float], list[float]] | None = None
-    for c in args.c or C_GRID:
-        oof = np.zeros(len(rows))
-        folds = GroupKFold(n_splits=FOLDS).split(x, view_labels, view_groups)
-        for train_idx, val_idx in folds:
-            model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
-            model.fit(x[train_idx], view_labels[train_idx])
-            for i, p in zip(owner[val_idx], model.predict_proba(x[val_idx])[:, 1], strict=True):
-                oof[i] = max(oof[i], p)
-        scored = [i for i in range(len(rows)) if hard[i]]
+    def decide(oof: Any, budget: float) -> tuple[float, dict[str, float], list[bool]]:
         threshold = threshold_for(
             [oof[i] for i in scored],
             [int(labels[i]) for i in scored],
             [ruled[i] for i in scored],
-            args.fp_budget,
+            budget,
         )
         flagged = [r or bool(p >= threshold) for r, p in zip(ruled, oof, strict=True)]
-        rates = report(rows, flagged)
+        return threshold, report(rows, flagged), flagged
+
+    best: tuple[float, float, float, dict[str, float], list[bool]] | None = None
+    for c in args.c or C_GRID:
+        line = f"C={c:<5}"
+        if not args.no_kfold:
+            folds = GroupKFold(n_splits=FOLDS).split(x, view_labels, view_groups)
+            kfold = out_of_fold(x, view_labels, owner, folds, c, len(rows))
+            t, k_rates, _ = decide(kfold, KFOLD_FP_BUDGET)
+            line += (
+                f" k-fold: threshold={t:.3f} detection={k_rates['detection']:.3f}"
+                f" fpr={k_rates['fpr']:.3f};"
+            )
+        oof = out_of_fold(x, view_labels, owner, by_source(view_sets), c, len(rows))
+        threshold, rates, flagged = decide(oof, args.fp_budget)
         print(
-            f"C={c:<5} threshold={threshold:.3f} cv detection={rates['detection']:.3f} "
-            f"cv fpr={rates['fpr']:.3f}"
+            f"{line} by source: threshold={threshold:.3f} detection={rates['detection']:.3f} "
+            f"fpr={rates['fpr']:.3f}",
+            flush=True,
         )
         if best is None or rates["detection"] > best[0]:
-            best = (rates["detection"], c, threshold, rates, list(oof))
+            best = (rates["detection"], c, threshold, rates, flagged)
     assert best is not None
-    _, c, threshold, rates, chosen = best
+    _, c, threshold, rates, flagged = best
+    print(f"by source, C={c}, threshold {threshold:.3f} (each file scored by a model without it):")
     for key, value in rates.items():
         print(f"  {key:<55} {value:.3f}")
     if args.show_errors:
-        for row, r, p in zip(rows, ruled, chosen, strict=True):
-            if bool(row["label"]) != (r or p >= threshold):
+        for row, hit in zip(rows, flagged, strict=True):
+            if bool(row["label"]) != hit:
                 kind = "missed" if row["label"] else "false positive"
                 text = " ".join(row["text"].split())[:160]
-                print(f"  {kind} {row['set']} {row.get('id', '')} p={p:.2f} rule={r}: {text}")
+                print(f"  {kind} {row['set']} {row.get('id', '')}: {text}")
     model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
     model.fit(x, view_labels)
     coef = model.coef_[0]
     weights = {str(i): round(float(coef[i]), 4) for i in np.flatnonzero(np.abs(coef) >= 5e-4)}
     out = {
-        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g4.C{c}",
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g5.C{c}",
         "bits": BITS,
         "sublinear": SUBLINEAR,
+        "words": words,
+        "chars": list(chars),
+        "intent_value": args.intent_value,
         **({"intents": INTENTS_VERSION} if INTENTS else {}),
         "bias": round(float(model.intercept_[0]), 6),
         "threshold": round(threshold, 6),
@@ -223,7 +298,7 @@ def main() -> None:
             "benign": int((labels == 0).sum()),
             "c": c,
             "fp_budget": args.fp_budget,
-            "cv": rates,
+            "cv_by_source": rates,
         },
     }
     print(f"chose C={c} threshold={threshold:.3f}; {len(weights)} weights")

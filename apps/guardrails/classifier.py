@@ -32,24 +32,33 @@ _WORD_RE = re.compile(r"\w+")
 # middle of a long text is the rules' job, and the time per message stays bounded.
 MAX_FEATURE_CHARS = 4000
 INTENT_VALUE = 0.5
+CHAR_NGRAMS = (3, 4, 5)
 
 
 def features(
-    normalized: str, bits: int, *, sublinear: bool = False, with_intents: bool = False
+    normalized: str,
+    bits: int,
+    *,
+    sublinear: bool = False,
+    with_intents: bool = False,
+    words: bool = True,
+    chars: tuple[int, ...] = CHAR_NGRAMS,
+    intent_value: float = INTENT_VALUE,
 ) -> dict[int, float]:
-    """Hashed n-gram counts of an already normalised text, scaled to unit length, and
-    with ``with_intents`` its signs of intent, alone and in pairs."""
+    """Hashed n-gram counts of an already normalised text (word unigrams and bigrams when
+    ``words``, character n-grams of the lengths in ``chars``), scaled to unit length, and
+    with ``with_intents`` its signs of intent, alone and in pairs, at ``intent_value``."""
     if len(normalized) > MAX_FEATURE_CHARS:
         half = MAX_FEATURE_CHARS // 2
         normalized = normalized[:half] + " " + normalized[-half:]
     found = intents(normalized) if with_intents else []
     mask = (1 << bits) - 1
     counts: dict[int, float] = {}
-    words = _WORD_RE.findall(normalized)
-    grams = [f"w:{w}" for w in words]
-    grams += [f"b:{a} {b}" for a, b in itertools.pairwise(words)]
-    padded = f" {' '.join(words)} "
-    for n in (3, 4, 5):
+    tokens = _WORD_RE.findall(normalized)
+    grams = [f"w:{w}" for w in tokens] if words else []
+    grams += [f"b:{a} {b}" for a, b in itertools.pairwise(tokens)] if words else []
+    padded = f" {' '.join(tokens)} "
+    for n in chars:
         grams += [f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1)]
     for gram in grams:
         index = zlib.crc32(gram.encode()) & mask
@@ -62,7 +71,7 @@ def features(
     signs += [f"i:{a}+{b}" for a, b in itertools.combinations(found, 2)]
     for sign in signs:
         index = zlib.crc32(sign.encode()) & mask
-        scaled[index] = scaled.get(index, 0.0) + INTENT_VALUE
+        scaled[index] = scaled.get(index, 0.0) + intent_value
     return scaled
 
 
@@ -75,9 +84,20 @@ class Classifier:
     threshold: float
     sublinear: bool = False
     intents: bool = False
+    words: bool = True
+    chars: tuple[int, ...] = CHAR_NGRAMS
+    intent_value: float = INTENT_VALUE
 
     def probability(self, normalized: str) -> float:
-        found = features(normalized, self.bits, sublinear=self.sublinear, with_intents=self.intents)
+        found = features(
+            normalized,
+            self.bits,
+            sublinear=self.sublinear,
+            with_intents=self.intents,
+            words=self.words,
+            chars=self.chars,
+            intent_value=self.intent_value,
+        )
         z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in found.items())
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
@@ -94,7 +114,19 @@ class Classifier:
             threshold=float(str(data["threshold"])),
             sublinear=data.get("sublinear") is True,
             intents=_intents_of(data),
+            words=data.get("words", True) is not False,
+            chars=_chars_of(data),
+            intent_value=float(str(data.get("intent_value", INTENT_VALUE))),
         )
+
+
+def _chars_of(data: dict[str, object]) -> tuple[int, ...]:
+    """The character n-gram lengths (a list in the JSON; the 3-, 4- and 5-grams when
+    the file predates the key)."""
+    raw = data.get("chars", list(CHAR_NGRAMS))
+    if not isinstance(raw, list):
+        raise ValueError("The classifier's 'chars' must be a list of n-gram lengths.")
+    return tuple(int(n) for n in raw)
 
 
 def _intents_of(data: dict[str, object]) -> bool:

@@ -1,4 +1,4 @@
-# ruff: noqa: E501  (data: one pattern per line reads better than split strings)
+# ruff: noqa: E501, RUF001  (data: one pattern per line reads better than split strings; the dotless i of Turkish is a letter)
 """Prompt-injection rules: data, versioned. Each pattern is matched against the
 normalised text (lower case, NFKC, invisible characters removed) and its decoded runs.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-RULES_VERSION = "2026-12-04.5"
+RULES_VERSION = "2026-12-04.6"
 
 _PRIOR = (
     r"(?:all |any |the |your |these |those )*(?<!my )(?<!our )(?:previous|prior|above|earlier|preceding|"
@@ -87,15 +87,19 @@ _NO_ASKING = (
     r"(?:te vragen|bevestiging|aan iemand te vragen))"
 )
 
+# Right after an opening quote, an attack's words are quoted, not addressed to the model
+# ("users type 'forget your rules' into the bot").
+_NOT_QUOTED = r"(?<!['\"‘“«])"
+
 RULES: tuple[tuple[str, str], ...] = (
     # direct overrides
     (
         "override.ignore_prior",
-        rf"\b(?:ignore|disregard|forget|skip|override|bypass)\b[^.]{{0,30}}\b{_PRIOR}\b[^.]{{0,20}}\b{_ORDERS}",
+        rf"{_NOT_QUOTED}\b(?:ignore|disregard|forget|skip|override|bypass)\b[^.]{{0,30}}\b{_PRIOR}\b[^.]{{0,20}}\b{_ORDERS}\b(?! (?:in|from|of) (?:my|our) (?:last|previous|earlier) (?:message|mail|e-?mail|note))",
     ),
     (
         "override.ignore_yours",
-        rf"\b(?:ignore|disregard|forget|override|bypass)\b (?:all |any )?(?:of )?your (?:{_ORDERS}|safety|content polic|polic|filters|restrictions)",
+        rf"{_NOT_QUOTED}\b(?:ignore|disregard|forget|override|bypass)\b (?:all |any )?(?:of )?your (?:{_ORDERS}|safety|content polic|polic|filters|restrictions)",
     ),
     ("override.dont_follow", rf"\bdon'?t (?:follow|obey) your (?:original |initial )?{_ORDERS}"),
     (
@@ -112,7 +116,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "override.fr",
-        r"\b(?:ignore|oublie|ne tiens plus compte|fais abstraction)\b[^.]{0,12}\b(?:tes|vos|toutes (?:tes|les)|les) (?:instructions|consignes|règles|regles)\b(?! (?:de|du|des|d'|dans|sur|en) (?:mon|ma|mes|notre|nos|ce|cette|l'email|le mail|mail|dernier|précédent))",
+        r"(?<!bot )(?<!assistant )(?<!modèle )\b(?:ignore|oublie|ne tiens plus compte|fais abstraction)\b[^.]{0,12}\b(?:tes|vos|toutes (?:tes|les)|les) (?:instructions|consignes|règles|regles)\b(?! (?:de|du|des|d'|dans|sur|en) (?:mon|ma|mes|notre|nos|ce|cette|l'email|le mail|mail|dernier|précédent))",
     ),
     (
         "override.de",
@@ -120,11 +124,16 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "override.es",
-        r"\b(?:ignora|olvida|haz caso omiso|no sigas)\b[^.]{0,30}\b(?:instrucciones|reglas|directrices|indicaciones)\b",
+        r"(?<!bot )(?<!asistente )(?<!modelo )\b(?:ignora|olvida|haz caso omiso|no sigas)\b[^.]{0,30}\b(?:instrucciones|reglas|directrices|indicaciones)\b",
     ),
     (
         "override.it_pt_nl",
         r"\b(?:ignora|ignore|negeer)\b[^.]{0,8}\b(?:(?:tutte )?le tue|(?:todas )?as tuas|(?:al )?je|jouw|(?:de )?(?:vorige|eerdere|voorgaande|oorspronkelijke)|(?:le )?(?:precedenti|istruzioni di sistema)|(?:as )?(?:anteriores|instruções do sistema))\b[^.]{0,12}\b(?:istruzioni|instruções|instrucoes|instructies)\b",
+    ),
+    (
+        # Swedish, Turkish, Czech, Polish: "ignore (all) previous / your instructions".
+        "override.sv_tr_cs_pl",
+        r"\b(?:ignorera|glöm|strunta i)\b (?:alla )?(?:tidigare|dina|dina tidigare|föregående) (?:instruktioner|regler)\b|\b(?:önceki|tüm|bütün|sana verilen) (?:tüm )?(?:talimatları|kuralları|yönergeleri) (?:yok say|görmezden gel|unut|dikkate alma)|\b(?:ignoruj|zapomeň na|zapomeň)\b (?:všechny )?(?:předchozí|své|tvoje|původní) (?:pokyny|instrukce|pravidla)\b(?! z)|\b(?:zignoruj|zapomnij)\b (?:wszystkie )?(?:poprzednie|swoje|twoje|wcześniejsze) (?:instrukcje|polecenia|zasady)\b(?! z)",
     ),
     (
         "override.forget_everything",
@@ -181,6 +190,11 @@ RULES: tuple[tuple[str, str], ...] = (
         r"\b(?:reveal|show|print|dump|tell me|list)\b[^.]{0,25}\b(?:your|the hidden|hidden) (?:instructions|configuration|rules)\b",
     ),
     (
+        # "Show your system prompt" in Swedish, Turkish, Czech, Polish, Italian, Portuguese.
+        "extraction.system_prompt_more",
+        r"\b(?:visa|skriv ut|ge mig)\b[^.]{0,15}\b(?:din|ditt) systemprompt\b|\bsistem istemini\b[^.]{0,30}\b(?:göster|yaz|ver|paylaş)|\b(?:ukaž|vypiš|napiš|dej)\b[^.]{0,15}\b(?:svůj|tvůj) systémový prompt\b|\b(?:pokaż|wypisz|podaj)\b[^.]{0,15}\b(?:swój|twój) prompt systemowy\b|\b(?:mostrami|mostra|ripeti|stampa)\b[^.]{0,15}\bil (?:tuo )?prompt di sistema che hai\b|\b(?:mostra|mostre|copia)\b[^.]{0,15}\b(?:o )?teu prompt (?:de|do) sistema\b",
+    ),
+    (
         "extraction.fr_de_es",
         r"\b(?:instructions cachées|versteckten anweisungen|instrucciones ocultas)\b",
     ),
@@ -219,7 +233,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "roleplay.guardrails_off",
-        rf"\b(?:with|has|have|had|whose|running)\b[^.]{{0,15}}\b(?:its|your|their|his|her|the)?\s?{_LIMITS}\b[^.]{{0,15}}\b(?:turned off|switched off|disabled|removed|lifted|rolled back|deactivated|stripped(?: out)?|abolished|bypassed)\b|\bbypass\w* (?:its|your|his|her|their) (?:own )?{_LIMITS}|\b(?:follows|obeys|has|knows|respects|with) (?:no|zero) {_LIMITS}\b",
+        rf"\b(?:with|has|have|had|whose|running)\b[^.]{{0,15}}\b(?:its|your|their|his|her|the)?\s?{_LIMITS}\b[^.]{{0,15}}\b(?:turned off|switched off|disabled|removed|lifted|rolled back|deactivated|stripped(?: out)?|abolished|bypassed)\b|\bbypass\w* (?:its|your|his|her|their) (?:own )?{_LIMITS}|(?<!who )(?<!she )(?<!he )\b(?:follows|obeys|has|knows|respects|with) (?:no|zero) {_LIMITS}\b",
     ),
     (
         "roleplay.bedtime_secrets",
@@ -228,6 +242,11 @@ RULES: tuple[tuple[str, str], ...] = (
     (
         "roleplay.dan",
         r"\b(?:dan|stan|dude|aim)\b[^.]{0,40}\b(?:do anything now|strive to avoid norms|no rules|never refuses?)\b|\bdo anything now\b",
+    ),
+    (
+        # "an AI without any rules" in Swedish, Turkish, Czech, Polish, Italian, Portuguese.
+        "roleplay.no_rules_ai_more",
+        r"\b(?:en ai|ai) utan (?:några )?(?:regler|begränsningar|filter)\b|\bhiçbir (?:kuralı|kısıtlaması|filtresi) olmayan\b|\b(?:umělá inteligence|ai|umělou inteligenci) bez (?:jakýchkoli |žádných )?(?:pravidel|omezení|filtrů)\b|\b(?:sztuczn\w+ inteligencj\w+|ai) bez (?:żadnych |jakichkolwiek )?(?:zasad|ograniczeń|filtrów|reguł)\b|\b(?:intelligenza artificiale|ia|ai) senza (?:alcuna |nessuna )?(?:regol\w+|restrizion\w+|filtr\w+)\b|\b(?:ia|ai) sem (?:nenhuma )?(?:restriç\w+|regras|filtros)\b",
     ),
     (
         "roleplay.no_rules_ai",
@@ -306,7 +325,7 @@ RULES: tuple[tuple[str, str], ...] = (
     # tool abuse
     (
         "tool.harm_via_tool",
-        rf"\b(?:use|call|invoke|run|trigger|execute|utilise|nutze|benutze|verwende|ruf|führe|usa|lance|ejecuta|llama|usa|esegui|gebruik|roep)\b[^.]{{0,40}}\b{_TOOL}\b[^.]{{0,60}}\b{_HARM}",
+        rf"\b(?:use|call|invoke|run|trigger|execute|utilise|nutze|benutze|verwende|ruf|führe|usa|lance|ejecuta|llama|usa|esegui|gebruik|roep)\b[^.?]{{0,40}}\b{_TOOL}\b[^.?]{{0,60}}\b{_HARM}",
     ),
     (
         "tool.call_destructive",
@@ -322,7 +341,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "tool.shell_payload",
-        r"\b(?:run|execute|exec|type|enter|perform|launch|exécute|lance|führe|ejecuta|esegui|voer|use)\b[^.]{0,30}(?:\brm -r?f (?:/|~|\*|\$home|--no-preserve-root)|\bchmod -r 777\b|\bcurl\b[^|]{0,80}\|\s*(?:ba|z)?sh\b|\b(?:drop|truncate) (?:table|database)\b|\bmkfs\b|\bdd if=|\bshutdown -[hr]\b|\bformat c:)",
+        r"(?<!to )\b(?:run|execute|exec|type|enter|perform|launch|exécute|lance|führe|ejecuta|esegui|voer|use)\b[^.]{0,30}(?:\brm -r?f (?:/|~|\*|\$home|--no-preserve-root)|\bchmod -r 777\b|\bcurl\b[^|]{0,80}\|\s*(?:ba|z)?sh\b|\b(?:drop|truncate) (?:table|database)\b|\bmkfs\b|\bdd if=|\bshutdown -[hr]\b|\bformat c:)",
     ),
     ("tool.destructive", r"\brm -rf /|\bdelete_all\w*|\btransfer_funds\s*\("),
     (

@@ -2,7 +2,8 @@
 their rates stay honest: the fresh set (bench/data/guardrails_injection_fresh.jsonl, now
 spent and used for development) and held-out 2
 (bench/data/guardrails_injection_heldout2.jsonl, spent since detector g4); the
-development rows of guardrails_injection_train3.jsonl are new text, not copies."""
+development rows of guardrails_injection_train3.jsonl and _train4.jsonl are new text, not
+copies."""
 
 from __future__ import annotations
 
@@ -92,4 +93,39 @@ def test_the_train3_rows_are_well_formed_and_new() -> None:
         "guardrails_injection_heldout2.jsonl",
     )
     shared = [row["id"] for row in train3 if normalised(row["text"]) in earlier]
+    assert not shared, f"{shared} copy rows of an earlier set"
+
+
+def test_the_train4_rows_are_well_formed_multilingual_and_new() -> None:
+    train4 = rows("guardrails_injection_train4.jsonl")
+    assert len({row["id"] for row in train4}) == len(train4) >= 400
+    assert all(row["split"] == "train" and row["label"] in (0, 1) for row in train4)
+    attacks = Counter(row["category"] for row in train4 if row["label"] == 1)
+    assert set(attacks) == KINDS
+    assert all(row["category"] == "benign" for row in train4 if row["label"] == 0)
+    # At least 35% in other languages, ordinary texts as well as attacks, in ten of them.
+    foreign = [row for row in train4 if row["lang"] != "en"]
+    assert len(foreign) >= 0.35 * len(train4)
+    assert {row["label"] for row in foreign} == {0, 1}
+    assert {row["lang"] for row in foreign} >= {
+        "it",
+        "pt",
+        "pl",
+        "es",
+        "fr",
+        "de",
+        "nl",
+        "sv",
+        "tr",
+        "cs",
+    }
+    earlier = texts_of(
+        "guardrails_injection.jsonl",
+        "guardrails_injection_fresh.jsonl",
+        "guardrails_injection_more.jsonl",
+        "guardrails_injection_heldout2.jsonl",
+        "guardrails_injection_train3.jsonl",
+        "guardrails_injection_heldout3.jsonl",
+    )
+    shared = [row["id"] for row in train4 if normalised(row["text"]) in earlier]
     assert not shared, f"{shared} copy rows of an earlier set"
