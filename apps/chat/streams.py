@@ -128,11 +128,10 @@ async def ensure_generation(*, tenant_id: Any, user_id: Any, message_id: Any) ->
     """Start generating the answer unless some process already does (or did)."""
     if str(message_id) in _live:
         return
-    redis = get_redis()
-    await redis.set(_key("reader", tenant_id, message_id), 1, ex=settings.CHAT_NO_READER_TIMEOUT_S)
-    claimed = await redis.set(
-        _key("generation", tenant_id, message_id), 1, nx=True, ex=settings.CHAT_STREAM_TTL_S
-    )
+    pipe = get_redis().pipeline(transaction=False)  # one round trip for both
+    pipe.set(_key("reader", tenant_id, message_id), 1, ex=settings.CHAT_NO_READER_TIMEOUT_S)
+    pipe.set(_key("generation", tenant_id, message_id), 1, nx=True, ex=settings.CHAT_STREAM_TTL_S)
+    _, claimed = await pipe.execute()
     if not claimed or str(message_id) in _live:
         return
     live = _Live(tenant_id, message_id)

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.chat import access, attachments, quality, selectors, services, streams, tickets
 from apps.chat.models import Conversation, FeedbackReason, Message, MessageStatus
-from apps.core.asgi import lean
+from apps.core.asgi import lean, served_lean
 from apps.core.errors import ServiceError
 from apps.core.http import error_response, event_stream_response
 from apps.gateway.models import CacheKind
@@ -231,9 +231,18 @@ def _refused(exc: ServiceError) -> JsonResponse:
     return error_response(400, exc.message, code=exc.code)
 
 
+class Started(JsonResponse):
+    """The 201 of a post that stored an answer to stream: which answer, for whom."""
+
+    def __init__(self, body: dict[str, str], *, answer: Message, user_id: Any) -> None:
+        super().__init__(body, status=201)
+        self.answer = answer
+        self.user_id = user_id
+
+
 def _started(
     request: MemberRequest, slug: str, answer: Message, question: Message | None = None
-) -> JsonResponse:
+) -> Started:
     """201 with the answer to stream: its id, its events URL (with a ticket), Stop."""
     body = {"user_message_id": str(question.id)} if question is not None else {}
     body |= {
@@ -241,15 +250,31 @@ def _started(
         "events_url": events_url(request, slug, answer),
         "stop_url": reverse("chat:stop", args=[slug, answer.id]),
     }
-    return JsonResponse(body, status=201)
+    return Started(body, answer=answer, user_id=request.user.pk)
+
+
+async def _answer_now(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+    """Start generating the answer a post stored, before the browser asks for its events:
+    the provider's first token is on its way while the 201 travels and the event stream
+    is opened (which then finds the generation running, streams.ensure_generation).
+    Served lean only: under the test client or WSGI the request's event loop ends with
+    the request, and the events request starts the generation as before."""
+    if served_lean(request) and isinstance(response, Started):
+        await streams.ensure_generation(
+            tenant_id=response.answer.tenant_id,
+            user_id=response.user_id,
+            message_id=response.answer.id,
+        )
+    return response
 
 
 @require_POST
 @lean
 async def message_send(request: HttpRequest, slug: str, conversation_id: UUID) -> HttpResponseBase:
-    """Store the question and an empty answer; 201 with the answer's events URL. Served
-    lean, like the events (apps/core/asgi.py): it is half of every message's cost."""
-    return await run_as_member(request, slug, _send, conversation_id)
+    """Store the question and an empty answer, and start generating it; 201 with the
+    answer's events URL. Served lean, like the events (apps/core/asgi.py): it is half of
+    every message's cost."""
+    return await _answer_now(request, await run_as_member(request, slug, _send, conversation_id))
 
 
 @require_POST
@@ -257,13 +282,14 @@ async def message_send(request: HttpRequest, slug: str, conversation_id: UUID) -
 async def message_regenerate(
     request: HttpRequest, slug: str, conversation_id: UUID
 ) -> HttpResponseBase:
-    return await run_as_member(request, slug, _regenerate, conversation_id)
+    response = await run_as_member(request, slug, _regenerate, conversation_id)
+    return await _answer_now(request, response)
 
 
 @require_POST
 @lean
 async def message_edit(request: HttpRequest, slug: str, conversation_id: UUID) -> HttpResponseBase:
-    return await run_as_member(request, slug, _edit, conversation_id)
+    return await _answer_now(request, await run_as_member(request, slug, _edit, conversation_id))
 
 
 def _send(request: MemberRequest, slug: str, conversation_id: UUID) -> JsonResponse:
