@@ -99,10 +99,10 @@ def _wrap_async(
 _generate = streams._generate
 
 
-async def _generate_noted(live: Any, user_id: Any) -> None:
+async def _generate_noted(live: Any, *args: Any) -> None:
     _message.set(str(live.message_id))  # the task's own context: its children inherit it
     note(str(live.message_id), "s_gen")
-    await _generate(live, user_id)
+    await _generate(live, *args)
 
 
 _announce = streams._Live.announce
@@ -126,7 +126,7 @@ async def _chunks_noted(self: Any) -> AsyncIterator[Any]:
         yield chunk
 
 
-streams._generate = _generate_noted
+streams._generate = _generate_noted  # type: ignore[assignment]
 streams._retrieve = _wrap_async(streams._retrieve, before="s_retrieve", after="s_begin")  # type: ignore[assignment]
 streams._Live.announce = _announce_noted  # type: ignore[method-assign]
 setattr(streaming, "begin", _wrap_async(pipeline.begin, after="s_admitted"))  # noqa: B010

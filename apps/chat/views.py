@@ -232,12 +232,21 @@ def _refused(exc: ServiceError) -> JsonResponse:
 
 
 class Started(JsonResponse):
-    """The 201 of a post that stored an answer to stream: which answer, for whom."""
+    """The 201 of a post that stored an answer to stream: which answer, for whom, and
+    (served lean) the conversation before it, read in the same transaction."""
 
-    def __init__(self, body: dict[str, str], *, answer: Message, user_id: Any) -> None:
+    def __init__(
+        self,
+        body: dict[str, str],
+        *,
+        answer: Message,
+        user_id: Any,
+        history: list[dict[str, str]] | None,
+    ) -> None:
         super().__init__(body, status=201)
         self.answer = answer
         self.user_id = user_id
+        self.history = history
 
 
 def _started(
@@ -250,7 +259,10 @@ def _started(
         "events_url": events_url(request, slug, answer),
         "stop_url": reverse("chat:stop", args=[slug, answer.id]),
     }
-    return Started(body, answer=answer, user_id=request.user.pk)
+    # Read here for the generation the post starts (_answer_now): one query in this
+    # transaction instead of a thread hop and a transaction of its own.
+    history = selectors.history_for(answer) if served_lean(request) else None
+    return Started(body, answer=answer, user_id=request.user.pk, history=history)
 
 
 async def _answer_now(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
@@ -264,6 +276,7 @@ async def _answer_now(request: HttpRequest, response: HttpResponseBase) -> HttpR
             tenant_id=response.answer.tenant_id,
             user_id=response.user_id,
             message_id=response.answer.id,
+            prepared=None if response.history is None else (response.answer, response.history),
         )
     return response
 
