@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import itertools
 import json
 import logging
 import os
@@ -46,24 +45,42 @@ PROVIDER_TTFT_MS = 150
 TOKENS_PER_S = 30
 ANSWER_TOKENS = 300  # a typical chat answer: 10 s at 30 tokens/s
 
-# --anatomy: the first token's stages, (name, what it is); ``c_`` stages are the load
-# generator's, the rest the worker's (bench/chat_anatomy.py).
-STAGES = (
-    ("c_post", "post sent (client)"),
-    ("s_post_in", "post received"),
-    ("s_post_out", "post answered"),
-    ("c_post_back", "201 read (client)"),
-    ("c_get", "event stream asked (client)"),
-    ("s_get_in", "event stream received"),
-    ("s_gen", "generation running"),
-    ("s_retrieve", "history read"),
-    ("s_begin", "retrieval done"),
-    ("s_admitted", "gateway admitted"),
-    ("s_sent", "provider request sent"),
-    ("s_byte", "provider first chunk read"),
-    ("s_token", "first token to readers"),
-    ("s_write", "first token written"),
-    ("c_first", "first token read (client)"),
+# --anatomy: the first token's stages; ``c_`` stages are the load generator's, the rest
+# the worker's (bench/chat_anatomy.py). A generation the post starts runs beside the 201's
+# way back and the event stream's request, so the segments are spans, not a chain.
+STAGES = {
+    "c_post": "post sent (client)",
+    "s_post_in": "post received",
+    "s_post_out": "post answered",
+    "c_post_back": "201 read (client)",
+    "c_get": "event stream asked (client)",
+    "s_get_in": "event stream received",
+    "s_gen": "generation running",
+    "s_retrieve": "history read",
+    "s_begin": "retrieval done",
+    "s_admitted": "gateway admitted",
+    "s_sent": "provider request sent",
+    "s_byte": "provider first chunk read",
+    "s_token": "first token to readers",
+    "s_write": "first token written",
+    "c_first": "first token read (client)",
+}
+SEGMENTS = (
+    ("c_post", "s_post_in"),
+    ("s_post_in", "s_post_out"),
+    ("s_post_out", "c_post_back"),
+    ("c_get", "s_get_in"),
+    ("s_post_in", "s_gen"),
+    ("s_gen", "s_retrieve"),
+    ("s_retrieve", "s_begin"),
+    ("s_begin", "s_admitted"),
+    ("s_admitted", "s_sent"),
+    ("s_sent", "s_byte"),
+    ("s_byte", "s_token"),
+    ("s_get_in", "s_write"),
+    ("s_token", "s_write"),
+    ("s_write", "c_first"),
+    ("c_post", "c_first"),
 )
 
 
@@ -293,8 +310,8 @@ def summarise_profile(path: Path, top: int = 25) -> str:
 
 
 def anatomy(notes: list[tuple[str, str, float]], server_notes: Path) -> dict[str, list[float]]:
-    """Per segment of the first token's path (one stage of bench/chat_anatomy.STAGES to
-    the next), p50 and p95 in ms over the measured messages."""
+    """Per segment of the first token's path (SEGMENTS), p50 and p95 in ms and the
+    number of messages, over the measured ones."""
     times: dict[str, dict[str, list[float]]] = {}
     for message_id, stage, moment in notes:
         times.setdefault(message_id, {}).setdefault(stage, []).append(moment)
@@ -309,13 +326,10 @@ def anatomy(notes: list[tuple[str, str, float]], server_notes: Path) -> dict[str
         at = {stage: min(values) for stage, values in message.items()}
         if "s_sent" in message and "s_byte" in at:
             at["s_sent"] = max((t for t in message["s_sent"] if t <= at["s_byte"]), default=0)
-        # In the order they happened: a generation started by the post runs beside the
-        # 201's way back and the event stream's request.
-        present = sorted((stage for stage in at if at[stage]), key=at.__getitem__)
-        for before, after in itertools.pairwise(present):
-            segments.setdefault(f"{before}>{after}", []).append((at[after] - at[before]) * 1000)
-        if "c_post" in at and "c_first" in at:
-            segments.setdefault("total", []).append((at["c_first"] - at["c_post"]) * 1000)
+        for before, after in SEGMENTS:
+            if before in at and after in at:
+                span = (at[after] - at[before]) * 1000
+                segments.setdefault(f"{before}>{after}", []).append(span)
     return {
         name: [statistics.median(values), gateway_bench.pct(values, 0.95), len(values)]
         for name, values in segments.items()
@@ -323,16 +337,12 @@ def anatomy(notes: list[tuple[str, str, float]], server_notes: Path) -> dict[str
 
 
 def print_anatomy(segments: dict[str, list[float]]) -> None:
-    label = dict(STAGES)
     print(f"\n{'first-token segment':<64} {'p50 ms':>8} {'p95 ms':>8} {'n':>5}")
-    order = [stage for stage, _ in STAGES]
-    for name, (p50, p95, count) in sorted(
-        segments.items(),
-        key=lambda kv: order.index(kv[0].split(">")[0]) if ">" in kv[0] else len(order),
-    ):
-        before, _, after = name.partition(">")
-        text = f"{label[before]} -> {label[after]}" if after else "post sent -> first token read"
-        print(f"{text:<64} {p50:>8.1f} {p95:>8.1f} {int(count):>5}")
+    for before, after in SEGMENTS:
+        if f"{before}>{after}" in segments:
+            p50, p95, count = segments[f"{before}>{after}"]
+            text = f"{STAGES[before]} -> {STAGES[after]}"
+            print(f"{text:<64} {p50:>8.1f} {p95:>8.1f} {int(count):>5}")
 
 
 def main() -> int:
