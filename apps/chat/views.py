@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
@@ -381,12 +382,15 @@ async def message_events(request: HttpRequest, slug: str, message_id: UUID) -> H
     that tells nothing, as for someone else's message.
     """
     ticket = tickets.read(request.GET.get("ticket", ""), slug=slug, message_id=message_id)
-    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-    if (
-        ticket is None
-        or await tickets.session_user_id(session_key) != ticket.user_id
-        or not await is_member(tenant_id=ticket.tenant_id, user_id=ticket.user_id)
-    ):
+    if ticket is None:
+        raise Http404("No such message, or the link expired: reload the page.")
+    # Both checks at once: on a busy event loop each wait costs a turn of it, before the
+    # first token (the session on a worker thread, the membership from Redis).
+    session_user, member = await asyncio.gather(
+        tickets.session_user_id(request.COOKIES.get(settings.SESSION_COOKIE_NAME)),
+        is_member(tenant_id=ticket.tenant_id, user_id=ticket.user_id),
+    )
+    if session_user != ticket.user_id or not member:
         raise Http404("No such message, or the link expired: reload the page.")
     # Starts the generation unless it runs (or ran) somewhere; the generation itself
     # checks that the message is still unanswered.
