@@ -1,6 +1,7 @@
 """Concurrent chat streams through the whole stack on ONE ASGI worker.
 
     .venv/bin/python bench/chat_streams.py [--streams N] [--seconds S] [--quick] [--json FILE]
+        [--anatomy] [--profile FILE]
 
 Starts what it needs (the embedded stack, a local provider paced like a real model at
 30 tokens/s with 150 ms to first token and 300-token answers, and uvicorn with one
@@ -10,6 +11,7 @@ and posts the next; the S seconds after that ramp are measured. Measures, per to
 how late it arrives against the provider's own pace, the time to first token added by
 the stack, errors, and
 the server's CPU and memory. Prints a table and writes JSON (bench/results/chat_streams.json).
+``--anatomy`` also times each stage of the first token's path (bench/chat_anatomy.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import httpx
@@ -41,6 +44,44 @@ from bench import gateway as gateway_bench  # noqa: E402  (database set-up helpe
 PROVIDER_TTFT_MS = 150
 TOKENS_PER_S = 30
 ANSWER_TOKENS = 300  # a typical chat answer: 10 s at 30 tokens/s
+
+# --anatomy: the first token's stages; ``c_`` stages are the load generator's, the rest
+# the worker's (bench/chat_anatomy.py). A generation the post starts runs beside the 201's
+# way back and the event stream's request, so the segments are spans, not a chain.
+STAGES = {
+    "c_post": "post sent (client)",
+    "s_post_in": "post received",
+    "s_post_out": "post answered",
+    "c_post_back": "201 read (client)",
+    "c_get": "event stream asked (client)",
+    "s_get_in": "event stream received",
+    "s_gen": "generation running",
+    "s_retrieve": "history read",
+    "s_begin": "retrieval done",
+    "s_admitted": "gateway admitted",
+    "s_sent": "provider request sent",
+    "s_byte": "provider first chunk read",
+    "s_token": "first token to readers",
+    "s_write": "first token written",
+    "c_first": "first token read (client)",
+}
+SEGMENTS = (
+    ("c_post", "s_post_in"),
+    ("s_post_in", "s_post_out"),
+    ("s_post_out", "c_post_back"),
+    ("c_get", "s_get_in"),
+    ("s_post_in", "s_gen"),
+    ("s_gen", "s_retrieve"),
+    ("s_retrieve", "s_begin"),
+    ("s_begin", "s_admitted"),
+    ("s_admitted", "s_sent"),
+    ("s_sent", "s_byte"),
+    ("s_byte", "s_token"),
+    ("s_get_in", "s_write"),
+    ("s_token", "s_write"),
+    ("s_write", "c_first"),
+    ("c_post", "c_first"),
+)
 
 
 def free_port() -> int:
@@ -70,9 +111,13 @@ def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
     )
 
 
-def start_web(port: int, provider_url: str, secret_key: str, log: Path) -> subprocess.Popen[bytes]:
+def start_web(
+    port: int, provider_url: str, secret_key: str, log: Path, anatomy: Path | None = None
+) -> subprocess.Popen[bytes]:
     """The app under uvicorn with ONE worker, production settings (``DJANGO_DEBUG`` off),
-    against ``provider_url``; ``secret_key`` is the caller's, so its session cookies sign."""
+    against ``provider_url``; ``secret_key`` is the caller's, so its session cookies sign.
+    With ``anatomy`` the worker notes each message's first-token stages there."""
+    app = "bench.chat_anatomy:application" if anatomy else "config.asgi:application"
     env = {
         **os.environ,
         "DJANGO_DEBUG": "false",
@@ -81,8 +126,8 @@ def start_web(port: int, provider_url: str, secret_key: str, log: Path) -> subpr
         "DJANGO_SECURE_COOKIES": "false",
         "LOCAL_PROVIDER_URL": provider_url,
         "LOG_LEVEL": "WARNING",
-    }
-    command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port)]
+    } | ({"CHAT_ANATOMY_FILE": str(anatomy)} if anatomy else {})
+    command = [sys.executable, "-m", "uvicorn", app, "--port", str(port)]
     command += ["--workers", "1", "--no-access-log", "--log-level", "warning"]
     return start(command, env, log)
 
@@ -116,7 +161,10 @@ async def one_session(
     delay: float,
     stats: dict[str, list[float]],
     measure_from: float,
+    notes: list[tuple[str, str, float]],
 ) -> None:
+    """``notes``: (message id, stage, monotonic time) of this side's first-token stages
+    (bench/chat_anatomy.py), for the measured messages."""
     await asyncio.sleep(delay)
     n = 0
     while time.monotonic() < until:
@@ -130,8 +178,13 @@ async def one_session(
                 stats["errors"].append(1)
                 await asyncio.sleep(0.5)
                 continue
+            mine = [
+                (body["message_id"], "c_post", started),
+                (body["message_id"], "c_post_back", time.monotonic()),
+            ]
             first: float | None = None
             index = 0
+            mine.append((body["message_id"], "c_get", time.monotonic()))
             async with http.get(body["events_url"]) as response:
                 kind = ""
                 async for raw in response.content:
@@ -145,6 +198,7 @@ async def one_session(
                             first = now
                             if measured:
                                 stats["ttft_ms"].append((now - started) * 1000)
+                                notes += [*mine, (body["message_id"], "c_first", now)]
                         elif measured:
                             expected = first + index / TOKENS_PER_S
                             stats["lag_ms"].append(max(0.0, (now - expected) * 1000))
@@ -167,12 +221,14 @@ async def drive(
     *,
     stagger: float = 0.0,
     measure_from: float = 0.0,
+    notes: list[tuple[str, str, float]] | None = None,
 ) -> dict[str, list[float]]:
     """Each session starts at a random moment within ``stagger`` seconds (users do not
     all press Enter at once), then sends its next message when an answer ends, until
     ``seconds`` after the last start. Tokens are measured from ``measure_from`` on;
     errors all the time."""
     stats: dict[str, list[float]] = {"ttft_ms": [], "lag_ms": [], "tokens": [], "errors": []}
+    notes = [] if notes is None else notes
     csrf = "a" * 32
     rng = random.Random(7)
     async with aiohttp.ClientSession(
@@ -185,7 +241,7 @@ async def drive(
         until = time.monotonic() + stagger + seconds
         await asyncio.gather(
             *(
-                one_session(http, url, until, rng.uniform(0, stagger), stats, measure_from)
+                one_session(http, url, until, rng.uniform(0, stagger), stats, measure_from, notes)
                 for url in urls
             )
         )
@@ -200,6 +256,7 @@ async def measured_run(
     seconds: float,
     server: psutil.Process,
     profile_to: str | None,
+    notes: list[tuple[str, str, float]],
 ) -> tuple[dict[str, list[float]], float, float, subprocess.Popen[bytes] | None]:
     """Drive the sessions; measure the server's CPU from the end of the ramp on."""
     measure_from = time.monotonic() + ramp
@@ -213,7 +270,9 @@ async def measured_run(
         return time.monotonic(), sum(server.cpu_times()[:2])
 
     start = asyncio.create_task(cpu_at_start())
-    stats = await drive(base, cookie, urls, ramp + seconds, stagger=ramp, measure_from=measure_from)
+    stats = await drive(
+        base, cookie, urls, ramp + seconds, stagger=ramp, measure_from=measure_from, notes=notes
+    )
     started_at, cpu_before = await start
     wall = time.monotonic() - started_at
     return stats, wall, sum(server.cpu_times()[:2]) - cpu_before, profiler
@@ -250,6 +309,42 @@ def summarise_profile(path: Path, top: int = 25) -> str:
     return "\n".join(lines)
 
 
+def anatomy(notes: list[tuple[str, str, float]], server_notes: Path) -> dict[str, list[float]]:
+    """Per segment of the first token's path (SEGMENTS), p50 and p95 in ms and the
+    number of messages, over the measured ones."""
+    times: dict[str, dict[str, list[float]]] = {}
+    for message_id, stage, moment in notes:
+        times.setdefault(message_id, {}).setdefault(stage, []).append(moment)
+    for line in server_notes.read_text().splitlines():
+        message_id, stage, noted = line.split()
+        if message_id in times:  # a measured message
+            times[message_id].setdefault(stage, []).append(float(noted))
+    segments: dict[str, list[float]] = {}
+    for message in times.values():
+        # One time per stage: the first, but the provider request is the one before the
+        # first chunk (a retrieval's embedding, a title's call are requests too).
+        at = {stage: min(values) for stage, values in message.items()}
+        if "s_sent" in message and "s_byte" in at:
+            at["s_sent"] = max((t for t in message["s_sent"] if t <= at["s_byte"]), default=0)
+        for before, after in SEGMENTS:
+            if before in at and after in at:
+                span = (at[after] - at[before]) * 1000
+                segments.setdefault(f"{before}>{after}", []).append(span)
+    return {
+        name: [statistics.median(values), gateway_bench.pct(values, 0.95), len(values)]
+        for name, values in segments.items()
+    }
+
+
+def print_anatomy(segments: dict[str, list[float]]) -> None:
+    print(f"\n{'first-token segment':<64} {'p50 ms':>8} {'p95 ms':>8} {'n':>5}")
+    for before, after in SEGMENTS:
+        if f"{before}>{after}" in segments:
+            p50, p95, count = segments[f"{before}>{after}"]
+            text = f"{STAGES[before]} -> {STAGES[after]}"
+            print(f"{text:<64} {p50:>8.1f} {p95:>8.1f} {int(count):>5}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=300)
@@ -262,6 +357,11 @@ def main() -> int:
         metavar="FILE",
         help="sample the web worker with py-spy during the run; write collapsed stacks to FILE",
     )
+    parser.add_argument(
+        "--anatomy",
+        action="store_true",
+        help="time each stage of the first token's path (bench/chat_anatomy.py)",
+    )
     args = parser.parse_args()
     streams, seconds = (20, 12.0) if args.quick else (args.streams, args.seconds)
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -271,6 +371,11 @@ def main() -> int:
 
     started = devstack.up()
     procs: list[subprocess.Popen[bytes]] = []
+    notes: list[tuple[str, str, float]] = []
+    server_notes = logs / "chat-anatomy.txt" if args.anatomy else None
+    if server_notes is not None:
+        server_notes.parent.mkdir(parents=True, exist_ok=True)
+        server_notes.write_text("")
     try:
         gateway_bench.setup_database()
         cookie, urls, _ = sessions(streams)
@@ -295,6 +400,7 @@ def main() -> int:
             f"http://127.0.0.1:{provider_port}",
             django_settings.SECRET_KEY,
             logs / "chat-uvicorn.log",
+            server_notes,
         )
         procs.append(web)
         base = f"http://127.0.0.1:{web_port}"
@@ -311,7 +417,7 @@ def main() -> int:
         gc.disable()
         try:
             stats, wall, cpu, profiler = asyncio.run(
-                measured_run(base, cookie, urls, ramp, seconds, server, args.profile)
+                measured_run(base, cookie, urls, ramp, seconds, server, args.profile, notes)
             )
         finally:
             gc.enable()
@@ -330,7 +436,7 @@ def main() -> int:
 
     lag = stats["lag_ms"] or [0.0]
     ttft = stats["ttft_ms"] or [0.0]
-    result = {
+    result: dict[str, Any] = {
         "streams": streams,
         "seconds": round(wall, 1),
         "tokens": len(stats["tokens"]),
@@ -344,8 +450,13 @@ def main() -> int:
         "server_cpu_share": cpu / wall,
         "rss_mb": rss_mb,
     }
+    if server_notes is not None:
+        result["anatomy"] = anatomy(notes, server_notes)
+        print_anatomy(result["anatomy"])
     print(f"\n{'measure':<34} {'value':>12}")
     for key, value in result.items():
+        if key == "anatomy":
+            continue
         print(f"{key:<34} {value:>12.1f}" if isinstance(value, float) else f"{key:<34} {value:>12}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2))

@@ -34,11 +34,12 @@ from django.urls import reverse
 from apps.chat.models import Attachment, Conversation
 from apps.core.db import in_worker_thread, tenant_context
 from apps.core.errors import ServiceError
+from apps.gateway.config import resolve
 from apps.gateway.types import CallContext
 from apps.rag import selectors as rag_selectors
 from apps.rag import services as rag_services
 from apps.rag import storage
-from apps.rag.context import Retrieved, retrieve_for_answer
+from apps.rag.context import REASON_DISABLED, Retrieved, retrieve_for_answer
 from apps.rag.models import Document
 
 MAX_PER_CONVERSATION = 10
@@ -182,6 +183,8 @@ async def retrieve_with_attachments(
     """``retrieve_for_answer`` over the tenant's documents and this conversation's files
     (``ctx.user_id`` must be the conversation's user); a passage from a file links to the
     file's page in this conversation, not to the Documents page it is not on."""
+    if not (await resolve(ctx)).rag_enabled:  # held in memory: no query for the files
+        return Retrieved(reason=REASON_DISABLED)
     include, slug = await in_worker_thread(_scope)(ctx.tenant_id, conversation_id)
     retrieved = await retrieve_for_answer(ctx, question, include=include)
     if not any(p.private for p in retrieved.passages):

@@ -66,6 +66,7 @@ PING_EVERY_S = 15.0  # a comment line keeps proxies from closing an idle stream
 LINGER_S = 30.0  # a finished answer stays readable from memory this long
 
 Event = tuple[str, str, str]  # (event id, event type, data)
+Prepared = tuple[Message, list[dict[str, str]]]  # an answer to generate, its history
 
 # Process-wide state ---------------------------------------------------------------------
 # _live: message id -> the answer this process generates, from its claim until LINGER_S
@@ -124,22 +125,27 @@ class _Live:
             self.stop_reason = reason
 
 
-async def ensure_generation(*, tenant_id: Any, user_id: Any, message_id: Any) -> None:
-    """Start generating the answer unless some process already does (or did)."""
+async def ensure_generation(
+    *, tenant_id: Any, user_id: Any, message_id: Any, prepared: Prepared | None = None
+) -> None:
+    """Start generating the answer unless some process already does (or did).
+    ``prepared``: the answer and the conversation before it, read by the caller in the
+    transaction that stored them (the post), so the generation need not read them again."""
     if str(message_id) in _live:
         return
-    redis = get_redis()
-    await redis.set(_key("reader", tenant_id, message_id), 1, ex=settings.CHAT_NO_READER_TIMEOUT_S)
-    claimed = await redis.set(
-        _key("generation", tenant_id, message_id), 1, nx=True, ex=settings.CHAT_STREAM_TTL_S
-    )
+    pipe = get_redis().pipeline(transaction=False)  # one round trip for both
+    pipe.set(_key("reader", tenant_id, message_id), 1, ex=settings.CHAT_NO_READER_TIMEOUT_S)
+    pipe.set(_key("generation", tenant_id, message_id), 1, nx=True, ex=settings.CHAT_STREAM_TTL_S)
+    _, claimed = await pipe.execute()
     if not claimed or str(message_id) in _live:
         return
     live = _Live(tenant_id, message_id)
     _live[str(message_id)] = live
     # A fresh context: the task outlives this request, whose context (asgiref's
     # per-request thread executor among it) is gone when the request ends.
-    live.task = asyncio.create_task(_generate(live, user_id), context=contextvars.Context())
+    live.task = asyncio.create_task(
+        _generate(live, user_id, prepared), context=contextvars.Context()
+    )
     _start_flusher()
 
 
@@ -196,12 +202,12 @@ def _final(message: Message) -> dict[str, Any]:
     }
 
 
-async def _generate(live: _Live, user_id: Any) -> None:
+async def _generate(live: _Live, user_id: Any, prepared: Prepared | None = None) -> None:
     tenant_id, message_id = live.tenant_id, live.message_id
     fields: dict[str, Any] = {"status": MessageStatus.COMPLETE}
     conversation = history = None
     try:
-        message, history = await in_worker_thread(_history)(tenant_id, message_id)
+        message, history = prepared or await in_worker_thread(_history)(tenant_id, message_id)
         if message is None or history is None:
             # Answered already (a reader came back after the generation's claim expired)
             # or deleted: replay what is saved instead of generating it again.

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.chat import access, attachments, quality, selectors, services, streams, tickets
 from apps.chat.models import Conversation, FeedbackReason, Message, MessageStatus
-from apps.core.asgi import lean
+from apps.core.asgi import lean, served_lean
 from apps.core.errors import ServiceError
 from apps.core.http import error_response, event_stream_response
 from apps.gateway.models import CacheKind
@@ -231,9 +232,27 @@ def _refused(exc: ServiceError) -> JsonResponse:
     return error_response(400, exc.message, code=exc.code)
 
 
+class Started(JsonResponse):
+    """The 201 of a post that stored an answer to stream: which answer, for whom, and
+    (served lean) the conversation before it, read in the same transaction."""
+
+    def __init__(
+        self,
+        body: dict[str, str],
+        *,
+        answer: Message,
+        user_id: Any,
+        history: list[dict[str, str]] | None,
+    ) -> None:
+        super().__init__(body, status=201)
+        self.answer = answer
+        self.user_id = user_id
+        self.history = history
+
+
 def _started(
     request: MemberRequest, slug: str, answer: Message, question: Message | None = None
-) -> JsonResponse:
+) -> Started:
     """201 with the answer to stream: its id, its events URL (with a ticket), Stop."""
     body = {"user_message_id": str(question.id)} if question is not None else {}
     body |= {
@@ -241,15 +260,35 @@ def _started(
         "events_url": events_url(request, slug, answer),
         "stop_url": reverse("chat:stop", args=[slug, answer.id]),
     }
-    return JsonResponse(body, status=201)
+    # Read here for the generation the post starts (_answer_now): one query in this
+    # transaction instead of a thread hop and a transaction of its own.
+    history = selectors.history_for(answer) if served_lean(request) else None
+    return Started(body, answer=answer, user_id=request.user.pk, history=history)
+
+
+async def _answer_now(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+    """Start generating the answer a post stored, before the browser asks for its events:
+    the provider's first token is on its way while the 201 travels and the event stream
+    is opened (which then finds the generation running, streams.ensure_generation).
+    Served lean only: under the test client or WSGI the request's event loop ends with
+    the request, and the events request starts the generation as before."""
+    if served_lean(request) and isinstance(response, Started):
+        await streams.ensure_generation(
+            tenant_id=response.answer.tenant_id,
+            user_id=response.user_id,
+            message_id=response.answer.id,
+            prepared=None if response.history is None else (response.answer, response.history),
+        )
+    return response
 
 
 @require_POST
 @lean
 async def message_send(request: HttpRequest, slug: str, conversation_id: UUID) -> HttpResponseBase:
-    """Store the question and an empty answer; 201 with the answer's events URL. Served
-    lean, like the events (apps/core/asgi.py): it is half of every message's cost."""
-    return await run_as_member(request, slug, _send, conversation_id)
+    """Store the question and an empty answer, and start generating it; 201 with the
+    answer's events URL. Served lean, like the events (apps/core/asgi.py): it is half of
+    every message's cost."""
+    return await _answer_now(request, await run_as_member(request, slug, _send, conversation_id))
 
 
 @require_POST
@@ -257,13 +296,14 @@ async def message_send(request: HttpRequest, slug: str, conversation_id: UUID) -
 async def message_regenerate(
     request: HttpRequest, slug: str, conversation_id: UUID
 ) -> HttpResponseBase:
-    return await run_as_member(request, slug, _regenerate, conversation_id)
+    response = await run_as_member(request, slug, _regenerate, conversation_id)
+    return await _answer_now(request, response)
 
 
 @require_POST
 @lean
 async def message_edit(request: HttpRequest, slug: str, conversation_id: UUID) -> HttpResponseBase:
-    return await run_as_member(request, slug, _edit, conversation_id)
+    return await _answer_now(request, await run_as_member(request, slug, _edit, conversation_id))
 
 
 def _send(request: MemberRequest, slug: str, conversation_id: UUID) -> JsonResponse:
@@ -342,12 +382,15 @@ async def message_events(request: HttpRequest, slug: str, message_id: UUID) -> H
     that tells nothing, as for someone else's message.
     """
     ticket = tickets.read(request.GET.get("ticket", ""), slug=slug, message_id=message_id)
-    session_key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-    if (
-        ticket is None
-        or await tickets.session_user_id(session_key) != ticket.user_id
-        or not await is_member(tenant_id=ticket.tenant_id, user_id=ticket.user_id)
-    ):
+    if ticket is None:
+        raise Http404("No such message, or the link expired: reload the page.")
+    # Both checks at once: on a busy event loop each wait costs a turn of it, before the
+    # first token (the session on a worker thread, the membership from Redis).
+    session_user, member = await asyncio.gather(
+        tickets.session_user_id(request.COOKIES.get(settings.SESSION_COOKIE_NAME)),
+        is_member(tenant_id=ticket.tenant_id, user_id=ticket.user_id),
+    )
+    if session_user != ticket.user_id or not member:
         raise Http404("No such message, or the link expired: reload the page.")
     # Starts the generation unless it runs (or ran) somewhere; the generation itself
     # checks that the message is still unanswered.

@@ -46,6 +46,9 @@ COOL_AFTER = 3
 # Deployment parameters that are OpenAI's own request fields: sent as they are. Any other
 # parameter is LiteLLM's to interpret, so such a deployment stays on the Router.
 OPENAI_NATIVE_PARAMS = frozenset({"dimensions"})
+# How a connection the provider closed while it sat in the keep-alive pool fails: the
+# write of the request, or the response, finds it gone.
+_STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 
 # Process-wide state ---------------------------------------------------------------------
 # _sessions: event loop -> its aiohttp session (keep-alive connections belong to the loop
@@ -316,8 +319,19 @@ async def _post(
     headers = {"Content-Type": "application/json", **(extra_headers or {})}
     if deployment.api_key:
         headers["Authorization"] = f"Bearer {deployment.api_key}"
+    data = orjson.dumps(body)
     try:
-        response = await _session().post(f"{base}/{path}", data=orjson.dumps(body), headers=headers)
+        try:
+            response = await _session().post(f"{base}/{path}", data=data, headers=headers)
+        except _STALE as exc:
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                raise  # no connection at all: not a stale one
+            # A kept-alive connection the provider had closed meanwhile (servers close
+            # idle ones after a few seconds): the request never reached it. Once more, on
+            # another connection, before this counts as the deployment failing: under
+            # load such races come in bursts, and three in a row sent every call to the
+            # Router (16 times the relay's CPU per token) for GATEWAY_COOLDOWN_S.
+            response = await _session().post(f"{base}/{path}", data=data, headers=headers)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         _failed(deployment)
         raise RelayUnavailable(repr(exc)) from exc

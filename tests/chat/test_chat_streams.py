@@ -19,6 +19,7 @@ from django.test import Client
 from apps.accounts.models import User
 from apps.chat.models import DailyQuality, Message
 from apps.core.db import tenant_context
+from apps.core.redis_client import sync_redis
 from apps.gateway.models import UsageRecord
 from apps.tenants.models import Membership, Tenant
 from apps.tenants.services import member_remove, tenant_create
@@ -137,6 +138,27 @@ def test_answer_streams_and_is_saved_and_billed(setup: ChatSetup) -> None:
         row = UsageRecord.objects.get(request_id=body["message_id"], feature="chat")
     assert (row.feature, row.status) == ("chat", "ok")
     assert str(message.usage_record_id) == str(row.id)
+
+
+def test_the_post_starts_the_answer_before_its_events_are_asked_for(setup: ChatSetup) -> None:
+    """The generation is claimed by the post itself (the provider's first token is on
+    its way while the 201 travels); the event stream then reads it from this process."""
+    tenant_id = setup["tenant"].id
+    sent = send(setup["http"], setup["conversation_url"], "How do invoices work?")
+    assert sent.status_code == 201
+    message_id = sent.json()["message_id"]
+    assert sync_redis().get(f"chat:{{{tenant_id}}}:generation:{message_id}") == b"1"
+    stream = events(setup["http"], sent.json()["events_url"])
+    assert json.loads(stream[-1][2])["status"] == "complete"
+    assert saved(setup["tenant"], message_id).content == text_of(stream)
+    assert [e[0] for e in stream] == [str(n) for n in range(1, len(stream) + 1)]
+
+
+def test_a_refused_post_starts_nothing(setup: ChatSetup) -> None:
+    before = set(sync_redis().scan_iter(f"chat:{{{setup['tenant'].id}}}:generation:*"))
+    assert send(setup["http"], setup["conversation_url"], "   ").status_code == 400
+    after = set(sync_redis().scan_iter(f"chat:{{{setup['tenant'].id}}}:generation:*"))
+    assert after == before
 
 
 def test_resume_with_last_event_id_loses_and_repeats_nothing(setup: ChatSetup) -> None:

@@ -4,6 +4,9 @@ failing deployment is left to it for GATEWAY_COOLDOWN_S."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import aiohttp
 import pytest
 from django.test import override_settings
 
@@ -73,6 +76,52 @@ def test_a_failing_deployment_goes_to_the_router_and_cools_down_after_repeated_f
         assert [r.status for r in rows(tenant, feature="chat")] == ["ok"] * call
     assert relay.relayable("fast") is None  # cooling: the next calls go to the Router
     assert relay.relayable("smart") is not None
+
+
+class _Dropping:
+    """The relay's session, with its first ``drops`` requests finding their kept-alive
+    connection closed by the provider."""
+
+    def __init__(self, drops: int) -> None:
+        self.drops = drops
+        self.posts = 0
+
+    async def post(self, *args: Any, **kwargs: Any) -> aiohttp.ClientResponse:
+        self.posts += 1
+        if self.posts <= self.drops:
+            raise aiohttp.ServerDisconnectedError()
+        return await _real_session().post(*args, **kwargs)
+
+
+_real_session = relay._session
+
+
+def test_a_kept_alive_connection_the_provider_closed_is_retried_not_counted(
+    make_tenant: MakeTenant, no_litellm: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = make_tenant(cache_enabled=False)
+    session = _Dropping(drops=1)
+    monkeypatch.setattr(relay, "_session", lambda: session)
+    events = stream(ctx_for(tenant), "Hello")
+    assert events[-1].type == "done"
+    assert session.posts == 2
+    [row] = rows(tenant, feature="chat")
+    assert (row.served_model, row.status) == ("openai/local-fast", "ok")
+    assert relay._failures == {}
+
+
+def test_a_connection_dropped_twice_goes_to_the_router_as_one_failure(
+    make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = make_tenant(cache_enabled=False)
+    fast = relay.relayable("fast")
+    assert fast is not None
+    session = _Dropping(drops=2)
+    monkeypatch.setattr(relay, "_session", lambda: session)
+    events = stream(ctx_for(tenant), "Hello")
+    assert events[-1].type == "done"  # through LiteLLM's Router
+    assert session.posts == 2
+    assert relay._failures == {relay._cooling_key(fast): 1}
 
 
 def test_failures_must_come_in_a_row_to_cool_a_deployment_down(make_tenant: MakeTenant) -> None:
