@@ -7,16 +7,18 @@ would be counted by the drain and not by the triggers, or the reverse, silently.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import re
 
 import pytest
 from django.db import connection
 
+from apps.chat import migrations as chat_migrations
 from apps.chat.quality import ANSWER_FEATURES
 
 # A list of quoted names after "feature IN", as the migration writes its filter.
 FEATURE_FILTER = re.compile(r"feature\s+IN\s*\(([^)]*)\)", re.IGNORECASE)
-# The functions chat migration 0006 installs that pick answers by their feature.
+# The installed functions that pick answers by their feature (chat migrations 0006, 0007).
 FILTERING_FUNCTIONS = {"chat_quality_answer", "chat_quality_rated"}
 
 
@@ -28,11 +30,19 @@ def feature_lists(sql: str) -> list[list[str]]:
     return [sorted(quoted(names)) for names in FEATURE_FILTER.findall(sql)]
 
 
-def test_the_migration_constant_lists_the_answering_features() -> None:
-    migration = importlib.import_module("apps.chat.migrations.0006_daily_quality")
-    assert sorted(quoted(migration.FEATURES)) == sorted(ANSWER_FEATURES)
-    # Its statements use the constant, not a copy of the list.
-    assert feature_lists(migration.FUNCTIONS) == [sorted(ANSWER_FEATURES)] * 2
+def migrations_with_features() -> list[str]:
+    """The chat migrations that write the features into their SQL (a ``FEATURES`` text)."""
+    names = [m.name for m in pkgutil.iter_modules(chat_migrations.__path__)]
+    modules = [importlib.import_module(f"{chat_migrations.__name__}.{n}") for n in names]
+    return sorted(m.__name__ for m in modules if hasattr(m, "FEATURES"))
+
+
+def test_the_migration_constants_list_the_answering_features() -> None:
+    found = migrations_with_features()
+    assert "apps.chat.migrations.0006_daily_quality" in found
+    for name in found:
+        features = quoted(importlib.import_module(name).FEATURES)
+        assert sorted(features) == sorted(ANSWER_FEATURES), name
 
 
 @pytest.mark.django_db
