@@ -40,6 +40,9 @@ def process_env(**extra: str) -> dict[str, str]:
     }
     # The ledger written before a call returns, as in the tests' own process (tests/conftest.py).
     ledger = {"GATEWAY_LEDGER_JOURNAL": "0"}
+    # os.environ carries the test process's settings module (pytest-django sets it: not
+    # ``settings.SETTINGS_MODULE``, None under override_settings): its password hasher made
+    # the test users' passwords, its Redis database holds the queues the tests see.
     return {**os.environ, "DATABASE_URL": runtime_database_url(), **mail, **ledger, **extra}
 
 

@@ -225,3 +225,23 @@ class DailyQuality(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.day} {self.feature} {self.model} ({self.source})"
+
+
+class QualityWaiting(TenantScopedModel):
+    """An answer saved before its ledger row was there (the gateway's journal writes the
+    row a few ms after the call): its ``answers`` counts wait for the row, which gives
+    their day, feature and model.
+
+    Kept by chat migration 0007's triggers: the answer's trigger adds this instead of
+    counting, and deletes it when the answer changes or goes. The FinOps drain counts the
+    answer once its row is there and deletes this in the same transaction
+    (``chat_quality_arrived``, called by ``apps/finops/rollups.py``): counted exactly once.
+    Plain ids, as the triggers write them: the answer's trigger removes this before its
+    answer goes.
+    """
+
+    message_id = models.UUIDField(unique=True)
+    usage_record_id = models.UUIDField()
+
+    def __str__(self) -> str:
+        return f"answer {self.message_id} waits for {self.usage_record_id}"

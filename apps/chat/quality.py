@@ -33,7 +33,7 @@ from apps.chat.models import DailyQuality
 
 # The ledger's features whose calls are answers to a person or a client (not embeddings,
 # titles or moderation). Chat migration 0006's triggers name them too: a change here
-# needs a migration that replaces them.
+# needs a migration that replaces them (tests/chat/test_quality_features.py fails until then).
 ANSWER_FEATURES = ("chat", "api_chat", "batch_summary")
 MAX_DAYS = 90
 DEFAULT_DAYS = 30

@@ -179,10 +179,8 @@ def _finish(
 ) -> list[dict[str, str]]:
     """Save the answer; return what the guardrails did (``checks``: those the gateway
     reported as having flagged or redacted something), as saved on the message."""
-    if fields.get("usage_record_id") is not None:
-        # The answer's quality counts are keyed by its ledger row (chat migration 0006's
-        # trigger reads it as the answer is saved): wait for the journal's writer.
-        gateway.ledger_written()
+    # Its ledger row may be written after it (the journal's writer): the answer's quality
+    # counts then wait for the row, and the FinOps drain adds them (chat migration 0007).
     with tenant_context(tenant_id):
         guardrails = selectors.guardrail_record(tenant_id, checks)
         services.message_finish(

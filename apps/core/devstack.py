@@ -32,7 +32,15 @@ from typing import ClassVar
 
 import psutil
 
-from config import stack
+# Importing config loads its Celery app, which sets DJANGO_SETTINGS_MODULE to the production
+# settings when it is unset. That default is for Django processes, not this one: exported
+# to `exec`'s command, it would override the command's own choice (pytest's is pyproject's
+# config.settings_test). So every child gets the settings module its caller gave, or none.
+_CALLER_SETTINGS = os.environ.get("DJANGO_SETTINGS_MODULE")
+from config import stack  # noqa: E402
+
+if _CALLER_SETTINGS is None:
+    os.environ.pop("DJANGO_SETTINGS_MODULE", None)
 
 
 class StackError(RuntimeError):

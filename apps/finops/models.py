@@ -20,6 +20,39 @@ class Period(models.TextChoices):
     DAY = "day", "Day"
 
 
+def period_first_key(period: str, *key: str, name: str) -> list[models.BaseConstraint]:
+    """The unique key of an operator table: its period column (a day or a month) first,
+    then the tenant and the rest. Period first: the operator reads one date range across
+    every tenant, and the drain's upsert names the key in any order. Its columns also
+    cover the operator's counts of user rows (index-only)."""
+    return [models.UniqueConstraint(fields=(period, "tenant", *key), name=name)]
+
+
+class LedgerTotals(TenantScopedModel):
+    """Ledger rows summed: calls, tokens and cost. Every table below that has them is kept
+    by the drain's one statement (``apps/finops/rollups.py``), so they never disagree."""
+
+    calls = models.BigIntegerField(default=0)
+    tokens_in = models.BigIntegerField(default=0)
+    tokens_out = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+
+    class Meta(TenantScopedModel.Meta):
+        abstract = True
+
+
+class DayTotals(LedgerTotals):
+    """A day's totals with the part made by signed-in users (``user_tokens`` and
+    ``user_cost_usd``: the cost model's tokens per active user); the rest came through
+    API keys."""
+
+    user_tokens = models.BigIntegerField(default=0)
+    user_cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
+
+    class Meta(LedgerTotals.Meta):
+        abstract = True
+
+
 class PendingUsage(models.Model):
     """A ledger row waiting to be added to the rollups.
 
@@ -41,7 +74,7 @@ class PendingUsage(models.Model):
         return f"pending {self.usage_record_id}"
 
 
-class UsageRollup(TenantScopedModel):
+class UsageRollup(LedgerTotals):
     """Totals of the ledger for one bucket (an hour or a UTC day) and one combination of
     feature, model, user and API key. Dashboards and the API read these, never the ledger.
 
@@ -64,10 +97,6 @@ class UsageRollup(TenantScopedModel):
     )
     api_key_id = models.UUIDField(null=True, blank=True)
 
-    calls = models.BigIntegerField(default=0)
-    tokens_in = models.BigIntegerField(default=0)
-    tokens_out = models.BigIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
     exact_hits = models.BigIntegerField(default=0)
     semantic_hits = models.BigIntegerField(default=0)
     saved_exact_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
@@ -81,7 +110,7 @@ class UsageRollup(TenantScopedModel):
     batch_tokens_out = models.BigIntegerField(default=0)
     batch_cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
 
-    class Meta:
+    class Meta(LedgerTotals.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=("tenant", "period", "bucket", "feature", "model", "user", "api_key_id"),
@@ -96,33 +125,18 @@ class UsageRollup(TenantScopedModel):
         return f"{self.period} {self.bucket:%Y-%m-%d %H:00} {self.feature} {self.model}"
 
 
-class DailyFeatureTotal(TenantScopedModel):
+class DailyFeatureTotal(DayTotals):
     """A tenant's totals for one UTC day and one feature: the operator console's rollup.
 
-    The daily ``UsageRollup`` rows summed over model, user and API key, kept by the same
-    drain statement (``apps/finops/rollups.py``), so the two never disagree. Read across
-    tenants only by the operator functions (finops migration 0003); ``user_tokens`` and
-    ``user_cost_usd`` are the part of the day's traffic made by signed-in users (the cost
-    model's tokens per active user), the rest came through API keys.
+    The daily ``UsageRollup`` rows summed over model, user and API key. Read across
+    tenants only by the operator functions (finops migration 0003).
     """
 
     day = models.DateTimeField()  # midnight UTC, as ``UsageRollup.bucket`` for a day
     feature = models.CharField(max_length=40)
-    calls = models.BigIntegerField(default=0)
-    tokens_in = models.BigIntegerField(default=0)
-    tokens_out = models.BigIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
-    user_tokens = models.BigIntegerField(default=0)
-    user_cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
 
-    class Meta:
-        constraints = [
-            # Day first: the operator reads one date range across every tenant, and the
-            # drain's upsert needs the key in any order.
-            models.UniqueConstraint(
-                fields=("day", "tenant", "feature"), name="finops_feature_day_key"
-            ),
-        ]
+    class Meta(DayTotals.Meta):
+        constraints = period_first_key("day", "feature", name="finops_feature_day_key")
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} {self.feature}"
@@ -141,19 +155,14 @@ class DailyActiveUser(TenantScopedModel):
         related_name="+",
     )
 
-    class Meta:
-        constraints = [
-            # Day first, as above; its columns cover the operator's counts (index-only).
-            models.UniqueConstraint(
-                fields=("day", "tenant", "user"), name="finops_active_user_key"
-            ),
-        ]
+    class Meta(TenantScopedModel.Meta):
+        constraints = period_first_key("day", "user", name="finops_active_user_key")
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} user {self.user_id}"
 
 
-class DailyTenantTotal(TenantScopedModel):
+class DailyTenantTotal(DayTotals):
     """A tenant's totals for one UTC day, all features together: what the operator
     console sums per tenant, per day and for the cost model (finops migration 0004).
 
@@ -164,25 +173,16 @@ class DailyTenantTotal(TenantScopedModel):
     """
 
     day = models.DateTimeField()  # midnight UTC
-    calls = models.BigIntegerField(default=0)
-    tokens_in = models.BigIntegerField(default=0)
-    tokens_out = models.BigIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
-    user_tokens = models.BigIntegerField(default=0)
-    user_cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
     user_days = models.BigIntegerField(default=0)
 
-    class Meta:
-        constraints = [
-            # Day first: the operator reads one date range across every tenant.
-            models.UniqueConstraint(fields=("day", "tenant"), name="finops_tenant_day_key"),
-        ]
+    class Meta(DayTotals.Meta):
+        constraints = period_first_key("day", name="finops_tenant_day_key")
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d}"
 
 
-class MonthlyFeatureTotal(TenantScopedModel):
+class MonthlyFeatureTotal(LedgerTotals):
     """A tenant's totals for one UTC calendar month and one feature (finops migration
     0004): the feature-day totals of the month summed, kept by the same drain statement.
 
@@ -193,17 +193,9 @@ class MonthlyFeatureTotal(TenantScopedModel):
 
     month = models.DateTimeField()  # the first of the month, midnight UTC
     feature = models.CharField(max_length=40)
-    calls = models.BigIntegerField(default=0)
-    tokens_in = models.BigIntegerField(default=0)
-    tokens_out = models.BigIntegerField(default=0)
-    cost_usd = models.DecimalField(max_digits=18, decimal_places=8, default=Decimal(0))
 
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=("month", "tenant", "feature"), name="finops_month_feature_key"
-            ),
-        ]
+    class Meta(LedgerTotals.Meta):
+        constraints = period_first_key("month", "feature", name="finops_month_feature_key")
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.feature}"
@@ -227,12 +219,8 @@ class MonthlyActiveUser(TenantScopedModel):
     )
     first_day = models.DateTimeField()
 
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=("month", "tenant", "user"), name="finops_month_user_key"
-            ),
-        ]
+    class Meta(TenantScopedModel.Meta):
+        constraints = period_first_key("month", "user", name="finops_month_user_key")
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} user {self.user_id}"

@@ -18,6 +18,9 @@ Exact and incremental, whatever order ledger rows commit in:
    every commit, and the ledger side of the AI quality signals
    (``apps.chat.models.DailyQuality``: answers, stopped, failed per day, feature and
    model).
+4. Then the answers saved before their ledger row (``QualityWaiting``, chat migration
+   0007) whose row has arrived are counted on the answers' side, once
+   (``count_arrived_answers``).
 
 Why a queue and not a watermark over ``created_at`` or an id: ``created_at`` is taken
 before the insert and ids are not monotonic (UUIDs; a sequence would be handed out
@@ -29,24 +32,28 @@ SKIP LOCKED`` lets two drains (an overlapping beat run) take disjoint entries.
 A late row (one whose ``created_at`` is long past when it commits) lands in the bucket
 of its ``created_at``: yesterday's total grows when it commits, and the dashboards show it.
 
-``drain`` runs this for every tenant with queued entries; Celery beat calls it every
-``FINOPS_ROLLUP_INTERVAL_S`` seconds (``finops.rollup``). Hourly rows older than
-``HOURLY_RETENTION`` are deleted (the daily rows keep everything).
+``drain`` runs this for every tenant with queued entries or waiting answers; Celery beat
+calls it every ``FINOPS_ROLLUP_INTERVAL_S`` seconds (``finops.rollup``). Hourly rows older
+than ``HOURLY_RETENTION`` are deleted (the daily rows keep everything).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
+from django.db import OperationalError, connection
+from psycopg.errors import LockNotAvailable
 
-from apps.chat.models import QualitySource
+from apps.chat.models import QualitySource, QualityWaiting
 from apps.chat.quality import ANSWER_FEATURES
 from apps.core.db import setting_context, tenant_context
 from apps.finops.models import PendingUsage, Period, UsageRollup
 from apps.gateway.models import CallStatus
+
+logger = logging.getLogger(__name__)
 
 PLATFORM_JOB = "finops_rollup"  # app.platform_job value that may list queued tenants
 BATCH_ROWS = 20_000
@@ -265,12 +272,16 @@ class DrainReport:
     rows: int = 0
     buckets: int = 0
     pruned: int = 0
+    answers: int = 0
 
 
 def tenants_with_pending() -> list[uuid.UUID]:
-    """Tenants with ledger rows waiting, through the queue's SELECT-only platform policy."""
+    """Tenants with ledger rows or answers waiting, through the SELECT-only platform
+    policies of the queue and of the waiting answers (chat migration 0007)."""
     with setting_context({"app.platform_job": PLATFORM_JOB}):
-        return sorted(PendingUsage.objects.values_list("tenant_id", flat=True).distinct())
+        queued = set(PendingUsage.objects.values_list("tenant_id", flat=True).distinct())
+        waiting = set(QualityWaiting.objects.values_list("tenant_id", flat=True).distinct())
+    return sorted(queued | waiting)
 
 
 def drain_tenant(tenant_id: uuid.UUID, *, limit: int = BATCH_ROWS) -> tuple[int, int]:
@@ -280,6 +291,30 @@ def drain_tenant(tenant_id: uuid.UUID, *, limit: int = BATCH_ROWS) -> tuple[int,
         cursor.execute(_DRAIN, {"tenant": str(tenant_id), "limit": limit, **_QUALITY_PARAMS})
         taken, added, *_ = cursor.fetchone()
     return int(taken), int(added)
+
+
+# The drain gives way to the app: it waits no longer than this for a lock a request holds
+# (a deadlock needs a whole second to be found, and could then cancel the request).
+ARRIVED_LOCK_TIMEOUT = "200ms"
+
+
+def count_arrived_answers(tenant_id: uuid.UUID) -> int:
+    """Count on the answers' side the tenant's answers saved before their ledger row, whose
+    row is there now (``chat_quality_arrived``, chat migration 0007), in their own
+    transaction; how many. Those it cannot lock at once stay for the next drain."""
+    try:
+        with tenant_context(tenant_id), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [ARRIVED_LOCK_TIMEOUT])
+            cursor.execute("SELECT chat_quality_arrived(%s::uuid)", [str(tenant_id)])
+            (counted,) = cursor.fetchone()
+            cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
+    except OperationalError as exc:
+        if not isinstance(exc.__cause__, LockNotAvailable):
+            raise
+        # The lock timeout: all rolled back, nothing counted.
+        logger.info("answers left for the next drain", extra={"tenant_id": str(tenant_id)})
+        return 0
+    return int(counted)
 
 
 def prune_hourly(tenant_id: uuid.UUID, now: datetime) -> int:
@@ -301,6 +336,7 @@ def drain(now: datetime | None = None) -> DrainReport:
             report.buckets += added
             if taken < BATCH_ROWS:
                 break
+        report.answers += count_arrived_answers(tenant_id)
         if now is not None:
             report.pruned += prune_hourly(tenant_id, now)
     return report

@@ -21,7 +21,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
-from apps.gateway import journal, router, semantic_race
+from apps.gateway import router, semantic_race
 from apps.gateway.batch import (
     BATCH_DISCOUNT,
     BatchHandle,
@@ -62,7 +62,6 @@ __all__ = [
     "embed_sync",
     "estimate_usd",
     "iter_results",
-    "ledger_written",
     "poll_batch",
     "realtime_cost_usd",
     "record_batch_usage",
@@ -77,16 +76,6 @@ __all__ = [
 def realtime_cost_usd(model: str, tokens_in: int, tokens_out: int) -> Decimal:
     """What the same tokens would have cost through ordinary (real-time) calls."""
     return router.cost_usd(model, tokens_in, tokens_out)
-
-
-def ledger_written(timeout: float = 2.0) -> bool:
-    """Block until the ledger rows of this process's finished calls are in the database
-    (they go through a Redis journal: apps/gateway/journal.py). For a caller about to
-    save something that the database relates to its call's ledger row, in the same
-    thread's next transaction: a chat answer, whose quality counts are keyed by that row.
-    Off the response path only. False on timeout (the row then comes with the journal's
-    drain)."""
-    return journal.wait_written(timeout)
 
 
 def complete_sync(ctx: CallContext, messages: list[dict[str, Any]], **kwargs: Any) -> Completion:

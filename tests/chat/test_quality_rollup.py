@@ -3,9 +3,10 @@
 The oracle is the query the AI quality page ran before the table existed: the ledger
 joined to the chat answers and their ratings. After every kind of change (answers with
 and without citations, a late citation check, ratings given, changed and taken back by
-two people, an answer regenerated, a conversation deleted) the table, read as the page
-reads it, equals the oracle. The page and the API read the table alone; another tenant
-reaches none of it; the migration's fill gives what the writers built.
+two people, an answer regenerated, a conversation deleted, answers saved before their
+ledger row) the table, read as the page reads it, equals the oracle. The page and the API
+read the table alone; another tenant reaches none of it; the migration's fill gives what
+the writers built.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import importlib
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -26,11 +29,21 @@ from django.urls import reverse
 
 from apps.accounts.models import User
 from apps.chat import services
-from apps.chat.models import Conversation, DailyQuality, Message, MessageRole, MessageStatus
+from apps.chat.models import (
+    Conversation,
+    DailyQuality,
+    Message,
+    MessageRole,
+    MessageStatus,
+    QualityWaiting,
+)
 from apps.chat.quality import ANSWER_FEATURES, Signals, quality_signals, window_start
 from apps.core.db import tenant_context
 from apps.finops.rollups import drain
+from apps.gateway import journal
+from apps.gateway.ledger import LedgerEntry
 from apps.gateway.models import CallStatus, UsageRecord
+from apps.gateway.types import CallContext
 from apps.tenants.models import Tenant
 from tests.conftest import add_member, make_user, owner_of
 from tests.finops.conftest import FAST, SMART, new_tenant, record
@@ -120,6 +133,24 @@ class Chat:
                 UsageRecord.objects.filter(id=row_id).update(created_at=at)
         return row_id
 
+    def answer_before_its_row(
+        self, rag: dict[str, Any] | None = None
+    ) -> tuple[Message, journal.Journaled]:
+        """An answer saved before its ledger row, as when the journal's writer is behind
+        (apps/gateway/journal.py): the row's id is made with the call, the row is written
+        later by ``journal_writes``. Returns the answer and its journal entry."""
+        ctx = CallContext(tenant_id=self.tenant.id, feature="chat", user_id=self.user.pk)
+        entry = LedgerEntry(
+            ctx=ctx,
+            requested_model="fast",
+            served_model=FAST,
+            tokens_in=100,
+            tokens_out=50,
+            cost_usd=Decimal("0.00004500"),
+        )
+        journaled = journal.prepare(entry)
+        return self.finish(self.streaming(), journaled.row_id, rag=rag or {}), journaled
+
     def streaming(self) -> Message:
         with tenant_context(self.tenant.id):
             return Message.objects.create(
@@ -166,6 +197,16 @@ class Chat:
 @pytest.fixture
 def chat(tenant: Tenant, owner: User) -> Chat:
     return Chat(tenant, owner)
+
+
+def journal_writes(*journaled: journal.Journaled) -> None:
+    """The journal's writer, late: the rows of entries whose answers are saved already."""
+    assert journal.write([(b"0-1", j) for j in journaled]) == len(journaled)
+
+
+def waiting(tenant: Tenant) -> int:
+    with tenant_context(tenant.id):
+        return QualityWaiting.objects.count()
 
 
 def test_the_table_equals_the_raw_rows_through_the_life_of_answers(
@@ -422,3 +463,128 @@ def test_two_people_rating_one_answer_at_once_count_it_once() -> None:
     assert errors == []
     counts = assert_exact(tenant)[TODAY, "chat", FAST]
     assert (counts.rated, counts.thumbs_up) == (1, 1)
+
+
+def test_answers_saved_before_their_ledger_row_count_once_the_row_is_there(
+    chat: Chat, tenant: Tenant, member: User
+) -> None:
+    # Three answers saved while the journal's writer is behind: one rated by two people,
+    # one whose citation check is saved again, one deleted before its row comes.
+    rated, rated_row = chat.answer_before_its_row(PASSED)
+    checked, checked_row = chat.answer_before_its_row(FAILED)
+    gone, gone_row = chat.answer_before_its_row(PASSED)
+    chat.rate(rated, "up")
+    chat.rate(rated, "down", user=member)
+    chat.finish(checked, checked_row.row_id, rag=PASSED)
+    with tenant_context(tenant.id):
+        Message.objects.filter(id=gone.id).delete()
+    # No row yet gives them a day, feature and model: nothing is counted, two wait.
+    assert table(tenant) == {}
+    assert waiting(tenant) == 2
+
+    # The rows come; a rating taken back now still waits for the drain, which counts each
+    # answer once, as it is then.
+    journal_writes(rated_row, checked_row, gone_row)
+    chat.unrate(rated, user=member)
+    assert sum(s.chat_answers for s in table(tenant).values()) == 0
+    drain()
+    counts = assert_exact(tenant)[TODAY, "chat", FAST]
+    assert counts == Signals(
+        answers=3, chat_answers=2, cited=2, citations_passed=2, rated=1, thumbs_up=1
+    )
+    assert waiting(tenant) == 0
+
+    # Counted now: a change counts at once, as for any answer, and no drain counts again.
+    chat.rate(checked, "up")
+    chat.finish(rated, rated_row.row_id, rag=FAILED)
+    drain()
+    counts = assert_exact(tenant)[TODAY, "chat", FAST]
+    assert (counts.chat_answers, counts.citations_passed, counts.rated) == (2, 1, 2)
+
+
+def test_an_outsider_reaches_no_waiting_answer(
+    chat: Chat, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    chat.answer_before_its_row(PASSED)
+    assert waiting(tenant) == 1
+    with tenant_context(other_tenant.id), connection.cursor() as cursor:
+        assert not QualityWaiting.objects.exists()
+        cursor.execute("DELETE FROM chat_qualitywaiting WHERE tenant_id = %s", [tenant.id])
+        assert cursor.rowcount == 0
+    with (
+        pytest.raises(ProgrammingError, match="row-level security"),
+        transaction.atomic(),
+        tenant_context(other_tenant.id),
+    ):
+        QualityWaiting.objects.create(
+            tenant=tenant, message_id=uuid.uuid4(), usage_record_id=uuid.uuid4()
+        )
+    assert waiting(tenant) == 1
+
+
+@contextmanager
+def rating_held_open(tenant: Tenant, message: Message, user: User) -> Iterator[None]:
+    """Inside the block, another connection has rated ``message`` in a transaction it
+    keeps open: it holds the answer's row lock (the ratings' trigger takes it) and, for a
+    counted answer, its row of counts."""
+    written, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def rating() -> None:
+        try:
+            with tenant_context(tenant.id):
+                services.feedback_set(message=message, user=user, rating="up", via="chat")
+                written.set()
+                release.wait(timeout=30)
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=rating)
+    thread.start()
+    try:
+        assert written.wait(timeout=30)
+        yield
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert errors == []
+
+
+@pytest.mark.usefixtures("live_db")
+def test_a_drain_leaves_an_answer_being_rated_to_the_next_drain() -> None:
+    """The drain skips a waiting answer whose rating is being saved (its row lock) rather
+    than wait for it or count it without the rating; the next drain counts both, once."""
+    tenant = new_tenant("Quality late rows")
+    owner = owner_of(tenant.id).user
+    chat = Chat(tenant, owner)
+    message, row = chat.answer_before_its_row(PASSED)
+    journal_writes(row)
+    with rating_held_open(tenant, message, owner):
+        assert drain().answers == 0
+        assert table(tenant)[TODAY, "chat", FAST] == Signals(answers=1)
+    assert drain().answers == 1
+    counts = assert_exact(tenant)[TODAY, "chat", FAST]
+    assert counts == Signals(
+        answers=1, chat_answers=1, cited=1, citations_passed=1, rated=1, thumbs_up=1
+    )
+
+
+@pytest.mark.usefixtures("live_db")
+def test_a_drain_gives_way_to_a_request_holding_the_counts_it_adds_to() -> None:
+    """A rating of another answer holds the day's row of counts: the drain stops waiting
+    for it after ARRIVED_LOCK_TIMEOUT, counts nothing, and the next drain counts, once."""
+    tenant = new_tenant("Quality late rows, busy")
+    owner = owner_of(tenant.id).user
+    chat = Chat(tenant, owner)
+    counted = chat.answer(PASSED)
+    _, row = chat.answer_before_its_row(PASSED)
+    journal_writes(row)
+    with rating_held_open(tenant, counted, owner):
+        assert drain().answers == 0
+        assert waiting(tenant) == 1
+    assert drain().answers == 1
+    assert waiting(tenant) == 0
+    counts = assert_exact(tenant)[TODAY, "chat", FAST]
+    assert (counts.answers, counts.chat_answers, counts.rated) == (2, 2, 1)
