@@ -27,8 +27,9 @@ trees' shape is chosen by it (with five files, at the 0.55 floor, depth 3 served
 dev paraphrases by file against 44% by group, depth 2 35% and 46%; with six, depth 3 39%
 and 43%, depth 2 36% and 43%, and with ``clause_moved`` depth 3 39% and 45%, depth 2 41%
 and 48%: a few near-misses set the pooled cutoff, so the ranking is noisy). Each file's
-own by-file rates are printed too. The lowest floor within a point of the most dev paraphrase hits for the pair model wins
-(read by group). Run after changing the rules, the features or the pairs' dev half:
+own by-file rates are printed too. The lowest floor within a point of the most dev
+paraphrase hits for the pair model wins (read by group). Run after changing the rules,
+the features or the pairs' dev half:
 
     .venv/bin/python bench/train_cache_decision.py [--dry-run]
 """
