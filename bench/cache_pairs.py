@@ -16,8 +16,13 @@ Six files under bench/data/ (bench/data/README.md says how each was written):
   missed (typos, abbreviations, a sentence of context, word order, casual wording), both
   labels each, all "dev" (none shares a question with the test half).
 * ``semantic_cache_pairs_test2.jsonl``: 547 pairs written by kind apart from the decision
-  after the held-out test half had been scored several times, all "test": the fresh
-  measure, never tuned on (no question shared with any other file).
+  after the held-out test half had been scored several times (no question shared with any
+  other file). Marked "test" in the file and scored once, on the pair model's third
+  round; then spent: read here as development pairs (split "dev"), a sixth writer for the
+  by-file cross-validation.
+* ``semantic_cache_pairs_test3.jsonl``: a third test set, written apart from the decision
+  after the second was spent, all "test": the fresh measure, never tuned on (read only
+  if present).
 
 Every pair is read as ``Pair(cached, new, label, kind, split, source)``; ``embed_pairs``
 embeds them as the gateway does.
@@ -37,6 +42,7 @@ DEV2 = DATA / "semantic_cache_pairs_dev2.jsonl"
 DEV3 = DATA / "semantic_cache_pairs_dev3.jsonl"
 DEV4 = DATA / "semantic_cache_pairs_dev4.jsonl"
 TEST2 = DATA / "semantic_cache_pairs_test2.jsonl"
+TEST3 = DATA / "semantic_cache_pairs_test3.jsonl"
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
@@ -47,7 +53,7 @@ class Pair:
     label: str  # "paraphrase" | "near_miss"
     kind: str
     split: str  # "dev" | "test"
-    source: str  # "verifier_set" | "heldout" | "dev2" | "dev3" | "dev4" | "test2"
+    source: str  # "verifier_set" | "heldout" | "dev2" | "dev3" | "dev4" | "test2" | "test3"
 
     @property
     def paraphrase(self) -> bool:
@@ -58,16 +64,21 @@ def load_pairs() -> list[Pair]:
     pairs: list[Pair] = []
     for p in _rows(BUILT_WITH_VERIFIER):
         pairs.append(Pair(p["a"], p["b"], p["label"], p["kind"], "dev", "verifier_set"))
+    # (file, source, split): None keeps the file's own split. The second test set was
+    # scored once and is spent: development pairs from round 4 of the pair model on.
     sources = (
-        (HELD_OUT, "heldout"),
-        (DEV2, "dev2"),
-        (DEV3, "dev3"),
-        (DEV4, "dev4"),
-        (TEST2, "test2"),
+        (HELD_OUT, "heldout", None),
+        (DEV2, "dev2", None),
+        (DEV3, "dev3", None),
+        (DEV4, "dev4", None),
+        (TEST2, "test2", "dev"),
+        (TEST3, "test3", None),
     )
-    for path, source in sources:
+    for path, source, split in sources:
         for p in _rows(path):
-            pairs.append(Pair(p["cached"], p["new"], p["label"], p["kind"], p["split"], source))
+            pairs.append(
+                Pair(p["cached"], p["new"], p["label"], p["kind"], split or p["split"], source)
+            )
     return pairs
 
 

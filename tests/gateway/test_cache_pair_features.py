@@ -98,3 +98,38 @@ def test_a_clause_moved_as_a_block_is_a_rotation_two_words_exchanged_are_not(
     new: str, cached: str, rotated: float
 ) -> None:
     assert features(new, cached)["rotated"] == rotated
+
+
+@pytest.mark.parametrize(
+    ("new", "cached"),
+    [
+        # Other words change too (no rotation): moving the comma clause back restores order.
+        ("On Fridays, what time does the office close?", "When does the office close on Fridays?"),
+        ("When does the office close on Fridays?", "On Fridays, what time does the office close?"),
+        (
+            "For new fathers, how long is parental leave?",
+            "How long is parental leave for new fathers?",
+        ),
+    ],
+)
+def test_a_clause_moved_past_a_comma_restores_the_word_order(new: str, cached: str) -> None:
+    moved = features(new, cached)
+    assert moved["order_kept"] < 1.0
+    assert moved["clause_moved"] == pytest.approx(1.0 - moved["order_kept"])
+
+
+@pytest.mark.parametrize(
+    ("new", "cached"),
+    [
+        ("Does Bob report to Alice?", "Does Alice report to Bob?"),
+        ("Who reports to the head of sales?", "Who does the head of sales report to?"),
+        (
+            "Before Monday, can Bob approve Alice's leave?",
+            "Can Alice approve Bob's leave before Monday?",
+        ),
+    ],
+)
+def test_two_roles_exchanged_are_not_a_clause_moved(new: str, cached: str) -> None:
+    # Moving a clause may restore part of the order, never the exchanged roles'.
+    swapped = features(new, cached)
+    assert swapped["order_kept"] + swapped["clause_moved"] < 1.0

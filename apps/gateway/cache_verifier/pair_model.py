@@ -66,6 +66,7 @@ FEATURES = (
     "contained",
     "context_share",
     "rotated",
+    "clause_moved",
 )
 LEAF = -1  # the "left child" of a leaf
 ABBREVIATIONS_FILE = Path(__file__).with_name("abbreviations.json")
@@ -120,6 +121,7 @@ def features(
         "contained": _contained(_expanded(q.content), _expanded(c.content)),
         "context_share": _context_share(query, cached),
         "rotated": float(_rotated(q.content, c.content)),
+        "clause_moved": _clause_moved(query, cached, in_q, in_c),
     }
 
 
@@ -350,6 +352,28 @@ def _rotated(a: Sequence[str], b: Sequence[str]) -> bool:
     doubled = tuple(a) * 2
     target = tuple(b)
     return any(doubled[i : i + len(a)] == target for i in range(1, len(a)))
+
+
+def _clause_moved(query: str, cached: str, in_q: list[str], in_c: list[str]) -> float:
+    """How much more of the shared content words keep their order once the clause before
+    one question's first comma is moved to its end ("On Fridays, when does the office
+    close?" read as "when does the office close on Fridays?"): a clause moved whole. Two
+    roles exchanged ("Does Alice report to Bob?") gain nothing, having no such clause."""
+    if not in_q:
+        return 0.0
+    shared = set(in_q)
+    kept = _common_subsequence(in_q, in_c) / len(in_q)
+    best = kept
+    for text, other in ((query, in_c), (cached, in_q)):
+        head, comma, tail = text.partition(",")
+        if not comma:
+            continue
+        moved = [
+            w for w in alignment.read(f"{tail.strip().rstrip('?')} {head}?").content if w in shared
+        ]
+        if moved:
+            best = max(best, _common_subsequence(moved, other) / len(moved))
+    return best - kept
 
 
 def _common_subsequence(a: Sequence[str], b: Sequence[str]) -> int:
