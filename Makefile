@@ -65,7 +65,7 @@ bench: install
 	$(BIN)/python bench/guardrails.py $(BENCH_ARGS)
 	$(BIN)/python bench/api_keys.py $(BENCH_ARGS)
 	$(BIN)/python bench/finops.py $(BENCH_ARGS)
-	$(BIN)/python bench/operator.py $(BENCH_ARGS)
+	$(BIN)/python bench/operator_console.py $(BENCH_ARGS)
 	$(BIN)/python bench/quality.py $(BENCH_ARGS)
 
 lint: install

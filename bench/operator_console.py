@@ -1,6 +1,6 @@
 """Operator console benchmark: render time over many tenants' rollups.
 
-    .venv/bin/python bench/operator.py [--tenants T] [--days D] [--requests R]
+    .venv/bin/python bench/operator_console.py [--tenants T] [--days D] [--requests R]
                                        [--as-of YYYY-MM-DD] [--quick] [--json FILE]
 
 Starts the embedded stack if it is not running (and stops only what it started) and
