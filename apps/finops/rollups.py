@@ -45,19 +45,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import OperationalError, connection
+from django.db.models import Exists, OuterRef
 from psycopg.errors import LockNotAvailable
 
 from apps.chat.models import QualitySource, QualityWaiting
 from apps.chat.quality import ANSWER_FEATURES
 from apps.core.db import setting_context, tenant_context
 from apps.finops.models import PendingUsage, Period, UsageRollup
-from apps.gateway.models import CallStatus
+from apps.gateway.models import CallStatus, UsageRecord
 
 logger = logging.getLogger(__name__)
 
 PLATFORM_JOB = "finops_rollup"  # app.platform_job value that may list queued tenants
 BATCH_ROWS = 20_000
 HOURLY_RETENTION = timedelta(days=8)
+# An answer still waiting for its ledger row after this never gets one (its journal entry
+# was lost with Redis: docs/gateway.md, "Failures and crashes"): it stops waiting, and is
+# not counted, as the raw ledger query would not count it either.
+WAITING_GIVE_UP = timedelta(days=1)
 
 # Which ledger rows count as what. Statuses and cache kinds are the gateway's
 # (apps/gateway/models.py CallStatus, CacheKind); a Batch API item is a row marked
@@ -273,6 +278,7 @@ class DrainReport:
     buckets: int = 0
     pruned: int = 0
     answers: int = 0
+    given_up: int = 0
 
 
 def tenants_with_pending() -> list[uuid.UUID]:
@@ -317,6 +323,24 @@ def count_arrived_answers(tenant_id: uuid.UUID) -> int:
     return int(counted)
 
 
+def give_up_waiting(tenant_id: uuid.UUID, now: datetime) -> int:
+    """Take off the list the tenant's answers that have waited longer than
+    ``WAITING_GIVE_UP`` and whose ledger row is still not there; how many."""
+    with tenant_context(tenant_id):
+        arrived = UsageRecord.objects.filter(id=OuterRef("usage_record_id"))
+        deleted, _ = (
+            QualityWaiting.objects.filter(tenant_id=tenant_id, created_at__lt=now - WAITING_GIVE_UP)
+            .exclude(Exists(arrived))
+            .delete()
+        )
+    if deleted:
+        logger.warning(
+            "answers never got their ledger row",
+            extra={"tenant_id": str(tenant_id), "answers": deleted},
+        )
+    return deleted
+
+
 def prune_hourly(tenant_id: uuid.UUID, now: datetime) -> int:
     with tenant_context(tenant_id):
         deleted, _ = UsageRollup.objects.filter(
@@ -339,4 +363,5 @@ def drain(now: datetime | None = None) -> DrainReport:
         report.answers += count_arrived_answers(tenant_id)
         if now is not None:
             report.pruned += prune_hourly(tenant_id, now)
+            report.given_up += give_up_waiting(tenant_id, now)
     return report

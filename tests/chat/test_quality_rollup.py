@@ -26,6 +26,7 @@ from django.db.utils import ProgrammingError
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.chat import services
@@ -39,7 +40,7 @@ from apps.chat.models import (
 )
 from apps.chat.quality import ANSWER_FEATURES, Signals, quality_signals, window_start
 from apps.core.db import tenant_context
-from apps.finops.rollups import drain
+from apps.finops.rollups import WAITING_GIVE_UP, drain
 from apps.gateway import journal
 from apps.gateway.ledger import LedgerEntry
 from apps.gateway.models import CallStatus, UsageRecord
@@ -500,6 +501,25 @@ def test_answers_saved_before_their_ledger_row_count_once_the_row_is_there(
     drain()
     counts = assert_exact(tenant)[TODAY, "chat", FAST]
     assert (counts.chat_answers, counts.citations_passed, counts.rated) == (2, 1, 2)
+
+
+def test_an_answer_whose_ledger_row_never_comes_stops_waiting_after_a_day(
+    chat: Chat, tenant: Tenant
+) -> None:
+    chat.answer_before_its_row(PASSED)  # its journal entry never becomes a row
+    _, late_row = chat.answer_before_its_row(PASSED)  # its row comes after a day
+    recent, _ = chat.answer_before_its_row(PASSED)
+    with tenant_context(tenant.id):
+        QualityWaiting.objects.exclude(message_id=recent.id).update(
+            created_at=timezone.now() - WAITING_GIVE_UP - timedelta(minutes=1)
+        )
+    journal_writes(late_row)
+    report = drain(timezone.now())
+    # The late one is counted, the recent one still waits, the lost one waits no more.
+    assert (report.answers, report.given_up) == (1, 1)
+    with tenant_context(tenant.id):
+        assert list(QualityWaiting.objects.values_list("message_id", flat=True)) == [recent.id]
+    assert assert_exact(tenant)[TODAY, "chat", FAST].chat_answers == 1
 
 
 def test_an_outsider_reaches_no_waiting_answer(
