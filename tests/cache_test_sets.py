@@ -27,9 +27,15 @@ def normalised(text: str) -> str:
 
 
 def check_labelled_test_pairs(rows: list[dict[str, str]]) -> None:
+    check_labelled_pairs(rows, split="test")
+
+
+def check_labelled_pairs(rows: list[dict[str, str]], *, split: str) -> None:
+    """Enough rows, every one of `split`, with a known label and kind and two short,
+    different, non-empty questions."""
     assert len(rows) >= MIN_PAIRS
     for row in rows:
-        assert row["split"] == "test", row["id"]
+        assert row["split"] == split, row["id"]
         assert row["label"] in LABELS, row["id"]
         assert row["kind"] in KINDS, row["id"]
         cached, new = row["cached"].strip(), row["new"].strip()
