@@ -1,0 +1,103 @@
+"""Shape of the fifth set of training rows for the injection detector.
+
+bench/data/guardrails_injection_train5.jsonl is training data written by a new writer
+(see bench/data/README.md). These checks keep it loadable, labelled consistently, mixed in
+language and apart from every other injection set; none of them looks at what the
+detector says about a row.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections import Counter
+
+import pytest
+
+from tests.guardrails.injection_sets import (
+    ATTACK_KINDS,
+    DATA,
+    ENCODINGS,
+    assert_labels_and_ids,
+    assert_row_shapes,
+    assert_unique_ids_and_texts,
+    load_rows,
+    texts_shared_with_other_sets,
+)
+
+TRAIN5 = DATA / "guardrails_injection_train5.jsonl"
+ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u2060"}
+MIN_ROWS = 500
+MIN_LANGUAGES = 15
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict[str, object]]:
+    return load_rows(TRAIN5)
+
+
+def test_every_row_has_the_heldout4_shape(rows: list[dict[str, object]]) -> None:
+    assert len(rows) >= MIN_ROWS
+    assert_row_shapes(rows)
+    assert all(re.fullmatch(r"[a-z]{2}", str(row["lang"])) for row in rows)
+
+
+def test_labels_agree_with_categories_and_ids(rows: list[dict[str, object]]) -> None:
+    assert_labels_and_ids(rows, "t5a", "t5b")
+    assert all(re.fullmatch(r"t5[ab]\d{3}", str(row["id"])) for row in rows)
+
+
+def test_ids_and_texts_are_unique(rows: list[dict[str, object]]) -> None:
+    assert_unique_ids_and_texts(rows)
+
+
+def test_attacks_are_at_least_40_percent_and_mixed_in_kind_and_language(
+    rows: list[dict[str, object]],
+) -> None:
+    attacks = [row for row in rows if row["label"] == 1]
+    ordinary = [row for row in rows if row["label"] == 0]
+    assert len(attacks) >= 0.4 * len(rows)
+    assert len(ordinary) >= 0.4 * len(rows)
+    kinds = Counter(row["category"] for row in attacks)
+    assert all(kinds[kind] >= 20 for kind in (*ATTACK_KINDS, "obfuscation")), kinds
+    assert len({row["lang"] for row in rows}) >= MIN_LANGUAGES
+    assert sum(1 for row in attacks if row["lang"] != "en") >= 0.4 * len(attacks)
+    assert sum(1 for row in ordinary if row["lang"] != "en") >= 0.4 * len(ordinary)
+    # Every language that has attacks also has ordinary texts, so that language is no cue.
+    attack_langs = {row["lang"] for row in attacks}
+    assert attack_langs == {row["lang"] for row in ordinary}
+
+
+def _decodes_to_text(run: str, encoding: str) -> bool:
+    try:
+        raw = base64.b64decode(run, validate=True) if encoding == "base64" else bytes.fromhex(run)
+        return bool(raw.decode("utf-8").strip())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return False
+
+
+def test_obfuscated_rows_name_their_encoding_and_carry_it(rows: list[dict[str, object]]) -> None:
+    obfuscated = [row for row in rows if row["category"] == "obfuscation"]
+    assert {row["encoding"] for row in obfuscated} == ENCODINGS
+    for row in obfuscated:
+        assert row["intent"] in ATTACK_KINDS, row["id"]
+        text = str(row["text"])
+        if row["encoding"] == "base64":
+            runs = re.findall(r"[A-Za-z0-9+/]{24,}={0,2}", text)
+            assert any(_decodes_to_text(run, "base64") for run in runs), row["id"]
+        if row["encoding"] == "hex":
+            runs = re.findall(r"(?:[0-9a-f]{2}){12,}", text)
+            assert any(_decodes_to_text(run, "hex") for run in runs), row["id"]
+        if row["encoding"] == "zero_width":
+            assert ZERO_WIDTH & set(text), row["id"]
+        if row["encoding"] == "homoglyph":
+            assert any("\u0400" <= char <= "\u04ff" for char in text), row["id"]
+        if row["encoding"] == "spaced":
+            assert re.search(r"(?:\w {1,3}){8,}", text), row["id"]
+
+
+def test_no_text_is_shared_with_another_injection_set(rows: list[dict[str, object]]) -> None:
+    shared = texts_shared_with_other_sets(rows, TRAIN5)
+    # A count only: the message must not print another set's rows.
+    assert shared == 0, f"{shared} texts of train5 also appear in another injection set"
