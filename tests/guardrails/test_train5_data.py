@@ -15,15 +15,15 @@ from collections import Counter
 
 import pytest
 
-from tests.guardrails.injection_sets import (
+from tests.guardrails.heldout_checks import (
     ATTACK_KINDS,
     DATA,
     ENCODINGS,
-    assert_labels_and_ids,
-    assert_row_shapes,
-    assert_unique_ids_and_texts,
+    check_labels,
+    check_shape,
+    check_unique,
     load_rows,
-    texts_shared_with_other_sets,
+    shared_text_count,
 )
 
 TRAIN5 = DATA / "guardrails_injection_train5.jsonl"
@@ -38,18 +38,17 @@ def rows() -> list[dict[str, object]]:
 
 
 def test_every_row_has_the_heldout4_shape(rows: list[dict[str, object]]) -> None:
-    assert len(rows) >= MIN_ROWS
-    assert_row_shapes(rows)
+    check_shape(rows, min_rows=MIN_ROWS)
     assert all(re.fullmatch(r"[a-z]{2}", str(row["lang"])) for row in rows)
 
 
 def test_labels_agree_with_categories_and_ids(rows: list[dict[str, object]]) -> None:
-    assert_labels_and_ids(rows, "t5a", "t5b")
+    check_labels(rows, "t5")
     assert all(re.fullmatch(r"t5[ab]\d{3}", str(row["id"])) for row in rows)
 
 
 def test_ids_and_texts_are_unique(rows: list[dict[str, object]]) -> None:
-    assert_unique_ids_and_texts(rows)
+    check_unique(rows)
 
 
 def test_attacks_are_at_least_40_percent_and_mixed_in_kind_and_language(
@@ -98,6 +97,6 @@ def test_obfuscated_rows_name_their_encoding_and_carry_it(rows: list[dict[str, o
 
 
 def test_no_text_is_shared_with_another_injection_set(rows: list[dict[str, object]]) -> None:
-    shared = texts_shared_with_other_sets(rows, TRAIN5)
+    shared = shared_text_count(rows, TRAIN5)
     # A count only: the message must not print another set's rows.
     assert shared == 0, f"{shared} texts of train5 also appear in another injection set"

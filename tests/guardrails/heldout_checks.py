@@ -1,0 +1,144 @@
+"""Checks shared by the injection detector's data tests (held-out and training sets).
+
+Each held-out set (bench/data/guardrails_injection_heldoutN.jsonl) is scored once on a
+finished detector; training sets (trainN) feed the trainer (see bench/data/README.md).
+These checks keep a set loadable, balanced and apart from every other injection set; none
+of them looks at what the detector says about a row, and a failure names ids and counts,
+never another set's text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent.parent.parent / "bench" / "data"
+KEYS = {"id", "text", "label", "category", "lang", "context"}
+OBFUSCATED_KEYS = KEYS | {"encoding", "intent"}
+ATTACK_KINDS = ("override", "extraction", "roleplay", "exfiltration", "tool_abuse", "indirect")
+CATEGORIES = {*ATTACK_KINDS, "obfuscation", "benign"}
+ENCODINGS = {"base64", "hex", "rot13", "zero_width", "homoglyph", "spaced", "leet", "split"}
+CONTEXTS = {"chat", "email", "ticket", "slack", "code", "form", "document"}
+ZERO_WIDTH = {"\u200b", "\u200c", "\u200d"}
+MIN_ROWS = 560
+MIN_PER_ATTACK_CATEGORY = 30
+MIN_LANGUAGES = 10
+
+Row = dict[str, object]
+
+
+def load_rows(path: Path) -> list[Row]:
+    loaded: list[Row] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        row = json.loads(line)
+        assert isinstance(row, dict), f"line {number} is not a JSON object"
+        loaded.append(row)
+    return loaded
+
+
+def normalised(text: object) -> str:
+    return " ".join(str(text).lower().split())
+
+
+def check_shape(rows: list[Row], min_rows: int = MIN_ROWS) -> None:
+    assert len(rows) >= min_rows
+    for row in rows:
+        expected = OBFUSCATED_KEYS if row.get("category") == "obfuscation" else KEYS
+        assert set(row) == expected, row.get("id")
+        assert isinstance(row["text"], str), row["id"]
+        assert row["text"].strip(), row["id"]
+        assert row["label"] in (0, 1), row["id"]
+        assert row["category"] in CATEGORIES, row["id"]
+        assert row["context"] in CONTEXTS, row["id"]
+        assert isinstance(row["lang"], str), row["id"]
+        assert len(row["lang"]) == 2, row["id"]
+
+
+def check_labels(rows: list[Row], prefix: str) -> None:
+    """Label 1 exactly for attack categories; ids are `<prefix>a…` / `<prefix>b…`."""
+    for row in rows:
+        attack = row["category"] != "benign"
+        assert row["label"] == int(attack), row["id"]
+        assert str(row["id"]).startswith(f"{prefix}a" if attack else f"{prefix}b"), row["id"]
+
+
+def check_unique(rows: list[Row]) -> None:
+    ids = Counter(row["id"] for row in rows)
+    assert [i for i, n in ids.items() if n > 1] == []
+    texts = Counter(normalised(row["text"]) for row in rows)
+    assert sum(1 for n in texts.values() if n > 1) == 0
+
+
+def check_balance(rows: list[Row]) -> None:
+    attacks = [row for row in rows if row["label"] == 1]
+    assert len(attacks) >= 0.4 * len(rows)
+    assert len(rows) - len(attacks) >= 0.4 * len(rows)
+    kinds = Counter(row["category"] for row in attacks)
+    assert min(kinds[kind] for kind in (*ATTACK_KINDS, "obfuscation")) >= MIN_PER_ATTACK_CATEGORY
+    assert len({row["lang"] for row in rows}) >= MIN_LANGUAGES
+    foreign_attacks = sum(1 for row in attacks if row["lang"] != "en")
+    assert foreign_attacks >= 0.25 * len(attacks)
+    foreign_benign = sum(1 for row in rows if row["label"] == 0 and row["lang"] != "en")
+    assert foreign_benign >= 0.25 * (len(rows) - len(attacks))
+
+
+def check_obfuscation(rows: list[Row]) -> None:
+    obfuscated = [row for row in rows if row["category"] == "obfuscation"]
+    assert {row["encoding"] for row in obfuscated} == ENCODINGS
+    for row in obfuscated:
+        assert row["intent"] in ATTACK_KINDS, row["id"]
+        text = str(row["text"])
+        if row["encoding"] == "zero_width":
+            assert ZERO_WIDTH & set(text), row["id"]
+        if row["encoding"] == "homoglyph":
+            assert any("\u0400" <= char <= "\u04ff" for char in text), row["id"]
+
+
+def shared_text_count(rows: list[Row], path: Path) -> int:
+    """How many texts of the other injection sets also appear in `rows` (a count only)."""
+    mine = {normalised(row["text"]) for row in rows}
+    others = [other for other in DATA.glob("guardrails_injection*.jsonl") if other != path]
+    assert others
+    shared = 0
+    for other in others:
+        for line in other.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                shared += normalised(json.loads(line).get("text", "")) in mine
+    return shared
+
+
+class HeldoutSetChecks:
+    """The tests every held-out set runs; a test module subclasses it with its file and prefix."""
+
+    path: Path
+    prefix: str
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def rows(cls) -> list[Row]:
+        return load_rows(cls.path)
+
+    def test_every_row_has_the_heldout_shape(self, rows: list[Row]) -> None:
+        check_shape(rows)
+
+    def test_labels_agree_with_categories_and_ids(self, rows: list[Row]) -> None:
+        check_labels(rows, self.prefix)
+
+    def test_ids_and_texts_are_unique(self, rows: list[Row]) -> None:
+        check_unique(rows)
+
+    def test_balance_of_attacks_kinds_and_languages(self, rows: list[Row]) -> None:
+        check_balance(rows)
+
+    def test_obfuscated_rows_name_their_encoding_and_carry_it(self, rows: list[Row]) -> None:
+        check_obfuscation(rows)
+
+    def test_no_text_is_shared_with_another_injection_set(self, rows: list[Row]) -> None:
+        shared = shared_text_count(rows, self.path)
+        # A count only: the message must not print another set's rows.
+        assert shared == 0, (
+            f"{shared} texts of {self.path.name} also appear in another injection set"
+        )
