@@ -1,4 +1,4 @@
-# ruff: noqa: E501, RUF001  (data: one pattern per line reads better than split strings; the dotless i of Turkish is a letter)
+# ruff: noqa: E501, RUF001, RUF002, RUF003  (data: one pattern per line reads better than split strings; the dotless i of Turkish is a letter)
 """Signs of intent, as features of the classifier (apps/guardrails/classifier.py).
 
 A rule (apps/guardrails/injection_rules.py) flags on its own, so it must be narrow. These
@@ -8,7 +8,7 @@ other people's data; an outside destination...), present in many ordinary texts 
 flags anything: each adds one feature ``i:<name>`` that the classifier weighs against
 the others and the text's n-grams, so "your instructions" + "verbatim" counts for more
 than either alone, whatever the exact words around them. Matched against the normalised
-text (lower case). Change a pattern: bump INTENTS_VERSION and retrain
+text (lower case). Turkish İ/I and ı are folded on both sides (``fold_dotted_i``). Change a pattern: bump INTENTS_VERSION and retrain
 (bench/train_guardrails.py): the weights of the old patterns no longer fit.
 """
 
@@ -16,7 +16,19 @@ from __future__ import annotations
 
 import re
 
-INTENTS_VERSION = "2"
+INTENTS_VERSION = "3"
+
+# Turkish capitals: casefold() turns "İ" into "i" + a combining dot and "I" into "i"
+# (not "ı"), so "ÖNCEKİ TALİMATLARI" would miss "önceki talimatları". Texts and patterns
+# are matched with the dot dropped and "ı" read as "i" (the pair never tells an attack
+# from an ordinary text).
+_DOTTED_I = str.maketrans({"\u0307": None, "ı": "i"})
+
+
+def fold_dotted_i(text: str) -> str:
+    """``text`` with the combining dot above removed and the dotless ı read as i."""
+    return text.translate(_DOTTED_I)
+
 
 # What a model is set up with, in the languages of the training rows.
 _SETUP = (
@@ -138,6 +150,25 @@ INTENTS: tuple[tuple[str, str], ...] = (
         "help_request",
         r"(?:^|[.?!]\s)(?:how (?:do|can|should|would) (?:i|we)|what(?:'s| is| are) (?:the|a|an)|is (?:it|there)|why (?:does|do|is)|which|can (?:i|we)|explain|comment|wie|cómo|como|come|hoe|jak)\b",
     ),
+    # Since version 3: pieces of tool abuse and exfiltration that hold across writers:
+    # a control skipped or hidden, a privilege raised, the model's own data reached for,
+    # a way around the filter.
+    (
+        "skip_control",
+        r"\b(?:skip|bypass|without|no|don'?t (?:wait for|need)|before)\b (?:the |any |an? |waiting for |her |his |their )?(?:approvals?|approving|checks?|checking|verification|verifying|identity checks?|review|preview|notifications?|notice|sign-?off|ticket|akkoord|audit)\b|\b(?:suppress|hide|mute|silence)\b[^.?!]{0,30}\b(?:notices|notifications?|alerts?|invite|emails?|logs?|it)\b|\bnobody (?:finds out|knows|notices|will notice)\b|\b(?:turn off|disable|delete|wipe|pause|stop)\b (?:the )?(?:audit (?:log|trail)|access logs|logging|journal\w*|monitoring)\b|\bpush it through\b|\bapproved (?:it )?by phone\b|\bnothing in writing\b|\b(?:approval|sign-?off|paperwork)s? (?:will )?(?:comes?|follows?|can (?:come|wait|be \w+)) later\b|\bi'?ll explain later\b|\b(?:sans (?:validation|vérification|attendre)|désactive le journal|ohne (?:freigabe|prüfung|zu prüfen)|freigabe (?:vom chef )?kommt später|sin (?:verificar|esperar|aprobación|avisar a nadie)|sem (?:pedir confirmação|verificar|aprovação)|senza (?:verifica\w*|approvazione)|zonder (?:dat er een melding|melding|akkoord|goedkeuring|controle)|utan (?:godkännande|att meddela|kontroll)|bara kör|onay (?:beklemeden|almadan)|kontrol etmeden|bez (?:schválení|kontroly|zatwierdzenia|weryfikacji)|skryj|ukryj|bez upozornění)\b",
+    ),
+    (
+        "escalate",
+        r"\b(?:make|promote|set|change|upgrade|invite|add)\b[^.?!]{0,40}\b(?:owners?|admins?|administrators?|superusers?|root)\b|\bgrant (?:me|my account|us)\b|\b(?:admin|owner|root|administrator) (?:rights|access|role|privileges)\b|\bpasswordless\b|\bsudoers\b|\b(?:disable|turn off|remove|reset)\b[^.?!]{0,20}\b(?:mfa|2fa|two-factor|two-step|multi-factor)\b|\b(?:droits d'administrat\w*|propriétaire|eigentümer|admin-?rechte|propietari[oa]|proprietári[oa]|proprietario|eigenaar|właściciel\w*|uprawnienia administratora|ägare|administratörs?\w*|sahibi|yönetici yetki\w*|vlastník\w*|správce|verificación en dos pasos|autenticação de dois fatores|autenticazione a due fattori|tweestapsverificatie|uwierzytelniani\w* dwuskładnikow\w*|tvåstegsverifiering|iki adımlı|dvoufázov\w*)\b",
+    ),
+    (
+        "model_data",
+        r"\byour (?:context|context window|retrieval results?|retrieved (?:passages|documents)|knowledge base|files|uploaded files|tool (?:results?|outputs?)|memory)\b|\bthe (?:context window|retrieval results?|retrieved (?:passages|documents)|tool (?:results?|outputs?))\b|\b(?:documents?|files|records|data) you (?:can )?(?:see|have access to|retrieved|read)\b|\b(?:environment variables?|env vars?|\.env\b|env file|the env\b)|\b(?:ton contexte|deinem kontext|tu contexto|il tuo contesto|seu contexto|teu contexto|je context|twoim kontekście|swoim kontekście|din kontext|bağlamında|tvém kontextu|variables? d'environnement|umgebungsvariablen|variables de entorno|variabili d'ambiente|variáveis de ambiente|omgevingsvariabelen|zmienne środowiskowe|miljövariabler|ortam değişkenleri|proměnné prostředí|kennisbank|base de conocimiento|base de connaissances|wissensdatenbank|base di conoscenza|base de conhecimento|baza wiedzy|kunskapsbas)\b",
+    ),
+    (
+        "evade",
+        r"\bso (?:that )?(?:it|they|the filter|the redaction|nobody|no one|the scanner)\b[^.?!]{0,20}\b(?:doesn'?t|don'?t|won'?t|can'?t|isn'?t|aren'?t) (?:get )?(?:flag\w*|redact\w*|catch\w*|detect\w*|notice\w*|block\w*|see)\b|\b(?:disguise[sd]?|hide|hidden|encode[sd]?|smuggle)\b[^.?!]{0,30}\b(?:as an?|inside|in an?|into an?)\b|\b(?:acrostic|first letters of each line)\b|\b(?:pour (?:ne pas|que le filtre)|damit (?:es )?(?:der filter|niemand|es nicht)|para que (?:no|el filtro|nadie)|perché il filtro|para (?:não|que o filtro)|zodat (?:het filter|niemand)|żeby filtr|så att (?:filtret|ingen)|filtre(?:ye)? takılma\w*|aby to filtr)\b",
+    ),
     (
         "writing_task",
         r"\b(?:write|draft|compose|create|suggest|translate|rédige|écris|schreib\w*|escribe|scrivi|escreve|schrijf)\b (?:me )?(?:an?|the|some|un|une|einen?|una?|um|een)\b[^.]{0,30}\b(?:prompt|email|e-mail|mail|policy|story|novel|scene|script|message|post|description|monologue|checklist|plan|systemprompt|prompt système|prompt de sistema|prompt di sistema)\b",
@@ -148,11 +179,36 @@ INTENTS: tuple[tuple[str, str], ...] = (
     ),
 )
 
+# Japanese cues for the same signs. Japanese has no spaces, so "\\b" finds no word
+# edges inside a sentence: these alternatives are matched without it.
+JAPANESE: dict[str, str] = {
+    "your_setup": r"(?:あなた|君|お前)(?:の|に|が)[^。？！]{0,20}(?:指示|設定|ルール|制限|システムプロンプト|プロンプト)",
+    "prior_setup": r"(?:最初|以前|前|元|初期|これまで)(?:に|の)[^。？！]{0,15}(?:指示|設定|ルール|プロンプト)",
+    "reveal": r"(?:表示|見せて|教えて|出力|書き出|貼り付け|繰り返して|翻訳して|送って)",
+    "verbatim": r"(?:一字一句|そのまま|全文|省略せず|原文)",
+    "drop": r"(?:無視|忘れて|破棄|取り消|従わなくて|解除|無効)",
+    "obey_me": r"(?:私の(?:指示|言うこと|命令)(?:だけ)?に従|これから(?:は|あなたは))",
+    "no_limits": r"(?:制限|ルール|フィルター|検閲|規則)(?:の|が)?(?:ない|なし|無し|無い)",
+    "never_refuse": r"(?:断らない|断らず|拒否しない|拒否せず|何でも答え)",
+    "persona": r"(?:として振る舞|になりきって|を演じて|ロールプレイ|のふりをして|あなたは今)",
+    "to_the_model": r"(?:読んでいる|処理している|要約している)(?:AI|ai|エーアイ|アシスタント|モデル)|(?:AI|ai|アシスタント)(?:へ|に告ぐ)[:：]",
+    "send_out": r"(?:転送|送信|送って|アップロード|共有して)",
+    "others": r"(?:他の|ほかの|別の)(?:会社|ユーザー|顧客|テナント|人|アカウント)",
+    "secrets": r"(?:パスワード|APIキー|apiキー|トークン|認証情報|秘密鍵|給与)",
+    "harm": r"(?:削除|消去|送金|返金|権限を(?:付与|与え))",
+    "bulk": r"(?:すべての|全ての|全)(?:顧客|ユーザー|アカウント|メール|ファイル)",
+}
+
 COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern)) for name, pattern in INTENTS
+    (
+        name,
+        re.compile(fold_dotted_i(f"{pattern}|{JAPANESE[name]}" if name in JAPANESE else pattern)),
+    )
+    for name, pattern in INTENTS
 )
 
 
 def intents(normalized: str) -> list[str]:
     """The names of the intent patterns found in an already normalised text."""
-    return [name for name, pattern in COMPILED if pattern.search(normalized)]
+    folded = fold_dotted_i(normalized)
+    return [name for name, pattern in COMPILED if pattern.search(folded)]
