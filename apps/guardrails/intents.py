@@ -150,25 +150,6 @@ INTENTS: tuple[tuple[str, str], ...] = (
         "help_request",
         r"(?:^|[.?!]\s)(?:how (?:do|can|should|would) (?:i|we)|what(?:'s| is| are) (?:the|a|an)|is (?:it|there)|why (?:does|do|is)|which|can (?:i|we)|explain|comment|wie|cómo|como|come|hoe|jak)\b",
     ),
-    # Since version 3: pieces of tool abuse and exfiltration that hold across writers:
-    # a control skipped or hidden, a privilege raised, the model's own data reached for,
-    # a way around the filter.
-    (
-        "skip_control",
-        r"\b(?:skip|bypass|without|no|don'?t (?:wait for|need)|before)\b (?:the |any |an? |waiting for |her |his |their )?(?:approvals?|approving|checks?|checking|verification|verifying|identity checks?|review|preview|notifications?|notice|sign-?off|ticket|akkoord|audit)\b|\b(?:suppress|hide|mute|silence)\b[^.?!]{0,30}\b(?:notices|notifications?|alerts?|invite|emails?|logs?|it)\b|\bnobody (?:finds out|knows|notices|will notice)\b|\b(?:turn off|disable|delete|wipe|pause|stop)\b (?:the )?(?:audit (?:log|trail)|access logs|logging|journal\w*|monitoring)\b|\bpush it through\b|\bapproved (?:it )?by phone\b|\bnothing in writing\b|\b(?:approval|sign-?off|paperwork)s? (?:will )?(?:comes?|follows?|can (?:come|wait|be \w+)) later\b|\bi'?ll explain later\b|\b(?:sans (?:validation|vérification|attendre)|désactive le journal|ohne (?:freigabe|prüfung|zu prüfen)|freigabe (?:vom chef )?kommt später|sin (?:verificar|esperar|aprobación|avisar a nadie)|sem (?:pedir confirmação|verificar|aprovação)|senza (?:verifica\w*|approvazione)|zonder (?:dat er een melding|melding|akkoord|goedkeuring|controle)|utan (?:godkännande|att meddela|kontroll)|bara kör|onay (?:beklemeden|almadan)|kontrol etmeden|bez (?:schválení|kontroly|zatwierdzenia|weryfikacji)|skryj|ukryj|bez upozornění)\b",
-    ),
-    (
-        "escalate",
-        r"\b(?:make|promote|set|change|upgrade|invite|add)\b[^.?!]{0,40}\b(?:owners?|admins?|administrators?|superusers?|root)\b|\bgrant (?:me|my account|us)\b|\b(?:admin|owner|root|administrator) (?:rights|access|role|privileges)\b|\bpasswordless\b|\bsudoers\b|\b(?:disable|turn off|remove|reset)\b[^.?!]{0,20}\b(?:mfa|2fa|two-factor|two-step|multi-factor)\b|\b(?:droits d'administrat\w*|propriétaire|eigentümer|admin-?rechte|propietari[oa]|proprietári[oa]|proprietario|eigenaar|właściciel\w*|uprawnienia administratora|ägare|administratörs?\w*|sahibi|yönetici yetki\w*|vlastník\w*|správce|verificación en dos pasos|autenticação de dois fatores|autenticazione a due fattori|tweestapsverificatie|uwierzytelniani\w* dwuskładnikow\w*|tvåstegsverifiering|iki adımlı|dvoufázov\w*)\b",
-    ),
-    (
-        "model_data",
-        r"\byour (?:context|context window|retrieval results?|retrieved (?:passages|documents)|knowledge base|files|uploaded files|tool (?:results?|outputs?)|memory)\b|\bthe (?:context window|retrieval results?|retrieved (?:passages|documents)|tool (?:results?|outputs?))\b|\b(?:documents?|files|records|data) you (?:can )?(?:see|have access to|retrieved|read)\b|\b(?:environment variables?|env vars?|\.env\b|env file|the env\b)|\b(?:ton contexte|deinem kontext|tu contexto|il tuo contesto|seu contexto|teu contexto|je context|twoim kontekście|swoim kontekście|din kontext|bağlamında|tvém kontextu|variables? d'environnement|umgebungsvariablen|variables de entorno|variabili d'ambiente|variáveis de ambiente|omgevingsvariabelen|zmienne środowiskowe|miljövariabler|ortam değişkenleri|proměnné prostředí|kennisbank|base de conocimiento|base de connaissances|wissensdatenbank|base di conoscenza|base de conhecimento|baza wiedzy|kunskapsbas)\b",
-    ),
-    (
-        "evade",
-        r"\bso (?:that )?(?:it|they|the filter|the redaction|nobody|no one|the scanner)\b[^.?!]{0,20}\b(?:doesn'?t|don'?t|won'?t|can'?t|isn'?t|aren'?t) (?:get )?(?:flag\w*|redact\w*|catch\w*|detect\w*|notice\w*|block\w*|see)\b|\b(?:disguise[sd]?|hide|hidden|encode[sd]?|smuggle)\b[^.?!]{0,30}\b(?:as an?|inside|in an?|into an?)\b|\b(?:acrostic|first letters of each line)\b|\b(?:pour (?:ne pas|que le filtre)|damit (?:es )?(?:der filter|niemand|es nicht)|para que (?:no|el filtro|nadie)|perché il filtro|para (?:não|que o filtro)|zodat (?:het filter|niemand)|żeby filtr|så att (?:filtret|ingen)|filtre(?:ye)? takılma\w*|aby to filtr)\b",
-    ),
     (
         "writing_task",
         r"\b(?:write|draft|compose|create|suggest|translate|rédige|écris|schreib\w*|escribe|scrivi|escreve|schrijf)\b (?:me )?(?:an?|the|some|un|une|einen?|una?|um|een)\b[^.]{0,30}\b(?:prompt|email|e-mail|mail|policy|story|novel|scene|script|message|post|description|monologue|checklist|plan|systemprompt|prompt système|prompt de sistema|prompt di sistema)\b",
