@@ -7,12 +7,12 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
    (ordinary texts flagged), overall and per category and language, on
-   bench/data/guardrails_injection_heldout4.jsonl, the held-out set that no rule or
+   bench/data/guardrails_injection_heldout5.jsonl, the held-out set that no rule or
    training run has seen (the honest figure; bench/data/README.md says how to keep it
    so), when the file is there: its figures are then the headline keys
    ``injection_detection_rate`` / ``false_positive_rate``. Without it, the headline is
-   held-out 3 (bench/data/guardrails_injection_heldout3.jsonl), marked spent: it was
-   scored once for detector g4 and is trained on since g5, so its figure is in-sample.
+   held-out 4 (bench/data/guardrails_injection_heldout4.jsonl), marked spent: it was
+   scored once for detector g5 and is trained on since g6, so its figure is in-sample.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
@@ -54,8 +54,8 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-HELDOUT4 = "guardrails_injection_heldout4.jsonl"  # never opened by a detector's author
-HELDOUT3 = "guardrails_injection_heldout3.jsonl"  # spent: trained on since g5
+HELDOUT5 = "guardrails_injection_heldout5.jsonl"  # never opened by a detector's author
+HELDOUT4 = "guardrails_injection_heldout4.jsonl"  # spent: scored on g5, trained on since g6
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "
@@ -93,7 +93,7 @@ def injection_rates() -> dict[str, Any]:
 
 def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
     """The same rates on a whole set, keyed with ``suffix``: ``fresh``, ``heldout2`` and
-    ``heldout3`` (spent: the detector was tuned or trained on them) or ``heldout4`` (no
+    ``heldout4`` (spent: the detector was tuned or trained on them) or ``heldout5`` (no
     rule or training run has seen it)."""
     found = _rates(load(name, data))
     return {
@@ -106,16 +106,16 @@ def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
 
 
 def headline_rates(data: Path = DATA) -> dict[str, Any]:
-    """The held-out 4 block, with the headline keys set to its figures, when the file is
-    there (it is written apart from the detector and merged later); else the held-out 3
-    block, headlined as spent (trained on since g5); nothing when neither is there."""
+    """The held-out 5 block, with the headline keys set to its figures, when the file is
+    there (it is written apart from the detector and merged later); else the held-out 4
+    block, headlined as spent (trained on since g6); nothing when neither is there."""
     found: dict[str, Any] = {}
-    if (data / HELDOUT3).exists():
-        found = set_rates(HELDOUT3, "heldout3", data)
-        headline = ("heldout3", "held-out 3 (spent, trained on)")
     if (data / HELDOUT4).exists():
-        found.update(set_rates(HELDOUT4, "heldout4", data))
-        headline = ("heldout4", "held-out 4")
+        found = set_rates(HELDOUT4, "heldout4", data)
+        headline = ("heldout4", "held-out 4 (spent, trained on)")
+    if (data / HELDOUT5).exists():
+        found.update(set_rates(HELDOUT5, "heldout5", data))
+        headline = ("heldout5", "held-out 5")
     if not found:
         return {}
     return {
@@ -238,10 +238,10 @@ def main() -> None:
         ]
 
     rows = (
-        rates_of("held-out 4", "heldout4", target=True) if "heldout4_injections" in result else []
+        rates_of("held-out 5", "heldout5", target=True) if "heldout5_injections" in result else []
     )
-    if "heldout3_injections" in result:
-        rows += rates_of("held-out 3, spent", "heldout3")
+    if "heldout4_injections" in result:
+        rows += rates_of("held-out 4, spent", "heldout4")
     rows += rates_of("test half, trained on", "test_half")
     rows += rates_of("fresh set, spent", "fresh")
     rows += rates_of("held-out 2, spent", "heldout2")
@@ -258,17 +258,17 @@ def main() -> None:
         ("per streamed sentence p50", f"{result['stream_sentence_p50_ms']:.3f} ms", ""),
         ("per streamed sentence p95", f"{result['stream_sentence_p95_ms']:.3f} ms", ""),
     ]
-    if "heldout4_injections" in result:
-        counted = f"held-out 4: {result['heldout4_injections']} injections, "
-        counted += f"{result['heldout4_benign']} ordinary texts"
+    if "heldout5_injections" in result:
+        counted = f"held-out 5: {result['heldout5_injections']} injections, "
+        counted += f"{result['heldout5_benign']} ordinary texts"
     else:
-        counted = f"no held-out 4 file: headline = {result['headline']}"
+        counted = f"no held-out 5 file: headline = {result['headline']}"
     print(f"guardrails ({result['detector']}; {counted}; {result['pii_entities']} PII entities)")
     for name, value, target in rows:
         print(f"  {name:<40} {value:>10}  {target}")
     for label, by in (
-        ("held-out 4", "detection_by_heldout4"),
-        ("held-out 3, spent", "detection_by_heldout3"),
+        ("held-out 5", "detection_by_heldout5"),
+        ("held-out 4, spent", "detection_by_heldout4"),
         ("test half", "detection_by"),
         ("held-out 2", "detection_by_heldout2"),
     ):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from apps.guardrails.classifier import shipped
 from apps.guardrails.injection_rules import COMPILED, RULES_VERSION
+from apps.guardrails.intents import fold_dotted_i
 from apps.guardrails.normalize import decoded_runs, normalize
 from apps.guardrails.spelling import respellings
 
@@ -28,8 +29,9 @@ def views(text: str) -> list[tuple[str, bool]]:
 
 
 def rule_match(normalized: str) -> tuple[str, str] | None:
+    folded = fold_dotted_i(normalized)
     for name, pattern in COMPILED:
-        match = pattern.search(normalized)
+        match = pattern.search(folded)
         if match is not None:
             return name, match.group(0)
     return None

@@ -1,6 +1,7 @@
 # ruff: noqa: E501, RUF001  (data: one pattern per line reads better than split strings; the dotless i of Turkish is a letter)
 """Prompt-injection rules: data, versioned. Each pattern is matched against the
-normalised text (lower case, NFKC, invisible characters removed) and its decoded runs.
+normalised text (lower case, NFKC, invisible characters removed, Turkish dotted and
+dotless i folded: ``fold_dotted_i``) and its decoded runs.
 
 The rules catch the common phrasings with near-zero false positives ("ignore all
 previous instructions", "what is your system prompt", "you are DAN"); the classifier
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import re
 
-RULES_VERSION = "2026-12-04.6"
+from apps.guardrails.intents import fold_dotted_i
+
+RULES_VERSION = "2026-12-05.1"
 
 _PRIOR = (
     r"(?:all |any |the |your |these |those )*(?<!my )(?<!our )(?:previous|prior|above|earlier|preceding|"
@@ -384,5 +387,6 @@ RULES: tuple[tuple[str, str], ...] = (
 _IN_SENTENCE = r"(?:[^.]|\.(?=\S))"
 
 COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern.replace("[^.]", _IN_SENTENCE))) for name, pattern in RULES
+    (name, re.compile(fold_dotted_i(pattern.replace("[^.]", _IN_SENTENCE))))
+    for name, pattern in RULES
 )

@@ -1,4 +1,4 @@
-# ruff: noqa: E501, RUF001  (data: one pattern per line reads better than split strings; the dotless i of Turkish is a letter)
+# ruff: noqa: E501, RUF001, RUF002, RUF003  (data: one pattern per line reads better than split strings; the dotless i of Turkish is a letter)
 """Signs of intent, as features of the classifier (apps/guardrails/classifier.py).
 
 A rule (apps/guardrails/injection_rules.py) flags on its own, so it must be narrow. These
@@ -8,7 +8,7 @@ other people's data; an outside destination...), present in many ordinary texts 
 flags anything: each adds one feature ``i:<name>`` that the classifier weighs against
 the others and the text's n-grams, so "your instructions" + "verbatim" counts for more
 than either alone, whatever the exact words around them. Matched against the normalised
-text (lower case). Change a pattern: bump INTENTS_VERSION and retrain
+text (lower case). Turkish İ/I and ı are folded on both sides (``fold_dotted_i``). Change a pattern: bump INTENTS_VERSION and retrain
 (bench/train_guardrails.py): the weights of the old patterns no longer fit.
 """
 
@@ -16,7 +16,19 @@ from __future__ import annotations
 
 import re
 
-INTENTS_VERSION = "2"
+INTENTS_VERSION = "3"
+
+# Turkish capitals: casefold() turns "İ" into "i" + a combining dot and "I" into "i"
+# (not "ı"), so "ÖNCEKİ TALİMATLARI" would miss "önceki talimatları". Texts and patterns
+# are matched with the dot dropped and "ı" read as "i" (the pair never tells an attack
+# from an ordinary text).
+_DOTTED_I = str.maketrans({"\u0307": None, "ı": "i"})
+
+
+def fold_dotted_i(text: str) -> str:
+    """``text`` with the combining dot above removed and the dotless ı read as i."""
+    return text.translate(_DOTTED_I)
+
 
 # What a model is set up with, in the languages of the training rows.
 _SETUP = (
@@ -148,11 +160,36 @@ INTENTS: tuple[tuple[str, str], ...] = (
     ),
 )
 
+# Japanese cues for the same signs. Japanese has no spaces, so "\\b" finds no word
+# edges inside a sentence: these alternatives are matched without it.
+JAPANESE: dict[str, str] = {
+    "your_setup": r"(?:あなた|君|お前)(?:の|に|が)[^。？！]{0,20}(?:指示|設定|ルール|制限|システムプロンプト|プロンプト)",
+    "prior_setup": r"(?:最初|以前|前|元|初期|これまで)(?:に|の)[^。？！]{0,15}(?:指示|設定|ルール|プロンプト)",
+    "reveal": r"(?:表示|見せて|教えて|出力|書き出|貼り付け|繰り返して|翻訳して|送って)",
+    "verbatim": r"(?:一字一句|そのまま|全文|省略せず|原文)",
+    "drop": r"(?:無視|忘れて|破棄|取り消|従わなくて|解除|無効)",
+    "obey_me": r"(?:私の(?:指示|言うこと|命令)(?:だけ)?に従|これから(?:は|あなたは))",
+    "no_limits": r"(?:制限|ルール|フィルター|検閲|規則)(?:の|が)?(?:ない|なし|無し|無い)",
+    "never_refuse": r"(?:断らない|断らず|拒否しない|拒否せず|何でも答え)",
+    "persona": r"(?:として振る舞|になりきって|を演じて|ロールプレイ|のふりをして|あなたは今)",
+    "to_the_model": r"(?:読んでいる|処理している|要約している)(?:AI|ai|エーアイ|アシスタント|モデル)|(?:AI|ai|アシスタント)(?:へ|に告ぐ)[:：]",
+    "send_out": r"(?:転送|送信|送って|アップロード|共有して)",
+    "others": r"(?:他の|ほかの|別の)(?:会社|ユーザー|顧客|テナント|人|アカウント)",
+    "secrets": r"(?:パスワード|APIキー|apiキー|トークン|認証情報|秘密鍵|給与)",
+    "harm": r"(?:削除|消去|送金|返金|権限を(?:付与|与え))",
+    "bulk": r"(?:すべての|全ての|全)(?:顧客|ユーザー|アカウント|メール|ファイル)",
+}
+
 COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern)) for name, pattern in INTENTS
+    (
+        name,
+        re.compile(fold_dotted_i(f"{pattern}|{JAPANESE[name]}" if name in JAPANESE else pattern)),
+    )
+    for name, pattern in INTENTS
 )
 
 
 def intents(normalized: str) -> list[str]:
     """The names of the intent patterns found in an already normalised text."""
-    return [name for name, pattern in COMPILED if pattern.search(normalized)]
+    folded = fold_dotted_i(normalized)
+    return [name for name, pattern in COMPILED if pattern.search(folded)]
