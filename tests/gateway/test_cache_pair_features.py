@@ -133,3 +133,23 @@ def test_two_roles_exchanged_are_not_a_clause_moved(new: str, cached: str) -> No
     # Moving a clause may restore part of the order, never the exchanged roles'.
     swapped = features(new, cached)
     assert swapped["order_kept"] + swapped["clause_moved"] < 1.0
+
+
+@pytest.mark.parametrize(
+    ("new", "cached", "expected"),
+    [
+        ("SSO is included in which plan?", "Which plan includes SSO?", 1.0),
+        (
+            "The payments service is owned by which team?",
+            "Which team owns the payments service?",
+            1.0,
+        ),
+        ("Does Alice report to Bob?", "Does Bob report to Alice?", 0.0),
+        ("Which plans are included by default?", "Which plans are included by default?", 0.0),
+    ],
+)
+def test_the_voice_changing_is_told_from_two_roles_exchanged(
+    new: str, cached: str, expected: float
+) -> None:
+    # The passive turns the roles' order round: the trees may forgive it, not a swap.
+    assert features(new, cached)["passive_differs"] == expected

@@ -21,12 +21,12 @@ candidate its vector search returns (``semantic_cache.lookup``) and what
    With the two questions' embeddings (``Embeddings``) from the model the similarity's
    scale was learnt on, the *pair model* (``pair_model.Forest``): gradient-boosted trees
    over the similarity, the content words' overlap, how the wording differs (words
-   substituted or added, order kept or a clause moved, spelling alike or misspelt, short
-   forms, a sentence of context added) and what steps 3 and 4 found. Steps 3-4 are
-   evidence for it, not a verdict: the rules are right about most pairs they refuse but
-   not all ("2FA" vs "two-factor authentication"), and the trees, trained on which,
-   serve a refused pair only when everything else says paraphrase; its refusal then
-   names the rule's reason. Without such embeddings (no vectors, another embedding
+   substituted or added, order kept or a clause moved or the voice changed, spelling
+   alike or misspelt, short forms, a sentence of context added) and what steps 3 and 4
+   found. Steps 3-4 are evidence for it, not a verdict: the rules are right about most
+   pairs they refuse but not all ("2FA" vs "two-factor authentication"), and the trees,
+   trained on which, serve a refused pair only when everything else says paraphrase;
+   its refusal then names the rule's reason. Without such embeddings (no vectors, another embedding
    model, another dimension) steps 3-4 refuse and the *lexical scorer* decides the rest:
    a logistic model over the similarity and overlap. Both are trained by
    ``bench/train_cache_decision.py`` on the development half of the labelled pairs only

@@ -14,8 +14,9 @@ read the wording as a person means it: the words' overlap with a misspelt word c
 the word it misspells ("paymnt"), the overlap with short forms expanded through the table
 in ``abbreviations.json`` ("pwd", "k8s", "w/"), the overlap once a sentence of context
 before the question is set aside ("I bought supplies. How do I file an expense report?"),
-and a clause moved as a block ("Before cancelling, can I ...?"). ``features``
-measures those (27 numbers, names as in ``decision_model.json``);
+a clause moved as a block ("Before cancelling, can I ...?"), and one question in the
+passive voice and the other not (the roles' order turns with it). ``features`` measures
+those (29 numbers, names as in ``decision_model.json``);
 ``Forest`` adds up the trees' leaves for a pair and gives the probability that the two
 ask the same thing.
 
@@ -67,6 +68,7 @@ FEATURES = (
     "context_share",
     "rotated",
     "clause_moved",
+    "passive_differs",
 )
 LEAF = -1  # the "left child" of a leaf
 ABBREVIATIONS_FILE = Path(__file__).with_name("abbreviations.json")
@@ -122,6 +124,9 @@ def features(
         "context_share": _context_share(query, cached),
         "rotated": float(_rotated(q.content, c.content)),
         "clause_moved": _clause_moved(query, cached, in_q, in_c),
+        # One question in the passive voice, the other not ("Which plan includes SSO?" /
+        # "SSO is included in which plan?"): the order of the roles turns with the voice.
+        "passive_differs": float(q.passive != c.passive),
     }
 
 
@@ -256,12 +261,13 @@ def _fuzzy_jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     only in one question is matched to a word only in the other that ``_misspelt`` finds
     (one match a word). "upgrade" and "downgrade" share most letters but are not a typo."""
     only_a, only_b = sorted(a - b), sorted(b - a)
-    matched, free = 0, set(only_b)
+    matched, taken = 0, set[str]()
     for word in only_a:
-        other = next((o for o in sorted(free) if _misspelt(word, o)), None)
+        # The first free word in sorted order: only_b is sorted once, not at every word.
+        other = next((o for o in only_b if o not in taken and _misspelt(word, o)), None)
         if other is not None:
             matched += 1
-            free.discard(other)
+            taken.add(other)
     shared = len(a & b) + matched
     union = len(a | b) - matched
     return shared / union if union else 1.0

@@ -1,0 +1,31 @@
+"""Which labelled cache pairs the trainer may read (bench/cache_pairs.py).
+
+bench/train_cache_decision.py trains on ``split == "dev"`` only; a spent test set is read
+as development data, a fresh one never is. This pins the reading of each file.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from bench.cache_pairs import load_pairs
+
+
+def test_spent_test_sets_are_read_as_development_pairs() -> None:
+    splits = Counter((p.source, p.split) for p in load_pairs())
+    for spent in ("test2", "test3"):
+        assert splits[spent, "dev"] > 500, spent
+        assert splits[spent, "test"] == 0, spent
+
+
+def test_only_the_held_out_test_half_and_the_fresh_test_set_are_test() -> None:
+    sources = {p.source for p in load_pairs() if p.split == "test"}
+    # test4 is present only once the lead adds it; nothing else is ever test.
+    assert sources <= {"heldout", "test4"}
+    assert "heldout" in sources
+
+
+def test_the_casual_development_pairs_are_read() -> None:
+    dev5 = [p for p in load_pairs() if p.source == "dev5"]
+    assert len(dev5) > 500
+    assert {p.split for p in dev5} == {"dev"}
