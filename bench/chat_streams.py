@@ -51,6 +51,15 @@ ANSWER_TOKENS = 300  # a typical chat answer: 10 s at 30 tokens/s
 STAGES = {
     "c_post": "post sent (client)",
     "s_post_in": "post received",
+    "s_thread": "post on a worker thread",
+    "s_auth": "session and user read",
+    "s_member": "membership found, tenant entered",
+    "s_conv": "conversation, newest message, history read",
+    "s_stored": "question and answer stored",
+    "s_history": "ticket signed, generation claimed",
+    "s_thread_done": "committed, thread done",
+    "s_back": "post back on the event loop",
+    "s_claimed": "generation started",
     "s_post_out": "post answered",
     "c_post_back": "201 read (client)",
     "c_get": "event stream asked (client)",
@@ -68,6 +77,16 @@ STAGES = {
 SEGMENTS = (
     ("c_post", "s_post_in"),
     ("s_post_in", "s_post_out"),
+    ("s_post_in", "s_thread"),
+    ("s_thread", "s_auth"),
+    ("s_auth", "s_member"),
+    ("s_member", "s_conv"),
+    ("s_conv", "s_stored"),
+    ("s_stored", "s_history"),
+    ("s_history", "s_thread_done"),
+    ("s_thread_done", "s_back"),
+    ("s_back", "s_claimed"),
+    ("s_claimed", "s_gen"),
     ("s_post_out", "c_post_back"),
     ("c_get", "s_get_in"),
     ("s_post_in", "s_gen"),
@@ -82,6 +101,9 @@ SEGMENTS = (
     ("s_write", "c_first"),
     ("c_post", "c_first"),
 )
+
+
+STALL_MS = 20  # bench/chat_anatomy.py STALL_S
 
 
 def free_port() -> int:
@@ -315,8 +337,14 @@ def anatomy(notes: list[tuple[str, str, float]], server_notes: Path) -> dict[str
     times: dict[str, dict[str, list[float]]] = {}
     for message_id, stage, moment in notes:
         times.setdefault(message_id, {}).setdefault(stage, []).append(moment)
+    pauses: list[tuple[str, float, float]] = []  # (kind, start, seconds)
     for line in server_notes.read_text().splitlines():
-        message_id, stage, noted = line.split()
+        fields = line.split()
+        if len(fields) == 4:  # gc <generation> or stall -, <start> <seconds>
+            kind = "stall" if fields[0] == "stall" else f"gc{fields[1]}"
+            pauses.append((kind, float(fields[2]), float(fields[3])))
+            continue
+        message_id, stage, noted = fields
         if message_id in times:  # a measured message
             times[message_id].setdefault(stage, []).append(float(noted))
     segments: dict[str, list[float]] = {}
@@ -330,10 +358,43 @@ def anatomy(notes: list[tuple[str, str, float]], server_notes: Path) -> dict[str
             if before in at and after in at:
                 span = (at[after] - at[before]) * 1000
                 segments.setdefault(f"{before}>{after}", []).append(span)
-    return {
+    result = {
         name: [statistics.median(values), gateway_bench.pct(values, 0.95), len(values)]
         for name, values in segments.items()
     }
+    return result | pause_spans(times, pauses)
+
+
+def pause_spans(
+    times: dict[str, dict[str, list[float]]], pauses: list[tuple[str, float, float]]
+) -> dict[str, list[float]]:
+    """The worker's pauses over the measured messages' window (collections per generation,
+    event-loop stalls): p50 and max in ms and their number; then the TTFT (post sent ->
+    first token read) p50 / p95 of the messages whose path overlapped a full collection
+    or a stall, and of the others."""
+    paths = [
+        (min(at["c_post"]), min(at["c_first"]))
+        for at in times.values()
+        if "c_post" in at and "c_first" in at
+    ]
+    if not paths:
+        return {}
+    first, last = min(p[0] for p in paths), max(p[1] for p in paths)
+    result: dict[str, list[float]] = {}
+    for kind in ("gc0", "gc1", "gc2", "stall"):
+        spans = [took * 1000 for k, at, took in pauses if k == kind and first <= at <= last]
+        if spans:
+            result[f"pause:{kind}"] = [statistics.median(spans), max(spans), len(spans)]
+    stops = [(at, at + took) for kind, at, took in pauses if kind in ("gc2", "stall")]
+    hit: list[float] = []
+    clear: list[float] = []
+    for sent, read in paths:
+        overlapped = any(start < read and end > sent for start, end in stops)
+        (hit if overlapped else clear).append((read - sent) * 1000)
+    for name, values in (("ttft:paused", hit), ("ttft:clear", clear)):
+        if values:
+            result[name] = [statistics.median(values), gateway_bench.pct(values, 0.95), len(values)]
+    return result
 
 
 def print_anatomy(segments: dict[str, list[float]]) -> None:
@@ -343,6 +404,18 @@ def print_anatomy(segments: dict[str, list[float]]) -> None:
             p50, p95, count = segments[f"{before}>{after}"]
             text = f"{STAGES[before]} -> {STAGES[after]}"
             print(f"{text:<64} {p50:>8.1f} {p95:>8.1f} {int(count):>5}")
+    labels = {
+        "pause:gc0": "collections of generation 0 (p50 / max)",
+        "pause:gc1": "collections of generation 1 (p50 / max)",
+        "pause:gc2": "full collections (p50 / max)",
+        "pause:stall": f"event-loop stalls over {STALL_MS} ms (p50 / max)",
+        "ttft:paused": "post sent -> first token, over a full collection or stall",
+        "ttft:clear": "post sent -> first token, the others",
+    }
+    for name, label in labels.items():
+        if name in segments:
+            first, second, count = segments[name]
+            print(f"{label:<64} {first:>8.1f} {second:>8.1f} {int(count):>5}")
 
 
 def main() -> int:

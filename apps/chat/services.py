@@ -20,6 +20,7 @@ from apps.chat.models import (
     Rating,
     TitleSource,
 )
+from apps.chat.selectors import Posting
 from apps.core.errors import ServiceError
 from apps.tenants.models import Tenant
 from apps.tenants.plans import model_refusal
@@ -80,11 +81,17 @@ def _require_idle(conversation: Conversation) -> str | None:
     conversation is empty). Every write goes through here, so a streaming answer is
     always the newest message: one indexed row answers both questions."""
     newest = conversation.messages.order_by("-created_at").values_list("role", "status")[:1]
-    for role, status in newest:
-        if status == MessageStatus.STREAMING:
-            raise ServiceError("Wait for the current answer to finish, or stop it, before sending.")
-        return str(role)
-    return None
+    return _idle_role(next(iter(newest), None))
+
+
+def _idle_role(newest: tuple[str, str] | None) -> str | None:
+    """``_require_idle`` for the newest message's role and status, read already."""
+    if newest is None:
+        return None
+    role, status = newest
+    if status == MessageStatus.STREAMING:
+        raise ServiceError("Wait for the current answer to finish, or stop it, before sending.")
+    return str(role)
 
 
 def _new_answer(conversation: Conversation) -> Message:
@@ -139,6 +146,20 @@ def message_post(
     _choose_model(conversation, plan, model)
     first = _require_idle(conversation) is None
     return _store_post(conversation, content, first=first)
+
+
+def message_post_to(
+    *, posting: Posting, content: str, plan: str, model: str = ""
+) -> tuple[Message, Message, list[dict[str, str]]]:
+    """``message_post`` for a conversation read with its newest message and history
+    (``selectors.posting_to``): no query before the INSERT. Also returns the answer's
+    history, the question last (what ``selectors.history_for`` would read for it)."""
+    content = _clean(content)
+    _choose_model(posting.conversation, plan, model)
+    first = _idle_role(posting.newest) is None
+    question, answer = _store_post(posting.conversation, content, first=first)
+    asked = {"role": MessageRole.USER.value, "content": content}
+    return question, answer, [*posting.earlier, asked]
 
 
 # Joins the caller's transaction (the member's request) without a savepoint: every

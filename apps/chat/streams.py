@@ -49,7 +49,7 @@ from apps.chat import attachments, selectors, services, titles
 from apps.chat.citations import rag_record
 from apps.chat.models import Message, MessageStatus, TitleSource, guardrail_notices
 from apps.core.db import in_worker_thread, tenant_context
-from apps.core.redis_client import get_redis
+from apps.core.redis_client import get_redis, sync_redis
 from apps.gateway import api as gateway
 from apps.gateway.types import CallContext, GatewayError
 from apps.rag.context import Retrieved
@@ -134,10 +134,37 @@ async def ensure_generation(
     if str(message_id) in _live:
         return
     pipe = get_redis().pipeline(transaction=False)  # one round trip for both
+    _, claimed = await _queue_claim(pipe, tenant_id, message_id).execute()
+    if claimed:
+        start_claimed(
+            tenant_id=tenant_id, user_id=user_id, message_id=message_id, prepared=prepared
+        )
+
+
+def _queue_claim(pipe: Any, tenant_id: Any, message_id: Any) -> Any:
+    """The claim (SET NX: one generation across all instances) and a reader's heartbeat."""
     pipe.set(_key("reader", tenant_id, message_id), 1, ex=settings.CHAT_NO_READER_TIMEOUT_S)
     pipe.set(_key("generation", tenant_id, message_id), 1, nx=True, ex=settings.CHAT_STREAM_TTL_S)
-    _, claimed = await pipe.execute()
-    if not claimed or str(message_id) in _live:
+    return pipe
+
+
+def claim(*, tenant_id: Any, message_id: Any) -> bool:
+    """``ensure_generation``'s claim from a worker thread, for the post that stored the
+    answer: its thread makes the round trip, so the event loop (one turn of which, under
+    load, is tens of milliseconds) has nothing to wait for before the generation starts
+    (``start_claimed``). True when this process is to generate the answer."""
+    _, claimed = _queue_claim(
+        sync_redis().pipeline(transaction=False), tenant_id, message_id
+    ).execute()
+    return bool(claimed)
+
+
+def start_claimed(
+    *, tenant_id: Any, user_id: Any, message_id: Any, prepared: Prepared | None = None
+) -> None:
+    """Start generating an answer this process claimed (``claim``, ``ensure_generation``);
+    on the event loop."""
+    if str(message_id) in _live:
         return
     live = _Live(tenant_id, message_id)
     _live[str(message_id)] = live

@@ -243,37 +243,53 @@ class Started(JsonResponse):
         answer: Message,
         user_id: Any,
         history: list[dict[str, str]] | None,
+        claimed: bool,
     ) -> None:
         super().__init__(body, status=201)
         self.answer = answer
         self.user_id = user_id
         self.history = history
+        self.claimed = claimed  # this process is to generate the answer (streams.claim)
 
 
 def _started(
-    request: MemberRequest, slug: str, answer: Message, question: Message | None = None
+    request: MemberRequest,
+    slug: str,
+    answer: Message,
+    question: Message | None = None,
+    history: list[dict[str, str]] | None = None,
 ) -> Started:
-    """201 with the answer to stream: its id, its events URL (with a ticket), Stop."""
+    """201 with the answer to stream: its id, its events URL (with a ticket), Stop.
+    ``history``: the conversation before the answer, when the caller has it."""
     body = {"user_message_id": str(question.id)} if question is not None else {}
     body |= {
         "message_id": str(answer.id),
         "events_url": events_url(request, slug, answer),
         "stop_url": reverse("chat:stop", args=[slug, answer.id]),
     }
-    # Read here for the generation the post starts (_answer_now): one query in this
+    # For the generation the post starts (_answer_now): the history read in this
     # transaction instead of a thread hop and a transaction of its own.
-    history = selectors.history_for(answer) if served_lean(request) else None
-    return Started(body, answer=answer, user_id=request.user.pk, history=history)
+    claimed = False
+    if not served_lean(request):
+        history = None
+    else:
+        if history is None:
+            history = selectors.history_for(answer)
+        # The claim's round trip on this thread, not the event loop (streams.claim). In
+        # the transaction: should it fail to commit, nobody learns of the claimed message.
+        claimed = streams.claim(tenant_id=answer.tenant_id, message_id=answer.id)
+    return Started(body, answer=answer, user_id=request.user.pk, history=history, claimed=claimed)
 
 
-async def _answer_now(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
-    """Start generating the answer a post stored, before the browser asks for its events:
-    the provider's first token is on its way while the 201 travels and the event stream
-    is opened (which then finds the generation running, streams.ensure_generation).
+def _answer_now(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+    """Start generating the answer a post stored and claimed, before the browser asks for
+    its events: the provider's first token is on its way while the 201 travels and the
+    event stream is opened (which then finds the generation running,
+    streams.ensure_generation). No wait: the post's thread made the claim.
     Served lean only: under the test client or WSGI the request's event loop ends with
     the request, and the events request starts the generation as before."""
-    if served_lean(request) and isinstance(response, Started):
-        await streams.ensure_generation(
+    if served_lean(request) and isinstance(response, Started) and response.claimed:
+        streams.start_claimed(
             tenant_id=response.answer.tenant_id,
             user_id=response.user_id,
             message_id=response.answer.id,
@@ -288,7 +304,7 @@ async def message_send(request: HttpRequest, slug: str, conversation_id: UUID) -
     """Store the question and an empty answer, and start generating it; 201 with the
     answer's events URL. Served lean, like the events (apps/core/asgi.py): it is half of
     every message's cost."""
-    return await _answer_now(request, await run_as_member(request, slug, _send, conversation_id))
+    return _answer_now(request, await run_as_member(request, slug, _send, conversation_id))
 
 
 @require_POST
@@ -297,27 +313,30 @@ async def message_regenerate(
     request: HttpRequest, slug: str, conversation_id: UUID
 ) -> HttpResponseBase:
     response = await run_as_member(request, slug, _regenerate, conversation_id)
-    return await _answer_now(request, response)
+    return _answer_now(request, response)
 
 
 @require_POST
 @lean
 async def message_edit(request: HttpRequest, slug: str, conversation_id: UUID) -> HttpResponseBase:
-    return await _answer_now(request, await run_as_member(request, slug, _edit, conversation_id))
+    return _answer_now(request, await run_as_member(request, slug, _edit, conversation_id))
 
 
 def _send(request: MemberRequest, slug: str, conversation_id: UUID) -> JsonResponse:
-    found = get_conversation(request, conversation_id)
+    # The conversation, its newest message and its history in one query.
+    posting = access.get_posting(
+        tenant_id=request.tenant.id, user_id=request.user.pk, conversation_id=conversation_id
+    )
     try:
-        question, answer = services.message_post(
-            conversation=found,
+        question, answer, history = services.message_post_to(
+            posting=posting,
             content=request.POST.get("content", ""),
             plan=request.tenant.plan,
             model=request.POST.get("model", ""),
         )
     except ServiceError as exc:
         return _refused(exc)
-    return _started(request, slug, answer, question)
+    return _started(request, slug, answer, question, history)
 
 
 def _regenerate(request: MemberRequest, slug: str, conversation_id: UUID) -> JsonResponse:
