@@ -115,7 +115,7 @@ def headline_rates(data: Path = DATA) -> dict[str, Any]:
         headline = ("heldout4", "held-out 4 (spent, trained on)")
     if (data / HELDOUT5).exists():
         found.update(set_rates(HELDOUT5, "heldout5", data))
-        headline = ("heldout5", "held-out 5")
+        headline = ("heldout5", "held-out 5 (scored once on g6, spent)")
     if not found:
         return {}
     return {

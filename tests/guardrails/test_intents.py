@@ -235,4 +235,4 @@ def test_the_benchmark_makes_held_out_5_the_headline_when_it_is_there(tmp_path: 
     assert found["injection_detection_rate_heldout5"] == found["injection_detection_rate"] == 1.0
     assert found["injection_detection_rate_heldout4"] == 0.5
     assert found["heldout5_injections"] == 1
-    assert found["headline"] == "held-out 5"
+    assert found["headline"] == "held-out 5 (scored once on g6, spent)"
