@@ -20,6 +20,7 @@ from apps.accounts.models import User
 from apps.chat.models import DailyQuality, Message
 from apps.core.db import tenant_context
 from apps.core.redis_client import sync_redis
+from apps.finops.rollups import drain
 from apps.gateway.models import UsageRecord
 from apps.tenants.models import Membership, Tenant
 from apps.tenants.services import member_remove, tenant_create
@@ -382,11 +383,21 @@ def test_with_the_ledger_journal_an_answer_is_billed_and_counted_for_quality(
     assert json.loads(stream[-1][2])["status"] == "complete"
     message = saved(tenant, sent.json()["message_id"])
     assert message.usage_record_id is not None
+    # The journal's writer thread writes the ledger row after the answer went out (the
+    # answer does not wait for it), so the row may come a moment after the stream ends.
+    deadline = time.monotonic() + 20
+    while True:
+        with tenant_context(tenant.id):
+            row = UsageRecord.objects.filter(id=message.usage_record_id).first()
+        if row is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert row is not None, "the journal never wrote the answer's ledger row"
+    # The answer's side of the quality counts is keyed by its ledger row: counted by the
+    # trigger as the answer is saved when the row was already there, else by the FinOps
+    # drain once it is (chat migration 0007). Either way exactly once.
+    drain()
     with tenant_context(tenant.id):
-        row = UsageRecord.objects.get(id=message.usage_record_id)
-        # The answer's side of the quality counts is keyed by its ledger row, which the
-        # trigger on the message reads as the answer is saved (chat migration 0006): the
-        # row must be in the database by then, not still in the journal.
         counted = list(
             DailyQuality.objects.filter(
                 source="answers", feature="chat", model=row.served_model or row.requested_model
