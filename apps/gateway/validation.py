@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, cast
 
 from apps.gateway import router
 from apps.gateway.types import GatewayError
@@ -11,13 +13,85 @@ CHAT_ALIASES = ("fast", "smart")
 ROLES = {"system", "user", "assistant", "tool"}
 
 
+# LiteLLM's ``token_counter`` without a model (how the gateway calls it) counts with
+# tiktoken's cl100k_base. Its arithmetic for plain messages, done here without its
+# per-call machinery (message conversion, tokenizer selection, 6 times the time of the
+# encoding itself): 3 tokens per message, each string field's tokens (the role too), 1
+# more for a name, 3 for the reply's priming; text encoded in chunks of _CHUNK
+# characters (LiteLLM's default, against tiktoken's quadratic worst case). Any other
+# shape (multi-part content, tool calls, None values, very long text) goes to
+# ``token_counter`` itself. tests/gateway/test_token_count.py holds the two equal.
+_CHUNK = 1024
+_PER_MESSAGE, _PER_NAME, _REPLY_PRIMING = 3, 1, 3
+_PLAIN_KEYS = frozenset({"role", "content", "name"})
+# Past this, LiteLLM extrapolates from samples: left to it.
+_MAX_EXACT = 4_000_000
+
+
+@functools.cache
+def _encoded_length() -> Callable[[str], int]:
+    """The length of a text in LiteLLM's default encoding (its bundled cl100k_base
+    file: tiktoken alone would download it), counted as LiteLLM counts it."""
+    router.litellm_module()
+    from litellm._lazy_imports import get_default_encoding
+    from litellm.litellm_core_utils.tokenizer import OpenAIEncoding
+
+    encoding: Any = get_default_encoding()
+    if isinstance(encoding, OpenAIEncoding):  # LiteLLM's native tokenizer, when enabled
+        return cast(Callable[[str], int], encoding.count)
+    encode = encoding.encode_ordinary  # = encode(text, disallowed_special=())
+    return lambda text: len(encode(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _role_count(role: str) -> int:
+    return _encoded_length()(role)
+
+
+def _text_count(text: str) -> int | None:
+    if len(text) > _MAX_EXACT:
+        return None
+    length = _encoded_length()
+    if len(text) <= _CHUNK:
+        return length(text)
+    return sum(length(text[i : i + _CHUNK]) for i in range(0, len(text), _CHUNK))
+
+
+def _plain_count(messages: list[dict[str, Any]]) -> int | None:
+    """``token_counter(messages=messages)`` for plain messages, else None."""
+    total = _REPLY_PRIMING
+    for message in messages:
+        if type(message) is not dict or not _PLAIN_KEYS.issuperset(message):
+            return None
+        total += _PER_MESSAGE
+        for key, value in message.items():
+            if type(value) is not str:
+                return None
+            if key == "role" and len(value) <= 16:
+                total += _role_count(value)  # a handful of distinct values: cached
+                continue
+            counted = _text_count(value)
+            if counted is None:
+                return None
+            total += counted + (_PER_NAME if key == "name" else 0)
+    return total
+
+
 def count_tokens(messages: list[dict[str, Any]]) -> int:
     """Prompt tokens as the tokenizer LiteLLM uses for cost estimates (tiktoken)."""
+    counted = _plain_count(messages)
+    if counted is not None:
+        return counted
     return int(router.litellm_module().token_counter(messages=messages))
 
 
 def count_text_tokens(text: str) -> int:
-    return int(router.litellm_module().token_counter(text=text)) if text else 0
+    if not text:
+        return 0
+    counted = _text_count(text)
+    if counted is not None:
+        return counted
+    return int(router.litellm_module().token_counter(text=text))
 
 
 def trim_to_window(
