@@ -238,6 +238,7 @@ def round_trips(counts: dict[str, int]) -> Iterator[None]:
     from redis.asyncio.client import Pipeline, Redis
     from redis.client import Pipeline as SyncPipeline
 
+    from apps.core.redis_scripts import ScriptChannel
     from apps.gateway import journal
 
     def counter(kind: str) -> Callable[[Any], Any]:
@@ -257,6 +258,7 @@ def round_trips(counts: dict[str, int]) -> Iterator[None]:
     with patched(
         [
             (Redis, "execute_command", counter("redis")),
+            (ScriptChannel, "_call", counter("redis")),  # the admission script
             (Pipeline, "execute", counter("redis")),
             (SyncPipeline, "execute", counter("redis")),
             (CursorWrapper, "_execute_with_wrappers", counter("sql")),
