@@ -14,8 +14,9 @@ Only what the scripts need: EVALSHA (EVAL when Redis answers NOSCRIPT, which als
 the script), integer, bulk-string, array and error replies. ``redis://`` URLs only (with
 a password and a database); others (TLS, Unix sockets) go through redis-py's client.
 A call waits at most ``TIMEOUT_S`` for its reply: past that the connection is dropped
-and every waiting call fails with ``TimeoutError``; a lost connection fails the calls
-waiting on it with ``ConnectionError`` and the next call opens a new one.
+and every waiting call fails with redis-py's ``TimeoutError``; a lost connection fails
+the calls waiting on it with redis-py's ``ConnectionError`` (as redis-py's client would)
+and the next call opens a new one.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from typing import Any, cast
 
 from django.conf import settings
 from redis.asyncio.connection import parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from apps.core.redis_client import get_redis
 
@@ -100,14 +103,21 @@ class ScriptChannel:
 
     async def _open(self) -> _Protocol:
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(CONNECT_TIMEOUT_S):
-            transport, protocol = await loop.create_connection(_Protocol, self._host, self._port)
-            try:
-                for command in self._setup:
-                    await protocol.send(_pack(command))
-            except BaseException:
-                transport.abort()
-                raise
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                transport, protocol = await loop.create_connection(
+                    _Protocol, self._host, self._port
+                )
+                try:
+                    for command in self._setup:
+                        await protocol.send(_pack(command))
+                except BaseException:
+                    transport.abort()
+                    raise
+        except (OSError, TimeoutError) as exc:
+            raise RedisConnectionError(
+                f"Cannot reach Redis at {self._host}:{self._port}: {exc!r}"
+            ) from exc
         self._protocol = protocol
         return protocol
 
@@ -143,7 +153,7 @@ class _Protocol(asyncio.Protocol):
 
     def send(self, packed: bytes) -> asyncio.Future[Any]:
         if self.closed or self._transport is None:
-            raise ConnectionError("The Redis connection is closed.")
+            raise RedisConnectionError("The Redis connection is closed.")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._waiting.append((future, time.monotonic()))
@@ -160,7 +170,7 @@ class _Protocol(asyncio.Protocol):
             return
         waited = time.monotonic() - self._waiting[0][1]
         if waited >= TIMEOUT_S:
-            self._fail(TimeoutError(f"Redis did not answer within {TIMEOUT_S:g} s."))
+            self._fail(RedisTimeoutError(f"Redis did not answer within {TIMEOUT_S:g} s."))
             self._transport.abort()
             return
         loop = asyncio.get_running_loop()
@@ -174,8 +184,8 @@ class _Protocol(asyncio.Protocol):
                 reply, position = _read(buffer, position)
             except _Incomplete:
                 break
-            except (ConnectionError, ValueError) as exc:  # not Redis's protocol
-                self._fail(ConnectionError(f"Unreadable reply from Redis: {exc!r}"))
+            except (_Unreadable, ValueError) as exc:  # not Redis's protocol
+                self._fail(RedisConnectionError(f"Unreadable reply from Redis: {exc!r}"))
                 if self._transport is not None:
                     self._transport.abort()
                 return
@@ -189,7 +199,7 @@ class _Protocol(asyncio.Protocol):
         self._buffer = buffer[position:]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(ConnectionError(f"The Redis connection was lost: {exc!r}"))
+        self._fail(RedisConnectionError(f"The Redis connection was lost: {exc!r}"))
 
     def _fail(self, exc: Exception) -> None:
         self.closed = True
@@ -204,6 +214,10 @@ class _Protocol(asyncio.Protocol):
 
 class _Incomplete(Exception):
     """The buffer ends inside a reply: wait for more bytes."""
+
+
+class _Unreadable(Exception):
+    """Bytes that are not a RESP reply."""
 
 
 def _read(buffer: bytes, position: int) -> tuple[Any, int]:
@@ -238,4 +252,4 @@ def _read(buffer: bytes, position: int) -> tuple[Any, int]:
         if message.startswith("NOSCRIPT"):
             return NoScriptError(message), after
         return ResponseError(message), after
-    raise ConnectionError(f"Unexpected reply from Redis: {buffer[position:end][:80]!r}")
+    raise _Unreadable(f"Unexpected reply from Redis: {buffer[position:end][:80]!r}")

@@ -13,7 +13,9 @@ import pytest
 import redis
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from apps.core import redis_scripts
 from apps.core.redis_client import sync_redis
@@ -78,7 +80,7 @@ def test_a_lost_connection_fails_its_calls_and_the_next_call_reconnects() -> Non
         assert protocol._transport is not None
         waiting = protocol.send(redis_scripts._pack((b"BLPOP", "scripts:never", 0)))
         protocol._transport.abort()
-        with pytest.raises(ConnectionError):
+        with pytest.raises(RedisConnectionError):
             await waiting
         reply = await channel.evalsha(ECHO_SHA, ECHO, 1, "scripts:none", 2, "b")
         assert channel._protocol is not protocol
@@ -101,13 +103,25 @@ def test_a_server_that_never_answers_fails_the_call_after_the_timeout(
         port = server.sockets[0].getsockname()[1]
         channel = ScriptChannel(f"redis://127.0.0.1:{port}/0")
         try:
-            with pytest.raises(TimeoutError):
+            with pytest.raises(RedisTimeoutError):
                 await channel.evalsha(ECHO_SHA, ECHO, 0)
         finally:
             server.close()
             await server.wait_closed()
 
     run(silent)
+
+
+def test_an_unreachable_redis_is_a_connection_error() -> None:
+    async def nowhere() -> None:
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        server.close()
+        await server.wait_closed()  # the port is free again: nothing listens
+        with pytest.raises(RedisConnectionError):
+            await ScriptChannel(f"redis://127.0.0.1:{port}/0").evalsha(ECHO_SHA, ECHO, 0)
+
+    run(nowhere)
 
 
 def test_the_urls_database_is_selected() -> None:
