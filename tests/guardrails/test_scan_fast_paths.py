@@ -7,6 +7,7 @@ import codecs
 import re
 import string
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -64,7 +65,7 @@ SECRETS = [
 ]
 
 
-def _scans(texts: list[str]) -> list[object]:
+def _scans(texts: list[str]) -> list[tuple[Any, ...]]:
     from apps.guardrails.engine import Direction, canary_for, scan_builtin
     from apps.guardrails.policy import Policy
 
