@@ -17,44 +17,46 @@ ROLES = {"system", "user", "assistant", "tool"}
 # tiktoken's cl100k_base. Its arithmetic for plain messages, done here without its
 # per-call machinery (message conversion, tokenizer selection, 6 times the time of the
 # encoding itself): 3 tokens per message, each string field's tokens (the role too), 1
-# more for a name, 3 for the reply's priming; text encoded in chunks of _CHUNK
-# characters (LiteLLM's default, against tiktoken's quadratic worst case). Any other
-# shape (multi-part content, tool calls, None values, very long text) goes to
+# more for a name, 3 for the reply's priming; text encoded in chunks (LiteLLM's
+# TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS, against tiktoken's quadratic worst case). Any other
+# shape (multi-part content, tool calls, None values, text past LiteLLM's
+# TOKEN_COUNTER_MAX_EXACT_CHARS, which it extrapolates from samples) goes to
 # ``token_counter`` itself. tests/gateway/test_token_count.py holds the two equal.
-_CHUNK = 1024
 _PER_MESSAGE, _PER_NAME, _REPLY_PRIMING = 3, 1, 3
 _PLAIN_KEYS = frozenset({"role", "content", "name"})
-# Past this, LiteLLM extrapolates from samples: left to it.
-_MAX_EXACT = 4_000_000
 
 
 @functools.cache
-def _encoded_length() -> Callable[[str], int]:
+def _encoding() -> tuple[Callable[[str], int], int, int]:
     """The length of a text in LiteLLM's default encoding (its bundled cl100k_base
-    file: tiktoken alone would download it), counted as LiteLLM counts it."""
+    file: tiktoken alone would download it), counted as LiteLLM counts it; LiteLLM's
+    chunk size and its longest exactly counted text."""
     router.litellm_module()
     from litellm._lazy_imports import get_default_encoding
+    from litellm.constants import TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS, TOKEN_COUNTER_MAX_EXACT_CHARS
     from litellm.litellm_core_utils.tokenizer import OpenAIEncoding
 
     encoding: Any = get_default_encoding()
     if isinstance(encoding, OpenAIEncoding):  # LiteLLM's native tokenizer, when enabled
-        return cast(Callable[[str], int], encoding.count)
-    encode = encoding.encode_ordinary  # = encode(text, disallowed_special=())
-    return lambda text: len(encode(text))
+        length = cast(Callable[[str], int], encoding.count)
+    else:
+        encode = encoding.encode_ordinary  # = encode(text, disallowed_special=())
+        length = lambda text: len(encode(text))  # noqa: E731
+    return length, int(TIKTOKEN_ENCODE_CHUNK_SIZE_CHARS), int(TOKEN_COUNTER_MAX_EXACT_CHARS)
 
 
 @functools.lru_cache(maxsize=64)
 def _role_count(role: str) -> int:
-    return _encoded_length()(role)
+    return _encoding()[0](role)
 
 
 def _text_count(text: str) -> int | None:
-    if len(text) > _MAX_EXACT:
+    length, chunk, max_exact = _encoding()
+    if len(text) > max_exact:
         return None
-    length = _encoded_length()
-    if len(text) <= _CHUNK:
+    if len(text) <= chunk:
         return length(text)
-    return sum(length(text[i : i + _CHUNK]) for i in range(0, len(text), _CHUNK))
+    return sum(length(text[i : i + chunk]) for i in range(0, len(text), chunk))
 
 
 def _plain_count(messages: list[dict[str, Any]]) -> int | None:
