@@ -74,14 +74,20 @@ def make_tenant(name: str, **ai: Any) -> Tenant:
     return tenant
 
 
-async def time_calls(fn: Callable[[], Awaitable[None]], n: int) -> list[float]:
+async def time_calls(
+    fn: Callable[[], Awaitable[None]], n: int, cpu: list[float] | None = None
+) -> list[float]:
+    """Milliseconds per call; with ``cpu``, the process's CPU milliseconds per call (all
+    its threads: the settler's work after a call included) are appended to it."""
     for _ in range(max(3, n // 10)):  # warm-up: connections, imports, caches
         await fn()
     out = []
     for _ in range(n):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         await fn()
         out.append((time.perf_counter() - start) * 1000)
+        if cpu is not None:
+            cpu.append((time.process_time() - start_cpu) * 1000)
     return out
 
 
@@ -141,16 +147,20 @@ async def latency(n: int, tenants: dict[str, Tenant]) -> dict[str, list[float]]:
         ctx = CallContext(tenant_id=tenants["plain"].id, feature="bench")
         await api.embed(ctx, [f"What does row-level security protect? #{next(counter)}"])
 
+    # CPU per call: unlike the wall time, it hardly moves with other processes' load.
+    raw_cpu: list[float] = []
+    gateway_cpu: list[float] = []
     results = {
-        "httpx": await time_calls(raw, n),
+        "httpx": await time_calls(raw, n, raw_cpu),
         "httpx_embed": await time_calls(raw_embed, n),
         "gateway_embed": await time_calls(gateway_embed, n),
         "litellm": await time_calls(bare, n),
         "router": await time_calls(routed, n),
-        "gateway_no_cache": await time_calls(gateway_call(tenants["plain"]), n),
+        "gateway_no_cache": await time_calls(gateway_call(tenants["plain"]), n, gateway_cpu),
         "gateway_cache_miss": await time_calls(gateway_call(tenants["cached"]), n),
     }
     await client.aclose()
+    results["httpx_cpu"], results["gateway_no_cache_cpu"] = raw_cpu, gateway_cpu
     return results
 
 
@@ -238,6 +248,7 @@ def round_trips(counts: dict[str, int]) -> Iterator[None]:
     from redis.asyncio.client import Pipeline, Redis
     from redis.client import Pipeline as SyncPipeline
 
+    from apps.core.redis_scripts import ScriptChannel
     from apps.gateway import journal
 
     def counter(kind: str) -> Callable[[Any], Any]:
@@ -257,6 +268,7 @@ def round_trips(counts: dict[str, int]) -> Iterator[None]:
     with patched(
         [
             (Redis, "execute_command", counter("redis")),
+            (ScriptChannel, "_call", counter("redis")),  # the admission script
             (Pipeline, "execute", counter("redis")),
             (SyncPipeline, "execute", counter("redis")),
             (CursorWrapper, "_execute_with_wrappers", counter("sql")),
@@ -446,6 +458,8 @@ def main() -> int:
         "httpx_p50_ms": p50["httpx"],
         "gateway_over_http_p50_ms": p50["gateway_no_cache"] - p50["httpx"],
         "gateway_over_http_p95_ms": p95["gateway_no_cache"] - p95["httpx"],
+        "gateway_cpu_over_http_ms": statistics.mean(lat["gateway_no_cache_cpu"])
+        - statistics.mean(lat["httpx_cpu"]),
         "httpx_embed_p50_ms": p50["httpx_embed"],
         "gateway_embed_p50_ms": p50["gateway_embed"],
         "embed_over_http_p50_ms": p50["gateway_embed"] - p50["httpx_embed"],
@@ -545,6 +559,10 @@ def main() -> int:
         if label != "total":
             print(f"{label:<48} {ms:>9.3f} {ms / steps['total']:>9.1%}")
     print(f"{'total':<48} {steps['total']:>9.3f}")
+    print(
+        f"CPU per call over raw httpx (this process, all threads): "
+        f"{result['gateway_cpu_over_http_ms']:.3f} ms"
+    )
     print(
         f"round trips per call: Redis {steps['redis_round_trips']:.1f} "
         f"(+{steps['redis_round_trips_after']:.2f} after the response, batched), "

@@ -260,6 +260,8 @@ OPENAI_COMPATIBLE_API_KEY = env_str("OPENAI_COMPATIBLE_API_KEY", "")
 OPENAI_COMPATIBLE_MODELS = env_list("OPENAI_COMPATIBLE_MODELS", [])
 EMBEDDING_DIM = env_int("EMBEDDING_DIM", 384, minimum=1)
 GATEWAY_TIMEOUT_S = env_int("GATEWAY_TIMEOUT_S", 60, minimum=1)
+# The relay drops a connection idle this long, before the provider does (apps/gateway/relay.py).
+GATEWAY_KEEPALIVE_S = env_float("GATEWAY_KEEPALIVE_S", 4.0)
 
 # Guardrails (docs/guardrails.md): an optional stronger classifier beside the built-in
 # checks, its time limit, and the largest text a check reads.

@@ -232,7 +232,8 @@ async def _embed_question(call: Call, question: str) -> list[float] | None:
 @dataclass(frozen=True)
 class CacheCheck:
     """The exact cache's verdict on a call: a hit, or the key to store the answer under
-    and the question the semantic cache may still answer (None when it does not apply)."""
+    ("" with the caches off) and the question the semantic cache may still answer (None
+    when it does not apply)."""
 
     key: str
     kind: str = ""
@@ -253,6 +254,8 @@ _NO_ANSWER = cache.CachedAnswer("", "", 0, 0, "0")
 
 
 async def exact_lookup(call: Call) -> CacheCheck:
+    if not call.cfg.cache_enabled:
+        return CacheCheck("")  # nothing is looked up or stored: no key to hash
     key = cache.exact_key(
         tenant_id=call.cfg.tenant_id,
         alias=call.alias,
@@ -261,8 +264,6 @@ async def exact_lookup(call: Call) -> CacheCheck:
         temperature=call.temperature,
         max_tokens=call.max_tokens,
     )
-    if not call.cfg.cache_enabled:
-        return CacheCheck(key)
     hit = await cache.get(key)
     if hit is not None:
         return CacheCheck(key, CacheKind.EXACT, hit)

@@ -46,9 +46,10 @@ COOL_AFTER = 3
 # Deployment parameters that are OpenAI's own request fields: sent as they are. Any other
 # parameter is LiteLLM's to interpret, so such a deployment stays on the Router.
 OPENAI_NATIVE_PARAMS = frozenset({"dimensions"})
-# How a connection the provider closed while it sat in the keep-alive pool fails: the
-# write of the request, or the response, finds it gone.
-_STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+# What aiohttp raises when the connection was already closed as it wrote the request
+# (its writer checks the transport before every write): the provider received no
+# complete request, so sending it again cannot make it run twice ("The wire" below).
+_NOT_WRITTEN = "Cannot write to closing transport"
 
 # Process-wide state ---------------------------------------------------------------------
 # _sessions: event loop -> its aiohttp session (keep-alive connections belong to the loop
@@ -91,7 +92,12 @@ def _session() -> aiohttp.ClientSession:
         timeout = aiohttp.ClientTimeout(
             total=None, connect=settings.GATEWAY_TIMEOUT_S, sock_read=settings.GATEWAY_TIMEOUT_S
         )
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        # Idle connections are dropped before the provider drops them (uvicorn, under
+        # vLLM and the local provider, closes them after 5 s): a request written to a
+        # connection the provider is closing fails after it left, and is not resent.
+        connector = aiohttp.TCPConnector(
+            limit=0, ttl_dns_cache=300, keepalive_timeout=settings.GATEWAY_KEEPALIVE_S
+        )
         session = aiohttp.ClientSession(timeout=timeout, connector=connector)
         _sessions[loop] = session
     return session
@@ -320,18 +326,17 @@ async def _post(
     if deployment.api_key:
         headers["Authorization"] = f"Bearer {deployment.api_key}"
     data = orjson.dumps(body)
+    url = f"{base}/{path}"
     try:
         try:
-            response = await _session().post(f"{base}/{path}", data=data, headers=headers)
-        except _STALE as exc:
-            if isinstance(exc, aiohttp.ClientConnectorError):
-                raise  # no connection at all: not a stale one
-            # A kept-alive connection the provider had closed meanwhile (servers close
-            # idle ones after a few seconds): the request never reached it. Once more, on
-            # another connection, before this counts as the deployment failing: under
-            # load such races come in bursts, and three in a row sent every call to the
-            # Router (16 times the relay's CPU per token) for GATEWAY_COOLDOWN_S.
-            response = await _session().post(f"{base}/{path}", data=data, headers=headers)
+            response = await _session().post(url, data=data, headers=headers)
+        except aiohttp.ClientOSError as exc:
+            if not _not_written(exc):
+                raise
+            # A kept-alive connection the provider had closed meanwhile, found closed
+            # while writing: nothing reached the provider. Once more, on another
+            # connection, before this counts as the deployment failing.
+            response = await _session().post(url, data=data, headers=headers)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         _failed(deployment)
         raise RelayUnavailable(repr(exc)) from exc
@@ -341,6 +346,19 @@ async def _post(
         _failed(deployment)
         raise RelayUnavailable(f"HTTP {response.status}: {detail!r}")
     return response
+
+
+def _not_written(exc: BaseException) -> bool:
+    """Whether the request failed before it was written (see _NOT_WRITTEN). Resending a
+    POST is safe only then (RFC 9112, 9.3.1: a non-idempotent request is retried only
+    when it is known not to have been applied; aiohttp itself retries on a reused
+    connection only idempotent methods). A connection that breaks after the request
+    went out (``ServerDisconnectedError`` before the response, a reset while reading)
+    may have reached a provider that is now generating, and billing, the answer."""
+    return any(
+        isinstance(cause, aiohttp.ClientConnectionResetError) and str(cause) == _NOT_WRITTEN
+        for cause in (exc, exc.__cause__)
+    )
 
 
 async def _post_json(

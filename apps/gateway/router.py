@@ -20,9 +20,10 @@ import weakref
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
+from django.utils.functional import empty
 
 ALIASES = ("fast", "smart", "embed")
 CHEAPER = {"smart": "fast"}
@@ -99,7 +100,14 @@ _SETTING_NAMES = (
 def _current() -> tuple[list[Deployment], str]:
     """The deployments and their fingerprint, rebuilt only when a setting changes
     (read on every call, so it must cost next to nothing)."""
-    values = tuple(getattr(settings, name, None) for name in _SETTING_NAMES)
+    # Read on the settings object itself: through django.conf.settings' lazy proxy each
+    # attribute costs ~1 µs, and this runs 4-5 times a call (13 µs each, was 6% of a
+    # call's CPU). override_settings swaps the object, so a change is still seen.
+    wrapped = cast(Any, settings)._wrapped
+    if wrapped is empty:  # not set up yet: the first read through the proxy does it
+        getattr(settings, "DEBUG", None)
+        wrapped = cast(Any, settings)._wrapped
+    values = tuple(getattr(wrapped, name, None) for name in _SETTING_NAMES)
     key = tuple(map(id, values))
     cached = _deployment_cache.get(key)
     if cached is None:

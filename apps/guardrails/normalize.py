@@ -49,6 +49,9 @@ _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 _BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]{4}){4,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 _BASE64URL_RE = re.compile(r"[A-Za-z0-9_-]{20,}={0,2}")
 _HEX_RE = re.compile(r"(?:(?:0x)?[0-9a-fA-F]{2}[\s:]?){12,}")
+# Every match of both base64 patterns above holds 16 characters of this class: a text
+# without such a run skips them (same result, one fast scan instead of two).
+_BASE64_GATE = re.compile(r"[A-Za-z0-9+/_-]{16}")
 _ROT13_HINT_RE = re.compile(r"\brot-?13\b|\bvtaber\b|\bcerivbhf\b|\bvafgehpgvbaf\b", re.I)
 
 MAX_DEPTH = 3
@@ -85,6 +88,25 @@ def _printable(raw: bytes) -> str | None:
 
 def _decode_one(text: str) -> list[str]:
     out: list[str] = []
+    if _BASE64_GATE.search(text):
+        out += _decode_base64(text)
+    for match in _HEX_RE.finditer(text):
+        digits = re.sub(r"0x|[\s:]", "", match.group(0))
+        if len(digits) % 2:
+            digits = digits[:-1]
+        try:
+            decoded = _printable(bytes.fromhex(digits))
+        except ValueError:
+            decoded = None
+        if decoded:
+            out.append(decoded)
+    if _ROT13_HINT_RE.search(text) or looks_rot13(text):
+        out.append(codecs.decode(text, "rot13"))
+    return out
+
+
+def _decode_base64(text: str) -> list[str]:
+    out: list[str] = []
     for match in _BASE64_RE.finditer(text):
         chunk = match.group(0)
         try:
@@ -103,18 +125,6 @@ def _decode_one(text: str) -> list[str]:
             decoded = None
         if decoded:
             out.append(decoded)
-    for match in _HEX_RE.finditer(text):
-        digits = re.sub(r"0x|[\s:]", "", match.group(0))
-        if len(digits) % 2:
-            digits = digits[:-1]
-        try:
-            decoded = _printable(bytes.fromhex(digits))
-        except ValueError:
-            decoded = None
-        if decoded:
-            out.append(decoded)
-    if _ROT13_HINT_RE.search(text) or looks_rot13(text):
-        out.append(codecs.decode(text, "rot13"))
     return out
 
 

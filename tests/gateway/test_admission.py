@@ -14,6 +14,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import override_settings
 
+from apps.core import redis_scripts
 from apps.core.redis_client import get_redis, sync_redis
 from apps.gateway import admission, budget, ratelimit
 from apps.gateway.config import ResolvedConfig, resolve
@@ -27,10 +28,11 @@ LIMITED = limits(pro={"tokens_per_day": 10_000, "requests_per_minute": 100})
 
 
 class CountingRedis:
-    """The real client, with every command and pipeline it is asked for written down."""
+    """The real client (or script channel), with every command and pipeline it is asked
+    for written down."""
 
-    def __init__(self, trips: list[str]) -> None:
-        self._redis = get_redis()
+    def __init__(self, trips: list[str], client: Any = None) -> None:
+        self._redis = client or get_redis()
         self._trips = trips
 
     def __getattr__(self, name: str) -> Any:
@@ -44,6 +46,9 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     made: list[str] = []
     for module in (admission, budget, ratelimit):
         monkeypatch.setattr(module, "get_redis", lambda: CountingRedis(made))
+    monkeypatch.setattr(
+        admission, "script_channel", lambda: CountingRedis(made, redis_scripts.script_channel())
+    )
     return made
 
 
@@ -89,7 +94,7 @@ def test_a_call_within_limits_and_budget_reserves_all_three_in_one_round_trip(
 
     reservation, decision = reserve(cfg)
 
-    assert trips == ["eval"]
+    assert trips == ["evalsha"]
     assert counter(tokens_key(cfg)) == 2 * 150
     assert counter(budget_key(cfg)) == (before or 0) + most_cost("fast")
     assert sync_redis().exists(ratelimit._keys(cfg.tenant_id, reservation.day)[1]) == 1
@@ -113,7 +118,7 @@ def test_a_refusal_by_the_limits_reserves_nothing(
 
     assert refused.value.code == "rate_limited"
     assert "100 tokens for today" in refused.value.message
-    assert trips == ["eval"]  # no refund to send
+    assert trips == ["evalsha"]  # no refund to send
     assert counter(tokens_key(cfg)) is None
     assert counter(budget_key(cfg)) == 7
 

@@ -4,10 +4,12 @@ failing deployment is left to it for GATEWAY_COOLDOWN_S."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import pytest
+from asgiref.sync import async_to_sync
 from django.test import override_settings
 
 from apps.gateway import relay, router
@@ -78,25 +80,32 @@ def test_a_failing_deployment_goes_to_the_router_and_cools_down_after_repeated_f
     assert relay.relayable("smart") is not None
 
 
-class _Dropping:
-    """The relay's session, with its first ``drops`` requests finding their kept-alive
-    connection closed by the provider."""
+def _not_written() -> aiohttp.ClientOSError:
+    """As aiohttp fails a request whose connection it found closed while writing it."""
+    exc = aiohttp.ClientOSError(None, "Can not write request body for http://provider/")
+    exc.__cause__ = aiohttp.ClientConnectionResetError(relay._NOT_WRITTEN)
+    return exc
 
-    def __init__(self, drops: int) -> None:
+
+class _Dropping:
+    """The relay's session, with its first ``drops`` requests failing with ``error()``."""
+
+    def __init__(self, drops: int, error: Callable[[], Exception] = _not_written) -> None:
         self.drops = drops
+        self.error = error
         self.posts = 0
 
     async def post(self, *args: Any, **kwargs: Any) -> aiohttp.ClientResponse:
         self.posts += 1
         if self.posts <= self.drops:
-            raise aiohttp.ServerDisconnectedError()
+            raise self.error()
         return await _real_session().post(*args, **kwargs)
 
 
 _real_session = relay._session
 
 
-def test_a_kept_alive_connection_the_provider_closed_is_retried_not_counted(
+def test_a_request_found_unwritable_on_a_closed_connection_is_sent_again_not_counted(
     make_tenant: MakeTenant, no_litellm: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tenant = make_tenant(cache_enabled=False)
@@ -110,7 +119,37 @@ def test_a_kept_alive_connection_the_provider_closed_is_retried_not_counted(
     assert relay._failures == {}
 
 
-def test_a_connection_dropped_twice_goes_to_the_router_as_one_failure(
+@pytest.mark.parametrize(
+    "error",
+    [
+        aiohttp.ServerDisconnectedError,  # the request went out; no response came
+        lambda: aiohttp.ClientOSError(104, "Connection reset by peer"),
+        lambda: aiohttp.ClientConnectionResetError("Connection lost"),
+    ],
+)
+def test_a_connection_that_broke_after_the_request_may_have_left_is_not_resent_by_the_relay(
+    make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch, error: Callable[[], Exception]
+) -> None:
+    tenant = make_tenant(cache_enabled=False)
+    fast = relay.relayable("fast")
+    assert fast is not None
+    session = _Dropping(drops=1, error=error)
+    monkeypatch.setattr(relay, "_session", lambda: session)
+    events = stream(ctx_for(tenant), "Hello")
+    assert events[-1].type == "done"  # through LiteLLM's Router, as any relay failure
+    assert session.posts == 1
+    assert relay._failures == {relay._cooling_key(fast): 1}
+
+
+@override_settings(GATEWAY_KEEPALIVE_S=2.5)
+def test_idle_connections_are_dropped_before_the_providers_idle_timeout() -> None:
+    async def keepalive() -> Any:
+        return relay._session().connector._keepalive_timeout  # type: ignore[union-attr]
+
+    assert async_to_sync(keepalive)() == 2.5
+
+
+def test_a_request_unwritable_twice_goes_to_the_router_as_one_failure(
     make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tenant = make_tenant(cache_enabled=False)

@@ -4,12 +4,15 @@ text of the guardrail benchmarks (bench/data/guardrails_*.jsonl) and on rot13 it
 from __future__ import annotations
 
 import codecs
+import re
 import string
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 
-from apps.guardrails import spelling
+from apps.guardrails import normalize, pii, spelling
 
 DATA = Path(__file__).resolve().parents[2] / "bench" / "data"
 
@@ -45,3 +48,64 @@ def test_looks_rot13_answers_as_before_on_every_benchmark_text() -> None:
     verdicts = [spelling.looks_rot13(text) for text in texts]
     assert verdicts == [looks_rot13_reference(text) for text in texts]
     assert verdicts[-3] is True  # the rotated sentence is seen
+
+
+SECRETS = [
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEabc\n-----END RSA PRIVATE KEY-----",
+    "AKIAABCDEFGHIJKLMNOP",
+    "sk-ant-abcdefghijklmnopqrstuvwxyz",
+    "sk-abcdefghijklmnopqrstuvwx",
+    "sk_live_abcdefghijklmnop1234",
+    "ghp_" + "a1" * 18,
+    "xoxb-1234567890-abc",
+    "AIza" + "b" * 35,
+    "eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.abcdefghijkl",
+    "postgres://user:pw12345@db.example.com/x",
+    "password: hunter2hunter2",
+]
+
+
+def _scans(texts: list[str]) -> list[tuple[Any, ...]]:
+    from apps.guardrails.engine import Direction, canary_for, scan_builtin
+    from apps.guardrails.policy import Policy
+
+    canary = canary_for("fast-paths")
+    policy = Policy()
+    return [
+        (
+            scan_builtin(text, policy, Direction.INPUT),
+            scan_builtin(text, policy, Direction.OUTPUT, canary=canary),
+            pii.find_pii(text),
+            pii.find_secrets(text),
+            normalize.decoded_runs(text),
+        )
+        for text in texts
+    ]
+
+
+def test_the_scans_gates_change_no_verdict_on_any_benchmark_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The gates in pii.py and normalize.py skip patterns that cannot match: every scan
+    (checks, actions, kinds, excerpts, scores, redacted text) equals the scan with every
+    gate open, on every benchmark text and on texts made to pass each gate."""
+    texts = [
+        *bench_texts(),
+        "mail me at ana@example.org or +33 6 12 34 56 78",
+        "card 4111 1111 1111 1111, IBAN GB82 WEST 1234 5698 7654 32",
+        "key AKIAABCDEFGHIJKLMNOP and sk-proj-abcdefghijklmnopqrstuvwx",
+        "PASSWORD = hunter2hunter2, to\u212aen: abcdefgh",  # Kelvin sign: (?i) folds it
+        "aWdub3JlIGFsbCBwcmV2aW91cyBpbnN0cnVjdGlvbnM= and 69 67 6e 6f 72 65 20 61 6c 6c 20 70",
+        *(f"one secret: {secret} (end)" for secret in SECRETS),
+    ]
+    gated = _scans(texts)
+    always = re.compile("")
+    monkeypatch.setattr(pii, "_EMAIL_GATE", always)
+    monkeypatch.setattr(pii, "_DIGIT_GATE", always)
+    monkeypatch.setattr(pii, "_may_hold_secret", lambda text: True)
+    monkeypatch.setattr(normalize, "_BASE64_GATE", always)
+    assert gated == _scans(texts)
+    assert sum(bool(found[2]) for found in gated) > 10  # personal data was found
+    kinds = {finding.kind for found in gated for finding in found[3]}
+    assert kinds == {kind for kind, _ in pii.SECRET_PATTERNS}  # every kind of secret
+    assert sum(bool(found[4]) for found in gated) > 10  # and encoded runs
