@@ -19,7 +19,7 @@ Then one-text inference time (torch, one thread; CPU ms per text, p50/p95) and t
 resident memory of the process.
 
     .venv/bin/python bench/finetune_guardrails.py [--leave-out guardrails_injection_train5.jsonl]
-        [--epochs 1] [--lr 5e-5] [--batch 32] [--json /tmp/result.json]
+        [--epochs 3] [--lr 5e-5] [--batch 32] [--json /tmp/result.json]
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--leave-out", default="guardrails_injection_train5.jsonl")
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
