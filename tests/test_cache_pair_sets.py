@@ -45,7 +45,8 @@ FILES = (
     PairFile("dev5", "dev", "d5_"),
 )
 # Every file is checked against all the others: each needs these beside it.
-ALL = {f"semantic_cache_pairs{suffix}.jsonl" for suffix in ("", "_heldout", "_dev2", "_dev3", "_dev4")}
+EARLIER = ("", "_heldout", "_dev2", "_dev3", "_dev4")
+ALL = {f"semantic_cache_pairs{suffix}.jsonl" for suffix in EARLIER}
 
 
 @pytest.fixture(scope="module", params=FILES, ids=[file.name for file in FILES])
