@@ -91,6 +91,11 @@
   const errorBox = document.getElementById("composer-error");
   const picker = document.getElementById("model-picker");
   const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  // A new bubble's time as the server renders saved ones ("j M, H:i" in UTC, the
+  // project's TIME_ZONE), so a message reads the same before and after a reload.
+  const STAMP = new Intl.DateTimeFormat("en-GB", {
+    day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC",
+  });
   let stopUrl = null;
 
   // Every post carries the model picked in the composer; the server remembers it for
@@ -118,7 +123,7 @@
     const time = document.createElement("time");
     const now = new Date();
     time.dateTime = now.toISOString();
-    time.textContent = now.toLocaleString([], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+    time.textContent = STAMP.format(now);
     meta.appendChild(time);
     el.appendChild(meta);
     log.appendChild(el);

@@ -81,9 +81,13 @@ def test_chat_stream_stop_and_refresh(
     partial = answer.inner_text()
     assert partial.startswith("[dev model]")
 
+    # A streamed bubble's time reads as the server renders saved ones ("5 Dec, 04:24").
+    stamp = re.compile(r"\d{1,2} [A-Z][a-z]{2}, \d{2}:\d{2}")
+    assert stamp.fullmatch(page.locator(".bubble-assistant time").last.inner_text())
     page.reload()
     saved = page.locator(".bubble-assistant .bubble-text").last.inner_text()
     assert saved == partial
+    assert stamp.fullmatch(page.locator(".bubble-assistant time").last.inner_text())
     last = page.locator(".bubble-assistant").last
     assert last.locator(".bubble-note").first.inner_text() == "Stopped."
     # The owner also sees what the partial answer cost.
