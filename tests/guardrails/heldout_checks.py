@@ -85,16 +85,19 @@ def check_balance(rows: list[Row]) -> None:
     assert foreign_benign >= 0.25 * (len(rows) - len(attacks))
 
 
-def check_obfuscation(rows: list[Row]) -> None:
+def check_obfuscation(rows: list[Row], zero_width: set[str] = ZERO_WIDTH) -> list[Row]:
+    """Every encoding present, each obfuscated row naming its intent and carrying its
+    zero-width or homoglyph characters; returns the obfuscated rows for further checks."""
     obfuscated = [row for row in rows if row["category"] == "obfuscation"]
     assert {row["encoding"] for row in obfuscated} == ENCODINGS
     for row in obfuscated:
         assert row["intent"] in ATTACK_KINDS, row["id"]
         text = str(row["text"])
         if row["encoding"] == "zero_width":
-            assert ZERO_WIDTH & set(text), row["id"]
+            assert zero_width & set(text), row["id"]
         if row["encoding"] == "homoglyph":
             assert any("\u0400" <= char <= "\u04ff" for char in text), row["id"]
+    return obfuscated
 
 
 def shared_text_count(rows: list[Row], path: Path) -> int:

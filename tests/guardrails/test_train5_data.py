@@ -18,8 +18,8 @@ import pytest
 from tests.guardrails.heldout_checks import (
     ATTACK_KINDS,
     DATA,
-    ENCODINGS,
     check_labels,
+    check_obfuscation,
     check_shape,
     check_unique,
     load_rows,
@@ -77,10 +77,7 @@ def _decodes_to_text(run: str, encoding: str) -> bool:
 
 
 def test_obfuscated_rows_name_their_encoding_and_carry_it(rows: list[dict[str, object]]) -> None:
-    obfuscated = [row for row in rows if row["category"] == "obfuscation"]
-    assert {row["encoding"] for row in obfuscated} == ENCODINGS
-    for row in obfuscated:
-        assert row["intent"] in ATTACK_KINDS, row["id"]
+    for row in check_obfuscation(rows, zero_width=ZERO_WIDTH):
         text = str(row["text"])
         if row["encoding"] == "base64":
             runs = re.findall(r"[A-Za-z0-9+/]{24,}={0,2}", text)
@@ -88,10 +85,6 @@ def test_obfuscated_rows_name_their_encoding_and_carry_it(rows: list[dict[str, o
         if row["encoding"] == "hex":
             runs = re.findall(r"(?:[0-9a-f]{2}){12,}", text)
             assert any(_decodes_to_text(run, "hex") for run in runs), row["id"]
-        if row["encoding"] == "zero_width":
-            assert ZERO_WIDTH & set(text), row["id"]
-        if row["encoding"] == "homoglyph":
-            assert any("\u0400" <= char <= "\u04ff" for char in text), row["id"]
         if row["encoding"] == "spaced":
             assert re.search(r"(?:\w {1,3}){8,}", text), row["id"]
 
