@@ -88,6 +88,16 @@ def check_balance(rows: list[Row]) -> None:
     assert foreign_benign >= 0.25 * (len(rows) - len(attacks))
 
 
+def check_length_mix(rows: list[Row]) -> None:
+    """One-liners and long framed texts, and both labels among the long ones, so that
+    length alone does not give a row's label away."""
+    lengths = [len(str(row["text"]).split()) for row in rows]
+    assert max(lengths) >= 100
+    assert sum(1 for n in lengths if n <= 12) >= 50
+    labels_of_long = {row["label"] for row, n in zip(rows, lengths, strict=True) if n >= 80}
+    assert labels_of_long == {0, 1}
+
+
 def check_obfuscation(rows: list[Row], zero_width: set[str] = ZERO_WIDTH) -> list[Row]:
     """Every encoding present, each obfuscated row naming its intent and carrying its
     zero-width or homoglyph characters; returns the obfuscated rows for further checks."""
