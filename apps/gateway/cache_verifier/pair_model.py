@@ -15,8 +15,13 @@ the word it misspells ("paymnt"), the overlap with short forms expanded through 
 in ``abbreviations.json`` ("pwd", "k8s", "w/"), the overlap once a sentence of context
 before the question is set aside ("I bought supplies. How do I file an expense report?"),
 a clause moved as a block ("Before cancelling, can I ...?"), and one question in the
-passive voice and the other not (the roles' order turns with it). ``features`` measures
-those (29 numbers, names as in ``decision_model.json``);
+passive voice and the other not (the roles' order turns with it). Three more say how
+sure the rules are and who acts on whom: a fact with something on each side (one day for
+another, not one added), a role conflict with something on each side ("import" /
+"export", roles swapped around a preposition), and two questions over the same words
+that ask for different ones ("Which partners own the accounts?" / "Which accounts are
+owned by the partner?"). ``features`` measures those (32 numbers, names as in
+``decision_model.json``);
 ``Forest`` adds up the trees' leaves for a pair and gives the probability that the two
 ask the same thing.
 
@@ -69,6 +74,9 @@ FEATURES = (
     "rotated",
     "clause_moved",
     "passive_differs",
+    "facet_replaced",
+    "roles_two_sided",
+    "asked_swapped",
 )
 LEAF = -1  # the "left child" of a leaf
 ABBREVIATIONS_FILE = Path(__file__).with_name("abbreviations.json")
@@ -85,6 +93,7 @@ def features(
     *,
     facet_differs: bool,
     roles_differ: bool,
+    facet_replaced: bool,
 ) -> dict[str, float]:
     """The model's inputs for one pair: the similarity, the content words' overlap (as
     the lexical scorer sees it), how the wording differs, and whether the facet check
@@ -127,6 +136,13 @@ def features(
         # One question in the passive voice, the other not ("Which plan includes SSO?" /
         # "SSO is included in which plan?"): the order of the roles turns with the voice.
         "passive_differs": float(q.passive != c.passive),
+        # How sure the rules are: a fact or a role with something on each side (one
+        # day for another, "import" for "export") is a near-miss far more often than one
+        # added or left out ("3" vs "1, 3"), which rewordings trip.
+        "facet_replaced": float(facet_replaced),
+        "roles_two_sided": float(roles_differ and alignment.two_sided(q, c)),
+        # Who acts on whom: the same words, each asking for what the other names.
+        "asked_swapped": float(alignment.asked_swapped(q, c)),
     }
 
 

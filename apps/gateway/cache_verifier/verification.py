@@ -39,6 +39,9 @@ MEMO_MAX_CHARS = 500
 class Verdict:
     ok: bool
     reason: str
+    # A group has something on each side the other lacks: one fact in place of another
+    # ("saturday" vs "sunday"), not only one added or left out ("3" vs "1, 3").
+    replaced: bool = False
 
 
 def verify(query: str, cached_query: str) -> Verdict:
@@ -47,38 +50,87 @@ def verify(query: str, cached_query: str) -> Verdict:
 
 
 def compare(a: Facets, b: Facets) -> Verdict:
-    """``ok`` when the two questions' facets agree; else the first group that differs."""
+    """``ok`` when the two questions' facets agree; else the first group that differs,
+    and whether any group has something on each side (``Verdict.replaced``)."""
+    verdict = _first_difference(a, b)
+    if verdict.ok or verdict.replaced:
+        return verdict
+    return Verdict(False, verdict.reason, _replaced(a, b))
+
+
+def _replaced(a: Facets, b: Facets) -> bool:
+    """Some group has an item on each side that the other lacks ("upload" for
+    "download" behind a number written two ways)."""
+    groups = (
+        (a.natural_languages, b.natural_languages),
+        (a.numbers, b.numbers),
+        (a.prog_languages, b.prog_languages),
+        (a.times, b.times),
+        (a.units, b.units),
+    )
+    if any(_both(x, y) for x, y in groups):
+        return True
+    if a.directions != b.directions and _axis_conflict(a.directions, b.directions):
+        return True
+    if a.routes != b.routes and _axis_conflict(a.routes, b.routes):
+        return True
+    return bool(_absent(a.entities, b, b.entities) and _absent(b.entities, a, a.entities))
+
+
+def _first_difference(a: Facets, b: Facets) -> Verdict:
     if a.language is not None and b.language is not None and a.language != b.language:
-        return Verdict(False, f"written language differs: {a.language!r} vs {b.language!r}")
+        return Verdict(
+            False, f"written language differs: {a.language!r} vs {b.language!r}", replaced=True
+        )
     if a.natural_languages != b.natural_languages:
         return Verdict(
             False,
             f"languages differ: {_fmt(a.natural_languages)} vs {_fmt(b.natural_languages)}",
+            _both(a.natural_languages, b.natural_languages),
         )
     if a.negation != b.negation:
         return Verdict(False, f"negation differs: {a.negation} vs {b.negation}")
     if a.numbers != b.numbers:
-        return Verdict(False, f"numbers differ: {_fmt(a.numbers)} vs {_fmt(b.numbers)}")
+        return Verdict(
+            False,
+            f"numbers differ: {_fmt(a.numbers)} vs {_fmt(b.numbers)}",
+            _both(a.numbers, b.numbers),
+        )
     if a.plans != b.plans and (_absent(a.plans, b, b.plans) or _absent(b.plans, a, a.plans)):
-        return Verdict(False, f"plans differ: {_fmt(a.plans)} vs {_fmt(b.plans)}")
+        return Verdict(
+            False, f"plans differ: {_fmt(a.plans)} vs {_fmt(b.plans)}", _both(a.plans, b.plans)
+        )
     if a.prog_languages != b.prog_languages:
         return Verdict(
             False,
             f"programming languages differ: {_fmt(a.prog_languages)} vs {_fmt(b.prog_languages)}",
+            _both(a.prog_languages, b.prog_languages),
         )
     if a.entities != b.entities:
         only_a = _absent(a.entities, b, b.entities)
         only_b = _absent(b.entities, a, a.entities)
         if only_a or only_b:
-            return Verdict(False, f"entities differ: {_fmt(only_a)} vs {_fmt(only_b)}")
+            return Verdict(
+                False,
+                f"entities differ: {_fmt(only_a)} vs {_fmt(only_b)}",
+                bool(only_a and only_b),
+            )
     if a.directions != b.directions and _axis_conflict(a.directions, b.directions):
-        return Verdict(False, f"directions differ: {_fmt(a.directions)} vs {_fmt(b.directions)}")
+        return Verdict(
+            False,
+            f"directions differ: {_fmt(a.directions)} vs {_fmt(b.directions)}",
+            replaced=True,
+        )
     if a.routes != b.routes and _axis_conflict(a.routes, b.routes):
-        return Verdict(False, f"routes differ: {_fmt(a.routes)} vs {_fmt(b.routes)}")
+        return Verdict(False, f"routes differ: {_fmt(a.routes)} vs {_fmt(b.routes)}", replaced=True)
     if a.times != b.times:
-        return Verdict(False, f"times differ: {_fmt(a.times)} vs {_fmt(b.times)}")
+        return Verdict(
+            False, f"times differ: {_fmt(a.times)} vs {_fmt(b.times)}", _both(a.times, b.times)
+        )
     if a.units != b.units:
-        return Verdict(False, f"units differ: {_fmt(a.units)} vs {_fmt(b.units)}")
+        return Verdict(
+            False, f"units differ: {_fmt(a.units)} vs {_fmt(b.units)}", _both(a.units, b.units)
+        )
     return Verdict(True, "ok")
 
 
@@ -94,6 +146,11 @@ def _facets(text: str) -> Facets:
 @functools.lru_cache(maxsize=MEMO_MAX_ENTRIES)
 def _memoised_facets(text: str) -> Facets:
     return extract_facets(text)
+
+
+def _both(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Each side has an item the other lacks."""
+    return bool(a - b) and bool(b - a)
 
 
 def _fmt(values: frozenset[str] | set[str]) -> str:
