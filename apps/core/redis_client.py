@@ -24,11 +24,13 @@ from django.conf import settings
 # SharedConnectionPool._pools: the sync pools of Django's cache, one per URL and options,
 #   shared by every thread of the process (made under a lock; redis-py pools are
 #   thread-safe and reset themselves after a fork).
+# _sync_clients: Redis URL -> the sync client on its shared pool (``sync_redis``).
 # Per process because connections are. Tests reset nothing: each test's loop gets its own
 # client, and the sync pools serve every test.
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis[bytes]] = (
     weakref.WeakKeyDictionary()
 )
+_sync_clients: dict[str, redis.Redis[bytes]] = {}
 
 
 def get_redis() -> aioredis.Redis[bytes]:
@@ -52,11 +54,17 @@ def get_redis() -> aioredis.Redis[bytes]:
 
 
 def sync_redis() -> redis.Redis[bytes]:
-    """A sync client on the process's shared pool (for locks and keys outside the cache)."""
-    pool = SharedConnectionPool.from_url(
-        settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5
-    )
-    return redis.Redis(connection_pool=pool)
+    """A sync client on the process's shared pool (for locks and keys outside the cache).
+    One per URL: making a client costs ~90 µs of Python (its response callbacks, the
+    pool's key), which the ledger journal's threads paid on every batch, holding the GIL
+    beside the event loop."""
+    url = settings.REDIS_URL
+    client = _sync_clients.get(url)
+    if client is None:
+        pool = SharedConnectionPool.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        # Two threads may both make one: either serves, the last is kept.
+        client = _sync_clients[url] = redis.Redis(connection_pool=pool)
+    return client
 
 
 class SharedConnectionPool(redis.ConnectionPool):

@@ -52,6 +52,9 @@ _HEX_RE = re.compile(r"(?:(?:0x)?[0-9a-fA-F]{2}[\s:]?){12,}")
 # Every match of both base64 patterns above holds 16 characters of this class: a text
 # without such a run skips them (same result, one fast scan instead of two).
 _BASE64_GATE = re.compile(r"[A-Za-z0-9+/_-]{16}")
+# Every match of _HEX_RE is 24 or more characters of this class (12 pairs of digits, each
+# with an optional "0x" and separator): a text without such a run skips it.
+_HEX_GATE = re.compile(r"[0-9a-fA-Fx\s:]{24,}")
 _ROT13_HINT_RE = re.compile(r"\brot-?13\b|\bvtaber\b|\bcerivbhf\b|\bvafgehpgvbaf\b", re.I)
 
 MAX_DEPTH = 3
@@ -90,7 +93,7 @@ def _decode_one(text: str) -> list[str]:
     out: list[str] = []
     if _BASE64_GATE.search(text):
         out += _decode_base64(text)
-    for match in _HEX_RE.finditer(text):
+    for match in _HEX_RE.finditer(text) if _HEX_GATE.search(text) else ():
         digits = re.sub(r"0x|[\s:]", "", match.group(0))
         if len(digits) % 2:
             digits = digits[:-1]

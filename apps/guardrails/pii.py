@@ -130,11 +130,16 @@ MAX_SCAN_CHARS = 200_000
 
 # Gates: what every match of the patterns behind them needs (a character or a literal
 # each pattern contains), so a text without it skips them with the same result. Most
-# chat messages and answers hold no "@", no digit and no key prefix: a few fast scans
+# chat messages and answers hold no "@", few digits and no key prefix: a few fast scans
 # instead of seven PII and eleven secret patterns (tests/guardrails/
 # test_scan_fast_paths.py compares every verdict with the gates open).
 _EMAIL_GATE = re.compile("@")
-_DIGIT_GATE = re.compile(r"\d")  # in every PII pattern but the e-mail's
+_DIGIT_GATE = re.compile(r"\d")
+# Every PII pattern but the e-mail's needs digits: six or more for all but the IBAN (a UK
+# NI number six, an SSN nine, a phone number nine to be kept, a card or a French social
+# security number thirteen); an IBAN two, after two capitals. A message with a number or
+# two in it ("#123", "in 2024") skips them.
+_IBAN_GATE = re.compile(r"[A-Z]{2}\d{2}")
 # The case-sensitive literals of every secret pattern but the password's...
 _SECRET_LITERALS = (
     "-----BEGIN", "AKIA", "ASIA", "sk-", "sk_", "rk_", "ghp_", "gho_", "ghu_", "ghs_",
@@ -149,6 +154,11 @@ def _may_hold_secret(text: str) -> bool:
     if any(literal in text for literal in _SECRET_LITERALS):
         return True
     return bool(_ASSIGN_GATE.search(text) and _PASSWORD.search(text))
+
+
+def _may_hold_number(text: str) -> bool:
+    digits = len(_DIGIT_GATE.findall(text))
+    return digits >= 6 or (digits >= 2 and _IBAN_GATE.search(text) is not None)
 
 
 def _digits(text: str) -> str:
@@ -167,7 +177,7 @@ def find_pii(text: str) -> list[Finding]:
     if _EMAIL_GATE.search(text):
         for match in _EMAIL_RE.finditer(text):
             add("email", match)
-    if not _DIGIT_GATE.search(text):
+    if not _may_hold_number(text):
         return without_overlaps(found)
     for match in _IBAN_RE.finditer(text):
         if iban_ok(match.group(0).replace(" ", "")):
