@@ -52,14 +52,16 @@ def check_ids_in_order_and_unique_pairs(rows: list[dict[str, str]], prefix: str)
     assert [pair for pair, n in pairs.items() if n > 1] == []
 
 
-def short_kinds_and_labels(rows: list[dict[str, str]]) -> dict[tuple[str, str], int]:
-    """The (kind, label) groups with fewer than MIN_PER_KIND_AND_LABEL pairs."""
+def short_kinds_and_labels(
+    rows: list[dict[str, str]], minimum: int = MIN_PER_KIND_AND_LABEL
+) -> dict[tuple[str, str], int]:
+    """The (kind, label) groups with fewer than ``minimum`` pairs."""
     per_label = Counter((row["kind"], row["label"]) for row in rows)
     return {
         (kind, label): per_label[kind, label]
         for kind in KINDS
         for label in LABELS
-        if per_label[kind, label] < MIN_PER_KIND_AND_LABEL
+        if per_label[kind, label] < minimum
     }
 
 

@@ -18,6 +18,7 @@ import pytest
 from tests.cache_test_sets import (
     DATA,
     KINDS,
+    MIN_PER_KIND_AND_LABEL,
     check_ids_in_order_and_unique_pairs,
     check_labelled_pairs,
     ids_sharing_a_question,
@@ -32,6 +33,9 @@ class PairFile:
     name: str
     split: str
     id_prefix: str
+    # Fewer only where pairs were dropped after writing for sharing a question with a set
+    # written at the same time (bench/data/README.md says which).
+    min_per_kind_and_label: int = MIN_PER_KIND_AND_LABEL
 
     @property
     def path(self) -> Path:
@@ -43,7 +47,7 @@ FILES = (
     PairFile("test3", "test", "v"),
     PairFile("test4", "test", "w"),
     PairFile("test5", "test", "x"),
-    PairFile("test6", "test", "y"),
+    PairFile("test6", "test", "y", min_per_kind_and_label=14),
     PairFile("dev5", "dev", "d5_"),
 )
 # Every file is checked against all the others: each needs these beside it.
@@ -75,9 +79,9 @@ def test_ids_are_numbered_in_order_and_pairs_are_unique(
 def test_all_sixteen_kinds_have_enough_pairs_of_each_label(
     pair_file: tuple[PairFile, list[dict[str, str]]],
 ) -> None:
-    _, rows = pair_file
+    file, rows = pair_file
     assert {row["kind"] for row in rows} == KINDS
-    assert short_kinds_and_labels(rows) == {}
+    assert short_kinds_and_labels(rows, file.min_per_kind_and_label) == {}
 
 
 def test_both_labels_are_balanced(pair_file: tuple[PairFile, list[dict[str, str]]]) -> None:
