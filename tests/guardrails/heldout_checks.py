@@ -9,7 +9,10 @@ never another set's text.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -138,6 +141,75 @@ class HeldoutSetChecks:
 
     def test_obfuscated_rows_name_their_encoding_and_carry_it(self, rows: list[Row]) -> None:
         check_obfuscation(rows)
+
+    def test_no_text_is_shared_with_another_injection_set(self, rows: list[Row]) -> None:
+        shared = shared_text_count(rows, self.path)
+        # A count only: the message must not print another set's rows.
+        assert shared == 0, (
+            f"{shared} texts of {self.path.name} also appear in another injection set"
+        )
+
+
+def _decodes_to_text(run: str, encoding: str) -> bool:
+    try:
+        raw = base64.b64decode(run, validate=True) if encoding == "base64" else bytes.fromhex(run)
+        return bool(raw.decode("utf-8").strip())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return False
+
+
+class TrainingSetChecks:
+    """The tests every training set (trainN) runs; a test module subclasses it with its file
+    and prefix. Looser than a held-out set on size and kinds, stricter on languages."""
+
+    path: Path
+    prefix: str
+    min_rows = 500
+    min_languages = 15
+    zero_width = ZERO_WIDTH | {"\u2060"}
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def rows(cls) -> list[Row]:
+        return load_rows(cls.path)
+
+    def test_every_row_has_the_heldout4_shape(self, rows: list[Row]) -> None:
+        check_shape(rows, min_rows=self.min_rows)
+        assert all(re.fullmatch(r"[a-z]{2}", str(row["lang"])) for row in rows)
+
+    def test_labels_agree_with_categories_and_ids(self, rows: list[Row]) -> None:
+        check_labels(rows, self.prefix)
+        assert all(re.fullmatch(rf"{self.prefix}[ab]\d{{3}}", str(row["id"])) for row in rows)
+
+    def test_ids_and_texts_are_unique(self, rows: list[Row]) -> None:
+        check_unique(rows)
+
+    def test_attacks_are_at_least_40_percent_and_mixed_in_kind_and_language(
+        self, rows: list[Row]
+    ) -> None:
+        attacks = [row for row in rows if row["label"] == 1]
+        ordinary = [row for row in rows if row["label"] == 0]
+        assert len(attacks) >= 0.4 * len(rows)
+        assert len(ordinary) >= 0.4 * len(rows)
+        kinds = Counter(row["category"] for row in attacks)
+        assert all(kinds[kind] >= 20 for kind in (*ATTACK_KINDS, "obfuscation")), kinds
+        assert len({row["lang"] for row in rows}) >= self.min_languages
+        assert sum(1 for row in attacks if row["lang"] != "en") >= 0.4 * len(attacks)
+        assert sum(1 for row in ordinary if row["lang"] != "en") >= 0.4 * len(ordinary)
+        # Every language that has attacks also has ordinary texts, so that language is no cue.
+        assert {row["lang"] for row in attacks} == {row["lang"] for row in ordinary}
+
+    def test_obfuscated_rows_name_their_encoding_and_carry_it(self, rows: list[Row]) -> None:
+        for row in check_obfuscation(rows, zero_width=self.zero_width):
+            text = str(row["text"])
+            if row["encoding"] == "base64":
+                runs = re.findall(r"[A-Za-z0-9+/]{24,}={0,2}", text)
+                assert any(_decodes_to_text(run, "base64") for run in runs), row["id"]
+            if row["encoding"] == "hex":
+                runs = re.findall(r"(?:[0-9a-f]{2}){12,}", text)
+                assert any(_decodes_to_text(run, "hex") for run in runs), row["id"]
+            if row["encoding"] == "spaced":
+                assert re.search(r"(?:\w {1,3}){8,}", text), row["id"]
 
     def test_no_text_is_shared_with_another_injection_set(self, rows: list[Row]) -> None:
         shared = shared_text_count(rows, self.path)
