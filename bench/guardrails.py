@@ -21,7 +21,8 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
    value; negatives include Luhn-failing card numbers, order ids, dates, placeholders).
 3. Time added per request: the input scan of each test text plus the output scan of a
    400-character answer, with every check on (redaction included), p50 and p95, in wall
-   time and in this thread's CPU time (steady when the machine is shared); and per
+   time and in this thread's CPU time (steady when the machine is shared), also for the
+   ordinary texts alone, and the share of texts that reach the e5 stage; and per
    streamed sentence: a StreamGuard holding sentences, fed a 12-sentence answer in
    4-character chunks, divided by its sentences.
 Prints a table and writes JSON (default bench/results/guardrails.json).
@@ -48,6 +49,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from apps.guardrails import encoder  # noqa: E402
 from apps.guardrails.engine import Direction, scan_builtin  # noqa: E402
 from apps.guardrails.injection import detect, versions  # noqa: E402
 from apps.guardrails.pii import find_pii  # noqa: E402
@@ -183,19 +185,39 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def latency(repeats: int) -> dict[str, Any]:
-    texts = [row["text"] for row in load("guardrails_injection.jsonl") if row["split"] == "test"]
+    rows = [row for row in load("guardrails_injection.jsonl") if row["split"] == "test"]
     canary = "zq0123456789abcd"
     per_request: list[float] = []
     # CPU time of this thread too: on a shared machine the wall-clock p95 is mostly the
     # other processes' turn on the core, which CPU time leaves out.
     per_request_cpu: list[float] = []
-    for _ in range(repeats):
-        for text in texts:
-            start, start_cpu = time.perf_counter(), time.thread_time()
-            scan_builtin(text, ALL_ON, Direction.INPUT)
-            scan_builtin(ANSWER, ALL_ON, Direction.OUTPUT, canary=canary)
-            per_request.append((time.perf_counter() - start) * 1000)
-            per_request_cpu.append((time.thread_time() - start_cpu) * 1000)
+    ordinary_cpu: list[float] = []
+    # Which texts reach the e5 stage (apps/guardrails/encoder.py): counted around it.
+    reached: list[str] = []
+    embed = encoder.probability
+
+    def counted(normalized: str) -> float | None:
+        reached.append(normalized)
+        return embed(normalized)
+
+    encoder.probability = counted
+    reaching = {"ordinary": 0, "attack": 0}
+    try:
+        for _ in range(repeats):
+            for row in rows:
+                before = len(reached)
+                start, start_cpu = time.perf_counter(), time.thread_time()
+                scan_builtin(row["text"], ALL_ON, Direction.INPUT)
+                scan_builtin(ANSWER, ALL_ON, Direction.OUTPUT, canary=canary)
+                per_request.append((time.perf_counter() - start) * 1000)
+                per_request_cpu.append((time.thread_time() - start_cpu) * 1000)
+                if not row["label"]:
+                    ordinary_cpu.append(per_request_cpu[-1])
+                if len(reached) > before:
+                    reaching["attack" if row["label"] else "ordinary"] += 1
+    finally:
+        encoder.probability = embed
+    ordinary = sum(1 for row in rows if not row["label"]) * repeats
     per_sentence: list[float] = []
     chunks = [STREAM_ANSWER[i : i + 4] for i in range(0, len(STREAM_ANSWER), 4)]
     for _ in range(repeats * 20):
@@ -210,6 +232,10 @@ def latency(repeats: int) -> dict[str, Any]:
         "added_p95_ms": round(percentile(per_request, 0.95), 3),
         "added_cpu_p50_ms": round(statistics.median(per_request_cpu), 3),
         "added_cpu_p95_ms": round(percentile(per_request_cpu, 0.95), 3),
+        "added_cpu_p50_ms_ordinary": round(statistics.median(ordinary_cpu), 3),
+        "added_cpu_p95_ms_ordinary": round(percentile(ordinary_cpu, 0.95), 3),
+        "encoder_share_ordinary": rate(reaching["ordinary"], ordinary),
+        "encoder_share_attacks": rate(reaching["attack"], len(per_request) - ordinary),
         "stream_sentence_p50_ms": round(statistics.median(per_sentence), 3),
         "stream_sentence_p95_ms": round(percentile(per_sentence, 0.95), 3),
         "requests_timed": len(per_request),
@@ -263,6 +289,17 @@ def main() -> None:
         (
             "added per request CPU p50 / p95",
             f"{result['added_cpu_p50_ms']:.2f} / {result['added_cpu_p95_ms']:.2f} ms",
+            "",
+        ),
+        (
+            "added CPU p50 / p95, ordinary texts",
+            f"{result['added_cpu_p50_ms_ordinary']:.2f} / "
+            f"{result['added_cpu_p95_ms_ordinary']:.2f} ms",
+            "",
+        ),
+        (
+            "reach the e5 stage: ordinary / attacks",
+            f"{result['encoder_share_ordinary']:.1%} / {result['encoder_share_attacks']:.1%}",
             "",
         ),
         ("per streamed sentence p50", f"{result['stream_sentence_p50_ms']:.3f} ms", ""),
