@@ -22,7 +22,7 @@ from apps.guardrails.spelling import respellings
 class InjectionResult:
     score: float  # 1.0 for a rule match, else the classifier's (or the average's) probability
     flagged: bool
-    reason: str  # the rule's name, "classifier", or "" when not flagged
+    reason: str  # the rule's name, "classifier", "classifier+e5", or "" when not flagged
     excerpt: str  # the matched part (normalised), for the log
     encoded: bool  # found in a decoded base64 / hex / rot13 run, or a respelled text
 
