@@ -87,12 +87,9 @@ async def check_input(
     scan = await ascan(str(out[last]["content"]), policy, Direction.INPUT)
     await enforce(ctx, scan, Direction.INPUT)
     out[last] = {**out[last], "content": scan.text}
-    redacting = any(policy.action(c) == Action.REDACT for c in (Check.PII, Check.SECRETS))
-    if redacting:
-        for i in indexes[:-1]:
-            earlier = scan_builtin(str(out[i]["content"]), policy, Direction.INPUT)
-            out[i] = {**out[i], "content": earlier.text}
-    return out, scan.flags
+    # Earlier turns only redacted again (nothing else changes a text): not judged, so the
+    # injection detector (its encoder tens of ms a text) does not run on them every turn.
+    return [*redacted(policy, out[:last]), *out[last:]], scan.flags
 
 
 def redacted(policy: Policy, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

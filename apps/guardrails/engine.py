@@ -152,8 +152,17 @@ def _masked(text: str) -> str:
     return _Excerpts(text).around(0, len(text))
 
 
-def scan_builtin(text: str, policy: Policy, direction: Direction, *, canary: str = "") -> Scan:
-    """The built-in checks of ``direction`` under ``policy`` (no backend, no I/O)."""
+def scan_builtin(
+    text: str,
+    policy: Policy,
+    direction: Direction,
+    *,
+    canary: str = "",
+    detected: injection.InjectionResult | None = None,
+) -> Scan:
+    """The built-in checks of ``direction`` under ``policy`` (no backend, no I/O).
+    ``detected``: the injection verdict of the scanned text, already computed (``ascan``
+    computes it off the event loop where the encoder is needed)."""
     hits: list[Hit] = []
     to_redact: list[pii.Finding] = []
     score = 0.0
@@ -169,7 +178,7 @@ def scan_builtin(text: str, policy: Policy, direction: Direction, *, canary: str
         if action == Action.OFF:
             continue
         if check == Check.PROMPT_INJECTION:
-            result = injection.detect(scanned)
+            result = detected or injection.detect(scanned)
             score = result.score
             if result.flagged:
                 excerpt = _masked(result.excerpt)
@@ -202,7 +211,10 @@ async def ascan(
 ) -> Scan:
     """``scan_builtin``, then the configured backend (for injection and moderation),
     within its time limit; a backend that fails counts as a hit per ``fail_closed``."""
-    result = scan_builtin(text, policy, direction, canary=canary)
+    detected = None
+    if Check.PROMPT_INJECTION in CHECKS[direction] and policy.active(Check.PROMPT_INJECTION):
+        detected = await injection.adetect(text[: settings.GUARDRAILS_MAX_CHARS])
+    result = scan_builtin(text, policy, direction, canary=canary, detected=detected)
     backend = backend or backends.configured()
     wanted = [
         c for c in (Check.PROMPT_INJECTION, Check.MODERATION)

@@ -8,6 +8,8 @@ n-gram model decides alone at its own threshold."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from apps.guardrails import encoder
@@ -43,28 +45,66 @@ def rule_match(normalized: str) -> tuple[str, str] | None:
     return None
 
 
-def detect(text: str) -> InjectionResult:
+Scored = list[tuple[float, str, bool]]  # (n-gram probability, view, encoded) per view
+E5 = Callable[[str], "float | None"]  # a view's head probability, None where it cannot run
+
+
+def _first_stage(text: str) -> InjectionResult | Scored:
+    """A rule's hit, or each view's n-gram probability (cheap: microseconds per view)."""
     model = shipped()
-    scored: list[tuple[float, str, bool]] = []
+    scored: Scored = []
     for view, encoded in views(text):
         found = rule_match(view)
         if found is not None:
             return InjectionResult(1.0, True, found[0], found[1], encoded)
         scored.append((model.probability(view), view, encoded))
+    return scored
+
+
+def _second_stage(scored: Scored, e5: E5) -> InjectionResult:
+    threshold = shipped().threshold
     best = InjectionResult(0.0, False, "", "", False)
     for probability, view, encoded in scored:
-        score, flagged, reason = _judge(probability, view, model.threshold)
+        score, flagged, reason = _judge(probability, view, threshold, e5)
         if score > best.score:
             best = InjectionResult(score, flagged, reason if flagged else "", view[:80], encoded)
     return best
 
 
-def _judge(ngram: float, view: str, ngram_threshold: float) -> tuple[float, bool, str]:
+def detect(text: str) -> InjectionResult:
+    """The verdict, computed on the caller's thread (the encoder included: tens of ms for
+    a view in its band). On an event loop use ``adetect``."""
+    first = _first_stage(text)
+    if isinstance(first, InjectionResult):
+        return first
+    return _second_stage(first, encoder.probability)
+
+
+async def adetect(text: str) -> InjectionResult:
+    """``detect`` for the event loop: the same verdict, with the encoder's views (the few
+    whose n-gram probability leaves the verdict open) embedded on a worker thread, so the
+    loop does not stop for them (the engine releases the GIL while it computes)."""
+    first = _first_stage(text)
+    if isinstance(first, InjectionResult):
+        return first
+    head = encoder.head()
+    wanted = [view for probability, view, _ in first if head.can_flag(probability)]
+    found: dict[str, float | None] = {}
+    if wanted:
+        found = await asyncio.to_thread(_embedded, wanted)
+    return _second_stage(first, found.get)
+
+
+def _embedded(views: list[str]) -> dict[str, float | None]:
+    return {view: encoder.probability(view) for view in views}
+
+
+def _judge(ngram: float, view: str, ngram_threshold: float, e5: E5) -> tuple[float, bool, str]:
     """A view's score, verdict and reason: the average with the encoder's head where it
     can change the verdict and runs here, else the n-gram probability at its threshold."""
     head = encoder.head()
     if head.can_flag(ngram):
-        found = encoder.probability(view)
+        found = e5(view)
         if found is not None:
             score = head.average(ngram, found)
             return score, score >= head.threshold, "classifier+e5"

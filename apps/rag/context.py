@@ -24,7 +24,7 @@ from apps.gateway.config import resolve
 from apps.gateway.types import CallContext
 from apps.guardrails.engine import Direction, scan_builtin
 from apps.guardrails.engine import Hit as GuardHit
-from apps.guardrails.injection import detect
+from apps.guardrails.injection import adetect
 from apps.guardrails.policy import Action, Check, PassageMode, Policy, PolicyError
 from apps.guardrails.services import aevents_record
 from apps.rag.retrieval import EmptyQuery, Hit, asearch, has_ready_documents
@@ -221,7 +221,7 @@ async def guard_passages(
     hits: list[GuardHit] = []
     omit = policy.passages == PassageMode.OMIT
     for passage in passages:
-        result = detect(passage.content)
+        result = await adetect(passage.content)
         if result.flagged:
             what = "omitted" if omit else "quoted"
             # Admins read this log: a private passage is neither named nor quoted.
