@@ -57,7 +57,7 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-HELDOUT6 = "guardrails_injection_heldout6.jsonl"  # never opened by a detector's author
+HELDOUT6 = "guardrails_injection_heldout6.jsonl"  # spent: scored once on g7
 HELDOUT5 = "guardrails_injection_heldout5.jsonl"  # spent: scored on g6, trained on since g7
 HELDOUT4 = "guardrails_injection_heldout4.jsonl"  # spent: scored on g5, trained on since g6
 # The held-out sets, oldest first, each with its key suffix and its headline label: the
@@ -65,7 +65,7 @@ HELDOUT4 = "guardrails_injection_heldout4.jsonl"  # spent: scored on g5, trained
 HELD_OUT_SETS = (
     (HELDOUT4, "heldout4", "held-out 4 (spent, trained on)"),
     (HELDOUT5, "heldout5", "held-out 5 (spent: scored once on g6, trained on since g7)"),
-    (HELDOUT6, "heldout6", "held-out 6 (written apart, never tuned on)"),
+    (HELDOUT6, "heldout6", "held-out 6 (scored once on g7, spent)"),
 )
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
@@ -272,7 +272,9 @@ def main() -> None:
         ]
 
     rows = (
-        rates_of("held-out 6", "heldout6", target=True) if "heldout6_injections" in result else []
+        rates_of("held-out 6, scored once on g7, spent", "heldout6", target=True)
+        if "heldout6_injections" in result
+        else []
     )
     if "heldout5_injections" in result:
         rows += rates_of("held-out 5, spent", "heldout5")
