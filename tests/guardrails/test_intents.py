@@ -248,4 +248,4 @@ def test_the_benchmark_makes_held_out_6_the_headline_when_it_is_there(tmp_path: 
     assert found["heldout6_injections"] == 1
     assert found["heldout6_benign"] == 1
     assert found["injection_detection_rate_heldout5"] == 1.0
-    assert found["headline"] == "held-out 6 (written apart, never tuned on)"
+    assert found["headline"] == "held-out 6 (scored once on g7, spent)"
