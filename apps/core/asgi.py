@@ -37,13 +37,14 @@ from django.core.handlers.exception import convert_exception_to_response
 from django.dispatch import Signal
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
-from django.urls import Resolver404, get_resolver, set_script_prefix
+from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
 from django.utils.module_loading import import_string
 
 from apps.core.db import worker_pool
 
 View = TypeVar("View", bound=Callable[..., Any])
 _MARK = "served_lean"
+_RESOLVED = "starter.lean_match"  # the scope's key for the path and view found
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[Mapping[str, Any]]]
@@ -161,6 +162,16 @@ class LeanHandler(ASGIHandler):
             await _close(response, inline)
         body_file.close()
 
+    def resolve_request(self, request: HttpRequest) -> ResolverMatch:
+        """The view ``Application`` resolved to route the request here (resolving a path
+        walks the URLconf: a cost per request); Django's own resolution otherwise."""
+        found: tuple[str, ResolverMatch] | None = getattr(request, "scope", {}).get(_RESOLVED)
+        if found is None or found[0] != request.path_info or hasattr(request, "urlconf"):
+            resolved: ResolverMatch = super().resolve_request(request)
+            return resolved
+        request.resolver_match = found[1]
+        return found[1]
+
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         setattr(request, _MARK, True)
         response: HttpResponseBase = await super().get_response_async(request)
@@ -200,19 +211,28 @@ class Application:
         self.lean = lean
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = self.lean if self._is_lean(scope) else self.django
-        await handler(scope, receive, send)
+        found = _lean_match(scope)
+        if found is None:
+            await self.django(scope, receive, send)
+            return
+        scope[_RESOLVED] = found  # LeanHandler.resolve_request: not resolved twice
+        await self.lean(scope, receive, send)
 
     @staticmethod
     def _is_lean(scope: Scope) -> bool:
-        if scope["type"] != "http":
-            return False
-        path: str = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :]
-        try:
-            match = get_resolver().resolve(path)
-        except Resolver404:
-            return False
-        return bool(getattr(match.func, _MARK, False))
+        return _lean_match(scope) is not None
+
+
+def _lean_match(scope: Scope) -> tuple[str, ResolverMatch] | None:
+    """The path and view of a request for a view marked ``@lean``; None for others."""
+    if scope["type"] != "http":
+        return None
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    try:
+        match = get_resolver().resolve(path)
+    except Resolver404:
+        return None
+    return (path, match) if getattr(match.func, _MARK, False) else None

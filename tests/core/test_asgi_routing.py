@@ -6,11 +6,14 @@ import asyncio
 import threading
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from django.core import signals
 from django.core.exceptions import ImproperlyConfigured
+from django.core.handlers.asgi import ASGIHandler
 from django.test import RequestFactory
+from django.urls import get_resolver
 from pytest_django import Settings
 
 from apps.chat import views as chat_views
@@ -61,9 +64,9 @@ def test_lean_views_get_djangos_csrf_check(rf: RequestFactory, settings: Setting
         csrf_refusal(signed)
 
 
-def serve_lean(path: str) -> list[dict[str, object]]:
-    """One GET through ``LeanHandler`` on this thread's new event loop; the ASGI messages
-    it sent."""
+def serve_lean(path: str, app: Any = None) -> list[dict[str, object]]:
+    """One GET through ``LeanHandler`` (or ``app``) on this thread's new event loop; the
+    ASGI messages it sent."""
     sent: list[dict[str, object]] = []
 
     async def run() -> None:
@@ -82,7 +85,7 @@ def serve_lean(path: str) -> list[dict[str, object]]:
             sent.append(dict(message))
 
         request = scope("GET", path) | {"headers": [], "query_string": b"", "server": None}
-        await LeanHandler()(request, receive, send)
+        await (app or LeanHandler())(request, receive, send)
 
     asyncio.run(run())
     return sent
@@ -130,3 +133,20 @@ def test_with_an_async_receiver_the_signals_go_djangos_way() -> None:
         signals.request_started.disconnect(started_async)
     assert sent[0]["status"] == 404
     assert sorted(seen) == ["async", "sync hop"]  # run concurrently by Django
+
+
+def test_a_lean_request_is_resolved_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Application`` resolves the path to route it; the lean handler reuses that."""
+    resolver = get_resolver()
+    resolved: list[str] = []
+    resolve = resolver.resolve
+
+    def counted(path: str) -> Any:
+        resolved.append(path)
+        return resolve(path)
+
+    monkeypatch.setattr(resolver, "resolve", counted)
+    path = f"/t/acme/chat/messages/{uuid.uuid4()}/events/"
+    sent = serve_lean(path, Application(ASGIHandler(), LeanHandler()))
+    assert sent[0]["status"] == 404  # the view ran: no ticket
+    assert resolved == [path]
