@@ -19,20 +19,19 @@ def _connect() -> psycopg.Connection[tuple[object, ...]]:
 
 
 @pytest.mark.django_db
-def test_a_connection_back_a_moment_ago_is_not_probed_and_an_idle_one_is() -> None:
+def test_a_connection_handed_out_a_moment_ago_is_not_probed_and_an_idle_one_is() -> None:
     conn = _connect()
-    db_pool.note_returned(conn)
+    db_pool.check_if_idle(conn)  # never handed out: probed, healthy
     conn.close()  # broken, as a server restart would leave it
-    db_pool.check_if_idle(conn)  # returned just now: trusted, no round trip
-    setattr(conn, db_pool._RETURNED, time.monotonic() - db_pool.CHECK_IDLE_S)
+    db_pool.check_if_idle(conn)  # handed out just now: trusted, no round trip
+    setattr(conn, db_pool._CHECKED_OUT, time.monotonic() - db_pool.CHECK_IDLE_S)
     with pytest.raises(psycopg.OperationalError):
         db_pool.check_if_idle(conn)  # idle: probed, found broken
 
 
 @pytest.mark.django_db
-def test_a_connection_never_returned_is_probed() -> None:
+def test_a_connection_never_handed_out_is_probed() -> None:
     conn = _connect()
-    db_pool.check_if_idle(conn)  # healthy: passes
     conn.close()
     with pytest.raises(psycopg.OperationalError):
         db_pool.check_if_idle(conn)
@@ -45,4 +44,4 @@ def test_the_pool_uses_the_idle_check_instead_of_djangos() -> None:
     connections["default"].ensure_connection()
     pool = connections["default"].pool  # type: ignore[attr-defined]
     assert pool._check is db_pool.check_if_idle
-    assert pool._reset is db_pool.note_returned
+    assert pool._reset is None  # returns stay on the caller's thread
