@@ -125,7 +125,9 @@ DATABASES = {
             env_str("DATABASE_URL", stack.DEFAULT_DATABASE_URL), name="DATABASE_URL"
         ),
         "CONN_MAX_AGE": 0 if DATABASE_POOL else env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
-        "CONN_HEALTH_CHECKS": True,
+        # With the pool, a connection is checked only when it sat idle (apps/core/db_pool.py)
+        # instead of at every checkout.
+        "CONN_HEALTH_CHECKS": not DATABASE_POOL,
         "OPTIONS": _database_options,
     }
 }

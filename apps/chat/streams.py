@@ -107,6 +107,7 @@ class _Live:
     tailed: bool = False  # a reader on another instance tails the Redis stream
     last_read: float = field(default_factory=time.monotonic)
     task: asyncio.Task[None] | None = None
+    loop: asyncio.AbstractEventLoop | None = None  # the generation's (_mine)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake(self) -> None:
@@ -173,6 +174,7 @@ def start_claimed(
     live.task = asyncio.create_task(
         _generate(live, user_id, prepared), context=contextvars.Context()
     )
+    live.loop = live.task.get_loop()
     _start_flusher()
 
 
@@ -402,8 +404,9 @@ def _start_flusher() -> None:
 
 
 def _mine(live: _Live, loop: asyncio.AbstractEventLoop) -> bool:
-    # One loop per process in a server; tests run several, one after another.
-    return live.terminal is None and live.task is not None and live.task.get_loop() is loop
+    # One loop per process in a server; tests run several, one after another. Asked for
+    # every answer at every tick: the loop is kept on the answer, not asked of its task.
+    return live.terminal is None and live.loop is loop
 
 
 def _queue_batch(pipe: Any, live: _Live) -> None:
@@ -527,12 +530,13 @@ async def _read_live(live: _Live, seen: int) -> AsyncIterator[list[Event]]:
         while True:
             changed = live.changed
             end = len(live.tokens)
-            batch = _token_events(live.tokens[seen:end], seen + 1)
-            batch += [
-                (str(end + 1 + i), kind, data)
-                for i, (kind, data) in enumerate(live.after)
-                if end + 1 + i > seen
-            ]
+            batch = _token_events(live.tokens[seen:end], seen + 1) if end > seen else []
+            if live.after:  # the events after the tokens: only at the end
+                batch += [
+                    (str(end + 1 + i), kind, data)
+                    for i, (kind, data) in enumerate(live.after)
+                    if end + 1 + i > seen
+                ]
             seen = max(seen, end + len(live.after))
             if live.ended:
                 yield batch

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -375,20 +374,20 @@ def _sse(events: list[streams.Event]) -> bytes:
     """Server-sent events, several per write when several are ready."""
     out = []
     for event_id, kind, data in events:
+        if kind == "token" and event_id:  # most events: straight to bytes
+            out.append(
+                b"id: %b\nevent: token\ndata: %b\n\n" % (event_id.encode(), orjson.dumps(data))
+            )
+            continue
         if kind == "ping":
-            out.append(": ping\n\n")
+            out.append(b": ping\n\n")
             continue
         if kind == "token":
             data = orjson.dumps(data).decode()
         lines = "".join(f"data: {line}\n" for line in (data.split("\n") if data else [""]))
         head = f"id: {event_id}\n" if event_id else ""
-        out.append(f"{head}event: {kind}\n{lines}\n")
-    return "".join(out).encode()
-
-
-async def _event_stream(batches: AsyncIterator[list[streams.Event]]) -> AsyncIterator[bytes]:
-    async for batch in batches:
-        yield _sse(batch)
+        out.append(f"{head}event: {kind}\n{lines}\n".encode())
+    return b"".join(out)
 
 
 @require_GET
@@ -418,7 +417,7 @@ async def message_events(request: HttpRequest, slug: str, message_id: UUID) -> H
     )
     last_id = request.headers.get("Last-Event-ID") or request.GET.get("after") or "0"
     events = streams.read_events(tenant_id=ticket.tenant_id, message_id=message_id, last_id=last_id)
-    return event_stream_response(_event_stream(events))
+    return event_stream_response(events, encode=_sse)
 
 
 # -- attachments (apps/chat/attachments.py) -------------------------------------------------

@@ -6,6 +6,10 @@ class CoreConfig(AppConfig):
     label = "core"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from apps.core.db_pool import use_idle_check
         from apps.core.metrics import celery_queue_depth, register_scrape_collector
 
         register_scrape_collector(celery_queue_depth)
+        connection_created.connect(use_idle_check, dispatch_uid="core.use_idle_check")

@@ -9,9 +9,10 @@ of the cost of the request (docs/adr/0003-lean-handler.md; figures in docs/perfo
 
 Views marked ``@lean`` are served by ``LeanHandler``: the same URLconf, the same view
 API, but only ``settings.LEAN_MIDDLEWARE`` around them, all of it async, and no thread of
-their own: the ``request_started``/``request_finished`` work runs on the shared worker
-pool (``WorkerPoolContext``) instead of a per-request thread, and the view's synchronous
-work goes to that pool in one hop
+their own: the ``request_started``/``request_finished`` receivers run on the event loop
+(``LeanHandler.handle`` says why that is safe), any other thread-sensitive call on the
+shared worker pool (``WorkerPoolContext``) instead of a per-request thread, and the
+view's synchronous work goes to that pool in one hop
 (``apps.tenants.lean.run_as_member``). Such a view gets no ``request.user`` or
 ``request.session`` from middleware: it authenticates the request itself, with Django's
 own CSRF and session checks (``apps.core.lean``) or a signed ticket (the chat's events,
@@ -22,23 +23,28 @@ apart.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from asgiref.sync import SyncToAsync, ThreadSensitiveContext
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import ImproperlyConfigured, RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
+from django.dispatch import Signal
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
-from django.urls import Resolver404, get_resolver
+from django.urls import Resolver404, ResolverMatch, get_resolver, set_script_prefix
 from django.utils.module_loading import import_string
 
 from apps.core.db import worker_pool
 
 View = TypeVar("View", bound=Callable[..., Any])
 _MARK = "served_lean"
+_RESOLVED = "starter.lean_match"  # the scope's key for the path and view found
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[Mapping[str, Any]]]
@@ -59,10 +65,11 @@ def served_lean(request: HttpRequest) -> bool:
 class WorkerPoolContext(ThreadSensitiveContext):
     """A request's context whose thread-sensitive ``sync_to_async`` calls run on the
     process's worker pool (``apps.core.db.worker_pool``), each on whichever thread is
-    free: for a lean request, whose few such calls (signals, closing the response) need
-    no thread of their own, since its database work opens and closes its own
-    transaction and connection (``in_worker_thread``). Not for code that needs
-    consecutive calls on one thread (``atenant_context``)."""
+    free: for a lean request, whose few such calls (the signals and the response's close
+    when an async receiver sends them Django's way) need no thread of their own, since
+    its database work opens and closes its own transaction and connection
+    (``in_worker_thread``). Not for code that needs consecutive calls on one thread
+    (``atenant_context``)."""
 
     async def __aenter__(self) -> WorkerPoolContext:
         await super().__aenter__()  # type: ignore[no-untyped-call]
@@ -82,14 +89,88 @@ class LeanHandler(ASGIHandler):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Django's handler opens a ThreadSensitiveContext per request, which starts a
-        # thread for the first thread-sensitive call in it (the request_started signal's
-        # receivers, the response's close). Without one, those calls of every lean request
-        # of the process queued on asgiref's one shared thread (seconds at 300 streams);
-        # here they go to the worker pool.
+        # thread for the first thread-sensitive call in it. Without one, such calls of
+        # every lean request of the process queued on asgiref's one shared thread
+        # (seconds at 300 streams); here they go to the worker pool.
         if scope["type"] != "http":
             raise ValueError(f"LeanHandler serves HTTP only, not {scope['type']}.")
         async with WorkerPoolContext():
             await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Django's ``ASGIHandler.handle`` (5.2), but ``request_started`` and the
+        response's close (which sends ``request_finished``) run on the event loop, not
+        through ``sync_to_async``: each was a hop to a worker thread and back, two turns
+        of a busy loop before the post's own work and one after. Their receivers have
+        nothing to do here: Django's (``reset_queries``, ``close_old_connections``)
+        act on the connections this thread opened, and the event loop's thread opens
+        none (a query there raises ``SynchronousOnlyOperation``); a lean view's database
+        work runs on pooled threads that hand their connection back after each call
+        (``in_worker_thread``). Should an async receiver ever be connected, the signals
+        go Django's way (``_inline``)."""
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(get_script_prefix(scope))
+        inline = _inline(signals.request_started) and _inline(signals.request_finished)
+        if inline:
+            signals.request_started.send(sender=self.__class__, scope=scope)
+        else:
+            await signals.request_started.asend(sender=self.__class__, scope=scope)
+        request, error_response = self.create_request(scope, body_file)
+        if request is None:
+            assert error_response is not None  # noqa: S101 - Django returns one or the other
+            body_file.close()
+            await self.send_response(error_response, send)
+            await _close(error_response, inline)
+            return
+
+        async def process_request(request: HttpRequest, send: Send) -> HttpResponseBase:
+            response = await self.run_get_response(request)
+            with contextlib.suppress(asyncio.CancelledError):  # the client disconnected
+                await self.send_response(response, send)
+            return response
+
+        # As Django does: the disconnect listener first, so that it cannot keep
+        # process_request from being cancelled.
+        listening = asyncio.create_task(self.listen_for_disconnect(receive))
+        processing = asyncio.create_task(process_request(request, send))
+        tasks: list[asyncio.Task[Any]] = [listening, processing]
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            if task.done():
+                try:
+                    task.result()
+                except RequestAborted:
+                    pass  # the client disconnected
+                except AssertionError:
+                    body_file.close()
+                    raise
+            else:
+                task.cancel()  # views may handle the cancellation
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        try:
+            response = processing.result()
+        except asyncio.CancelledError:
+            if inline:
+                signals.request_finished.send(sender=self.__class__)
+            else:
+                await signals.request_finished.asend(sender=self.__class__)
+        else:
+            await _close(response, inline)
+        body_file.close()
+
+    def resolve_request(self, request: HttpRequest) -> ResolverMatch:
+        """The view ``Application`` resolved to route the request here (resolving a path
+        walks the URLconf: a cost per request); Django's own resolution otherwise."""
+        found: tuple[str, ResolverMatch] | None = getattr(request, "scope", {}).get(_RESOLVED)
+        if found is None or found[0] != request.path_info or hasattr(request, "urlconf"):
+            resolved: ResolverMatch = super().resolve_request(request)
+            return resolved
+        request.resolver_match = found[1]
+        return found[1]
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponseBase:
         setattr(request, _MARK, True)
@@ -109,6 +190,19 @@ class LeanHandler(ASGIHandler):
         self._middleware_chain = handler
 
 
+def _inline(signal: Signal) -> bool:
+    """Whether every receiver of ``signal`` is synchronous (Django keeps
+    ``(key, receiver, is_async)`` per receiver), so that it can be sent on the loop."""
+    return not any(entry[2] for entry in signal.receivers)
+
+
+async def _close(response: HttpResponseBase, inline: bool) -> None:
+    if inline:
+        response.close()
+    else:
+        await sync_to_async(response.close)()
+
+
 class Application:
     """The project's ASGI application: routes each HTTP request to one of the handlers."""
 
@@ -117,19 +211,28 @@ class Application:
         self.lean = lean
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = self.lean if self._is_lean(scope) else self.django
-        await handler(scope, receive, send)
+        found = _lean_match(scope)
+        if found is None:
+            await self.django(scope, receive, send)
+            return
+        scope[_RESOLVED] = found  # LeanHandler.resolve_request: not resolved twice
+        await self.lean(scope, receive, send)
 
     @staticmethod
     def _is_lean(scope: Scope) -> bool:
-        if scope["type"] != "http":
-            return False
-        path: str = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :]
-        try:
-            match = get_resolver().resolve(path)
-        except Resolver404:
-            return False
-        return bool(getattr(match.func, _MARK, False))
+        return _lean_match(scope) is not None
+
+
+def _lean_match(scope: Scope) -> tuple[str, ResolverMatch] | None:
+    """The path and view of a request for a view marked ``@lean``; None for others."""
+    if scope["type"] != "http":
+        return None
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    try:
+        match = get_resolver().resolve(path)
+    except Resolver404:
+        return None
+    return (path, match) if getattr(match.func, _MARK, False) else None

@@ -7,7 +7,7 @@ endpoints behind pages (the chat's posts), so one client-side reader handles bot
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
@@ -72,28 +72,52 @@ def error_response(
 class EventStreamResponse(StreamingHttpResponse):
     """Server-sent events, counted in ``sse_streams_active`` while the server sends them.
 
-    The server reads the events straight from the view's iterator of bytes: Django's own
-    path wraps every chunk in two more async generators (one to coerce it to bytes, one
-    for ``__aiter__``), a cost per token across hundreds of open streams on one loop."""
+    The server reads the events straight from the view's iterator: Django's own path
+    wraps every chunk in two more async generators (one to coerce it to bytes, one for
+    ``__aiter__``), a cost per write across hundreds of open streams on one loop. With
+    ``encode`` the iterator yields batches of events and the same generator that counts
+    the stream turns each into bytes (one generator fewer per write than a view's own
+    encoding generator)."""
 
-    def __init__(self, chunks: AsyncIterator[bytes], **kwargs: Any) -> None:
-        super().__init__(chunks, content_type="text/event-stream", **kwargs)
-        self._events = chunks
+    def __init__(
+        self,
+        events: AsyncIterator[Any],
+        *,
+        encode: Callable[[Any], bytes] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._events = events
+        self._encode = encode
+        # Django's own readers (``streaming_content``, the sync test client) get bytes.
+        content = events if encode is None else self._encoded()
+        super().__init__(content, content_type="text/event-stream", **kwargs)
+
+    async def _encoded(self) -> AsyncGenerator[bytes]:
+        assert self._encode is not None  # noqa: S101 - only made with an encoder
+        async for batch in self._events:
+            yield self._encode(batch)
 
     async def __aiter__(self) -> AsyncGenerator[bytes]:
         SSE_STREAMS.inc()
         try:
-            async for chunk in self._events:
-                yield chunk
+            if self._encode is None:
+                async for chunk in self._events:
+                    yield chunk
+            else:
+                encode = self._encode
+                async for batch in self._events:
+                    yield encode(batch)
         finally:
             SSE_STREAMS.dec()
 
 
-def event_stream_response(chunks: AsyncIterator[bytes]) -> EventStreamResponse:
-    """Server-sent events from an ASYNC iterator of bytes (Django buffers a sync one under
-    ASGI), with the headers that stop proxies and browsers from buffering, caching or
-    sniffing."""
-    response = EventStreamResponse(chunks)
+def event_stream_response(
+    events: AsyncIterator[Any], *, encode: Callable[[Any], bytes] | None = None
+) -> EventStreamResponse:
+    """Server-sent events from an ASYNC iterator (Django buffers a sync one under ASGI)
+    of bytes, or of anything ``encode`` turns into bytes; with the headers that stop
+    proxies and browsers from buffering, caching or sniffing."""
+    response = EventStreamResponse(events, encode=encode)
     response["Cache-Control"] = "no-cache, no-store"
     response["X-Accel-Buffering"] = "no"
     response["X-Content-Type-Options"] = "nosniff"

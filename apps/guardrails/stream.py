@@ -60,13 +60,12 @@ class StreamGuard:
             return []
         if not self.checking:
             return [chunk]
+        if self.hold_tail:
+            return self._release_tail(chunk)
         self._unchecked += chunk
         if self.hold_sentences:
             self._pending.append(chunk)
             return self._release_sentences(final=False)
-        if self.hold_tail:
-            self._pending.append(chunk)
-            return self._release_tail(final=False)
         self._check_sentences(final=False)
         return [chunk]
 
@@ -76,7 +75,7 @@ class StreamGuard:
         if self.hold_sentences:
             return self._release_sentences(final=True)
         if self.hold_tail:
-            return self._release_tail(final=True)
+            return []  # every chunk was checked as it came (_release_tail)
         self._check_sentences(final=True)
         return []
 
@@ -141,20 +140,26 @@ class StreamGuard:
             return []
         return chunks if shown == ready else [shown]
 
-    def _release_tail(self, final: bool) -> list[str]:
-        # Called for every chunk: only the new text is compacted (compacting works a
-        # character at a time, so compact(a + b) == compact(a) + compact(b)), after the
-        # compacted tail of the text already shown, one character shorter than the
-        # canary: all that a canary begun before this chunk can need, however much
-        # whitespace or invisible text was put inside it.
-        window = self._compact_tail + _compact(self._unchecked)
+    def _release_tail(self, chunk: str) -> list[str]:
+        # Called for every chunk, which is released at once or never: nothing is held
+        # between chunks but the compacted tail. Only the new text is compacted
+        # (compacting works a character at a time, so compact(a + b) == compact(a) +
+        # compact(b)), after the compacted tail of the text already shown, one character
+        # shorter than the canary: all that a canary begun before this chunk can need,
+        # however much whitespace or invisible text was put inside it.
+        window = self._compact_tail + _compact_chunk(chunk)
         if self.canary in window:
             self.blocked = Hit(Check.CANARY, Action.BLOCK, "system_prompt_leak", "")
             self.hits.append(self.blocked)
-            self._pending.clear()
             return []
-        released, self._pending = self._pending, []
         keep = len(self.canary) - 1
         self._compact_tail = window[-keep:] if keep > 0 else ""
-        self._unchecked = ""
-        return released
+        return [chunk]
+
+
+def _compact_chunk(chunk: str) -> str:
+    """``_compact`` of one chunk. Most chunks are ASCII, where no character is invisible
+    and case folding is lowering: the same result for a third of the cost."""
+    if chunk.isascii():
+        return "".join(chunk.split()).lower()
+    return _compact(chunk)

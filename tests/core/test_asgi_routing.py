@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
+from django.core import signals
 from django.core.exceptions import ImproperlyConfigured
+from django.core.handlers.asgi import ASGIHandler
 from django.test import RequestFactory
+from django.urls import get_resolver
 from pytest_django import Settings
 
 from apps.chat import views as chat_views
@@ -55,3 +62,91 @@ def test_lean_views_get_djangos_csrf_check(rf: RequestFactory, settings: Setting
     settings.CSRF_USE_SESSIONS = True
     with pytest.raises(ImproperlyConfigured, match="turn CSRF_USE_SESSIONS off"):
         csrf_refusal(signed)
+
+
+def serve_lean(path: str, app: Any = None) -> list[dict[str, object]]:
+    """One GET through ``LeanHandler`` (or ``app``) on this thread's new event loop; the
+    ASGI messages it sent."""
+    sent: list[dict[str, object]] = []
+
+    async def run() -> None:
+        requested = False
+        never = asyncio.Event()
+
+        async def receive() -> dict[str, object]:
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await never.wait()  # no disconnect: the handler cancels this listener
+            return {"type": "http.disconnect"}
+
+        async def send(message: Mapping[str, object]) -> None:
+            sent.append(dict(message))
+
+        request = scope("GET", path) | {"headers": [], "query_string": b"", "server": None}
+        await (app or LeanHandler())(request, receive, send)
+
+    asyncio.run(run())
+    return sent
+
+
+def test_a_lean_requests_signals_run_on_the_event_loop_without_a_thread_hop() -> None:
+    """``request_started`` and ``request_finished`` (the response's close) are sent on
+    the event loop's thread, once each: Django's receivers have no connection to act on
+    there, and the hop to a worker thread cost turns of a busy loop."""
+    seen: list[tuple[str, int]] = []
+
+    def started(**kwargs: object) -> None:
+        seen.append(("started", threading.get_ident()))
+
+    def finished(**kwargs: object) -> None:
+        seen.append(("finished", threading.get_ident()))
+
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+        sent = serve_lean(f"/t/acme/chat/messages/{uuid.uuid4()}/events/")  # no ticket: 404
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+    assert sent[0]["status"] == 404
+    assert seen == [("started", threading.get_ident()), ("finished", threading.get_ident())]
+
+
+def test_with_an_async_receiver_the_signals_go_djangos_way() -> None:
+    seen: list[str] = []
+
+    def started(**kwargs: object) -> None:
+        seen.append("sync on the loop" if threading.get_ident() == loop_thread else "sync hop")
+
+    async def started_async(**kwargs: object) -> None:
+        seen.append("async")
+
+    loop_thread = threading.get_ident()
+    signals.request_started.connect(started)
+    signals.request_started.connect(started_async)
+    try:
+        sent = serve_lean(f"/t/acme/chat/messages/{uuid.uuid4()}/events/")
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_started.disconnect(started_async)
+    assert sent[0]["status"] == 404
+    assert sorted(seen) == ["async", "sync hop"]  # run concurrently by Django
+
+
+def test_a_lean_request_is_resolved_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``Application`` resolves the path to route it; the lean handler reuses that."""
+    resolver = get_resolver()
+    resolved: list[str] = []
+    resolve = resolver.resolve
+
+    def counted(path: str) -> Any:
+        resolved.append(path)
+        return resolve(path)
+
+    monkeypatch.setattr(resolver, "resolve", counted)
+    path = f"/t/acme/chat/messages/{uuid.uuid4()}/events/"
+    sent = serve_lean(path, Application(ASGIHandler(), LeanHandler()))
+    assert sent[0]["status"] == 404  # the view ran: no ticket
+    assert resolved == [path]
