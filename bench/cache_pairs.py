@@ -1,6 +1,6 @@
 """The semantic cache's labelled question pairs, and their embeddings.
 
-Ten files under bench/data/ (bench/data/README.md says how each was written):
+Eleven files under bench/data/ (bench/data/README.md says how each was written):
 
 * ``semantic_cache_pairs.jsonl``: 462 pairs written alongside the facet verifier. The
   verifier's rules were built on them, so they are development data only (split "dev").
@@ -31,7 +31,11 @@ Ten files under bench/data/ (bench/data/README.md says how each was written):
   model's fifth round; then spent: read here as development pairs (split "dev"), a ninth
   writer for the by-file cross-validation.
 * ``semantic_cache_pairs_test5.jsonl``: a fifth test set, written apart from the
-  decision after the fourth was spent, all "test": the fresh measure, never tuned on
+  decision after the fourth was spent, all "test" in the file. Scored once, on the pair
+  model's sixth round; then spent: read here as development pairs (split "dev"), a tenth
+  writer for the by-file cross-validation.
+* ``semantic_cache_pairs_test6.jsonl``: a sixth test set, written apart from the
+  decision after the fifth was spent, all "test": the fresh measure, never tuned on
   (read only if present).
 
 Every pair is read as ``Pair(cached, new, label, kind, split, source)``; ``embed_pairs``
@@ -56,6 +60,7 @@ TEST3 = DATA / "semantic_cache_pairs_test3.jsonl"
 DEV5 = DATA / "semantic_cache_pairs_dev5.jsonl"
 TEST4 = DATA / "semantic_cache_pairs_test4.jsonl"
 TEST5 = DATA / "semantic_cache_pairs_test5.jsonl"
+TEST6 = DATA / "semantic_cache_pairs_test6.jsonl"
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
@@ -67,7 +72,7 @@ class Pair:
     kind: str
     split: str  # "dev" | "test"
     source: str  # "verifier_set" | "heldout" | "dev2" | "dev3" | "dev4" | "test2"
-    # | "test3" | "dev5" | "test4" | "test5"
+    # | "test3" | "dev5" | "test4" | "test5" | "test6"
 
     @property
     def paraphrase(self) -> bool:
@@ -80,7 +85,7 @@ def load_pairs() -> list[Pair]:
         pairs.append(Pair(p["a"], p["b"], p["label"], p["kind"], "dev", "verifier_set"))
     # (file, source, split): None keeps the file's own split. The second test set was
     # scored once and is spent: development pairs from round 4 of the pair model on; the
-    # third likewise from round 5, the fourth from round 6.
+    # third likewise from round 5, the fourth from round 6, the fifth from round 7.
     sources = (
         (HELD_OUT, "heldout", None),
         (DEV2, "dev2", None),
@@ -90,7 +95,8 @@ def load_pairs() -> list[Pair]:
         (TEST3, "test3", "dev"),
         (DEV5, "dev5", None),
         (TEST4, "test4", "dev"),
-        (TEST5, "test5", None),
+        (TEST5, "test5", "dev"),
+        (TEST6, "test6", None),
     )
     for path, source, split in sources:
         for p in _rows(path):

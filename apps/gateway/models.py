@@ -57,7 +57,7 @@ class AISettings(TenantScopedModel):
         max_digits=3,
         decimal_places=2,
         # The floor the cache's decision was tuned with (cache_verifier/decision_model.json).
-        default=Decimal("0.60"),
+        default=Decimal("0.55"),
         validators=[MinValueValidator(Decimal("0.50")), MaxValueValidator(Decimal("1.00"))],
         help_text="1.00 reuses only identical questions. Every reuse is also checked: numbers, "
         "names, negations, languages, who does what to whom and qualifiers must agree, and a "

@@ -128,10 +128,12 @@ SYNONYMS: Mapping[str, str] = _table(
 
 # class -> side -> words (stems). Sides of one class exclude each other.
 CONTRASTS: Mapping[str, Mapping[str, str]] = {
+    # Time prepositions in de/fr/es/pt/it/nl too ("vor der Lieferung" / "nach der
+    # Lieferung", "avant" / "après"; accents folded).
     "period": {
-        "within": "within inside during",
-        "after": "after beyond past later",
-        "before": "before prior earlier",
+        "within": "within inside during wahrend pendant durante",
+        "after": "after beyond past later nach nachdem apres despues depois dopo nadat",
+        "before": "before prior earlier vor bevor avant antes prima voordat",
     },
     "presence": {"without": "without excluding except"},
     "sort": {"ascending": "ascending asc increasing", "descending": "descending desc decreasing"},

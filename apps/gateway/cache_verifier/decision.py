@@ -23,7 +23,8 @@ candidate its vector search returns (``semantic_cache.lookup``) and what
    over the similarity, the content words' overlap, how the wording differs (words
    substituted or added, order kept or a clause moved or the voice changed, spelling
    alike or misspelt, short forms, a sentence of context added, what each question asks
-   for) and what steps 3 and 4 found (and whether with something on each side). Steps
+   for, a sign, scope, conversion target or relative period shifted) and what steps 3
+   and 4 found (and whether with something on each side). Steps
    3-4 are evidence for it, not a verdict: the rules are right about most
    pairs they refuse but not all ("2FA" vs "two-factor authentication"), and the trees,
    trained on which, serve a refused pair only when everything else says paraphrase;

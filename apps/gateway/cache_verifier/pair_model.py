@@ -20,7 +20,11 @@ sure the rules are and who acts on whom: a fact with something on each side (one
 another, not one added), a role conflict with something on each side ("import" /
 "export", roles swapped around a preposition), and two questions over the same words
 that ask for different ones ("Which partners own the accounts?" / "Which accounts are
-owned by the partner?"). ``features`` measures those (32 numbers, names as in
+owned by the partner?"). Four more (``shifts``) see one small change of fact that keeps
+nearly every word: a sign or operator flipped in code or a number ("-mtime +7" / "-7"),
+all of something against one of it ("the whole company" / "a single colleague"), a
+conversion's target ("to Fahrenheit" / "to kelvin") and a period relative to now ("last
+year" / "this yr"). ``features`` measures those (36 numbers, names as in
 ``decision_model.json``);
 ``Forest`` adds up the trees' leaves for a pair and gives the probability that the two
 ask the same thing.
@@ -42,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from apps.gateway.cache_verifier import alignment
+from apps.gateway.cache_verifier import alignment, shifts
 
 FEATURES = (
     "similarity",
@@ -77,6 +81,10 @@ FEATURES = (
     "facet_replaced",
     "roles_two_sided",
     "asked_swapped",
+    "sign_flipped",
+    "scope_changed",
+    "target_changed",
+    "time_shifted",
 )
 LEAF = -1  # the "left child" of a leaf
 ABBREVIATIONS_FILE = Path(__file__).with_name("abbreviations.json")
@@ -143,6 +151,12 @@ def features(
         "roles_two_sided": float(roles_differ and alignment.two_sided(q, c)),
         # Who acts on whom: the same words, each asking for what the other names.
         "asked_swapped": float(alignment.asked_swapped(q, c)),
+        # One small change of fact (``shifts``): a sign or operator in code or a number,
+        # all of something against one of it, a conversion's target, a relative period.
+        "sign_flipped": shifts.sign_flipped(query, cached),
+        "scope_changed": shifts.scope_changed(query, cached),
+        "target_changed": shifts.target_changed(query, cached),
+        "time_shifted": shifts.time_shifted(query, cached),
     }
 
 
