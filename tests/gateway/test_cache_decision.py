@@ -162,8 +162,6 @@ def test_alignment_reads_synonyms_roles_and_qualifiers() -> None:
     ("name", "old", "new"),
     [
         ("0010_semantic_floor_055", "0.65", "0.55"),
-        ("0011_semantic_floor_060", "0.55", "0.60"),
-        ("0012_semantic_floor_back_to_055", "0.60", "0.55"),
     ],
 )
 def test_the_floor_migration_moves_tenants_on_the_old_default_only(
