@@ -5,8 +5,10 @@ The gateway scans the user's messages before the provider and the caches
 (``Direction.INPUT``), the answer as it streams (``Direction.OUTPUT``, through
 apps/guardrails/stream.py), and retrieval-augmented prompts scan document passages
 (``Direction.PASSAGE``). The built-in checks run inline (well under a millisecond for a
-chat message, bench/guardrails.py); a configured backend (apps/guardrails/backends.py)
-is awaited with a time limit.
+chat message, bench/guardrails.py), except the injection detector's e5 stage: the few
+views that reach it cost tens of ms, so ``ascan`` has them embedded on a worker thread
+(``injection.adetect``). A configured backend (apps/guardrails/backends.py) is awaited
+with a time limit.
 """
 
 from __future__ import annotations
