@@ -218,10 +218,6 @@ class Application:
         scope[_RESOLVED] = found  # LeanHandler.resolve_request: not resolved twice
         await self.lean(scope, receive, send)
 
-    @staticmethod
-    def _is_lean(scope: Scope) -> bool:
-        return _lean_match(scope) is not None
-
 
 def _lean_match(scope: Scope) -> tuple[str, ResolverMatch] | None:
     """The path and view of a request for a view marked ``@lean``; None for others."""

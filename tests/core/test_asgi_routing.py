@@ -17,7 +17,7 @@ from django.urls import get_resolver
 from pytest_django import Settings
 
 from apps.chat import views as chat_views
-from apps.core.asgi import Application, LeanHandler
+from apps.core.asgi import Application, LeanHandler, _lean_match
 
 
 def scope(method: str, path: str, root_path: str = "") -> dict[str, object]:
@@ -28,13 +28,13 @@ def test_only_marked_views_go_to_the_lean_handler() -> None:
     events = f"/t/acme/chat/messages/{uuid.uuid4()}/events/"
     send = f"/t/acme/chat/{uuid.uuid4()}/messages/"
     assert getattr(chat_views.message_events, "served_lean", False)
-    assert Application._is_lean(scope("GET", events))
-    assert Application._is_lean(scope("GET", "/app" + events, root_path="/app"))
-    assert Application._is_lean(scope("POST", send))
-    assert not Application._is_lean(scope("GET", f"/t/acme/chat/{uuid.uuid4()}/"))
-    assert not Application._is_lean(scope("POST", f"/t/acme/chat/{uuid.uuid4()}/rename/"))
-    assert not Application._is_lean(scope("GET", "/no/such/page/"))
-    assert not Application._is_lean({"type": "lifespan"})
+    assert _lean_match(scope("GET", events)) is not None
+    assert _lean_match(scope("GET", "/app" + events, root_path="/app")) is not None
+    assert _lean_match(scope("POST", send)) is not None
+    assert not _lean_match(scope("GET", f"/t/acme/chat/{uuid.uuid4()}/")) is not None
+    assert not _lean_match(scope("POST", f"/t/acme/chat/{uuid.uuid4()}/rename/")) is not None
+    assert not _lean_match(scope("GET", "/no/such/page/")) is not None
+    assert not _lean_match({"type": "lifespan"}) is not None
 
 
 def test_the_lean_handler_runs_only_async_middleware(settings: Settings) -> None:

@@ -175,3 +175,10 @@ def test_on_the_event_loop_the_encoder_runs_on_a_thread_with_the_same_verdicts(
     assert found == expected
     assert threads
     assert loop_thread not in threads
+
+
+def test_the_n_gram_threshold_lies_inside_the_encoders_band() -> None:
+    # Under the band a view is judged by the n-gram model at its own threshold
+    # (injection._judge), with or without the engine: only the same verdict either way
+    # while that threshold is where the encoder would be asked.
+    assert encoder.head().can_flag(classifier.shipped().threshold)
