@@ -113,6 +113,36 @@ def check_obfuscation(rows: list[Row], zero_width: set[str] = ZERO_WIDTH) -> lis
     return obfuscated
 
 
+def check_both_labels_in_every_language(rows: list[Row]) -> None:
+    """A language seen only in one label would let the language give the label away."""
+    attack_langs = {row["lang"] for row in rows if row["label"] == 1}
+    benign_langs = {row["lang"] for row in rows if row["label"] == 0}
+    assert attack_langs == benign_langs
+
+
+def check_encoded_payloads_decode(rows: list[Row]) -> None:
+    """Each base64 or hex row holds a run that decodes to words, not random characters."""
+    encoded = [row for row in check_obfuscation(rows) if row["encoding"] in {"base64", "hex"}]
+    assert encoded
+    for row in encoded:
+        assert any(
+            _decodes_to_words(str(row["encoding"]), token) for token in str(row["text"]).split()
+        ), row["id"]
+
+
+def _decodes_to_words(encoding: str, token: str) -> bool:
+    """True when `token` is a run of `encoding` that decodes to text of several words."""
+    token = token.strip(".,:;()")
+    try:
+        if encoding == "base64":
+            text = base64.b64decode(token, validate=True).decode("utf-8")
+        else:
+            text = bytes.fromhex(token).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return False
+    return len(text.split()) >= 3
+
+
 def shared_text_count(rows: list[Row], path: Path) -> int:
     """How many texts of the other injection sets also appear in `rows` (a count only)."""
     mine = {normalised(row["text"]) for row in rows}
@@ -158,6 +188,20 @@ class HeldoutSetChecks:
         assert shared == 0, (
             f"{shared} texts of {self.path.name} also appear in another injection set"
         )
+
+
+class MixedHeldoutSetChecks(HeldoutSetChecks):
+    """The held-out tests plus those of sets from 6 on: one-liners and long framed texts,
+    attacks and ordinary texts in every language, and encoded payloads that decode."""
+
+    def test_short_and_long_texts_are_both_there(self, rows: list[Row]) -> None:
+        check_length_mix(rows)
+
+    def test_every_language_has_attacks_and_ordinary_texts(self, rows: list[Row]) -> None:
+        check_both_labels_in_every_language(rows)
+
+    def test_encoded_rows_carry_a_payload_that_decodes(self, rows: list[Row]) -> None:
+        check_encoded_payloads_decode(rows)
 
 
 def _decodes_to_text(run: str, encoding: str) -> bool:
