@@ -259,7 +259,8 @@ def test_a_batch_of_two_tenants_writes_the_rows_the_synchronous_path_writes() ->
     ]
     appended = [append_only(e) for e in entries]
     # The same entry twice in one batch (read by two writers) is one row.
-    items = [(sid, data) for _, sid, data in appended] + [(appended[0][1], appended[0][2])]
+    items: list[journal.Item] = [(sid, data) for _, sid, data in appended]
+    items.append(items[0])
     assert journal.write(items) == len(entries)
     assert not {sid for _, sid, _ in appended} & journal_ids()
     for ledger_entry, (row_id, _, _) in zip(entries, appended, strict=True):
