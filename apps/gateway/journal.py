@@ -7,8 +7,9 @@ waiting, and the settler appends the entry to the Redis stream ``JOURNAL`` in th
 pipelined round trip as the counters' changes (one round trip for every settlement that
 arrived meanwhile). A refusal or an embedding hands over its entry alone. The row id is
 made here, so the caller still gets it. Two writers insert the entries
-(``ledger.insert_statement``, idempotent: ``INSERT … ON CONFLICT (id) DO NOTHING``, a row
-and its dependants at once) and then delete them from the stream:
+(``ledger.insert_batch``, idempotent: ``INSERT … ON CONFLICT (id) DO NOTHING``, a row
+and its dependants at once, one statement per tenant) and then delete them from the
+stream:
 
 - the process's writer thread, handed each entry once the settler appended it: rows land
   a few milliseconds after the response, many entries to a transaction under load;
@@ -31,7 +32,6 @@ import queue
 import threading
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,7 +40,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection
 from redis.exceptions import RedisError
 
 from apps.core.redis_client import sync_redis
@@ -238,22 +238,8 @@ def write(items: list[Item]) -> int:
 
 
 def _insert(items: list[Item]) -> int:
-    # One statement per row (each sets its own tenant context for row-level security
-    # and the FinOps trigger), as many at once as share a shape, in one transaction.
-    statements: defaultdict[str, list[list[Any]]] = defaultdict(list)
-    for _, payload in items:
-        row_id, created_at, entry = _parsed(payload)
-        row, dependants = ledger.rows(entry, row_id=row_id)
-        sql, params = ledger.insert_statement(
-            row, dependants, created_at=created_at, idempotent=True
-        )
-        statements[sql].append(params)
-    written = 0
-    with transaction.atomic(), connection.cursor() as cursor:
-        for sql, params_list in statements.items():
-            cursor.executemany(sql, params_list)
-            written += max(cursor.rowcount, 0)
-    return written
+    # One statement per tenant in the batch, its values as arrays (``ledger.insert_batch``).
+    return ledger.insert_batch([_parsed(payload) for _, payload in items])
 
 
 def drain(older_than_ms: int = DRAIN_AFTER_MS) -> int:

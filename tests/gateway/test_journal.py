@@ -21,6 +21,7 @@ from apps.core.db import tenant_context
 from apps.core.redis_client import get_redis, sync_redis
 from apps.finops.models import PendingUsage
 from apps.gateway import api, budget, journal
+from apps.gateway import ledger as ledger_module
 from apps.gateway.ledger import LedgerEntry, record_sync
 from apps.gateway.models import (
     AISettings,
@@ -245,3 +246,80 @@ def test_the_settler_fires_each_budget_alert_once() -> None:
         kinds = sorted(Notification.objects.filter(tenant=tenant).values_list("kind", flat=True))
     assert kinds == ["budget.100", "budget.50", "budget.80"]
     assert len(ledger_of(tenant)) == 28
+
+
+def test_a_batch_of_two_tenants_writes_the_rows_the_synchronous_path_writes() -> None:
+    first, second = new_tenant("Journal Batch A"), new_tenant("Journal Batch B")
+    entries = [
+        entry(first),
+        entry(first, tokens_in=0, tokens_out=0, status="error", error_code="rate_limited"),
+        semantic_hit_entry(first),
+        entry(second, cost_usd=Decimal("0.123456789"), batch=True),  # rounded as a save rounds
+        entry(second, ttft_ms=None, served_model=""),
+    ]
+    appended = [append_only(e) for e in entries]
+    # The same entry twice in one batch (read by two writers) is one row.
+    items: list[journal.Item] = [(sid, data) for _, sid, data in appended]
+    items.append(items[0])
+    assert journal.write(items) == len(entries)
+    assert not {sid for _, sid, _ in appended} & journal_ids()
+    for ledger_entry, (row_id, _, _) in zip(entries, appended, strict=True):
+        sync_id = record_sync(ledger_entry)
+        tenant_id = ledger_entry.ctx.tenant_id
+        with tenant_context(tenant_id):
+            row, sync_row = (UsageRecord.objects.get(id=i) for i in (row_id, sync_id))
+            outbox = list(UsageOutbox.objects.filter(usage_record_id=row_id).values_list("tokens"))
+            sync_outbox = list(
+                UsageOutbox.objects.filter(usage_record_id=sync_id).values_list("tokens")
+            )
+            hits = list(
+                SemanticCacheHit.objects.filter(usage_record_id=row_id).values_list(
+                    "entry_id", "query", "cached_query", "similarity", "reported_via", "note"
+                )
+            )
+            sync_hits = list(
+                SemanticCacheHit.objects.filter(usage_record_id=sync_id).values_list(
+                    "entry_id", "query", "cached_query", "similarity", "reported_via", "note"
+                )
+            )
+            queued = PendingUsage.objects.filter(usage_record_id=row_id).count()
+        assert described(row) == described(sync_row)
+        # Both write the Batch API flag (the one-statement write used to leave it out).
+        assert row.batch == sync_row.batch == ledger_entry.batch
+        assert row.updated_at == row.created_at
+        assert outbox == sync_outbox
+        assert hits == sync_hits
+        assert queued == 1  # the FinOps trigger queued it in its tenant's context
+    assert len(ledger_of(first)) == 3 * 2
+    assert len(ledger_of(second)) == 2 * 2
+
+
+def test_a_crash_between_the_insert_and_the_delete_leaves_one_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant = new_tenant("Journal Insert Crash")
+    row_id, stream_id, data = append_only(entry(tenant))
+
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        raise RedisConnectionError("the process died before the XDEL")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(type(sync_redis()), "xdel", dying)
+        with pytest.raises(RedisConnectionError):
+            journal.write([(stream_id, data)])
+    # The row is committed and the entry still in the journal: the drain takes it again,
+    # writes no second row, and deletes it.
+    assert stream_id in journal_ids()
+    assert journal.write([(stream_id, data)]) == 0
+    assert stream_id not in journal_ids()
+    assert [r.id for r in ledger_of(tenant)] == [row_id]
+    with tenant_context(tenant.id):
+        assert UsageOutbox.objects.filter(usage_record_id=row_id).count() == 1
+        assert PendingUsage.objects.filter(usage_record_id=row_id).count() == 1
+
+
+def test_a_column_the_batch_statement_does_not_write_fails_loudly() -> None:
+    with pytest.raises(RuntimeError, match="add \\['batch'\\]"):
+        ledger_module._check_columns(
+            UsageRecord, {"tenant_id", "updated_at", *ledger_module._RECORD_COLUMNS} - {"batch"}
+        )
