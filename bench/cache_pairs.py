@@ -1,6 +1,6 @@
 """The semantic cache's labelled question pairs, and their embeddings.
 
-Eleven files under bench/data/ (bench/data/README.md says how each was written):
+Twelve files under bench/data/ (bench/data/README.md says how each was written):
 
 * ``semantic_cache_pairs.jsonl``: 462 pairs written alongside the facet verifier. The
   verifier's rules were built on them, so they are development data only (split "dev").
@@ -35,7 +35,11 @@ Eleven files under bench/data/ (bench/data/README.md says how each was written):
   model's sixth round; then spent: read here as development pairs (split "dev"), a tenth
   writer for the by-file cross-validation.
 * ``semantic_cache_pairs_test6.jsonl``: a sixth test set, written apart from the
-  decision after the fifth was spent, all "test": the fresh measure, never tuned on
+  decision after the fifth was spent, all "test" in the file. Scored once, on the pair
+  model's seventh round; then spent: read here as development pairs (split "dev"), an
+  eleventh writer for the by-file cross-validation.
+* ``semantic_cache_pairs_test7.jsonl``: a seventh test set, written apart from the
+  decision after the sixth was spent, all "test": the fresh measure, never tuned on
   (read only if present).
 
 Every pair is read as ``Pair(cached, new, label, kind, split, source)``; ``embed_pairs``
@@ -61,6 +65,7 @@ DEV5 = DATA / "semantic_cache_pairs_dev5.jsonl"
 TEST4 = DATA / "semantic_cache_pairs_test4.jsonl"
 TEST5 = DATA / "semantic_cache_pairs_test5.jsonl"
 TEST6 = DATA / "semantic_cache_pairs_test6.jsonl"
+TEST7 = DATA / "semantic_cache_pairs_test7.jsonl"
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
@@ -72,7 +77,7 @@ class Pair:
     kind: str
     split: str  # "dev" | "test"
     source: str  # "verifier_set" | "heldout" | "dev2" | "dev3" | "dev4" | "test2"
-    # | "test3" | "dev5" | "test4" | "test5" | "test6"
+    # | "test3" | "dev5" | "test4" | "test5" | "test6" | "test7"
 
     @property
     def paraphrase(self) -> bool:
@@ -85,7 +90,8 @@ def load_pairs() -> list[Pair]:
         pairs.append(Pair(p["a"], p["b"], p["label"], p["kind"], "dev", "verifier_set"))
     # (file, source, split): None keeps the file's own split. The second test set was
     # scored once and is spent: development pairs from round 4 of the pair model on; the
-    # third likewise from round 5, the fourth from round 6, the fifth from round 7.
+    # third likewise from round 5, the fourth from round 6, the fifth from round 7, the
+    # sixth from round 8.
     sources = (
         (HELD_OUT, "heldout", None),
         (DEV2, "dev2", None),
@@ -96,7 +102,8 @@ def load_pairs() -> list[Pair]:
         (DEV5, "dev5", None),
         (TEST4, "test4", "dev"),
         (TEST5, "test5", "dev"),
-        (TEST6, "test6", None),
+        (TEST6, "test6", "dev"),
+        (TEST7, "test7", None),
     )
     for path, source, split in sources:
         for p in _rows(path):

@@ -14,15 +14,15 @@ from bench.semantic_cache_quality import split_halves
 
 def test_spent_test_sets_are_read_as_development_pairs() -> None:
     splits = Counter((p.source, p.split) for p in load_pairs())
-    for spent in ("test2", "test3", "test4", "test5"):
+    for spent in ("test2", "test3", "test4", "test5", "test6"):
         assert splits[spent, "dev"] > 500, spent
         assert splits[spent, "test"] == 0, spent
 
 
 def test_only_the_held_out_test_half_and_the_fresh_test_set_are_test() -> None:
     sources = {p.source for p in load_pairs() if p.split == "test"}
-    # test6 is present only once the lead adds it; nothing else is ever test.
-    assert sources <= {"heldout", "test6"}
+    # test7 is present only once the lead adds it; nothing else is ever test.
+    assert sources <= {"heldout", "test7"}
     assert "heldout" in sources
 
 
@@ -32,16 +32,18 @@ def test_the_casual_development_pairs_are_read() -> None:
     assert {p.split for p in dev5} == {"dev"}
 
 
-def test_the_bench_s_test_half_is_the_sixth_set_only() -> None:
+def test_the_bench_s_test_half_is_the_seventh_set_only() -> None:
     pairs = [
         Pair("a?", "b?", "paraphrase", "k", "test", "heldout"),
         Pair("c?", "d?", "near_miss", "k", "dev", "test5"),
-        Pair("e?", "f?", "paraphrase", "k", "test", "test6"),
+        Pair("e?", "f?", "paraphrase", "k", "test", "test7"),
+        Pair("g?", "h?", "near_miss", "k", "dev", "test6"),
     ]
     halves = split_halves(pairs)
     assert halves["test"] == [2]
     assert halves["heldout_test"] == [0]
     assert halves["test5"] == [1]
-    assert halves["dev"] == [1]
-    # Without the sixth set's file the test half is empty, not an error.
-    assert split_halves(pairs[:2])["test"] == []
+    assert halves["test6"] == [3]
+    assert halves["dev"] == [1, 3]
+    # Without the seventh set's file the test half is empty, not an error.
+    assert split_halves([pairs[i] for i in (0, 1, 3)])["test"] == []
