@@ -188,7 +188,7 @@ def shipped_rates(
             continue
         p = model.probability(text)
         if head.can_flag(p):
-            flagged[i] = head.score(p, head.probability(list(vectors[view]))) >= head.threshold
+            flagged[i] = head.average(p, head.probability(list(vectors[view]))) >= head.threshold
         else:
             flagged[i] = p >= model.threshold
     print(f"shipped: classifier {model.version}, e5 head {head.version}")
