@@ -82,10 +82,11 @@ FOLDS = 5
 KFOLD_FP_BUDGET = 0.0075
 # The shipped threshold: the lowest that keeps the BY-SOURCE false positives (each file
 # scored by a model trained without it) on the ordinary rows of the injection sets within
-# this, so that a new writer's ordinary text lands under the product's 2% target (1.25%
-# up to g7, when held-out 6 measured 1.9%; 1.5% since g8, the budget issue 14's round 8
-# compares candidates at).
-FP_BUDGET = 0.015
+# this, so that a new writer's ordinary text lands under the product's 2% target (g7
+# shipped at 1.25% and held-out 6 measured 1.9%; round 8 compared candidates at 1.5%,
+# where three of the seven newest writers' files went over 2% by source, and g8 ships
+# at 1.25% again).
+FP_BUDGET = 0.0125
 
 
 def load() -> list[dict[str, Any]]:
