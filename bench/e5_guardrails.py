@@ -67,6 +67,138 @@ NGRAM_C = 30.0
 MAX_CHARS = 1000
 
 
+def head_oof(args: Any, vectors: Any, labels: Any, splits: Any, c: float) -> Any:
+    """``per_view_oof`` of the e5 head at C, kept beside the vector cache for the next run
+    on the same views."""
+    import numpy as np
+
+    saved = Path(args.cache.format(prefix=f"{args.prefix}_head_C{c:g}")).with_suffix(".npy")
+    if saved.exists() and len(np.load(saved)) == len(labels):
+        return np.load(saved)
+    oof = per_view_oof(vectors, labels, splits, c)
+    np.save(saved, oof)
+    return oof
+
+
+def mlp_oof(x: Any, labels: Any, splits: Any, hidden: int, alpha: float) -> Any:
+    """Each view's probability from a one-hidden-layer MLP trained without its source."""
+    import numpy as np
+    from sklearn.neural_network import MLPClassifier  # type: ignore[import-untyped]
+
+    oof = np.zeros(x.shape[0])
+    for train_idx, held_idx in splits:
+        model = MLPClassifier(
+            hidden_layer_sizes=(hidden,),
+            alpha=alpha,
+            max_iter=200,
+            early_stopping=True,
+            random_state=0,
+        )
+        model.fit(x[train_idx], labels[train_idx])
+        oof[held_idx] = model.predict_proba(x[held_idx])[:, 1]
+    return oof
+
+
+def decide(mode: str, gate: float, w: float, p: Any, q: Any) -> Any:
+    """A view's score under a decision rule: ``avg`` (g7: w p + (1 - w) q where p >= gate,
+    else w p, the average with q = 0) or ``max`` (max(p, w p + (1 - w) q) where p >=
+    gate, else p: the n-gram model still flags alone, and the encoder can flag a view the
+    n-gram model scores low when its own probability is high)."""
+    import numpy as np
+
+    mixed = w * p + (1 - w) * q
+    if mode == "avg":
+        return np.where(p >= gate, mixed, w * p)
+    return np.where(p >= gate, np.maximum(p, mixed), p)
+
+
+def reaches(mode: str, gate: float, w: float, threshold: float, p: Any) -> Any:
+    """Which views the encoder must embed: those whose verdict it can change."""
+    if mode == "avg":
+        return (p >= gate) & (w * p + (1 - w) >= threshold)
+    return (p >= gate) & (p < threshold)
+
+
+def gates(
+    args: Any,
+    rows: list[dict[str, Any]],
+    owner: Any,
+    ruled: list[bool],
+    ngram: Any,
+    vectors: Any,
+    view_labels: Any,
+    splits: Any,
+    judge: Any,
+) -> None:
+    """Where the encoder decides: each candidate's pooled and per-writer detection at the
+    by-source false-positive budget, and the share of rows (no rule matched) whose views
+    reach the encoder: short questions, hard ordinary texts, attacks."""
+    import numpy as np
+
+    heads = {}
+    for c in args.c or (10.0,):
+        heads[f"lr C{c:g}"] = head_oof(args, vectors, view_labels, splits, c)
+    for hidden, alpha in ((64, 1e-2),) if args.mlp else ():
+        heads[f"mlp {hidden} a{alpha:g}"] = mlp_oof(vectors, view_labels, splits, hidden, alpha)
+    kinds = (
+        ("questions", [not r["hard"] for r in rows]),
+        ("hard ordinary", [r["hard"] and not r["label"] for r in rows]),
+        ("attacks", [bool(r["label"]) for r in rows]),
+    )
+    # The texts bench/guardrails.py times: the test half of guardrails_injection.jsonl
+    # (trained on, so the shipped model scores them surer than these by-source scores).
+    timed = [r["set"] == SOURCES[0] and r.get("split") == "test" for r in rows]
+    for head_name, q in heads.items():
+        for mode, gate, w in [("avg", 0.0, w) for w in (0.3, 0.5, 0.7)] + [
+            ("max", g, w) for g in (0.5, 0.3, 0.2, 0.1, 0.05) for w in (0.0, 0.3, 0.5)
+        ]:
+            name = f"{head_name} {mode} g{gate:g} w{w:g}"
+            threshold, _ = judge(name, decide(mode, gate, w, ngram, q))
+            reach = np.zeros(len(rows), dtype=bool)
+            np.logical_or.at(reach, owner, reaches(mode, gate, w, threshold, ngram))
+            shares = []
+            for kind, keep in kinds:
+                picked = [i for i, k in enumerate(keep) if k and not ruled[i]]
+                share = sum(bool(reach[i]) for i in picked) / max(1, len(picked))
+                shares.append(f"{kind} {share:.3f}")
+            share = sum(bool(reach[i]) and not ruled[i] for i, t in enumerate(timed) if t)
+            shares.append(f"timed {share / max(1, sum(timed)):.3f}")
+            print("    reach: " + ", ".join(shares), flush=True)
+
+
+def shipped_rates(
+    names: list[str],
+    rows: list[dict[str, Any]],
+    owner: Any,
+    texts: list[str],
+    ruled: list[bool],
+    vectors: Any,
+) -> None:
+    """The detector in the repository (its n-gram model and e5 head, with the engine on)
+    on the rows of the named source files, as ``injection.detect`` judges them, from the
+    cached vectors: run before retraining, it scores the last detector on files it never
+    saw."""
+    from apps.guardrails import encoder
+    from apps.guardrails.classifier import shipped
+
+    model, head = shipped(), encoder.head()
+    flagged = list(ruled)
+    for view, (i, text) in enumerate(zip(owner, texts, strict=True)):
+        if rows[i]["set"] not in names or flagged[i]:
+            continue
+        p = model.probability(text)
+        if head.can_flag(p):
+            flagged[i] = head.average(p, head.probability(list(vectors[view]))) >= head.threshold
+        else:
+            flagged[i] = p >= model.threshold
+    print(f"shipped: classifier {model.version}, e5 head {head.version}")
+    for name in names:
+        picked = [i for i, row in enumerate(rows) if row["set"] == name]
+        for label, what in ((1, "detection"), (0, "false positives")):
+            found = [flagged[i] for i in picked if rows[i]["label"] == label]
+            print(f"  {name}: {what} {sum(found) / max(1, len(found)):.3f} ({len(found)})")
+
+
 def rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -114,7 +246,12 @@ def per_view_oof(x: Any, labels: Any, splits: Any, c: float) -> Any:
 
 
 def write_head(
-    vectors: Any, labels: Any, c: float, w: float, threshold: float, rates: Any, args: Any
+    vectors: Any,
+    labels: Any,
+    choice: tuple[float, float],
+    threshold: float,
+    rates: Any,
+    args: Any,
 ) -> None:
     from datetime import UTC, datetime
 
@@ -123,10 +260,11 @@ def write_head(
     from apps.guardrails.encoder import HEAD_PATH
     from bench.train_guardrails import DATA, QUESTION_SETS, TRAINING_SETS
 
+    c, w = choice
     model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
     model.fit(vectors, labels)
     out = {
-        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g7.e5.C{c:g}.w{w:g}",
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g8.e5.C{c:g}.w{w:g}",
         "prefix": args.prefix,
         "weights": [round(float(v), 6) for v in model.coef_[0]],
         "bias": round(float(model.intercept_[0]), 6),
@@ -193,10 +331,22 @@ def main() -> None:
     parser.add_argument("--embed-only", action="store_true", help="fill the cache, then stop")
     parser.add_argument("--timing", action="store_true")
     parser.add_argument("--fp-budget", type=float, default=FP_BUDGET)
+    parser.add_argument(
+        "--shipped",
+        action="append",
+        metavar="FILE",
+        help="score the detector in the repository on this source file (repeatable)",
+    )
+    parser.add_argument("--mlp", action="store_true", help="with --gates: MLP heads too")
+    parser.add_argument(
+        "--gates",
+        action="store_true",
+        help="g8's experiment: where the encoder decides (gates on p, the max rule, MLP heads)",
+    )
     args = parser.parse_args()
 
     rows = load()
-    assert not any("heldout6" in row["set"] for row in rows)
+    assert not any("heldout7" in row["set"] for row in rows)
     row_views = [[view for view, _ in views(row["text"])] for row in rows]
     owner = np.array([i for i, vs in enumerate(row_views) for _ in vs])
     texts = [view for vs in row_views for view in vs]
@@ -244,6 +394,10 @@ def main() -> None:
     if args.embed_only:
         embed_all(e5_texts, args.prefix, cache)
         return
+    if args.shipped:
+        vectors = embed_all(e5_texts, args.prefix, cache)
+        shipped_rates(args.shipped, rows, owner, texts, ruled, vectors)
+        return
 
     def band(w: float, threshold: float) -> None:
         """The share of rows (not ruled) that reach the encoder: a view whose n-gram
@@ -273,9 +427,12 @@ def main() -> None:
     vectors = embed_all(e5_texts, args.prefix, cache)
     if args.write:
         c, w = (float(v) for v in args.write.split(","))
-        e5 = per_view_oof(vectors, view_labels, splits, c)
+        e5 = head_oof(args, vectors, view_labels, splits, c)
         threshold, rates = judge(f"avg{w} C{c:g}", w * ngram + (1 - w) * e5)
-        write_head(vectors, view_labels, c, w, threshold, rates, args)
+        write_head(vectors, view_labels, (c, w), threshold, rates, args)
+        return
+    if args.gates:
+        gates(args, rows, owner, ruled, ngram, vectors, view_labels, splits, judge)
         return
     logit = np.log(np.clip(ngram, 1e-6, 1 - 1e-6) / np.clip(1 - ngram, 1e-6, 1))
     for c in args.c or (1.0, 10.0, 100.0):

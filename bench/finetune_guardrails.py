@@ -205,7 +205,7 @@ def main() -> None:
     torch.set_num_threads(2)
 
     rows = load()
-    assert not any("heldout6" in row["set"] for row in rows)
+    assert not any("heldout7" in row["set"] for row in rows)
     held = [row for row in rows if row["set"] == args.leave_out]
     assert held, f"no rows from {args.leave_out}"
     rest = [row for row in rows if row["set"] != args.leave_out]

@@ -4,12 +4,13 @@ Writes apps/guardrails/data/injection_model.json: hashed-feature logistic-regres
 weights (plain JSON, no pickle), the decision threshold and what they were trained on.
 
 Development data (TRAINING_SETS): every labelled injection set of bench/data except the
-held-out set still unread (guardrails_injection_heldout6.jsonl is never opened here):
-both halves of guardrails_injection.jsonl, the spent fresh, held-out 2, 3, 4 and 5 sets,
+held-out set still unread (guardrails_injection_heldout7.jsonl is never opened here):
+both halves of guardrails_injection.jsonl, the spent fresh, held-out 2, 3, 4, 5 and 6 sets,
 and the development rows of guardrails_injection_more.jsonl, _train3.jsonl, _train4.jsonl,
-_train5.jsonl and _train6.jsonl. Ordinary short questions (QUESTION_SETS: the questions of
-the semantic cache's dev2 pair set, never used to measure this detector) are added as more
-ordinary rows, so the classifier learns that "Do you store our prompts?" is not an attack.
+_train5.jsonl, _train6.jsonl, _train7a.jsonl and _train7b.jsonl. Ordinary short questions
+(QUESTION_SETS: the questions of the semantic cache's dev2 pair set, never used to measure
+this detector) are added as more ordinary rows, so the classifier learns that "Do you store
+our prompts?" is not an attack.
 
 How: by-source cross-validation. Each file was written by other hands, and random folds
 over rows put the same writer's phrasing on both sides (g4: 92.5% out of fold, 74.5% on
@@ -61,6 +62,9 @@ TRAINING_SETS = (
     "guardrails_injection_train5.jsonl",
     "guardrails_injection_heldout5.jsonl",
     "guardrails_injection_train6.jsonl",
+    "guardrails_injection_heldout6.jsonl",
+    "guardrails_injection_train7a.jsonl",
+    "guardrails_injection_train7b.jsonl",
 )
 QUESTION_SETS = ("semantic_cache_pairs_dev2.jsonl",)
 # The sources of the by-source cross-validation: each file was written by other hands.
@@ -78,7 +82,10 @@ FOLDS = 5
 KFOLD_FP_BUDGET = 0.0075
 # The shipped threshold: the lowest that keeps the BY-SOURCE false positives (each file
 # scored by a model trained without it) on the ordinary rows of the injection sets within
-# this, so that a new writer's ordinary text lands under the product's 2% target.
+# this, so that a new writer's ordinary text lands under the product's 2% target (g7
+# shipped at 1.25% and held-out 6 measured 1.9%; round 8 compared candidates at 1.5%,
+# where three of the seven newest writers' files went over 2% by source, and g8 ships
+# at 1.25% again).
 FP_BUDGET = 0.0125
 
 
@@ -212,6 +219,11 @@ def main() -> None:
     )
     parser.add_argument("--c", type=float, action="append", help="try only these C values")
     parser.add_argument("--no-kfold", action="store_true", help="skip the random k-fold figures")
+    parser.add_argument(
+        "--view-oof",
+        help="each view's by-source probability at the one --c, saved by bench/e5_guardrails.py "
+        "(its n-gram baseline, C=30), instead of fitting the by-source models again",
+    )
     parser.add_argument("--no-words", action="store_true", help="no word n-grams")
     parser.add_argument(
         "--chars", default=",".join(map(str, CHARS)), help="character n-gram lengths, e.g. 3,4,5"
@@ -260,7 +272,15 @@ def main() -> None:
                 f" k-fold: threshold={t:.3f} detection={k_rates['detection']:.3f}"
                 f" fpr={k_rates['fpr']:.3f};"
             )
-        oof = out_of_fold(x, view_labels, owner, by_source(view_sets), c, len(rows))
+        if args.view_oof:
+            # Each view's by-source probability at this C, as bench/e5_guardrails.py
+            # saves it (the same folds): the row's score is its highest view's.
+            saved = np.load(args.view_oof)
+            assert len(saved) == len(texts), "the saved scores are for other data"
+            oof = np.zeros(len(rows))
+            np.maximum.at(oof, owner, saved)
+        else:
+            oof = out_of_fold(x, view_labels, owner, by_source(view_sets), c, len(rows))
         threshold, rates, flagged = decide(oof, args.fp_budget)
         print(
             f"{line} by source: threshold={threshold:.3f} detection={rates['detection']:.3f} "
@@ -285,7 +305,7 @@ def main() -> None:
     coef = model.coef_[0]
     weights = {str(i): round(float(coef[i]), 4) for i in np.flatnonzero(np.abs(coef) >= 5e-4)}
     out = {
-        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g7.C{c}",
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g8.C{c}",
         "bits": BITS,
         "sublinear": SUBLINEAR,
         "words": words,

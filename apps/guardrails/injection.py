@@ -62,12 +62,19 @@ def _first_stage(text: str) -> InjectionResult | Scored:
 
 
 def _second_stage(scored: Scored, e5: E5) -> InjectionResult:
+    """The first flagged view's verdict, else the highest-scoring view's. Views the
+    n-gram model decides alone come first; then the encoder reads those in its band, the
+    most suspect first, and stops at the first that flags (each costs tens of ms)."""
     threshold = shipped().threshold
+    head = encoder.head()
     best = InjectionResult(0.0, False, "", "", False)
-    for probability, view, encoded in scored:
+    ordered = sorted(scored, key=lambda found: (head.can_flag(found[0]), -found[0]))
+    for probability, view, encoded in ordered:
         score, flagged, reason = _judge(probability, view, threshold, e5)
+        if flagged:
+            return InjectionResult(score, True, reason, view[:80], encoded)
         if score > best.score:
-            best = InjectionResult(score, flagged, reason if flagged else "", view[:80], encoded)
+            best = InjectionResult(score, False, "", view[:80], encoded)
     return best
 
 
@@ -88,15 +95,9 @@ async def adetect(text: str) -> InjectionResult:
     if isinstance(first, InjectionResult):
         return first
     head = encoder.head()
-    wanted = [view for probability, view, _ in first if head.can_flag(probability)]
-    found: dict[str, float | None] = {}
-    if wanted:
-        found = await asyncio.to_thread(_embedded, wanted)
-    return _second_stage(first, found.get)
-
-
-def _embedded(views: list[str]) -> dict[str, float | None]:
-    return {view: encoder.probability(view) for view in views}
+    if any(head.can_flag(probability) for probability, _, _ in first):
+        return await asyncio.to_thread(_second_stage, first, encoder.probability)
+    return _second_stage(first, encoder.probability)
 
 
 def _judge(ngram: float, view: str, ngram_threshold: float, e5: E5) -> tuple[float, bool, str]:

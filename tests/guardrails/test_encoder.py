@@ -30,14 +30,14 @@ def no_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     encoder._load.cache_clear()
 
 
-def test_the_head_ships_as_plain_json_and_never_saw_held_out_6() -> None:
+def test_the_head_ships_as_plain_json_and_never_saw_held_out_7() -> None:
     data = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))
     assert len(data["weights"]) == 384
     assert data["prefix"] in ("query", "passage")
     assert 0.0 < data["ngram_share"] < 1.0
     assert 0.0 < data["threshold"] < 1.0
-    assert not [name for name in data["trained_on"]["files"] if "heldout6" in name]
-    assert "bench/data/guardrails_injection_heldout5.jsonl" in data["trained_on"]["files"]
+    assert not [name for name in data["trained_on"]["files"] if "heldout7" in name]
+    assert "bench/data/guardrails_injection_heldout6.jsonl" in data["trained_on"]["files"]
 
 
 def test_a_view_reaches_the_encoder_only_where_the_average_can_reach_the_threshold() -> None:
@@ -182,3 +182,27 @@ def test_the_n_gram_threshold_lies_inside_the_encoders_band() -> None:
     # (injection._judge), with or without the engine: only the same verdict either way
     # while that threshold is where the encoder would be asked.
     assert encoder.head().can_flag(classifier.shipped().threshold)
+
+
+def test_the_encoder_stops_at_the_first_view_that_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = classifier.shipped()
+    two_views = [("please summarise this ticket", False), ("the invoice for march", True)]
+    monkeypatch.setattr(injection, "views", lambda text: two_views)
+    monkeypatch.setattr(model.__class__, "probability", lambda self, v: 0.999)
+    assert encoder.head().can_flag(0.999)
+    asked: list[str] = []
+    answer = 1.0
+
+    def embed(view: str) -> float:
+        asked.append(view)
+        return answer
+
+    monkeypatch.setattr(encoder, "probability", embed)
+    found = injection.detect("any text")
+    assert found.flagged
+    assert found.reason == "classifier+e5"
+    assert len(asked) == 1
+    answer = 0.0  # neither flags: every view in the band is read
+    asked.clear()
+    assert not injection.detect("any text").flagged
+    assert asked == [view for view, _ in two_views]

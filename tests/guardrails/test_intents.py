@@ -248,4 +248,15 @@ def test_the_benchmark_makes_held_out_6_the_headline_when_it_is_there(tmp_path: 
     assert found["heldout6_injections"] == 1
     assert found["heldout6_benign"] == 1
     assert found["injection_detection_rate_heldout5"] == 1.0
-    assert found["headline"] == "held-out 6 (scored once on g7, spent)"
+    assert found["headline"] == "held-out 6 (spent: scored once on g7, trained on since g8)"
+
+
+def test_the_benchmark_makes_held_out_7_the_headline_when_it_is_there(tmp_path: Path) -> None:
+    _write(tmp_path / bench.HELDOUT5, HELD_OUT[:1] + HELD_OUT[2:])
+    _write(tmp_path / bench.HELDOUT6, HELD_OUT[1:])
+    _write(tmp_path / bench.HELDOUT7, HELD_OUT[:2])
+    found = bench.headline_rates(tmp_path)
+    assert found["injection_detection_rate_heldout7"] == found["injection_detection_rate"] == 0.5
+    assert found["heldout7_injections"] == 2
+    assert found["injection_detection_rate_heldout6"] == 0.0
+    assert found["headline"] == "held-out 7 (written apart from g8)"
