@@ -27,8 +27,9 @@ def get_conversation(*, tenant_id: UUID, user_id: int | None, conversation_id: A
 
 def get_posting(*, tenant_id: UUID, user_id: int | None, conversation_id: Any) -> selectors.Posting:
     """``get_conversation`` with what a new question needs (``selectors.posting_to``)."""
-    mine = selectors.conversations_for(tenant_id=tenant_id, user_id=user_id or 0)
-    posting = selectors.posting_to(mine, conversation_id)
+    posting = selectors.posting_to(
+        tenant_id=tenant_id, user_id=user_id or 0, conversation_id=conversation_id
+    )
     if posting is None:
         raise Http404("No such conversation.")
     return posting

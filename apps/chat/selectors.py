@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
+import orjson
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db import connections
+from django.db.models import Field, OuterRef, QuerySet, Subquery
 from django.db.models.functions import JSONObject
 
 from apps.chat.models import Conversation, Feedback, Message, MessageStatus
@@ -56,29 +60,92 @@ class Posting:
     earlier: list[dict[str, str]]
 
 
-def posting_to(conversations: QuerySet[Conversation], conversation_id: Any) -> Posting | None:
-    """The conversation ``conversation_id`` among ``conversations``, with its newest
-    message and its history, in one query: a chat post's reads in one round trip instead
-    of three, each a wait for the interpreter beside a busy event loop
-    (docs/performance.md, "Chat streams"). None when there is no such conversation."""
+def posting_to(*, tenant_id: Any, user_id: Any, conversation_id: Any) -> Posting | None:
+    """The conversation ``conversation_id`` of ``user_id`` in ``tenant_id``, with its
+    newest message and its history, in one query: a chat post's reads in one round trip
+    instead of three, each a wait for the interpreter beside a busy event loop
+    (docs/performance.md, "Chat streams"). None when there is no such conversation.
+
+    The statement's text is the same for every post, so it is compiled once
+    (``_posting_statement``): building it through the ORM was most of this read's CPU,
+    and a post's CPU on its worker thread holds up the event loop beside it."""
+    using = "default"
+    statement = _posting_statement(settings.CHAT_HISTORY_MAX_MESSAGES, using)
+    connection = connections[using]
+    params = list(statement.params)
+    ids = (tenant_id, user_id, conversation_id)
+    for slot, field, value in zip(statement.slots, statement.id_fields, ids, strict=True):
+        params[slot] = field.get_db_prep_value(value, connection)  # as a filter() does
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    fields = len(statement.columns)
+    conversation = Conversation.from_db(using, statement.columns, row[:fields])
+    newest_json, earlier_json = row[fields:]
+    newest = None if newest_json is None else orjson.loads(newest_json)
+    return Posting(
+        conversation=conversation,
+        newest=None if newest is None else (newest["role"], newest["status"]),
+        earlier=[_turn(orjson.loads(m)) for m in reversed(earlier_json)],
+    )
+
+
+def _turn(message: dict[str, str]) -> dict[str, str]:
+    return {"role": message["role"], "content": message["content"]}
+
+
+def _posting_query(
+    *, tenant_id: Any, user_id: Any, conversation_id: Any, limit: int
+) -> QuerySet[Conversation]:
+    """What ``posting_to`` reads, as a queryset: the concrete fields of the conversation,
+    then ``newest`` (JSON of its newest message's role and status) and ``earlier`` (JSON
+    of the finished messages, newest first, at most ``limit - 1``)."""
     messages = Message.objects.filter(conversation_id=OuterRef("pk")).order_by("-created_at")
     finished = messages.exclude(status=MessageStatus.STREAMING).exclude(content="")
-    limit = settings.CHAT_HISTORY_MAX_MESSAGES - 1
-    try:
-        found = conversations.annotate(
+    columns = [field.attname for field in Conversation._meta.concrete_fields]
+    return (
+        Conversation.objects.filter(tenant_id=tenant_id, user_id=user_id, id=conversation_id)
+        .annotate(
             newest=Subquery(messages.values(pair=JSONObject(role="role", status="status"))[:1]),
             earlier=ArraySubquery(
-                finished.values(pair=JSONObject(role="role", content="content"))[:limit]
+                finished.values(pair=JSONObject(role="role", content="content"))[: limit - 1]
             ),
-        ).get(id=conversation_id)
-    except Conversation.DoesNotExist:
-        return None
-    newest = found.newest
-    return Posting(
-        conversation=found,
-        newest=None if newest is None else (newest["role"], newest["status"]),
-        earlier=[{"role": m["role"], "content": m["content"]} for m in reversed(found.earlier)],
+        )
+        .order_by()
+        .values_list(*columns, "newest", "earlier")
     )
+
+
+@dataclass(frozen=True)
+class _Statement:
+    sql: str
+    params: tuple[Any, ...]
+    slots: tuple[int, int, int]  # where the tenant, user and conversation ids go
+    id_fields: tuple[Field[Any, Any], ...]  # the conversation's fields for those ids
+    columns: list[str]  # the conversation's fields, first in each row
+
+
+# Placeholders to find in the compiled statement's parameters: values no real id has.
+_PROBES = (UUID(int=0x7E7A), -0x7E7A_0001, UUID(int=0x7E7A_0002))
+_ID_FIELDS = ("tenant", "user", "id")  # the conversation's fields they stand for
+
+
+@functools.cache
+def _posting_statement(limit: int, using: str) -> _Statement:
+    """``_posting_query``'s SQL and parameters, compiled once per history limit."""
+    tenant_id, user_id, conversation_id = _PROBES
+    query = _posting_query(
+        tenant_id=tenant_id, user_id=user_id, conversation_id=conversation_id, limit=limit
+    ).query
+    sql, params = query.get_compiler(using).as_sql()
+    slots = tuple(params.index(probe) for probe in _PROBES)
+    if any(params.count(probe) != 1 for probe in _PROBES):
+        raise RuntimeError("the posting statement names an id more than once")
+    columns = [field.attname for field in Conversation._meta.concrete_fields]
+    id_fields = tuple(cast("Field[Any, Any]", Conversation._meta.get_field(f)) for f in _ID_FIELDS)
+    return _Statement(sql, tuple(params), (slots[0], slots[1], slots[2]), id_fields, columns)
 
 
 # Shown on an empty chat when the organisation has set none (AI settings, "Chat").

@@ -4,8 +4,11 @@ conversation."""
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import pytest
 from django.db import connection
+from django.db.models.sql.compiler import SQLCompiler
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext, override_settings
 
@@ -81,3 +84,18 @@ def test_only_the_persons_own_conversation_is_found(
         posting(other_tenant, outsider, conversation.id)  # RLS: another tenant's row
     with tenant_context(tenant.id):
         assert not Message.objects.filter(conversation=conversation).exists()
+
+
+def test_the_read_is_compiled_once_per_history_limit(tenant: Tenant, owner: User) -> None:
+    """The statement's text is the same for every post: the ORM builds it once (its
+    building was most of the read's CPU), and a new history limit gets its own."""
+    with tenant_context(tenant.id):
+        conversation = services.conversation_create(tenant=tenant, user=owner)
+        posting(tenant, owner, conversation.id)  # compiled here, if not before
+        with patch.object(SQLCompiler, "as_sql", side_effect=AssertionError("compiled")):
+            found = posting(tenant, owner, conversation.id)
+            with override_settings(CHAT_HISTORY_MAX_MESSAGES=17), pytest.raises(AssertionError):
+                posting(tenant, owner, conversation.id)
+    assert found.conversation == conversation
+    assert found.conversation.title == conversation.title
+    assert found.conversation._state.adding is False
