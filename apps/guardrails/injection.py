@@ -9,7 +9,6 @@ n-gram model decides alone at its own threshold."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from apps.guardrails import encoder
@@ -46,7 +45,6 @@ def rule_match(normalized: str) -> tuple[str, str] | None:
 
 
 Scored = list[tuple[float, str, bool]]  # (n-gram probability, view, encoded) per view
-E5 = Callable[[str], "float | None"]  # a view's head probability, None where it cannot run
 
 
 def _first_stage(text: str) -> InjectionResult | Scored:
@@ -61,7 +59,7 @@ def _first_stage(text: str) -> InjectionResult | Scored:
     return scored
 
 
-def _second_stage(scored: Scored, e5: E5) -> InjectionResult:
+def _second_stage(scored: Scored) -> InjectionResult:
     """The first flagged view's verdict, else the highest-scoring view's. Views the
     n-gram model decides alone come first; then the encoder reads those in its band, the
     most suspect first, and stops at the first that flags (each costs tens of ms)."""
@@ -70,7 +68,7 @@ def _second_stage(scored: Scored, e5: E5) -> InjectionResult:
     best = InjectionResult(0.0, False, "", "", False)
     ordered = sorted(scored, key=lambda found: (head.can_flag(found[0]), -found[0]))
     for probability, view, encoded in ordered:
-        score, flagged, reason = _judge(probability, view, threshold, e5)
+        score, flagged, reason = _judge(probability, view, threshold)
         if flagged:
             return InjectionResult(score, True, reason, view[:80], encoded)
         if score > best.score:
@@ -84,7 +82,7 @@ def detect(text: str) -> InjectionResult:
     first = _first_stage(text)
     if isinstance(first, InjectionResult):
         return first
-    return _second_stage(first, encoder.probability)
+    return _second_stage(first)
 
 
 async def adetect(text: str) -> InjectionResult:
@@ -96,16 +94,16 @@ async def adetect(text: str) -> InjectionResult:
         return first
     head = encoder.head()
     if any(head.can_flag(probability) for probability, _, _ in first):
-        return await asyncio.to_thread(_second_stage, first, encoder.probability)
-    return _second_stage(first, encoder.probability)
+        return await asyncio.to_thread(_second_stage, first)
+    return _second_stage(first)
 
 
-def _judge(ngram: float, view: str, ngram_threshold: float, e5: E5) -> tuple[float, bool, str]:
+def _judge(ngram: float, view: str, ngram_threshold: float) -> tuple[float, bool, str]:
     """A view's score, verdict and reason: the average with the encoder's head where it
     can change the verdict and runs here, else the n-gram probability at its threshold."""
     head = encoder.head()
     if head.can_flag(ngram):
-        found = e5(view)
+        found = encoder.probability(view)
         if found is not None:
             score = head.average(ngram, found)
             return score, score >= head.threshold, "classifier+e5"
