@@ -130,6 +130,35 @@ def check_encoded_payloads_decode(rows: list[Row]) -> None:
         ), row["id"]
 
 
+def check_hidden_characters_undo(rows: list[Row]) -> None:
+    """Zero-width rows read as words once the invisible characters go; homoglyph rows use
+    only Cyrillic look-alikes of Latin letters, so mapping them back leaves no Cyrillic."""
+    hidden = [
+        row for row in check_obfuscation(rows) if row["encoding"] in {"zero_width", "homoglyph"}
+    ]
+    assert hidden
+    for row in hidden:
+        plain = str(row["text"]).translate(_UNDO_HIDDEN)
+        assert not any("\u0400" <= char <= "\u04ff" for char in plain), row["id"]
+        assert not ZERO_WIDTH & set(plain), row["id"]
+        assert len(plain.split()) >= 5, row["id"]
+
+
+# Cyrillic letters that look like Latin ones, and the zero-width characters, undone.
+_UNDO_HIDDEN = str.maketrans(
+    {
+        **dict(
+            zip(
+                "\u0430\u0435\u043e\u0440\u0441\u0445\u0443\u0456\u0410\u0415\u041e\u0420\u0421\u0425",
+                "aeopcxyiAEOPCX",
+                strict=True,
+            )
+        ),
+        **dict.fromkeys(ZERO_WIDTH),
+    }
+)
+
+
 def _decodes_to_words(encoding: str, token: str) -> bool:
     """True when `token` is a run of `encoding` that decodes to text of several words."""
     token = token.strip(".,:;()")
