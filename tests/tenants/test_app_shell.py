@@ -51,3 +51,27 @@ def test_page_title_is_text_and_its_section_is_current(
     assert "<" not in title[1]
     assert title[1].strip().endswith(tenant.name)
     assert CURRENT.findall(html) == [section]
+
+
+# A page one level under another names the way back above its heading.
+PARENTS = {
+    "summaries:jobs": ("rag:documents", "Documents"),
+    "gateway:cache_answers": ("gateway:ai_settings", "AI settings"),
+    "guardrails:events": ("gateway:ai_settings", "AI settings"),
+    "gateway:usage": ("finops:usage", "Usage &amp; cost"),
+    "tenants:webhook": ("tenants:settings", "Organisation"),
+}
+CRUMB = re.compile(
+    r'<nav class="breadcrumbs" aria-label="Breadcrumb"><a href="([^"]+)">([^<]+)</a>'
+)
+
+
+@pytest.mark.parametrize(("name", "parent"), PARENTS.items())
+def test_sub_pages_lead_back_to_their_parent(
+    owner: User, tenant: Tenant, name: str, parent: tuple[str, str]
+) -> None:
+    client = Client()
+    client.force_login(owner)
+    html = client.get(reverse(name, args=[tenant.slug])).content.decode()
+    parent_name, label = parent
+    assert CRUMB.findall(html) == [(reverse(parent_name, args=[tenant.slug]), label)]
