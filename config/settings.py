@@ -484,6 +484,8 @@ if DEBUG:
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The project's wording for strings of its dependencies (allauth's, in sentence case).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # --- Logging: one JSON object per line, with request, user and tenant ids ----------

@@ -10,7 +10,7 @@ class SignupForm(AllauthSignupForm):
     """allauth's signup plus the name of the user's first organisation."""
 
     organisation = forms.CharField(
-        label="Organisation name",
+        label="Organisation name (optional)",
         max_length=80,
         required=False,
         help_text="Your team or company. You can invite people and rename it later.",

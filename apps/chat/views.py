@@ -78,14 +78,17 @@ def index(request: MemberRequest, slug: str) -> HttpResponse:
 @require_POST
 def conversation_new(request: MemberRequest, slug: str) -> HttpResponse:
     """A new conversation; a suggested prompt picked on the empty screen arrives in its
-    composer, ready to send."""
+    composer, ready to send, and a question typed there (send=1) is sent on arrival."""
     conversation = services.conversation_create(
         tenant=request.tenant,
         user=request.user,
     )
     url = reverse("chat:conversation", args=[slug, conversation.id])
     prompt = request.POST.get("prompt", "").strip()[:2000]
-    return redirect(f"{url}?{urlencode({'prompt': prompt})}" if prompt else url)
+    if not prompt:
+        return redirect(url)
+    query = {"prompt": prompt} | ({"send": "1"} if request.POST.get("send") == "1" else {})
+    return redirect(f"{url}?{urlencode(query)}")
 
 
 def conversation(request: MemberRequest, slug: str, conversation_id: UUID) -> HttpResponse:
@@ -112,7 +115,10 @@ def conversation(request: MemberRequest, slug: str, conversation_id: UUID) -> Ht
         if message.status == MessageStatus.STREAMING:
             message.events_url = events_url(request, slug, message)  # type: ignore[attr-defined]
     prefill = request.GET.get("prompt", "")[:2000]
-    return _screen(request, found, history=history, prefill=prefill)
+    # Typed on the empty screen: the page sends it once loaded (an empty conversation only,
+    # so a reload of the address cannot send it twice).
+    autosend = bool(prefill) and request.GET.get("send") == "1" and not history
+    return _screen(request, found, history=history, prefill=prefill, autosend=autosend)
 
 
 @require_POST

@@ -578,6 +578,16 @@ def _demo_password() -> str:
     return password
 
 
+def child_env(*, setup: bool) -> dict[str, str]:
+    """The environment of the command `exec` or `run` starts. `run` serves the product on
+    PORT, so the links in its emails (invitations, address confirmations) point there
+    unless SITE_URL says otherwise."""
+    env = {**os.environ, "WEB_PORT": str(web_port())}
+    if setup:
+        env.setdefault("SITE_URL", f"http://127.0.0.1:{env['WEB_PORT']}")
+    return env
+
+
 def execute(command: list[str], *, setup: bool) -> int:
     """Bring the stack up, optionally migrate and seed, run command, stop what we started."""
     started = up()
@@ -596,7 +606,7 @@ def execute(command: list[str], *, setup: bool) -> int:
                 "  Press Ctrl-C to stop everything.\n",
                 flush=True,
             )
-        env = {**os.environ, "WEB_PORT": os.environ.get("PORT", "8000")}
+        env = child_env(setup=setup)
         if setup and not env.get("PROMETHEUS_MULTIPROC_DIR"):
             # web, worker and beat count into one place, so /metrics sums them; emptied
             # at each start (the files of stopped processes would count forever).

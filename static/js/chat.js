@@ -79,6 +79,17 @@
     if (bubbleEl && !event.target.closest("a, button, form")) bubbleEl.classList.toggle("show-meta");  // tap shows time and model
   });
 
+  // The empty screen's composer: Enter starts the conversation (the form posts).
+  const starter = document.getElementById("start-input");
+  if (starter) {
+    starter.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing && starter.value.trim()) {
+        event.preventDefault();
+        starter.form.requestSubmit();
+      }
+    });
+  }
+
   const root = document.getElementById("chat");
   if (!root) return;
   const log = document.getElementById("chat-log");
@@ -601,6 +612,13 @@
   grow();
   scroller.scrollTop = scroller.scrollHeight;
   if (input.value) input.focus();
+
+  // A question typed on the empty screen: send it now, and drop it from the address so
+  // a reload or a shared link does not carry it.
+  if (root.hasAttribute("data-autosend") && input.value.trim()) {
+    history.replaceState(null, "", location.pathname);
+    form.requestSubmit();
+  }
 
   // A refresh while an answer streams: resume it (from the start of its stream).
   const pending = log.querySelector(".bubble[data-status=streaming]");

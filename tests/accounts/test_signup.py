@@ -128,3 +128,18 @@ def test_password_reset_answers_the_same_for_unknown_addresses(
     by_address = {m.to[0]: m.body for m in mailoutbox}
     assert "/accounts/password/reset/key/" in by_address["alice@example.com"]
     assert "/accounts/password/reset/key/" not in by_address.get("nobody@example.com", "")
+
+
+def test_sign_in_and_sign_up_fields_show_their_labels(db: None) -> None:
+    """A placeholder is no label: it is gone once someone types, and "Acme Inc." does
+    not say that the field names the organisation."""
+    labels = re.compile(r'<label for="(id_[a-z0-9]+)"( class="[^"]*")?>\s*([^<]+?)\s*</label>')
+    found = {}
+    for name in ("account_login", "account_signup", "account_reset_password"):
+        html = Client().get(reverse(name)).content.decode()
+        found[name] = {id_: (text, css) for id_, css, text in labels.findall(html)}
+    assert found["account_login"]["id_login"] == ("Email", "")
+    assert found["account_login"]["id_password"] == ("Password", "")
+    assert found["account_signup"]["id_email"] == ("Email", "")
+    assert found["account_signup"]["id_organisation"] == ("Organisation name (optional)", "")
+    assert found["account_reset_password"]["id_email"] == ("Email", "")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from apps.core.devstack import Postgres, StackError, Valkey, check_ports
+from apps.core.devstack import Postgres, StackError, Valkey, check_ports, child_env
 from tests.pg import connect, owner_connect
 
 
@@ -155,3 +155,13 @@ def test_the_owner_drops_a_database_a_runtime_session_still_holds(django_db_setu
             assert left.fetchone() is None
     finally:
         held.close()
+
+
+def test_run_links_its_emails_to_the_port_it_serves(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "8147")
+    monkeypatch.delenv("SITE_URL", raising=False)
+    assert child_env(setup=True)["SITE_URL"] == "http://127.0.0.1:8147"
+    assert child_env(setup=True)["WEB_PORT"] == "8147"
+    assert "SITE_URL" not in child_env(setup=False)  # exec: the settings' default applies
+    monkeypatch.setenv("SITE_URL", "https://app.example.com")
+    assert child_env(setup=True)["SITE_URL"] == "https://app.example.com"

@@ -1,6 +1,7 @@
 """Every page of the product, at 1280 and 390 px, in the light and the dark theme: no
 serious or critical accessibility violation found by axe-core (vendored in
-tests/e2e/vendor, run inside the real page), and nothing that scrolls sideways.
+tests/e2e/vendor, run inside the real page), nothing that scrolls sideways, no control
+past the right edge of a phone, and a <title> that is text.
 
 ``test_every_page_is_listed`` keeps the walk honest: a new URL in one of the project's
 apps fails until it is either walked here or named as not a page, with the reason."""
@@ -274,6 +275,29 @@ def _overflowing(page: Page) -> list[str]:
     return found
 
 
+def _out_of_reach(page: Page) -> list[str]:
+    """Controls of the page's main part that start or end past the viewport's right edge:
+    on a phone they hide in a box that scrolls sideways, where nobody looks for them."""
+    found: list[str] = page.evaluate(
+        """() => {
+            const width = document.documentElement.clientWidth;
+            const out = [];
+            const controls = document.querySelectorAll(
+                'main button, main a[href], main select, main input:not([type=hidden])');
+            for (const el of controls) {
+                const box = el.getBoundingClientRect();
+                if (!box.width || getComputedStyle(el).visibility === 'hidden') continue;
+                if (box.right > width + 1) {
+                    const text = (el.innerText || el.name || el.getAttribute('aria-label') || '');
+                    out.push(`${el.tagName.toLowerCase()} "${text.trim().slice(0, 40)}"`);
+                }
+            }
+            return out.slice(0, 5);
+        }"""
+    )
+    return found
+
+
 def _walk(
     browser: Browser,
     base: str,
@@ -315,6 +339,11 @@ def _walk(
                     )
                 for element in _overflowing(page):
                     problems.append(f"{where}: scrolls sideways: {element}")
+                for control in _out_of_reach(page):
+                    problems.append(f"{where}: past the right edge: {control}")
+                title = page.title()
+                if not title or "<" in title:
+                    problems.append(f"{where}: title {title!r} (text, naming the page)")
                 if label == "phone":
                     shot = f"page-{name.replace(':', '-')}-{scheme}-{label}.png"
                     page.screenshot(path=screenshots / shot, full_page=True)
