@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connections
 from pytest_django import DjangoDbBlocker, Settings
@@ -34,6 +35,10 @@ def django_db_setup(django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
             conn.execute(f'CREATE DATABASE "{test_name}"')
         default["NAME"] = test_name
         call_command("migrate", verbosity=0, interactive=False)
+    # The test database is new, so nothing in the test Redis database may outlive the last
+    # run either: allauth's sign-in and sign-up rate-limit counters did, and after a few runs
+    # on one machine the sign-up tests met 429s.
+    cache.clear()
     yield
     with django_db_blocker.unblock():
         connections.close_all()
