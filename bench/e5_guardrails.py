@@ -23,8 +23,9 @@ resident memory before and after loading the engine.
     .venv/bin/python bench/e5_guardrails.py [--prefix query|passage] [--c 10] [--detail]
         [--timing] [--write C,W]
 
-``--write 10,0.7`` (g7's choice) fits the head at C on every row and writes it with the
-by-source threshold of the average at n-gram share W to
+``--write 10,0.7 --sure 0.95`` (g7's choice; g9's sure n-gram level) fits the head at C on
+every row and writes it with the by-source threshold of the average at n-gram share W
+(a view whose n-gram probability reaches the sure level scores 1) to
 apps/guardrails/data/injection_e5_head.json; retrain the n-gram model first
 (bench/train_guardrails.py), since the threshold is chosen on its by-source scores.
 
@@ -187,7 +188,9 @@ def shipped_rates(
         if rows[i]["set"] not in names or flagged[i]:
             continue
         p = model.probability(text)
-        if head.can_flag(p):
+        if p >= head.sure:
+            flagged[i] = True
+        elif head.can_flag(p):
             flagged[i] = head.average(p, head.probability(list(vectors[view]))) >= head.threshold
         else:
             flagged[i] = p >= model.threshold
@@ -271,6 +274,7 @@ def write_head(
         "ngram_share": w,
         "threshold": round(threshold, 6),
         "max_chars": MAX_CHARS,
+        **({"ngram_sure": args.sure} if args.sure <= 1.0 else {}),
         "trained_on": {
             "files": [str((DATA / n).relative_to(ROOT)) for n in TRAINING_SETS + QUESTION_SETS],
             "views": len(labels),
@@ -331,6 +335,13 @@ def main() -> None:
     parser.add_argument("--embed-only", action="store_true", help="fill the cache, then stop")
     parser.add_argument("--timing", action="store_true")
     parser.add_argument("--fp-budget", type=float, default=FP_BUDGET)
+    parser.add_argument(
+        "--sure",
+        type=float,
+        default=2.0,
+        help="with --write: a view whose n-gram probability reaches this flags without the "
+        "encoder (g9: 0.95; above 1, never)",
+    )
     parser.add_argument(
         "--shipped",
         action="append",
@@ -428,7 +439,8 @@ def main() -> None:
     if args.write:
         c, w = (float(v) for v in args.write.split(","))
         e5 = head_oof(args, vectors, view_labels, splits, c)
-        threshold, rates = judge(f"avg{w} C{c:g}", w * ngram + (1 - w) * e5)
+        mixed = np.where(ngram >= args.sure, 1.0, w * ngram + (1 - w) * e5)
+        threshold, rates = judge(f"avg{w} C{c:g} sure {args.sure:g}", mixed)
         write_head(vectors, view_labels, (c, w), threshold, rates, args)
         return
     if args.gates:

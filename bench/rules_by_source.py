@@ -316,9 +316,9 @@ def main() -> None:
             threshold, flagged = judge(verdicts, p, budget)
             per = [rates(flagged, [i for i in hard if rows[i]["set"] == s]) for s in newest]
             newest_rows = [i for i in hard if rows[i]["set"] in newest]
-            head = f"  {name:<34} ({len(verdicts)} verdicts, t={threshold:.3f}) "
-            head += f"{rates(flagged, hard)} | newest {rates(flagged, newest_rows)} | "
-            print(head + " | ".join(per), flush=True)
+            line = f"  {name:<34} ({len(verdicts)} verdicts, t={threshold:.3f}) "
+            line += f"{rates(flagged, hard)} | newest {rates(flagged, newest_rows)} | "
+            print(line + " | ".join(per), flush=True)
     if args.show:
         for name, (verdicts, _) in candidates.items():
             print(name, sorted(set(names) - verdicts))

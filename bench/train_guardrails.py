@@ -326,7 +326,9 @@ def main() -> None:
         "intent_value": args.intent_value,
         **({"intents": INTENTS_VERSION} if INTENTS else {}),
         **(
-            {"rules": RULES_VERSION, "verdicts_exclude": sorted(FEATURE_ONLY)} if with_rules else {}
+            {"rules": RULES_VERSION, "feature_only_rules": sorted(FEATURE_ONLY)}
+            if with_rules
+            else {}
         ),
         "bias": round(float(model.intercept_[0]), 6),
         "threshold": round(threshold, 6),

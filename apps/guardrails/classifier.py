@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from apps.guardrails.injection_rules import RULES_VERSION, rule_hits
+from apps.guardrails.injection_rules import FEATURE_ONLY, RULES_VERSION, rule_hits
 from apps.guardrails.intents import INTENTS_VERSION, intents
 
 MODEL_PATH = Path(__file__).parent / "data" / "injection_model.json"
@@ -170,7 +170,19 @@ def _rules_of(data: dict[str, object]) -> bool:
             f"The classifier was trained with injection rules {version}, this code has "
             f"{RULES_VERSION}: retrain it with bench/train_guardrails.py."
         )
+    # Its threshold was chosen with these rules as features only and the others flagging.
+    if sorted(map(str, _list_of(data.get("feature_only_rules", [])))) != sorted(FEATURE_ONLY):
+        raise ValueError(
+            "The classifier was trained with other rules as features only than "
+            "injection_rules.FEATURE_ONLY: retrain it with bench/train_guardrails.py."
+        )
     return True
+
+
+def _list_of(raw: object) -> list[object]:
+    if not isinstance(raw, list):
+        raise ValueError("The classifier's 'feature_only_rules' must be a list of rule names.")
+    return raw
 
 
 @cache

@@ -102,9 +102,12 @@ async def adetect(text: str) -> InjectionResult:
 
 
 def _judge(ngram: float, view: str, ngram_threshold: float) -> tuple[float, bool, str]:
-    """A view's score, verdict and reason: the average with the encoder's head where it
-    can change the verdict and runs here, else the n-gram probability at its threshold."""
+    """A view's score, verdict and reason: the n-gram probability where it is sure on its
+    own (g9), the average with the encoder's head where it can change the verdict and
+    runs here, else the n-gram probability at its threshold."""
     head = encoder.head()
+    if ngram >= head.sure:
+        return ngram, True, "classifier"
     if head.can_flag(ngram):
         found = encoder.probability(view)
         if found is not None:

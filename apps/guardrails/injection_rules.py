@@ -391,10 +391,28 @@ ALL_COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     for name, pattern in RULES
 )
 
-# The rules that flag a text on their own (the detector's verdicts). The others are
-# features of the n-gram model since g9 (apps/guardrails/classifier.py): a hit is an
-# input the model weighs, learnt by source like every other feature.
-FEATURE_ONLY: frozenset[str] = frozenset()
+# Since g9 every rule's hit is a feature of the n-gram model (apps/guardrails/classifier.py):
+# an input the model weighs, learnt by source like every other feature. These rules are
+# features only: each flagged an ordinary text in a file that could be read only after it
+# last changed (bench/rules_by_source.py; docs/guardrails-model-card.md, g9). The others
+# still flag a text on their own.
+FEATURE_ONLY: frozenset[str] = frozenset(
+    {
+        "override.es",
+        "override.forget_everything",
+        "extraction.repeat_above",
+        "extraction.verbatim_setup",
+        "extraction.hidden_setup",
+        "exfiltration.credentials",
+        "exfiltration.other_users",
+        "exfiltration.history_out",
+        "exfiltration.others_records",
+        "tool.no_confirmation",
+        "tool.silent",
+        "document.for_models",
+        "document.model_reading",
+    }
+)
 
 COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, pattern) for name, pattern in ALL_COMPILED if name not in FEATURE_ONLY
