@@ -5,10 +5,10 @@ the early data files, so their hits on those files say little about a new writer
 This scores each rule per source file: its hits on ordinary rows and on attacks, and the
 attacks only it catches that the by-source models (each file scored by models trained
 without it: the n-gram model of bench/train_guardrails.py, C=30, and the e5 head of
-bench/e5_guardrails.py, C=10, averaged 0.7 / 0.3 as the detector does) miss. A rule's
-count on a file that could be read only after the rule last changed is the honest one:
-the rule's history comes from ``git log`` of the rules file, each file's date from
-READABLE below.
+bench/e5_guardrails.py, C=10, averaged 0.7 / 0.3 as the detector does; a view whose
+n-gram probability reaches SURE flags alone) miss. A rule's count on a file that could
+be read only after the rule last changed is the honest one: the rule's history comes
+from ``git log`` of the rules file, each file's date from READABLE below.
 
 Then the candidates, each judged by source at the false-positive budgets of BUDGETS with
 the rule hits counted as the detector counts them (a rule's hit on an ordinary row is a
@@ -62,6 +62,7 @@ from bench.train_guardrails import (  # noqa: E402
 
 RULES_FILE = "apps/guardrails/injection_rules.py"
 NGRAM_C, HEAD_C, NGRAM_SHARE = 30.0, 10.0, 0.7
+SURE = 0.95  # g9: a view the n-gram model scores this or more flags without the encoder
 BUDGETS = (0.01, 0.0125, 0.015)
 SHARES = (0.0, 0.0005, 0.001, 0.002)
 # When a rule writer could first read each file (UTC): a development file from the
@@ -122,6 +123,8 @@ def rule_history() -> dict[str, tuple[str, str]]:
     seen: dict[str, tuple[str, str, str]] = {}  # name -> (first, last, signature)
     for when, source in versions:
         classes = dict(re.findall(r"^(_[A-Z_]+) = (.*?)(?=^\S)", source, re.M | re.S))
+        start = source.index("\nRULES: ")  # the rules' tuple, not the names listed after
+        source = source[start : source.index("\n)\n", start)]
         names = list(re.finditer(r'^\s*\(?\s*"([a-z]+\.[a-z0-9_]+)",', source, re.M))
         for here, after in zip(names, [*names[1:], None], strict=True):
             end = after.start() if after is not None else len(source)
@@ -154,6 +157,10 @@ def main() -> None:
         "--e5-cache", default=str(Path(tempfile.gettempdir()) / "guard9_e5_query.npz")
     )
     parser.add_argument("--show", action="store_true", help="print the rules each candidate drops")
+    parser.add_argument(
+        "--sure", type=float, default=SURE, help="the n-gram level that flags alone (2: never)"
+    )
+    parser.add_argument("--detail", action="store_true", help="rates by kind at each budget")
     parser.add_argument(
         "--late",
         action="append",
@@ -241,7 +248,8 @@ def main() -> None:
 
     def row_scores(p: Any) -> Any:
         out = np.zeros(len(rows))
-        np.maximum.at(out, owner, NGRAM_SHARE * p + (1 - NGRAM_SHARE) * q)
+        mixed = NGRAM_SHARE * p + (1 - NGRAM_SHARE) * q
+        np.maximum.at(out, owner, np.where(p >= args.sure, 1.0, mixed))
         return out
 
     def judge(verdicts: set[str], p: Any, budget: float) -> tuple[float, list[bool]]:
@@ -319,6 +327,13 @@ def main() -> None:
             line = f"  {name:<34} ({len(verdicts)} verdicts, t={threshold:.3f}) "
             line += f"{rates(flagged, hard)} | newest {rates(flagged, newest_rows)} | "
             print(line + " | ".join(per), flush=True)
+            if args.detail:
+                kinds = sorted({str(rows[i]["category"]) for i in hard if labels[i]})
+                by_kind = [
+                    f"{k} {rates(flagged, [i for i in hard if rows[i]['category'] == k])}"
+                    for k in kinds
+                ]
+                print("      " + ", ".join(by_kind))
     if args.show:
         for name, (verdicts, _) in candidates.items():
             print(name, sorted(set(names) - verdicts))
