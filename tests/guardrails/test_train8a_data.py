@@ -1,0 +1,16 @@
+"""Shape of the eighth set (8a) of training rows for the injection detector.
+
+bench/data/guardrails_injection_train8a.jsonl is training data written by a new writer
+(see bench/data/README.md). These checks keep it loadable, labelled consistently, mixed in
+language and apart from every other injection set; none of them looks at what the
+detector says about a row.
+"""
+
+from __future__ import annotations
+
+from tests.guardrails.heldout_checks import DATA, TrainingSetChecks
+
+
+class TestTrain8aData(TrainingSetChecks):
+    path = DATA / "guardrails_injection_train8a.jsonl"
+    prefix = "t8a"
