@@ -220,6 +220,8 @@ class TrainingSetChecks:
     prefix: str
     min_rows = 500
     min_languages = 15
+    # Share of each label not in English; a set written mostly in English lowers it.
+    min_foreign_share = 0.4
     zero_width = ZERO_WIDTH | {"\u2060"}
 
     @pytest.fixture(scope="class")
@@ -248,8 +250,9 @@ class TrainingSetChecks:
         kinds = Counter(row["category"] for row in attacks)
         assert all(kinds[kind] >= 20 for kind in (*ATTACK_KINDS, "obfuscation")), kinds
         assert len({row["lang"] for row in rows}) >= self.min_languages
-        assert sum(1 for row in attacks if row["lang"] != "en") >= 0.4 * len(attacks)
-        assert sum(1 for row in ordinary if row["lang"] != "en") >= 0.4 * len(ordinary)
+        foreign = self.min_foreign_share
+        assert sum(1 for row in attacks if row["lang"] != "en") >= foreign * len(attacks)
+        assert sum(1 for row in ordinary if row["lang"] != "en") >= foreign * len(ordinary)
         # Every language that has attacks also has ordinary texts, so that language is no cue.
         assert {row["lang"] for row in attacks} == {row["lang"] for row in ordinary}
 
