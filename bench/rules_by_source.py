@@ -51,7 +51,12 @@ from datetime import UTC, datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
 from apps.guardrails.injection import views  # noqa: E402
-from apps.guardrails.injection_rules import RULES, RULES_VERSION, rule_hits  # noqa: E402
+from apps.guardrails.injection_rules import (  # noqa: E402
+    FEATURE_ONLY,
+    RULES,
+    RULES_VERSION,
+    rule_hits,
+)
 from bench.e5_guardrails import MAX_CHARS, embed_all, per_view_oof  # noqa: E402
 from bench.train_guardrails import (  # noqa: E402
     by_source,
@@ -86,6 +91,9 @@ READABLE = {
     "guardrails_injection_train7a.jsonl": "2026-12-05T08:54",
     "guardrails_injection_train7b.jsonl": "2026-12-05T08:54",
     "guardrails_injection_heldout7.jsonl": "2026-12-05T10:04",
+    "guardrails_injection_train8a.jsonl": "2026-12-05T12:05",
+    "guardrails_injection_train8b.jsonl": "2026-12-05T12:05",
+    "guardrails_injection_train8c.jsonl": "2026-12-05T11:28",  # merged here before 11:39
 }
 NEWEST = (
     "guardrails_injection_heldout7.jsonl",
@@ -317,6 +325,7 @@ def main() -> None:
         candidates[f"c {share:.2%} feat"] = (kept, p_rules)
         candidates[f"c {share:.2%} drop"] = (kept, p_base)
     candidates["all rules features, none verdict"] = (set(), p_rules)
+    candidates["shipped: FEATURE_ONLY features only"] = (set(names) - FEATURE_ONLY, p_rules)
     newest = [s for s in NEWEST if any(row["set"] == s for row in rows)]
     for budget in BUDGETS:
         print(f"\nbudget {budget:.2%}: pooled | " + " | ".join(short(s) for s in newest))

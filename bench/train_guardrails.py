@@ -7,8 +7,8 @@ Development data (TRAINING_SETS): every labelled injection set of bench/data exc
 held-out set still unread (guardrails_injection_heldout8.jsonl is never opened here):
 both halves of guardrails_injection.jsonl, the spent fresh, held-out 2, 3, 4, 5, 6 and 7
 sets, and the development rows of guardrails_injection_more.jsonl, _train3.jsonl,
-_train4.jsonl, _train5.jsonl, _train6.jsonl, _train7a.jsonl, _train7b.jsonl and
-_train8c.jsonl. Ordinary short questions
+_train4.jsonl, _train5.jsonl, _train6.jsonl, _train7a.jsonl, _train7b.jsonl, _train8a.jsonl,
+_train8b.jsonl and _train8c.jsonl. Ordinary short questions
 (QUESTION_SETS: the questions of the semantic cache's dev2 pair set, never used to measure
 this detector) are added as more ordinary rows, so the classifier learns that "Do you store
 our prompts?" is not an attack.
@@ -68,6 +68,8 @@ TRAINING_SETS = (
     "guardrails_injection_train7a.jsonl",
     "guardrails_injection_train7b.jsonl",
     "guardrails_injection_heldout7.jsonl",
+    "guardrails_injection_train8a.jsonl",
+    "guardrails_injection_train8b.jsonl",
     "guardrails_injection_train8c.jsonl",
 )
 QUESTION_SETS = ("semantic_cache_pairs_dev2.jsonl",)
@@ -91,9 +93,10 @@ KFOLD_FP_BUDGET = 0.0075
 # scored by a model trained without it) on the ordinary rows of the injection sets within
 # this, so that a new writer's ordinary text lands under the product's 2% target (g7
 # shipped at 1.25% and held-out 6 measured 1.9%; round 8 compared candidates at 1.5%,
-# where three of the seven newest writers' files went over 2% by source, and g8 ships
-# at 1.25% again).
-FP_BUDGET = 0.0125
+# where three of the seven newest writers' files went over 2% by source, and g8 shipped
+# at 1.25% again; held-out 7 then measured 4.2% on g8. g9 ships at 1.0%: at 1.25% two of
+# the six newest writers' files go over 2% by source, at 1.0% none passes 1.6%).
+FP_BUDGET = 0.01
 
 
 def load() -> list[dict[str, Any]]:
