@@ -145,31 +145,30 @@ def _chars_of(data: dict[str, object]) -> tuple[int, ...]:
     return tuple(int(n) for n in raw)
 
 
-def _intents_of(data: dict[str, object]) -> bool:
-    """Whether the model was trained with the intent features, which must be the
-    version this code has: weights learnt for other patterns would be misread."""
-    version = data.get("intents")
+def _trained_with(data: dict[str, object], key: str, have: str, what: str) -> bool:
+    """Whether the model was trained with the features named by ``key``, which must be
+    the version this code has: weights learnt for other patterns would be misread."""
+    version = data.get(key)
     if version is None:
         return False
-    if str(version) != INTENTS_VERSION:
+    if str(version) != have:
         raise ValueError(
-            f"The classifier was trained with intent patterns {version}, this code has "
-            f"{INTENTS_VERSION}: retrain it with bench/train_guardrails.py."
+            f"The classifier was trained with {what} {version}, this code has "
+            f"{have}: retrain it with bench/train_guardrails.py."
         )
     return True
 
 
+def _intents_of(data: dict[str, object]) -> bool:
+    """Whether the model weighs the signs of intent (``"intents": "<INTENTS_VERSION>"``)."""
+    return _trained_with(data, "intents", INTENTS_VERSION, "intent patterns")
+
+
 def _rules_of(data: dict[str, object]) -> bool:
-    """Whether the model weighs rule hits (``"rules": "<RULES_VERSION>"``), which must be
-    the rules this code has: a weight learnt for another pattern would be misread."""
-    version = data.get("rules")
-    if version is None:
+    """Whether the model weighs rule hits (``"rules": "<RULES_VERSION>"``), with the
+    rules that are features only that this code has."""
+    if not _trained_with(data, "rules", RULES_VERSION, "injection rules"):
         return False
-    if str(version) != RULES_VERSION:
-        raise ValueError(
-            f"The classifier was trained with injection rules {version}, this code has "
-            f"{RULES_VERSION}: retrain it with bench/train_guardrails.py."
-        )
     # Its threshold was chosen with these rules as features only and the others flagging.
     if sorted(map(str, _list_of(data.get("feature_only_rules", [])))) != sorted(FEATURE_ONLY):
         raise ValueError(
