@@ -23,8 +23,9 @@ resident memory before and after loading the engine.
     .venv/bin/python bench/e5_guardrails.py [--prefix query|passage] [--c 10] [--detail]
         [--timing] [--write C,W]
 
-``--write 10,0.7`` (g7's choice) fits the head at C on every row and writes it with the
-by-source threshold of the average at n-gram share W to
+``--write 10,0.7 --sure 0.95`` (g7's choice; g9's sure n-gram level) fits the head at C on
+every row and writes it with the by-source threshold of the average at n-gram share W
+(a view whose n-gram probability reaches the sure level scores 1) to
 apps/guardrails/data/injection_e5_head.json; retrain the n-gram model first
 (bench/train_guardrails.py), since the threshold is chosen on its by-source scores.
 
@@ -187,7 +188,9 @@ def shipped_rates(
         if rows[i]["set"] not in names or flagged[i]:
             continue
         p = model.probability(text)
-        if head.can_flag(p):
+        if p >= head.sure:
+            flagged[i] = True
+        elif head.can_flag(p):
             flagged[i] = head.average(p, head.probability(list(vectors[view]))) >= head.threshold
         else:
             flagged[i] = p >= model.threshold
@@ -264,13 +267,14 @@ def write_head(
     model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
     model.fit(vectors, labels)
     out = {
-        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g8.e5.C{c:g}.w{w:g}",
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g9.e5.C{c:g}.w{w:g}",
         "prefix": args.prefix,
         "weights": [round(float(v), 6) for v in model.coef_[0]],
         "bias": round(float(model.intercept_[0]), 6),
         "ngram_share": w,
         "threshold": round(threshold, 6),
         "max_chars": MAX_CHARS,
+        **({"ngram_sure": args.sure} if args.sure <= 1.0 else {}),
         "trained_on": {
             "files": [str((DATA / n).relative_to(ROOT)) for n in TRAINING_SETS + QUESTION_SETS],
             "views": len(labels),
@@ -332,6 +336,13 @@ def main() -> None:
     parser.add_argument("--timing", action="store_true")
     parser.add_argument("--fp-budget", type=float, default=FP_BUDGET)
     parser.add_argument(
+        "--sure",
+        type=float,
+        default=2.0,
+        help="with --write: a view whose n-gram probability reaches this flags without the "
+        "encoder (g9: 0.95; above 1, never)",
+    )
+    parser.add_argument(
         "--shipped",
         action="append",
         metavar="FILE",
@@ -346,7 +357,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = load()
-    assert not any("heldout7" in row["set"] for row in rows)
+    assert not any("heldout8" in row["set"] for row in rows)
     row_views = [[view for view, _ in views(row["text"])] for row in rows]
     owner = np.array([i for i, vs in enumerate(row_views) for _ in vs])
     texts = [view for vs in row_views for view in vs]
@@ -428,7 +439,8 @@ def main() -> None:
     if args.write:
         c, w = (float(v) for v in args.write.split(","))
         e5 = head_oof(args, vectors, view_labels, splits, c)
-        threshold, rates = judge(f"avg{w} C{c:g}", w * ngram + (1 - w) * e5)
+        mixed = np.where(ngram >= args.sure, 1.0, w * ngram + (1 - w) * e5)
+        threshold, rates = judge(f"avg{w} C{c:g} sure {args.sure:g}", mixed)
         write_head(vectors, view_labels, (c, w), threshold, rates, args)
         return
     if args.gates:

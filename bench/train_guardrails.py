@@ -4,10 +4,11 @@ Writes apps/guardrails/data/injection_model.json: hashed-feature logistic-regres
 weights (plain JSON, no pickle), the decision threshold and what they were trained on.
 
 Development data (TRAINING_SETS): every labelled injection set of bench/data except the
-held-out set still unread (guardrails_injection_heldout7.jsonl is never opened here):
-both halves of guardrails_injection.jsonl, the spent fresh, held-out 2, 3, 4, 5 and 6 sets,
-and the development rows of guardrails_injection_more.jsonl, _train3.jsonl, _train4.jsonl,
-_train5.jsonl, _train6.jsonl, _train7a.jsonl and _train7b.jsonl. Ordinary short questions
+held-out set still unread (guardrails_injection_heldout8.jsonl is never opened here):
+both halves of guardrails_injection.jsonl, the spent fresh, held-out 2, 3, 4, 5, 6 and 7
+sets, and the development rows of guardrails_injection_more.jsonl, _train3.jsonl,
+_train4.jsonl, _train5.jsonl, _train6.jsonl, _train7a.jsonl, _train7b.jsonl, _train8a.jsonl,
+_train8b.jsonl and _train8c.jsonl. Ordinary short questions
 (QUESTION_SETS: the questions of the semantic cache's dev2 pair set, never used to measure
 this detector) are added as more ordinary rows, so the classifier learns that "Do you store
 our prompts?" is not an attack.
@@ -47,6 +48,7 @@ from typing import Any  # noqa: E402
 
 from apps.guardrails.classifier import INTENT_VALUE, MODEL_PATH, features  # noqa: E402
 from apps.guardrails.injection import rule_match, views  # noqa: E402
+from apps.guardrails.injection_rules import FEATURE_ONLY, RULES_VERSION  # noqa: E402
 from apps.guardrails.intents import INTENTS_VERSION  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
@@ -65,6 +67,10 @@ TRAINING_SETS = (
     "guardrails_injection_heldout6.jsonl",
     "guardrails_injection_train7a.jsonl",
     "guardrails_injection_train7b.jsonl",
+    "guardrails_injection_heldout7.jsonl",
+    "guardrails_injection_train8a.jsonl",
+    "guardrails_injection_train8b.jsonl",
+    "guardrails_injection_train8c.jsonl",
 )
 QUESTION_SETS = ("semantic_cache_pairs_dev2.jsonl",)
 # The sources of the by-source cross-validation: each file was written by other hands.
@@ -72,6 +78,9 @@ SOURCES = TRAINING_SETS + QUESTION_SETS
 BITS = 18
 SUBLINEAR = True  # 1 + ln(count): a word repeated ten times is not ten times the evidence
 INTENTS = True  # the signs of intent of apps/guardrails/intents.py, alone and in pairs
+# Since g9 every injection rule's hit is a feature too (apps/guardrails/classifier.py);
+# the rules that still flag alone are those not in injection_rules.FEATURE_ONLY.
+RULE_FEATURES = True
 WORDS = True  # word unigrams and bigrams
 CHARS = (3, 4, 5)  # character n-gram lengths
 C_GRID = (10.0, 30.0, 100.0)
@@ -84,9 +93,10 @@ KFOLD_FP_BUDGET = 0.0075
 # scored by a model trained without it) on the ordinary rows of the injection sets within
 # this, so that a new writer's ordinary text lands under the product's 2% target (g7
 # shipped at 1.25% and held-out 6 measured 1.9%; round 8 compared candidates at 1.5%,
-# where three of the seven newest writers' files went over 2% by source, and g8 ships
-# at 1.25% again).
-FP_BUDGET = 0.0125
+# where three of the seven newest writers' files went over 2% by source, and g8 shipped
+# at 1.25% again; held-out 7 then measured 4.2% on g8. g9 ships at 1.0%: at 1.25% two of
+# the six newest writers' files go over 2% by source, at 1.0% none passes 1.6%).
+FP_BUDGET = 0.01
 
 
 def load() -> list[dict[str, Any]]:
@@ -123,6 +133,7 @@ def matrix(
     words: bool = WORDS,
     chars: tuple[int, ...] = CHARS,
     intent_value: float = INTENT_VALUE,
+    with_rules: bool = RULE_FEATURES,
 ) -> Any:
     from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
 
@@ -138,6 +149,7 @@ def matrix(
             words=words,
             chars=chars,
             intent_value=intent_value,
+            with_rules=with_rules,
         ).items():
             cols.append(col)
             data.append(value)
@@ -226,6 +238,9 @@ def main() -> None:
     )
     parser.add_argument("--no-words", action="store_true", help="no word n-grams")
     parser.add_argument(
+        "--no-rule-features", action="store_true", help="rule hits are not features (g8)"
+    )
+    parser.add_argument(
         "--chars", default=",".join(map(str, CHARS)), help="character n-gram lengths, e.g. 3,4,5"
     )
     parser.add_argument(
@@ -246,7 +261,8 @@ def main() -> None:
     hard = np.array([row["hard"] for row in rows])
     ruled = [any(rule_match(view) is not None for view in vs) for vs in row_views]
     words, chars = not args.no_words, tuple(int(n) for n in args.chars.split(","))
-    x = matrix(texts, words, chars, args.intent_value)
+    with_rules = not args.no_rule_features
+    x = matrix(texts, words, chars, args.intent_value, with_rules)
     view_labels, view_groups = labels[owner], [groups[i] for i in owner]
     view_sets = [rows[i]["set"] for i in owner]
     scored = [i for i in range(len(rows)) if hard[i]]
@@ -305,13 +321,18 @@ def main() -> None:
     coef = model.coef_[0]
     weights = {str(i): round(float(coef[i]), 4) for i in np.flatnonzero(np.abs(coef) >= 5e-4)}
     out = {
-        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g8.C{c}",
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g9.C{c}",
         "bits": BITS,
         "sublinear": SUBLINEAR,
         "words": words,
         "chars": list(chars),
         "intent_value": args.intent_value,
         **({"intents": INTENTS_VERSION} if INTENTS else {}),
+        **(
+            {"rules": RULES_VERSION, "feature_only_rules": sorted(FEATURE_ONLY)}
+            if with_rules
+            else {}
+        ),
         "bias": round(float(model.intercept_[0]), 6),
         "threshold": round(threshold, 6),
         "weights": weights,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from apps.guardrails.injection_rules import FEATURE_ONLY, RULES_VERSION, rule_hits
 from apps.guardrails.intents import INTENTS_VERSION, intents
 
 MODEL_PATH = Path(__file__).parent / "data" / "injection_model.json"
@@ -44,10 +45,18 @@ def features(
     words: bool = True,
     chars: tuple[int, ...] = CHAR_NGRAMS,
     intent_value: float = INTENT_VALUE,
+    with_rules: bool = False,
+    hits: list[str] | None = None,
 ) -> dict[int, float]:
     """Hashed n-gram counts of an already normalised text (word unigrams and bigrams when
     ``words``, character n-grams of the lengths in ``chars``), scaled to unit length, and
-    with ``with_intents`` its signs of intent, alone and in pairs, at ``intent_value``."""
+    with ``with_intents`` its signs of intent, alone and in pairs, at ``intent_value``;
+    with ``with_rules`` one feature, at ``intent_value``, for each injection rule that
+    matches (apps/guardrails/injection_rules.py: since g9 a rule is evidence the model
+    weighs by source; the rules that still flag alone never reach the model), read on the
+    whole text like the verdicts; ``hits`` passes those names when the caller has them."""
+    if with_rules and hits is None:
+        hits = rule_hits(normalized)
     if len(normalized) > MAX_FEATURE_CHARS:
         half = MAX_FEATURE_CHARS // 2
         normalized = normalized[:half] + " " + normalized[-half:]
@@ -69,6 +78,7 @@ def features(
     scaled = {k: v / norm for k, v in counts.items()}
     signs = [f"i:{name}" for name in found]
     signs += [f"i:{a}+{b}" for a, b in itertools.combinations(found, 2)]
+    signs += [f"r:{name}" for name in hits or ()] if with_rules else []
     for sign in signs:
         index = zlib.crc32(sign.encode()) & mask
         scaled[index] = scaled.get(index, 0.0) + intent_value
@@ -87,8 +97,11 @@ class Classifier:
     words: bool = True
     chars: tuple[int, ...] = CHAR_NGRAMS
     intent_value: float = INTENT_VALUE
+    rules: bool = False
 
-    def probability(self, normalized: str) -> float:
+    def probability(self, normalized: str, hits: list[str] | None = None) -> float:
+        """The probability that the normalised text is an attack; ``hits``: the names of
+        the rules that match it, when the caller has scanned it already."""
         found = features(
             normalized,
             self.bits,
@@ -97,6 +110,8 @@ class Classifier:
             words=self.words,
             chars=self.chars,
             intent_value=self.intent_value,
+            with_rules=self.rules,
+            hits=hits,
         )
         z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in found.items())
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
@@ -117,6 +132,7 @@ class Classifier:
             words=data.get("words", True) is not False,
             chars=_chars_of(data),
             intent_value=float(str(data.get("intent_value", INTENT_VALUE))),
+            rules=_rules_of(data),
         )
 
 
@@ -129,18 +145,43 @@ def _chars_of(data: dict[str, object]) -> tuple[int, ...]:
     return tuple(int(n) for n in raw)
 
 
-def _intents_of(data: dict[str, object]) -> bool:
-    """Whether the model was trained with the intent features, which must be the
-    version this code has: weights learnt for other patterns would be misread."""
-    version = data.get("intents")
+def _trained_with(data: dict[str, object], key: str, have: str, what: str) -> bool:
+    """Whether the model was trained with the features named by ``key``, which must be
+    the version this code has: weights learnt for other patterns would be misread."""
+    version = data.get(key)
     if version is None:
         return False
-    if str(version) != INTENTS_VERSION:
+    if str(version) != have:
         raise ValueError(
-            f"The classifier was trained with intent patterns {version}, this code has "
-            f"{INTENTS_VERSION}: retrain it with bench/train_guardrails.py."
+            f"The classifier was trained with {what} {version}, this code has "
+            f"{have}: retrain it with bench/train_guardrails.py."
         )
     return True
+
+
+def _intents_of(data: dict[str, object]) -> bool:
+    """Whether the model weighs the signs of intent (``"intents": "<INTENTS_VERSION>"``)."""
+    return _trained_with(data, "intents", INTENTS_VERSION, "intent patterns")
+
+
+def _rules_of(data: dict[str, object]) -> bool:
+    """Whether the model weighs rule hits (``"rules": "<RULES_VERSION>"``), with the
+    rules that are features only that this code has."""
+    if not _trained_with(data, "rules", RULES_VERSION, "injection rules"):
+        return False
+    # Its threshold was chosen with these rules as features only and the others flagging.
+    if sorted(map(str, _list_of(data.get("feature_only_rules", [])))) != sorted(FEATURE_ONLY):
+        raise ValueError(
+            "The classifier was trained with other rules as features only than "
+            "injection_rules.FEATURE_ONLY: retrain it with bench/train_guardrails.py."
+        )
+    return True
+
+
+def _list_of(raw: object) -> list[object]:
+    if not isinstance(raw, list):
+        raise ValueError("The classifier's 'feature_only_rules' must be a list of rule names.")
+    return raw
 
 
 @cache

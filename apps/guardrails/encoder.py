@@ -10,7 +10,9 @@ the average and the threshold of the average.
 Cost decides where it runs: one text costs about 10 ms of CPU per ten tokens here, so
 ``Head.can_flag`` sends a view to the encoder only when the average could reach the
 threshold (the n-gram probability p with w x p + (1 - w) >= threshold): below that the
-verdict is the same without it, and most ordinary texts stop there. A view is cut to
+verdict is the same without it, and most ordinary texts stop there. Since g9 a view
+whose p reaches ``Head.sure`` flags without it too (the head's threshold was chosen by
+source with that rule), so the surest attacks do not pay for it. A view is cut to
 ``Head.max_chars`` before it is embedded: the beginning of a long text, where the n-gram
 model and the rules still read the whole of it.
 
@@ -47,14 +49,19 @@ class Head:
     ngram_share: float  # w: the average is w x the n-gram probability + (1 - w) x the head's
     threshold: float  # of the average
     max_chars: int  # a view is embedded from its first max_chars characters
+    # Since g9: from this n-gram probability up a view flags without the encoder (the
+    # threshold of the average was chosen with this rule). Above 1: never.
+    sure: float = 2.0
 
     def probability(self, vector: list[float]) -> float:
         z = self.bias + math.fsum(w * v for w, v in zip(self.weights, vector, strict=True))
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
     def can_flag(self, ngram: float) -> bool:
-        """Whether the average could reach the threshold, at the head's highest answer."""
-        return self.ngram_share * ngram + (1.0 - self.ngram_share) >= self.threshold
+        """Whether the encoder decides: the average could reach the threshold, at the
+        head's highest answer, and the n-gram model is not sure on its own."""
+        reachable = self.ngram_share * ngram + (1.0 - self.ngram_share) >= self.threshold
+        return reachable and ngram < self.sure
 
     def average(self, ngram: float, head: float) -> float:
         return self.ngram_share * ngram + (1.0 - self.ngram_share) * head
@@ -72,6 +79,7 @@ class Head:
             ngram_share=float(data["ngram_share"]),
             threshold=float(data["threshold"]),
             max_chars=int(data["max_chars"]),
+            sure=float(data.get("ngram_sure", 2.0)),
         )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from apps.guardrails import encoder
 from apps.guardrails.classifier import shipped
-from apps.guardrails.injection_rules import COMPILED, RULES_VERSION
+from apps.guardrails.injection_rules import COMPILED, FEATURE_ONLY, RULES_VERSION, rule_scan
 from apps.guardrails.intents import fold_dotted_i
 from apps.guardrails.normalize import decoded_runs, normalize
 from apps.guardrails.spelling import respellings
@@ -48,14 +48,17 @@ Scored = list[tuple[float, str, bool]]  # (n-gram probability, view, encoded) pe
 
 
 def _first_stage(text: str) -> InjectionResult | Scored:
-    """A rule's hit, or each view's n-gram probability (cheap: microseconds per view)."""
+    """A verdict rule's hit, or each view's n-gram probability (cheap: microseconds per
+    view)."""
     model = shipped()
     scored: Scored = []
     for view, encoded in views(text):
-        found = rule_match(view)
-        if found is not None:
-            return InjectionResult(1.0, True, found[0], found[1], encoded)
-        scored.append((model.probability(view), view, encoded))
+        # One scan: the verdicts flag; every hit is also a feature of the model (g9).
+        hits = rule_scan(view)
+        for name, excerpt in hits:
+            if name not in FEATURE_ONLY:
+                return InjectionResult(1.0, True, name, excerpt, encoded)
+        scored.append((model.probability(view, [name for name, _ in hits]), view, encoded))
     return scored
 
 
@@ -99,9 +102,12 @@ async def adetect(text: str) -> InjectionResult:
 
 
 def _judge(ngram: float, view: str, ngram_threshold: float) -> tuple[float, bool, str]:
-    """A view's score, verdict and reason: the average with the encoder's head where it
-    can change the verdict and runs here, else the n-gram probability at its threshold."""
+    """A view's score, verdict and reason: the n-gram probability where it is sure on its
+    own (g9), the average with the encoder's head where it can change the verdict and
+    runs here, else the n-gram probability at its threshold."""
     head = encoder.head()
+    if ngram >= head.sure:
+        return ngram, True, "classifier"
     if head.can_flag(ngram):
         found = encoder.probability(view)
         if found is not None:

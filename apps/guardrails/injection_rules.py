@@ -16,7 +16,7 @@ import re
 
 from apps.guardrails.intents import fold_dotted_i
 
-RULES_VERSION = "2026-12-05.1"
+RULES_VERSION = "2026-12-05.2"
 
 _PRIOR = (
     r"(?:all |any |the |your |these |those )*(?<!my )(?<!our )(?:previous|prior|above|earlier|preceding|"
@@ -92,7 +92,7 @@ _NO_ASKING = (
 
 # Right after an opening quote, an attack's words are quoted, not addressed to the model
 # ("users type 'forget your rules' into the bot").
-_NOT_QUOTED = r"(?<!['\"‘“«])"
+_NOT_QUOTED = r"(?<!['\"‘“«])(?<!['\"‘“«]please )(?<!['\"‘“«]pls )"
 
 RULES: tuple[tuple[str, str], ...] = (
     # direct overrides
@@ -182,7 +182,7 @@ RULES: tuple[tuple[str, str], ...] = (
     # system prompt extraction
     (
         "extraction.system_prompt",
-        rf"\b(?:your|ton|tu|dein|deinen|il tuo|tu|o teu|je) ?(?:system|initial|hidden|pre-?)[ -]?(?:prompt|instructions|message)\b|\b(?:{_BRING_OUT}|repeat|reveal)\b[^.]{{0,25}}\bthe (?:system|initial|hidden|pre-?)[ -]?(?:prompt|instructions|message)\b(?! (?:for|of|template|field|setting|length|limit|we|i|our|that we))|\bwhat(?: is|'s| was| does| are) (?:in |written in )?the (?:system|initial|hidden|pre-?)[ -]?(?:prompt|instructions|message)(?: (?:say|contain|you (?:got|were given|received)))?\s*(?:$|\?)|\b(?:ton|votre|le|dein|deinen|den|tu|el|il tuo|il|o teu|seu|o|je|jouw|de) (?:prompt (?:système|systeme|del sistema|di sistema|de sistema|do sistema)|systemprompt)\b|\b(?:{_BRING_OUT}|repeat|ripeti|répète|repete|wiederhole|repite|herhaal)\b[^.]{{0,25}}\b(?:ton|votre|le|dein|deinen|den|tu|el|il tuo|il|o teu|seu|o|je|jouw|de) (?:prompt (?:système|systeme|del sistema|di sistema|de sistema|do sistema)|systemprompt)\b",
+        rf"\b(?:your|ton|tu|dein|deinen|il tuo|tu|o teu|je) ?(?:system|initial|hidden|pre-?)[ -]?(?:prompt|instructions|message)\b|\b(?:{_BRING_OUT}|repeat|reveal)\b[^.]{{0,25}}\bthe (?:system|initial|hidden|pre-?)[ -]?(?:prompt|instructions|message)\b(?! (?:for|of|template|field|setting|length|limit|we|i|our|that we))|\bwhat(?: is|'s| was| does| are) (?:in |written in )?the (?:system|initial|hidden|pre-?)[ -]?(?:prompt|instructions|message)(?: (?:say|contain|you (?:got|were given|received)))?\s*(?:$|\?)|\b(?:ton|votre|dein|deinen|tu|il tuo|o teu|seu|je|jouw) (?:prompt (?:système|systeme|del sistema|di sistema|de sistema|do sistema)|systemprompt)\b|\b(?:le|den|el|il|o|de) (?:prompt (?:système|systeme|del sistema|di sistema|de sistema|do sistema)|systemprompt),? (?:que (?:te |tu |t'|estás|estas|usas|tienes|tens)|qu'on t'|con (?:cui|il quale) (?:sei|ti)|che (?:hai|ti |usi)|den du|mit dem du|dat je|die je)|\b(?:{_BRING_OUT}|repeat|ripeti|répète|repete|wiederhole|repite|herhaal)\b[^.]{{0,25}}\b(?:ton|votre|le|dein|deinen|den|tu|el|il tuo|il|o teu|seu|o|je|jouw|de) (?:prompt (?:système|systeme|del sistema|di sistema|de sistema|do sistema)|systemprompt)\b",
     ),
     (
         "extraction.repeat_above",
@@ -279,7 +279,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ("exfiltration.markdown_beacon", r"!\[[^\]]*\]\(https?://[^)]*[?&][a-z_]+=\{"),
     (
         "exfiltration.credentials",
-        r"\b(?:(?:your|server'?s?|the app'?s?|all(?: the)?|every) environment variables\b[^.?]{0,30}\b(?:print|show|dump|list|send|tell|reveal|output|values?)|connection string you were|api keys you have|passwords of the other|other tenants'?)\b|\b(?:print|show|dump|list|send|tell me|reveal|output)\b[^.?]{0,20}\b(?:your|all(?: the)?|every) environment variables\b",
+        r"\b(?:(?:your|server'?s?|the app'?s?|all(?: the)?|every) environment variables\b[^.?]{0,30}\b(?:print|show|dump|list|send|tell|reveal|output|values?)|connection string you were|api keys you have|passwords of the other|other tenants'?)\b|(?<!to )(?<!how do i )(?<!how can i )\b(?:print|show|dump|list|send|tell me|reveal|output)\b[^.?]{0,20}\b(?:your|all(?: the)?|every) environment variables\b",
     ),
     (
         "exfiltration.other_users",
@@ -378,7 +378,7 @@ RULES: tuple[tuple[str, str], ...] = (
     ),
     (
         "document.addressee",
-        r"(?:^|[.(\[\-:>]\s*)(?:dear |hey |attention,? |note to (?:the )?)?(?:ai|llm|chatbot|language model|ai agent|ai assistant|automated (?:assistant|reviewer|screener|agent|system|tool)s?|ki-assistent(?:en)?|für ki-assistenten|assistant ia|asistente de ia)\b\s*[:,]",
+        r"(?:^|(?<!\b\d)[.(\[\-:>]\s*)(?:dear |hey |attention,? |note to (?:the )?)?(?:ai|llm|chatbot|language model|ai agent|ai assistant|automated (?:assistant|reviewer|screener|agent|system|tool)s?|ki-assistent(?:en)?|für ki-assistenten|assistant ia|asistente de ia)\b\s*[:,]",
     ),
 )
 
@@ -386,7 +386,47 @@ RULES: tuple[tuple[str, str], ...] = (
 # (3.000 euros, example.com, v2.1) does not end a sentence.
 _IN_SENTENCE = r"(?:[^.]|\.(?=\S))"
 
-COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+ALL_COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(fold_dotted_i(pattern.replace("[^.]", _IN_SENTENCE))))
     for name, pattern in RULES
 )
+
+# Since g9 every rule's hit is a feature of the n-gram model (apps/guardrails/classifier.py):
+# an input the model weighs, learnt by source like every other feature. These rules are
+# features only: each flagged an ordinary text in a file that could be read only after it
+# last changed (bench/rules_by_source.py; docs/guardrails-model-card.md, g9). The others
+# still flag a text on their own.
+FEATURE_ONLY: frozenset[str] = frozenset(
+    {
+        "override.es",
+        "override.forget_everything",
+        "extraction.repeat_above",
+        "extraction.verbatim_setup",
+        "extraction.hidden_setup",
+        "exfiltration.credentials",
+        "exfiltration.other_users",
+        "exfiltration.history_out",
+        "exfiltration.others_records",
+        "tool.no_confirmation",
+        "tool.silent",
+        "document.for_models",
+        "document.model_reading",
+    }
+)
+
+COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, pattern) for name, pattern in ALL_COMPILED if name not in FEATURE_ONLY
+)
+
+
+def rule_scan(normalized: str) -> list[tuple[str, str]]:
+    """Every rule, verdict or feature, that matches the normalised text: (name, the
+    matched part)."""
+    folded = fold_dotted_i(normalized)
+    found = ((name, pattern.search(folded)) for name, pattern in ALL_COMPILED)
+    return [(name, match.group(0)) for name, match in found if match is not None]
+
+
+def rule_hits(normalized: str) -> list[str]:
+    """The name of every rule, verdict or feature, that matches the normalised text."""
+    return [name for name, _ in rule_scan(normalized)]

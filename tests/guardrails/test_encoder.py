@@ -30,14 +30,14 @@ def no_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     encoder._load.cache_clear()
 
 
-def test_the_head_ships_as_plain_json_and_never_saw_held_out_7() -> None:
+def test_the_head_ships_as_plain_json_and_never_saw_held_out_8() -> None:
     data = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))
     assert len(data["weights"]) == 384
     assert data["prefix"] in ("query", "passage")
     assert 0.0 < data["ngram_share"] < 1.0
     assert 0.0 < data["threshold"] < 1.0
-    assert not [name for name in data["trained_on"]["files"] if "heldout7" in name]
-    assert "bench/data/guardrails_injection_heldout6.jsonl" in data["trained_on"]["files"]
+    assert not [name for name in data["trained_on"]["files"] if "heldout8" in name]
+    assert "bench/data/guardrails_injection_heldout7.jsonl" in data["trained_on"]["files"]
 
 
 def test_a_view_reaches_the_encoder_only_where_the_average_can_reach_the_threshold() -> None:
@@ -47,6 +47,27 @@ def test_a_view_reaches_the_encoder_only_where_the_average_can_reach_the_thresho
     assert head.can_flag(0.67)
     assert head.average(0.5, 1.0) == pytest.approx(0.7)
     assert head.probability([0.0] * 384) == 0.5
+
+
+def test_a_view_the_n_gram_model_is_sure_of_flags_without_the_encoder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    head = encoder.Head("t", "query", (0.0,) * 384, 0.0, 0.6, 0.8, 1000, sure=0.95)
+    assert head.can_flag(0.94)
+    assert not head.can_flag(0.95)
+    shipped = encoder.head()
+    assert 0.9 < shipped.sure <= 1.0  # g9: 0.95, with the threshold chosen by source for it
+    model = classifier.shipped()
+    monkeypatch.setattr(injection, "views", lambda text: [("any view", False)])
+    monkeypatch.setattr(model.__class__, "probability", lambda self, v, hits=None: shipped.sure)
+
+    def refuse(view: str) -> float:
+        raise AssertionError(f"embedded {view!r}")
+
+    monkeypatch.setattr(encoder, "probability", refuse)
+    found = injection.detect("any text")
+    assert found.flagged
+    assert found.reason == "classifier"
 
 
 def test_the_cpu_flags_decide_whether_the_engine_is_opened(tmp_path: Path) -> None:
@@ -71,7 +92,9 @@ def test_without_the_engine_the_n_gram_model_decides_alone_logged_once(
     assert head.can_flag(under)
     with caplog.at_level(logging.WARNING, logger="apps.guardrails.encoder"):
         for probability in (min(under, model.threshold - 1e-3), model.threshold):
-            monkeypatch.setattr(model.__class__, "probability", lambda self, v, p=probability: p)
+            monkeypatch.setattr(
+                model.__class__, "probability", lambda self, v, hits=None, p=probability: p
+            )
             found = injection.detect("please summarise this ticket for me")
             assert found.flagged is (probability >= model.threshold)
             assert found.reason == ("classifier" if found.flagged else "")
@@ -131,9 +154,9 @@ def test_the_encoder_reads_a_view_in_the_band_and_its_average_decides() -> None:
     if head.can_flag(ngram):
         assert found.score == pytest.approx(head.average(ngram, e5))
         assert found.flagged is (found.score >= head.threshold)
-    else:
+    else:  # sure on its own (g9), or under the band
         assert found.score == pytest.approx(ngram)
-        assert not found.flagged
+        assert found.flagged is (ngram >= head.sure)
 
 
 @needs_engine
@@ -188,8 +211,8 @@ def test_the_encoder_stops_at_the_first_view_that_flags(monkeypatch: pytest.Monk
     model = classifier.shipped()
     two_views = [("please summarise this ticket", False), ("the invoice for march", True)]
     monkeypatch.setattr(injection, "views", lambda text: two_views)
-    monkeypatch.setattr(model.__class__, "probability", lambda self, v: 0.999)
-    assert encoder.head().can_flag(0.999)
+    monkeypatch.setattr(model.__class__, "probability", lambda self, v, hits=None: 0.9)
+    assert encoder.head().can_flag(0.9)
     asked: list[str] = []
     answer = 1.0
 

@@ -13,12 +13,12 @@ import pytest
 
 from apps.guardrails import classifier
 from apps.guardrails.injection import detect
-from apps.guardrails.injection_rules import COMPILED
+from apps.guardrails.injection_rules import ALL_COMPILED
 from apps.guardrails.intents import INTENTS_VERSION, fold_dotted_i, intents
 from apps.guardrails.normalize import normalize
 from bench import guardrails as bench
 
-PATTERNS = dict(COMPILED)
+PATTERNS = dict(ALL_COMPILED)  # verdicts and, since g9, the rules that are features only
 
 
 def as_rules_read(text: str) -> str:
@@ -251,7 +251,7 @@ def test_the_benchmark_makes_held_out_6_the_headline_when_it_is_there(tmp_path: 
     assert found["headline"] == "held-out 6 (spent: scored once on g7, trained on since g8)"
 
 
-def test_the_benchmark_makes_held_out_7_the_headline_when_it_is_there(tmp_path: Path) -> None:
+def test_the_benchmark_headlines_held_out_7_as_spent_without_held_out_8(tmp_path: Path) -> None:
     _write(tmp_path / bench.HELDOUT5, HELD_OUT[:1] + HELD_OUT[2:])
     _write(tmp_path / bench.HELDOUT6, HELD_OUT[1:])
     _write(tmp_path / bench.HELDOUT7, HELD_OUT[:2])
@@ -259,4 +259,14 @@ def test_the_benchmark_makes_held_out_7_the_headline_when_it_is_there(tmp_path: 
     assert found["injection_detection_rate_heldout7"] == found["injection_detection_rate"] == 0.5
     assert found["heldout7_injections"] == 2
     assert found["injection_detection_rate_heldout6"] == 0.0
-    assert found["headline"] == "held-out 7 (written apart from g8)"
+    assert found["headline"] == "held-out 7 (spent: scored once on g8, trained on since g9)"
+
+
+def test_the_benchmark_makes_held_out_8_the_headline_when_it_is_there(tmp_path: Path) -> None:
+    _write(tmp_path / bench.HELDOUT7, HELD_OUT[:2])
+    _write(tmp_path / bench.HELDOUT8, HELD_OUT[1:])
+    found = bench.headline_rates(tmp_path)
+    assert found["injection_detection_rate_heldout8"] == found["injection_detection_rate"] == 0.0
+    assert found["heldout8_benign"] == 1
+    assert found["injection_detection_rate_heldout7"] == 0.5
+    assert found["headline"] == "held-out 8 (written apart from g9)"
