@@ -393,7 +393,7 @@ def cross_validate(args: argparse.Namespace, dev: list[Pair]) -> dict[str, list[
             states = lower_states(enc, ids, sep)
             enc.torch.save(states, cache)
     out = {"cn": [math.nan] * len(dev), "nc": [math.nan] * len(dev)}
-    chosen = range(FOLDS) if args.folds_only is None else [args.folds_only]
+    chosen = range(FOLDS) if args.folds_only is None else args.folds_only
     for fold in chosen:
         train = [i for i in range(len(ids)) if folds[dev[i // 2].source] != fold]
         held = [i for i in range(len(ids)) if folds[dev[i // 2].source] == fold]
@@ -590,8 +590,8 @@ def ce_logits(pairs: list[Pair], delta: Path) -> list[float]:
     sep = enc.tokenizer.sep_token_id
     model = torch_from_delta(enc, dict(np.load(delta)))
     ids = enc.encode([p.cached for p in pairs], [p.new for p in pairs])
-    states = lower_states(enc, ids, sep)
-    scored = score(enc, model, "top2", states, ids, list(range(len(ids))), sep)
+    states = lower_states(enc, ids, sep) if model.variant == "top2" else None
+    scored = score(enc, model, model.variant, states, ids, list(range(len(ids))), sep)
     return [scored[i] for i in range(len(ids))]
 
 
@@ -731,10 +731,22 @@ def latency(dev: list[Pair], delta: Path) -> dict[str, Any]:
 
 
 def torch_from_delta(enc: Encoder, weights: dict[str, Any]) -> CrossEncoder:
+    """The CE saved by ``save_delta``: layers 4-5 and the head, or the adapters (their
+    second matrix saved already scaled) and the head."""
     torch = enc.torch
-    model = CrossEncoder(enc, "top2", 0)
+    lora = "layer0.q.a" in weights
+    model = CrossEncoder(
+        enc, "lora" if lora else "top2", weights["layer0.q.a"].shape[0] if lora else 0
+    )
     with torch.no_grad():
         for n, params in enumerate(model.layers):
+            adapters = model.loras[n]
+            if adapters is not None:
+                for name in list(adapters):
+                    a = torch.from_numpy(weights[f"layer{n}.{name}.a"])
+                    b = torch.from_numpy(weights[f"layer{n}.{name}.b"])
+                    adapters[name] = (a, b, 1.0)
+                continue
             for name, mod in params.items():
                 for kind, w in mod.named_parameters():
                     w.copy_(torch.from_numpy(weights[f"layer{n}.{name}.{kind}"]))
@@ -872,7 +884,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--head-lr", type=float, default=2e-3)
-    parser.add_argument("--folds-only", type=int, default=None, help="train one fold only")
+    parser.add_argument(
+        "--folds-only", type=int, nargs="+", default=None, help="train these folds only"
+    )
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", default=None, help="out-of-fold scores to join"
+    )
     parser.add_argument("--scores", type=Path, default=None, help="out-of-fold scores (cache)")
     parser.add_argument("--cosines", type=Path, default=RESULTS / "cache_dev_cosines.json")
     parser.add_argument("--save-model", type=Path, default=None, help="fold 0's weights (.npz)")
@@ -903,12 +920,19 @@ def main(argv: list[str] | None = None) -> int:
         scores = cross_validate(args, dev)
         if args.scores:
             args.scores.write_text(json.dumps(scores), encoding="utf-8")
-    if args.folds_only is not None:
+    for path in args.merge or []:
+        # Folds trained in separate runs: each pair's score from the run that held it out.
+        other = json.loads(path.read_text(encoding="utf-8"))
+        for order in ("cn", "nc"):
+            scores[order] = [
+                b if math.isnan(a) else a for a, b in zip(scores[order], other[order], strict=True)
+            ]
+    if any(math.isnan(z) for z in scores["cn"]):
         held = [i for i, z in enumerate(scores["cn"]) if not math.isnan(z)]
         from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
 
         auc = roc_auc_score([dev[i].paraphrase for i in held], [scores["cn"][i] for i in held])
-        print(f"fold {args.folds_only}: {len(held)} pairs, AUC {auc:.4f}")
+        print(f"folds {args.folds_only}: {len(held)} pairs, AUC {auc:.4f}")
         return 0
     if args.cosines.exists():
         similarity = json.loads(args.cosines.read_text(encoding="utf-8"))
