@@ -176,6 +176,7 @@ def split_halves(pairs: list[Pair]) -> dict[str, list[int]]:
         "test4": [i for i, p in enumerate(pairs) if p.source == "test4"],
         "test5": [i for i, p in enumerate(pairs) if p.source == "test5"],
         "test6": [i for i, p in enumerate(pairs) if p.source == "test6"],
+        "dev6": [i for i, p in enumerate(pairs) if p.source == "dev6"],
     }
 
 

@@ -32,18 +32,26 @@ def test_the_casual_development_pairs_are_read() -> None:
     assert {p.split for p in dev5} == {"dev"}
 
 
+def test_the_sixth_development_set_is_read_as_development_pairs() -> None:
+    dev6 = [p for p in load_pairs() if p.source == "dev6"]
+    assert len(dev6) > 700
+    assert {p.split for p in dev6} == {"dev"}
+
+
 def test_the_bench_s_test_half_is_the_seventh_set_only() -> None:
     pairs = [
         Pair("a?", "b?", "paraphrase", "k", "test", "heldout"),
         Pair("c?", "d?", "near_miss", "k", "dev", "test5"),
         Pair("e?", "f?", "paraphrase", "k", "test", "test7"),
         Pair("g?", "h?", "near_miss", "k", "dev", "test6"),
+        Pair("i?", "j?", "paraphrase", "k", "dev", "dev6"),
     ]
     halves = split_halves(pairs)
     assert halves["test"] == [2]
     assert halves["heldout_test"] == [0]
     assert halves["test5"] == [1]
     assert halves["test6"] == [3]
-    assert halves["dev"] == [1, 3]
+    assert halves["dev6"] == [4]
+    assert halves["dev"] == [1, 3, 4]
     # Without the seventh set's file the test half is empty, not an error.
     assert split_halves([pairs[i] for i in (0, 1, 3)])["test"] == []
