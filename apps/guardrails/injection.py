@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from apps.guardrails import encoder
 from apps.guardrails.classifier import shipped
-from apps.guardrails.injection_rules import COMPILED, FEATURE_ONLY, RULES_VERSION, rule_scan
-from apps.guardrails.intents import fold_dotted_i
+from apps.guardrails.injection_rules import FEATURE_ONLY, RULES_VERSION, rule_scan
 from apps.guardrails.normalize import decoded_runs, normalize
 from apps.guardrails.spelling import respellings
 
@@ -35,13 +34,14 @@ def views(text: str) -> list[tuple[str, bool]]:
     return [(normalize(text), False)] + [(normalize(d), True) for d in hidden]
 
 
+def _verdict(hits: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """The first hit of a rule that flags on its own (not in FEATURE_ONLY)."""
+    return next(((name, excerpt) for name, excerpt in hits if name not in FEATURE_ONLY), None)
+
+
 def rule_match(normalized: str) -> tuple[str, str] | None:
-    folded = fold_dotted_i(normalized)
-    for name, pattern in COMPILED:
-        match = pattern.search(folded)
-        if match is not None:
-            return name, match.group(0)
-    return None
+    """The first rule that flags the normalised text on its own: (name, the matched part)."""
+    return _verdict(rule_scan(normalized))
 
 
 Scored = list[tuple[float, str, bool]]  # (n-gram probability, view, encoded) per view
@@ -55,9 +55,9 @@ def _first_stage(text: str) -> InjectionResult | Scored:
     for view, encoded in views(text):
         # One scan: the verdicts flag; every hit is also a feature of the model (g9).
         hits = rule_scan(view)
-        for name, excerpt in hits:
-            if name not in FEATURE_ONLY:
-                return InjectionResult(1.0, True, name, excerpt, encoded)
+        found = _verdict(hits)
+        if found is not None:
+            return InjectionResult(1.0, True, found[0], found[1], encoded)
         scored.append((model.probability(view, [name for name, _ in hits]), view, encoded))
     return scored
 

@@ -414,10 +414,6 @@ FEATURE_ONLY: frozenset[str] = frozenset(
     }
 )
 
-COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, pattern) for name, pattern in ALL_COMPILED if name not in FEATURE_ONLY
-)
-
 
 def rule_scan(normalized: str) -> list[tuple[str, str]]:
     """Every rule, verdict or feature, that matches the normalised text: (name, the
