@@ -233,6 +233,26 @@ class MixedHeldoutSetChecks(HeldoutSetChecks):
         check_encoded_payloads_decode(rows)
 
 
+class SpreadHeldoutSetChecks(MixedHeldoutSetChecks):
+    """The mixed held-out tests plus those of sets from 8 on: attacks spread evenly over the
+    seven kinds, about 40% of each label not in English, and zero-width and homoglyph rows
+    that undo to a plain Latin attack."""
+
+    def test_attacks_are_spread_evenly_over_the_seven_kinds(self, rows: list[Row]) -> None:
+        kinds = Counter(row["category"] for row in rows if row["label"] == 1)
+        counts = [kinds[kind] for kind in (*ATTACK_KINDS, "obfuscation")]
+        assert max(counts) - min(counts) <= 5, kinds
+
+    def test_each_label_is_about_40_percent_not_english(self, rows: list[Row]) -> None:
+        for label in (0, 1):
+            labelled = [row for row in rows if row["label"] == label]
+            foreign = sum(1 for row in labelled if row["lang"] != "en")
+            assert 0.35 * len(labelled) <= foreign <= 0.5 * len(labelled), label
+
+    def test_hidden_characters_undo_to_a_plain_latin_attack(self, rows: list[Row]) -> None:
+        check_hidden_characters_undo(rows)
+
+
 def _decodes_to_text(run: str, encoding: str) -> bool:
     try:
         raw = base64.b64decode(run, validate=True) if encoding == "base64" else bytes.fromhex(run)

@@ -11,25 +11,9 @@ than English.
 
 from __future__ import annotations
 
-from collections import Counter
-
 from tests.guardrails import heldout_checks as checks
 
 
-class TestHeldout8(checks.MixedHeldoutSetChecks):
+class TestHeldout8(checks.SpreadHeldoutSetChecks):
     path = checks.DATA / "guardrails_injection_heldout8.jsonl"
     prefix = "h8"
-
-    def test_attacks_are_spread_evenly_over_the_seven_kinds(self, rows: list[checks.Row]) -> None:
-        kinds = Counter(row["category"] for row in rows if row["label"] == 1)
-        counts = [kinds[kind] for kind in (*checks.ATTACK_KINDS, "obfuscation")]
-        assert max(counts) - min(counts) <= 5, kinds
-
-    def test_each_label_is_about_40_percent_not_english(self, rows: list[checks.Row]) -> None:
-        for label in (0, 1):
-            labelled = [row for row in rows if row["label"] == label]
-            foreign = sum(1 for row in labelled if row["lang"] != "en")
-            assert 0.35 * len(labelled) <= foreign <= 0.5 * len(labelled), label
-
-    def test_hidden_characters_undo_to_a_plain_latin_attack(self, rows: list[checks.Row]) -> None:
-        checks.check_hidden_characters_undo(rows)
