@@ -1,7 +1,8 @@
 """Every page of the product, at 1280 and 390 px, in the light and the dark theme: no
 serious or critical accessibility violation found by axe-core (vendored in
 tests/e2e/vendor, run inside the real page), nothing that scrolls sideways, no control
-past the right edge of a phone, and a <title> that is text.
+past the right edge of a phone, and a <title> that is text; and each page marks one
+sidebar item as the current one.
 
 ``test_every_page_is_listed`` keeps the walk honest: a new URL in one of the project's
 apps fails until it is either walked here or named as not a page, with the reason."""
@@ -30,6 +31,7 @@ from apps.tenants.services import invitation_create, tenant_create
 from tests.conftest import add_member, make_user, owner_of
 from tests.e2e.conftest import chromium
 from tests.rag.conftest import ingest, upload
+from tests.tenants.test_app_shell import sidebar_current
 
 pytestmark = pytest.mark.e2e
 
@@ -101,6 +103,39 @@ OWNER_PAGES: dict[str, Callable[[Site], str]] = {
     "account_change_password": lambda s: reverse("account_change_password"),
     "mfa_index": lambda s: reverse("mfa_index"),
     "mfa_activate_totp": lambda s: reverse("mfa_activate_totp"),
+}
+# The sidebar item each page above marks as current (apps/tenants/context_processors.py's
+# SIDEBAR_SECTIONS): exactly one on every page with a sidebar.
+SIDEBAR_ITEM: dict[str, str | None] = {
+    "home": "Dashboard",  # it redirects there
+    "tenants:create": "New organisation",
+    "tenants:dashboard": "Dashboard",
+    "tenants:members": "Members",
+    "tenants:settings": "Organisation",
+    "tenants:audit": "Audit log",
+    "tenants:webhook": "Organisation",
+    "operator": "Operator console",
+    "gateway:ai_settings": "AI settings",
+    "gateway:usage": "Usage",
+    "finops:usage": "Usage",
+    "gateway:cache_answers": "AI settings",
+    "guardrails:events": "AI settings",
+    "api:keys": "API keys",
+    "api:key_rotate": "API keys",
+    "billing:billing": "Billing",
+    "chat:index": "Chat",
+    "chat:conversation": "Chat",
+    "chat:attachment": "Chat",
+    "chat:quality": "AI quality",
+    "summaries:jobs": "Documents",
+    "rag:documents": "Documents",
+    "rag:document": "Documents",
+    "account_email": "Account",
+    "account_change_password": "Account",
+    "mfa_index": "Account",
+    # allauth first asks a session as old as this one to confirm the password, on a
+    # sign-in page with no sidebar.
+    "mfa_activate_totp": None,
 }
 # Pages walked signed out.
 ANONYMOUS_PAGES: dict[str, Callable[[Site], str]] = {
@@ -228,6 +263,18 @@ def site(live_db: None) -> Site:
         api_key_id=key.id,
         session_cookie=client.cookies[settings.SESSION_COOKIE_NAME].value,
     )
+
+
+def test_every_page_marks_its_one_sidebar_item(site: Site) -> None:
+    assert set(SIDEBAR_ITEM) == set(OWNER_PAGES)
+    client = Client()
+    client.cookies[settings.SESSION_COOKIE_NAME] = site.session_cookie
+    marked = {}
+    for name, url_for in OWNER_PAGES.items():
+        response = client.get(url_for(site), follow=True)
+        assert response.status_code == 200, name
+        marked[name] = sidebar_current(response.content.decode())
+    assert marked == {name: [item] if item else [] for name, item in SIDEBAR_ITEM.items()}
 
 
 def _violations(page: Page) -> list[dict[str, Any]]:
