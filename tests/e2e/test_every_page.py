@@ -1,8 +1,8 @@
 """Every page of the product, at 1280 and 390 px, in the light and the dark theme: no
 serious or critical accessibility violation found by axe-core (vendored in
 tests/e2e/vendor, run inside the real page), nothing that scrolls sideways, no control
-past the right edge of a phone, and a <title> that is text; and each page marks one
-sidebar item as the current one.
+past the right edge of a phone, no table on a phone that scrolls inside its box, and a
+<title> that is text; and each page marks one sidebar item as the current one.
 
 ``test_every_page_is_listed`` keeps the walk honest: a new URL in one of the project's
 apps fails until it is either walked here or named as not a page, with the reason."""
@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from playwright.sync_api import Browser, Page
 
 from apps.api.services import api_key_create
-from apps.chat.models import Message, MessageRole, MessageStatus
+from apps.chat.models import DailyQuality, Message, MessageRole, MessageStatus, QualitySource
 from apps.chat.services import conversation_create
 from apps.core.db import tenant_context
 from apps.tenants.models import Role
@@ -244,6 +245,23 @@ def site(live_db: None) -> Site:
             tenant=tenant, actor=actor, email=f"pages-invitee-{suffix}@example.com"
         )
         key, _ = api_key_create(tenant=tenant, actor=actor, name="Reporting", scopes=["chat"])
+        # A day of AI quality counts, so its page shows its tables (the rollups would add
+        # them from ledger rows a minute later).
+        DailyQuality.objects.create(
+            tenant=tenant,
+            day=datetime.now(UTC).date(),
+            feature="chat",
+            model="local/fast",
+            source=QualitySource.LEDGER,
+            answers=40,
+            stopped=2,
+            errors=1,
+            chat_answers=40,
+            cited=12,
+            citations_passed=11,
+            rated=9,
+            thumbs_up=7,
+        )
     client = Client()
     client.force_login(owner)
     attached = client.post(
@@ -345,6 +363,25 @@ def _out_of_reach(page: Page) -> list[str]:
     return found
 
 
+def _tables_scrolling_sideways(page: Page) -> list[str]:
+    """Tables of the page's main part that scroll sideways inside their box: on a phone a
+    row read by scrolling a box, a column at a time, reads badly (``.table-cards`` turns
+    each row into a card). A chat answer's own tables scroll, as they must."""
+    found: list[str] = page.evaluate(
+        """() => {
+            const out = [];
+            for (const wrap of document.querySelectorAll('main .table-wrap')) {
+                if (wrap.scrollWidth > wrap.clientWidth + 1) {
+                    out.push(`${wrap.getAttribute('aria-label') || 'a table'} `
+                        + `(${wrap.scrollWidth} px in ${wrap.clientWidth} px)`);
+                }
+            }
+            return out.slice(0, 5);
+        }"""
+    )
+    return found
+
+
 def _walk(
     browser: Browser,
     base: str,
@@ -388,6 +425,9 @@ def _walk(
                     problems.append(f"{where}: scrolls sideways: {element}")
                 for control in _out_of_reach(page):
                     problems.append(f"{where}: past the right edge: {control}")
+                if label == "phone":
+                    for table in _tables_scrolling_sideways(page):
+                        problems.append(f"{where}: a table scrolls inside its box: {table}")
                 title = page.title()
                 if not title or "<" in title:
                     problems.append(f"{where}: title {title!r} (text, naming the page)")
