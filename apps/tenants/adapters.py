@@ -14,6 +14,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from apps.accounts.models import User
+from apps.tenants.models import Tenant
 from apps.tenants.services import tenant_create
 
 PENDING_INVITATION_SESSION_KEY = "pending_invitation"
@@ -32,6 +33,42 @@ def per_account_window(action: str) -> str:
     return f"{amount} {unit}" if amount == 1 else f"{amount} {unit}s"
 
 
+# Sign-up's organisation when the person leaves its name blank: "Jean-Luc Picard's
+# organisation" from jean-luc.picard+work@…; "My organisation" when the address has no
+# word to show (digits or symbols only).
+_FALLBACK_ORGANISATION = "My organisation"
+_OWNED = "'s organisation"
+# What separates words in an address's local part: ASCII punctuation (every other
+# character, in any script, belongs to a word; hyphens and apostrophes join its parts).
+_WORD_BREAK = re.compile(r"[\s.!#$%&*/=?^_`{|}~\"]+")
+_PART_BREAK = re.compile(r"([-'])")
+_EDGE_DIGITS = re.compile(r"^\d+|\d+$")
+
+
+def default_organisation_name(email: str) -> str:
+    """A name a person would keep, from the address's local part: its sub-address (+tag)
+    and the digits after or before a word dropped, dots and underscores read as spaces, each
+    word and each part of a hyphenated one capitalised, in any script (Jean-Luc, O'Brien,
+    Иван, 李雷)."""
+    local = email.rpartition("@")[0].split("+", 1)[0]
+    words = []
+    for word in _WORD_BREAK.split(local):
+        # smith2 reads as Smith, but r2d2 stays whole.
+        trimmed = _EDGE_DIGITS.sub("", word)
+        word = word if any(ch.isdigit() for ch in trimmed) else trimmed
+        if any(ch.isalpha() for ch in word):
+            words.append("".join(part[:1].title() + part[1:] for part in _PART_BREAK.split(word)))
+    if not words:
+        return _FALLBACK_ORGANISATION
+    room = cast(int, Tenant._meta.get_field("name").max_length) - len(_OWNED)
+    name = words[0][:room]
+    for word in words[1:]:
+        if len(name) + 1 + len(word) > room:
+            break
+        name = f"{name} {word}"
+    return name + _OWNED
+
+
 class AccountAdapter(DefaultAccountAdapter):
     # Throttled sign-in (ACCOUNT_RATE_LIMITS, docs/security.md): say how long and what else to do.
     error_messages = {
@@ -48,5 +85,5 @@ class AccountAdapter(DefaultAccountAdapter):
         saved = cast(User, super().save_user(request, user, form, commit=commit))
         if commit and not request.session.get(PENDING_INVITATION_SESSION_KEY):
             name = (form.cleaned_data.get("organisation") or "").strip()
-            tenant_create(owner=saved, name=name or f"{saved.email.split('@')[0]}'s organisation")
+            tenant_create(owner=saved, name=name or default_organisation_name(saved.email))
         return saved

@@ -17,6 +17,16 @@
     return "$" + n.toFixed(Math.abs(n) >= 0.01 ? 2 : 4);
   }
 
+  // An axis tick: as many decimals as the step between ticks needs, so that ticks a
+  // hundredth of a cent apart do not all read "$0.0001".
+  function moneyTick(value, index, ticks) {
+    var n = Number(value);
+    if (n === 0) return "$0";
+    var step = ticks.length > 1 ? Math.abs(ticks[1].value - ticks[0].value) : Math.abs(n);
+    var decimals = Math.min(8, Math.max(2, Math.ceil(-Math.log10(step) - 1e-9)));
+    return "$" + n.toFixed(decimals);
+  }
+
   var PALETTE = ["#5046e5", "#0ea5e9", "#10b981", "#f59e0b", "#ef4444", "#a855f7", "#64748b", "#ec4899"];
 
   function baseOptions(text, grid) {
@@ -43,7 +53,7 @@
     var builders = {
       daily: function () {
         var options = baseOptions(text, grid);
-        options.scales.y.ticks.callback = money;
+        options.scales.y.ticks.callback = moneyTick;
         options.plugins.tooltip.callbacks = {
           label: function (item) { return " " + money(item.raw) + " · " + data.daily.calls[item.dataIndex] + " calls"; },
         };

@@ -3,12 +3,14 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+import pytest
 from django.core.mail import EmailMessage
 from django.test import Client
 from django.urls import reverse
 
 from apps.accounts.models import User
 from apps.core.db import tenant_context, user_context
+from apps.tenants.adapters import default_organisation_name
 from apps.tenants.models import AuditEvent, Membership, Tenant
 
 if TYPE_CHECKING:
@@ -54,10 +56,34 @@ def test_signup_creates_user_and_first_tenant_once_the_address_is_confirmed(
 
 
 def test_signup_without_organisation_name_gets_a_default(db: None) -> None:
-    signup(Client(), "solo@example.com", "a-long-unusual-passphrase")
-    user = User.objects.get(email="solo@example.com")
+    signup(Client(), "Jean-Luc.Picard+crew@example.com", "a-long-unusual-passphrase")
+    user = User.objects.get(email="jean-luc.picard+crew@example.com")
     with user_context(user.pk):
-        assert Tenant.objects.get().name == "solo's organisation"
+        assert Tenant.objects.get().name == "Jean-Luc Picard's organisation"
+
+
+@pytest.mark.parametrize(
+    ("email", "name"),
+    [
+        ("solo@example.com", "Solo's organisation"),
+        ("mary_jane.watson-parker@example.com", "Mary Jane Watson-Parker's organisation"),
+        ("o'brien@example.com", "O'Brien's organisation"),
+        ("john.smith2@example.com", "John Smith's organisation"),
+        ("r2d2@example.com", "R2d2's organisation"),
+        ("1984@example.com", "My organisation"),
+        ("__@example.com", "My organisation"),
+        ("иван.петров@example.com", "Иван Петров's organisation"),
+        ("李雷@example.com", "李雷's organisation"),
+        # Georgian has no capitals in running text: title case leaves it as it is.
+        ("ნინო@example.com", "ნინო's organisation"),
+        # Tenant.name holds 80 characters: a word that does not fit is left out, and a
+        # first word that does not fit is cut (65 + 15 characters).
+        ("ann." + "b" * 62 + "@example.com", "Ann's organisation"),
+        ("a" * 70 + "@example.com", "A" + "a" * 64 + "'s organisation"),
+    ],
+)
+def test_the_default_organisation_name_reads_like_a_name(email: str, name: str) -> None:
+    assert default_organisation_name(email) == name
 
 
 def test_a_taken_address_looks_like_a_new_one_and_its_owner_is_told(

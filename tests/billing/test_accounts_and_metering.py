@@ -226,6 +226,7 @@ def test_an_owner_sees_the_plan_seats_and_usage_with_no_stripe_customer(
     html = page.content.decode()
     assert 'data-plan="free"' in html
     assert "1,234" in html  # tokens this period
+    assert '<div class="stat-value">$0.0010</div>' in html  # AI cost: below a cent, not $0.00
     assert "2 <small" in html  # seats used: owner and member
     assert 'data-plan-card="pro"' in html
     assert "Upgrade to Pro" in html

@@ -1,7 +1,8 @@
 """Every page of the product, at 1280 and 390 px, in the light and the dark theme: no
 serious or critical accessibility violation found by axe-core (vendored in
 tests/e2e/vendor, run inside the real page), nothing that scrolls sideways, no control
-past the right edge of a phone, and a <title> that is text.
+past the right edge of a phone, no table on a phone that scrolls inside its box, and a
+<title> that is text; and each page marks one sidebar item as the current one.
 
 ``test_every_page_is_listed`` keeps the walk honest: a new URL in one of the project's
 apps fails until it is either walked here or named as not a page, with the reason."""
@@ -11,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from playwright.sync_api import Browser, Page
 
 from apps.api.services import api_key_create
-from apps.chat.models import Message, MessageRole, MessageStatus
+from apps.chat.models import DailyQuality, Message, MessageRole, MessageStatus, QualitySource
 from apps.chat.services import conversation_create
 from apps.core.db import tenant_context
 from apps.tenants.models import Role
@@ -30,6 +32,7 @@ from apps.tenants.services import invitation_create, tenant_create
 from tests.conftest import add_member, make_user, owner_of
 from tests.e2e.conftest import chromium
 from tests.rag.conftest import ingest, upload
+from tests.tenants.test_app_shell import sidebar_current
 
 pytestmark = pytest.mark.e2e
 
@@ -101,6 +104,39 @@ OWNER_PAGES: dict[str, Callable[[Site], str]] = {
     "account_change_password": lambda s: reverse("account_change_password"),
     "mfa_index": lambda s: reverse("mfa_index"),
     "mfa_activate_totp": lambda s: reverse("mfa_activate_totp"),
+}
+# The sidebar item each page above marks as current (apps/tenants/context_processors.py's
+# SIDEBAR_SECTIONS): exactly one on every page with a sidebar.
+SIDEBAR_ITEM: dict[str, str | None] = {
+    "home": "Dashboard",  # it redirects there
+    "tenants:create": "New organisation",
+    "tenants:dashboard": "Dashboard",
+    "tenants:members": "Members",
+    "tenants:settings": "Organisation",
+    "tenants:audit": "Audit log",
+    "tenants:webhook": "Organisation",
+    "operator": "Operator console",
+    "gateway:ai_settings": "AI settings",
+    "gateway:usage": "Usage",
+    "finops:usage": "Usage",
+    "gateway:cache_answers": "AI settings",
+    "guardrails:events": "AI settings",
+    "api:keys": "API keys",
+    "api:key_rotate": "API keys",
+    "billing:billing": "Billing",
+    "chat:index": "Chat",
+    "chat:conversation": "Chat",
+    "chat:attachment": "Chat",
+    "chat:quality": "AI quality",
+    "summaries:jobs": "Documents",
+    "rag:documents": "Documents",
+    "rag:document": "Documents",
+    "account_email": "Account",
+    "account_change_password": "Account",
+    "mfa_index": "Account",
+    # allauth first asks a session as old as this one to confirm the password, on a
+    # sign-in page with no sidebar.
+    "mfa_activate_totp": None,
 }
 # Pages walked signed out.
 ANONYMOUS_PAGES: dict[str, Callable[[Site], str]] = {
@@ -209,6 +245,23 @@ def site(live_db: None) -> Site:
             tenant=tenant, actor=actor, email=f"pages-invitee-{suffix}@example.com"
         )
         key, _ = api_key_create(tenant=tenant, actor=actor, name="Reporting", scopes=["chat"])
+        # A day of AI quality counts, so its page shows its tables (the rollups would add
+        # them from ledger rows a minute later).
+        DailyQuality.objects.create(
+            tenant=tenant,
+            day=datetime.now(UTC).date(),
+            feature="chat",
+            model="local/fast",
+            source=QualitySource.LEDGER,
+            answers=40,
+            stopped=2,
+            errors=1,
+            chat_answers=40,
+            cited=12,
+            citations_passed=11,
+            rated=9,
+            thumbs_up=7,
+        )
     client = Client()
     client.force_login(owner)
     attached = client.post(
@@ -228,6 +281,18 @@ def site(live_db: None) -> Site:
         api_key_id=key.id,
         session_cookie=client.cookies[settings.SESSION_COOKIE_NAME].value,
     )
+
+
+def test_every_page_marks_its_one_sidebar_item(site: Site) -> None:
+    assert set(SIDEBAR_ITEM) == set(OWNER_PAGES)
+    client = Client()
+    client.cookies[settings.SESSION_COOKIE_NAME] = site.session_cookie
+    marked = {}
+    for name, url_for in OWNER_PAGES.items():
+        response = client.get(url_for(site), follow=True)
+        assert response.status_code == 200, name
+        marked[name] = sidebar_current(response.content.decode())
+    assert marked == {name: [item] if item else [] for name, item in SIDEBAR_ITEM.items()}
 
 
 def _violations(page: Page) -> list[dict[str, Any]]:
@@ -298,6 +363,25 @@ def _out_of_reach(page: Page) -> list[str]:
     return found
 
 
+def _tables_scrolling_sideways(page: Page) -> list[str]:
+    """Tables of the page's main part that scroll sideways inside their box: on a phone a
+    row read by scrolling a box, a column at a time, reads badly (``.table-cards`` turns
+    each row into a card). A chat answer's own tables scroll, as they must."""
+    found: list[str] = page.evaluate(
+        """() => {
+            const out = [];
+            for (const wrap of document.querySelectorAll('main .table-wrap')) {
+                if (wrap.scrollWidth > wrap.clientWidth + 1) {
+                    out.push(`${wrap.getAttribute('aria-label') || 'a table'} `
+                        + `(${wrap.scrollWidth} px in ${wrap.clientWidth} px)`);
+                }
+            }
+            return out.slice(0, 5);
+        }"""
+    )
+    return found
+
+
 def _walk(
     browser: Browser,
     base: str,
@@ -341,6 +425,9 @@ def _walk(
                     problems.append(f"{where}: scrolls sideways: {element}")
                 for control in _out_of_reach(page):
                     problems.append(f"{where}: past the right edge: {control}")
+                if label == "phone":
+                    for table in _tables_scrolling_sideways(page):
+                        problems.append(f"{where}: a table scrolls inside its box: {table}")
                 title = page.title()
                 if not title or "<" in title:
                     problems.append(f"{where}: title {title!r} (text, naming the page)")

@@ -74,6 +74,8 @@ def test_the_page_shows_the_rollups_and_never_reads_the_ledger(owner: User, tena
     charts = response.context["charts"]
     assert sum(charts["daily"]["cost"]) == pytest.approx(2.25)
     assert sorted(charts["features"]["labels"]) == ["api_chat", "chat"]
+    assert 'data-chart="features"' in page
+    assert 'data-chart="models"' in page
     assert "CI (" in page  # the key's name in the API key breakdown
     assert "Prompt cost audit" in page
     assert reverse("gateway:usage", args=[tenant.slug]) in page  # recent calls, one click away
@@ -97,6 +99,10 @@ def test_a_tenant_with_no_usage_gets_a_friendly_empty_page(owner: User, tenant: 
     assert "No AI calls yet" in page
     assert "After the first full day with usage." in page
     assert "Nothing to compare yet" in page
+    # The empty breakdowns say so, without an empty chart's space above the sentence.
+    assert page.count("No usage in this range.") == 4
+    assert 'data-chart="features"' not in page
+    assert 'data-chart="models"' not in page
 
 
 def test_a_bad_range_on_the_page_says_so_and_shows_the_default(owner: User, tenant: Tenant) -> None:

@@ -187,3 +187,10 @@ def test_usd_keeps_the_digits_small_costs_need() -> None:
         "$0.0123",
         "$12.50",
     ]
+
+
+def test_no_jobs_yet_leads_to_the_documents_to_summarise(tenant: Tenant, owner: User) -> None:
+    for url in (f"/t/{tenant.slug}/summaries/", f"/t/{tenant.slug}/summaries/list/"):
+        page = login(owner).get(url).content.decode()
+        assert "No summary jobs yet" in page
+        assert f'On the <a href="/t/{tenant.slug}/documents/">Documents</a> page' in page

@@ -4,12 +4,15 @@ marks the section the page belongs to (sub-pages included)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from html.parser import HTMLParser
 
 import pytest
 from django.test import Client
-from django.urls import reverse
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.models import User
+from apps.tenants.context_processors import SIDEBAR_SECTIONS, sidebar_section
 from apps.tenants.models import Tenant
 
 # Every page of an organisation that needs nothing but its slug -> the sidebar link that
@@ -32,9 +35,41 @@ SECTIONS = {
     "tenants:webhook": "Organisation",
     "tenants:audit": "Audit log",
 }
-CURRENT = re.compile(
-    r'<a class="nav-link active" href="[^"]*" aria-current="page">.*?</svg>\s*([^<]+?)\s*</a>', re.S
-)
+
+
+class _SidebarCurrent(HTMLParser):
+    """The text of the links inside ``<aside class="sidebar">`` marked ``aria-current="page"``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_sidebar = False
+        self.link: list[str] | None = None
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "aside" and "sidebar" in (values.get("class") or "").split():
+            self.in_sidebar = True
+        elif tag == "a" and self.in_sidebar and values.get("aria-current") == "page":
+            self.link = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "aside":
+            self.in_sidebar = False
+        elif tag == "a" and self.link is not None:
+            self.found.append(" ".join("".join(self.link).split()))
+            self.link = None
+
+    def handle_data(self, data: str) -> None:
+        if self.link is not None:
+            self.link.append(data)
+
+
+def sidebar_current(html: str) -> list[str]:
+    """The sidebar items a page marks as the current one (it should mark exactly one)."""
+    parser = _SidebarCurrent()
+    parser.feed(html)
+    return parser.found
 
 
 @pytest.mark.parametrize(("name", "section"), SECTIONS.items())
@@ -50,7 +85,7 @@ def test_page_title_is_text_and_its_section_is_current(
     assert title is not None
     assert "<" not in title[1]
     assert title[1].strip().endswith(tenant.name)
-    assert CURRENT.findall(html) == [section]
+    assert sidebar_current(html) == [section]
 
 
 # A page one level under another names the way back above its heading.
@@ -75,3 +110,24 @@ def test_sub_pages_lead_back_to_their_parent(
     html = client.get(reverse(name, args=[tenant.slug])).content.decode()
     parent_name, label = parent
     assert CRUMB.findall(html) == [(reverse(parent_name, args=[tenant.slug]), label)]
+
+
+def _url_names(resolver: URLResolver, namespace: str = "") -> Iterator[str]:
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            if entry.namespace:
+                yield inner.rstrip(":")
+            yield from _url_names(entry, inner)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield f"{namespace}{entry.name}"
+
+
+def test_the_sidebar_map_names_only_urls_that_exist() -> None:
+    names = set(_url_names(get_resolver()))
+    assert sorted(set(SIDEBAR_SECTIONS) - names) == []
+    # A page whose own name is mapped wins over its namespace.
+    assert sidebar_section("chat:quality", "chat") == "quality"
+    assert sidebar_section("chat:conversation", "chat") == "chat"
+    assert sidebar_section("api:key_revoke", "api") is None
+    assert sidebar_section("healthz", "") is None
