@@ -9,7 +9,7 @@ DATABASE_OWNER_URL, REDIS_URL and DJANGO_ALLOWED_HOSTS.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from celery.schedules import crontab
@@ -123,16 +123,18 @@ DATABASE_THREADS = env_int(
     _database_options["pool"]["max_size"] if DATABASE_POOL else 20,
     minimum=1,
 )
+_database = database_from_url(
+    env_str("DATABASE_URL", stack.DEFAULT_DATABASE_URL), name="DATABASE_URL"
+)
 DATABASES = {
     "default": {
-        **database_from_url(
-            env_str("DATABASE_URL", stack.DEFAULT_DATABASE_URL), name="DATABASE_URL"
-        ),
+        **_database,
         "CONN_MAX_AGE": 0 if DATABASE_POOL else env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         # With the pool, a connection is checked only when it sat idle (apps/core/db_pool.py)
         # instead of at every checkout.
         "CONN_HEALTH_CHECKS": not DATABASE_POOL,
-        "OPTIONS": _database_options,
+        # The URL's libpq parameters (sslmode, ...) beside the pool's.
+        "OPTIONS": {**cast(dict[str, object], _database["OPTIONS"]), **_database_options},
     }
 }
 DATABASE_OWNER = database_from_url(
