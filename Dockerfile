@@ -16,6 +16,9 @@ COPY apps ./apps
 RUN pip install --no-deps --no-build-isolation . && pip check
 COPY . .
 RUN DJANGO_DEBUG=false DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --no-input
+# Uploaded files (MEDIA_ROOT in docker-compose.yml): a new named volume mounted here takes
+# this folder's owner, so the app user can write to it.
+RUN mkdir -p /app/media && chown app:app /app/media
 
 USER app
 EXPOSE 8000

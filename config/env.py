@@ -8,7 +8,7 @@ with a silent default.
 from __future__ import annotations
 
 import os
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -62,8 +62,26 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+# libpq parameters a hosted PostgreSQL asks for in its URL (`?sslmode=require`): passed on
+# to psycopg as OPTIONS. Anything else is refused rather than silently dropped.
+PG_URL_PARAMETERS = frozenset(
+    {
+        "sslmode",
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
+        "sslcrl",
+        "channel_binding",
+        "target_session_attrs",
+        "application_name",
+        "options",
+    }
+)
+
+
 def database_from_url(url: str, *, name: str) -> dict[str, object]:
-    """Turn postgres://user:password@host:port/dbname into a Django DATABASES entry."""
+    """Turn postgres://user:password@host:port/dbname?sslmode=require into a Django
+    DATABASES entry; the query's libpq parameters become its OPTIONS."""
     parts = urlsplit(url)
     if parts.scheme not in {"postgres", "postgresql"}:
         raise ImproperlyConfigured(
@@ -72,6 +90,13 @@ def database_from_url(url: str, *, name: str) -> dict[str, object]:
     db_name = parts.path.lstrip("/")
     if not db_name or not parts.username:
         raise ImproperlyConfigured(f"{name} must name a user and a database: {url!r}.")
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(options) - PG_URL_PARAMETERS)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{name} has parameters this project does not pass on: {', '.join(unknown)}. "
+            f"Use only {', '.join(sorted(PG_URL_PARAMETERS))}."
+        )
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(db_name),
@@ -79,4 +104,5 @@ def database_from_url(url: str, *, name: str) -> dict[str, object]:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname or "",
         "PORT": str(parts.port or ""),
+        "OPTIONS": options,
     }

@@ -9,7 +9,7 @@ DATABASE_OWNER_URL, REDIS_URL and DJANGO_ALLOWED_HOSTS.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from celery.schedules import crontab
@@ -29,6 +29,9 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Your product's name: page titles and header, emails' subjects and default sender, the
+# name authenticator apps show, the API docs' title (docs/forking.md).
+PRODUCT_NAME = env_str("PRODUCT_NAME", "").strip() or "Starter"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -87,6 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.core.context_processors.branding",
                 "apps.tenants.context_processors.tenancy",
                 "apps.billing.context_processors.billing_alert",
             ],
@@ -119,16 +123,18 @@ DATABASE_THREADS = env_int(
     _database_options["pool"]["max_size"] if DATABASE_POOL else 20,
     minimum=1,
 )
+_database = database_from_url(
+    env_str("DATABASE_URL", stack.DEFAULT_DATABASE_URL), name="DATABASE_URL"
+)
 DATABASES = {
     "default": {
-        **database_from_url(
-            env_str("DATABASE_URL", stack.DEFAULT_DATABASE_URL), name="DATABASE_URL"
-        ),
+        **_database,
         "CONN_MAX_AGE": 0 if DATABASE_POOL else env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         # With the pool, a connection is checked only when it sat idle (apps/core/db_pool.py)
         # instead of at every checkout.
         "CONN_HEALTH_CHECKS": not DATABASE_POOL,
-        "OPTIONS": _database_options,
+        # The URL's libpq parameters (sslmode, ...) beside the pool's.
+        "OPTIONS": {**cast(dict[str, object], _database["OPTIONS"]), **_database_options},
     }
 }
 DATABASE_OWNER = database_from_url(
@@ -213,7 +219,7 @@ ACCOUNT_RATE_LIMITS = {
 # Two-factor authentication (allauth's MFA; docs/security.md): an authenticator app
 # (TOTP) with recovery codes. An organisation can require it of its members.
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
-MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "Starter")
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", PRODUCT_NAME)
 
 # Behind a reverse proxy, how to find the client's address (allauth's throttling and the
 # API keys' last-used address and new-network check read it the same way): the number of
@@ -412,7 +418,9 @@ EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(stack.DEVDATA / "mail"))
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Starter <no-reply@example.com>")
+DEFAULT_FROM_EMAIL = (
+    env_str("DEFAULT_FROM_EMAIL", "").strip() or f"{PRODUCT_NAME} <no-reply@example.com>"
+)
 
 # --- Security ---------------------------------------------------------------------
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)

@@ -3,9 +3,11 @@ tests connected as the runtime role (so RLS applies to them as to production).""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -13,13 +15,18 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connections
+from django.test import Client
 from pytest_django import DjangoDbBlocker, Settings
 
 from apps.accounts.models import User
+from apps.api.services import api_key_create
 from apps.core.db import tenant_context
 from apps.tenants.models import Membership, Role, Tenant
 from apps.tenants.services import tenant_create
 from tests.pg import owner_connect
+
+if TYPE_CHECKING:
+    from django.test.client import _MonkeyPatchedWSGIResponse as ClientResponse
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -90,6 +97,36 @@ def owner_of(tenant_id: uuid.UUID) -> Membership:
         return Membership.objects.select_related("user", "tenant").get(
             tenant_id=tenant_id, role=Role.OWNER
         )
+
+
+def login(user: User) -> Client:
+    """A test client signed in as ``user``."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def api_key(tenant: Tenant, user: User, scopes: tuple[str, ...]) -> str:
+    """A new API key of ``tenant``, created by its member ``user``, with ``scopes``."""
+    with tenant_context(tenant.id):
+        actor = Membership.objects.get(tenant=tenant, user=user)
+        _, raw = api_key_create(tenant=tenant, actor=actor, name="Test", scopes=list(scopes))
+    return raw
+
+
+def bearer(raw_key: str) -> dict[str, str]:
+    """Headers for the test client's ``headers`` argument."""
+    return {"Authorization": f"Bearer {raw_key}"}
+
+
+def error_of(response: ClientResponse, status: int, code: str) -> dict[str, Any]:
+    """The body of an API error in OpenAI's shape, checked."""
+    assert response.status_code == status, response.content
+    body = json.loads(response.content)
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["code"] == code
+    return dict(body["error"])
 
 
 @pytest.fixture

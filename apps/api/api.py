@@ -23,6 +23,7 @@ from contextlib import ExitStack
 from functools import wraps
 from typing import Any, cast
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Router, Schema
@@ -126,7 +127,7 @@ def build_api(routers: Iterable[Router]) -> NinjaAPI:
     in the order they were added, so it goes last). Call it once per process: a ninja
     Router belongs to one API (config/api.py builds it)."""
     api = NinjaAPI(
-        title="Starter API",
+        title=f"{settings.PRODUCT_NAME} API",
         version="1",
         urls_namespace="api_v1",
         auth=ApiKeyAuth(),

@@ -601,7 +601,8 @@ def execute(command: list[str], *, setup: bool) -> int:
             _manage("stripe_sync")
             port = os.environ.get("PORT", "8000")
             print(
-                f"\n  Starter is running at http://127.0.0.1:{port}/\n"
+                f"\n  {os.environ.get('PRODUCT_NAME') or 'Starter'} is running at "
+                f"http://127.0.0.1:{port}/\n"
                 f"  Log in as demo@example.com / {password}\n"
                 "  Press Ctrl-C to stop everything.\n",
                 flush=True,

@@ -7,10 +7,13 @@ for a new person here, unless they are signing up to accept an invitation.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
+from django.core.mail import EmailMessage
 from django.http import HttpRequest
 
 from apps.accounts.models import User
@@ -69,6 +72,19 @@ def default_organisation_name(email: str) -> str:
     return name + _OWNED
 
 
+@dataclass(frozen=True)
+class ProductSite:
+    """What allauth's emails read as ``current_site`` ("Hello from {{ name }}!"): the
+    product's name and address, not the host name of the request that sent them."""
+
+    name: str
+    domain: str
+
+
+def product_site() -> ProductSite:
+    return ProductSite(name=settings.PRODUCT_NAME, domain=urlsplit(settings.SITE_URL).netloc)
+
+
 class AccountAdapter(DefaultAccountAdapter):
     # Throttled sign-in (ACCOUNT_RATE_LIMITS, docs/security.md): say how long and what else to do.
     error_messages = {
@@ -78,6 +94,19 @@ class AccountAdapter(DefaultAccountAdapter):
             f"{per_account_window('login_failed')} and try again, or use “Forgot your password?”."
         ),
     }
+
+    def format_email_subject(self, subject: str) -> str:
+        return f"[{settings.PRODUCT_NAME}] {subject}"
+
+    def render_mail(
+        self,
+        template_prefix: str,
+        email: str | list[str],
+        context: dict[str, Any],
+        headers: dict[str, str] | None = None,
+    ) -> EmailMessage:
+        context = {**context, "current_site": product_site()}
+        return cast(EmailMessage, super().render_mail(template_prefix, email, context, headers))
 
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> User:
         """Create the user and, unless they are signing up to accept an invitation,

@@ -6,28 +6,29 @@ PDF and DOCX fixtures are made at test time with fpdf2 and python-docx."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, TypedDict, cast
 
 import httpx
 import pytest
 from django.conf import settings
-from django.test import Client
 from pytest_django import Settings
 
 from apps.accounts.models import User
-from apps.api.services import api_key_create
 from apps.core.db import tenant_context
 from apps.rag import selectors
 from apps.rag.ingest import ingest_document
 from apps.rag.models import Chunk, Document
 from apps.rag.services import document_create
 from apps.tenants.models import Membership, Tenant
-from tests import servers
+from tests import conftest, servers
+
+# Other suites import these from here too.
+from tests.conftest import bearer as bearer
+from tests.conftest import error_of as error_of
+from tests.conftest import login as login
 
 if TYPE_CHECKING:
-    from django.test.client import _MonkeyPatchedWSGIResponse as ClientResponse
     from django_stubs_ext import WithAnnotations
 
 # A real Celery worker (tests/servers.py ``running`` starts it with the test database).
@@ -163,29 +164,6 @@ def ready_doc(tenant: Tenant, owner: User) -> ListedDocument:
 # --- Clients --------------------------------------------------------------------------
 
 
-def login(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def api_key(tenant: Tenant, user: User, scopes: tuple[str, ...] = ("documents",)) -> str:
-    with tenant_context(tenant.id):
-        actor = Membership.objects.get(tenant=tenant, user=user)
-        _, raw = api_key_create(tenant=tenant, actor=actor, name="Docs", scopes=list(scopes))
-    return raw
-
-
-def bearer(raw_key: str) -> dict[str, str]:
-    """Headers for the test client's ``headers`` argument."""
-    return {"Authorization": f"Bearer {raw_key}"}
-
-
-def error_of(response: ClientResponse, status: int, code: str) -> dict[str, Any]:
-    """The body of an error in OpenAI's shape, checked."""
-    assert response.status_code == status, response.content
-    body = json.loads(response.content)
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"message", "type", "param", "code"}
-    assert body["error"]["code"] == code
-    return dict(body["error"])
+    """``tests.conftest.api_key`` with the ``documents`` scope unless told otherwise."""
+    return conftest.api_key(tenant, user, scopes)
