@@ -267,7 +267,7 @@ def write_head(
     model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
     model.fit(vectors, labels)
     out = {
-        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g9.e5.C{c:g}.w{w:g}",
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g10.e5.C{c:g}.w{w:g}",
         "prefix": args.prefix,
         "weights": [round(float(v), 6) for v in model.coef_[0]],
         "bias": round(float(model.intercept_[0]), 6),
@@ -357,7 +357,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = load()
-    assert not any("heldout8" in row["set"] for row in rows)
+    assert not any("heldout9" in row["set"] for row in rows)
     row_views = [[view for view, _ in views(row["text"])] for row in rows]
     owner = np.array([i for i, vs in enumerate(row_views) for _ in vs])
     texts = [view for vs in row_views for view in vs]

@@ -7,13 +7,13 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
    (ordinary texts flagged), overall and per category and language, on
-   bench/data/guardrails_injection_heldout8.jsonl, the held-out set that no rule or
+   bench/data/guardrails_injection_heldout9.jsonl, the held-out set that no rule or
    training run has seen (the honest figure; bench/data/README.md says how to keep it
    so), when the file is there: its figures are then the headline keys
    ``injection_detection_rate`` / ``false_positive_rate``. Without it, the headline is
-   held-out 7 (bench/data/guardrails_injection_heldout7.jsonl), marked spent: it was
-   scored once for detector g8 and is trained on since g9, so its figure is in-sample;
-   held-out 4, 5 and 6 (spent since g5, g6 and g7) are reported beside it.
+   held-out 8 (bench/data/guardrails_injection_heldout8.jsonl), marked spent: it was
+   scored once for detector g9 and is trained on since g10, so its figure is in-sample;
+   held-out 4, 5, 6 and 7 (spent since g5, g6, g7 and g8) are reported beside it.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
@@ -57,7 +57,8 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-HELDOUT8 = "guardrails_injection_heldout8.jsonl"  # written apart from g9, merged by the lead
+HELDOUT9 = "guardrails_injection_heldout9.jsonl"  # written apart from g10, merged by the lead
+HELDOUT8 = "guardrails_injection_heldout8.jsonl"  # spent: scored on g9, trained on since g10
 HELDOUT7 = "guardrails_injection_heldout7.jsonl"  # spent: scored on g8, trained on since g9
 HELDOUT6 = "guardrails_injection_heldout6.jsonl"  # spent: scored on g7, trained on since g8
 HELDOUT5 = "guardrails_injection_heldout5.jsonl"  # spent: scored on g6, trained on since g7
@@ -69,7 +70,8 @@ HELD_OUT_SETS = (
     (HELDOUT5, "heldout5", "held-out 5 (spent: scored once on g6, trained on since g7)"),
     (HELDOUT6, "heldout6", "held-out 6 (spent: scored once on g7, trained on since g8)"),
     (HELDOUT7, "heldout7", "held-out 7 (spent: scored once on g8, trained on since g9)"),
-    (HELDOUT8, "heldout8", "held-out 8 (written apart from g9)"),
+    (HELDOUT8, "heldout8", "held-out 8 (spent: scored once on g9, trained on since g10)"),
+    (HELDOUT9, "heldout9", "held-out 9 (written apart from g10)"),
 )
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
@@ -108,8 +110,8 @@ def injection_rates() -> dict[str, Any]:
 
 def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
     """The same rates on a whole set, keyed with ``suffix``: ``fresh``, ``heldout2``,
-    ``heldout4``, ``heldout5``, ``heldout6`` and ``heldout7`` (spent: the detector was
-    tuned or trained on them) or ``heldout8`` (no rule or training run has seen it)."""
+    ``heldout4`` to ``heldout8`` (spent: the detector was tuned or trained on them) or
+    ``heldout9`` (no rule or training run has seen it)."""
     found = _rates(load(name, data))
     return {
         f"injection_detection_rate_{suffix}": found["injection_detection_rate"],
@@ -121,7 +123,7 @@ def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
 
 
 def headline_rates(data: Path = DATA) -> dict[str, Any]:
-    """A block for each held-out set that is there (held-out 8 is written apart from the
+    """A block for each held-out set that is there (held-out 9 is written apart from the
     detector and merged later), with the headline keys set to the newest one's figures;
     nothing when none is there."""
     found: dict[str, Any] = {}
@@ -276,10 +278,12 @@ def main() -> None:
         ]
 
     rows = (
-        rates_of("held-out 8, written apart", "heldout8", target=True)
-        if "heldout8_injections" in result
+        rates_of("held-out 9, written apart", "heldout9", target=True)
+        if "heldout9_injections" in result
         else []
     )
+    if "heldout8_injections" in result:
+        rows += rates_of("held-out 8, spent", "heldout8")
     if "heldout7_injections" in result:
         rows += rates_of("held-out 7, spent", "heldout7")
     if "heldout6_injections" in result:
@@ -315,16 +319,17 @@ def main() -> None:
         ("per streamed sentence p50", f"{result['stream_sentence_p50_ms']:.3f} ms", ""),
         ("per streamed sentence p95", f"{result['stream_sentence_p95_ms']:.3f} ms", ""),
     ]
-    if "heldout8_injections" in result:
-        counted = f"held-out 8: {result['heldout8_injections']} injections, "
-        counted += f"{result['heldout8_benign']} ordinary texts"
+    if "heldout9_injections" in result:
+        counted = f"held-out 9: {result['heldout9_injections']} injections, "
+        counted += f"{result['heldout9_benign']} ordinary texts"
     else:
-        counted = f"no held-out 8 file: headline = {result['headline']}"
+        counted = f"no held-out 9 file: headline = {result['headline']}"
     print(f"guardrails ({result['detector']}; {counted}; {result['pii_entities']} PII entities)")
     for name, value, target in rows:
         print(f"  {name:<40} {value:>10}  {target}")
     for label, by in (
-        ("held-out 8", "detection_by_heldout8"),
+        ("held-out 9", "detection_by_heldout9"),
+        ("held-out 8, spent", "detection_by_heldout8"),
         ("held-out 7, spent", "detection_by_heldout7"),
         ("held-out 6, spent", "detection_by_heldout6"),
         ("held-out 5, spent", "detection_by_heldout5"),

@@ -27,6 +27,12 @@ false positive that the threshold's budget pays for):
 side); the scores are kept in ``--cache-dir`` for the next run on the same views.
 ``--late FILE`` scores that file with one model trained on all the others (every late
 file left out together: one fit instead of a fold per file, for files merged last).
+
+g10's candidates (``--intents-before 3 --no-base``): (a) g9's recipe (its features-only
+rules, the n-gram model with signs of intent 3), (b) (a) with g10's demoted rules
+(G10_DEMOTED) features only, (c) (b) with this tree's signs of intent; the scores of the
+older signs come from the cache of a ``--part rules`` run made while they were in the
+tree. ``--files`` prints every file's rates at each budget.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from apps.guardrails.injection_rules import (  # noqa: E402
     RULES_VERSION,
     rule_hits,
 )
+from apps.guardrails.intents import INTENTS_VERSION  # noqa: E402
 from bench.e5_guardrails import MAX_CHARS, embed_all, per_view_oof  # noqa: E402
 from bench.train_guardrails import (  # noqa: E402
     by_source,
@@ -68,7 +75,7 @@ from bench.train_guardrails import (  # noqa: E402
 RULES_FILE = "apps/guardrails/injection_rules.py"
 NGRAM_C, HEAD_C, NGRAM_SHARE = 30.0, 10.0, 0.7
 SURE = 0.95  # g9: a view the n-gram model scores this or more flags without the encoder
-BUDGETS = (0.01, 0.0125, 0.015)
+BUDGETS = (0.0075, 0.01, 0.0125)
 SHARES = (0.0, 0.0005, 0.001, 0.002)
 # When a rule writer could first read each file (UTC): a development file from the
 # commit that brought it to main; a held-out set from when it was scored and so spent
@@ -94,15 +101,34 @@ READABLE = {
     "guardrails_injection_train8a.jsonl": "2026-12-05T12:05",
     "guardrails_injection_train8b.jsonl": "2026-12-05T12:05",
     "guardrails_injection_train8c.jsonl": "2026-12-05T11:28",  # merged here before 11:39
+    "guardrails_injection_heldout8.jsonl": "2026-12-05T12:29",  # scored once on g9
+    "guardrails_injection_train9a.jsonl": "2026-12-05T14:30",
+    "guardrails_injection_train9b.jsonl": "2026-12-05T14:30",
 }
 NEWEST = (
-    "guardrails_injection_heldout7.jsonl",
-    "guardrails_injection_train7a.jsonl",
-    "guardrails_injection_train7b.jsonl",
+    "guardrails_injection_heldout8.jsonl",
+    "guardrails_injection_train9a.jsonl",
+    "guardrails_injection_train9b.jsonl",
     "guardrails_injection_train8a.jsonl",
     "guardrails_injection_train8b.jsonl",
     "guardrails_injection_train8c.jsonl",
 )
+
+
+# The rules g10 made features only (an honest ordinary hit in held-out 8, train8a, train9a or
+# train9b); without them FEATURE_ONLY is g9's, for candidate (a) of --intents-before.
+G10_DEMOTED = frozenset(
+    [
+        "roleplay.dev_mode_any",
+        "override.ignore_prior",
+        "exfiltration.others_data",
+        "override.ignore_yours",
+        "extraction.system_prompt",
+        "roleplay.evil",
+        "tool.call_destructive",
+    ]
+)
+G9_FEATURE_ONLY = FEATURE_ONLY - G10_DEMOTED
 
 
 def short(name: str) -> str:
@@ -162,13 +188,27 @@ def main() -> None:
     parser.add_argument("--part", choices=("base", "rules", "e5"))
     parser.add_argument("--cache-dir", default=tempfile.gettempdir())
     parser.add_argument(
-        "--e5-cache", default=str(Path(tempfile.gettempdir()) / "guard9_e5_query.npz")
+        "--e5-cache", default=str(Path(tempfile.gettempdir()) / "guard10_e5_query.npz")
+    )
+    parser.add_argument(
+        "--intents-before",
+        metavar="VERSION",
+        help="g10's candidates: (a) g9's recipe and (b) its demotions with the n-gram model "
+        "of these signs of intent (scores cached by a --part rules run while they were in "
+        "the tree), (c) the same with this tree's signs",
+    )
+    parser.add_argument(
+        "--no-base",
+        action="store_true",
+        help="skip the n-gram model without rule features (g8's recipe): the per-rule table "
+        "counts the attacks the rule-feature model misses",
     )
     parser.add_argument("--show", action="store_true", help="print the rules each candidate drops")
     parser.add_argument(
         "--sure", type=float, default=SURE, help="the n-gram level that flags alone (2: never)"
     )
     parser.add_argument("--detail", action="store_true", help="rates by kind at each budget")
+    parser.add_argument("--files", action="store_true", help="rates per source file at each budget")
     parser.add_argument(
         "--late",
         action="append",
@@ -185,7 +225,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = load()
-    assert not any("heldout8" in row["set"] for row in rows)
+    assert not any("heldout9" in row["set"] for row in rows)
     row_views = [[view for view, _ in views(row["text"])] for row in rows]
     owner = np.array([i for i, vs in enumerate(row_views) for _ in vs])
     texts = [view for vs in row_views for view in vs]
@@ -209,9 +249,9 @@ def main() -> None:
         from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
         out = np.zeros(len(texts))
-        early_x = x[early]
+        early_x = x[early] if x is not None else None
         out[early] = cached(
-            where / f"guard9_{name}_{key_of(early)}.npy",
+            where / f"guard10_{name}_{key_of(early)}.npy",
             lambda: per_view_oof(early_x, view_labels[early], splits, c),
         )
         if late.any():
@@ -222,13 +262,15 @@ def main() -> None:
                 return model.predict_proba(x[late])[:, 1]
 
             out[late] = cached(
-                where / f"guard9_{name}_late_{key_of(early)}_{key_of(np.flatnonzero(late))}.npy",
+                where / f"guard10_{name}_late_{key_of(early)}_{key_of(np.flatnonzero(late))}.npy",
                 fit_late,
             )
         return out
 
-    def ngram(with_rules: bool) -> Any:
-        name = f"ngram_{'rules' + RULES_VERSION if with_rules else 'base'}"
+    def ngram(with_rules: bool, signs: str = INTENTS_VERSION) -> Any:
+        name = f"ngram_{'rules' + RULES_VERSION if with_rules else 'base'}_i{signs}"
+        if signs != INTENTS_VERSION:  # another version's scores: only from the cache
+            return by_source_scores(name, None, NGRAM_C)
         return by_source_scores(name, matrix(texts, with_rules=with_rules), NGRAM_C)
 
     def head() -> Any:
@@ -238,11 +280,12 @@ def main() -> None:
     if args.part:
         {"base": lambda: ngram(False), "rules": lambda: ngram(True), "e5": head}[args.part]()
         return
-    p_base, p_rules, q = ngram(False), ngram(True), head()
+    p_rules, q = ngram(True), head()
+    p_base = p_rules if args.no_base else ngram(False)
     if args.save:
-        # Where bench/e5_guardrails.py --cache /tmp/guard9_e5_{prefix}.npz reads them.
-        np.save(where / "guard9_e5_ngram_oof.npy", p_rules if args.save == "rules" else p_base)
-        np.save(where / f"guard9_e5_query_head_C{HEAD_C:g}.npy", q)
+        # Where bench/e5_guardrails.py --cache CACHE_DIR/guard10_e5_{prefix}.npz reads them.
+        np.save(where / "guard10_e5_ngram_oof.npy", p_rules if args.save == "rules" else p_base)
+        np.save(where / f"guard10_e5_query_head_C{HEAD_C:g}.npy", q)
 
     # Every rule's hits per row (any view), and when each rule and file could meet.
     hits = [sorted({name for view in vs for name in rule_hits(view)}) for vs in row_views]
@@ -317,10 +360,18 @@ def main() -> None:
             f" ({alone_honest})"
         )
 
-    candidates: dict[str, tuple[set[str], Any]] = {"a (g8 recipe)": (set(names), p_base)}
+    candidates: dict[str, tuple[set[str], Any]] = {}
+    if args.intents_before:
+        p_old = ngram(True, args.intents_before)
+        candidates["(a) g9 recipe"] = (set(names) - G9_FEATURE_ONLY, p_old)
+        candidates["(b) + demotions"] = (set(names) - FEATURE_ONLY, p_old)
+        candidates["(c) + signs of intent"] = (set(names) - FEATURE_ONLY, p_rules)
+        candidates["(c) no verdicts"] = (set(), p_rules)
+    if not args.no_base:
+        candidates["a (g8 recipe)"] = (set(names), p_base)
     clean = {r for r in names if honest_ordinary[r][0] == 0}
     candidates["b features, clean verdicts"] = (clean, p_rules)
-    for share in SHARES:
+    for share in SHARES if not args.no_base else ():
         kept = {r for r in names if honest_ordinary[r][0] <= share * honest_ordinary[r][1]}
         candidates[f"c {share:.2%} feat"] = (kept, p_rules)
         candidates[f"c {share:.2%} drop"] = (kept, p_base)
@@ -343,6 +394,15 @@ def main() -> None:
                     for k in kinds
                 ]
                 print("      " + ", ".join(by_kind))
+            if args.files:
+                sources = sorted({str(rows[i]["set"]) for i in hard})
+                per_file = [
+                    rates(flagged, [i for i in hard if rows[i]["set"] == s]) for s in sources
+                ]
+                print(
+                    "      "
+                    + ", ".join(f"{short(s)} {r}" for s, r in zip(sources, per_file, strict=True))
+                )
     if args.show:
         for name, (verdicts, _) in candidates.items():
             print(name, sorted(set(names) - verdicts))

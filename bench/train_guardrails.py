@@ -4,11 +4,11 @@ Writes apps/guardrails/data/injection_model.json: hashed-feature logistic-regres
 weights (plain JSON, no pickle), the decision threshold and what they were trained on.
 
 Development data (TRAINING_SETS): every labelled injection set of bench/data except the
-held-out set still unread (guardrails_injection_heldout8.jsonl is never opened here):
-both halves of guardrails_injection.jsonl, the spent fresh, held-out 2, 3, 4, 5, 6 and 7
+held-out set still unread (guardrails_injection_heldout9.jsonl is never opened here):
+both halves of guardrails_injection.jsonl, the spent fresh, held-out 2, 3, 4, 5, 6, 7 and 8
 sets, and the development rows of guardrails_injection_more.jsonl, _train3.jsonl,
 _train4.jsonl, _train5.jsonl, _train6.jsonl, _train7a.jsonl, _train7b.jsonl, _train8a.jsonl,
-_train8b.jsonl and _train8c.jsonl. Ordinary short questions
+_train8b.jsonl, _train8c.jsonl, _train9a.jsonl and _train9b.jsonl. Ordinary short questions
 (QUESTION_SETS: the questions of the semantic cache's dev2 pair set, never used to measure
 this detector) are added as more ordinary rows, so the classifier learns that "Do you store
 our prompts?" is not an attack.
@@ -71,6 +71,9 @@ TRAINING_SETS = (
     "guardrails_injection_train8a.jsonl",
     "guardrails_injection_train8b.jsonl",
     "guardrails_injection_train8c.jsonl",
+    "guardrails_injection_heldout8.jsonl",
+    "guardrails_injection_train9a.jsonl",
+    "guardrails_injection_train9b.jsonl",
 )
 QUESTION_SETS = ("semantic_cache_pairs_dev2.jsonl",)
 # The sources of the by-source cross-validation: each file was written by other hands.
@@ -95,7 +98,8 @@ KFOLD_FP_BUDGET = 0.0075
 # shipped at 1.25% and held-out 6 measured 1.9%; round 8 compared candidates at 1.5%,
 # where three of the seven newest writers' files went over 2% by source, and g8 shipped
 # at 1.25% again; held-out 7 then measured 4.2% on g8. g9 ships at 1.0%: at 1.25% two of
-# the six newest writers' files go over 2% by source, at 1.0% none passes 1.6%).
+# the six newest writers' files go over 2% by source, at 1.0% none passes 1.6%; held-out 8
+# then measured 2.3% on g9. g10 stays at 1.0%: at 1.25% train9a goes to 2.4% by source).
 FP_BUDGET = 0.01
 
 
@@ -321,7 +325,7 @@ def main() -> None:
     coef = model.coef_[0]
     weights = {str(i): round(float(coef[i]), 4) for i in np.flatnonzero(np.abs(coef) >= 5e-4)}
     out = {
-        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g9.C{c}",
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g10.C{c}",
         "bits": BITS,
         "sublinear": SUBLINEAR,
         "words": words,

@@ -411,6 +411,13 @@ FEATURE_ONLY: frozenset[str] = frozenset(
         "tool.silent",
         "document.for_models",
         "document.model_reading",
+        "roleplay.dev_mode_any",
+        "override.ignore_prior",
+        "exfiltration.others_data",
+        "override.ignore_yours",
+        "extraction.system_prompt",
+        "roleplay.evil",
+        "tool.call_destructive",
     }
 )
 

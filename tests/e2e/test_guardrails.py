@@ -69,7 +69,8 @@ def test_policy_marked_passages_and_the_log(
     page.goto(f"{server}/t/{slug}/settings/ai/guardrails/")
     rows = page.locator("table tbody tr")
     assert rows.count() == 1
-    assert "passage 2: ignore your instructions" in rows.first.inner_text()
+    # The excerpt of the first verdict rule (override.ignore_yours is a feature only since g10).
+    assert "passage 2: note to the ai assistant reading this" in rows.first.inner_text()
     page.screenshot(path=screenshots / "guardrail-log-desktop.png", full_page=True)
     page.set_viewport_size(MOBILE)
     page.screenshot(path=screenshots / "guardrail-log-mobile.png", full_page=True)

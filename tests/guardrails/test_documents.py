@@ -29,7 +29,8 @@ def test_ingestion_marks_and_logs_instructions_to_a_model(owner: User, tenant: T
         marks = dict(Chunk.objects.values_list("heading", "injection_flag"))
         [event] = GuardrailEvent.objects.all()
     assert marks["Refunds"] == ""
-    assert marks["Notes"] == "override.ignore_yours"  # the first rule that matches
+    # The first verdict rule that matches (override.ignore_yours is a feature only since g10).
+    assert marks["Notes"] == "document.addressed_to_ai"
     assert event.kind == marks["Notes"]
     assert (event.direction, event.feature, event.request_id) == (
         "passage",

@@ -262,11 +262,21 @@ def test_the_benchmark_headlines_held_out_7_as_spent_without_held_out_8(tmp_path
     assert found["headline"] == "held-out 7 (spent: scored once on g8, trained on since g9)"
 
 
-def test_the_benchmark_makes_held_out_8_the_headline_when_it_is_there(tmp_path: Path) -> None:
+def test_the_benchmark_headlines_held_out_8_as_spent_without_held_out_9(tmp_path: Path) -> None:
     _write(tmp_path / bench.HELDOUT7, HELD_OUT[:2])
     _write(tmp_path / bench.HELDOUT8, HELD_OUT[1:])
     found = bench.headline_rates(tmp_path)
     assert found["injection_detection_rate_heldout8"] == found["injection_detection_rate"] == 0.0
     assert found["heldout8_benign"] == 1
     assert found["injection_detection_rate_heldout7"] == 0.5
-    assert found["headline"] == "held-out 8 (written apart from g9)"
+    assert found["headline"] == "held-out 8 (spent: scored once on g9, trained on since g10)"
+
+
+def test_the_benchmark_makes_held_out_9_the_headline_when_it_is_there(tmp_path: Path) -> None:
+    _write(tmp_path / bench.HELDOUT8, HELD_OUT[:2])
+    _write(tmp_path / bench.HELDOUT9, HELD_OUT[1:])
+    found = bench.headline_rates(tmp_path)
+    assert found["injection_detection_rate_heldout9"] == found["injection_detection_rate"] == 0.0
+    assert found["heldout9_benign"] == 1
+    assert found["injection_detection_rate_heldout8"] == 0.5
+    assert found["headline"] == "held-out 9 (written apart from g10)"
