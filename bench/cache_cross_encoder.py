@@ -521,6 +521,7 @@ def candidates(
     similarity: list[float],
     scores: dict[str, list[float]],
     floors: tuple[float, ...] = (0.55, 0.50),
+    which: str = "abc",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The three candidates at both floors: (their by-file tables, train_at's results of
     (a) and (c) for the dev6 check)."""
@@ -536,14 +537,17 @@ def candidates(
     for floor in floors:
         started = time.perf_counter()
         for name, features in (("a round7", ROUND7), ("c round7+ce", (*ROUND7, "ce"))):
+            if name[0] not in which:
+                continue
             result = trees(dev, similarity, values, floor, features)
             if result is not None:
                 found[f"{name} @{floor:.2f}"] = result
                 out[f"{name} @{floor:.2f}"] = rule_table(dev, result)
                 if "ce" in features:
                     out[f"{name} @{floor:.2f}"]["needs_ce_share"] = needs_ce_share(result)
-        out[f"b ce @{floor:.2f}"] = ce_alone(dev, similarity, cn, floor)
-        out[f"b ce both orders @{floor:.2f}"] = ce_alone(dev, similarity, both, floor)
+        if "b" in which:
+            out[f"b ce @{floor:.2f}"] = ce_alone(dev, similarity, cn, floor)
+            out[f"b ce both orders @{floor:.2f}"] = ce_alone(dev, similarity, both, floor)
         print(f"  floor {floor:.2f} in {time.perf_counter() - started:.0f}s", flush=True)
     return out, found
 
@@ -673,10 +677,11 @@ def left_out_rates(
             decision.hard_screen(p.new, p.cached, cos, floor=floor) is None
             for p, cos in zip(six, sim6, strict=True)
         ]
-        z_cut = results[f"b ce @{floor:.2f}"]["cutoff_logit"]
-        out[f"b ce @{floor:.2f}"] = rates(
-            [r and z >= z_cut for r, z in zip(reach, z6, strict=True)]
-        )
+        if f"b ce @{floor:.2f}" in results:
+            z_cut = results[f"b ce @{floor:.2f}"]["cutoff_logit"]
+            out[f"b ce @{floor:.2f}"] = rates(
+                [r and z >= z_cut for r, z in zip(reach, z6, strict=True)]
+            )
         for name, features in (("a round7", ROUND7), ("c round7+ce", (*ROUND7, "ce"))):
             chosen = found.get(f"{name} @{floor:.2f}")
             if chosen is None:
@@ -919,6 +924,7 @@ def resident_mb() -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=("top2", "lora", "trunc"), default="top2")
+    parser.add_argument("--candidates", default="abc", help="which of (a), (b), (c)")
     parser.add_argument("--floors", type=float, nargs="+", default=[0.55, 0.50])
     parser.add_argument("--layers", type=int, default=3, help="trunc: layers kept")
     parser.add_argument(
@@ -990,7 +996,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         similarity = cosines(embed_pairs(dev))
         args.cosines.write_text(json.dumps(similarity), encoding="utf-8")
-    results, found = candidates(dev, similarity, scores, tuple(args.floors))
+    results, found = candidates(dev, similarity, scores, tuple(args.floors), args.candidates)
     print_table(results)
     if args.left_out:
         values = [
