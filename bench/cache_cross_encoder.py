@@ -1,4 +1,4 @@
-"""Round 9's experiment: MiniLM fine-tuned as a cross-encoder that reads both questions.
+"""Rounds 9 and 10: MiniLM fine-tuned as a cross-encoder that reads both questions.
 
 Round 8 found that two sentence vectors (MiniLM's, e5's) cannot tell "convert A to B"
 from "B to A": the pair must be read together. Here the bundled all-MiniLM-L6-v2
@@ -14,10 +14,18 @@ Variants (``--variant``):
 * ``lora``: every weight frozen; rank-R adapters (LoRA, written by hand: peft is not
   installed) on the attention's query, key, value and output and the FFN's two linears of
   all six layers, plus the head. A full forward and backward per step (about 3x ``top2``).
+* ``trunc`` (round 10: a reader cheap enough for the request path): MiniLM cut to its
+  first ``--layers`` layers; the lowest ``--frozen`` kept as they are (their output
+  computed once, as for ``top2``), the layers over them and the head trained.
 
-Cross-validation by file: the eleven development files (bench/cache_pairs.py, split
-"dev"; the unscored seventh test set is never opened: its path is pointed elsewhere
-before the pairs are read) go to FOLDS folds, whole files, test5 and test6 apart; each
+``--near-weight W`` weights each near-miss W times in the loss, and ``--mine M`` adds
+W * M * p for a near-miss the model currently scores p (hard near-misses weigh more): the
+every-file rule's cutoff lives at the top of the ranking.
+
+Cross-validation by file: the development files (bench/cache_pairs.py, split "dev",
+twelve in round 10; the newest writer's, LEFT_OUT, is kept apart; the unscored seventh
+test set is never opened: its path is pointed elsewhere before the pairs are read) go to
+FOLDS folds, whole files, test5 and test6 apart; each
 pair is scored by the model trained on the other folds. Then, each under round 7's rule
 (the cutoff the lowest at which every file's near-misses served by file stay within 1%,
 read on the out-of-fold scores):
@@ -27,20 +35,22 @@ read on the out-of-fold scores):
 * (c) the CE's log-odds as a 37th feature of round 7's trees (each row's CE score from
   the fold model that never saw its file; the trees fitted by file as in round 7).
 
-``--dev6 NPZ`` then scores the twelfth writer's file (``semantic_cache_pairs_dev6.jsonl``,
-read by no model here) with each candidate at its cross-validated cutoff: (a) and (c)
-with trees fitted on all eleven files, the CE saved from fold 0 (``--save-model``), and
-the shipped decision beside them.
+``--left-out NPZ`` then scores the newest writer's file (LEFT_OUT, read by no model here;
+round 9 did this for dev6) with each candidate at its cross-validated cutoff: (a) and (c)
+with trees fitted on all the development files, the CE of fold 0 (``--save-model X.npz``
+writes each fold's as ``X_fold<N>.npz``), and the shipped decision beside them.
 
 ``--latency NPZ``: one pair's CE forward on one thread (torch, and numpy float32 with the
 same weights, checked equal to 1e-4), CPU ms p50/p95 over LATENCY_PAIRS dev pairs, and
 the resident memory. ``--numpy-only NPZ``: the numpy forward as a web process would run
 it (base weights from the package's model.safetensors, word pieces from its
-tokenizer.json, torch never imported). Results of round 9:
-docs/adr/0010-semantic-cache-decision.md (round-9 addendum); nothing here is shipped.
+tokenizer.json, torch never imported). Results: docs/adr/0010-semantic-cache-decision.md
+(round-9 and round-10 addenda); nothing here is shipped.
 
-    .venv/bin/python bench/cache_cross_encoder.py [--variant top2|lora] [--epochs 1]
-        [--folds-only N] [--scores FILE] [--save-model NPZ] [--dev6 NPZ] [--json FILE]
+    .venv/bin/python bench/cache_cross_encoder.py [--variant top2|lora|trunc]
+        [--layers 3] [--frozen 2] [--epochs 1] [--near-weight 2] [--mine 1]
+        [--floors 0.55] [--folds-only N] [--scores FILE] [--save-model NPZ]
+        [--left-out NPZ] [--json FILE]
     .venv/bin/python bench/cache_cross_encoder.py --latency NPZ | --numpy-only NPZ
 """
 
@@ -83,10 +93,11 @@ HEADS = 12
 LATENCY_PAIRS = 300
 RESULTS = ROOT / "bench" / "results"
 ROUND7 = tuple(pair_model.FEATURES)
+LEFT_OUT = "dev7"  # the newest writer: read by no model here, scored with --left-out
 
 
-def dev_pairs() -> list[Pair]:
-    """The development pairs; the seventh test set (the unscored measure) is not opened:
+def _without_test7() -> list[Pair]:
+    """Every development file; the seventh test set (the unscored measure) is not opened:
     its path points elsewhere while the files are read."""
     unread = cache_pairs.TEST7
     cache_pairs.TEST7 = ROOT / "bench" / "data" / "__not_read__.jsonl"
@@ -94,6 +105,11 @@ def dev_pairs() -> list[Pair]:
         return [p for p in cache_pairs.load_pairs() if p.split == "dev"]
     finally:
         cache_pairs.TEST7 = unread
+
+
+def dev_pairs() -> list[Pair]:
+    """The development pairs but the newest writer's (LEFT_OUT, scored apart)."""
+    return [p for p in _without_test7() if p.source != LEFT_OUT]
 
 
 def assign_folds(pairs: list[Pair]) -> dict[str, int]:
@@ -226,9 +242,12 @@ def pad_ids(torch: Any, ids: list[list[int]], sep: int, index: list[int]) -> tup
 
 
 class CrossEncoder:
-    """The trained part: layers 4-5 (top2) or adapters on all six (lora), and the head."""
+    """The trained part: layers 4-5 (top2), adapters on all six (lora) or the first
+    ``layers`` layers, those over the first ``frozen`` (trunc), and the head."""
 
-    def __init__(self, enc: Encoder, variant: str, rank: int) -> None:
+    def __init__(
+        self, enc: Encoder, variant: str, rank: int, layers: int = 6, frozen: int = 0
+    ) -> None:
         import copy
 
         torch = enc.torch
@@ -236,10 +255,11 @@ class CrossEncoder:
         self.layers: list[dict[str, Any]] = []
         self.loras: list[dict[str, Any] | None] = []
         trained: list[Any] = []
-        first = FROZEN if variant == "top2" else 0
-        for i in range(first, 6):
+        self.frozen = {"top2": FROZEN, "lora": 0}.get(variant, frozen)
+        last = layers if variant == "trunc" else 6
+        for i in range(self.frozen, last):
             params = enc.layer_params(i)
-            if variant == "top2":
+            if variant in ("top2", "trunc"):
                 params = {k: copy.deepcopy(m) for k, m in params.items()}
                 for m in params.values():
                     for w in m.parameters():
@@ -265,8 +285,8 @@ class CrossEncoder:
         return self.head(x[:, 0]).squeeze(-1)
 
 
-def lower_states(enc: Encoder, ids: list[list[int]], sep: int) -> list[Any]:
-    """Each sequence's output of the frozen layers 0..FROZEN-1 (no padding kept)."""
+def lower_states(enc: Encoder, ids: list[list[int]], sep: int, frozen: int = FROZEN) -> list[Any]:
+    """Each sequence's output of the frozen layers 0..frozen-1 (no padding kept)."""
     torch = enc.torch
     out: list[Any] = [None] * len(ids)
     started = time.perf_counter()
@@ -274,7 +294,7 @@ def lower_states(enc: Encoder, ids: list[list[int]], sep: int) -> list[Any]:
         for n, index in enumerate(batches([len(s) for s in ids], 64, None)):
             x_ids, types, mask = pad_ids(torch, ids, sep, index)
             x = enc.embed(x_ids, types)
-            for i in range(FROZEN):
+            for i in range(frozen):
                 x = layer_forward(torch, x, mask, enc.layer_params(i))
             for row, i in enumerate(index):
                 out[i] = x[row, : len(ids[i])].clone()
@@ -291,11 +311,12 @@ def inputs(
     sep: int,
     index: list[int],
 ) -> tuple[Any, Any]:
-    if variant == "top2":
-        assert states is not None
+    if states is not None:  # the frozen layers' output, computed once
         return pad(enc.torch, states, index)
     x_ids, types, mask = pad_ids(enc.torch, ids, sep, index)
-    return enc.embed(x_ids, types), mask
+    with enc.torch.no_grad():
+        x = enc.embed(x_ids, types)
+    return x, mask
 
 
 def train_fold(
@@ -310,7 +331,7 @@ def train_fold(
     torch = enc.torch
     torch.manual_seed(SEED)
     rng = random.Random(SEED)
-    model = CrossEncoder(enc, args.variant, args.rank)
+    model = CrossEncoder(enc, args.variant, args.rank, args.layers, args.frozen)
     optimiser = torch.optim.AdamW(
         [
             {"params": model.trained, "lr": args.lr},
@@ -331,7 +352,14 @@ def train_fold(
             index = [train[j] for j in local]
             x, mask = inputs(enc, args.variant, states, ids, sep, index)
             y = torch.tensor([labels[i] for i in index])
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(model.logits(x, mask), y)
+            z = model.logits(x, mask)
+            # Near-misses weighted (--near-weight), and the ones the model already scores
+            # high weighted more (--mine): the top of the ranking is where the cutoff lives.
+            weight = 1.0 + (1.0 - y) * (
+                args.near_weight - 1.0 + args.near_weight * args.mine * torch.sigmoid(z.detach())
+            )
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y, weight=weight)
+            loss = loss * len(index) / float(weight.sum())
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -384,13 +412,14 @@ def cross_validate(args: argparse.Namespace, dev: list[Pair]) -> dict[str, list[
         f"max {max(len(s) for s in ids)}"
     )
     states = None
-    if args.variant == "top2":
+    frozen = {"top2": FROZEN, "lora": 0}.get(args.variant, args.frozen)
+    if frozen:
         # The frozen layers' output depends on the pairs only: kept between runs.
-        cache = RESULTS / f"ce_lower_states_{len(ids)}.pt"
+        cache = RESULTS / f"ce_lower_states_{len(ids)}_{frozen}.pt"
         if cache.exists():
             states = enc.torch.load(cache)
         else:
-            states = lower_states(enc, ids, sep)
+            states = lower_states(enc, ids, sep, frozen)
             enc.torch.save(states, cache)
     out = {"cn": [math.nan] * len(dev), "nc": [math.nan] * len(dev)}
     chosen = range(FOLDS) if args.folds_only is None else args.folds_only
@@ -404,8 +433,8 @@ def cross_validate(args: argparse.Namespace, dev: list[Pair]) -> dict[str, list[
         for i, z in scored.items():
             out["cn" if i % 2 == 0 else "nc"][i // 2] = z
         print(f"fold {fold} done in {time.perf_counter() - started:.0f}s", flush=True)
-        if fold == 0 and args.save_model:
-            save_delta(model, args.save_model)
+        if args.save_model:
+            save_delta(model, args.save_model.with_name(f"{args.save_model.stem}_fold{fold}.npz"))
     return out
 
 
@@ -418,6 +447,9 @@ def save_delta(model: CrossEncoder, path: Path) -> None:
         "head.weight": model.head.weight.detach().numpy(),
         "head.bias": model.head.bias.detach().numpy(),
     }
+    if model.variant == "trunc":
+        arrays["trunc_layers"] = np.array([model.frozen + len(model.layers)], dtype=np.float32)
+        arrays["trunc_frozen"] = np.array([model.frozen], dtype=np.float32)
     for n, (params, lora) in enumerate(zip(model.layers, model.loras, strict=True)):
         if lora is None:
             for name, mod in params.items():
@@ -485,7 +517,11 @@ def trees(
 
 
 def candidates(
-    dev: list[Pair], similarity: list[float], scores: dict[str, list[float]]
+    dev: list[Pair],
+    similarity: list[float],
+    scores: dict[str, list[float]],
+    floors: tuple[float, ...] = (0.55, 0.50),
+    which: str = "abc",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The three candidates at both floors: (their by-file tables, train_at's results of
     (a) and (c) for the dev6 check)."""
@@ -498,17 +534,20 @@ def candidates(
     ]
     out: dict[str, Any] = {}
     found: dict[str, Any] = {}
-    for floor in (0.55, 0.50):
+    for floor in floors:
         started = time.perf_counter()
         for name, features in (("a round7", ROUND7), ("c round7+ce", (*ROUND7, "ce"))):
+            if name[0] not in which:
+                continue
             result = trees(dev, similarity, values, floor, features)
             if result is not None:
                 found[f"{name} @{floor:.2f}"] = result
                 out[f"{name} @{floor:.2f}"] = rule_table(dev, result)
                 if "ce" in features:
                     out[f"{name} @{floor:.2f}"]["needs_ce_share"] = needs_ce_share(result)
-        out[f"b ce @{floor:.2f}"] = ce_alone(dev, similarity, cn, floor)
-        out[f"b ce both orders @{floor:.2f}"] = ce_alone(dev, similarity, both, floor)
+        if "b" in which:
+            out[f"b ce @{floor:.2f}"] = ce_alone(dev, similarity, cn, floor)
+            out[f"b ce both orders @{floor:.2f}"] = ce_alone(dev, similarity, both, floor)
         print(f"  floor {floor:.2f} in {time.perf_counter() - started:.0f}s", flush=True)
     return out, found
 
@@ -569,16 +608,12 @@ def print_table(results: dict[str, Any]) -> None:
     print("| pooled | " + " | ".join(cells) + " |")
 
 
-# --- dev6: one more writer, scored by models that never saw it ---------------------------
-
-DEV6 = ROOT / "bench" / "data" / "semantic_cache_pairs_dev6.jsonl"
+# --- a new writer's file, scored by models that never saw it -----------------------------
 
 
-def dev6_pairs() -> list[Pair]:
-    return [
-        Pair(p["cached"], p["new"], p["label"], p["kind"], "dev", "dev6")
-        for p in cache_pairs._rows(DEV6)
-    ]
+def left_out_pairs() -> list[Pair]:
+    """The newest writer's pairs (LEFT_OUT), kept out of the cross-validation."""
+    return [p for p in _without_test7() if p.source == LEFT_OUT]
 
 
 def ce_logits(pairs: list[Pair], delta: Path) -> list[float]:
@@ -590,23 +625,25 @@ def ce_logits(pairs: list[Pair], delta: Path) -> list[float]:
     sep = enc.tokenizer.sep_token_id
     model = torch_from_delta(enc, dict(np.load(delta)))
     ids = enc.encode([p.cached for p in pairs], [p.new for p in pairs])
-    states = lower_states(enc, ids, sep) if model.variant == "top2" else None
+    states = lower_states(enc, ids, sep, model.frozen) if model.frozen else None
     scored = score(enc, model, model.variant, states, ids, list(range(len(ids))), sep)
     return [scored[i] for i in range(len(ids))]
 
 
-def dev6_rates(
+def left_out_rates(
     dev: list[Pair],
     similarity: list[float],
     values: list[dict[str, float]],
     results: dict[str, Any],
     found: dict[str, Any],
     delta: Path,
+    floors: tuple[float, ...],
 ) -> dict[str, Any]:
-    """Each candidate on dev6 at the cutoff its cross-validation chose: (a) and (c) with
-    trees fitted on all eleven files (as a release would), (b) with fold 0's CE (no CE
-    saw dev6), and the shipped decision (round 7, ``decision.decide``) beside them."""
-    six = dev6_pairs()
+    """Each candidate on the left-out file at the cutoff its cross-validation chose: (a)
+    and (c) with trees fitted on all the development files (as a release would), (b) with
+    fold 0's CE (no CE saw the file), and the shipped decision (round 7,
+    ``decision.decide``) beside them."""
+    six = left_out_pairs()
     vectors = embed_pairs(six)
     sim6 = cosines(vectors)
     z6 = ce_logits(six, delta)
@@ -635,15 +672,16 @@ def dev6_rates(
         for p, cos, (u, v) in zip(six, sim6, vectors, strict=True)
     ]
     out["shipped round 7"] = rates(shipped)
-    for floor in (0.55, 0.50):
+    for floor in floors:
         reach = [
             decision.hard_screen(p.new, p.cached, cos, floor=floor) is None
             for p, cos in zip(six, sim6, strict=True)
         ]
-        z_cut = results[f"b ce @{floor:.2f}"]["cutoff_logit"]
-        out[f"b ce @{floor:.2f}"] = rates(
-            [r and z >= z_cut for r, z in zip(reach, z6, strict=True)]
-        )
+        if f"b ce @{floor:.2f}" in results:
+            z_cut = results[f"b ce @{floor:.2f}"]["cutoff_logit"]
+            out[f"b ce @{floor:.2f}"] = rates(
+                [r and z >= z_cut for r, z in zip(reach, z6, strict=True)]
+            )
         for name, features in (("a round7", ROUND7), ("c round7+ce", (*ROUND7, "ce"))):
             chosen = found.get(f"{name} @{floor:.2f}")
             if chosen is None:
@@ -652,7 +690,7 @@ def dev6_rates(
             try:
                 model = trainer.fit(chosen["forest_rows"], (3, 200, 0.05))
                 rows = [
-                    trainer.Row(v, p.paraphrase, "", "dev6")
+                    trainer.Row(v, p.paraphrase, "", LEFT_OUT)
                     for v, p in zip(values6, six, strict=True)
                 ]
                 prob = model.predict_proba(trainer.design(rows, (3, 200, 0.05)))[:, 1]
@@ -670,7 +708,7 @@ def dev6_rates(
             out[f"{name} @{floor:.2f}"] = rates(served)
     for name, r in out.items():
         print(
-            f"  dev6 {name:<22} {r['paraphrases']:>8} paraphrases, "
+            f"  {LEFT_OUT} {name:<22} {r['paraphrases']:>8} paraphrases, "
             f"{r['near_misses']:>7} near-misses"
         )
     return out
@@ -707,7 +745,7 @@ def latency(dev: list[Pair], delta: Path) -> dict[str, Any]:
         started = clock()
         with torch.no_grad():
             x = enc.embed(x_ids, types)
-            for i in range(FROZEN):
+            for i in range(torch_model.frozen):
                 x = layer_forward(torch, x, mask, enc.layer_params(i))
             z_torch = float(torch_model.logits(x, mask)[0])
         timings["torch"].append(clock() - started)
@@ -735,8 +773,11 @@ def torch_from_delta(enc: Encoder, weights: dict[str, Any]) -> CrossEncoder:
     second matrix saved already scaled) and the head."""
     torch = enc.torch
     lora = "layer0.q.a" in weights
+    trunc = int(weights["trunc_layers"][0]) if "trunc_layers" in weights else 0
+    variant = "lora" if lora else "trunc" if trunc else "top2"
+    frozen = int(weights["trunc_frozen"][0]) if "trunc_frozen" in weights else 0
     model = CrossEncoder(
-        enc, "lora" if lora else "top2", weights["layer0.q.a"].shape[0] if lora else 0
+        enc, variant, weights["layer0.q.a"].shape[0] if lora else 0, trunc or 6, frozen
     )
     with torch.no_grad():
         for n, params in enumerate(model.layers):
@@ -756,8 +797,8 @@ def torch_from_delta(enc: Encoder, weights: dict[str, Any]) -> CrossEncoder:
 
 
 class NumpyForward:
-    """The same six layers in numpy float32: the base model's layers 0-3 and the
-    trained 4-5 and head."""
+    """The same layers in numpy float32: the base model's layers 0-3 and the trained 4-5
+    and head (top2), or the first ``trunc_layers`` layers, all trained, and the head."""
 
     def __init__(self, sd: dict[str, Any], delta: dict[str, Any]) -> None:
         self.word = sd["embeddings.word_embeddings.weight"]
@@ -775,12 +816,16 @@ class NumpyForward:
             "ln2": "output.LayerNorm",
         }
         self.layers = []
-        for i in range(6):
+        trunc = int(delta["trunc_layers"][0]) if "trunc_layers" in delta else 0
+        frozen = int(delta["trunc_frozen"][0]) if "trunc_frozen" in delta else 0
+        if not trunc:
+            frozen = FROZEN
+        for i in range(trunc or 6):
 
             def get(n: str, k: str, i: int = i) -> Any:
-                if i < FROZEN:
+                if i < frozen:
                     return sd[f"encoder.layer.{i}.{names[n]}.{k}"]
-                return delta[f"layer{i - FROZEN}.{n}.{k}"]
+                return delta[f"layer{i - frozen}.{n}.{k}"]
 
             layer = {n: (get(n, "weight"), get(n, "bias")) for n in names}
             # q, k, v as one matrix: one product instead of three.
@@ -878,7 +923,17 @@ def resident_mb() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", choices=("top2", "lora"), default="top2")
+    parser.add_argument("--variant", choices=("top2", "lora", "trunc"), default="top2")
+    parser.add_argument("--candidates", default="abc", help="which of (a), (b), (c)")
+    parser.add_argument("--floors", type=float, nargs="+", default=[0.55, 0.50])
+    parser.add_argument("--layers", type=int, default=3, help="trunc: layers kept")
+    parser.add_argument(
+        "--frozen", type=int, default=0, help="trunc: lower layers kept as they are"
+    )
+    parser.add_argument("--near-weight", type=float, default=1.0, help="near-misses' weight")
+    parser.add_argument(
+        "--mine", type=float, default=0.0, help="extra weight on high-scored near-misses"
+    )
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=32)
@@ -898,7 +953,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--numpy-only", type=Path, default=None, help="time this .npz's numpy forward alone"
     )
-    parser.add_argument("--dev6", type=Path, default=None, help="score dev6 with this .npz")
+    parser.add_argument(
+        "--left-out", type=Path, default=None, help=f"score {LEFT_OUT} with this .npz"
+    )
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     dev = dev_pairs()
@@ -939,14 +996,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         similarity = cosines(embed_pairs(dev))
         args.cosines.write_text(json.dumps(similarity), encoding="utf-8")
-    results, found = candidates(dev, similarity, scores)
+    results, found = candidates(dev, similarity, scores, tuple(args.floors), args.candidates)
     print_table(results)
-    if args.dev6:
+    if args.left_out:
         values = [
             {**decision.pair_features(p.new, p.cached, cos), "ce": z}
             for p, cos, z in zip(dev, similarity, scores["cn"], strict=True)
         ]
-        results["dev6"] = dev6_rates(dev, similarity, values, results, found, args.dev6)
+        results[LEFT_OUT] = left_out_rates(
+            dev, similarity, values, results, found, args.left_out, tuple(args.floors)
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -1,6 +1,6 @@
 """The semantic cache's labelled question pairs, and their embeddings.
 
-Twelve files under bench/data/ (bench/data/README.md says how each was written):
+Fourteen files under bench/data/ (bench/data/README.md says how each was written):
 
 * ``semantic_cache_pairs.jsonl``: 462 pairs written alongside the facet verifier. The
   verifier's rules were built on them, so they are development data only (split "dev").
@@ -38,6 +38,11 @@ Twelve files under bench/data/ (bench/data/README.md says how each was written):
   decision after the fifth was spent, all "test" in the file. Scored once, on the pair
   model's seventh round; then spent: read here as development pairs (split "dev"), an
   eleventh writer for the by-file cross-validation.
+* ``semantic_cache_pairs_dev6.jsonl``: a twelfth writer's pairs, written apart, all
+  "dev" (read only if present).
+* ``semantic_cache_pairs_dev7.jsonl``: a thirteenth writer's pairs, written apart, all
+  "dev"; scored first as a left-out file by round 10 (``bench/cache_cross_encoder.py
+  --left-out``), read only if present.
 * ``semantic_cache_pairs_test7.jsonl``: a seventh test set, written apart from the
   decision after the sixth was spent, all "test": the fresh measure, never tuned on
   (read only if present).
@@ -66,6 +71,7 @@ TEST4 = DATA / "semantic_cache_pairs_test4.jsonl"
 TEST5 = DATA / "semantic_cache_pairs_test5.jsonl"
 TEST6 = DATA / "semantic_cache_pairs_test6.jsonl"
 DEV6 = DATA / "semantic_cache_pairs_dev6.jsonl"
+DEV7 = DATA / "semantic_cache_pairs_dev7.jsonl"
 TEST7 = DATA / "semantic_cache_pairs_test7.jsonl"
 MODEL_NAME = "all-MiniLM-L6-v2"
 
@@ -78,7 +84,7 @@ class Pair:
     kind: str
     split: str  # "dev" | "test"
     source: str  # "verifier_set" | "heldout" | "dev2" | "dev3" | "dev4" | "test2"
-    # | "test3" | "dev5" | "test4" | "test5" | "test6" | "test7"
+    # | "test3" | "dev5" | "test4" | "test5" | "test6" | "dev6" | "dev7" | "test7"
 
     @property
     def paraphrase(self) -> bool:
@@ -92,7 +98,8 @@ def load_pairs() -> list[Pair]:
     # (file, source, split): None keeps the file's own split. The second test set was
     # scored once and is spent: development pairs from round 4 of the pair model on; the
     # third likewise from round 5, the fourth from round 6, the fifth from round 7, the
-    # sixth from round 8. dev6 (a new writer, written apart) from round 7's refresh on.
+    # sixth from round 8. dev6 (a new writer, written apart) from round 7's refresh on;
+    # dev7 (another, written apart) from round 10 on.
     sources = (
         (HELD_OUT, "heldout", None),
         (DEV2, "dev2", None),
@@ -105,6 +112,7 @@ def load_pairs() -> list[Pair]:
         (TEST5, "test5", "dev"),
         (TEST6, "test6", "dev"),
         (DEV6, "dev6", None),
+        (DEV7, "dev7", None),
         (TEST7, "test7", None),
     )
     for path, source, split in sources:

@@ -177,6 +177,7 @@ def split_halves(pairs: list[Pair]) -> dict[str, list[int]]:
         "test5": [i for i, p in enumerate(pairs) if p.source == "test5"],
         "test6": [i for i, p in enumerate(pairs) if p.source == "test6"],
         "dev6": [i for i, p in enumerate(pairs) if p.source == "dev6"],
+        "dev7": [i for i, p in enumerate(pairs) if p.source == "dev7"],
     }
 
 

@@ -1,6 +1,8 @@
-"""Round 9's experiment (bench/cache_cross_encoder.py): its folds keep whole files and
-the two newest writers apart, its numpy forward's arithmetic is BERT's, and it reads the
-development pairs without opening the unscored seventh test set."""
+"""Rounds 9 and 10's experiment (bench/cache_cross_encoder.py): its folds keep whole
+files and test5 and test6 apart, its numpy forward's arithmetic is BERT's (a truncated
+reader's frozen layers from the base model), the newest writer stays out of the
+cross-validation, and it reads the development pairs without opening the unscored seventh
+test set."""
 
 from __future__ import annotations
 
@@ -65,7 +67,75 @@ def test_the_seventh_test_set_is_not_opened(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setattr(cache_pairs, "_rows", rows)
     dev = ce.dev_pairs()
+    ce.left_out_pairs()
     assert dev
     assert all(p.split == "dev" for p in dev)
     assert cache_pairs.TEST7 not in opened
     assert cache_pairs.TEST7.name == "semantic_cache_pairs_test7.jsonl"  # restored
+
+
+def test_the_newest_writer_is_left_out_of_the_cross_validation() -> None:
+    dev = ce.dev_pairs()
+    assert all(p.source != ce.LEFT_OUT for p in dev)
+    assert all(p.source == ce.LEFT_OUT for p in ce.left_out_pairs())
+
+
+def _layer(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    shapes = {"q": 384, "k": 384, "v": 384, "o": 384, "i": 1536, "f": 384}
+    out: dict[str, np.ndarray] = {}
+    for name, rows in shapes.items():
+        cols = 1536 if name == "f" else 384
+        out[f"{name}.weight"] = rng.normal(0, 0.05, (rows, cols)).astype(np.float32)
+        out[f"{name}.bias"] = rng.normal(0, 0.05, rows).astype(np.float32)
+    for name in ("ln1", "ln2"):
+        out[f"{name}.weight"] = np.ones(384, np.float32)
+        out[f"{name}.bias"] = np.zeros(384, np.float32)
+    return out
+
+
+def test_a_truncated_reader_takes_its_frozen_layers_from_the_base_model() -> None:
+    # Layer 0 frozen (from the base weights) and layer 1 trained (from the delta) must
+    # give what the same two layers give when both come from the delta.
+    rng = np.random.default_rng(1)
+    full = {
+        "attention.self.query": "q",
+        "attention.self.key": "k",
+        "attention.self.value": "v",
+        "attention.output.dense": "o",
+        "attention.output.LayerNorm": "ln1",
+        "intermediate.dense": "i",
+        "output.dense": "f",
+        "output.LayerNorm": "ln2",
+    }
+    base_layer, trained_layer = _layer(rng), _layer(rng)
+    sd = {
+        "embeddings.word_embeddings.weight": rng.normal(0, 1, (50, 384)).astype(np.float32),
+        "embeddings.position_embeddings.weight": rng.normal(0, 1, (20, 384)).astype(np.float32),
+        "embeddings.token_type_embeddings.weight": rng.normal(0, 1, (2, 384)).astype(np.float32),
+        "embeddings.LayerNorm.weight": np.ones(384, np.float32),
+        "embeddings.LayerNorm.bias": np.zeros(384, np.float32),
+    }
+    for long, short in full.items():
+        for kind in ("weight", "bias"):
+            sd[f"encoder.layer.0.{long}.{kind}"] = base_layer[f"{short}.{kind}"]
+    head = {
+        "head.weight": rng.normal(0, 0.1, (1, 384)).astype(np.float32),
+        "head.bias": np.zeros(1, np.float32),
+    }
+    frozen_one = {
+        **head,
+        "trunc_layers": np.array([2], np.float32),
+        "trunc_frozen": np.array([1], np.float32),
+        **{f"layer0.{k}": v for k, v in trained_layer.items()},
+    }
+    all_trained = {
+        **head,
+        "trunc_layers": np.array([2], np.float32),
+        **{f"layer0.{k}": v for k, v in base_layer.items()},
+        **{f"layer1.{k}": v for k, v in trained_layer.items()},
+    }
+    ids, types = [1, 7, 9, 2, 11, 2], [0, 0, 0, 0, 1, 1]
+    a = ce.NumpyForward(sd, frozen_one)
+    b = ce.NumpyForward(sd, all_trained)
+    assert len(a.layers) == len(b.layers) == 2
+    assert abs(a.logit(ids, types) - b.logit(ids, types)) < 1e-5

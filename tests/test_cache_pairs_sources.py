@@ -38,6 +38,12 @@ def test_the_sixth_development_set_is_read_as_development_pairs() -> None:
     assert {p.split for p in dev6} == {"dev"}
 
 
+def test_the_seventh_development_set_is_read_as_development_pairs() -> None:
+    dev7 = [p for p in load_pairs() if p.source == "dev7"]
+    assert len(dev7) > 800
+    assert {p.split for p in dev7} == {"dev"}
+
+
 def test_the_bench_s_test_half_is_the_seventh_set_only() -> None:
     pairs = [
         Pair("a?", "b?", "paraphrase", "k", "test", "heldout"),
@@ -45,6 +51,7 @@ def test_the_bench_s_test_half_is_the_seventh_set_only() -> None:
         Pair("e?", "f?", "paraphrase", "k", "test", "test7"),
         Pair("g?", "h?", "near_miss", "k", "dev", "test6"),
         Pair("i?", "j?", "paraphrase", "k", "dev", "dev6"),
+        Pair("k?", "l?", "near_miss", "k", "dev", "dev7"),
     ]
     halves = split_halves(pairs)
     assert halves["test"] == [2]
@@ -52,6 +59,7 @@ def test_the_bench_s_test_half_is_the_seventh_set_only() -> None:
     assert halves["test5"] == [1]
     assert halves["test6"] == [3]
     assert halves["dev6"] == [4]
-    assert halves["dev"] == [1, 3, 4]
+    assert halves["dev7"] == [5]
+    assert halves["dev"] == [1, 3, 4, 5]
     # Without the seventh set's file the test half is empty, not an error.
     assert split_halves([pairs[i] for i in (0, 1, 3)])["test"] == []
