@@ -415,7 +415,7 @@ def model_json(chosen: dict[str, Any], dev: list[Pair]) -> dict[str, Any]:
     }
     check_export(forest_model, pair_model.Forest.from_json(pair), rows, forest["spec"])
     return {
-        "version": 6,
+        "version": 7,
         "features": list(LEXICAL),
         "weights": [round(float(w), 6) for w in lexical_model.coef_[0]],
         "bias": round(float(lexical_model.intercept_[0]), 6),

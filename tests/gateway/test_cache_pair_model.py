@@ -176,20 +176,22 @@ def test_the_shipped_forest_computes_what_its_json_says(
         assert decide(new, cached, similarity, embeddings=pair).hit is served
 
 
-def test_the_shipped_forest_refuses_swapped_arguments_and_serves_a_rewording() -> None:
-    # Similarities as all-MiniLM-L6-v2 gives them for these pairs.
+def test_the_shipped_decision_refuses_swapped_arguments_and_serves_a_reordering() -> None:
+    # Similarities as all-MiniLM-L6-v2 gives them for these pairs. Since version 7 (thirteen
+    # writers, every file within 1%) the forest serves few rewordings with other words; the
+    # same words in another order still reach the cached answer.
     pair = Embeddings(MINILM, unit(1), unit(2))
     swapped = decide(SWAP_NEW, SWAP_CACHED, 0.992, embeddings=pair)
     assert not swapped.hit
     assert "differ" in swapped.reason
-    reworded = decide(
-        "Is there a way to download my invoices in CSV format?",
+    reordered = decide(
+        "Export my invoices as a CSV file: how?",
         "How can I export my invoices as a CSV file?",
-        0.887,
+        0.93,
         embeddings=pair,
     )
-    assert reworded.hit
-    assert reworded.reason == "ok"
+    assert reordered.hit
+    assert reordered.reason == "same wording"
 
 
 def test_the_shipped_model_is_plain_json_for_the_local_embedding_model() -> None:
