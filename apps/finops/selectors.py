@@ -18,6 +18,7 @@ from django.db.models import QuerySet, Sum
 
 from apps.accounts.models import User
 from apps.api.models import ApiKey
+from apps.core.features import feature_label
 from apps.finops import forecast as forecasting
 from apps.finops.models import Period, UsageRollup
 from apps.finops.savings import ModelUsage, Savings, savings
@@ -364,7 +365,9 @@ def usage_report(
         query=query,
         totals=totals,
         daily=daily,
-        by_feature=_breakdown(combos, "feature", cost, {}),
+        by_feature=_breakdown(
+            combos, "feature", cost, {c["feature"]: feature_label(c["feature"]) for c in combos}
+        ),
         by_model=_breakdown(combos, "model", cost, {}),
         by_user=_breakdown(combos, "user_id", cost, _user_labels(c["user_id"] for c in combos)),
         by_api_key=_breakdown(

@@ -73,13 +73,25 @@ def test_the_page_shows_the_rollups_and_never_reads_the_ledger(owner: User, tena
     assert "<script>" not in page.replace('<script id="usage-charts" type="application/json">', "")
     charts = response.context["charts"]
     assert sum(charts["daily"]["cost"]) == pytest.approx(2.25)
-    assert sorted(charts["features"]["labels"]) == ["api_chat", "chat"]
+    # Features in words on the page; their keys stay in the exports and the API (below).
+    assert sorted(charts["features"]["labels"]) == ["API chat completions", "Chat answers"]
     assert 'data-chart="features"' in page
     assert 'data-chart="models"' in page
     assert "CI (" in page  # the key's name in the API key breakdown
     assert "Prompt cost audit" in page
     assert reverse("gateway:usage", args=[tenant.slug]) in page  # recent calls, one click away
     assert 'id="quality"' in page  # the AI quality signals, one click away
+
+
+def test_recent_calls_name_each_feature_in_words(owner: User, tenant: Tenant) -> None:
+    key, _ = key_for(tenant)
+    some_usage(tenant, key)
+    response = signed_in(owner).get(reverse("gateway:usage", args=[tenant.slug]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Chat answers" in page
+    assert "API chat completions" in page
+    assert ">api_chat<" not in page
 
 
 def test_members_and_outsiders_cannot_open_it(
@@ -152,6 +164,7 @@ def test_the_api_gives_the_breakdowns_with_a_read_key(tenant: Tenant) -> None:
     assert body["totals"]["calls"] == 4
     assert body["totals"]["cost_usd"] == "2.250000"
     assert {r["feature"] for r in body["by_feature"]} == {"chat", "api_chat"}
+    assert {r["label"] for r in body["by_feature"]} == {"Chat answers", "API chat completions"}
     assert {r["api_key"] for r in body["by_api_key"]} == {str(key.id), None}
     assert body["savings"]["exact_cache_usd"] == "0.250000"
     assert body["budget"]["marks"] == [50, 80, 100]
