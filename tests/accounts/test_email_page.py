@@ -27,6 +27,7 @@ def test_one_verified_address_offers_nothing_to_make_primary_remove_or_resend(
     assert 'name="action_primary"' not in page
     assert 'name="action_remove"' not in page
     assert 'name="action_send"' not in page
+    assert page.count('class="form-actions"') == 1  # the add form's; no empty row above it
     assert 'name="action_add"' in page  # adding another address still works
 
 
