@@ -125,7 +125,9 @@ def test_thumbs_persist_after_a_reload_and_count_on_the_quality_page(
     expect(stats.locator(".stat").nth(2)).to_contain_text("1 of 1 chat answers")
     table = page.get_by_role("region", name="Quality by model and feature")
     expect(table.locator("tbody tr")).to_have_count(1)
-    expect(table.locator("tbody tr td").first).to_have_text(re.compile(r"local-fast\s*chat"))
+    expect(table.locator("tbody tr td").first).to_have_text(
+        re.compile(r"local-fast\s*Chat answers")
+    )
     no_sideways_scroll(page)
     page.screenshot(path=screenshots / f"quality-{viewport}.png", full_page=True)
     page.context.close()
