@@ -32,7 +32,8 @@ from ninja.security import HttpBearer
 
 from apps.api.auth import INVALID_KEY, KeyRequest, authenticate, client_ip, require_scope
 from apps.api.errors import ApiError
-from apps.api.models import ApiKey, Scope
+from apps.api.models import ApiKey
+from apps.api.scopes import Scope
 from apps.core.db import tenant_context
 from apps.core.errors import NotAllowed, ServiceError
 from apps.core.http import ERROR_TYPES, error_response

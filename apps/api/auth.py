@@ -16,7 +16,8 @@ from django.http import HttpRequest
 
 from apps.api import selectors, services
 from apps.api.errors import ApiError
-from apps.api.models import ApiKey, Scope
+from apps.api.models import ApiKey
+from apps.api.scopes import scope_names
 from apps.core.http import TracedRequest
 from apps.tenants.models import Tenant
 
@@ -102,7 +103,7 @@ class MissingScope(ApiError):
 
 def require_scope(key: ApiKey, *scopes: str) -> ApiKey:
     """``key`` if it carries any of ``scopes``; otherwise ``MissingScope`` (a 403)."""
-    unknown = [scope for scope in scopes if scope not in Scope.values]
+    unknown = [scope for scope in scopes if scope not in scope_names()]
     if unknown or not scopes:
         raise ValueError(f"Unknown scopes {unknown!r}")
     if not any(key.has_scope(scope) for scope in scopes):

@@ -15,7 +15,7 @@ from ninja import Field, Router, Schema, Status
 
 from apps.api.auth import KeyRequest, require_scope
 from apps.api.errors import ApiError
-from apps.api.models import Scope
+from apps.api.scopes import Scope
 from apps.core.errors import ServiceError
 from apps.gateway.services import cache_hit_report
 

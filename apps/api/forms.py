@@ -5,13 +5,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from apps.api.models import DEFAULT_SCOPES, Scope
-
-SCOPE_HELP = {
-    Scope.CHAT: "send chat messages",
-    Scope.DOCUMENTS: "upload and manage documents",
-    Scope.READ: "read the organisation's data",
-}
+from apps.api.scopes import DEFAULT_SCOPES, scope_choices
 
 
 class ApiKeyForm(forms.Form):
@@ -21,7 +15,7 @@ class ApiKeyForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "Production backend", "autocomplete": "off"}),
     )
     scopes = forms.MultipleChoiceField(
-        choices=[(scope.value, f"{scope.label}: {SCOPE_HELP[scope]}") for scope in Scope],
+        choices=scope_choices,
         initial=DEFAULT_SCOPES,
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one scope."},

@@ -15,16 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.api.scopes import DEFAULT_SCOPES
 from apps.core.models import TenantScopedModel
-
-
-class Scope(models.TextChoices):
-    CHAT = "chat", "Chat"
-    DOCUMENTS = "documents", "Documents"
-    READ = "read", "Read"
-
-
-DEFAULT_SCOPES = [Scope.CHAT.value, Scope.READ.value]
 
 
 def default_scopes() -> list[str]:

@@ -23,7 +23,8 @@ from django.views.decorators.http import require_POST
 
 from apps.api.auth import authenticate, client_ip, require_scope
 from apps.api.errors import ApiError, gateway_error_response, gateway_error_status
-from apps.api.models import ApiKey, Scope
+from apps.api.models import ApiKey
+from apps.api.scopes import Scope
 from apps.core.http import TracedRequest, error_body, error_response, event_stream_response
 from apps.gateway import api as gateway
 from apps.gateway.types import CallContext, GatewayError, StreamEvent

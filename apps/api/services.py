@@ -18,7 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.api import anomaly, key_cache, selectors
-from apps.api.models import ApiKey, Scope
+from apps.api.models import ApiKey
+from apps.api.scopes import scope_names
 from apps.api.tasks import send_key_alert_email
 from apps.core.db import tenant_context
 from apps.core.errors import NotAllowed, ServiceError
@@ -41,16 +42,15 @@ def _require_manager(*, tenant: Tenant, actor: Membership, key: ApiKey | None = 
 
 
 def _clean_scopes(scopes: Iterable[str]) -> list[str]:
-    chosen = set(scopes)
-    unknown = sorted(chosen - set(Scope.values))
+    chosen, names = set(scopes), scope_names()
+    unknown = sorted(chosen - set(names))
     if unknown:
         raise ServiceError(
-            f"Unknown scope {', '.join(map(repr, unknown))}. "
-            f"Choose from: {', '.join(Scope.values)}."
+            f"Unknown scope {', '.join(map(repr, unknown))}. Choose from: {', '.join(names)}."
         )
     if not chosen:
-        raise ServiceError(f"Choose at least one scope ({', '.join(Scope.values)}).")
-    return [scope for scope in Scope.values if scope in chosen]  # canonical order
+        raise ServiceError(f"Choose at least one scope ({', '.join(names)}).")
+    return [scope for scope in names if scope in chosen]  # canonical order
 
 
 def _issue_key(

@@ -17,7 +17,7 @@ from ninja import Field, Router, Schema, Status
 
 from apps.api.auth import KeyRequest, require_scope
 from apps.api.errors import ApiError
-from apps.api.models import Scope
+from apps.api.scopes import Scope
 from apps.chat import quality, selectors, services
 from apps.chat.access import get_conversation, get_message
 from apps.chat.models import Conversation, Feedback, FeedbackReason, Rating

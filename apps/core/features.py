@@ -2,23 +2,38 @@
 ("rag_ingest"), the pages name it in words ("Document indexing"). The keys stay as they are
 in the ledger, the CSV and JSON exports and the API; only the pages translate them.
 
-The map lives here, at the bottom of the layers, because every page that lists calls
-(usage, AI quality, the guardrail log, the operator console) shows it; a feature missing
-from it reads as its own name with spaces ("new_thing" → "New thing")."""
+Each app that calls the gateway declares the words for its features in its ``AppConfig``
+(``feature_labels = {"rag_ingest": "Document indexing"}``), beside the code that records
+them, so an app added to a fork brings its own words. A feature no app names reads as its
+own name with spaces ("new_thing" → "New thing")."""
 
 from __future__ import annotations
 
-FEATURE_LABELS: dict[str, str] = {
-    "chat": "Chat answers",
-    "chat_title": "Conversation titles",
-    "api_chat": "API chat completions",
-    "rag_ingest": "Document indexing",
-    "rag_search": "Document search",
-    "semantic_cache": "Cache lookups",
-    "batch_summary": "Batch summaries",
-}
+import functools
+from collections.abc import Iterable
+
+from django.apps import AppConfig, apps
+
+
+def declared_labels(configs: Iterable[AppConfig] | None = None) -> dict[str, str]:
+    """Every app's ``feature_labels``; one feature given two labels fails, naming both."""
+    labels: dict[str, str] = {}
+    for config in apps.get_app_configs() if configs is None else configs:
+        for feature, words in getattr(config, "feature_labels", {}).items():
+            if labels.setdefault(feature, words) != words:
+                raise ValueError(
+                    f"Feature {feature!r} is labelled both {labels[feature]!r} and "
+                    f"{words!r}: keep one."
+                )
+    return labels
+
+
+@functools.cache
+def feature_labels() -> dict[str, str]:
+    """The installed apps' labels, read once (the app registry does not change)."""
+    return declared_labels()
 
 
 def feature_label(feature: str) -> str:
     """``feature`` in words: its label, else its name with spaces, capitalised."""
-    return FEATURE_LABELS.get(feature) or feature.replace("_", " ").strip().capitalize()
+    return feature_labels().get(feature) or feature.replace("_", " ").strip().capitalize()

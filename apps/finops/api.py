@@ -11,7 +11,7 @@ from ninja import Router
 
 from apps.api.auth import KeyRequest, require_scope
 from apps.api.errors import ApiError
-from apps.api.models import Scope
+from apps.api.scopes import Scope
 from apps.finops import export
 from apps.finops.selectors import UsageQueryError, parse_query, usage_report
 from apps.gateway.config import resolve_sync

@@ -17,7 +17,8 @@ from ninja.files import UploadedFile
 
 from apps.api.auth import KeyRequest, require_scope
 from apps.api.errors import ApiError
-from apps.api.models import ApiKey, Scope
+from apps.api.models import ApiKey
+from apps.api.scopes import Scope
 from apps.core.errors import ServiceError
 from apps.rag import selectors, services
 from apps.rag.access import get_document

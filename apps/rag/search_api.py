@@ -16,7 +16,7 @@ from ninja.errors import ValidationError
 
 from apps.api.auth import KeyRequest, require_scope
 from apps.api.errors import ApiError
-from apps.api.models import Scope
+from apps.api.scopes import Scope
 from apps.gateway.types import CallContext, GatewayError
 from apps.rag import retrieval
 from apps.rag.annotations import document_summaries

@@ -27,7 +27,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.api.models import ApiKey, Scope
+from apps.api.models import ApiKey
+from apps.api.scopes import Scope
 from apps.core.errors import NotAllowed, ServiceError
 from apps.rag import selectors, storage
 from apps.rag.models import Document, DocumentStatus

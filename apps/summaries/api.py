@@ -17,7 +17,7 @@ from ninja import Router, Schema, Status
 
 from apps.api.auth import KeyRequest, require_scope
 from apps.api.errors import ApiError
-from apps.api.models import Scope
+from apps.api.scopes import Scope
 from apps.gateway.types import GatewayError
 from apps.summaries import jobs, results
 from apps.summaries.access import get_job

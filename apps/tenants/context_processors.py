@@ -5,34 +5,17 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from apps.core import navigation
 from apps.tenants import selectors
 
-# The app shell's sidebar (templates/app_base.html): the item each page lights, by the
-# page's URL name ("chat:quality"), else by its namespace ("chat"), the exact name first.
-# A new page lights its section once it is named here; a page named nowhere lights none.
-# tests/tenants/test_app_shell.py checks that every name here exists, and
+# The sidebar's links and the pages that light each are declared by the apps that own them
+# (``nav_items`` and ``nav_lights`` in each AppConfig; apps/core/navigation.py). These are
+# the shell's own places outside the menus: the user menu's Account link (allauth's pages
+# about the signed-in person) and the organisation switcher's "New organisation".
+# tests/tenants/test_app_shell.py checks that every name lit exists, and
 # tests/e2e/test_every_page.py that every page lights exactly one item.
-SIDEBAR_SECTIONS: dict[str, str] = {
-    "tenants:dashboard": "dashboard",
-    "chat": "chat",
-    "rag": "documents",
-    "summaries": "documents",
-    "tenants:members": "members",
-    "gateway:ai_settings": "ai_settings",
-    "gateway:cache_answers": "ai_settings",
-    "guardrails": "ai_settings",
-    "finops:usage": "usage",
-    "gateway:usage": "usage",
-    "chat:quality": "quality",
-    "billing": "billing",
-    "api:keys": "api_keys",
-    "api:key_rotate": "api_keys",
-    "tenants:settings": "organisation",
-    "tenants:webhook": "organisation",
-    "tenants:audit": "audit",
+SHELL_SECTIONS: dict[str, str] = {
     "tenants:create": "new_organisation",
-    "operator": "operator",
-    # allauth's pages about the signed-in person (the user menu's Account link).
     "account_email": "account",
     "account_change_password": "account",
     "account_set_password": "account",
@@ -44,11 +27,15 @@ SIDEBAR_SECTIONS: dict[str, str] = {
 }
 
 
+def lit_sections() -> dict[str, str]:
+    """URL name or namespace -> the sidebar section its pages light."""
+    return {**navigation.lit_sections(), **SHELL_SECTIONS}
+
+
 def sidebar_section(view_name: str, namespace: str) -> str | None:
     """The sidebar item of the page named ``view_name`` (in ``namespace``), if any."""
-    return SIDEBAR_SECTIONS.get(view_name) or (
-        SIDEBAR_SECTIONS.get(namespace) if namespace else None
-    )
+    sections = lit_sections()
+    return sections.get(view_name) or (sections.get(namespace) if namespace else None)
 
 
 def tenancy(request: HttpRequest) -> dict[str, Any]:
@@ -63,4 +50,6 @@ def tenancy(request: HttpRequest) -> dict[str, Any]:
         # database context (outside it, RLS returns no tenants).
         "user_tenants": functools.cache(lambda: selectors.tenants_for_user(user_id=user.pk)),
         "sidebar_section": sidebar_section(match.view_name, match.namespace) if match else None,
+        "main_menu": navigation.menu("main"),
+        "platform_menu": navigation.menu("platform"),
     }

@@ -3,11 +3,15 @@ the code records has its words."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import cast
+
 import pytest
+from django.apps import AppConfig
 from django.template import Context, Template
 
 from apps.chat import titles
-from apps.core.features import FEATURE_LABELS, feature_label
+from apps.core.features import declared_labels, feature_label, feature_labels
 from apps.gateway import pipeline
 from apps.rag import ingest, retrieval
 from apps.summaries import jobs
@@ -26,8 +30,16 @@ from apps.summaries import jobs
     ],
 )
 def test_every_feature_the_code_records_has_words(feature: str) -> None:
-    assert feature in FEATURE_LABELS
+    assert feature in feature_labels()
     assert "_" not in feature_label(feature)
+
+
+def test_one_feature_labelled_twice_fails_naming_both() -> None:
+    chat = cast(AppConfig, SimpleNamespace(feature_labels={"chat": "Chat answers"}))
+    fork = cast(AppConfig, SimpleNamespace(feature_labels={"chat": "Conversations"}))
+    assert declared_labels([chat]) == {"chat": "Chat answers"}
+    with pytest.raises(ValueError, match="'Chat answers' and 'Conversations': keep one"):
+        declared_labels([chat, fork])
 
 
 def test_an_unknown_feature_reads_as_its_name_with_spaces() -> None:

@@ -12,7 +12,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts.models import User
-from apps.tenants.context_processors import SIDEBAR_SECTIONS, sidebar_section
+from apps.core import navigation
+from apps.tenants.context_processors import lit_sections, sidebar_section
 from apps.tenants.models import Tenant
 
 # Every page of an organisation that needs nothing but its slug -> the sidebar link that
@@ -125,7 +126,10 @@ def _url_names(resolver: URLResolver, namespace: str = "") -> Iterator[str]:
 
 def test_the_sidebar_map_names_only_urls_that_exist() -> None:
     names = set(_url_names(get_resolver()))
-    assert sorted(set(SIDEBAR_SECTIONS) - names) == []
+    assert sorted(set(lit_sections()) - names) == []
+    assert (
+        sorted(item.url_name for item in navigation.nav_items() if item.url_name not in names) == []
+    )
     # A page whose own name is mapped wins over its namespace.
     assert sidebar_section("chat:quality", "chat") == "quality"
     assert sidebar_section("chat:conversation", "chat") == "chat"

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.api.models import DEFAULT_SCOPES
+from apps.api.scopes import DEFAULT_SCOPES
 from apps.api.services import api_key_create
 from apps.core.db import tenant_context
 from apps.core.errors import ServiceError

@@ -11,8 +11,9 @@ from typing import Any
 from ninja import Router, Schema, Status
 
 from apps.api.auth import KeyRequest, require_scope
-from apps.api.models import Scope
+from apps.api.scopes import Scope
 from apps.notes.access import get_note
+from apps.notes.apps import NOTES
 from apps.notes.models import Note
 from apps.notes.selectors import recent_notes
 from apps.notes.services import note_create
@@ -43,18 +44,18 @@ def _as_json(note: Note) -> dict[str, Any]:
 
 @router.get("/notes", response=list[NoteOut])
 def list_notes(request: KeyRequest) -> list[dict[str, Any]]:
-    require_scope(request.api_key, Scope.READ, Scope.NOTES)
+    require_scope(request.api_key, Scope.READ, NOTES.name)
     return [_as_json(note) for note in recent_notes(request.tenant)]
 
 
 @router.get("/notes/{note_id}", response=NoteOut)
 def read_note(request: KeyRequest, note_id: uuid.UUID) -> dict[str, Any]:
-    require_scope(request.api_key, Scope.READ, Scope.NOTES)
+    require_scope(request.api_key, Scope.READ, NOTES.name)
     return _as_json(get_note(request, note_id))
 
 
 @router.post("/notes", response={201: NoteOut})
 def create_note(request: KeyRequest, payload: NoteIn) -> Status[dict[str, Any]]:
-    key = require_scope(request.api_key, Scope.NOTES)
+    key = require_scope(request.api_key, NOTES.name)
     note = note_create(actor=key, title=payload.title, body=payload.body)
     return Status(201, _as_json(note))

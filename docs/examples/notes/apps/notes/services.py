@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from apps.api.models import ApiKey, Scope
+from apps.api.models import ApiKey
 from apps.core.errors import NotAllowed, ServiceError
+from apps.notes.apps import NOTES
 from apps.notes.models import Note
 from apps.tenants.models import Membership
 
@@ -18,7 +19,7 @@ def note_create(*, actor: Actor, title: str, body: str = "") -> Note:
     """A new note in the actor's organisation. Call inside its tenant context (a page
     or an API endpoint already runs in one)."""
     if isinstance(actor, ApiKey):
-        if not actor.has_scope(Scope.NOTES):
+        if not actor.has_scope(NOTES.name):
             raise NotAllowed("This API key lacks the 'notes' scope.")
         author = actor.created_by
     else:
