@@ -51,3 +51,13 @@ def test_the_filter_escapes_and_labels() -> None:
     template = Template("{% load labels %}{{ a|feature_label }} · {{ b|feature_label }}")
     rendered = template.render(Context({"a": "rag_ingest", "b": "<b>x_y</b>"}))
     assert rendered == "Document indexing · &lt;b&gt;x y&lt;/b&gt;"
+
+
+def test_a_model_name_wraps_only_after_its_provider() -> None:
+    template = Template("{% load labels %}{{ a|model_name }}|{{ b|model_name }}|{{ c|model_name }}")
+    rendered = template.render(Context({"a": "openai/local-embed", "b": "fast", "c": "x/<script>"}))
+    assert rendered == (
+        '<span class="nowrap">openai</span>/<wbr><span class="nowrap">local-embed</span>|'
+        '<span class="nowrap">fast</span>|'
+        '<span class="nowrap">x</span>/<wbr><span class="nowrap">&lt;script&gt;</span>'
+    )
