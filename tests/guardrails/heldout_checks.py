@@ -253,6 +253,20 @@ class SpreadHeldoutSetChecks(MixedHeldoutSetChecks):
         check_hidden_characters_undo(rows)
 
 
+class ContentHeldoutSetChecks(SpreadHeldoutSetChecks):
+    """The spread held-out tests plus those of sets from 9 on: about a third of the attacks
+    arrive inside content an assistant reads (e-mail, ticket, document, Slack, form, code)
+    rather than typed in the chat, and not only the indirect kind."""
+
+    def test_about_a_third_of_attacks_arrive_inside_content(self, rows: list[Row]) -> None:
+        attacks = [row for row in rows if row["label"] == 1]
+        inside = [row for row in attacks if row["context"] != "chat"]
+        assert 0.28 * len(attacks) <= len(inside) <= 0.45 * len(attacks), len(inside)
+        # Not only the indirect kind: typed requests also come by e-mail, ticket or Slack.
+        kinds_inside = {row["category"] for row in inside}
+        assert set(ATTACK_KINDS) <= kinds_inside, kinds_inside
+
+
 def _decodes_to_text(run: str, encoding: str) -> bool:
     try:
         raw = base64.b64decode(run, validate=True) if encoding == "base64" else bytes.fromhex(run)

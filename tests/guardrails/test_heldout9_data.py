@@ -15,14 +15,6 @@ from __future__ import annotations
 from tests.guardrails import heldout_checks as checks
 
 
-class TestHeldout9(checks.SpreadHeldoutSetChecks):
+class TestHeldout9(checks.ContentHeldoutSetChecks):
     path = checks.DATA / "guardrails_injection_heldout9.jsonl"
     prefix = "h9"
-
-    def test_about_a_third_of_attacks_arrive_inside_content(self, rows: list[checks.Row]) -> None:
-        attacks = [row for row in rows if row["label"] == 1]
-        inside = [row for row in attacks if row["context"] != "chat"]
-        assert 0.28 * len(attacks) <= len(inside) <= 0.45 * len(attacks), len(inside)
-        # Not only the indirect kind: typed requests also come by e-mail, ticket or Slack.
-        kinds_inside = {row["category"] for row in inside}
-        assert set(checks.ATTACK_KINDS) <= kinds_inside, kinds_inside
