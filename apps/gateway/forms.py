@@ -131,8 +131,16 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
     def clean_suggested_prompts(self) -> list[str]:
         return parse_prompts(self.cleaned_data.get("suggested_prompts") or "")
 
+    # Side by side on wide screens (left, then right on narrow ones): what the answer is,
+    # then what it may cost and what it may contain.
+    COLUMNS = (("Model", "Chat", "Documents"), ("Caching", "Budget", "Guardrails"))
+
     def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
         return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
+
+    def columns(self) -> list[list[tuple[str, list[forms.BoundField]]]]:
+        by_title = dict(self.sections())
+        return [[(title, by_title[title]) for title in column] for column in self.COLUMNS]
 
     def __init__(
         self, *args: object, allowed_aliases: tuple[str, ...] = (), **kwargs: object

@@ -14,6 +14,7 @@ from pytest_django import DjangoCaptureOnCommitCallbacks
 from apps.accounts.models import User
 from apps.core.db import tenant_context
 from apps.core.errors import ServiceError
+from apps.gateway.forms import AISettingsForm
 from apps.gateway.models import AISettings
 from apps.tenants.models import AuditEvent, Invitation, Membership, Notification, Role, Tenant
 from apps.tenants.services import tenant_create
@@ -280,6 +281,19 @@ def test_ai_settings_saved_and_audited(owner: User, tenant: Tenant) -> None:
             "system_prompt",
             "temperature",
         ]
+
+
+def test_the_ai_settings_page_shows_every_field_once_in_two_columns(
+    owner: User, tenant: Tenant
+) -> None:
+    page = login(owner).get(reverse("gateway:ai_settings", args=[tenant.slug])).content.decode()
+    columns = page.split('<div class="settings-column">')[1:]
+    titles = [re.findall(r"<h2>([^<]+)</h2>", column) for column in columns]
+    assert titles == [["Model", "Chat", "Documents"], ["Caching", "Budget", "Guardrails"]]
+    fields = re.findall(r'<(?:input|select|textarea)[^>]* name="([a-z_]+)"', page)
+    assert sorted(name for name in fields if name != "csrfmiddlewaretoken") == sorted(
+        name for _, names in AISettingsForm.SECTIONS for name in names
+    )
 
 
 def test_tenant_switcher_lists_only_own_tenants(
