@@ -1,0 +1,51 @@
+"""Shape of the training rows for the injection detector by writer 10a.
+
+bench/data/guardrails_injection_train10a.jsonl is training data written by a new writer
+(see bench/data/README.md): English and six languages of the Netherlands and Flanders,
+Poland, Scandinavia and Czechia. These checks keep it loadable, labelled consistently,
+mixed in language and apart from every other injection set; none of them looks at what
+the detector says about a row.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tests.guardrails.heldout_checks import DATA, Row, TrainingSetChecks
+
+OTHER_LANGUAGES = ("nl", "pl", "da", "sv", "no", "cs")
+
+
+class TestTrain10aData(TrainingSetChecks):
+    path = DATA / "guardrails_injection_train10a.jsonl"
+    prefix = "t10a"
+    min_rows = 480
+    # English and six European languages, each with both labels.
+    min_languages = 7
+    # About two rows in three are not in English.
+    min_foreign_share = 0.6
+
+    def test_every_other_language_has_25_rows_and_both_labels(self, rows: list[Row]) -> None:
+        for lang in OTHER_LANGUAGES:
+            labels = Counter(row["label"] for row in rows if row["lang"] == lang)
+            assert labels[0] + labels[1] >= 25, (lang, labels)
+            assert min(labels[0], labels[1]) >= 20, (lang, labels)
+
+    def test_dutch_and_polish_have_more_rows_than_the_nordic_languages(
+        self, rows: list[Row]
+    ) -> None:
+        counts = Counter(row["lang"] for row in rows)
+        assert min(counts["nl"], counts["pl"]) > max(counts["da"], counts["sv"], counts["no"])
+
+    def test_exfiltration_tool_abuse_and_role_play_are_weighted(self, rows: list[Row]) -> None:
+        attacks = [row for row in rows if row["label"] == 1]
+        kinds = Counter(row["category"] for row in attacks)
+        for kind in ("exfiltration", "tool_abuse", "roleplay"):
+            assert kinds[kind] >= 0.18 * len(attacks), kinds
+
+    def test_a_third_of_the_attacks_sit_inside_content_the_assistant_reads(
+        self, rows: list[Row]
+    ) -> None:
+        attacks = [row for row in rows if row["label"] == 1]
+        in_content = sum(1 for row in attacks if row["context"] != "chat")
+        assert in_content >= 0.28 * len(attacks), in_content
