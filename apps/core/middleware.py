@@ -1,4 +1,5 @@
-"""Request id and log context for every request; pooled connections for streams."""
+"""Request id and log context for every request; pooled connections for streams; health
+probes that answer whatever the Host header."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.utils.functional import SimpleLazyObject, empty
 
+from apps.core import views
 from apps.core.db import release_connection
 from apps.core.http import TracedRequest
 from apps.core.logging import bind_log_context
@@ -125,3 +127,40 @@ class StreamingConnectionMiddleware(_SyncAndAsync):
         if response.streaming:
             await release_connection()
         return response
+
+
+class ProbeMiddleware(_SyncAndAsync):
+    """Answers the liveness and readiness probes before anything reads the Host header.
+
+    A container's health check or a load balancer calls the process by its own address
+    (``http://127.0.0.1:8000/readyz``), which production's ``DJANGO_ALLOWED_HOSTS`` need
+    not list: past this point the host check would answer 400 and the container would be
+    reported unhealthy. The probes say only up or down, so answering them whatever the
+    host gives nothing away. It sits before ``SecurityMiddleware``, whose HTTPS redirect
+    reads the host too; every other path goes on as before.
+    """
+
+    def __call__(self, request: HttpRequest) -> Any:
+        probe = _probe(request)
+        if self.is_async:
+            return self._acall(request, probe)
+        return probe(request) if probe else self.get_response(request)
+
+    async def _acall(
+        self, request: HttpRequest, probe: Callable[[HttpRequest], HttpResponse] | None
+    ) -> HttpResponse:
+        if probe is not None:
+            # readyz asks the database and Redis, synchronously: off the event loop.
+            return await sync_to_async(probe)(request)
+        get_response: Callable[[HttpRequest], Awaitable[HttpResponse]] = self.get_response
+        return await get_response(request)
+
+
+_PROBES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
+    "/healthz": views.healthz,
+    "/readyz": views.readyz,
+}
+
+
+def _probe(request: HttpRequest) -> Callable[[HttpRequest], HttpResponse] | None:
+    return _PROBES.get(request.path_info) if request.method in ("GET", "HEAD") else None

@@ -39,6 +39,30 @@ def test_readyz_503_when_database_is_down(live_db: None, artifacts_dir: Path) ->
     assert ready.json()["checks"]["database"] == "unreachable"
 
 
+@override_settings(ALLOWED_HOSTS=["app.example.com"])
+def test_the_probes_answer_whatever_the_host_and_nothing_else_does(db: None) -> None:
+    """A container's health check calls the process by its address, which production's
+    allowed hosts need not list: the probes answer it, every other page refuses it."""
+    client = Client(HTTP_HOST="127.0.0.1:8000")
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/accounts/login/").status_code == 400
+    assert client.post("/readyz").status_code == 400  # only GET and HEAD are probes
+    assert Client(HTTP_HOST="app.example.com").get("/accounts/login/").status_code == 200
+
+
+def test_probes_answer_an_unlisted_host_on_the_asgi_server(
+    live_db: None, artifacts_dir: Path
+) -> None:
+    """The same through a real ASGI server (the async path), as compose's check calls it."""
+    with asgi_server(
+        artifacts_dir / "probes-any-host", DJANGO_ALLOWED_HOSTS="app.example.com"
+    ) as base:
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        assert httpx.get(f"{base}/readyz", timeout=15).json()["status"] == "ok"
+        assert httpx.get(f"{base}/accounts/login/").status_code == 400
+
+
 def test_json_logs_carry_request_user_and_tenant_ids(owner: User, tenant: Tenant) -> None:
     handler = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
     assert isinstance(handler, logging.StreamHandler)
