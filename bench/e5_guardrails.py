@@ -26,7 +26,8 @@ resident memory before and after loading the engine.
 ``--write 10,0.7 --sure 0.95`` (g7's choice; g9's sure n-gram level) fits the head at C on
 every row and writes it with the by-source threshold of the average at n-gram share W
 (a view whose n-gram probability reaches the sure level scores 1) to
-apps/guardrails/data/injection_e5_head.json; retrain the n-gram model first
+apps/guardrails/data/injection_e5_head.json (``--share-other 0.3``, g11: the n-gram share
+on the views not read as English); retrain the n-gram model first
 (bench/train_guardrails.py), since the threshold is chosen on its by-source scores.
 
 The vectors are cached in /tmp (``--cache``) so a second run costs seconds.
@@ -52,10 +53,12 @@ import time  # noqa: E402
 from typing import Any  # noqa: E402
 
 from apps.guardrails.injection import rule_match, views  # noqa: E402
+from apps.guardrails.language import is_english  # noqa: E402
 from bench.train_guardrails import (  # noqa: E402
     FP_BUDGET,
     SOURCES,
     by_source,
+    language_weights,
     load,
     matrix,
     report,
@@ -190,8 +193,9 @@ def shipped_rates(
         p = model.probability(text)
         if p >= head.sure:
             flagged[i] = True
-        elif head.can_flag(p):
-            flagged[i] = head.average(p, head.probability(list(vectors[view]))) >= head.threshold
+        elif head.can_flag(p, english := is_english(text)):
+            q = head.probability(list(vectors[view]))
+            flagged[i] = head.average(p, q, english) >= head.threshold
         else:
             flagged[i] = p >= model.threshold
     print(f"shipped: classifier {model.version}, e5 head {head.version}")
@@ -235,15 +239,21 @@ def embed_all(texts: list[str], prefix: str, cache: Path) -> Any:
     return np.stack([known[k] for k in keys])
 
 
-def per_view_oof(x: Any, labels: Any, splits: Any, c: float) -> Any:
-    """Each view's probability from the model trained without its source file."""
+def per_view_oof(x: Any, labels: Any, splits: Any, c: float, weights: Any = None) -> Any:
+    """Each view's probability from the model trained without its source file (each
+    view weighted by ``weights`` where given: bench/train_guardrails.py's
+    ``language_weights``)."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     oof = np.zeros(x.shape[0])
     for train_idx, held_idx in splits:
         model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
-        model.fit(x[train_idx], labels[train_idx])
+        model.fit(
+            x[train_idx],
+            labels[train_idx],
+            sample_weight=None if weights is None else weights[train_idx],
+        )
         oof[held_idx] = model.predict_proba(x[held_idx])[:, 1]
     return oof
 
@@ -251,6 +261,7 @@ def per_view_oof(x: Any, labels: Any, splits: Any, c: float) -> Any:
 def write_head(
     vectors: Any,
     labels: Any,
+    weights: Any,
     choice: tuple[float, float],
     threshold: float,
     rates: Any,
@@ -265,13 +276,14 @@ def write_head(
 
     c, w = choice
     model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
-    model.fit(vectors, labels)
+    model.fit(vectors, labels, sample_weight=weights)
     out = {
-        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g10.e5.C{c:g}.w{w:g}",
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g11.e5.C{c:g}.w{w:g}",
         "prefix": args.prefix,
         "weights": [round(float(v), 6) for v in model.coef_[0]],
         "bias": round(float(model.intercept_[0]), 6),
         "ngram_share": w,
+        **({"ngram_share_other": args.share_other} if args.share_other is not None else {}),
         "threshold": round(threshold, 6),
         "max_chars": MAX_CHARS,
         **({"ngram_sure": args.sure} if args.sure <= 1.0 else {}),
@@ -279,6 +291,7 @@ def write_head(
             "files": [str((DATA / n).relative_to(ROOT)) for n in TRAINING_SETS + QUESTION_SETS],
             "views": len(labels),
             "c": c,
+            "language_weights": args.lang_weight,
             "fp_budget": args.fp_budget,
             "cv_by_source": rates,
         },
@@ -330,6 +343,18 @@ def main() -> None:
         help="fit the head at this C on every row and write it, with the by-source threshold "
         "of the average at n-gram share W, to apps/guardrails/data/injection_e5_head.json",
     )
+    parser.add_argument(
+        "--share-other",
+        type=float,
+        help="with --write: the n-gram share of the average on views not read as English "
+        "(apps/guardrails/language.py; g11); without it, W for every view",
+    )
+    parser.add_argument(
+        "--lang-weight",
+        choices=("none", "isqrt"),
+        default="none",
+        help="with --write: weigh each row by its language in the head's fit (g11: isqrt)",
+    )
     parser.add_argument("--detail", action="store_true", help="rates by kind and language")
     parser.add_argument("--ngram-only", action="store_true", help="the baseline only")
     parser.add_argument("--embed-only", action="store_true", help="fill the cache, then stop")
@@ -357,7 +382,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = load()
-    assert not any("heldout9" in row["set"] for row in rows)
+    assert not any("heldout10" in row["set"] for row in rows)
     row_views = [[view for view, _ in views(row["text"])] for row in rows]
     owner = np.array([i for i, vs in enumerate(row_views) for _ in vs])
     texts = [view for vs in row_views for view in vs]
@@ -439,9 +464,12 @@ def main() -> None:
     if args.write:
         c, w = (float(v) for v in args.write.split(","))
         e5 = head_oof(args, vectors, view_labels, splits, c)
-        mixed = np.where(ngram >= args.sure, 1.0, w * ngram + (1 - w) * e5)
-        threshold, rates = judge(f"avg{w} C{c:g} sure {args.sure:g}", mixed)
-        write_head(vectors, view_labels, (c, w), threshold, rates, args)
+        other = w if args.share_other is None else args.share_other
+        share = np.where([is_english(t) for t in texts], w, other)
+        mixed = np.where(ngram >= args.sure, 1.0, share * ngram + (1 - share) * e5)
+        threshold, rates = judge(f"avg{w}/{other} C{c:g} sure {args.sure:g}", mixed)
+        weights = language_weights(rows, args.lang_weight)[owner]
+        write_head(vectors, view_labels, weights, (c, w), threshold, rates, args)
         return
     if args.gates:
         gates(args, rows, owner, ruled, ngram, vectors, view_labels, splits, judge)

@@ -7,13 +7,13 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
    (ordinary texts flagged), overall and per category and language, on
-   bench/data/guardrails_injection_heldout9.jsonl, the held-out set that no rule or
+   bench/data/guardrails_injection_heldout10.jsonl, the held-out set that no rule or
    training run has seen (the honest figure; bench/data/README.md says how to keep it
    so), when the file is there: its figures are then the headline keys
    ``injection_detection_rate`` / ``false_positive_rate``. Without it, the headline is
-   held-out 8 (bench/data/guardrails_injection_heldout8.jsonl), marked spent: it was
-   scored once for detector g9 and is trained on since g10, so its figure is in-sample;
-   held-out 4, 5, 6 and 7 (spent since g5, g6, g7 and g8) are reported beside it.
+   held-out 9 (bench/data/guardrails_injection_heldout9.jsonl), marked spent: it was
+   scored once for detector g10 and is trained on since g11, so its figure is in-sample;
+   held-out 4 to 8 (spent since g5 to g9) are reported beside it.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
@@ -57,7 +57,8 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-HELDOUT9 = "guardrails_injection_heldout9.jsonl"  # written apart from g10, merged by the lead
+HELDOUT10 = "guardrails_injection_heldout10.jsonl"  # written apart from g11, merged by the lead
+HELDOUT9 = "guardrails_injection_heldout9.jsonl"  # spent: scored on g10, trained on since g11
 HELDOUT8 = "guardrails_injection_heldout8.jsonl"  # spent: scored on g9, trained on since g10
 HELDOUT7 = "guardrails_injection_heldout7.jsonl"  # spent: scored on g8, trained on since g9
 HELDOUT6 = "guardrails_injection_heldout6.jsonl"  # spent: scored on g7, trained on since g8
@@ -71,7 +72,8 @@ HELD_OUT_SETS = (
     (HELDOUT6, "heldout6", "held-out 6 (spent: scored once on g7, trained on since g8)"),
     (HELDOUT7, "heldout7", "held-out 7 (spent: scored once on g8, trained on since g9)"),
     (HELDOUT8, "heldout8", "held-out 8 (spent: scored once on g9, trained on since g10)"),
-    (HELDOUT9, "heldout9", "held-out 9 (written apart from g10)"),
+    (HELDOUT9, "heldout9", "held-out 9 (spent: scored once on g10, trained on since g11)"),
+    (HELDOUT10, "heldout10", "held-out 10 (written apart from g11)"),
 )
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
@@ -110,8 +112,8 @@ def injection_rates() -> dict[str, Any]:
 
 def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
     """The same rates on a whole set, keyed with ``suffix``: ``fresh``, ``heldout2``,
-    ``heldout4`` to ``heldout8`` (spent: the detector was tuned or trained on them) or
-    ``heldout9`` (no rule or training run has seen it)."""
+    ``heldout4`` to ``heldout9`` (spent: the detector was tuned or trained on them) or
+    ``heldout10`` (no rule or training run has seen it)."""
     found = _rates(load(name, data))
     return {
         f"injection_detection_rate_{suffix}": found["injection_detection_rate"],
@@ -123,7 +125,7 @@ def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
 
 
 def headline_rates(data: Path = DATA) -> dict[str, Any]:
-    """A block for each held-out set that is there (held-out 9 is written apart from the
+    """A block for each held-out set that is there (held-out 10 is written apart from the
     detector and merged later), with the headline keys set to the newest one's figures;
     nothing when none is there."""
     found: dict[str, Any] = {}
@@ -207,7 +209,7 @@ def latency(repeats: int) -> dict[str, Any]:
         return embed(normalized)
 
     encoder.probability = counted
-    reaching = {"ordinary": 0, "attack": 0}
+    reaching = {"ordinary": 0, "attack": 0, "en": 0, "other": 0}
     try:
         for _ in range(repeats):
             for row in rows:
@@ -221,9 +223,11 @@ def latency(repeats: int) -> dict[str, Any]:
                     ordinary_cpu.append(per_request_cpu[-1])
                 if len(reached) > before:
                     reaching["attack" if row["label"] else "ordinary"] += 1
+                    reaching["en" if row["lang"] == "en" else "other"] += 1
     finally:
         encoder.probability = embed
     ordinary = sum(1 for row in rows if not row["label"]) * repeats
+    english = sum(1 for row in rows if row["lang"] == "en") * repeats
     per_sentence: list[float] = []
     chunks = [STREAM_ANSWER[i : i + 4] for i in range(0, len(STREAM_ANSWER), 4)]
     for _ in range(repeats * 20):
@@ -242,6 +246,9 @@ def latency(repeats: int) -> dict[str, Any]:
         "added_cpu_p95_ms_ordinary": round(percentile(ordinary_cpu, 0.95), 3),
         "encoder_share_ordinary": rate(reaching["ordinary"], ordinary),
         "encoder_share_attacks": rate(reaching["attack"], len(per_request) - ordinary),
+        # Since g11 the encoder's band is wider off English (apps/guardrails/language.py).
+        "encoder_share_english": rate(reaching["en"], english),
+        "encoder_share_not_english": rate(reaching["other"], len(per_request) - english),
         "stream_sentence_p50_ms": round(statistics.median(per_sentence), 3),
         "stream_sentence_p95_ms": round(percentile(per_sentence, 0.95), 3),
         "requests_timed": len(per_request),
@@ -277,21 +284,18 @@ def main() -> None:
             (f"false positives ({label})", f"{fpr:.1%}", "<= 2%" if target else ""),
         ]
 
-    rows = (
-        rates_of("held-out 9, written apart", "heldout9", target=True)
-        if "heldout9_injections" in result
-        else []
-    )
-    if "heldout8_injections" in result:
-        rows += rates_of("held-out 8, spent", "heldout8")
-    if "heldout7_injections" in result:
-        rows += rates_of("held-out 7, spent", "heldout7")
-    if "heldout6_injections" in result:
-        rows += rates_of("held-out 6, spent", "heldout6")
-    if "heldout5_injections" in result:
-        rows += rates_of("held-out 5, spent", "heldout5")
-    if "heldout4_injections" in result:
-        rows += rates_of("held-out 4, spent", "heldout4")
+    # The held-out sets, newest first: the one written apart, then the spent ones.
+    held_out = [
+        (suffix, f"held-out {suffix.removeprefix('heldout')}")
+        for _, suffix, _ in reversed(HELD_OUT_SETS)
+        if f"{suffix}_injections" in result
+    ]
+    rows = []
+    for suffix, label in held_out:
+        if suffix == "heldout10":
+            rows += rates_of(f"{label}, written apart", suffix, target=True)
+        else:
+            rows += rates_of(f"{label}, spent", suffix)
     rows += rates_of("test half, trained on", "test_half")
     rows += rates_of("fresh set, spent", "fresh")
     rows += rates_of("held-out 2, spent", "heldout2")
@@ -316,24 +320,24 @@ def main() -> None:
             f"{result['encoder_share_ordinary']:.1%} / {result['encoder_share_attacks']:.1%}",
             "",
         ),
+        (
+            "reach the e5 stage: English / not",
+            f"{result['encoder_share_english']:.1%} / {result['encoder_share_not_english']:.1%}",
+            "",
+        ),
         ("per streamed sentence p50", f"{result['stream_sentence_p50_ms']:.3f} ms", ""),
         ("per streamed sentence p95", f"{result['stream_sentence_p95_ms']:.3f} ms", ""),
     ]
-    if "heldout9_injections" in result:
-        counted = f"held-out 9: {result['heldout9_injections']} injections, "
-        counted += f"{result['heldout9_benign']} ordinary texts"
+    if "heldout10_injections" in result:
+        counted = f"held-out 10: {result['heldout10_injections']} injections, "
+        counted += f"{result['heldout10_benign']} ordinary texts"
     else:
-        counted = f"no held-out 9 file: headline = {result['headline']}"
+        counted = f"no held-out 10 file: headline = {result['headline']}"
     print(f"guardrails ({result['detector']}; {counted}; {result['pii_entities']} PII entities)")
     for name, value, target in rows:
         print(f"  {name:<40} {value:>10}  {target}")
     for label, by in (
-        ("held-out 9", "detection_by_heldout9"),
-        ("held-out 8, spent", "detection_by_heldout8"),
-        ("held-out 7, spent", "detection_by_heldout7"),
-        ("held-out 6, spent", "detection_by_heldout6"),
-        ("held-out 5, spent", "detection_by_heldout5"),
-        ("held-out 4, spent", "detection_by_heldout4"),
+        *((label, f"detection_by_{suffix}") for suffix, label in held_out),
         ("test half", "detection_by"),
         ("held-out 2", "detection_by_heldout2"),
     ):

@@ -30,9 +30,17 @@ file left out together: one fit instead of a fold per file, for files merged las
 
 g10's candidates (``--intents-before 3 --no-base``): (a) g9's recipe (its features-only
 rules, the n-gram model with signs of intent 3), (b) (a) with g10's demoted rules
-(G10_DEMOTED) features only, (c) (b) with this tree's signs of intent; the scores of the
-older signs come from the cache of a ``--part rules`` run made while they were in the
-tree. ``--files`` prints every file's rates at each budget.
+(``injection_rules.DEMOTED``) features only, (c) (b) with this tree's signs of intent; the
+scores of the older signs come from the cache of a ``--part rules`` run made while they
+were in the tree. ``--files`` prints every file's rates at each budget.
+
+g11's candidates (``--no-base``, the default candidates): "g10 verdicts" (g10's demotions
+only) and the shipped FEATURE_ONLY; with ``--share-other W`` the same with the n-gram share
+W on the views apps/guardrails/language.py does not read as English (the e5 head's say
+there 1 - W); with ``--lang-weight isqrt`` both models trained with each row weighted by
+its language (``--part rules|e5 --lang-weight isqrt`` computes those scores). ``--langs``
+prints detection on English and other attacks per newest file and the share of rows that
+reach the encoder.
 """
 
 from __future__ import annotations
@@ -53,7 +61,9 @@ import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 from collections import Counter  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
+from functools import cache  # noqa: E402
 from typing import Any  # noqa: E402
 
 from apps.guardrails.injection import views  # noqa: E402
@@ -61,12 +71,15 @@ from apps.guardrails.injection_rules import (  # noqa: E402
     FEATURE_ONLY,
     RULES,
     RULES_VERSION,
+    demoted_before,
     rule_hits,
 )
 from apps.guardrails.intents import INTENTS_VERSION  # noqa: E402
+from apps.guardrails.language import is_english  # noqa: E402
 from bench.e5_guardrails import MAX_CHARS, embed_all, per_view_oof  # noqa: E402
 from bench.train_guardrails import (  # noqa: E402
     by_source,
+    language_weights,
     load,
     matrix,
     threshold_for,
@@ -104,31 +117,25 @@ READABLE = {
     "guardrails_injection_heldout8.jsonl": "2026-12-05T12:29",  # scored once on g9
     "guardrails_injection_train9a.jsonl": "2026-12-05T14:30",
     "guardrails_injection_train9b.jsonl": "2026-12-05T14:30",
+    "guardrails_injection_heldout9.jsonl": "2026-12-05T15:30",  # scored once on g10
+    "guardrails_injection_train10a.jsonl": "2026-12-05T17:17",
+    "guardrails_injection_train10b.jsonl": "2026-12-05T17:17",
+    "guardrails_injection_train10c.jsonl": "2026-12-05T17:17",
 }
 NEWEST = (
-    "guardrails_injection_heldout8.jsonl",
+    "guardrails_injection_heldout9.jsonl",
+    "guardrails_injection_train10a.jsonl",
+    "guardrails_injection_train10b.jsonl",
+    "guardrails_injection_train10c.jsonl",
     "guardrails_injection_train9a.jsonl",
     "guardrails_injection_train9b.jsonl",
-    "guardrails_injection_train8a.jsonl",
-    "guardrails_injection_train8b.jsonl",
-    "guardrails_injection_train8c.jsonl",
 )
 
 
-# The rules g10 made features only (an honest ordinary hit in held-out 8, train8a, train9a or
-# train9b); without them FEATURE_ONLY is g9's, for candidate (a) of --intents-before.
-G10_DEMOTED = frozenset(
-    [
-        "roleplay.dev_mode_any",
-        "override.ignore_prior",
-        "exfiltration.others_data",
-        "override.ignore_yours",
-        "extraction.system_prompt",
-        "roleplay.evil",
-        "tool.call_destructive",
-    ]
-)
-G9_FEATURE_ONLY = FEATURE_ONLY - G10_DEMOTED
+# Without g10's and g11's demotions FEATURE_ONLY is g9's, for candidate (a) of
+# --intents-before; without g11's it is g10's, for the "g10 verdicts" candidate.
+G9_FEATURE_ONLY = demoted_before("g10")
+G10_FEATURE_ONLY = demoted_before("g11")
 
 
 def short(name: str) -> str:
@@ -203,6 +210,26 @@ def main() -> None:
         help="skip the n-gram model without rule features (g8's recipe): the per-rule table "
         "counts the attacks the rule-feature model misses",
     )
+    parser.add_argument(
+        "--lang-weight",
+        choices=("none", "isqrt"),
+        default="none",
+        help="g11: weigh each row by its language in training (isqrt: the inverse square root "
+        "of the language's row count); with --part, for the scores it computes; otherwise "
+        "the weighted candidates join the unweighted ones",
+    )
+    parser.add_argument(
+        "--share-other",
+        type=float,
+        action="append",
+        default=[],
+        metavar="W",
+        help="g11: candidates whose average gives the n-gram model this share on the views "
+        "apps/guardrails/language.py does not read as English (repeatable)",
+    )
+    parser.add_argument(
+        "--langs", action="store_true", help="detection on English and other attacks per file"
+    )
     parser.add_argument("--show", action="store_true", help="print the rules each candidate drops")
     parser.add_argument(
         "--sure", type=float, default=SURE, help="the n-gram level that flags alone (2: never)"
@@ -219,13 +246,14 @@ def main() -> None:
     parser.add_argument(
         "--save",
         metavar="CANDIDATE",
-        help="save the n-gram scores this candidate uses (base or rules) for "
-        "bench/train_guardrails.py --view-oof and bench/e5_guardrails.py",
+        help="save the scores this candidate uses (base, rules, or weighted: both models "
+        "trained with --lang-weight) for bench/train_guardrails.py --view-oof and "
+        "bench/e5_guardrails.py",
     )
     args = parser.parse_args()
 
     rows = load()
-    assert not any("heldout9" in row["set"] for row in rows)
+    assert not any("heldout10" in row["set"] for row in rows)
     row_views = [[view for view, _ in views(row["text"])] for row in rows]
     owner = np.array([i for i, vs in enumerate(row_views) for _ in vs])
     texts = [view for vs in row_views for view in vs]
@@ -244,21 +272,28 @@ def main() -> None:
 
     where = Path(args.cache_dir)
 
-    def by_source_scores(name: str, x: Any, c: float) -> Any:
-        """Each view's probability from a model that never saw its file."""
+    # g11: each view weighted by its row's language (train_guardrails.language_weights).
+    weighted = language_weights(rows, args.lang_weight)[owner]
+
+    def by_source_scores(name: str, x_of: Any, c: float, weigh: bool = False) -> Any:
+        """Each view's probability from a model that never saw its file (``x_of()`` gives
+        the features, computed only where the cache has no scores)."""
         from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
+        if weigh:
+            name += f"_lw{args.lang_weight}"
+        weights = weighted[early] if weigh else None
         out = np.zeros(len(texts))
-        early_x = x[early] if x is not None else None
         out[early] = cached(
             where / f"guard10_{name}_{key_of(early)}.npy",
-            lambda: per_view_oof(early_x, view_labels[early], splits, c),
+            lambda: per_view_oof(x_of()[early], view_labels[early], splits, c, weights),
         )
         if late.any():
 
             def fit_late() -> Any:
+                x = x_of()
                 model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
-                model.fit(early_x, view_labels[early])
+                model.fit(x[early], view_labels[early], sample_weight=weights)
                 return model.predict_proba(x[late])[:, 1]
 
             out[late] = cached(
@@ -267,25 +302,35 @@ def main() -> None:
             )
         return out
 
-    def ngram(with_rules: bool, signs: str = INTENTS_VERSION) -> Any:
+    def ngram(with_rules: bool, signs: str = INTENTS_VERSION, weigh: bool = False) -> Any:
         name = f"ngram_{'rules' + RULES_VERSION if with_rules else 'base'}_i{signs}"
         if signs != INTENTS_VERSION:  # another version's scores: only from the cache
             return by_source_scores(name, None, NGRAM_C)
-        return by_source_scores(name, matrix(texts, with_rules=with_rules), NGRAM_C)
+        features = cache(lambda: matrix(texts, with_rules=with_rules))
+        return by_source_scores(name, features, NGRAM_C, weigh)
 
-    def head() -> Any:
-        vectors = embed_all([t[:MAX_CHARS] for t in texts], "query", Path(args.e5_cache))
-        return by_source_scores("e5head", vectors, HEAD_C)
+    def head(weigh: bool = False) -> Any:
+        e5_texts = [t[:MAX_CHARS] for t in texts]
+        vectors = cache(lambda: embed_all(e5_texts, "query", Path(args.e5_cache)))
+        return by_source_scores("e5head", vectors, HEAD_C, weigh)
 
     if args.part:
-        {"base": lambda: ngram(False), "rules": lambda: ngram(True), "e5": head}[args.part]()
+        weigh = args.lang_weight != "none"
+        {
+            "base": lambda: ngram(False),
+            "rules": lambda: ngram(True, weigh=weigh),
+            "e5": lambda: head(weigh),
+        }[args.part]()
         return
     p_rules, q = ngram(True), head()
     p_base = p_rules if args.no_base else ngram(False)
     if args.save:
         # Where bench/e5_guardrails.py --cache CACHE_DIR/guard10_e5_{prefix}.npz reads them.
-        np.save(where / "guard10_e5_ngram_oof.npy", p_rules if args.save == "rules" else p_base)
-        np.save(where / f"guard10_e5_query_head_C{HEAD_C:g}.npy", q)
+        saved = {"rules": (p_rules, q), "base": (p_base, q)}.get(args.save)
+        if saved is None:
+            saved = (ngram(True, weigh=True), head(weigh=True))
+        np.save(where / "guard10_e5_ngram_oof.npy", saved[0])
+        np.save(where / f"guard10_e5_query_head_C{HEAD_C:g}.npy", saved[1])
 
     # Every rule's hits per row (any view), and when each rule and file could meet.
     hits = [sorted({name for view in vs for name in rule_hits(view)}) for vs in row_views]
@@ -297,15 +342,24 @@ def main() -> None:
         readable = READABLE.get(source, "9999")  # a file newer than this table: honest
         return readable > history[rule][1]
 
-    def row_scores(p: Any) -> Any:
+    # g11: the n-gram share of the average per view, NGRAM_SHARE for the views read as
+    # English and the candidate's own share for the others.
+    english = np.array([is_english(t) for t in texts])
+
+    def shares(other: float) -> Any:
+        return np.where(english, NGRAM_SHARE, other)
+
+    def row_scores(p: Any, q: Any = q, other: float = NGRAM_SHARE) -> Any:
         out = np.zeros(len(rows))
-        mixed = NGRAM_SHARE * p + (1 - NGRAM_SHARE) * q
+        mixed = shares(other) * p + (1 - shares(other)) * q
         np.maximum.at(out, owner, np.where(p >= args.sure, 1.0, mixed))
         return out
 
-    def judge(verdicts: set[str], p: Any, budget: float) -> tuple[float, list[bool]]:
+    def judge(
+        verdicts: set[str], p: Any, budget: float, q: Any = q, other: float = NGRAM_SHARE
+    ) -> tuple[float, list[bool]]:
         ruled = [bool(verdicts.intersection(h)) for h in hits]
-        scores = row_scores(p)
+        scores = row_scores(p, q, other)
         threshold = threshold_for(
             [scores[i] for i in hard],
             [int(labels[i]) for i in hard],
@@ -320,6 +374,52 @@ def main() -> None:
         a = sum(attacks) / max(1, len(attacks))
         o = sum(ordinary) / max(1, len(ordinary))
         return f"{100 * a:.1f} / {100 * o:.1f}"
+
+    def by_language(flagged: list[bool], newest: list[str]) -> str:
+        """Detection of the English attacks and of the others (the rows' ``lang``),
+        pooled, on the newest files together and per newest file."""
+        groups = [("pooled", hard), ("newest", [i for i in hard if rows[i]["set"] in newest])]
+        groups += [(short(s), [i for i in hard if rows[i]["set"] == s]) for s in newest]
+        out = []
+        for title, picked in groups:
+            found = []
+            for want in (True, False):
+                got = [
+                    flagged[i]
+                    for i in picked
+                    if labels[i] and ((rows[i].get("lang") or "en") == "en") == want
+                ]
+                found.append(f"{100 * sum(got) / max(1, len(got)):.1f}")
+            out.append(f"{title} en {found[0]} other {found[1]}")
+        return "by language: " + ", ".join(out)
+
+    def reach(verdicts: set[str], p: Any, other: float, threshold: float) -> str:
+        """The share of rows no verdict rule flags with a view the encoder must read (its
+        average could reach the threshold, the n-gram model is not sure): all hard rows,
+        their ordinary ones, their attacks, each English and not; the short questions."""
+        w = shares(other)
+        views_reaching = (p < args.sure) & (w * p + (1 - w) >= threshold)
+        rows_reaching = np.zeros(len(rows), dtype=bool)
+        np.logical_or.at(rows_reaching, owner, views_reaching)
+        ruled = [bool(verdicts.intersection(h)) for h in hits]
+        kinds: dict[str, Callable[[int], bool]] = {
+            "hard": lambda i: bool(rows[i]["hard"]),
+            "ordinary": lambda i: bool(rows[i]["hard"] and not labels[i]),
+            "attacks": lambda i: bool(labels[i]),
+        }
+        out = []
+        for title, keep in kinds.items():
+            for lang, want in (("en", True), ("other", False)):
+                picked = [
+                    i
+                    for i in range(len(rows))
+                    if keep(i) and not ruled[i] and ((rows[i].get("lang") or "en") == "en") == want
+                ]
+                share = sum(bool(rows_reaching[i]) for i in picked) / max(1, len(picked))
+                out.append(f"{title} {lang} {100 * share:.1f}%")
+        questions = [i for i in range(len(rows)) if not rows[i]["hard"]]
+        share = sum(bool(rows_reaching[i]) for i in questions) / max(1, len(questions))
+        return "reach the encoder: " + ", ".join(out) + f", questions {100 * share:.1f}%"
 
     # Per rule, per file. "Alone": an attack no other rule matches and the models (by
     # source, g8's recipe at 1.25%) leave under the threshold.
@@ -360,28 +460,53 @@ def main() -> None:
             f" ({alone_honest})"
         )
 
-    candidates: dict[str, tuple[set[str], Any]] = {}
+    # name -> (verdicts, n-gram scores, e5 head scores, n-gram share off English)
+    candidates: dict[str, tuple[set[str], Any, Any, float]] = {}
     if args.intents_before:
         p_old = ngram(True, args.intents_before)
-        candidates["(a) g9 recipe"] = (set(names) - G9_FEATURE_ONLY, p_old)
-        candidates["(b) + demotions"] = (set(names) - FEATURE_ONLY, p_old)
-        candidates["(c) + signs of intent"] = (set(names) - FEATURE_ONLY, p_rules)
-        candidates["(c) no verdicts"] = (set(), p_rules)
+        candidates["(a) g9 recipe"] = (set(names) - G9_FEATURE_ONLY, p_old, q, NGRAM_SHARE)
+        candidates["(b) + demotions"] = (set(names) - FEATURE_ONLY, p_old, q, NGRAM_SHARE)
+        candidates["(c) + signs of intent"] = (set(names) - FEATURE_ONLY, p_rules, q, NGRAM_SHARE)
+        candidates["(c) no verdicts"] = (set(), p_rules, q, NGRAM_SHARE)
     if not args.no_base:
-        candidates["a (g8 recipe)"] = (set(names), p_base)
+        candidates["a (g8 recipe)"] = (set(names), p_base, q, NGRAM_SHARE)
     clean = {r for r in names if honest_ordinary[r][0] == 0}
-    candidates["b features, clean verdicts"] = (clean, p_rules)
+    candidates["b features, clean verdicts"] = (clean, p_rules, q, NGRAM_SHARE)
     for share in SHARES if not args.no_base else ():
         kept = {r for r in names if honest_ordinary[r][0] <= share * honest_ordinary[r][1]}
-        candidates[f"c {share:.2%} feat"] = (kept, p_rules)
-        candidates[f"c {share:.2%} drop"] = (kept, p_base)
-    candidates["all rules features, none verdict"] = (set(), p_rules)
-    candidates["shipped: FEATURE_ONLY features only"] = (set(names) - FEATURE_ONLY, p_rules)
+        candidates[f"c {share:.2%} feat"] = (kept, p_rules, q, NGRAM_SHARE)
+        candidates[f"c {share:.2%} drop"] = (kept, p_base, q, NGRAM_SHARE)
+    candidates["all rules features, none verdict"] = (set(), p_rules, q, NGRAM_SHARE)
+    verdicts = set(names) - FEATURE_ONLY
+    candidates["g10 verdicts (before g11's demotions)"] = (
+        set(names) - G10_FEATURE_ONLY,
+        p_rules,
+        q,
+        NGRAM_SHARE,
+    )
+    candidates["shipped: FEATURE_ONLY features only"] = (verdicts, p_rules, q, NGRAM_SHARE)
+    for other in args.share_other:
+        candidates[f"  + share {other:g} off English"] = (verdicts, p_rules, q, other)
+    if args.lang_weight != "none":
+        p_weighted, q_weighted = ngram(True, weigh=True), head(weigh=True)
+        for other in (NGRAM_SHARE, *args.share_other):
+            candidates[f"weighted {args.lang_weight}, share {other:g} off English"] = (
+                verdicts,
+                p_weighted,
+                q_weighted,
+                other,
+            )
+            candidates[f"  n-gram weighted only, share {other:g}"] = (
+                verdicts,
+                p_weighted,
+                q,
+                other,
+            )
     newest = [s for s in NEWEST if any(row["set"] == s for row in rows)]
     for budget in BUDGETS:
         print(f"\nbudget {budget:.2%}: pooled | " + " | ".join(short(s) for s in newest))
-        for name, (verdicts, p) in candidates.items():
-            threshold, flagged = judge(verdicts, p, budget)
+        for name, (verdicts, p, q_of, other) in candidates.items():
+            threshold, flagged = judge(verdicts, p, budget, q_of, other)
             per = [rates(flagged, [i for i in hard if rows[i]["set"] == s]) for s in newest]
             newest_rows = [i for i in hard if rows[i]["set"] in newest]
             line = f"  {name:<34} ({len(verdicts)} verdicts, t={threshold:.3f}) "
@@ -403,8 +528,11 @@ def main() -> None:
                     "      "
                     + ", ".join(f"{short(s)} {r}" for s, r in zip(sources, per_file, strict=True))
                 )
+            if args.langs:
+                print("      " + by_language(flagged, newest))
+                print("      " + reach(verdicts, p, other, threshold))
     if args.show:
-        for name, (verdicts, _) in candidates.items():
+        for name, (verdicts, *_) in candidates.items():
             print(name, sorted(set(names) - verdicts))
 
 

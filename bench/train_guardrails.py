@@ -4,11 +4,12 @@ Writes apps/guardrails/data/injection_model.json: hashed-feature logistic-regres
 weights (plain JSON, no pickle), the decision threshold and what they were trained on.
 
 Development data (TRAINING_SETS): every labelled injection set of bench/data except the
-held-out set still unread (guardrails_injection_heldout9.jsonl is never opened here):
-both halves of guardrails_injection.jsonl, the spent fresh, held-out 2, 3, 4, 5, 6, 7 and 8
-sets, and the development rows of guardrails_injection_more.jsonl, _train3.jsonl,
+held-out set still unread (guardrails_injection_heldout10.jsonl is never opened here):
+both halves of guardrails_injection.jsonl, the spent fresh, held-out 2, 3, 4, 5, 6, 7, 8
+and 9 sets, and the development rows of guardrails_injection_more.jsonl, _train3.jsonl,
 _train4.jsonl, _train5.jsonl, _train6.jsonl, _train7a.jsonl, _train7b.jsonl, _train8a.jsonl,
-_train8b.jsonl, _train8c.jsonl, _train9a.jsonl and _train9b.jsonl. Ordinary short questions
+_train8b.jsonl, _train8c.jsonl, _train9a.jsonl, _train9b.jsonl, _train10a.jsonl,
+_train10b.jsonl and _train10c.jsonl. Ordinary short questions
 (QUESTION_SETS: the questions of the semantic cache's dev2 pair set, never used to measure
 this detector) are added as more ordinary rows, so the classifier learns that "Do you store
 our prompts?" is not an attack.
@@ -42,7 +43,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-from collections import defaultdict  # noqa: E402
+from collections import Counter, defaultdict  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -74,6 +75,10 @@ TRAINING_SETS = (
     "guardrails_injection_heldout8.jsonl",
     "guardrails_injection_train9a.jsonl",
     "guardrails_injection_train9b.jsonl",
+    "guardrails_injection_heldout9.jsonl",
+    "guardrails_injection_train10a.jsonl",
+    "guardrails_injection_train10b.jsonl",
+    "guardrails_injection_train10c.jsonl",
 )
 QUESTION_SETS = ("semantic_cache_pairs_dev2.jsonl",)
 # The sources of the by-source cross-validation: each file was written by other hands.
@@ -87,6 +92,8 @@ RULE_FEATURES = True
 WORDS = True  # word unigrams and bigrams
 CHARS = (3, 4, 5)  # character n-gram lengths
 C_GRID = (10.0, 30.0, 100.0)
+# g11: rows of the languages with few rows count for more (language_weights).
+LANG_WEIGHT = "none"
 FOLDS = 5
 # Out-of-fold false positives allowed on the ordinary rows of the injection sets: well
 # under the product's 2% target, a margin for unseen text being harder than these rows
@@ -132,6 +139,23 @@ def load() -> list[dict[str, Any]]:
     return rows
 
 
+def language_weights(rows: list[dict[str, Any]], mode: str) -> Any:
+    """Each row's weight in training: 1 (``none``), or (``isqrt``, g11) the inverse square
+    root of its language's row count in the training sources, scaled to a mean of 1, so
+    that a language with few rows counts for more than its rows alone (the short questions
+    are English). The class balance is applied on top by the fit."""
+    import numpy as np
+
+    langs = [row.get("lang") or "en" for row in rows]
+    if mode == "none":
+        return np.ones(len(rows))
+    if mode != "isqrt":
+        raise ValueError(f"unknown language weighting {mode!r} (none or isqrt)")
+    counts = Counter(langs)
+    weights = np.array([counts[lang] ** -0.5 for lang in langs])
+    return weights / weights.mean()
+
+
 def matrix(
     texts: list[str],
     words: bool = WORDS,
@@ -161,7 +185,9 @@ def matrix(
     return csr_matrix((data, cols, indptr), shape=(len(texts), 1 << BITS))
 
 
-def out_of_fold(x: Any, labels: Any, owner: Any, splits: Any, c: float, rows: int) -> Any:
+def out_of_fold(
+    x: Any, labels: Any, owner: Any, splits: Any, c: float, rows: int, weights: Any
+) -> Any:
     """Each row's highest probability over its views, from models that did not see it."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
@@ -169,7 +195,7 @@ def out_of_fold(x: Any, labels: Any, owner: Any, splits: Any, c: float, rows: in
     oof = np.zeros(rows)
     for train_idx, val_idx in splits:
         model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
-        model.fit(x[train_idx], labels[train_idx])
+        model.fit(x[train_idx], labels[train_idx], sample_weight=weights[train_idx])
         for i, p in zip(owner[val_idx], model.predict_proba(x[val_idx])[:, 1], strict=True):
             oof[i] = max(oof[i], p)
     return oof
@@ -245,6 +271,12 @@ def main() -> None:
         "--no-rule-features", action="store_true", help="rule hits are not features (g8)"
     )
     parser.add_argument(
+        "--lang-weight",
+        choices=("none", "isqrt"),
+        default=LANG_WEIGHT,
+        help="weigh each row by its language (language_weights; g11: isqrt)",
+    )
+    parser.add_argument(
         "--chars", default=",".join(map(str, CHARS)), help="character n-gram lengths, e.g. 3,4,5"
     )
     parser.add_argument(
@@ -268,6 +300,7 @@ def main() -> None:
     with_rules = not args.no_rule_features
     x = matrix(texts, words, chars, args.intent_value, with_rules)
     view_labels, view_groups = labels[owner], [groups[i] for i in owner]
+    view_weights = language_weights(rows, args.lang_weight)[owner]
     view_sets = [rows[i]["set"] for i in owner]
     scored = [i for i in range(len(rows)) if hard[i]]
 
@@ -286,7 +319,7 @@ def main() -> None:
         line = f"C={c:<5}"
         if not args.no_kfold:
             folds = GroupKFold(n_splits=FOLDS).split(x, view_labels, view_groups)
-            kfold = out_of_fold(x, view_labels, owner, folds, c, len(rows))
+            kfold = out_of_fold(x, view_labels, owner, folds, c, len(rows), view_weights)
             t, k_rates, _ = decide(kfold, KFOLD_FP_BUDGET)
             line += (
                 f" k-fold: threshold={t:.3f} detection={k_rates['detection']:.3f}"
@@ -300,7 +333,8 @@ def main() -> None:
             oof = np.zeros(len(rows))
             np.maximum.at(oof, owner, saved)
         else:
-            oof = out_of_fold(x, view_labels, owner, by_source(view_sets), c, len(rows))
+            splits = by_source(view_sets)
+            oof = out_of_fold(x, view_labels, owner, splits, c, len(rows), view_weights)
         threshold, rates, flagged = decide(oof, args.fp_budget)
         print(
             f"{line} by source: threshold={threshold:.3f} detection={rates['detection']:.3f} "
@@ -321,11 +355,11 @@ def main() -> None:
                 text = " ".join(row["text"].split())[:160]
                 print(f"  {kind} {row['set']} {row.get('id', '')}: {text}")
     model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
-    model.fit(x, view_labels)
+    model.fit(x, view_labels, sample_weight=view_weights)
     coef = model.coef_[0]
     weights = {str(i): round(float(coef[i]), 4) for i in np.flatnonzero(np.abs(coef) >= 5e-4)}
     out = {
-        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g10.C{c}",
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g11.C{c}",
         "bits": BITS,
         "sublinear": SUBLINEAR,
         "words": words,
@@ -346,6 +380,7 @@ def main() -> None:
             "injections": int(labels.sum()),
             "benign": int((labels == 0).sum()),
             "c": c,
+            "language_weights": args.lang_weight,
             "fp_budget": args.fp_budget,
             "cv_by_source": rates,
         },

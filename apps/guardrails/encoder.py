@@ -52,19 +52,29 @@ class Head:
     # Since g9: from this n-gram probability up a view flags without the encoder (the
     # threshold of the average was chosen with this rule). Above 1: never.
     sure: float = 2.0
+    # Since g11: the n-gram share on a view apps/guardrails/language.py does not read as
+    # English, where the n-gram model has seen few rows of most languages. None: w.
+    ngram_share_other: float | None = None
+
+    def share(self, english: bool) -> float:
+        """The n-gram probability's share of the average for a view in English or not."""
+        if english or self.ngram_share_other is None:
+            return self.ngram_share
+        return self.ngram_share_other
 
     def probability(self, vector: list[float]) -> float:
         z = self.bias + math.fsum(w * v for w, v in zip(self.weights, vector, strict=True))
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
-    def can_flag(self, ngram: float) -> bool:
+    def can_flag(self, ngram: float, english: bool = True) -> bool:
         """Whether the encoder decides: the average could reach the threshold, at the
         head's highest answer, and the n-gram model is not sure on its own."""
-        reachable = self.ngram_share * ngram + (1.0 - self.ngram_share) >= self.threshold
-        return reachable and ngram < self.sure
+        w = self.share(english)
+        return w * ngram + (1.0 - w) >= self.threshold and ngram < self.sure
 
-    def average(self, ngram: float, head: float) -> float:
-        return self.ngram_share * ngram + (1.0 - self.ngram_share) * head
+    def average(self, ngram: float, head: float, english: bool = True) -> float:
+        w = self.share(english)
+        return w * ngram + (1.0 - w) * head
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Head:
@@ -80,6 +90,9 @@ class Head:
             threshold=float(data["threshold"]),
             max_chars=int(data["max_chars"]),
             sure=float(data.get("ngram_sure", 2.0)),
+            ngram_share_other=(
+                float(data["ngram_share_other"]) if "ngram_share_other" in data else None
+            ),
         )
 
 

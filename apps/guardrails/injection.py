@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from apps.guardrails import encoder
 from apps.guardrails.classifier import shipped
 from apps.guardrails.injection_rules import FEATURE_ONLY, RULES_VERSION, rule_scan
+from apps.guardrails.language import is_english
 from apps.guardrails.normalize import decoded_runs, normalize
 from apps.guardrails.spelling import respellings
 
@@ -44,7 +45,8 @@ def rule_match(normalized: str) -> tuple[str, str] | None:
     return _verdict(rule_scan(normalized))
 
 
-Scored = list[tuple[float, str, bool]]  # (n-gram probability, view, encoded) per view
+# (n-gram probability, view, encoded, read as English) per view
+Scored = list[tuple[float, str, bool, bool]]
 
 
 def _first_stage(text: str) -> InjectionResult | Scored:
@@ -58,7 +60,8 @@ def _first_stage(text: str) -> InjectionResult | Scored:
         found = _verdict(hits)
         if found is not None:
             return InjectionResult(1.0, True, found[0], found[1], encoded)
-        scored.append((model.probability(view, [name for name, _ in hits]), view, encoded))
+        probability = model.probability(view, [name for name, _ in hits])
+        scored.append((probability, view, encoded, is_english(view)))
     return scored
 
 
@@ -69,9 +72,9 @@ def _second_stage(scored: Scored) -> InjectionResult:
     threshold = shipped().threshold
     head = encoder.head()
     best = InjectionResult(0.0, False, "", "", False)
-    ordered = sorted(scored, key=lambda found: (head.can_flag(found[0]), -found[0]))
-    for probability, view, encoded in ordered:
-        score, flagged, reason = _judge(probability, view, threshold)
+    ordered = sorted(scored, key=lambda found: (head.can_flag(found[0], found[3]), -found[0]))
+    for probability, view, encoded, english in ordered:
+        score, flagged, reason = _judge(probability, view, english, threshold)
         if flagged:
             return InjectionResult(score, True, reason, view[:80], encoded)
         if score > best.score:
@@ -96,22 +99,25 @@ async def adetect(text: str) -> InjectionResult:
     if isinstance(first, InjectionResult):
         return first
     head = encoder.head()
-    if any(head.can_flag(probability) for probability, _, _ in first):
+    if any(head.can_flag(probability, english) for probability, _, _, english in first):
         return await asyncio.to_thread(_second_stage, first)
     return _second_stage(first)
 
 
-def _judge(ngram: float, view: str, ngram_threshold: float) -> tuple[float, bool, str]:
+def _judge(
+    ngram: float, view: str, english: bool, ngram_threshold: float
+) -> tuple[float, bool, str]:
     """A view's score, verdict and reason: the n-gram probability where it is sure on its
     own (g9), the average with the encoder's head where it can change the verdict and
-    runs here, else the n-gram probability at its threshold."""
+    runs here (with the n-gram model's share for the view's language, g11), else the
+    n-gram probability at its threshold."""
     head = encoder.head()
     if ngram >= head.sure:
         return ngram, True, "classifier"
-    if head.can_flag(ngram):
+    if head.can_flag(ngram, english):
         found = encoder.probability(view)
         if found is not None:
-            score = head.average(ngram, found)
+            score = head.average(ngram, found, english)
             return score, score >= head.threshold, "classifier+e5"
     # Under the band the n-gram model decides at its own threshold, which lies inside the
     # band (tests/guardrails/test_encoder.py): so this is "not flagged" with the encoder

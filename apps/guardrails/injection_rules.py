@@ -394,32 +394,45 @@ ALL_COMPILED: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 # Since g9 every rule's hit is a feature of the n-gram model (apps/guardrails/classifier.py):
 # an input the model weighs, learnt by source like every other feature. These rules are
 # features only: each flagged an ordinary text in a file that could be read only after it
-# last changed (bench/rules_by_source.py; docs/guardrails-model-card.md, g9). The others
-# still flag a text on their own.
-FEATURE_ONLY: frozenset[str] = frozenset(
-    {
-        "override.es",
-        "override.forget_everything",
-        "extraction.repeat_above",
-        "extraction.verbatim_setup",
-        "extraction.hidden_setup",
-        "exfiltration.credentials",
-        "exfiltration.other_users",
-        "exfiltration.history_out",
-        "exfiltration.others_records",
-        "tool.no_confirmation",
-        "tool.silent",
-        "document.for_models",
-        "document.model_reading",
-        "roleplay.dev_mode_any",
-        "override.ignore_prior",
-        "exfiltration.others_data",
-        "override.ignore_yours",
-        "extraction.system_prompt",
-        "roleplay.evil",
-        "tool.call_destructive",
-    }
-)
+# last changed (bench/rules_by_source.py; docs/guardrails-model-card.md, g9, g10 and g11).
+# Each is recorded once, with the detector version that demoted it; the others still flag
+# a text on their own.
+DEMOTED: dict[str, str] = {
+    "override.es": "g9",
+    "override.forget_everything": "g9",
+    "extraction.repeat_above": "g9",
+    "extraction.verbatim_setup": "g9",
+    "extraction.hidden_setup": "g9",
+    "exfiltration.credentials": "g9",
+    "exfiltration.other_users": "g9",
+    "exfiltration.history_out": "g9",
+    "exfiltration.others_records": "g9",
+    "tool.no_confirmation": "g9",
+    "tool.silent": "g9",
+    "document.for_models": "g9",
+    "document.model_reading": "g9",
+    "roleplay.dev_mode_any": "g10",
+    "override.ignore_prior": "g10",
+    "exfiltration.others_data": "g10",
+    "override.ignore_yours": "g10",
+    "extraction.system_prompt": "g10",
+    "roleplay.evil": "g10",
+    "tool.call_destructive": "g10",
+    # Held-out 9's two false positives (an incident report quoting an attack; a Spanish
+    # e-mail about why the assistant refuses): both rules last changed before it was read.
+    "extraction.reveal_instructions": "g11",
+    "roleplay.never_refuses": "g11",
+    # An ordinary hit in train10b, merged after the rule last changed.
+    "override.fr": "g11",
+}
+FEATURE_ONLY: frozenset[str] = frozenset(DEMOTED)
+
+
+def demoted_before(version: str) -> frozenset[str]:
+    """The rules that were features only before detector ``version`` ("g11"): for a
+    bench candidate that reproduces an earlier detector's verdicts."""
+    number = int(version.removeprefix("g"))
+    return frozenset(n for n, since in DEMOTED.items() if int(since.removeprefix("g")) < number)
 
 
 def rule_scan(normalized: str) -> list[tuple[str, str]]:

@@ -30,14 +30,14 @@ def no_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     encoder._load.cache_clear()
 
 
-def test_the_head_ships_as_plain_json_and_never_saw_held_out_9() -> None:
+def test_the_head_ships_as_plain_json_and_never_saw_held_out_10() -> None:
     data = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))
     assert len(data["weights"]) == 384
     assert data["prefix"] in ("query", "passage")
     assert 0.0 < data["ngram_share"] < 1.0
     assert 0.0 < data["threshold"] < 1.0
-    assert not [name for name in data["trained_on"]["files"] if "heldout9" in name]
-    assert "bench/data/guardrails_injection_heldout8.jsonl" in data["trained_on"]["files"]
+    assert not [name for name in data["trained_on"]["files"] if "heldout10" in name]
+    assert "bench/data/guardrails_injection_heldout9.jsonl" in data["trained_on"]["files"]
 
 
 def test_a_view_reaches_the_encoder_only_where_the_average_can_reach_the_threshold() -> None:
@@ -47,6 +47,17 @@ def test_a_view_reaches_the_encoder_only_where_the_average_can_reach_the_thresho
     assert head.can_flag(0.67)
     assert head.average(0.5, 1.0) == pytest.approx(0.7)
     assert head.probability([0.0] * 384) == 0.5
+
+
+def test_a_view_not_in_english_gives_the_encoder_its_own_say() -> None:
+    head = encoder.Head("t", "query", (0.0,) * 384, 0.0, 0.6, 0.8, 1000, ngram_share_other=0.2)
+    # English as before; otherwise 0.2 p + 0.8 >= 0.8 from p = 0 up
+    assert not head.can_flag(0.5)
+    assert head.can_flag(0.01, english=False)
+    assert head.average(0.5, 1.0, english=False) == pytest.approx(0.9)
+    assert head.average(0.5, 1.0) == pytest.approx(0.7)
+    without = encoder.Head("t", "query", (0.0,) * 384, 0.0, 0.6, 0.8, 1000)
+    assert without.average(0.5, 1.0, english=False) == pytest.approx(0.7)
 
 
 def test_a_view_the_n_gram_model_is_sure_of_flags_without_the_encoder(

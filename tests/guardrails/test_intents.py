@@ -272,11 +272,21 @@ def test_the_benchmark_headlines_held_out_8_as_spent_without_held_out_9(tmp_path
     assert found["headline"] == "held-out 8 (spent: scored once on g9, trained on since g10)"
 
 
-def test_the_benchmark_makes_held_out_9_the_headline_when_it_is_there(tmp_path: Path) -> None:
+def test_the_benchmark_headlines_held_out_9_as_spent_without_held_out_10(tmp_path: Path) -> None:
     _write(tmp_path / bench.HELDOUT8, HELD_OUT[:2])
     _write(tmp_path / bench.HELDOUT9, HELD_OUT[1:])
     found = bench.headline_rates(tmp_path)
     assert found["injection_detection_rate_heldout9"] == found["injection_detection_rate"] == 0.0
     assert found["heldout9_benign"] == 1
     assert found["injection_detection_rate_heldout8"] == 0.5
-    assert found["headline"] == "held-out 9 (written apart from g10)"
+    assert found["headline"] == "held-out 9 (spent: scored once on g10, trained on since g11)"
+
+
+def test_the_benchmark_makes_held_out_10_the_headline_when_it_is_there(tmp_path: Path) -> None:
+    _write(tmp_path / bench.HELDOUT9, HELD_OUT[:2])
+    _write(tmp_path / bench.HELDOUT10, HELD_OUT[1:])
+    found = bench.headline_rates(tmp_path)
+    assert found["injection_detection_rate_heldout10"] == found["injection_detection_rate"] == 0.0
+    assert found["heldout10_benign"] == 1
+    assert found["injection_detection_rate_heldout9"] == 0.5
+    assert found["headline"] == "held-out 10 (written apart from g11)"
