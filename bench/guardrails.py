@@ -192,8 +192,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def latency(repeats: int) -> dict[str, Any]:
-    rows = [row for row in load("guardrails_injection.jsonl") if row["split"] == "test"]
+def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
+    """Added time per request over ``rows`` (the texts of a held-out set or the test half)."""
     canary = "zq0123456789abcd"
     per_request: list[float] = []
     # CPU time of this thread too: on a shared machine the wall-clock p95 is mostly the
@@ -272,7 +272,22 @@ def main() -> None:
     result.update(set_rates("guardrails_injection_heldout2.jsonl", "heldout2"))
     result.update(headline_rates())
     result.update(pii_rates())
-    result.update(latency(2 if args.quick else 10))
+    repeats = 2 if args.quick else 10
+    test_half_rows = [r for r in load("guardrails_injection.jsonl") if r["split"] == "test"]
+    result.update(latency(test_half_rows, repeats))
+    # The same on a new writer's texts (the held-out set written apart): on the test half,
+    # which the detector was trained on, the encoder's band is rarely reached; on text it
+    # has not seen it is reached as often as on real traffic.
+    if "heldout10_injections" in result:
+        new_writer = latency(load(HELDOUT10), repeats)
+        for key in (
+            "added_p50_ms",
+            "added_p95_ms",
+            "added_cpu_p95_ms_ordinary",
+            "encoder_share_ordinary",
+            "encoder_share_attacks",
+        ):
+            result[f"{key}_new_writer"] = new_writer[key]
 
     def rates_of(label: str, suffix: str, target: bool = False) -> list[tuple[str, str, str]]:
         detection, fpr = (
@@ -324,6 +339,29 @@ def main() -> None:
             "reach the e5 stage: English / not",
             f"{result['encoder_share_english']:.1%} / {result['encoder_share_not_english']:.1%}",
             "",
+        ),
+        *(
+            [
+                (
+                    "added p50 / p95, held-out 10",
+                    f"{result['added_p50_ms_new_writer']:.2f} / "
+                    f"{result['added_p95_ms_new_writer']:.2f} ms",
+                    "<= 5 ms",
+                ),
+                (
+                    "added CPU p95, held-out 10's ordinary",
+                    f"{result['added_cpu_p95_ms_ordinary_new_writer']:.2f} ms",
+                    "",
+                ),
+                (
+                    "reach e5, held-out 10: ordinary / attacks",
+                    f"{result['encoder_share_ordinary_new_writer']:.1%} / "
+                    f"{result['encoder_share_attacks_new_writer']:.1%}",
+                    "",
+                ),
+            ]
+            if "added_p95_ms_new_writer" in result
+            else []
         ),
         ("per streamed sentence p50", f"{result['stream_sentence_p50_ms']:.3f} ms", ""),
         ("per streamed sentence p95", f"{result['stream_sentence_p95_ms']:.3f} ms", ""),
