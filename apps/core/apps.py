@@ -8,6 +8,7 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
 
+        from apps.core import checks  # noqa: F401 - registers the system checks
         from apps.core.db_pool import use_idle_check
         from apps.core.metrics import celery_queue_depth, register_scrape_collector
 

@@ -83,3 +83,35 @@ def test_the_installed_apps_menus() -> None:
         "Members",
     ]
     assert [i.label for i in menu("platform")] == ["Operator console"]
+
+
+def test_manage_py_check_names_a_forks_sidebar_mistakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from apps.core import checks
+
+    assert checks.sidebar_items_resolve(None) == []
+    broken = [
+        config(
+            item("notes", 35),  # no URL "notes:index", no icon template
+            NavItem(
+                section="ops",
+                label="Ops",
+                url_name="operator",
+                icon="includes/icons/operator.svg",
+                order=5,
+                lights=("operator",),
+                menu="platform",
+            ),
+        )
+    ]
+    monkeypatch.setattr(checks, "declared_items", lambda: declared_items(broken))
+    monkeypatch.setattr(checks, "declared_sections", lambda: declared_sections(broken))
+    assert [(e.id, e.msg) for e in checks.sidebar_items_resolve(None)] == [
+        (
+            "core.E002",
+            "Sidebar item 'Notes': no URL 'notes:index' that takes the organisation slug.",
+        ),
+        ("core.E003", "Sidebar item 'Notes': no template 'includes/icons/notes.svg' for its icon."),
+    ]
+    clash = [config(item("a", 1, "x")), config(item("b", 2, "x"))]
+    monkeypatch.setattr(checks, "declared_sections", lambda: declared_sections(clash))
+    assert [e.id for e in checks.sidebar_items_resolve(None)] == ["core.E001"]
