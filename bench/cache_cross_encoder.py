@@ -1,4 +1,4 @@
-"""Rounds 9 and 10: MiniLM fine-tuned as a cross-encoder that reads both questions.
+"""Rounds 9 to 11: MiniLM fine-tuned as a cross-encoder that reads both questions.
 
 Round 8 found that two sentence vectors (MiniLM's, e5's) cannot tell "convert A to B"
 from "B to A": the pair must be read together. Here the bundled all-MiniLM-L6-v2
@@ -16,16 +16,18 @@ Variants (``--variant``):
   all six layers, plus the head. A full forward and backward per step (about 3x ``top2``).
 * ``trunc`` (round 10: a reader cheap enough for the request path): MiniLM cut to its
   first ``--layers`` layers; the lowest ``--frozen`` kept as they are (their output
-  computed once, as for ``top2``), the layers over them and the head trained.
+  computed once, as for ``top2``), the layers over them and the head trained. Round 11:
+  ``--frozen 0``, every layer trained, the embeddings frozen (their output computed once).
 
 ``--near-weight W`` weights each near-miss W times in the loss, and ``--mine M`` adds
 W * M * p for a near-miss the model currently scores p (hard near-misses weigh more): the
-every-file rule's cutoff lives at the top of the ranking.
+every-file rule's cutoff lives at the top of the ranking. ``--pairwise W`` adds W times a
+logistic loss on each paraphrase over each near-miss of the same file in a batch.
 
 Cross-validation by file: the development files (bench/cache_pairs.py, split "dev",
-twelve in round 10; the newest writer's, LEFT_OUT, is kept apart; the unscored seventh
-test set is never opened: its path is pointed elsewhere before the pairs are read) go to
-FOLDS folds, whole files, test5 and test6 apart; each
+fourteen in round 11, test7 among them; the newest writer's, LEFT_OUT, is kept apart; the
+unscored eighth test set is never opened: its path is pointed elsewhere before the pairs
+are read) go to FOLDS folds (``--folds``), whole files, test5 and test6 apart; each
 pair is scored by the model trained on the other folds. Then, each under round 7's rule
 (the cutoff the lowest at which every file's near-misses served by file stay within 1%,
 read on the out-of-fold scores):
@@ -35,22 +37,24 @@ read on the out-of-fold scores):
 * (c) the CE's log-odds as a 37th feature of round 7's trees (each row's CE score from
   the fold model that never saw its file; the trees fitted by file as in round 7).
 
-``--left-out NPZ`` then scores the newest writer's file (LEFT_OUT, read by no model here;
-round 9 did this for dev6) with each candidate at its cross-validated cutoff: (a) and (c)
-with trees fitted on all the development files, the CE of fold 0 (``--save-model X.npz``
-writes each fold's as ``X_fold<N>.npz``), and the shipped decision beside them.
+``--left-out [NPZ ...]`` then scores the newest writer's file (LEFT_OUT, read by no model
+here; round 9 did this for dev6) with each candidate at its cross-validated cutoff: (a) and
+(c) with trees fitted on all the development files, each CE given (``--save-model X.npz``
+writes each fold's as ``X_fold<N>.npz``; ``--all-files X.npz`` trains one on every
+development file), and the shipped decision beside them.
 
 ``--latency NPZ``: one pair's CE forward on one thread (torch, and numpy float32 with the
 same weights, checked equal to 1e-4), CPU ms p50/p95 over LATENCY_PAIRS dev pairs, and
 the resident memory. ``--numpy-only NPZ``: the numpy forward as a web process would run
 it (base weights from the package's model.safetensors, word pieces from its
 tokenizer.json, torch never imported). Results: docs/adr/0010-semantic-cache-decision.md
-(round-9 and round-10 addenda); nothing here is shipped.
+(round-9 to round-11 addenda); nothing here is shipped.
 
     .venv/bin/python bench/cache_cross_encoder.py [--variant top2|lora|trunc]
         [--layers 3] [--frozen 2] [--epochs 1] [--near-weight 2] [--mine 1]
-        [--floors 0.55] [--folds-only N] [--scores FILE] [--save-model NPZ]
-        [--left-out NPZ] [--json FILE]
+        [--pairwise 1] [--folds 2] [--max-length 40] [--grid round7|recipe]
+        [--floors 0.55] [--folds-only N] [--scores FILE] [--merge FILE] [--save-model NPZ]
+        [--all-files NPZ] [--left-out [NPZ ...]] [--json FILE]
     .venv/bin/python bench/cache_cross_encoder.py --latency NPZ | --numpy-only NPZ
 """
 
