@@ -1,4 +1,4 @@
-"""Rounds 9 and 10: MiniLM fine-tuned as a cross-encoder that reads both questions.
+"""Rounds 9 to 11: MiniLM fine-tuned as a cross-encoder that reads both questions.
 
 Round 8 found that two sentence vectors (MiniLM's, e5's) cannot tell "convert A to B"
 from "B to A": the pair must be read together. Here the bundled all-MiniLM-L6-v2
@@ -16,16 +16,18 @@ Variants (``--variant``):
   all six layers, plus the head. A full forward and backward per step (about 3x ``top2``).
 * ``trunc`` (round 10: a reader cheap enough for the request path): MiniLM cut to its
   first ``--layers`` layers; the lowest ``--frozen`` kept as they are (their output
-  computed once, as for ``top2``), the layers over them and the head trained.
+  computed once, as for ``top2``), the layers over them and the head trained. Round 11:
+  ``--frozen 0``, every layer trained, the embeddings frozen (their output computed once).
 
 ``--near-weight W`` weights each near-miss W times in the loss, and ``--mine M`` adds
 W * M * p for a near-miss the model currently scores p (hard near-misses weigh more): the
-every-file rule's cutoff lives at the top of the ranking.
+every-file rule's cutoff lives at the top of the ranking. ``--pairwise W`` adds W times a
+logistic loss on each paraphrase over each near-miss of the same file in a batch.
 
 Cross-validation by file: the development files (bench/cache_pairs.py, split "dev",
-twelve in round 10; the newest writer's, LEFT_OUT, is kept apart; the unscored seventh
-test set is never opened: its path is pointed elsewhere before the pairs are read) go to
-FOLDS folds, whole files, test5 and test6 apart; each
+fourteen in round 11, test7 among them; the newest writer's, LEFT_OUT, is kept apart; the
+unscored eighth test set is never opened: its path is pointed elsewhere before the pairs
+are read) go to FOLDS folds (``--folds``), whole files, test5 and test6 apart; each
 pair is scored by the model trained on the other folds. Then, each under round 7's rule
 (the cutoff the lowest at which every file's near-misses served by file stay within 1%,
 read on the out-of-fold scores):
@@ -35,22 +37,24 @@ read on the out-of-fold scores):
 * (c) the CE's log-odds as a 37th feature of round 7's trees (each row's CE score from
   the fold model that never saw its file; the trees fitted by file as in round 7).
 
-``--left-out NPZ`` then scores the newest writer's file (LEFT_OUT, read by no model here;
-round 9 did this for dev6) with each candidate at its cross-validated cutoff: (a) and (c)
-with trees fitted on all the development files, the CE of fold 0 (``--save-model X.npz``
-writes each fold's as ``X_fold<N>.npz``), and the shipped decision beside them.
+``--left-out [NPZ ...]`` then scores the newest writer's file (LEFT_OUT, read by no model
+here; round 9 did this for dev6) with each candidate at its cross-validated cutoff: (a) and
+(c) with trees fitted on all the development files, each CE given (``--save-model X.npz``
+writes each fold's as ``X_fold<N>.npz``; ``--all-files X.npz`` trains one on every
+development file), and the shipped decision beside them.
 
 ``--latency NPZ``: one pair's CE forward on one thread (torch, and numpy float32 with the
 same weights, checked equal to 1e-4), CPU ms p50/p95 over LATENCY_PAIRS dev pairs, and
 the resident memory. ``--numpy-only NPZ``: the numpy forward as a web process would run
 it (base weights from the package's model.safetensors, word pieces from its
 tokenizer.json, torch never imported). Results: docs/adr/0010-semantic-cache-decision.md
-(round-9 and round-10 addenda); nothing here is shipped.
+(round-9 to round-11 addenda); nothing here is shipped.
 
     .venv/bin/python bench/cache_cross_encoder.py [--variant top2|lora|trunc]
         [--layers 3] [--frozen 2] [--epochs 1] [--near-weight 2] [--mine 1]
-        [--floors 0.55] [--folds-only N] [--scores FILE] [--save-model NPZ]
-        [--left-out NPZ] [--json FILE]
+        [--pairwise 1] [--folds 2] [--max-length 40] [--grid round7|recipe]
+        [--floors 0.55] [--folds-only N] [--scores FILE] [--merge FILE] [--save-model NPZ]
+        [--all-files NPZ] [--left-out [NPZ ...]] [--json FILE]
     .venv/bin/python bench/cache_cross_encoder.py --latency NPZ | --numpy-only NPZ
 """
 
@@ -93,23 +97,24 @@ HEADS = 12
 LATENCY_PAIRS = 300
 RESULTS = ROOT / "bench" / "results"
 ROUND7 = tuple(pair_model.FEATURES)
-LEFT_OUT = "dev7"  # the newest writer: read by no model here, scored with --left-out
+GRID: list[Any] = [(3, 200, 0.05)]  # the trees' shapes: round 7's (--grid recipe: version 7's)
+LEFT_OUT = "dev8"  # the newest writer: read by no model here, scored with --left-out
 
 
-def _without_test7() -> list[Pair]:
-    """Every development file; the seventh test set (the unscored measure) is not opened:
+def _without_test8() -> list[Pair]:
+    """Every development file; the eighth test set (the unscored measure) is not opened:
     its path points elsewhere while the files are read."""
-    unread = cache_pairs.TEST7
-    cache_pairs.TEST7 = ROOT / "bench" / "data" / "__not_read__.jsonl"
+    unread = cache_pairs.TEST8
+    cache_pairs.TEST8 = ROOT / "bench" / "data" / "__not_read__.jsonl"
     try:
         return [p for p in cache_pairs.load_pairs() if p.split == "dev"]
     finally:
-        cache_pairs.TEST7 = unread
+        cache_pairs.TEST8 = unread
 
 
 def dev_pairs() -> list[Pair]:
     """The development pairs but the newest writer's (LEFT_OUT, scored apart)."""
-    return [p for p in _without_test7() if p.source != LEFT_OUT]
+    return [p for p in _without_test8() if p.source != LEFT_OUT]
 
 
 def assign_folds(pairs: list[Pair]) -> dict[str, int]:
@@ -286,7 +291,8 @@ class CrossEncoder:
 
 
 def lower_states(enc: Encoder, ids: list[list[int]], sep: int, frozen: int = FROZEN) -> list[Any]:
-    """Each sequence's output of the frozen layers 0..frozen-1 (no padding kept)."""
+    """Each sequence's output of the embeddings and the frozen layers 0..frozen-1 (no
+    padding kept; with ``frozen`` 0, the embeddings' output alone)."""
     torch = enc.torch
     out: list[Any] = [None] * len(ids)
     started = time.perf_counter()
@@ -327,6 +333,7 @@ def train_fold(
     labels: list[float],
     train: list[int],
     sep: int,
+    sources: list[str] | None = None,
 ) -> CrossEncoder:
     torch = enc.torch
     torch.manual_seed(SEED)
@@ -360,12 +367,26 @@ def train_fold(
             )
             loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y, weight=weight)
             loss = loss * len(index) / float(weight.sum())
+            if args.pairwise and sources is not None:
+                # Each paraphrase over each near-miss of the same file in the batch.
+                same = torch.tensor([[sources[i] == sources[j] for j in index] for i in index])
+                wanted = same & (y[:, None] > 0.5) & (y[None, :] < 0.5)
+                if bool(wanted.any()):
+                    gap = z[None, :] - z[:, None]  # [i, j]: near-miss j's score over i's
+                    loss = loss + args.pairwise * torch.nn.functional.softplus(gap[wanted]).mean()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             scheduler.step()
             step += 1
-            total += float(loss)
+            total += float(loss.detach())
+            if n == 49 and epoch == 0:
+                per = (time.perf_counter() - started) / 50
+                print(
+                    f"    first 50 batches: {per:.2f}s a batch, about "
+                    f"{per * steps / 60:.0f} min for this model's {steps} batches",
+                    flush=True,
+                )
             if n % 100 == 99:
                 print(
                     f"    epoch {epoch} batch {n + 1}: loss {total / 100:.4f} (last 100) "
@@ -395,13 +416,14 @@ def score(
     return out
 
 
-def cross_validate(args: argparse.Namespace, dev: list[Pair]) -> dict[str, list[float]]:
-    """Out-of-fold log-odds of every dev pair, in both orders: {"cn": ..., "nc": ...}."""
+def sequences(
+    args: argparse.Namespace, dev: list[Pair]
+) -> tuple[Encoder, int, list[list[int]], list[float], list[Any] | None]:
+    """(encoder, [SEP] id, word pieces, labels, the frozen part's output or None) of every
+    dev pair in both orders."""
     enc = Encoder()
     enc.torch.set_num_threads(2)
     sep = enc.tokenizer.sep_token_id
-    folds = assign_folds(dev)
-    print("folds:", {f: sorted(s for s, g in folds.items() if g == f) for f in range(FOLDS)})
     # Sequence 2i is pair i as (cached, new), 2i + 1 as (new, cached).
     cn = enc.encode([p.cached for p in dev], [p.new for p in dev])
     nc = enc.encode([p.new for p in dev], [p.cached for p in dev])
@@ -413,14 +435,37 @@ def cross_validate(args: argparse.Namespace, dev: list[Pair]) -> dict[str, list[
     )
     states = None
     frozen = {"top2": FROZEN, "lora": 0}.get(args.variant, args.frozen)
-    if frozen:
+    if frozen == 0 and args.variant == "trunc":
+        # Every layer trained, the embeddings frozen: their output computed once.
+        states = lower_states(enc, ids, sep, 0)
+    elif frozen:
         # The frozen layers' output depends on the pairs only: kept between runs.
-        cache = RESULTS / f"ce_lower_states_{len(ids)}_{frozen}.pt"
+        cache = RESULTS / f"ce_lower_states_{len(ids)}_{frozen}_{MAX_LENGTH}.pt"
         if cache.exists():
             states = enc.torch.load(cache)
         else:
             states = lower_states(enc, ids, sep, frozen)
             enc.torch.save(states, cache)
+    return enc, sep, ids, labels, states
+
+
+def train_all(args: argparse.Namespace, dev: list[Pair], path: Path) -> None:
+    """One reader trained on every development pair (both orders), saved as ``path``:
+    the reader a release would ship, scored on a file none of it saw (--left-out)."""
+    enc, sep, ids, labels, states = sequences(args, dev)
+    started = time.perf_counter()
+    print(f"all files: training on {len(ids)} sequences", flush=True)
+    sources = [p.source for p in dev for _ in (0, 1)]
+    model = train_fold(enc, args, states, ids, labels, list(range(len(ids))), sep, sources)
+    save_delta(model, path)
+    print(f"all files done in {time.perf_counter() - started:.0f}s: {path}", flush=True)
+
+
+def cross_validate(args: argparse.Namespace, dev: list[Pair]) -> dict[str, list[float]]:
+    """Out-of-fold log-odds of every dev pair, in both orders: {"cn": ..., "nc": ...}."""
+    enc, sep, ids, labels, states = sequences(args, dev)
+    folds = assign_folds(dev)
+    print("folds:", {f: sorted(s for s, g in folds.items() if g == f) for f in range(FOLDS)})
     out = {"cn": [math.nan] * len(dev), "nc": [math.nan] * len(dev)}
     chosen = range(FOLDS) if args.folds_only is None else args.folds_only
     for fold in chosen:
@@ -428,7 +473,8 @@ def cross_validate(args: argparse.Namespace, dev: list[Pair]) -> dict[str, list[
         held = [i for i in range(len(ids)) if folds[dev[i // 2].source] == fold]
         started = time.perf_counter()
         print(f"fold {fold}: training on {len(train)} sequences", flush=True)
-        model = train_fold(enc, args, states, ids, labels, train, sep)
+        sources = [p.source for p in dev for _ in (0, 1)]
+        model = train_fold(enc, args, states, ids, labels, train, sep, sources)
         scored = score(enc, model, args.variant, states, ids, held, sep)
         for i, z in scored.items():
             out["cn" if i % 2 == 0 else "nc"][i // 2] = z
@@ -472,6 +518,7 @@ def rule_table(dev: list[Pair], found: dict[str, Any]) -> dict[str, Any]:
         "paraphrases": forest["by_file_paraphrase_hit_rate"],
         "near_misses": forest["by_file_wrong_hit_rate"],
         "cutoff": forest["cutoff"],
+        "spec": forest["spec"],
         "per_file": forest["by_file_per_file"],
     }
 
@@ -525,7 +572,7 @@ def candidates(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The three candidates at both floors: (their by-file tables, train_at's results of
     (a) and (c) for the dev6 check)."""
-    trainer.FOREST_GRID = cast(Any, ((3, 200, 0.05),))  # round 7's shape
+    trainer.FOREST_GRID = cast(Any, tuple(GRID))
     cn, nc = scores["cn"], scores["nc"]
     both = [(a + b) / 2 for a, b in zip(cn, nc, strict=True)]
     values = [
@@ -563,7 +610,7 @@ def needs_ce_share(found: dict[str, Any]) -> float:
     features = (*ROUND7, "ce")
     pair_model.FEATURES = cast(Any, features)
     try:
-        base, exported = trainer.export_trees(trainer.fit(rows, (3, 200, 0.05)))
+        base, exported = trainer.export_trees(trainer.fit(rows, tuple(found["forest"]["spec"])))
         forest = pair_model.Forest.from_json(
             {
                 "embedding_model": cache_pairs.MODEL_NAME,
@@ -587,6 +634,24 @@ def needs_ce_share(found: dict[str, Any]) -> float:
             low, high = low + a, high + b
         needed += low < cut <= high
     return round(needed / max(1, len(rows)), 4)
+
+
+def aucs_by_file(dev: list[Pair], scores: dict[str, list[float]]) -> dict[str, float]:
+    """The CE's out-of-fold AUC: pooled in each order and both averaged, then per file
+    (cached-new order)."""
+    from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
+
+    labels = [p.paraphrase for p in dev]
+    both = [(a + b) / 2 for a, b in zip(scores["cn"], scores["nc"], strict=True)]
+    out = {
+        "pooled cn": roc_auc_score(labels, scores["cn"]),
+        "pooled nc": roc_auc_score(labels, scores["nc"]),
+        "pooled both": roc_auc_score(labels, both),
+    }
+    for source in sorted({p.source for p in dev}):
+        index = [i for i, p in enumerate(dev) if p.source == source]
+        out[source] = roc_auc_score([labels[i] for i in index], [scores["cn"][i] for i in index])
+    return {k: round(float(v), 4) for k, v in out.items()}
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -613,7 +678,7 @@ def print_table(results: dict[str, Any]) -> None:
 
 def left_out_pairs() -> list[Pair]:
     """The newest writer's pairs (LEFT_OUT), kept out of the cross-validation."""
-    return [p for p in _without_test7() if p.source == LEFT_OUT]
+    return [p for p in _without_test8() if p.source == LEFT_OUT]
 
 
 def ce_logits(pairs: list[Pair], delta: Path) -> list[float]:
@@ -631,26 +696,20 @@ def ce_logits(pairs: list[Pair], delta: Path) -> list[float]:
 
 
 def left_out_rates(
-    dev: list[Pair],
-    similarity: list[float],
-    values: list[dict[str, float]],
     results: dict[str, Any],
     found: dict[str, Any],
-    delta: Path,
+    deltas: list[Path],
     floors: tuple[float, ...],
 ) -> dict[str, Any]:
     """Each candidate on the left-out file at the cutoff its cross-validation chose: (a)
-    and (c) with trees fitted on all the development files (as a release would), (b) with
-    fold 0's CE (no CE saw the file), and the shipped decision (round 7,
-    ``decision.decide``) beside them."""
+    and (c) with trees fitted on all the development files (as a release would), (b) and
+    (c) with each CE of ``deltas`` (fold readers: none saw the file; or one trained on
+    every development file), and the shipped decision (``decision.decide``) beside them."""
     six = left_out_pairs()
     vectors = embed_pairs(six)
     sim6 = cosines(vectors)
-    z6 = ce_logits(six, delta)
-    values6 = [
-        {**decision.pair_features(p.new, p.cached, cos), "ce": z}
-        for p, cos, z in zip(six, sim6, z6, strict=True)
-    ]
+    base6 = [decision.pair_features(p.new, p.cached, cos) for p, cos in zip(six, sim6, strict=True)]
+    readers = {delta.stem: ce_logits(six, delta) for delta in deltas}
     paraphrases = sum(p.paraphrase for p in six)
     near = len(six) - paraphrases
 
@@ -671,7 +730,7 @@ def left_out_rates(
         ).hit
         for p, cos, (u, v) in zip(six, sim6, vectors, strict=True)
     ]
-    out["shipped round 7"] = rates(shipped)
+    out["shipped"] = rates(shipped)
     for floor in floors:
         reach = [
             decision.hard_screen(p.new, p.cached, cos, floor=floor) is None
@@ -679,38 +738,49 @@ def left_out_rates(
         ]
         if f"b ce @{floor:.2f}" in results:
             z_cut = results[f"b ce @{floor:.2f}"]["cutoff_logit"]
-            out[f"b ce @{floor:.2f}"] = rates(
-                [r and z >= z_cut for r, z in zip(reach, z6, strict=True)]
-            )
+            for reader, z6 in readers.items():
+                out[f"b ce @{floor:.2f} {reader}"] = rates(
+                    [r and z >= z_cut for r, z in zip(reach, z6, strict=True)]
+                )
         for name, features in (("a round7", ROUND7), ("c round7+ce", (*ROUND7, "ce"))):
             chosen = found.get(f"{name} @{floor:.2f}")
             if chosen is None:
                 continue
+            spec = tuple(chosen["forest"]["spec"])
             pair_model.FEATURES = cast(Any, features)
             try:
-                model = trainer.fit(chosen["forest_rows"], (3, 200, 0.05))
-                rows = [
-                    trainer.Row(v, p.paraphrase, "", LEFT_OUT)
-                    for v, p in zip(values6, six, strict=True)
-                ]
-                prob = model.predict_proba(trainer.design(rows, (3, 200, 0.05)))[:, 1]
+                model = trainer.fit(chosen["forest_rows"], spec)
+                for reader, z6 in readers.items() if "ce" in features else [("", [0.0] * len(six))]:
+                    values6 = [{**v, "ce": z} for v, z in zip(base6, z6, strict=True)]
+                    rows = [
+                        trainer.Row(v, p.paraphrase, "", LEFT_OUT)
+                        for v, p in zip(values6, six, strict=True)
+                    ]
+                    prob = model.predict_proba(trainer.design(rows, spec))[:, 1]
+                    served = []
+                    for p, cos, r, v, pr in zip(six, sim6, reach, values6, prob, strict=True):
+                        same = (
+                            r
+                            and not (v["facet_differs"] or v["roles_differ"])
+                            and cos >= chosen["same_words_floor"]
+                            and decision.same_words(p.new, p.cached)
+                        )
+                        served.append(same or (r and pr >= chosen["forest"]["cutoff"]))
+                    out[f"{name} @{floor:.2f} {reader}".strip()] = rates(served)
             finally:
                 pair_model.FEATURES = cast(Any, ROUND7)
-            served = []
-            for p, cos, r, v, pr in zip(six, sim6, reach, values6, prob, strict=True):
-                same = (
-                    r
-                    and not (v["facet_differs"] or v["roles_differ"])
-                    and cos >= chosen["same_words_floor"]
-                    and decision.same_words(p.new, p.cached)
-                )
-                served.append(same or (r and pr >= chosen["forest"]["cutoff"]))
-            out[f"{name} @{floor:.2f}"] = rates(served)
+    for reader, z6 in readers.items():
+        from sklearn.metrics import roc_auc_score
+
+        out[f"auc {reader}"] = round(float(roc_auc_score([p.paraphrase for p in six], z6)), 4)
     for name, r in out.items():
-        print(
-            f"  {LEFT_OUT} {name:<22} {r['paraphrases']:>8} paraphrases, "
-            f"{r['near_misses']:>7} near-misses"
-        )
+        if isinstance(r, dict):
+            print(
+                f"  {LEFT_OUT} {name:<36} {r['paraphrases']:>8} paraphrases, "
+                f"{r['near_misses']:>7} near-misses"
+            )
+        else:
+            print(f"  {LEFT_OUT} {name:<36} {r}")
     return out
 
 
@@ -922,6 +992,7 @@ def resident_mb() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global FOLDS, MAX_LENGTH
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=("top2", "lora", "trunc"), default="top2")
     parser.add_argument("--candidates", default="abc", help="which of (a), (b), (c)")
@@ -935,6 +1006,23 @@ def main(argv: list[str] | None = None) -> int:
         "--mine", type=float, default=0.0, help="extra weight on high-scored near-misses"
     )
     parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument(
+        "--pairwise",
+        type=float,
+        default=0.0,
+        help="weight of a pairwise loss: paraphrases over near-misses of the same file",
+    )
+    parser.add_argument("--folds", type=int, default=FOLDS, help="cross-validation folds")
+    parser.add_argument("--max-length", type=int, default=MAX_LENGTH, help="word pieces")
+    parser.add_argument(
+        "--grid",
+        choices=("round7", "recipe"),
+        default="round7",
+        help="trees of (a)/(c): round 7's one shape, or the trainer's grid (version 7)",
+    )
+    parser.add_argument(
+        "--all-files", type=Path, default=None, help="train one reader on every file, save"
+    )
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-4)
@@ -954,12 +1042,22 @@ def main(argv: list[str] | None = None) -> int:
         "--numpy-only", type=Path, default=None, help="time this .npz's numpy forward alone"
     )
     parser.add_argument(
-        "--left-out", type=Path, default=None, help=f"score {LEFT_OUT} with this .npz"
+        "--left-out",
+        type=Path,
+        nargs="*",
+        default=None,
+        help=f"score {LEFT_OUT} (with these readers' .npz, if any)",
     )
     args = parser.parse_args(argv)
+    FOLDS, MAX_LENGTH = args.folds, args.max_length
+    if args.grid == "recipe":
+        GRID[:] = list(trainer.FOREST_GRID)
     RESULTS.mkdir(exist_ok=True)
     dev = dev_pairs()
     print(f"dev pairs: {len(dev)} ({sum(p.paraphrase for p in dev)} paraphrases)")
+    if args.all_files:
+        train_all(args, dev, args.all_files)
+        return 0
     if args.numpy_only or args.latency:
         # Each writes its log-odds, so the two forwards can be compared across processes.
         if args.numpy_only:
@@ -986,7 +1084,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
     if any(math.isnan(z) for z in scores["cn"]):
         held = [i for i, z in enumerate(scores["cn"]) if not math.isnan(z)]
-        from sklearn.metrics import roc_auc_score  # type: ignore[import-untyped]
+        from sklearn.metrics import roc_auc_score
 
         auc = roc_auc_score([dev[i].paraphrase for i in held], [scores["cn"][i] for i in held])
         print(f"folds {args.folds_only}: {len(held)} pairs, AUC {auc:.4f}")
@@ -996,16 +1094,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         similarity = cosines(embed_pairs(dev))
         args.cosines.write_text(json.dumps(similarity), encoding="utf-8")
+    aucs = aucs_by_file(dev, scores)
+    print("out-of-fold AUC:", json.dumps(aucs))
     results, found = candidates(dev, similarity, scores, tuple(args.floors), args.candidates)
-    print_table(results)
-    if args.left_out:
-        values = [
-            {**decision.pair_features(p.new, p.cached, cos), "ce": z}
-            for p, cos, z in zip(dev, similarity, scores["cn"], strict=True)
-        ]
-        results[LEFT_OUT] = left_out_rates(
-            dev, similarity, values, results, found, args.left_out, tuple(args.floors)
-        )
+    results["auc"] = aucs
+    print_table({n: r for n, r in results.items() if n != "auc"})
+    if args.left_out is not None:
+        results[LEFT_OUT] = left_out_rates(results, found, args.left_out, tuple(args.floors))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -1,6 +1,6 @@
 """The semantic cache's labelled question pairs, and their embeddings.
 
-Fourteen files under bench/data/ (bench/data/README.md says how each was written):
+Sixteen files under bench/data/ (bench/data/README.md says how each was written):
 
 * ``semantic_cache_pairs.jsonl``: 462 pairs written alongside the facet verifier. The
   verifier's rules were built on them, so they are development data only (split "dev").
@@ -44,7 +44,14 @@ Fourteen files under bench/data/ (bench/data/README.md says how each was written
   "dev"; scored first as a left-out file by round 10 (``bench/cache_cross_encoder.py
   --left-out``), read only if present.
 * ``semantic_cache_pairs_test7.jsonl``: a seventh test set, written apart from the
-  decision after the sixth was spent, all "test": the fresh measure, never tuned on
+  decision after the sixth was spent, all "test" in the file. Scored once, on version 7;
+  then spent: read here as development pairs (split "dev"), a fourteenth writer for the
+  by-file cross-validation (round 11 on).
+* ``semantic_cache_pairs_dev8.jsonl``: a fifteenth writer's pairs, written apart, all
+  "dev"; scored first as a left-out file by round 11 (``bench/cache_cross_encoder.py
+  --left-out``), read only if present.
+* ``semantic_cache_pairs_test8.jsonl``: an eighth test set, written apart from the
+  decision after the seventh was spent, all "test": the fresh measure, never tuned on
   (read only if present).
 
 Every pair is read as ``Pair(cached, new, label, kind, split, source)``; ``embed_pairs``
@@ -73,6 +80,8 @@ TEST6 = DATA / "semantic_cache_pairs_test6.jsonl"
 DEV6 = DATA / "semantic_cache_pairs_dev6.jsonl"
 DEV7 = DATA / "semantic_cache_pairs_dev7.jsonl"
 TEST7 = DATA / "semantic_cache_pairs_test7.jsonl"
+DEV8 = DATA / "semantic_cache_pairs_dev8.jsonl"
+TEST8 = DATA / "semantic_cache_pairs_test8.jsonl"
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
@@ -84,7 +93,8 @@ class Pair:
     kind: str
     split: str  # "dev" | "test"
     source: str  # "verifier_set" | "heldout" | "dev2" | "dev3" | "dev4" | "test2"
-    # | "test3" | "dev5" | "test4" | "test5" | "test6" | "dev6" | "dev7" | "test7"
+    # | "test3" | "dev5" | "test4" | "test5" | "test6" | "dev6" | "dev7" | "test7" | "dev8"
+    # | "test8"
 
     @property
     def paraphrase(self) -> bool:
@@ -98,8 +108,9 @@ def load_pairs() -> list[Pair]:
     # (file, source, split): None keeps the file's own split. The second test set was
     # scored once and is spent: development pairs from round 4 of the pair model on; the
     # third likewise from round 5, the fourth from round 6, the fifth from round 7, the
-    # sixth from round 8. dev6 (a new writer, written apart) from round 7's refresh on;
-    # dev7 (another, written apart) from round 10 on.
+    # sixth from round 8, the seventh from round 11. dev6 (a new writer, written apart)
+    # from round 7's refresh on; dev7 (another, written apart) from round 10 on; dev8
+    # from round 11 on.
     sources = (
         (HELD_OUT, "heldout", None),
         (DEV2, "dev2", None),
@@ -113,7 +124,9 @@ def load_pairs() -> list[Pair]:
         (TEST6, "test6", "dev"),
         (DEV6, "dev6", None),
         (DEV7, "dev7", None),
-        (TEST7, "test7", None),
+        (TEST7, "test7", "dev"),
+        (DEV8, "dev8", None),
+        (TEST8, "test8", None),
     )
     for path, source, split in sources:
         for p in _rows(path):

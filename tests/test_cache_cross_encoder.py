@@ -1,7 +1,7 @@
-"""Rounds 9 and 10's experiment (bench/cache_cross_encoder.py): its folds keep whole
+"""Rounds 9 to 11's experiment (bench/cache_cross_encoder.py): its folds keep whole
 files and test5 and test6 apart, its numpy forward's arithmetic is BERT's (a truncated
 reader's frozen layers from the base model), the newest writer stays out of the
-cross-validation, and it reads the development pairs without opening the unscored seventh
+cross-validation, and it reads the development pairs without opening the unscored eighth
 test set."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def test_layer_norm_centres_and_scales_each_row() -> None:
     assert np.allclose(out.std(-1), 1.0, atol=1e-3)
 
 
-def test_the_seventh_test_set_is_not_opened(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_eighth_test_set_is_not_opened(monkeypatch: pytest.MonkeyPatch) -> None:
     opened: list[Path] = []
     original = cache_pairs._rows
 
@@ -70,8 +70,11 @@ def test_the_seventh_test_set_is_not_opened(monkeypatch: pytest.MonkeyPatch) -> 
     ce.left_out_pairs()
     assert dev
     assert all(p.split == "dev" for p in dev)
-    assert cache_pairs.TEST7 not in opened
-    assert cache_pairs.TEST7.name == "semantic_cache_pairs_test7.jsonl"  # restored
+    assert cache_pairs.TEST8 not in opened
+    assert cache_pairs.TEST8.name == "semantic_cache_pairs_test8.jsonl"  # restored
+    # The seventh is spent: a development file of the cross-validation now.
+    assert cache_pairs.TEST7 in opened
+    assert any(p.source == "test7" for p in dev)
 
 
 def test_the_newest_writer_is_left_out_of_the_cross_validation() -> None:
