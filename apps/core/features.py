@@ -12,20 +12,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 
-from django.apps import AppConfig, apps
+from django.apps import AppConfig
+
+from apps.core.declarations import merged
 
 
 def declared_labels(configs: Iterable[AppConfig] | None = None) -> dict[str, str]:
     """Every app's ``feature_labels``; one feature given two labels fails, naming both."""
-    labels: dict[str, str] = {}
-    for config in apps.get_app_configs() if configs is None else configs:
-        for feature, words in getattr(config, "feature_labels", {}).items():
-            if labels.setdefault(feature, words) != words:
-                raise ValueError(
-                    f"Feature {feature!r} is labelled both {labels[feature]!r} and "
-                    f"{words!r}: keep one."
-                )
-    return labels
+    return merged("feature_labels", configs, what="Feature")
 
 
 @functools.cache

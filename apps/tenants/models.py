@@ -8,11 +8,13 @@ tenants) inside ``user_context``, and an invitation can be read by its token has
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 from django.conf import settings
 from django.db import models
 
+from apps.core.declarations import merged
 from apps.core.models import TenantScopedModel, TimeStampedModel
 from apps.tenants.plans import PlanLimits, PlanTier, limits_for
 
@@ -133,11 +135,26 @@ class AuditAction(models.TextChoices):
     WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook signing secret rotated"
 
 
+@functools.cache
+def audit_action_labels() -> dict[str, str]:
+    """Every audit action in words: the project's own (``AuditAction``) and those the apps
+    declare in their ``AppConfig`` (``audit_actions = {"note.deleted": "Note deleted"}``),
+    so an app added to a fork records its own actions without a migration here. An action
+    declared twice, or that reuses one of the project's, fails, naming it."""
+    declared = merged("audit_actions", what="Audit action")
+    taken = sorted(set(declared) & set(AuditAction.values))
+    if taken:
+        raise ValueError(f"Audit action {', '.join(taken)} is the project's own: rename yours.")
+    return {**dict(AuditAction.choices), **declared}
+
+
 class AuditEvent(TenantScopedModel):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    action = models.CharField(max_length=40, choices=AuditAction.choices)
+    # One of audit_action_labels() (checked by audit_record): no choices on the column,
+    # so an app's own actions need no migration of this table.
+    action = models.CharField(max_length=40)
     target = models.CharField(max_length=200, blank=True)
     details = models.JSONField(default=dict, blank=True)
 
@@ -147,6 +164,12 @@ class AuditEvent(TenantScopedModel):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target}"
+
+    @property
+    def action_label(self) -> str:
+        """The action in words ("Member invited"); an action no app declares any more
+        reads as recorded."""
+        return audit_action_labels().get(self.action, self.action)
 
 
 class Notification(TenantScopedModel):

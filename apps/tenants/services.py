@@ -36,6 +36,7 @@ from apps.tenants.models import (
     Notification,
     Role,
     Tenant,
+    audit_action_labels,
     can_change_role,
     can_remove,
 )
@@ -48,6 +49,13 @@ RESERVED_SLUGS = frozenset({"new", "admin", "api", "static", "settings", "t"})
 def audit_record(
     *, tenant: Tenant, actor: User | None, action: str, target: str = "", **details: Any
 ) -> AuditEvent:
+    """Record ``action`` (one of ``audit_action_labels()``: the project's ``AuditAction``
+    or an app's declared ``audit_actions``) in the tenant's audit log."""
+    if action not in audit_action_labels():
+        raise ValueError(
+            f"Unknown audit action {action!r}: declare it in your app's AppConfig "
+            '(audit_actions = {"note.deleted": "Note deleted"}).'
+        )
     return AuditEvent.objects.create(
         tenant=tenant, actor=actor, action=action, target=target, details=details
     )
