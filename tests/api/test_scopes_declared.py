@@ -23,7 +23,8 @@ def app(*declared: ApiScope) -> AppConfig:
 
 
 def test_the_project_declares_its_three_scopes() -> None:
-    assert scopes.scope_names() == ["chat", "documents", "read"]
+    assert [scope.name for scope in BUILT_IN] == ["chat", "documents", "read"]
+    assert set(BUILT_IN) <= set(scopes.api_scopes())  # a fork's own may follow them
 
 
 def test_a_forks_scope_follows_the_project_and_reaches_the_form(
