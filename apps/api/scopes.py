@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from django.apps import AppConfig, apps
+from django.apps import AppConfig
+
+from apps.core.declarations import collected, twice
 
 
 class Scope(StrEnum):
@@ -45,15 +47,10 @@ DEFAULT_SCOPES = [Scope.CHAT.value, Scope.READ.value]
 
 def declared_scopes(configs: Iterable[AppConfig] | None = None) -> tuple[ApiScope, ...]:
     """Every app's ``api_scopes`` in app order; a name declared twice fails, naming it."""
-    found = [
-        scope
-        for config in (apps.get_app_configs() if configs is None else configs)
-        for scope in getattr(config, "api_scopes", ())
-    ]
-    names = [scope.name for scope in found]
-    twice = sorted({name for name in names if names.count(name) > 1})
-    if twice:
-        raise ValueError(f"The API scope {', '.join(twice)} is declared twice: rename one.")
+    found: list[ApiScope] = collected("api_scopes", configs)
+    again = twice(scope.name for scope in found)
+    if again:
+        raise ValueError(f"The API scope {', '.join(again)} is declared twice: rename one.")
     return tuple(found)
 
 

@@ -15,11 +15,14 @@ organisation form) light through ``SHELL_SECTIONS`` in ``apps/tenants/context_pr
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from django.apps import AppConfig, apps
+
+from apps.core.declarations import collected, twice
 
 Menu = Literal["main", "platform"]
 
@@ -46,17 +49,12 @@ class NavItem:
     menu: Menu = "main"
 
 
-def _configs(configs: Iterable[AppConfig] | None) -> list[AppConfig]:
-    return list(apps.get_app_configs() if configs is None else configs)
-
-
 def declared_items(configs: Iterable[AppConfig] | None = None) -> tuple[NavItem, ...]:
     """Every app's ``nav_items``, in ``order`` (then label); two items of one section fail."""
-    found = [item for config in _configs(configs) for item in getattr(config, "nav_items", ())]
-    sections = [item.section for item in found]
-    twice = sorted({section for section in sections if sections.count(section) > 1})
-    if twice:
-        raise ValueError(f"Two sidebar items share the section {', '.join(twice)}: rename one.")
+    found: list[NavItem] = collected("nav_items", configs)
+    shared = twice(item.section for item in found)
+    if shared:
+        raise ValueError(f"Two sidebar items share the section {', '.join(shared)}: rename one.")
     return tuple(sorted(found, key=lambda item: (item.order, item.label)))
 
 
@@ -64,7 +62,7 @@ def declared_sections(configs: Iterable[AppConfig] | None = None) -> dict[str, s
     """URL name or namespace -> the section its pages light: the items' own ``lights``,
     then every app's ``nav_lights``. A name lighting two sections, or a section no item
     has, fails at the first page drawn, with what to change."""
-    chosen = _configs(configs)
+    chosen = list(apps.get_app_configs() if configs is None else configs)
     items = declared_items(chosen)
     pairs = [(name, item.section) for item in items for name in item.lights]
     pairs += [
@@ -82,25 +80,17 @@ def declared_sections(configs: Iterable[AppConfig] | None = None) -> dict[str, s
     return lit
 
 
-_items: tuple[NavItem, ...] | None = None
-_sections: dict[str, str] | None = None
-
-
+@functools.cache
 def nav_items() -> tuple[NavItem, ...]:
     """The installed apps' items, read once (the app registry does not change)."""
-    global _items
-    if _items is None:
-        _items = declared_items()
-    return _items
+    return declared_items()
 
 
 def menu(name: Menu) -> tuple[NavItem, ...]:
     return tuple(item for item in nav_items() if item.menu == name)
 
 
+@functools.cache
 def lit_sections() -> dict[str, str]:
     """URL name or namespace -> the section its pages light."""
-    global _sections
-    if _sections is None:
-        _sections = declared_sections()
-    return _sections
+    return declared_sections()

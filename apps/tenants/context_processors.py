@@ -27,6 +27,7 @@ SHELL_SECTIONS: dict[str, str] = {
 }
 
 
+@functools.cache
 def lit_sections() -> dict[str, str]:
     """URL name or namespace -> the sidebar section its pages light."""
     return {**navigation.lit_sections(), **SHELL_SECTIONS}

@@ -54,7 +54,9 @@ def test_the_filter_escapes_and_labels() -> None:
 
 
 def test_a_model_name_wraps_only_after_its_provider() -> None:
-    template = Template("{% load labels %}{{ a|model_name }}|{{ b|model_name }}|{{ c|model_name }}")
+    template = Template(
+        "{% load wrapping %}{{ a|model_name }}|{{ b|model_name }}|{{ c|model_name }}"
+    )
     rendered = template.render(Context({"a": "openai/local-embed", "b": "fast", "c": "x/<script>"}))
     assert rendered == (
         '<span class="nowrap">openai</span>/<wbr><span class="nowrap">local-embed</span>|'

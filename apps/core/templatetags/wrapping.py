@@ -16,6 +16,7 @@ register = template.Library()
 # last opportunity that fits, so a break before a dot would give demo@example | .com).
 _BREAKS = re.compile(r"(?<=[@/])")
 _WBR = mark_safe("<wbr>")
+_AFTER_PROVIDER = mark_safe("/<wbr>")
 
 
 @register.filter
@@ -23,3 +24,11 @@ def breakable(value: object) -> SafeString:
     """``value`` escaped, with a line-break opportunity (``<wbr>``) between its parts."""
     parts = [part for part in _BREAKS.split(str(value)) if part]
     return format_html_join(_WBR, "{}", ((part,) for part in parts))
+
+
+@register.filter
+def model_name(value: object) -> SafeString:
+    """A model's name that wraps only after its provider: ``openai/`` then ``local-embed``,
+    never ``openai/local-`` then ``embed`` (each part kept whole, ``.nowrap``)."""
+    parts = ((part,) for part in str(value or "").split("/") if part)
+    return format_html_join(_AFTER_PROVIDER, '<span class="nowrap">{}</span>', parts)
