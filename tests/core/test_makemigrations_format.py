@@ -44,3 +44,32 @@ def test_a_new_migration_passes_lint_as_written(
     written = list(package.glob("0001_fork.py"))
     assert written, "makemigrations wrote no file"
     assert ruff_is_happy(written[0])
+
+
+MIGRATION = """from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = {dependencies}
+    operations = []
+"""
+
+
+def test_a_merge_migration_passes_lint_as_written(
+    db: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "fork_merge_migrations"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "0001_initial.py").write_text(MIGRATION.format(dependencies=[]))
+    for branch in ("0002_first_branch", "0002_second_branch"):
+        parent = [("summaries", "0001_initial")]
+        (package / f"{branch}.py").write_text(MIGRATION.format(dependencies=parent))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with override_settings(MIGRATION_MODULES={"summaries": "fork_merge_migrations"}):
+        call_command("makemigrations", "summaries", "--merge", "--noinput", verbosity=0)
+    written = list(package.glob("0003_merge_*.py"))
+    assert len(written) == 1, "makemigrations --merge wrote no merge migration"
+    assert ruff_is_happy(written[0])
+    for branch in ("0002_first_branch", "0002_second_branch"):
+        assert branch in written[0].read_text()
