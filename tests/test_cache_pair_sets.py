@@ -1,6 +1,6 @@
 """Shape of the cache-pair files written by kind after the first ones: the test sets
-(semantic_cache_pairs_test2/3/4/5/6/7/8.jsonl) and the fifth to eighth development sets
-(dev5, dev6, dev7, dev8).
+(semantic_cache_pairs_test2/3/4/5/6/7/8.jsonl) and the fifth to ninth development sets
+(dev5, dev6, dev7, dev8, dev9).
 
 A test set is scored once per finished change and never tuned on; a development set trains
 the decision (bench/data/README.md). The checks (tests/cache_test_sets.py) keep each file
@@ -55,6 +55,7 @@ FILES = (
     PairFile("dev6", "dev", "d6_"),
     PairFile("dev7", "dev", "d7_"),
     PairFile("dev8", "dev", "d8_"),
+    PairFile("dev9", "dev", "d9_"),
 )
 # Every file is checked against all the others: each needs these beside it.
 EARLIER = ("", "_heldout", "_dev2", "_dev3", "_dev4")
