@@ -267,6 +267,25 @@ class ContentHeldoutSetChecks(SpreadHeldoutSetChecks):
         assert set(ATTACK_KINDS) <= kinds_inside, kinds_inside
 
 
+class ChannelHeldoutSetChecks(ContentHeldoutSetChecks):
+    """The content held-out tests plus those of sets from 10 on: ordinary texts come through
+    every channel the attacks come through, and every encoding also outside English."""
+
+    def test_ordinary_texts_also_arrive_inside_content(self, rows: list[Row]) -> None:
+        # Otherwise "arrived in an e-mail or document" would give an attack away.
+        ordinary = [row for row in rows if row["label"] == 0]
+        contexts = Counter(row["context"] for row in ordinary)
+        assert sum(n for context, n in contexts.items() if context != "chat") >= 0.2 * len(
+            ordinary
+        ), contexts
+        assert set(CONTEXTS) <= set(contexts), contexts
+
+    def test_every_obfuscation_also_comes_in_another_language(self, rows: list[Row]) -> None:
+        obfuscated = check_obfuscation(rows)
+        foreign = {row["encoding"] for row in obfuscated if row["lang"] != "en"}
+        assert foreign == ENCODINGS, foreign
+
+
 def _decodes_to_text(run: str, encoding: str) -> bool:
     try:
         raw = base64.b64decode(run, validate=True) if encoding == "base64" else bytes.fromhex(run)

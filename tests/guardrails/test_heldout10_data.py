@@ -14,25 +14,9 @@ reads (e-mails, tickets, documents, Slack, forms, code) rather than typed in the
 
 from __future__ import annotations
 
-from collections import Counter
-
 from tests.guardrails import heldout_checks as checks
 
 
-class TestHeldout10(checks.ContentHeldoutSetChecks):
+class TestHeldout10(checks.ChannelHeldoutSetChecks):
     path = checks.DATA / "guardrails_injection_heldout10.jsonl"
     prefix = "h10"
-
-    def test_ordinary_texts_also_arrive_inside_content(self, rows: list[checks.Row]) -> None:
-        # Otherwise "arrived in an e-mail or document" would give an attack away.
-        ordinary = [row for row in rows if row["label"] == 0]
-        contexts = Counter(row["context"] for row in ordinary)
-        assert sum(n for context, n in contexts.items() if context != "chat") >= 0.2 * len(
-            ordinary
-        ), contexts
-        assert set(checks.CONTEXTS) <= set(contexts), contexts
-
-    def test_every_obfuscation_also_comes_in_another_language(self, rows: list[checks.Row]) -> None:
-        obfuscated = checks.check_obfuscation(rows)
-        foreign = {row["encoding"] for row in obfuscated if row["lang"] != "en"}
-        assert foreign == checks.ENCODINGS, foreign
