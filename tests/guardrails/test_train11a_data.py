@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tests.guardrails.heldout_checks import DATA, Row, TrainingSetChecks
+from tests.guardrails.heldout_checks import DATA, Row, WeightedTrainingSetChecks
 
 MAIN_LANGUAGES = ("da", "fr", "de")
 
 
-class TestTrain11aData(TrainingSetChecks):
+class TestTrain11aData(WeightedTrainingSetChecks):
     path = DATA / "guardrails_injection_train11a.jsonl"
     prefix = "t11a"
     min_rows = 480
@@ -37,16 +37,3 @@ class TestTrain11aData(TrainingSetChecks):
     def test_english_is_about_a_quarter(self, rows: list[Row]) -> None:
         english = sum(1 for row in rows if row["lang"] == "en")
         assert 0.2 * len(rows) <= english <= 0.3 * len(rows), english
-
-    def test_exfiltration_tool_abuse_and_role_play_are_weighted(self, rows: list[Row]) -> None:
-        attacks = [row for row in rows if row["label"] == 1]
-        kinds = Counter(row["category"] for row in attacks)
-        for kind in ("exfiltration", "tool_abuse", "roleplay"):
-            assert kinds[kind] >= 0.18 * len(attacks), kinds
-
-    def test_a_third_of_the_attacks_sit_inside_content_the_assistant_reads(
-        self, rows: list[Row]
-    ) -> None:
-        attacks = [row for row in rows if row["label"] == 1]
-        in_content = sum(1 for row in attacks if row["context"] != "chat")
-        assert in_content >= 0.28 * len(attacks), in_content
