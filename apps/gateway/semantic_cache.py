@@ -9,7 +9,9 @@ scorer trained on held-apart pairs is sure): a threshold alone gives wrong answe
 (docs/gateway.md). The decision gets both questions' embeddings (the query's, and each
 candidate's as stored) with the name of the model behind the ``embed`` alias, so that its
 pair model runs only on vectors of the model it was trained on. Only the candidates that
-reach the floor bring their vectors back (5 x 384 floats as text cost ~0.6 ms).
+reach the floor bring their vectors back (5 x 384 floats as text cost ~0.6 ms). The
+candidates at the floor or over it are decided together (``decide_candidates``): under
+version 8 the pair reader reads them as one batch.
 """
 
 from __future__ import annotations
