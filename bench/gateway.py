@@ -14,6 +14,22 @@ throw-away database `bench_app`, and measures against the local provider (unpace
   3. streaming chunks per CPU-second in this process, gateway vs bare litellm;
   4. semantic cache lookup latency with 100k entries (10k with --quick).
 Prints tables and writes JSON (default bench/results/gateway.json).
+
+    .venv/bin/python bench/gateway.py --reader-lookup [--sample 600] [--filler 50000]
+        [--rounds 3] [--json FILE]
+
+runs only ``reader_lookup`` (default JSON bench/results/gateway_reader_lookup.json):
+``lookup_sync`` (the pgvector query and the decision of the returned candidates; the
+question's embedding made beforehand, as the gateway bench times the lookup) on queries
+that reach the decision's reader, version 7 and version 8 (all candidates past steps 1-2
+read as one batch, and the first only) in alternating passes. Keys: ``entries`` (the
+tenant's: the development pairs' cached questions, real embeddings, plus ``filler``
+random vectors that load the HNSW index and are never candidates), ``queries`` (the
+sample's new questions), ``reached_share`` (lookups where a candidate passed steps 0-2,
+i.e. version 8 ran the reader), ``candidates_read_mean`` (per such lookup), and per
+decision (``v7``, ``v8``, ``v8_first``): ``reached_p50_ms`` / ``reached_p95_ms`` (over
+the lookups that reach the reader, every pass pooled), ``all_p50_ms`` / ``all_p95_ms``,
+``served_share``; ``load_average`` before and after. Test8 is never read.
 """
 
 from __future__ import annotations
@@ -415,11 +431,169 @@ def semantic_lookup(entries: int, queries: int) -> dict[str, float]:
     return results
 
 
+READER_MODES = {"v7": (False, "all"), "v8": (True, "all"), "v8_first": (True, "first")}
+
+
+def reader_lookup(sample: int, filler: int, rounds: int) -> dict[str, Any]:
+    """Lookup + verification on queries that reach the reader (see the module docstring)."""
+    import dataclasses
+    import random
+
+    import psycopg
+    from asgiref.sync import async_to_sync
+
+    from apps.gateway import semantic_cache
+    from apps.gateway.cache_verifier import alignment, clear_memo, decision, reader
+    from bench import cache_pairs
+
+    dev = [p for p in cache_pairs.load_pairs(sealed=True) if p.split == "dev"]
+    cached = sorted({p.cached for p in dev})
+    queries = random.Random(26).sample(dev, sample)
+    texts = cached + [p.new for p in queries]
+    vectors: list[list[float]] = []
+    for start in range(0, len(texts), 256):
+        chunk = texts[start : start + 256]
+        vectors += async_to_sync(semantic_cache.embed_for_evaluation)(chunk)
+    tenant = make_tenant("Reader lookup")
+    key = {"alias": "fast", "system_prompt_hash": "h" * 64}
+    with psycopg.connect(throwaway_db.owner_url(BENCH_DB)) as conn:
+        conn.execute("SELECT set_config('app.tenant_id', %s, true)", [str(tenant.id)])
+        with conn.cursor() as cur:
+            cur.executemany(
+                """
+                INSERT INTO gateway_semanticcacheentry (id, tenant_id, model_alias,
+                    system_prompt_hash, query, embedding, response, served_model, tokens_in,
+                    tokens_out, cost_usd, hits, created_at, updated_at)
+                VALUES (gen_random_uuid(), %s, 'fast', repeat('h', 64), %s, %s::vector,
+                    'answer', 'openai/local-fast', 10, 20, 0.0001, 0, now(), now())
+                """,
+                [
+                    (tenant.id, text, semantic_cache._vector_literal(vec))
+                    for text, vec in zip(cached, vectors, strict=False)
+                ],
+            )
+        conn.execute(
+            """
+            INSERT INTO gateway_semanticcacheentry (id, tenant_id, model_alias,
+                system_prompt_hash, query, embedding, response, served_model, tokens_in,
+                tokens_out, cost_usd, hits, created_at, updated_at)
+            SELECT gen_random_uuid(), %s, 'fast', repeat('h', 64), 'filler ' || i,
+                (SELECT array_agg(random() - 0.5) FROM generate_series(1, %s) WHERE i > 0)::vector,
+                'answer', 'openai/local-fast', 10, 20, 0.0001, 0, now(), now()
+            FROM generate_series(1, %s) AS i
+            """,
+            [tenant.id, len(vectors[0]), filler],
+        )
+        conn.commit()
+        conn.execute("ANALYZE gateway_semanticcacheentry")
+        conn.commit()
+
+    calls: list[int] = []
+    original = reader.Reader.log_odds
+
+    def counted(self: reader.Reader, pairs: Any) -> list[float]:
+        calls.append(len(pairs))
+        return original(self, pairs)
+
+    switch = decision.READER
+    load = [os.getloadavg()[0]]
+    timings: dict[str, list[float]] = {mode: [] for mode in READER_MODES}
+    served: dict[str, int] = dict.fromkeys(READER_MODES, 0)
+    reached: list[bool] = []
+    read_counts: list[int] = []
+    reader.Reader.log_odds = counted  # type: ignore[method-assign]
+    try:
+        reader.load()  # once per process, before any timing
+        for n in range(rounds):
+            for mode, (on, first) in READER_MODES.items():
+                decision.READER = dataclasses.replace(switch, enabled=on, candidates=first)
+                for i, pair in enumerate(queries):
+                    clear_memo()  # a new question: its facets extracted cold (version 7)
+                    alignment.clear_memo()
+                    del calls[:]
+                    started = time.perf_counter()
+                    hit = semantic_cache.lookup_sync(
+                        tenant_id=str(tenant.id),
+                        alias=key["alias"],
+                        system_prompt_hash=key["system_prompt_hash"],
+                        query=pair.new,
+                        embedding=vectors[len(cached) + i],
+                        threshold=decision.DEFAULT_FLOOR,
+                    )
+                    timings[mode].append((time.perf_counter() - started) * 1000)
+                    served[mode] += hit is not None
+                    if n == 0 and mode == "v8":
+                        reached.append(bool(calls))
+                        read_counts.append(sum(calls))
+    finally:
+        reader.Reader.log_odds = original  # type: ignore[method-assign]
+        decision.READER = switch
+    load.append(os.getloadavg()[0])
+    hits = sum(reached)
+    out: dict[str, Any] = {
+        "entries": len(cached) + filler,
+        "filler": filler,
+        "queries": sample,
+        "rounds": rounds,
+        "reached_share": round(hits / sample, 4),
+        "candidates_read_mean": round(sum(read_counts) / max(1, hits), 2),
+        "load_average": load,
+    }
+    for mode, t in timings.items():
+        mine = [x for j, x in enumerate(t) if reached[j % sample]]
+        out[mode] = {
+            "reached_p50_ms": round(statistics.median(mine), 2) if mine else None,
+            "reached_p95_ms": round(pct(mine, 0.95), 2) if mine else None,
+            "all_p50_ms": round(statistics.median(t), 2),
+            "all_p95_ms": round(pct(t, 0.95), 2),
+            "served_share": round(served[mode] / (sample * rounds), 4),
+        }
+    return out
+
+
+def run_reader_lookup(args: argparse.Namespace) -> int:
+    from apps.core import devstack
+
+    started = devstack.up()
+    try:
+        setup_database()
+        result = reader_lookup(args.sample, args.filler, args.rounds)
+    finally:
+        try:
+            drop_database()
+        finally:
+            devstack.down(started)
+    print(
+        f"{result['entries']:,} entries ({result['filler']:,} filler), {result['queries']} "
+        f"queries x {result['rounds']} passes; {result['reached_share']:.1%} reach the reader "
+        f"({result['candidates_read_mean']} candidates read each); load {result['load_average']}"
+    )
+    print(f"{'decision':<10} {'reached p50':>12} {'reached p95':>12} {'all p50':>8} {'all p95':>8}")
+    for mode in READER_MODES:
+        r = result[mode]
+        print(
+            f"{mode:<10} {r['reached_p50_ms']:>12} {r['reached_p95_ms']:>12} "
+            f"{r['all_p50_ms']:>8} {r['all_p95_ms']:>8}   served {r['served_share']:.1%}"
+        )
+    path = Path(args.json or ROOT / "bench" / "results" / "gateway_reader_lookup.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {path}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer calls, 10k cache entries")
-    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "gateway.json"))
+    parser.add_argument("--json", default=None, help="default bench/results/gateway.json")
+    parser.add_argument("--reader-lookup", action="store_true", help="only the reader lookup")
+    parser.add_argument("--sample", type=int, default=600, help="reader lookup: queries")
+    parser.add_argument("--filler", type=int, default=50_000, help="reader lookup: filler")
+    parser.add_argument("--rounds", type=int, default=3, help="reader lookup: passes")
     args = parser.parse_args()
+    if args.reader_lookup:
+        return run_reader_lookup(args)
+    args.json = args.json or str(ROOT / "bench" / "results" / "gateway.json")
     calls = 60 if args.quick else 300
     entries = 10_000 if args.quick else 100_000
 

@@ -24,7 +24,15 @@ would serve (good) and the near-misses it would serve (a wrong answer), for:
 Also times ``decide()`` per candidate with the vectors (p50/p95, cold memo). Targets (the
 test half): wrong hits at most 1% of near-misses, at least 40% of paraphrases served.
 
-    .venv/bin/python bench/semantic_cache_quality.py [--json FILE] [--quick]
+    .venv/bin/python bench/semantic_cache_quality.py [--json FILE] [--quick] [--sealed]
+        [--reader]
+
+``--sealed`` neither opens nor scores the eighth test set (its file is skipped when the
+pairs are read; the test half is empty, its keys None): every run but the one the lead
+makes after a decision. ``--reader`` runs the decision as version 8 (the pair reader
+switched on for this run, ``decision_model.json`` unchanged); the JSON says which
+(``reader``). The reader was trained on every development file but dev8: its dev-half
+figures are in-sample but for dev8's.
 
 Not a test: it prints a table and writes JSON (default
 bench/results/semantic_cache_quality.json).
@@ -43,6 +51,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -52,6 +61,7 @@ from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
 from apps.gateway.cache_verifier import alignment, clear_memo, verify  # noqa: E402
+from apps.gateway.cache_verifier import decision as decision_module  # noqa: E402
 from apps.gateway.cache_verifier.decision import DEFAULT_FLOOR, Embeddings, decide  # noqa: E402
 from bench.cache_pairs import (  # noqa: E402
     MODEL_NAME,
@@ -187,9 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write JSON")
     parser.add_argument("--quick", action="store_true", help="fewer timing rounds")
+    parser.add_argument("--sealed", action="store_true", help="never open the eighth test set")
+    parser.add_argument("--reader", action="store_true", help="version 8: the reader on")
     args = parser.parse_args(argv)
+    if args.reader:
+        decision_module.READER = dataclasses.replace(decision_module.READER, enabled=True)
 
-    pairs = load_pairs()
+    pairs = load_pairs(sealed=args.sealed)
     started = time.perf_counter()
     vectors = embed_pairs(pairs)
     embed_seconds = time.perf_counter() - started
@@ -218,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "model": MODEL_NAME,
         "default_floor": DEFAULT_FLOOR,
+        "sealed": args.sealed,
+        "reader": decision_module.READER.enabled,
         "pairs": len(pairs),
         "pairs_by_split": dict(Counter(p.split for p in pairs)),
         "kinds": sorted({p.kind for p in pairs if p.source != "verifier_set"}),
@@ -248,7 +264,9 @@ def main(argv: list[str] | None = None) -> int:
             good = f"{r['paraphrase_hits']}/{r['paraphrases']} {r['paraphrase_hit_rate']:.1%}"
             bad = f"{r['wrong_hits']}/{r['near_misses']} {r['wrong_hit_rate']:.1%}"
             print(f"{half:<12} {name:<22} {good:>19} {bad:>19}")
-    if not scored:
+    if args.sealed:
+        print("sealed: the eighth test set was not opened; test half empty")
+    elif not scored:
         print("no test pair (bench/data/semantic_cache_pairs_test8.jsonl absent): test half empty")
     else:
         print(

@@ -479,6 +479,10 @@ def main(argv: list[str] | None = None) -> int:
         f"({model['pair_model']['trained']['trees']})"
     )
     if not args.dry_run:
+        # The pair reader's switch and cutoff (version 8) are not this trainer's: kept.
+        shipped = json.loads(decision.MODEL_FILE.read_text(encoding="utf-8"))
+        if "reader" in shipped:
+            model["reader"] = shipped["reader"]
         decision.MODEL_FILE.write_text(json.dumps(model) + "\n", encoding="utf-8")
         print(f"wrote {decision.MODEL_FILE.relative_to(ROOT)}")
     return 0

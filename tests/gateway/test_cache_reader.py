@@ -1,0 +1,186 @@
+"""Version 8's pair reader: its verdicts through the real lookup (pgvector, the local
+provider's embeddings), one batch per lookup, the fallback to version 7 without its
+weights, and its weights read without pickle."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import zipfile
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from asgiref.sync import async_to_sync
+
+from apps.gateway import semantic_cache
+from apps.gateway.cache_verifier import decision, reader
+from apps.gateway.cache_verifier.decision import Embeddings, decide
+from apps.tenants.models import Tenant
+from tests.gateway.conftest import MakeTenant
+
+KEY = {"alias": "fast", "system_prompt_hash": "r" * 64}
+REFUND = ("What is your refund policy?", "Can I get a refund?")  # log-odds 2.35
+SWAPPED = ("How do I convert USD to EUR?", "How do I convert EUR to USD?")  # -2.08
+
+
+Switch = Callable[..., None]
+
+
+@pytest.fixture
+def version(monkeypatch: pytest.MonkeyPatch) -> Switch:
+    """``version(8)`` switches the reader on for the test, ``version(7)`` off."""
+
+    def switch(number: int, candidates: str = "all") -> None:
+        on = dataclasses.replace(decision.READER, enabled=number == 8, candidates=candidates)
+        monkeypatch.setattr(decision, "READER", on)
+
+    return switch
+
+
+def embed(texts: list[str]) -> list[list[float]]:
+    return async_to_sync(semantic_cache.embed_for_evaluation)(texts)
+
+
+def store(tenant: Tenant, questions: list[str]) -> None:
+    for question, vector in zip(questions, embed(questions), strict=True):
+        semantic_cache.store_sync(
+            tenant_id=str(tenant.id),
+            **KEY,
+            query=question,
+            embedding=vector,
+            response=f"answer to {question}",
+            served_model="openai/local-fast",
+            tokens_in=1,
+            tokens_out=1,
+            cost_usd=Decimal("0"),
+        )
+
+
+def lookup(tenant: Tenant, question: str) -> semantic_cache.SemanticHit | None:
+    return semantic_cache.lookup_sync(
+        tenant_id=str(tenant.id),
+        **KEY,
+        query=question,
+        embedding=embed([question])[0],
+        threshold=decision.DEFAULT_FLOOR,
+    )
+
+
+def test_the_shipped_model_file_keeps_the_reader_off() -> None:
+    assert decision.READER.enabled is False
+    assert decision.READER.cutoff_log_odds == pytest.approx(2.1526, abs=1e-4)
+    assert decision.READER.embedding_model == semantic_cache.LOCAL_EMBEDDINGS
+
+
+def test_version_8_serves_a_rewording_the_reader_reads_as_the_same_question(
+    make_tenant: MakeTenant, version: Switch
+) -> None:
+    tenant = make_tenant()
+    store(tenant, [REFUND[0], SWAPPED[0]])
+    version(8)
+    hit = lookup(tenant, REFUND[1])
+    assert hit is not None
+    assert hit.query == REFUND[0]
+    assert hit.score == pytest.approx(1 / (1 + np.exp(-2.35)), abs=0.01)
+
+
+def test_version_8_refuses_swapped_arguments_with_the_readers_score(
+    make_tenant: MakeTenant, version: Switch
+) -> None:
+    tenant = make_tenant()
+    store(tenant, [SWAPPED[0]])
+    version(8)
+    assert lookup(tenant, SWAPPED[1]) is None
+    [new] = embed([SWAPPED[1]])
+    [cached] = embed([SWAPPED[0]])
+    similarity = semantic_cache.cosine(new, cached)
+    verdict = decide(
+        SWAPPED[1], SWAPPED[0], similarity, embeddings=Embeddings("all-MiniLM-L6-v2", new, cached)
+    )
+    assert not verdict.hit
+    assert verdict.reason.startswith("too different: reader log-odds -2.0")
+    assert verdict.reason.endswith("under 2.15")
+
+
+def test_version_8_reads_a_lookups_candidates_as_one_batch(
+    make_tenant: MakeTenant, version: Switch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = make_tenant()
+    store(tenant, ["How do I cancel my plan?", "How do I cancel my order?", SWAPPED[0]])
+    calls: list[int] = []
+    original = reader.Reader.log_odds
+
+    def counted(self: reader.Reader, pairs: Any) -> list[float]:
+        calls.append(len(pairs))
+        return original(self, pairs)
+
+    monkeypatch.setattr(reader.Reader, "log_odds", counted)
+    version(8)
+    lookup(tenant, "How can I cancel my subscription?")
+    assert len(calls) == 1
+    assert calls[0] >= 2  # the two cancellations reach the floor; the conversion does not
+    calls.clear()
+    version(8, candidates="first")
+    lookup(tenant, "How can I cancel my subscription?")
+    assert calls == [1]
+    calls.clear()
+    version(7)
+    lookup(tenant, "How can I cancel my subscription?")
+    assert calls == []
+
+
+def test_without_its_weights_version_7_decides_and_says_so_once(
+    monkeypatch: pytest.MonkeyPatch, version: Switch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(reader, "TRAINED_FILE", Path("/nonexistent/reader.npz"))
+    monkeypatch.setattr(reader, "_ONCE", reader._Once())
+    question, same = "How can I reset my password?", "How do I reset my password?"
+    vectors = Embeddings("all-MiniLM-L6-v2", [1.0] + [0.0] * 383, [1.0] + [0.0] * 383)
+    version(7)
+    expected = decide(same, question, 0.95, embeddings=vectors)
+    version(8)
+    with caplog.at_level(logging.WARNING, logger=reader.__name__):
+        assert decide(same, question, 0.95, embeddings=vectors) == expected
+        assert decide(same, question, 0.95, embeddings=vectors) == expected
+    assert expected == decision.Decision(True, "same wording", 1.0)
+    warnings = [r for r in caplog.records if "weights are missing" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "/nonexistent/reader.npz" in warnings[0].getMessage()
+
+
+def test_another_embedding_model_keeps_version_7(version: Switch) -> None:
+    vectors = Embeddings("text-embedding-3-small", [1.0, 0.0], [1.0, 0.0])
+    version(7)
+    expected = decide(REFUND[1], REFUND[0], 0.9, embeddings=vectors)
+    version(8)
+    assert decide(REFUND[1], REFUND[0], 0.9, embeddings=vectors) == expected
+    assert "reader" not in expected.reason
+
+
+def test_the_readers_weights_load_without_pickle() -> None:
+    with zipfile.ZipFile(reader.TRAINED_FILE) as archive:
+        names = archive.namelist()
+    assert all(name.endswith(".npy") for name in names)
+    with np.load(reader.TRAINED_FILE, allow_pickle=False) as stored:
+        kinds = {stored[name].dtype for name in stored.files}
+    assert kinds <= {np.dtype(np.float16), np.dtype(np.float32)}
+    layers, (head, bias) = reader.read_trained(reader.TRAINED_FILE)
+    assert len(layers) == 3
+    assert layers[2].up.dtype == np.float32
+    assert layers[2].up.flags["C_CONTIGUOUS"]
+    assert head.shape == (384,)
+    assert isinstance(bias, float)
+
+
+def test_a_batch_scores_each_pair_as_alone() -> None:
+    pairs = [REFUND, SWAPPED, ("Hi", "How do I export all my invoices as a single PDF file?")]
+    pair_reader = reader.load()
+    assert pair_reader is not None
+    alone = [pair_reader.log_odds([pair])[0] for pair in pairs]
+    together = pair_reader.log_odds(pairs)
+    assert together == pytest.approx(alone, abs=1e-4)
+    assert together[0] >= decision.READER.cutoff_log_odds > together[1]

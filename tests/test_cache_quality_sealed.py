@@ -1,0 +1,46 @@
+"""``bench/semantic_cache_quality.py --sealed`` never opens the eighth test set: every run
+but the lead's one scoring after a decision uses it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import cache_pairs
+from bench import semantic_cache_quality as quality
+
+
+class Stop(Exception):
+    """Raised where the bench would start embedding: nothing further is needed."""
+
+
+def test_sealed_pairs_never_open_the_eighth_test_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[Path] = []
+    original = cache_pairs._rows
+
+    def rows(path: Path) -> list[dict[str, str]]:
+        opened.append(path)
+        return original(path)
+
+    monkeypatch.setattr(cache_pairs, "_rows", rows)
+    pairs = cache_pairs.load_pairs(sealed=True)
+    assert cache_pairs.TEST8 not in opened
+    assert cache_pairs.DEV8 in opened
+    assert not any(p.source == "test8" for p in pairs)
+    assert {p.split for p in pairs if p.source != "heldout"} == {"dev"}
+
+
+def test_the_bench_reads_sealed_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[dict[str, bool]] = []
+
+    def load_pairs(**kwargs: bool) -> list[cache_pairs.Pair]:
+        asked.append(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(quality, "load_pairs", load_pairs)
+    with pytest.raises(Stop):
+        quality.main(["--sealed"])
+    with pytest.raises(Stop):
+        quality.main([])
+    assert asked == [{"sealed": True}, {"sealed": False}]
