@@ -12,6 +12,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
+from bench import cache_pairs
 from tests.test_cache_pairs_data import KINDS as HELDOUT_KINDS
 from tests.test_cache_pairs_data import LABELS, MAX_QUESTION_CHARS
 
@@ -86,3 +89,17 @@ def ids_sharing_a_question(rows: list[dict[str, str]], others: list[Path]) -> li
         for row in rows
         if normalised(row["cached"]) in seen or normalised(row["new"]) in seen
     ]
+
+
+def record_opened_pair_files(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The pair files ``bench/cache_pairs.py`` reads from now on in the test, in order: how
+    a test shows a sealed test set is never opened."""
+    opened: list[Path] = []
+    original = cache_pairs._rows
+
+    def rows(path: Path) -> list[dict[str, str]]:
+        opened.append(path)
+        return original(path)
+
+    monkeypatch.setattr(cache_pairs, "_rows", rows)
+    return opened

@@ -7,7 +7,6 @@ test set."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from bench import cache_cross_encoder as ce
 from bench import cache_pairs
 from bench.cache_pairs import Pair
+from tests.cache_test_sets import record_opened_pair_files
 
 
 def pairs(sizes: dict[str, int]) -> list[Pair]:
@@ -58,14 +58,7 @@ def test_layer_norm_centres_and_scales_each_row() -> None:
 
 
 def test_the_eighth_test_set_is_not_opened(monkeypatch: pytest.MonkeyPatch) -> None:
-    opened: list[Path] = []
-    original = cache_pairs._rows
-
-    def rows(path: Path) -> list[dict[str, str]]:
-        opened.append(path)
-        return original(path)
-
-    monkeypatch.setattr(cache_pairs, "_rows", rows)
+    opened = record_opened_pair_files(monkeypatch)
     dev = ce.dev_pairs()
     ce.left_out_pairs()
     assert dev

@@ -3,12 +3,11 @@ but the lead's one scoring after a decision uses it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bench import cache_pairs
 from bench import semantic_cache_quality as quality
+from tests.cache_test_sets import record_opened_pair_files
 
 
 class Stop(Exception):
@@ -16,14 +15,7 @@ class Stop(Exception):
 
 
 def test_sealed_pairs_never_open_the_eighth_test_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    opened: list[Path] = []
-    original = cache_pairs._rows
-
-    def rows(path: Path) -> list[dict[str, str]]:
-        opened.append(path)
-        return original(path)
-
-    monkeypatch.setattr(cache_pairs, "_rows", rows)
+    opened = record_opened_pair_files(monkeypatch)
     pairs = cache_pairs.load_pairs(sealed=True)
     assert cache_pairs.TEST8 not in opened
     assert cache_pairs.DEV8 in opened
