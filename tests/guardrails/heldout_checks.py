@@ -337,3 +337,26 @@ class TrainingSetChecks:
         assert shared == 0, (
             f"{shared} texts of {self.path.name} also appear in another injection set"
         )
+
+
+class WeightedTrainingSetChecks(TrainingSetChecks):
+    """The training-set tests plus those of sets from 10 on: the attack kinds the detector
+    missed most are weighted, and about a third of the attacks sit inside content the
+    assistant reads (e-mail, ticket, document, Slack, form, code) rather than the chat."""
+
+    weighted_kinds = ("exfiltration", "tool_abuse", "roleplay")
+    min_weighted_share = 0.18
+    min_inside_content_share = 0.28
+
+    def test_exfiltration_tool_abuse_and_role_play_are_weighted(self, rows: list[Row]) -> None:
+        attacks = [row for row in rows if row["label"] == 1]
+        kinds = Counter(row["category"] for row in attacks)
+        for kind in self.weighted_kinds:
+            assert kinds[kind] >= self.min_weighted_share * len(attacks), kinds
+
+    def test_a_third_of_the_attacks_sit_inside_content_the_assistant_reads(
+        self, rows: list[Row]
+    ) -> None:
+        attacks = [row for row in rows if row["label"] == 1]
+        in_content = sum(1 for row in attacks if row["context"] != "chat")
+        assert in_content >= self.min_inside_content_share * len(attacks), in_content

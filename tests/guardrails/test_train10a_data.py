@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tests.guardrails.heldout_checks import DATA, Row, TrainingSetChecks
+from tests.guardrails.heldout_checks import DATA, Row, WeightedTrainingSetChecks
 
 OTHER_LANGUAGES = ("nl", "pl", "da", "sv", "no", "cs")
 
 
-class TestTrain10aData(TrainingSetChecks):
+class TestTrain10aData(WeightedTrainingSetChecks):
     path = DATA / "guardrails_injection_train10a.jsonl"
     prefix = "t10a"
     min_rows = 480
@@ -36,16 +36,3 @@ class TestTrain10aData(TrainingSetChecks):
     ) -> None:
         counts = Counter(row["lang"] for row in rows)
         assert min(counts["nl"], counts["pl"]) > max(counts["da"], counts["sv"], counts["no"])
-
-    def test_exfiltration_tool_abuse_and_role_play_are_weighted(self, rows: list[Row]) -> None:
-        attacks = [row for row in rows if row["label"] == 1]
-        kinds = Counter(row["category"] for row in attacks)
-        for kind in ("exfiltration", "tool_abuse", "roleplay"):
-            assert kinds[kind] >= 0.18 * len(attacks), kinds
-
-    def test_a_third_of_the_attacks_sit_inside_content_the_assistant_reads(
-        self, rows: list[Row]
-    ) -> None:
-        attacks = [row for row in rows if row["label"] == 1]
-        in_content = sum(1 for row in attacks if row["context"] != "chat")
-        assert in_content >= 0.28 * len(attacks), in_content
