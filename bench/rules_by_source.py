@@ -235,6 +235,7 @@ def g12_candidates(
     q: Any,
     english: Any,
     names: list[str],
+    q_cut: Any = None,
 ) -> None:
     """g12's candidates at each budget: pooled and newest-seven detection and false
     positives, per newest file, per file (``--files``), by language (en, da, fr, de, the
@@ -279,6 +280,10 @@ def g12_candidates(
             candidates[f"(c) sure {sure:g}, band {top:g}"] = replace(
                 chosen, sure=sure, head_max=top
             )
+    heads = dict.fromkeys(candidates, q)
+    if q_cut is not None:
+        candidates[f"(c) inputs cut to {args.max_chars}"] = chosen
+        heads[f"(c) inputs cut to {args.max_chars}"] = q_cut
 
     def pct(flags: Any, picked: Any) -> str:
         return f"{100 * flags[picked].mean():.1f}" if picked.any() else "-"
@@ -290,6 +295,7 @@ def g12_candidates(
     for budget in BUDGETS[:2]:
         print(f"\nbudget {budget:.2%}: pooled | newest | " + " | ".join(map(short, newest)))
         for name, c in candidates.items():
+            q = heads[name]
             w = np.where(english, c.english, c.other)
             mixed = w * p + (1 - w) * q
             scores = np.zeros(len(rows))
@@ -416,6 +422,12 @@ def main() -> None:
         help="g12 (c): the cost changes stack on the candidate with this share in English",
     )
     parser.add_argument(
+        "--max-chars",
+        type=int,
+        default=MAX_CHARS,
+        help="g12 (c): the stacked candidate with the e5 head on views cut to this length",
+    )
+    parser.add_argument(
         "--stack-split", action="store_true", help="g12 (c): ... and its own threshold off English"
     )
     parser.add_argument(
@@ -525,10 +537,11 @@ def main() -> None:
         features = cache(lambda: matrix(texts, with_rules=with_rules))
         return by_source_scores(name, features, NGRAM_C, weigh)
 
-    def head(weigh: bool = False) -> Any:
-        e5_texts = [t[:MAX_CHARS] for t in texts]
+    def head(weigh: bool = False, max_chars: int = MAX_CHARS) -> Any:
+        e5_texts = [t[:max_chars] for t in texts]
         vectors = cache(lambda: embed_all(e5_texts, "query", Path(args.e5_cache)))
-        return by_source_scores("e5head", vectors, HEAD_C, weigh)
+        name = "e5head" if max_chars == MAX_CHARS else f"e5head_m{max_chars}"
+        return by_source_scores(name, vectors, HEAD_C, weigh)
 
     if args.part:
         weigh = args.lang_weight != "none"
@@ -677,8 +690,21 @@ def main() -> None:
         )
 
     if args.g12:
+        q_cut = head(max_chars=args.max_chars) if args.max_chars != MAX_CHARS else None
         g12_candidates(
-            args, rows, row_views, owner, texts, labels, hits, hard, p_rules, q, english, names
+            args,
+            rows,
+            row_views,
+            owner,
+            texts,
+            labels,
+            hits,
+            hard,
+            p_rules,
+            q,
+            english,
+            names,
+            q_cut,
         )
         return
 
