@@ -27,7 +27,9 @@ resident memory before and after loading the engine.
 every row and writes it with the by-source threshold of the average at n-gram share W
 (a view whose n-gram probability reaches the sure level scores 1) to
 apps/guardrails/data/injection_e5_head.json (``--share-other 0.3``, g11: the n-gram share
-on the views not read as English); retrain the n-gram model first
+on the views not read as English; ``--split``, g12: a threshold of the average of their
+own for those views, chosen on the rows not read as English at the same budget); retrain
+the n-gram model first
 (bench/train_guardrails.py), since the threshold is chosen on its by-source scores.
 
 The vectors are cached in /tmp (``--cache``) so a second run costs seconds.
@@ -195,7 +197,7 @@ def shipped_rates(
             flagged[i] = True
         elif head.can_flag(p, english := is_english(text)):
             q = head.probability(list(vectors[view]))
-            flagged[i] = head.average(p, q, english) >= head.threshold
+            flagged[i] = head.average(p, q, english) >= head.threshold_for(english)
         else:
             flagged[i] = p >= model.threshold
     print(f"shipped: classifier {model.version}, e5 head {head.version}")
@@ -266,6 +268,7 @@ def write_head(
     threshold: float,
     rates: Any,
     args: Any,
+    threshold_other: float | None = None,
 ) -> None:
     from datetime import UTC, datetime
 
@@ -278,13 +281,15 @@ def write_head(
     model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
     model.fit(vectors, labels, sample_weight=weights)
     out = {
-        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g11.e5.C{c:g}.w{w:g}",
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g12.e5.C{c:g}.w{w:g}",
         "prefix": args.prefix,
         "weights": [round(float(v), 6) for v in model.coef_[0]],
         "bias": round(float(model.intercept_[0]), 6),
         "ngram_share": w,
         **({"ngram_share_other": args.share_other} if args.share_other is not None else {}),
         "threshold": round(threshold, 6),
+        **({"threshold_other": round(threshold_other, 6)} if threshold_other is not None else {}),
+        **({"head_max": args.head_max} if args.head_max < 1.0 else {}),
         "max_chars": MAX_CHARS,
         **({"ngram_sure": args.sure} if args.sure <= 1.0 else {}),
         "trained_on": {
@@ -355,6 +360,19 @@ def main() -> None:
         default="none",
         help="with --write: weigh each row by its language in the head's fit (g11: isqrt)",
     )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="with --write: a separate threshold of the average for views not read as "
+        "English, chosen on the rows not read as English at the same budget (g12 (b))",
+    )
+    parser.add_argument(
+        "--head-max",
+        type=float,
+        default=1.0,
+        help="with --write: a view reaches the encoder only where the average could reach "
+        "the threshold with the head at this probability (g12 (c); 1: the whole band)",
+    )
     parser.add_argument("--detail", action="store_true", help="rates by kind and language")
     parser.add_argument("--ngram-only", action="store_true", help="the baseline only")
     parser.add_argument("--embed-only", action="store_true", help="fill the cache, then stop")
@@ -382,7 +400,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = load()
-    assert not any("heldout10" in row["set"] for row in rows)
+    assert not any("heldout11" in row["set"] for row in rows)
     row_views = [[view for view, _ in views(row["text"])] for row in rows]
     owner = np.array([i for i, vs in enumerate(row_views) for _ in vs])
     texts = [view for vs in row_views for view in vs]
@@ -468,8 +486,36 @@ def main() -> None:
         share = np.where([is_english(t) for t in texts], w, other)
         mixed = np.where(ngram >= args.sure, 1.0, share * ngram + (1 - share) * e5)
         threshold, rates = judge(f"avg{w}/{other} C{c:g} sure {args.sure:g}", mixed)
+        threshold_other = None
+        if args.split:
+            # Each threshold at the budget on its own rows (the row's normalised text read
+            # as English or not), as bench/rules_by_source.py --split judges it.
+            main_english = [is_english(vs[0]) for vs in row_views]
+            scores = row_max(mixed)
+            found = []
+            for want in (True, False):
+                picked = [i for i in scored if main_english[i] is want]
+                found.append(
+                    threshold_for(
+                        [scores[i] for i in picked],
+                        [int(labels[i]) for i in picked],
+                        [ruled[i] for i in picked],
+                        args.fp_budget,
+                    )
+                )
+            threshold, threshold_other = found
+            # The rates with each view judged at its language's threshold, as the detector.
+            english = np.array([is_english(t) for t in texts])
+            view_flags = mixed >= np.where(english, threshold, threshold_other)
+            flagged = np.array(ruled, dtype=bool)
+            np.logical_or.at(flagged, owner, view_flags)
+            rates = report(rows, flagged.tolist())
+            print(
+                f"split: threshold {threshold:.3f} English, {threshold_other:.3f} not: pooled"
+                f" {rates['detection']:.3f}/{rates['fpr']:.3f}"
+            )
         weights = language_weights(rows, args.lang_weight)[owner]
-        write_head(vectors, view_labels, weights, (c, w), threshold, rates, args)
+        write_head(vectors, view_labels, weights, (c, w), threshold, rates, args, threshold_other)
         return
     if args.gates:
         gates(args, rows, owner, ruled, ngram, vectors, view_labels, splits, judge)

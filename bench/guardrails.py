@@ -7,13 +7,13 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
    (ordinary texts flagged), overall and per category and language, on
-   bench/data/guardrails_injection_heldout10.jsonl, the held-out set that no rule or
+   bench/data/guardrails_injection_heldout11.jsonl, the held-out set that no rule or
    training run has seen (the honest figure; bench/data/README.md says how to keep it
    so), when the file is there: its figures are then the headline keys
    ``injection_detection_rate`` / ``false_positive_rate``. Without it, the headline is
-   held-out 9 (bench/data/guardrails_injection_heldout9.jsonl), marked spent: it was
-   scored once for detector g10 and is trained on since g11, so its figure is in-sample;
-   held-out 4 to 8 (spent since g5 to g9) are reported beside it.
+   held-out 10 (bench/data/guardrails_injection_heldout10.jsonl), marked spent: it was
+   scored once for detector g11 and is trained on since g12, so its figure is in-sample;
+   held-out 4 to 9 (spent since g5 to g10) are reported beside it.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
@@ -57,7 +57,8 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-HELDOUT10 = "guardrails_injection_heldout10.jsonl"  # written apart from g11, merged by the lead
+HELDOUT11 = "guardrails_injection_heldout11.jsonl"  # written apart from g12, merged by the lead
+HELDOUT10 = "guardrails_injection_heldout10.jsonl"  # spent: scored on g11, trained on since g12
 HELDOUT9 = "guardrails_injection_heldout9.jsonl"  # spent: scored on g10, trained on since g11
 HELDOUT8 = "guardrails_injection_heldout8.jsonl"  # spent: scored on g9, trained on since g10
 HELDOUT7 = "guardrails_injection_heldout7.jsonl"  # spent: scored on g8, trained on since g9
@@ -73,8 +74,11 @@ HELD_OUT_SETS = (
     (HELDOUT7, "heldout7", "held-out 7 (spent: scored once on g8, trained on since g9)"),
     (HELDOUT8, "heldout8", "held-out 8 (spent: scored once on g9, trained on since g10)"),
     (HELDOUT9, "heldout9", "held-out 9 (spent: scored once on g10, trained on since g11)"),
-    (HELDOUT10, "heldout10", "held-out 10 (written apart from g11)"),
+    (HELDOUT10, "heldout10", "held-out 10 (spent: scored once on g11, trained on since g12)"),
+    (HELDOUT11, "heldout11", "held-out 11 (written apart from g12)"),
 )
+# The set written apart from the detector: the headline, and timed as a new writer's text.
+WRITTEN_APART = "heldout11"
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "
@@ -112,8 +116,8 @@ def injection_rates() -> dict[str, Any]:
 
 def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
     """The same rates on a whole set, keyed with ``suffix``: ``fresh``, ``heldout2``,
-    ``heldout4`` to ``heldout9`` (spent: the detector was tuned or trained on them) or
-    ``heldout10`` (no rule or training run has seen it)."""
+    ``heldout4`` to ``heldout10`` (spent: the detector was tuned or trained on them) or
+    ``heldout11`` (no rule or training run has seen it)."""
     found = _rates(load(name, data))
     return {
         f"injection_detection_rate_{suffix}": found["injection_detection_rate"],
@@ -125,7 +129,7 @@ def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
 
 
 def headline_rates(data: Path = DATA) -> dict[str, Any]:
-    """A block for each held-out set that is there (held-out 10 is written apart from the
+    """A block for each held-out set that is there (held-out 11 is written apart from the
     detector and merged later), with the headline keys set to the newest one's figures;
     nothing when none is there."""
     found: dict[str, Any] = {}
@@ -275,11 +279,14 @@ def main() -> None:
     repeats = 2 if args.quick else 10
     test_half_rows = [r for r in load("guardrails_injection.jsonl") if r["split"] == "test"]
     result.update(latency(test_half_rows, repeats))
-    # The same on a new writer's texts (the held-out set written apart): on the test half,
+    # The same on a new writer's texts (the headline set: the one written apart, else the
+    # newest spent one, which no model had seen when it was written): on the test half,
     # which the detector was trained on, the encoder's band is rarely reached; on text it
     # has not seen it is reached as often as on real traffic.
-    if "heldout10_injections" in result:
-        new_writer = latency(load(HELDOUT10), repeats)
+    timed = [(n, s) for n, s, _ in HELD_OUT_SETS if f"{s}_injections" in result][-1:]
+    for name, suffix in timed:
+        new_writer = latency(load(name), repeats)
+        result["new_writer_set"] = suffix
         for key in (
             "added_p50_ms",
             "added_p95_ms",
@@ -307,11 +314,12 @@ def main() -> None:
     ]
     rows = []
     for suffix, label in held_out:
-        if suffix == "heldout10":
+        if suffix == WRITTEN_APART:
             rows += rates_of(f"{label}, written apart", suffix, target=True)
         else:
             rows += rates_of(f"{label}, spent", suffix)
     rows += rates_of("test half, trained on", "test_half")
+    timed_label = f"held-out {result.get('new_writer_set', '').removeprefix('heldout')}"
     rows += rates_of("fresh set, spent", "fresh")
     rows += rates_of("held-out 2, spent", "heldout2")
     rows += [
@@ -343,18 +351,18 @@ def main() -> None:
         *(
             [
                 (
-                    "added p50 / p95, held-out 10",
+                    f"added p50 / p95, {timed_label}",
                     f"{result['added_p50_ms_new_writer']:.2f} / "
                     f"{result['added_p95_ms_new_writer']:.2f} ms",
                     "<= 5 ms",
                 ),
                 (
-                    "added CPU p95, held-out 10's ordinary",
+                    f"added CPU p95, {timed_label}'s ordinary",
                     f"{result['added_cpu_p95_ms_ordinary_new_writer']:.2f} ms",
                     "",
                 ),
                 (
-                    "reach e5, held-out 10: ordinary / attacks",
+                    f"reach e5, {timed_label}: ordinary / attacks",
                     f"{result['encoder_share_ordinary_new_writer']:.1%} / "
                     f"{result['encoder_share_attacks_new_writer']:.1%}",
                     "",
@@ -366,11 +374,11 @@ def main() -> None:
         ("per streamed sentence p50", f"{result['stream_sentence_p50_ms']:.3f} ms", ""),
         ("per streamed sentence p95", f"{result['stream_sentence_p95_ms']:.3f} ms", ""),
     ]
-    if "heldout10_injections" in result:
-        counted = f"held-out 10: {result['heldout10_injections']} injections, "
-        counted += f"{result['heldout10_benign']} ordinary texts"
+    if f"{WRITTEN_APART}_injections" in result:
+        counted = f"held-out 11: {result[f'{WRITTEN_APART}_injections']} injections, "
+        counted += f"{result[f'{WRITTEN_APART}_benign']} ordinary texts"
     else:
-        counted = f"no held-out 10 file: headline = {result['headline']}"
+        counted = f"no held-out 11 file: headline = {result['headline']}"
     print(f"guardrails ({result['detector']}; {counted}; {result['pii_entities']} PII entities)")
     for name, value, target in rows:
         print(f"  {name:<40} {value:>10}  {target}")

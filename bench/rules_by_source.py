@@ -41,6 +41,17 @@ there 1 - W); with ``--lang-weight isqrt`` both models trained with each row wei
 its language (``--part rules|e5 --lang-weight isqrt`` computes those scores). ``--langs``
 prints detection on English and other attacks per newest file and the share of rows that
 reach the encoder.
+
+g12's candidates (``--g12``, with the three newest files in NEWEST): (a) the shipped
+recipe (g11's shares, FEATURE_ONLY with g12's demotions); (b) ``--split``: the views not
+read as English with a threshold of the average of their own, chosen at the budget on the
+rows not read as English; (d) ``--share-other W`` / ``--share-english W``, alone and with
+(b); (c) ``--sure-at S`` and ``--head-max Q`` (a view reaches the encoder only where the
+average could reach the threshold with the head at Q), stacked on the candidate
+``--stack-english`` / ``--stack-split`` name. Each prints pooled and newest-seven rates,
+per newest file, and the share of rows (and of ``--cost-file``'s, held-out 10's) reaching
+the encoder; ``--files``, ``--langs`` (en, da, fr, de, the rest) and ``--detail`` (kinds)
+add the rest.
 """
 
 from __future__ import annotations
@@ -62,6 +73,7 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 from collections import Counter  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from functools import cache  # noqa: E402
 from typing import Any  # noqa: E402
@@ -87,6 +99,7 @@ from bench.train_guardrails import (  # noqa: E402
 
 RULES_FILE = "apps/guardrails/injection_rules.py"
 NGRAM_C, HEAD_C, NGRAM_SHARE = 30.0, 10.0, 0.7
+NGRAM_SHARE_OTHER = 0.3  # g11: the n-gram share off English
 SURE = 0.95  # g9: a view the n-gram model scores this or more flags without the encoder
 BUDGETS = (0.0075, 0.01, 0.0125)
 SHARES = (0.0, 0.0005, 0.001, 0.002)
@@ -121,14 +134,19 @@ READABLE = {
     "guardrails_injection_train10a.jsonl": "2026-12-05T17:17",
     "guardrails_injection_train10b.jsonl": "2026-12-05T17:17",
     "guardrails_injection_train10c.jsonl": "2026-12-05T17:17",
+    "guardrails_injection_heldout10.jsonl": "2026-12-05T17:52",  # scored once on g11
+    "guardrails_injection_train11a.jsonl": "2026-12-05T19:46",
+    "guardrails_injection_train11b.jsonl": "2026-12-05T19:46",
+    "guardrails_injection_train11c.jsonl": "2026-12-05T19:39",
 }
 NEWEST = (
-    "guardrails_injection_heldout9.jsonl",
+    "guardrails_injection_heldout10.jsonl",
+    "guardrails_injection_train11a.jsonl",
+    "guardrails_injection_train11b.jsonl",
+    "guardrails_injection_train11c.jsonl",
     "guardrails_injection_train10a.jsonl",
     "guardrails_injection_train10b.jsonl",
     "guardrails_injection_train10c.jsonl",
-    "guardrails_injection_train9a.jsonl",
-    "guardrails_injection_train9b.jsonl",
 )
 
 
@@ -188,6 +206,159 @@ def cached(path: Path, compute: Any) -> Any:
     return found
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """g12: one way to decide, judged by source: the n-gram share off English, the sure
+    level, the head's probability that bounds the band (1: the whole band), and whether
+    the views not read as English have their own threshold."""
+
+    other: float = NGRAM_SHARE_OTHER
+    english: float = NGRAM_SHARE
+    sure: float = SURE
+    head_max: float = 1.0
+    split: bool = False
+
+
+LANGS = ("en", "da", "fr", "de")
+
+
+def g12_candidates(
+    args: Any,
+    rows: list[dict[str, Any]],
+    row_views: list[list[str]],
+    owner: Any,
+    texts: list[str],
+    labels: Any,
+    hits: list[list[str]],
+    hard: list[int],
+    p: Any,
+    q: Any,
+    english: Any,
+    names: list[str],
+    q_cut: Any = None,
+) -> None:
+    """g12's candidates at each budget: pooled and newest-seven detection and false
+    positives, per newest file, per file (``--files``), by language (en, da, fr, de, the
+    rest) and kind (``--langs``, ``--detail``), and the share of rows reaching the encoder
+    (all, ordinary, attacks; and of ``--cost-file``'s rows)."""
+    import numpy as np
+
+    verdicts = set(names) - FEATURE_ONLY
+    ruled = np.array([bool(verdicts.intersection(h)) for h in hits])
+    main_english = np.array([is_english(vs[0]) for vs in row_views])
+    hard_rows = np.array(hard)
+    newest = [s for s in NEWEST if any(row["set"] == s for row in rows)]
+    sets = np.array([row["set"] for row in rows])
+    langs = np.array([row.get("lang") or "en" for row in rows])
+    kinds = np.array([str(row.get("category")) for row in rows])
+    is_hard = np.zeros(len(rows), dtype=bool)
+    is_hard[hard_rows] = True
+    is_newest = np.isin(sets, newest)
+
+    candidates = {"(a) g11's recipe": Candidate()}
+    if args.split:
+        candidates["(b) own threshold off English"] = Candidate(split=True)
+    for other in args.share_other:
+        candidates[f"(d) share {other:g} off English"] = Candidate(other=other)
+        if args.split:
+            candidates[f"(d) share {other:g} + (b)"] = Candidate(other=other, split=True)
+    for share in args.share_english:
+        candidates[f"(d) share {share:g} in English"] = Candidate(english=share)
+        if args.split:
+            candidates[f"(d) share {share:g} in English + (b)"] = Candidate(
+                english=share, split=True
+            )
+    # The cost changes, on the candidate --stack-english / --stack-split names.
+    chosen = Candidate(english=args.stack_english, split=args.stack_split)
+    if chosen != Candidate():
+        candidates["chosen"] = chosen
+    for sure in args.sure_at:
+        candidates[f"(c) sure {sure:g}"] = replace(chosen, sure=sure)
+    for top in args.head_max:
+        candidates[f"(c) band to head {top:g}"] = replace(chosen, head_max=top)
+        for sure in args.sure_at:
+            candidates[f"(c) sure {sure:g}, band {top:g}"] = replace(
+                chosen, sure=sure, head_max=top
+            )
+    heads = dict.fromkeys(candidates, q)
+    if q_cut is not None:
+        candidates[f"(c) inputs cut to {args.max_chars}"] = chosen
+        heads[f"(c) inputs cut to {args.max_chars}"] = q_cut
+
+    def pct(flags: Any, picked: Any) -> str:
+        return f"{100 * flags[picked].mean():.1f}" if picked.any() else "-"
+
+    def rates(flags: Any, picked: Any, digits: int = 1) -> str:
+        found = [flags[picked & (labels == label)] for label in (1, 0)]
+        return " / ".join(f"{100 * f.mean():.{digits}f}" if len(f) else "-" for f in found)
+
+    for budget in BUDGETS[:2]:
+        print(f"\nbudget {budget:.2%}: pooled | newest | " + " | ".join(map(short, newest)))
+        for name, c in candidates.items():
+            q = heads[name]
+            w = np.where(english, c.english, c.other)
+            mixed = w * p + (1 - w) * q
+            scores = np.zeros(len(rows))
+            np.maximum.at(scores, owner, np.where(p >= c.sure, 1.0, mixed))
+
+            def pick(keep: Any, scores: Any = scores, budget: float = budget) -> float:
+                picked = hard_rows[keep[hard_rows]]
+                return threshold_for(
+                    scores[picked].tolist(),
+                    [int(v) for v in labels[picked]],
+                    ruled[picked].tolist(),
+                    budget,
+                )
+
+            if c.split:
+                t_en, t_other = pick(main_english), pick(~main_english)
+            else:
+                t_en = t_other = pick(np.ones(len(rows), dtype=bool))
+            t_view = np.where(english, t_en, t_other)
+            band = (p < c.sure) & (w * p + (1 - w) * c.head_max >= t_view)
+            view_flags = (p >= c.sure) | (band & (mixed >= t_view))
+            flags = ruled.copy()
+            np.logical_or.at(flags, owner, view_flags)
+            sure_rows = np.zeros(len(rows), dtype=bool)
+            np.logical_or.at(sure_rows, owner, p >= c.sure)
+            reach = np.zeros(len(rows), dtype=bool)
+            np.logical_or.at(reach, owner, band)
+            reach &= ~ruled & ~sure_rows
+            per = [rates(flags, is_hard & (sets == s)) for s in newest]
+            t = f"t={t_en:.3f}" + (f"/{t_other:.3f}" if c.split else "")
+            print(
+                f"  {name:<34} {t} {rates(flags, is_hard, 2)} | newest"
+                f" {rates(flags, is_hard & is_newest, 2)} | " + " | ".join(per),
+                flush=True,
+            )
+            cost = sets == args.cost_file
+            shares = [
+                f"{title} {pct(reach, keep & (labels == 1))} / {pct(reach, keep & (labels == 0))}"
+                f" (all {pct(reach, keep)})"
+                for title, keep in (("hard", is_hard), (short(args.cost_file), cost))
+            ]
+            print("      reach the encoder, attacks / ordinary: " + "; ".join(shares))
+            if args.files:
+                per_file = [
+                    f"{short(s)} {pct(flags, is_hard & (sets == s) & (labels == 0))}"
+                    for s in sorted(set(sets[hard_rows]))
+                ]
+                print("      false positives: " + ", ".join(per_file))
+            if args.langs:
+                for title, keep in (("pooled", is_hard), ("newest", is_hard & is_newest)):
+                    groups = [(lang, langs == lang) for lang in LANGS]
+                    groups.append(("rest", ~np.isin(langs, LANGS)))
+                    found = [f"{lang} {pct(flags, keep & g & (labels == 1))}" for lang, g in groups]
+                    print(f"      by language, {title}: " + ", ".join(found))
+            if args.detail:
+                for title, keep in (("pooled", is_hard), ("newest", is_hard & is_newest)):
+                    found = [
+                        f"{kind} {pct(flags, keep & (kinds == kind) & (labels == 1))}"
+                        for kind in sorted(set(kinds[labels == 1]))
+                    ]
+                    print(f"      by kind, {title}: " + ", ".join(found))
+
+
 def main() -> None:
     import numpy as np
 
@@ -230,6 +401,63 @@ def main() -> None:
     parser.add_argument(
         "--langs", action="store_true", help="detection on English and other attacks per file"
     )
+    parser.add_argument(
+        "--g12",
+        action="store_true",
+        help="g12's candidates only: (a) the shipped recipe, (b) with --split, (c) with "
+        "--sure-at and --head-max, (d) with --share-other and --share-english",
+    )
+    parser.add_argument(
+        "--share-english",
+        type=float,
+        action="append",
+        default=[],
+        metavar="W",
+        help="g12 (d): the candidate with this n-gram share on the views read as English",
+    )
+    parser.add_argument(
+        "--stack-english",
+        type=float,
+        default=NGRAM_SHARE,
+        help="g12 (c): the cost changes stack on the candidate with this share in English",
+    )
+    parser.add_argument(
+        "--max-chars",
+        type=int,
+        default=MAX_CHARS,
+        help="g12 (c): the stacked candidate with the e5 head on views cut to this length",
+    )
+    parser.add_argument(
+        "--stack-split", action="store_true", help="g12 (c): ... and its own threshold off English"
+    )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="g12 (b): a separate threshold of the average for the views language.py does not "
+        "read as English, chosen on the rows it does not read as English at the same budget",
+    )
+    parser.add_argument(
+        "--sure-at",
+        type=float,
+        action="append",
+        default=[],
+        metavar="S",
+        help="g12 (c): the candidate with this sure level (repeatable)",
+    )
+    parser.add_argument(
+        "--head-max",
+        type=float,
+        action="append",
+        default=[],
+        metavar="Q",
+        help="g12 (c): a view reaches the encoder only where the average could reach the "
+        "threshold with the head at Q (a narrower band; repeatable)",
+    )
+    parser.add_argument(
+        "--cost-file",
+        default="guardrails_injection_heldout10.jsonl",
+        help="g12: the file whose rows' share reaching the encoder is the cost",
+    )
     parser.add_argument("--show", action="store_true", help="print the rules each candidate drops")
     parser.add_argument(
         "--sure", type=float, default=SURE, help="the n-gram level that flags alone (2: never)"
@@ -253,7 +481,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = load()
-    assert not any("heldout10" in row["set"] for row in rows)
+    assert not any("heldout11" in row["set"] for row in rows)
     row_views = [[view for view, _ in views(row["text"])] for row in rows]
     owner = np.array([i for i, vs in enumerate(row_views) for _ in vs])
     texts = [view for vs in row_views for view in vs]
@@ -309,10 +537,11 @@ def main() -> None:
         features = cache(lambda: matrix(texts, with_rules=with_rules))
         return by_source_scores(name, features, NGRAM_C, weigh)
 
-    def head(weigh: bool = False) -> Any:
-        e5_texts = [t[:MAX_CHARS] for t in texts]
+    def head(weigh: bool = False, max_chars: int = MAX_CHARS) -> Any:
+        e5_texts = [t[:max_chars] for t in texts]
         vectors = cache(lambda: embed_all(e5_texts, "query", Path(args.e5_cache)))
-        return by_source_scores("e5head", vectors, HEAD_C, weigh)
+        name = "e5head" if max_chars == MAX_CHARS else f"e5head_m{max_chars}"
+        return by_source_scores(name, vectors, HEAD_C, weigh)
 
     if args.part:
         weigh = args.lang_weight != "none"
@@ -459,6 +688,25 @@ def main() -> None:
             f" {honest_rows} ({where_hits}) | {attack_all}, {attack_honest} | {alone}"
             f" ({alone_honest})"
         )
+
+    if args.g12:
+        q_cut = head(max_chars=args.max_chars) if args.max_chars != MAX_CHARS else None
+        g12_candidates(
+            args,
+            rows,
+            row_views,
+            owner,
+            texts,
+            labels,
+            hits,
+            hard,
+            p_rules,
+            q,
+            english,
+            names,
+            q_cut,
+        )
+        return
 
     # name -> (verdicts, n-gram scores, e5 head scores, n-gram share off English)
     candidates: dict[str, tuple[set[str], Any, Any, float]] = {}

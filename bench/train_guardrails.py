@@ -4,12 +4,13 @@ Writes apps/guardrails/data/injection_model.json: hashed-feature logistic-regres
 weights (plain JSON, no pickle), the decision threshold and what they were trained on.
 
 Development data (TRAINING_SETS): every labelled injection set of bench/data except the
-held-out set still unread (guardrails_injection_heldout10.jsonl is never opened here):
-both halves of guardrails_injection.jsonl, the spent fresh, held-out 2, 3, 4, 5, 6, 7, 8
-and 9 sets, and the development rows of guardrails_injection_more.jsonl, _train3.jsonl,
+held-out set still unread (guardrails_injection_heldout11.jsonl is never opened here):
+both halves of guardrails_injection.jsonl, the spent fresh, held-out 2, 3, 4, 5, 6, 7, 8,
+9 and 10 sets, and the development rows of guardrails_injection_more.jsonl, _train3.jsonl,
 _train4.jsonl, _train5.jsonl, _train6.jsonl, _train7a.jsonl, _train7b.jsonl, _train8a.jsonl,
 _train8b.jsonl, _train8c.jsonl, _train9a.jsonl, _train9b.jsonl, _train10a.jsonl,
-_train10b.jsonl and _train10c.jsonl. Ordinary short questions
+_train10b.jsonl, _train10c.jsonl, _train11a.jsonl,
+_train11b.jsonl and _train11c.jsonl. Ordinary short questions
 (QUESTION_SETS: the questions of the semantic cache's dev2 pair set, never used to measure
 this detector) are added as more ordinary rows, so the classifier learns that "Do you store
 our prompts?" is not an attack.
@@ -79,6 +80,10 @@ TRAINING_SETS = (
     "guardrails_injection_train10a.jsonl",
     "guardrails_injection_train10b.jsonl",
     "guardrails_injection_train10c.jsonl",
+    "guardrails_injection_heldout10.jsonl",
+    "guardrails_injection_train11a.jsonl",
+    "guardrails_injection_train11b.jsonl",
+    "guardrails_injection_train11c.jsonl",
 )
 QUESTION_SETS = ("semantic_cache_pairs_dev2.jsonl",)
 # The sources of the by-source cross-validation: each file was written by other hands.
@@ -359,7 +364,7 @@ def main() -> None:
     coef = model.coef_[0]
     weights = {str(i): round(float(coef[i]), 4) for i in np.flatnonzero(np.abs(coef) >= 5e-4)}
     out = {
-        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g11.C{c}",
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g12.C{c}",
         "bits": BITS,
         "sublinear": SUBLINEAR,
         "words": words,

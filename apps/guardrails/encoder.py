@@ -55,6 +55,19 @@ class Head:
     # Since g11: the n-gram share on a view apps/guardrails/language.py does not read as
     # English, where the n-gram model has seen few rows of most languages. None: w.
     ngram_share_other: float | None = None
+    # Since g12 (where the by-source comparison chose it): the threshold of the average
+    # on a view not read as English, chosen on those rows at the same budget. None: the
+    # threshold.
+    threshold_other: float | None = None
+    # Since g12 (where chosen): a view reaches the encoder only where the average could
+    # reach the threshold with the head answering this much (1: its highest answer).
+    head_max: float = 1.0
+
+    def threshold_for(self, english: bool = True) -> float:
+        """The threshold of the average for a view in English or not."""
+        if english or self.threshold_other is None:
+            return self.threshold
+        return self.threshold_other
 
     def share(self, english: bool) -> float:
         """The n-gram probability's share of the average for a view in English or not."""
@@ -68,9 +81,10 @@ class Head:
 
     def can_flag(self, ngram: float, english: bool = True) -> bool:
         """Whether the encoder decides: the average could reach the threshold, at the
-        head's highest answer, and the n-gram model is not sure on its own."""
+        head's highest answer (``head_max``), and the n-gram model is not sure on its own."""
         w = self.share(english)
-        return w * ngram + (1.0 - w) >= self.threshold and ngram < self.sure
+        reachable = w * ngram + (1.0 - w) * self.head_max >= self.threshold_for(english)
+        return reachable and ngram < self.sure
 
     def average(self, ngram: float, head: float, english: bool = True) -> float:
         w = self.share(english)
@@ -93,6 +107,8 @@ class Head:
             ngram_share_other=(
                 float(data["ngram_share_other"]) if "ngram_share_other" in data else None
             ),
+            threshold_other=(float(data["threshold_other"]) if "threshold_other" in data else None),
+            head_max=float(data.get("head_max", 1.0)),
         )
 
 

@@ -118,7 +118,7 @@ def _judge(
         found = encoder.probability(view)
         if found is not None:
             score = head.average(ngram, found, english)
-            return score, score >= head.threshold, "classifier+e5"
+            return score, score >= head.threshold_for(english), "classifier+e5"
     # Under the band the n-gram model decides at its own threshold, which lies inside the
     # band (tests/guardrails/test_encoder.py): so this is "not flagged" with the encoder
     # and without it, and the engine is not opened for it.

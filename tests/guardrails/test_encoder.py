@@ -30,14 +30,14 @@ def no_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     encoder._load.cache_clear()
 
 
-def test_the_head_ships_as_plain_json_and_never_saw_held_out_10() -> None:
+def test_the_head_ships_as_plain_json_and_never_saw_held_out_11() -> None:
     data = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))
     assert len(data["weights"]) == 384
     assert data["prefix"] in ("query", "passage")
     assert 0.0 < data["ngram_share"] < 1.0
     assert 0.0 < data["threshold"] < 1.0
-    assert not [name for name in data["trained_on"]["files"] if "heldout10" in name]
-    assert "bench/data/guardrails_injection_heldout9.jsonl" in data["trained_on"]["files"]
+    assert not [name for name in data["trained_on"]["files"] if "heldout11" in name]
+    assert "bench/data/guardrails_injection_heldout10.jsonl" in data["trained_on"]["files"]
 
 
 def test_a_view_reaches_the_encoder_only_where_the_average_can_reach_the_threshold() -> None:
@@ -58,6 +58,33 @@ def test_a_view_not_in_english_gives_the_encoder_its_own_say() -> None:
     assert head.average(0.5, 1.0) == pytest.approx(0.7)
     without = encoder.Head("t", "query", (0.0,) * 384, 0.0, 0.6, 0.8, 1000)
     assert without.average(0.5, 1.0, english=False) == pytest.approx(0.7)
+
+
+def test_a_view_not_in_english_can_have_its_own_threshold_and_the_band_a_ceiling() -> None:
+    head = encoder.Head(
+        "t", "query", (0.0,) * 384, 0.0, 0.6, 0.8, 1000, threshold_other=0.9, head_max=0.9
+    )
+    assert head.threshold_for(True) == 0.8
+    assert head.threshold_for(False) == 0.9
+    # English: 0.6 p + 0.4 x 0.9 >= 0.8 from p = 0.733; not: 0.6 p + 0.36 >= 0.9 from 0.9
+    assert not head.can_flag(0.73)
+    assert head.can_flag(0.74)
+    assert not head.can_flag(0.89, english=False)
+    assert head.can_flag(0.91, english=False)
+    data = {
+        "version": "t",
+        "prefix": "query",
+        "weights": [0.0] * 384,
+        "bias": 0.0,
+        "ngram_share": 0.6,
+        "threshold": 0.8,
+        "max_chars": 1000,
+    }
+    plain = encoder.Head.from_json(data)
+    assert plain.threshold_for(False) == 0.8
+    assert plain.head_max == 1.0
+    both = encoder.Head.from_json({**data, "threshold_other": 0.9, "head_max": 0.9})
+    assert both == head
 
 
 def test_a_view_the_n_gram_model_is_sure_of_flags_without_the_encoder(

@@ -282,11 +282,22 @@ def test_the_benchmark_headlines_held_out_9_as_spent_without_held_out_10(tmp_pat
     assert found["headline"] == "held-out 9 (spent: scored once on g10, trained on since g11)"
 
 
-def test_the_benchmark_makes_held_out_10_the_headline_when_it_is_there(tmp_path: Path) -> None:
+def test_the_benchmark_headlines_held_out_10_as_spent_without_held_out_11(tmp_path: Path) -> None:
     _write(tmp_path / bench.HELDOUT9, HELD_OUT[:2])
     _write(tmp_path / bench.HELDOUT10, HELD_OUT[1:])
     found = bench.headline_rates(tmp_path)
     assert found["injection_detection_rate_heldout10"] == found["injection_detection_rate"] == 0.0
     assert found["heldout10_benign"] == 1
     assert found["injection_detection_rate_heldout9"] == 0.5
-    assert found["headline"] == "held-out 10 (written apart from g11)"
+    assert found["headline"] == "held-out 10 (spent: scored once on g11, trained on since g12)"
+    assert "heldout11_injections" not in found
+
+
+def test_the_benchmark_makes_held_out_11_the_headline_when_it_is_there(tmp_path: Path) -> None:
+    _write(tmp_path / bench.HELDOUT10, HELD_OUT[:2])
+    _write(tmp_path / bench.HELDOUT11, HELD_OUT[1:])
+    found = bench.headline_rates(tmp_path)
+    assert found["injection_detection_rate_heldout11"] == found["injection_detection_rate"] == 0.0
+    assert found["heldout11_benign"] == 1
+    assert found["injection_detection_rate_heldout10"] == 0.5
+    assert found["headline"] == "held-out 11 (written apart from g12)"
