@@ -57,7 +57,7 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-HELDOUT11 = "guardrails_injection_heldout11.jsonl"  # written apart from g12, merged by the lead
+HELDOUT11 = "guardrails_injection_heldout11.jsonl"  # spent: scored once on g12 (76.3 / 0.0)
 HELDOUT10 = "guardrails_injection_heldout10.jsonl"  # spent: scored on g11, trained on since g12
 HELDOUT9 = "guardrails_injection_heldout9.jsonl"  # spent: scored on g10, trained on since g11
 HELDOUT8 = "guardrails_injection_heldout8.jsonl"  # spent: scored on g9, trained on since g10
@@ -75,7 +75,7 @@ HELD_OUT_SETS = (
     (HELDOUT8, "heldout8", "held-out 8 (spent: scored once on g9, trained on since g10)"),
     (HELDOUT9, "heldout9", "held-out 9 (spent: scored once on g10, trained on since g11)"),
     (HELDOUT10, "heldout10", "held-out 10 (spent: scored once on g11, trained on since g12)"),
-    (HELDOUT11, "heldout11", "held-out 11 (written apart from g12)"),
+    (HELDOUT11, "heldout11", "held-out 11 (spent: scored once on g12, training data next)"),
 )
 # The set written apart from the detector: the headline, and timed as a new writer's text.
 WRITTEN_APART = "heldout11"

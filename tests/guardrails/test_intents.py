@@ -300,4 +300,4 @@ def test_the_benchmark_makes_held_out_11_the_headline_when_it_is_there(tmp_path:
     assert found["injection_detection_rate_heldout11"] == found["injection_detection_rate"] == 0.0
     assert found["heldout11_benign"] == 1
     assert found["injection_detection_rate_heldout10"] == 0.5
-    assert found["headline"] == "held-out 11 (written apart from g12)"
+    assert found["headline"] == "held-out 11 (spent: scored once on g12, training data next)"
