@@ -51,7 +51,10 @@ Sixteen files under bench/data/ (bench/data/README.md says how each was written)
   "dev"; scored first as a left-out file by round 11 (``bench/cache_cross_encoder.py
   --left-out``), read only if present.
 * ``semantic_cache_pairs_test8.jsonl``: an eighth test set, written apart from the
-  decision after the seventh was spent, all "test": the fresh measure, never tuned on
+  decision after the seventh was spent, scored once on versions 7, 8 and 9, then spent:
+  read here as development pairs (split "dev").
+* ``semantic_cache_pairs_test9.jsonl``: a ninth test set, written apart from the
+  decision after the eighth was spent, all "test": the fresh measure, never tuned on
   (read only if present).
 
 Every pair is read as ``Pair(cached, new, label, kind, split, source)``; ``embed_pairs``
@@ -82,6 +85,7 @@ DEV7 = DATA / "semantic_cache_pairs_dev7.jsonl"
 TEST7 = DATA / "semantic_cache_pairs_test7.jsonl"
 DEV8 = DATA / "semantic_cache_pairs_dev8.jsonl"
 TEST8 = DATA / "semantic_cache_pairs_test8.jsonl"
+TEST9 = DATA / "semantic_cache_pairs_test9.jsonl"
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
@@ -94,7 +98,7 @@ class Pair:
     split: str  # "dev" | "test"
     source: str  # "verifier_set" | "heldout" | "dev2" | "dev3" | "dev4" | "test2"
     # | "test3" | "dev5" | "test4" | "test5" | "test6" | "dev6" | "dev7" | "test7" | "dev8"
-    # | "test8"
+    # | "test8" | "test9"
 
     @property
     def paraphrase(self) -> bool:
@@ -102,7 +106,7 @@ class Pair:
 
 
 def load_pairs(*, sealed: bool = False) -> list[Pair]:
-    """Every labelled pair; with ``sealed`` the eighth test set's file (TEST8, the
+    """Every labelled pair; with ``sealed`` the ninth test set's file (TEST9, the
     unscored measure) is not opened at all."""
     pairs: list[Pair] = []
     for p in _rows(BUILT_WITH_VERIFIER):
@@ -110,9 +114,9 @@ def load_pairs(*, sealed: bool = False) -> list[Pair]:
     # (file, source, split): None keeps the file's own split. The second test set was
     # scored once and is spent: development pairs from round 4 of the pair model on; the
     # third likewise from round 5, the fourth from round 6, the fifth from round 7, the
-    # sixth from round 8, the seventh from round 11. dev6 (a new writer, written apart)
-    # from round 7's refresh on; dev7 (another, written apart) from round 10 on; dev8
-    # from round 11 on.
+    # sixth from round 8, the seventh from round 11, the eighth from version 9. dev6 (a
+    # new writer, written apart) from round 7's refresh on; dev7 (another, written apart)
+    # from round 10 on; dev8 from round 11 on.
     sources = (
         (HELD_OUT, "heldout", None),
         (DEV2, "dev2", None),
@@ -128,10 +132,11 @@ def load_pairs(*, sealed: bool = False) -> list[Pair]:
         (DEV7, "dev7", None),
         (TEST7, "test7", "dev"),
         (DEV8, "dev8", None),
-        (TEST8, "test8", None),
+        (TEST8, "test8", "dev"),
+        (TEST9, "test9", None),
     )
     for path, source, split in sources:
-        if sealed and path == TEST8:
+        if sealed and path == TEST9:
             continue
         for p in _rows(path):
             pairs.append(

@@ -27,7 +27,8 @@ tenant's: the development pairs' cached questions, real embeddings, plus ``fille
 random vectors that load the HNSW index and are never candidates), ``queries`` (the
 sample's new questions), ``reached_share`` (lookups where a candidate passed steps 0-2,
 i.e. version 8 ran the reader), ``candidates_read_mean`` (per such lookup), and per
-decision (``v7``, ``v8``, ``v8_first``): ``reached_p50_ms`` / ``reached_p95_ms`` (over
+decision (``v7``, ``v8``, ``v8_first``, ``v9_first``: version 7, then the reader on the first
+candidate it refused past steps 0-2): ``reached_p50_ms`` / ``reached_p95_ms`` (over
 the lookups that reach the reader, every pass pooled), ``all_p50_ms`` / ``all_p95_ms``,
 ``served_share``; ``load_average`` before and after. Test8 is never read.
 """
@@ -431,7 +432,12 @@ def semantic_lookup(entries: int, queries: int) -> dict[str, float]:
     return results
 
 
-READER_MODES = {"v7": (False, "all"), "v8": (True, "all"), "v8_first": (True, "first")}
+READER_MODES = {
+    "v7": (False, "all", "alone"),
+    "v8": (True, "all", "alone"),
+    "v8_first": (True, "first", "alone"),
+    "v9_first": (True, "first", "after_version_7"),
+}
 
 
 def reader_lookup(sample: int, filler: int, rounds: int) -> dict[str, Any]:
@@ -505,8 +511,10 @@ def reader_lookup(sample: int, filler: int, rounds: int) -> dict[str, Any]:
     try:
         reader.load()  # once per process, before any timing
         for n in range(rounds):
-            for mode, (on, first) in READER_MODES.items():
-                decision.READER = dataclasses.replace(switch, enabled=on, candidates=first)
+            for mode, (on, first, how) in READER_MODES.items():
+                decision.READER = dataclasses.replace(
+                    switch, enabled=on, candidates=first, mode=how
+                )
                 for i, pair in enumerate(queries):
                     clear_memo()  # a new question: its facets extracted cold (version 7)
                     alignment.clear_memo()

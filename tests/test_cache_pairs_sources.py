@@ -14,15 +14,15 @@ from bench.semantic_cache_quality import split_halves
 
 def test_spent_test_sets_are_read_as_development_pairs() -> None:
     splits = Counter((p.source, p.split) for p in load_pairs())
-    for spent in ("test2", "test3", "test4", "test5", "test6", "test7"):
+    for spent in ("test2", "test3", "test4", "test5", "test6", "test7", "test8"):
         assert splits[spent, "dev"] > 500, spent
         assert splits[spent, "test"] == 0, spent
 
 
 def test_only_the_held_out_test_half_and_the_fresh_test_set_are_test() -> None:
     sources = {p.source for p in load_pairs() if p.split == "test"}
-    # test8 is present only once the lead adds it; nothing else is ever test.
-    assert sources <= {"heldout", "test8"}
+    # test9 is present only once the lead adds it; nothing else is ever test.
+    assert sources <= {"heldout", "test9"}
     assert "heldout" in sources
 
 
@@ -50,11 +50,11 @@ def test_the_eighth_development_set_is_read_as_development_pairs() -> None:
     assert {p.split for p in dev8} == {"dev"}
 
 
-def test_the_bench_s_test_half_is_the_eighth_set_only() -> None:
+def test_the_bench_s_test_half_is_the_ninth_set_only() -> None:
     pairs = [
         Pair("a?", "b?", "paraphrase", "k", "test", "heldout"),
         Pair("c?", "d?", "near_miss", "k", "dev", "test5"),
-        Pair("e?", "f?", "paraphrase", "k", "test", "test8"),
+        Pair("e?", "f?", "paraphrase", "k", "test", "test9"),
         Pair("g?", "h?", "near_miss", "k", "dev", "test6"),
         Pair("i?", "j?", "paraphrase", "k", "dev", "dev6"),
         Pair("k?", "l?", "near_miss", "k", "dev", "dev7"),
@@ -69,5 +69,5 @@ def test_the_bench_s_test_half_is_the_eighth_set_only() -> None:
     assert halves["dev7"] == [5]
     assert halves["test7"] == [6]
     assert halves["dev"] == [1, 3, 4, 5, 6]
-    # Without the eighth set's file the test half is empty, not an error.
+    # Without the ninth set's file the test half is empty, not an error.
     assert split_halves([pairs[i] for i in (0, 1, 3)])["test"] == []

@@ -1,4 +1,4 @@
-"""``bench/semantic_cache_quality.py --sealed`` never opens the eighth test set: every run
+"""``bench/semantic_cache_quality.py --sealed`` never opens the ninth test set: every run
 but the lead's one scoring after a decision uses it."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ class Stop(Exception):
     """Raised where the bench would start embedding: nothing further is needed."""
 
 
-def test_sealed_pairs_never_open_the_eighth_test_set(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sealed_pairs_never_open_the_ninth_test_set(monkeypatch: pytest.MonkeyPatch) -> None:
     opened = record_opened_pair_files(monkeypatch)
     pairs = cache_pairs.load_pairs(sealed=True)
-    assert cache_pairs.TEST8 not in opened
-    assert cache_pairs.DEV8 in opened
-    assert not any(p.source == "test8" for p in pairs)
+    assert cache_pairs.TEST9 not in opened
+    assert cache_pairs.TEST8 in opened
+    assert not any(p.source == "test9" for p in pairs)
     assert {p.split for p in pairs if p.source != "heldout"} == {"dev"}
 
 

@@ -1,6 +1,6 @@
-"""Version 8's pair reader: its verdicts through the real lookup (pgvector, the local
-provider's embeddings), one batch per lookup, the fallback to version 7 without its
-weights, and its weights read without pickle."""
+"""The pair reader, alone (version 8) and after version 7 (version 9): its verdicts
+through the real lookup (pgvector, the local provider's embeddings), one batch per lookup,
+the fallback to version 7 without its weights, and its weights read without pickle."""
 
 from __future__ import annotations
 
@@ -32,10 +32,16 @@ Switch = Callable[..., None]
 
 @pytest.fixture
 def version(monkeypatch: pytest.MonkeyPatch) -> Switch:
-    """``version(8)`` switches the reader on for the test, ``version(7)`` off."""
+    """``version(8)`` switches the reader on alone for the test, ``version(9)`` on after
+    version 7, ``version(7)`` off."""
 
     def switch(number: int, candidates: str = "all") -> None:
-        on = dataclasses.replace(decision.READER, enabled=number == 8, candidates=candidates)
+        on = dataclasses.replace(
+            decision.READER,
+            enabled=number in (8, 9),
+            candidates=candidates,
+            mode="after_version_7" if number == 9 else "alone",
+        )
         monkeypatch.setattr(decision, "READER", on)
 
     return switch
@@ -184,3 +190,89 @@ def test_a_batch_scores_each_pair_as_alone() -> None:
     together = pair_reader.log_odds(pairs)
     assert together == pytest.approx(alone, abs=1e-4)
     assert together[0] >= decision.READER.cutoff_log_odds > together[1]
+
+
+REPEAT = ("How can I reset my password?", "How do I reset my password?")  # reader: 0.96
+
+
+def counting_forwards(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    original = reader.Reader.log_odds
+
+    def counted(self: reader.Reader, pairs: Any) -> list[float]:
+        calls.append(len(pairs))
+        return original(self, pairs)
+
+    monkeypatch.setattr(reader.Reader, "log_odds", counted)
+    return calls
+
+
+def test_version_9_serves_what_version_7_serves_without_reading(
+    make_tenant: MakeTenant, version: Switch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The near-verbatim repeat the reader alone turns away (version 8) is served.
+    tenant = make_tenant()
+    store(tenant, [REPEAT[0]])
+    calls = counting_forwards(monkeypatch)
+    version(8)
+    assert lookup(tenant, REPEAT[1]) is None
+    calls.clear()
+    version(9, candidates="first")
+    hit = lookup(tenant, REPEAT[1])
+    assert hit is not None
+    assert hit.query == REPEAT[0]
+    assert calls == []
+
+
+def test_version_9_serves_a_rewording_version_7_refuses_when_the_reader_is_sure(
+    make_tenant: MakeTenant, version: Switch
+) -> None:
+    tenant = make_tenant()
+    store(tenant, [REFUND[0]])
+    version(7)
+    assert lookup(tenant, REFUND[1]) is None
+    version(9, candidates="first")
+    hit = lookup(tenant, REFUND[1])
+    assert hit is not None
+    assert hit.query == REFUND[0]
+    [new] = embed([REFUND[1]])
+    [cached] = embed([REFUND[0]])
+    verdict = decide(
+        REFUND[1],
+        REFUND[0],
+        semantic_cache.cosine(new, cached),
+        embeddings=Embeddings("all-MiniLM-L6-v2", new, cached),
+    )
+    assert verdict.hit
+    assert verdict.reason.startswith("reader: log-odds 2.3")
+    assert "(version 7: " in verdict.reason
+
+
+def test_version_9_keeps_version_7s_refusal_with_the_readers_score(version: Switch) -> None:
+    [new] = embed([SWAPPED[1]])
+    [cached] = embed([SWAPPED[0]])
+    similarity = semantic_cache.cosine(new, cached)
+    vectors = Embeddings("all-MiniLM-L6-v2", new, cached)
+    version(7)
+    refused = decide(SWAPPED[1], SWAPPED[0], similarity, embeddings=vectors)
+    version(9)
+    verdict = decide(SWAPPED[1], SWAPPED[0], similarity, embeddings=vectors)
+    assert not refused.hit
+    assert not verdict.hit
+    assert verdict.reason.startswith(refused.reason + "; reader log-odds -2.0")
+
+
+def test_version_9_reads_one_refused_candidate_per_lookup(
+    make_tenant: MakeTenant, version: Switch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = make_tenant()
+    store(tenant, ["How do I cancel my plan?", "How do I cancel my order?", SWAPPED[0]])
+    calls = counting_forwards(monkeypatch)
+    version(9, candidates="first")
+    lookup(tenant, "How can I cancel my subscription?")
+    assert calls == [1]
+    calls.clear()
+    version(9, candidates="all")
+    lookup(tenant, "How can I cancel my subscription?")
+    assert len(calls) >= 2  # one forward per refused candidate
+    assert set(calls) == {1}

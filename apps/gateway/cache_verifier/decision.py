@@ -130,6 +130,9 @@ class ReaderSwitch:
     embedding_model: str
     # "all": every candidate past steps 1-2 read as one batch; "first": only the first.
     candidates: str = "all"
+    # "alone" (version 8): the reader decides after steps 0-2. "after_version_7"
+    # (version 9): version 7 decides, and the reader may serve a pair it refused.
+    mode: str = "alone"
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> ReaderSwitch:
@@ -137,11 +140,15 @@ class ReaderSwitch:
         candidates = str(data.get("candidates", "all"))
         if candidates not in ("all", "first"):
             raise ValueError(f"{path}: reader.candidates is {candidates!r}, not 'all' or 'first'")
+        mode = str(data.get("mode", "alone"))
+        if mode not in ("alone", "after_version_7"):
+            raise ValueError(f"{path}: reader.mode is {mode!r}, not 'alone' or 'after_version_7'")
         return cls(
             enabled=bool(data.get("enabled", False)),
             cutoff_log_odds=float(data.get("cutoff_log_odds", math.inf)),
             embedding_model=str(data.get("embedding_model", "")),
             candidates=candidates,
+            mode=mode,
         )
 
 
@@ -175,12 +182,14 @@ def decide(
     floor: float | None = None,
     embeddings: Embeddings | None = None,
     read: float | None = None,
+    may_read: bool = True,
 ) -> Decision:
     """Whether the answer cached for ``cached`` may be served for ``query``. With
     ``embeddings`` of the pair model's embedding model, steps 3-4 are evidence for the
     pair model (step 6); else they refuse and the lexical scorer decides the rest. Under
-    version 8 the reader decides after step 2 (``read``: its log-odds for the pair, when
-    already computed in a batch)."""
+    version 8 the reader decides after step 2; under version 9 it may serve a pair that
+    steps 3-6 refused, unless ``may_read`` is False (``read``: its log-odds for the pair,
+    when already computed in a batch)."""
     if query.strip() and _normal(query) == _normal(cached):
         return Decision(True, "same text", 1.0)
     q, c = query.strip(), cached.strip()
@@ -188,9 +197,17 @@ def decide(
     refused = _refusal(q, c, similarity, floor)
     if refused is not None:
         return refused
-    pair_reader = _reader_for(embeddings)
-    if pair_reader is not None:
+    pair_reader = _reader_for(embeddings) if may_read else None
+    if pair_reader is not None and READER.mode == "alone":
         return _read(pair_reader.log_odds([(c, q)])[0] if read is None else read)
+    decided = _version7(q, c, similarity, embeddings)
+    if decided.hit or pair_reader is None:
+        return decided
+    return _rescue(decided, pair_reader.log_odds([(c, q)])[0] if read is None else read)
+
+
+def _version7(q: str, c: str, similarity: float, embeddings: Embeddings | None) -> Decision:
+    """Steps 3-6 of version 7, for a pair past steps 0-2."""
     rq, rc = alignment.read(q), alignment.read(c)  # memoised: already read by _refusal
     verdict, conflict = _rules(q, c, rq, rc)
     facet = None if verdict.ok else verdict.reason
@@ -233,6 +250,9 @@ def decide_candidates(
         for cached, similarity, embeddings in candidates:
             yield decide(query, cached, similarity, floor=floor, embeddings=embeddings)
         return
+    if READER.mode == "after_version_7":
+        yield from _rescue_candidates(query, candidates, pair_reader, floor=floor)
+        return
     q = query.strip()
     past = [
         i
@@ -250,6 +270,46 @@ def decide_candidates(
         yield decide(
             query, cached, similarity, floor=floor, embeddings=embeddings, read=scores.get(i)
         )
+
+
+def _rescue_candidates(
+    query: str,
+    candidates: Sequence[tuple[str, float, Embeddings]],
+    pair_reader: reader.Reader,
+    *,
+    floor: float,
+) -> Iterator[Decision]:
+    """Version 9 over one lookup: version 7 decides each candidate in order; the reader
+    reads a candidate version 7 refused past steps 0-2, one forward each, the first such
+    candidate only under ``candidates: "first"`` (the lookup's cost stays one forward)."""
+    forwards = 1 if READER.candidates == "first" else len(candidates)
+    q = query.strip()
+    for cached, similarity, embeddings in candidates:
+        decided = decide(
+            query, cached, similarity, floor=floor, embeddings=embeddings, may_read=False
+        )
+        c = cached.strip()
+        if decided.hit or forwards == 0 or _refusal(q, c, similarity, floor) is not None:
+            yield decided
+            continue
+        forwards -= 1
+        yield _rescue(decided, pair_reader.log_odds([(c, q)])[0])
+
+
+def _rescue(refused: Decision, log_odds: float) -> Decision:
+    """Version 9: the reader serves a pair version 7 refused at log-odds of at least its
+    cutoff; else version 7's refusal stands, with the reader's score beside it."""
+    cutoff = READER.cutoff_log_odds
+    if log_odds >= cutoff:
+        score = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, log_odds))))
+        return Decision(
+            True,
+            f"reader: log-odds {log_odds:.2f} at least {cutoff:.2f} (version 7: {refused.reason})",
+            score,
+        )
+    return Decision(
+        False, f"{refused.reason}; reader log-odds {log_odds:.2f} under {cutoff:.2f}", refused.score
+    )
 
 
 def screen(query: str, cached: str, similarity: float, *, floor: float) -> Decision | None:
