@@ -8,6 +8,7 @@ when the pair model runs, what it computes from the shipped JSON, and that the l
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -28,6 +29,15 @@ from tests.gateway.conftest import MakeTenant, deployments
 
 MINILM = "all-MiniLM-L6-v2"
 # A pair the rules let through that is not the same wording: step 6 decides it.
+
+
+@pytest.fixture(autouse=True)
+def _version_7(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests pin version 7's steps and trees: the pair reader stays out of them
+    (tests/gateway/test_cache_reader.py tests it, alone and after version 7)."""
+    monkeypatch.setattr(decision, "READER", dataclasses.replace(decision.READER, enabled=False))
+
+
 CACHED, NEW = "How do I reset my password?", "I forgot my password. How do I reset it?"
 SIMILARITY = 0.9
 # A pair the alignment check refuses: the arguments are swapped.
