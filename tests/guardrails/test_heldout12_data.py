@@ -1,0 +1,38 @@
+"""Shape of held-out set 12 for the injection detector.
+
+bench/data/guardrails_injection_heldout12.jsonl is data scored once on a finished detector
+(see bench/data/README.md). The checks, in heldout_checks.py, keep it loadable, balanced
+and apart from every other injection set; none of them looks at what the detector says
+about a row. Like set 11, set 12 mixes one-liners with long framed texts, carries attacks
+in every language it has ordinary texts in, keeps its encoded payloads decodable, spreads
+its attacks evenly over the seven kinds, writes about 40% of each label in languages other
+than English, brings about a third of its attacks inside content an assistant reads and
+its ordinary texts through the same channels, and has every encoding also outside English.
+Its scenarios come from eleven sectors (ports, shipping and freight forwarders, car dealers
+and repair shops, agriculture and food processing, security and facility services, customs
+and tax offices, streaming and e-sports platforms, pharmaceutical wholesalers, architecture
+and construction firms, dating and social apps, city transit operators), and each of its
+nine languages besides English carries at least 12 rows of each label.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tests.guardrails import heldout_checks as checks
+
+# Languages besides English the set was written in, each with attacks and ordinary texts.
+OTHER_LANGUAGES = ("da", "de", "es", "fr", "it", "nl", "pl", "pt", "sv")
+
+
+class TestHeldout12(checks.ChannelHeldoutSetChecks):
+    path = checks.DATA / "guardrails_injection_heldout12.jsonl"
+    prefix = "h12"
+
+    def test_each_other_language_has_twelve_rows_of_each_label(
+        self, rows: list[checks.Row]
+    ) -> None:
+        assert {row["lang"] for row in rows} == {"en", *OTHER_LANGUAGES}
+        for lang in OTHER_LANGUAGES:
+            labels = Counter(row["label"] for row in rows if row["lang"] == lang)
+            assert min(labels[0], labels[1]) >= 12, (lang, labels)
