@@ -76,6 +76,19 @@ def lookup(tenant: Tenant, question: str) -> semantic_cache.SemanticHit | None:
     )
 
 
+def counting_forwards(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The batch size of every forward the reader runs from now on in the test."""
+    calls: list[int] = []
+    original = reader.Reader.log_odds
+
+    def counted(self: reader.Reader, pairs: Any) -> list[float]:
+        calls.append(len(pairs))
+        return original(self, pairs)
+
+    monkeypatch.setattr(reader.Reader, "log_odds", counted)
+    return calls
+
+
 def test_the_shipped_model_file_keeps_the_reader_off() -> None:
     assert decision.READER.enabled is False
     assert decision.READER.cutoff_log_odds == pytest.approx(2.1526, abs=1e-4)
@@ -117,14 +130,7 @@ def test_version_8_reads_a_lookups_candidates_as_one_batch(
 ) -> None:
     tenant = make_tenant()
     store(tenant, ["How do I cancel my plan?", "How do I cancel my order?", SWAPPED[0]])
-    calls: list[int] = []
-    original = reader.Reader.log_odds
-
-    def counted(self: reader.Reader, pairs: Any) -> list[float]:
-        calls.append(len(pairs))
-        return original(self, pairs)
-
-    monkeypatch.setattr(reader.Reader, "log_odds", counted)
+    calls = counting_forwards(monkeypatch)
     version(8)
     lookup(tenant, "How can I cancel my subscription?")
     assert len(calls) == 1
@@ -193,18 +199,6 @@ def test_a_batch_scores_each_pair_as_alone() -> None:
 
 
 REPEAT = ("How can I reset my password?", "How do I reset my password?")  # reader: 0.96
-
-
-def counting_forwards(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    original = reader.Reader.log_odds
-
-    def counted(self: reader.Reader, pairs: Any) -> list[float]:
-        calls.append(len(pairs))
-        return original(self, pairs)
-
-    monkeypatch.setattr(reader.Reader, "log_odds", counted)
-    return calls
 
 
 def test_version_9_serves_what_version_7_serves_without_reading(
