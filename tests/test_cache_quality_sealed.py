@@ -1,4 +1,5 @@
-"""``bench/semantic_cache_quality.py --sealed`` never opens the ninth test set: every run
+"""``bench/semantic_cache_quality.py --sealed`` never opens the sealed test set
+(``cache_pairs.TEST``): every run
 but the lead's one scoring after a decision uses it."""
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ class Stop(Exception):
     """Raised where the bench would start embedding: nothing further is needed."""
 
 
-def test_sealed_pairs_never_open_the_ninth_test_set(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sealed_pairs_never_open_the_sealed_test_set(monkeypatch: pytest.MonkeyPatch) -> None:
     opened = record_opened_pair_files(monkeypatch)
     pairs = cache_pairs.load_pairs(sealed=True)
-    assert cache_pairs.TEST9 not in opened
-    assert cache_pairs.TEST8 in opened
-    assert not any(p.source == "test9" for p in pairs)
+    assert cache_pairs.TEST not in opened
+    assert cache_pairs.TEST9 in opened  # spent: development pairs
+    assert not any(p.source == cache_pairs.TEST_SOURCE for p in pairs)
     assert {p.split for p in pairs if p.source != "heldout"} == {"dev"}
 
 
