@@ -551,9 +551,10 @@ def up() -> list[Service]:
 
 
 def down(services: list[Service] | tuple[Service, ...] = SERVICES) -> None:
+    # On stderr: `exec`'s stdout is the command's alone (`exec -- manage.py cache_decide F > out`).
     for service in reversed(list(services)):
         if service.stop():
-            print(f"stopped {service.name}")
+            print(f"stopped {service.name}", file=sys.stderr)
 
 
 def status() -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from apps.core.devstack import Postgres, StackError, Valkey, check_ports, child_env
+from apps.core.devstack import Postgres, StackError, Valkey, check_ports, child_env, down
 from tests.pg import connect, owner_connect
 
 
@@ -165,3 +165,20 @@ def test_run_links_its_emails_to_the_port_it_serves(monkeypatch: pytest.MonkeyPa
     assert "SITE_URL" not in child_env(setup=False)  # exec: the settings' default applies
     monkeypatch.setenv("SITE_URL", "https://app.example.com")
     assert child_env(setup=True)["SITE_URL"] == "https://app.example.com"
+
+
+def test_stopping_says_so_on_stderr_so_execs_stdout_is_the_commands_alone(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Stopped:
+        """A service that was running: ``stop()`` stopped it (no real server is touched)."""
+
+        name = "valkey"
+
+        def stop(self) -> bool:
+            return True
+
+    down([Stopped()])  # type: ignore[list-item]
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "stopped valkey\n"
