@@ -89,8 +89,11 @@ def counting_forwards(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def test_the_shipped_model_file_keeps_the_reader_off() -> None:
-    assert decision.READER.enabled is False
+def test_the_shipped_model_file_is_version_9() -> None:
+    """Version 7 first, then the reader on the first candidate it refused."""
+    assert decision.READER.enabled is True
+    assert decision.READER.mode == "after_version_7"
+    assert decision.READER.candidates == "first"
     assert decision.READER.cutoff_log_odds == pytest.approx(2.1526, abs=1e-4)
     assert decision.READER.embedding_model == semantic_cache.LOCAL_EMBEDDINGS
 
@@ -240,6 +243,16 @@ def test_version_9_serves_a_rewording_version_7_refuses_when_the_reader_is_sure(
     assert verdict.hit
     assert verdict.reason.startswith("reader: log-odds 2.3")
     assert "(version 7: " in verdict.reason
+
+
+def test_by_default_a_rewording_version_7_refuses_is_served(make_tenant: MakeTenant) -> None:
+    """The shipped settings, nothing switched: version 9 serves what the reader is sure of."""
+    tenant = make_tenant()
+    store(tenant, [REFUND[0], SWAPPED[0]])
+    hit = lookup(tenant, REFUND[1])
+    assert hit is not None
+    assert hit.query == REFUND[0]
+    assert lookup(tenant, SWAPPED[1]) is None
 
 
 def test_version_9_keeps_version_7s_refusal_with_the_readers_score(version: Switch) -> None:
