@@ -15,13 +15,16 @@ application = Application(django_application, LeanHandler())
 
 
 def _warm_up() -> None:
-    """Import LiteLLM and load its tokenizer (seconds) now, in the background, not on the
-    event loop in the first AI request; then freeze the start-up heap (apps/core/heap.py)."""
+    """Import LiteLLM and load its tokenizer (seconds) and the semantic cache's pair reader
+    now, in the background, not in the first AI request; then freeze the start-up heap
+    (apps/core/heap.py)."""
+    from apps.gateway.cache_verifier.decision import warm_up as warm_cache_decision
     from apps.gateway.router import litellm_module
     from apps.gateway.validation import count_text_tokens
 
     litellm_module()
     count_text_tokens("warm")
+    warm_cache_decision()
     heap.freeze_startup_heap()
 
 

@@ -283,3 +283,16 @@ def test_version_9_reads_one_refused_candidate_per_lookup(
     lookup(tenant, "How can I cancel my subscription?")
     assert len(calls) >= 2  # one forward per refused candidate
     assert set(calls) == {1}
+
+
+def test_warm_up_builds_the_reader_only_when_the_decision_uses_it(
+    monkeypatch: pytest.MonkeyPatch, version: Switch
+) -> None:
+    monkeypatch.setattr(reader, "_ONCE", reader._Once())
+    version(7)
+    decision.warm_up()
+    assert reader._ONCE._done is False
+    version(9)
+    decision.warm_up()
+    assert reader._ONCE._done is True
+    assert reader.load() is not None

@@ -395,6 +395,13 @@ def pair_features(query: str, cached: str, similarity: float) -> dict[str, float
     )
 
 
+def warm_up() -> None:
+    """Build the pair reader now when the shipped decision uses it (its weights read, about
+    0.1 s), so that a web process's first lookup does not (``config/asgi.py``)."""
+    if READER.enabled:
+        reader.load()
+
+
 def _reader_for(embeddings: Embeddings | None) -> reader.Reader | None:
     """The reader when version 8 is on and applies (the similarity is of the model the
     floor and cutoff were read with) and its weights are there."""
