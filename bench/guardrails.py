@@ -7,13 +7,14 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
    (ordinary texts flagged), overall and per category and language, on
-   bench/data/guardrails_injection_heldout11.jsonl, the held-out set that no rule or
-   training run has seen (the honest figure; bench/data/README.md says how to keep it
-   so), when the file is there: its figures are then the headline keys
-   ``injection_detection_rate`` / ``false_positive_rate``. Without it, the headline is
-   held-out 10 (bench/data/guardrails_injection_heldout10.jsonl), marked spent: it was
-   scored once for detector g11 and is trained on since g12, so its figure is in-sample;
-   held-out 4 to 9 (spent since g5 to g10) are reported beside it.
+   bench/data/guardrails_injection_heldout12.jsonl, the newest held-out set (no rule or
+   training run has seen it; scored once, on g12 and g12b, so now spent), when the file is
+   there: its figures are then the headline keys ``injection_detection_rate`` /
+   ``false_positive_rate``. Without it, the headline is held-out 11
+   (bench/data/guardrails_injection_heldout11.jsonl), marked spent: it was scored once for
+   detector g12 and chose g12b's threshold since; held-out 4 to 10 (spent since g5 to g11,
+   trained on) are reported beside it. Held-out 13, written apart for the next detector, is
+   not in the list until that detector is finished, so no run scores it by accident.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
@@ -57,6 +58,7 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
+HELDOUT12 = "guardrails_injection_heldout12.jsonl"  # spent: scored once on g12b (82.3 / 0.3)
 HELDOUT11 = "guardrails_injection_heldout11.jsonl"  # spent: scored once on g12 (76.3 / 0.0)
 HELDOUT10 = "guardrails_injection_heldout10.jsonl"  # spent: scored on g11, trained on since g12
 HELDOUT9 = "guardrails_injection_heldout9.jsonl"  # spent: scored on g10, trained on since g11
@@ -75,10 +77,11 @@ HELD_OUT_SETS = (
     (HELDOUT8, "heldout8", "held-out 8 (spent: scored once on g9, trained on since g10)"),
     (HELDOUT9, "heldout9", "held-out 9 (spent: scored once on g10, trained on since g11)"),
     (HELDOUT10, "heldout10", "held-out 10 (spent: scored once on g11, trained on since g12)"),
-    (HELDOUT11, "heldout11", "held-out 11 (spent: scored once on g12, training data next)"),
+    (HELDOUT11, "heldout11", "held-out 11 (spent: scored once on g12, chose g12b's threshold)"),
+    (HELDOUT12, "heldout12", "held-out 12 (spent: scored once on g12 and g12b)"),
 )
 # The set written apart from the detector: the headline, and timed as a new writer's text.
-WRITTEN_APART = "heldout11"
+WRITTEN_APART = "heldout12"
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "
@@ -116,8 +119,8 @@ def injection_rates() -> dict[str, Any]:
 
 def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
     """The same rates on a whole set, keyed with ``suffix``: ``fresh``, ``heldout2``,
-    ``heldout4`` to ``heldout10`` (spent: the detector was tuned or trained on them) or
-    ``heldout11`` (no rule or training run has seen it)."""
+    ``heldout4`` to ``heldout11`` (spent: the detector was tuned or trained on them) or
+    ``heldout12`` (no rule or training run has seen it)."""
     found = _rates(load(name, data))
     return {
         f"injection_detection_rate_{suffix}": found["injection_detection_rate"],
@@ -375,10 +378,11 @@ def main() -> None:
         ("per streamed sentence p95", f"{result['stream_sentence_p95_ms']:.3f} ms", ""),
     ]
     if f"{WRITTEN_APART}_injections" in result:
-        counted = f"held-out 11: {result[f'{WRITTEN_APART}_injections']} injections, "
+        counted = f"held-out {WRITTEN_APART.removeprefix('heldout')}: "
+        counted += f"{result[f'{WRITTEN_APART}_injections']} injections, "
         counted += f"{result[f'{WRITTEN_APART}_benign']} ordinary texts"
     else:
-        counted = f"no held-out 11 file: headline = {result['headline']}"
+        counted = f"no {WRITTEN_APART} file: headline = {result['headline']}"
     print(f"guardrails ({result['detector']}; {counted}; {result['pii_entities']} PII entities)")
     for name, value, target in rows:
         print(f"  {name:<40} {value:>10}  {target}")

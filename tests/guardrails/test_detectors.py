@@ -84,8 +84,9 @@ def test_the_classifier_ships_as_plain_json() -> None:
     data = json.loads(classifier.MODEL_PATH.read_text(encoding="utf-8"))
     assert set(data) >= {"version", "bits", "bias", "threshold", "weights", "trained_on"}
     # Never trained on the held-out set the lead measures (bench/data/README.md): held-out
-    # 11 since g12 (held-out 10 is spent and trained on).
+    # 12, nor held-out 11, which chose g12's operating point (held-out 10 is trained on).
     assert not [name for name in data["trained_on"]["files"] if "heldout11" in name]
+    assert not [name for name in data["trained_on"]["files"] if "heldout12" in name]
     assert "bench/data/guardrails_injection_heldout10.jsonl" in data["trained_on"]["files"]
     model = classifier.shipped()
     assert 0.0 <= model.probability(normalize.normalize(BENIGN)) < model.threshold

@@ -30,13 +30,14 @@ def no_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     encoder._load.cache_clear()
 
 
-def test_the_head_ships_as_plain_json_and_never_saw_held_out_11() -> None:
+def test_the_head_ships_as_plain_json_and_never_saw_held_out_11_or_12() -> None:
     data = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))
     assert len(data["weights"]) == 384
     assert data["prefix"] in ("query", "passage")
     assert 0.0 < data["ngram_share"] < 1.0
     assert 0.0 < data["threshold"] < 1.0
     assert not [name for name in data["trained_on"]["files"] if "heldout11" in name]
+    assert not [name for name in data["trained_on"]["files"] if "heldout12" in name]
     assert "bench/data/guardrails_injection_heldout10.jsonl" in data["trained_on"]["files"]
 
 

@@ -218,7 +218,7 @@ HELD_OUT = [
 ]
 
 
-def test_the_benchmark_headlines_held_out_4_as_spent_without_held_out_5(tmp_path: Path) -> None:
+def test_the_benchmark_headlines_held_out_4_alone(tmp_path: Path) -> None:
     _write(tmp_path / bench.HELDOUT4, HELD_OUT)
     found = bench.headline_rates(tmp_path)
     assert found["injection_detection_rate_heldout4"] == found["injection_detection_rate"] == 0.5
@@ -228,76 +228,27 @@ def test_the_benchmark_headlines_held_out_4_as_spent_without_held_out_5(tmp_path
     assert found["headline"] == "held-out 4 (spent, trained on)"
 
 
-def test_the_benchmark_headlines_held_out_5_as_spent_without_held_out_6(tmp_path: Path) -> None:
-    _write(tmp_path / bench.HELDOUT4, HELD_OUT)
-    _write(tmp_path / bench.HELDOUT5, HELD_OUT[:1] + HELD_OUT[2:])
+NEWER = list(zip(bench.HELD_OUT_SETS, bench.HELD_OUT_SETS[1:], strict=False))
+
+
+@pytest.mark.parametrize(("older", "newer"), NEWER, ids=[newer[1] for _, newer in NEWER])
+def test_the_benchmark_headlines_the_newest_held_out_set_that_is_there(
+    tmp_path: Path, older: tuple[str, str, str], newer: tuple[str, str, str]
+) -> None:
+    """Each set, when it is the newest there, is the headline with its own label; the one
+    before it is reported beside it; no later set's keys appear."""
+    _write(tmp_path / older[0], HELD_OUT[:2])
+    _write(tmp_path / newer[0], HELD_OUT[1:])
     found = bench.headline_rates(tmp_path)
-    assert found["injection_detection_rate_heldout5"] == found["injection_detection_rate"] == 1.0
-    assert found["injection_detection_rate_heldout4"] == 0.5
-    assert found["heldout5_injections"] == 1
-    assert found["headline"] == "held-out 5 (spent: scored once on g6, trained on since g7)"
+    suffix = newer[1]
+    assert found[f"injection_detection_rate_{suffix}"] == found["injection_detection_rate"] == 0.0
+    assert found[f"false_positive_rate_{suffix}"] == found["false_positive_rate"] == 0.0
+    assert found[f"{suffix}_injections"] == found[f"{suffix}_benign"] == 1
+    assert found[f"injection_detection_rate_{older[1]}"] == 0.5
+    assert found["headline"] == newer[2]
+    later = [s for _, s, _ in bench.HELD_OUT_SETS[bench.HELD_OUT_SETS.index(newer) + 1 :]]
+    assert not [s for s in later if f"{s}_injections" in found]
 
 
-def test_the_benchmark_makes_held_out_6_the_headline_when_it_is_there(tmp_path: Path) -> None:
-    _write(tmp_path / bench.HELDOUT4, HELD_OUT)
-    _write(tmp_path / bench.HELDOUT5, HELD_OUT[:1] + HELD_OUT[2:])
-    _write(tmp_path / bench.HELDOUT6, HELD_OUT[1:])
-    found = bench.headline_rates(tmp_path)
-    assert found["injection_detection_rate_heldout6"] == found["injection_detection_rate"] == 0.0
-    assert found["false_positive_rate_heldout6"] == found["false_positive_rate"] == 0.0
-    assert found["heldout6_injections"] == 1
-    assert found["heldout6_benign"] == 1
-    assert found["injection_detection_rate_heldout5"] == 1.0
-    assert found["headline"] == "held-out 6 (spent: scored once on g7, trained on since g8)"
-
-
-def test_the_benchmark_headlines_held_out_7_as_spent_without_held_out_8(tmp_path: Path) -> None:
-    _write(tmp_path / bench.HELDOUT5, HELD_OUT[:1] + HELD_OUT[2:])
-    _write(tmp_path / bench.HELDOUT6, HELD_OUT[1:])
-    _write(tmp_path / bench.HELDOUT7, HELD_OUT[:2])
-    found = bench.headline_rates(tmp_path)
-    assert found["injection_detection_rate_heldout7"] == found["injection_detection_rate"] == 0.5
-    assert found["heldout7_injections"] == 2
-    assert found["injection_detection_rate_heldout6"] == 0.0
-    assert found["headline"] == "held-out 7 (spent: scored once on g8, trained on since g9)"
-
-
-def test_the_benchmark_headlines_held_out_8_as_spent_without_held_out_9(tmp_path: Path) -> None:
-    _write(tmp_path / bench.HELDOUT7, HELD_OUT[:2])
-    _write(tmp_path / bench.HELDOUT8, HELD_OUT[1:])
-    found = bench.headline_rates(tmp_path)
-    assert found["injection_detection_rate_heldout8"] == found["injection_detection_rate"] == 0.0
-    assert found["heldout8_benign"] == 1
-    assert found["injection_detection_rate_heldout7"] == 0.5
-    assert found["headline"] == "held-out 8 (spent: scored once on g9, trained on since g10)"
-
-
-def test_the_benchmark_headlines_held_out_9_as_spent_without_held_out_10(tmp_path: Path) -> None:
-    _write(tmp_path / bench.HELDOUT8, HELD_OUT[:2])
-    _write(tmp_path / bench.HELDOUT9, HELD_OUT[1:])
-    found = bench.headline_rates(tmp_path)
-    assert found["injection_detection_rate_heldout9"] == found["injection_detection_rate"] == 0.0
-    assert found["heldout9_benign"] == 1
-    assert found["injection_detection_rate_heldout8"] == 0.5
-    assert found["headline"] == "held-out 9 (spent: scored once on g10, trained on since g11)"
-
-
-def test_the_benchmark_headlines_held_out_10_as_spent_without_held_out_11(tmp_path: Path) -> None:
-    _write(tmp_path / bench.HELDOUT9, HELD_OUT[:2])
-    _write(tmp_path / bench.HELDOUT10, HELD_OUT[1:])
-    found = bench.headline_rates(tmp_path)
-    assert found["injection_detection_rate_heldout10"] == found["injection_detection_rate"] == 0.0
-    assert found["heldout10_benign"] == 1
-    assert found["injection_detection_rate_heldout9"] == 0.5
-    assert found["headline"] == "held-out 10 (spent: scored once on g11, trained on since g12)"
-    assert "heldout11_injections" not in found
-
-
-def test_the_benchmark_makes_held_out_11_the_headline_when_it_is_there(tmp_path: Path) -> None:
-    _write(tmp_path / bench.HELDOUT10, HELD_OUT[:2])
-    _write(tmp_path / bench.HELDOUT11, HELD_OUT[1:])
-    found = bench.headline_rates(tmp_path)
-    assert found["injection_detection_rate_heldout11"] == found["injection_detection_rate"] == 0.0
-    assert found["heldout11_benign"] == 1
-    assert found["injection_detection_rate_heldout10"] == 0.5
-    assert found["headline"] == "held-out 11 (spent: scored once on g12, training data next)"
+def test_the_written_apart_set_is_the_newest_held_out_set() -> None:
+    assert bench.WRITTEN_APART == bench.HELD_OUT_SETS[-1][1] == "heldout12"
