@@ -130,7 +130,7 @@ def load_pairs(*, sealed: bool = False) -> list[Pair]:
     # once version 9 shipped. dev6 (a
     # new writer, written apart) from round 7's refresh on; dev7 (another, written apart)
     # from round 10 on; dev8 from round 11 on; dev9 from round 12 on.
-    sources = (
+    sources: list[tuple[Path, str, str | None]] = [
         (HELD_OUT, "heldout", None),
         (DEV2, "dev2", None),
         (DEV3, "dev3", None),
@@ -148,9 +148,9 @@ def load_pairs(*, sealed: bool = False) -> list[Pair]:
         (TEST8, "test8", "dev"),
         (DEV9, "dev9", None),
         (TEST9, "test9", "dev"),
-    )
+    ]
     if not sealed:
-        sources += ((TEST, TEST_SOURCE, None),)
+        sources.append((TEST, TEST_SOURCE, None))
     for path, source, split in sources:
         for p in _rows(path):
             pairs.append(

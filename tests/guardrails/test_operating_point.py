@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from apps.guardrails import encoder
+from bench import guardrails as bench
 from bench import guardrails_operating_point as operating_point
 
 ROW = {"category": "override", "lang": "en", "context": "chat"}
@@ -22,7 +23,7 @@ ROWS = [
 def test_steps_move_both_thresholds_and_leave_the_shipped_head(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(operating_point.bench, "load", lambda name: ROWS)
+    monkeypatch.setattr(bench, "load", lambda name: ROWS)
     shipped = encoder.head()
     out = tmp_path / "op.json"
     operating_point.main(["--steps", "-0.05", "0.6", "--json", str(out)])
