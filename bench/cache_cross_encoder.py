@@ -1,4 +1,4 @@
-"""Rounds 9 to 11: MiniLM fine-tuned as a cross-encoder that reads both questions.
+"""Rounds 9 to 12: MiniLM fine-tuned as a cross-encoder that reads both questions.
 
 Round 8 found that two sentence vectors (MiniLM's, e5's) cannot tell "convert A to B"
 from "B to A": the pair must be read together. Here the bundled all-MiniLM-L6-v2
@@ -43,6 +43,21 @@ here; round 9 did this for dev6) with each candidate at its cross-validated cuto
 writes each fold's as ``X_fold<N>.npz``; ``--all-files X.npz`` trains one on every
 development file), and the shipped decision beside them.
 
+``--repeats SHARE [SEED]`` (round 12): near-verbatim repeats added to the training pairs as
+paraphrases (cached -> repeat): for about SHARE of each file's pairs one of its cached
+questions rewritten as people repeat a question (case, the final "?", "please", "pls",
+"hi,", "thanks", "How do I" / "How can I" / "How to" / "how would I", "What is" /
+"What's", a double space, a slip in a function word), every content word and code span
+kept; in the source pair's file (folds stay whole), trained on and never scored;
+deterministic for a seed (26 by default). ``--ship NPZ OUT`` writes a reader saved by
+``--save-model`` / ``--all-files`` as the gateway's file (cache_verifier/reader.py: layer
+0, every bias, norm and the head float32, layers 1-2's matrices float16). Round 12:
+
+    --variant trunc --layers 3 --frozen 0 --epochs 2 --near-weight 2 --mine 1 --folds 2
+        --max-length 40 --repeats 0.12 --folds-only F --scores FILE --save-model NPZ
+    (then --candidates b --scores F0 --merge F1 ..., --all-files NPZ --repeats 0.12, and
+    --ship NPZ apps/gateway/cache_verifier/reader_r12.npz)
+
 ``--latency NPZ``: one pair's CE forward on one thread (torch, and numpy float32 with the
 same weights, checked equal to 1e-4), CPU ms p50/p95 over LATENCY_PAIRS dev pairs, and
 the resident memory. ``--numpy-only NPZ``: the numpy forward as a web process would run
@@ -54,8 +69,9 @@ tokenizer.json, torch never imported). Results: docs/adr/0010-semantic-cache-dec
         [--layers 3] [--frozen 2] [--epochs 1] [--near-weight 2] [--mine 1]
         [--pairwise 1] [--folds 2] [--max-length 40] [--grid round7|recipe]
         [--floors 0.55] [--folds-only N] [--scores FILE] [--merge FILE] [--save-model NPZ]
-        [--all-files NPZ] [--left-out [NPZ ...]] [--json FILE]
+        [--all-files NPZ] [--left-out [NPZ ...]] [--repeats SHARE [SEED]] [--json FILE]
     .venv/bin/python bench/cache_cross_encoder.py --latency NPZ | --numpy-only NPZ
+    .venv/bin/python bench/cache_cross_encoder.py --ship NPZ OUT
 """
 
 from __future__ import annotations
@@ -79,6 +95,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import random  # noqa: E402
+import re  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -133,6 +150,180 @@ def assign_folds(pairs: list[Pair]) -> dict[str, int]:
                 break
         out[source] = fold
         load[fold] += sizes[source]
+    return out
+
+
+# --- near-verbatim repeats (round 12) --------------------------------------------------
+
+REPEAT_KIND = "repeat"
+# A common slip in a function word, as people type them.
+_TYPOS = {
+    "the": "teh",
+    "and": "adn",
+    "with": "wiht",
+    "for": "fro",
+    "you": "yuo",
+    "your": "yuor",
+    "what": "waht",
+    "how": "hwo",
+    "that": "taht",
+    "this": "thsi",
+    "does": "dose",
+    "can": "cna",
+    "which": "whcih",
+    "there": "tehre",
+    "have": "ahve",
+    "about": "abotu",
+}
+# Words a repeat may change, drop or add (the openers, "what is", the slips and the
+# politeness words): every other word of the question is its content, and kept.
+FUNCTION_WORDS = frozenset(
+    {"how", "do", "can", "i", "to", "would", "what", "is", "s", "please", "pls", "hi", "thanks"}
+    | set(_TYPOS)
+    | set(_TYPOS.values())
+)
+_OPENERS = ("How do I", "How can I", "How to", "how would I")
+_OPENER = re.compile(r"^(how do i|how can i|how to|how would i)\b", re.IGNORECASE)
+_WHAT_IS = re.compile(r"\b(what) is\b", re.IGNORECASE)
+_WHATS = re.compile(r"\b(what)'s\b", re.IGNORECASE)
+_CODE = re.compile(r"`[^`]*`")
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _masked(text: str) -> tuple[str, list[str]]:
+    """The text with each backticked span replaced by a placeholder (code is never
+    touched: a flag's case or a word inside it is content), and the spans."""
+    spans: list[str] = []
+
+    def hide(m: re.Match[str]) -> str:
+        spans.append(m.group(0))
+        return f"\x00{len(spans) - 1}\x00"
+
+    return _CODE.sub(hide, text), spans
+
+
+def _unmasked(text: str, spans: list[str]) -> str:
+    return re.sub("\x00(\\d+)\x00", lambda m: spans[int(m.group(1))], text)
+
+
+def _cap_like(word: str, model: str) -> str:
+    return word[:1].upper() + word[1:] if model[:1].isupper() else word
+
+
+def _opener(text: str, rng: random.Random) -> str | None:
+    m = _OPENER.match(text)
+    if m is None:
+        return None
+    others = [o for o in _OPENERS if o.lower() != m.group(1).lower()]
+    return rng.choice(others) + text[m.end() :]
+
+
+def _what_is(text: str, rng: random.Random) -> str | None:
+    if _WHAT_IS.search(text):
+        return _WHAT_IS.sub(lambda m: f"{m.group(1)}'s", text, count=1)
+    if _WHATS.search(text):
+        return _WHATS.sub(lambda m: f"{m.group(1)} is", text, count=1)
+    return None
+
+
+def _typo(text: str, rng: random.Random) -> str | None:
+    found = [m for m in re.finditer(r"\b[A-Za-z]+\b", text) if m.group(0).lower() in _TYPOS]
+    if not found:
+        return None
+    m = rng.choice(found)
+    slip = _cap_like(_TYPOS[m.group(0).lower()], m.group(0))
+    return text[: m.start()] + slip + text[m.end() :]
+
+
+def _lower(text: str, rng: random.Random) -> str | None:
+    out = text.lower()
+    return out if out != text else None
+
+
+def _question_mark(text: str, rng: random.Random) -> str | None:
+    if not text.endswith("?") or text.endswith("??"):
+        return None
+    return text[:-1] if rng.random() < 0.6 else text + "?"
+
+
+def _polite(text: str, rng: random.Random) -> str | None:
+    body = text[:-1] if text.endswith("?") else text
+    mark = "?" if text.endswith("?") else ""
+    low = body[:1].lower() + body[1:] if not re.match(r"I\b", body) else body
+    return rng.choice(
+        (
+            f"{body} please{mark}",
+            f"{body}, please{mark}",
+            f"pls {low}{mark}",
+            f"Hi, {low}{mark}",
+            f"hi, {low}{mark}",
+            f"{text} thanks",
+            f"{text} Thanks!",
+        )
+    )
+
+
+def _double_space(text: str, rng: random.Random) -> str | None:
+    gaps = [m.start() for m in re.finditer(" ", text)]
+    if not gaps:
+        return None
+    at = rng.choice(gaps)
+    return text[:at] + "  " + text[at + 1 :]
+
+
+# In the order they apply (an opener is read before a greeting is put in front of it).
+_REWRITES = (_opener, _what_is, _typo, _lower, _question_mark, _polite, _double_space)
+
+
+def repeat_of(text: str, rng: random.Random) -> str:
+    """A near-verbatim repeat of ``text``: one or two of the rewrites above (case, the
+    final "?", a politeness word, "How do I" / "How can I" / "How to" / "how would I",
+    "What is" / "What's", a double space, a slip in a function word), every content word
+    and every backticked span kept; never ``text`` itself."""
+    masked, spans = _masked(text)
+    count = rng.choice((1, 1, 2))
+    order = rng.sample(range(len(_REWRITES)), len(_REWRITES))
+    usable = [i for i in order if _REWRITES[i](masked, random.Random(0)) is not None]
+    out = masked
+    for i in sorted(usable[:count]):  # in the order they apply
+        changed = _REWRITES[i](out, rng)
+        if changed is not None:
+            out = changed
+    if out == masked:  # nothing changed it: a politeness word always does
+        out = _polite(masked, rng) or masked + " please"
+    result = _unmasked(out, spans)
+    return result if result != text else text + " please"
+
+
+def content_words(text: str) -> set[str]:
+    """The words a repeat must keep: every word outside the function words above, and
+    every backticked span."""
+    masked, spans = _masked(text)
+    words = {w.lower() for w in _WORD.findall(re.sub("\x00\\d+\x00", " ", masked))}
+    return {w for w in words if w not in FUNCTION_WORDS} | set(spans)
+
+
+def repeats(pairs: list[Pair], share: float, seed: int = SEED) -> list[Pair]:
+    """Near-verbatim repeats as extra paraphrases (cached -> repeat): for about ``share``
+    of each file's pairs, one of its cached questions (paraphrases' and near-misses'
+    alike, distinct) and a repeat of it, in that file (so folds by file stay whole).
+    Deterministic for a given seed."""
+    by_file: dict[str, list[str]] = {}
+    count: dict[str, int] = {}
+    for p in pairs:
+        count[p.source] = count.get(p.source, 0) + 1
+        questions = by_file.setdefault(p.source, [])
+        if p.cached not in questions:
+            questions.append(p.cached)
+    out: list[Pair] = []
+    for source in sorted(by_file):
+        rng = random.Random(f"{seed}:{source}")
+        questions = by_file[source]
+        chosen = rng.sample(questions, min(len(questions), round(share * count[source])))
+        for cached in chosen:
+            out.append(
+                Pair(cached, repeat_of(cached, rng), "paraphrase", REPEAT_KIND, "dev", source)
+            )
     return out
 
 
@@ -452,6 +643,7 @@ def sequences(
 def train_all(args: argparse.Namespace, dev: list[Pair], path: Path) -> None:
     """One reader trained on every development pair (both orders), saved as ``path``:
     the reader a release would ship, scored on a file none of it saw (--left-out)."""
+    dev = dev + training_repeats(args, dev)
     enc, sep, ids, labels, states = sequences(args, dev)
     started = time.perf_counter()
     print(f"all files: training on {len(ids)} sequences", flush=True)
@@ -462,18 +654,21 @@ def train_all(args: argparse.Namespace, dev: list[Pair], path: Path) -> None:
 
 
 def cross_validate(args: argparse.Namespace, dev: list[Pair]) -> dict[str, list[float]]:
-    """Out-of-fold log-odds of every dev pair, in both orders: {"cn": ..., "nc": ...}."""
-    enc, sep, ids, labels, states = sequences(args, dev)
+    """Out-of-fold log-odds of every dev pair, in both orders: {"cn": ..., "nc": ...}.
+    With ``--repeats``, each fold's reader also learns its files' near-verbatim repeats
+    (they are trained on, never scored)."""
+    seen = dev + training_repeats(args, dev)
+    enc, sep, ids, labels, states = sequences(args, seen)
     folds = assign_folds(dev)
     print("folds:", {f: sorted(s for s, g in folds.items() if g == f) for f in range(FOLDS)})
     out = {"cn": [math.nan] * len(dev), "nc": [math.nan] * len(dev)}
     chosen = range(FOLDS) if args.folds_only is None else args.folds_only
     for fold in chosen:
-        train = [i for i in range(len(ids)) if folds[dev[i // 2].source] != fold]
-        held = [i for i in range(len(ids)) if folds[dev[i // 2].source] == fold]
+        train = [i for i in range(len(ids)) if folds[seen[i // 2].source] != fold]
+        held = [i for i in range(2 * len(dev)) if folds[dev[i // 2].source] == fold]
         started = time.perf_counter()
         print(f"fold {fold}: training on {len(train)} sequences", flush=True)
-        sources = [p.source for p in dev for _ in (0, 1)]
+        sources = [p.source for p in seen for _ in (0, 1)]
         model = train_fold(enc, args, states, ids, labels, train, sep, sources)
         scored = score(enc, model, args.variant, states, ids, held, sep)
         for i, z in scored.items():
@@ -482,6 +677,21 @@ def cross_validate(args: argparse.Namespace, dev: list[Pair]) -> dict[str, list[
         if args.save_model:
             save_delta(model, args.save_model.with_name(f"{args.save_model.stem}_fold{fold}.npz"))
     return out
+
+
+def training_repeats(args: argparse.Namespace, dev: list[Pair]) -> list[Pair]:
+    """``--repeats SHARE [SEED]``: the near-verbatim repeats added to the training pairs
+    (none without the flag)."""
+    if not args.repeats:
+        return []
+    share = float(args.repeats[0])
+    seed = int(args.repeats[1]) if len(args.repeats) > 1 else SEED
+    extra = repeats(dev, share, seed)
+    print(
+        f"repeats: {len(extra)} near-verbatim paraphrases "
+        f"({len(extra) / (len(dev) + len(extra)):.1%} of the training pairs, seed {seed})"
+    )
+    return extra
 
 
 def save_delta(model: CrossEncoder, path: Path) -> None:
@@ -984,6 +1194,30 @@ def numpy_only(dev: list[Pair], delta: Path) -> dict[str, Any]:
     }
 
 
+# Stored as float16 in the shipped file: layers 1 and 2's matrices (layer 0's kept float32,
+# every bias, norm and the head too: all float16 moved round 11's log-odds by 1.3e-3).
+SHIP_HALF = re.compile(r"layer[1-9]\d*\.(q|k|v|o|i|f)\.weight")
+
+
+def ship(delta: Path, out: Path) -> dict[str, Any]:
+    """The gateway's copy of a trunc reader saved by ``save_delta``: the same names and
+    order, uncompressed .npz with no pickle, layers 1 and up's matrices as float16."""
+    with np.load(delta, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    if "trunc_layers" not in arrays or int(arrays["trunc_frozen"][0]) != 0:
+        raise SystemExit(f"{delta}: not a reader with every layer trained (--frozen 0)")
+    shipped = {
+        name: w.astype(np.float16 if SHIP_HALF.fullmatch(name) else np.float32)
+        for name, w in arrays.items()
+    }
+    np.savez(out, **shipped)
+    return {
+        "file": str(out),
+        "bytes": out.stat().st_size,
+        "float16": sorted(n for n, w in shipped.items() if w.dtype == np.float16),
+    }
+
+
 def resident_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -1042,6 +1276,21 @@ def main(argv: list[str] | None = None) -> int:
         "--numpy-only", type=Path, default=None, help="time this .npz's numpy forward alone"
     )
     parser.add_argument(
+        "--repeats",
+        nargs="+",
+        default=None,
+        metavar="SHARE [SEED]",
+        help="near-verbatim repeats of about SHARE of each file's pairs added as paraphrases",
+    )
+    parser.add_argument(
+        "--ship",
+        type=Path,
+        nargs=2,
+        default=None,
+        metavar=("NPZ", "OUT"),
+        help="write NPZ (--save-model's float32) as the gateway's mixed-precision file OUT",
+    )
+    parser.add_argument(
         "--left-out",
         type=Path,
         nargs="*",
@@ -1050,6 +1299,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     FOLDS, MAX_LENGTH = args.folds, args.max_length
+    if args.ship:
+        print(json.dumps(ship(*args.ship), indent=2))
+        return 0
     if args.grid == "recipe":
         GRID[:] = list(trainer.FOREST_GRID)
     RESULTS.mkdir(exist_ok=True)

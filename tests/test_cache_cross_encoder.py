@@ -1,12 +1,14 @@
-"""Rounds 9 to 11's experiment (bench/cache_cross_encoder.py): its folds keep whole
+"""Rounds 9 to 12's experiment (bench/cache_cross_encoder.py): its folds keep whole
 files and test5 and test6 apart, its numpy forward's arithmetic is BERT's (a truncated
 reader's frozen layers from the base model), the newest writer stays out of the
-cross-validation, and it reads the development pairs without opening the unscored sealed
-test set (``cache_pairs.TEST``)."""
+cross-validation, it reads the development pairs without opening the unscored sealed
+test set (``cache_pairs.TEST``), and round 12's near-verbatim repeats keep every content
+word, never repeat the question as it is, and stay in their source file."""
 
 from __future__ import annotations
 
 import math
+import random
 
 import numpy as np
 import pytest
@@ -137,3 +139,84 @@ def test_a_truncated_reader_takes_its_frozen_layers_from_the_base_model() -> Non
     b = ce.NumpyForward(sd, all_trained)
     assert len(a.layers) == len(b.layers) == 2
     assert abs(a.logit(ids, types) - b.logit(ids, types)) < 1e-5
+
+
+# --- round 12: near-verbatim repeats as extra paraphrases ----------------------------
+
+QUESTIONS = [
+    "How can I reset my password?",
+    "How do I export the invoices for March as a PDF?",
+    "What is the refund policy for annual plans?",
+    "What's the difference between `git reset --hard` and `git revert`?",
+    "Which team owns the billing service?",
+    "Can you convert 25 USD to EUR?",
+    "Wie viele Meter hat eine Meile?",
+    "I",
+]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_repeat_keeps_every_content_word_and_is_never_the_question(seed: int) -> None:
+    rng = random.Random(seed)
+    for question in QUESTIONS:
+        repeat = ce.repeat_of(question, rng)
+        assert repeat != question
+        assert ce.content_words(question) <= ce.content_words(repeat), (question, repeat)
+
+
+def test_a_repeat_leaves_code_as_written() -> None:
+    question = "What does `psql -h db -U Reporting` do with the `-U` flag?"
+    for seed in range(60):
+        repeat = ce.repeat_of(question, random.Random(seed))
+        assert "`psql -h db -U Reporting`" in repeat
+        assert "`-U`" in repeat
+
+
+def test_the_rewrites_are_the_ones_people_make() -> None:
+    seen = {ce.repeat_of("How do I reset my password?", random.Random(s)) for s in range(300)}
+    assert "how do i reset my password?" in seen
+    assert "How do I reset my password" in seen
+    assert "How do I reset my password??" in seen
+    assert "How can I reset my password?" in seen
+    assert "How to reset my password?" in seen
+    assert "how would I reset my password?" in seen
+    assert "How do I reset my password please?" in seen
+    assert "How do I reset  my password?" in seen
+    assert "Hwo do I reset my password?" in seen
+    whats = {ce.repeat_of("What is my plan?", random.Random(s)) for s in range(100)}
+    assert "What's my plan?" in whats
+
+
+def test_repeats_are_paraphrases_of_their_files_cached_questions() -> None:
+    dev = [
+        Pair(f"{source} question {i}?", f"new {i}", label, "kind", "dev", source)
+        for source in ("dev2", "test3", "heldout")
+        for i in range(50)
+        for label in ("paraphrase", "near_miss")
+    ]
+    extra = ce.repeats(dev, 0.12)
+    cached = {(p.source, p.cached) for p in dev}
+    for source in ("dev2", "test3", "heldout"):
+        mine = [p for p in extra if p.source == source]
+        assert len(mine) == 12  # 12% of the file's 100 pairs
+        assert len({p.cached for p in mine}) == 12  # distinct cached questions
+    for p in extra:
+        assert (p.source, p.cached) in cached  # within the source file
+        assert p.label == "paraphrase"
+        assert p.kind == ce.REPEAT_KIND
+        assert p.new != p.cached
+    assert ce.repeats(dev, 0.12) == extra  # deterministic
+    assert ce.repeats(dev, 0.12, seed=7) != extra
+    assert ce.repeats(dev, 0.0) == []
+
+
+def test_repeats_of_the_development_files_stay_in_their_fold() -> None:
+    dev = ce.dev_pairs()
+    extra = ce.repeats(dev, 0.12)
+    assert 0.10 <= len(extra) / (len(dev) + len(extra)) <= 0.15
+    files = {p.source for p in dev}
+    assert {p.source for p in extra} == files
+    assert ce.LEFT_OUT not in files
+    by_file = {(p.source, p.cached) for p in dev}
+    assert all((p.source, p.cached) in by_file for p in extra)
+    assert all(ce.content_words(p.cached) <= ce.content_words(p.new) for p in extra)
