@@ -509,7 +509,7 @@ def reader_lookup(sample: int, filler: int, rounds: int) -> dict[str, Any]:
     read_counts: list[int] = []
     reader.Reader.log_odds = counted  # type: ignore[method-assign]
     try:
-        reader.load()  # once per process, before any timing
+        reader.load(switch.weights)  # once per process, before any timing
         for n in range(rounds):
             for mode, (on, first, how) in READER_MODES.items():
                 decision.READER = dataclasses.replace(

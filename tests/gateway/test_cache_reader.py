@@ -5,6 +5,7 @@ the fallback to version 7 without its weights, and its weights read without pick
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import zipfile
 from collections.abc import Callable
@@ -96,6 +97,45 @@ def test_the_shipped_model_file_is_version_9() -> None:
     assert decision.READER.candidates == "first"
     assert decision.READER.cutoff_log_odds == pytest.approx(2.1526, abs=1e-4)
     assert decision.READER.embedding_model == semantic_cache.LOCAL_EMBEDDINGS
+    assert decision.READER.weights == "reader_r11.npz"
+
+
+def test_the_weights_file_is_a_setting_read_from_beside_the_reader(tmp_path: Path) -> None:
+    model = {"reader": {"enabled": True, "cutoff_log_odds": 1.0, "weights": "reader_r12.npz"}}
+    (tmp_path / "model.json").write_text(json.dumps(model), encoding="utf-8")
+    switch = decision.ReaderSwitch.load(tmp_path / "model.json")
+    assert switch.weights == "reader_r12.npz"
+    assert reader.trained_file(switch.weights) == reader.WEIGHTS_DIR / "reader_r12.npz"
+    for name in ("../reader_r11.npz", "/srv/reader.npz", "reader_r11.json", ".npz"):
+        model["reader"]["weights"] = name
+        (tmp_path / "model.json").write_text(json.dumps(model), encoding="utf-8")
+        with pytest.raises(ValueError, match=r"not a \.npz file name"):
+            decision.ReaderSwitch.load(tmp_path / "model.json")
+    del model["reader"]["weights"]
+    (tmp_path / "model.json").write_text(json.dumps(model), encoding="utf-8")
+    assert decision.ReaderSwitch.load(tmp_path / "model.json").weights == "reader_r11.npz"
+
+
+def test_the_decision_reads_the_weights_its_setting_names(
+    monkeypatch: pytest.MonkeyPatch, version: Switch
+) -> None:
+    loaded: list[str] = []
+    original = reader.load
+
+    def recorded(weights: str = reader.DEFAULT_WEIGHTS) -> reader.Reader | None:
+        loaded.append(weights)
+        return original(weights)
+
+    monkeypatch.setattr(reader, "load", recorded)
+    vectors = Embeddings("all-MiniLM-L6-v2", [1.0] + [0.0] * 383, [1.0] + [0.0] * 383)
+    version(8)
+    first = decide(REFUND[1], REFUND[0], 0.9, embeddings=vectors)
+    monkeypatch.setattr(
+        decision, "READER", dataclasses.replace(decision.READER, weights="reader_r12.npz")
+    )
+    second = decide(REFUND[1], REFUND[0], 0.9, embeddings=vectors)
+    assert loaded == ["reader_r11.npz", "reader_r12.npz"]
+    assert first.score != second.score  # two readers, two scores
 
 
 def test_version_8_serves_a_rewording_the_reader_reads_as_the_same_question(
@@ -151,20 +191,22 @@ def test_version_8_reads_a_lookups_candidates_as_one_batch(
 def test_without_its_weights_version_7_decides_and_says_so_once(
     monkeypatch: pytest.MonkeyPatch, version: Switch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(reader, "TRAINED_FILE", Path("/nonexistent/reader.npz"))
-    monkeypatch.setattr(reader, "_ONCE", reader._Once())
+    monkeypatch.setattr(reader, "_READERS", {})
     question, same = "How can I reset my password?", "How do I reset my password?"
     vectors = Embeddings("all-MiniLM-L6-v2", [1.0] + [0.0] * 383, [1.0] + [0.0] * 383)
     version(7)
     expected = decide(same, question, 0.95, embeddings=vectors)
     version(8)
+    monkeypatch.setattr(
+        decision, "READER", dataclasses.replace(decision.READER, weights="reader_none.npz")
+    )
     with caplog.at_level(logging.WARNING, logger=reader.__name__):
         assert decide(same, question, 0.95, embeddings=vectors) == expected
         assert decide(same, question, 0.95, embeddings=vectors) == expected
     assert expected == decision.Decision(True, "same wording", 1.0)
     warnings = [r for r in caplog.records if "weights are missing" in r.getMessage()]
     assert len(warnings) == 1
-    assert "/nonexistent/reader.npz" in warnings[0].getMessage()
+    assert str(reader.WEIGHTS_DIR / "reader_none.npz") in warnings[0].getMessage()
 
 
 def test_another_embedding_model_keeps_version_7(version: Switch) -> None:
@@ -176,14 +218,20 @@ def test_another_embedding_model_keeps_version_7(version: Switch) -> None:
     assert "reader" not in expected.reason
 
 
-def test_the_readers_weights_load_without_pickle() -> None:
-    with zipfile.ZipFile(reader.TRAINED_FILE) as archive:
+@pytest.mark.parametrize("name", sorted(p.name for p in reader.WEIGHTS_DIR.glob("reader_*.npz")))
+def test_the_readers_weights_load_without_pickle(name: str) -> None:
+    path = reader.trained_file(name)
+    assert path.stat().st_size <= 16_000_000
+    with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
     assert all(name.endswith(".npy") for name in names)
-    with np.load(reader.TRAINED_FILE, allow_pickle=False) as stored:
-        kinds = {stored[name].dtype for name in stored.files}
-    assert kinds <= {np.dtype(np.float16), np.dtype(np.float32)}
-    layers, (head, bias) = reader.read_trained(reader.TRAINED_FILE)
+    with np.load(path, allow_pickle=False) as stored:
+        kinds = {n: stored[n].dtype for n in stored.files}
+    assert set(kinds.values()) <= {np.dtype(np.float16), np.dtype(np.float32)}
+    # Layer 0, every bias and norm, and the head float32; layers 1-2's matrices float16.
+    assert kinds["layer0.i.weight"] == kinds["layer2.ln1.weight"] == np.float32
+    assert kinds["layer1.q.weight"] == kinds["layer2.f.weight"] == np.float16
+    layers, (head, bias) = reader.read_trained(path)
     assert len(layers) == 3
     assert layers[2].up.dtype == np.float32
     assert layers[2].up.flags["C_CONTIGUOUS"]

@@ -136,6 +136,8 @@ class ReaderSwitch:
     # "alone" (version 8): the reader decides after steps 0-2. "after_version_7"
     # (version 9): version 7 decides, and the reader may serve a pair it refused.
     mode: str = "alone"
+    # The trained layers' file beside reader.py (``reader.weights``).
+    weights: str = reader.DEFAULT_WEIGHTS
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> ReaderSwitch:
@@ -146,12 +148,15 @@ class ReaderSwitch:
         mode = str(data.get("mode", "alone"))
         if mode not in ("alone", "after_version_7"):
             raise ValueError(f"{path}: reader.mode is {mode!r}, not 'alone' or 'after_version_7'")
+        weights = str(data.get("weights", reader.DEFAULT_WEIGHTS))
+        reader.trained_file(weights)  # a bare .npz name, or ValueError
         return cls(
             enabled=bool(data.get("enabled", False)),
             cutoff_log_odds=float(data.get("cutoff_log_odds", math.inf)),
             embedding_model=str(data.get("embedding_model", "")),
             candidates=candidates,
             mode=mode,
+            weights=weights,
         )
 
 
@@ -409,7 +414,7 @@ def _reader_for(embeddings: Embeddings | None) -> reader.Reader | None:
         return None
     if embeddings.model != READER.embedding_model:
         return None
-    return reader.load()
+    return reader.load(READER.weights)
 
 
 def _read(log_odds: float) -> Decision:

