@@ -336,11 +336,11 @@ def test_version_9_reads_one_refused_candidate_per_lookup(
 def test_warm_up_builds_the_reader_only_when_the_decision_uses_it(
     monkeypatch: pytest.MonkeyPatch, version: Switch
 ) -> None:
-    monkeypatch.setattr(reader, "_ONCE", reader._Once())
+    monkeypatch.setattr(reader, "_READERS", {})
     version(7)
     decision.warm_up()
-    assert reader._ONCE._done is False
+    assert reader._READERS == {}
     version(9)
     decision.warm_up()
-    assert reader._ONCE._done is True
-    assert reader.load() is not None
+    assert reader._READERS[decision.READER.weights]._done is True
+    assert reader.load(decision.READER.weights) is not None

@@ -404,7 +404,7 @@ def warm_up() -> None:
     """Build the pair reader now when the shipped decision uses it (its weights read, about
     0.1 s), so that a web process's first lookup does not (``config/asgi.py``)."""
     if READER.enabled:
-        reader.load()
+        reader.load(READER.weights)
 
 
 def _reader_for(embeddings: Embeddings | None) -> reader.Reader | None:
