@@ -286,6 +286,20 @@ class ChannelHeldoutSetChecks(ContentHeldoutSetChecks):
         assert foreign == ENCODINGS, foreign
 
 
+class LanguagesHeldoutSetChecks(ChannelHeldoutSetChecks):
+    """The channel held-out tests plus those of sets from 12 on: every language besides
+    English the set was written in (``other_languages``) carries attacks and ordinary texts,
+    at least 12 of each."""
+
+    other_languages: tuple[str, ...]
+
+    def test_each_other_language_has_twelve_rows_of_each_label(self, rows: list[Row]) -> None:
+        assert {row["lang"] for row in rows} == {"en", *self.other_languages}
+        for lang in self.other_languages:
+            labels = Counter(row["label"] for row in rows if row["lang"] == lang)
+            assert min(labels[0], labels[1]) >= 12, (lang, labels)
+
+
 def _decodes_to_text(run: str, encoding: str) -> bool:
     try:
         raw = base64.b64decode(run, validate=True) if encoding == "base64" else bytes.fromhex(run)

@@ -17,22 +17,11 @@ nine languages besides English carries at least 12 rows of each label.
 
 from __future__ import annotations
 
-from collections import Counter
-
 from tests.guardrails import heldout_checks as checks
 
-# Languages besides English the set was written in, each with attacks and ordinary texts.
-OTHER_LANGUAGES = ("da", "de", "es", "fr", "it", "nl", "pl", "pt", "sv")
 
-
-class TestHeldout12(checks.ChannelHeldoutSetChecks):
+class TestHeldout12(checks.LanguagesHeldoutSetChecks):
     path = checks.DATA / "guardrails_injection_heldout12.jsonl"
     prefix = "h12"
-
-    def test_each_other_language_has_twelve_rows_of_each_label(
-        self, rows: list[checks.Row]
-    ) -> None:
-        assert {row["lang"] for row in rows} == {"en", *OTHER_LANGUAGES}
-        for lang in OTHER_LANGUAGES:
-            labels = Counter(row["label"] for row in rows if row["lang"] == lang)
-            assert min(labels[0], labels[1]) >= 12, (lang, labels)
+    # Languages besides English the set was written in, each with attacks and ordinary texts.
+    other_languages = ("da", "de", "es", "fr", "it", "nl", "pl", "pt", "sv")
