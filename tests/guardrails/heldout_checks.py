@@ -120,6 +120,18 @@ def check_both_labels_in_every_language(rows: list[Row]) -> None:
     assert attack_langs == benign_langs
 
 
+def check_rows_per_language(
+    rows: list[Row], languages: tuple[str, ...], *, each_label: int, least_rows: int = 0
+) -> None:
+    """Every one of ``languages`` has at least ``least_rows`` rows and ``each_label`` of
+    each label."""
+    for lang in languages:
+        labels = Counter(row["label"] for row in rows if row["lang"] == lang)
+        if least_rows:
+            assert labels[0] + labels[1] >= least_rows, (lang, labels)
+        assert min(labels[0], labels[1]) >= each_label, (lang, labels)
+
+
 def check_encoded_payloads_decode(rows: list[Row]) -> None:
     """Each base64 or hex row holds a run that decodes to words, not random characters."""
     encoded = [row for row in check_obfuscation(rows) if row["encoding"] in {"base64", "hex"}]
@@ -295,9 +307,7 @@ class LanguagesHeldoutSetChecks(ChannelHeldoutSetChecks):
 
     def test_each_other_language_has_twelve_rows_of_each_label(self, rows: list[Row]) -> None:
         assert {row["lang"] for row in rows} == {"en", *self.other_languages}
-        for lang in self.other_languages:
-            labels = Counter(row["label"] for row in rows if row["lang"] == lang)
-            assert min(labels[0], labels[1]) >= 12, (lang, labels)
+        check_rows_per_language(rows, self.other_languages, each_label=12)
 
 
 def _decodes_to_text(run: str, encoding: str) -> bool:

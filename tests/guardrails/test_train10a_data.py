@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tests.guardrails.heldout_checks import DATA, Row, WeightedTrainingSetChecks
+from tests.guardrails.heldout_checks import (
+    DATA,
+    Row,
+    WeightedTrainingSetChecks,
+    check_rows_per_language,
+)
 
 OTHER_LANGUAGES = ("nl", "pl", "da", "sv", "no", "cs")
 
@@ -26,10 +31,7 @@ class TestTrain10aData(WeightedTrainingSetChecks):
     min_foreign_share = 0.6
 
     def test_every_other_language_has_25_rows_and_both_labels(self, rows: list[Row]) -> None:
-        for lang in OTHER_LANGUAGES:
-            labels = Counter(row["label"] for row in rows if row["lang"] == lang)
-            assert labels[0] + labels[1] >= 25, (lang, labels)
-            assert min(labels[0], labels[1]) >= 20, (lang, labels)
+        check_rows_per_language(rows, OTHER_LANGUAGES, least_rows=25, each_label=20)
 
     def test_dutch_and_polish_have_more_rows_than_the_nordic_languages(
         self, rows: list[Row]

@@ -10,9 +10,12 @@ detector says about a row.
 
 from __future__ import annotations
 
-from collections import Counter
-
-from tests.guardrails.heldout_checks import DATA, Row, WeightedTrainingSetChecks
+from tests.guardrails.heldout_checks import (
+    DATA,
+    Row,
+    WeightedTrainingSetChecks,
+    check_rows_per_language,
+)
 
 MAIN_LANGUAGES = ("da", "fr", "de")
 
@@ -29,10 +32,7 @@ class TestTrain11aData(WeightedTrainingSetChecks):
     def test_danish_french_and_german_each_have_100_rows_and_both_labels(
         self, rows: list[Row]
     ) -> None:
-        for lang in MAIN_LANGUAGES:
-            labels = Counter(row["label"] for row in rows if row["lang"] == lang)
-            assert labels[0] + labels[1] >= 100, (lang, labels)
-            assert min(labels[0], labels[1]) >= 45, (lang, labels)
+        check_rows_per_language(rows, MAIN_LANGUAGES, least_rows=100, each_label=45)
 
     def test_english_is_about_a_quarter(self, rows: list[Row]) -> None:
         english = sum(1 for row in rows if row["lang"] == "en")

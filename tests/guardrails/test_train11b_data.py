@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from tests.guardrails.heldout_checks import DATA, Row, TrainingSetChecks
+from tests.guardrails.heldout_checks import DATA, Row, TrainingSetChecks, check_rows_per_language
 
 OTHER_LANGUAGES = ("es", "it", "pt", "nl", "pl", "sv")
 
@@ -30,10 +30,7 @@ class TestTrain11bData(TrainingSetChecks):
         assert {row["lang"] for row in rows} == {"en", *OTHER_LANGUAGES}
 
     def test_every_other_language_has_40_rows_and_both_labels(self, rows: list[Row]) -> None:
-        for lang in OTHER_LANGUAGES:
-            labels = Counter(row["label"] for row in rows if row["lang"] == lang)
-            assert labels[0] + labels[1] >= 40, (lang, labels)
-            assert min(labels[0], labels[1]) >= 20, (lang, labels)
+        check_rows_per_language(rows, OTHER_LANGUAGES, least_rows=40, each_label=20)
 
     def test_english_is_about_40_percent(self, rows: list[Row]) -> None:
         english = sum(1 for row in rows if row["lang"] == "en")

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from apps.gateway.cache_verifier import tokens
 from apps.gateway.cache_verifier.contrasts import (
@@ -37,8 +35,6 @@ from apps.gateway.cache_verifier.contrasts import (
     REVERSING_PREFIXES,
     SYNONYMS,
 )
-
-T = TypeVar("T")
 
 # Prepositions whose object is an argument: who converts into what, what is in what.
 RELATION_WORDS = frozenset(
@@ -304,7 +300,8 @@ def asked_swapped(a: Reading, b: Reading) -> bool:
 
 def conflict(a: Reading, b: Reading) -> str | None:
     """Why the two questions ask different things, or None when no role or qualifier
-    differs."""
+    differs. The checks walk their sets sorted: a reason names the first conflict found,
+    and a set's own order changes from one process to the next (string hashing is salted)."""
     swapped = _swapped_roles(a, b)
     if swapped is not None:
         return swapped
@@ -319,16 +316,10 @@ def conflict(a: Reading, b: Reading) -> str | None:
     if reversed_pair is not None:
         return reversed_pair
     for x, y in ((a, b), (b, a)):
-        for found in _ordered(x.decisive):
+        for found in sorted(x.decisive):
             if found not in y.contrasts and found not in y.decisive:
                 return f"qualifier only in one question: {found[1]!r}"
     return None
-
-
-def _ordered(items: Iterable[T]) -> list[T]:
-    """A set's items in a fixed order: a reason names the first conflict found, and a set's
-    own order changes from one process to the next (string hashing is salted)."""
-    return sorted(items, key=repr)
 
 
 def two_sided(a: Reading, b: Reading) -> bool:
@@ -345,7 +336,7 @@ def two_sided(a: Reading, b: Reading) -> bool:
 
 def _contrast(a: Reading, b: Reading) -> str | None:
     """The two use opposite sides of one contrast ("within" vs "after")."""
-    for cls in _ordered({c for c, _ in a.contrasts}):
+    for cls in sorted({c for c, _ in a.contrasts}):
         mine = {s for c, s in a.contrasts if c == cls}
         other = {s for c, s in b.contrasts if c == cls}
         if other and (mine - other) and (other - mine):
@@ -360,8 +351,8 @@ def _reversed(a: Reading, b: Reading) -> str | None:
     only_b = b.words - a.words
     if not only_b:
         return None
-    for x in _ordered(a.words - b.words):
-        for y in _ordered(only_b):
+    for x in sorted(a.words - b.words):
+        for y in sorted(only_b):
             if _rests(x) & _rests(y):
                 return f"opposite words: {x!r} vs {y!r}"
     return None
@@ -384,8 +375,8 @@ def _rests(word: str) -> frozenset[str]:
 def _swapped_roles(a: Reading, b: Reading) -> str | None:
     """Both questions have the same words around one relation word, in other roles."""
     words_a, words_b = a.words, b.words
-    for head, prep, obj in _ordered(a.relations):
-        for head_b, prep_b, obj_b in _ordered(b.relations):
+    for head, prep, obj in sorted(a.relations):
+        for head_b, prep_b, obj_b in sorted(b.relations):
             if prep != prep_b or obj == obj_b:
                 continue
             if obj in words_b and obj_b in words_a:
