@@ -7,7 +7,7 @@ spent, "dev" since, the third test set likewise from round 5, the casual short-f
 development pairs of round 5, the fourth test set likewise from round 6, the fifth
 likewise from round 7, the sixth likewise from round 8, the seventh likewise from round
 11, the eighth likewise from version 9, the ninth likewise once version 9 shipped, and
-the sealed test set (``cache_pairs.TEST``, the tenth), written apart from the decision
+the sealed test set (``cache_pairs.TEST``, the eleventh), written apart from the decision
 after the ninth was spent: the headline ``test`` half; the worn held-out one is reported
 as ``heldout_test``. Without the sealed set's file the ``test`` half is empty: its
 headline keys are None and the bench says so)
@@ -27,14 +27,15 @@ Also times ``decide()`` per candidate with the vectors (p50/p95, cold memo). Tar
 test half): wrong hits at most 1% of near-misses, at least 40% of paraphrases served.
 
     .venv/bin/python bench/semantic_cache_quality.py [--json FILE] [--quick] [--sealed]
-        [--reader]
+        [--reader | --after-version-7] [--reader-cutoff LOG_ODDS]
 
 ``--sealed`` neither opens nor scores the sealed test set (its file is skipped when the
 pairs are read; the test half is empty, its keys None): every run but the one the lead
 makes after a decision. ``--reader`` runs the decision as version 8 (the pair reader
 switched on for this run, ``decision_model.json`` unchanged); the JSON says which
 (``reader``). The reader was trained on every development file but dev8: its dev-half
-figures are in-sample but for dev8's.
+figures are in-sample but for dev8's. ``--reader-cutoff`` runs the reader at another cutoff
+than ``decision_model.json``'s (the JSON's ``reader_cutoff_log_odds`` says which).
 
 Not a test: it prints a table and writes JSON (default
 bench/results/semantic_cache_quality.json).
@@ -197,6 +198,7 @@ def split_halves(pairs: list[Pair]) -> dict[str, list[int]]:
         "test8": [i for i, p in enumerate(pairs) if p.source == "test8"],
         "dev9": [i for i, p in enumerate(pairs) if p.source == "dev9"],
         "test9": [i for i, p in enumerate(pairs) if p.source == "test9"],
+        "test10": [i for i, p in enumerate(pairs) if p.source == "test10"],
     }
 
 
@@ -209,6 +211,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--after-version-7", action="store_true", help="version 9: version 7, then the reader"
     )
+    parser.add_argument(
+        "--reader-cutoff",
+        type=float,
+        default=None,
+        help="the reader's cutoff in log-odds (default: decision_model.json's)",
+    )
     args = parser.parse_args(argv)
     if args.reader:
         decision_module.READER = dataclasses.replace(
@@ -217,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.after_version_7:
         decision_module.READER = dataclasses.replace(
             decision_module.READER, enabled=True, mode="after_version_7"
+        )
+    if args.reader_cutoff is not None:
+        decision_module.READER = dataclasses.replace(
+            decision_module.READER, cutoff_log_odds=args.reader_cutoff
         )
 
     pairs = load_pairs(sealed=args.sealed)
@@ -250,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         "default_floor": DEFAULT_FLOOR,
         "sealed": args.sealed,
         "reader": decision_module.READER.enabled,
+        "reader_cutoff_log_odds": decision_module.READER.cutoff_log_odds,
         "pairs": len(pairs),
         "pairs_by_split": dict(Counter(p.split for p in pairs)),
         "kinds": sorted({p.kind for p in pairs if p.source != "verifier_set"}),
