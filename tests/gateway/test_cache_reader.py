@@ -95,7 +95,7 @@ def test_the_shipped_model_file_is_version_9() -> None:
     assert decision.READER.enabled is True
     assert decision.READER.mode == "after_version_7"
     assert decision.READER.candidates == "first"
-    assert decision.READER.cutoff_log_odds == pytest.approx(2.1526, abs=1e-4)
+    assert decision.READER.cutoff_log_odds == pytest.approx(1.95)
     assert decision.READER.embedding_model == semantic_cache.LOCAL_EMBEDDINGS
     assert decision.READER.weights == "reader_r11.npz"
 
@@ -165,7 +165,7 @@ def test_version_8_refuses_swapped_arguments_with_the_readers_score(
     )
     assert not verdict.hit
     assert verdict.reason.startswith("too different: reader log-odds -2.0")
-    assert verdict.reason.endswith("under 2.15")
+    assert verdict.reason.endswith("under 1.95")
 
 
 def test_version_8_reads_a_lookups_candidates_as_one_batch(
