@@ -27,7 +27,7 @@ Also times ``decide()`` per candidate with the vectors (p50/p95, cold memo). Tar
 test half): wrong hits at most 1% of near-misses, at least 40% of paraphrases served.
 
     .venv/bin/python bench/semantic_cache_quality.py [--json FILE] [--quick] [--sealed]
-        [--reader | --after-version-7] [--reader-cutoff LOG_ODDS]
+        [--reader | --after-version-7] [--reader-cutoff LOG_ODDS] [--reader-weights NPZ]
 
 ``--sealed`` neither opens nor scores the sealed test set (its file is skipped when the
 pairs are read; the test half is empty, its keys None): every run but the one the lead
@@ -35,7 +35,9 @@ makes after a decision. ``--reader`` runs the decision as version 8 (the pair re
 switched on for this run, ``decision_model.json`` unchanged); the JSON says which
 (``reader``). The reader was trained on every development file but dev8: its dev-half
 figures are in-sample but for dev8's. ``--reader-cutoff`` runs the reader at another cutoff
-than ``decision_model.json``'s (the JSON's ``reader_cutoff_log_odds`` says which).
+than ``decision_model.json``'s, ``--reader-weights`` with another trained file beside
+``cache_verifier/reader.py`` (the JSON's ``reader_cutoff_log_odds`` and ``reader_weights``
+say which).
 
 Not a test: it prints a table and writes JSON (default
 bench/results/semantic_cache_quality.json).
@@ -63,7 +65,7 @@ from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
-from apps.gateway.cache_verifier import alignment, clear_memo, verify  # noqa: E402
+from apps.gateway.cache_verifier import alignment, clear_memo, reader, verify  # noqa: E402
 from apps.gateway.cache_verifier import decision as decision_module  # noqa: E402
 from apps.gateway.cache_verifier.decision import DEFAULT_FLOOR, Embeddings, decide  # noqa: E402
 from bench.cache_pairs import (  # noqa: E402
@@ -217,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="the reader's cutoff in log-odds (default: decision_model.json's)",
     )
+    parser.add_argument(
+        "--reader-weights",
+        default=None,
+        help="the reader's weights file beside reader.py (default: decision_model.json's)",
+    )
     args = parser.parse_args(argv)
     if args.reader:
         decision_module.READER = dataclasses.replace(
@@ -229,6 +236,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.reader_cutoff is not None:
         decision_module.READER = dataclasses.replace(
             decision_module.READER, cutoff_log_odds=args.reader_cutoff
+        )
+    if args.reader_weights is not None:
+        try:
+            found = reader.trained_file(args.reader_weights)
+        except ValueError as exc:
+            parser.error(str(exc))
+        if not found.is_file():
+            parser.error(f"{found} does not exist")
+        decision_module.READER = dataclasses.replace(
+            decision_module.READER, weights=args.reader_weights
         )
 
     pairs = load_pairs(sealed=args.sealed)
@@ -263,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         "sealed": args.sealed,
         "reader": decision_module.READER.enabled,
         "reader_cutoff_log_odds": decision_module.READER.cutoff_log_odds,
+        "reader_weights": decision_module.READER.weights,
         "pairs": len(pairs),
         "pairs_by_split": dict(Counter(p.split for p in pairs)),
         "kinds": sorted({p.kind for p in pairs if p.source != "verifier_set"}),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from apps.gateway.cache_verifier import decision
 from bench import cache_pairs
 from bench import semantic_cache_quality as quality
 from tests.cache_test_sets import record_opened_pair_files
@@ -37,3 +38,26 @@ def test_the_bench_reads_sealed_when_asked(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(Stop):
         quality.main([])
     assert asked == [{"sealed": True}, {"sealed": False}]
+
+
+def test_the_reader_can_be_run_at_another_cutoff_and_weights_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--reader-cutoff`` and ``--reader-weights`` change the run's reader, not the file."""
+    monkeypatch.setattr(decision, "READER", decision.READER)  # put back after the test
+    shipped = decision.READER
+    seen: list[tuple[float, str]] = []
+
+    def load_pairs(**kwargs: bool) -> list[cache_pairs.Pair]:
+        reader = decision.READER
+        seen.append((reader.cutoff_log_odds, reader.weights))
+        raise Stop
+
+    monkeypatch.setattr(quality, "load_pairs", load_pairs)
+    with pytest.raises(Stop):
+        quality.main(["--reader-cutoff", "1.25", "--reader-weights", shipped.weights])
+    assert seen == [(1.25, shipped.weights)]
+    for wrong in ("../reader_r11.npz", "reader_absent.npz"):
+        with pytest.raises(SystemExit):
+            quality.main(["--reader-weights", wrong])
+    assert len(seen) == 1  # a wrong file stops the run before any pair is read
