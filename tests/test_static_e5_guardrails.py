@@ -68,3 +68,12 @@ def test_sif_weights_fall_with_the_piece_probability() -> None:
     weights = sif_weights(scores, 1e-3)
     assert weights[0] == pytest.approx(1e-3 / (1e-3 + 0.1))
     assert weights[1] == pytest.approx(0.5)
+
+
+def test_the_sealed_held_out_sets_are_not_among_the_sources() -> None:
+    from bench.static_e5_guardrails import SEALED, sources
+
+    assert SEALED.search("guardrails_injection_heldout13.jsonl")
+    assert SEALED.search("guardrails_injection_heldout14.jsonl")
+    assert not any(SEALED.search(name) for name in sources())
+    assert "guardrails_injection_heldout12.jsonl" in sources()
