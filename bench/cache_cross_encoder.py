@@ -67,7 +67,7 @@ tokenizer.json, torch never imported). Results: docs/adr/0010-semantic-cache-dec
 
     .venv/bin/python bench/cache_cross_encoder.py [--variant top2|lora|trunc]
         [--layers 3] [--frozen 2] [--epochs 1] [--near-weight 2] [--mine 1]
-        [--pairwise 1] [--folds 2] [--max-length 40] [--grid round7|recipe]
+        [--pairwise 1] [--folds 2] [--max-length 40] [--grid round7|recipe] [--threads 2]
         [--floors 0.55] [--folds-only N] [--scores FILE] [--merge FILE] [--save-model NPZ]
         [--all-files NPZ] [--left-out [NPZ ...]] [--repeats SHARE [SEED]] [--json FILE]
     .venv/bin/python bench/cache_cross_encoder.py --latency NPZ | --numpy-only NPZ
@@ -116,6 +116,7 @@ RESULTS = ROOT / "bench" / "results"
 ROUND7 = tuple(pair_model.FEATURES)
 GRID: list[Any] = [(3, 200, 0.05)]  # the trees' shapes: round 7's (--grid recipe: version 7's)
 LEFT_OUT = "dev9"  # the newest writer: read by no model here, scored with --left-out
+THREADS = 2  # torch threads for training and scoring (--threads)
 
 
 def _without_test() -> list[Pair]:
@@ -613,7 +614,7 @@ def sequences(
     """(encoder, [SEP] id, word pieces, labels, the frozen part's output or None) of every
     dev pair in both orders."""
     enc = Encoder()
-    enc.torch.set_num_threads(2)
+    enc.torch.set_num_threads(THREADS)
     sep = enc.tokenizer.sep_token_id
     # Sequence 2i is pair i as (cached, new), 2i + 1 as (new, cached).
     cn = enc.encode([p.cached for p in dev], [p.new for p in dev])
@@ -896,7 +897,7 @@ def ce_logits(pairs: list[Pair], delta: Path) -> list[float]:
     import numpy as np
 
     enc = Encoder()
-    enc.torch.set_num_threads(2)
+    enc.torch.set_num_threads(THREADS)
     sep = enc.tokenizer.sep_token_id
     model = torch_from_delta(enc, dict(np.load(delta)))
     ids = enc.encode([p.cached for p in pairs], [p.new for p in pairs])
@@ -1226,7 +1227,7 @@ def resident_mb() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global FOLDS, MAX_LENGTH
+    global FOLDS, MAX_LENGTH, THREADS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=("top2", "lora", "trunc"), default="top2")
     parser.add_argument("--candidates", default="abc", help="which of (a), (b), (c)")
@@ -1258,6 +1259,7 @@ def main(argv: list[str] | None = None) -> int:
         "--all-files", type=Path, default=None, help="train one reader on every file, save"
     )
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=THREADS, help="torch threads")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--head-lr", type=float, default=2e-3)
@@ -1298,7 +1300,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"score {LEFT_OUT} (with these readers' .npz, if any)",
     )
     args = parser.parse_args(argv)
-    FOLDS, MAX_LENGTH = args.folds, args.max_length
+    FOLDS, MAX_LENGTH, THREADS = args.folds, args.max_length, args.threads
     if args.ship:
         print(json.dumps(ship(*args.ship), indent=2))
         return 0
