@@ -24,8 +24,9 @@ from apps.tenants.models import Tenant
 from tests.gateway.conftest import MakeTenant
 
 KEY = {"alias": "fast", "system_prompt_hash": "r" * 64}
-REFUND = ("What is your refund policy?", "Can I get a refund?")  # log-odds 2.35
-SWAPPED = ("How do I convert USD to EUR?", "How do I convert EUR to USD?")  # -2.08
+# Version 7 refuses both (too different; routes differ); the reader tells them apart.
+REWORDED = ("Does the Team plan come with SSO?", "Is SSO part of the Team plan?")  # log-odds 6.85
+SWAPPED = ("How do I convert USD to EUR?", "How do I convert EUR to USD?")  # -5.55
 
 
 Switch = Callable[..., None]
@@ -95,9 +96,9 @@ def test_the_shipped_model_file_is_version_9() -> None:
     assert decision.READER.enabled is True
     assert decision.READER.mode == "after_version_7"
     assert decision.READER.candidates == "first"
-    assert decision.READER.cutoff_log_odds == pytest.approx(1.95)
+    assert decision.READER.cutoff_log_odds == pytest.approx(3.2)
     assert decision.READER.embedding_model == semantic_cache.LOCAL_EMBEDDINGS
-    assert decision.READER.weights == "reader_r11.npz"
+    assert decision.READER.weights == "reader_r13b.npz"
 
 
 def test_the_weights_file_is_a_setting_read_from_beside_the_reader(tmp_path: Path) -> None:
@@ -113,7 +114,7 @@ def test_the_weights_file_is_a_setting_read_from_beside_the_reader(tmp_path: Pat
             decision.ReaderSwitch.load(tmp_path / "model.json")
     del model["reader"]["weights"]
     (tmp_path / "model.json").write_text(json.dumps(model), encoding="utf-8")
-    assert decision.ReaderSwitch.load(tmp_path / "model.json").weights == "reader_r11.npz"
+    assert decision.ReaderSwitch.load(tmp_path / "model.json").weights == reader.DEFAULT_WEIGHTS
 
 
 def test_the_decision_reads_the_weights_its_setting_names(
@@ -129,12 +130,12 @@ def test_the_decision_reads_the_weights_its_setting_names(
     monkeypatch.setattr(reader, "load", recorded)
     vectors = Embeddings("all-MiniLM-L6-v2", [1.0] + [0.0] * 383, [1.0] + [0.0] * 383)
     version(8)
-    first = decide(REFUND[1], REFUND[0], 0.9, embeddings=vectors)
+    first = decide(REWORDED[1], REWORDED[0], 0.9, embeddings=vectors)
     monkeypatch.setattr(
         decision, "READER", dataclasses.replace(decision.READER, weights="reader_r12.npz")
     )
-    second = decide(REFUND[1], REFUND[0], 0.9, embeddings=vectors)
-    assert loaded == ["reader_r11.npz", "reader_r12.npz"]
+    second = decide(REWORDED[1], REWORDED[0], 0.9, embeddings=vectors)
+    assert loaded == ["reader_r13b.npz", "reader_r12.npz"]
     assert first.score != second.score  # two readers, two scores
 
 
@@ -142,12 +143,12 @@ def test_version_8_serves_a_rewording_the_reader_reads_as_the_same_question(
     make_tenant: MakeTenant, version: Switch
 ) -> None:
     tenant = make_tenant()
-    store(tenant, [REFUND[0], SWAPPED[0]])
+    store(tenant, [REWORDED[0], SWAPPED[0]])
     version(8)
-    hit = lookup(tenant, REFUND[1])
+    hit = lookup(tenant, REWORDED[1])
     assert hit is not None
-    assert hit.query == REFUND[0]
-    assert hit.score == pytest.approx(1 / (1 + np.exp(-2.35)), abs=0.01)
+    assert hit.query == REWORDED[0]
+    assert hit.score == pytest.approx(1 / (1 + np.exp(-6.85)), abs=0.01)
 
 
 def test_version_8_refuses_swapped_arguments_with_the_readers_score(
@@ -164,8 +165,8 @@ def test_version_8_refuses_swapped_arguments_with_the_readers_score(
         SWAPPED[1], SWAPPED[0], similarity, embeddings=Embeddings("all-MiniLM-L6-v2", new, cached)
     )
     assert not verdict.hit
-    assert verdict.reason.startswith("too different: reader log-odds -2.0")
-    assert verdict.reason.endswith("under 1.95")
+    assert verdict.reason.startswith("too different: reader log-odds -5.5")
+    assert verdict.reason.endswith("under 3.20")
 
 
 def test_version_8_reads_a_lookups_candidates_as_one_batch(
@@ -212,9 +213,9 @@ def test_without_its_weights_version_7_decides_and_says_so_once(
 def test_another_embedding_model_keeps_version_7(version: Switch) -> None:
     vectors = Embeddings("text-embedding-3-small", [1.0, 0.0], [1.0, 0.0])
     version(7)
-    expected = decide(REFUND[1], REFUND[0], 0.9, embeddings=vectors)
+    expected = decide(REWORDED[1], REWORDED[0], 0.9, embeddings=vectors)
     version(8)
-    assert decide(REFUND[1], REFUND[0], 0.9, embeddings=vectors) == expected
+    assert decide(REWORDED[1], REWORDED[0], 0.9, embeddings=vectors) == expected
     assert "reader" not in expected.reason
 
 
@@ -240,7 +241,7 @@ def test_the_readers_weights_load_without_pickle(name: str) -> None:
 
 
 def test_a_batch_scores_each_pair_as_alone() -> None:
-    pairs = [REFUND, SWAPPED, ("Hi", "How do I export all my invoices as a single PDF file?")]
+    pairs = [REWORDED, SWAPPED, ("Hi", "How do I export all my invoices as a single PDF file?")]
     pair_reader = reader.load()
     assert pair_reader is not None
     alone = [pair_reader.log_odds([pair])[0] for pair in pairs]
@@ -249,7 +250,7 @@ def test_a_batch_scores_each_pair_as_alone() -> None:
     assert together[0] >= decision.READER.cutoff_log_odds > together[1]
 
 
-REPEAT = ("How can I reset my password?", "How do I reset my password?")  # reader: 0.96
+REPEAT = ("How can I reset my password?", "How do I reset my password?")  # reader: 1.70
 
 
 def test_version_9_serves_what_version_7_serves_without_reading(
@@ -273,33 +274,33 @@ def test_version_9_serves_a_rewording_version_7_refuses_when_the_reader_is_sure(
     make_tenant: MakeTenant, version: Switch
 ) -> None:
     tenant = make_tenant()
-    store(tenant, [REFUND[0]])
+    store(tenant, [REWORDED[0]])
     version(7)
-    assert lookup(tenant, REFUND[1]) is None
+    assert lookup(tenant, REWORDED[1]) is None
     version(9, candidates="first")
-    hit = lookup(tenant, REFUND[1])
+    hit = lookup(tenant, REWORDED[1])
     assert hit is not None
-    assert hit.query == REFUND[0]
-    [new] = embed([REFUND[1]])
-    [cached] = embed([REFUND[0]])
+    assert hit.query == REWORDED[0]
+    [new] = embed([REWORDED[1]])
+    [cached] = embed([REWORDED[0]])
     verdict = decide(
-        REFUND[1],
-        REFUND[0],
+        REWORDED[1],
+        REWORDED[0],
         semantic_cache.cosine(new, cached),
         embeddings=Embeddings("all-MiniLM-L6-v2", new, cached),
     )
     assert verdict.hit
-    assert verdict.reason.startswith("reader: log-odds 2.3")
+    assert verdict.reason.startswith("reader: log-odds 6.8")
     assert "(version 7: " in verdict.reason
 
 
 def test_by_default_a_rewording_version_7_refuses_is_served(make_tenant: MakeTenant) -> None:
     """The shipped settings, nothing switched: version 9 serves what the reader is sure of."""
     tenant = make_tenant()
-    store(tenant, [REFUND[0], SWAPPED[0]])
-    hit = lookup(tenant, REFUND[1])
+    store(tenant, [REWORDED[0], SWAPPED[0]])
+    hit = lookup(tenant, REWORDED[1])
     assert hit is not None
-    assert hit.query == REFUND[0]
+    assert hit.query == REWORDED[0]
     assert lookup(tenant, SWAPPED[1]) is None
 
 
@@ -314,7 +315,7 @@ def test_version_9_keeps_version_7s_refusal_with_the_readers_score(version: Swit
     verdict = decide(SWAPPED[1], SWAPPED[0], similarity, embeddings=vectors)
     assert not refused.hit
     assert not verdict.hit
-    assert verdict.reason.startswith(refused.reason + "; reader log-odds -2.0")
+    assert verdict.reason.startswith(refused.reason + "; reader log-odds -5.5")
 
 
 def test_version_9_reads_one_refused_candidate_per_lookup(

@@ -2,11 +2,11 @@
 
 Version 8's step 3 (``decision.decide`` when ``decision_model.json``'s ``reader`` is
 switched on). Two sentence vectors cannot tell "convert A to B" from "B to A"; a reader
-that sees "[CLS] cached [SEP] new [SEP]" can. This is round 11's reader
+that sees "[CLS] cached [SEP] new [SEP]" can. This is round 13's reader
 (docs/adr/0010-semantic-cache-decision.md): the bundled all-MiniLM-L6-v2's embeddings
 and its first three layers, all three layers and a linear head on the [CLS] state trained
-on the development pairs (``bench/cache_cross_encoder.py --variant trunc --layers 3
---frozen 0 --epochs 2 --all-files``). ``log_odds`` gives, for each (cached, new) pair,
+on the development pairs but dev9 (``bench/cache_cross_encoder.py --variant trunc --layers
+3 --frozen 0 --epochs 3 --lr 1e-4 --head-lr 1e-3 --all-files``). ``log_odds`` gives, for each (cached, new) pair,
 the log-odds that the two ask the same thing.
 
 Where the weights come from, nothing downloaded and no pickle:
@@ -18,7 +18,7 @@ Where the weights come from, nothing downloaded and no pickle:
 * the word pieces from the package's ``tokenizer.json`` (``tokenizers``), truncated to
   ``MAX_LENGTH`` (what the reader was trained with);
 * the three trained layers and the head from the ``.npz`` beside this module that
-  ``decision_model.json``'s ``reader.weights`` names (``reader_r11.npz`` as shipped),
+  ``decision_model.json``'s ``reader.weights`` names (``reader_r13b.npz`` as shipped),
   layers 1-2's matrices stored as float16 and widened to float32 on load
   (``np.load(allow_pickle=False)``).
 
@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 # The trained layers' files live beside this module; decision_model.json names the one read.
 WEIGHTS_DIR = Path(__file__).parent
-DEFAULT_WEIGHTS = "reader_r11.npz"
+DEFAULT_WEIGHTS = "reader_r13b.npz"
 MAX_LENGTH = 40  # word pieces of the pair, as trained (round 11: 25 p50, 40 max)
 HEADS = 12
 _EMBEDDINGS = {
