@@ -7,7 +7,7 @@ spent, "dev" since, the third test set likewise from round 5, the casual short-f
 development pairs of round 5, the fourth test set likewise from round 6, the fifth
 likewise from round 7, the sixth likewise from round 8, the seventh likewise from round
 11, the eighth likewise from version 9, the ninth likewise once version 9 shipped, and
-the sealed test set (``cache_pairs.TEST``, the eleventh), written apart from the decision
+the sealed test set (``cache_pairs.TEST``, the twelfth), written apart from the decision
 after the ninth was spent: the headline ``test`` half; the worn held-out one is reported
 as ``heldout_test``. Without the sealed set's file the ``test`` half is empty: its
 headline keys are None and the bench says so)
@@ -33,11 +33,11 @@ test half): wrong hits at most 1% of near-misses, at least 40% of paraphrases se
 pairs are read; the test half is empty, its keys None): every run but the one the lead
 makes after a decision. ``--reader`` runs the decision as version 8 (the pair reader
 switched on for this run, ``decision_model.json`` unchanged); the JSON says which
-(``reader``). The reader was trained on every development file but dev8: its dev-half
-figures are in-sample but for dev8's. ``--reader-cutoff`` runs the reader at another cutoff
-than ``decision_model.json``'s, ``--reader-weights`` with another trained file beside
-``cache_verifier/reader.py`` (the JSON's ``reader_cutoff_log_odds`` and ``reader_weights``
-say which).
+(``reader``). The shipped reader was trained on every development file but dev9: its
+dev-half figures are in-sample but for dev9's (which set its cutoff). ``--reader-cutoff``
+runs the reader at another cutoff than ``decision_model.json``'s, ``--reader-weights`` with
+another trained file beside ``cache_verifier/reader.py`` (the JSON's
+``reader_cutoff_log_odds`` and ``reader_weights`` say which).
 
 Not a test: it prints a table and writes JSON (default
 bench/results/semantic_cache_quality.json).
@@ -201,6 +201,7 @@ def split_halves(pairs: list[Pair]) -> dict[str, list[int]]:
         "dev9": [i for i, p in enumerate(pairs) if p.source == "dev9"],
         "test9": [i for i, p in enumerate(pairs) if p.source == "test9"],
         "test10": [i for i, p in enumerate(pairs) if p.source == "test10"],
+        "test11": [i for i, p in enumerate(pairs) if p.source == "test11"],
     }
 
 
