@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 # The trained layers' files live beside this module; decision_model.json names the one read.
 WEIGHTS_DIR = Path(__file__).parent
 DEFAULT_WEIGHTS = "reader_r13b.npz"
-MAX_LENGTH = 40  # word pieces of the pair, as trained (round 11: 25 p50, 40 max)
+MAX_LENGTH = 40  # word pieces of the pair, as trained (rounds 11-13: 25 p50, 40 max)
 HEADS = 12
 _EMBEDDINGS = {
     "word": "embeddings.word_embeddings.weight",
