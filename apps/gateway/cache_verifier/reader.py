@@ -6,8 +6,8 @@ that sees "[CLS] cached [SEP] new [SEP]" can. This is round 13's reader
 (docs/adr/0010-semantic-cache-decision.md): the bundled all-MiniLM-L6-v2's embeddings
 and its first three layers, all three layers and a linear head on the [CLS] state trained
 on the development pairs but dev9 (``bench/cache_cross_encoder.py --variant trunc --layers
-3 --frozen 0 --epochs 3 --lr 1e-4 --head-lr 1e-3 --all-files``). ``log_odds`` gives, for each (cached, new) pair,
-the log-odds that the two ask the same thing.
+3 --frozen 0 --epochs 3 --lr 1e-4 --head-lr 1e-3 --all-files``). ``log_odds`` gives, for
+each (cached, new) pair, the log-odds that the two ask the same thing.
 
 Where the weights come from, nothing downloaded and no pickle:
 
