@@ -75,7 +75,6 @@ from typing import Any  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "static"
 RESULTS = ROOT / "bench" / "results" / "static_e5_guardrails.json"
-DATA = ROOT / "bench" / "data"
 # The spent held-out sets, each its own source here.
 HELDOUT_SOURCES = (
     "guardrails_injection_heldout11.jsonl",
@@ -217,16 +216,10 @@ def weighted_mean(rows: Any, weights: Any) -> Any:
 
 def load_rows() -> list[dict[str, Any]]:
     """bench/train_guardrails.py's rows plus held-out 11 and 12 (each its own source)."""
-    from bench.train_guardrails import SOURCES, load
+    from bench.train_guardrails import load, read_set
 
-    names = (*SOURCES, *HELDOUT_SOURCES)
-    assert not any(SEALED.search(name) for name in names), "a sealed set is named"
-    rows = load()
-    for name in HELDOUT_SOURCES:
-        lines = (DATA / name).read_text(encoding="utf-8").splitlines()
-        for row in map(json.loads, filter(None, lines)):
-            group = f"{name}:{row.get('group', row['id'])}"
-            rows.append({**row, "group": group, "set": name, "hard": True})
+    assert not any(SEALED.search(name) for name in sources()), "a sealed set is named"
+    rows = load() + [row for name in HELDOUT_SOURCES for row in read_set(name)]
     assert not any(SEALED.search(row["set"]) for row in rows), "a sealed set was read"
     return rows
 
@@ -369,25 +362,15 @@ def timing(static: Static, texts: list[str], a: float | None) -> dict[str, float
 # ----------------------------------------------------------------------------- by source
 
 
-def splits_by_source(sets: list[str]) -> list[tuple[Any, Any]]:
-    import numpy as np
-
-    arr = np.array(sets)
-    found = [(np.flatnonzero(arr != name), np.flatnonzero(arr == name)) for name in sources()]
-    return [(train, held) for train, held in found if len(held)]
-
-
 def oof(x: Any, labels: Any, splits: list[tuple[Any, Any]], c: float) -> Any:
-    """Each row's probability from the model trained without its source."""
+    """Each row's probability from the model trained without its source (one view a row,
+    every row weighted 1: bench/train_guardrails.py's ``out_of_fold``)."""
     import numpy as np
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
-    out = np.zeros(x.shape[0])
-    for train, held in splits:
-        model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
-        model.fit(x[train], labels[train])
-        out[held] = model.predict_proba(x[held])[:, 1]
-    return out
+    from bench.train_guardrails import out_of_fold
+
+    rows = x.shape[0]
+    return out_of_fold(x, labels, np.arange(rows), splits, c, rows, np.ones(rows))
 
 
 def cached(name: str, make: Any, rows: int) -> Any:
@@ -521,6 +504,7 @@ def main() -> None:
     from apps.guardrails.injection import rule_match
     from apps.guardrails.language import is_english
     from bench.rules_by_source import NEWEST
+    from bench.train_guardrails import by_source
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stage", choices=("embed", "table", "ngram", "all"), default="all")
@@ -535,7 +519,7 @@ def main() -> None:
     results: dict[str, Any] = {"rows": len(rows), "sources": len(sources())}
     labels = np.array([row["label"] for row in rows])
     sets = [row["set"] for row in rows]
-    splits = splits_by_source(sets)
+    splits = by_source(sets, sources())
 
     if args.stage in ("ngram", "all"):
         from bench.train_guardrails import matrix

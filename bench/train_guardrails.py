@@ -115,14 +115,19 @@ KFOLD_FP_BUDGET = 0.0075
 FP_BUDGET = 0.01
 
 
+def read_set(name: str) -> list[dict[str, Any]]:
+    """The rows of one labelled injection file in bench/data; a row without a group is its
+    own group."""
+    lines = (DATA / name).read_text(encoding="utf-8").splitlines()
+    return [
+        {**row, "group": f"{name}:{row.get('group', row['id'])}", "set": name, "hard": True}
+        for row in map(json.loads, filter(None, lines))
+    ]
+
+
 def load() -> list[dict[str, Any]]:
     """Every development row; a row without a group is its own group."""
-    rows: list[dict[str, Any]] = []
-    for name in TRAINING_SETS:
-        lines = (DATA / name).read_text(encoding="utf-8").splitlines()
-        for row in map(json.loads, filter(None, lines)):
-            group = f"{name}:{row.get('group', row['id'])}"
-            rows.append({**row, "group": group, "set": name, "hard": True})
+    rows = [row for name in TRAINING_SETS for row in read_set(name)]
     for name in QUESTION_SETS:
         lines = (DATA / name).read_text(encoding="utf-8").splitlines()
         seen: set[str] = set()
@@ -206,13 +211,13 @@ def out_of_fold(
     return oof
 
 
-def by_source(view_sets: list[str]) -> list[tuple[Any, Any]]:
+def by_source(view_sets: list[str], sources: tuple[str, ...] = SOURCES) -> list[tuple[Any, Any]]:
     """Leave one source file out: train on every other file, score the one left out. A
     writer's phrasing is in one file, so this is the forecast for a new writer's text."""
     import numpy as np
 
     sets = np.array(view_sets)
-    splits = [(np.flatnonzero(sets != name), np.flatnonzero(sets == name)) for name in SOURCES]
+    splits = [(np.flatnonzero(sets != name), np.flatnonzero(sets == name)) for name in sources]
     return [(train, held) for train, held in splits if len(held)]
 
 
