@@ -70,6 +70,7 @@ tokenizer.json, torch never imported). Results: docs/adr/0010-semantic-cache-dec
         [--pairwise 1] [--folds 2] [--max-length 40] [--grid round7|recipe] [--threads 2]
         [--floors 0.55] [--folds-only N] [--scores FILE] [--merge FILE] [--save-model NPZ]
         [--all-files NPZ] [--left-out [NPZ ...]] [--repeats SHARE [SEED]] [--json FILE]
+        [--seed N] [--keep-out SOURCE ...]
     .venv/bin/python bench/cache_cross_encoder.py --latency NPZ | --numpy-only NPZ
     .venv/bin/python bench/cache_cross_encoder.py --ship NPZ OUT
 """
@@ -116,6 +117,7 @@ RESULTS = ROOT / "bench" / "results"
 ROUND7 = tuple(pair_model.FEATURES)
 GRID: list[Any] = [(3, 200, 0.05)]  # the trees' shapes: round 7's (--grid recipe: version 7's)
 LEFT_OUT = "dev9"  # the newest writer: read by no model here, scored with --left-out
+KEPT_OUT: tuple[str, ...] = ()  # other files no model here reads (--keep-out)
 THREADS = 2  # torch threads for training and scoring (--threads)
 
 
@@ -131,8 +133,9 @@ def _without_test() -> list[Pair]:
 
 
 def dev_pairs() -> list[Pair]:
-    """The development pairs but the newest writer's (LEFT_OUT, scored apart)."""
-    return [p for p in _without_test() if p.source != LEFT_OUT]
+    """The development pairs but the newest writer's (LEFT_OUT, scored apart) and any file
+    ``--keep-out`` names (a spent test set kept unread, to judge a reader on)."""
+    return [p for p in _without_test() if p.source != LEFT_OUT and p.source not in KEPT_OUT]
 
 
 def assign_folds(pairs: list[Pair]) -> dict[str, int]:
@@ -1227,7 +1230,7 @@ def resident_mb() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global FOLDS, MAX_LENGTH, THREADS
+    global FOLDS, MAX_LENGTH, THREADS, SEED, KEPT_OUT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=("top2", "lora", "trunc"), default="top2")
     parser.add_argument("--candidates", default="abc", help="which of (a), (b), (c)")
@@ -1257,6 +1260,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--all-files", type=Path, default=None, help="train one reader on every file, save"
+    )
+    parser.add_argument("--seed", type=int, default=SEED, help="torch's and the batches' seed")
+    parser.add_argument(
+        "--keep-out", nargs="+", default=[], metavar="SOURCE", help="files no model reads"
     )
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=THREADS, help="torch threads")
@@ -1301,6 +1308,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     FOLDS, MAX_LENGTH, THREADS = args.folds, args.max_length, args.threads
+    SEED, KEPT_OUT = args.seed, tuple(args.keep_out)
     if args.ship:
         print(json.dumps(ship(*args.ship), indent=2))
         return 0
