@@ -497,9 +497,9 @@ def reader_lookup(sample: int, filler: int, rounds: int) -> dict[str, Any]:
     calls: list[int] = []
     original = reader.Reader.log_odds
 
-    def counted(self: reader.Reader, pairs: Any) -> list[float]:
+    def counted(self: reader.Reader, pairs: Any, **how: Any) -> list[float]:
         calls.append(len(pairs))
-        return original(self, pairs)
+        return original(self, pairs, **how)
 
     switch = decision.READER
     load = [os.getloadavg()[0]]

@@ -29,6 +29,7 @@ test half): wrong hits at most 1% of near-misses, at least 40% of paraphrases se
 
     .venv/bin/python bench/semantic_cache_quality.py [--json FILE] [--quick] [--sealed]
         [--reader | --after-version-7] [--reader-cutoff LOG_ODDS] [--reader-weights NPZ]
+        [--reader-orders one|both]
 
 ``--sealed`` neither opens nor scores the sealed test set (its file is skipped when the
 pairs are read; the test half is empty, its keys None): every run but the one the lead
@@ -37,8 +38,9 @@ switched on for this run, ``decision_model.json`` unchanged); the JSON says whic
 (``reader``). The shipped reader was trained on every development file but dev9: its
 dev-half figures are in-sample but for dev9's (which set its cutoff). ``--reader-cutoff``
 runs the reader at another cutoff than ``decision_model.json``'s, ``--reader-weights`` with
-another trained file beside ``cache_verifier/reader.py`` (the JSON's
-``reader_cutoff_log_odds`` and ``reader_weights`` say which).
+another trained file beside ``cache_verifier/reader.py``, ``--reader-orders`` reading each
+pair in one order or in both (the JSON's ``reader_cutoff_log_odds``, ``reader_weights`` and
+``reader_orders`` say which).
 
 Not a test: it prints a table and writes JSON (default
 bench/results/semantic_cache_quality.json).
@@ -226,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="the reader's weights file beside reader.py (default: decision_model.json's)",
     )
+    parser.add_argument(
+        "--reader-orders",
+        choices=("one", "both"),
+        default=None,
+        help="read (cached, new) only, or both orders averaged (default: decision_model.json's)",
+    )
     args = parser.parse_args(argv)
     if args.reader:
         decision_module.READER = dataclasses.replace(
@@ -248,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{found} does not exist")
         decision_module.READER = dataclasses.replace(
             decision_module.READER, weights=args.reader_weights
+        )
+    if args.reader_orders is not None:
+        decision_module.READER = dataclasses.replace(
+            decision_module.READER, orders=args.reader_orders
         )
 
     pairs = load_pairs(sealed=args.sealed)
@@ -283,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         "reader": decision_module.READER.enabled,
         "reader_cutoff_log_odds": decision_module.READER.cutoff_log_odds,
         "reader_weights": decision_module.READER.weights,
+        "reader_orders": decision_module.READER.orders,
         "pairs": len(pairs),
         "pairs_by_split": dict(Counter(p.split for p in pairs)),
         "kinds": sorted({p.kind for p in pairs if p.source != "verifier_set"}),

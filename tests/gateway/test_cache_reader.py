@@ -25,8 +25,9 @@ from tests.gateway.conftest import MakeTenant
 
 KEY = {"alias": "fast", "system_prompt_hash": "r" * 64}
 # Version 7 refuses both (too different; routes differ); the reader tells them apart.
-REWORDED = ("Does the Team plan come with SSO?", "Is SSO part of the Team plan?")  # log-odds 6.85
-SWAPPED = ("How do I convert USD to EUR?", "How do I convert EUR to USD?")  # -5.55
+# Log-odds as shipped (both orders averaged): 6.48 and -5.55.
+REWORDED = ("Does the Team plan come with SSO?", "Is SSO part of the Team plan?")
+SWAPPED = ("How do I convert USD to EUR?", "How do I convert EUR to USD?")
 
 
 Switch = Callable[..., None]
@@ -83,9 +84,9 @@ def counting_forwards(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     original = reader.Reader.log_odds
 
-    def counted(self: reader.Reader, pairs: Any) -> list[float]:
+    def counted(self: reader.Reader, pairs: Any, **how: Any) -> list[float]:
         calls.append(len(pairs))
-        return original(self, pairs)
+        return original(self, pairs, **how)
 
     monkeypatch.setattr(reader.Reader, "log_odds", counted)
     return calls
@@ -96,7 +97,8 @@ def test_the_shipped_model_file_is_version_9() -> None:
     assert decision.READER.enabled is True
     assert decision.READER.mode == "after_version_7"
     assert decision.READER.candidates == "first"
-    assert decision.READER.cutoff_log_odds == pytest.approx(3.2)
+    assert decision.READER.cutoff_log_odds == pytest.approx(2.3)
+    assert decision.READER.orders == "both"
     assert decision.READER.embedding_model == semantic_cache.LOCAL_EMBEDDINGS
     assert decision.READER.weights == "reader_r13b.npz"
 
@@ -150,7 +152,7 @@ def test_version_8_serves_a_rewording_the_reader_reads_as_the_same_question(
     assert hit.query == REWORDED[0]
     # The hit's score is the reader's probability; read back as log-odds (near 1, a
     # probability's tolerance would hide any sure score).
-    assert np.log(hit.score / (1 - hit.score)) == pytest.approx(6.85, abs=0.05)
+    assert np.log(hit.score / (1 - hit.score)) == pytest.approx(6.48, abs=0.05)
 
 
 def test_version_8_refuses_swapped_arguments_with_the_readers_score(
@@ -168,7 +170,7 @@ def test_version_8_refuses_swapped_arguments_with_the_readers_score(
     )
     assert not verdict.hit
     assert verdict.reason.startswith("too different: reader log-odds -5.5")
-    assert verdict.reason.endswith("under 3.20")
+    assert verdict.reason.endswith("under 2.30")
 
 
 def test_version_8_reads_a_lookups_candidates_as_one_batch(
@@ -252,7 +254,47 @@ def test_a_batch_scores_each_pair_as_alone() -> None:
     assert together[0] >= decision.READER.cutoff_log_odds > together[1]
 
 
-REPEAT = ("How can I reset my password?", "How do I reset my password?")  # reader: 1.70
+def test_both_orders_average_the_two_readings_of_each_pair_in_one_batch() -> None:
+    pairs = [REWORDED, SWAPPED, ("Hi", "How do I export all my invoices as a single PDF file?")]
+    pair_reader = reader.load()
+    assert pair_reader is not None
+    forward = pair_reader.log_odds(pairs)
+    backward = pair_reader.log_odds([(new, cached) for cached, new in pairs])
+    both = pair_reader.log_odds(pairs, both_orders=True)
+    assert both == pytest.approx(
+        [(a + b) / 2 for a, b in zip(forward, backward, strict=True)], abs=1e-4
+    )
+    assert abs(forward[0] - backward[0]) > 0.5  # the two readings of REWORDED differ
+    assert pair_reader.log_odds([], both_orders=True) == []
+
+
+def test_the_orders_setting_is_read_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    model: dict[str, Any] = {"reader": {"enabled": True, "cutoff_log_odds": 1.0}}
+    path.write_text(json.dumps(model), encoding="utf-8")
+    assert decision.ReaderSwitch.load(path).orders == "one"
+    model["reader"]["orders"] = "both"
+    path.write_text(json.dumps(model), encoding="utf-8")
+    assert decision.ReaderSwitch.load(path).orders == "both"
+    model["reader"]["orders"] = "reversed"
+    path.write_text(json.dumps(model), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"reader\.orders is 'reversed', not 'one' or 'both'"):
+        decision.ReaderSwitch.load(path)
+
+
+def test_the_decision_reads_the_pair_in_the_orders_its_setting_names(
+    monkeypatch: pytest.MonkeyPatch, version: Switch
+) -> None:
+    vectors = Embeddings("all-MiniLM-L6-v2", [1.0] + [0.0] * 383, [1.0] + [0.0] * 383)
+    version(8)
+    both = decide(REWORDED[1], REWORDED[0], 0.9, embeddings=vectors)
+    monkeypatch.setattr(decision, "READER", dataclasses.replace(decision.READER, orders="one"))
+    one = decide(REWORDED[1], REWORDED[0], 0.9, embeddings=vectors)
+    assert both.reason.startswith("reader: log-odds 6.48")
+    assert one.reason.startswith("reader: log-odds 6.85")
+
+
+REPEAT = ("How can I reset my password?", "How do I reset my password?")  # reader: 1.09
 
 
 def test_version_9_serves_what_version_7_serves_without_reading(
@@ -292,7 +334,7 @@ def test_version_9_serves_a_rewording_version_7_refuses_when_the_reader_is_sure(
         embeddings=Embeddings("all-MiniLM-L6-v2", new, cached),
     )
     assert verdict.hit
-    assert verdict.reason.startswith("reader: log-odds 6.8")
+    assert verdict.reason.startswith("reader: log-odds 6.48")
     assert "(version 7: " in verdict.reason
 
 
@@ -331,7 +373,11 @@ def test_version_9_reads_one_refused_candidate_per_lookup(
     assert calls == [1]
     calls.clear()
     version(9, candidates="all")
-    lookup(tenant, "How can I cancel my subscription?")
+    # A cutoff no pair reaches: every candidate is refused, so the lookup reads them all.
+    monkeypatch.setattr(
+        decision, "READER", dataclasses.replace(decision.READER, cutoff_log_odds=99.0)
+    )
+    assert lookup(tenant, "How can I cancel my subscription?") is None
     assert len(calls) >= 2  # one forward per refused candidate
     assert set(calls) == {1}
 

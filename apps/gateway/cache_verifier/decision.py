@@ -139,6 +139,9 @@ class ReaderSwitch:
     mode: str = "alone"
     # The trained layers' file beside reader.py (``reader.weights``).
     weights: str = reader.DEFAULT_WEIGHTS
+    # "one": the pair read as (cached, new); "both": also as (new, cached), in the same
+    # batch, the two log-odds averaged.
+    orders: str = "one"
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> ReaderSwitch:
@@ -151,6 +154,9 @@ class ReaderSwitch:
             raise ValueError(f"{path}: reader.mode is {mode!r}, not 'alone' or 'after_version_7'")
         weights = str(data.get("weights", reader.DEFAULT_WEIGHTS))
         reader.trained_file(weights)  # a bare .npz name, or ValueError
+        orders = str(data.get("orders", "one"))
+        if orders not in ("one", "both"):
+            raise ValueError(f"{path}: reader.orders is {orders!r}, not 'one' or 'both'")
         return cls(
             enabled=bool(data.get("enabled", False)),
             cutoff_log_odds=float(data.get("cutoff_log_odds", math.inf)),
@@ -158,6 +164,7 @@ class ReaderSwitch:
             candidates=candidates,
             mode=mode,
             weights=weights,
+            orders=orders,
         )
 
 
@@ -205,11 +212,11 @@ def decide(
     q, c = query.strip(), cached.strip()
     pair_reader = _reader_for(embeddings)
     if pair_reader is not None and READER.mode == "alone":
-        return _read(pair_reader.log_odds([(c, q)])[0] if read is None else read)
+        return _read(_log_odds(pair_reader, [(c, q)])[0] if read is None else read)
     decided = _version7(q, c, similarity, embeddings)
     if decided.hit or pair_reader is None:
         return decided
-    return _rescue(decided, pair_reader.log_odds([(c, q)])[0] if read is None else read)
+    return _rescue(decided, _log_odds(pair_reader, [(c, q)])[0] if read is None else read)
 
 
 def _steps_0_to_2(query: str, cached: str, similarity: float, floor: float) -> Decision | None:
@@ -274,7 +281,9 @@ def decide_candidates(
     ]
     read = past if READER.candidates == "all" else past[:1]
     scores = dict(
-        zip(read, pair_reader.log_odds([(candidates[i][0].strip(), q) for i in read]), strict=True)
+        zip(
+            read, _log_odds(pair_reader, [(candidates[i][0].strip(), q) for i in read]), strict=True
+        )
     )
     for i, (cached, similarity, embeddings) in enumerate(candidates):
         if i in past and i not in scores:
@@ -308,7 +317,7 @@ def _rescue_candidates(
             yield decided
             continue
         forwards -= 1
-        yield _rescue(decided, pair_reader.log_odds([(c, q)])[0])
+        yield _rescue(decided, _log_odds(pair_reader, [(c, q)])[0])
 
 
 def _rescue(refused: Decision, log_odds: float) -> Decision:
@@ -416,6 +425,11 @@ def _reader_for(embeddings: Embeddings | None) -> reader.Reader | None:
     if embeddings.model != READER.embedding_model:
         return None
     return reader.load(READER.weights)
+
+
+def _log_odds(pair_reader: reader.Reader, pairs: list[tuple[str, str]]) -> list[float]:
+    """The reader's log-odds for (cached, new) pairs, read in the shipped order(s)."""
+    return pair_reader.log_odds(pairs, both_orders=READER.orders == "both")
 
 
 def _read(log_odds: float) -> Decision:

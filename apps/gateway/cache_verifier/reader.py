@@ -7,7 +7,9 @@ that sees "[CLS] cached [SEP] new [SEP]" can. This is round 13's reader
 and its first three layers, all three layers and a linear head on the [CLS] state trained
 on the development pairs but dev9 (``bench/cache_cross_encoder.py --variant trunc --layers
 3 --frozen 0 --epochs 3 --lr 1e-4 --head-lr 1e-3 --all-files``). ``log_odds`` gives, for
-each (cached, new) pair, the log-odds that the two ask the same thing.
+each (cached, new) pair, the log-odds that the two ask the same thing; as shipped (round 15,
+``decision_model.json``'s ``reader.orders`` "both") each pair is read in both orders in the
+same batch and the two log-odds averaged.
 
 Where the weights come from, nothing downloaded and no pickle:
 
@@ -107,12 +109,24 @@ class Reader:
         self._layers = layers
         self._head = head
 
-    def log_odds(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        """Log-odds that each (cached, new) pair asks the same thing, as one batch."""
+    def log_odds(
+        self, pairs: Sequence[tuple[str, str]], *, both_orders: bool = False
+    ) -> list[float]:
+        """Log-odds that each (cached, new) pair asks the same thing, as one batch. With
+        ``both_orders`` each pair is read as (cached, new) and as (new, cached) in the same
+        batch and the two log-odds averaged: the reader was trained on both orders, and a
+        pair's two readings disagree most where one of them is wrong."""
         if not pairs:
             return []
-        encoded = self._tokenizer.encode_batch(list(pairs))
-        return self.forward([e.ids for e in encoded], [e.type_ids for e in encoded])
+        asked = list(pairs)
+        if both_orders:
+            asked += [(new, cached) for cached, new in pairs]
+        encoded = self._tokenizer.encode_batch(asked)
+        scores = self.forward([e.ids for e in encoded], [e.type_ids for e in encoded])
+        if not both_orders:
+            return scores
+        n = len(pairs)
+        return [(a + b) / 2 for a, b in zip(scores[:n], scores[n:], strict=True)]
 
     def forward(self, ids: Sequence[Sequence[int]], types: Sequence[Sequence[int]]) -> list[float]:
         """The log-odds of already tokenised pairs, padded to the longest."""
