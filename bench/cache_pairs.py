@@ -1,6 +1,6 @@
 """The semantic cache's labelled question pairs, and their embeddings.
 
-Sixteen files under bench/data/ (bench/data/README.md says how each was written):
+Twenty-two files under bench/data/ (bench/data/README.md says how each was written):
 
 * ``semantic_cache_pairs.jsonl``: 462 pairs written alongside the facet verifier. The
   verifier's rules were built on them, so they are development data only (split "dev").
@@ -66,8 +66,12 @@ Sixteen files under bench/data/ (bench/data/README.md says how each was written)
   decision after the tenth was spent, scored once on version 9 with round 11's and round
   13's readers (round 13's shipped on it), then spent: read here as development pairs
   (split "dev").
-* ``TEST`` (``semantic_cache_pairs_test12.jsonl``): the sealed measure, the newest test
-  set, written apart from the decision after the eleventh was spent, all "test", never tuned
+* ``semantic_cache_pairs_test12.jsonl``: a twelfth test set, written apart from the
+  decision after the eleventh was spent, scored once on version 9 with round 13's reader
+  read in one order and in both (both shipped on it), then spent: read here as development
+  pairs (split "dev").
+* ``TEST`` (``semantic_cache_pairs_test13.jsonl``): the sealed measure, the newest test
+  set, written apart from the decision after the twelfth was spent, all "test", never tuned
   on (read only if present). When it is spent, it joins ``sources`` below as "dev" and
   ``TEST`` names the next one: the benches and tests read the sealed set only through
   ``TEST`` and ``TEST_SOURCE``.
@@ -104,8 +108,9 @@ DEV9 = DATA / "semantic_cache_pairs_dev9.jsonl"
 TEST9 = DATA / "semantic_cache_pairs_test9.jsonl"
 TEST10 = DATA / "semantic_cache_pairs_test10.jsonl"
 TEST11 = DATA / "semantic_cache_pairs_test11.jsonl"
+TEST12 = DATA / "semantic_cache_pairs_test12.jsonl"
 # The sealed measure (see the docstring): scored once per finished change, then spent.
-TEST_SOURCE = "test12"
+TEST_SOURCE = "test13"
 TEST = DATA / f"semantic_cache_pairs_{TEST_SOURCE}.jsonl"
 MODEL_NAME = "all-MiniLM-L6-v2"
 
@@ -119,7 +124,7 @@ class Pair:
     split: str  # "dev" | "test"
     source: str  # "verifier_set" | "heldout" | "dev2" | "dev3" | "dev4" | "test2"
     # | "test3" | "dev5" | "test4" | "test5" | "test6" | "dev6" | "dev7" | "test7" | "dev8"
-    # | "test8" | "dev9" | "test9" | "test10" | "test11" | TEST_SOURCE
+    # | "test8" | "dev9" | "test9" | "test10" | "test11" | "test12" | TEST_SOURCE
 
     @property
     def paraphrase(self) -> bool:
@@ -137,7 +142,7 @@ def load_pairs(*, sealed: bool = False) -> list[Pair]:
     # third likewise from round 5, the fourth from round 6, the fifth from round 7, the
     # sixth from round 8, the seventh from round 11, the eighth from version 9, the ninth
     # once version 9 shipped, the tenth once its cutoff moved, the eleventh once round 13's
-    # reader shipped. dev6 (a new writer, written apart) from round 7's refresh on; dev7
+    # reader shipped, the twelfth once the reader read both orders. dev6 (a new writer, written apart) from round 7's refresh on; dev7
     # (another, written apart) from round 10 on; dev8 from round 11 on; dev9 from round 12
     # on.
     sources: list[tuple[Path, str, str | None]] = [
@@ -160,6 +165,7 @@ def load_pairs(*, sealed: bool = False) -> list[Pair]:
         (TEST9, "test9", "dev"),
         (TEST10, "test10", "dev"),
         (TEST11, "test11", "dev"),
+        (TEST12, "test12", "dev"),
     ]
     if not sealed:
         sources.append((TEST, TEST_SOURCE, None))

@@ -7,9 +7,10 @@ spent, "dev" since, the third test set likewise from round 5, the casual short-f
 development pairs of round 5, the fourth test set likewise from round 6, the fifth
 likewise from round 7, the sixth likewise from round 8, the seventh likewise from round
 11, the eighth likewise from version 9, the ninth likewise once version 9 shipped, the
-tenth once the reader's cutoff moved, the eleventh once round 13's reader shipped, and the
-sealed test set (``cache_pairs.TEST``, the twelfth), written apart from the decision after
-the eleventh was spent: the headline ``test`` half; the worn held-out one is reported
+tenth once the reader's cutoff moved, the eleventh once round 13's reader shipped, the
+twelfth once the reader read both orders, and the sealed test set (``cache_pairs.TEST``,
+the thirteenth), written apart from the decision after the eleventh was spent: the
+headline ``test`` half; the worn held-out one is reported
 as ``heldout_test``. Without the sealed set's file the ``test`` half is empty: its
 headline keys are None and the bench says so)
 with all-MiniLM-L6-v2, the model the local provider serves (offline, from the
@@ -205,6 +206,7 @@ def split_halves(pairs: list[Pair]) -> dict[str, list[int]]:
         "test9": [i for i, p in enumerate(pairs) if p.source == "test9"],
         "test10": [i for i, p in enumerate(pairs) if p.source == "test10"],
         "test11": [i for i, p in enumerate(pairs) if p.source == "test11"],
+        "test12": [i for i, p in enumerate(pairs) if p.source == "test12"],
     }
 
 

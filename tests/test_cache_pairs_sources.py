@@ -16,7 +16,7 @@ from bench.semantic_cache_quality import split_halves
 
 def test_spent_test_sets_are_read_as_development_pairs() -> None:
     splits = Counter((p.source, p.split) for p in load_pairs())
-    for spent in (f"test{n}" for n in range(2, 12)):
+    for spent in (f"test{n}" for n in range(2, 13)):
         assert splits[spent, "dev"] > 500, spent
         assert splits[spent, "test"] == 0, spent
 
