@@ -1,5 +1,5 @@
 """Shape of the cache-pair files written by kind after the first ones: the test sets
-(semantic_cache_pairs_test2/3/4/5/6/7/8/9/10/11/12.jsonl) and the fifth to ninth
+(semantic_cache_pairs_test2/3/4/5/6/7/8/9/10/11/12/13.jsonl) and the fifth to ninth
 development sets (dev5, dev6, dev7, dev8, dev9).
 
 A test set is scored once per finished change and never tuned on; a development set trains
@@ -55,6 +55,7 @@ FILES = (
     PairFile("test10", "test", "t10_"),
     PairFile("test11", "test", "t11_"),
     PairFile("test12", "test", "t12_"),
+    PairFile("test13", "test", "t13_"),
     PairFile("dev5", "dev", "d5_"),
     PairFile("dev6", "dev", "d6_"),
     PairFile("dev7", "dev", "d7_"),
