@@ -142,9 +142,9 @@ def load_pairs(*, sealed: bool = False) -> list[Pair]:
     # third likewise from round 5, the fourth from round 6, the fifth from round 7, the
     # sixth from round 8, the seventh from round 11, the eighth from version 9, the ninth
     # once version 9 shipped, the tenth once its cutoff moved, the eleventh once round 13's
-    # reader shipped, the twelfth once the reader read both orders. dev6 (a new writer, written apart) from round 7's refresh on; dev7
-    # (another, written apart) from round 10 on; dev8 from round 11 on; dev9 from round 12
-    # on.
+    # reader shipped, the twelfth once the reader read both orders. dev6 (a new writer,
+    # written apart) from round 7's refresh on; dev7 (another, written apart) from round 10
+    # on; dev8 from round 11 on; dev9 from round 12 on.
     sources: list[tuple[Path, str, str | None]] = [
         (HELD_OUT, "heldout", None),
         (DEV2, "dev2", None),
