@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -78,6 +79,26 @@ def test_the_newest_writer_is_left_out_of_the_cross_validation() -> None:
     dev = ce.dev_pairs()
     assert all(p.source != ce.LEFT_OUT for p in dev)
     assert all(p.source == ce.LEFT_OUT for p in ce.left_out_pairs())
+
+
+def test_keep_out_and_seed_are_read_from_the_command_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--keep-out test11`` drops that file from the training pairs; ``--seed`` is the run's."""
+    monkeypatch.setattr(ce, "KEPT_OUT", ce.KEPT_OUT)  # put back after the test
+    monkeypatch.setattr(ce, "SEED", ce.SEED)
+    everything = Counter(p.source for p in ce.dev_pairs())
+    assert everything["test11"] > 0
+    trained: list[Counter[str]] = []
+
+    def train_all(args: object, dev: list[Pair], path: object) -> None:
+        trained.append(Counter(p.source for p in dev))
+
+    monkeypatch.setattr(ce, "train_all", train_all)
+    ce.main(["--keep-out", "test11", "--seed", "27", "--all-files", "/nowhere.npz"])
+    assert ce.SEED == 27
+    assert trained[0]["test11"] == 0
+    assert trained[0] == everything - Counter({"test11": everything["test11"]})
 
 
 def _layer(rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -43,21 +43,31 @@ def test_the_bench_reads_sealed_when_asked(monkeypatch: pytest.MonkeyPatch) -> N
 def test_the_reader_can_be_run_at_another_cutoff_and_weights_file(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``--reader-cutoff`` and ``--reader-weights`` change the run's reader, not the file."""
+    """``--reader-cutoff``, ``--reader-weights`` and ``--reader-orders`` change the run's
+    reader, not the file."""
     monkeypatch.setattr(decision, "READER", decision.READER)  # put back after the test
     shipped = decision.READER
-    seen: list[tuple[float, str]] = []
+    seen: list[tuple[float, str, str]] = []
 
     def load_pairs(**kwargs: bool) -> list[cache_pairs.Pair]:
         reader = decision.READER
-        seen.append((reader.cutoff_log_odds, reader.weights))
+        seen.append((reader.cutoff_log_odds, reader.weights, reader.orders))
         raise Stop
 
     monkeypatch.setattr(quality, "load_pairs", load_pairs)
     with pytest.raises(Stop):
         quality.main(["--reader-cutoff", "1.25", "--reader-weights", shipped.weights])
-    assert seen == [(1.25, shipped.weights)]
-    for wrong in ("../reader_r11.npz", "reader_absent.npz"):
+    assert seen == [(1.25, shipped.weights, shipped.orders)]
+    monkeypatch.setattr(decision, "READER", shipped)
+    other = "one" if shipped.orders == "both" else "both"
+    with pytest.raises(Stop):
+        quality.main(["--reader-orders", other])
+    assert seen[1] == (shipped.cutoff_log_odds, shipped.weights, other)
+    for wrong in (
+        ["--reader-weights", "../reader_r11.npz"],
+        ["--reader-weights", "reader_absent.npz"],
+        ["--reader-orders", "reversed"],
+    ):
         with pytest.raises(SystemExit):
-            quality.main(["--reader-weights", wrong])
-    assert len(seen) == 1  # a wrong file stops the run before any pair is read
+            quality.main(wrong)
+    assert len(seen) == 2  # a wrong file or order stops the run before any pair is read
