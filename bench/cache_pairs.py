@@ -71,7 +71,7 @@ Twenty-two files under bench/data/ (bench/data/README.md says how each was writt
   read in one order and in both (both shipped on it), then spent: read here as development
   pairs (split "dev").
 * ``TEST`` (``semantic_cache_pairs_test13.jsonl``): the sealed measure, the newest test
-  set, written apart from the decision after the twelfth was spent, all "test", never tuned
+  set, written apart from the decision while the twelfth was sealed, all "test", never tuned
   on (read only if present). When it is spent, it joins ``sources`` below as "dev" and
   ``TEST`` names the next one: the benches and tests read the sealed set only through
   ``TEST`` and ``TEST_SOURCE``.

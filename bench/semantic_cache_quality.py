@@ -9,7 +9,7 @@ likewise from round 7, the sixth likewise from round 8, the seventh likewise fro
 11, the eighth likewise from version 9, the ninth likewise once version 9 shipped, the
 tenth once the reader's cutoff moved, the eleventh once round 13's reader shipped, the
 twelfth once the reader read both orders, and the sealed test set (``cache_pairs.TEST``,
-the thirteenth), written apart from the decision after the eleventh was spent: the
+the thirteenth), written apart from the decision while the twelfth was sealed: the
 headline ``test`` half; the worn held-out one is reported
 as ``heldout_test``. Without the sealed set's file the ``test`` half is empty: its
 headline keys are None and the bench says so)
