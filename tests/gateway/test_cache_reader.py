@@ -28,6 +28,8 @@ KEY = {"alias": "fast", "system_prompt_hash": "r" * 64}
 # Log-odds as shipped (both orders averaged): 6.48 and -5.55.
 REWORDED = ("Does the Team plan come with SSO?", "Is SSO part of the Team plan?")
 SWAPPED = ("How do I convert USD to EUR?", "How do I convert EUR to USD?")
+# A batch of three pairs of different lengths (padding between them).
+THREE = [REWORDED, SWAPPED, ("Hi", "How do I export all my invoices as a single PDF file?")]
 
 
 Switch = Callable[..., None]
@@ -245,7 +247,7 @@ def test_the_readers_weights_load_without_pickle(name: str) -> None:
 
 
 def test_a_batch_scores_each_pair_as_alone() -> None:
-    pairs = [REWORDED, SWAPPED, ("Hi", "How do I export all my invoices as a single PDF file?")]
+    pairs = THREE
     pair_reader = reader.load()
     assert pair_reader is not None
     alone = [pair_reader.log_odds([pair])[0] for pair in pairs]
@@ -255,7 +257,7 @@ def test_a_batch_scores_each_pair_as_alone() -> None:
 
 
 def test_both_orders_average_the_two_readings_of_each_pair_in_one_batch() -> None:
-    pairs = [REWORDED, SWAPPED, ("Hi", "How do I export all my invoices as a single PDF file?")]
+    pairs = THREE
     pair_reader = reader.load()
     assert pair_reader is not None
     forward = pair_reader.log_odds(pairs)
