@@ -396,11 +396,11 @@ def semantic_lookup(entries: int, queries: int) -> dict[str, float]:
     # COPY is refused under RLS; random vectors made in SQL keep the load quick.
     fill = """
         INSERT INTO gateway_semanticcacheentry (id, tenant_id, model_alias, system_prompt_hash,
-            query, embedding, response, served_model, tokens_in, tokens_out, cost_usd, hits,
+            query, embedding, response, served_model, tokens_in, tokens_out, cost_usd,
             created_at, updated_at)
         SELECT gen_random_uuid(), %s, 'fast', repeat('h', 64), 'question ' || i,
             (SELECT array_agg(random() - 0.5) FROM generate_series(1, %s) WHERE i > 0)::vector,
-            'answer', 'openai/local-fast', 10, 20, 0.0001, 0, now(), now()
+            'answer', 'openai/local-fast', 10, 20, 0.0001, now(), now()
         FROM generate_series(1, %s) AS i
     """
     with psycopg.connect(url) as conn:
@@ -469,9 +469,9 @@ def reader_lookup(sample: int, filler: int, rounds: int) -> dict[str, Any]:
                 """
                 INSERT INTO gateway_semanticcacheentry (id, tenant_id, model_alias,
                     system_prompt_hash, query, embedding, response, served_model, tokens_in,
-                    tokens_out, cost_usd, hits, created_at, updated_at)
+                    tokens_out, cost_usd, created_at, updated_at)
                 VALUES (gen_random_uuid(), %s, 'fast', repeat('h', 64), %s, %s::vector,
-                    'answer', 'openai/local-fast', 10, 20, 0.0001, 0, now(), now())
+                    'answer', 'openai/local-fast', 10, 20, 0.0001, now(), now())
                 """,
                 [
                     (tenant.id, text, semantic_cache._vector_literal(vec))
@@ -482,10 +482,10 @@ def reader_lookup(sample: int, filler: int, rounds: int) -> dict[str, Any]:
             """
             INSERT INTO gateway_semanticcacheentry (id, tenant_id, model_alias,
                 system_prompt_hash, query, embedding, response, served_model, tokens_in,
-                tokens_out, cost_usd, hits, created_at, updated_at)
+                tokens_out, cost_usd, created_at, updated_at)
             SELECT gen_random_uuid(), %s, 'fast', repeat('h', 64), 'filler ' || i,
                 (SELECT array_agg(random() - 0.5) FROM generate_series(1, %s) WHERE i > 0)::vector,
-                'answer', 'openai/local-fast', 10, 20, 0.0001, 0, now(), now()
+                'answer', 'openai/local-fast', 10, 20, 0.0001, now(), now()
             FROM generate_series(1, %s) AS i
             """,
             [tenant.id, len(vectors[0]), filler],

@@ -187,7 +187,6 @@ class SemanticCacheEntry(TenantScopedModel):
     tokens_in = models.PositiveIntegerField()
     tokens_out = models.PositiveIntegerField()
     cost_usd = models.DecimalField(max_digits=14, decimal_places=8)
-    hits = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [
