@@ -4,8 +4,8 @@
 
 - ``builtin`` (default): nothing more than the shipped rules and classifier.
 - ``onnx:/path/to/model.onnx``: a sequence classifier exported to ONNX, run on CPU with
-  onnxruntime (not a dependency of the project: install it and a tokenizer file beside
-  the model; the backend refuses to load otherwise, naming what is missing).
+  onnxruntime (the provider extra's; put a tokenizer file beside the model; the backend
+  refuses to load otherwise, naming what is missing).
 - ``http:https://host/v1/moderations``: an OpenAI-compatible moderation endpoint
   (``GUARDRAILS_BACKEND_API_KEY`` as the bearer token). Its ``flagged`` and
   ``categories`` become a moderation hit; a category named like "prompt_injection" or
@@ -97,12 +97,12 @@ class OnnxBackend:
         model = Path(path)
         tokenizer = model.with_name("tokenizer.json")
         try:
-            import onnxruntime  # type: ignore[import-not-found]  # optional
+            import onnxruntime
             from tokenizers import Tokenizer
         except ImportError as exc:
             raise ImproperlyConfigured(
                 f"GUARDRAILS_BACKEND={self.name} needs onnxruntime and tokenizers installed "
-                "in the environment (they are not project dependencies)."
+                "in the environment (the project's provider extra brings them)."
             ) from exc
         if not model.is_file() or not tokenizer.is_file():
             raise ImproperlyConfigured(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sys
 import zipfile
 from collections.abc import Callable
 from decimal import Decimal
@@ -254,6 +255,47 @@ def test_a_batch_scores_each_pair_as_alone() -> None:
     together = pair_reader.log_odds(pairs)
     assert together == pytest.approx(alone, abs=1e-4)
     assert together[0] >= decision.READER.cutoff_log_odds > together[1]
+
+
+def numpy_reader() -> reader.Reader:
+    """The shipped reader with its layers on numpy (the reference the graph must equal)."""
+    model_dir = reader.package_dir()
+    assert model_dir is not None
+    return reader.build(
+        model_dir, reader.trained_file(decision.READER.weights), use_onnxruntime=False
+    )
+
+
+def test_the_layers_run_on_onnxruntime_and_equal_the_numpy_forward() -> None:
+    """The shipped reader runs on onnxruntime, on the calling thread alone; a padded batch
+    read in both orders gives numpy's log-odds (14,445 development pairs: within 1.2e-5,
+    docs/adr/0010 round 16)."""
+    pair_reader = reader.load(decision.READER.weights)
+    assert pair_reader is not None
+    assert pair_reader.engine == "onnxruntime"
+    options = pair_reader._compiled._session.get_session_options()  # type: ignore[union-attr]
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
+    reference = numpy_reader()
+    assert reference.engine == "numpy"
+    for both in (False, True):
+        got = pair_reader.log_odds(THREE, both_orders=both)
+        assert got == pytest.approx(reference.log_odds(THREE, both_orders=both), abs=1e-4)
+    assert got[0] >= decision.READER.cutoff_log_odds > got[1]
+
+
+def test_without_onnxruntime_the_reader_runs_on_numpy_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import raises ImportError
+    model_dir = reader.package_dir()
+    assert model_dir is not None
+    with caplog.at_level(logging.INFO, logger=reader.__name__):
+        fallback = reader.build(model_dir, reader.trained_file(decision.READER.weights))
+    assert fallback.engine == "numpy"
+    assert any("runs on numpy" in r.getMessage() for r in caplog.records)
+    shipped = reader.load(decision.READER.weights)
+    assert shipped is not None
+    assert fallback.log_odds(THREE) == pytest.approx(shipped.log_odds(THREE), abs=1e-4)
 
 
 def test_both_orders_average_the_two_readings_of_each_pair_in_one_batch() -> None:
