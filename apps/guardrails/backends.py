@@ -109,15 +109,25 @@ class OnnxBackend:
                 f"GUARDRAILS_BACKEND={self.name}: put the model and its tokenizer.json at "
                 f"{model} and {tokenizer}."
             )
-        self._session = onnxruntime.InferenceSession(str(model))
+        # On the calling thread (asyncio.to_thread's), without spinning worker threads: a
+        # web process runs many requests, and spinning threads take the other core.
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = onnxruntime.InferenceSession(
+            str(model), options, providers=["CPUExecutionProvider"]
+        )
         self._tokenizer = Tokenizer.from_file(str(tokenizer))
+        self._tokenizer.no_padding()  # one text per call: a file's padding would be attended
 
     def _run(self, text: str) -> float:
         import numpy as np
 
         encoding = self._tokenizer.encode(text[:4000])
         ids = np.array([encoding.ids[:512]], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+        mask = np.array([encoding.attention_mask[:512]], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
         logits = self._session.run(None, feeds)[0][0]
         exp = np.exp(logits - logits.max())
         return float(exp[-1] / exp.sum())
