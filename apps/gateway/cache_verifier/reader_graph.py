@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from apps.gateway.cache_verifier.reader import Layer
 
+logger = logging.getLogger(__name__)
 
 Array = npt.NDArray[np.float32]
 OPSET = 17  # LayerNormalization
@@ -51,12 +53,26 @@ class CompiledLayers:
 def compile_layers(
     layers: Sequence[Layer], head: tuple[Array, float], *, heads: int
 ) -> CompiledLayers | None:
-    """The session, or None without onnxruntime and onnx."""
+    """The session, or None without onnxruntime and onnx, or when onnxruntime refuses the
+    graph (logged: the numpy forward then runs, as slow as before, but no lookup fails)."""
     try:
         import onnx
         import onnxruntime
     except ImportError:
         return None
+    try:
+        return _compile(onnx, onnxruntime, layers, head, heads=heads)
+    except Exception:  # onnxruntime's errors derive from Exception alone
+        logger.warning(
+            "onnxruntime could not build the pair reader's graph: the numpy forward runs instead.",
+            exc_info=True,
+        )
+        return None
+
+
+def _compile(
+    onnx: Any, onnxruntime: Any, layers: Sequence[Layer], head: tuple[Array, float], *, heads: int
+) -> CompiledLayers:
     graph = _Graph(onnx, heads=heads, d=int(layers[0].out.shape[0]))
     x = "x"
     for n, layer in enumerate(layers):
