@@ -379,6 +379,20 @@ async def stream_throughput(streams: int, tokens: int, tenant: Tenant) -> dict[s
     return out
 
 
+# ``count`` entries of random vectors under one tenant's key ("fast", "h" * 64), their
+# questions ``prefix`` + a number. COPY is refused under RLS; vectors made in SQL keep the
+# load quick. Parameters: tenant id, prefix, dimensions, count.
+RANDOM_ENTRIES = """
+    INSERT INTO gateway_semanticcacheentry (id, tenant_id, model_alias, system_prompt_hash,
+        query, embedding, response, served_model, tokens_in, tokens_out, cost_usd,
+        created_at, updated_at)
+    SELECT gen_random_uuid(), %s, 'fast', repeat('h', 64), %s || i,
+        (SELECT array_agg(random() - 0.5) FROM generate_series(1, %s) WHERE i > 0)::vector,
+        'answer', 'openai/local-fast', 10, 20, 0.0001, now(), now()
+    FROM generate_series(1, %s) AS i
+"""
+
+
 def semantic_lookup(entries: int, queries: int) -> dict[str, float]:
     """Fill the cache with `entries` rows over 20 tenants (one holding half), then time
     lookups for the big tenant and for a small one."""
@@ -393,20 +407,10 @@ def semantic_lookup(entries: int, queries: int) -> dict[str, float]:
     rng = np.random.default_rng(7)
     dim = settings.EMBEDDING_DIM
     url = throwaway_db.owner_url(BENCH_DB)
-    # COPY is refused under RLS; random vectors made in SQL keep the load quick.
-    fill = """
-        INSERT INTO gateway_semanticcacheentry (id, tenant_id, model_alias, system_prompt_hash,
-            query, embedding, response, served_model, tokens_in, tokens_out, cost_usd,
-            created_at, updated_at)
-        SELECT gen_random_uuid(), %s, 'fast', repeat('h', 64), 'question ' || i,
-            (SELECT array_agg(random() - 0.5) FROM generate_series(1, %s) WHERE i > 0)::vector,
-            'answer', 'openai/local-fast', 10, 20, 0.0001, now(), now()
-        FROM generate_series(1, %s) AS i
-    """
     with psycopg.connect(url) as conn:
         for tenant, size in zip(tenants, sizes, strict=True):
             conn.execute("SELECT set_config('app.tenant_id', %s, true)", [str(tenant.id)])
-            conn.execute(fill, [tenant.id, dim, size])
+            conn.execute(RANDOM_ENTRIES, [tenant.id, "question ", dim, size])
             conn.commit()
         conn.execute("ANALYZE gateway_semanticcacheentry")
         conn.commit()
@@ -478,18 +482,7 @@ def reader_lookup(sample: int, filler: int, rounds: int) -> dict[str, Any]:
                     for text, vec in zip(cached, vectors, strict=False)
                 ],
             )
-        conn.execute(
-            """
-            INSERT INTO gateway_semanticcacheentry (id, tenant_id, model_alias,
-                system_prompt_hash, query, embedding, response, served_model, tokens_in,
-                tokens_out, cost_usd, created_at, updated_at)
-            SELECT gen_random_uuid(), %s, 'fast', repeat('h', 64), 'filler ' || i,
-                (SELECT array_agg(random() - 0.5) FROM generate_series(1, %s) WHERE i > 0)::vector,
-                'answer', 'openai/local-fast', 10, 20, 0.0001, now(), now()
-            FROM generate_series(1, %s) AS i
-            """,
-            [tenant.id, len(vectors[0]), filler],
-        )
+        conn.execute(RANDOM_ENTRIES, [tenant.id, "filler ", len(vectors[0]), filler])
         conn.commit()
         conn.execute("ANALYZE gateway_semanticcacheentry")
         conn.commit()

@@ -257,13 +257,12 @@ def test_a_batch_scores_each_pair_as_alone() -> None:
     assert together[0] >= decision.READER.cutoff_log_odds > together[1]
 
 
-def numpy_reader() -> reader.Reader:
-    """The shipped reader with its layers on numpy (the reference the graph must equal)."""
+def build_shipped(**how: bool) -> reader.Reader:
+    """A new reader of the shipped weights (``use_onnxruntime=False``: the numpy reference
+    the graph must equal), built apart from the process's own."""
     model_dir = reader.package_dir()
     assert model_dir is not None
-    return reader.build(
-        model_dir, reader.trained_file(decision.READER.weights), use_onnxruntime=False
-    )
+    return reader.build(model_dir, reader.trained_file(decision.READER.weights), **how)
 
 
 def test_the_layers_run_on_onnxruntime_and_equal_the_numpy_forward() -> None:
@@ -275,7 +274,7 @@ def test_the_layers_run_on_onnxruntime_and_equal_the_numpy_forward() -> None:
     assert pair_reader.engine == "onnxruntime"
     options = pair_reader._compiled._session.get_session_options()  # type: ignore[union-attr]
     assert (options.intra_op_num_threads, options.inter_op_num_threads) == (1, 1)
-    reference = numpy_reader()
+    reference = build_shipped(use_onnxruntime=False)
     assert reference.engine == "numpy"
     for both in (False, True):
         got = pair_reader.log_odds(THREE, both_orders=both)
@@ -298,10 +297,8 @@ def test_without_a_working_onnxruntime_the_reader_runs_on_numpy_and_says_so(
 
         monkeypatch.setattr(onnxruntime, "InferenceSession", refuse)
         said = "numpy forward runs instead"
-    model_dir = reader.package_dir()
-    assert model_dir is not None
     with caplog.at_level(logging.INFO):
-        fallback = reader.build(model_dir, reader.trained_file(decision.READER.weights))
+        fallback = build_shipped()
     assert fallback.engine == "numpy"
     assert any(said in r.getMessage() for r in caplog.records)
     shipped = reader.load(decision.READER.weights)

@@ -119,8 +119,11 @@ class Reader:
         # The numpy forward's weights, kept only when it is the one that runs.
         self._layers = layers if self._compiled is None else []
         self._head = head
-        # What runs the layers: "onnxruntime" (the provider extra's), else "numpy".
-        self.engine = "numpy" if self._compiled is None else "onnxruntime"
+
+    @property
+    def engine(self) -> str:
+        """What runs the layers: "onnxruntime" (the provider extra's), else "numpy"."""
+        return "numpy" if self._compiled is None else "onnxruntime"
 
     def log_odds(
         self, pairs: Sequence[tuple[str, str]], *, both_orders: bool = False
@@ -151,10 +154,10 @@ class Reader:
             tokens[i, : len(row)] = row
             segments[i, : len(row)] = kinds
             padding[i, 0, 0, : len(row)] = 0.0
+        x = self._embed(tokens, segments)
+        if self._compiled is not None:
+            return [float(z) for z in self._compiled.run(x, padding)]
         with _one_blas_thread():
-            x = self._embed(tokens, segments)
-            if self._compiled is not None:
-                return [float(z) for z in self._compiled.run(x, padding)]
             return self._forward_numpy(x, padding)
 
     def _embed(self, tokens: Any, segments: Any) -> Array:
