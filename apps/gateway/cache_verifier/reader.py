@@ -122,7 +122,7 @@ class Reader:
 
     @property
     def engine(self) -> str:
-        """What runs the layers: "onnxruntime" (the provider extra's), else "numpy"."""
+        """What runs the layers: "onnxruntime" (a dependency) else "numpy"."""
         return "numpy" if self._compiled is None else "onnxruntime"
 
     def log_odds(
