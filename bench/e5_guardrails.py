@@ -75,7 +75,7 @@ NGRAM_C = 30.0
 MAX_CHARS = 1000
 # The vectors' engine (part of the cache's keys) and the detector a written head belongs to.
 ENGINE = "onnxruntime-int8"  # apps/guardrails/e5_graph.py, since g13
-DETECTOR = "g13"
+DETECTOR = "g14"
 
 
 def head_oof(args: Any, vectors: Any, labels: Any, splits: Any, c: float) -> Any:
@@ -220,12 +220,18 @@ def rss_mib() -> float:
     return 0.0
 
 
+LAYERS: tuple[int, ...] = (12,)  # the encoder layers pooled (--layers)
+POOLING: tuple[str, ...] = ("mean",)  # and how (--pooling)
+
+
 def embed_all(texts: list[str], prefix: str, cache: Path) -> Any:
     """The e5 vectors of ``texts``, from the cache where it has them."""
     import numpy as np
 
     keys = [
-        hashlib.sha1(f"{ENGINE}\0{prefix}\0{t}".encode(), usedforsecurity=False).hexdigest()
+        hashlib.sha1(
+            f"{ENGINE}{LAYERS}{POOLING}\0{prefix}\0{t}".encode(), usedforsecurity=False
+        ).hexdigest()
         for t in texts
     ]
     known: dict[str, Any] = {}
@@ -285,6 +291,11 @@ def write_head(
     out = {
         "version": datetime.now(UTC).strftime("%Y-%m-%d") + f".{DETECTOR}.e5.C{c:g}.w{w:g}",
         "prefix": args.prefix,
+        **(
+            {"layers": list(LAYERS), "pooling": list(POOLING)}
+            if (LAYERS, POOLING) != ((12,), ("mean",))
+            else {}
+        ),
         "weights": [round(float(v), 6) for v in model.coef_[0]],
         "bias": round(float(model.intercept_[0]), 6),
         "ngram_share": w,
@@ -308,14 +319,14 @@ def write_head(
 
 
 def engine() -> Any:
-    """The detector's own engine (apps/guardrails/e5_graph.py), so the head is trained on
-    the vectors the product computes."""
-    from apps.guardrails.encoder import embedder
+    """The detector's own engine (apps/guardrails/e5_graph.py) pooling ``LAYERS`` each way of
+    ``POOLING``, so the head is trained on the vectors the product computes."""
+    from apps.guardrails import e5_graph, e5_model
 
-    found = embedder()
-    if found is None:
-        raise SystemExit("the e5 engine cannot be built here (see the warning above)")
-    return found
+    try:
+        return e5_graph.build(e5_model.ModelFile(e5_model.model_path()), LAYERS, POOLING)
+    except ImportError as exc:
+        raise SystemExit(f"the e5 engine cannot be built here: {exc}") from exc
 
 
 def timing(texts: list[str]) -> None:
@@ -384,6 +395,14 @@ def main() -> None:
         help="with --write: a view reaches the encoder only where the average could reach "
         "the threshold with the head at this probability (g12 (c); 1: the whole band)",
     )
+    parser.add_argument(
+        "--layers",
+        default="12",
+        help="the encoder layers whose pooled tokens the head reads, e.g. 12,9,6 (g14)",
+    )
+    parser.add_argument(
+        "--pooling", default="mean", help="how the tokens are pooled: mean, max or mean,max (g14)"
+    )
     parser.add_argument("--detail", action="store_true", help="rates by kind and language")
     parser.add_argument("--ngram-only", action="store_true", help="the baseline only")
     parser.add_argument("--embed-only", action="store_true", help="fill the cache, then stop")
@@ -409,6 +428,9 @@ def main() -> None:
         help="g8's experiment: where the encoder decides (gates on p, the max rule, MLP heads)",
     )
     args = parser.parse_args()
+    global LAYERS, POOLING
+    LAYERS = tuple(int(n) for n in args.layers.split(","))
+    POOLING = tuple(args.pooling.split(","))
 
     rows = load()
     assert not any("heldout11" in row["set"] for row in rows)

@@ -31,13 +31,26 @@ Array = npt.NDArray[np.float32]
 PREFIXES = {"query": "query: ", "passage": "passage: "}
 
 
-class Engine:
-    """One text in, its L2-normalised 384-dim vector out. ``vector`` is thread-safe
-    (onnxruntime sessions are) and releases the GIL while the layers run."""
+POOLINGS = ("mean", "max")
 
-    def __init__(self, model: ModelFile, compiled: Any) -> None:
+
+class Engine:
+    """One text in, its vector out: for each pooling of ``pooling`` ("mean" or "max" over
+    the tokens) and each of ``layers`` (counted from 1; 12 is the model's own output), that
+    layer's token states pooled and L2-normalised, one block of 384 after the other
+    (poolings outer, layers inner). ``vector`` is thread-safe (onnxruntime sessions are)
+    and releases the GIL while the layers run."""
+
+    def __init__(
+        self,
+        model: ModelFile,
+        compiled: Any,
+        layers: tuple[int, ...],
+        pooling: tuple[str, ...] = ("mean",),
+    ) -> None:
         self._model = model
         self._session = compiled
+        self.layers, self.pooling = layers, pooling
         self._tokenizer = model.tokenizer
         sizes = model.sizes
         self._positions = model.floats("emb.pos").reshape(sizes.positions, sizes.width)
@@ -52,15 +65,20 @@ class Engine:
     def vector(self, text: str, *, prefix: str) -> list[float]:
         content = self.ids(text, prefix=prefix)
         model = self._model
-        total = np.zeros(self._model.sizes.width, dtype=np.float64)
+        blocks = len(self.layers) * len(self.pooling)
+        total = np.zeros((blocks, model.sizes.width), dtype=np.float64)
+        peak = np.full((blocks, model.sizes.width), -np.inf)
         weight = 0
         for start in range(0, len(content), self._window):
             window = content[start : start + self._window]
-            total += len(window) * self._pooled([model.bos, *window, model.eos])
+            pooled = self._pooled([model.bos, *window, model.eos])
+            total += len(window) * pooled  # a mean: weighted by the window's length
+            peak = np.maximum(peak, pooled)  # a max: over the windows too
             weight += len(window)
-        mean = total / max(weight, 1)
-        found = mean / max(float(np.linalg.norm(mean)), 1e-12)
-        return [float(v) for v in found]
+        means = np.array([p == "mean" for p in self.pooling]).repeat(len(self.layers))
+        found = np.where(means[:, None], total / max(weight, 1), peak)
+        found /= np.maximum(np.linalg.norm(found, axis=1, keepdims=True), 1e-12)
+        return [float(v) for v in found.reshape(-1)]
 
     def _pooled(self, ids: list[int]) -> Array:
         x = self._model.rows("emb.word", ids) + self._positions[: len(ids)] + self._type
@@ -73,30 +91,45 @@ class Engine:
         return found
 
 
-def build(model: ModelFile) -> Engine:
-    """The engine for ``model``; raises ImportError without onnx and onnxruntime, and
-    onnxruntime's own errors when it refuses the graph (``encoder`` logs either and runs
-    without the stage)."""
+def build(
+    model: ModelFile, layers: tuple[int, ...] = (12,), pooling: tuple[str, ...] = ("mean",)
+) -> Engine:
+    """The engine for ``model`` pooling ``layers`` each way of ``pooling``; raises
+    ImportError without onnx and onnxruntime, and onnxruntime's own errors when it refuses
+    the graph (``encoder`` logs either and runs without the stage). Only the layers up to
+    the deepest one asked for run."""
     import onnx
     import onnxruntime
 
     sizes = model.sizes
+    if not layers or not all(1 <= n <= sizes.layers for n in layers):
+        raise ValueError(f"layers must be between 1 and {sizes.layers}: {layers}")
+    if not pooling or not set(pooling) <= set(POOLINGS):
+        raise ValueError(f"pooling must be among {POOLINGS}: {pooling}")
     graph = _Encoder(onnx, heads=sizes.heads, d=sizes.width)
-    x = "x"
-    for n in range(sizes.layers):
+    x, states = "x", {}
+    for n in range(max(layers)):
         x = graph.layer(x, model, n, eps=sizes.eps)
-    graph.op("ReduceMean", x, axes=[1], keepdims=0, out="pooled")
+        states[n + 1] = x
+    reduce = {"mean": "ReduceMean", "max": "ReduceMax"}
+    blocks = [
+        graph.op(reduce[way], states[n], axes=[1], keepdims=1)  # (1, 1, d)
+        for way in pooling
+        for n in layers
+    ]
+    graph.op("Concat", *blocks, axis=1, out="pooled")  # (1, blocks, d)
     tensor = onnx.TensorProto
+    shape = [1, len(blocks), sizes.width]
     serialized = graph.model(
         "e5_encoder",
         [onnx.helper.make_tensor_value_info("x", tensor.FLOAT, [1, None, sizes.width])],
-        [onnx.helper.make_tensor_value_info("pooled", tensor.FLOAT, [1, sizes.width])],
+        [onnx.helper.make_tensor_value_info("pooled", tensor.FLOAT, shape)],
     ).SerializeToString()
     del graph
     compiled = session(onnxruntime, serialized)
     del serialized
     give_back_freed_memory()
-    return Engine(model, compiled)
+    return Engine(model, compiled, tuple(layers), tuple(pooling))
 
 
 def int8_columns(weight: Array) -> tuple[npt.NDArray[np.int8], Array]:

