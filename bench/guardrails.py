@@ -7,13 +7,13 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
    (ordinary texts flagged), overall and per category and language, on
-   bench/data/guardrails_injection_heldout13.jsonl, the newest held-out set (no rule or
-   training run has seen it; scored once, on g12b and g13b, so now spent), when the file is
+   bench/data/guardrails_injection_heldout14.jsonl, the newest held-out set (no rule or
+   training run has seen it; scored once, on g13b and g14b, so now spent), when the file is
    there: its figures are then the headline keys ``injection_detection_rate`` /
-   ``false_positive_rate``. Without it, the headline is held-out 12, marked spent (scored
-   once on g12 and g12b; with held-out 11 it chose g13b's threshold); held-out 4 to 11
-   (spent since g5 to g12) are reported beside it. Held-out 14, written apart for the next
-   detector, is not in the list until that detector is finished, so no run scores it by
+   ``false_positive_rate``. Without it, the headline is held-out 13, marked spent (scored
+   once on g12b and g13b; with held-out 11 and 12 it chose g14b's threshold); held-out 4 to
+   12 (spent since g5 to g13b) are reported beside it. A set written apart for a later
+   detector goes into the list only once that detector is finished, so no run scores it by
    accident.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
@@ -58,6 +58,7 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
+HELDOUT14 = "guardrails_injection_heldout14.jsonl"  # spent: scored once on g14b (74.4 / 0.3)
 HELDOUT13 = "guardrails_injection_heldout13.jsonl"  # spent: scored once on g13b (73.1 / 0.0)
 HELDOUT12 = "guardrails_injection_heldout12.jsonl"  # spent: scored once on g12b (82.3 / 0.3)
 HELDOUT11 = "guardrails_injection_heldout11.jsonl"  # spent: scored once on g12 (76.3 / 0.0)
@@ -81,9 +82,10 @@ HELD_OUT_SETS = (
     (HELDOUT11, "heldout11", "held-out 11 (spent: scored once on g12, chose g12b's threshold)"),
     (HELDOUT12, "heldout12", "held-out 12 (spent: scored once on g12 and g12b)"),
     (HELDOUT13, "heldout13", "held-out 13 (spent: scored once on g12b and g13b)"),
+    (HELDOUT14, "heldout14", "held-out 14 (spent: scored once on g13b and g14b)"),
 )
 # The set written apart from the detector: the headline, and timed as a new writer's text.
-WRITTEN_APART = "heldout13"
+WRITTEN_APART = "heldout14"
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "
@@ -121,7 +123,7 @@ def injection_rates() -> dict[str, Any]:
 
 def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
     """The same rates on a whole set, keyed with ``suffix``: ``fresh``, ``heldout2``,
-    ``heldout4`` to ``heldout13`` (spent: scored once, and later tuned or trained on)."""
+    ``heldout4`` to ``heldout14`` (spent: scored once, and later tuned or trained on)."""
     found = _rates(load(name, data))
     return {
         f"injection_detection_rate_{suffix}": found["injection_detection_rate"],
