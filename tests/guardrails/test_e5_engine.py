@@ -109,25 +109,6 @@ def test_an_engine_pools_the_layers_the_head_reads_each_normalised(
         e5_graph.build(model, (12,), ("median",))
 
 
-def test_a_head_needs_384_weights_per_layer_and_pooling_it_reads() -> None:
-    data = {
-        "version": "t",
-        "prefix": "query",
-        "weights": [0.0] * 768,
-        "bias": 0.0,
-        "ngram_share": 0.8,
-        "threshold": 0.9,
-        "max_chars": 1000,
-    }
-    with pytest.raises(ValueError, match="384 weights per layer and pooling"):
-        encoder.Head.from_json(data)
-    assert encoder.Head.from_json({**data, "layers": [12, 9]}).layers == (12, 9)
-    both = encoder.Head.from_json({**data, "pooling": ["mean", "max"]})
-    assert (both.layers, both.pooling) == ((12,), ("mean", "max"))
-    plain = encoder.Head.from_json({**data, "weights": [0.0] * 384})
-    assert (plain.layers, plain.pooling) == ((12,), ("mean",))
-
-
 def test_the_prefix_changes_the_vector(engine: Engine) -> None:
     query = np.array(engine.vector("reset my password", prefix="query"))
     passage = np.array(engine.vector("reset my password", prefix="passage"))

@@ -29,6 +29,17 @@ def no_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     encoder._load.cache_clear()
 
 
+HEAD_JSON = {
+    "version": "t",
+    "prefix": "query",
+    "weights": [0.0] * 384,
+    "bias": 0.0,
+    "ngram_share": 0.6,
+    "threshold": 0.8,
+    "max_chars": 1000,
+}
+
+
 def test_the_head_ships_as_plain_json_and_never_saw_a_held_out_set_from_11_on() -> None:
     data = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))
     blocks = len(data.get("layers", [12])) * len(data.get("pooling", ["mean"]))
@@ -72,20 +83,22 @@ def test_a_view_not_in_english_can_have_its_own_threshold_and_the_band_a_ceiling
     assert head.can_flag(0.74)
     assert not head.can_flag(0.89, english=False)
     assert head.can_flag(0.91, english=False)
-    data = {
-        "version": "t",
-        "prefix": "query",
-        "weights": [0.0] * 384,
-        "bias": 0.0,
-        "ngram_share": 0.6,
-        "threshold": 0.8,
-        "max_chars": 1000,
-    }
-    plain = encoder.Head.from_json(data)
+    plain = encoder.Head.from_json(HEAD_JSON)
     assert plain.threshold_for(False) == 0.8
     assert plain.head_max == 1.0
-    both = encoder.Head.from_json({**data, "threshold_other": 0.9, "head_max": 0.9})
+    both = encoder.Head.from_json({**HEAD_JSON, "threshold_other": 0.9, "head_max": 0.9})
     assert both == head
+
+
+def test_a_head_needs_384_weights_per_layer_and_pooling_it_reads() -> None:
+    plain = encoder.Head.from_json(HEAD_JSON)
+    assert (plain.layers, plain.pooling) == ((12,), ("mean",))
+    twice = {**HEAD_JSON, "weights": [0.0] * 768}
+    with pytest.raises(ValueError, match="384 weights per layer and pooling"):
+        encoder.Head.from_json(twice)
+    assert encoder.Head.from_json({**twice, "layers": [12, 9]}).layers == (12, 9)
+    both = encoder.Head.from_json({**twice, "pooling": ["mean", "max"]})
+    assert (both.layers, both.pooling) == ((12,), ("mean", "max"))
 
 
 def test_a_view_the_n_gram_model_is_sure_of_flags_without_the_encoder(
