@@ -5,16 +5,18 @@ downloaded, no model file of our own.
 Each matrix of the file (4-bit blocks of 32, one scale each) is unpacked and quantised
 again to int8 with one scale per output column, and each layer's matrix products run as
 onnxruntime's ``DynamicQuantizeMatMul`` (the activations quantised to uint8 per product):
-on one thread here, 2.5 / 3.9 / 6.8 ms for a text of 13 / 29 / 55 word pieces, where the
-package's own C engine took 9.4 / 19.4 / 35.2 ms on two threads
-(docs/adr/0018-e5-stage-on-onnxruntime.md). The vectors are not the C engine's: cosine
-0.9965 on average to them, so the head of ``injection_e5_head.json`` is trained on this
-engine's vectors (detector g13), and the C engine is not a fallback for it.
+on one thread here, 2.5 / 4.0 / 6.9 / 13.1 ms for a text of 15 / 31 / 57 / 110 word
+pieces, where the package's own C engine, on one thread as the detector ran it, took
+20 / 38 / 70 / 137 ms (docs/adr/0018-e5-stage-on-onnxruntime.md). The vectors are not the
+C engine's (cosine 0.9965 on average to its output), so the head of
+``injection_e5_head.json`` is trained on this engine's vectors (since detector g13), and
+the C engine is not a fallback for it.
 
-The embeddings (a text's rows of the word table, position, type, layer norm) run in
-numpy, the layers in the graph; mean pooling over the tokens and L2 normalisation as e5.c.
-A text longer than 510 word pieces is read in windows of 510, each window's mean weighted
-by its length, as e5.c does.
+The embeddings (a text's rows of the word table, position, type, layer norm) run in numpy,
+the layers in the graph. The graph pools the token states of the layers the head reads, by
+mean and/or max (g14: both, of layers 12, 9 and 6), each block L2-normalised. A text longer
+than 510 word pieces is read in windows of 510: a mean is the windows' means weighted by
+their lengths, as e5.c does, a max the windows' max.
 """
 
 from __future__ import annotations
@@ -69,14 +71,14 @@ class Engine:
         total = np.zeros((blocks, model.sizes.width), dtype=np.float64)
         peak = np.full((blocks, model.sizes.width), -np.inf)
         weight = 0
-        for start in range(0, len(content), self._window):
+        for start in range(0, max(len(content), 1), self._window):  # one window at least
             window = content[start : start + self._window]
             pooled = self._pooled([model.bos, *window, model.eos])
-            total += len(window) * pooled  # a mean: weighted by the window's length
+            total += max(len(window), 1) * pooled  # a mean: weighted by the window's length
             peak = np.maximum(peak, pooled)  # a max: over the windows too
-            weight += len(window)
+            weight += max(len(window), 1)
         means = np.array([p == "mean" for p in self.pooling]).repeat(len(self.layers))
-        found = np.where(means[:, None], total / max(weight, 1), peak)
+        found = np.where(means[:, None], total / weight, peak)
         found /= np.maximum(np.linalg.norm(found, axis=1, keepdims=True), 1e-12)
         return [float(v) for v in found.reshape(-1)]
 

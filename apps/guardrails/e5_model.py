@@ -186,14 +186,9 @@ class ModelFile:
         raw = np.frombuffer(self._data, dtype=np.uint8, count=nbytes, offset=offset)
         return raw.reshape(n // width, width // BLOCK, _Q4_BYTES)
 
-    def blocks(self, name: str, width: int) -> tuple[Array, npt.NDArray[np.uint8]]:
-        """A Q4_0 matrix: each block's scale (rows, blocks) and its 32 values 0-15 in order
-        (rows, blocks, 32)."""
-        return _unpack(self._q4(name, width))
-
     def matrix(self, name: str, width: int) -> Array:
         """A Q4_0 matrix unpacked to float32 (rows, width)."""
-        return dequantize(*self.blocks(name, width))
+        return dequantize(*_unpack(self._q4(name, width)))
 
     def rows(self, name: str, ids: list[int]) -> Array:
         """Rows ``ids`` of a Q4_0 matrix as wide as the model, unpacked (the embeddings:
@@ -202,6 +197,7 @@ class ModelFile:
 
 
 def _unpack(raw: npt.NDArray[np.uint8]) -> tuple[Array, npt.NDArray[np.uint8]]:
+    """Raw Q4_0 blocks -> each block's scale and its 32 values 0-15 in order."""
     scales = raw[..., :2].copy().view(np.float16)[..., 0].astype(np.float32)
     return scales, np.concatenate([raw[..., 2:] & 15, raw[..., 2:] >> 4], axis=-1)
 

@@ -109,6 +109,16 @@ def test_an_engine_pools_the_layers_the_head_reads_each_normalised(
         e5_graph.build(model, (12,), ("median",))
 
 
+def test_a_text_without_pieces_still_gets_a_vector(
+    model: e5_model.ModelFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    both = e5_graph.build(model, (12,), ("mean", "max"))
+    monkeypatch.setattr(both, "ids", lambda text, prefix: [])  # <s> and </s> alone
+    found = np.array(both.vector("", prefix="query")).reshape(2, 384)
+    assert np.all(np.isfinite(found))
+    assert np.allclose(np.linalg.norm(found, axis=1), 1.0, atol=1e-5)
+
+
 def test_the_prefix_changes_the_vector(engine: Engine) -> None:
     query = np.array(engine.vector("reset my password", prefix="query"))
     passage = np.array(engine.vector("reset my password", prefix="passage"))
