@@ -403,6 +403,12 @@ def main() -> None:
     parser.add_argument(
         "--pooling", default="mean", help="how the tokens are pooled: mean, max or mean,max (g14)"
     )
+    parser.add_argument(
+        "--max-chars",
+        type=int,
+        default=1000,
+        help="a view is embedded from its first this many characters (the head's max_chars)",
+    )
     parser.add_argument("--detail", action="store_true", help="rates by kind and language")
     parser.add_argument("--ngram-only", action="store_true", help="the baseline only")
     parser.add_argument("--embed-only", action="store_true", help="fill the cache, then stop")
@@ -428,9 +434,10 @@ def main() -> None:
         help="g8's experiment: where the encoder decides (gates on p, the max rule, MLP heads)",
     )
     args = parser.parse_args()
-    global LAYERS, POOLING
+    global LAYERS, POOLING, MAX_CHARS
     LAYERS = tuple(int(n) for n in args.layers.split(","))
     POOLING = tuple(args.pooling.split(","))
+    MAX_CHARS = args.max_chars
 
     rows = load()
     assert not any("heldout11" in row["set"] for row in rows)
