@@ -88,7 +88,7 @@ async def check_input(
     await enforce(ctx, scan, Direction.INPUT)
     out[last] = {**out[last], "content": scan.text}
     # Earlier turns only redacted again (nothing else changes a text): not judged, so the
-    # injection detector (its encoder tens of ms a text) does not run on them every turn.
+    # injection detector (its encoder milliseconds a text) does not run on them every turn.
     return [*redacted(policy, out[:last]), *out[last:]], scan.flags
 
 

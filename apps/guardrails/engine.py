@@ -6,7 +6,7 @@ The gateway scans the user's messages before the provider and the caches
 apps/guardrails/stream.py), and retrieval-augmented prompts scan document passages
 (``Direction.PASSAGE``). The built-in checks run inline (well under a millisecond for a
 chat message, bench/guardrails.py), except the injection detector's e5 stage: the few
-views that reach it cost tens of ms, so ``ascan`` has them embedded on a worker thread
+views that reach it cost milliseconds, so ``ascan`` has them embedded on a worker thread
 (``injection.adetect``). A configured backend (apps/guardrails/backends.py) is awaited
 with a time limit.
 """

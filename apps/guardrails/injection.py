@@ -68,7 +68,7 @@ def _first_stage(text: str) -> InjectionResult | Scored:
 def _second_stage(scored: Scored) -> InjectionResult:
     """The first flagged view's verdict, else the highest-scoring view's. Views the
     n-gram model decides alone come first; then the encoder reads those in its band, the
-    most suspect first, and stops at the first that flags (each costs tens of ms)."""
+    most suspect first, and stops at the first that flags (each costs milliseconds)."""
     threshold = shipped().threshold
     head = encoder.head()
     best = InjectionResult(0.0, False, "", "", False)
@@ -83,7 +83,7 @@ def _second_stage(scored: Scored) -> InjectionResult:
 
 
 def detect(text: str) -> InjectionResult:
-    """The verdict, computed on the caller's thread (the encoder included: tens of ms for
+    """The verdict, computed on the caller's thread (the encoder included: 2-30 ms for
     a view in its band). On an event loop use ``adetect``."""
     first = _first_stage(text)
     if isinstance(first, InjectionResult):
