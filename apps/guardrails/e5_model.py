@@ -154,7 +154,6 @@ class ModelFile:
     """The model image, mapped read-only: its sizes, tokenizer and tensors by name."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
         self._data = np.memmap(path, dtype=np.uint8, mode="r")
         header = memoryview(self._data.data)  # the mapping's own buffer
         self.sizes, vocab, at = parse_vocab(header)

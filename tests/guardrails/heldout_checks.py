@@ -301,13 +301,15 @@ class ChannelHeldoutSetChecks(ContentHeldoutSetChecks):
 class LanguagesHeldoutSetChecks(ChannelHeldoutSetChecks):
     """The channel held-out tests plus those of sets from 12 on: every language besides
     English the set was written in (``other_languages``) carries attacks and ordinary texts,
-    at least 12 of each."""
+    at least ``rows_per_label`` of each."""
 
-    other_languages: tuple[str, ...]
+    # Sets 12 to 15 were all written in these nine besides English.
+    other_languages: tuple[str, ...] = ("da", "de", "es", "fr", "it", "nl", "pl", "pt", "sv")
+    rows_per_label = 12
 
-    def test_each_other_language_has_twelve_rows_of_each_label(self, rows: list[Row]) -> None:
+    def test_each_other_language_has_its_rows_of_each_label(self, rows: list[Row]) -> None:
         assert {row["lang"] for row in rows} == {"en", *self.other_languages}
-        check_rows_per_language(rows, self.other_languages, each_label=12)
+        check_rows_per_language(rows, self.other_languages, each_label=self.rows_per_label)
 
 
 def _decodes_to_text(run: str, encoding: str) -> bool:

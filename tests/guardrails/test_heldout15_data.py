@@ -23,10 +23,4 @@ from tests.guardrails import heldout_checks as checks
 class TestHeldout15(checks.LanguagesHeldoutSetChecks):
     path = checks.DATA / "guardrails_injection_heldout15.jsonl"
     prefix = "h15"
-    # Languages besides English the set was written in, each with attacks and ordinary texts.
-    other_languages = ("da", "de", "es", "fr", "it", "nl", "pl", "pt", "sv")
-
-    def test_each_other_language_has_fourteen_rows_of_each_label(
-        self, rows: list[checks.Row]
-    ) -> None:
-        checks.check_rows_per_language(rows, self.other_languages, each_label=14)
+    rows_per_label = 14  # its author wrote at least 14 of each, where earlier sets had 12
