@@ -355,6 +355,7 @@ def timing(texts: list[str]) -> None:
 
 
 def main() -> None:
+    global LAYERS, POOLING, MAX_CHARS  # set from the command line below
     import numpy as np
     from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
 
@@ -406,7 +407,7 @@ def main() -> None:
     parser.add_argument(
         "--max-chars",
         type=int,
-        default=1000,
+        default=MAX_CHARS,
         help="a view is embedded from its first this many characters (the head's max_chars)",
     )
     parser.add_argument("--detail", action="store_true", help="rates by kind and language")
@@ -434,7 +435,6 @@ def main() -> None:
         help="g8's experiment: where the encoder decides (gates on p, the max rule, MLP heads)",
     )
     args = parser.parse_args()
-    global LAYERS, POOLING, MAX_CHARS
     LAYERS = tuple(int(n) for n in args.layers.split(","))
     POOLING = tuple(args.pooling.split(","))
     MAX_CHARS = args.max_chars
