@@ -50,7 +50,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from apps.guardrails import encoder  # noqa: E402
+from apps.guardrails import e5_graph, encoder  # noqa: E402
 from apps.guardrails.engine import Direction, scan_builtin  # noqa: E402
 from apps.guardrails.injection import detect, versions  # noqa: E402
 from apps.guardrails.pii import find_pii  # noqa: E402
@@ -212,18 +212,28 @@ def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
     ordinary_cpu: list[float] = []
     # Which texts reach the e5 stage (apps/guardrails/encoder.py): counted around it.
     reached: list[str] = []
-    embed = encoder.probability
+    embed = encoder.average
 
-    def counted(normalized: str) -> float | None:
+    def counted(normalized: str, ngram: float, english: bool) -> float | None:
         reached.append(normalized)
-        return embed(normalized)
+        return embed(normalized, ngram, english)
 
-    encoder.probability = counted
+    encoder.average = counted
+    # ... and which of them go past the early exit (g16), to the later layers.
+    finish = e5_graph.Reading.pooled
+    finished: list[int] = []
+
+    def counted_finish(reading: e5_graph.Reading) -> list[tuple[int, e5_graph.Array]]:
+        finished.append(1)
+        return finish(reading)
+
+    e5_graph.Reading.pooled = counted_finish  # type: ignore[method-assign,assignment]
+    past = {"ordinary": 0, "attack": 0}
     reaching = {"ordinary": 0, "attack": 0, "en": 0, "other": 0}
     try:
         for _ in range(repeats):
             for row in rows:
-                before = len(reached)
+                before, before_finished = len(reached), len(finished)
                 start, start_cpu = time.perf_counter(), time.thread_time()
                 scan_builtin(row["text"], ALL_ON, Direction.INPUT)
                 scan_builtin(ANSWER, ALL_ON, Direction.OUTPUT, canary=canary)
@@ -234,8 +244,11 @@ def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
                 if len(reached) > before:
                     reaching["attack" if row["label"] else "ordinary"] += 1
                     reaching["en" if row["lang"] == "en" else "other"] += 1
+                if len(finished) > before_finished:
+                    past["attack" if row["label"] else "ordinary"] += 1
     finally:
-        encoder.probability = embed
+        encoder.average = embed
+        e5_graph.Reading.pooled = finish  # type: ignore[method-assign]
     ordinary = sum(1 for row in rows if not row["label"]) * repeats
     english = sum(1 for row in rows if row["lang"] == "en") * repeats
     per_sentence: list[float] = []
@@ -256,6 +269,9 @@ def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
         "added_cpu_p95_ms_ordinary": round(percentile(ordinary_cpu, 0.95), 3),
         "encoder_share_ordinary": rate(reaching["ordinary"], ordinary),
         "encoder_share_attacks": rate(reaching["attack"], len(per_request) - ordinary),
+        # Since g16: the share going past the early exit to the later layers.
+        "past_exit_share_ordinary": rate(past["ordinary"], ordinary),
+        "past_exit_share_attacks": rate(past["attack"], len(per_request) - ordinary),
         # Since g11 the encoder's band is wider off English (apps/guardrails/language.py).
         "encoder_share_english": rate(reaching["en"], english),
         "encoder_share_not_english": rate(reaching["other"], len(per_request) - english),

@@ -30,10 +30,34 @@ from apps.core.onnx_graph import CONTRIB, GraphBuilder, give_back_freed_memory, 
 from apps.guardrails.e5_model import ModelFile
 
 Array = npt.NDArray[np.float32]
+Vector = npt.NDArray[np.float64]  # a text's blocks, one after the other
 PREFIXES = {"query": "query: ", "passage": "passage: "}
 
 
 POOLINGS = ("mean", "max")
+Block = tuple[str, int]  # (pooling, layer)
+
+
+def blocks_of(layers: tuple[int, ...], pooling: tuple[str, ...]) -> list[Block]:
+    """A vector's blocks in order: poolings outer, layers inner."""
+    return [(way, n) for way in pooling for n in layers]
+
+
+def _combined(windows: list[tuple[int, Array]], blocks: list[Block]) -> Vector:
+    """The windows' pooled blocks (each window's length and its (blocks, d) array) as one
+    vector: a mean is the windows' means weighted by their lengths, a max their max; each
+    block L2-normalised."""
+    if len(windows) == 1:  # almost every view: its blocks as they are
+        found = windows[0][1].astype(np.float64)
+    else:
+        total = sum(length * pooled.astype(np.float64) for length, pooled in windows)
+        peak = np.max(np.stack([pooled for _, pooled in windows]), axis=0).astype(np.float64)
+        weight = sum(length for length, _ in windows)
+        means = np.array([way == "mean" for way, _ in blocks])
+        found = np.where(means[:, None], total / weight, peak)
+    found /= np.maximum(np.linalg.norm(found, axis=1, keepdims=True), 1e-12)
+    vector: Vector = found.reshape(-1)
+    return vector
 
 
 class Engine:
@@ -41,18 +65,30 @@ class Engine:
     the tokens) and each of ``layers`` (counted from 1; 12 is the model's own output), that
     layer's token states pooled and L2-normalised, one block of 384 after the other
     (poolings outer, layers inner). ``vector`` is thread-safe (onnxruntime sessions are)
-    and releases the GIL while the layers run."""
+    and releases the GIL while the layers run.
+
+    With an early exit (``early``: the layers and poolings of a cheaper head, all under
+    the deepest of ``layers``) the layers run in two parts: ``start`` runs those up to the
+    early head's deepest and gives its vector; ``Reading.vector`` runs the rest from the
+    same states, only when asked."""
 
     def __init__(
         self,
         model: ModelFile,
-        compiled: Any,
+        parts: tuple[Any, Any | None],
         layers: tuple[int, ...],
         pooling: tuple[str, ...] = ("mean",),
+        early: tuple[tuple[int, ...], tuple[str, ...]] | None = None,
     ) -> None:
         self._model = model
-        self._session = compiled
-        self.layers, self.pooling = layers, pooling
+        self._first, self._rest = parts
+        self.layers, self.pooling, self.early = layers, pooling, early
+        self.blocks = blocks_of(layers, pooling)
+        self.early_blocks = blocks_of(*early) if early else []
+        split = max(early[0]) if early else max(layers)
+        carried = [b for b in self.blocks if b[1] <= split]
+        late = [b for b in self.blocks if b[1] > split]
+        self._order = [(carried + late).index(b) for b in self.blocks]  # back to blocks' order
         self._tokenizer = model.tokenizer
         sizes = model.sizes
         self._positions = model.floats("emb.pos").reshape(sizes.positions, sizes.width)
@@ -64,74 +100,152 @@ class Engine:
         """The content pieces of the prefixed text (no <s>/</s>)."""
         return self._tokenizer.ids(PREFIXES[prefix] + text)
 
-    def vector(self, text: str, *, prefix: str) -> list[float]:
+    def vector(self, text: str, *, prefix: str) -> Vector:
+        return self.start(text, prefix=prefix).vector()
+
+    def start(self, text: str, *, prefix: str) -> Reading:
+        """The text's pass up to the early exit (the whole pass without one)."""
         content = self.ids(text, prefix=prefix)
         model = self._model
-        blocks = len(self.layers) * len(self.pooling)
-        total = np.zeros((blocks, model.sizes.width), dtype=np.float64)
-        peak = np.full((blocks, model.sizes.width), -np.inf)
-        weight = 0
+        windows = []
         for start in range(0, max(len(content), 1), self._window):  # one window at least
             window = content[start : start + self._window]
-            pooled = self._pooled([model.bos, *window, model.eos])
-            total += max(len(window), 1) * pooled  # a mean: weighted by the window's length
-            peak = np.maximum(peak, pooled)  # a max: over the windows too
-            weight += max(len(window), 1)
-        means = np.array([p == "mean" for p in self.pooling]).repeat(len(self.layers))
-        found = np.where(means[:, None], total / weight, peak)
-        found /= np.maximum(np.linalg.norm(found, axis=1, keepdims=True), 1e-12)
-        return [float(v) for v in found.reshape(-1)]
+            windows.append((max(len(window), 1), self._embedded([model.bos, *window, model.eos])))
+        return Reading(self, windows)
 
-    def _pooled(self, ids: list[int]) -> Array:
+    def _embedded(self, ids: list[int]) -> Array:
         x = self._model.rows("emb.word", ids) + self._positions[: len(ids)] + self._type
         mean = x.mean(axis=-1, keepdims=True)
         spread = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
         scale, bias = self._norm
         x = (x - mean) / np.sqrt(spread + self._model.sizes.eps) * scale + bias
-        [pooled] = self._session.run(["pooled"], {"x": x[None].astype(np.float32)})
-        found: Array = pooled[0]
-        return found
+        embedded: Array = x[None].astype(np.float32)
+        return embedded
+
+    def _pooled(self, ids: list[int]) -> Array:
+        """One window's blocks (unnormalised), the whole pass."""
+        reading = Reading(self, [(len(ids), self._embedded(ids))])
+        return reading.pooled()[0][1]
+
+
+class Reading:
+    """One text's pass through an ``Engine``: its windows after the first part."""
+
+    def __init__(self, engine: Engine, windows: list[tuple[int, Array]]) -> None:
+        self._engine = engine
+        self._lengths = [length for length, _ in windows]
+        names = ["carried", "early", "state"] if engine.early else ["carried"]
+        self._first = [engine._first.run(names, {"x": x}) for _, x in windows]
+        self._full: list[tuple[int, Array]] | None = None
+
+    def early_vector(self) -> Vector:
+        """The early head's vector (an engine with an early exit only)."""
+        if not self._engine.early:
+            raise ValueError("this engine has no early exit")
+        early = [(n, out[1][0]) for n, out in zip(self._lengths, self._first, strict=True)]
+        return _combined(early, self._engine.early_blocks)
+
+    def pooled(self) -> list[tuple[int, Array]]:
+        """Each window's length and its blocks in the engine's order, unnormalised (the
+        rest of the layers run here, once)."""
+        if self._full is None:
+            engine, full = self._engine, []
+            for length, out in zip(self._lengths, self._first, strict=True):
+                carried = out[0][0]
+                if engine._rest is not None:
+                    [late] = engine._rest.run(["late"], {"state": out[2]})
+                    carried = np.concatenate([carried, late[0]])
+                full.append((length, carried[engine._order]))
+            self._full = full
+        return self._full
+
+    def vector(self) -> Vector:
+        return _combined(self.pooled(), self._engine.blocks)
 
 
 def build(
-    model: ModelFile, layers: tuple[int, ...] = (12,), pooling: tuple[str, ...] = ("mean",)
+    model: ModelFile,
+    layers: tuple[int, ...] = (12,),
+    pooling: tuple[str, ...] = ("mean",),
+    early: tuple[tuple[int, ...], tuple[str, ...]] | None = None,
 ) -> Engine:
-    """The engine for ``model`` pooling ``layers`` each way of ``pooling``; raises
-    ImportError without onnx and onnxruntime, and onnxruntime's own errors when it refuses
-    the graph (``encoder`` logs either and runs without the stage). Only the layers up to
-    the deepest one asked for run."""
+    """The engine for ``model`` pooling ``layers`` each way of ``pooling`` (and, with
+    ``early``, an exit after the deepest of its layers); raises ImportError without onnx
+    and onnxruntime, and onnxruntime's own errors when it refuses the graph (``encoder``
+    logs either and runs without the stage). Only the layers up to the deepest one asked
+    for run."""
     import onnx
     import onnxruntime
 
     sizes = model.sizes
-    if not layers or not all(1 <= n <= sizes.layers for n in layers):
-        raise ValueError(f"layers must be between 1 and {sizes.layers}: {layers}")
-    if not pooling or not set(pooling) <= set(POOLINGS):
-        raise ValueError(f"pooling must be among {POOLINGS}: {pooling}")
+    for found, ways in ((layers, pooling), *([early] if early else [])):
+        if not found or not all(1 <= n <= sizes.layers for n in found):
+            raise ValueError(f"layers must be between 1 and {sizes.layers}: {found}")
+        if not ways or not set(ways) <= set(POOLINGS):
+            raise ValueError(f"pooling must be among {POOLINGS}: {ways}")
+    deepest = max(layers)
+    split = max(early[0]) if early else deepest
+    if split >= deepest and early:
+        raise ValueError(f"an early exit must come before layer {deepest}: {early[0]}")
+    wanted = blocks_of(layers, pooling)
+    first = _part(
+        onnx,
+        model,
+        (0, split),
+        {
+            "carried": [b for b in wanted if b[1] <= split],
+            **({"early": blocks_of(*early)} if early else {}),
+        },
+        state=bool(early),
+    )
+    rest = (
+        _part(onnx, model, (split, deepest), {"late": [b for b in wanted if b[1] > split]})
+        if early
+        else None
+    )
+    parts = (session(onnxruntime, first), None if rest is None else session(onnxruntime, rest))
+    del first, rest
+    give_back_freed_memory()
+    return Engine(model, parts, tuple(layers), tuple(pooling), early)
+
+
+def _part(
+    onnx: Any,
+    model: ModelFile,
+    span: tuple[int, int],
+    outputs: dict[str, list[Block]],
+    *,
+    state: bool = False,
+) -> bytes:
+    """The serialised graph of layers ``span[0] + 1`` to ``span[1]``, from the embedded
+    text ("x") or, after an early exit, the state it left ("state"); each output pools
+    its blocks, and with ``state`` the last layer's token states are an output too."""
+    sizes = model.sizes
     graph = _Encoder(onnx, heads=sizes.heads, d=sizes.width)
-    x, states = "x", {}
-    for n in range(max(layers)):
+    name = "x" if span[0] == 0 else "state"
+    x, states = name, {}
+    for n in range(*span):
         x = graph.layer(x, model, n, eps=sizes.eps)
         states[n + 1] = x
     reduce = {"mean": "ReduceMean", "max": "ReduceMax"}
-    blocks = [
-        graph.op(reduce[way], states[n], axes=[1], keepdims=1)  # (1, 1, d)
-        for way in pooling
-        for n in layers
-    ]
-    graph.op("Concat", *blocks, axis=1, out="pooled")  # (1, blocks, d)
     tensor = onnx.TensorProto
-    shape = [1, len(blocks), sizes.width]
-    serialized = graph.model(
-        "e5_encoder",
-        [onnx.helper.make_tensor_value_info("x", tensor.FLOAT, [1, None, sizes.width])],
-        [onnx.helper.make_tensor_value_info("pooled", tensor.FLOAT, shape)],
-    ).SerializeToString()
-    del graph
-    compiled = session(onnxruntime, serialized)
-    del serialized
-    give_back_freed_memory()
-    return Engine(model, compiled, tuple(layers), tuple(pooling))
+    declared = []
+    for out, blocks in outputs.items():
+        pooled = [graph.op(reduce[way], states[n], axes=[1], keepdims=1) for way, n in blocks]
+        if not pooled:  # no block of the head's from these layers: an empty (1, 0, d)
+            pooled = [graph.op("Slice", x, *(graph.const(np.array([v])) for v in (0, 0, 1)))]
+        graph.op("Concat", *pooled, axis=1, out=out)  # (1, blocks, d)
+        declared.append(
+            onnx.helper.make_tensor_value_info(out, tensor.FLOAT, [1, len(blocks), sizes.width])
+        )
+    if state:
+        graph.op("Identity", x, out="state")
+        declared.append(
+            onnx.helper.make_tensor_value_info("state", tensor.FLOAT, [1, None, sizes.width])
+        )
+    inputs = [onnx.helper.make_tensor_value_info(name, tensor.FLOAT, [1, None, sizes.width])]
+    serialized: bytes = graph.model("e5_encoder", inputs, declared).SerializeToString()
+    return serialized
 
 
 def int8_columns(weight: Array) -> tuple[npt.NDArray[np.int8], Array]:

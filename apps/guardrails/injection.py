@@ -115,9 +115,8 @@ def _judge(
     if ngram >= head.sure:
         return ngram, True, "classifier"
     if head.can_flag(ngram, english):
-        found = encoder.probability(view)
-        if found is not None:
-            score = head.average(ngram, found, english)
+        score = encoder.average(view, ngram, english)
+        if score is not None:
             return score, score >= head.threshold_for(english), "classifier+e5"
     # Under the band the n-gram model decides at its own threshold, which lies inside the
     # band (tests/guardrails/test_encoder.py): so this is "not flagged" with the encoder

@@ -9,6 +9,7 @@ import logging
 import struct
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -107,6 +108,43 @@ def test_an_engine_pools_the_layers_the_head_reads_each_normalised(
         e5_graph.build(model, (13,))
     with pytest.raises(ValueError, match="pooling"):
         e5_graph.build(model, (12,), ("median",))
+
+
+@pytest.mark.parametrize("early", [(6, 4, 2), (4, 3, 2)])
+def test_an_early_exit_gives_its_blocks_first_and_the_rest_only_when_asked(
+    model: e5_model.ModelFile, early: tuple[int, ...]
+) -> None:
+    plain = e5_graph.build(model, (12, 9, 6), ("mean", "max"))
+    shallow = e5_graph.build(model, early, ("mean", "max"))
+    split = e5_graph.build(model, (12, 9, 6), ("mean", "max"), (early, ("mean", "max")))
+    rest: Any = split._rest  # the later layers' session
+    calls: list[object] = []
+
+    class Counted:
+        def run(self, *args: object) -> object:
+            calls.append(args)
+            return rest.run(*args)
+
+    split._rest = Counted()
+    one_window, two = "reset my password", " ".join(f"word{n}" for n in range(400))
+    for text, windows in ((one_window, 1), (two, 2)):
+        calls.clear()
+        reading = split.start(text, prefix="query")
+        found = np.array(reading.early_vector())
+        assert np.allclose(found, shallow.vector(text, prefix="query"), atol=1e-6)
+        assert not calls  # the later layers have not run
+        assert np.allclose(reading.vector(), plain.vector(text, prefix="query"), atol=1e-6)
+        assert np.array_equal(reading.vector(), reading.vector())
+        assert len(calls) == windows  # once per window, however often the vector is asked
+
+
+def test_an_early_exit_comes_before_the_deepest_layer(model: e5_model.ModelFile) -> None:
+    with pytest.raises(ValueError, match="before layer 12"):
+        e5_graph.build(model, (12, 6), ("mean",), ((12,), ("mean",)))
+    with pytest.raises(ValueError, match="between 1 and 12"):
+        e5_graph.build(model, (12,), ("mean",), ((0,), ("mean",)))
+    with pytest.raises(ValueError, match="no early exit"):
+        e5_graph.build(model, (6,)).start("reset my password", prefix="query").early_vector()
 
 
 def test_a_text_without_pieces_still_gets_a_vector(
@@ -208,7 +246,7 @@ def test_an_engine_that_cannot_be_built_turns_the_stage_off_and_says_why(
     failure: Exception,
     reason: str,
 ) -> None:
-    def refuse(model: object, layers: tuple[int, ...], pooling: tuple[str, ...]) -> Engine:
+    def refuse(model: object, *shape: object) -> Engine:
         raise failure
 
     monkeypatch.setattr(e5_graph, "build", refuse)
