@@ -75,7 +75,7 @@ NGRAM_C = 30.0
 MAX_CHARS = 1000
 # The vectors' engine (part of the cache's keys) and the detector a written head belongs to.
 ENGINE = "onnxruntime-int8"  # apps/guardrails/e5_graph.py, since g13
-DETECTOR = "g14"
+DETECTOR = "g18"
 
 
 def head_oof(args: Any, vectors: Any, labels: Any, splits: Any, c: float) -> Any:
@@ -314,8 +314,9 @@ def write_head(
             "cv_by_source": rates,
         },
     }
-    HEAD_PATH.write_text(json.dumps(out, separators=(",", ":")) + "\n", encoding="utf-8")
-    print(f"wrote {HEAD_PATH.relative_to(ROOT)}: threshold {threshold:.3f}")
+    path = Path(args.out) if args.out else HEAD_PATH
+    path.write_text(json.dumps(out, separators=(",", ":")) + "\n", encoding="utf-8")
+    print(f"wrote {path}: threshold {threshold:.3f}")
 
 
 def engine() -> Any:
@@ -364,6 +365,12 @@ def main() -> None:
     parser.add_argument("--c", type=float, action="append", help="e5 head C values")
     parser.add_argument(
         "--cache", default=str(Path(tempfile.gettempdir()) / "e5_guardrails_{prefix}.npz")
+    )
+    parser.add_argument(
+        "--out",
+        help="with --write: write the head here instead of the detector's own file (g18's "
+        "early head and main head are written apart, then joined by "
+        "bench/guardrails_cascade.py)",
     )
     parser.add_argument(
         "--write",
