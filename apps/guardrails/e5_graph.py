@@ -38,6 +38,7 @@ PREFIXES = {"query": "query: ", "passage": "passage: "}
 
 POOLINGS = ("mean", "max")
 Block = tuple[str, int]  # (pooling, layer)
+Shape = tuple[tuple[int, ...], tuple[str, ...]]  # a head's layers and poolings
 
 
 def blocks_of(layers: tuple[int, ...], pooling: tuple[str, ...]) -> list[Block]:
@@ -80,7 +81,7 @@ class Engine:
         parts: tuple[Any, Any | None],
         layers: tuple[int, ...],
         pooling: tuple[str, ...] = ("mean",),
-        early: tuple[tuple[int, ...], tuple[str, ...]] | None = None,
+        early: Shape | None = None,
     ) -> None:
         self._model = model
         self._first, self._rest = parts
@@ -110,10 +111,27 @@ class Engine:
         content = self.ids(text, prefix=prefix)
         model = self._model
         windows = []
-        for start in range(0, max(len(content), 1), self._window):  # one window at least
-            window = content[start : start + self._window]
+        for offset in range(0, max(len(content), 1), self._window):  # one window at least
+            window = content[offset : offset + self._window]
             windows.append((max(len(window), 1), self._embedded([model.bos, *window, model.eos])))
         return Reading(self, windows)
+
+    def _first_part(self, x: Array) -> list[Array]:
+        """One window through the first graph: the main head's blocks from its layers,
+        and with an early exit the early head's blocks and the last layer's token states."""
+        names = ["carried", "early", "state"] if self.early else ["carried"]
+        outputs: list[Array] = self._first.run(names, {"x": x})
+        return outputs
+
+    def _main_blocks(self, first: list[Array]) -> Array:
+        """A window's blocks for the main head in the engine's order, the later layers run
+        from the first part's token states where there is an exit."""
+        carried = first[0][0]
+        if self._rest is not None:
+            [late] = self._rest.run(["late"], {"state": first[2]})
+            carried = np.concatenate([carried, late[0]])
+        blocks: Array = carried[self._order]
+        return blocks
 
     def _embedded(self, ids: list[int]) -> Array:
         x = self._model.rows("emb.word", ids) + self._positions[: len(ids)] + self._type
@@ -136,8 +154,7 @@ class Reading:
     def __init__(self, engine: Engine, windows: list[tuple[int, Array]]) -> None:
         self._engine = engine
         self._lengths = [length for length, _ in windows]
-        names = ["carried", "early", "state"] if engine.early else ["carried"]
-        self._first = [engine._first.run(names, {"x": x}) for _, x in windows]
+        self._first = [engine._first_part(x) for _, x in windows]
         self._full: list[tuple[int, Array]] | None = None
 
     def early_vector(self) -> Vector:
@@ -151,14 +168,8 @@ class Reading:
         """Each window's length and its blocks in the engine's order, unnormalised (the
         rest of the layers run here, once)."""
         if self._full is None:
-            engine, full = self._engine, []
-            for length, out in zip(self._lengths, self._first, strict=True):
-                carried = out[0][0]
-                if engine._rest is not None:
-                    [late] = engine._rest.run(["late"], {"state": out[2]})
-                    carried = np.concatenate([carried, late[0]])
-                full.append((length, carried[engine._order]))
-            self._full = full
+            main = self._engine._main_blocks
+            self._full = [(n, main(out)) for n, out in zip(self._lengths, self._first, strict=True)]
         return self._full
 
     def vector(self) -> Vector:
@@ -169,7 +180,7 @@ def build(
     model: ModelFile,
     layers: tuple[int, ...] = (12,),
     pooling: tuple[str, ...] = ("mean",),
-    early: tuple[tuple[int, ...], tuple[str, ...]] | None = None,
+    early: Shape | None = None,
 ) -> Engine:
     """The engine for ``model`` pooling ``layers`` each way of ``pooling`` (and, with
     ``early``, an exit after the deepest of its layers); raises ImportError without onnx

@@ -284,7 +284,8 @@ def test_a_view_the_early_head_clears_stops_at_the_exit(
 
     monkeypatch.setattr(e5_graph.Reading, "pooled", refuse)
     for english in (True, False):
-        ngram = 0.9  # in the band either way
+        w, threshold = head.share(english), head.threshold_for(english)
+        ngram = max(0.0, (threshold - (1.0 - w)) / w) + 0.01  # just inside the band
         assert head.can_flag(ngram, english)
         found = encoder.average(view, ngram, english)
         assert found is not None
@@ -315,8 +316,12 @@ def test_the_encoder_stops_at_the_first_view_that_flags(monkeypatch: pytest.Monk
     model = classifier.shipped()
     two_views = [("please summarise this ticket", False), ("the invoice for march", True)]
     monkeypatch.setattr(injection, "views", lambda text: two_views)
-    monkeypatch.setattr(model.__class__, "probability", lambda self, v, hits=None: 0.9)
-    assert encoder.head().can_flag(0.9)
+    head = encoder.head()
+    # just inside the band in English (off it the band is wider): the head's answer decides
+    ngram = (head.threshold - (1.0 - head.share(True))) / head.share(True) + 0.01
+    monkeypatch.setattr(model.__class__, "probability", lambda self, v, hits=None: ngram)
+    assert head.can_flag(ngram, True)
+    assert head.can_flag(ngram, False)
     asked: list[str] = []
     answer = 1.0
 
