@@ -49,7 +49,7 @@ def test_the_head_ships_as_plain_json_and_never_saw_a_held_out_set_from_11_on() 
     assert data["prefix"] in ("query", "passage")
     assert 0.0 < data["ngram_share"] < 1.0
     assert 0.0 < data["threshold"] < 1.0
-    for n in (11, 12, 13, 14, 15, 16):
+    for n in (11, 12, 13, 14, 15, 16, 17):
         assert not [name for name in data["trained_on"]["files"] if f"heldout{n}" in name]
     assert "bench/data/guardrails_injection_heldout10.jsonl" in data["trained_on"]["files"]
     early = data["early"]  # since g18: an exit after the first layers
