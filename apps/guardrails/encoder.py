@@ -58,14 +58,25 @@ HEAD_PATH = Path(__file__).parent / "data" / "injection_e5_head.json"
 logger = logging.getLogger(__name__)
 
 
-def _logistic(weights: Vector, bias: float, vector: Vector) -> float:
-    if len(vector) != len(weights):
-        raise ValueError(f"a head of {len(weights)} weights got a vector of {len(vector)}")
-    z = bias + float(np.dot(weights, vector))
-    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+class _Logistic:
+    """A logistic head over an encoder vector: ``weights`` and ``bias``."""
+
+    weights: tuple[float, ...]
+    bias: float
+
+    @cached_property
+    def _weight_array(self) -> Vector:
+        return np.array(self.weights, dtype=np.float64)
+
+    def probability(self, vector: Sequence[float] | Vector) -> float:
+        found = np.asarray(vector, dtype=np.float64)
+        if len(found) != len(self.weights):
+            raise ValueError(f"a head of {len(self.weights)} weights got a vector of {len(found)}")
+        z = self.bias + float(np.dot(self._weight_array, found))
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
-def _weights(data: dict[str, Any]) -> tuple[tuple[float, ...], tuple[int, ...], tuple[str, ...]]:
+def _parsed(data: dict[str, Any]) -> tuple[tuple[float, ...], tuple[int, ...], tuple[str, ...]]:
     """A head's weights, layers and poolings from its JSON, checked against each other."""
     weights = tuple(float(w) for w in data["weights"])
     layers = tuple(int(n) for n in data.get("layers", (12,)))
@@ -76,8 +87,8 @@ def _weights(data: dict[str, Any]) -> tuple[tuple[float, ...], tuple[int, ...], 
 
 
 @dataclass(frozen=True)
-class EarlyHead:
-    """Since g16: a cheaper head on the encoder's first layers. A view whose average with
+class EarlyHead(_Logistic):
+    """Since g18: a cheaper head on the encoder's first layers. A view whose average with
     it (the main head's shares) stays under the threshold less ``margin`` is let through
     there, and the rest of the layers do not run for it."""
 
@@ -87,21 +98,17 @@ class EarlyHead:
     bias: float
     margin: float
 
-    @cached_property
-    def _weights(self) -> Vector:
-        return np.array(self.weights, dtype=np.float64)
-
-    def probability(self, vector: Sequence[float] | Vector) -> float:
-        return _logistic(self._weights, self.bias, np.asarray(vector, dtype=np.float64))
-
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EarlyHead:
-        weights, layers, pooling = _weights(data)
-        return cls(layers, pooling, weights, float(data["bias"]), float(data["margin"]))
+        weights, layers, pooling = _parsed(data)
+        margin = float(data["margin"])
+        if margin < 0:  # it would let through views the early head itself flags
+            raise ValueError("The early head's margin cannot be negative.")
+        return cls(layers, pooling, weights, float(data["bias"]), margin)
 
 
 @dataclass(frozen=True)
-class Head:
+class Head(_Logistic):
     version: str
     prefix: str  # "query" or "passage": the e5 prefix the head was trained with
     weights: tuple[float, ...]
@@ -128,7 +135,7 @@ class Head:
     # output alone.
     layers: tuple[int, ...] = (12,)
     pooling: tuple[str, ...] = ("mean",)
-    # Since g16: the early exit, None without one.
+    # Since g18: the early exit, None without one.
     early: EarlyHead | None = None
 
     def threshold_for(self, english: bool = True) -> float:
@@ -143,13 +150,6 @@ class Head:
             return self.ngram_share
         return self.ngram_share_other
 
-    @cached_property
-    def _weights(self) -> Vector:
-        return np.array(self.weights, dtype=np.float64)
-
-    def probability(self, vector: Sequence[float] | Vector) -> float:
-        return _logistic(self._weights, self.bias, np.asarray(vector, dtype=np.float64))
-
     def can_flag(self, ngram: float, english: bool = True) -> bool:
         """Whether the encoder decides: the average could reach the threshold, at the
         head's highest answer (``head_max``), and the n-gram model is not sure on its own."""
@@ -163,7 +163,7 @@ class Head:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Head:
-        weights, layers, pooling = _weights(data)
+        weights, layers, pooling = _parsed(data)
         if data["prefix"] not in ("query", "passage"):
             raise ValueError("The e5 head needs a prefix (query or passage).")
         return cls(

@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterator
 
@@ -291,6 +292,18 @@ def test_a_view_the_early_head_clears_stops_at_the_exit(
         assert found is not None
         assert found == pytest.approx(head.share(english) * ngram)
         assert found < head.threshold_for(english) - 0.05
+
+
+def test_an_early_head_needs_its_weights_and_a_margin_of_zero_or_more() -> None:
+    early = {"layers": [2, 1], "pooling": ["mean", "max"], "weights": [0.0] * 4 * 384}
+    found = encoder.EarlyHead.from_json({**early, "bias": -1.0, "margin": 0.0})
+    assert found.probability([0.0] * 4 * 384) == pytest.approx(1 / (1 + math.e))
+    with pytest.raises(ValueError, match="cannot be negative"):
+        encoder.EarlyHead.from_json({**early, "bias": 0.0, "margin": -0.05})
+    with pytest.raises(ValueError, match="384 weights per layer"):
+        encoder.EarlyHead.from_json({**early, "layers": [2], "bias": 0.0, "margin": 0.0})
+    with pytest.raises(ValueError, match="got a vector of 384"):
+        found.probability([0.0] * 384)
 
 
 def test_a_view_the_early_head_does_not_clear_gets_the_full_heads_average(
