@@ -598,7 +598,9 @@ def execute(command: list[str], *, setup: bool) -> int:
         if setup:
             _manage("migrate", "--no-input", "-v", "0")
             password = _demo_password()
-            _manage("seed_demo", "--password", password)
+            # One argument: a generated password may start with "-", which argparse
+            # would take for an option of its own.
+            _manage("seed_demo", f"--password={password}")
             _manage("stripe_sync")
             port = os.environ.get("PORT", "8000")
             print(

@@ -182,3 +182,23 @@ def test_stopping_says_so_on_stderr_so_execs_stdout_is_the_commands_alone(
     out, err = capsys.readouterr()
     assert out == ""
     assert err == "stopped valkey\n"
+
+
+def test_run_seeds_a_demo_password_that_starts_with_a_dash(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """token_urlsafe gives a password starting with "-" about once in 64 starts; make run
+    once stopped there, argparse taking it for an option."""
+    from apps.core import devstack
+    from apps.tenants.management.commands.seed_demo import Command
+
+    seen: list[tuple[str, ...]] = []
+    monkeypatch.setattr(devstack, "up", lambda: [])
+    monkeypatch.setattr(devstack, "down", lambda started=None: None)
+    monkeypatch.setattr(devstack, "_manage", lambda *args: seen.append(args))
+    monkeypatch.setenv("DEMO_PASSWORD", "-kw1Yho5dI9zRQYf")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    assert devstack.execute([sys.executable, "-c", "pass"], setup=True) == 0
+    [seed] = [args for args in seen if args[0] == "seed_demo"]
+    options = Command().create_parser("manage.py", "seed_demo").parse_args(seed[1:])
+    assert options.password == "-kw1Yho5dI9zRQYf"
