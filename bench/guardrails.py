@@ -225,7 +225,7 @@ def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
         return embed(normalized, ngram, english)
 
     encoder.average = counted
-    # ... and which of them go past the early exit (g16), to the later layers.
+    # ... and which of them go past the early exit (since g18), to the later layers.
     finish = e5_graph.Reading.pooled
     finished: list[int] = []
 
@@ -275,7 +275,7 @@ def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
         "added_cpu_p95_ms_ordinary": round(percentile(ordinary_cpu, 0.95), 3),
         "encoder_share_ordinary": rate(reaching["ordinary"], ordinary),
         "encoder_share_attacks": rate(reaching["attack"], len(per_request) - ordinary),
-        # Since g16: the share going past the early exit to the later layers.
+        # Since g18: the share going past the early exit to the later layers.
         "past_exit_share_ordinary": rate(past["ordinary"], ordinary),
         "past_exit_share_attacks": rate(past["attack"], len(per_request) - ordinary),
         # Since g11 the encoder's band is wider off English (apps/guardrails/language.py).
