@@ -78,6 +78,19 @@ def compose(
     return out
 
 
+def candidate(
+    main: encoder.Head, early: encoder.EarlyHead, step: float, margin: float | None
+) -> encoder.Head:
+    """``main`` with both thresholds lowered by ``step`` and ``early`` at ``margin`` (None:
+    no exit)."""
+    return dataclasses.replace(
+        main,
+        threshold=main.threshold - step,
+        threshold_other=main.threshold_for(False) - step,
+        early=None if margin is None else dataclasses.replace(early, margin=margin),
+    )
+
+
 def probabilities(
     sets: dict[str, list[dict[str, Any]]], main: encoder.Head, early: list[encoder.EarlyHead]
 ) -> tuple[dict[str, list[Any]], dict[str, View]]:
@@ -197,12 +210,7 @@ def main(argv: list[str] | None = None) -> None:
             for margin in MARGINS:
                 if margin is None and index:
                     continue  # no exit: the same for every early head
-                head = dataclasses.replace(
-                    shipped,
-                    threshold=shipped.threshold - step,
-                    threshold_other=shipped.threshold_for(False) - step,
-                    early=None if margin is None else dataclasses.replace(found, margin=margin),
-                )
+                head = candidate(shipped, found, step, margin)
                 per_set = rates(sets, firsts, views, head, index)
                 grid.append(
                     {
@@ -223,16 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     print("rank | early | step | margin | detection | false positives | past the exit | p95 ms")
     pick: dict[str, Any] | None = None
     for rank, row in enumerate(ranked):
-        head = dataclasses.replace(
-            shipped,
-            threshold=shipped.threshold - row["step"],
-            threshold_other=shipped.threshold_for(False) - row["step"],
-            early=(
-                None
-                if row["margin"] is None
-                else dataclasses.replace(early[row["index"]], margin=row["margin"])
-            ),
-        )
+        head = candidate(shipped, early[row["index"]], row["step"], row["margin"])
         saved = encoder.head
         encoder.head = lambda head=head: head  # type: ignore[assignment]
         encoder._load.cache_clear()
