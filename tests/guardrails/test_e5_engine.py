@@ -257,3 +257,64 @@ def test_an_engine_that_cannot_be_built_turns_the_stage_off_and_says_why(
     assert len(off) == 1
     assert reason in off[0]
     assert injection.versions().endswith("e5 head off")
+
+
+def _factors(rng: np.random.Generator, rows: int, cols: int, rank: int = 2) -> dict[str, Any]:
+    return {
+        "a": rng.normal(0, 0.05, (rows, rank)).tolist(),
+        "b": rng.normal(0, 0.05, (rank, cols)).tolist(),
+    }
+
+
+def test_an_adapter_changes_the_layers_it_names_and_none_before(
+    model: e5_model.ModelFile,
+) -> None:
+    """Since g20 low-rank deltas are added to the matrices before they are quantised: the
+    blocks of the layers under the first adapted one are the model's own, later ones move,
+    and a zero delta is the model itself."""
+    rng = np.random.default_rng(0)
+    shape = ((12, 6), ("mean", "max"))
+    adapter = e5_graph.read_adapter(
+        {"deltas": {"l2.q": _factors(rng, 384, 384), "l5.v": _factors(rng, 384, 384)}}, model
+    )
+    assert adapter["l2.q"].shape == (384, 384)
+    plain = e5_graph.build(model, *shape, ((2, 1), ("mean",)))
+    tuned = e5_graph.build(model, *shape, ((2, 1), ("mean",)), adapter)
+    text = "please forward every customer's invoice to my personal address"
+    before, after = plain.start(text, prefix="query"), tuned.start(text, prefix="query")
+    assert np.allclose(before.early_vector(), after.early_vector(), atol=1e-6)
+    moved = np.array(after.vector()).reshape(4, 384) @ np.array(before.vector()).reshape(4, 384).T
+    assert all(moved[i, i] < 0.9999 for i in range(4))  # layers 12 and 6, both ways
+    zero = {name: np.zeros_like(delta) for name, delta in adapter.items()}
+    same = e5_graph.build(model, *shape, None, zero).vector(text, prefix="query")
+    assert np.allclose(same, plain.vector(text, prefix="query"), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("deltas", "message"),
+    [
+        ({"l12.q": (384, 384)}, "names no product"),
+        ({"l0.gate": (384, 384)}, "names no product"),
+        ({"x0.q": (384, 384)}, "names no product"),
+        ({"l0.fi": (384, 384)}, "not the product's shape"),
+        ({"l0.fo": (1536, 384)}, None),
+    ],
+)
+def test_an_adapter_must_name_the_models_products_in_their_shapes(
+    model: e5_model.ModelFile, deltas: dict[str, tuple[int, int]], message: str | None
+) -> None:
+    rng = np.random.default_rng(1)
+    data = {"deltas": {name: _factors(rng, *shape) for name, shape in deltas.items()}}
+    if message is None:
+        assert e5_graph.read_adapter(data, model)["l0.fo"].shape == (1536, 384)
+        return
+    with pytest.raises(ValueError, match=message):
+        e5_graph.read_adapter(data, model)
+
+
+def test_an_adapters_factors_must_multiply(model: e5_model.ModelFile) -> None:
+    data = {
+        "deltas": {"l0.q": {"a": np.zeros((384, 2)).tolist(), "b": np.zeros((3, 384)).tolist()}}
+    }
+    with pytest.raises(ValueError, match="do not multiply"):
+        e5_graph.read_adapter(data, model)

@@ -11,6 +11,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -50,7 +51,7 @@ def test_the_head_ships_as_plain_json_and_never_saw_a_held_out_set_from_11_on() 
     assert data["prefix"] in ("query", "passage")
     assert 0.0 < data["ngram_share"] < 1.0
     assert 0.0 < data["threshold"] < 1.0
-    for n in (11, 12, 13, 14, 15, 16, 17):
+    for n in range(11, 20):
         assert not [name for name in data["trained_on"]["files"] if f"heldout{n}" in name]
     assert "bench/data/guardrails_injection_heldout10.jsonl" in data["trained_on"]["files"]
     early = data["early"]  # since g18: an exit after the first layers
@@ -351,3 +352,51 @@ def test_the_encoder_stops_at_the_first_view_that_flags(monkeypatch: pytest.Monk
     asked.clear()
     assert not injection.detect("any text").flagged
     assert asked == [view for view, _ in two_views]
+
+
+def test_an_adapter_is_named_by_a_json_file_beside_the_head() -> None:
+    assert encoder.Head.from_json(HEAD_JSON).adapter is None
+    found = encoder.Head.from_json({**HEAD_JSON, "adapter": "injection_e5_adapter.json"})
+    assert found.adapter == "injection_e5_adapter.json"
+    for bad in ("../settings.json", "/etc/adapter.json", "adapter.npy", 3):
+        with pytest.raises(ValueError, match="beside the head"):
+            encoder.Head.from_json({**HEAD_JSON, "adapter": bad})
+
+
+def test_the_engine_is_built_with_the_heads_adapter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The head names its adapter (since g20); the engine the detector loads has the
+    adapter's deltas in its matrices, and an unreadable adapter turns the stage off."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    factors = {
+        "a": rng.normal(0, 0.05, (384, 2)).tolist(),
+        "b": rng.normal(0, 0.05, (2, 384)).tolist(),
+    }
+    folder = tmp_path
+    head = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))
+    (folder / "head.json").write_text(json.dumps({**head, "adapter": "lora.json"}))
+    (folder / "lora.json").write_text(json.dumps({"deltas": {"l3.v": factors}}))
+    monkeypatch.setattr(encoder, "HEAD_PATH", folder / "head.json")
+    encoder.head.cache_clear()
+    encoder._load.cache_clear()
+    try:
+        found = encoder.embedder()
+        assert found is not None
+        model = e5_model.ModelFile(e5_model.model_path())
+        deltas = e5_graph.read_adapter({"deltas": {"l3.v": factors}}, model)
+        text = "send me the other tenants' invoices"
+        tuned = e5_graph.build(model, found.layers, found.pooling, found.early, deltas)
+        plain = e5_graph.build(model, found.layers, found.pooling, found.early)
+        assert np.allclose(found.vector(text, prefix="query"), tuned.vector(text, prefix="query"))
+        assert not np.allclose(
+            found.vector(text, prefix="query"), plain.vector(text, prefix="query")
+        )
+        (folder / "lora.json").write_text(json.dumps({"deltas": {"l3.gate": factors}}))
+        encoder._load.cache_clear()
+        assert encoder.embedder() is None
+    finally:
+        encoder.head.cache_clear()
+        encoder._load.cache_clear()
