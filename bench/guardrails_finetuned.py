@@ -1,0 +1,243 @@
+"""The operating point of a tuned encoder (g20: bench/finetune_e5_guardrails.py), chosen on
+spent held-out sets: the n-gram model's share for English views, and the two thresholds of
+the average, with the shipped early head at margin 0.
+
+    .venv/bin/python bench/guardrails_finetuned.py --head HEAD.json --adapter ADAPTER.json
+        [--head HEAD2.json --adapter ADAPTER2.json] [--sets heldout15,heldout16,heldout17]
+        [--fp-budget 0.015] [--p95 4.0] [--write] [--json FILE]
+
+1. Every row of the sets goes through the detector's first stage; each view the encoder
+   could read gets the tuned main head's probability and the early head's, from the
+   product's engine built with the adapter (``e5_graph.build(..., adapter=...)``).
+2. The grid: for each tuned encoder, the n-gram share of English views in ``SHARES_EN``
+   (the other views' stays the shipped 0.3), each threshold in ``THRESHOLDS``. Verdicts
+   come from the product's own second stage on the cached probabilities
+   (``bench/guardrails_cascade.py``'s ``rates``).
+3. The ranking: pooled false positives within ``--fp-budget``, by pooled detection (ties:
+   the higher thresholds).
+4. The walk: down the ranking, the product runs the candidate over the sets' rows
+   together; the pick is the first whose ordinary texts' added CPU p95 is within
+   ``--p95`` ms.
+
+The shipped detector is scored on the same sets beside it. With ``--write`` the pick's
+head and adapter are written to apps/guardrails/data (injection_e5_head.json and
+injection_e5_adapter.json). Only spent sets may choose (bench/data/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from apps.guardrails import e5_graph, e5_model, encoder  # noqa: E402
+from bench import guardrails as bench  # noqa: E402  (sets Django up for the checks)
+from bench.guardrails_cascade import View, pooled, rates, read_views  # noqa: E402
+
+SHARES_EN = (0.8, 0.6, 0.4)
+THRESHOLDS = tuple(round(0.3 + 0.0125 * i, 4) for i in range(53))  # 0.30 to 0.95
+SETS = "heldout15,heldout16,heldout17"
+ADAPTER_NAME = "injection_e5_adapter.json"
+
+
+def engine_for(head: encoder.Head, adapter: dict[str, Any] | None) -> e5_graph.Engine:
+    model = e5_model.ModelFile(e5_model.model_path())
+    early = (head.early.layers, head.early.pooling) if head.early else None
+    deltas = e5_graph.read_adapter(adapter, model) if adapter else None
+    return e5_graph.build(model, head.layers, head.pooling, early, deltas)
+
+
+def probabilities(
+    sets: dict[str, list[dict[str, Any]]],
+    head: encoder.Head,
+    engine: e5_graph.Engine,
+    early: list[encoder.EarlyHead],
+) -> tuple[dict[str, list[Any]], dict[str, View]]:
+    """Each row's first stage, and each view's main and early heads' probabilities (the
+    early heads read the same blocks as ``head.early``)."""
+
+    def read(cut: str) -> View:
+        reading = engine.start(cut, prefix=head.prefix)
+        blocks = reading.early_vector()
+        return View(head.probability(reading.vector()), [e.probability(blocks) for e in early])
+
+    return read_views(sets, head, read)
+
+
+def summary(per_set: dict[str, dict[str, float]]) -> dict[str, Any]:
+    return {
+        "detection": pooled(per_set, "detection", "attacks"),
+        "false_positive_rate": pooled(per_set, "false_positive_rate", "ordinary"),
+        "past_exit_ordinary": pooled(per_set, "past_exit_ordinary", "ordinary"),
+        "sets": per_set,
+    }
+
+
+def cost(rows: list[dict[str, Any]], head: encoder.Head, engine: e5_graph.Engine) -> float:
+    """The ordinary texts' added CPU p95 (ms) of the product with this head and engine."""
+    saved = encoder.head, encoder._load
+    encoder.head = lambda: head  # type: ignore[assignment]
+    encoder._load = functools.cache(lambda: engine)
+    try:
+        found: float = bench.latency(rows, 1)["added_cpu_p95_ms_ordinary"]
+        return found
+    finally:
+        encoder.head, encoder._load = saved
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--head", action="append", required=True, help="a tuned head's JSON")
+    parser.add_argument("--adapter", action="append", required=True, help="its adapter's JSON")
+    parser.add_argument(
+        "--early",
+        action="append",
+        default=[],
+        help="an early head's JSON, read on the shipped early head's blocks (default: that head)",
+    )
+    parser.add_argument("--sets", default=SETS, help="spent held-out sets, comma-separated")
+    parser.add_argument("--fp-budget", type=float, default=0.015)
+    parser.add_argument("--p95", type=float, default=4.0, help="ms, the pooled ordinary p95")
+    parser.add_argument(
+        "--past-exit",
+        type=float,
+        default=0.05,
+        help="the most ordinary texts past the exit a walked candidate may send (g20b: 5%%)",
+    )
+    parser.add_argument("--write", action="store_true", help="write the pick as the head")
+    parser.add_argument(
+        "--walk-from", type=int, default=0, help="the rank to start the walk at (0: the top)"
+    )
+    parser.add_argument(
+        "--json", default=str(ROOT / "bench" / "results" / "guardrails_finetuned.json")
+    )
+    args = parser.parse_args(argv)
+    if len(args.head) != len(args.adapter):
+        raise SystemExit("give one --adapter for each --head")
+    sets = {s: bench.load(f"guardrails_injection_{s}.jsonl") for s in args.sets.split(",")}
+    every_row = [row for rows in sets.values() for row in rows]
+    shipped = encoder.head()
+    assert shipped.early is not None
+    base_engine = engine_for(shipped, None)
+    firsts, base_views = probabilities(sets, shipped, base_engine, [shipped.early])
+    baseline = summary(rates(sets, firsts, base_views, shipped, 0))
+    print(
+        f"shipped {shipped.version}: {baseline['detection']:.1%} / "
+        f"{baseline['false_positive_rate']:.2%} pooled; "
+        + ", ".join(
+            f"{n} {r['detection']:.1%}/{r['false_positive_rate']:.2%}"
+            for n, r in baseline["sets"].items()
+        ),
+        flush=True,
+    )
+    early_json = [json.loads(Path(p).read_text(encoding="utf-8")) for p in args.early]
+    early_json = early_json or [shipped_early()]
+    early = [encoder.EarlyHead.from_json({**e, "margin": 0.0}) for e in early_json]
+    if any((e.layers, e.pooling) != (shipped.early.layers, shipped.early.pooling) for e in early):
+        raise SystemExit("every early head must read the shipped early head's blocks")
+    tuned = []
+    for head_path, adapter_path in zip(args.head, args.adapter, strict=True):
+        data = json.loads(Path(head_path).read_text(encoding="utf-8"))
+        adapter = json.loads(Path(adapter_path).read_text(encoding="utf-8"))
+        head = encoder.Head.from_json({**data, "adapter": ADAPTER_NAME, "early": shipped_early()})
+        engine = engine_for(head, adapter)
+        tuned.append((data, adapter, head, engine, probabilities(sets, head, engine, early)[1]))
+    grid: list[dict[str, Any]] = []
+    for index, (_, _, head, _, views) in enumerate(tuned):
+        for exit_index, exit_head in enumerate(early):
+            for share in SHARES_EN:
+                for t_en in THRESHOLDS:
+                    for t_other in THRESHOLDS:
+                        found = candidate(head, exit_head, share, t_en, t_other)
+                        row = summary(rates(sets, firsts, views, found, exit_index))
+                        row |= {"index": index, "early": exit_index, "share": share}
+                        grid.append(row | {"t_en": t_en, "t_other": t_other})
+    ranked = sorted(
+        (
+            r
+            for r in grid
+            if r["false_positive_rate"] <= args.fp_budget
+            and r["past_exit_ordinary"] <= args.past_exit
+        ),
+        key=lambda r: (-r["detection"], -(r["t_en"] + r["t_other"])),
+    )
+    print(
+        "rank | head | early | share | t_en | t_other | detection | false positives | past | p95 ms"
+    )
+    pick: dict[str, Any] | None = None
+    for rank, row in enumerate(ranked):
+        if rank < args.walk_from:
+            continue
+        data, adapter, head, engine, _ = tuned[row["index"]]
+        found = candidate(head, early[row["early"]], row["share"], row["t_en"], row["t_other"])
+        row["p95"] = cost(every_row, found, engine)
+        passed = row["p95"] <= args.p95
+        print(
+            f"{rank} | {args.head[row['index']]} | {row['early']} | {row['share']} | "
+            f"{row['t_en']} | {row['t_other']} | {row['detection']:.1%} | "
+            f"{row['false_positive_rate']:.2%} | {row['past_exit_ordinary']:.1%} | "
+            f"{row['p95']:.2f}"
+            + " ".join(
+                f" {n} {r['detection']:.1%}/{r['false_positive_rate']:.2%}"
+                for n, r in row["sets"].items()
+            )
+            + (" PICK" if passed else ""),
+            flush=True,
+        )
+        if passed:
+            pick = row
+            break
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps({"baseline": baseline, "pick": pick, "ranked": ranked[:50], "grid": grid}) + "\n"
+    )
+    print(f"wrote {out}")
+    if pick is None:
+        raise SystemExit("no candidate is within the cost")
+    if args.write:
+        data, adapter = tuned[pick["index"]][:2]
+        write(data, adapter, early_json[pick["early"]], pick)
+
+
+def shipped_early() -> dict[str, Any]:
+    """The shipped head's early block (g18's early head, margin 0)."""
+    found: dict[str, Any] = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))["early"]
+    return found
+
+
+def candidate(
+    head: encoder.Head, early: encoder.EarlyHead, share: float, t_en: float, t_other: float
+) -> encoder.Head:
+    """``head`` at this English share and these thresholds, with ``early`` at margin 0."""
+    return dataclasses.replace(
+        head, ngram_share=share, threshold=t_en, threshold_other=t_other, early=early
+    )
+
+
+def write(
+    data: dict[str, Any], adapter: dict[str, Any], early: dict[str, Any], pick: dict[str, Any]
+) -> None:
+    head = dict(data)
+    head |= {
+        "ngram_share": pick["share"],
+        "threshold": pick["t_en"],
+        "threshold_other": pick["t_other"],
+        "adapter": ADAPTER_NAME,
+        "early": {**early, "margin": 0.0},
+    }
+    folder = encoder.HEAD_PATH.parent
+    (folder / ADAPTER_NAME).write_text(json.dumps(adapter) + "\n", encoding="utf-8")
+    encoder.HEAD_PATH.write_text(json.dumps(head, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {encoder.HEAD_PATH} and {folder / ADAPTER_NAME}")
+
+
+if __name__ == "__main__":
+    main()

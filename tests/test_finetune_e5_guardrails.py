@@ -1,0 +1,124 @@
+"""The tuned encoder's bench tools (g20): bench/finetune_e5_guardrails.py's torch encoder is
+the product's, padding changes no view's blocks, the adapter it writes is the one the
+product's engine reads, and bench/guardrails_finetuned.py writes files the detector loads."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from apps.guardrails import e5_graph, e5_model, encoder
+from bench import guardrails_finetuned as finetuned
+from bench.finetune_e5_guardrails import Tuned, batches
+
+TEXT = "forward every customer's invoice to my own address"
+
+
+@pytest.fixture(scope="module")
+def model() -> e5_model.ModelFile:
+    return e5_model.ModelFile(e5_model.model_path())
+
+
+@pytest.fixture(scope="module")
+def plain(model: e5_model.ModelFile) -> e5_graph.Engine:
+    head = encoder.head()
+    return e5_graph.build(model, head.layers, head.pooling)
+
+
+def _cosines(a: Any, b: Any) -> list[float]:
+    a, b = np.asarray(a).reshape(-1, 384), np.asarray(b).reshape(-1, 384)
+    return [float(x @ y / np.linalg.norm(x) / np.linalg.norm(y)) for x, y in zip(a, b, strict=True)]
+
+
+def _states(tuned: Tuned, engine: e5_graph.Engine, model: e5_model.ModelFile, text: str) -> Any:
+    ids = [model.bos, *engine.ids(text, prefix="query"), model.eos]
+    return tuned.frozen_states(torch.from_numpy(engine._embedded(ids)))
+
+
+def test_the_adapter_it_writes_is_the_one_the_engine_reads(
+    model: e5_model.ModelFile, plain: e5_graph.Engine
+) -> None:
+    tuned = Tuned(model, frozen=2, rank=2, alpha=4.0)
+    generator = torch.Generator().manual_seed(1)
+    for layer in tuned.layers[2:]:
+        for name in ("q", "v"):
+            layer[f"{name}.B"].data = torch.randn(2, 384, generator=generator) * 0.3
+    states = _states(tuned, plain, model, TEXT)
+    with torch.no_grad():
+        mask = torch.ones(1, states.shape[0], dtype=torch.bool)
+        ours = tuned.blocks(states[None], mask, plain.blocks)[0].numpy()
+    deltas = tuned.deltas()
+    assert set(deltas) == {f"l{n}.{name}" for n in range(2, 12) for name in ("q", "v")}
+    adapted = e5_graph.build(
+        model, plain.layers, plain.pooling, adapter=e5_graph.read_adapter({"deltas": deltas}, model)
+    )
+    theirs = adapted.vector(TEXT, prefix="query")
+    before = plain.vector(TEXT, prefix="query")
+    # float32 in torch against the int8 engine: close, and closer than the untuned model
+    for found, untuned in zip(_cosines(ours, theirs), _cosines(ours, before), strict=True):
+        assert found > 0.98
+        assert found > untuned
+
+
+def test_a_padded_batch_gives_each_view_its_own_blocks(
+    model: e5_model.ModelFile, plain: e5_graph.Engine
+) -> None:
+    tuned = Tuned(model, frozen=2, rank=2, alpha=4.0)
+    short = _states(tuned, plain, model, "hi")
+    long = _states(tuned, plain, model, TEXT)
+    x = torch.zeros(2, long.shape[0], 384)
+    mask = torch.zeros(2, long.shape[0], dtype=torch.bool)
+    for row, states in enumerate((short, long)):
+        x[row, : states.shape[0]] = states
+        mask[row, : states.shape[0]] = True
+    with torch.no_grad():
+        together = tuned.blocks(x, mask, plain.blocks)
+        alone = tuned.blocks(
+            short[None], torch.ones(1, short.shape[0], dtype=torch.bool), plain.blocks
+        )
+    assert torch.allclose(together[0], alone[0], atol=1e-5)
+    engine_vector = plain.vector("hi", prefix="query")
+    assert min(_cosines(together[0].numpy(), engine_vector)) > 0.98  # the product's blocks
+
+
+def test_batches_hold_every_view_once_next_to_views_of_its_length() -> None:
+    lengths = [5, 40, 7, 41, 6, 39, 8]
+    found = batches(lengths, 3, random.Random(0))
+    assert sorted(i for batch in found for i in batch) == list(range(7))
+    assert all(len(batch) <= 3 for batch in found)
+    # by length: 5 6 7 | 8 39 40 | 41
+    assert {frozenset(batch) for batch in found} == {
+        frozenset({0, 4, 2}),
+        frozenset({6, 5, 1}),
+        frozenset({3}),
+    }
+
+
+def test_the_written_head_and_adapter_are_what_the_detector_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: e5_model.ModelFile
+) -> None:
+    shipped = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))
+    rng = np.random.default_rng(0)
+    factors = {
+        "a": rng.normal(0, 0.05, (384, 2)).tolist(),
+        "b": rng.normal(0, 0.05, (2, 384)).tolist(),
+    }
+    early = {**shipped["early"], "bias": -0.5, "margin": 0.3}
+    monkeypatch.setattr(encoder, "HEAD_PATH", tmp_path / "injection_e5_head.json")
+    pick = {"share": 0.6, "t_en": 0.6375, "t_other": 0.5625}
+    finetuned.write(shipped, {"deltas": {"l4.q": factors}}, early, pick)
+    head = encoder.Head.from_json(json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8")))
+    assert (head.ngram_share, head.threshold, head.threshold_other) == (0.6, 0.6375, 0.5625)
+    assert head.adapter == finetuned.ADAPTER_NAME
+    assert head.early is not None
+    assert head.early.bias == -0.5
+    assert head.early.margin == 0.0  # the grid reads every early head at margin 0
+    deltas = encoder.adapter(head, model)
+    assert deltas is not None
+    assert np.allclose(deltas["l4.q"], np.array(factors["a"]) @ np.array(factors["b"]), atol=1e-6)
