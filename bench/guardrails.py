@@ -7,13 +7,13 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
    (ordinary texts flagged), overall and per category and language, on
-   bench/data/guardrails_injection_heldout18.jsonl, the newest held-out set that has been
-   scored (no rule or training run has seen it; scored once, on g18 and g20b, so now spent),
+   bench/data/guardrails_injection_heldout19.jsonl, the newest held-out set that has been
+   scored (no rule or training run has seen it; scored once, on g18 and g20c, so now spent),
    when the file is there: its figures are then the headline keys
    ``injection_detection_rate`` / ``false_positive_rate``. Without it, the headline is the
-   newest set that is there, marked spent; held-out 4 to 17 (spent since g5 to g19: held-out
-   11 to 15 chose g18's step and early exit, 16 and 17 were scored once on it) are reported
-   beside it. A set written apart for a later
+   newest set that is there, marked spent; held-out 4 to 18 (spent since g5 to g20: held-out
+   11 to 14 trained g20c's adapter and heads, 15 to 18 chose its operating point) are
+   reported beside it. A set written apart for a later
    detector goes into the list only once that detector is finished, so no run scores it by
    accident.
    Also on the other spent sets, trained on: the test half of
@@ -59,6 +59,7 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
+HELDOUT19 = "guardrails_injection_heldout19.jsonl"  # spent: scored once on g20c (54.4 / 2.0)
 HELDOUT18 = "guardrails_injection_heldout18.jsonl"  # spent: scored once on g18 (59.3 / 2.0)
 HELDOUT17 = "guardrails_injection_heldout17.jsonl"  # spent: scored once on g18 (66.7 / 3.0)
 HELDOUT16 = "guardrails_injection_heldout16.jsonl"  # spent: scored once on g18 (67.0 / 1.3)
@@ -92,9 +93,10 @@ HELD_OUT_SETS = (
     (HELDOUT16, "heldout16", "held-out 16 (spent: scored once on g14b and g18)"),
     (HELDOUT17, "heldout17", "held-out 17 (spent: scored once on g18 and g19)"),
     (HELDOUT18, "heldout18", "held-out 18 (spent: scored once on g18 and g20b)"),
+    (HELDOUT19, "heldout19", "held-out 19 (spent: scored once on g18 and g20c)"),
 )
 # The set written apart from the detector: the headline, and timed as a new writer's text.
-WRITTEN_APART = "heldout18"
+WRITTEN_APART = "heldout19"
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "

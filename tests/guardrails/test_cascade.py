@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ def heads(tmp_path: Path) -> tuple[Path, Path]:
     main, found = tmp_path / "main.json", tmp_path / "early.json"
     main.write_text(json.dumps(shipped))
     found.write_text(json.dumps(early))
+    if "adapter" in shipped:  # since g20c: beside the head, where the script writes it
+        shutil.copy(SHIPPED.parent / shipped["adapter"], tmp_path / shipped["adapter"])
     return main, found
 
 

@@ -251,4 +251,4 @@ def test_the_benchmark_headlines_the_newest_held_out_set_that_is_there(
 
 
 def test_the_written_apart_set_is_the_newest_held_out_set() -> None:
-    assert bench.WRITTEN_APART == bench.HELD_OUT_SETS[-1][1] == "heldout18"
+    assert bench.WRITTEN_APART == bench.HELD_OUT_SETS[-1][1] == "heldout19"
