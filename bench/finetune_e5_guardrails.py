@@ -170,8 +170,9 @@ class Tuned:
         for n, layer in enumerate(self.layers):
             for name in ADAPTED:
                 if name + ".A" in layer:
-                    a = layer[name + ".A"].detach().numpy()
-                    b = layer[name + ".B"].detach().numpy() * self.scale
+                    # float64 before rounding, so the file holds the rounded decimals
+                    a = layer[name + ".A"].detach().numpy().astype(np.float64)
+                    b = layer[name + ".B"].detach().numpy().astype(np.float64) * self.scale
                     out[f"l{n}.{name}"] = {
                         "a": np.round(a, 6).tolist(),
                         "b": np.round(b, 7).tolist(),

@@ -234,8 +234,9 @@ def write(
         "early": {**early, "margin": 0.0},
     }
     folder = encoder.HEAD_PATH.parent
-    (folder / ADAPTER_NAME).write_text(json.dumps(adapter) + "\n", encoding="utf-8")
-    encoder.HEAD_PATH.write_text(json.dumps(head, indent=1) + "\n", encoding="utf-8")
+    compact = {"separators": (",", ":")}  # as bench/guardrails_cascade.py writes the head
+    (folder / ADAPTER_NAME).write_text(json.dumps(adapter, **compact) + "\n", encoding="utf-8")
+    encoder.HEAD_PATH.write_text(json.dumps(head, **compact) + "\n", encoding="utf-8")
     print(f"wrote {encoder.HEAD_PATH} and {folder / ADAPTER_NAME}")
 
 
