@@ -234,9 +234,10 @@ def write(
         "early": {**early, "margin": 0.0},
     }
     folder = encoder.HEAD_PATH.parent
-    compact = {"separators": (",", ":")}  # as bench/guardrails_cascade.py writes the head
-    (folder / ADAPTER_NAME).write_text(json.dumps(adapter, **compact) + "\n", encoding="utf-8")
-    encoder.HEAD_PATH.write_text(json.dumps(head, **compact) + "\n", encoding="utf-8")
+    compact = (",", ":")  # as bench/guardrails_cascade.py writes the head
+    adapter_text = json.dumps(adapter, separators=compact)
+    (folder / ADAPTER_NAME).write_text(adapter_text + "\n", encoding="utf-8")
+    encoder.HEAD_PATH.write_text(json.dumps(head, separators=compact) + "\n", encoding="utf-8")
     print(f"wrote {encoder.HEAD_PATH} and {folder / ADAPTER_NAME}")
 
 

