@@ -48,9 +48,11 @@ ADAPTER_NAME = "injection_e5_adapter.json"
 
 
 def engine_for(head: encoder.Head, adapter: dict[str, Any] | None) -> e5_graph.Engine:
+    """The product's engine for ``head`` with ``adapter`` (its JSON), or without one the
+    adapter the head itself names (since g20c the shipped head names one)."""
     model = e5_model.ModelFile(e5_model.model_path())
     early = (head.early.layers, head.early.pooling) if head.early else None
-    deltas = e5_graph.read_adapter(adapter, model) if adapter else None
+    deltas = e5_graph.read_adapter(adapter, model) if adapter else encoder.adapter(head, model)
     return e5_graph.build(model, head.layers, head.pooling, early, deltas)
 
 

@@ -122,3 +122,13 @@ def test_the_written_head_and_adapter_are_what_the_detector_loads(
     deltas = encoder.adapter(head, model)
     assert deltas is not None
     assert np.allclose(deltas["l4.q"], np.array(factors["a"]) @ np.array(factors["b"]), atol=1e-6)
+
+
+def test_the_baseline_engine_is_the_detectors_own_adapter_and_all() -> None:
+    """bench/guardrails_finetuned.py scores the shipped detector beside its candidates:
+    without an adapter of its own, the engine carries the one the head names."""
+    shipped = encoder.head()
+    engine = encoder.embedder()
+    assert engine is not None
+    found = finetuned.engine_for(shipped, None).vector(TEXT, prefix="query")
+    assert np.allclose(found, engine.vector(TEXT, prefix="query"), atol=1e-6)
