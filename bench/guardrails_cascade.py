@@ -144,9 +144,9 @@ def rates(
     def average(view: str, ngram: float, english: bool) -> float:
         found = views[view]
         if head.early is not None:
-            early = head.average(ngram, found.early[index], english)
-            if early < head.threshold_for(english) - head.early.margin:
-                return early
+            exited = head.exit_average(ngram, found.early[index], english)
+            if exited is not None:
+                return exited
         past.append(1)
         return head.average(ngram, found.main, english)
 

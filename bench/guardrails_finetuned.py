@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     for head_path, adapter_path in zip(args.head, args.adapter, strict=True):
         data = json.loads(Path(head_path).read_text(encoding="utf-8"))
         adapter = json.loads(Path(adapter_path).read_text(encoding="utf-8"))
-        head = encoder.Head.from_json({**data, "adapter": ADAPTER_NAME, "early": shipped_early()})
+        exit_blocks = {**early_json[0], "margin": 0.0}  # the engine's exit: the early heads' layers
+        head = encoder.Head.from_json({**data, "adapter": ADAPTER_NAME, "early": exit_blocks})
         engine = engine_for(head, adapter)
         tuned.append((data, adapter, head, engine, probabilities(sets, head, engine, early)[1]))
     grid: list[dict[str, Any]] = []

@@ -171,6 +171,15 @@ class Head(_Logistic):
         w = self.share(english)
         return w * ngram + (1.0 - w) * head
 
+    def exit_average(self, ngram: float, early: float, english: bool = True) -> float | None:
+        """The average with the early head's probability ``early`` where the view is let
+        through at the exit (under the threshold less the margin), else None: the later
+        layers decide. None too without an early head."""
+        if self.early is None:
+            return None
+        found = self.average(ngram, early, english)
+        return found if found < self.threshold_for(english) - self.early.margin else None
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Head:
         weights, layers, pooling = _parsed(data)
@@ -260,7 +269,8 @@ def average(normalized: str, ngram: float, english: bool) -> float | None:
     found = head()
     reading = engine.start(normalized[: found.max_chars], prefix=found.prefix)
     if found.early is not None:
-        early = found.average(ngram, found.early.probability(reading.early_vector()), english)
-        if early < found.threshold_for(english) - found.early.margin:
-            return early
+        early = found.early.probability(reading.early_vector())
+        exited = found.exit_average(ngram, early, english)
+        if exited is not None:
+            return exited
     return found.average(ngram, found.probability(reading.vector()), english)
