@@ -8,6 +8,11 @@ forward; the embeddings are the engine's own ``_embedded``, frozen). Each view i
 the detector reads it (``injection.views``, cut at the head's ``max_chars``, the head's
 prefix). The first ``--frozen`` layers are not adapted, so their token states are
 computed once and an early head on them (g18's, layers 2 and 1) stays valid as it is.
+Since g21, ``--early-weight`` trains the early head beside them instead (with ``--frozen
+0``, so the layers under it are adapted too): its loss, weighted so, has the main head's
+probability as its target (a distillation in the loop, where bench/distil_early_head.py
+distils afterwards from fixed layers), and it is written in the head and at
+``--early-out`` in the form bench/guardrails_finetuned.py ``--early`` reads.
 
 Adapters of rank ``--rank`` on the query and value products of every later layer
 (``W + B A x alpha / rank``, B starting at zero, so the tuned model starts as the
@@ -185,6 +190,7 @@ def trained_on(shipped: dict[str, Any], extra: list[str], views: int) -> dict[st
     by-source figures do not hold for a head trained beside an adapter, so none)."""
     files = list(shipped["trained_on"]["files"])
     files += [f"bench/data/guardrails_injection_{name}.jsonl" for name in extra]
+    files = list(dict.fromkeys(files))  # the shipped head may have trained on some already
     return {"files": files, "views": views, "tuned": "LoRA beside the head, one run"}
 
 
@@ -210,6 +216,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--head-lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="views to train on (0: all)")
+    parser.add_argument(
+        "--early-weight", type=float, default=0.0, help="train the early head beside (0: not)"
+    )
+    parser.add_argument("--early-out", default="", help="with --early-weight: its JSON")
     args = parser.parse_args(argv)
 
     import torch
@@ -219,6 +229,13 @@ def main(argv: list[str] | None = None) -> None:
     rng = random.Random(0)
     shipped = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))
     head = encoder.Head.from_json(shipped)
+    early_blocks = []
+    if args.early_weight:
+        if head.early is None or not args.early_out:
+            raise SystemExit("--early-weight needs a head with an early block and --early-out")
+        if min(head.early.layers) <= args.frozen:
+            raise SystemExit("--early-weight needs --frozen under the early head's layers")
+        early_blocks = e5_graph.blocks_of(head.early.layers, head.early.pooling)
     extra = [s for s in args.extra.split(",") if s]
     examples = view_examples(training_rows(extra), head)
     if args.limit:
@@ -238,10 +255,16 @@ def main(argv: list[str] | None = None) -> None:
     pos_weight = torch.tensor((len(labels) - positives) / positives)
     weight = torch.tensor(np.array(shipped["weights"], dtype=np.float32)).requires_grad_()
     bias = torch.tensor(float(shipped["bias"])).requires_grad_()
+    early = [  # the early head's weight and bias, where it trains beside
+        torch.tensor(np.array(value, dtype=np.float32)).requires_grad_()
+        for value in (
+            (shipped["early"]["weights"], shipped["early"]["bias"]) if early_blocks else ()
+        )
+    ]
     optimiser = torch.optim.AdamW(
         [
             {"params": tuned.parameters(), "lr": args.lr},
-            {"params": [weight, bias], "lr": args.head_lr},
+            {"params": [weight, bias, *early], "lr": args.head_lr},
         ],
         weight_decay=0.01,
     )
@@ -257,11 +280,19 @@ def main(argv: list[str] | None = None) -> None:
         for group in optimiser.param_groups:  # linear decay after 5% warm-up
             base = args.lr if group["params"][0] is not weight else args.head_lr
             warm = max(1, len(plan) // 20)
-            group["lr"] = base * min((step + 1) / warm, (len(plan) - step) / (len(plan) - warm))
-        logits = tuned.blocks(x, mask, wanted) @ weight + bias
+            group["lr"] = base * min(
+                (step + 1) / warm, (len(plan) - step) / max(1, len(plan) - warm)
+            )
+        pooled = tuned.blocks(x, mask, wanted + early_blocks)
+        width = tuned.d * len(wanted)
+        logits = pooled[:, :width] @ weight + bias
         loss = torch.nn.functional.binary_cross_entropy_with_logits(
             logits, labels[chosen], pos_weight=pos_weight
         )
+        if early:  # its target: the main head's probability, as the exit compares them
+            loss = loss + args.early_weight * torch.nn.functional.binary_cross_entropy_with_logits(
+                pooled[:, width:] @ early[0] + early[1], torch.sigmoid(logits).detach()
+            )
         optimiser.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         optimiser.step()
@@ -284,6 +315,15 @@ def main(argv: list[str] | None = None) -> None:
     new_head["adapter"] = Path(args.out).name
     new_head["version"] = shipped["version"] + ".lora"
     new_head["trained_on"] = trained_on(shipped, extra, len(examples))
+    if early:
+        new_head["early"] = {
+            **shipped["early"],
+            "version": new_head["version"] + f".early-beside.w{args.early_weight:g}",
+            "weights": [round(float(w), 6) for w in early[0].detach().numpy()],
+            "bias": round(float(early[1].detach()), 6),
+            "trained_on": {"beside": "the adapter and the main head", "views": len(examples)},
+        }
+        Path(args.early_out).write_text(json.dumps(new_head["early"]) + "\n", encoding="utf-8")
     Path(args.head_out).write_text(json.dumps(new_head) + "\n", encoding="utf-8")
     print(f"wrote {args.out} and {args.head_out} in {time.monotonic() - started:.0f} s")
 
