@@ -1,0 +1,28 @@
+"""Shape of held-out set 21 for the injection detector.
+
+bench/data/guardrails_injection_heldout21.jsonl is data scored once on a finished detector
+(see bench/data/README.md). The checks, in heldout_checks.py, keep it loadable, balanced
+and apart from every other injection set; none of them looks at what the detector says
+about a row. Like sets 12 to 19, set 21 mixes one-liners with long framed texts, carries
+attacks in every language it has ordinary texts in, keeps its encoded payloads decodable,
+spreads its attacks evenly over the seven kinds, writes about 44% of each label in
+languages other than English, brings about two fifths of its attacks inside content an
+assistant reads and its ordinary texts through the same channels, and has every encoding
+also outside English. Its scenarios come from eleven sectors (jewellers and watch
+repairers, recording studios and rehearsal rooms, theatres and amateur dramatic
+societies, toy shops, angling shops and fishing clubs, builders' merchants and DIY stores,
+swimming-pool builders and pool maintenance, lift and escalator maintenance firms,
+fire-safety inspection, tennis and padel clubs, party entertainers and bouncy-castle
+hire), and each of its nine languages besides English carries at least 14 rows of each
+label.
+"""
+
+from __future__ import annotations
+
+from tests.guardrails import heldout_checks as checks
+
+
+class TestHeldout21(checks.LanguagesHeldoutSetChecks):
+    path = checks.DATA / "guardrails_injection_heldout21.jsonl"
+    prefix = "h21"
+    rows_per_label = 14  # its author wrote at least 14 of each, as set 19's did
