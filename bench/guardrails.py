@@ -6,16 +6,16 @@ No database, no provider: the checks are CPU-only and are timed as the gateway r
 them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
-   (ordinary texts flagged), overall and per category and language, on
-   bench/data/guardrails_injection_heldout19.jsonl, the newest held-out set that has been
-   scored (no rule or training run has seen it; scored once, on g18 and g20c, so now spent),
-   when the file is there: its figures are then the headline keys
-   ``injection_detection_rate`` / ``false_positive_rate``. Without it, the headline is the
-   newest set that is there, marked spent; held-out 4 to 18 (spent since g5 to g20: held-out
-   11 to 14 trained g20c's adapter and heads, 15 to 18 chose its operating point) are
-   reported beside it. A set written apart for a later
-   detector goes into the list only once that detector is finished, so no run scores it by
-   accident.
+   (ordinary texts flagged), overall and per category and language, on held-out 24, 25
+   and 26 pooled (``WRITTEN_APART``: three sets written side by side by three writers,
+   apart from the detector; no rule or training run has seen them; scored once, on g20c
+   and g21c, so now spent), when all three files are there: their pooled figures are
+   then the headline keys ``injection_detection_rate`` / ``false_positive_rate`` (key
+   suffix ``heldout24_26``), each set's beside them. Without them, the headline is the
+   newest set that is there, marked spent; held-out 4 to 23 (spent since g5 to g21:
+   held-out 11 to 19 trained g21c's adapter and heads, 20 to 23 chose its operating point)
+   are reported beside it. A set written apart for a later detector goes into the list
+   only once that detector is finished, so no run scores it by accident.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
@@ -59,11 +59,18 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-HELDOUT19 = "guardrails_injection_heldout19.jsonl"  # spent: scored once on g20c (54.4 / 2.0)
-HELDOUT18 = "guardrails_injection_heldout18.jsonl"  # spent: scored once on g18 (59.3 / 2.0)
-HELDOUT17 = "guardrails_injection_heldout17.jsonl"  # spent: scored once on g18 (66.7 / 3.0)
-HELDOUT16 = "guardrails_injection_heldout16.jsonl"  # spent: scored once on g18 (67.0 / 1.3)
-HELDOUT15 = "guardrails_injection_heldout15.jsonl"  # spent: scored once on g16 (75.4 / 1.0)
+HELDOUT26 = "guardrails_injection_heldout26.jsonl"  # written apart: scored once, with 24, 25
+HELDOUT25 = "guardrails_injection_heldout25.jsonl"  # written apart: scored once, with 24, 26
+HELDOUT24 = "guardrails_injection_heldout24.jsonl"  # written apart: scored once, with 25, 26
+HELDOUT23 = "guardrails_injection_heldout23.jsonl"  # spent: scored once on g21 (with 22)
+HELDOUT22 = "guardrails_injection_heldout22.jsonl"  # spent: scored once on g21 (with 23)
+HELDOUT21 = "guardrails_injection_heldout21.jsonl"  # spent: chose g21's operating point
+HELDOUT20 = "guardrails_injection_heldout20.jsonl"  # spent: chose g21's operating point
+HELDOUT19 = "guardrails_injection_heldout19.jsonl"  # spent: scored on g20c, trained on since g21
+HELDOUT18 = "guardrails_injection_heldout18.jsonl"  # spent: scored on g18, trained on since g21
+HELDOUT17 = "guardrails_injection_heldout17.jsonl"  # spent: scored on g18, trained on since g21
+HELDOUT16 = "guardrails_injection_heldout16.jsonl"  # spent: scored on g18, trained on since g21
+HELDOUT15 = "guardrails_injection_heldout15.jsonl"  # spent: scored on g16, trained on since g21
 HELDOUT14 = "guardrails_injection_heldout14.jsonl"  # spent: scored once on g14b (74.4 / 0.3)
 HELDOUT13 = "guardrails_injection_heldout13.jsonl"  # spent: scored once on g13b (73.1 / 0.0)
 HELDOUT12 = "guardrails_injection_heldout12.jsonl"  # spent: scored once on g12b (82.3 / 0.3)
@@ -89,14 +96,46 @@ HELD_OUT_SETS = (
     (HELDOUT12, "heldout12", "held-out 12 (spent: scored once on g12 and g12b)"),
     (HELDOUT13, "heldout13", "held-out 13 (spent: scored once on g12b and g13b)"),
     (HELDOUT14, "heldout14", "held-out 14 (spent: scored once on g13b and g14b)"),
-    (HELDOUT15, "heldout15", "held-out 15 (spent: scored once on g14b and g16)"),
-    (HELDOUT16, "heldout16", "held-out 16 (spent: scored once on g14b and g18)"),
-    (HELDOUT17, "heldout17", "held-out 17 (spent: scored once on g18 and g19)"),
-    (HELDOUT18, "heldout18", "held-out 18 (spent: scored once on g18 and g20b)"),
-    (HELDOUT19, "heldout19", "held-out 19 (spent: scored once on g18 and g20c)"),
+    (
+        HELDOUT15,
+        "heldout15",
+        "held-out 15 (spent: scored once on g14b and g16, trained on since g21)",
+    ),
+    (
+        HELDOUT16,
+        "heldout16",
+        "held-out 16 (spent: scored once on g14b and g18, trained on since g21)",
+    ),
+    (
+        HELDOUT17,
+        "heldout17",
+        "held-out 17 (spent: scored once on g18 and g19, trained on since g21)",
+    ),
+    (
+        HELDOUT18,
+        "heldout18",
+        "held-out 18 (spent: scored once on g18 and g20b, trained on since g21)",
+    ),
+    (
+        HELDOUT19,
+        "heldout19",
+        "held-out 19 (spent: scored once on g18 and g20c, trained on since g21)",
+    ),
+    (HELDOUT20, "heldout20", "held-out 20 (spent: chose g21's operating point, with 21)"),
+    (HELDOUT21, "heldout21", "held-out 21 (spent: chose g21's operating point, with 20)"),
+    (HELDOUT22, "heldout22", "held-out 22 (spent: scored once on g20c and g21, chose g21c's)"),
+    (HELDOUT23, "heldout23", "held-out 23 (spent: scored once on g20c and g21, chose g21c's)"),
+    (HELDOUT24, "heldout24", "held-out 24 (written apart: scored once, on g20c and g21c)"),
+    (HELDOUT25, "heldout25", "held-out 25 (written apart: scored once, on g20c and g21c)"),
+    (HELDOUT26, "heldout26", "held-out 26 (written apart: scored once, on g20c and g21c)"),
 )
-# The set written apart from the detector: the headline, and timed as a new writer's text.
-WRITTEN_APART = "heldout19"
+# The sets written apart from the detector, side by side by three writers: pooled, they
+# are the headline (a false-positive rate read on 915 ordinary texts, not 305), and
+# their texts are timed as a new writer's.
+WRITTEN_APART = ("heldout24", "heldout25", "heldout26")
+POOLED = "heldout24_26"
+POOLED_NAME = "held-out 24 to 26"
+POOLED_LABEL = f"{POOLED_NAME} pooled (written apart: scored once, on g20c and g21c)"
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "
@@ -135,7 +174,20 @@ def injection_rates() -> dict[str, Any]:
 def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
     """The same rates on a whole set, keyed with ``suffix``: ``fresh``, ``heldout2``,
     ``heldout4`` to ``heldout14`` (spent: scored once, and later tuned or trained on)."""
-    found = _rates(load(name, data))
+    return _keyed(load(name, data), suffix)
+
+
+def written_apart_rows(data: Path = DATA) -> list[dict[str, Any]] | None:
+    """The rows of the sets written apart (``WRITTEN_APART``) together, or None unless
+    every one of them is there."""
+    names = [name for name, suffix, _ in HELD_OUT_SETS if suffix in WRITTEN_APART]
+    if not all((data / name).exists() for name in names):
+        return None
+    return [row for name in names for row in load(name, data)]
+
+
+def _keyed(rows: list[dict[str, Any]], suffix: str) -> dict[str, Any]:
+    found = _rates(rows)
     return {
         f"injection_detection_rate_{suffix}": found["injection_detection_rate"],
         f"false_positive_rate_{suffix}": found["false_positive_rate"],
@@ -146,8 +198,9 @@ def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
 
 
 def headline_rates(data: Path = DATA) -> dict[str, Any]:
-    """A block for each held-out set that is there (held-out 11 is written apart from the
-    detector and merged later), with the headline keys set to the newest one's figures;
+    """A block for each held-out set that is there (a set written apart from the detector
+    is merged later), with the headline keys set to the newest one's figures, or where
+    every set written apart is there to their pooled figures (key suffix ``POOLED``);
     nothing when none is there."""
     found: dict[str, Any] = {}
     headline = ("", "")
@@ -157,6 +210,10 @@ def headline_rates(data: Path = DATA) -> dict[str, Any]:
             headline = (suffix, label)
     if not found:
         return {}
+    pooled = written_apart_rows(data)
+    if pooled is not None:
+        found.update(_keyed(pooled, POOLED))
+        headline = (POOLED, POOLED_LABEL)
     return {
         **found,
         "injection_detection_rate": found[f"injection_detection_rate_{headline[0]}"],
@@ -316,9 +373,10 @@ def main() -> None:
     # newest spent one, which no model had seen when it was written): on the test half,
     # which the detector was trained on, the encoder's band is rarely reached; on text it
     # has not seen it is reached as often as on real traffic.
-    timed = [(n, s) for n, s, _ in HELD_OUT_SETS if f"{s}_injections" in result][-1:]
-    for name, suffix in timed:
-        new_writer = latency(load(name), repeats)
+    pooled = written_apart_rows()
+    timed = [(load(n), s) for n, s, _ in HELD_OUT_SETS if f"{s}_injections" in result][-1:]
+    for timed_rows, suffix in [(pooled, POOLED)] if pooled is not None else timed:
+        new_writer = latency(timed_rows, repeats)
         result["new_writer_set"] = suffix
         for key in (
             "added_p50_ms",
@@ -341,18 +399,21 @@ def main() -> None:
 
     # The held-out sets, newest first: the one written apart, then the spent ones.
     held_out = [
-        (suffix, f"held-out {suffix.removeprefix('heldout')}")
-        for _, suffix, _ in reversed(HELD_OUT_SETS)
+        (suffix, POOLED_NAME if suffix == POOLED else f"held-out {suffix.removeprefix('heldout')}")
+        for suffix in [POOLED, *(s for _, s, _ in reversed(HELD_OUT_SETS))]
         if f"{suffix}_injections" in result
     ]
     rows = []
     for suffix, label in held_out:
-        if suffix == WRITTEN_APART:
+        if suffix == POOLED:
             rows += rates_of(f"{label}, written apart", suffix, target=True)
+        elif suffix in WRITTEN_APART:
+            rows += rates_of(f"{label}, written apart", suffix)
         else:
             rows += rates_of(f"{label}, spent", suffix)
     rows += rates_of("test half, trained on", "test_half")
-    timed_label = f"held-out {result.get('new_writer_set', '').removeprefix('heldout')}"
+    timed = result.get("new_writer_set", "")
+    timed_label = POOLED_NAME if timed == POOLED else f"held-out {timed.removeprefix('heldout')}"
     rows += rates_of("fresh set, spent", "fresh")
     rows += rates_of("held-out 2, spent", "heldout2")
     rows += [
@@ -407,12 +468,12 @@ def main() -> None:
         ("per streamed sentence p50", f"{result['stream_sentence_p50_ms']:.3f} ms", ""),
         ("per streamed sentence p95", f"{result['stream_sentence_p95_ms']:.3f} ms", ""),
     ]
-    if f"{WRITTEN_APART}_injections" in result:
-        counted = f"held-out {WRITTEN_APART.removeprefix('heldout')}: "
-        counted += f"{result[f'{WRITTEN_APART}_injections']} injections, "
-        counted += f"{result[f'{WRITTEN_APART}_benign']} ordinary texts"
+    if f"{POOLED}_injections" in result:
+        counted = f"{POOLED_NAME}: "
+        counted += f"{result[f'{POOLED}_injections']} injections, "
+        counted += f"{result[f'{POOLED}_benign']} ordinary texts"
     else:
-        counted = f"no {WRITTEN_APART} file: headline = {result['headline']}"
+        counted = f"not every set written apart is there: headline = {result['headline']}"
     print(f"guardrails ({result['detector']}; {counted}; {result['pii_entities']} PII entities)")
     for name, value, target in rows:
         print(f"  {name:<40} {value:>10}  {target}")

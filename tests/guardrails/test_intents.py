@@ -241,14 +241,40 @@ def test_the_benchmark_headlines_the_newest_held_out_set_that_is_there(
     _write(tmp_path / newer[0], HELD_OUT[1:])
     found = bench.headline_rates(tmp_path)
     suffix = newer[1]
-    assert found[f"injection_detection_rate_{suffix}"] == found["injection_detection_rate"] == 0.0
-    assert found[f"false_positive_rate_{suffix}"] == found["false_positive_rate"] == 0.0
+    assert found[f"injection_detection_rate_{suffix}"] == 0.0
+    assert found[f"false_positive_rate_{suffix}"] == 0.0
     assert found[f"{suffix}_injections"] == found[f"{suffix}_benign"] == 1
     assert found[f"injection_detection_rate_{older[1]}"] == 0.5
-    assert found["headline"] == newer[2]
+    if {older[1], newer[1]} == set(bench.WRITTEN_APART):  # both there: pooled, below
+        assert found["headline"] == bench.POOLED_LABEL
+    else:
+        assert found["injection_detection_rate"] == found["false_positive_rate"] == 0.0
+        assert found["headline"] == newer[2]
     later = [s for _, s, _ in bench.HELD_OUT_SETS[bench.HELD_OUT_SETS.index(newer) + 1 :]]
     assert not [s for s in later if f"{s}_injections" in found]
 
 
-def test_the_written_apart_set_is_the_newest_held_out_set() -> None:
-    assert bench.WRITTEN_APART == bench.HELD_OUT_SETS[-1][1] == "heldout19"
+def test_the_written_apart_sets_are_the_newest_held_out_sets() -> None:
+    newest = tuple(suffix for _, suffix, _ in bench.HELD_OUT_SETS[-3:])
+    assert bench.WRITTEN_APART == newest == ("heldout24", "heldout25", "heldout26")
+
+
+def test_the_sets_written_apart_are_the_headline_pooled_once_both_are_there(
+    tmp_path: Path,
+) -> None:
+    *others, last = (name for name, s, _ in bench.HELD_OUT_SETS if s in bench.WRITTEN_APART)
+    for name in others:
+        _write(tmp_path / name, HELD_OUT[:2])
+    assert bench.headline_rates(tmp_path)["headline"] != bench.POOLED_LABEL  # all, or not
+    _write(tmp_path / last, HELD_OUT[1:])
+    found = bench.headline_rates(tmp_path)
+    assert found["headline"] == bench.POOLED_LABEL
+    # the override flagged in each of the first sets, no haiku request, no ordinary text:
+    # the rows together, not an average of the sets' rates (0.5 each, then 0)
+    pooled = bench.POOLED
+    attacks = 2 * len(others) + 1
+    assert found[f"injection_detection_rate_{pooled}"] == found["injection_detection_rate"]
+    assert found["injection_detection_rate"] == round(len(others) / attacks, 4)
+    assert found[f"{pooled}_injections"] == attacks
+    assert found[f"{pooled}_benign"] == 1
+    assert found["false_positive_rate"] == 0.0
