@@ -373,9 +373,10 @@ def main() -> None:
     # newest spent one, which no model had seen when it was written): on the test half,
     # which the detector was trained on, the encoder's band is rarely reached; on text it
     # has not seen it is reached as often as on real traffic.
+    newest = [(n, s) for n, s, _ in HELD_OUT_SETS if f"{s}_injections" in result][-1:]
     pooled = written_apart_rows()
-    timed = [(load(n), s) for n, s, _ in HELD_OUT_SETS if f"{s}_injections" in result][-1:]
-    for timed_rows, suffix in [(pooled, POOLED)] if pooled is not None else timed:
+    timed = [(pooled, POOLED)] if pooled is not None else [(load(n), s) for n, s in newest]
+    for timed_rows, suffix in timed:
         new_writer = latency(timed_rows, repeats)
         result["new_writer_set"] = suffix
         for key in (
@@ -412,8 +413,8 @@ def main() -> None:
         else:
             rows += rates_of(f"{label}, spent", suffix)
     rows += rates_of("test half, trained on", "test_half")
-    timed = result.get("new_writer_set", "")
-    timed_label = POOLED_NAME if timed == POOLED else f"held-out {timed.removeprefix('heldout')}"
+    named = result.get("new_writer_set", "")
+    timed_label = POOLED_NAME if named == POOLED else f"held-out {named.removeprefix('heldout')}"
     rows += rates_of("fresh set, spent", "fresh")
     rows += rates_of("held-out 2, spent", "heldout2")
     rows += [
