@@ -6,14 +6,14 @@ No database, no provider: the checks are CPU-only and are timed as the gateway r
 them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
-   (ordinary texts flagged), overall and per category and language, on held-out 24, 25
-   and 26 pooled (``WRITTEN_APART``: three sets written side by side by three writers,
-   apart from the detector; no rule or training run has seen them; scored once, on g20c
-   and g21c, so now spent), when all three files are there: their pooled figures are
+   (ordinary texts flagged), overall and per category and language, on held-out 27, 28
+   and 29 pooled (``WRITTEN_APART``: three sets written side by side by three writers,
+   apart from the detector; no rule or training run has seen them; scored once, on g21c
+   and g22, so now spent), when all three files are there: their pooled figures are
    then the headline keys ``injection_detection_rate`` / ``false_positive_rate`` (key
-   suffix ``heldout24_26``), each set's beside them. Without them, the headline is the
-   newest set that is there, marked spent; held-out 4 to 23 (spent since g5 to g21:
-   held-out 11 to 19 trained g21c's adapter and heads, 20 to 23 chose its operating point)
+   suffix ``heldout27_29``), each set's beside them. Without them, the headline is the
+   newest set that is there, marked spent; held-out 4 to 26 (spent since g5 to g22:
+   held-out 11 to 23 trained g22's adapter and heads, 24 to 26 chose its operating point)
    are reported beside it. A set written apart for a later detector goes into the list
    only once that detector is finished, so no run scores it by accident.
    Also on the other spent sets, trained on: the test half of
@@ -59,13 +59,16 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-HELDOUT26 = "guardrails_injection_heldout26.jsonl"  # written apart: scored once, with 24, 25
-HELDOUT25 = "guardrails_injection_heldout25.jsonl"  # written apart: scored once, with 24, 26
-HELDOUT24 = "guardrails_injection_heldout24.jsonl"  # written apart: scored once, with 25, 26
-HELDOUT23 = "guardrails_injection_heldout23.jsonl"  # spent: scored once on g21 (with 22)
-HELDOUT22 = "guardrails_injection_heldout22.jsonl"  # spent: scored once on g21 (with 23)
-HELDOUT21 = "guardrails_injection_heldout21.jsonl"  # spent: chose g21's operating point
-HELDOUT20 = "guardrails_injection_heldout20.jsonl"  # spent: chose g21's operating point
+HELDOUT29 = "guardrails_injection_heldout29.jsonl"  # written apart: scored once, with 27, 28
+HELDOUT28 = "guardrails_injection_heldout28.jsonl"  # written apart: scored once, with 27, 29
+HELDOUT27 = "guardrails_injection_heldout27.jsonl"  # written apart: scored once, with 28, 29
+HELDOUT26 = "guardrails_injection_heldout26.jsonl"  # spent: scored once on g21c, chose g22's
+HELDOUT25 = "guardrails_injection_heldout25.jsonl"  # spent: scored once on g21c, chose g22's
+HELDOUT24 = "guardrails_injection_heldout24.jsonl"  # spent: scored once on g21c, chose g22's
+HELDOUT23 = "guardrails_injection_heldout23.jsonl"  # spent: scored on g21a, trained on since g22
+HELDOUT22 = "guardrails_injection_heldout22.jsonl"  # spent: scored on g21a, trained on since g22
+HELDOUT21 = "guardrails_injection_heldout21.jsonl"  # spent: chose g21a's, trained on since g22
+HELDOUT20 = "guardrails_injection_heldout20.jsonl"  # spent: chose g21a's, trained on since g22
 HELDOUT19 = "guardrails_injection_heldout19.jsonl"  # spent: scored on g20c, trained on since g21
 HELDOUT18 = "guardrails_injection_heldout18.jsonl"  # spent: scored on g18, trained on since g21
 HELDOUT17 = "guardrails_injection_heldout17.jsonl"  # spent: scored on g18, trained on since g21
@@ -121,21 +124,24 @@ HELD_OUT_SETS = (
         "heldout19",
         "held-out 19 (spent: scored once on g18 and g20c, trained on since g21)",
     ),
-    (HELDOUT20, "heldout20", "held-out 20 (spent: chose g21's operating point, with 21)"),
-    (HELDOUT21, "heldout21", "held-out 21 (spent: chose g21's operating point, with 20)"),
-    (HELDOUT22, "heldout22", "held-out 22 (spent: scored once on g20c and g21, chose g21c's)"),
-    (HELDOUT23, "heldout23", "held-out 23 (spent: scored once on g20c and g21, chose g21c's)"),
-    (HELDOUT24, "heldout24", "held-out 24 (written apart: scored once, on g20c and g21c)"),
-    (HELDOUT25, "heldout25", "held-out 25 (written apart: scored once, on g20c and g21c)"),
-    (HELDOUT26, "heldout26", "held-out 26 (written apart: scored once, on g20c and g21c)"),
+    (HELDOUT20, "heldout20", "held-out 20 (spent: chose g21a's point, trained on since g22)"),
+    (HELDOUT21, "heldout21", "held-out 21 (spent: chose g21a's point, trained on since g22)"),
+    (HELDOUT22, "heldout22", "held-out 22 (spent: scored once on g21a, trained on since g22)"),
+    (HELDOUT23, "heldout23", "held-out 23 (spent: scored once on g21a, trained on since g22)"),
+    (HELDOUT24, "heldout24", "held-out 24 (spent: scored once on g21c, chose g22's point)"),
+    (HELDOUT25, "heldout25", "held-out 25 (spent: scored once on g21c, chose g22's point)"),
+    (HELDOUT26, "heldout26", "held-out 26 (spent: scored once on g21c, chose g22's point)"),
+    (HELDOUT27, "heldout27", "held-out 27 (written apart: scored once, on g21c and g22)"),
+    (HELDOUT28, "heldout28", "held-out 28 (written apart: scored once, on g21c and g22)"),
+    (HELDOUT29, "heldout29", "held-out 29 (written apart: scored once, on g21c and g22)"),
 )
 # The sets written apart from the detector, side by side by three writers: pooled, they
 # are the headline (a false-positive rate read on 915 ordinary texts, not 305), and
 # their texts are timed as a new writer's.
-WRITTEN_APART = ("heldout24", "heldout25", "heldout26")
-POOLED = "heldout24_26"
-POOLED_NAME = "held-out 24 to 26"
-POOLED_LABEL = f"{POOLED_NAME} pooled (written apart: scored once, on g20c and g21c)"
+WRITTEN_APART = ("heldout27", "heldout28", "heldout29")
+POOLED = "heldout27_29"
+POOLED_NAME = "held-out 27 to 29"
+POOLED_LABEL = f"{POOLED_NAME} pooled (written apart: scored once, on g21c and g22)"
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "
