@@ -179,7 +179,7 @@ def injection_rates() -> dict[str, Any]:
 
 def set_rates(name: str, suffix: str, data: Path = DATA) -> dict[str, Any]:
     """The same rates on a whole set, keyed with ``suffix``: ``fresh``, ``heldout2``,
-    ``heldout4`` to ``heldout14`` (spent: scored once, and later tuned or trained on)."""
+    ``heldout4`` and on (``HELD_OUT_SETS``)."""
     return _keyed(load(name, data), suffix)
 
 
