@@ -255,12 +255,13 @@ def main(argv: list[str] | None = None) -> None:
     pos_weight = torch.tensor((len(labels) - positives) / positives)
     weight = torch.tensor(np.array(shipped["weights"], dtype=np.float32)).requires_grad_()
     bias = torch.tensor(float(shipped["bias"])).requires_grad_()
-    early = [  # the early head's weight and bias, where it trains beside
-        torch.tensor(np.array(value, dtype=np.float32)).requires_grad_()
-        for value in (
-            (shipped["early"]["weights"], shipped["early"]["bias"]) if early_blocks else ()
-        )
-    ]
+    early = []  # the early head's weight and bias, where it trains beside
+    if early_blocks:
+        found = shipped["early"]
+        early = [
+            torch.tensor(np.array(found["weights"], dtype=np.float32)).requires_grad_(),
+            torch.tensor(float(found["bias"])).requires_grad_(),
+        ]
     optimiser = torch.optim.AdamW(
         [
             {"params": tuned.parameters(), "lr": args.lr},
