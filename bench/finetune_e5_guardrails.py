@@ -16,10 +16,12 @@ distils afterwards from fixed layers), and it is written in the head and at
 
 Adapters of rank ``--rank`` on the query and value products of every later layer
 (``W + B A x alpha / rank``, B starting at zero, so the tuned model starts as the
-product's); the main head (the mean and the max of layers 12, 9 and 6, each block
-L2-normalised, as ``e5_graph``) starts from the shipped head's weights. One pass over
-the rows by default (``--epochs``), AdamW, the classes weighted to balance, batches of
-views of about the same length.
+product's; since g23 ``--products`` names others too: ``k``, ``ao`` the attention's
+output, ``fi`` and ``fo`` the feed-forward's in and out, which e5_graph folds into the
+weights at start-up like the rest, so they cost nothing per view); the main head (the
+mean and the max of layers 12, 9 and 6, each block L2-normalised, as ``e5_graph``) starts
+from the shipped head's weights. One pass over the rows by default (``--epochs``), AdamW,
+the classes weighted to balance, batches of views of about the same length.
 
 Written: the adapter (``--out``, apps/guardrails/data/injection_e5_adapter.json's form:
 each adapted product's delta as its two low-rank factors, alpha / rank folded into B) and
@@ -29,6 +31,7 @@ bench/guardrails_finetuned.py).
 
     .venv/bin/python bench/finetune_e5_guardrails.py --extra heldout11,heldout12,heldout13,
         heldout14 --out /tmp/adapter.json --head-out /tmp/head.json [--rank 8] [--epochs 1]
+        [--products q,k,v,ao,fi,fo]
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ from apps.guardrails import e5_graph, e5_model, encoder  # noqa: E402
 from apps.guardrails.injection import views  # noqa: E402
 from bench.train_guardrails import load, read_set  # noqa: E402
 
-ADAPTED = ("q", "v")
+ADAPTED = ("q", "v")  # the products adapted by default
+PRODUCTS = ("q", "k", "v", "ao", "fi", "fo")  # every product a layer has, as e5_graph names them
 
 
 def training_rows(extra: list[str]) -> list[dict[str, Any]]:
@@ -75,15 +79,22 @@ def view_examples(rows: list[dict[str, Any]], head: encoder.Head) -> list[tuple[
 
 class Tuned:
     """The encoder in torch: frozen float weights of the model file, adapters on the
-    query and value products of layers ``frozen + 1`` to 12."""
+    ``products`` (by default the query and value) of layers ``frozen + 1`` to 12."""
 
-    def __init__(self, model: e5_model.ModelFile, frozen: int, rank: int, alpha: float) -> None:
+    def __init__(
+        self,
+        model: e5_model.ModelFile,
+        frozen: int,
+        rank: int,
+        alpha: float,
+        products: tuple[str, ...] = ADAPTED,
+    ) -> None:
         import torch
 
         self.torch = torch
         sizes = model.sizes
         self.d, self.heads, self.eps, self.frozen = sizes.width, sizes.heads, sizes.eps, frozen
-        self.rank, self.scale = rank, alpha / rank
+        self.rank, self.scale, self.products = rank, alpha / rank, products
         self.layers: list[dict[str, Any]] = []
         gen = torch.Generator().manual_seed(0)
         for n in range(sizes.layers):
@@ -99,17 +110,18 @@ class Tuned:
                     torch.from_numpy(model.floats(f"l{n}.{norm}.b").copy()),
                 )
             if n >= frozen:
-                for name in ADAPTED:
-                    a = torch.randn(self.d, rank, generator=gen) / math.sqrt(self.d)
+                for name in products:
+                    d_in, d_out = layer[name].shape
+                    a = torch.randn(d_in, rank, generator=gen) / math.sqrt(d_in)
                     layer[name + ".A"] = a.requires_grad_()
-                    layer[name + ".B"] = torch.zeros(rank, self.d, requires_grad=True)
+                    layer[name + ".B"] = torch.zeros(rank, d_out, requires_grad=True)
             self.layers.append(layer)
 
     def parameters(self) -> list[Any]:
         return [
             layer[f"{name}.{part}"]
             for layer in self.layers[self.frozen :]
-            for name in ADAPTED
+            for name in self.products
             for part in "AB"
         ]
 
@@ -173,7 +185,7 @@ class Tuned:
         weight's (in, out) orientation as e5_graph reads it."""
         out: dict[str, dict[str, list[list[float]]]] = {}
         for n, layer in enumerate(self.layers):
-            for name in ADAPTED:
+            for name in self.products:
                 if name + ".A" in layer:
                     # float64 before rounding, so the file holds the rounded decimals
                     a = layer[name + ".A"].detach().numpy().astype(np.float64)
@@ -209,6 +221,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--head-out", required=True, help="the head's JSON")
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--alpha", type=float, default=16.0)
+    parser.add_argument(
+        "--products", default=",".join(ADAPTED), help=f"adapted, of {','.join(PRODUCTS)}"
+    )
     parser.add_argument("--frozen", type=int, default=2, help="layers left as they are")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=32)
@@ -221,6 +236,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--early-out", default="", help="with --early-weight: its JSON")
     args = parser.parse_args(argv)
+    products = tuple(dict.fromkeys(p for p in args.products.split(",") if p))
+    if not products or not set(products) <= set(PRODUCTS):
+        raise SystemExit(f"--products takes some of {','.join(PRODUCTS)}, not {args.products!r}")
 
     import torch
 
@@ -242,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
         examples = rng.sample(examples, args.limit)
     model = e5_model.ModelFile(e5_model.model_path())
     engine = e5_graph.build(model, head.layers, head.pooling)
-    tuned = Tuned(model, args.frozen, args.rank, args.alpha)
+    tuned = Tuned(model, args.frozen, args.rank, args.alpha, products)
     wanted = engine.blocks
     started = time.monotonic()
     states = []
@@ -304,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
     adapter = {
-        "version": f"g20.lora.r{args.rank}.layers{args.frozen + 1}-12.{'+'.join(ADAPTED)}",
+        "version": f"g20.lora.r{args.rank}.layers{args.frozen + 1}-12.{'+'.join(products)}",
         "rank": args.rank,
         "trained_on": {"sources": "g18's 30", "extra": extra, "views": len(examples)},
         "deltas": tuned.deltas(),

@@ -4,7 +4,7 @@ the average, with the shipped early head at margin 0.
 
     .venv/bin/python bench/guardrails_finetuned.py --head HEAD.json --adapter ADAPTER.json
         [--head HEAD2.json --adapter ADAPTER2.json] [--sets heldout15,heldout16,heldout17]
-        [--fp-budget 0.015] [--p95 4.0] [--write] [--json FILE]
+        [--fp-budget 0.015] [--p95 4.0] [--write [--version g23]] [--json FILE]
 
 1. Every row of the sets goes through the detector's first stage; each view the encoder
    could read gets the tuned main head's probability and the early head's, from the
@@ -21,13 +21,16 @@ the average, with the shipped early head at margin 0.
 
 The shipped detector is scored on the same sets beside it. With ``--write`` the pick's
 head and adapter are written to apps/guardrails/data (injection_e5_head.json and
-injection_e5_adapter.json). Only spent sets may choose (bench/data/README.md).
+injection_e5_adapter.json), named by ``--version`` (the head ``<date>.<name>.e5.lora<rank>.
+w<share>``, the adapter ``<name>.lora...`` and a distilled early head after the head).
+Only spent sets may choose (bench/data/README.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import functools
 import json
 import sys
@@ -114,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         help="the most ordinary texts past the exit a walked candidate may send (g20b: 5%%)",
     )
     parser.add_argument("--write", action="store_true", help="write the pick as the head")
+    parser.add_argument("--version", default="", help="with --write: the detector's name (g23)")
     parser.add_argument(
         "--walk-from", type=int, default=0, help="the rank to start the walk at (0: the top)"
     )
@@ -123,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if len(args.head) != len(args.adapter):
         raise SystemExit("give one --adapter for each --head")
+    if args.version and not args.write:
+        raise SystemExit("--version names what --write writes: give both")
     sets = {s: bench.load(f"guardrails_injection_{s}.jsonl") for s in args.sets.split(",")}
     every_row = [row for rows in sets.values() for row in rows]
     shipped = encoder.head()
@@ -207,7 +213,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("no candidate is within the cost")
     if args.write:
         data, adapter = tuned[pick["index"]][:2]
-        write(data, adapter, early_json[pick["early"]], pick)
+        early_data = early_json[pick["early"]]
+        if args.version:
+            data, adapter, early_data = versioned(data, adapter, early_data, args.version, pick)
+        write(data, adapter, early_data, pick)
 
 
 def shipped_early() -> dict[str, Any]:
@@ -223,6 +232,29 @@ def candidate(
     return dataclasses.replace(
         head, ngram_share=share, threshold=t_en, threshold_other=t_other, early=early
     )
+
+
+def versioned(
+    data: dict[str, Any],
+    adapter: dict[str, Any],
+    early: dict[str, Any],
+    name: str,
+    pick: dict[str, Any],
+    today: datetime.date | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Copies of the pick's head, adapter and early head named as the detector ``name``:
+    the head ``<date>.<name>.e5.lora<rank>.w<share>``; the adapter the trainer's name with
+    ``name`` first; an early head distilled from the tuned head (bench/distil_early_head.py
+    names it after that head) named after and distilled from the new name."""
+    head_version = f"{(today or datetime.datetime.now(datetime.UTC).date()).isoformat()}.{name}.e5"
+    head = {**data, "version": f"{head_version}.lora{adapter['rank']}.w{pick['share']:g}"}
+    named_adapter = {**adapter, "version": f"{name}.{adapter['version'].partition('.')[2]}"}
+    named_early = dict(early)
+    found = early.get("trained_on", {}).get("distilled_from")
+    if found == data["version"] and early["version"].startswith(found):
+        named_early["version"] = head_version + early["version"].removeprefix(found)
+        named_early["trained_on"] = {**early["trained_on"], "distilled_from": head["version"]}
+    return head, named_adapter, named_early
 
 
 def write(

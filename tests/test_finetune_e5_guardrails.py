@@ -4,6 +4,7 @@ product's engine reads, and bench/guardrails_finetuned.py writes files the detec
 
 from __future__ import annotations
 
+import datetime
 import json
 import random
 from pathlib import Path
@@ -42,20 +43,25 @@ def _states(tuned: Tuned, engine: e5_graph.Engine, model: e5_model.ModelFile, te
     return tuned.frozen_states(torch.from_numpy(engine._embedded(ids)))
 
 
+@pytest.mark.parametrize("products", [trainer.ADAPTED, trainer.PRODUCTS])
 def test_the_adapter_it_writes_is_the_one_the_engine_reads(
-    model: e5_model.ModelFile, plain: e5_graph.Engine
+    model: e5_model.ModelFile, plain: e5_graph.Engine, products: tuple[str, ...]
 ) -> None:
-    tuned = Tuned(model, frozen=2, rank=2, alpha=4.0)
+    """By default on the query and value; with ``--products`` on every product, the
+    feed-forward's too (whose factors are not square)."""
+    tuned = Tuned(model, frozen=2, rank=2, alpha=4.0, products=products)
     generator = torch.Generator().manual_seed(1)
+    scale = 0.3 if products == trainer.ADAPTED else 0.1  # more products, each nudged less
     for layer in tuned.layers[2:]:
-        for name in ("q", "v"):
-            layer[f"{name}.B"].data = torch.randn(2, 384, generator=generator) * 0.3
+        for name in products:
+            shape = layer[f"{name}.B"].shape
+            layer[f"{name}.B"].data = torch.randn(*shape, generator=generator) * scale
     states = _states(tuned, plain, model, TEXT)
     with torch.no_grad():
         mask = torch.ones(1, states.shape[0], dtype=torch.bool)
         ours = tuned.blocks(states[None], mask, plain.blocks)[0].numpy()
     deltas = tuned.deltas()
-    assert set(deltas) == {f"l{n}.{name}" for n in range(2, 12) for name in ("q", "v")}
+    assert set(deltas) == {f"l{n}.{name}" for n in range(2, 12) for name in products}
     adapted = e5_graph.build(
         model, plain.layers, plain.pooling, adapter=e5_graph.read_adapter({"deltas": deltas}, model)
     )
@@ -169,3 +175,39 @@ def test_the_early_head_cannot_train_on_layers_left_frozen(tmp_path: Path) -> No
     paths = ["--out", str(tmp_path / "a"), "--head-out", str(tmp_path / "h")]
     with pytest.raises(SystemExit, match="--frozen under the early head's layers"):
         trainer.main([*paths, "--early-weight", "1", "--early-out", str(tmp_path / "e")])
+
+
+def test_products_the_model_has_not_are_refused(tmp_path: Path) -> None:
+    paths = ["--out", str(tmp_path / "a"), "--head-out", str(tmp_path / "h")]
+    with pytest.raises(SystemExit, match="--products takes some of q,k,v,ao,fi,fo, not 'q,x'"):
+        trainer.main([*paths, "--products", "q,x"])
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_written_pick_is_named_as_the_new_detector() -> None:
+    """``--version``: the head, its adapter and the early head distilled from it carry
+    the detector's name, where the tools' own names say only what they came from."""
+    data: dict[str, Any] = {"version": "2026-12-06.g22.e5.lora8.w0.4.lora", "weights": [0.5]}
+    adapter = {"version": "g20.lora.r8.layers3-12.q+v", "rank": 8, "deltas": {}}
+    early = {
+        "version": "2026-12-06.g22.e5.lora8.w0.4.lora.early-distilled.C10",
+        "trained_on": {"distilled_from": data["version"], "c": 10.0},
+    }
+    pick = {"share": 0.4, "t_en": 0.7, "t_other": 0.55}
+    head, named, named_early = finetuned.versioned(
+        data, adapter, early, "g23", pick, today=datetime.date(2026, 12, 7)
+    )
+    assert head["version"] == "2026-12-07.g23.e5.lora8.w0.4"
+    assert head["weights"] == [0.5]
+    assert named["version"] == "g23.lora.r8.layers3-12.q+v"
+    assert named_early["version"] == "2026-12-07.g23.e5.early-distilled.C10"
+    assert named_early["trained_on"] == {"distilled_from": head["version"], "c": 10.0}
+    assert data["version"].endswith(".lora")  # the inputs are left as they were
+    # an early head not distilled from this head (the shipped one, say) keeps its name
+    shipped_early = {"version": "2026-12-06.g22.e5.early-distilled.C10", "trained_on": {}}
+    assert finetuned.versioned(data, adapter, shipped_early, "g23", pick)[2] == shipped_early
+
+
+def test_a_version_without_write_is_refused() -> None:
+    with pytest.raises(SystemExit, match="--version names what --write writes"):
+        finetuned.main(["--head", "h.json", "--adapter", "a.json", "--version", "g23"])
