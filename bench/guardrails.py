@@ -6,16 +6,17 @@ No database, no provider: the checks are CPU-only and are timed as the gateway r
 them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
-   (ordinary texts flagged), overall and per category and language, on held-out 27, 28
-   and 29 pooled (``WRITTEN_APART``: three sets written side by side by three writers,
-   apart from the detector; no rule or training run has seen them; scored once, on g21c
-   and g22, so now spent), when all three files are there: their pooled figures are
-   then the headline keys ``injection_detection_rate`` / ``false_positive_rate`` (key
-   suffix ``heldout27_29``), each set's beside them. Without them, the headline is the
-   newest set that is there, marked spent; held-out 4 to 26 (spent since g5 to g22:
-   held-out 11 to 23 trained g22's adapter and heads, 24 to 26 chose its operating point)
-   are reported beside it. A set written apart for a later detector goes into the list
-   only once that detector is finished, so no run scores it by accident.
+   (ordinary texts flagged), overall and per category and language, on held-out 33, 34
+   and 35 pooled (``WRITTEN_APART``: three sets written side by side by three writers,
+   apart from the detector; no rule or training run has seen them; scored once, on g22,
+   g23 and g23r1, so now spent), when all three files are there: their pooled figures
+   are then the headline keys ``injection_detection_rate`` / ``false_positive_rate`` (key
+   suffix ``heldout33_35``), each set's beside them. Without them, the headline is the
+   newest set that is there, marked spent; held-out 4 to 32 (spent since g5 to g23:
+   held-out 11 to 23 trained g22's adapter and heads, 24 to 26 chose its operating point,
+   27 to 29 scored it, 30 to 32 chose g23's) are reported beside it. A set written apart
+   for a later detector goes into the list only once that detector is finished, so no run
+   scores it by accident.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
@@ -59,9 +60,15 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-HELDOUT29 = "guardrails_injection_heldout29.jsonl"  # written apart: scored once, with 27, 28
-HELDOUT28 = "guardrails_injection_heldout28.jsonl"  # written apart: scored once, with 27, 29
-HELDOUT27 = "guardrails_injection_heldout27.jsonl"  # written apart: scored once, with 28, 29
+HELDOUT35 = "guardrails_injection_heldout35.jsonl"  # written apart: scored once, with 33, 34
+HELDOUT34 = "guardrails_injection_heldout34.jsonl"  # written apart: scored once, with 33, 35
+HELDOUT33 = "guardrails_injection_heldout33.jsonl"  # written apart: scored once, with 34, 35
+HELDOUT32 = "guardrails_injection_heldout32.jsonl"  # spent: chose g23's point
+HELDOUT31 = "guardrails_injection_heldout31.jsonl"  # spent: chose g23's point
+HELDOUT30 = "guardrails_injection_heldout30.jsonl"  # spent: chose g23's point
+HELDOUT29 = "guardrails_injection_heldout29.jsonl"  # spent: scored once, with 27, 28
+HELDOUT28 = "guardrails_injection_heldout28.jsonl"  # spent: scored once, with 27, 29
+HELDOUT27 = "guardrails_injection_heldout27.jsonl"  # spent: scored once, with 28, 29
 HELDOUT26 = "guardrails_injection_heldout26.jsonl"  # spent: scored once on g21c, chose g22's
 HELDOUT25 = "guardrails_injection_heldout25.jsonl"  # spent: scored once on g21c, chose g22's
 HELDOUT24 = "guardrails_injection_heldout24.jsonl"  # spent: scored once on g21c, chose g22's
@@ -131,17 +138,23 @@ HELD_OUT_SETS = (
     (HELDOUT24, "heldout24", "held-out 24 (spent: scored once on g21c, chose g22's point)"),
     (HELDOUT25, "heldout25", "held-out 25 (spent: scored once on g21c, chose g22's point)"),
     (HELDOUT26, "heldout26", "held-out 26 (spent: scored once on g21c, chose g22's point)"),
-    (HELDOUT27, "heldout27", "held-out 27 (written apart: scored once, on g21c and g22)"),
-    (HELDOUT28, "heldout28", "held-out 28 (written apart: scored once, on g21c and g22)"),
-    (HELDOUT29, "heldout29", "held-out 29 (written apart: scored once, on g21c and g22)"),
+    (HELDOUT27, "heldout27", "held-out 27 (spent: scored once, on g21c and g22)"),
+    (HELDOUT28, "heldout28", "held-out 28 (spent: scored once, on g21c and g22)"),
+    (HELDOUT29, "heldout29", "held-out 29 (spent: scored once, on g21c and g22)"),
+    (HELDOUT30, "heldout30", "held-out 30 (spent: chose g23's point)"),
+    (HELDOUT31, "heldout31", "held-out 31 (spent: chose g23's point)"),
+    (HELDOUT32, "heldout32", "held-out 32 (spent: chose g23's point)"),
+    (HELDOUT33, "heldout33", "held-out 33 (written apart: scored once, on g22, g23 and g23r1)"),
+    (HELDOUT34, "heldout34", "held-out 34 (written apart: scored once, on g22, g23 and g23r1)"),
+    (HELDOUT35, "heldout35", "held-out 35 (written apart: scored once, on g22, g23 and g23r1)"),
 )
 # The sets written apart from the detector, side by side by three writers: pooled, they
 # are the headline (a false-positive rate read on 915 ordinary texts, not 305), and
 # their texts are timed as a new writer's.
-WRITTEN_APART = ("heldout27", "heldout28", "heldout29")
-POOLED = "heldout27_29"
-POOLED_NAME = "held-out 27 to 29"
-POOLED_LABEL = f"{POOLED_NAME} pooled (written apart: scored once, on g21c and g22)"
+WRITTEN_APART = ("heldout33", "heldout34", "heldout35")
+POOLED = "heldout33_35"
+POOLED_NAME = "held-out 33 to 35"
+POOLED_LABEL = f"{POOLED_NAME} pooled (written apart: scored once, on g22, g23 and g23r1)"
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "
