@@ -60,100 +60,66 @@ from apps.guardrails.policy import Action, Check, Policy  # noqa: E402
 from apps.guardrails.stream import StreamGuard  # noqa: E402
 
 DATA = ROOT / "bench" / "data"
-HELDOUT35 = "guardrails_injection_heldout35.jsonl"  # written apart: scored once, with 33, 34
-HELDOUT34 = "guardrails_injection_heldout34.jsonl"  # written apart: scored once, with 33, 35
-HELDOUT33 = "guardrails_injection_heldout33.jsonl"  # written apart: scored once, with 34, 35
-HELDOUT32 = "guardrails_injection_heldout32.jsonl"  # spent: chose g23's point
-HELDOUT31 = "guardrails_injection_heldout31.jsonl"  # spent: chose g23's point
-HELDOUT30 = "guardrails_injection_heldout30.jsonl"  # spent: chose g23's point
-HELDOUT29 = "guardrails_injection_heldout29.jsonl"  # spent: scored once, with 27, 28
-HELDOUT28 = "guardrails_injection_heldout28.jsonl"  # spent: scored once, with 27, 29
-HELDOUT27 = "guardrails_injection_heldout27.jsonl"  # spent: scored once, with 28, 29
-HELDOUT26 = "guardrails_injection_heldout26.jsonl"  # spent: scored once on g21c, chose g22's
-HELDOUT25 = "guardrails_injection_heldout25.jsonl"  # spent: scored once on g21c, chose g22's
-HELDOUT24 = "guardrails_injection_heldout24.jsonl"  # spent: scored once on g21c, chose g22's
-HELDOUT23 = "guardrails_injection_heldout23.jsonl"  # spent: scored on g21a, trained on since g22
-HELDOUT22 = "guardrails_injection_heldout22.jsonl"  # spent: scored on g21a, trained on since g22
-HELDOUT21 = "guardrails_injection_heldout21.jsonl"  # spent: chose g21a's, trained on since g22
-HELDOUT20 = "guardrails_injection_heldout20.jsonl"  # spent: chose g21a's, trained on since g22
-HELDOUT19 = "guardrails_injection_heldout19.jsonl"  # spent: scored on g20c, trained on since g21
-HELDOUT18 = "guardrails_injection_heldout18.jsonl"  # spent: scored on g18, trained on since g21
-HELDOUT17 = "guardrails_injection_heldout17.jsonl"  # spent: scored on g18, trained on since g21
-HELDOUT16 = "guardrails_injection_heldout16.jsonl"  # spent: scored on g18, trained on since g21
-HELDOUT15 = "guardrails_injection_heldout15.jsonl"  # spent: scored on g16, trained on since g21
-HELDOUT14 = "guardrails_injection_heldout14.jsonl"  # spent: scored once on g14b (74.4 / 0.3)
-HELDOUT13 = "guardrails_injection_heldout13.jsonl"  # spent: scored once on g13b (73.1 / 0.0)
-HELDOUT12 = "guardrails_injection_heldout12.jsonl"  # spent: scored once on g12b (82.3 / 0.3)
-HELDOUT11 = "guardrails_injection_heldout11.jsonl"  # spent: scored once on g12 (76.3 / 0.0)
-HELDOUT10 = "guardrails_injection_heldout10.jsonl"  # spent: scored on g11, trained on since g12
-HELDOUT9 = "guardrails_injection_heldout9.jsonl"  # spent: scored on g10, trained on since g11
-HELDOUT8 = "guardrails_injection_heldout8.jsonl"  # spent: scored on g9, trained on since g10
-HELDOUT7 = "guardrails_injection_heldout7.jsonl"  # spent: scored on g8, trained on since g9
-HELDOUT6 = "guardrails_injection_heldout6.jsonl"  # spent: scored on g7, trained on since g8
-HELDOUT5 = "guardrails_injection_heldout5.jsonl"  # spent: scored on g6, trained on since g7
-HELDOUT4 = "guardrails_injection_heldout4.jsonl"  # spent: scored on g5, trained on since g6
-# The held-out sets, oldest first, each with its key suffix and its headline label: the
-# newest one that is there is the headline.
-HELD_OUT_SETS = (
-    (HELDOUT4, "heldout4", "held-out 4 (spent, trained on)"),
-    (HELDOUT5, "heldout5", "held-out 5 (spent: scored once on g6, trained on since g7)"),
-    (HELDOUT6, "heldout6", "held-out 6 (spent: scored once on g7, trained on since g8)"),
-    (HELDOUT7, "heldout7", "held-out 7 (spent: scored once on g8, trained on since g9)"),
-    (HELDOUT8, "heldout8", "held-out 8 (spent: scored once on g9, trained on since g10)"),
-    (HELDOUT9, "heldout9", "held-out 9 (spent: scored once on g10, trained on since g11)"),
-    (HELDOUT10, "heldout10", "held-out 10 (spent: scored once on g11, trained on since g12)"),
-    (HELDOUT11, "heldout11", "held-out 11 (spent: scored once on g12, chose g12b's threshold)"),
-    (HELDOUT12, "heldout12", "held-out 12 (spent: scored once on g12 and g12b)"),
-    (HELDOUT13, "heldout13", "held-out 13 (spent: scored once on g12b and g13b)"),
-    (HELDOUT14, "heldout14", "held-out 14 (spent: scored once on g13b and g14b)"),
-    (
-        HELDOUT15,
-        "heldout15",
-        "held-out 15 (spent: scored once on g14b and g16, trained on since g21)",
-    ),
-    (
-        HELDOUT16,
-        "heldout16",
-        "held-out 16 (spent: scored once on g14b and g18, trained on since g21)",
-    ),
-    (
-        HELDOUT17,
-        "heldout17",
-        "held-out 17 (spent: scored once on g18 and g19, trained on since g21)",
-    ),
-    (
-        HELDOUT18,
-        "heldout18",
-        "held-out 18 (spent: scored once on g18 and g20b, trained on since g21)",
-    ),
-    (
-        HELDOUT19,
-        "heldout19",
-        "held-out 19 (spent: scored once on g18 and g20c, trained on since g21)",
-    ),
-    (HELDOUT20, "heldout20", "held-out 20 (spent: chose g21a's point, trained on since g22)"),
-    (HELDOUT21, "heldout21", "held-out 21 (spent: chose g21a's point, trained on since g22)"),
-    (HELDOUT22, "heldout22", "held-out 22 (spent: scored once on g21a, trained on since g22)"),
-    (HELDOUT23, "heldout23", "held-out 23 (spent: scored once on g21a, trained on since g22)"),
-    (HELDOUT24, "heldout24", "held-out 24 (spent: scored once on g21c, chose g22's point)"),
-    (HELDOUT25, "heldout25", "held-out 25 (spent: scored once on g21c, chose g22's point)"),
-    (HELDOUT26, "heldout26", "held-out 26 (spent: scored once on g21c, chose g22's point)"),
-    (HELDOUT27, "heldout27", "held-out 27 (spent: scored once, on g21c and g22)"),
-    (HELDOUT28, "heldout28", "held-out 28 (spent: scored once, on g21c and g22)"),
-    (HELDOUT29, "heldout29", "held-out 29 (spent: scored once, on g21c and g22)"),
-    (HELDOUT30, "heldout30", "held-out 30 (spent: chose g23's point)"),
-    (HELDOUT31, "heldout31", "held-out 31 (spent: chose g23's point)"),
-    (HELDOUT32, "heldout32", "held-out 32 (spent: chose g23's point)"),
-    (HELDOUT33, "heldout33", "held-out 33 (written apart: scored once, on g22, g23 and g23r1)"),
-    (HELDOUT34, "heldout34", "held-out 34 (written apart: scored once, on g22, g23 and g23r1)"),
-    (HELDOUT35, "heldout35", "held-out 35 (written apart: scored once, on g22, g23 and g23r1)"),
+
+
+def _held_out(number: int, status: str) -> tuple[str, str, str]:
+    """A held-out set's file, key suffix and headline label, from its number and status."""
+    return (
+        f"guardrails_injection_heldout{number}.jsonl",
+        f"heldout{number}",
+        f"held-out {number} ({status})",
+    )
+
+
+# The held-out sets, oldest first, each with its file, key suffix and headline label (its
+# status: how it was spent, what it trained or chose): the newest one that is there is the
+# headline.
+HELD_OUT_SETS = tuple(
+    _held_out(number, status)
+    for number, status in (
+        (4, "spent, trained on"),
+        (5, "spent: scored once on g6, trained on since g7"),
+        (6, "spent: scored once on g7, trained on since g8"),
+        (7, "spent: scored once on g8, trained on since g9"),
+        (8, "spent: scored once on g9, trained on since g10"),
+        (9, "spent: scored once on g10, trained on since g11"),
+        (10, "spent: scored once on g11, trained on since g12"),
+        (11, "spent: scored once on g12, chose g12b's threshold"),
+        (12, "spent: scored once on g12 and g12b"),
+        (13, "spent: scored once on g12b and g13b"),
+        (14, "spent: scored once on g13b and g14b"),
+        (15, "spent: scored once on g14b and g16, trained on since g21"),
+        (16, "spent: scored once on g14b and g18, trained on since g21"),
+        (17, "spent: scored once on g18 and g19, trained on since g21"),
+        (18, "spent: scored once on g18 and g20b, trained on since g21"),
+        (19, "spent: scored once on g18 and g20c, trained on since g21"),
+        (20, "spent: chose g21a's point, trained on since g22"),
+        (21, "spent: chose g21a's point, trained on since g22"),
+        (22, "spent: scored once on g21a, trained on since g22"),
+        (23, "spent: scored once on g21a, trained on since g22"),
+        (24, "spent: scored once on g21c, chose g22's point"),
+        (25, "spent: scored once on g21c, chose g22's point"),
+        (26, "spent: scored once on g21c, chose g22's point"),
+        (27, "spent: scored once, on g21c and g22"),
+        (28, "spent: scored once, on g21c and g22"),
+        (29, "spent: scored once, on g21c and g22"),
+        (30, "spent: chose g23's point"),
+        (31, "spent: chose g23's point"),
+        (32, "spent: chose g23's point"),
+        (33, "written apart: scored once, on g22, g23 and g23r1"),
+        (34, "written apart: scored once, on g22, g23 and g23r1"),
+        (35, "written apart: scored once, on g22, g23 and g23r1"),
+    )
 )
+HELDOUT4 = HELD_OUT_SETS[0][0]  # the oldest set's file
+
 # The sets written apart from the detector, side by side by three writers: pooled, they
 # are the headline (a false-positive rate read on 915 ordinary texts, not 305), and
 # their texts are timed as a new writer's.
 WRITTEN_APART = ("heldout33", "heldout34", "heldout35")
-POOLED = "heldout33_35"
-POOLED_NAME = "held-out 33 to 35"
+_FIRST, _LAST = (s.removeprefix("heldout") for s in (WRITTEN_APART[0], WRITTEN_APART[-1]))
+POOLED = f"heldout{_FIRST}_{_LAST}"
+POOLED_NAME = f"held-out {_FIRST} to {_LAST}"
 POOLED_LABEL = f"{POOLED_NAME} pooled (written apart: scored once, on g22, g23 and g23r1)"
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
