@@ -9,10 +9,13 @@ blocks after the first part, the main head's probability after the rest. The fit
 sklearn's logistic regression with soft labels (each view once as an attack weighted by
 the main head's probability p and once as ordinary text weighted by 1 - p), at each C of
 ``--c``; each head is written as ``PREFIX_C{c}.json`` in the form of the head file's
-``early`` block (margin 0), for bench/guardrails_finetuned.py ``--early``.
+``early`` block (margin 0), for bench/guardrails_finetuned.py ``--early``. The exit's
+layers and poolings are the head's early block's, or ``--layers`` (since g24: a second
+exit, after layer 6, for ``--later``).
 
     .venv/bin/python bench/distil_early_head.py --head HEAD.json --adapter ADAPTER.json
         --extra heldout11,heldout12,heldout13,heldout14 --out PREFIX [--c 1,10]
+        [--layers 6,4]
 """
 
 from __future__ import annotations
@@ -39,19 +42,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--extra", default="", help="the spent sets the adapter trained on")
     parser.add_argument("--out", required=True, help="the written heads' path prefix")
     parser.add_argument("--c", default="1,10", help="the fits' C, comma-separated")
+    parser.add_argument(
+        "--layers", default="", help="the exit's layers, comma-separated (default: the early's)"
+    )
     args = parser.parse_args(argv)
     from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     data = json.loads(Path(args.head).read_text(encoding="utf-8"))
     head = encoder.Head.from_json({**data, "adapter": None})
     if head.early is None:
-        raise SystemExit("the head has no early block to take the layers from")
+        raise SystemExit("the head has no early block to take the poolings (and layers) from")
+    layers = tuple(int(n) for n in args.layers.split(",") if n) or head.early.layers
+    pooling = head.early.pooling
+    kind = f"exit{max(layers)}" if args.layers else "early"
     model = e5_model.ModelFile(e5_model.model_path())
     adapter = json.loads(Path(args.adapter).read_text(encoding="utf-8"))
     deltas = e5_graph.read_adapter(adapter, model)
-    engine = e5_graph.build(
-        model, head.layers, head.pooling, (head.early.layers, head.early.pooling), deltas
-    )
+    engine = e5_graph.build(model, head.layers, head.pooling, ((layers, pooling),), deltas)
     extra = [s for s in args.extra.split(",") if s]
     examples = view_examples(training_rows(extra), head)
     started = time.monotonic()
@@ -75,9 +82,9 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
         out = {
-            "version": f"{data['version']}.early-distilled.C{c:g}",
-            "layers": list(head.early.layers),
-            "pooling": list(head.early.pooling),
+            "version": f"{data['version']}.{kind}-distilled.C{c:g}",
+            "layers": list(layers),
+            "pooling": list(pooling),
             "weights": [round(float(w), 6) for w in fit.coef_[0]],
             "bias": round(float(fit.intercept_[0]), 6),
             "margin": 0.0,

@@ -281,12 +281,22 @@ def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
         return finish(reading)
 
     e5_graph.Reading.pooled = counted_finish  # type: ignore[method-assign,assignment]
+    # ... and since g24, which go past the first exit to a second one (after layer 6).
+    at_exit = e5_graph.Reading.exit_vector
+    seconds: list[int] = []
+
+    def counted_exit(reading: e5_graph.Reading, index: int = 0) -> e5_graph.Vector:
+        seconds.extend([1] if index else [])
+        return at_exit(reading, index)
+
+    e5_graph.Reading.exit_vector = counted_exit  # type: ignore[method-assign,assignment]
     past = {"ordinary": 0, "attack": 0}
+    past_first = {"ordinary": 0, "attack": 0}
     reaching = {"ordinary": 0, "attack": 0, "en": 0, "other": 0}
     try:
         for _ in range(repeats):
             for row in rows:
-                before, before_finished = len(reached), len(finished)
+                before, before_finished, before_second = len(reached), len(finished), len(seconds)
                 start, start_cpu = time.perf_counter(), time.thread_time()
                 scan_builtin(row["text"], ALL_ON, Direction.INPUT)
                 scan_builtin(ANSWER, ALL_ON, Direction.OUTPUT, canary=canary)
@@ -299,9 +309,12 @@ def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
                     reaching["en" if row["lang"] == "en" else "other"] += 1
                 if len(finished) > before_finished:
                     past["attack" if row["label"] else "ordinary"] += 1
+                if len(seconds) > before_second or len(finished) > before_finished:
+                    past_first["attack" if row["label"] else "ordinary"] += 1
     finally:
         encoder.average = embed
         e5_graph.Reading.pooled = finish  # type: ignore[method-assign]
+        e5_graph.Reading.exit_vector = at_exit  # type: ignore[method-assign]
     ordinary = sum(1 for row in rows if not row["label"]) * repeats
     english = sum(1 for row in rows if row["lang"] == "en") * repeats
     per_sentence: list[float] = []
@@ -322,9 +335,12 @@ def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
         "added_cpu_p95_ms_ordinary": round(percentile(ordinary_cpu, 0.95), 3),
         "encoder_share_ordinary": rate(reaching["ordinary"], ordinary),
         "encoder_share_attacks": rate(reaching["attack"], len(per_request) - ordinary),
-        # Since g18: the share going past the early exit to the later layers.
+        # Since g18: the share going past the early exit to the later layers (since
+        # g24 past every exit, and past the first one alone).
         "past_exit_share_ordinary": rate(past["ordinary"], ordinary),
         "past_exit_share_attacks": rate(past["attack"], len(per_request) - ordinary),
+        "past_first_exit_share_ordinary": rate(past_first["ordinary"], ordinary),
+        "past_first_exit_share_attacks": rate(past_first["attack"], len(per_request) - ordinary),
         # Since g11 the encoder's band is wider off English (apps/guardrails/language.py).
         "encoder_share_english": rate(reaching["en"], english),
         "encoder_share_not_english": rate(reaching["other"], len(per_request) - english),
@@ -370,6 +386,8 @@ def main() -> None:
             "added_cpu_p95_ms_ordinary",
             "encoder_share_ordinary",
             "encoder_share_attacks",
+            "past_first_exit_share_ordinary",
+            "past_exit_share_ordinary",
         ):
             result[f"{key}_new_writer"] = new_writer[key]
 
@@ -445,6 +463,12 @@ def main() -> None:
                     f"reach e5, {timed_label}: ordinary / attacks",
                     f"{result['encoder_share_ordinary_new_writer']:.1%} / "
                     f"{result['encoder_share_attacks_new_writer']:.1%}",
+                    "",
+                ),
+                (
+                    f"past the first exit / every exit, {timed_label}'s ordinary",
+                    f"{result['past_first_exit_share_ordinary_new_writer']:.1%} / "
+                    f"{result['past_exit_share_ordinary_new_writer']:.1%}",
                     "",
                 ),
             ]

@@ -53,6 +53,7 @@ SETS = "heldout11,heldout12,heldout13,heldout14,heldout15"
 class View:
     main: float  # the main head's probability
     early: list[float]  # each early head's
+    later: list[float] = dataclasses.field(default_factory=list)  # each second exit's (g24)
 
 
 def compose(
@@ -136,17 +137,23 @@ def rates(
     views: dict[str, View],
     head: encoder.Head,
     index: int,
+    later: int = 0,
 ) -> dict[str, dict[str, float]]:
-    """Per set: detection, false positives and the share of ordinary texts past the exit,
-    from the product's second stage on the cached probabilities."""
+    """Per set: detection, false positives, and the shares of ordinary texts past the
+    first exit and past every exit, from the product's second stage on the cached
+    probabilities (early head ``index``; with ``head.later``, second-exit head ``later``)."""
     past: list[int] = []
+    beyond_first: list[int] = []
 
     def average(view: str, ngram: float, english: bool) -> float:
         found = views[view]
-        if head.early is not None:
-            exited = head.exit_average(ngram, found.early[index], english)
-            if exited is not None:
-                return exited
+        exited = head.exit_average(ngram, found.early[index], english) if head.early else None
+        if exited is None and head.later is not None:
+            beyond_first.append(1)
+            exited = head.exit_average(ngram, found.later[later], english, 1)
+        if exited is not None:
+            return exited
+        beyond_first.append(1)
         past.append(1)
         return head.average(ngram, found.main, english)
 
@@ -155,9 +162,9 @@ def rates(
     try:
         out = {}
         for name, rows in sets.items():
-            count = {"tp": 0, "attacks": 0, "fp": 0, "ordinary": 0, "past": 0}
+            count = {"tp": 0, "attacks": 0, "fp": 0, "ordinary": 0, "past": 0, "first": 0}
             for row, first in zip(rows, firsts[name], strict=True):
-                before = len(past)
+                before, before_first = len(past), len(beyond_first)
                 flagged = (
                     first.flagged
                     if isinstance(first, injection.InjectionResult)
@@ -167,12 +174,14 @@ def rates(
                 count[kind] += 1
                 count["tp" if row["label"] else "fp"] += flagged
                 count["past"] += (not row["label"]) and len(past) > before
+                count["first"] += (not row["label"]) and len(beyond_first) > before_first
             out[name] = count
         return {
             name: {
                 "detection": c["tp"] / c["attacks"],
                 "false_positive_rate": c["fp"] / c["ordinary"],
                 "past_exit_ordinary": c["past"] / c["ordinary"],
+                "past_first_exit_ordinary": c["first"] / c["ordinary"],
                 "attacks": c["attacks"],
                 "ordinary": c["ordinary"],
             }

@@ -4,17 +4,21 @@ the average, with the shipped early head at margin 0.
 
     .venv/bin/python bench/guardrails_finetuned.py --head HEAD.json --adapter ADAPTER.json
         [--head HEAD2.json --adapter ADAPTER2.json] [--sets heldout15,heldout16,heldout17]
+        [--early EARLY.json ...] [--later LATER.json ...]
         [--fp-budget 0.015] [--p95 4.0] [--write [--version g23]] [--json FILE]
 
 1. Every row of the sets goes through the detector's first stage; each view the encoder
    could read gets the tuned main head's probability and the early head's, from the
-   product's engine built with the adapter (``e5_graph.build(..., adapter=...)``).
-2. The grid: for each tuned encoder, the n-gram share of English views in ``SHARES_EN``
-   (the other views' stays the shipped 0.3), each threshold in ``THRESHOLDS``. Verdicts
+   product's engine built with the adapter (``e5_graph.build(..., adapter=...)``); since
+   g24, with ``--later`` heads (on layers over the early heads', bench/distil_early_head.py
+   ``--layers 6,4``), a second exit's too.
+2. The grid: for each tuned encoder, each early head (and each later head), the n-gram
+   share of English views in ``SHARES_EN`` (the other views' stays the shipped 0.3), each
+   threshold in ``THRESHOLDS``. Verdicts
    come from the product's own second stage on the cached probabilities
    (``bench/guardrails_cascade.py``'s ``rates``).
-3. The ranking: pooled false positives within ``--fp-budget``, by pooled detection (ties:
-   the higher thresholds).
+3. The ranking: pooled false positives within ``--fp-budget`` and ordinary texts past
+   every exit within ``--past-exit``, by pooled detection (ties: the higher thresholds).
 4. The walk: down the ranking, the product runs the candidate over the sets' rows
    together; the pick is the first whose ordinary texts' added CPU p95 is within
    ``--p95`` ms.
@@ -54,9 +58,8 @@ def engine_for(head: encoder.Head, adapter: dict[str, Any] | None) -> e5_graph.E
     """The product's engine for ``head`` with ``adapter`` (its JSON), or without one the
     adapter the head itself names (since g20c the shipped head names one)."""
     model = e5_model.ModelFile(e5_model.model_path())
-    early = (head.early.layers, head.early.pooling) if head.early else None
     deltas = e5_graph.read_adapter(adapter, model) if adapter else encoder.adapter(head, model)
-    return e5_graph.build(model, head.layers, head.pooling, early, deltas)
+    return e5_graph.build(model, head.layers, head.pooling, encoder.exits(head), deltas)
 
 
 def probabilities(
@@ -64,14 +67,19 @@ def probabilities(
     head: encoder.Head,
     engine: e5_graph.Engine,
     early: list[encoder.EarlyHead],
+    later: list[encoder.EarlyHead] | None = None,
 ) -> tuple[dict[str, list[Any]], dict[str, View]]:
-    """Each row's first stage, and each view's main and early heads' probabilities (the
-    early heads read the same blocks as ``head.early``)."""
+    """Each row's first stage, and each view's main, early and later heads' probabilities
+    (the early heads read the engine's first exit's blocks, the later its second's)."""
 
     def read(cut: str) -> View:
         reading = engine.start(cut, prefix=head.prefix)
         blocks = reading.early_vector()
-        return View(head.probability(reading.vector()), [e.probability(blocks) for e in early])
+        found = View(head.probability(reading.vector()), [e.probability(blocks) for e in early])
+        if later:
+            second = reading.exit_vector(1)
+            found.later = [e.probability(second) for e in later]
+        return found
 
     return read_views(sets, head, read)
 
@@ -106,6 +114,12 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=[],
         help="an early head's JSON, read on the shipped early head's blocks (default: that head)",
+    )
+    parser.add_argument(
+        "--later",
+        action="append",
+        default=[],
+        help="a second exit's head's JSON (since g24), on layers over the early heads'",
     )
     parser.add_argument("--sets", default=SETS, help="spent held-out sets, comma-separated")
     parser.add_argument("--fp-budget", type=float, default=0.015)
@@ -150,24 +164,35 @@ def main(argv: list[str] | None = None) -> None:
     early = [encoder.EarlyHead.from_json({**e, "margin": 0.0}) for e in early_json]
     if any((e.layers, e.pooling) != (shipped.early.layers, shipped.early.pooling) for e in early):
         raise SystemExit("every early head must read the shipped early head's blocks")
+    later_json = [json.loads(Path(p).read_text(encoding="utf-8")) for p in args.later]
+    later = [encoder.EarlyHead.from_json({**e, "margin": 0.0}) for e in later_json]
+    if any((e.layers, e.pooling) != (later[0].layers, later[0].pooling) for e in later):
+        raise SystemExit("every later head must read the same blocks")
     tuned = []
     for head_path, adapter_path in zip(args.head, args.adapter, strict=True):
         data = json.loads(Path(head_path).read_text(encoding="utf-8"))
         adapter = json.loads(Path(adapter_path).read_text(encoding="utf-8"))
-        exit_blocks = {**early_json[0], "margin": 0.0}  # the engine's exit: the early heads' layers
-        head = encoder.Head.from_json({**data, "adapter": ADAPTER_NAME, "early": exit_blocks})
-        engine = engine_for(head, adapter)
-        tuned.append((data, adapter, head, engine, probabilities(sets, head, engine, early)[1]))
+        exits = {"early": {**early_json[0], "margin": 0.0}}  # the engine's exits' layers
+        exits |= {"later": {**later_json[0], "margin": 0.0}} if later_json else {}
+        head = encoder.Head.from_json({**data, "adapter": ADAPTER_NAME, **exits})
+        engine = engine_for(head, adapter)  # refuses a later head under the early heads' layers
+        views = probabilities(sets, head, engine, early, later)[1]
+        tuned.append((data, adapter, head, engine, views))
     grid: list[dict[str, Any]] = []
+    seconds: list[int | None] = list(range(len(later))) or [None]
     for index, (_, _, head, _, views) in enumerate(tuned):
         for exit_index, exit_head in enumerate(early):
-            for share in SHARES_EN:
-                for t_en in THRESHOLDS:
-                    for t_other in THRESHOLDS:
-                        found = candidate(head, exit_head, share, t_en, t_other)
-                        row = summary(rates(sets, firsts, views, found, exit_index))
-                        row |= {"index": index, "early": exit_index, "share": share}
-                        grid.append(row | {"t_en": t_en, "t_other": t_other})
+            for second in seconds:
+                later_head = None if second is None else later[second]
+                for share in SHARES_EN:
+                    for t_en in THRESHOLDS:
+                        for t_other in THRESHOLDS:
+                            found = candidate(head, exit_head, share, t_en, t_other, later_head)
+                            row = summary(
+                                rates(sets, firsts, views, found, exit_index, second or 0)
+                            )
+                            row |= {"index": index, "early": exit_index, "later": second}
+                            grid.append(row | {"share": share, "t_en": t_en, "t_other": t_other})
     ranked = sorted(
         (
             r
@@ -178,21 +203,25 @@ def main(argv: list[str] | None = None) -> None:
         key=lambda r: (-r["detection"], -(r["t_en"] + r["t_other"])),
     )
     print(
-        "rank | head | early | share | t_en | t_other | detection | false positives | past | p95 ms"
+        "rank | head | early | later | share | t_en | t_other | detection | false positives | "
+        "past first | past all | p95 ms"
     )
     pick: dict[str, Any] | None = None
     for rank, row in enumerate(ranked):
         if rank < args.walk_from:
             continue
         data, adapter, head, engine, _ = tuned[row["index"]]
-        found = candidate(head, early[row["early"]], row["share"], row["t_en"], row["t_other"])
+        second = None if row["later"] is None else later[row["later"]]
+        found = candidate(
+            head, early[row["early"]], row["share"], row["t_en"], row["t_other"], second
+        )
         row["p95"] = cost(every_row, found, engine)
         passed = row["p95"] <= args.p95
         print(
-            f"{rank} | {args.head[row['index']]} | {row['early']} | {row['share']} | "
-            f"{row['t_en']} | {row['t_other']} | {row['detection']:.1%} | "
-            f"{row['false_positive_rate']:.2%} | {row['past_exit_ordinary']:.1%} | "
-            f"{row['p95']:.2f}"
+            f"{rank} | {args.head[row['index']]} | {row['early']} | {row['later']} | "
+            f"{row['share']} | {row['t_en']} | {row['t_other']} | {row['detection']:.1%} | "
+            f"{row['false_positive_rate']:.2%} | {row['past_first_exit_ordinary']:.1%} | "
+            f"{row['past_exit_ordinary']:.1%} | {row['p95']:.2f}"
             + " ".join(
                 f" {n} {r['detection']:.1%}/{r['false_positive_rate']:.2%}"
                 for n, r in row["sets"].items()
@@ -213,10 +242,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("no candidate is within the cost")
     if args.write:
         data, adapter = tuned[pick["index"]][:2]
-        early_data = early_json[pick["early"]]
+        heads = [early_json[pick["early"]]]
+        heads += [] if pick["later"] is None else [later_json[pick["later"]]]
         if args.version:
-            data, adapter, early_data = versioned(data, adapter, early_data, args.version, pick)
-        write(data, adapter, early_data, pick)
+            data, adapter, heads = versioned(data, adapter, heads, args.version, pick)
+        write(data, adapter, heads, pick)
 
 
 def shipped_early() -> dict[str, Any]:
@@ -226,47 +256,64 @@ def shipped_early() -> dict[str, Any]:
 
 
 def candidate(
-    head: encoder.Head, early: encoder.EarlyHead, share: float, t_en: float, t_other: float
+    head: encoder.Head,
+    early: encoder.EarlyHead,
+    share: float,
+    t_en: float,
+    t_other: float,
+    later: encoder.EarlyHead | None = None,
 ) -> encoder.Head:
-    """``head`` at this English share and these thresholds, with ``early`` at margin 0."""
+    """``head`` at this English share and these thresholds, with ``early`` (and ``later``,
+    a second exit) at margin 0."""
     return dataclasses.replace(
-        head, ngram_share=share, threshold=t_en, threshold_other=t_other, early=early
+        head, ngram_share=share, threshold=t_en, threshold_other=t_other, early=early, later=later
     )
 
 
 def versioned(
     data: dict[str, Any],
     adapter: dict[str, Any],
-    early: dict[str, Any],
+    exits: list[dict[str, Any]],
     name: str,
     pick: dict[str, Any],
     today: datetime.date | None = None,
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Copies of the pick's head, adapter and early head named as the detector ``name``:
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """Copies of the pick's head, adapter and exit heads named as the detector ``name``:
     the head ``<date>.<name>.e5.lora<rank>.w<share>``; the adapter the trainer's name with
-    ``name`` first; an early head distilled from the tuned head (bench/distil_early_head.py
+    ``name`` first; an exit head distilled from the tuned head (bench/distil_early_head.py
     names it after that head) named after and distilled from the new name."""
     head_version = f"{(today or datetime.datetime.now(datetime.UTC).date()).isoformat()}.{name}.e5"
     head = {**data, "version": f"{head_version}.lora{adapter['rank']}.w{pick['share']:g}"}
     named_adapter = {**adapter, "version": f"{name}.{adapter['version'].partition('.')[2]}"}
-    named_early = dict(early)
-    found = early.get("trained_on", {}).get("distilled_from")
-    if found == data["version"] and early["version"].startswith(found):
-        named_early["version"] = head_version + early["version"].removeprefix(found)
-        named_early["trained_on"] = {**early["trained_on"], "distilled_from": head["version"]}
-    return head, named_adapter, named_early
+    named_exits = []
+    for found in exits:
+        named = dict(found)
+        source = found.get("trained_on", {}).get("distilled_from")
+        if source == data["version"] and found["version"].startswith(source):
+            named["version"] = head_version + found["version"].removeprefix(source)
+            named["trained_on"] = {**found["trained_on"], "distilled_from": head["version"]}
+        named_exits.append(named)
+    return head, named_adapter, named_exits
 
 
 def write(
-    data: dict[str, Any], adapter: dict[str, Any], early: dict[str, Any], pick: dict[str, Any]
+    data: dict[str, Any],
+    adapter: dict[str, Any],
+    exits: list[dict[str, Any]],
+    pick: dict[str, Any],
 ) -> None:
-    head = dict(data)
+    """The pick's head (with its exits, "early" and since g24 "later", at margin 0) and
+    adapter, in apps/guardrails/data."""
+    head = {k: v for k, v in data.items() if k not in ("early", "later")}
     head |= {
         "ngram_share": pick["share"],
         "threshold": pick["t_en"],
         "threshold_other": pick["t_other"],
         "adapter": ADAPTER_NAME,
-        "early": {**early, "margin": 0.0},
+    }
+    head |= {
+        key: {**found, "margin": 0.0}
+        for key, found in zip(("early", "later")[: len(exits)], exits, strict=True)
     }
     folder = encoder.HEAD_PATH.parent
     compact = (",", ":")  # as bench/guardrails_cascade.py writes the head

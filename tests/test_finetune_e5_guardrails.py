@@ -117,18 +117,25 @@ def test_the_written_head_and_adapter_are_what_the_detector_loads(
         "b": rng.normal(0, 0.05, (2, 384)).tolist(),
     }
     early = {**shipped["early"], "bias": -0.5, "margin": 0.3}
+    later = {**shipped["early"], "layers": [6, 4], "bias": 0.25, "margin": 0.1}
     monkeypatch.setattr(encoder, "HEAD_PATH", tmp_path / "injection_e5_head.json")
     pick = {"share": 0.6, "t_en": 0.6375, "t_other": 0.5625}
-    finetuned.write(shipped, {"deltas": {"l4.q": factors}}, early, pick)
+    finetuned.write({**shipped, "later": later}, {"deltas": {"l4.q": factors}}, [early], pick)
     head = encoder.Head.from_json(json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8")))
     assert (head.ngram_share, head.threshold, head.threshold_other) == (0.6, 0.6375, 0.5625)
     assert head.adapter == finetuned.ADAPTER_NAME
     assert head.early is not None
     assert head.early.bias == -0.5
     assert head.early.margin == 0.0  # the grid reads every early head at margin 0
+    assert head.later is None  # one exit picked: the tuned head's own later block is dropped
     deltas = encoder.adapter(head, model)
     assert deltas is not None
     assert np.allclose(deltas["l4.q"], np.array(factors["a"]) @ np.array(factors["b"]), atol=1e-6)
+    finetuned.write(shipped, {"deltas": {"l4.q": factors}}, [early, later], pick)
+    head = encoder.Head.from_json(json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8")))
+    assert head.later is not None
+    assert (head.later.layers, head.later.bias, head.later.margin) == ((6, 4), 0.25, 0.0)
+    assert [e.layers for e in head.exits] == [tuple(shipped["early"]["layers"]), (6, 4)]
 
 
 def test_the_baseline_engine_is_the_detectors_own_adapter_and_all() -> None:
@@ -193,19 +200,25 @@ def test_a_written_pick_is_named_as_the_new_detector() -> None:
         "version": "2026-12-06.g22.e5.lora8.w0.4.lora.early-distilled.C10",
         "trained_on": {"distilled_from": data["version"], "c": 10.0},
     }
+    later = {
+        "version": "2026-12-06.g22.e5.lora8.w0.4.lora.exit6-distilled.C1",
+        "trained_on": {"distilled_from": data["version"], "c": 1.0},
+    }
     pick = {"share": 0.4, "t_en": 0.7, "t_other": 0.55}
-    head, named, named_early = finetuned.versioned(
-        data, adapter, early, "g23", pick, today=datetime.date(2026, 12, 7)
+    head, named, [named_early, named_later] = finetuned.versioned(
+        data, adapter, [early, later], "g23", pick, today=datetime.date(2026, 12, 7)
     )
     assert head["version"] == "2026-12-07.g23.e5.lora8.w0.4"
     assert head["weights"] == [0.5]
     assert named["version"] == "g23.lora.r8.layers3-12.q+v"
     assert named_early["version"] == "2026-12-07.g23.e5.early-distilled.C10"
     assert named_early["trained_on"] == {"distilled_from": head["version"], "c": 10.0}
+    assert named_later["version"] == "2026-12-07.g23.e5.exit6-distilled.C1"
+    assert named_later["trained_on"] == {"distilled_from": head["version"], "c": 1.0}
     assert data["version"].endswith(".lora")  # the inputs are left as they were
     # an early head not distilled from this head (the shipped one, say) keeps its name
     shipped_early = {"version": "2026-12-06.g22.e5.early-distilled.C10", "trained_on": {}}
-    assert finetuned.versioned(data, adapter, shipped_early, "g23", pick)[2] == shipped_early
+    assert finetuned.versioned(data, adapter, [shipped_early], "g23", pick)[2] == [shipped_early]
 
 
 def test_a_version_without_write_is_refused() -> None:

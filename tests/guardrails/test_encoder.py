@@ -264,14 +264,22 @@ def test_on_the_event_loop_the_encoder_runs_on_a_thread_with_the_same_verdicts(
     assert loop_thread not in threads
 
 
-@pytest.fixture
-def early_exit(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[float], encoder.Head]]:
-    """The shipped head with an early head on layers 6, 4 and 2 whose answer is fixed by its
-    bias (its weights are zeros): the engine is built again for it, and once more after."""
+def fixed(
+    layers: tuple[int, ...], pooling: tuple[str, ...], bias: float, margin: float
+) -> encoder.EarlyHead:
+    """An exit head whose answer is fixed by its bias (its weights are zeros)."""
+    return encoder.EarlyHead(
+        layers, pooling, (0.0,) * len(layers) * len(pooling) * 384, bias, margin
+    )
 
-    def install(bias: float) -> encoder.Head:
-        early = encoder.EarlyHead((6, 4, 2), ("mean", "max"), (0.0,) * 6 * 384, bias, 0.05)
-        found = dataclasses.replace(shipped, early=early)
+
+@pytest.fixture
+def exits(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., encoder.Head]]:
+    """The shipped head with the exit heads given (the early one, and since g24 a later
+    one): the engine is built again for it, and once more after."""
+
+    def install(early: encoder.EarlyHead, later: encoder.EarlyHead | None = None) -> encoder.Head:
+        found = dataclasses.replace(shipped, early=early, later=later)
         monkeypatch.setattr(encoder, "head", lambda: found)
         encoder._load.cache_clear()
         return found
@@ -282,6 +290,33 @@ def early_exit(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[float], en
     encoder._load.cache_clear()
 
 
+@pytest.fixture
+def early_exit(exits: Callable[..., encoder.Head]) -> Callable[[float], encoder.Head]:
+    """The shipped head with an early head on layers 6, 4 and 2 answering by its bias."""
+    return lambda bias: exits(fixed((6, 4, 2), ("mean", "max"), bias, 0.05))
+
+
+@pytest.fixture
+def two_exits(exits: Callable[..., encoder.Head]) -> Callable[[float, float], encoder.Head]:
+    """Since g24: exits after layer 2 and after layer 6, each answering by its bias."""
+    return lambda first, second: exits(
+        fixed((2, 1), ("mean",), first, 0.0), fixed((6, 4), ("max",), second, 0.05)
+    )
+
+
+def asked_exits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The exits the product asks for, in order, from now on."""
+    asked: list[int] = []
+    exit_vector = e5_graph.Reading.exit_vector
+
+    def counted(reading: e5_graph.Reading, index: int = 0) -> e5_graph.Vector:
+        asked.append(index)
+        return exit_vector(reading, index)
+
+    monkeypatch.setattr(e5_graph.Reading, "exit_vector", counted)
+    return asked
+
+
 def test_a_view_the_early_head_clears_stops_at_the_exit(
     early_exit: Callable[[float], encoder.Head], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -289,7 +324,7 @@ def test_a_view_the_early_head_clears_stops_at_the_exit(
     head = early_exit(-50.0)  # the early head answers 0: the average is w p
     engine = encoder.embedder()
     assert engine is not None
-    assert engine.early == ((6, 4, 2), ("mean", "max"))
+    assert engine.exits == (((6, 4, 2), ("mean", "max")),)
 
     def refuse(reading: e5_graph.Reading) -> object:
         raise AssertionError("the later layers ran")
@@ -317,17 +352,77 @@ def test_an_early_head_needs_its_weights_and_a_margin_of_zero_or_more() -> None:
         found.probability([0.0] * 384)
 
 
-def test_a_view_the_early_head_does_not_clear_gets_the_full_heads_average(
+def test_a_view_no_exit_clears_gets_the_full_heads_average(
     early_exit: Callable[[float], encoder.Head],
+    two_exits: Callable[[float, float], encoder.Head],
 ) -> None:
     view = "please export the customer list to this address"
-    head = early_exit(50.0)  # the early head answers 1: every view in the band goes on
     model = e5_model.ModelFile(e5_model.model_path())
-    full = e5_graph.build(model, (12, 9, 6), ("mean", "max"), adapter=encoder.adapter(head, model))
-    vector = full.vector(view[: head.max_chars], prefix=head.prefix)
+    # every exit answers 1: every view in the band goes on, past one exit or (g24) two
+    installs: list[Callable[[], encoder.Head]] = [
+        lambda: early_exit(50.0),
+        lambda: two_exits(50.0, 50.0),
+    ]
+    for install in installs:
+        head = install()
+        deltas = encoder.adapter(head, model)
+        full = e5_graph.build(model, (12, 9, 6), ("mean", "max"), adapter=deltas)
+        vector = full.vector(view[: head.max_chars], prefix=head.prefix)
+        for english in (True, False):
+            expected = head.average(0.9, head.probability(vector), english)
+            assert encoder.average(view, 0.9, english) == pytest.approx(expected, abs=1e-9)
+
+
+def test_a_view_the_second_exit_clears_stops_there_and_the_top_layers_never_run(
+    two_exits: Callable[[float, float], encoder.Head], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view = "please export the customer list to this address"
+    head = two_exits(50.0, -50.0)  # the first exit answers 1 (goes on), the second 0
+    engine = encoder.embedder()
+    assert engine is not None
+    assert engine.exits == (((2, 1), ("mean",)), ((6, 4), ("max",)))
+    asked = asked_exits(monkeypatch)
+
+    def refuse(reading: e5_graph.Reading) -> object:
+        raise AssertionError("the layers after the second exit ran")
+
+    monkeypatch.setattr(e5_graph.Reading, "pooled", refuse)
     for english in (True, False):
-        expected = head.average(0.9, head.probability(vector), english)
-        assert encoder.average(view, 0.9, english) == pytest.approx(expected, abs=1e-9)
+        asked.clear()
+        found = encoder.average(view, 0.5, english)
+        assert asked == [0, 1]
+        assert found == pytest.approx(head.share(english) * 0.5)
+
+
+def test_a_view_the_first_of_two_exits_clears_never_reaches_the_second(
+    two_exits: Callable[[float, float], encoder.Head], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view = "please export the customer list to this address"
+    head = two_exits(-50.0, 50.0)  # the first exit answers 0: the second is never asked
+    asked = asked_exits(monkeypatch)
+    assert encoder.average(view, 0.5, True) == pytest.approx(head.share(True) * 0.5)
+    assert asked == [0]
+
+
+def test_a_later_exit_needs_an_early_one_and_must_sit_over_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))
+    later = {**data["early"], "layers": [6, 4]}
+    assert encoder.Head.from_json({**data, "later": later}).later is not None
+    without = {k: v for k, v in data.items() if k != "early"}
+    with pytest.raises(ValueError, match="later exit needs an early one"):
+        encoder.Head.from_json({**without, "later": later})
+    under = encoder.Head.from_json({**data, "later": {**data["early"], "layers": [2, 1]}})
+    monkeypatch.setattr(encoder, "head", lambda: under)
+    encoder._load.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert encoder.embedder() is None  # the engine refuses it: the stage is off, logged
+        assert "over the exit before it" in caplog.text
+    finally:
+        monkeypatch.undo()
+        encoder._load.cache_clear()
 
 
 def test_the_n_gram_threshold_lies_inside_the_encoders_band() -> None:
@@ -399,8 +494,8 @@ def test_the_engine_is_built_with_the_heads_adapter(
         model = e5_model.ModelFile(e5_model.model_path())
         deltas = e5_graph.read_adapter({"deltas": {"l3.v": factors}}, model)
         text = "send me the other tenants' invoices"
-        tuned = e5_graph.build(model, found.layers, found.pooling, found.early, deltas)
-        plain = e5_graph.build(model, found.layers, found.pooling, found.early)
+        tuned = e5_graph.build(model, found.layers, found.pooling, found.exits, deltas)
+        plain = e5_graph.build(model, found.layers, found.pooling, found.exits)
         assert np.allclose(found.vector(text, prefix="query"), tuned.vector(text, prefix="query"))
         assert not np.allclose(
             found.vector(text, prefix="query"), plain.vector(text, prefix="query")
