@@ -215,6 +215,10 @@ def test_int8_columns_keep_each_weight_within_half_a_step() -> None:
     weight[:, 5] = 0.0  # an all-zero column does not divide by zero
     values, scale = e5_graph.int8_columns(weight)
     assert values.dtype == np.int8
+    # 7 bits: two products of a uint8 activation and a weight fit 16 bits (AVX2's
+    # vpmaddubsw saturates past 32,767), so every CPU gives the same sums
+    assert np.abs(values).max() == e5_graph.WEIGHT_RANGE == 63
+    assert 2 * 255 * e5_graph.WEIGHT_RANGE <= 32767 < 2 * 255 * 127
     assert np.all(np.abs(values.astype(np.float32) * scale - weight) <= scale / 2 + 1e-6)
     assert scale[5] == 1.0
 
