@@ -55,7 +55,7 @@ from apps.guardrails.injection import views  # noqa: E402
 from bench.train_guardrails import load, read_set  # noqa: E402
 
 ADAPTED = ("q", "v")  # the products adapted by default
-PRODUCTS = ("q", "k", "v", "ao", "fi", "fo")  # every product a layer has, as e5_graph names them
+PRODUCTS = e5_graph.PRODUCTS  # every product a layer has
 
 
 def training_rows(extra: list[str]) -> list[dict[str, Any]]:
@@ -98,10 +98,8 @@ class Tuned:
         self.layers: list[dict[str, Any]] = []
         gen = torch.Generator().manual_seed(0)
         for n in range(sizes.layers):
-            widths = {"q": self.d, "k": self.d, "v": self.d, "ao": self.d, "fi": self.d}
-            widths["fo"] = sizes.ffn
             layer: dict[str, Any] = {}
-            for name, width in widths.items():
+            for name, (width, _) in e5_graph.product_shapes(model).items():
                 layer[name] = torch.from_numpy(model.matrix(f"l{n}.{name}.w", width).T.copy())
                 layer[name + ".b"] = torch.from_numpy(model.floats(f"l{n}.{name}.b").copy())
             for norm in ("aln", "oln"):

@@ -28,7 +28,10 @@ The threshold sits 0.20 under the by-source one, so about two in five ordinary t
 the encoder, and nearly all of them stop after two layers (a millisecond or so): the
 step, the margin and the early head were chosen together on spent held-out sets with the
 cost of every set's ordinary texts held under 3.5 ms at p95 (bench/guardrails_cascade.py,
-docs/guardrails-model-card.md).
+docs/guardrails-model-card.md). A head may name a second exit (``later``: a head on layers
+over the early head's, 6 and 4), where a view the first exit did not let through is read
+again, and only the views neither exit lets through run the layers over it
+(``Head.exits``, ``average``).
 
 Since g20c the encoder itself is tuned: the head file names an adapter beside it
 (``injection_e5_adapter.json``, low-rank deltas on the query and value products of layers 3
