@@ -89,6 +89,7 @@ def summary(per_set: dict[str, dict[str, float]]) -> dict[str, Any]:
         "detection": pooled(per_set, "detection", "attacks"),
         "false_positive_rate": pooled(per_set, "false_positive_rate", "ordinary"),
         "past_exit_ordinary": pooled(per_set, "past_exit_ordinary", "ordinary"),
+        "past_first_exit_ordinary": pooled(per_set, "past_first_exit_ordinary", "ordinary"),
         "sets": per_set,
     }
 
