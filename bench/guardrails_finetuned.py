@@ -36,6 +36,7 @@ import argparse
 import dataclasses
 import datetime
 import functools
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -181,19 +182,16 @@ def main(argv: list[str] | None = None) -> None:
         tuned.append((data, adapter, head, engine, views))
     grid: list[dict[str, Any]] = []
     seconds: list[int | None] = list(range(len(later))) or [None]
-    for index, (_, _, head, _, views) in enumerate(tuned):
-        for exit_index, exit_head in enumerate(early):
-            for second in seconds:
-                later_head = None if second is None else later[second]
-                for share in SHARES_EN:
-                    for t_en in THRESHOLDS:
-                        for t_other in THRESHOLDS:
-                            found = candidate(head, exit_head, share, t_en, t_other, later_head)
-                            row = summary(
-                                rates(sets, firsts, views, found, exit_index, second or 0)
-                            )
-                            row |= {"index": index, "early": exit_index, "later": second}
-                            grid.append(row | {"share": share, "t_en": t_en, "t_other": t_other})
+    points = itertools.product(
+        range(len(tuned)), range(len(early)), seconds, SHARES_EN, THRESHOLDS, THRESHOLDS
+    )
+    for index, exit_index, second, share, t_en, t_other in points:
+        head, views = tuned[index][2], tuned[index][4]
+        later_head = None if second is None else later[second]
+        found = candidate(head, early[exit_index], share, t_en, t_other, later_head)
+        row = summary(rates(sets, firsts, views, found, exit_index, second or 0))
+        row |= {"index": index, "early": exit_index, "later": second}
+        grid.append(row | {"share": share, "t_en": t_en, "t_other": t_other})
     ranked = sorted(
         (
             r
