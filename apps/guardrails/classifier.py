@@ -15,9 +15,11 @@ on, how well it does and where it fails.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import math
+import operator
 import re
 import zlib
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ _WORD_RE = re.compile(r"\w+")
 MAX_FEATURE_CHARS = 4000
 INTENT_VALUE = 0.5
 CHAR_NGRAMS = (3, 4, 5)
+_crc32 = zlib.crc32
+_WORD, _BIGRAM, _CHARS = (_crc32(kind) for kind in (b"w:", b"b:", b"c:"))
 
 
 def features(
@@ -62,25 +66,34 @@ def features(
         normalized = normalized[:half] + " " + normalized[-half:]
     found = intents(normalized) if with_intents else []
     mask = (1 << bits) - 1
-    counts: dict[int, float] = {}
     tokens = _WORD_RE.findall(normalized)
-    grams = [f"w:{w}" for w in tokens] if words else []
-    grams += [f"b:{a} {b}" for a, b in itertools.pairwise(tokens)] if words else []
+    # Each gram's CRC-32 goes on from its kind's prefix ("w:", "b:", "c:"): the value the
+    # prefixed gram's string would give, without building that string for every gram.
+    hashes: list[int] = []
+    if words:
+        encoded = [token.encode() for token in tokens]
+        hashes += [_crc32(token, _WORD) for token in encoded]
+        hashes += [_crc32(b" ".join(pair), _BIGRAM) for pair in itertools.pairwise(encoded)]
     padded = f" {' '.join(tokens)} "
-    for n in chars:
-        grams += [f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1)]
-    for gram in grams:
-        index = zlib.crc32(gram.encode()) & mask
-        counts[index] = counts.get(index, 0.0) + 1.0
-    if sublinear:
-        counts = {k: 1.0 + math.log(v) for k, v in counts.items()}
-    norm = math.sqrt(sum(v * v for v in counts.values())) or 1.0
-    scaled = {k: v / norm for k, v in counts.items()}
+    if padded.isascii():  # one byte per letter: the bytes' slices are the grams
+        raw = padded.encode()
+        for n in chars:
+            hashes += [_crc32(raw[i : i + n], _CHARS) for i in range(len(raw) - n + 1)]
+    else:
+        for n in chars:
+            grams = [padded[i : i + n].encode() for i in range(len(padded) - n + 1)]
+            hashes += [_crc32(gram, _CHARS) for gram in grams]
+    # Counted in the order each bucket first occurs, as the weights are summed (a float
+    # sum's last bit depends on its order: the verdicts must not move with this code).
+    counts = collections.Counter([h & mask for h in hashes])
+    values = [1.0 + math.log(v) if sublinear else float(v) for v in counts.values()]
+    norm = math.sqrt(sum([v * v for v in values])) or 1.0
+    scaled = dict(zip(counts, [v / norm for v in values], strict=True))
     signs = [f"i:{name}" for name in found]
     signs += [f"i:{a}+{b}" for a, b in itertools.combinations(found, 2)]
     signs += [f"r:{name}" for name in hits or ()] if with_rules else []
     for sign in signs:
-        index = zlib.crc32(sign.encode()) & mask
+        index = _crc32(sign.encode()) & mask
         scaled[index] = scaled.get(index, 0.0) + intent_value
     return scaled
 
@@ -99,10 +112,9 @@ class Classifier:
     intent_value: float = INTENT_VALUE
     rules: bool = False
 
-    def probability(self, normalized: str, hits: list[str] | None = None) -> float:
-        """The probability that the normalised text is an attack; ``hits``: the names of
-        the rules that match it, when the caller has scanned it already."""
-        found = features(
+    def features(self, normalized: str, hits: list[str] | None = None) -> dict[int, float]:
+        """The normalised text's features as this model reads them."""
+        return features(
             normalized,
             self.bits,
             sublinear=self.sublinear,
@@ -113,7 +125,13 @@ class Classifier:
             with_rules=self.rules,
             hits=hits,
         )
-        z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in found.items())
+
+    def probability(self, normalized: str, hits: list[str] | None = None) -> float:
+        """The probability that the normalised text is an attack; ``hits``: the names of
+        the rules that match it, when the caller has scanned it already."""
+        found = self.features(normalized, hits)
+        weights = map(self.weights.get, found, itertools.repeat(0.0))
+        z = self.bias + sum(map(operator.mul, weights, found.values()))
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
     @classmethod
