@@ -1,22 +1,22 @@
 """Guardrails benchmark: detection, false positives, PII recall and the time added.
 
-    .venv/bin/python bench/guardrails.py [--quick] [--json FILE]
+    .venv/bin/python bench/guardrails.py [--quick] [--json FILE] [--early EARLY.json]
 
 No database, no provider: the checks are CPU-only and are timed as the gateway runs
 them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
-   (ordinary texts flagged), overall and per category and language, on held-out 33, 34
-   and 35 pooled (``WRITTEN_APART``: three sets written side by side by three writers,
-   apart from the detector; no rule or training run has seen them; scored once, on g22,
-   g23 and g23r1, so now spent), when all three files are there: their pooled figures
-   are then the headline keys ``injection_detection_rate`` / ``false_positive_rate`` (key
-   suffix ``heldout33_35``), each set's beside them. Without them, the headline is the
-   newest set that is there, marked spent; held-out 4 to 32 (spent since g5 to g23:
-   held-out 11 to 23 trained g22's adapter and heads, 24 to 26 chose its operating point,
-   27 to 29 scored it, 30 to 32 chose g23's) are reported beside it. A set written apart
-   for a later detector goes into the list only once that detector is finished, so no run
-   scores it by accident.
+   (ordinary texts flagged), overall and per category and language, on held-out 42 to 45
+   pooled (``WRITTEN_APART``: four sets written side by side by four writers, apart from
+   the detector; no rule or training run has seen them; scored once, on g22 and g22b, so
+   now spent), when all four files are there: their pooled figures are then the headline
+   keys ``injection_detection_rate`` / ``false_positive_rate`` (key suffix
+   ``heldout42_45``), each set's beside them. Without them, the headline is the newest
+   set that is there, marked spent; held-out 4 to 35 (spent since g5 to g22b: held-out 11
+   to 23 trained g22's adapter and heads, 24 to 26 chose its operating point, 27 to 29
+   scored it, 30 to 35 chose g23's, g24's and g22b's) are reported beside it. Held-out 36
+   to 41 are sealed for a later detector: a set written apart goes into the list only
+   once that detector is finished, so no run scores it by accident.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
@@ -28,7 +28,10 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
    ordinary texts alone, and the share of texts that reach the e5 stage; and per
    streamed sentence: a StreamGuard holding sentences, fed a 12-sentence answer in
    4-character chunks, divided by its sentences.
-Prints a table and writes JSON (default bench/results/guardrails.json).
+Prints a table and writes JSON (default bench/results/guardrails.json). With ``--early``
+the product runs with the shipped e5 head's exit read by another early head
+(bench/distil_early_head.py's output; since g22b), so a candidate exit is measured by the
+same code, rows and timings as the shipped one.
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -103,24 +108,28 @@ HELD_OUT_SETS = tuple(
         (27, "spent: scored once, on g21c and g22"),
         (28, "spent: scored once, on g21c and g22"),
         (29, "spent: scored once, on g21c and g22"),
-        (30, "spent: chose g23's point"),
-        (31, "spent: chose g23's point"),
-        (32, "spent: chose g23's point"),
-        (33, "written apart: scored once, on g22, g23 and g23r1"),
-        (34, "written apart: scored once, on g22, g23 and g23r1"),
-        (35, "written apart: scored once, on g22, g23 and g23r1"),
+        (30, "spent: chose g23's, g24's and g22b's points"),
+        (31, "spent: chose g23's, g24's and g22b's points"),
+        (32, "spent: chose g23's, g24's and g22b's points"),
+        (33, "spent: scored once on g22, g23 and g23r1, chose g24's and g22b's"),
+        (34, "spent: scored once on g22, g23 and g23r1, chose g24's and g22b's"),
+        (35, "spent: scored once on g22, g23 and g23r1, chose g24's and g22b's"),
+        (42, "written apart: scored once, on g22 and g22b"),
+        (43, "written apart: scored once, on g22 and g22b"),
+        (44, "written apart: scored once, on g22 and g22b"),
+        (45, "written apart: scored once, on g22 and g22b"),
     )
 )
 HELDOUT4 = HELD_OUT_SETS[0][0]  # the oldest set's file
 
-# The sets written apart from the detector, side by side by three writers: pooled, they
-# are the headline (a false-positive rate read on 915 ordinary texts, not 305), and
+# The sets written apart from the detector, side by side by four writers: pooled, they
+# are the headline (a false-positive rate read on 1,220 ordinary texts, not 305), and
 # their texts are timed as a new writer's.
-WRITTEN_APART = ("heldout33", "heldout34", "heldout35")
+WRITTEN_APART = ("heldout42", "heldout43", "heldout44", "heldout45")
 _FIRST, _LAST = (s.removeprefix("heldout") for s in (WRITTEN_APART[0], WRITTEN_APART[-1]))
 POOLED = f"heldout{_FIRST}_{_LAST}"
 POOLED_NAME = f"held-out {_FIRST} to {_LAST}"
-POOLED_LABEL = f"{POOLED_NAME} pooled (written apart: scored once, on g22, g23 and g23r1)"
+POOLED_LABEL = f"{POOLED_NAME} pooled (written apart: scored once, on g22 and g22b)"
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "
@@ -250,6 +259,19 @@ def pii_rates() -> dict[str, Any]:
     }
 
 
+def use_early(path: Path) -> None:
+    """Run the product with the shipped e5 head's first exit read by the early head at
+    ``path``: the head, with that early block, and its adapter are copied to a new folder
+    that the encoder then reads (before anything loads the head)."""
+    folder = Path(tempfile.mkdtemp(prefix="guardrails-early-"))
+    data = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))
+    data["early"] = json.loads(path.read_text(encoding="utf-8"))
+    (folder / encoder.HEAD_PATH.name).write_text(json.dumps(data), encoding="utf-8")
+    if data.get("adapter"):
+        shutil.copy(encoder.HEAD_PATH.parent / data["adapter"], folder / data["adapter"])
+    encoder.HEAD_PATH = folder / encoder.HEAD_PATH.name
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -354,10 +376,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer timing repeats")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "guardrails.json"))
+    parser.add_argument("--early", default="", help="an early head's JSON for the first exit")
     args = parser.parse_args()
 
+    if args.early:
+        use_early(Path(args.early))
     detect("warm up")  # loads the classifier
     result: dict[str, Any] = {"detector": versions()}
+    if args.early:
+        early = json.loads(Path(args.early).read_text(encoding="utf-8"))
+        result["early_head"] = early.get("version", args.early)
+        result["detector"] += f", early head {result['early_head']}"
     test_half = injection_rates()
     result.update(test_half)
     result["injection_detection_rate_test_half"] = test_half["injection_detection_rate"]

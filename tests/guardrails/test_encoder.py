@@ -47,8 +47,8 @@ HEAD_JSON = {
 def test_the_head_ships_as_plain_json_and_never_saw_the_sets_that_chose_or_scored_it() -> None:
     """g22: its adapter and heads trained on held-out 11 to 23 with the older sources;
     24 to 26 chose its operating point and 27 to 29 scored it, and 30 to 35 came later (33
-    to 35 scored it again beside g23); 36 to 45 are sealed for the next detector. None of
-    those is trained on."""
+    to 35 scored it again beside g23), 42 to 45 scored it beside g22b; 36 to 41 are sealed
+    for the next detector. None of those is trained on."""
     data = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))
     blocks = len(data.get("layers", [12])) * len(data.get("pooling", ["mean"]))
     assert len(data["weights"]) == 384 * blocks
