@@ -37,6 +37,7 @@ same code, rows and timings as the shipped one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -45,6 +46,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +279,41 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+@contextlib.contextmanager
+def depths() -> Iterator[list[str]]:
+    """Each depth the product's e5 stage reaches from here on, in order: "e5" when a view
+    enters it (``encoder.average``), "exit0", "exit1" when an exit is asked for (since g18
+    and g24), "top" when the layers over the exits run; put back as they were after."""
+    reached: list[str] = []
+    average, exit_vector, pooled = (
+        encoder.average,
+        e5_graph.Reading.exit_vector,
+        e5_graph.Reading.pooled,
+    )
+
+    def counted(normalized: str, ngram: float, english: bool) -> float | None:
+        reached.append("e5")
+        return average(normalized, ngram, english)
+
+    def counted_exit(reading: e5_graph.Reading, index: int = 0) -> e5_graph.Vector:
+        reached.append(f"exit{index}")
+        return exit_vector(reading, index)
+
+    def counted_top(reading: e5_graph.Reading) -> list[tuple[int, e5_graph.Array]]:
+        reached.append("top")
+        return pooled(reading)
+
+    encoder.average = counted
+    e5_graph.Reading.exit_vector = counted_exit  # type: ignore[method-assign,assignment]
+    e5_graph.Reading.pooled = counted_top  # type: ignore[method-assign,assignment]
+    try:
+        yield reached
+    finally:
+        encoder.average = average
+        e5_graph.Reading.exit_vector = exit_vector  # type: ignore[method-assign]
+        e5_graph.Reading.pooled = pooled  # type: ignore[method-assign]
+
+
 def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
     """Added time per request over ``rows`` (the texts of a held-out set or the test half)."""
     canary = "zq0123456789abcd"
@@ -285,40 +322,13 @@ def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
     # other processes' turn on the core, which CPU time leaves out.
     per_request_cpu: list[float] = []
     ordinary_cpu: list[float] = []
-    # Which texts reach the e5 stage (apps/guardrails/encoder.py): counted around it.
-    reached: list[str] = []
-    embed = encoder.average
-
-    def counted(normalized: str, ngram: float, english: bool) -> float | None:
-        reached.append(normalized)
-        return embed(normalized, ngram, english)
-
-    encoder.average = counted
-    # ... and which of them go past the early exit (since g18), to the later layers.
-    finish = e5_graph.Reading.pooled
-    finished: list[int] = []
-
-    def counted_finish(reading: e5_graph.Reading) -> list[tuple[int, e5_graph.Array]]:
-        finished.append(1)
-        return finish(reading)
-
-    e5_graph.Reading.pooled = counted_finish  # type: ignore[method-assign,assignment]
-    # ... and since g24, which go past the first exit to a second one (after layer 6).
-    at_exit = e5_graph.Reading.exit_vector
-    seconds: list[int] = []
-
-    def counted_exit(reading: e5_graph.Reading, index: int = 0) -> e5_graph.Vector:
-        seconds.extend([1] if index else [])
-        return at_exit(reading, index)
-
-    e5_graph.Reading.exit_vector = counted_exit  # type: ignore[method-assign,assignment]
     past = {"ordinary": 0, "attack": 0}
     past_first = {"ordinary": 0, "attack": 0}
     reaching = {"ordinary": 0, "attack": 0, "en": 0, "other": 0}
-    try:
+    with depths() as reached:
         for _ in range(repeats):
             for row in rows:
-                before, before_finished, before_second = len(reached), len(finished), len(seconds)
+                before = len(reached)
                 start, start_cpu = time.perf_counter(), time.thread_time()
                 scan_builtin(row["text"], ALL_ON, Direction.INPUT)
                 scan_builtin(ANSWER, ALL_ON, Direction.OUTPUT, canary=canary)
@@ -326,17 +336,12 @@ def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
                 per_request_cpu.append((time.thread_time() - start_cpu) * 1000)
                 if not row["label"]:
                     ordinary_cpu.append(per_request_cpu[-1])
-                if len(reached) > before:
-                    reaching["attack" if row["label"] else "ordinary"] += 1
+                kind, here = "attack" if row["label"] else "ordinary", reached[before:]
+                if "e5" in here:
+                    reaching[kind] += 1
                     reaching["en" if row["lang"] == "en" else "other"] += 1
-                if len(finished) > before_finished:
-                    past["attack" if row["label"] else "ordinary"] += 1
-                if len(seconds) > before_second or len(finished) > before_finished:
-                    past_first["attack" if row["label"] else "ordinary"] += 1
-    finally:
-        encoder.average = embed
-        e5_graph.Reading.pooled = finish  # type: ignore[method-assign]
-        e5_graph.Reading.exit_vector = at_exit  # type: ignore[method-assign]
+                past[kind] += "top" in here
+                past_first[kind] += "top" in here or "exit1" in here
     ordinary = sum(1 for row in rows if not row["label"]) * repeats
     english = sum(1 for row in rows if row["lang"] == "en") * repeats
     per_sentence: list[float] = []

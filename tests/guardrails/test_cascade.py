@@ -136,7 +136,6 @@ def test_the_offline_rates_with_two_exits_are_the_products_verdicts_and_depths(
     """Since g24 (bench/guardrails_finetuned.py --later): with a second exit, the rates read
     from cached probabilities are the detector's own verdicts, and the ordinary texts they
     count past the first exit and past both are those the product runs that deep."""
-    from apps.guardrails import e5_graph
     from bench import guardrails_finetuned as finetuned
 
     shipped = encoder.head()
@@ -148,19 +147,6 @@ def test_the_offline_rates_with_two_exits_are_the_products_verdicts_and_depths(
     sets = {"a": ROWS}
     firsts, views = finetuned.probabilities(sets, head, engine, [shipped.early], [later])
     assert all(len(v.later) == 1 for v in views.values())
-    depths: list[str] = []
-    exit_vector, pooled = e5_graph.Reading.exit_vector, e5_graph.Reading.pooled
-
-    def at_exit(reading: e5_graph.Reading, index: int = 0) -> Any:
-        depths.append(f"exit{index}")
-        return exit_vector(reading, index)
-
-    def at_top(reading: e5_graph.Reading) -> Any:
-        depths.append("top")
-        return pooled(reading)
-
-    monkeypatch.setattr(e5_graph.Reading, "exit_vector", at_exit)
-    monkeypatch.setattr(e5_graph.Reading, "pooled", at_top)
     monkeypatch.setattr(encoder, "_load", lambda: engine)
     seen = set()
     for t in (0.0, 0.5, 0.9):  # at 0 no exit lets a view through
@@ -169,8 +155,8 @@ def test_the_offline_rates_with_two_exits_are_the_products_verdicts_and_depths(
         monkeypatch.setattr(encoder, "head", lambda candidate=candidate: candidate)
         flagged, first, top = [], 0, 0
         for row in ROWS:
-            depths.clear()
-            flagged.append(injection.detect(row["text"]).flagged)
+            with bench.depths() as depths:
+                flagged.append(injection.detect(row["text"]).flagged)
             if not row["label"]:
                 first += "exit1" in depths
                 top += "top" in depths
@@ -212,3 +198,18 @@ def test_the_bench_counts_the_texts_past_each_exit(monkeypatch: pytest.MonkeyPat
     finally:
         monkeypatch.undo()
         encoder._load.cache_clear()
+
+
+def test_the_depth_counter_puts_the_product_back_even_after_an_error() -> None:
+    from apps.guardrails import e5_graph
+
+    product = (encoder.average, e5_graph.Reading.exit_vector, e5_graph.Reading.pooled)
+
+    def fail_inside() -> None:
+        with bench.depths():
+            assert encoder.average is not product[0]  # counted while inside
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        fail_inside()
+    assert (encoder.average, e5_graph.Reading.exit_vector, e5_graph.Reading.pooled) == product
