@@ -14,9 +14,10 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
    ``heldout42_45``), each set's beside them. Without them, the headline is the newest
    set that is there, marked spent; held-out 4 to 35 (spent since g5 to g22b: held-out 11
    to 23 trained g22's adapter and heads, 24 to 26 chose its operating point, 27 to 29
-   scored it, 30 to 35 chose g23's, g24's and g22b's) are reported beside it. Held-out 36
-   to 41 are sealed for a later detector: a set written apart goes into the list only
-   once that detector is finished, so no run scores it by accident.
+   scored it, 30 to 32 chose g23's and 33 to 35 scored it, then 30 to 35 chose g24's and
+   g22b's) are reported beside it. Held-out 36 to 41 are sealed for a later detector: a
+   set written apart goes into the list only once that detector is finished, so no run
+   scores it by accident.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
