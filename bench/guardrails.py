@@ -60,7 +60,9 @@ import django  # noqa: E402
 
 django.setup()
 
-from apps.guardrails import e5_graph, encoder  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from apps.guardrails import e5_graph, encoder, injection  # noqa: E402
 from apps.guardrails.engine import Direction, scan_builtin  # noqa: E402
 from apps.guardrails.injection import detect, versions  # noqa: E402
 from apps.guardrails.pii import find_pii  # noqa: E402
@@ -143,6 +145,7 @@ STREAM_ANSWER = " ".join(
     f"Sentence {i} explains one more detail of the refund policy for annual plans."
     for i in range(12)
 )
+DEFAULT = Policy()  # what a new tenant gets: injections flagged (policy.DEFAULT_ACTIONS)
 ALL_ON = Policy(
     actions={
         Check.PROMPT_INJECTION: Action.BLOCK,
@@ -326,6 +329,8 @@ def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
     past = {"ordinary": 0, "attack": 0}
     past_first = {"ordinary": 0, "attack": 0}
     reaching = {"ordinary": 0, "attack": 0, "en": 0, "other": 0}
+    path: list[float] = []
+    path_ordinary_cpu: list[float] = []
     with depths() as reached:
         for _ in range(repeats):
             for row in rows:
@@ -343,6 +348,15 @@ def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
                     reaching["en" if row["lang"] == "en" else "other"] += 1
                 past[kind] += "top" in here
                 past_first[kind] += "top" in here or "exit1" in here
+                # Since ADR 0019: the request's path under the default policy, which
+                # flags injections, so the encoder's part runs beside the provider.
+                start, start_cpu = time.perf_counter(), time.thread_time()
+                early, _ = injection.split(row["text"][: settings.GUARDRAILS_MAX_CHARS])
+                scan_builtin(row["text"], DEFAULT, Direction.INPUT, detected=early)
+                scan_builtin(ANSWER, DEFAULT, Direction.OUTPUT, canary=canary)
+                path.append((time.perf_counter() - start) * 1000)
+                if not row["label"]:
+                    path_ordinary_cpu.append((time.thread_time() - start_cpu) * 1000)
     ordinary = sum(1 for row in rows if not row["label"]) * repeats
     english = sum(1 for row in rows if row["lang"] == "en") * repeats
     per_sentence: list[float] = []
@@ -372,6 +386,11 @@ def latency(rows: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
         # Since g11 the encoder's band is wider off English (apps/guardrails/language.py).
         "encoder_share_english": rate(reaching["en"], english),
         "encoder_share_not_english": rate(reaching["other"], len(per_request) - english),
+        # Since ADR 0019, the default policy (injections flagged): the time on the
+        # request's path, the encoder's part left to run beside the provider's call.
+        "path_p50_ms": round(statistics.median(path), 3),
+        "path_p95_ms": round(percentile(path, 0.95), 3),
+        "path_cpu_p95_ms_ordinary": round(percentile(path_ordinary_cpu, 0.95), 3),
         "stream_sentence_p50_ms": round(statistics.median(per_sentence), 3),
         "stream_sentence_p95_ms": round(percentile(per_sentence, 0.95), 3),
         "requests_timed": len(per_request),
@@ -423,6 +442,8 @@ def main() -> None:
             "encoder_share_attacks",
             "past_first_exit_share_ordinary",
             "past_exit_share_ordinary",
+            "path_p95_ms",
+            "path_cpu_p95_ms_ordinary",
         ):
             result[f"{key}_new_writer"] = new_writer[key]
 
@@ -460,6 +481,11 @@ def main() -> None:
         ("PII precision", f"{result['pii_precision']:.3f}", ""),
         ("added per request p50", f"{result['added_p50_ms']:.2f} ms", ""),
         ("added per request p95", f"{result['added_p95_ms']:.2f} ms", "<= 5 ms"),
+        (
+            "request path p50 / p95, default policy (encoder beside the provider)",
+            f"{result['path_p50_ms']:.2f} / {result['path_p95_ms']:.2f} ms",
+            "<= 5 ms",
+        ),
         (
             "added per request CPU p50 / p95",
             f"{result['added_cpu_p50_ms']:.2f} / {result['added_cpu_p95_ms']:.2f} ms",
@@ -505,6 +531,12 @@ def main() -> None:
                     f"{result['past_first_exit_share_ordinary_new_writer']:.1%} / "
                     f"{result['past_exit_share_ordinary_new_writer']:.1%}",
                     "",
+                ),
+                (
+                    f"request path p95 / CPU p95 ordinary, default policy, {timed_label}",
+                    f"{result['path_p95_ms_new_writer']:.2f} / "
+                    f"{result['path_cpu_p95_ms_ordinary_new_writer']:.2f} ms",
+                    "<= 5 ms",
                 ),
             ]
             if "added_p95_ms_new_writer" in result

@@ -10,11 +10,16 @@ sentence with apps/guardrails/stream.py (apps/gateway/streaming.py). Every hit i
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
+
+from django.conf import settings
 
 from apps.gateway.config import ResolvedConfig
 from apps.gateway.types import CallContext, GatewayError
+from apps.guardrails import injection
 from apps.guardrails.engine import (
     Direction,
     Hit,
@@ -22,6 +27,7 @@ from apps.guardrails.engine import (
     ascan,
     canary_for,
     canary_line,
+    injection_hit,
     scan_builtin,
 )
 from apps.guardrails.policy import LABELS, Action, Check, Policy, PolicyError
@@ -70,26 +76,74 @@ def blocked_message(hit: Hit, *, output: bool) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What the input check gives the call: the messages to send on, the flags to report,
+    and, where the policy lets the injection encoder's verdict come later, that verdict
+    being reached beside the provider's call (``later``: the flags it adds)."""
+
+    messages: list[dict[str, Any]]
+    flags: tuple[str, ...] = ()
+    later: asyncio.Task[tuple[str, ...]] | None = None
+
+
+# Verdicts being reached beside the provider's call: held here until done, so a task is
+# never collected while it runs (asyncio keeps only a weak reference).
+_LATER: set[asyncio.Task[tuple[str, ...]]] = set()
+
+
 async def check_input(
     ctx: CallContext,
     policy: Policy,
     messages: list[dict[str, Any]],
-) -> tuple[list[dict[str, Any]], tuple[str, ...]]:
+) -> Checked:
     """The messages to send on (redacted per the policy) and the flags to report; raises
     GatewayError when the policy blocks. Only the last user message is judged and logged:
     earlier turns were judged when they were sent, and are only redacted again. The
-    gateway adds only system messages, so every user message is the caller's."""
+    gateway adds only system messages, so every user message is the caller's.
+
+    Where the tenant's policy only flags or logs injections, the verdict cannot change
+    what is sent or shown: the injection encoder's part (the views in its band) runs
+    beside the provider's call and its hit is logged and joins the flags when it is
+    reached (ADR 0019); everything else is judged here, before the provider, as always."""
     indexes = [i for i, m in enumerate(messages) if m.get("role") == "user"]
     if not indexes:
-        return messages, ()
+        return Checked(messages)
     out = list(messages)
     last = indexes[-1]
-    scan = await ascan(str(out[last]["content"]), policy, Direction.INPUT)
+    text = str(out[last]["content"])
+    detected, left = None, None
+    if policy.action(Check.PROMPT_INJECTION) in (Action.LOG, Action.FLAG):
+        detected, left = injection.split(text[: settings.GUARDRAILS_MAX_CHARS])
+    scan = await ascan(text, policy, Direction.INPUT, detected=detected)
     await enforce(ctx, scan, Direction.INPUT)
     out[last] = {**out[last], "content": scan.text}
+    later = None
+    if left is not None:
+        later = asyncio.create_task(_judged_later(ctx, policy, left))
+        _LATER.add(later)
+        later.add_done_callback(_LATER.discard)
     # Earlier turns only redacted again (nothing else changes a text): not judged, so the
     # injection detector (its encoder milliseconds a text) does not run on them every turn.
-    return [*redacted(policy, out[:last]), *out[last:]], scan.flags
+    return Checked([*redacted(policy, out[:last]), *out[last:]], scan.flags, later)
+
+
+async def _judged_later(
+    ctx: CallContext, policy: Policy, left: injection.Scored
+) -> tuple[str, ...]:
+    """The encoder's verdict on the views ``injection.split`` left open: its hit logged
+    like any other input hit, and the flags it adds (none when it flags nothing). An error
+    here is logged and loses only this flag: the answer is never held up by it."""
+    try:
+        result = await injection.alater(left)
+        if not result.flagged:
+            return ()
+        scan = Scan("", (injection_hit(policy.action(Check.PROMPT_INJECTION), result),))
+        await enforce(ctx, scan, Direction.INPUT)
+        return scan.flags
+    except Exception:
+        logger.exception("guardrails: the injection encoder's later verdict failed")
+        return ()
 
 
 def redacted(policy: Policy, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -64,6 +64,14 @@ class Call:
     policy: Policy = field(default_factory=Policy)
     canary: str = ""
     flags: tuple[str, ...] = ()
+    # Since ADR 0019: the injection encoder's verdict, reached beside the provider's call
+    # where the policy only flags or logs injections (None: it was reached in line).
+    later_flags: asyncio.Task[tuple[str, ...]] | None = None
+
+    async def input_flags(self) -> tuple[str, ...]:
+        """The input check's flags, the later verdict's included (waited for here)."""
+        later = await self.later_flags if self.later_flags is not None else ()
+        return tuple(dict.fromkeys((*self.flags, *later)))
 
     async def settle(
         self,
@@ -145,11 +153,11 @@ async def begin(
     # a blocked message costs nothing and a redacted value is never cached or sent. Text
     # the guardrails already judged (``checked_input``) is only redacted: judging it
     # again would log its hits twice and cost the classifier's time on the event loop.
-    flags: tuple[str, ...] = ()
     if checked_input:
-        full = guard.redacted(policy, full)
+        checked = guard.Checked(guard.redacted(policy, full))
     else:
-        full, flags = await guard.check_input(ctx, policy, full)
+        checked = await guard.check_input(ctx, policy, full)
+    full = checked.messages
     reservation, decision = await _reserve(cfg, alias, prompt_tokens, max_tokens)
     return Call(
         ctx=ctx,
@@ -165,7 +173,8 @@ async def begin(
         has_context=bool(context),
         policy=policy,
         canary=canary,
-        flags=flags,
+        flags=checked.flags,
+        later_flags=checked.later,
     )
 
 

@@ -196,7 +196,7 @@ async def stream_chat(
             call, check.key, embedding, shown_text, served, tokens_in, tokens_out, cost
         )
     yield UsageEvent(tokens_in, tokens_out, cost)
-    yield DoneEvent(finish, served, record_id, _flags(call, checker))
+    yield DoneEvent(finish, served, record_id, await _flags(call, checker))
 
 
 async def _serve_cached(
@@ -224,16 +224,16 @@ async def _serve_cached(
         yield ErrorEvent("guardrail_blocked", message, None, record_id)
         return
     yield UsageEvent(0, 0, Decimal(0), kind)
-    yield DoneEvent("stop", hit.served_model, record_id, _flags(call, checker))
+    yield DoneEvent("stop", hit.served_model, record_id, await _flags(call, checker))
 
 
 async def _looked(lookup: asyncio.Task[Looked] | None) -> Looked | None:
     return None if lookup is None else await lookup
 
 
-def _flags(call: Call, checker: StreamGuard) -> tuple[str, ...]:
+async def _flags(call: Call, checker: StreamGuard) -> tuple[str, ...]:
     output = (h.check.value for h in checker.hits if h.action.value in ("flag", "redact"))
-    return tuple(dict.fromkeys((*call.flags, *output)))
+    return tuple(dict.fromkeys((*await call.input_flags(), *output)))
 
 
 async def _log_output(call: Call, checker: StreamGuard) -> None:

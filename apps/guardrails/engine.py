@@ -154,6 +154,13 @@ def _masked(text: str) -> str:
     return _Excerpts(text).around(0, len(text))
 
 
+def injection_hit(action: Action, result: injection.InjectionResult) -> Hit:
+    """The hit a flagged injection verdict makes, its excerpt masked."""
+    kind = result.reason + (" (encoded)" if result.encoded else "")
+    excerpt = _masked(result.excerpt)
+    return Hit(Check.PROMPT_INJECTION, action, kind, excerpt, round(result.score, 3))
+
+
 def scan_builtin(
     text: str,
     policy: Policy,
@@ -183,9 +190,7 @@ def scan_builtin(
             result = detected or injection.detect(scanned)
             score = result.score
             if result.flagged:
-                excerpt = _masked(result.excerpt)
-                kind = result.reason + (" (encoded)" if result.encoded else "")
-                hits.append(Hit(check, action, kind, excerpt, round(result.score, 3)))
+                hits.append(injection_hit(action, result))
         elif check in (Check.PII, Check.SECRETS):
             finder = pii.find_pii if check == Check.PII else pii.find_secrets
             for finding in finder(scanned):
@@ -210,11 +215,13 @@ async def ascan(
     *,
     canary: str = "",
     backend: backends.Backend | None = None,
+    detected: injection.InjectionResult | None = None,
 ) -> Scan:
     """``scan_builtin``, then the configured backend (for injection and moderation),
-    within its time limit; a backend that fails counts as a hit per ``fail_closed``."""
-    detected = None
-    if Check.PROMPT_INJECTION in CHECKS[direction] and policy.active(Check.PROMPT_INJECTION):
+    within its time limit; a backend that fails counts as a hit per ``fail_closed``.
+    ``detected``: the injection verdict, where the caller has it (``injection.split``)."""
+    wants_injection = Check.PROMPT_INJECTION in CHECKS[direction]
+    if detected is None and wants_injection and policy.active(Check.PROMPT_INJECTION):
         detected = await injection.adetect(text[: settings.GUARDRAILS_MAX_CHARS])
     result = scan_builtin(text, policy, direction, canary=canary, detected=detected)
     backend = backend or backends.configured()

@@ -91,6 +91,31 @@ def detect(text: str) -> InjectionResult:
     return _second_stage(first)
 
 
+def split(text: str) -> tuple[InjectionResult, Scored | None]:
+    """``detect`` in two steps, for a caller whose verdict can come later (a policy that
+    only flags or logs injections: apps/gateway/guard.py, ADR 0019): the verdict of the
+    views the encoder cannot change (a verdict rule, or the n-gram model alone out of the
+    encoder's band), and, when none of them flags and some view is in the band, all the
+    views, for ``alater``, which gives ``detect``'s verdict. A view in the band is never
+    judged without the encoder: there the encoder may clear what the n-gram model alone
+    would flag. Nothing here builds the encoder (``alater`` does, on its worker thread)."""
+    first = _first_stage(text)
+    if isinstance(first, InjectionResult):
+        return first, None
+    head = encoder.head()
+    outside = [found for found in first if not head.can_flag(found[0], found[3])]
+    if len(outside) == len(first):
+        return _second_stage(first), None
+    # Out of the band first, as _second_stage orders them: a flag there is detect's own.
+    decided = _second_stage(outside)
+    return decided, None if decided.flagged else first
+
+
+async def alater(scored: Scored) -> InjectionResult:
+    """The verdict on the views ``split`` left open, the encoder on a worker thread."""
+    return await asyncio.to_thread(_second_stage, scored)
+
+
 async def adetect(text: str) -> InjectionResult:
     """``detect`` for the event loop: the same verdict, with the encoder's views (the few
     whose n-gram probability leaves the verdict open) embedded on a worker thread, so the

@@ -172,3 +172,26 @@ def test_the_shipped_models_probability_is_its_weighted_sum() -> None:
         total += model.weights.get(index, 0.0) * value
     assert model.probability(text) == 1.0 / (1.0 + math.exp(-(model.bias + total)))
     assert model.probability(text) > 0.5
+
+
+def test_the_split_detector_reaches_detects_verdict_on_a_held_out_set() -> None:
+    """ADR 0019: ``injection.split`` and, where it leaves views open, ``alater`` on them
+    give ``detect``'s verdict, on every row of a spent held-out set (the encoder's band
+    reached by about half of them); only views in the band are left open."""
+    from asgiref.sync import async_to_sync
+
+    from apps.guardrails import injection
+
+    lines = (DATA / "guardrails_injection_heldout30.jsonl").read_bytes().splitlines()
+    texts = [str(orjson.loads(line)["text"]) for line in lines if line.strip()]
+    left_open = 0
+    for text in texts:
+        found, left = injection.split(text)
+        if left is not None:
+            left_open += 1
+            assert not found.flagged
+            head = encoder.head()
+            assert any(head.can_flag(p, english) for p, _, _, english in left)
+            found = async_to_sync(injection.alater)(left)
+        assert found == injection.detect(text), text[:60]
+    assert 100 < left_open < len(texts)
