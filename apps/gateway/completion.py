@@ -217,7 +217,7 @@ async def _from_cache(call: Call, kind: str, hit: CachedAnswer) -> Completion:
         Decimal(0),
         cache=kind,
         usage_record_ids=[record_id],
-        guardrail_flags=tuple(dict.fromkeys((*await call.input_flags(), *flags))),
+        guardrail_flags=await call.input_flags(*flags),
     )
 
 
@@ -226,7 +226,7 @@ async def _checked(call: Call, result: Completion) -> Completion:
     result.content, flags = await guard.check_completion(
         call.ctx, call.policy, call.canary, result.content
     )
-    result.guardrail_flags = tuple(dict.fromkeys((*await call.input_flags(), *flags)))
+    result.guardrail_flags = await call.input_flags(*flags)
     return result
 
 

@@ -68,10 +68,11 @@ class Call:
     # where the policy only flags or logs injections (None: it was reached in line).
     later_flags: asyncio.Task[tuple[str, ...]] | None = None
 
-    async def input_flags(self) -> tuple[str, ...]:
-        """The input check's flags, the later verdict's included (waited for here)."""
+    async def input_flags(self, *more: str) -> tuple[str, ...]:
+        """The input check's flags, the later verdict's included (waited for here), then
+        ``more`` (the output's), each once."""
         later = await self.later_flags if self.later_flags is not None else ()
-        return tuple(dict.fromkeys((*self.flags, *later)))
+        return tuple(dict.fromkeys((*self.flags, *later, *more)))
 
     async def settle(
         self,

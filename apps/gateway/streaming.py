@@ -233,7 +233,7 @@ async def _looked(lookup: asyncio.Task[Looked] | None) -> Looked | None:
 
 async def _flags(call: Call, checker: StreamGuard) -> tuple[str, ...]:
     output = (h.check.value for h in checker.hits if h.action.value in ("flag", "redact"))
-    return tuple(dict.fromkeys((*await call.input_flags(), *output)))
+    return await call.input_flags(*output)
 
 
 async def _log_output(call: Call, checker: StreamGuard) -> None:
