@@ -6,18 +6,17 @@ No database, no provider: the checks are CPU-only and are timed as the gateway r
 them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
-   (ordinary texts flagged), overall and per category and language, on held-out 42 to 45
-   pooled (``WRITTEN_APART``: four sets written side by side by four writers, apart from
-   the detector; no rule or training run has seen them; scored once, on g22 and g22b, so
-   now spent), when all four files are there: their pooled figures are then the headline
-   keys ``injection_detection_rate`` / ``false_positive_rate`` (key suffix
-   ``heldout42_45``), each set's beside them. Without them, the headline is the newest
-   set that is there, marked spent; held-out 4 to 35 (spent since g5 to g22b: held-out 11
-   to 23 trained g22's adapter and heads, 24 to 26 chose its operating point, 27 to 29
-   scored it, 30 to 32 chose g23's and 33 to 35 scored it, then 30 to 35 chose g24's and
-   g22b's) are reported beside it. Held-out 36 to 41 are sealed for a later detector: a
-   set written apart goes into the list only once that detector is finished, so no run
-   scores it by accident.
+   (ordinary texts flagged), overall and per category and language, on held-out 36 and 38
+   to 41 pooled (``WRITTEN_APART``: five sets written apart from the detector; no rule or
+   training run has seen them; scored once, on g22 and g24, so now spent), when all five
+   files are there: their pooled figures are then the headline keys
+   ``injection_detection_rate`` / ``false_positive_rate`` (key suffix ``heldout36_38_41``),
+   each set's beside them. Without them, the headline is the newest set that is there,
+   marked spent; held-out 4 to 35 and 42 to 45 (spent since g5 to g24: held-out 11 to 29
+   trained g24's adapter and heads, 30 to 35 and 42 to 45 chose its operating point) are
+   reported beside it. Held-out 37 is sealed for a later detector: a set written apart
+   goes into the list only once that detector is finished, so no run scores it by
+   accident.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
@@ -119,22 +118,27 @@ HELD_OUT_SETS = tuple(
         (33, "spent: scored once on g22, g23 and g23r1, chose g24's and g22b's"),
         (34, "spent: scored once on g22, g23 and g23r1, chose g24's and g22b's"),
         (35, "spent: scored once on g22, g23 and g23r1, chose g24's and g22b's"),
-        (42, "written apart: scored once, on g22 and g22b"),
-        (43, "written apart: scored once, on g22 and g22b"),
-        (44, "written apart: scored once, on g22 and g22b"),
-        (45, "written apart: scored once, on g22 and g22b"),
+        # In the order they were spent: 42 to 45 before 36 and 38 to 41.
+        (42, "spent: scored once on g22 and g22b, chose g24's point"),
+        (43, "spent: scored once on g22 and g22b, chose g24's point"),
+        (44, "spent: scored once on g22 and g22b, chose g24's point"),
+        (45, "spent: scored once on g22 and g22b, chose g24's point"),
+        (36, "written apart: scored once, on g22 and g24"),
+        (38, "written apart: scored once, on g22 and g24"),
+        (39, "written apart: scored once, on g22 and g24"),
+        (40, "written apart: scored once, on g22 and g24"),
+        (41, "written apart: scored once, on g22 and g24"),
     )
 )
 HELDOUT4 = HELD_OUT_SETS[0][0]  # the oldest set's file
 
-# The sets written apart from the detector, side by side by four writers: pooled, they
-# are the headline (a false-positive rate read on 1,220 ordinary texts, not 305), and
-# their texts are timed as a new writer's.
-WRITTEN_APART = ("heldout42", "heldout43", "heldout44", "heldout45")
-_FIRST, _LAST = (s.removeprefix("heldout") for s in (WRITTEN_APART[0], WRITTEN_APART[-1]))
-POOLED = f"heldout{_FIRST}_{_LAST}"
-POOLED_NAME = f"held-out {_FIRST} to {_LAST}"
-POOLED_LABEL = f"{POOLED_NAME} pooled (written apart: scored once, on g22 and g22b)"
+# The sets written apart from the detector, by five writers: pooled, they are the
+# headline (a false-positive rate read on 1,525 ordinary texts, not 305), and their texts
+# are timed as a new writer's. 37 (built from templates) is sealed for choosing later.
+WRITTEN_APART = ("heldout36", "heldout38", "heldout39", "heldout40", "heldout41")
+POOLED = "heldout36_38_41"
+POOLED_NAME = "held-out 36 and 38 to 41"
+POOLED_LABEL = f"{POOLED_NAME} pooled (written apart: scored once, on g22 and g24)"
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "

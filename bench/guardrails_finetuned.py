@@ -150,7 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     shipped = encoder.head()
     assert shipped.early is not None
     base_engine = engine_for(shipped, None)
-    firsts, base_views = probabilities(sets, shipped, base_engine, [shipped.early])
+    # Since g24 the shipped head may have a second exit: its views read there too.
+    shipped_later = [shipped.later] if shipped.later is not None else None
+    firsts, base_views = probabilities(sets, shipped, base_engine, [shipped.early], shipped_later)
     baseline = summary(rates(sets, firsts, base_views, shipped, 0))
     print(
         f"shipped {shipped.version}: {baseline['detection']:.1%} / "

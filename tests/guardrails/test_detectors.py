@@ -149,7 +149,8 @@ def test_credentials_by_shape() -> None:
 
 def test_log_excerpts_never_hold_a_whole_value() -> None:
     text = "x" * 30 + " my card is 4111 1111 1111 1111 and key sk-abcdefghijklmnopqrstuvwxyz"
-    scan = scan_builtin(text, policy(pii="log", secrets="log"), Direction.INPUT)
+    quiet = policy(pii="log", secrets="log", prompt_injection="off", moderation="off")
+    scan = scan_builtin(text, quiet, Direction.INPUT)
     assert {h.kind for h in scan.hits} == {"card", "openai_key"}
     for hit in scan.hits:
         assert "4111 1111 1111 1111" not in hit.excerpt

@@ -45,10 +45,9 @@ HEAD_JSON = {
 
 
 def test_the_head_ships_as_plain_json_and_never_saw_the_sets_that_chose_or_scored_it() -> None:
-    """g22: its adapter and heads trained on held-out 11 to 23 with the older sources;
-    24 to 26 chose its operating point and 27 to 29 scored it, and 30 to 35 came later (33
-    to 35 scored it again beside g23), 42 to 45 scored it beside g22b; 36 to 41 are sealed
-    for the next detector. None of those is trained on."""
+    """g24: its adapter and heads trained on held-out 11 to 29 with the older sources;
+    30 to 35 and 42 to 45 chose its operating point and 36, 38 to 41 scored it; 37 is
+    sealed for the next detector. None of those is trained on."""
     data = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))
     blocks = len(data.get("layers", [12])) * len(data.get("pooling", ["mean"]))
     assert len(data["weights"]) == 384 * blocks
@@ -57,12 +56,14 @@ def test_the_head_ships_as_plain_json_and_never_saw_the_sets_that_chose_or_score
     assert 0.0 < data["threshold"] < 1.0
     early = data["early"]  # since g18: an exit after the first layers
     adapter = json.loads((encoder.HEAD_PATH.parent / data["adapter"]).read_text(encoding="utf-8"))
-    for files in (data["trained_on"]["files"], early["trained_on"]["files"]):
-        for n in range(24, 46):
+    later = data["later"]  # since g24: a second exit, on layers over the early head's
+    for files in (f["trained_on"]["files"] for f in (data, early, later)):
+        for n in range(30, 46):
             assert not [name for name in files if f"heldout{n}" in name]
-        assert "bench/data/guardrails_injection_heldout23.jsonl" in files
+        assert "bench/data/guardrails_injection_heldout29.jsonl" in files
         assert len(files) == len(set(files))
-    assert adapter["trained_on"]["extra"] == [f"heldout{n}" for n in range(11, 24)]
+    assert adapter["trained_on"]["extra"] == [f"heldout{n}" for n in range(11, 30)]
+    assert max(early["layers"]) < min(later["layers"]) <= max(later["layers"]) < max(data["layers"])
     assert len(early["weights"]) == 384 * len(early["layers"]) * len(early["pooling"])
     assert max(early["layers"]) < max(data["layers"])
     assert early["margin"] >= 0.0
@@ -167,9 +168,15 @@ def test_without_the_engine_the_n_gram_model_decides_alone_logged_once(
 def test_a_view_under_the_band_never_reaches_the_encoder(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Under a head whose band starts above the view's n-gram probability. (g24's band is
+    every view: the encoder's weight alone reaches both its thresholds.)"""
+
     def refuse(view: str, ngram: float, english: bool) -> float:
         raise AssertionError(f"embedded {view!r}")
 
+    strict = dataclasses.replace(encoder.head(), threshold=0.9, threshold_other=0.9)
+    assert not strict.can_flag(0.1)
+    monkeypatch.setattr(encoder, "head", lambda: strict)
     monkeypatch.setattr(encoder, "average", refuse)
     found = injection.detect("Do you offer refunds on annual plans?")
     assert not found.flagged
