@@ -79,11 +79,41 @@ async def _answer(
     )
 
 
+class _Blocked(Exception):
+    """The input's held verdict blocked (ADR 0019): the refusal, and the provider's answer
+    where it came before the verdict (billed)."""
+
+    def __init__(self, refusal: GatewayError, answer: relay.Answer | None) -> None:
+        super().__init__(refusal.code)
+        self.refusal = refusal
+        self.answer = answer
+
+
+async def _held(call: Call, answering: Awaitable[relay.Answer]) -> relay.Answer:
+    """The provider's answer; where the input's injection verdict is held
+    (``Call.verdict``), the call runs beside it, and a block cancels the call if it is
+    still running and raises _Blocked."""
+    if not call.held:
+        return await answering
+    task = asyncio.ensure_future(answering)
+    try:
+        await call.verdict()
+    except GatewayError as exc:
+        task.cancel()
+        await asyncio.wait({task})
+        answered = not task.cancelled() and task.exception() is None
+        raise _Blocked(exc, task.result() if answered else None) from None
+    except BaseException:
+        task.cancel()  # the cache answered first, or the caller left
+        raise
+    return await task
+
+
 async def _complete_once(
     call: Call, alias: str, *, logprobs: bool, extra_headers: dict[str, str] | None
 ) -> Completion:
     return await _settled(
-        call, _answer(call, alias, logprobs=logprobs, extra_headers=extra_headers)
+        call, _held(call, _answer(call, alias, logprobs=logprobs, extra_headers=extra_headers))
     )
 
 
@@ -100,6 +130,9 @@ async def _settled(
     other; the result, with its ledger row's id, waits for both."""
     try:
         answer = await answering
+    except _Blocked as blocked:
+        await _settle_blocked(call, blocked.answer)
+        raise blocked.refusal from None
     except Exception as exc:
         logger.warning("provider call failed", extra={"error": repr(exc)[:300]})
         await call.settle(status=CallStatus.ERROR, error_code="provider_unavailable")
@@ -132,6 +165,24 @@ async def _settled(
         record_id = await settling  # on every exit: a refused answer is billed too
     result.usage_record_ids = [record_id]
     return result
+
+
+async def _settle_blocked(call: Call, answer: relay.Answer | None) -> None:
+    """A call whose input the held verdict blocked: its one ledger row, with the tokens
+    of the answer where the provider gave one (nothing of it is returned or cached)."""
+    if answer is None:
+        await call.settle(status=CallStatus.BLOCKED, error_code="guardrail_blocked")
+        return
+    served = answer.served_model
+    tokens_in, tokens_out = answer.prompt_tokens, answer.completion_tokens
+    await call.settle(
+        status=CallStatus.BLOCKED,
+        served_model=served,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost=router.cost_usd(served, tokens_in, tokens_out),
+        error_code="guardrail_blocked",
+    )
 
 
 async def complete(
@@ -175,7 +226,7 @@ async def complete(
     check = await exact_lookup(call)
     if check.kind and check.answer is not None:
         return await _from_cache(call, check.kind, check.answer)
-    provider = _answer(call, call.alias, logprobs=False, extra_headers=extra_headers)
+    provider = _held(call, _answer(call, call.alias, logprobs=False, extra_headers=extra_headers))
     if check.question is None:
         return await _settled(
             call, provider, then=lambda result: _checked_and_stored(call, result, check.key, None)
@@ -202,6 +253,11 @@ async def complete(
 
 
 async def _from_cache(call: Call, kind: str, hit: CachedAnswer) -> Completion:
+    try:
+        await call.verdict()  # a held injection verdict (ADR 0019) comes first
+    except GatewayError:
+        await call.settle(status=CallStatus.BLOCKED, error_code="guardrail_blocked")
+        raise
     record_id = await call.settle(
         status=CallStatus.OK,
         served_model=hit.served_model,
@@ -272,7 +328,9 @@ async def _cascade(call: Call, extra_headers: dict[str, str] | None) -> Completi
         if confident:
             return cheap
         logger.info("cascade: escalating", extra={"mean_logprob": cheap.mean_logprob})
-    except GatewayError:
+    except GatewayError as exc:
+        if exc.code == "guardrail_blocked":
+            raise  # the input was blocked (held verdict): there is nothing to escalate
         logger.info("cascade: cheap model failed, escalating")
     # The escalation is a second provider call: reserve its budget and tokens afresh
     # (the input was checked once, by the first).
