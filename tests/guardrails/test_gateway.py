@@ -199,17 +199,17 @@ def held_policy(make_tenant: MakeTenant, **settings: Any) -> Tenant:
 
 
 def provider_noted(
-    monkeypatch: pytest.MonkeyPatch, gate: threading.Event, order: list[str]
+    monkeypatch: pytest.MonkeyPatch, gate: threading.Event, order: list[str], after: float = 0
 ) -> None:
     """The provider's call (through the relay, streamed or whole) noted in ``order`` when
-    it starts, and the held encoder let go then: in line, the provider is never called
-    before the encoder answers (the encoder would wait out its 10 s)."""
+    it starts, and the held encoder let go ``after`` seconds later: in line, the provider
+    is never called before the encoder answers (the encoder would wait out its 10 s)."""
     for name in ("open_stream", "complete"):
         real = getattr(relay, name)
 
         async def noted(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
             order.append("provider called")
-            gate.set()
+            threading.Timer(after, gate.set).start()
             return await _real(*args, **kwargs)
 
         monkeypatch.setattr(relay, name, noted)
@@ -265,7 +265,9 @@ def test_a_held_request_the_encoder_clears_streams_after_the_verdict(
 ) -> None:
     tenant = held_policy(make_tenant)
     gate, order = held_encoder(monkeypatch)
-    provider_noted(monkeypatch, gate, order)
+    # The encoder let go long after the local provider's first token (it sends at once):
+    # a token shown before the verdict would come before "encoder answered".
+    provider_noted(monkeypatch, gate, order, after=0.5)
 
     async def read() -> list[Any]:
         found = []
@@ -284,6 +286,36 @@ def test_a_held_request_the_encoder_clears_streams_after_the_verdict(
     [row] = rows(tenant, feature="chat")
     assert (row.status, row.error_code) == ("ok", "")
     assert events(tenant) == []
+
+
+@pytest.mark.parametrize("fail_closed", [True, False])
+def test_a_held_encoder_that_fails_follows_fail_closed(
+    make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch, fail_closed: bool
+) -> None:
+    policy = {
+        "actions": {"prompt_injection": "block"},
+        "injection_wait": "held",
+        "fail_closed": fail_closed,
+    }
+    tenant = make_tenant(guardrails=policy)
+
+    def broken(normalized: str, ngram: float, english: bool) -> float | None:
+        raise RuntimeError("the encoder failed")
+
+    monkeypatch.setattr(encoder, "average", broken)
+    result = stream(ctx_for(tenant), ENCODER_ONLY)
+    [event] = events(tenant)
+    assert (event.check_name, event.kind) == ("prompt_injection", "backend_unavailable")
+    if fail_closed:
+        assert [e.type for e in result] == ["error"]
+        error = expect(ErrorEvent, result[-1])
+        assert error.code == "guardrail_blocked"
+        assert "could not run" in error.message
+        assert event.action == "block"
+    else:
+        assert expect(DoneEvent, result[-1]).guardrail_flags == ()
+        assert tokens(result)
+        assert event.action == "log"
 
 
 def test_a_held_block_of_a_cached_answer_serves_nothing(
