@@ -79,41 +79,11 @@ async def _answer(
     )
 
 
-class _Blocked(Exception):
-    """The input's held verdict blocked (ADR 0019): the refusal, and the provider's answer
-    where it came before the verdict (billed)."""
-
-    def __init__(self, refusal: GatewayError, answer: relay.Answer | None) -> None:
-        super().__init__(refusal.code)
-        self.refusal = refusal
-        self.answer = answer
-
-
-async def _held(call: Call, answering: Awaitable[relay.Answer]) -> relay.Answer:
-    """The provider's answer; where the input's injection verdict is held
-    (``Call.verdict``), the call runs beside it, and a block cancels the call if it is
-    still running and raises _Blocked."""
-    if not call.held:
-        return await answering
-    task = asyncio.ensure_future(answering)
-    try:
-        await call.verdict()
-    except GatewayError as exc:
-        task.cancel()
-        await asyncio.wait({task})
-        answered = not task.cancelled() and task.exception() is None
-        raise _Blocked(exc, task.result() if answered else None) from None
-    except BaseException:
-        task.cancel()  # the cache answered first, or the caller left
-        raise
-    return await task
-
-
 async def _complete_once(
     call: Call, alias: str, *, logprobs: bool, extra_headers: dict[str, str] | None
 ) -> Completion:
     return await _settled(
-        call, _held(call, _answer(call, alias, logprobs=logprobs, extra_headers=extra_headers))
+        call, _answer(call, alias, logprobs=logprobs, extra_headers=extra_headers)
     )
 
 
@@ -127,12 +97,23 @@ async def _settled(
 
     ``then``: what the answer goes through next (the output check, the cache store). It
     runs while the ledger row and the counters are written, since neither needs the
-    other; the result, with its ledger row's id, waits for both."""
+    other; the result, with its ledger row's id, waits for both.
+
+    Where the input's injection verdict is held (``Call.held``, ADR 0019), the provider's
+    call runs beside it, and nothing of the answer goes further before it allows it."""
+    if call.held:
+        provider = asyncio.ensure_future(answering)
+        answering = provider
+        try:
+            await call.verdict()
+        except GatewayError:
+            await _settle_blocked(call, provider)
+            raise
+        except BaseException:
+            provider.cancel()  # the caller left
+            raise
     try:
         answer = await answering
-    except _Blocked as blocked:
-        await _settle_blocked(call, blocked.answer)
-        raise blocked.refusal from None
     except Exception as exc:
         logger.warning("provider call failed", extra={"error": repr(exc)[:300]})
         await call.settle(status=CallStatus.ERROR, error_code="provider_unavailable")
@@ -167,12 +148,16 @@ async def _settled(
     return result
 
 
-async def _settle_blocked(call: Call, answer: relay.Answer | None) -> None:
-    """A call whose input the held verdict blocked: its one ledger row, with the tokens
-    of the answer where the provider gave one (nothing of it is returned or cached)."""
-    if answer is None:
+async def _settle_blocked(call: Call, provider: asyncio.Future[relay.Answer]) -> None:
+    """The held verdict blocked the call's input: the provider's call is cancelled if it
+    is still running, and its one ledger row settled as blocked, with the answer's tokens
+    where the answer came first (nothing of it is returned or cached)."""
+    provider.cancel()
+    await asyncio.wait({provider})
+    if provider.cancelled() or provider.exception() is not None:
         await call.settle(status=CallStatus.BLOCKED, error_code="guardrail_blocked")
         return
+    answer = provider.result()
     served = answer.served_model
     tokens_in, tokens_out = answer.prompt_tokens, answer.completion_tokens
     await call.settle(
@@ -183,6 +168,19 @@ async def _settle_blocked(call: Call, answer: relay.Answer | None) -> None:
         cost=router.cost_usd(served, tokens_in, tokens_out),
         error_code="guardrail_blocked",
     )
+
+
+def _stopped_on_block(call: Call, provider: asyncio.Task[relay.Answer]) -> None:
+    """Where the input's injection verdict is held, a block cancels the provider's call
+    at once, even while the semantic cache's race waits for it (``_settled`` then settles
+    the call as blocked)."""
+
+    def stop(later: asyncio.Task[tuple[str, ...]]) -> None:
+        if not later.cancelled() and later.exception() is not None:
+            provider.cancel()
+
+    if call.held and call.later_flags is not None:
+        call.later_flags.add_done_callback(stop)
 
 
 async def complete(
@@ -226,12 +224,13 @@ async def complete(
     check = await exact_lookup(call)
     if check.kind and check.answer is not None:
         return await _from_cache(call, check.kind, check.answer)
-    provider = _held(call, _answer(call, call.alias, logprobs=False, extra_headers=extra_headers))
+    provider = _answer(call, call.alias, logprobs=False, extra_headers=extra_headers)
     if check.question is None:
         return await _settled(
             call, provider, then=lambda result: _checked_and_stored(call, result, check.key, None)
         )
     lookup, answering = semantic_race.start(call, check.question, provider)
+    _stopped_on_block(call, answering)
     hit = await semantic_race.race(lookup, answering)
     if hit is not None:
         await semantic_race.record_cancelled(call)

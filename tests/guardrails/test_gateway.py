@@ -349,17 +349,24 @@ def test_a_held_block_cancels_a_whole_answer(
     gate, order = held_encoder(monkeypatch)
     provider_noted(monkeypatch, gate, order)
     messages = [{"role": "user", "content": ENCODER_ONLY}]
-    for _ in range(2):  # the second is no cache hit: nothing was stored
+    # The provider would answer after 5 s: the block cancels its call long before.
+    slow = {**FAST, "X-Dev-TTFT-Ms": "5000"}
+    for headers in (slow, FAST):  # the second is no cache hit: nothing was stored
+        started = time.monotonic()
         with pytest.raises(GatewayError) as refused:
-            api.complete_sync(ctx_for(tenant), messages, extra_headers=FAST)
+            api.complete_sync(ctx_for(tenant), messages, extra_headers=headers)
         assert refused.value.code == "guardrail_blocked"
         assert "Remove that part" in refused.value.message
+        if headers is slow:
+            assert time.monotonic() - started < 4.5
     assert order.count("provider called") == 2
     assert the_provider_ran_before_the_verdict(order[:3])
-    assert [(r.status, r.error_code, r.cache) for r in rows(tenant, feature="chat")] == [
+    blocked = rows(tenant, feature="chat")
+    assert [(r.status, r.error_code, r.cache) for r in blocked] == [
         ("blocked", "guardrail_blocked", ""),
         ("blocked", "guardrail_blocked", ""),
     ]
+    assert (blocked[0].tokens_out, blocked[0].cost_usd) == (0, Decimal(0))  # no answer came
     assert [e.action for e in events(tenant)] == ["block", "block"]
     with tenant_context(tenant.id):
         assert not SemanticCacheEntry.objects.exists()
