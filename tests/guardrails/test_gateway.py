@@ -372,6 +372,31 @@ def test_a_held_block_cancels_a_whole_answer(
         assert not SemanticCacheEntry.objects.exists()
 
 
+@override_settings(GATEWAY_DEPLOYMENTS=deployments(fast="local-unsure"))
+def test_a_held_cascade_answers_a_cleared_request_and_does_not_escalate_a_blocked_one(
+    make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = held_policy(make_tenant, model_alias="smart", cascade_enabled=True)
+    gate, _ = held_encoder(monkeypatch)
+    gate.set()
+    cleared = api.complete_sync(
+        ctx_for(tenant), [{"role": "user", "content": ENCODER_CLEARS}], extra_headers=FAST
+    )
+    assert cleared.content
+    assert cleared.guardrail_flags == ()
+    assert [(r.status, r.served_model) for r in rows(tenant, feature="chat")] == [
+        ("ok", "openai/local-unsure"),
+        ("ok", "openai/local-smart"),
+    ]
+    with pytest.raises(GatewayError) as refused:
+        api.complete_sync(
+            ctx_for(tenant), [{"role": "user", "content": ENCODER_ONLY}], extra_headers=FAST
+        )
+    assert refused.value.code == "guardrail_blocked"
+    # The cheap call's row, blocked; no second call for the blocked input.
+    assert [r.status for r in rows(tenant, feature="chat")] == ["ok", "ok", "blocked"]
+
+
 def test_redaction_happens_before_the_provider_and_the_caches(make_tenant: MakeTenant) -> None:
     tenant = guarded(make_tenant, pii="redact")
     question = f"Please write to {EMAIL} about the refund policy."
