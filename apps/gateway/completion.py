@@ -97,7 +97,21 @@ async def _settled(
 
     ``then``: what the answer goes through next (the output check, the cache store). It
     runs while the ledger row and the counters are written, since neither needs the
-    other; the result, with its ledger row's id, waits for both."""
+    other; the result, with its ledger row's id, waits for both.
+
+    Where the input's injection verdict is held (``Call.held``, ADR 0019), the provider's
+    call runs beside it, and nothing of the answer goes further before it allows it."""
+    if call.held:
+        provider = asyncio.ensure_future(answering)
+        answering = provider
+        try:
+            await call.verdict()
+        except GatewayError:
+            await _settle_blocked(call, provider)
+            raise
+        except BaseException:
+            provider.cancel()  # the caller left
+            raise
     try:
         answer = await answering
     except Exception as exc:
@@ -132,6 +146,41 @@ async def _settled(
         record_id = await settling  # on every exit: a refused answer is billed too
     result.usage_record_ids = [record_id]
     return result
+
+
+async def _settle_blocked(call: Call, provider: asyncio.Future[relay.Answer]) -> None:
+    """The held verdict blocked the call's input: the provider's call is cancelled if it
+    is still running, and its one ledger row settled as blocked, with the answer's tokens
+    where the answer came first (nothing of it is returned or cached)."""
+    provider.cancel()
+    await asyncio.wait({provider})
+    if provider.cancelled() or provider.exception() is not None:
+        await call.settle(status=CallStatus.BLOCKED, error_code="guardrail_blocked")
+        return
+    answer = provider.result()
+    served = answer.served_model
+    tokens_in, tokens_out = answer.prompt_tokens, answer.completion_tokens
+    await call.settle(
+        status=CallStatus.BLOCKED,
+        served_model=served,
+        tokens_in=tokens_in,
+        tokens_out=tokens_out,
+        cost=router.cost_usd(served, tokens_in, tokens_out),
+        error_code="guardrail_blocked",
+    )
+
+
+def _stopped_on_block(call: Call, provider: asyncio.Task[relay.Answer]) -> None:
+    """Where the input's injection verdict is held, a block cancels the provider's call
+    at once, even while the semantic cache's race waits for it (``_settled`` then settles
+    the call as blocked)."""
+
+    def stop(later: asyncio.Task[tuple[str, ...]]) -> None:
+        if not later.cancelled() and later.exception() is not None:
+            provider.cancel()
+
+    if call.held and call.later_flags is not None:
+        call.later_flags.add_done_callback(stop)
 
 
 async def complete(
@@ -181,6 +230,7 @@ async def complete(
             call, provider, then=lambda result: _checked_and_stored(call, result, check.key, None)
         )
     lookup, answering = semantic_race.start(call, check.question, provider)
+    _stopped_on_block(call, answering)
     hit = await semantic_race.race(lookup, answering)
     if hit is not None:
         await semantic_race.record_cancelled(call)
@@ -202,6 +252,11 @@ async def complete(
 
 
 async def _from_cache(call: Call, kind: str, hit: CachedAnswer) -> Completion:
+    try:
+        await call.verdict()  # a held injection verdict (ADR 0019) comes first
+    except GatewayError:
+        await call.settle(status=CallStatus.BLOCKED, error_code="guardrail_blocked")
+        raise
     record_id = await call.settle(
         status=CallStatus.OK,
         served_model=hit.served_model,
@@ -272,7 +327,9 @@ async def _cascade(call: Call, extra_headers: dict[str, str] | None) -> Completi
         if confident:
             return cheap
         logger.info("cascade: escalating", extra={"mean_logprob": cheap.mean_logprob})
-    except GatewayError:
+    except GatewayError as exc:
+        if exc.code == "guardrail_blocked":
+            raise  # the input was blocked (held verdict): there is nothing to escalate
         logger.info("cascade: cheap model failed, escalating")
     # The escalation is a second provider call: reserve its budget and tokens afresh
     # (the input was checked once, by the first).

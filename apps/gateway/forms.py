@@ -10,6 +10,7 @@ from apps.guardrails.policy import (
     LABELS,
     Action,
     Check,
+    InjectionWait,
     PassageMode,
     Policy,
     PolicyError,
@@ -101,9 +102,30 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
         ("Documents", ("rag_enabled", "rag_top_k")),
         ("Budget", ("monthly_budget_usd", "budget_action")),
         ("Chat", ("suggested_prompts",)),
-        ("Guardrails", (*GUARD_FIELDS, "guard_fail_closed", "guard_passages")),
+        (
+            "Guardrails",
+            (
+                "guard_prompt_injection",
+                "guard_injection_wait",  # beside the action it applies to
+                *(name for name in GUARD_FIELDS if name != "guard_prompt_injection"),
+                "guard_fail_closed",
+                "guard_passages",
+            ),
+        ),
     )
 
+    guard_injection_wait = forms.ChoiceField(
+        label="When prompt injection is blocked",
+        choices=[
+            (InjectionWait.IN_LINE.value, "In line: check the message before it is sent"),
+            (InjectionWait.HELD.value, "Held: send it at once, hold the answer until checked"),
+        ],
+        help_text="Held answers sooner: the message goes to the AI provider before the "
+        "verdict, and no part of the answer is shown until the verdict allows it. A message "
+        "blocked that way has still reached the provider and may still cost its prompt "
+        "tokens. Used only when prompt injection is set to Block.",
+        required=False,  # absent: the current setting stays
+    )
     guard_fail_closed = forms.BooleanField(
         label="Refuse messages when a check cannot run",
         required=False,
@@ -167,6 +189,7 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
             self.initial["suggested_prompts"] = "\n".join(self.instance.suggested_prompts or [])
         self.fields["guard_fail_closed"].initial = policy.fail_closed
         self.fields["guard_passages"].initial = policy.passages.value
+        self.fields["guard_injection_wait"].initial = policy.injection_wait.value
         if allowed_aliases:
             field = self.fields["model_alias"]
             field.choices = [c for c in field.choices if c[0] in allowed_aliases]  # type: ignore[attr-defined]
@@ -186,6 +209,8 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
                 "actions": actions,
                 "fail_closed": bool(cleaned.get("guard_fail_closed")),
                 "passages": cleaned.get("guard_passages") or self._policy.passages.value,
+                "injection_wait": cleaned.get("guard_injection_wait")
+                or self._policy.injection_wait.value,
             }
             try:
                 policy = Policy.parse(data)

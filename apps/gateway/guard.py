@@ -30,7 +30,7 @@ from apps.guardrails.engine import (
     injection_hit,
     scan_builtin,
 )
-from apps.guardrails.policy import LABELS, Action, Check, Policy, PolicyError
+from apps.guardrails.policy import LABELS, Action, Check, InjectionWait, Policy, PolicyError
 from apps.guardrails.services import aevents_record
 
 logger = logging.getLogger(__name__)
@@ -80,7 +80,8 @@ def blocked_message(hit: Hit, *, output: bool) -> str:
 class Checked:
     """What the input check gives the call: the messages to send on, the flags to report,
     and, where the policy lets the injection encoder's verdict come later, that verdict
-    being reached beside the provider's call (``later``: the flags it adds)."""
+    being reached beside the provider's call (``later``: the flags it adds; under a
+    blocking policy held for it, it raises GatewayError when it blocks)."""
 
     messages: list[dict[str, Any]]
     flags: tuple[str, ...] = ()
@@ -90,6 +91,23 @@ class Checked:
 # Verdicts being reached beside the provider's call: held here until done, so a task is
 # never collected while it runs (asyncio keeps only a weak reference).
 _LATER: set[asyncio.Task[tuple[str, ...]]] = set()
+
+
+def _forget(task: asyncio.Task[tuple[str, ...]]) -> None:
+    _LATER.discard(task)
+    if not task.cancelled():
+        # Retrieved here: a block that no one waited for (the reader left) was logged,
+        # and is not an error of the event loop's.
+        task.exception()
+
+
+def judged_later(policy: Policy) -> bool:
+    """Whether the injection encoder's verdict may come beside the provider's call: where
+    it can only flag or log, and where it blocks with the answer held (ADR 0019)."""
+    action = policy.action(Check.PROMPT_INJECTION)
+    if action == Action.BLOCK:
+        return policy.injection_wait == InjectionWait.HELD
+    return action in (Action.LOG, Action.FLAG)
 
 
 async def check_input(
@@ -105,7 +123,10 @@ async def check_input(
     Where the tenant's policy only flags or logs injections, the verdict cannot change
     what is sent or shown: the injection encoder's part (the views in its band) runs
     beside the provider's call and its hit is logged and joins the flags when it is
-    reached (ADR 0019); everything else is judged here, before the provider, as always."""
+    reached (ADR 0019); everything else is judged here, before the provider, as always.
+    Where the policy blocks injections with the answer held, the encoder's part runs
+    beside the provider's call too, and the gateway shows or returns nothing of the answer
+    until it is reached (``pipeline.Call.verdict``)."""
     indexes = [i for i, m in enumerate(messages) if m.get("role") == "user"]
     if not indexes:
         return Checked(messages)
@@ -113,7 +134,7 @@ async def check_input(
     last = indexes[-1]
     text = str(out[last]["content"])
     detected, left = None, None
-    if policy.action(Check.PROMPT_INJECTION) in (Action.LOG, Action.FLAG):
+    if judged_later(policy):
         detected, left = injection.split(text[: settings.GUARDRAILS_MAX_CHARS])
     scan = await ascan(text, policy, Direction.INPUT, detected=detected)
     await enforce(ctx, scan, Direction.INPUT)
@@ -122,7 +143,7 @@ async def check_input(
     if left is not None:
         later = asyncio.create_task(_judged_later(ctx, policy, left))
         _LATER.add(later)
-        later.add_done_callback(_LATER.discard)
+        later.add_done_callback(_forget)
     # Earlier turns only redacted again (nothing else changes a text): not judged, so the
     # injection detector (its encoder milliseconds a text) does not run on them every turn.
     return Checked([*redacted(policy, out[:last]), *out[last:]], scan.flags, later)
@@ -132,18 +153,35 @@ async def _judged_later(
     ctx: CallContext, policy: Policy, left: injection.Scored
 ) -> tuple[str, ...]:
     """The encoder's verdict on the views ``injection.split`` left open: its hit logged
-    like any other input hit, and the flags it adds (none when it flags nothing). An error
-    here is logged and loses only this flag: the answer is never held up by it."""
+    like any other input hit, and the flags it adds (none when it flags nothing). Under a
+    policy that only flags or logs, an error here is logged and loses only this flag: the
+    answer is never held up by it. Under a blocking policy (held), a hit raises
+    GatewayError ("guardrail_blocked"), and an error counts as a check that could not
+    run: logged, and refused or let through per ``fail_closed``."""
+    action = policy.action(Check.PROMPT_INJECTION)
     try:
         result = await injection.alater(left)
-        if not result.flagged:
-            return ()
-        scan = Scan("", (injection_hit(policy.action(Check.PROMPT_INJECTION), result),))
-        await enforce(ctx, scan, Direction.INPUT)
-        return scan.flags
     except Exception:
         logger.exception("guardrails: the injection encoder's later verdict failed")
+        if action != Action.BLOCK:
+            return ()
+        failed = Action.BLOCK if policy.fail_closed else Action.LOG
+        hit = Hit(Check.PROMPT_INJECTION, failed, "backend_unavailable", "e5 encoder", 0.0)
+    else:
+        if not result.flagged:
+            return ()
+        hit = injection_hit(action, result)
+    scan = Scan("", (hit,))
+    try:
+        await enforce(ctx, scan, Direction.INPUT)
+    except GatewayError:
+        raise
+    except Exception:
+        logger.exception("guardrails: the injection encoder's later verdict was not logged")
+        if scan.blocked:
+            raise GatewayError("guardrail_blocked", blocked_message(hit, output=False)) from None
         return ()
+    return scan.flags
 
 
 def redacted(policy: Policy, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ from apps.gateway.journal import record
 from apps.gateway.ledger import LedgerEntry
 from apps.gateway.models import CacheKind, CallStatus
 from apps.gateway.types import CallContext, GatewayError
-from apps.guardrails.policy import Policy
+from apps.guardrails.policy import Action, Check, Policy
 
 logger = logging.getLogger(__name__)
 # The ledger's feature for what the semantic cache itself costs: its embedding calls and
@@ -65,14 +65,30 @@ class Call:
     canary: str = ""
     flags: tuple[str, ...] = ()
     # Since ADR 0019: the injection encoder's verdict, reached beside the provider's call
-    # where the policy only flags or logs injections (None: it was reached in line).
+    # where the policy only flags or logs injections, or blocks them with the answer held
+    # (None: it was reached in line).
     later_flags: asyncio.Task[tuple[str, ...]] | None = None
 
     async def input_flags(self, *more: str) -> tuple[str, ...]:
         """The input check's flags, the later verdict's included (waited for here), then
         ``more`` (the output's), each once."""
-        later = await self.later_flags if self.later_flags is not None else ()
+        later = await asyncio.shield(self.later_flags) if self.later_flags is not None else ()
         return tuple(dict.fromkeys((*self.flags, *later, *more)))
+
+    @property
+    def held(self) -> bool:
+        """The policy blocks injections and the encoder's verdict was left to come beside
+        the provider's call (ADR 0019's held mode): nothing of the answer may be shown,
+        returned or cached before ``verdict`` returns."""
+        blocks = self.policy.action(Check.PROMPT_INJECTION) == Action.BLOCK
+        return blocks and self.later_flags is not None
+
+    async def verdict(self) -> None:
+        """Where the call is ``held``, wait for the encoder's verdict: raises GatewayError
+        ("guardrail_blocked") when it blocks. Otherwise returns at once. Shielded: a
+        caller who leaves does not cancel the verdict, so its hit is still logged."""
+        if self.held and self.later_flags is not None:
+            await asyncio.shield(self.later_flags)
 
     async def settle(
         self,

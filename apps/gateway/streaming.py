@@ -110,6 +110,7 @@ async def stream_chat(
     usage: relay.Chunk | None = None
     finish = "stop"
     status = CallStatus.OK
+    refused: GatewayError | None = None  # the held verdict's block (ADR 0019)
     try:
         if opening is not None:
             source, chunks = opening.result()
@@ -119,8 +120,11 @@ async def stream_chat(
         async for chunk in chunks:
             if chunk.text:
                 if ttft is None:
+                    refused = await _verdict(call)  # before the reader sees a token
                     ttft = time.perf_counter()
                 parts.append(chunk.text)
+                if refused is not None:
+                    break
                 for piece in checker.feed(chunk.text):
                     shown.append(piece)
                     yield TokenEvent(piece)
@@ -130,6 +134,8 @@ async def stream_chat(
                 finish = chunk.finish_reason
             if chunk.prompt_tokens is not None or chunk.completion_tokens is not None:
                 usage = chunk
+        if ttft is None:
+            refused = await _verdict(call)  # an answer without text: before its end
     except (GeneratorExit, asyncio.CancelledError):
         # The reader went away: stop the provider call, bill what was streamed.
         if lookup is not None:
@@ -157,6 +163,16 @@ async def stream_chat(
         yield ErrorEvent("provider_unavailable", message, 30, record_id)
         return
 
+    if refused is not None:
+        # The input was blocked after the provider's call started (held): nothing was
+        # shown; stop the provider, bill what it sent, cache nothing.
+        await _close_quietly(source)
+        await _looked(lookup)
+        record_id = await _settle_partial(
+            call, CallStatus.BLOCKED, _served(source), parts, None, "guardrail_blocked"
+        )
+        yield ErrorEvent("guardrail_blocked", refused.message, None, record_id)
+        return
     for piece in checker.finish():
         shown.append(piece)
         yield TokenEvent(piece)
@@ -202,7 +218,17 @@ async def stream_chat(
 async def _serve_cached(
     call: Call, checker: StreamGuard, kind: str, hit: CachedAnswer
 ) -> AsyncIterator[StreamEvent]:
-    """A cached answer, streamed word by word like a provider's, through the guard."""
+    """A cached answer, streamed word by word like a provider's, through the guard; under
+    a held injection verdict (ADR 0019), only once the verdict allows it."""
+    try:
+        refused = await _verdict(call)
+    except (GeneratorExit, asyncio.CancelledError):
+        await call.settle(status=CallStatus.ABORTED)
+        raise
+    if refused is not None:
+        record_id = await call.settle(status=CallStatus.BLOCKED, error_code="guardrail_blocked")
+        yield ErrorEvent("guardrail_blocked", refused.message, None, record_id)
+        return
     first = time.perf_counter()
     for word in words(hit.content):
         for piece in checker.feed(word):
@@ -225,6 +251,15 @@ async def _serve_cached(
         return
     yield UsageEvent(0, 0, Decimal(0), kind)
     yield DoneEvent("stop", hit.served_model, record_id, await _flags(call, checker))
+
+
+async def _verdict(call: Call) -> GatewayError | None:
+    """The input's held verdict (``Call.verdict``): the refusal when it blocks."""
+    try:
+        await call.verdict()
+    except GatewayError as exc:
+        return exc
+    return None
 
 
 async def _looked(lookup: asyncio.Task[Looked] | None) -> Looked | None:

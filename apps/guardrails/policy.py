@@ -33,6 +33,13 @@ class PassageMode(StrEnum):
     OMIT = "omit"  # a marked passage is left out of the prompt
 
 
+class InjectionWait(StrEnum):
+    """When a policy blocks injections, what the request waits for (ADR 0019)."""
+
+    IN_LINE = "in_line"  # the whole scan, the encoder included, before the provider
+    HELD = "held"  # the provider's call starts beside the encoder; its answer waits
+
+
 # Redaction needs a span to replace: PII and secrets have one. An injection or a harmful
 # request is a property of the whole text (removing a span leaves the intent), and a
 # leaked canary means the system prompt leaked around it: those can be logged, flagged or
@@ -79,6 +86,9 @@ class Policy:
     actions: dict[Check, Action] = field(default_factory=lambda: dict(DEFAULT_ACTIONS))
     fail_closed: bool = False  # a backend that errs or times out: refuse (True) or allow
     passages: PassageMode = PassageMode.QUOTE
+    # Used only where injections are blocked: ``held`` sends the message to the provider
+    # before the injection encoder's verdict and holds the answer until it comes.
+    injection_wait: InjectionWait = InjectionWait.IN_LINE
 
     def action(self, check: Check) -> Action:
         return self.actions.get(check, Action.OFF)
@@ -91,6 +101,7 @@ class Policy:
             "actions": {check.value: action.value for check, action in self.actions.items()},
             "fail_closed": self.fail_closed,
             "passages": self.passages.value,
+            "injection_wait": self.injection_wait.value,
         }
 
     @classmethod
@@ -115,7 +126,12 @@ class Policy:
         if not isinstance(fail_closed, bool):
             raise PolicyError('"fail_closed" must be true or false.')
         passages = _enum(PassageMode, data.get("passages", PassageMode.QUOTE), "passages")
-        return cls(actions=actions, fail_closed=fail_closed, passages=passages)
+        wait = _enum(
+            InjectionWait,
+            data.get("injection_wait", InjectionWait.IN_LINE),
+            '"injection_wait" value',
+        )
+        return cls(actions=actions, fail_closed=fail_closed, passages=passages, injection_wait=wait)
 
 
 def action_not_allowed(check: Check, action: Action) -> str:

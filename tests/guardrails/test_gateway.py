@@ -20,9 +20,9 @@ from django.test import Client, override_settings
 from apps.accounts.models import User
 from apps.core.db import tenant_context
 from apps.core.redis_client import sync_redis
-from apps.gateway import api, guard
-from apps.gateway.models import SemanticCacheEntry
-from apps.gateway.types import DoneEvent, ErrorEvent, GatewayError
+from apps.gateway import api, config, guard, relay
+from apps.gateway.models import AISettings, SemanticCacheEntry
+from apps.gateway.types import DoneEvent, ErrorEvent, GatewayError, TokenEvent
 from apps.guardrails import backends, encoder, injection
 from apps.guardrails.engine import Direction, ascan, canary_for
 from apps.guardrails.models import GuardrailEvent
@@ -178,6 +178,223 @@ def test_the_later_verdict_is_logged_when_the_reader_leaves_early(
 
     async_to_sync(leave_at_the_first_token)()
     assert [(e.action, e.kind) for e in events(tenant)] == [("log", "classifier+e5")]
+
+
+# -- held: a blocking policy's encoder beside the provider, the answer held (ADR 0019) ------
+
+# A request the encoder is asked about and clears.
+ENCODER_CLEARS = "Forget the last answer, and give me the shipping dates instead."
+
+
+def test_the_encoder_alone_clears_the_request_the_held_tests_let_through() -> None:
+    alone, left = injection.split(ENCODER_CLEARS)
+    assert not alone.flagged
+    assert left is not None
+    assert not injection.detect(ENCODER_CLEARS).flagged
+
+
+def held_policy(make_tenant: MakeTenant, **settings: Any) -> Tenant:
+    policy = {"actions": {"prompt_injection": "block"}, "injection_wait": "held"}
+    return make_tenant(guardrails=policy, semantic_threshold=Decimal("0.80"), **settings)
+
+
+def provider_noted(
+    monkeypatch: pytest.MonkeyPatch, gate: threading.Event, order: list[str], after: float = 0
+) -> None:
+    """The provider's call (through the relay, streamed or whole) noted in ``order`` when
+    it starts, and the held encoder let go ``after`` seconds later: in line, the provider
+    is never called before the encoder answers (the encoder would wait out its 10 s)."""
+    for name in ("open_stream", "complete"):
+        real = getattr(relay, name)
+
+        async def noted(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            order.append("provider called")
+            threading.Timer(after, gate.set).start()
+            return await _real(*args, **kwargs)
+
+        monkeypatch.setattr(relay, name, noted)
+
+
+def the_provider_ran_before_the_verdict(order: list[str]) -> bool:
+    # The encoder is asked as soon as the input check leaves its verdict open: before the
+    # provider is called, unless this machine is very busy.
+    return order in (
+        ["encoder asked", "provider called", "encoder answered"],
+        ["provider called", "encoder asked", "encoder answered"],
+    )
+
+
+def test_a_held_block_starts_the_provider_and_shows_nothing(
+    make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = held_policy(make_tenant)
+    gate, order = held_encoder(monkeypatch)
+    provider_noted(monkeypatch, gate, order)
+    result = stream(ctx_for(tenant), ENCODER_ONLY)
+    assert the_provider_ran_before_the_verdict(order)
+    assert not [e for e in result if isinstance(e, TokenEvent)]
+    [error] = result
+    error = expect(ErrorEvent, error)
+    assert error.code == "guardrail_blocked"
+    assert "Remove that part" in error.message
+    [row] = rows(tenant, feature="chat")
+    assert (row.status, row.error_code) == ("blocked", "guardrail_blocked")
+    assert error.usage_record_id == row.id
+    assert row.tokens_in > 0  # the provider read the prompt: billed, as the form warns
+    [event] = events(tenant)
+    assert (event.check_name, event.action, event.kind, event.direction) == (
+        "prompt_injection",
+        "block",
+        "classifier+e5",
+        "input",
+    )
+    # Nothing was cached: the same request again goes to the provider, and is blocked.
+    again = stream(ctx_for(tenant), ENCODER_ONLY)
+    assert expect(ErrorEvent, again[-1]).code == "guardrail_blocked"
+    assert order.count("provider called") == 2
+    assert [(r.status, r.cache) for r in rows(tenant, feature="chat")] == [
+        ("blocked", ""),
+        ("blocked", ""),
+    ]
+    with tenant_context(tenant.id):
+        assert not SemanticCacheEntry.objects.exists()
+
+
+def test_a_held_request_the_encoder_clears_streams_after_the_verdict(
+    make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = held_policy(make_tenant)
+    gate, order = held_encoder(monkeypatch)
+    # The encoder let go long after the local provider's first token (it sends at once):
+    # a token shown before the verdict would come before "encoder answered".
+    provider_noted(monkeypatch, gate, order, after=0.5)
+
+    async def read() -> list[Any]:
+        found = []
+        messages = [{"role": "user", "content": ENCODER_CLEARS}]
+        async for event in api.stream_chat(ctx_for(tenant), messages, extra_headers=FAST):
+            if event.type == "token" and "first token" not in order:
+                order.append("first token")
+            found.append(event)
+        return found
+
+    result = async_to_sync(read)()
+    assert the_provider_ran_before_the_verdict(order[:-1])
+    assert order[-1] == "first token"  # held until the verdict
+    assert tokens(result)
+    assert expect(DoneEvent, result[-1]).guardrail_flags == ()
+    [row] = rows(tenant, feature="chat")
+    assert (row.status, row.error_code) == ("ok", "")
+    assert events(tenant) == []
+
+
+@pytest.mark.parametrize("fail_closed", [True, False])
+def test_a_held_encoder_that_fails_follows_fail_closed(
+    make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch, fail_closed: bool
+) -> None:
+    policy = {
+        "actions": {"prompt_injection": "block"},
+        "injection_wait": "held",
+        "fail_closed": fail_closed,
+    }
+    tenant = make_tenant(guardrails=policy)
+
+    def broken(normalized: str, ngram: float, english: bool) -> float | None:
+        raise RuntimeError("the encoder failed")
+
+    monkeypatch.setattr(encoder, "average", broken)
+    result = stream(ctx_for(tenant), ENCODER_ONLY)
+    [event] = events(tenant)
+    assert (event.check_name, event.kind) == ("prompt_injection", "backend_unavailable")
+    if fail_closed:
+        assert [e.type for e in result] == ["error"]
+        error = expect(ErrorEvent, result[-1])
+        assert error.code == "guardrail_blocked"
+        assert "could not run" in error.message
+        assert event.action == "block"
+    else:
+        assert expect(DoneEvent, result[-1]).guardrail_flags == ()
+        assert tokens(result)
+        assert event.action == "log"
+
+
+def test_a_held_block_of_a_cached_answer_serves_nothing(
+    make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache hit has no provider call to wait beside: it waits for the verdict, and a
+    block settles its row as blocked."""
+    tenant = guarded(make_tenant, prompt_injection="log")
+    stream(ctx_for(tenant), ENCODER_ONLY)  # answered and cached under a logging policy
+    with tenant_context(tenant.id):
+        AISettings.objects.filter(tenant=tenant).update(
+            guardrails={"actions": {"prompt_injection": "block"}, "injection_wait": "held"}
+        )
+    config.invalidate(tenant.id)
+    gate, order = held_encoder(monkeypatch)
+    gate.set()
+    result = stream(ctx_for(tenant), ENCODER_ONLY)
+    assert [e.type for e in result] == ["error"]
+    assert expect(ErrorEvent, result[-1]).code == "guardrail_blocked"
+    assert order == ["encoder asked", "encoder answered"]
+    assert [(r.status, r.error_code) for r in rows(tenant, feature="chat")] == [
+        ("ok", ""),
+        ("blocked", "guardrail_blocked"),
+    ]
+
+
+def test_a_held_block_cancels_a_whole_answer(
+    make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = held_policy(make_tenant)
+    gate, order = held_encoder(monkeypatch)
+    provider_noted(monkeypatch, gate, order)
+    messages = [{"role": "user", "content": ENCODER_ONLY}]
+    # The provider would answer after 5 s: the block cancels its call long before.
+    slow = {**FAST, "X-Dev-TTFT-Ms": "5000"}
+    for headers in (slow, FAST):  # the second is no cache hit: nothing was stored
+        started = time.monotonic()
+        with pytest.raises(GatewayError) as refused:
+            api.complete_sync(ctx_for(tenant), messages, extra_headers=headers)
+        assert refused.value.code == "guardrail_blocked"
+        assert "Remove that part" in refused.value.message
+        if headers is slow:
+            assert time.monotonic() - started < 4.5
+    assert order.count("provider called") == 2
+    assert the_provider_ran_before_the_verdict(order[:3])
+    blocked = rows(tenant, feature="chat")
+    assert [(r.status, r.error_code, r.cache) for r in blocked] == [
+        ("blocked", "guardrail_blocked", ""),
+        ("blocked", "guardrail_blocked", ""),
+    ]
+    assert (blocked[0].tokens_out, blocked[0].cost_usd) == (0, Decimal(0))  # no answer came
+    assert [e.action for e in events(tenant)] == ["block", "block"]
+    with tenant_context(tenant.id):
+        assert not SemanticCacheEntry.objects.exists()
+
+
+@override_settings(GATEWAY_DEPLOYMENTS=deployments(fast="local-unsure"))
+def test_a_held_cascade_answers_a_cleared_request_and_does_not_escalate_a_blocked_one(
+    make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = held_policy(make_tenant, model_alias="smart", cascade_enabled=True)
+    gate, _ = held_encoder(monkeypatch)
+    gate.set()
+    cleared = api.complete_sync(
+        ctx_for(tenant), [{"role": "user", "content": ENCODER_CLEARS}], extra_headers=FAST
+    )
+    assert cleared.content
+    assert cleared.guardrail_flags == ()
+    assert [(r.status, r.served_model) for r in rows(tenant, feature="chat")] == [
+        ("ok", "openai/local-unsure"),
+        ("ok", "openai/local-smart"),
+    ]
+    with pytest.raises(GatewayError) as refused:
+        api.complete_sync(
+            ctx_for(tenant), [{"role": "user", "content": ENCODER_ONLY}], extra_headers=FAST
+        )
+    assert refused.value.code == "guardrail_blocked"
+    # The cheap call's row, blocked; no second call for the blocked input.
+    assert [r.status for r in rows(tenant, feature="chat")] == ["ok", "ok", "blocked"]
 
 
 def test_redaction_happens_before_the_provider_and_the_caches(make_tenant: MakeTenant) -> None:

@@ -30,6 +30,7 @@ FORM = {
     "guard_canary": "block",
     "guard_passages": "omit",
     "guard_fail_closed": "on",
+    "guard_injection_wait": "held",
 }
 
 
@@ -57,7 +58,16 @@ def test_owner_saves_a_policy(owner: User, tenant: Tenant) -> None:
         },
         "fail_closed": True,
         "passages": "omit",
+        "injection_wait": "held",
     }
+    page = client.get(url).content.decode()
+    assert 'value="held" selected' in page  # the saved choice is shown
+    assert "may still cost its prompt tokens" in page
+    # Left out of the form, the stored choice stays; set, it changes.
+    client.post(url, {k: v for k, v in FORM.items() if k != "guard_injection_wait"})
+    assert stored(tenant)["injection_wait"] == "held"
+    client.post(url, {**FORM, "guard_injection_wait": "in_line"})
+    assert stored(tenant)["injection_wait"] == "in_line"
 
 
 def test_invalid_policy_values_are_refused_with_a_reason(owner: User, tenant: Tenant) -> None:
@@ -66,12 +76,14 @@ def test_invalid_policy_values_are_refused_with_a_reason(owner: User, tenant: Te
     url = f"/t/{tenant.slug}/settings/ai/"
     before = stored(tenant)
     bad = {**FORM, "guard_prompt_injection": "redact", "guard_canary": "flag", "guard_pii": "x"}
+    bad["guard_injection_wait"] = "later"
     response = client.post(url, bad)
     assert response.status_code == 400
     page = response.content.decode()
     assert "&quot;redact&quot; does not apply to prompt injection" in page
     assert "&quot;flag&quot; does not apply to system prompt leak" in page
     assert "Select a valid choice" in page  # an unknown value
+    assert "Select a valid choice. later is not one of the available choices." in page
     assert stored(tenant) == before  # nothing saved
 
 
