@@ -117,8 +117,8 @@ class AISettingsForm(forms.ModelForm):  # type: ignore[type-arg]  # generic only
     guard_injection_wait = forms.ChoiceField(
         label="When prompt injection is blocked",
         choices=[
-            (InjectionWait.IN_LINE.value, "In line: check the message before it is sent"),
-            (InjectionWait.HELD.value, "Held: send it at once, hold the answer until checked"),
+            (InjectionWait.IN_LINE.value, "In line: checked before it is sent"),
+            (InjectionWait.HELD.value, "Held: sent at once, answer held"),
         ],
         help_text="Held answers sooner: the message goes to the AI provider before the "
         "verdict, and no part of the answer is shown until the verdict allows it. A message "

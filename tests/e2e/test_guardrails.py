@@ -45,6 +45,9 @@ def test_policy_marked_passages_and_the_log(
     options = page.locator("#id_guard_prompt_injection option").all_inner_texts()
     assert not any("Redact" in option for option in options)
     page.select_option("#id_guard_prompt_injection", "block")
+    # Right under it: block in line (the default) or hold the answer (ADR 0019).
+    assert page.locator("#id_guard_injection_wait").input_value() == "in_line"
+    page.select_option("#id_guard_injection_wait", "held")
     page.select_option("#id_guard_secrets", "redact")
     page.select_option("#id_guard_passages", "omit")
     section.screenshot(path=screenshots / "guardrail-settings-desktop.png")
@@ -52,6 +55,7 @@ def test_policy_marked_passages_and_the_log(
     assert "AI settings saved." in page.locator(".alert-success").inner_text()
     assert page.locator("#id_guard_prompt_injection").input_value() == "block"
     assert page.locator("#id_guard_passages").input_value() == "omit"
+    assert page.locator("#id_guard_injection_wait").input_value() == "held"
 
     page.goto(f"{server}/t/{slug}/documents/")
     page.set_input_files(
