@@ -31,6 +31,21 @@ decision (``v7``, ``v8``, ``v8_first``, ``v9_first``: version 7, then the reader
 candidate it refused past steps 0-2): ``reached_p50_ms`` / ``reached_p95_ms`` (over
 the lookups that reach the reader, every pass pooled), ``all_p50_ms`` / ``all_p95_ms``,
 ``served_share``; ``load_average`` before and after. Test8 is never read.
+
+    .venv/bin/python bench/gateway.py --guardrails-ttft [--texts 150] [--provider-ttft-ms 150]
+        [--json FILE]
+
+runs only ``guardrails_ttft`` (default JSON bench/results/gateway_guardrails_ttft.json, ADR
+0019 (5)): the time to the first token of a stream through ``api.stream_chat``, caches
+off, the local provider answering after ``--provider-ttft-ms``, for the ordinary texts of
+the guardrails benchmark's headline sets (a new writer's text, which reaches the injection
+encoder) under four policies, each text under each in turn: injections ``off``, ``flag``
+(the default: the encoder beside the provider's call), ``block_in_line`` (the whole scan
+before the provider) and ``block_held`` (the provider's call beside the encoder, the first
+token held until the verdict). Keys per policy: ``ttft_p50_ms_<policy>``,
+``ttft_p95_ms_<policy>``, ``added_p50_ms_<policy>`` / ``added_p95_ms_<policy>`` (the
+same text's time to first token less its time with injections off), ``blocked_<policy>``
+(ordinary texts refused, left out of the times).
 """
 
 from __future__ import annotations
@@ -552,6 +567,114 @@ def reader_lookup(sample: int, filler: int, rounds: int) -> dict[str, Any]:
     return out
 
 
+# ADR 0019's policies for the injection check, timed by ``guardrails_ttft``.
+TTFT_POLICIES: dict[str, dict[str, Any]] = {
+    "off": {"actions": {"prompt_injection": "off"}},
+    "flag": {},
+    "block_in_line": {"actions": {"prompt_injection": "block"}},
+    "block_held": {"actions": {"prompt_injection": "block"}, "injection_wait": "held"},
+}
+
+
+async def guardrails_ttft(
+    texts: list[str], provider_ttft_ms: int, tenants: dict[str, Tenant]
+) -> dict[str, Any]:
+    """Each text streamed under each policy (``tenants``: one per ``TTFT_POLICIES``) in
+    turn, the order rotating per text; the time to the first token, or None where the
+    policy refused the text."""
+    from apps.gateway import api
+    from apps.gateway.types import CallContext
+
+    headers = {
+        "X-Dev-TTFT-Ms": str(provider_ttft_ms),
+        "X-Dev-Tokens-Per-S": "0",
+        "X-Dev-Answer-Tokens": "8",
+    }
+
+    async def first_token(tenant: Tenant, text: str) -> float | None:
+        ctx = CallContext(tenant_id=tenant.id, feature="bench")
+        messages = [{"role": "user", "content": text}]
+        start, found = time.perf_counter(), None
+        async for event in api.stream_chat(ctx, messages, max_tokens=16, extra_headers=headers):
+            if event.type == "token" and found is None:
+                found = (time.perf_counter() - start) * 1000
+        return found
+
+    names = list(TTFT_POLICIES)
+    for name in names:  # warm-up: connections, the encoder's engine
+        await first_token(tenants[name], texts[0])
+    times: dict[str, list[float | None]] = {name: [] for name in names}
+    for i, text in enumerate(texts):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            times[name].append(await first_token(tenants[name], text))
+    out: dict[str, Any] = {"texts": len(texts), "provider_ttft_ms": provider_ttft_ms}
+    for name in names:
+        found = [t for t in times[name] if t is not None]
+        added = [
+            t - off
+            for t, off in zip(times[name], times["off"], strict=True)
+            if t is not None and off is not None
+        ]
+        out[f"ttft_p50_ms_{name}"] = round(statistics.median(found), 2)
+        out[f"ttft_p95_ms_{name}"] = round(pct(found, 0.95), 2)
+        out[f"added_p50_ms_{name}"] = round(statistics.median(added), 2)
+        out[f"added_p95_ms_{name}"] = round(pct(added, 0.95), 2)
+        out[f"blocked_{name}"] = len(times[name]) - len(found)
+    return out
+
+
+def run_guardrails_ttft(args: argparse.Namespace) -> int:
+    from apps.core import devstack
+
+    started = devstack.up()
+    try:
+        setup_database()
+        from asgiref.sync import async_to_sync
+        from django.conf import settings
+
+        from bench.guardrails import written_apart_rows
+
+        settings.GATEWAY_PLAN_OVERRIDES = {
+            **settings.GATEWAY_PLAN_OVERRIDES,
+            "enterprise": NO_REFUSAL,
+        }
+        ordinary = [row["text"] for row in written_apart_rows() or [] if not row["label"]]
+        if not ordinary:
+            raise SystemExit("the guardrails benchmark's headline sets are not in bench/data")
+        step = max(1, len(ordinary) // args.texts)
+        texts = ordinary[::step][: args.texts]
+        tenants = {
+            name: make_tenant(f"Guard {name}", cache_enabled=False, guardrails=policy)
+            for name, policy in TTFT_POLICIES.items()
+        }
+        result = async_to_sync(guardrails_ttft)(texts, args.provider_ttft_ms, tenants)
+        from apps.gateway import journal
+
+        journal.wait_written()  # the last calls' ledger rows, before the database goes
+    finally:
+        try:
+            drop_database()
+        finally:
+            devstack.down(started)
+    print(
+        f"time to first token through the gateway, {result['texts']} ordinary texts of a new "
+        f"writer, the provider's own {result['provider_ttft_ms']} ms"
+    )
+    header = ("p50 ms", "p95 ms", "added p50", "added p95")
+    print(f"{'injection policy':<16} " + " ".join(f"{h:>10}" for h in header))
+    for name in TTFT_POLICIES:
+        print(
+            f"{name:<16} {result[f'ttft_p50_ms_{name}']:>10} {result[f'ttft_p95_ms_{name}']:>10} "
+            f"{result[f'added_p50_ms_{name}']:>10} {result[f'added_p95_ms_{name}']:>10}"
+            f"   blocked {result[f'blocked_{name}']}"
+        )
+    path = Path(args.json or ROOT / "bench" / "results" / "gateway_guardrails_ttft.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {path}")
+    return 0
+
+
 def run_reader_lookup(args: argparse.Namespace) -> int:
     from apps.core import devstack
 
@@ -591,9 +714,18 @@ def main() -> int:
     parser.add_argument("--sample", type=int, default=600, help="reader lookup: queries")
     parser.add_argument("--filler", type=int, default=50_000, help="reader lookup: filler")
     parser.add_argument("--rounds", type=int, default=3, help="reader lookup: passes")
+    parser.add_argument(
+        "--guardrails-ttft", action="store_true", help="only the time to first token per policy"
+    )
+    parser.add_argument("--texts", type=int, default=150, help="guardrails ttft: texts")
+    parser.add_argument(
+        "--provider-ttft-ms", type=int, default=150, help="guardrails ttft: the provider's own"
+    )
     args = parser.parse_args()
     if args.reader_lookup:
         return run_reader_lookup(args)
+    if args.guardrails_ttft:
+        return run_guardrails_ttft(args)
     args.json = args.json or str(ROOT / "bench" / "results" / "gateway.json")
     calls = 60 if args.quick else 300
     entries = 10_000 if args.quick else 100_000

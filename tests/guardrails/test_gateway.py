@@ -397,6 +397,40 @@ def test_a_held_cascade_answers_a_cleared_request_and_does_not_escalate_a_blocke
     assert [r.status for r in rows(tenant, feature="chat")] == ["ok", "ok", "blocked"]
 
 
+def test_the_time_to_first_token_bench_runs_each_policy_it_names(
+    make_tenant: MakeTenant,
+) -> None:
+    """bench/gateway.py --guardrails-ttft: each policy's tenant does what its name says (an
+    attack only the encoder flags is refused under both blocking policies, let through
+    under the others), so the times it prints are of those policies."""
+    from bench.gateway import TTFT_POLICIES, guardrails_ttft
+
+    tenants = {
+        name: make_tenant(guardrails=policy, cache_enabled=False)
+        for name, policy in TTFT_POLICIES.items()
+    }
+    texts = [ENCODER_ONLY, "What are your opening hours on bank holidays?"]
+    found = async_to_sync(guardrails_ttft)(texts, 0, tenants)
+    assert {name: found[f"blocked_{name}"] for name in TTFT_POLICIES} == {
+        "off": 0,
+        "flag": 0,
+        "block_in_line": 1,
+        "block_held": 1,
+    }
+    assert found["texts"] == 2
+    assert found["added_p50_ms_off"] == 0.0
+    assert found["ttft_p50_ms_block_held"] > 0
+    # Held: the provider read the attack before the verdict (billed, blocked); in line it
+    # never did (the warm-up sends the attack once more under each policy).
+    blocked = {
+        name: [r.tokens_in for r in rows(tenants[name], error_code="guardrail_blocked")]
+        for name in ("block_in_line", "block_held")
+    }
+    assert len(blocked["block_held"]) == len(blocked["block_in_line"]) == 2
+    assert all(tokens > 0 for tokens in blocked["block_held"])
+    assert blocked["block_in_line"] == [0, 0]
+
+
 def test_redaction_happens_before_the_provider_and_the_caches(make_tenant: MakeTenant) -> None:
     tenant = guarded(make_tenant, pii="redact")
     question = f"Please write to {EMAIL} about the refund policy."
