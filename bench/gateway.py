@@ -567,6 +567,30 @@ def reader_lookup(sample: int, filler: int, rounds: int) -> dict[str, Any]:
     return out
 
 
+@contextmanager
+def bench_stack() -> Iterator[None]:
+    """The embedded stack (started if it is not running, and stopped after if so) with the
+    throw-away database, dropped after."""
+    from apps.core import devstack
+
+    started = devstack.up()
+    try:
+        setup_database()
+        yield
+    finally:
+        try:
+            drop_database()
+        finally:
+            devstack.down(started)
+
+
+def write_result(result: dict[str, Any], given: str | None, default_name: str) -> None:
+    path = Path(given or ROOT / "bench" / "results" / default_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {path}")
+
+
 # ADR 0019's policies for the injection check, timed by ``guardrails_ttft``.
 TTFT_POLICIES: dict[str, dict[str, Any]] = {
     "off": {"actions": {"prompt_injection": "off"}},
@@ -624,11 +648,7 @@ async def guardrails_ttft(
 
 
 def run_guardrails_ttft(args: argparse.Namespace) -> int:
-    from apps.core import devstack
-
-    started = devstack.up()
-    try:
-        setup_database()
+    with bench_stack():
         from asgiref.sync import async_to_sync
         from django.conf import settings
 
@@ -651,11 +671,6 @@ def run_guardrails_ttft(args: argparse.Namespace) -> int:
         from apps.gateway import journal
 
         journal.wait_written()  # the last calls' ledger rows, before the database goes
-    finally:
-        try:
-            drop_database()
-        finally:
-            devstack.down(started)
     print(
         f"time to first token through the gateway, {result['texts']} ordinary texts of a new "
         f"writer, the provider's own {result['provider_ttft_ms']} ms"
@@ -668,25 +683,13 @@ def run_guardrails_ttft(args: argparse.Namespace) -> int:
             f"{result[f'added_p50_ms_{name}']:>10} {result[f'added_p95_ms_{name}']:>10}"
             f"   blocked {result[f'blocked_{name}']}"
         )
-    path = Path(args.json or ROOT / "bench" / "results" / "gateway_guardrails_ttft.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2))
-    print(f"wrote {path}")
+    write_result(result, args.json, "gateway_guardrails_ttft.json")
     return 0
 
 
 def run_reader_lookup(args: argparse.Namespace) -> int:
-    from apps.core import devstack
-
-    started = devstack.up()
-    try:
-        setup_database()
+    with bench_stack():
         result = reader_lookup(args.sample, args.filler, args.rounds)
-    finally:
-        try:
-            drop_database()
-        finally:
-            devstack.down(started)
     print(
         f"{result['entries']:,} entries ({result['filler']:,} filler), {result['queries']} "
         f"queries x {result['rounds']} passes; {result['reached_share']:.1%} reach the reader "
@@ -699,10 +702,7 @@ def run_reader_lookup(args: argparse.Namespace) -> int:
             f"{mode:<10} {r['reached_p50_ms']:>12} {r['reached_p95_ms']:>12} "
             f"{r['all_p50_ms']:>8} {r['all_p95_ms']:>8}   served {r['served_share']:.1%}"
         )
-    path = Path(args.json or ROOT / "bench" / "results" / "gateway_reader_lookup.json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2))
-    print(f"wrote {path}")
+    write_result(result, args.json, "gateway_reader_lookup.json")
     return 0
 
 
@@ -730,11 +730,7 @@ def main() -> int:
     calls = 60 if args.quick else 300
     entries = 10_000 if args.quick else 100_000
 
-    from apps.core import devstack
-
-    started = devstack.up()
-    try:
-        setup_database()
+    with bench_stack():
         from asgiref.sync import async_to_sync
         from django.conf import settings
 
@@ -751,11 +747,6 @@ def main() -> int:
         steps = async_to_sync(step_profile)(calls, tenants["plain"])
         streams = async_to_sync(stream_throughput)(20 if args.quick else 50, 200, tenants["stream"])
         sem = semantic_lookup(entries, 50 if args.quick else 200)
-    finally:
-        try:
-            drop_database()
-        finally:
-            devstack.down(started)
 
     p50 = {k: statistics.median(v) for k, v in lat.items()}
     p95 = {k: pct(v, 0.95) for k, v in lat.items()}
@@ -880,9 +871,7 @@ def main() -> int:
         f"\nstreaming chunks per CPU-second in this process: gateway {streams['gateway']:,.0f}, "
         f"bare litellm {streams['litellm']:,.0f}"
     )
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(result, indent=2))
-    print(f"wrote {args.json}")
+    write_result(result, args.json, "gateway.json")
     return 0
 
 
