@@ -14,9 +14,9 @@ them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
    each set's beside them. Without them, the headline is the newest set that is there,
    marked spent; held-out 4 to 35 and 42 to 45 (spent since g5 to g24: held-out 11 to 29
    trained g24's adapter and heads, 30 to 35 and 42 to 45 chose its operating point) are
-   reported beside it. Held-out 37 is sealed for a later detector: a set written apart
-   goes into the list only once that detector is finished, so no run scores it by
-   accident.
+   reported beside it. Held-out 37 and 46 to 49 are sealed for a later detector: a set
+   written apart goes into the list only once that detector is finished, so no run scores
+   it by accident.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
