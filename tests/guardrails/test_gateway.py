@@ -116,6 +116,27 @@ def held_encoder(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, list
     return gate, order
 
 
+def stream_noting_first_token(
+    tenant: Tenant, text: str, order: list[str], gate: threading.Event | None = None
+) -> list[Any]:
+    """The stream's events, with "first token" noted in ``order`` when the first token
+    arrives (and ``gate``, if given, set then)."""
+
+    async def read() -> list[Any]:
+        found = []
+        messages = [{"role": "user", "content": text}]
+        async for event in api.stream_chat(ctx_for(tenant), messages, extra_headers=FAST):
+            if event.type == "token" and "first token" not in order:
+                order.append("first token")
+                if gate is not None:
+                    gate.set()
+            found.append(event)
+        return found
+
+    result: list[Any] = async_to_sync(read)()
+    return result
+
+
 def test_a_flagging_policy_reads_the_encoder_beside_the_provider(
     make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -124,18 +145,7 @@ def test_a_flagging_policy_reads_the_encoder_beside_the_provider(
     once (in line, the held encoder would hold the first token for its 10 s)."""
     tenant = guarded(make_tenant, prompt_injection="flag")
     gate, order = held_encoder(monkeypatch)
-
-    async def read() -> list[Any]:
-        found = []
-        messages = [{"role": "user", "content": ENCODER_ONLY}]
-        async for event in api.stream_chat(ctx_for(tenant), messages, extra_headers=FAST):
-            if event.type == "token" and "first token" not in order:
-                order.append("first token")
-                gate.set()
-            found.append(event)
-        return found
-
-    result = async_to_sync(read)()
+    result = stream_noting_first_token(tenant, ENCODER_ONLY, order, gate)
     assert order == ["encoder asked", "first token", "encoder answered"]
     assert expect(DoneEvent, result[-1]).guardrail_flags == ("prompt_injection",)
     [event] = events(tenant)
@@ -268,17 +278,7 @@ def test_a_held_request_the_encoder_clears_streams_after_the_verdict(
     # The encoder let go long after the local provider's first token (it sends at once):
     # a token shown before the verdict would come before "encoder answered".
     provider_noted(monkeypatch, gate, order, after=0.5)
-
-    async def read() -> list[Any]:
-        found = []
-        messages = [{"role": "user", "content": ENCODER_CLEARS}]
-        async for event in api.stream_chat(ctx_for(tenant), messages, extra_headers=FAST):
-            if event.type == "token" and "first token" not in order:
-                order.append("first token")
-            found.append(event)
-        return found
-
-    result = async_to_sync(read)()
+    result = stream_noting_first_token(tenant, ENCODER_CLEARS, order)
     assert the_provider_ran_before_the_verdict(order[:-1])
     assert order[-1] == "first token"  # held until the verdict
     assert tokens(result)
