@@ -56,6 +56,13 @@ def is_applied(event_id: str) -> bool:
     return StripeEvent.objects.filter(id=event_id, applied_at__isnull=False).exists()
 
 
+def every_event_applied() -> bool:
+    """Whether the app has applied every event the local server has sent (a later event
+    changes the plan too, so a test that moves the clock waits for them all)."""
+    found = stripe_api.client().v1.events.list(params={"limit": 100})
+    return all(is_applied(event.id) for event in found.data)
+
+
 def account(tenant: Tenant) -> BillingAccount:
     with tenant_context(tenant.id):
         return BillingAccount.objects.get(tenant=tenant)
@@ -140,6 +147,9 @@ def test_a_failed_payment_keeps_the_plan_for_the_grace_period_then_free(
     subscription = account(tenant).subscription_id
     httpx.post(f"{portal['Location']}/subscriptions/{subscription}/fail")
     wait_until(lambda: account(tenant).subscription_status == "past_due", "past_due")
+    # invoice.payment_failed follows the subscription's update: were it applied after the
+    # clock moves, it would put the tenant on Free itself, before grace_enforce could.
+    wait_until(every_event_applied, "every webhook applied")
     assert plan_of(tenant) == "pro"  # within the grace period
     page = client.get(reverse("tenants:dashboard", args=[tenant.slug])).content.decode()
     assert 'data-banner="past-due"' in page
