@@ -27,11 +27,13 @@ Written: the adapter (``--out``, apps/guardrails/data/injection_e5_adapter.json'
 each adapted product's delta as its two low-rank factors, alpha / rank folded into B) and
 the head (``--head-out``, the shipped head's JSON with the new weights and bias and the
 adapter's name; thresholds and shares are chosen afterwards on spent held-out sets by
-bench/guardrails_finetuned.py).
+bench/guardrails_finetuned.py). ``--resume`` starts the adapters from a written adapter's
+factors in place of zero (g25: g24's adapter, one more pass over more rows); the head starts
+from the shipped head either way.
 
     .venv/bin/python bench/finetune_e5_guardrails.py --extra heldout11,heldout12,heldout13,
         heldout14 --out /tmp/adapter.json --head-out /tmp/head.json [--rank 8] [--epochs 1]
-        [--products q,k,v,ao,fi,fo]
+        [--products q,k,v,ao,fi,fo] [--resume apps/guardrails/data/injection_e5_adapter.json]
 """
 
 from __future__ import annotations
@@ -114,6 +116,23 @@ class Tuned:
                     layer[name + ".A"] = a.requires_grad_()
                     layer[name + ".B"] = torch.zeros(rank, d_out, requires_grad=True)
             self.layers.append(layer)
+
+    def resume(self, adapter: dict[str, Any]) -> None:
+        """Start from a written adapter's factors (``deltas``' form, alpha / rank folded into
+        B) in place of random A and zero B: one more run over more rows."""
+        for n, layer in enumerate(self.layers):
+            for name in self.products:
+                if name + ".A" not in layer:
+                    continue
+                found = adapter["deltas"].get(f"l{n}.{name}")
+                if found is None:
+                    raise SystemExit(f"--resume: the adapter has no l{n}.{name}")
+                a = self.torch.tensor(found["a"], dtype=self.torch.float32)
+                b = self.torch.tensor(found["b"], dtype=self.torch.float32) / self.scale
+                if a.shape != layer[name + ".A"].shape or b.shape != layer[name + ".B"].shape:
+                    raise SystemExit(f"--resume: l{n}.{name} is not of rank {self.rank}")
+                layer[name + ".A"] = a.requires_grad_()
+                layer[name + ".B"] = b.requires_grad_()
 
     def parameters(self) -> list[Any]:
         return [
@@ -224,6 +243,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--frozen", type=int, default=2, help="layers left as they are")
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument(
+        "--resume",
+        default="",
+        help="an adapter's JSON to start from (its rank and products) in place of zero deltas",
+    )
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-4, help="the adapters' learning rate")
     parser.add_argument("--head-lr", type=float, default=1e-3)
@@ -259,6 +283,8 @@ def main(argv: list[str] | None = None) -> None:
     model = e5_model.ModelFile(e5_model.model_path())
     engine = e5_graph.build(model, head.layers, head.pooling)
     tuned = Tuned(model, args.frozen, args.rank, args.alpha, products)
+    if args.resume:
+        tuned.resume(json.loads(Path(args.resume).read_text(encoding="utf-8")))
     wanted = engine.blocks
     started = time.monotonic()
     states = []

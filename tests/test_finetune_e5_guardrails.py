@@ -73,6 +73,32 @@ def test_the_adapter_it_writes_is_the_one_the_engine_reads(
         assert found > untuned
 
 
+def test_resuming_starts_from_the_written_adapter(model: e5_model.ModelFile) -> None:
+    """``--resume``: the factors read back are the ones written (alpha / rank unfolded), so
+    the run goes on from that adapter; an adapter of another rank is refused."""
+    written = Tuned(model, frozen=2, rank=2, alpha=4.0, products=trainer.PRODUCTS)
+    generator = torch.Generator().manual_seed(2)
+    for layer in written.layers[2:]:
+        for name in trainer.PRODUCTS:
+            layer[f"{name}.B"].data = torch.randn(*layer[f"{name}.B"].shape, generator=generator)
+    deltas = written.deltas()
+    resumed = Tuned(model, frozen=2, rank=2, alpha=4.0, products=trainer.PRODUCTS)
+    assert resumed.deltas() != deltas  # a fresh start is not the written adapter
+    resumed.resume({"deltas": deltas})
+    again = resumed.deltas()
+    assert set(again) == set(deltas)
+    for name, factors in deltas.items():
+        assert np.allclose(again[name]["a"], factors["a"], atol=1e-6)
+        assert np.allclose(again[name]["b"], factors["b"], atol=1e-6)
+    assert all(p.requires_grad for p in resumed.parameters())
+    with pytest.raises(SystemExit, match="rank"):
+        Tuned(model, frozen=2, rank=4, alpha=4.0, products=trainer.PRODUCTS).resume(
+            {"deltas": deltas}
+        )
+    with pytest.raises(SystemExit, match=r"no l2\.q"):
+        resumed.resume({"deltas": {}})
+
+
 def test_a_padded_batch_gives_each_view_its_own_blocks(
     model: e5_model.ModelFile, plain: e5_graph.Engine
 ) -> None:
