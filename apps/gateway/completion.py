@@ -47,6 +47,7 @@ async def _answer(
     """The provider's answer: through the relay when a deployment of ``alias`` speaks
     OpenAI's protocol and answers; else (and after any relay failure) through LiteLLM's
     Router with its retries and fallbacks."""
+    asyncio.get_running_loop().call_soon(call.start_later)  # once the request is written
     deployment = relay.relayable(alias)
     if deployment is not None:
         try:

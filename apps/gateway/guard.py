@@ -11,6 +11,7 @@ sentence with apps/guardrails/stream.py (apps/gateway/streaming.py). Every hit i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -81,11 +82,20 @@ class Checked:
     """What the input check gives the call: the messages to send on, the flags to report,
     and, where the policy lets the injection encoder's verdict come later, that verdict
     being reached beside the provider's call (``later``: the flags it adds; under a
-    blocking policy held for it, it raises GatewayError when it blocks)."""
+    blocking policy held for it, it raises GatewayError when it blocks). Where it only
+    flags or logs, the verdict starts when ``sent`` is set (``pipeline.Call.start_later``:
+    the provider's request is on its way) or after LATER_START_S, whichever is first."""
 
     messages: list[dict[str, Any]]
     flags: tuple[str, ...] = ()
     later: asyncio.Task[tuple[str, ...]] | None = None
+    sent: asyncio.Event | None = None
+
+
+# How long a verdict that only flags or logs waits for the provider's request to be sent
+# before it starts anyway: a call refused by its limits, or answered from a cache, sends
+# none, and its hit is still logged.
+LATER_START_S = 0.25
 
 
 # Verdicts being reached beside the provider's call: held here until done, so a task is
@@ -139,18 +149,23 @@ async def check_input(
     scan = await ascan(text, policy, Direction.INPUT, detected=detected)
     await enforce(ctx, scan, Direction.INPUT)
     out[last] = {**out[last], "content": scan.text}
-    later = None
+    later, sent = None, None
     if left is not None:
-        later = asyncio.create_task(_judged_later(ctx, policy, left))
+        # Held (a blocking policy) needs the verdict as soon as it can be had; otherwise
+        # the encoder's thread starts once the provider's request is sent, so it does not
+        # compete with the event loop while the loop builds and writes that request.
+        if policy.action(Check.PROMPT_INJECTION) != Action.BLOCK:
+            sent = asyncio.Event()
+        later = asyncio.create_task(_judged_later(ctx, policy, left, sent))
         _LATER.add(later)
         later.add_done_callback(_forget)
     # Earlier turns only redacted again (nothing else changes a text): not judged, so the
     # injection detector (its encoder milliseconds a text) does not run on them every turn.
-    return Checked([*redacted(policy, out[:last]), *out[last:]], scan.flags, later)
+    return Checked([*redacted(policy, out[:last]), *out[last:]], scan.flags, later, sent)
 
 
 async def _judged_later(
-    ctx: CallContext, policy: Policy, left: injection.Scored
+    ctx: CallContext, policy: Policy, left: injection.Scored, sent: asyncio.Event | None
 ) -> tuple[str, ...]:
     """The encoder's verdict on the views ``injection.split`` left open: its hit logged
     like any other input hit, and the flags it adds (none when it flags nothing). Under a
@@ -159,6 +174,9 @@ async def _judged_later(
     GatewayError ("guardrail_blocked"), and an error counts as a check that could not
     run: logged, and refused or let through per ``fail_closed``."""
     action = policy.action(Check.PROMPT_INJECTION)
+    if sent is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(sent.wait(), LATER_START_S)
     try:
         result = await injection.alater(left)
     except Exception:

@@ -68,10 +68,21 @@ class Call:
     # where the policy only flags or logs injections, or blocks them with the answer held
     # (None: it was reached in line).
     later_flags: asyncio.Task[tuple[str, ...]] | None = None
+    # Set by ``start_later``: the later verdict that only flags or logs waits for it.
+    later_sent: asyncio.Event | None = None
+
+    def start_later(self) -> None:
+        """Let a later verdict that only flags or logs start: called as the provider's
+        request goes out (streaming._open, completion._answer, each through call_soon, so
+        it runs once the request is written and the loop waits for the answer), and by
+        whoever waits for the verdict (a cached answer sends no request)."""
+        if self.later_sent is not None:
+            self.later_sent.set()
 
     async def input_flags(self, *more: str) -> tuple[str, ...]:
         """The input check's flags, the later verdict's included (waited for here), then
         ``more`` (the output's), each once."""
+        self.start_later()
         later = await asyncio.shield(self.later_flags) if self.later_flags is not None else ()
         return tuple(dict.fromkeys((*self.flags, *later, *more)))
 
@@ -192,6 +203,7 @@ async def begin(
         canary=canary,
         flags=checked.flags,
         later_flags=checked.later,
+        later_sent=checked.sent,
     )
 
 

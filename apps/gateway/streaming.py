@@ -317,6 +317,7 @@ class _LiteLLMSource:
 async def _open(call: Call, extra_headers: dict[str, str] | None) -> _Source:
     """The relay when a deployment speaks OpenAI's protocol and answers; LiteLLM's
     Router otherwise (and for the retries and fallbacks after a relay failure)."""
+    asyncio.get_running_loop().call_soon(call.start_later)  # once the request is written
     deployment = relay.relayable(call.alias)
     if deployment is not None:
         try:

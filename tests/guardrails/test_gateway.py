@@ -31,6 +31,7 @@ from apps.tenants.models import Tenant
 from tests.gateway.conftest import (
     FAST,
     MakeTenant,
+    collect,
     ctx_for,
     deployments,
     expect,
@@ -154,6 +155,64 @@ def test_a_flagging_policy_reads_the_encoder_beside_the_provider(
         "flag",
         "classifier+e5",
     )
+
+
+def test_a_flagging_policy_asks_the_encoder_once_the_provider_is_called(
+    make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The encoder's thread starts after the provider's request goes out, not while the
+    event loop builds and writes it (a held verdict, below, starts at once instead)."""
+    tenant = guarded(make_tenant, prompt_injection="flag")
+    gate, order = held_encoder(monkeypatch)
+    provider_noted(monkeypatch, gate, order)
+    result = stream(ctx_for(tenant), ENCODER_ONLY)
+    assert order == ["provider called", "encoder asked", "encoder answered"]
+    assert expect(DoneEvent, result[-1]).guardrail_flags == ("prompt_injection",)
+
+
+def test_a_verdict_no_request_starts_still_comes(
+    make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call refused after the input check (its limits) sends no request and nobody
+    waits for its verdict: the verdict starts after LATER_START_S, and its hit is logged."""
+    tenant = guarded(make_tenant, prompt_injection="log")
+    policy = Policy.parse({"actions": {"prompt_injection": "log"}})
+    monkeypatch.setattr(guard, "LATER_START_S", 1.0)
+    gate, order = held_encoder(monkeypatch)
+    gate.set()
+    messages = [{"role": "user", "content": ENCODER_ONLY}]
+
+    async def checked_and_left() -> tuple[list[str], tuple[str, ...]]:
+        checked = await guard.check_input(ctx_for(tenant), policy, messages)
+        assert checked.later is not None
+        assert checked.sent is not None
+        await asyncio.sleep(0.1)
+        before = list(order)  # still waiting for a request
+        return before, await asyncio.wait_for(checked.later, 10)
+
+    before, flags = async_to_sync(checked_and_left)()
+    assert before == []
+    assert order == ["encoder asked", "encoder answered"]
+    assert flags == ()  # logged, not flagged
+    assert [(e.action, e.kind) for e in events(tenant)] == [("log", "classifier+e5")]
+
+
+def test_a_flagged_answer_from_the_cache_does_not_wait_for_a_request(
+    make_tenant: MakeTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache hit sends no request: waiting for the flags starts the verdict, so the
+    answer does not wait LATER_START_S (set to a minute here) for it."""
+    tenant = guarded(make_tenant, prompt_injection="flag")
+    stream(ctx_for(tenant), ENCODER_ONLY)  # answered and cached
+    monkeypatch.setattr(guard, "LATER_START_S", 60.0)
+    messages = [{"role": "user", "content": ENCODER_ONLY}]
+
+    async def again() -> list[Any]:
+        return await asyncio.wait_for(collect(ctx_for(tenant), messages), 10)
+
+    result = async_to_sync(again)()
+    assert expect(DoneEvent, result[-1]).guardrail_flags == ("prompt_injection",)
+    assert [row.cache for row in rows(tenant, feature="chat")] == ["", "exact"]
 
 
 def test_a_blocking_policy_reads_the_encoder_before_the_provider(
