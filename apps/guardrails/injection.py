@@ -93,12 +93,13 @@ def detect(text: str) -> InjectionResult:
 
 def split(text: str) -> tuple[InjectionResult, Scored | None]:
     """``detect`` in two steps, for a caller whose verdict can come later (a policy that
-    only flags or logs injections: apps/gateway/guard.py, ADR 0019): the verdict of the
-    views the encoder cannot change (a verdict rule, or the n-gram model alone out of the
-    encoder's band), and, when none of them flags and some view is in the band, all the
-    views, for ``alater``, which gives ``detect``'s verdict. A view in the band is never
-    judged without the encoder: there the encoder may clear what the n-gram model alone
-    would flag. Nothing here builds the encoder (``alater`` does, on its worker thread)."""
+    only flags or logs injections, or blocks them with the answer held: apps/gateway/
+    guard.py, ADR 0019): the verdict of the views the encoder cannot change (a verdict
+    rule, or the n-gram model alone out of the encoder's band), and, when none of them
+    flags and some view is in the band, all the views, for ``alater``, which gives
+    ``detect``'s verdict. A view in the band is never judged without the encoder: there
+    the encoder may clear what the n-gram model alone would flag. Nothing here builds
+    the encoder (``alater`` does, on its worker thread)."""
     first = _first_stage(text)
     if isinstance(first, InjectionResult):
         return first, None
