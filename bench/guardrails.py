@@ -6,17 +6,17 @@ No database, no provider: the checks are CPU-only and are timed as the gateway r
 them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
-   (ordinary texts flagged), overall and per category and language, on held-out 36 and 38
-   to 41 pooled (``WRITTEN_APART``: five sets written apart from the detector; no rule or
-   training run has seen them; scored once, on g22 and g24, so now spent), when all five
+   (ordinary texts flagged), overall and per category and language, on held-out 46 to 49
+   pooled (``WRITTEN_APART``: four sets written apart from the detector; no rule or
+   training run has seen them; scored once, on g24 and g25, so now spent), when all four
    files are there: their pooled figures are then the headline keys
-   ``injection_detection_rate`` / ``false_positive_rate`` (key suffix ``heldout36_38_41``),
+   ``injection_detection_rate`` / ``false_positive_rate`` (key suffix ``heldout46_49``),
    each set's beside them. Without them, the headline is the newest set that is there,
-   marked spent; held-out 4 to 35 and 42 to 45 (spent since g5 to g24: held-out 11 to 29
-   trained g24's adapter and heads, 30 to 35 and 42 to 45 chose its operating point) are
-   reported beside it. Held-out 37 and 46 to 49 are sealed for a later detector: a set
-   written apart goes into the list only once that detector is finished, so no run scores
-   it by accident.
+   marked spent; held-out 4 to 45 (spent since g5 to g25: held-out 11 to 35 and 42 to 45
+   trained g25's adapter and heads, 36 and 38 to 41 chose its operating point) are
+   reported beside it. Held-out 37 (built from templates) is sealed for choosing a later
+   detector's point, and 50 to 53 for scoring it: a set written apart goes into the list
+   only once that detector is finished, so no run scores it by accident.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
@@ -112,33 +112,37 @@ HELD_OUT_SETS = tuple(
         (27, "spent: scored once, on g21c and g22"),
         (28, "spent: scored once, on g21c and g22"),
         (29, "spent: scored once, on g21c and g22"),
-        (30, "spent: chose g23's, g24's and g22b's points"),
-        (31, "spent: chose g23's, g24's and g22b's points"),
-        (32, "spent: chose g23's, g24's and g22b's points"),
-        (33, "spent: scored once on g22, g23 and g23r1, chose g24's and g22b's"),
-        (34, "spent: scored once on g22, g23 and g23r1, chose g24's and g22b's"),
-        (35, "spent: scored once on g22, g23 and g23r1, chose g24's and g22b's"),
-        # In the order they were spent: 42 to 45 before 36 and 38 to 41.
-        (42, "spent: scored once on g22 and g22b, chose g24's point"),
-        (43, "spent: scored once on g22 and g22b, chose g24's point"),
-        (44, "spent: scored once on g22 and g22b, chose g24's point"),
-        (45, "spent: scored once on g22 and g22b, chose g24's point"),
-        (36, "written apart: scored once, on g22 and g24"),
-        (38, "written apart: scored once, on g22 and g24"),
-        (39, "written apart: scored once, on g22 and g24"),
-        (40, "written apart: scored once, on g22 and g24"),
-        (41, "written apart: scored once, on g22 and g24"),
+        (30, "spent: chose g23's, g24's and g22b's points, trained on since g25"),
+        (31, "spent: chose g23's, g24's and g22b's points, trained on since g25"),
+        (32, "spent: chose g23's, g24's and g22b's points, trained on since g25"),
+        (33, "spent: scored on g22, g23 and g23r1, chose g24's, trained on since g25"),
+        (34, "spent: scored on g22, g23 and g23r1, chose g24's, trained on since g25"),
+        (35, "spent: scored on g22, g23 and g23r1, chose g24's, trained on since g25"),
+        # In the order they were spent: 42 to 45 before 36 and 38 to 41, then 46 to 49.
+        (42, "spent: scored on g22 and g22b, chose g24's point, trained on since g25"),
+        (43, "spent: scored on g22 and g22b, chose g24's point, trained on since g25"),
+        (44, "spent: scored on g22 and g22b, chose g24's point, trained on since g25"),
+        (45, "spent: scored on g22 and g22b, chose g24's point, trained on since g25"),
+        (36, "spent: scored once on g22 and g24, chose g25's point"),
+        (38, "spent: scored once on g22 and g24, chose g25's point"),
+        (39, "spent: scored once on g22 and g24, chose g25's point"),
+        (40, "spent: scored once on g22 and g24, chose g25's point"),
+        (41, "spent: scored once on g22 and g24, chose g25's point"),
+        (46, "written apart: scored once, on g24 and g25"),
+        (47, "written apart: scored once, on g24 and g25"),
+        (48, "written apart: scored once, on g24 and g25"),
+        (49, "written apart: scored once, on g24 and g25"),
     )
 )
 HELDOUT4 = HELD_OUT_SETS[0][0]  # the oldest set's file
 
-# The sets written apart from the detector, by five writers: pooled, they are the
-# headline (a false-positive rate read on 1,525 ordinary texts, not 305), and their texts
+# The sets written apart from the detector, by four writers: pooled, they are the
+# headline (a false-positive rate read on 1,220 ordinary texts, not 305), and their texts
 # are timed as a new writer's. 37 (built from templates) is sealed for choosing later.
-WRITTEN_APART = ("heldout36", "heldout38", "heldout39", "heldout40", "heldout41")
-POOLED = "heldout36_38_41"
-POOLED_NAME = "held-out 36 and 38 to 41"
-POOLED_LABEL = f"{POOLED_NAME} pooled (written apart: scored once, on g22 and g24)"
+WRITTEN_APART = ("heldout46", "heldout47", "heldout48", "heldout49")
+POOLED = "heldout46_49"
+POOLED_NAME = "held-out 46 to 49"
+POOLED_LABEL = f"{POOLED_NAME} pooled (written apart: scored once, on g24 and g25)"
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "
