@@ -6,17 +6,17 @@ No database, no provider: the checks are CPU-only and are timed as the gateway r
 them (apps/guardrails/engine.py ``scan_builtin``, apps/guardrails/stream.py).
 
 1. Prompt injection: detection rate (injections flagged) and false-positive rate
-   (ordinary texts flagged), overall and per category and language, on held-out 46 to 49
+   (ordinary texts flagged), overall and per category and language, on held-out 50 to 53
    pooled (``WRITTEN_APART``: four sets written apart from the detector; no rule or
-   training run has seen them; scored once, on g24 and g25, so now spent), when all four
+   training run has seen them; scored once, on g25 and g26, so now spent), when all four
    files are there: their pooled figures are then the headline keys
-   ``injection_detection_rate`` / ``false_positive_rate`` (key suffix ``heldout46_49``),
+   ``injection_detection_rate`` / ``false_positive_rate`` (key suffix ``heldout50_53``),
    each set's beside them. Without them, the headline is the newest set that is there,
-   marked spent; held-out 4 to 45 (spent since g5 to g25: held-out 11 to 35 and 42 to 45
-   trained g25's adapter and heads, 36 and 38 to 41 chose its operating point) are
-   reported beside it. Held-out 37 (built from templates) is sealed for choosing a later
-   detector's point, and 50 to 53 for scoring it: a set written apart goes into the list
-   only once that detector is finished, so no run scores it by accident.
+   marked spent; held-out 4 to 49 (spent since g5 to g26: held-out 11 to 36 and 38 to 45
+   trained g26's adapter and heads, 46 to 49 chose its operating point) are reported
+   beside it. Held-out 37 (built from templates) is sealed for choosing a later detector's
+   point: a set written apart goes into the list only once a detector is finished, so no
+   run scores it by accident.
    Also on the other spent sets, trained on: the test half of
    bench/data/guardrails_injection.jsonl, bench/data/guardrails_injection_fresh.jsonl and
    bench/data/guardrails_injection_heldout2.jsonl.
@@ -118,20 +118,24 @@ HELD_OUT_SETS = tuple(
         (33, "spent: scored on g22, g23 and g23r1, chose g24's, trained on since g25"),
         (34, "spent: scored on g22, g23 and g23r1, chose g24's, trained on since g25"),
         (35, "spent: scored on g22, g23 and g23r1, chose g24's, trained on since g25"),
-        # In the order they were spent: 42 to 45 before 36 and 38 to 41, then 46 to 49.
+        # In the order they were spent: 42 to 45 before 36 and 38 to 41, then 46 to 49, 50 to 53.
         (42, "spent: scored on g22 and g22b, chose g24's point, trained on since g25"),
         (43, "spent: scored on g22 and g22b, chose g24's point, trained on since g25"),
         (44, "spent: scored on g22 and g22b, chose g24's point, trained on since g25"),
         (45, "spent: scored on g22 and g22b, chose g24's point, trained on since g25"),
-        (36, "spent: scored once on g22 and g24, chose g25's point"),
-        (38, "spent: scored once on g22 and g24, chose g25's point"),
-        (39, "spent: scored once on g22 and g24, chose g25's point"),
-        (40, "spent: scored once on g22 and g24, chose g25's point"),
-        (41, "spent: scored once on g22 and g24, chose g25's point"),
-        (46, "written apart: scored once, on g24 and g25"),
-        (47, "written apart: scored once, on g24 and g25"),
-        (48, "written apart: scored once, on g24 and g25"),
-        (49, "written apart: scored once, on g24 and g25"),
+        (36, "spent: scored on g22 and g24, chose g25's point, trained on since g26"),
+        (38, "spent: scored on g22 and g24, chose g25's point, trained on since g26"),
+        (39, "spent: scored on g22 and g24, chose g25's point, trained on since g26"),
+        (40, "spent: scored on g22 and g24, chose g25's point, trained on since g26"),
+        (41, "spent: scored on g22 and g24, chose g25's point, trained on since g26"),
+        (46, "spent: scored once on g24 and g25, chose g26's point"),
+        (47, "spent: scored once on g24 and g25, chose g26's point"),
+        (48, "spent: scored once on g24 and g25, chose g26's point"),
+        (49, "spent: scored once on g24 and g25, chose g26's point"),
+        (50, "written apart: scored once, on g25 and g26"),
+        (51, "written apart: scored once, on g25 and g26"),
+        (52, "written apart: scored once, on g25 and g26"),
+        (53, "written apart: scored once, on g25 and g26"),
     )
 )
 HELDOUT4 = HELD_OUT_SETS[0][0]  # the oldest set's file
@@ -139,10 +143,10 @@ HELDOUT4 = HELD_OUT_SETS[0][0]  # the oldest set's file
 # The sets written apart from the detector, by four writers: pooled, they are the
 # headline (a false-positive rate read on 1,220 ordinary texts, not 305), and their texts
 # are timed as a new writer's. 37 (built from templates) is sealed for choosing later.
-WRITTEN_APART = ("heldout46", "heldout47", "heldout48", "heldout49")
-POOLED = "heldout46_49"
-POOLED_NAME = "held-out 46 to 49"
-POOLED_LABEL = f"{POOLED_NAME} pooled (written apart: scored once, on g24 and g25)"
+WRITTEN_APART = ("heldout50", "heldout51", "heldout52", "heldout53")
+POOLED = "heldout50_53"
+POOLED_NAME = "held-out 50 to 53"
+POOLED_LABEL = f"{POOLED_NAME} pooled (written apart: scored once, on g25 and g26)"
 ANSWER = (
     "Refunds on annual plans are available within 30 days of purchase. After that, the "
     "remaining months are credited to your account. Contact billing if you were charged "
