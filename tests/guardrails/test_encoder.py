@@ -45,9 +45,10 @@ HEAD_JSON = {
 
 
 def test_the_head_ships_as_plain_json_and_never_saw_the_sets_that_chose_or_scored_it() -> None:
-    """g24: its adapter and heads trained on held-out 11 to 29 with the older sources;
-    30 to 35 and 42 to 45 chose its operating point and 36, 38 to 41 scored it; 37 is
-    sealed for the next detector. None of those is trained on."""
+    """g26: its adapter and heads trained on held-out 11 to 36 and 38 to 45 with the older
+    sources (g24's run on 11 to 29, then one more pass each for g25 and g26); 46 to 49
+    chose its operating point and 50 to 53 scored it; 37 is sealed. None of those is
+    trained on."""
     data = json.loads(encoder.HEAD_PATH.read_text(encoding="utf-8"))
     blocks = len(data.get("layers", [12])) * len(data.get("pooling", ["mean"]))
     assert len(data["weights"]) == 384 * blocks
@@ -57,12 +58,13 @@ def test_the_head_ships_as_plain_json_and_never_saw_the_sets_that_chose_or_score
     early = data["early"]  # since g18: an exit after the first layers
     adapter = json.loads((encoder.HEAD_PATH.parent / data["adapter"]).read_text(encoding="utf-8"))
     later = data["later"]  # since g24: a second exit, on layers over the early head's
+    trained = [n for n in range(11, 46) if n != 37]
     for files in (f["trained_on"]["files"] for f in (data, early, later)):
-        for n in range(30, 46):
+        for n in (37, *range(46, 54)):
             assert not [name for name in files if f"heldout{n}" in name]
-        assert "bench/data/guardrails_injection_heldout29.jsonl" in files
+        assert "bench/data/guardrails_injection_heldout45.jsonl" in files
         assert len(files) == len(set(files))
-    assert adapter["trained_on"]["extra"] == [f"heldout{n}" for n in range(11, 30)]
+    assert adapter["trained_on"]["extra"] == [f"heldout{n}" for n in trained]
     assert max(early["layers"]) < min(later["layers"]) <= max(later["layers"]) < max(data["layers"])
     assert len(early["weights"]) == 384 * len(early["layers"]) * len(early["pooling"])
     assert max(early["layers"]) < max(data["layers"])

@@ -113,4 +113,8 @@ def test_guardrails_scan_command(tmp_path: Path) -> None:
     assert lines[1]["checks"] == []
     assert lines[2] == {"line": 3, "error": "not JSON: Expecting value at column 1"}
     assert lines[3]["error"] == 'each line needs a string "text"'
-    assert lines[4]["checks"] == [{"check": "pii", "action": "log", "kind": "card"}]
+    # Malformed Unicode is scanned, not refused, and the card is found. (Whether the
+    # injection detector also flags a bare card number is the model's business: the
+    # model card's limits say that it often does.)
+    assert "error" not in lines[4]
+    assert {"check": "pii", "action": "log", "kind": "card"} in lines[4]["checks"]
